@@ -1,0 +1,14 @@
+use super::id::Id;
+
+/// Why an edit or an op was refused. Nothing changes when one is returned.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    #[error("position {pos} is out of range (document has {len} chars)")]
+    OutOfRange { pos: usize, len: usize },
+    #[error("invalid op: {0}")]
+    InvalidOp(&'static str),
+    #[error("op {0:?} reuses an id already known with other content")]
+    Conflict(Id),
+    #[error("too many ops held waiting for their dependencies")]
+    PendingFull,
+}

@@ -1,0 +1,140 @@
+//! Ops: the unit of change that replicas exchange.
+
+use serde::{Deserialize, Serialize};
+
+use super::error::Error;
+use super::id::{Id, IdSpan};
+
+/// One change, run-length encoded: an insert of a run of chars typed one
+/// after another, or a delete of a list of id spans.
+///
+/// An op of length `n` uses the counters `id.counter .. id.counter + n` of
+/// its replica: one per inserted char, one per deleted char. So any op can be
+/// cut at any counter into two valid ops ([`Op::slice`]), which is how the
+/// wire splits big ops and how `ops_since` returns only what is missing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Op {
+    pub id: Id,
+    pub kind: OpKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OpKind {
+    /// `text`'s first char goes between `left` and `right` (ids of chars,
+    /// `None` for the start or end of the document); each later char of
+    /// `text` goes right after the one before it, still before `right`.
+    Insert {
+        left: Option<Id>,
+        right: Option<Id>,
+        text: String,
+    },
+    /// Deletes every char named by `targets`; counter `id.counter + k` is the
+    /// id of deleting the `k`-th char listed.
+    Delete { targets: Vec<IdSpan> },
+}
+
+impl Op {
+    /// How many counters the op uses: chars inserted or deleted.
+    pub fn len(&self) -> u64 {
+        match &self.kind {
+            OpKind::Insert { text, .. } => text.chars().count() as u64,
+            OpKind::Delete { targets } => targets.iter().map(|s| s.len).sum(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        match &self.kind {
+            OpKind::Insert { text, .. } => text.is_empty(),
+            OpKind::Delete { targets } => targets.iter().all(|s| s.len == 0),
+        }
+    }
+
+    /// The ids this op uses.
+    pub fn span(&self) -> IdSpan {
+        IdSpan::new(self.id, self.len())
+    }
+
+    /// Checks what can be checked without a document: non-empty, no
+    /// counter overflow, no reference to itself or to a later id of its
+    /// own replica (which could never be satisfied).
+    pub fn validate(&self) -> Result<(), Error> {
+        let len = self.len();
+        if len == 0 {
+            return Err(Error::InvalidOp("empty op"));
+        }
+        if self.id.counter.checked_add(len).is_none() {
+            return Err(Error::InvalidOp("counter overflow"));
+        }
+        let own_future = |id: &Id| id.replica == self.id.replica && id.counter >= self.id.counter;
+        match &self.kind {
+            OpKind::Insert { left, right, .. } => {
+                if left.iter().chain(right.iter()).any(own_future) {
+                    return Err(Error::InvalidOp("insert refers to its own future"));
+                }
+            }
+            OpKind::Delete { targets } => {
+                for t in targets {
+                    if t.len == 0 || t.start.counter.checked_add(t.len).is_none() {
+                        return Err(Error::InvalidOp("bad delete span"));
+                    }
+                    if t.start.replica == self.id.replica && t.end_counter() > self.id.counter {
+                        return Err(Error::InvalidOp("delete refers to its own future"));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The part of the op that uses counters `from .. to` (offsets from
+    /// `id.counter`, `from < to <= len`). It is itself a valid op.
+    pub fn slice(&self, from: u64, to: u64) -> Op {
+        debug_assert!(from < to);
+        let id = self.id.add(from);
+        let kind = match &self.kind {
+            OpKind::Insert { left, right, text } => {
+                let mut chars = text.char_indices().map(|(i, _)| i).chain([text.len()]);
+                let start = chars.nth(from as usize).unwrap_or(text.len());
+                let end = if to > from {
+                    chars.nth((to - from - 1) as usize).unwrap_or(text.len())
+                } else {
+                    start
+                };
+                OpKind::Insert {
+                    left: if from == 0 {
+                        *left
+                    } else {
+                        Some(self.id.add(from - 1))
+                    },
+                    right: *right,
+                    text: text[start..end].to_string(),
+                }
+            }
+            OpKind::Delete { targets } => {
+                let mut out = Vec::new();
+                let mut at = 0u64;
+                for t in targets {
+                    let (lo, hi) = (at.max(from), (at + t.len).min(to));
+                    if lo < hi {
+                        out.push(IdSpan::new(t.start.add(lo - at), hi - lo));
+                    }
+                    at += t.len;
+                    if at >= to {
+                        break;
+                    }
+                }
+                OpKind::Delete { targets: out }
+            }
+        };
+        Op { id, kind }
+    }
+
+    /// Every id that must be known before this op can be applied, besides
+    /// the previous counter of its own replica.
+    pub fn dependencies(&self) -> Vec<Id> {
+        match &self.kind {
+            OpKind::Insert { left, right, .. } => left.iter().chain(right.iter()).copied().collect(),
+            OpKind::Delete { targets } => targets.iter().map(|t| t.last()).collect(),
+        }
+    }
+}

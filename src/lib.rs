@@ -1,0 +1,7 @@
+//! rumor: a peer-to-peer collaborative plain-text editor.
+//!
+//! Layers (see DESIGN.md): [`doc`] is the sequence CRDT.
+
+pub mod doc;
+
+pub use doc::{Doc, Id, IdSpan, Op, OpKind, ReplicaId, VersionVector};
