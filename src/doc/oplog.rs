@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::error::Error;
-use super::id::{IdSpan, ReplicaId};
+use super::id::{Id, IdSpan, ReplicaId};
 use super::op::{Op, OpKind};
 use super::version::VersionVector;
 
@@ -141,7 +141,7 @@ fn try_merge(last: &mut Op, last_len: u64, next: &Op) -> bool {
     if last.id.replica != next.id.replica || last.id.counter + last_len != next.id.counter {
         return false;
     }
-    let last_id = next.id.counter - 1;
+    let previous = Some(Id::new(next.id.replica, next.id.counter - 1));
     match (&mut last.kind, &next.kind) {
         (
             OpKind::Insert { right, text, .. },
@@ -150,13 +150,9 @@ fn try_merge(last: &mut Op, last_len: u64, next: &Op) -> bool {
                 right: nr,
                 text: nt,
             },
-        ) => {
-            if *nl == Some(super::id::Id::new(next.id.replica, last_id)) && nr == right {
-                text.push_str(nt);
-                true
-            } else {
-                false
-            }
+        ) if *nl == previous && nr == right => {
+            text.push_str(nt);
+            true
         }
         (OpKind::Delete { targets }, OpKind::Delete { targets: nt }) => {
             for &s in nt {
