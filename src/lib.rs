@@ -1,9 +1,13 @@
 //! rumor: a peer-to-peer collaborative plain-text editor.
 //!
-//! Layers (see DESIGN.md): [`doc`] is the sequence CRDT; [`store`] keeps a
-//! replica durable on disk.
+//! Layers (see DESIGN.md): [`doc`] is the sequence CRDT, [`wire`] the
+//! datagram format, [`node`] the sans-IO protocol state machine; [`store`]
+//! keeps a replica durable on disk and [`net`] drives a node over real UDP;
+//! [`cli`] is the `rumor` program's command line.
 
 pub mod doc;
+pub mod node;
 pub mod store;
+pub mod wire;
 
 pub use doc::{Applied, Doc, Id, IdSpan, Op, OpKind, Patch, ReplicaId, VersionVector};
