@@ -5,7 +5,9 @@
 //! keeps a replica durable on disk and [`net`] drives a node over real UDP;
 //! [`cli`] is the `rumor` program's command line.
 
+pub mod cli;
 pub mod doc;
+pub mod net;
 pub mod node;
 pub mod store;
 pub mod wire;

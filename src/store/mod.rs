@@ -429,7 +429,9 @@ pub(crate) mod tests {
         Op {
             id: Id::new(ReplicaId(replica), counter),
             kind: OpKind::Insert {
-                left: counter.checked_sub(1).map(|c| Id::new(ReplicaId(replica), c)),
+                left: counter
+                    .checked_sub(1)
+                    .map(|c| Id::new(ReplicaId(replica), c)),
                 right: None,
                 text: text.to_string(),
             },
@@ -456,7 +458,10 @@ pub(crate) mod tests {
         assert!(!rec.created);
         assert_eq!(rec.replica, replica);
         assert!(rec.warnings.is_empty(), "{:?}", rec.warnings);
-        assert_eq!(ops_of(&rec), vec![op(1, 0, "ab"), op(1, 2, "c"), op(2, 0, "z")]);
+        assert_eq!(
+            ops_of(&rec),
+            vec![op(1, 0, "ab"), op(1, 2, "c"), op(2, 0, "z")]
+        );
         assert_eq!(rec.entries[0].unix_ms, 1234);
     }
 
@@ -517,7 +522,10 @@ pub(crate) mod tests {
         assert_eq!(ops_of(&rec), vec![op(1, 0, "hello")]);
         assert_ne!(rec.replica, replica);
         assert!(rec.warnings.iter().any(|w| w.contains("damaged record")));
-        assert!(rec.warnings.iter().any(|w| w.contains("replica id changed")));
+        assert!(rec
+            .warnings
+            .iter()
+            .any(|w| w.contains("replica id changed")));
         drop(_store);
         let (_store, again) = Store::open(&dir).unwrap();
         assert_eq!(again.replica, rec.replica, "the new id is kept");
@@ -537,7 +545,11 @@ pub(crate) mod tests {
         let err = Store::open(&dir).unwrap_err();
         assert!(matches!(err, StoreError::Version { found: 7, .. }));
         assert!(err.to_string().contains("format version 7"), "{err}");
-        assert_eq!(fs::read(&log).unwrap(), bytes, "refused files are not rewritten");
+        assert_eq!(
+            fs::read(&log).unwrap(),
+            bytes,
+            "refused files are not rewritten"
+        );
 
         fs::write(&log, b"some other file entirely").unwrap();
         assert!(matches!(

@@ -159,9 +159,15 @@ mod tests {
         assert_eq!(check_header(&h, LOG_MAGIC), Ok(()));
         assert_eq!(check_header(&h[..5], LOG_MAGIC), Err(HeaderProblem::Torn));
         assert_eq!(check_header(&[], LOG_MAGIC), Err(HeaderProblem::Torn));
-        assert_eq!(check_header(&h, SNAPSHOT_MAGIC), Err(HeaderProblem::WrongMagic));
+        assert_eq!(
+            check_header(&h, SNAPSHOT_MAGIC),
+            Err(HeaderProblem::WrongMagic)
+        );
         let mut v2 = h;
         v2[8] = 2;
-        assert_eq!(check_header(&v2, LOG_MAGIC), Err(HeaderProblem::WrongVersion(2)));
+        assert_eq!(
+            check_header(&v2, LOG_MAGIC),
+            Err(HeaderProblem::WrongVersion(2))
+        );
     }
 }
