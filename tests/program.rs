@@ -48,8 +48,13 @@ fn commands_answer_in_order_and_bad_input_is_one_error_line() {
     assert!(history[0].contains("insert 26") && history[0].contains("(me)"));
     assert!(history[1].contains("delete 1"));
     let status = a.ok("status");
-    assert!(status.iter().any(|l| l.starts_with("text") && l.contains("25 chars")));
-    assert!(status.iter().any(|l| l.contains("tombstones  1 ")), "{status:?}");
+    assert!(status
+        .iter()
+        .any(|l| l.starts_with("text") && l.contains("25 chars")));
+    assert!(
+        status.iter().any(|l| l.contains("tombstones  1 ")),
+        "{status:?}"
+    );
     for cmd in ["peers", "sync", "reconnect", "offline", "online", "help"] {
         a.ok(cmd);
     }
@@ -65,9 +70,17 @@ fn flags_that_are_not_available_yet_are_refused_clearly() {
     std::fs::write(&secret, "x").unwrap();
     let run = |args: &[&str]| {
         let out = Command::new(rumor_bin()).args(args).output().unwrap();
-        (out.status.code(), String::from_utf8_lossy(&out.stderr).to_string())
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
     };
-    let (code, err) = run(&["--listen", "127.0.0.1:0", "--secret-file", secret.to_str().unwrap()]);
+    let (code, err) = run(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--secret-file",
+        secret.to_str().unwrap(),
+    ]);
     assert_eq!(code, Some(2));
     assert!(err.contains("--secret-file"), "{err}");
     let (code, err) = run(&["edit", "--listen", "127.0.0.1:0"]);
@@ -115,19 +128,29 @@ fn chain_of_three_relays_and_converges() {
     let mut c = Peer::start(Spec::new("c").peer(b.addr).arg("--no-peer-exchange"), logs);
 
     a.insert(0, "hello from a");
-    wait_for_text(&mut c, CONVERGE, "a's edit to reach c", |t| t == "hello from a");
+    wait_for_text(&mut c, CONVERGE, "a's edit to reach c", |t| {
+        t == "hello from a"
+    });
 
     // Concurrent edits at both ends of the chain.
     a.insert(0, "[a1]");
     c.insert(0, "[c1]");
     a.insert(4, "[a2]");
     c.ok("edit delete 4 6"); // "hello " on c
-    let text = converge(&mut [&mut a, &mut b, &mut c], CONVERGE, logs, contains_all(&["[a1]", "[a2]", "[c1]"]));
+    let text = converge(
+        &mut [&mut a, &mut b, &mut c],
+        CONVERGE,
+        logs,
+        contains_all(&["[a1]", "[a2]", "[c1]"]),
+    );
     assert!(!text.contains("hello "), "{text:?}");
     assert!(text.contains("from a"), "{text:?}");
     // a and c never talked directly.
     let a_peers = a.ok("peers");
-    assert!(!a_peers.iter().any(|l| l.starts_with(&c.addr.to_string())), "{a_peers:?}");
+    assert!(
+        !a_peers.iter().any(|l| l.starts_with(&c.addr.to_string())),
+        "{a_peers:?}"
+    );
 }
 
 #[test]
@@ -138,7 +161,9 @@ fn offline_edits_meet_after_online_and_reconnect() {
     let mut a = Peer::start(Spec::new("a").peer(b.addr), logs);
     let mut c = Peer::start(Spec::new("c").peer(b.addr), logs);
     a.insert(0, "base.");
-    converge(&mut [&mut a, &mut b, &mut c], CONVERGE, logs, |t| t == "base.");
+    converge(&mut [&mut a, &mut b, &mut c], CONVERGE, logs, |t| {
+        t == "base."
+    });
 
     a.ok("offline");
     a.insert(5, " a-offline-1");
@@ -146,7 +171,12 @@ fn offline_edits_meet_after_online_and_reconnect() {
     c.insert(0, "c-while-a-away ");
     a.insert(0, "a-offline-2 ");
     // b and c agree without a; a has seen none of it.
-    converge(&mut [&mut b, &mut c], CONVERGE, logs, contains_all(&["b-while", "c-while"]));
+    converge(
+        &mut [&mut b, &mut c],
+        CONVERGE,
+        logs,
+        contains_all(&["b-while", "c-while"]),
+    );
     let a_text = a.text();
     assert!(!a_text.contains("while-a-away"), "{a_text:?}");
 
@@ -156,7 +186,13 @@ fn offline_edits_meet_after_online_and_reconnect() {
         &mut [&mut a, &mut b, &mut c],
         CONVERGE,
         logs,
-        contains_all(&["base.", "a-offline-1", "a-offline-2", "b-while-a-away", "c-while-a-away"]),
+        contains_all(&[
+            "base.",
+            "a-offline-1",
+            "a-offline-2",
+            "b-while-a-away",
+            "c-while-a-away",
+        ]),
     );
 }
 
@@ -183,9 +219,17 @@ fn three_peers_converge_with_thirty_percent_loss() {
         }
     }
     let words: Vec<&str> = words.iter().map(String::as_str).collect();
-    converge(&mut [&mut a, &mut b, &mut c], Duration::from_secs(90), logs, contains_all(&words));
+    converge(
+        &mut [&mut a, &mut b, &mut c],
+        Duration::from_secs(90),
+        logs,
+        contains_all(&words),
+    );
     let status = a.ok("status");
-    let faults = status.iter().find(|l| l.starts_with("faults")).expect("faults line");
+    let faults = status
+        .iter()
+        .find(|l| l.starts_with("faults"))
+        .expect("faults line");
     assert!(faults.contains("loss 0.3"), "{faults}");
 }
 
@@ -210,10 +254,18 @@ fn kill_9_after_an_answered_edit_loses_nothing() {
     converge(&mut [&mut a, &mut b], CONVERGE, logs, |t| t == "one two ");
     a.insert(8, "three ");
     a.restart(logs);
-    assert!(a.text().contains("three"), "the answered edit survived kill -9");
+    assert!(
+        a.text().contains("three"),
+        "the answered edit survived kill -9"
+    );
     a.insert(0, "four ");
     b.insert(0, "five ");
-    converge(&mut [&mut a, &mut b], CONVERGE, logs, contains_all(&["one", "two", "three", "four", "five"]));
+    converge(
+        &mut [&mut a, &mut b],
+        CONVERGE,
+        logs,
+        contains_all(&["one", "two", "three", "four", "five"]),
+    );
     let b_status = b.ok("status");
     let drops = b_status.iter().find(|l| l.starts_with("drops")).unwrap();
     assert!(drops.contains("bad op 0"), "b refused an op: {drops}");
@@ -226,11 +278,15 @@ fn garbage_datagrams_do_not_stop_a_peer() {
     let mut a = Peer::start(Spec::new("a"), logs);
     let mut b = Peer::start(Spec::new("b").peer(a.addr), logs);
     a.insert(0, "before the storm ");
-    converge(&mut [&mut a, &mut b], CONVERGE, logs, |t| t == "before the storm ");
+    converge(&mut [&mut a, &mut b], CONVERGE, logs, |t| {
+        t == "before the storm "
+    });
 
     // A socket posing as a peer: a sends it real datagrams to mangle.
     let attacker = UdpSocket::bind("127.0.0.1:0").unwrap();
-    attacker.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    attacker
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
     a.ok(&format!("add {}", attacker.local_addr().unwrap()));
     let mut real = Vec::new();
     let mut buf = vec![0u8; 65536];
@@ -280,7 +336,12 @@ fn garbage_datagrams_do_not_stop_a_peer() {
     a.insert(0, "after ");
     let end = b.text().chars().count();
     b.insert(end, "storm");
-    converge(&mut [&mut a, &mut b], CONVERGE, logs, contains_all(&["after ", "storm"]));
+    converge(
+        &mut [&mut a, &mut b],
+        CONVERGE,
+        logs,
+        contains_all(&["after ", "storm"]),
+    );
     let status = a.ok("status");
     let received = status.iter().find(|l| l.starts_with("received")).unwrap();
     assert!(received.contains("datagrams"), "{received}");

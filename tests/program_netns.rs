@@ -55,7 +55,9 @@ fn skip(why: &str) {
     if std::env::var("RUMOR_REQUIRE_NETNS").as_deref() == Ok("1") {
         panic!("the netns link-cut test cannot run ({why}) and RUMOR_REQUIRE_NETNS=1");
     }
-    eprintln!("SKIPPED: netns link-cut test: {why} (set RUMOR_REQUIRE_NETNS=1 to make this a failure)");
+    eprintln!(
+        "SKIPPED: netns link-cut test: {why} (set RUMOR_REQUIRE_NETNS=1 to make this a failure)"
+    );
 }
 
 #[test]
@@ -75,7 +77,9 @@ fn peers_converge_after_a_real_link_cut() {
     }
     let setup = [
         vec!["netns", "add", &ns_b],
-        vec!["link", "add", &veth_a, "type", "veth", "peer", "name", &veth_b],
+        vec![
+            "link", "add", &veth_a, "type", "veth", "peer", "name", &veth_b,
+        ],
         vec!["link", "set", &veth_a, "netns", &ns_a],
         vec!["link", "set", &veth_b, "netns", &ns_b],
         vec!["-n", &ns_a, "addr", "add", "10.231.7.1/24", "dev", &veth_a],
@@ -107,7 +111,9 @@ fn peers_converge_after_a_real_link_cut() {
         logs,
     );
     a.insert(0, "linked. ");
-    converge(&mut [&mut a, &mut b], Duration::from_secs(30), logs, |t| t == "linked. ");
+    converge(&mut [&mut a, &mut b], Duration::from_secs(30), logs, |t| {
+        t == "linked. "
+    });
 
     ip(&["-n", &ns_a, "link", "set", &veth_a, "down"]).unwrap();
     a.insert(0, "a-during-cut ");
