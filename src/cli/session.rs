@@ -114,8 +114,12 @@ impl Session {
                 flow = Flow::Exit;
             }
         }
-        if let Some(answered) = &self.answered {
-            let _ = answered.send(());
+        // The prompt comes back only if the loop goes on (after `exit` the
+        // prompt thread must not put the terminal back into raw mode).
+        if flow == Flow::Continue {
+            if let Some(answered) = &self.answered {
+                let _ = answered.send(());
+            }
         }
         flow
     }
