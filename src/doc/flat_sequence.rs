@@ -1,73 +1,18 @@
-//! The sequence: every char ever inserted, deleted ones included, in
-//! document order, stored as runs.
-//!
-//! This first version keeps runs in a flat `Vec` and scans it: simple and
-//! obviously right, the reference the indexed version is tested against.
+//! The reference sequence: the same operations as [`super::sequence`], on a
+//! flat `Vec` of runs scanned from the start every time. Slow and obviously
+//! right; the indexed tree is tested against it.
 
 use super::id::{Id, IdSpan};
 use super::oplog::push_span;
-
-/// Consecutive chars of one replica, typed one after another, all visible or
-/// all deleted. Char `k` of the run has id `id + k`; its left origin is the
-/// char before it in the run (or `left` for `k == 0`); its right origin is
-/// `right` for every `k`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Run {
-    pub id: Id,
-    pub len: u64,
-    pub left: Option<Id>,
-    pub right: Option<Id>,
-    pub deleted: bool,
-}
-
-impl Run {
-    fn visible(&self) -> usize {
-        if self.deleted {
-            0
-        } else {
-            self.len as usize
-        }
-    }
-
-    fn contains(&self, id: Id) -> bool {
-        id.replica == self.id.replica
-            && id.counter >= self.id.counter
-            && id.counter < self.id.counter + self.len
-    }
-
-    /// Keeps chars `0..at` and returns the rest as its own run.
-    fn split(&mut self, at: u64) -> Run {
-        debug_assert!(at > 0 && at < self.len);
-        let rest = Run {
-            id: self.id.add(at),
-            len: self.len - at,
-            left: Some(self.id.add(at - 1)),
-            right: self.right,
-            deleted: self.deleted,
-        };
-        self.len = at;
-        rest
-    }
-
-    /// Whether a new run `next` made of chars that continue this one can be
-    /// stored as part of it.
-    fn can_extend_with(&self, next: &Run) -> bool {
-        !self.deleted
-            && !next.deleted
-            && self.id.replica == next.id.replica
-            && self.id.counter + self.len == next.id.counter
-            && next.left == Some(self.id.add(self.len - 1))
-            && next.right == self.right
-    }
-}
+use super::run::Run;
 
 #[derive(Clone, Debug, Default)]
-pub(crate) struct Sequence {
+pub(crate) struct FlatSequence {
     runs: Vec<Run>,
     visible: usize,
 }
 
-impl Sequence {
+impl FlatSequence {
     pub fn visible_len(&self) -> usize {
         self.visible
     }
@@ -121,7 +66,7 @@ impl Sequence {
 
     fn insert_run(&mut self, index: usize, run: Run) {
         self.visible += run.visible();
-        if index > 0 && self.runs[index - 1].can_extend_with(&run) {
+        if index > 0 && self.runs[index - 1].can_join(&run) {
             self.runs[index - 1].len += run.len;
         } else {
             self.runs.insert(index, run);
@@ -268,5 +213,11 @@ impl Sequence {
             }
             id = id.add(run.len);
         }
+    }
+}
+
+impl FlatSequence {
+    pub fn runs(&self) -> impl Iterator<Item = &Run> {
+        self.runs.iter()
     }
 }
