@@ -59,7 +59,10 @@ fn commands_answer_in_order_and_bad_input_is_one_error_line() {
         a.ok(cmd);
     }
     // Blank lines and comments are not commands: the next reply is `view`'s.
-    a.ok("# a comment");
+    a.send_line("# a comment");
+    a.send_line("");
+    let view = a.cmd("view");
+    assert!(view.status.starts_with("ok 25 chars"), "{view:?}");
     assert!(a.exit().success());
 }
 
@@ -132,19 +135,26 @@ fn chain_of_three_relays_and_converges() {
         t == "hello from a"
     });
 
-    // Concurrent edits at both ends of the chain.
+    // Concurrent edits at both ends of the chain (at 0: valid whatever
+    // has arrived meanwhile).
     a.insert(0, "[a1]");
     c.insert(0, "[c1]");
-    a.insert(4, "[a2]");
-    c.ok("edit delete 4 6"); // "hello " on c
+    a.insert(0, "[a2]");
+    c.insert(0, "[c2]");
+    let all = ["[a1]", "[a2]", "[c1]", "[c2]", "hello from a"];
     let text = converge(
         &mut [&mut a, &mut b, &mut c],
         CONVERGE,
         logs,
-        contains_all(&["[a1]", "[a2]", "[c1]"]),
+        contains_all(&all),
     );
-    assert!(!text.contains("hello "), "{text:?}");
-    assert!(text.contains("from a"), "{text:?}");
+    assert_eq!(text.chars().count(), 28, "{text:?}");
+    // A delete travels the chain too.
+    c.ok("edit delete 0 4");
+    let after = converge(&mut [&mut a, &mut b, &mut c], CONVERGE, logs, |t| {
+        t.chars().count() == 24
+    });
+    assert_eq!(after, text.chars().skip(4).collect::<String>());
     // a and c never talked directly.
     let a_peers = a.ok("peers");
     assert!(

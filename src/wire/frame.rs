@@ -209,7 +209,9 @@ impl From<WireFrame> for Frame {
             WireFrame::Op(op) => Frame::Op(Op {
                 id: op.id,
                 kind: match op.kind {
-                    WireOpKind::Insert { left, right, text } => OpKind::Insert { left, right, text },
+                    WireOpKind::Insert { left, right, text } => {
+                        OpKind::Insert { left, right, text }
+                    }
                     WireOpKind::Delete { targets } => OpKind::Delete { targets },
                 },
             }),

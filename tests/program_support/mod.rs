@@ -162,8 +162,8 @@ impl Peer {
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
     }
 
-    /// Sends one line and reads its reply.
-    pub fn cmd(&mut self, line: &str) -> Reply {
+    /// Sends one line without waiting for a reply (for lines that get none).
+    pub fn send_line(&mut self, line: &str) {
         let stdin = self.stdin.as_mut().expect("process is running");
         if let Err(e) = writeln!(stdin, "{line}").and_then(|()| stdin.flush()) {
             panic!(
@@ -172,6 +172,11 @@ impl Peer {
                 self.stderr()
             );
         }
+    }
+
+    /// Sends one line and reads its reply.
+    pub fn cmd(&mut self, line: &str) -> Reply {
+        self.send_line(line);
         let mut body = Vec::new();
         loop {
             match self.lines.recv_timeout(REPLY_TIMEOUT) {
