@@ -44,9 +44,9 @@ fn commands_answer_in_order_and_bad_input_is_one_error_line() {
     assert_eq!(saved, "ello\tworld\nline two \\ end".as_bytes());
 
     let history = a.ok("history 5");
-    assert_eq!(history.len(), 2, "{history:?}");
-    assert!(history[0].contains("insert 26") && history[0].contains("(me)"));
-    assert!(history[1].contains("delete 1"));
+    assert_eq!(history.len(), 3, "a header and two ops: {history:?}");
+    assert!(history[1].contains("insert 26") && history[1].contains("(me)"));
+    assert!(history[2].contains("delete 1"));
     let status = a.ok("status");
     assert!(status
         .iter()

@@ -255,7 +255,10 @@ fn history(driver: &Driver, n: usize) -> Reply {
         .into_iter()
         .filter_map(|p| Some((p.replica?, p.name.filter(|n| !n.is_empty())?)))
         .collect();
-    let mut body = Vec::new();
+    let mut body = vec![format!(
+        "{:<19}  {:<16}  #COUNTER  CHANGE",
+        "WRITTEN HERE (UTC)", "REPLICA"
+    )];
     for e in driver.history().last(n) {
         let when = if e.unix_ms == 0 {
             "(from snapshot)    ".to_string()
@@ -282,7 +285,7 @@ fn history(driver: &Driver, n: usize) -> Reply {
         };
         body.push(format!("{when}  {who}  #{}  {what}", e.id.counter));
     }
-    let shown = body.len();
+    let shown = body.len() - 1;
     Reply {
         body,
         status: Ok(format!("{shown} ops")),
