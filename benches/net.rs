@@ -48,6 +48,7 @@ impl Running {
     fn start(
         data: Option<PathBuf>,
         peers: Vec<SocketAddr>,
+        node: node::Config,
         mut on_event: impl FnMut(&Driver, &Event) + Send + 'static,
     ) -> Running {
         let (ready_tx, ready_rx) = mpsc::channel();
@@ -55,7 +56,7 @@ impl Running {
             let config = DriverConfig {
                 listen: "127.0.0.1:0".parse().unwrap(),
                 peers,
-                node: node::Config::default(),
+                node,
                 data,
                 faults: Faults::none(),
             };
@@ -174,49 +175,93 @@ fn latency(c: &mut Criterion) {
         })
     });
 
-    // b reports each remote edit; a makes them.
-    let (seen_tx, seen_rx) = mpsc::channel::<Instant>();
-    let b = Running::start(None, vec![], move |_, e| {
-        if matches!(e, Event::RemoteEdit { .. }) {
-            let _ = seen_tx.send(Instant::now());
-        }
-    });
-    let a = Running::start(None, vec![b.addr], |_, _| {});
-    // Warm up: the first edit also establishes the peers.
-    a.send(Cmd::Edit(Edit::Insert {
-        pos: 0,
-        text: "w".into(),
-    }));
-    seen_rx
-        .recv_timeout(Duration::from_secs(10))
-        .expect("first edit arrives");
-    let mut prop = Histogram::<u64>::new(3).unwrap();
-    group.bench_function("edit_propagation", |bench| {
-        bench.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let start = Instant::now();
-                a.send(Cmd::Edit(Edit::Insert {
-                    pos: 0,
-                    text: "x".into(),
-                }));
-                let seen = seen_rx
-                    .recv_timeout(Duration::from_secs(10))
-                    .expect("edit arrives");
-                let d = seen - start;
-                prop.record(d.as_nanos() as u64).unwrap();
-                total += d;
-            }
-            total
-        })
-    });
+    // Back to back: each edit as soon as the last one arrived. With the
+    // node's default coalescing (Nagle) the next edit waits for the ack of
+    // the last, which the receiver may delay (max_ack_delay).
+    let mut back_to_back = Vec::new();
+    for coalesce in [true, false] {
+        let pair = Pair::start(coalesce);
+        let name = if coalesce {
+            "edit_propagation_back_to_back"
+        } else {
+            "edit_propagation_back_to_back_no_coalesce"
+        };
+        let mut h = Histogram::<u64>::new(3).unwrap();
+        group.bench_function(name, |bench| {
+            bench.iter_custom(|iters| (0..iters).map(|_| pair.one_edit(&mut h)).sum())
+        });
+        back_to_back.push((name, h));
+    }
     group.finish();
+
+    // Isolated edits, as a person types: a pause (not timed) before each,
+    // long enough for the last one to be acknowledged.
+    let pair = Pair::start(true);
+    let mut isolated = Histogram::<u64>::new(3).unwrap();
+    for _ in 0..200 {
+        thread::sleep(Duration::from_millis(25));
+        pair.one_edit(&mut isolated);
+    }
+
     print_percentiles("latency/bare_udp_round_trip", &rtt);
-    print_percentiles("latency/edit_propagation", &prop);
+    print_percentiles("latency/edit_propagation_isolated", &isolated);
+    for (name, h) in &back_to_back {
+        print_percentiles(&format!("latency/{name}"), h);
+    }
     eprintln!(
-        "latency: edit propagation p50 / bare round trip p50 = {:.2}",
-        prop.value_at_quantile(0.5) as f64 / rtt.value_at_quantile(0.5) as f64
+        "latency: isolated edit propagation p50 / bare UDP round trip p50 = {:.1}",
+        isolated.value_at_quantile(0.5) as f64 / rtt.value_at_quantile(0.5) as f64
     );
+}
+
+/// Two drivers on loopback: `a` makes edits, `b` reports each arrival.
+struct Pair {
+    a: Running,
+    _b: Running,
+    seen: mpsc::Receiver<Instant>,
+}
+
+impl Pair {
+    fn start(coalesce: bool) -> Pair {
+        let config = node::Config {
+            coalesce,
+            ..node::Config::default()
+        };
+        let (seen_tx, seen) = mpsc::channel::<Instant>();
+        let b = Running::start(None, vec![], config.clone(), move |_, e| {
+            if matches!(e, Event::RemoteEdit { .. }) {
+                let _ = seen_tx.send(Instant::now());
+            }
+        });
+        let a = Running::start(None, vec![b.addr], config, |_, _| {});
+        let pair = Pair { a, _b: b, seen };
+        // Warm up: the first edit also introduces the peers.
+        pair.edit();
+        pair.seen
+            .recv_timeout(Duration::from_secs(10))
+            .expect("first edit arrives");
+        pair
+    }
+
+    fn edit(&self) {
+        self.a.send(Cmd::Edit(Edit::Insert {
+            pos: 0,
+            text: "x".into(),
+        }));
+    }
+
+    /// One edit on `a` until `b` has it.
+    fn one_edit(&self, h: &mut Histogram<u64>) -> Duration {
+        let start = Instant::now();
+        self.edit();
+        let seen = self
+            .seen
+            .recv_timeout(Duration::from_secs(10))
+            .expect("edit arrives");
+        let d = seen - start;
+        h.record(d.as_nanos() as u64).unwrap();
+        d
+    }
 }
 
 /// The automerge-paper history as one replica's ops.
@@ -316,18 +361,28 @@ fn catch_up(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
-                    let holder = Running::start(Some(holder_dir.clone()), vec![], |_, _| {});
+                    let holder = Running::start(
+                        Some(holder_dir.clone()),
+                        vec![],
+                        node::Config::default(),
+                        |_, _| {},
+                    );
                     runs += 1;
                     let data = durable.then(|| tmp.path().join(format!("fresh-{runs}")));
                     let (done_tx, done_rx) = mpsc::channel();
                     let start = Instant::now();
-                    let fresh = Running::start(data.clone(), vec![holder.addr], move |d, e| {
-                        if matches!(e, Event::RemoteEdit { .. })
-                            && d.node().doc().len() == final_len
-                        {
-                            let _ = done_tx.send(Instant::now());
-                        }
-                    });
+                    let fresh = Running::start(
+                        data.clone(),
+                        vec![holder.addr],
+                        node::Config::default(),
+                        move |d, e| {
+                            if matches!(e, Event::RemoteEdit { .. })
+                                && d.node().doc().len() == final_len
+                            {
+                                let _ = done_tx.send(Instant::now());
+                            }
+                        },
+                    );
                     let done = done_rx
                         .recv_timeout(Duration::from_secs(120))
                         .expect("the fresh peer catches up");
