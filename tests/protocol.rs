@@ -5,7 +5,7 @@ mod protocol_harness;
 
 use std::time::Duration;
 
-use protocol_harness::{addr, Faults, Net};
+use protocol_harness::{addr, Net};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rumor::node::{Config, Edit, Event, PeerState};
@@ -39,17 +39,22 @@ fn plain_push() {
     net.insert(1, 5, " world");
     net.run_for(ms(50));
     assert_eq!(net.text(0), "hello world");
-    assert!(net
-        .events[1]
+    assert!(net.events[1]
         .iter()
         .any(|e| matches!(e, Event::RemoteEdit { patches } if patches[0].inserted == 5)));
     assert!(net.events[0].contains(&Event::PeerUp(addr(1))));
-    assert!(net.events[1].contains(&Event::PeerUp(addr(0))), "contact adds the peer");
+    assert!(
+        net.events[1].contains(&Event::PeerUp(addr(0))),
+        "contact adds the peer"
+    );
     net.assert_nothing_lost();
     // No stray retransmissions on a clean link.
     assert_eq!(net.nodes[0].stats().retransmits, 0);
     let rtt = net.nodes[0].peers()[0].rtt.expect("rtt measured");
-    assert!(rtt >= ms(20) && rtt <= ms(40), "rtt {rtt:?} for 10 ms each way");
+    assert!(
+        rtt >= ms(20) && rtt <= ms(40),
+        "rtt {rtt:?} for 10 ms each way"
+    );
 }
 
 #[test]
@@ -144,8 +149,15 @@ fn offline_with_edits_on_both_sides() {
         net.random_edit(1, &mut rng);
         net.run_for(ms(500));
     }
-    assert_eq!(net.nodes[1].stats().datagrams_sent, sent, "offline sends nothing");
-    assert!(net.nodes[1].stats().drops.offline > 0, "offline ignores input");
+    assert_eq!(
+        net.nodes[1].stats().datagrams_sent,
+        sent,
+        "offline sends nothing"
+    );
+    assert!(
+        net.nodes[1].stats().drops.offline > 0,
+        "offline ignores input"
+    );
     assert!(!net.converged());
     net.set_online(1, true);
     let took = net.run_until_converged(secs(10)).expect("converges");
@@ -166,7 +178,11 @@ fn chain_of_three_relays() {
     random_typing(&mut net, 88, 200, ms(20));
     assert!(net.run_until_converged(secs(10)).is_some());
     net.assert_nothing_lost();
-    assert_eq!(net.nodes[0].peers().len(), 1, "no peer exchange: A knows only B");
+    assert_eq!(
+        net.nodes[0].peers().len(),
+        1,
+        "no peer exchange: A knows only B"
+    );
 }
 
 #[test]
@@ -259,10 +275,4 @@ fn delete_edits_travel() {
     net.edit(1, Edit::Delete { pos: 0, len: 6 });
     net.run_for(ms(100));
     assert_eq!(net.text(0), "world");
-}
-
-#[test]
-fn faults_struct_default_is_clean() {
-    let f = Faults::default();
-    assert_eq!(f.loss, 0.0);
 }

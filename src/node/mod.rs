@@ -473,7 +473,8 @@ impl Node {
         };
         peer.ping_due = true;
         peer.queue_digests(digests);
-        peer.timers.set(peer_timer::PING, now + self.config.ping_interval);
+        peer.timers
+            .set(peer_timer::PING, now + self.config.ping_interval);
     }
 
     /// A valid datagram from `addr`, sent by `replica`, arrived.
@@ -717,7 +718,10 @@ impl Node {
             return;
         }
         peer.rtt.on_ack();
-        peer.largest_acked = Some(peer.largest_acked.map_or(ack.largest, |l| l.max(ack.largest)));
+        peer.largest_acked = Some(
+            peer.largest_acked
+                .map_or(ack.largest, |l| l.max(ack.largest)),
+        );
         // Anything sent well before the newest acked datagram is lost.
         let largest = peer.largest_acked.unwrap_or(0);
         let (lost, kept): (Vec<SentPacket>, Vec<SentPacket>) = std::mem::take(&mut peer.in_flight)
@@ -765,7 +769,9 @@ impl Node {
 
     fn arm_loss_timer(peer: &mut Peer) {
         match peer.in_flight.front() {
-            Some(oldest) => peer.timers.set(peer_timer::LOSS, oldest.sent + peer.rtt.rto()),
+            Some(oldest) => peer
+                .timers
+                .set(peer_timer::LOSS, oldest.sent + peer.rtt.rto()),
             None => peer.timers.clear(peer_timer::LOSS),
         }
     }
@@ -776,18 +782,14 @@ impl Node {
     fn build_datagram(&mut self, addr: SocketAddr) -> Option<Vec<u8>> {
         let config = &self.config;
         let peer = self.peers.get_mut(&addr)?;
-        let window_open = peer.data_in_flight == 0
-            || peer.data_in_flight + config.mtu <= config.window_bytes;
+        let window_open =
+            peer.data_in_flight == 0 || peer.data_in_flight + config.mtu <= config.window_bytes;
         let coalescing = config.coalesce
             && peer.data_in_flight > 0
             && !peer.retransmit_pending
             && peer.queue_bytes < config.mtu / 2;
         let ops_ready = !peer.queue.is_empty() && window_open && !coalescing;
-        let wants = peer.ack_now
-            || peer.ping_due
-            || (peer.hello_due && peer.ping_due)
-            || !peer.control.is_empty()
-            || ops_ready;
+        let wants = peer.ack_now || peer.ping_due || !peer.control.is_empty() || ops_ready;
         if !wants {
             return None;
         }

@@ -242,10 +242,18 @@ pub fn try_append(op: &mut Op, op_len: u64, next: &Op) -> bool {
             text.push_str(next_text);
             true
         }
-        (OpKind::Delete { targets }, OpKind::Delete { targets: next_targets }) => {
+        (
+            OpKind::Delete { targets },
+            OpKind::Delete {
+                targets: next_targets,
+            },
+        ) => {
             for &t in next_targets {
                 match targets.last_mut() {
-                    Some(prev) if prev.start.replica == t.start.replica && prev.end_counter() == t.start.counter => {
+                    Some(prev)
+                        if prev.start.replica == t.start.replica
+                            && prev.end_counter() == t.start.counter =>
+                    {
                         prev.len += t.len
                     }
                     _ => targets.push(t),
@@ -295,9 +303,17 @@ mod tests {
     #[test]
     fn typing_runs_merge() {
         let mut a = ins(0, None, "ab");
-        assert!(try_append(&mut a, 2, &ins(2, Some(Id::new(ReplicaId(1), 1)), "c")));
+        assert!(try_append(
+            &mut a,
+            2,
+            &ins(2, Some(Id::new(ReplicaId(1), 1)), "c")
+        ));
         assert_eq!(a, ins(0, None, "abc"));
         // Not a continuation: typed elsewhere.
-        assert!(!try_append(&mut a, 3, &ins(3, Some(Id::new(ReplicaId(1), 0)), "x")));
+        assert!(!try_append(
+            &mut a,
+            3,
+            &ins(3, Some(Id::new(ReplicaId(1), 0)), "x")
+        ));
     }
 }

@@ -179,7 +179,11 @@ impl Net {
                 self.dropped += 1;
                 continue;
             }
-            let copies = if self.rng.random_bool(self.faults.dup) { 2 } else { 1 };
+            let copies = if self.rng.random_bool(self.faults.dup) {
+                2
+            } else {
+                1
+            };
             for _ in 0..copies {
                 let (lo, hi) = (self.faults.delay_min, self.faults.delay_max);
                 let delay = if hi > lo {
@@ -263,9 +267,9 @@ impl Net {
     pub fn converged(&self) -> bool {
         let first = self.nodes[0].doc();
         let (v, t) = (first.version(), first.text());
-        self.nodes.iter().all(|n| {
-            n.doc().version() == v && n.doc().pending_len() == 0 && n.doc().text() == t
-        })
+        self.nodes
+            .iter()
+            .all(|n| n.doc().version() == v && n.doc().pending_len() == 0 && n.doc().text() == t)
     }
 
     /// Checks that nothing typed is lost: every replica has every op each
