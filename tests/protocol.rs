@@ -5,7 +5,7 @@ mod protocol_harness;
 
 use std::time::Duration;
 
-use protocol_harness::{addr, Faults, Net};
+use protocol_harness::{addr, Net};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rumor::node::{Config, Edit, Event, PeerState};
@@ -275,10 +275,4 @@ fn delete_edits_travel() {
     net.edit(1, Edit::Delete { pos: 0, len: 6 });
     net.run_for(ms(100));
     assert_eq!(net.text(0), "world");
-}
-
-#[test]
-fn faults_struct_default_is_clean() {
-    let f = Faults::default();
-    assert_eq!(f.loss, 0.0);
 }

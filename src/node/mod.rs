@@ -789,11 +789,7 @@ impl Node {
             && !peer.retransmit_pending
             && peer.queue_bytes < config.mtu / 2;
         let ops_ready = !peer.queue.is_empty() && window_open && !coalescing;
-        let wants = peer.ack_now
-            || peer.ping_due
-            || (peer.hello_due && peer.ping_due)
-            || !peer.control.is_empty()
-            || ops_ready;
+        let wants = peer.ack_now || peer.ping_due || !peer.control.is_empty() || ops_ready;
         if !wants {
             return None;
         }

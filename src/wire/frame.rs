@@ -4,6 +4,8 @@
 //! types whose sequences are read with [`bounded_seq`], which never
 //! preallocates from a length the sender claims: a hostile length prefix
 //! costs nothing, because each element must still be present in the bytes.
+//! (postcard 1.x also withholds a size hint larger than the bytes left; the
+//! mirrors keep the bound from depending on that, and check digest order.)
 
 use std::marker::PhantomData;
 use std::net::SocketAddr;

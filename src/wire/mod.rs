@@ -24,3 +24,6 @@ pub const DEFAULT_MTU: usize = 1200;
 pub const MIN_MTU: usize = 200;
 /// Largest datagram the decoder looks at (the UDP limit).
 pub const MAX_DATAGRAM: usize = 65_507;
+
+#[cfg(test)]
+mod tests;

@@ -65,10 +65,18 @@ pub struct Net {
 
 impl Net {
     pub fn new(n: usize, seed: u64, config: Config) -> Net {
+        let docs = (0..n).map(|i| Doc::new(ReplicaId(1000 + i as u64))).collect();
+        Net::with_docs(docs, seed, config)
+    }
+
+    /// Nodes over existing documents (say, with a long shared history).
+    pub fn with_docs(docs: Vec<Doc>, seed: u64, config: Config) -> Net {
+        let n = docs.len();
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let nodes = (0..n)
-            .map(|i| {
-                let doc = Doc::new(ReplicaId(1000 + i as u64));
+        let nodes = docs
+            .into_iter()
+            .enumerate()
+            .map(|(i, doc)| {
                 let mut c = config.clone();
                 c.name = format!("n{i}");
                 Node::new(doc, c, ChaCha8Rng::seed_from_u64(rng.random()), Time::ZERO)
