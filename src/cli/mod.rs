@@ -133,7 +133,6 @@ fn run(args: RunArgs) -> ExitCode {
     };
     let fault_seed = args.fault_seed.unwrap_or_else(rand::random);
     let config = DriverConfig {
-        listen,
         peers: args.peers.clone(),
         node: node::Config {
             mtu: usize::from(args.mtu),
@@ -143,6 +142,7 @@ fn run(args: RunArgs) -> ExitCode {
         },
         data: args.data.clone(),
         faults: Faults::new(args.loss, Duration::from_millis(args.delay), fault_seed),
+        ..DriverConfig::new(listen)
     };
     let mut driver = match Driver::start(config) {
         Ok(driver) => driver,

@@ -424,3 +424,69 @@ mod tests {
         assert_eq!(Reply::error("bad\nthing").render(), "error: bad thing\n");
     }
 }
+
+#[cfg(test)]
+mod model_tests {
+    //! Random command lines against a real driver and a plain model of the
+    //! text: no panic, the right reply kind, the same text.
+    use super::*;
+    use crate::net::DriverConfig;
+    use proptest::prelude::*;
+
+    fn line() -> impl Strategy<Value = String> {
+        prop_oneof![
+            (0usize..40, "[a-z \\\\nt]{0,8}").prop_map(|(p, t)| format!("edit insert {p} {t}")),
+            (0usize..40, 0usize..6).prop_map(|(p, l)| format!("edit delete {p} {l}")),
+            (0usize..40).prop_map(|p| format!("edit delete {p}")),
+            Just("view".to_string()),
+            Just("status".to_string()),
+            Just("peers".to_string()),
+            Just("sync".to_string()),
+            Just("offline".to_string()),
+            Just("online".to_string()),
+            Just("reconnect".to_string()),
+            (0usize..30).prop_map(|n| format!("history {n}")),
+            "[ -~]{0,30}".prop_filter("no save, add or exit", |l| {
+                let w = l.split_whitespace().next().unwrap_or("");
+                !matches!(w, "save" | "add" | "exit" | "quit")
+            }),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        #[test]
+        fn random_lines_follow_the_model(lines in prop::collection::vec(line(), 1..40)) {
+            let mut driver = Driver::start(DriverConfig::new("127.0.0.1:0".parse().unwrap())).unwrap();
+            let mut session = Session::new(false, None);
+            let mut model: Vec<char> = Vec::new();
+            for l in &lines {
+                let parsed = command::parse(l);
+                let reply = match parsed.clone() {
+                    Ok(Some(cmd)) => session.execute(&mut driver, cmd),
+                    Ok(None) => continue,
+                    Err(e) => Reply::error(e.0),
+                };
+                prop_assert!(!reply.render().is_empty());
+                match parsed {
+                    Ok(Some(Command::Insert { pos, text })) => {
+                        prop_assert_eq!(reply.status.is_ok(), pos <= model.len(), "{}", l);
+                        if pos <= model.len() {
+                            model.splice(pos..pos, text.chars());
+                        }
+                    }
+                    Ok(Some(Command::Delete { pos, len })) => {
+                        let fits = pos + len <= model.len();
+                        prop_assert_eq!(reply.status.is_ok(), fits, "{}", l);
+                        if fits {
+                            model.drain(pos..pos + len);
+                        }
+                    }
+                    Ok(Some(_)) => prop_assert!(reply.status.is_ok(), "{} -> {:?}", l, reply),
+                    _ => prop_assert!(reply.status.is_err()),
+                }
+                prop_assert_eq!(driver.node().doc().text(), model.iter().collect::<String>());
+            }
+        }
+    }
+}

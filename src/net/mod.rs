@@ -52,7 +52,23 @@ pub struct DriverConfig {
     pub node: node::Config,
     /// `None`: the document lives in memory only.
     pub data: Option<PathBuf>,
+    /// The log is compacted once past this size (and the snapshot's).
+    pub compact_min_bytes: u64,
     pub faults: Faults,
+}
+
+impl DriverConfig {
+    /// Listens on `listen`, no peers, default node, memory only, no faults.
+    pub fn new(listen: SocketAddr) -> DriverConfig {
+        DriverConfig {
+            listen,
+            peers: Vec::new(),
+            node: node::Config::default(),
+            data: None,
+            compact_min_bytes: store::DEFAULT_COMPACT_MIN_BYTES,
+            faults: Faults::none(),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -160,7 +176,8 @@ impl Driver {
 
         let (store, doc) = match &config.data {
             Some(dir) => {
-                let (store, recovered) = Store::open(dir)?;
+                let (mut store, recovered) = Store::open(dir)?;
+                store.set_compact_min_bytes(config.compact_min_bytes);
                 notices.extend(recovered.warnings);
                 let mut doc = Doc::new(recovered.replica);
                 for entry in recovered.entries {
@@ -604,3 +621,6 @@ pub fn format_duration(d: Duration) -> String {
         format!("{:.1}s", d.as_secs_f64())
     }
 }
+
+#[cfg(test)]
+mod tests;
