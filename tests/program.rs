@@ -356,3 +356,38 @@ fn garbage_datagrams_do_not_stop_a_peer() {
     let received = status.iter().find(|l| l.starts_with("received")).unwrap();
     assert!(received.contains("datagrams"), "{received}");
 }
+
+#[test]
+fn delayed_and_reordered_datagrams_still_converge() {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path();
+    let slow = |name: &str| {
+        Spec::new(name)
+            .arg("--delay")
+            .arg("40")
+            .arg("--fault-seed")
+            .arg("9")
+    };
+    let mut a = Peer::start(slow("a"), logs);
+    let mut b = Peer::start(slow("b").peer(a.addr), logs);
+    let mut words = Vec::new();
+    for i in 0..10 {
+        let (wa, wb) = (format!("(a{i})"), format!("(b{i})"));
+        a.insert(0, &wa);
+        b.insert(0, &wb);
+        words.push(wa);
+        words.push(wb);
+    }
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    converge(&mut [&mut a, &mut b], CONVERGE, logs, contains_all(&words));
+    let status = a.ok("status");
+    let faults = status
+        .iter()
+        .find(|l| l.starts_with("faults"))
+        .expect("faults line");
+    assert!(faults.contains("delay 40ms"), "{faults}");
+    assert!(
+        !faults.contains("(0 held)"),
+        "nothing was delayed: {faults}"
+    );
+}
