@@ -6,7 +6,9 @@
 //! - `catch_up`: a fresh peer joins a peer holding the whole
 //!   `automerge-paper` history, until it has the whole text; against
 //!   pushing the same bytes (the ops, postcard-encoded) through a plain UDP
-//!   socket pair with a simple window. Target: within 3x.
+//!   socket pair with a simple window. Target: within 3x. Also against
+//!   applying the same ops to an empty document with no network at all,
+//!   the part of the work that is the CRDT's, not the network's.
 //! - `log_append`: ops per second appended to the store with group commit
 //!   (one fsync per batch), by batch size.
 //!
@@ -366,6 +368,24 @@ fn catch_up(c: &mut Criterion) {
     group.throughput(Throughput::Bytes(bytes.len() as u64));
     group.bench_function("plain_udp_same_bytes", |b| {
         b.iter_custom(|iters| (0..iters).map(|_| plain_udp_push(&chunks)).sum())
+    });
+    // What the fresh peer must do anyway, without any network: apply
+    // every op to an empty document.
+    group.bench_function("apply_only_no_network", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let ops = ops.clone();
+                let start = Instant::now();
+                let mut doc = Doc::new(ReplicaId(2));
+                for op in ops {
+                    doc.apply(op).unwrap();
+                }
+                total += start.elapsed();
+                assert_eq!(doc.len(), final_len);
+            }
+            total
+        })
     });
     let mut runs = 0u64;
     for durable in [false, true] {
