@@ -308,7 +308,6 @@ impl Node {
                 Frame::Digest(d) => self.on_digest(from, &d),
                 Frame::Peers(list) => self.on_peer_list(now, &list),
                 Frame::Op(op) => self.on_op(from, op, &mut patches),
-                Frame::Invalid => {}
             }
         }
         self.stats.ops_buffered = self.doc.pending_len() as u64;
@@ -502,13 +501,14 @@ impl Node {
     }
 
     fn peer_timeouts(&mut self, now: Time, addr: SocketAddr) {
+        let me = self.doc.replica();
         let config = &self.config;
         let peer = self.peers.get_mut(&addr).expect("listed");
         if peer.timers.expire(peer_timer::ACK, now) && peer.ack_pending {
             peer.ack_now = true;
         }
         if peer.timers.expire(peer_timer::LOSS, now) {
-            Self::on_loss_timeout(&mut self.stats, peer, now);
+            Self::on_loss_timeout(&mut self.stats, peer, now, me);
         }
         if peer.timers.expire(peer_timer::PING, now) {
             let silence = now - peer.last_heard.unwrap_or(peer.added_at);
@@ -594,6 +594,7 @@ impl Node {
     /// A peer told us what it has (for the replicas in the digest's scope).
     fn on_digest(&mut self, from: SocketAddr, d: &DigestFrame) {
         let ours = self.doc.version();
+        let me = self.doc.replica();
         let Some(peer) = self.peers.get_mut(&from) else {
             return;
         };
@@ -613,7 +614,7 @@ impl Node {
                 peer.frontier.set(r, d.version.get(r));
             }
             peer.queue.retain(|op| !d.covers(op.id.replica));
-            peer.queue_bytes = peer.queue.iter().map(wire::op_frame_len).sum();
+            peer.queue_bytes = peer.queue.iter().map(|op| wire::op_frame_len(op, me)).sum();
         }
         let we_lack = d.version.iter().any(|(r, n)| n > ours.get(r));
         if d.reply && we_lack {
@@ -655,6 +656,7 @@ impl Node {
     /// local edits (push) and ops learned from other peers (relay) alike.
     fn refill_queues(&mut self) {
         let max_frame = self.max_frame();
+        let me = self.doc.replica();
         let version = self.doc.version_ref();
         for peer in self.peers.values_mut() {
             if peer.state == PeerState::Down || peer.frontier.dominates(version) {
@@ -670,8 +672,8 @@ impl Node {
                     continue;
                 };
                 for part in subtract_spans(op, &in_flight) {
-                    for piece in wire::split_to_fit(&part, max_frame) {
-                        enqueue(peer, piece, max_frame);
+                    for piece in wire::split_to_fit(&part, max_frame, me) {
+                        enqueue(peer, piece, max_frame, me);
                     }
                 }
             }
@@ -682,6 +684,7 @@ impl Node {
     // ---- acks and loss ----
 
     fn on_ack(&mut self, now: Time, from: SocketAddr, ack: &wire::AckFrame) {
+        let me = self.doc.replica();
         let max_ack_delay = self.config.max_ack_delay;
         let Some(peer) = self.peers.get_mut(&from) else {
             return;
@@ -729,13 +732,13 @@ impl Node {
             .partition(|s| s.packet + PACKET_THRESHOLD <= largest);
         peer.in_flight = kept.into();
         for sent in lost {
-            Self::requeue_lost(&mut self.stats, peer, sent);
+            Self::requeue_lost(&mut self.stats, peer, sent, me);
         }
         Self::arm_loss_timer(peer);
     }
 
     /// The oldest datagram's timer ran out: it and any sent as long ago are lost.
-    fn on_loss_timeout(stats: &mut Stats, peer: &mut Peer, now: Time) {
+    fn on_loss_timeout(stats: &mut Stats, peer: &mut Peer, now: Time, me: ReplicaId) {
         let rto = peer.rtt.rto();
         let (lost, kept): (Vec<SentPacket>, Vec<SentPacket>) = std::mem::take(&mut peer.in_flight)
             .into_iter()
@@ -745,14 +748,14 @@ impl Node {
             peer.rtt.on_timeout();
         }
         for sent in lost {
-            Self::requeue_lost(stats, peer, sent);
+            Self::requeue_lost(stats, peer, sent, me);
         }
         Self::arm_loss_timer(peer);
     }
 
     /// Puts a lost datagram's ops back at the front of the queue (less what
     /// the peer is now known to have).
-    fn requeue_lost(stats: &mut Stats, peer: &mut Peer, sent: SentPacket) {
+    fn requeue_lost(stats: &mut Stats, peer: &mut Peer, sent: SentPacket, me: ReplicaId) {
         if sent.is_data() {
             peer.data_in_flight -= sent.size;
             stats.retransmits += 1;
@@ -760,7 +763,7 @@ impl Node {
         peer.hello_due |= sent.hello;
         for op in sent.ops.into_iter().rev() {
             if let Some(op) = trim_known(op, &peer.known) {
-                peer.queue_bytes += wire::op_frame_len(&op);
+                peer.queue_bytes += wire::op_frame_len(&op, me);
                 peer.queue.push_front(op);
                 peer.retransmit_pending = true;
             }
@@ -780,6 +783,7 @@ impl Node {
 
     /// The next datagram for `addr`, if it has anything worth sending.
     fn build_datagram(&mut self, addr: SocketAddr) -> Option<Vec<u8>> {
+        let me = self.doc.replica();
         let config = &self.config;
         let peer = self.peers.get_mut(&addr)?;
         let window_open =
@@ -827,7 +831,7 @@ impl Node {
             let Some(op) = peer.queue.pop_front() else {
                 break;
             };
-            let op_len = wire::op_frame_len(&op);
+            let op_len = wire::op_frame_len(&op, me);
             peer.queue_bytes = peer.queue_bytes.saturating_sub(op_len);
             let Some(op) = trim_known(op, &peer.known) else {
                 continue;
@@ -843,18 +847,18 @@ impl Node {
             // Does not fit whole: cut off what fits if the room is worth it.
             let room = builder.remaining();
             if room >= MIN_SPLIT_ROOM && op.len() > 1 {
-                let pieces = wire::split_to_fit(&op, room);
+                let pieces = wire::split_to_fit(&op, room, me);
                 let first = &pieces[0];
                 if pieces.len() > 1 && builder.push(&Frame::Op(first.clone())) {
                     ops.push(first.clone());
                     for piece in pieces.into_iter().skip(1).rev() {
-                        peer.queue_bytes += wire::op_frame_len(&piece);
+                        peer.queue_bytes += wire::op_frame_len(&piece, me);
                         peer.queue.push_front(piece);
                     }
                     break;
                 }
             }
-            peer.queue_bytes += wire::op_frame_len(&op);
+            peer.queue_bytes += wire::op_frame_len(&op, me);
             peer.queue.push_front(op);
             if builder.is_empty() {
                 // Cannot happen with MTU >= MIN_MTU; never loop on it.
@@ -926,12 +930,12 @@ impl Node {
 
 /// Appends `op` to the peer's queue, merged into the last op when it
 /// continues it and the result still fits a datagram.
-fn enqueue(peer: &mut Peer, op: Op, max_frame: usize) {
-    let len = wire::op_frame_len(&op);
+fn enqueue(peer: &mut Peer, op: Op, max_frame: usize, me: ReplicaId) {
+    let len = wire::op_frame_len(&op, me);
     if let Some(last) = peer.queue.back_mut() {
-        let last_len = wire::op_frame_len(last);
+        let last_len = wire::op_frame_len(last, me);
         if last_len + len <= max_frame && try_append(last, last.len(), &op) {
-            peer.queue_bytes += wire::op_frame_len(last) - last_len;
+            peer.queue_bytes += wire::op_frame_len(last, me) - last_len;
             return;
         }
     }
@@ -954,7 +958,7 @@ fn digest_frames(
         version: entries.iter().copied().collect(),
         reply,
     });
-    if wire::encoded_len(&whole) <= max_frame {
+    if wire::encoded_len(&whole, ReplicaId(0)) <= max_frame {
         return vec![whole];
     }
     // An entry is at most 20 bytes; a scope and tags at most 32.

@@ -65,7 +65,10 @@ pub struct Net {
 
 impl Net {
     pub fn new(n: usize, seed: u64, config: Config) -> Net {
-        let docs = (0..n).map(|i| Doc::new(ReplicaId(1000 + i as u64))).collect();
+        // Random-looking 64-bit replica ids, as real replicas have.
+        let docs = (0..n)
+            .map(|i| Doc::new(ReplicaId(0x9e37_79b9_7f4a_7c15_u64.wrapping_mul(i as u64 + 1))))
+            .collect();
         Net::with_docs(docs, seed, config)
     }
 
