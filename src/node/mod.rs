@@ -788,10 +788,13 @@ impl Node {
         let peer = self.peers.get_mut(&addr)?;
         let window_open =
             peer.data_in_flight == 0 || peer.data_in_flight + config.mtu <= config.window_bytes;
+        // Nagle with Minshall's refinement: while a small data datagram is
+        // unacknowledged, hold a small queue back so typing batches up per
+        // round trip; the tail of a bulk transfer goes at once.
         let coalescing = config.coalesce
-            && peer.data_in_flight > 0
             && !peer.retransmit_pending
-            && peer.queue_bytes < config.mtu / 2;
+            && peer.queue_bytes < config.mtu / 2
+            && peer.in_flight.iter().any(|s| s.small && s.is_data());
         let ops_ready = !peer.queue.is_empty() && window_open && !coalescing;
         let wants = peer.ack_now || peer.ping_due || !peer.control.is_empty() || ops_ready;
         if !wants {
@@ -897,6 +900,7 @@ impl Node {
                 size: bytes.len(),
                 ops,
                 hello: hello && !config.name.is_empty(),
+                small: bytes.len() < config.mtu / 2,
             });
             if peer.timers.get(peer_timer::LOSS).is_none() {
                 peer.timers
@@ -988,3 +992,6 @@ fn truncate(s: &str, max: usize) -> String {
     }
     s[..end].to_string()
 }
+
+#[cfg(test)]
+mod tests;

@@ -28,6 +28,8 @@ pub struct SentPacket {
     pub ops: Vec<Op>,
     /// It carried our hello (sent again if lost).
     pub hello: bool,
+    /// Far from full: while one is unacknowledged, small ops wait (coalescing).
+    pub small: bool,
 }
 
 impl SentPacket {

@@ -152,15 +152,17 @@ where
 
 // ---- the byte form ----
 
-/// A frame as written in a datagram (see the module doc).
+/// A frame as written in a datagram (see the module doc). `S` is the
+/// string type: borrowed when writing (no copy of a long text), owned when
+/// reading.
 #[derive(Serialize, Deserialize)]
-pub enum WireFrame {
+pub enum WireFrame<S = String> {
     Ack(AckFrame),
     Ping,
-    Hello { name: String },
+    Hello { name: S },
     Digest(WireDigest),
     Peers(#[serde(deserialize_with = "bounded_seq")] Vec<SocketAddr>),
-    Op(WireOp),
+    Op(WireOp<S>),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -173,12 +175,12 @@ pub struct WireDigest {
 }
 
 #[derive(Serialize, Deserialize)]
-pub enum WireOp {
+pub enum WireOp<S = String> {
     Insert {
         id: WireOpId,
         left: WireRef,
         right: WireRef,
-        text: String,
+        text: S,
     },
     Delete {
         id: WireOpId,
@@ -238,7 +240,9 @@ impl WireRef {
     fn resolve(self, op: Id, sender: ReplicaId) -> Option<Option<Id>> {
         Some(match self {
             WireRef::None => None,
-            WireRef::Back(n) if n >= 1 && n <= op.counter => Some(Id::new(op.replica, op.counter - n)),
+            WireRef::Back(n) if n >= 1 && n <= op.counter => {
+                Some(Id::new(op.replica, op.counter - n))
+            }
             WireRef::Back(_) => return None,
             WireRef::Sender(c) => Some(Id::new(sender, c)),
             WireRef::Other(r, c) => Some(Id::new(r, c)),
@@ -246,40 +250,45 @@ impl WireRef {
     }
 }
 
-impl WireFrame {
+impl<'a> WireFrame<&'a str> {
     /// The byte form of `frame` in a datagram from `sender`.
-    pub fn new(frame: &Frame, sender: ReplicaId) -> WireFrame {
+    pub fn new(frame: &'a Frame, sender: ReplicaId) -> Self {
         match frame {
             Frame::Ack(a) => WireFrame::Ack(a.clone()),
             Frame::Ping => WireFrame::Ping,
-            Frame::Hello { name } => WireFrame::Hello { name: name.clone() },
+            Frame::Hello { name } => WireFrame::Hello { name },
             Frame::Digest(d) => WireFrame::Digest(WireDigest {
                 scope: d.scope,
                 version: d.version.iter().collect(),
                 reply: d.reply,
             }),
             Frame::Peers(p) => WireFrame::Peers(p.clone()),
-            Frame::Op(op) => {
-                let id = WireOpId::new(op.id, sender);
-                WireFrame::Op(match &op.kind {
-                    OpKind::Insert { left, right, text } => WireOp::Insert {
-                        id,
-                        left: WireRef::new(*left, op.id, sender),
-                        right: WireRef::new(*right, op.id, sender),
-                        text: text.clone(),
-                    },
-                    OpKind::Delete { targets } => WireOp::Delete {
-                        id,
-                        targets: targets
-                            .iter()
-                            .map(|t| (WireRef::new(Some(t.start), op.id, sender), t.len))
-                            .collect(),
-                    },
-                })
-            }
+            Frame::Op(op) => Self::op(op, sender),
         }
     }
 
+    /// The byte form of `Frame::Op(op)`, without copying the op.
+    pub fn op(op: &'a Op, sender: ReplicaId) -> Self {
+        let id = WireOpId::new(op.id, sender);
+        WireFrame::Op(match &op.kind {
+            OpKind::Insert { left, right, text } => WireOp::Insert {
+                id,
+                left: WireRef::new(*left, op.id, sender),
+                right: WireRef::new(*right, op.id, sender),
+                text,
+            },
+            OpKind::Delete { targets } => WireOp::Delete {
+                id,
+                targets: targets
+                    .iter()
+                    .map(|t| (WireRef::new(Some(t.start), op.id, sender), t.len))
+                    .collect(),
+            },
+        })
+    }
+}
+
+impl WireFrame {
     /// The frame, in a datagram from `sender`; `None` if inconsistent.
     pub fn resolve(self, sender: ReplicaId) -> Option<Frame> {
         Some(match self {

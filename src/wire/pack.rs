@@ -19,7 +19,7 @@ pub fn encoded_len(frame: &Frame, sender: ReplicaId) -> usize {
 
 /// The encoded size of `Frame::Op(op)` in a datagram from `sender`.
 pub fn op_frame_len(op: &Op, sender: ReplicaId) -> usize {
-    encoded_len(&Frame::Op(op.clone()), sender)
+    serialized_len(&WireFrame::op(op, sender))
 }
 
 /// Builds one datagram frame by frame, refusing frames that would push it

@@ -78,7 +78,10 @@ fn ids_of_the_sender_and_back_references_are_compact() {
     // Relayed (another sender): the replica id is spelled out once.
     assert!(encoded_len(&typed, ReplicaId(1)) > 18);
     let h = Header { sender, packet: 0 };
-    assert_eq!(decode(&encode(&h, &[typed.clone()])).unwrap().1, vec![typed]);
+    assert_eq!(
+        decode(&encode(&h, &[typed.clone()])).unwrap().1,
+        vec![typed]
+    );
 }
 
 #[test]
@@ -201,7 +204,10 @@ fn a_frame_exactly_at_the_edge_fits_and_one_byte_more_does_not() {
         .map(|k| "a".repeat(k))
         .find(|t| encoded_len(&Frame::Op(insert(1, 0, t)), header().sender) == capacity)
         .unwrap();
-    assert_eq!(encoded_len(&Frame::Op(insert(1, 0, &exact)), header().sender), capacity);
+    assert_eq!(
+        encoded_len(&Frame::Op(insert(1, 0, &exact)), header().sender),
+        capacity
+    );
     let mut b = DatagramBuilder::new(header(), mtu);
     assert!(b.push(&Frame::Op(insert(1, 0, &exact))));
     assert_eq!(b.remaining(), 0);
