@@ -828,47 +828,12 @@ impl Node {
         if peer.ping_due && builder.push(&Frame::Ping) {
             peer.ping_due = false;
         }
-        let mut ops = Vec::new();
-        let mut size_left = config.window_bytes.saturating_sub(peer.data_in_flight);
-        while ops_ready {
-            let Some(op) = peer.queue.pop_front() else {
-                break;
-            };
-            let op_len = wire::op_frame_len(&op, me);
-            peer.queue_bytes = peer.queue_bytes.saturating_sub(op_len);
-            let Some(op) = trim_known(op, &peer.known) else {
-                continue;
-            };
-            let frame = Frame::Op(op);
-            if op_len <= size_left.max(1) && builder.push(&frame) {
-                let Frame::Op(op) = frame else { unreachable!() };
-                size_left = size_left.saturating_sub(op_len);
-                ops.push(op);
-                continue;
-            }
-            let Frame::Op(op) = frame else { unreachable!() };
-            // Does not fit whole: cut off what fits if the room is worth it.
-            let room = builder.remaining();
-            if room >= MIN_SPLIT_ROOM && op.len() > 1 {
-                let pieces = wire::split_to_fit(&op, room, me);
-                let first = &pieces[0];
-                if pieces.len() > 1 && builder.push(&Frame::Op(first.clone())) {
-                    ops.push(first.clone());
-                    for piece in pieces.into_iter().skip(1).rev() {
-                        peer.queue_bytes += wire::op_frame_len(&piece, me);
-                        peer.queue.push_front(piece);
-                    }
-                    break;
-                }
-            }
-            peer.queue_bytes += wire::op_frame_len(&op, me);
-            peer.queue.push_front(op);
-            if builder.is_empty() {
-                // Cannot happen with MTU >= MIN_MTU; never loop on it.
-                peer.queue.pop_front();
-            }
-            break;
-        }
+        let ops = if ops_ready {
+            let window_left = config.window_bytes.saturating_sub(peer.data_in_flight);
+            pack_ops(peer, &mut builder, window_left, me)
+        } else {
+            Vec::new()
+        };
         if peer.queue.is_empty() {
             peer.retransmit_pending = false;
             peer.queue_bytes = 0;
@@ -930,6 +895,50 @@ impl Node {
     fn jittered(&mut self, d: Duration) -> Duration {
         d.mul_f64(self.rng.random_range(0.5..1.5))
     }
+}
+
+/// Moves ops from the peer's queue into the datagram while they fit it and
+/// the window (the first op always may: the window bounds bursts, it does
+/// not stall); cuts the op that does not fit whole when the room left is
+/// worth it, and leaves the rest at the front of the queue.
+fn pack_ops(
+    peer: &mut Peer,
+    builder: &mut DatagramBuilder,
+    mut window_left: usize,
+    me: ReplicaId,
+) -> Vec<Op> {
+    let mut ops = Vec::new();
+    while let Some(op) = peer.queue.pop_front() {
+        peer.queue_bytes = peer.queue_bytes.saturating_sub(wire::op_frame_len(&op, me));
+        // Whatever the peer acknowledged meanwhile is not sent again.
+        let Some(op) = trim_known(op, &peer.known) else {
+            continue;
+        };
+        let len = wire::op_frame_len(&op, me);
+        let window_allows = ops.is_empty() || len <= window_left;
+        if window_allows && builder.push_op(&op) {
+            window_left = window_left.saturating_sub(len);
+            ops.push(op);
+            continue;
+        }
+        let room = builder.remaining();
+        if window_allows && room >= MIN_SPLIT_ROOM && op.len() > 1 {
+            let mut pieces = wire::split_to_fit(&op, room, me);
+            if pieces.len() > 1 && builder.push_op(&pieces[0]) {
+                let first = pieces.remove(0);
+                for piece in pieces.into_iter().rev() {
+                    peer.queue_bytes += wire::op_frame_len(&piece, me);
+                    peer.queue.push_front(piece);
+                }
+                ops.push(first);
+                break;
+            }
+        }
+        peer.queue_bytes += len;
+        peer.queue.push_front(op);
+        break;
+    }
+    ops
 }
 
 /// Appends `op` to the peer's queue, merged into the last op when it

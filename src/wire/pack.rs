@@ -49,10 +49,20 @@ impl DatagramBuilder {
 
     /// Appends `frame` if it fits; returns whether it did.
     pub fn push(&mut self, frame: &Frame) -> bool {
+        let wire = WireFrame::new(frame, self.header.sender);
+        self.push_wire(&wire, frame.is_ack_eliciting())
+    }
+
+    /// Appends `Frame::Op(op)` if it fits (without copying the op).
+    pub fn push_op(&mut self, op: &Op) -> bool {
+        let wire = WireFrame::op(op, self.header.sender);
+        self.push_wire(&wire, true)
+    }
+
+    fn push_wire(&mut self, wire: &WireFrame<&str>, ack_eliciting: bool) -> bool {
         let before = self.payload.len();
         let payload = std::mem::take(&mut self.payload);
-        let wire = WireFrame::new(frame, self.header.sender);
-        self.payload = match postcard::to_extend(&wire, payload) {
+        self.payload = match postcard::to_extend(wire, payload) {
             Ok(p) => p,
             Err(_) => return false,
         };
@@ -60,7 +70,7 @@ impl DatagramBuilder {
             self.payload.truncate(before);
             return false;
         }
-        self.ack_eliciting |= frame.is_ack_eliciting();
+        self.ack_eliciting |= ack_eliciting;
         true
     }
 

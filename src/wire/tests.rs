@@ -79,7 +79,7 @@ fn ids_of_the_sender_and_back_references_are_compact() {
     assert!(encoded_len(&typed, ReplicaId(1)) > 18);
     let h = Header { sender, packet: 0 };
     assert_eq!(
-        decode(&encode(&h, &[typed.clone()])).unwrap().1,
+        decode(&encode(&h, std::slice::from_ref(&typed))).unwrap().1,
         vec![typed]
     );
 }
