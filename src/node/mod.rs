@@ -19,6 +19,7 @@ use crate::doc::{self, Doc, IdSpan, Op, Patch, ReplicaId, VersionVector};
 use crate::wire::{self, DatagramBuilder, DecodeError, DigestFrame, Frame, Header};
 
 use peer::{subtract_spans, trim_known, try_append, Peer, SentPacket};
+use received::ReceivedPackets;
 use timers::{node_timer, peer_timer, TimerTable};
 
 pub use rtt::RttEstimator;
@@ -287,6 +288,11 @@ impl Node {
         let mut ping = false;
         {
             let peer = self.peers.get_mut(&from).expect("ensured above");
+            if frames.iter().any(|f| matches!(f, Frame::Hello { .. })) {
+                // A hello starts a session: the sender may have restarted
+                // and numbers its packets from zero again.
+                peer.received = ReceivedPackets::default();
+            }
             if !peer.received.insert(header.packet, now) {
                 self.stats.duplicates += 1;
             }
@@ -302,7 +308,7 @@ impl Node {
                 Frame::Ping => ping = true,
                 Frame::Hello { name } => {
                     if let Some(p) = self.peers.get_mut(&from) {
-                        p.name = Some(name);
+                        p.name = (!name.is_empty()).then_some(name);
                     }
                 }
                 Frame::Digest(d) => self.on_digest(from, &d),
@@ -811,14 +817,10 @@ impl Node {
                 had_ack = builder.push(&Frame::Ack(ack));
             }
         }
-        let mut hello = false;
-        if peer.hello_due && !config.name.is_empty() {
-            hello = builder.push(&Frame::Hello {
+        let hello = peer.hello_due
+            && builder.push(&Frame::Hello {
                 name: truncate(&config.name, MAX_NAME),
             });
-        } else if peer.hello_due {
-            hello = true; // nothing to say: consider it said
-        }
         while let Some(frame) = peer.control.front() {
             if !builder.push(frame) {
                 break;
@@ -864,7 +866,7 @@ impl Node {
                 sent: self.last_now,
                 size: bytes.len(),
                 ops,
-                hello: hello && !config.name.is_empty(),
+                hello,
                 small: bytes.len() < config.mtu / 2,
             });
             if peer.timers.get(peer_timer::LOSS).is_none() {
