@@ -750,7 +750,8 @@ impl Node {
             .into_iter()
             .partition(|s| s.sent + rto <= now);
         peer.in_flight = kept.into();
-        if !lost.is_empty() {
+        // Back off for lost data only: pings to a silent peer have their own pace.
+        if lost.iter().any(SentPacket::is_data) {
             peer.rtt.on_timeout();
         }
         for sent in lost {

@@ -211,3 +211,67 @@ fn handle_datagram_survives_any_bytes() {
         while b.poll_transmit().is_some() {}
     }
 }
+
+/// A node whose peer at `addr(1)` (replica 1) has answered once.
+fn with_live_peer() -> Node {
+    let mut a = node(2);
+    a.add_peer(Time::ZERO, addr(1));
+    let ping = wire::encode(
+        &Header {
+            sender: ReplicaId(1),
+            packet: 0,
+        },
+        &[Frame::Ping],
+    );
+    a.handle_datagram(Time::ZERO, addr(1), &ping);
+    sent_frames(&mut a);
+    a
+}
+
+#[test]
+fn a_big_paste_never_bursts_more_than_the_window() {
+    let mut a = with_live_peer();
+    a.edit(
+        Time::ZERO,
+        Edit::Insert {
+            pos: 0,
+            text: "p".repeat(500_000),
+        },
+    )
+    .unwrap();
+    let mut burst = 0;
+    while let Some(t) = a.poll_transmit() {
+        burst += t.bytes.len();
+    }
+    let window = a.config().window_bytes;
+    assert!(burst <= window + a.config().mtu, "burst of {burst} bytes");
+    assert!(burst >= window / 2, "the window is used: {burst} bytes");
+}
+
+#[test]
+fn retransmissions_back_off_while_nothing_answers() {
+    let mut a = with_live_peer();
+    a.edit(
+        Time::ZERO,
+        Edit::Insert {
+            pos: 0,
+            text: "lost".into(),
+        },
+    )
+    .unwrap();
+    let mut sends = Vec::new();
+    let mut now = Time::ZERO;
+    while now < Time::from_millis(9_000) {
+        while let Some(t) = a.poll_transmit() {
+            let frames = wire::decode(&t.bytes).unwrap().1;
+            if frames.iter().any(|f| matches!(f, Frame::Op(_))) {
+                sends.push(now.as_millis());
+            }
+        }
+        now = a.poll_timeout().unwrap();
+        a.handle_timeout(now);
+    }
+    // No RTT sample yet: RTO 1 s, then 2, 4 (RFC 6298 backoff): sent at 0, 1, 3, 7 s.
+    assert_eq!(sends, vec![0, 1000, 3000, 7000]);
+    assert_eq!(a.stats().retransmits, 3);
+}
