@@ -152,20 +152,13 @@ impl Doc {
         if n == 0 {
             return Ok(());
         }
+        if n > op::MAX_RUN {
+            return Err(Error::InvalidOp("insert too long"));
+        }
         let id = self.next_id();
-        let (left, right) = self.seq.insert_local(pos, id, n);
+        let (left, right) = self.seq.insert_local(pos, id, n, &self.log);
         self.text.insert(pos, text);
-        self.log.push(
-            Op {
-                id,
-                kind: OpKind::Insert {
-                    left,
-                    right,
-                    text: text.to_string(),
-                },
-            },
-            n,
-        );
+        self.log.push_insert(id, left, right, text, n);
         self.version.set(self.replica, id.counter + n);
         Ok(())
     }
@@ -186,15 +179,9 @@ impl Doc {
         }
         let id = self.next_id();
         let mut targets = Vec::new();
-        self.seq.delete_local(pos, len, &mut targets);
+        self.seq.delete_local(pos, len, &mut targets, &self.log);
         self.text.remove(pos..pos + len);
-        self.log.push(
-            Op {
-                id,
-                kind: OpKind::Delete { targets },
-            },
-            len as u64,
-        );
+        self.log.push_delete(id, &targets, len as u64);
         self.version.set(self.replica, id.counter + len as u64);
         Ok(())
     }
@@ -314,7 +301,7 @@ impl Doc {
         }
         match &op.kind {
             OpKind::Insert { left, right, text } => {
-                let pos = self.seq.integrate(op.id, len, *left, *right);
+                let pos = self.seq.integrate(op.id, len, *left, *right, &self.log);
                 self.text.insert(pos, text);
                 applied.patches.push(Patch {
                     pos,
@@ -325,7 +312,7 @@ impl Doc {
             OpKind::Delete { targets } => {
                 for &t in targets {
                     let (text, patches) = (&mut self.text, &mut applied.patches);
-                    self.seq.delete_span(t, |pos, n| {
+                    self.seq.delete_span(t, &self.log, |pos, n| {
                         text.remove(pos..pos + n);
                         patches.push(Patch {
                             pos,

@@ -5,6 +5,9 @@ use serde::{Deserialize, Serialize};
 use super::error::Error;
 use super::id::{Id, IdSpan};
 
+/// The most chars one insert op may carry.
+pub(crate) const MAX_RUN: u64 = u32::MAX as u64;
+
 /// One change, run-length encoded: an insert of a run of chars typed one
 /// after another, or a delete of a list of id spans.
 ///
@@ -64,6 +67,9 @@ impl Op {
         }
         if self.id.counter.checked_add(len).is_none() {
             return Err(Error::InvalidOp("counter overflow"));
+        }
+        if matches!(self.kind, OpKind::Insert { .. }) && len > MAX_RUN {
+            return Err(Error::InvalidOp("insert too long"));
         }
         let own_future = |id: &Id| id.replica == self.id.replica && id.counter >= self.id.counter;
         match &self.kind {
