@@ -48,7 +48,6 @@ mod id;
 mod op;
 mod oplog;
 mod pending;
-mod run;
 mod sequence;
 mod version;
 
