@@ -2,8 +2,7 @@
 //! flat `Vec` of runs scanned from the start every time. Slow and obviously
 //! right; the indexed tree is tested against it.
 
-use super::id::{Id, IdSpan};
-use super::oplog::push_span;
+use super::id::{Id, IdSpan, TargetSpan};
 
 /// Consecutive chars of one replica, typed one after another, all visible or
 /// all deleted. Char `k` of the run has id `id + k`; its left origin is the
@@ -128,7 +127,7 @@ impl FlatSequence {
 
     /// Marks visible chars `pos .. pos + len` deleted, appending their ids
     /// (in document order) to `out`.
-    pub fn delete_local(&mut self, pos: usize, len: usize, out: &mut Vec<IdSpan>) {
+    pub fn delete_local(&mut self, pos: usize, len: usize, out: &mut Vec<TargetSpan>) {
         let mut remaining = len as u64;
         let (mut i, k) = self.find_visible(pos);
         self.split_run(i, k);
@@ -145,7 +144,7 @@ impl FlatSequence {
             run.deleted = true;
             remaining -= run.len;
             self.visible -= run.len as usize;
-            push_span(out, IdSpan::new(run.id, run.len));
+            TargetSpan::push(out, TargetSpan::forward(IdSpan::new(run.id, run.len)));
             i += 1;
         }
     }

@@ -52,7 +52,7 @@ mod sequence;
 mod version;
 
 pub use error::Error;
-pub use id::{Id, IdSpan, ReplicaId};
+pub use id::{Id, IdSpan, ReplicaId, TargetSpan};
 pub use op::{Op, OpKind};
 pub use version::VersionVector;
 
@@ -309,7 +309,7 @@ impl Doc {
                 });
             }
             OpKind::Delete { targets } => {
-                for &t in targets {
+                for t in targets.iter().filter_map(|t| t.ids()) {
                     let (text, patches) = (&mut self.text, &mut applied.patches);
                     self.seq.delete_span(t, &self.log, |pos, n| {
                         text.remove(pos..pos + n);

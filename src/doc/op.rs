@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::error::Error;
-use super::id::{Id, IdSpan};
+use super::id::{Id, IdSpan, TargetSpan};
 
 /// The most chars one insert op may carry.
 pub(crate) const MAX_RUN: u64 = u32::MAX as u64;
@@ -33,7 +33,7 @@ pub enum OpKind {
     },
     /// Deletes every char named by `targets`; counter `id.counter + k` is the
     /// id of deleting the `k`-th char listed.
-    Delete { targets: Vec<IdSpan> },
+    Delete { targets: Vec<TargetSpan> },
 }
 
 impl Op {
@@ -80,10 +80,10 @@ impl Op {
             }
             OpKind::Delete { targets } => {
                 for t in targets {
-                    if t.len == 0 || t.start.counter.checked_add(t.len).is_none() {
+                    let Some(ids) = t.ids() else {
                         return Err(Error::InvalidOp("bad delete span"));
-                    }
-                    if t.start.replica == self.id.replica && t.end_counter() > self.id.counter {
+                    };
+                    if ids.start.replica == self.id.replica && ids.end_counter() > self.id.counter {
                         return Err(Error::InvalidOp("delete refers to its own future"));
                     }
                 }
@@ -122,7 +122,7 @@ impl Op {
                 for t in targets {
                     let (lo, hi) = (at.max(from), (at + t.len).min(to));
                     if lo < hi {
-                        out.push(IdSpan::new(t.start.add(lo - at), hi - lo));
+                        out.push(t.slice(lo - at, hi - at));
                     }
                     at += t.len;
                     if at >= to {
@@ -142,7 +142,10 @@ impl Op {
             OpKind::Insert { left, right, .. } => {
                 left.iter().chain(right.iter()).copied().collect()
             }
-            OpKind::Delete { targets } => targets.iter().map(|t| t.last()).collect(),
+            OpKind::Delete { targets } => targets
+                .iter()
+                .filter_map(|t| t.ids().map(|s| s.last()))
+                .collect(),
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::error::Error;
-use super::id::{Id, IdSpan, ReplicaId};
+use super::id::{Id, ReplicaId, TargetSpan};
 use super::op::{Op, OpKind};
 use super::version::VersionVector;
 
@@ -53,7 +53,7 @@ impl OpLog {
 
     /// Appends a delete that was just applied, merged into the last entry
     /// when that is the same replica's previous delete.
-    pub fn push_delete(&mut self, id: Id, targets: &[IdSpan], len: u64) {
+    pub fn push_delete(&mut self, id: Id, targets: &[TargetSpan], len: u64) {
         if !self.extend_delete(id, targets, len) {
             let kind = OpKind::Delete {
                 targets: targets.to_vec(),
@@ -102,12 +102,12 @@ impl OpLog {
         false
     }
 
-    fn extend_delete(&mut self, id: Id, targets: &[IdSpan], len: u64) -> bool {
+    fn extend_delete(&mut self, id: Id, targets: &[TargetSpan], len: u64) -> bool {
         if let Some(last) = self.ops.last_mut() {
             if let OpKind::Delete { targets: t } = &mut last.op.kind {
                 if last.op.id.replica == id.replica && last.op.id.counter + last.len == id.counter {
                     for &s in targets {
-                        push_span(t, s);
+                        TargetSpan::push(t, s);
                     }
                     last.len += len;
                     return true;
@@ -221,21 +221,10 @@ fn same_content(a: &Op, b: &Op) -> bool {
     }
 }
 
-fn merged_spans(spans: &[IdSpan]) -> Vec<IdSpan> {
-    let mut out: Vec<IdSpan> = Vec::with_capacity(spans.len());
+fn merged_spans(spans: &[TargetSpan]) -> Vec<TargetSpan> {
+    let mut out = Vec::with_capacity(spans.len());
     for &s in spans {
-        push_span(&mut out, s);
+        TargetSpan::push(&mut out, s);
     }
     out
-}
-
-/// Appends a span, extending the last one when `s` continues it.
-pub(crate) fn push_span(out: &mut Vec<IdSpan>, s: IdSpan) {
-    if let Some(last) = out.last_mut() {
-        if last.start.replica == s.start.replica && last.end_counter() == s.start.counter {
-            last.len += s.len;
-            return;
-        }
-    }
-    out.push(s);
 }

@@ -26,8 +26,8 @@
 
 use std::collections::BTreeMap;
 
-use super::id::{Id, IdSpan};
-use super::oplog::{push_span, OpLog};
+use super::id::{Id, IdSpan, TargetSpan};
+use super::oplog::OpLog;
 
 const LEAF_CAP: usize = 32;
 const NODE_CAP: usize = 16;
@@ -386,7 +386,7 @@ impl Sequence {
 
     /// Marks visible chars `pos .. pos + len` deleted, appending their ids
     /// (in document order) to `out`.
-    pub fn delete_local(&mut self, pos: usize, len: usize, out: &mut Vec<IdSpan>, log: &OpLog) {
+    pub fn delete_local(&mut self, pos: usize, len: usize, out: &mut Vec<TargetSpan>, log: &OpLog) {
         let (c, k) = self.find_visible(pos as u64);
         self.split_at(c, k);
         let mut c = Some(Cursor {
@@ -408,7 +408,7 @@ impl Sequence {
             }
             self.split_at(at, remaining);
             let n = (run.len as u64).min(remaining);
-            push_span(out, IdSpan::new(run.id, n));
+            TargetSpan::push(out, TargetSpan::forward(IdSpan::new(run.id, n)));
             remaining -= n;
             c = Some(self.mark_deleted(at, log));
         }

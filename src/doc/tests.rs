@@ -35,6 +35,28 @@ fn local_edits() {
 }
 
 #[test]
+fn backspacing_is_one_span() {
+    let mut d = Doc::new(r(1));
+    d.insert(0, "hello world").unwrap();
+    for pos in (5..11).rev() {
+        d.delete(pos, 1).unwrap();
+    }
+    let ops = d.ops_since(&VersionVector::new());
+    assert_eq!(ops.len(), 2);
+    match &ops[1].kind {
+        OpKind::Delete { targets } => assert_eq!(targets.len(), 1),
+        k => panic!("{k:?}"),
+    }
+    // A slice of the backward span deletes the right chars.
+    let mut e = Doc::new(r(2));
+    e.apply(ops[0].clone()).unwrap();
+    e.apply(ops[1].slice(0, 2)).unwrap();
+    assert_eq!(e.text(), "hello wor");
+    e.apply(ops[1].clone()).unwrap();
+    assert_eq!(e.text(), d.text());
+}
+
+#[test]
 fn typing_is_one_op() {
     let mut d = Doc::new(r(1));
     for (i, c) in "hello".chars().enumerate() {
@@ -284,7 +306,7 @@ fn tree_matches_flat_reference_for_remote_ops() {
                     assert_eq!(a, b, "seed {seed}");
                 }
                 OpKind::Delete { targets } => {
-                    for t in targets {
+                    for t in targets.iter().filter_map(|t| t.ids()) {
                         let (mut a, mut b) = (Vec::new(), Vec::new());
                         tree.delete_span(t, &log, |p, n| a.push((p, n)));
                         tree.check();
