@@ -106,6 +106,8 @@ pub struct Doc {
     seq: Sequence,
     text: JumpRope,
     pending: Pending,
+    /// Reused for the targets of each local delete (saves an allocation).
+    scratch: Vec<TargetSpan>,
 }
 
 impl std::fmt::Debug for Doc {
@@ -127,6 +129,7 @@ impl Doc {
             seq: Sequence::default(),
             text: JumpRope::new_from_seed(0),
             pending: Pending::default(),
+            scratch: Vec::new(),
         }
     }
 
@@ -177,10 +180,12 @@ impl Doc {
             return Ok(());
         }
         let id = self.next_id();
-        let mut targets = Vec::new();
+        let mut targets = std::mem::take(&mut self.scratch);
+        targets.clear();
         self.seq.delete_local(pos, len, &mut targets, &self.log);
         self.text.remove(pos..pos + len);
         self.log.push_delete(id, &targets, len as u64);
+        self.scratch = targets;
         self.version.set(self.replica, id.counter + len as u64);
         Ok(())
     }
@@ -332,3 +337,10 @@ impl Doc {
 
 #[cfg(test)]
 mod tests;
+
+impl Doc {
+    #[doc(hidden)]
+    pub fn debug_sizes(&self) -> String {
+        self.seq.debug_sizes()
+    }
+}

@@ -114,6 +114,11 @@ pub(crate) struct Sequence {
     /// The id right after the last inserted piece, and that piece's right
     /// origin: saves an op-log lookup when typing continues it.
     recent: Option<(Id, Option<Id>)>,
+    /// The leaf last found by visible position and the visible position of
+    /// its start: edits come in bursts at one place, so the next lookup
+    /// usually lands in the same leaf and skips the descent. Any change of
+    /// size in another leaf (which could shift this one) clears it.
+    hint: Option<(u32, u64)>,
 }
 
 impl Default for Sequence {
@@ -132,6 +137,7 @@ impl Default for Sequence {
             index: BTreeMap::new(),
             grown: Vec::new(),
             recent: None,
+            hint: None,
         }
     }
 }
@@ -167,6 +173,9 @@ impl Sequence {
 
     /// Adds to the sizes of a leaf and all its ancestors.
     fn add_totals(&mut self, leaf: u32, raw: i64, vis: i64) {
+        if self.hint.is_some_and(|(h, _)| h != leaf) {
+            self.hint = None;
+        }
         let l = &mut self.leaves[leaf as usize];
         l.raw = l.raw.wrapping_add_signed(raw);
         l.vis = l.vis.wrapping_add_signed(vis);
@@ -179,31 +188,45 @@ impl Sequence {
         }
     }
 
-    /// The run holding visible char `pos` (< visible_len) and the char's offset in it.
-    fn find_visible(&self, mut pos: u64) -> (Cursor, u64) {
-        let mut node = self.root;
-        for level in (1..=self.height).rev() {
-            let children = &self.inners[node as usize].children;
-            node = *children.last().expect("inner nodes are never empty");
-            for &c in children {
-                let v = self.totals(c, level - 1).1;
-                if pos < v {
-                    node = c;
-                    break;
-                }
-                pos -= v;
+    /// The piece holding visible char `pos` (< visible_len) and the char's
+    /// offset in it.
+    fn find_visible(&mut self, pos: u64) -> (Cursor, u64) {
+        let (leaf, start) = match self.hint {
+            Some((leaf, start)) if start <= pos && pos < start + self.leaves[leaf as usize].vis => {
+                (leaf, start)
             }
-        }
-        let runs = &self.leaves[node as usize].runs;
+            _ => self.descend(pos),
+        };
+        self.hint = Some((leaf, start));
+        let mut pos = pos - start;
+        let runs = &self.leaves[leaf as usize].runs;
         for (index, p) in runs.iter().enumerate() {
             if !p.deleted {
                 if pos < p.len as u64 {
-                    return (Cursor { leaf: node, index }, pos);
+                    return (Cursor { leaf, index }, pos);
                 }
                 pos -= p.len as u64;
             }
         }
         panic!("visible position past the end of the sequence")
+    }
+
+    /// The leaf holding visible char `pos`, and the visible position of its start.
+    fn descend(&self, pos: u64) -> (u32, u64) {
+        let (mut node, mut rest) = (self.root, pos);
+        for level in (1..=self.height).rev() {
+            let children = &self.inners[node as usize].children;
+            node = *children.last().expect("inner nodes are never empty");
+            for &c in children {
+                let v = self.totals(c, level - 1).1;
+                if rest < v {
+                    node = c;
+                    break;
+                }
+                rest -= v;
+            }
+        }
+        (node, pos - rest)
     }
 
     /// The run holding `id` and the id's offset in it. The id must be present.
@@ -561,24 +584,29 @@ impl Sequence {
     /// id that is not present, so a piece that later grows needs no key.
     fn index_move(&mut self, p: &Piece, to: u32) {
         let end = Id::new(p.id.replica, p.end());
-        while let Some((&inside, _)) = self.index.range(p.id.add(1)..end).next() {
-            self.index.remove(&inside);
-        }
-        let after = self
-            .index
-            .range(..=end)
-            .next_back()
-            .filter(|(k, _)| k.replica == end.replica)
-            .map(|(_, &leaf)| leaf);
+        // The last key before `end`. Keys inside the piece are rare (only
+        // after joins): drop them.
+        let below = loop {
+            match self.index.range(..end).next_back() {
+                Some((&k, _)) if k > p.id => {
+                    self.index.remove(&k);
+                }
+                below => break below.map(|(&k, &leaf)| (k, leaf)),
+            }
+        };
         self.index.insert(p.id, to);
-        if let Some(leaf) = after {
-            if leaf != to
+        if self.index.contains_key(&end) {
+            return;
+        }
+        if let Some((k, leaf)) = below {
+            if k.replica == end.replica
+                && leaf != to
                 && self.leaves[leaf as usize]
                     .runs
                     .iter()
                     .any(|q| q.contains(end))
             {
-                self.index.entry(end).or_insert(leaf);
+                self.index.insert(end, leaf);
             }
         }
     }
@@ -690,5 +718,21 @@ impl Sequence {
             }
             leaf = l.next;
         }
+    }
+}
+
+impl Sequence {
+    pub fn debug_sizes(&self) -> String {
+        let pieces: usize = self.leaves.iter().map(|l| l.runs.len()).sum();
+        let cap: usize = self.leaves.iter().map(|l| l.runs.capacity()).sum();
+        format!(
+            "leaves {} pieces {} cap {} ({} KB) inners {} index keys {}",
+            self.leaves.len(),
+            pieces,
+            cap,
+            cap * 24 / 1024,
+            self.inners.len(),
+            self.index.len()
+        )
     }
 }
