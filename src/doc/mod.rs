@@ -56,7 +56,7 @@ pub use id::{Id, IdSpan, ReplicaId, TargetSpan};
 pub use op::{Op, OpKind};
 pub use version::VersionVector;
 
-use jumprope::JumpRope;
+use jumprope::{JumpRope, JumpRopeBuf};
 
 use oplog::OpLog;
 use pending::Pending;
@@ -104,7 +104,8 @@ pub struct Doc {
     version: VersionVector,
     log: OpLog,
     seq: Sequence,
-    text: JumpRope,
+    /// The visible text. Buffered: a burst of typing becomes one rope edit.
+    text: JumpRopeBuf,
     pending: Pending,
     /// Reused for the targets of each local delete (saves an allocation).
     scratch: Vec<TargetSpan>,
@@ -127,7 +128,7 @@ impl Doc {
             version: VersionVector::new(),
             log: OpLog::default(),
             seq: Sequence::default(),
-            text: JumpRope::new_from_seed(0),
+            text: JumpRopeBuf::with_rope(JumpRope::new_from_seed(0)),
             pending: Pending::default(),
             scratch: Vec::new(),
         }
