@@ -357,26 +357,30 @@ impl Sequence {
             })
     }
 
-    /// Marks the (visible) piece at `c` deleted and joins it to a deleted
-    /// piece before it that it continues. Returns the cursor of the piece
-    /// after it.
+    /// Marks the (visible) piece at `c` deleted and joins it to the deleted
+    /// pieces around it that it continues or that continue it (Backspace
+    /// deletes right to left, so both sides matter). Returns the cursor of
+    /// the piece after it.
     fn mark_deleted(&mut self, c: Cursor, log: &OpLog) -> Cursor {
         let runs = &mut self.leaves[c.leaf as usize].runs;
         runs[c.index].deleted = true;
-        let piece = runs[c.index];
-        let joined = c.index > 0 && {
-            let prev = self.leaves[c.leaf as usize].runs[c.index - 1];
-            self.continues(&prev, &piece, log)
-        };
-        let runs = &mut self.leaves[c.leaf as usize].runs;
-        if joined {
-            runs[c.index - 1].len += piece.len;
-            runs.remove(c.index);
+        let len = runs[c.index].len;
+        let mut at = c.index;
+        let runs = &self.leaves[c.leaf as usize].runs;
+        if at + 1 < runs.len() && self.continues(&runs[at], &runs[at + 1], log) {
+            let next = self.leaves[c.leaf as usize].runs.remove(at + 1);
+            self.leaves[c.leaf as usize].runs[at].len += next.len;
         }
-        self.add_totals(c.leaf, 0, -(piece.len as i64));
+        let runs = &self.leaves[c.leaf as usize].runs;
+        if at > 0 && self.continues(&runs[at - 1], &runs[at], log) {
+            let this = self.leaves[c.leaf as usize].runs.remove(at);
+            self.leaves[c.leaf as usize].runs[at - 1].len += this.len;
+            at -= 1;
+        }
+        self.add_totals(c.leaf, 0, -(len as i64));
         Cursor {
             leaf: c.leaf,
-            index: if joined { c.index } else { c.index + 1 },
+            index: at + 1,
         }
     }
 
