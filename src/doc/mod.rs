@@ -254,10 +254,10 @@ impl Doc {
         let mut first = true;
         while let Some(op) = queue.pop() {
             let result = self.apply_one(op, &mut applied, &mut queue);
-            // Errors of released ops are theirs, not the caller's: such an op
-            // is dropped (it could never apply), the rest goes on.
+            // `held` and errors speak of the op passed in. A released op that
+            // fails is dropped (it could never apply); the rest goes on.
             if first {
-                result?;
+                applied.held = result?;
                 first = false;
             }
         }
@@ -269,7 +269,7 @@ impl Doc {
         op: Op,
         applied: &mut Applied,
         queue: &mut Vec<Op>,
-    ) -> Result<(), Error> {
+    ) -> Result<bool, Error> {
         let replica = op.id.replica;
         let have = self.version.get(replica);
         let len = op.len();
@@ -279,7 +279,7 @@ impl Doc {
             let known = have.min(end) - op.id.counter;
             self.log.check_same(&op, known)?;
             if end <= have {
-                return Ok(());
+                return Ok(false);
             }
         }
         let op = if op.id.counter < have {
@@ -301,8 +301,7 @@ impl Doc {
                 return Err(Error::PendingFull);
             }
             self.pending.hold(missing, op);
-            applied.held = true;
-            return Ok(());
+            return Ok(true);
         }
         match &op.kind {
             OpKind::Insert { left, right, text } => {
@@ -332,7 +331,7 @@ impl Doc {
         self.version.set(replica, end);
         applied.ops_applied += 1;
         self.pending.release(replica, have, end, queue);
-        Ok(())
+        Ok(false)
     }
 }
 
