@@ -29,16 +29,27 @@ fn apply_patch(doc: &mut Doc, patch: &Patch, context: &str) {
 fn loader_reads_sequential_traces() {
     let paths = traces::sequential_paths();
     // 8 originals + 4 ASCII variants today; fewer means files went missing.
-    assert!(paths.len() >= 12, "expected 12 sequential traces, found {paths:?}");
+    assert!(
+        paths.len() >= 12,
+        "expected 12 sequential traces, found {paths:?}"
+    );
     for path in paths {
         let trace = traces::load_sequential(&path);
         assert!(!trace.txns.is_empty(), "{}: no txns", trace.name);
         let mut rope = jumprope::JumpRope::new();
         for patch in trace.patches() {
-            assert!(patch.pos + patch.del <= rope.len_chars(), "{}: patch out of range", trace.name);
+            assert!(
+                patch.pos + patch.del <= rope.len_chars(),
+                "{}: patch out of range",
+                trace.name
+            );
             rope.replace(patch.pos..patch.pos + patch.del, &patch.ins);
         }
-        assert!(rope.to_string() == trace.end_content, "{}: rope replay differs from endContent", trace.name);
+        assert!(
+            rope.to_string() == trace.end_content,
+            "{}: rope replay differs from endContent",
+            trace.name
+        );
     }
 }
 
@@ -64,8 +75,15 @@ fn check_sequential(trace: &SequentialTrace) {
             apply_patch(&mut doc, patch, &format!("{name} txn {i}"));
         }
     }
-    assert_eq!(doc.len(), trace.end_content.chars().count(), "{name}: length");
-    assert!(doc.text() == trace.end_content, "{name}: local replay differs from endContent");
+    assert_eq!(
+        doc.len(),
+        trace.end_content.chars().count(),
+        "{name}: length"
+    );
+    assert!(
+        doc.text() == trace.end_content,
+        "{name}: local replay differs from endContent"
+    );
 
     let ops = doc.ops_since(&VersionVector::new());
     let mut remote = Doc::new(ReplicaId(2));
@@ -73,11 +91,17 @@ fn check_sequential(trace: &SequentialTrace) {
         let applied = remote
             .apply(op)
             .unwrap_or_else(|e| panic!("{name}: op {i} refused: {e}"));
-        assert!(!applied.held, "{name}: op {i} held, though ops_since is in causal order");
+        assert!(
+            !applied.held,
+            "{name}: op {i} held, though ops_since is in causal order"
+        );
     }
     assert_eq!(remote.pending_len(), 0, "{name}: ops left pending");
     assert_eq!(remote.version(), doc.version(), "{name}: remote version");
-    assert!(remote.text() == trace.end_content, "{name}: remote replay differs from endContent");
+    assert!(
+        remote.text() == trace.end_content,
+        "{name}: remote replay differs from endContent"
+    );
 }
 
 /// One test per trace, so a failure names the trace and they run in parallel.
@@ -125,7 +149,10 @@ fn every_sequential_trace_has_a_test() {
     ];
     for path in traces::sequential_paths() {
         let name = traces::load_sequential(&path).name;
-        assert!(listed.contains(&name.as_str()), "trace {name} has no test in tests/traces.rs");
+        assert!(
+            listed.contains(&name.as_str()),
+            "trace {name} has no test in tests/traces.rs"
+        );
     }
 }
 
@@ -150,7 +177,11 @@ fn sync_to(replica: &mut Doc, master: &Doc, target: &VersionVector, context: &st
             .unwrap_or_else(|e| panic!("{context}: sync op refused: {e}"));
         assert!(!applied.held, "{context}: sync op held");
     }
-    assert_eq!(&replica.version(), target, "{context}: replica did not reach the txn's parents");
+    assert_eq!(
+        &replica.version(),
+        target,
+        "{context}: replica did not reach the txn's parents"
+    );
 }
 
 fn check_concurrent(trace: &ConcurrentTrace) {
@@ -190,14 +221,21 @@ fn check_concurrent(trace: &ConcurrentTrace) {
     }
 
     assert_eq!(master.pending_len(), 0, "{name}: master has ops pending");
-    assert!(master.text() == trace.end_content, "{name}: master differs from endContent");
+    assert!(
+        master.text() == trace.end_content,
+        "{name}: master differs from endContent"
+    );
     for (agent, replica) in replicas.iter_mut().enumerate() {
         for op in master.ops_since(&replica.version()) {
             replica
                 .apply(op)
                 .unwrap_or_else(|e| panic!("{name}: agent {agent} refused an op at catch-up: {e}"));
         }
-        assert_eq!(replica.version(), master.version(), "{name}: agent {agent} version");
+        assert_eq!(
+            replica.version(),
+            master.version(),
+            "{name}: agent {agent} version"
+        );
         assert!(
             replica.text() == trace.end_content,
             "{name}: agent {agent} differs from endContent"

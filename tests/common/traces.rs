@@ -86,11 +86,7 @@ pub fn sequential_paths() -> Vec<PathBuf> {
     let dir = traces_dir().join("sequential");
     let mut paths = gz_files(&dir);
     paths.extend(gz_files(&dir.join("ascii_only")));
-    assert!(
-        !paths.is_empty(),
-        "no *.json.gz files in {}",
-        dir.display()
-    );
+    assert!(!paths.is_empty(), "no *.json.gz files in {}", dir.display());
     paths
 }
 
@@ -98,11 +94,7 @@ pub fn sequential_paths() -> Vec<PathBuf> {
 pub fn concurrent_paths() -> Vec<PathBuf> {
     let dir = traces_dir().join("concurrent");
     let paths = gz_files(&dir);
-    assert!(
-        !paths.is_empty(),
-        "no *.json.gz files in {}",
-        dir.display()
-    );
+    assert!(!paths.is_empty(), "no *.json.gz files in {}", dir.display());
     paths
 }
 
@@ -208,12 +200,16 @@ fn gz_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> T {
-    let file = File::open(path)
-        .unwrap_or_else(|e| panic!("cannot open trace {}: {e}", path.display()));
+    let file =
+        File::open(path).unwrap_or_else(|e| panic!("cannot open trace {}: {e}", path.display()));
     let mut json = String::new();
     flate2::read::GzDecoder::new(BufReader::new(file))
         .read_to_string(&mut json)
         .unwrap_or_else(|e| panic!("cannot gunzip trace {}: {e}", path.display()));
-    serde_json::from_str(&json)
-        .unwrap_or_else(|e| panic!("trace {} is not in the expected format: {e}", path.display()))
+    serde_json::from_str(&json).unwrap_or_else(|e| {
+        panic!(
+            "trace {} is not in the expected format: {e}",
+            path.display()
+        )
+    })
 }
