@@ -4,4 +4,4 @@
 
 pub mod doc;
 
-pub use doc::{Doc, Id, IdSpan, Op, OpKind, ReplicaId, VersionVector};
+pub use doc::{Applied, Doc, Id, IdSpan, Op, OpKind, Patch, ReplicaId, VersionVector};
