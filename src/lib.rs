@@ -4,4 +4,6 @@
 
 pub mod doc;
 
-pub use doc::{Applied, Doc, Id, IdSpan, Op, OpKind, Patch, ReplicaId, VersionVector};
+pub use doc::{
+    Applied, Doc, DocStats, Id, IdSpan, Op, OpKind, Patch, ReplicaId, TargetSpan, VersionVector,
+};

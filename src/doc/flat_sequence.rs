@@ -1,11 +1,8 @@
-//! The sequence: every char ever inserted, deleted ones included, in
-//! document order, stored as runs.
-//!
-//! This first version keeps runs in a flat `Vec` and scans it: simple and
-//! obviously right, the reference the indexed version is tested against.
+//! The reference sequence: the same operations as [`super::sequence`], on a
+//! flat `Vec` of runs scanned from the start every time. Slow and obviously
+//! right; the indexed tree is tested against it.
 
-use super::id::{Id, IdSpan};
-use super::oplog::push_span;
+use super::id::{Id, IdSpan, TargetSpan};
 
 /// Consecutive chars of one replica, typed one after another, all visible or
 /// all deleted. Char `k` of the run has id `id + k`; its left origin is the
@@ -21,7 +18,7 @@ pub(crate) struct Run {
 }
 
 impl Run {
-    fn visible(&self) -> usize {
+    pub fn visible(&self) -> usize {
         if self.deleted {
             0
         } else {
@@ -29,14 +26,14 @@ impl Run {
         }
     }
 
-    fn contains(&self, id: Id) -> bool {
+    pub fn contains(&self, id: Id) -> bool {
         id.replica == self.id.replica
             && id.counter >= self.id.counter
             && id.counter < self.id.counter + self.len
     }
 
     /// Keeps chars `0..at` and returns the rest as its own run.
-    fn split(&mut self, at: u64) -> Run {
+    pub fn split(&mut self, at: u64) -> Run {
         debug_assert!(at > 0 && at < self.len);
         let rest = Run {
             id: self.id.add(at),
@@ -49,11 +46,11 @@ impl Run {
         rest
     }
 
-    /// Whether a new run `next` made of chars that continue this one can be
-    /// stored as part of it.
-    fn can_extend_with(&self, next: &Run) -> bool {
-        !self.deleted
-            && !next.deleted
+    /// Whether `next`, placed right after this run, continues it (same
+    /// replica, next ids, typed right after it, same state), so the two can
+    /// be stored as one run.
+    pub fn can_join(&self, next: &Run) -> bool {
+        self.deleted == next.deleted
             && self.id.replica == next.id.replica
             && self.id.counter + self.len == next.id.counter
             && next.left == Some(self.id.add(self.len - 1))
@@ -62,12 +59,12 @@ impl Run {
 }
 
 #[derive(Clone, Debug, Default)]
-pub(crate) struct Sequence {
+pub(crate) struct FlatSequence {
     runs: Vec<Run>,
     visible: usize,
 }
 
-impl Sequence {
+impl FlatSequence {
     pub fn visible_len(&self) -> usize {
         self.visible
     }
@@ -121,7 +118,7 @@ impl Sequence {
 
     fn insert_run(&mut self, index: usize, run: Run) {
         self.visible += run.visible();
-        if index > 0 && self.runs[index - 1].can_extend_with(&run) {
+        if index > 0 && self.runs[index - 1].can_join(&run) {
             self.runs[index - 1].len += run.len;
         } else {
             self.runs.insert(index, run);
@@ -130,7 +127,7 @@ impl Sequence {
 
     /// Marks visible chars `pos .. pos + len` deleted, appending their ids
     /// (in document order) to `out`.
-    pub fn delete_local(&mut self, pos: usize, len: usize, out: &mut Vec<IdSpan>) {
+    pub fn delete_local(&mut self, pos: usize, len: usize, out: &mut Vec<TargetSpan>) {
         let mut remaining = len as u64;
         let (mut i, k) = self.find_visible(pos);
         self.split_run(i, k);
@@ -147,7 +144,7 @@ impl Sequence {
             run.deleted = true;
             remaining -= run.len;
             self.visible -= run.len as usize;
-            push_span(out, IdSpan::new(run.id, run.len));
+            TargetSpan::push(out, TargetSpan::forward(IdSpan::new(run.id, run.len)));
             i += 1;
         }
     }
@@ -268,5 +265,11 @@ impl Sequence {
             }
             id = id.add(run.len);
         }
+    }
+}
+
+impl FlatSequence {
+    pub fn runs(&self) -> impl Iterator<Item = &Run> {
+        self.runs.iter()
     }
 }

@@ -42,6 +42,8 @@
 //! are not all here yet is held and applied as soon as they arrive.
 
 mod error;
+#[cfg(test)]
+mod flat_sequence;
 mod id;
 mod op;
 mod oplog;
@@ -50,7 +52,7 @@ mod sequence;
 mod version;
 
 pub use error::Error;
-pub use id::{Id, IdSpan, ReplicaId};
+pub use id::{Id, IdSpan, ReplicaId, TargetSpan};
 pub use op::{Op, OpKind};
 pub use version::VersionVector;
 
@@ -77,6 +79,22 @@ pub struct Patch {
     pub pos: usize,
     pub deleted: usize,
     pub inserted: usize,
+}
+
+/// Sizes of a replica, for `status` and benchmarks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DocStats {
+    pub visible_chars: usize,
+    /// Deleted chars still held in the sequence.
+    pub tombstones: usize,
+    /// Runs in the sequence (visible and deleted).
+    pub runs: usize,
+    /// Runs in the op log.
+    pub log_entries: usize,
+    /// Ops held waiting for their dependencies.
+    pub pending_ops: usize,
+    /// Counters applied, over all replicas (chars inserted plus chars deleted).
+    pub ops: u64,
 }
 
 /// One replica of the shared text.
@@ -133,20 +151,13 @@ impl Doc {
         if n == 0 {
             return Ok(());
         }
+        if n > op::MAX_RUN {
+            return Err(Error::InvalidOp("insert too long"));
+        }
         let id = self.next_id();
-        let (left, right) = self.seq.insert_local(pos, id, n);
+        let (left, right) = self.seq.insert_local(pos, id, n, &self.log);
         self.text.insert(pos, text);
-        self.log.push(
-            Op {
-                id,
-                kind: OpKind::Insert {
-                    left,
-                    right,
-                    text: text.to_string(),
-                },
-            },
-            n,
-        );
+        self.log.push_insert(id, left, right, text, n);
         self.version.set(self.replica, id.counter + n);
         Ok(())
     }
@@ -167,15 +178,9 @@ impl Doc {
         }
         let id = self.next_id();
         let mut targets = Vec::new();
-        self.seq.delete_local(pos, len, &mut targets);
+        self.seq.delete_local(pos, len, &mut targets, &self.log);
         self.text.remove(pos..pos + len);
-        self.log.push(
-            Op {
-                id,
-                kind: OpKind::Delete { targets },
-            },
-            len as u64,
-        );
+        self.log.push_delete(id, &targets, len as u64);
         self.version.set(self.replica, id.counter + len as u64);
         Ok(())
     }
@@ -217,6 +222,18 @@ impl Doc {
     /// Number of runs in the op log (a measure of history size).
     pub fn log_entries(&self) -> usize {
         self.log.entries()
+    }
+
+    /// Sizes, for `status` and benchmarks.
+    pub fn stats(&self) -> DocStats {
+        DocStats {
+            visible_chars: self.len(),
+            tombstones: self.seq.raw_len() as usize - self.len(),
+            runs: self.seq.run_count(),
+            log_entries: self.log.entries(),
+            pending_ops: self.pending.len(),
+            ops: self.version.total(),
+        }
     }
 
     /// Applies an op from any replica: idempotent (a duplicate, or the
@@ -283,7 +300,7 @@ impl Doc {
         }
         match &op.kind {
             OpKind::Insert { left, right, text } => {
-                let pos = self.seq.integrate(op.id, len, *left, *right);
+                let pos = self.seq.integrate(op.id, len, *left, *right, &self.log);
                 self.text.insert(pos, text);
                 applied.patches.push(Patch {
                     pos,
@@ -292,9 +309,9 @@ impl Doc {
                 });
             }
             OpKind::Delete { targets } => {
-                for &t in targets {
+                for t in targets.iter().filter_map(|t| t.ids()) {
                     let (text, patches) = (&mut self.text, &mut applied.patches);
-                    self.seq.delete_span(t, |pos, n| {
+                    self.seq.delete_span(t, &self.log, |pos, n| {
                         text.remove(pos..pos + n);
                         patches.push(Patch {
                             pos,

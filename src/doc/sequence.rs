@@ -1,0 +1,694 @@
+//! The sequence: every char ever inserted, tombstones included, in document
+//! order, stored as runs in a B-tree.
+//!
+//! - Leaves hold up to `LEAF_CAP` runs and are linked left to right; inner
+//!   nodes hold up to `NODE_CAP` children. Every node knows how many chars it
+//!   holds (`raw`, tombstones included) and how many are visible (`vis`), so
+//!   a visible position is found from the root in O(log n).
+//! - `index` maps ids to leaves: a key is the first id of a range of one
+//!   replica's ids, all in the leaf it names, up to the next key. It changes
+//!   only when a new run arrives or runs move to a new leaf, so finding the
+//!   run of an id is O(log n) plus a scan of one leaf.
+//! - The position of a run is found by walking up from its leaf, adding the
+//!   sizes of the siblings before it: O(log n).
+//!
+//! A piece holds only ids, a length and a deleted flag: the origins of its
+//! chars live once, in the op log, which `integrate` consults for the few
+//! pieces it has to compare. That keeps a piece at 24 bytes.
+//!
+//! Leaf 0 is always the leftmost leaf: a split moves the right half of a
+//! node into a new node. Runs are never removed, only joined with a
+//! neighbour, so no node ever becomes empty (except leaf 0 of an empty
+//! document) and there is no underflow to handle.
+//!
+//! Within one operation a leaf may grow past `LEAF_CAP`, so cursors stay
+//! valid; `rebalance` splits what grew at the end of each operation.
+
+use std::collections::BTreeMap;
+
+use super::id::{Id, IdSpan, TargetSpan};
+use super::oplog::OpLog;
+
+const LEAF_CAP: usize = 32;
+const NODE_CAP: usize = 16;
+const NONE: u32 = u32::MAX;
+
+/// Consecutive ids of one replica, adjacent in the document, typed one
+/// after another (so char `k` has char `k - 1` as its left origin, and all
+/// share a right origin), all visible or all deleted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Piece {
+    pub id: Id,
+    pub len: u32,
+    pub deleted: bool,
+}
+
+impl Piece {
+    fn visible(&self) -> u64 {
+        if self.deleted {
+            0
+        } else {
+            self.len as u64
+        }
+    }
+
+    fn end(&self) -> u64 {
+        self.id.counter + self.len as u64
+    }
+
+    fn contains(&self, id: Id) -> bool {
+        id.replica == self.id.replica && id.counter >= self.id.counter && id.counter < self.end()
+    }
+
+    fn last(&self) -> Id {
+        self.id.add(self.len as u64 - 1)
+    }
+
+    /// Keeps chars `0..at` and returns the rest.
+    fn split(&mut self, at: u32) -> Piece {
+        let rest = Piece {
+            id: self.id.add(at as u64),
+            len: self.len - at,
+            deleted: self.deleted,
+        };
+        self.len = at;
+        rest
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Leaf {
+    runs: Vec<Piece>,
+    parent: u32,
+    next: u32,
+    raw: u64,
+    vis: u64,
+}
+
+#[derive(Clone, Debug)]
+struct Inner {
+    children: Vec<u32>,
+    parent: u32,
+    raw: u64,
+    vis: u64,
+}
+
+/// A run in a leaf. As an insertion point, `index` may equal the leaf's
+/// length (insert after its last run).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Cursor {
+    leaf: u32,
+    index: usize,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Sequence {
+    leaves: Vec<Leaf>,
+    inners: Vec<Inner>,
+    root: u32,
+    /// 0 when the root is a leaf.
+    height: u32,
+    index: BTreeMap<Id, u32>,
+    /// Leaves that may have grown past `LEAF_CAP` during this operation.
+    grown: Vec<u32>,
+    /// The id right after the last inserted piece, and that piece's right
+    /// origin: saves an op-log lookup when typing continues it.
+    recent: Option<(Id, Option<Id>)>,
+}
+
+impl Default for Sequence {
+    fn default() -> Self {
+        Sequence {
+            leaves: vec![Leaf {
+                runs: Vec::with_capacity(LEAF_CAP + 4),
+                parent: NONE,
+                next: NONE,
+                raw: 0,
+                vis: 0,
+            }],
+            inners: Vec::new(),
+            root: 0,
+            height: 0,
+            index: BTreeMap::new(),
+            grown: Vec::new(),
+            recent: None,
+        }
+    }
+}
+
+impl Sequence {
+    pub fn visible_len(&self) -> usize {
+        self.totals(self.root, self.height).1 as usize
+    }
+
+    pub fn raw_len(&self) -> u64 {
+        self.totals(self.root, self.height).0
+    }
+
+    /// Number of runs stored (for statistics).
+    pub fn run_count(&self) -> usize {
+        self.leaves.iter().map(|l| l.runs.len()).sum()
+    }
+
+    /// (raw, visible) chars under a node at `level` (0 = leaf).
+    fn totals(&self, node: u32, level: u32) -> (u64, u64) {
+        if level == 0 {
+            let l = &self.leaves[node as usize];
+            (l.raw, l.vis)
+        } else {
+            let n = &self.inners[node as usize];
+            (n.raw, n.vis)
+        }
+    }
+
+    fn run(&self, c: Cursor) -> &Piece {
+        &self.leaves[c.leaf as usize].runs[c.index]
+    }
+
+    /// Adds to the sizes of a leaf and all its ancestors.
+    fn add_totals(&mut self, leaf: u32, raw: i64, vis: i64) {
+        let l = &mut self.leaves[leaf as usize];
+        l.raw = l.raw.wrapping_add_signed(raw);
+        l.vis = l.vis.wrapping_add_signed(vis);
+        let mut parent = l.parent;
+        while parent != NONE {
+            let n = &mut self.inners[parent as usize];
+            n.raw = n.raw.wrapping_add_signed(raw);
+            n.vis = n.vis.wrapping_add_signed(vis);
+            parent = n.parent;
+        }
+    }
+
+    /// The run holding visible char `pos` (< visible_len) and the char's offset in it.
+    fn find_visible(&self, mut pos: u64) -> (Cursor, u64) {
+        let mut node = self.root;
+        for level in (1..=self.height).rev() {
+            let children = &self.inners[node as usize].children;
+            node = *children.last().expect("inner nodes are never empty");
+            for &c in children {
+                let v = self.totals(c, level - 1).1;
+                if pos < v {
+                    node = c;
+                    break;
+                }
+                pos -= v;
+            }
+        }
+        let runs = &self.leaves[node as usize].runs;
+        for (index, p) in runs.iter().enumerate() {
+            if !p.deleted {
+                if pos < p.len as u64 {
+                    return (Cursor { leaf: node, index }, pos);
+                }
+                pos -= p.len as u64;
+            }
+        }
+        panic!("visible position past the end of the sequence")
+    }
+
+    /// The run holding `id` and the id's offset in it. The id must be present.
+    fn find_id(&self, id: Id) -> (Cursor, u64) {
+        let leaf = self
+            .index
+            .range(..=id)
+            .next_back()
+            .filter(|(k, _)| k.replica == id.replica)
+            .map(|(_, &leaf)| leaf)
+            .expect("id present in the index");
+        let runs = &self.leaves[leaf as usize].runs;
+        let index = runs
+            .iter()
+            .position(|r| r.contains(id))
+            .expect("id present in its leaf");
+        (Cursor { leaf, index }, id.counter - runs[index].id.counter)
+    }
+
+    /// (raw, visible) chars before the run at `c`.
+    fn position(&self, c: Cursor) -> (u64, u64) {
+        let leaf = &self.leaves[c.leaf as usize];
+        let (mut raw, mut vis) = leaf.runs[..c.index].iter().fold((0u64, 0u64), |(r, v), p| {
+            (r + p.len as u64, v + p.visible())
+        });
+        let (mut child, mut parent, mut level) = (c.leaf, leaf.parent, 0);
+        while parent != NONE {
+            let n = &self.inners[parent as usize];
+            for &s in n.children.iter().take_while(|&&s| s != child) {
+                let (r, v) = self.totals(s, level);
+                raw += r;
+                vis += v;
+            }
+            (child, parent, level) = (parent, n.parent, level + 1);
+        }
+        (raw, vis)
+    }
+
+    /// Char-level position (tombstones counted) of a present id.
+    fn raw_pos(&self, id: Id) -> u64 {
+        let (c, k) = self.find_id(id);
+        self.position(c).0 + k
+    }
+
+    /// The run after `c`, or `None` at the end.
+    fn next(&self, c: Cursor) -> Option<Cursor> {
+        self.normalize(Cursor {
+            leaf: c.leaf,
+            index: c.index + 1,
+        })
+    }
+
+    /// `c` itself if it names a run, else the first run after it.
+    fn normalize(&self, mut c: Cursor) -> Option<Cursor> {
+        while c.index >= self.leaves[c.leaf as usize].runs.len() {
+            let next = self.leaves[c.leaf as usize].next;
+            if next == NONE {
+                return None;
+            }
+            c = Cursor {
+                leaf: next,
+                index: 0,
+            };
+        }
+        Some(c)
+    }
+
+    /// Makes `at` a run boundary inside the run at `c` (no-op at 0 or len).
+    fn split_at(&mut self, c: Cursor, at: u64) {
+        let runs = &mut self.leaves[c.leaf as usize].runs;
+        if at > 0 && at < runs[c.index].len as u64 {
+            let rest = runs[c.index].split(at as u32);
+            runs.insert(c.index + 1, rest);
+            self.grown.push(c.leaf);
+        }
+    }
+
+    /// Puts a new visible piece with the given origins at insertion point
+    /// `at`, joining it to the piece before when it continues that piece.
+    fn insert_at(
+        &mut self,
+        at: Cursor,
+        id: Id,
+        len: u64,
+        origins: (Option<Id>, Option<Id>),
+        log: &OpLog,
+    ) {
+        let joins = at.index > 0 && {
+            let prev = self.leaves[at.leaf as usize].runs[at.index - 1];
+            !prev.deleted
+                && prev.id.replica == id.replica
+                && prev.end() == id.counter
+                && origins.0 == Some(prev.last())
+                && self.right_origin(&prev, log) == origins.1
+        };
+        let runs = &mut self.leaves[at.leaf as usize].runs;
+        if joins {
+            runs[at.index - 1].len += len as u32;
+        } else {
+            let piece = Piece {
+                id,
+                len: len as u32,
+                deleted: false,
+            };
+            runs.insert(at.index, piece);
+            self.index.insert(id, at.leaf);
+            self.grown.push(at.leaf);
+        }
+        self.recent = Some((id.add(len), origins.1));
+        self.add_totals(at.leaf, len as i64, len as i64);
+    }
+
+    /// The right origin shared by the chars of `p`.
+    fn right_origin(&self, p: &Piece, log: &OpLog) -> Option<Id> {
+        match self.recent {
+            Some((next, right)) if next == p.id.add(p.len as u64) => right,
+            _ => log.origins(p.id).and_then(|o| o.1),
+        }
+    }
+
+    /// Whether deleted piece `next` continues deleted piece `prev` (see `Piece`).
+    fn continues(&self, prev: &Piece, next: &Piece, log: &OpLog) -> bool {
+        prev.deleted == next.deleted
+            && prev.id.replica == next.id.replica
+            && prev.end() == next.id.counter
+            && log.origins(next.id).is_some_and(|(l, r)| {
+                l == Some(prev.last()) && log.origins(prev.id).is_some_and(|o| o.1 == r)
+            })
+    }
+
+    /// Marks the (visible) piece at `c` deleted and joins it to a deleted
+    /// piece before it that it continues. Returns the cursor of the piece
+    /// after it.
+    fn mark_deleted(&mut self, c: Cursor, log: &OpLog) -> Cursor {
+        let runs = &mut self.leaves[c.leaf as usize].runs;
+        runs[c.index].deleted = true;
+        let piece = runs[c.index];
+        let joined = c.index > 0 && {
+            let prev = self.leaves[c.leaf as usize].runs[c.index - 1];
+            self.continues(&prev, &piece, log)
+        };
+        let runs = &mut self.leaves[c.leaf as usize].runs;
+        if joined {
+            runs[c.index - 1].len += piece.len;
+            runs.remove(c.index);
+        }
+        self.add_totals(c.leaf, 0, -(piece.len as i64));
+        Cursor {
+            leaf: c.leaf,
+            index: if joined { c.index } else { c.index + 1 },
+        }
+    }
+
+    /// Inserts a local run of `len` chars so that it starts at visible
+    /// position `pos`, right after the visible char before it. Returns its
+    /// origins.
+    pub fn insert_local(
+        &mut self,
+        pos: usize,
+        id: Id,
+        len: u64,
+        log: &OpLog,
+    ) -> (Option<Id>, Option<Id>) {
+        let (at, left) = if pos == 0 {
+            (Cursor { leaf: 0, index: 0 }, None)
+        } else {
+            let (c, k) = self.find_visible(pos as u64 - 1);
+            self.split_at(c, k + 1);
+            let at = Cursor {
+                leaf: c.leaf,
+                index: c.index + 1,
+            };
+            (at, Some(self.run(c).id.add(k)))
+        };
+        let right = self.normalize(at).map(|c| self.run(c).id);
+        self.insert_at(at, id, len, (left, right), log);
+        self.rebalance();
+        (left, right)
+    }
+
+    /// Marks visible chars `pos .. pos + len` deleted, appending their ids
+    /// (in document order) to `out`.
+    pub fn delete_local(&mut self, pos: usize, len: usize, out: &mut Vec<TargetSpan>, log: &OpLog) {
+        let (c, k) = self.find_visible(pos as u64);
+        self.split_at(c, k);
+        let mut c = Some(Cursor {
+            leaf: c.leaf,
+            index: c.index + (k > 0) as usize,
+        });
+        let mut remaining = len as u64;
+        while remaining > 0 {
+            let Some(at) = c.and_then(|c| self.normalize(c)) else {
+                break;
+            };
+            let run = *self.run(at);
+            if run.deleted {
+                c = Some(Cursor {
+                    leaf: at.leaf,
+                    index: at.index + 1,
+                });
+                continue;
+            }
+            self.split_at(at, remaining);
+            let n = (run.len as u64).min(remaining);
+            TargetSpan::push(out, TargetSpan::forward(IdSpan::new(run.id, n)));
+            remaining -= n;
+            c = Some(self.mark_deleted(at, log));
+        }
+        self.rebalance();
+    }
+
+    /// Places a remote run between its origins by the FugueMax rule (see
+    /// the module doc of `doc`) and returns the visible position of its
+    /// first char. Both origins must be present.
+    pub fn integrate(
+        &mut self,
+        id: Id,
+        len: u64,
+        left: Option<Id>,
+        right: Option<Id>,
+        log: &OpLog,
+    ) -> usize {
+        // Make the origins run boundaries, so the scan moves run by run.
+        if let Some(l) = left {
+            let (c, k) = self.find_id(l);
+            self.split_at(c, k + 1);
+        }
+        if let Some(r) = right {
+            let (c, k) = self.find_id(r);
+            self.split_at(c, k);
+        }
+        let left_cursor = left.map(|l| self.find_id(l).0);
+        let end = right.map(|r| self.find_id(r).0);
+        let my_left = left.map_or(-1, |l| self.raw_pos(l) as i64);
+        let my_right = right.map_or(self.raw_len(), |r| self.raw_pos(r)) as i64;
+
+        // Scan the runs between the origins. `dest` is the run after which
+        // the new one goes (None: at the very start).
+        let mut prev = left_cursor;
+        let mut cur = match left_cursor {
+            Some(c) => self.next(c),
+            None => self.normalize(Cursor { leaf: 0, index: 0 }),
+        };
+        let mut dest = prev;
+        let mut scanning = false;
+        loop {
+            if !scanning {
+                dest = prev;
+            }
+            let Some(c) = cur else { break };
+            if Some(c) == end {
+                break;
+            }
+            let other = *self.run(c);
+            let (o_left, o_right) = log.origins(other.id).expect("every piece is in the op log");
+            let other_left = o_left.map_or(-1, |l| self.raw_pos(l) as i64);
+            if other_left < my_left {
+                break;
+            }
+            if other_left == my_left {
+                let other_right = o_right.map_or(self.raw_len(), |r| self.raw_pos(r)) as i64;
+                if other_right < my_right {
+                    scanning = true;
+                } else if other_right == my_right && id.replica < other.id.replica {
+                    break;
+                } else {
+                    scanning = false;
+                }
+            }
+            prev = Some(c);
+            cur = self.next(c);
+        }
+        let at = match dest {
+            Some(d) => Cursor {
+                leaf: d.leaf,
+                index: d.index + 1,
+            },
+            None => Cursor { leaf: 0, index: 0 },
+        };
+        let pos = self.position(at).1 as usize;
+        self.insert_at(at, id, len, (left, right), log);
+        self.rebalance();
+        pos
+    }
+
+    /// Marks the chars of `span` deleted (all must be present). Calls
+    /// `removed(pos, len)` for each visible stretch that disappears, at its
+    /// visible position at that moment, in order.
+    pub fn delete_span(
+        &mut self,
+        span: IdSpan,
+        log: &OpLog,
+        mut removed: impl FnMut(usize, usize),
+    ) {
+        let mut id = span.start;
+        let end = span.end_counter();
+        while id.counter < end {
+            let (c, k) = self.find_id(id);
+            self.split_at(c, k);
+            let c = Cursor {
+                leaf: c.leaf,
+                index: c.index + (k > 0) as usize,
+            };
+            self.split_at(c, end - id.counter);
+            let run = *self.run(c);
+            if !run.deleted {
+                let pos = self.position(c).1 as usize;
+                self.mark_deleted(c, log);
+                removed(pos, run.len as usize);
+            }
+            id = id.add(run.len as u64);
+        }
+        self.rebalance();
+    }
+
+    /// Splits every leaf that grew past `LEAF_CAP` during this operation.
+    fn rebalance(&mut self) {
+        while let Some(leaf) = self.grown.pop() {
+            while self.leaves[leaf as usize].runs.len() > LEAF_CAP {
+                self.split_leaf(leaf);
+            }
+        }
+    }
+
+    /// Moves the right half of a leaf into a new leaf after it.
+    fn split_leaf(&mut self, leaf: u32) {
+        let new = self.leaves.len() as u32;
+        let l = &mut self.leaves[leaf as usize];
+        let keep = l.runs.len() / 2;
+        let mut moved = Vec::with_capacity(LEAF_CAP + 4);
+        moved.extend(l.runs.drain(keep..));
+        let raw: u64 = moved.iter().map(|p| p.len as u64).sum();
+        let vis: u64 = moved.iter().map(|p| p.visible()).sum();
+        l.raw -= raw;
+        l.vis -= vis;
+        let (parent, next) = (l.parent, l.next);
+        l.next = new;
+        self.leaves.push(Leaf {
+            runs: Vec::new(),
+            parent,
+            next,
+            raw,
+            vis,
+        });
+        for p in &moved {
+            self.index_move(p, new);
+        }
+        self.leaves[new as usize].runs = moved;
+        self.insert_sibling(0, leaf, new);
+    }
+
+    /// Points the index at `to` for the ids of `p`, which moved there. Ids
+    /// right after it that are present stay where they were; keys inside it
+    /// (left by pieces since joined into it) go. No key is ever made for an
+    /// id that is not present, so a piece that later grows needs no key.
+    fn index_move(&mut self, p: &Piece, to: u32) {
+        let end = Id::new(p.id.replica, p.end());
+        while let Some((&inside, _)) = self.index.range(p.id.add(1)..end).next() {
+            self.index.remove(&inside);
+        }
+        let after = self
+            .index
+            .range(..=end)
+            .next_back()
+            .filter(|(k, _)| k.replica == end.replica)
+            .map(|(_, &leaf)| leaf);
+        self.index.insert(p.id, to);
+        if let Some(leaf) = after {
+            if leaf != to
+                && self.leaves[leaf as usize]
+                    .runs
+                    .iter()
+                    .any(|q| q.contains(end))
+            {
+                self.index.entry(end).or_insert(leaf);
+            }
+        }
+    }
+
+    /// Puts `sibling` right after `child` (both at `level`) in their parent,
+    /// growing a new root or splitting the parent as needed.
+    fn insert_sibling(&mut self, level: u32, child: u32, sibling: u32) {
+        let parent = self.parent_of(child, level);
+        if parent == NONE {
+            let (r1, v1) = self.totals(child, level);
+            let (r2, v2) = self.totals(sibling, level);
+            let root = self.inners.len() as u32;
+            self.inners.push(Inner {
+                children: vec![child, sibling],
+                parent: NONE,
+                raw: r1 + r2,
+                vis: v1 + v2,
+            });
+            self.set_parent(child, level, root);
+            self.set_parent(sibling, level, root);
+            self.root = root;
+            self.height += 1;
+            return;
+        }
+        let children = &mut self.inners[parent as usize].children;
+        let slot = children
+            .iter()
+            .position(|&c| c == child)
+            .expect("child in its parent");
+        children.insert(slot + 1, sibling);
+        self.set_parent(sibling, level, parent);
+        if self.inners[parent as usize].children.len() > NODE_CAP {
+            self.split_inner(parent, level + 1);
+        }
+    }
+
+    fn split_inner(&mut self, node: u32, level: u32) {
+        let new = self.inners.len() as u32;
+        let n = &mut self.inners[node as usize];
+        let keep = n.children.len() / 2;
+        let moved = n.children.split_off(keep);
+        let parent = n.parent;
+        let (mut raw, mut vis) = (0, 0);
+        for &c in &moved {
+            let (r, v) = self.totals(c, level - 1);
+            raw += r;
+            vis += v;
+            self.set_parent(c, level - 1, new);
+        }
+        let n = &mut self.inners[node as usize];
+        n.raw -= raw;
+        n.vis -= vis;
+        self.inners.push(Inner {
+            children: moved,
+            parent,
+            raw,
+            vis,
+        });
+        self.insert_sibling(level, node, new);
+    }
+
+    fn parent_of(&self, node: u32, level: u32) -> u32 {
+        if level == 0 {
+            self.leaves[node as usize].parent
+        } else {
+            self.inners[node as usize].parent
+        }
+    }
+
+    fn set_parent(&mut self, node: u32, level: u32, parent: u32) {
+        if level == 0 {
+            self.leaves[node as usize].parent = parent;
+        } else {
+            self.inners[node as usize].parent = parent;
+        }
+    }
+
+    /// Every piece in document order.
+    #[cfg(test)]
+    pub fn pieces(&self) -> impl Iterator<Item = &Piece> + '_ {
+        let mut leaf = 0u32;
+        std::iter::from_fn(move || {
+            if leaf == NONE {
+                return None;
+            }
+            let l = &self.leaves[leaf as usize];
+            leaf = l.next;
+            Some(l.runs.iter())
+        })
+        .flatten()
+    }
+}
+
+#[cfg(test)]
+impl Sequence {
+    /// Checks every invariant the module doc states; panics on a broken one.
+    pub fn check(&self) {
+        let mut leaf = 0u32;
+        while leaf != NONE {
+            let l = &self.leaves[leaf as usize];
+            let raw: u64 = l.runs.iter().map(|r| r.len as u64).sum();
+            let vis: u64 = l.runs.iter().map(|r| r.visible()).sum();
+            assert_eq!((raw, vis), (l.raw, l.vis), "leaf {leaf} totals");
+            for run in &l.runs {
+                for id in [run.id, run.last()] {
+                    let (c, _) = self.find_id(id);
+                    assert_eq!(c.leaf, leaf, "index of {id:?}");
+                }
+            }
+            leaf = l.next;
+        }
+    }
+}
