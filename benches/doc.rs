@@ -9,8 +9,9 @@
 //!   timings of each trace.
 //!
 //! `cargo bench --bench doc` takes a few minutes (yrs's local replay alone
-//! is seconds per run). `cargo bench --bench doc -- --test` runs each bench
-//! once on the first 5,000 txns of each trace, as a smoke test.
+//! is seconds per run). `cargo bench --bench doc -- --test`, or
+//! `cargo test --bench doc` (debug build, what CI runs), runs each bench once
+//! on the first 5,000 txns of each trace, as a smoke test.
 //! `cargo run --release --example compare` prints the same as one table.
 
 #[path = "../tests/common/traces.rs"]
@@ -33,11 +34,14 @@ static ALLOC: alloc::Counting = alloc::Counting;
 
 const TRACES: [&str; 2] = ["automerge-paper", "seph-blog1"];
 
-/// In smoke mode (`-- --test`) only this many txns of each trace are used.
+/// In smoke mode only this many txns of each trace are used.
 const SMOKE_TXNS: usize = 5_000;
 
+/// Criterion's own rule: each bench runs once, as a test, under
+/// `cargo bench -- --test` and under `cargo test --bench doc` (no `--bench`).
 fn smoke_mode() -> bool {
-    std::env::args().any(|a| a == "--test")
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().any(|a| a == "--test") || !args.iter().any(|a| a == "--bench")
 }
 
 /// The trace, or in smoke mode its first txns (with the end text recomputed).

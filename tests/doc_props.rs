@@ -279,9 +279,16 @@ fn shuffle<T>(items: &mut [T], mut seed: u64) {
     }
 }
 
-/// Runs the actions. Returns the peers, every op ever sent (in order), and
-/// the snapshots taken.
-fn run(ids: &[u64], actions: &[Action]) -> Result<(Vec<Peer>, Vec<Op>, Vec<Doc>), TestCaseError> {
+/// What a run of actions leaves.
+struct History {
+    peers: Vec<Peer>,
+    /// Every op ever sent, in the order they were made.
+    sent: Vec<Op>,
+    /// Copies of replicas taken along the way.
+    snapshots: Vec<Doc>,
+}
+
+fn run(ids: &[u64], actions: &[Action]) -> Result<History, TestCaseError> {
     let mut peers: Vec<Peer> = ids.iter().map(|&id| Peer::new(id)).collect();
     let mut sent: Vec<Op> = Vec::new();
     let mut snapshots = Vec::new();
@@ -310,13 +317,17 @@ fn run(ids: &[u64], actions: &[Action]) -> Result<(Vec<Peer>, Vec<Op>, Vec<Doc>)
             Action::Snapshot { replica } => snapshots.push(peers[*replica].doc.clone()),
         }
     }
-    Ok((peers, sent, snapshots))
+    Ok(History {
+        peers,
+        sent,
+        snapshots,
+    })
 }
 
 proptest! {
     #[test]
     fn replicas_converge((ids, actions, seed) in scenario()) {
-        let (mut peers, sent, _) = run(&ids, &actions)?;
+        let History { mut peers, sent, .. } = run(&ids, &actions)?;
 
         // Heal: every peer gets every op, in a shuffled order, some first as a
         // slice and then whole.
@@ -491,7 +502,7 @@ fn assert_exact_cover(
 proptest! {
     #[test]
     fn ops_since_is_exact((ids, actions, _seed) in scenario()) {
-        let (peers, _, mut snapshots) = run(&ids, &actions)?;
+        let History { peers, mut snapshots, .. } = run(&ids, &actions)?;
         snapshots.push(Doc::new(ReplicaId(0)));
         for source in &peers {
             let source = &source.doc;
