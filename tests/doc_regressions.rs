@@ -6,7 +6,6 @@ use rumor::{Doc, ReplicaId, VersionVector};
 /// not reported held, even when an op it releases must wait again for
 /// something else.
 #[test]
-#[ignore = "known bug in src/doc (Doc::apply sets `held` for a released op that waits again); remove this line once fixed"]
 fn held_reports_the_given_op_not_a_released_one() {
     let mut a = Doc::new(ReplicaId(1));
     let mut b = Doc::new(ReplicaId(2));
