@@ -8,6 +8,7 @@
 
 #[path = "../tests/protocol_harness/mod.rs"]
 mod harness;
+#[path = "../tests/common/traces.rs"]
 mod traces;
 
 use std::time::Duration;
@@ -16,26 +17,29 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use harness::{Faults, Net};
 use rumor::doc::{Doc, ReplicaId, VersionVector};
 use rumor::node::{Config, Edit};
-use traces::{load_sequential, TracePatch};
+use traces::Patch as TracePatch;
 
 const ONE_WAY: Duration = Duration::from_millis(10);
 
 fn edits_of(p: &TracePatch) -> Vec<Edit> {
     let mut out = Vec::new();
-    if p.1 > 0 {
-        out.push(Edit::Delete { pos: p.0, len: p.1 });
+    if p.del > 0 {
+        out.push(Edit::Delete {
+            pos: p.pos,
+            len: p.del,
+        });
     }
-    if !p.2.is_empty() {
+    if !p.ins.is_empty() {
         out.push(Edit::Insert {
-            pos: p.0,
-            text: p.2.clone(),
+            pos: p.pos,
+            text: p.ins.clone(),
         });
     }
     out
 }
 
 fn typed_chars(p: &TracePatch) -> u64 {
-    (p.1 + p.2.chars().count()) as u64
+    (p.del + p.ins.chars().count()) as u64
 }
 
 fn clean_pair(seed: u64) -> Net {
@@ -82,11 +86,11 @@ fn typing_cost(patches: &[TracePatch], n: usize, every: Duration) -> (f64, f64) 
 fn trace_doc(patches: &[TracePatch], replica: u64) -> Doc {
     let mut doc = Doc::new(ReplicaId(replica));
     for p in patches {
-        if p.1 > 0 {
-            doc.delete(p.0, p.1).expect("trace delete");
+        if p.del > 0 {
+            doc.delete(p.pos, p.del).expect("trace delete");
         }
-        if !p.2.is_empty() {
-            doc.insert(p.0, &p.2).expect("trace insert");
+        if !p.ins.is_empty() {
+            doc.insert(p.pos, &p.ins).expect("trace insert");
         }
     }
     doc
@@ -174,7 +178,9 @@ fn report(patches: &[TracePatch], history: &Doc) {
 }
 
 fn benches(c: &mut Criterion) {
-    let (patches, end) = load_sequential("automerge-paper").expect("automerge-paper trace");
+    let trace = traces::sequential("automerge-paper");
+    let patches: Vec<TracePatch> = trace.patches().cloned().collect();
+    let end = trace.end_content;
     // Replica ids are random 64-bit numbers in real use (long varints).
     let history = trace_doc(&patches, 0xbb67_ae85_84ca_a73b);
     assert_eq!(history.text(), end, "trace replays to its end content");
