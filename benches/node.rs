@@ -104,9 +104,10 @@ struct Reconnect {
 }
 
 /// Two replicas share the trace's history; one goes offline while the
-/// other makes `diff` more edits (the trace's first `diff` patches again);
-/// then it comes back. Counts what the catch-up costs.
-fn reconnect_cost(history: &Doc, patches: &[TracePatch], diff: usize) -> Reconnect {
+/// other makes `diff` more edits (the trace's patches again, from the
+/// start); both are left long enough for the pushes to be lost and the
+/// peer to be marked down. Returns the network and the edit count.
+fn before_reconnect(history: &Doc, patches: &[TracePatch], diff: usize) -> (Net, usize) {
     let mut b = Doc::new(ReplicaId(0x9e37_79b9_7f4a_7c15));
     for op in history.ops_since(&VersionVector::new()) {
         b.apply(op).expect("history applies");
@@ -128,19 +129,28 @@ fn reconnect_cost(history: &Doc, patches: &[TracePatch], diff: usize) -> Reconne
             edits += 1;
         }
     }
-    // Long enough offline that the pushes are lost and the peer is down.
     net.run_for(Duration::from_secs(60));
+    (net, edits)
+}
+
+/// Brings the offline replica back and counts what the catch-up costs.
+fn reconnect(mut net: Net, diff_ops: usize) -> Reconnect {
     let (b0, d0) = (total_bytes(&net), total_datagrams(&net));
     net.set_online(1, true);
     let took = net
         .run_until_converged(Duration::from_secs(600))
         .expect("reconnect converges");
     Reconnect {
-        diff_ops: edits,
+        diff_ops,
         round_trips: took.as_secs_f64() / (2.0 * ONE_WAY.as_secs_f64()),
         datagrams: total_datagrams(&net) - d0,
         bytes: total_bytes(&net) - b0,
     }
+}
+
+fn reconnect_cost(history: &Doc, patches: &[TracePatch], diff: usize) -> Reconnect {
+    let (net, edits) = before_reconnect(history, patches, diff);
+    reconnect(net, edits)
 }
 
 fn report(patches: &[TracePatch], history: &Doc) {
@@ -211,10 +221,15 @@ fn benches(c: &mut Criterion) {
             BatchSize::LargeInput,
         )
     });
-    g.throughput(Throughput::Elements(1));
-    for diff in [1usize, 1_000] {
+    // CPU cost of the catch-up alone (setup excluded).
+    for diff in [1usize, 1_000, 100_000] {
+        g.throughput(Throughput::Elements(diff as u64));
         g.bench_function(format!("reconnect_diff_{diff}"), |b| {
-            b.iter(|| reconnect_cost(&history, &patches, diff))
+            b.iter_batched(
+                || before_reconnect(&history, &patches, diff),
+                |(net, edits)| reconnect(net, edits),
+                BatchSize::LargeInput,
+            )
         });
     }
     g.finish();
