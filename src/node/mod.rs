@@ -301,10 +301,14 @@ impl Node {
             }
         };
         if header.sender == self.doc.replica() {
-            // Our own datagram came back: that address is us.
+            // Our own datagram came back. Unless another replica has spoken
+            // from that address, it is ours: forget it as a peer.
             self.stats.drops.from_self += 1;
-            self.peers.remove(&from);
-            self.own_addrs.insert(from);
+            let other_replica = self.peers.get(&from).is_some_and(|p| p.replica.is_some());
+            if !other_replica {
+                self.peers.remove(&from);
+                self.own_addrs.insert(from);
+            }
             return;
         }
         if !self.ensure_peer(now, from) {
@@ -489,7 +493,16 @@ impl Node {
             return true;
         }
         if self.peers.len() >= self.config.max_peers {
-            return false;
+            // Make room by forgetting a gossiped address that never answered.
+            let stale = self
+                .peers
+                .values()
+                .find(|p| p.learned && p.last_heard.is_none())
+                .map(|p| p.addr);
+            match stale {
+                Some(stale) => self.peers.remove(&stale),
+                None => return false,
+            };
         }
         let mut peer = Peer::new(addr, &self.config, now);
         peer.timers
@@ -568,6 +581,11 @@ impl Node {
                 peer.ping_due = true;
             }
             peer.timers.set(peer_timer::PING, now + interval);
+            if peer.learned && peer.last_heard.is_none() && new_state == PeerState::Down {
+                // A gossiped address that never answered: forget it (gossip
+                // may bring it back), so junk cannot fill the table.
+                self.peers.remove(&addr);
+            }
         }
     }
 
@@ -580,6 +598,9 @@ impl Node {
                 continue;
             }
             if self.ensure_peer(now, addr) {
+                if let Some(peer) = self.peers.get_mut(&addr) {
+                    peer.learned = true;
+                }
                 self.start_exchange(now, addr);
             }
         }

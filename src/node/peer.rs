@@ -46,6 +46,8 @@ pub struct Peer {
     pub replica: Option<ReplicaId>,
     pub name: Option<String>,
     pub state: PeerState,
+    /// Learned from another peer's list (not added by the user, nor heard first).
+    pub learned: bool,
     pub added_at: Time,
     pub last_heard: Option<Time>,
     pub rtt: RttEstimator,
@@ -89,6 +91,7 @@ impl Peer {
             replica: None,
             name: None,
             state: PeerState::Down,
+            learned: false,
             added_at: now,
             last_heard: None,
             rtt: RttEstimator::new(config.initial_rto, config.min_rto, config.max_rto),

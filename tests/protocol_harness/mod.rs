@@ -58,6 +58,8 @@ pub struct Net {
     pub delivered: u64,
     pub dropped: u64,
     pub bytes_delivered: u64,
+    /// Every datagram sent, when set (for fuzzing with real traffic).
+    pub record: Option<Vec<Vec<u8>>>,
     queue: BinaryHeap<Reverse<InFlight>>,
     seq: u64,
     rng: ChaCha8Rng,
@@ -98,6 +100,7 @@ impl Net {
             delivered: 0,
             dropped: 0,
             bytes_delivered: 0,
+            record: None,
             queue: BinaryHeap::new(),
             seq: 0,
             rng,
@@ -186,6 +189,9 @@ impl Net {
             self.events[i].push(e);
         }
         while let Some(t) = self.nodes[i].poll_transmit() {
+            if let Some(log) = &mut self.record {
+                log.push(t.bytes.clone());
+            }
             let Some(to) = self.index_of(t.to) else {
                 self.dropped += 1;
                 continue;
