@@ -12,4 +12,6 @@ pub mod node;
 pub mod store;
 pub mod wire;
 
-pub use doc::{Applied, Doc, DocStats, Id, IdSpan, Op, OpKind, Patch, ReplicaId, VersionVector};
+pub use doc::{
+    Applied, Doc, DocStats, Id, IdSpan, Op, OpKind, Patch, ReplicaId, TargetSpan, VersionVector,
+};

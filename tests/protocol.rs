@@ -276,3 +276,104 @@ fn delete_edits_travel() {
     net.run_for(ms(100));
     assert_eq!(net.text(0), "world");
 }
+
+#[test]
+fn restarted_peer_with_its_data_resumes_quickly() {
+    let mut net = Net::new(2, 14, Config::default());
+    net.add_peer(0, 1);
+    for k in 0..300 {
+        net.insert(k % 2, 0, "ab");
+        net.run_for(ms(20));
+    }
+    net.run_for(secs(1));
+    assert!(net.converged());
+    // Node 1 restarts from its persisted doc: same replica, fresh protocol
+    // state, packet numbers from zero again.
+    let doc = net.nodes[1].doc().clone();
+    net.nodes[1] = rumor::node::Node::new(
+        doc,
+        Config::default(),
+        ChaCha8Rng::seed_from_u64(2),
+        net.now,
+    );
+    net.add_peer(1, 0);
+    for k in 0..50 {
+        net.insert(k % 2, 0, "cd");
+        net.run_for(ms(20));
+    }
+    assert!(net.run_until_converged(secs(1)).is_some());
+    net.assert_nothing_lost();
+    assert_eq!(
+        net.nodes[1].stats().retransmits,
+        0,
+        "its new packet numbers are acknowledged"
+    );
+}
+
+#[test]
+fn mutated_real_traffic_never_breaks_a_node() {
+    // Record a session with every kind of frame (ops, deletes, acks,
+    // digests, pings, hellos, peer lists), then feed mutations of it to a
+    // live node: it must neither panic nor stop working.
+    let mut net = Net::new(3, 15, Config::default());
+    net.record = Some(Vec::new());
+    net.faults.loss = 0.2;
+    net.full_mesh();
+    random_typing(&mut net, 151, 200, ms(30));
+    net.run_for(secs(12));
+    let traffic = net.record.take().unwrap();
+    assert!(traffic.len() > 100);
+    let mut rng = ChaCha8Rng::seed_from_u64(152);
+    for k in 0..20_000 {
+        let mut bytes = traffic[rng.random_range(0..traffic.len())].clone();
+        for _ in 0..rng.random_range(1..5) {
+            let at = rng.random_range(0..bytes.len());
+            match rng.random_range(0..3) {
+                0 => bytes[at] = rng.random(),
+                1 => bytes.insert(at, rng.random()),
+                _ => bytes.truncate(at.max(1)),
+            }
+        }
+        let now = net.now;
+        let from = addr(1 + k % 2);
+        net.nodes[0].handle_datagram(now, from, &bytes);
+        net.nodes[0].handle_timeout(now);
+        while net.nodes[0].poll_transmit().is_some() {}
+        while net.nodes[0].poll_event().is_some() {}
+    }
+    assert!(net.nodes[0].stats().drops.malformed > 1000);
+    let known: Vec<_> = net.nodes[0].peers().iter().map(|p| p.addr).collect();
+    assert!(
+        known.contains(&addr(1)) && known.contains(&addr(2)),
+        "it still knows its peers: {known:?}"
+    );
+    // Still converging with the others afterwards. (Mutations that decode
+    // as valid ops are accepted and relayed, as any op is: authentication
+    // is issue 6. Forged ops whose causes never come stay held at node 0,
+    // so `converged()`, which wants nothing held, is not the test here.)
+    net.faults.loss = 0.0;
+    net.insert(0, 0, "after the storm");
+    net.insert(2, 0, "and the calm ");
+    net.sync_now(0);
+    net.run_for(secs(10));
+    let v = net.nodes[0].doc().version();
+    for i in 1..3 {
+        assert_eq!(net.nodes[i].doc().version(), v);
+        assert_eq!(net.text(i), net.text(0));
+    }
+    assert!(net.text(1).contains("after the storm"));
+    assert!(net.text(0).contains("and the calm "));
+}
+
+#[test]
+fn adding_itself_is_harmless() {
+    let mut net = Net::new(2, 16, Config::default());
+    net.add_peer(0, 0);
+    net.add_peer(0, 1);
+    net.run_for(secs(2));
+    assert_eq!(net.nodes[0].stats().drops.from_self, 1);
+    let peers: Vec<_> = net.nodes[0].peers().iter().map(|p| p.addr).collect();
+    assert_eq!(peers, vec![addr(1)], "its own address is forgotten");
+    net.add_peer(0, 0);
+    assert_eq!(net.nodes[0].peers().len(), 1, "and not added again");
+}

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rumor::doc::{Id, IdSpan, Op, OpKind, ReplicaId};
+use rumor::doc::{Id, IdSpan, Op, OpKind, ReplicaId, TargetSpan};
 use rumor::wire::{self, Frame, Header};
 
 struct Counting;
@@ -70,7 +70,8 @@ fn decoding_allocates_in_proportion_to_the_datagram() {
     for frame_tag in [5u8, 4, 3, 2] {
         let mut payload = vec![frame_tag];
         match frame_tag {
-            5 => payload.extend_from_slice(&[1, 0, 1, 0xff, 0xff, 0xff, 0xff, 0x0f]),
+            // Op, Delete, id Sender(0), then the target count.
+            5 => payload.extend_from_slice(&[1, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f]),
             3 => payload.extend_from_slice(&[0, 0xff, 0xff, 0xff, 0xff, 0x0f]),
             _ => payload.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x0f]),
         }
@@ -104,8 +105,8 @@ fn decoding_allocates_in_proportion_to_the_datagram() {
         c += 1;
     }
     valid.push(b.finish());
-    let targets: Vec<IdSpan> = (0..300)
-        .map(|i| IdSpan::new(Id::new(ReplicaId(1), i * 2), 1))
+    let targets: Vec<TargetSpan> = (0..300)
+        .map(|i| TargetSpan::forward(IdSpan::new(Id::new(ReplicaId(1), i * 2), 1)))
         .collect();
     let delete = Frame::Op(Op {
         id: Id::new(ReplicaId(2), 1000),

@@ -96,7 +96,7 @@ pub fn format_utc(unix_ms: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::doc::{IdSpan, ReplicaId};
+    use crate::doc::{IdSpan, ReplicaId, TargetSpan};
 
     #[test]
     fn utc_dates() {
@@ -113,7 +113,10 @@ mod tests {
             let op = Op {
                 id: Id::new(r, i),
                 kind: OpKind::Delete {
-                    targets: vec![IdSpan::new(Id::new(ReplicaId(1), i), 1)],
+                    targets: vec![TargetSpan::forward(IdSpan::new(
+                        Id::new(ReplicaId(1), i),
+                        1,
+                    ))],
                 },
             };
             h.record(&op, i);

@@ -10,7 +10,7 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 
-use crate::doc::{IdSpan, Op, OpKind, ReplicaId, VersionVector};
+use crate::doc::{IdSpan, Op, OpKind, ReplicaId, TargetSpan, VersionVector};
 
 use super::received::ReceivedPackets;
 use super::rtt::RttEstimator;
@@ -26,8 +26,11 @@ pub struct SentPacket {
     pub size: usize,
     /// The ops it carried: queued again if it is lost.
     pub ops: Vec<Op>,
-    /// It carried our hello (sent again if lost).
+    /// It carried our hello (sent again if lost): the start of our session
+    /// with the peer, and our name.
     pub hello: bool,
+    /// Far from full: while one is unacknowledged, small ops wait (coalescing).
+    pub small: bool,
 }
 
 impl SentPacket {
@@ -43,6 +46,8 @@ pub struct Peer {
     pub replica: Option<ReplicaId>,
     pub name: Option<String>,
     pub state: PeerState,
+    /// Learned from another peer's list (not added by the user, nor heard first).
+    pub learned: bool,
     pub added_at: Time,
     pub last_heard: Option<Time>,
     pub rtt: RttEstimator,
@@ -86,6 +91,7 @@ impl Peer {
             replica: None,
             name: None,
             state: PeerState::Down,
+            learned: false,
             added_at: now,
             last_heard: None,
             rtt: RttEstimator::new(config.initial_rto, config.min_rto, config.max_rto),
@@ -249,15 +255,7 @@ pub fn try_append(op: &mut Op, op_len: u64, next: &Op) -> bool {
             },
         ) => {
             for &t in next_targets {
-                match targets.last_mut() {
-                    Some(prev)
-                        if prev.start.replica == t.start.replica
-                            && prev.end_counter() == t.start.counter =>
-                    {
-                        prev.len += t.len
-                    }
-                    _ => targets.push(t),
-                }
+                TargetSpan::push(targets, t);
             }
             true
         }

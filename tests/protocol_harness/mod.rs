@@ -58,6 +58,8 @@ pub struct Net {
     pub delivered: u64,
     pub dropped: u64,
     pub bytes_delivered: u64,
+    /// Every datagram sent, when set (for fuzzing with real traffic).
+    pub record: Option<Vec<Vec<u8>>>,
     queue: BinaryHeap<Reverse<InFlight>>,
     seq: u64,
     rng: ChaCha8Rng,
@@ -65,8 +67,13 @@ pub struct Net {
 
 impl Net {
     pub fn new(n: usize, seed: u64, config: Config) -> Net {
+        // Random-looking 64-bit replica ids, as real replicas have.
         let docs = (0..n)
-            .map(|i| Doc::new(ReplicaId(1000 + i as u64)))
+            .map(|i| {
+                Doc::new(ReplicaId(
+                    0x9e37_79b9_7f4a_7c15_u64.wrapping_mul(i as u64 + 1),
+                ))
+            })
             .collect();
         Net::with_docs(docs, seed, config)
     }
@@ -93,6 +100,7 @@ impl Net {
             delivered: 0,
             dropped: 0,
             bytes_delivered: 0,
+            record: None,
             queue: BinaryHeap::new(),
             seq: 0,
             rng,
@@ -181,6 +189,9 @@ impl Net {
             self.events[i].push(e);
         }
         while let Some(t) = self.nodes[i].poll_transmit() {
+            if let Some(log) = &mut self.record {
+                log.push(t.bytes.clone());
+            }
             let Some(to) = self.index_of(t.to) else {
                 self.dropped += 1;
                 continue;
