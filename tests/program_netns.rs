@@ -5,6 +5,7 @@
 
 mod program_support;
 
+use std::io::Write;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
