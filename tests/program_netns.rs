@@ -56,9 +56,17 @@ fn skip(why: &str) {
     if std::env::var("RUMOR_REQUIRE_NETNS").as_deref() == Ok("1") {
         panic!("the netns link-cut test cannot run ({why}) and RUMOR_REQUIRE_NETNS=1");
     }
-    eprintln!(
+    let msg = format!(
         "SKIPPED: netns link-cut test: {why} (set RUMOR_REQUIRE_NETNS=1 to make this a failure)"
     );
+    // The test harness captures eprintln! and io::stderr(); /dev/stderr,
+    // opened afresh, shows the skip in every run.
+    match std::fs::OpenOptions::new().write(true).open("/dev/stderr") {
+        Ok(mut f) => {
+            let _ = writeln!(f, "{msg}");
+        }
+        Err(_) => eprintln!("{msg}"),
+    }
 }
 
 #[test]
