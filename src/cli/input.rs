@@ -49,15 +49,35 @@ pub fn spawn_pipe_reader(tx: Sender<Input>, waker: Arc<Waker>) {
     });
 }
 
+/// Prints a notice above the prompt, redrawing what the user is typing.
+pub type NoticePrinter = Box<dyn FnMut(String) + Send>;
+
 /// Interactive mode: a prompt with line editing and history (rustyline).
 /// The next prompt appears only after the loop has answered (`answered`),
-/// so replies never mix with the prompt. Falls back to the pipe reader
-/// when the terminal cannot be driven.
-pub fn spawn_prompt(tx: Sender<Input>, waker: Arc<Waker>, answered: Receiver<()>) {
+/// so replies never mix with the prompt. Returns a printer for notices
+/// that keeps them from garbling the line being typed (`None`: use
+/// standard error). Falls back to the pipe reader when the terminal cannot
+/// be driven.
+pub fn spawn_prompt(
+    tx: Sender<Input>,
+    waker: Arc<Waker>,
+    answered: Receiver<()>,
+) -> Option<NoticePrinter> {
+    use rustyline::ExternalPrinter;
     let mut editor = match rustyline::DefaultEditor::new() {
         Ok(editor) => editor,
-        Err(_) => return spawn_pipe_reader(tx, waker),
+        Err(_) => {
+            spawn_pipe_reader(tx, waker);
+            return None;
+        }
     };
+    let printer: Option<NoticePrinter> = editor.create_external_printer().ok().map(|mut p| {
+        Box::new(move |msg: String| {
+            if p.print(format!("{msg}\n")).is_err() {
+                eprintln!("{msg}");
+            }
+        }) as NoticePrinter
+    });
     thread::spawn(move || loop {
         let input = match editor.readline("rumor> ") {
             Ok(line) => {
@@ -79,4 +99,5 @@ pub fn spawn_prompt(tx: Sender<Input>, waker: Arc<Waker>, answered: Receiver<()>
         }
         let _ = std::io::stdout().flush();
     });
+    printer
 }

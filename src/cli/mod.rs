@@ -177,21 +177,28 @@ fn run(args: RunArgs) -> ExitCode {
 
     let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let (tx, rx) = mpsc::channel();
+    let mut printer: Option<input::NoticePrinter> = None;
     let mut session = if interactive {
         let (answered_tx, answered_rx) = mpsc::channel();
         eprintln!("rumor: type help for the commands");
-        input::spawn_prompt(tx, driver.waker(), answered_rx);
+        printer = input::spawn_prompt(tx, driver.waker(), answered_rx);
         session::Session::new(true, Some(answered_tx))
     } else {
         input::spawn_pipe_reader(tx, driver.waker());
         session::Session::new(false, None)
     };
+    // Notices: above the prompt when there is one, else on standard error.
+    let mut notify = move |msg: String| match &mut printer {
+        Some(print) => print(format!("rumor: {msg}")),
+        None => eprintln!("rumor: {msg}"),
+    };
+    let notify = std::cell::RefCell::new(&mut notify);
 
     let result = driver.run(
         &rx,
         |driver, input| session.handle(driver, input),
-        |_, event| eprintln!("rumor: {}", session::describe_event(&event)),
-        |notice| eprintln!("rumor: {notice}"),
+        |_, event| (notify.borrow_mut())(session::describe_event(&event)),
+        |notice| (notify.borrow_mut())(notice),
     );
     match result {
         Ok(()) => ExitCode::SUCCESS,
