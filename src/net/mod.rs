@@ -39,8 +39,11 @@ use crate::store::{self, Store, StoreError};
 const SOCKET: Token = Token(0);
 const WAKER: Token = Token(1);
 /// Datagrams fed to the node before it is settled (persist, then send).
-/// Bigger batches mean fewer fsyncs during a bulk catch-up.
-const MAX_BATCH: usize = 256;
+/// Bigger batches mean fewer fsyncs during a bulk catch-up; smaller ones
+/// let acks out sooner, so the sender refills its window while this side
+/// is still applying (16 measured faster than 256 on catch-up, both with
+/// and without a data directory).
+const MAX_BATCH: usize = 16;
 /// Big enough for any UDP datagram, so nothing is ever cut short.
 const RECV_BUF: usize = 65_536;
 
