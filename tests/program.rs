@@ -391,3 +391,27 @@ fn delayed_and_reordered_datagrams_still_converge() {
         "nothing was delayed: {faults}"
     );
 }
+
+#[test]
+fn a_big_paste_crosses_in_many_small_datagrams() {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path();
+    let mut a = Peer::start(Spec::new("a").arg("--mtu").arg("600"), logs);
+    let mut b = Peer::start(Spec::new("b").peer(a.addr).arg("--mtu").arg("600"), logs);
+    let paste: String = (0..30_000)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    a.insert(0, &paste);
+    b.insert(0, "é→✓ ");
+    let text = converge(&mut [&mut a, &mut b], CONVERGE, logs, |t| {
+        t.chars().count() == 30_004
+    });
+    assert!(text.contains(&paste));
+    let status = a.ok("status");
+    let sent = status.iter().find(|l| l.starts_with("sent")).unwrap();
+    let datagrams: u64 = sent.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(
+        datagrams >= 50,
+        "30k chars in datagrams of at most 600 bytes: {sent}"
+    );
+}
