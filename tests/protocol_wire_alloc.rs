@@ -72,7 +72,11 @@ fn decoding_allocates_in_proportion_to_the_datagram() {
         match frame_tag {
             // Op, Delete, id Sender(0), then the target count.
             5 => payload.extend_from_slice(&[1, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f]),
+            // Digest: no scope, then the entry count.
             3 => payload.extend_from_slice(&[0, 0xff, 0xff, 0xff, 0xff, 0x0f]),
+            // Hello: session 0, then the name's length.
+            2 => payload.extend_from_slice(&[0, 0xff, 0xff, 0xff, 0xff, 0x0f]),
+            // Peers: the address count.
             _ => payload.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x0f]),
         }
         payload.extend_from_slice(&[7; 20]);

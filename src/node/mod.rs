@@ -235,10 +235,13 @@ pub struct Node {
     cursor: usize,
     /// The latest `now` the driver gave: `poll_transmit` sends "now".
     last_now: Time,
+    /// Drawn at start: tells peers this is a new run (see `Frame::Hello`).
+    session: u64,
 }
 
 impl Node {
-    pub fn new(doc: Doc, mut config: Config, rng: ChaCha8Rng, now: Time) -> Node {
+    pub fn new(doc: Doc, mut config: Config, mut rng: ChaCha8Rng, now: Time) -> Node {
+        let session = rng.random();
         config.mtu = config.mtu.clamp(wire::MIN_MTU, wire::MAX_DATAGRAM);
         config.max_peers = config.max_peers.max(1);
         let mut node = Node {
@@ -253,6 +256,7 @@ impl Node {
             events: VecDeque::new(),
             cursor: 0,
             last_now: now,
+            session,
         };
         node.arm_node_timers(now);
         node
@@ -321,10 +325,15 @@ impl Node {
         let mut ping = false;
         {
             let peer = self.peers.get_mut(&from).expect("ensured above");
-            if frames.iter().any(|f| matches!(f, Frame::Hello { .. })) {
-                // A hello starts a session: the sender may have restarted
-                // and numbers its packets from zero again.
-                peer.received = ReceivedPackets::default();
+            for f in &frames {
+                if let Frame::Hello { session, .. } = f {
+                    if peer.session != Some(*session) {
+                        // A new session: the sender restarted and numbers
+                        // its packets from zero again.
+                        peer.session = Some(*session);
+                        peer.received = ReceivedPackets::default();
+                    }
+                }
             }
             if !peer.received.insert(header.packet, now) {
                 self.stats.duplicates += 1;
@@ -339,7 +348,7 @@ impl Node {
             match frame {
                 Frame::Ack(ack) => self.on_ack(now, from, &ack),
                 Frame::Ping => ping = true,
-                Frame::Hello { name } => {
+                Frame::Hello { name, .. } => {
                     if let Some(p) = self.peers.get_mut(&from) {
                         p.name = (!name.is_empty()).then_some(name);
                     }
@@ -439,6 +448,9 @@ impl Node {
         if !self.ensure_peer(now, addr) {
             self.stats.drops.peer_table_full += 1;
             return;
+        }
+        if let Some(peer) = self.peers.get_mut(&addr) {
+            peer.learned = false; // the user asked for it: never forgotten
         }
         self.start_exchange(now, addr);
     }
@@ -870,6 +882,7 @@ impl Node {
         }
         let hello = peer.hello_due
             && builder.push(&Frame::Hello {
+                session: self.session,
                 name: truncate(&config.name, MAX_NAME),
             });
         while let Some(frame) = peer.control.front() {

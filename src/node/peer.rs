@@ -45,6 +45,8 @@ pub struct Peer {
     pub addr: SocketAddr,
     pub replica: Option<ReplicaId>,
     pub name: Option<String>,
+    /// The peer's current session (from its hello).
+    pub session: Option<u64>,
     pub state: PeerState,
     /// Learned from another peer's list (not added by the user, nor heard first).
     pub learned: bool,
@@ -90,6 +92,7 @@ impl Peer {
             addr,
             replica: None,
             name: None,
+            session: None,
             state: PeerState::Down,
             learned: false,
             added_at: now,
