@@ -377,3 +377,16 @@ fn adding_itself_is_harmless() {
     net.add_peer(0, 0);
     assert_eq!(net.nodes[0].peers().len(), 1, "and not added again");
 }
+
+#[test]
+fn chain_relays_even_when_gossip_points_at_an_unreachable_peer() {
+    // Peer exchange on: A hears of C through B but can never reach it.
+    let mut net = Net::new(3, 18, Config::default());
+    net.partition(&[0], &[2]);
+    net.add_peer(0, 1);
+    net.add_peer(2, 1);
+    random_typing(&mut net, 181, 200, ms(20));
+    net.run_for(secs(15));
+    assert!(net.run_until_converged(secs(10)).is_some());
+    net.assert_nothing_lost();
+}
