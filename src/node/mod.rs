@@ -239,6 +239,17 @@ pub struct Node {
     session: u64,
 }
 
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("replica", &self.doc.replica())
+            .field("online", &self.online)
+            .field("peers", &self.peers.len())
+            .field("version", self.doc.version_ref())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Node {
     pub fn new(doc: Doc, mut config: Config, mut rng: ChaCha8Rng, now: Time) -> Node {
         let session = rng.random();
