@@ -44,6 +44,7 @@
 mod error;
 #[cfg(test)]
 mod flat_sequence;
+mod history;
 mod id;
 mod op;
 mod oplog;
@@ -218,6 +219,19 @@ impl Doc {
     /// Every op `v` lacks, in an order `apply` accepts (causal).
     pub fn ops_since(&self, v: &VersionVector) -> Vec<Op> {
         self.log.ops_since(v)
+    }
+
+    /// The whole history in a compact, self-contained form (see
+    /// `doc::history`): what a document is saved as and what a newcomer
+    /// can load in one piece.
+    pub fn encode_history(&self) -> Vec<u8> {
+        history::encode(self)
+    }
+
+    /// Rebuilds a replica from [`Doc::encode_history`]'s bytes. Damaged or
+    /// hostile bytes give an error, never a panic.
+    pub fn decode_history(replica: ReplicaId, bytes: &[u8]) -> Result<Doc, Error> {
+        history::decode(replica, bytes)
     }
 
     /// Number of ops held waiting for their dependencies.

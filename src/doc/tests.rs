@@ -57,6 +57,40 @@ fn backspacing_is_one_span() {
 }
 
 #[test]
+fn history_round_trips_and_rejects_damage() {
+    let mut a = Doc::new(r(1));
+    a.insert(0, "héllo wörld").unwrap();
+    a.delete(2, 3).unwrap();
+    for pos in (3..6).rev() {
+        a.delete(pos, 1).unwrap();
+    }
+    let mut b = Doc::new(r(2));
+    for op in a.ops_since(&VersionVector::new()) {
+        b.apply(op).unwrap();
+    }
+    b.insert(1, "ab").unwrap();
+    for op in b.ops_since(a.version_ref()) {
+        a.apply(op).unwrap();
+    }
+    let bytes = a.encode_history();
+    let c = Doc::decode_history(r(3), &bytes).unwrap();
+    assert_eq!(c.text(), a.text());
+    assert_eq!(c.version(), a.version());
+    assert_eq!(
+        c.ops_since(&VersionVector::new()),
+        a.ops_since(&VersionVector::new())
+    );
+    // Every truncation and every flipped byte is an error or a valid doc, never a panic.
+    for n in 0..bytes.len() {
+        let _ = Doc::decode_history(r(3), &bytes[..n]);
+        let mut damaged = bytes.clone();
+        damaged[n] ^= 0x5a;
+        let _ = Doc::decode_history(r(3), &damaged);
+    }
+    assert!(Doc::decode_history(r(3), b"nope").is_err());
+}
+
+#[test]
 fn typing_is_one_op() {
     let mut d = Doc::new(r(1));
     for (i, c) in "hello".chars().enumerate() {
