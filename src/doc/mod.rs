@@ -156,7 +156,7 @@ impl Doc {
         if n == 0 {
             return Ok(());
         }
-        if n > op::MAX_RUN {
+        if n > op::MAX_RUN || !self.log.has_room(text.len(), 0) {
             return Err(Error::InvalidOp("insert too long"));
         }
         let id = self.next_id();
@@ -180,6 +180,10 @@ impl Doc {
         }
         if len == 0 {
             return Ok(());
+        }
+        // One span per piece deleted at most; a piece is at least one char.
+        if len as u64 > op::MAX_RUN || !self.log.has_room(0, len) {
+            return Err(Error::InvalidOp("history full"));
         }
         let id = self.next_id();
         let mut targets = std::mem::take(&mut self.scratch);
@@ -310,6 +314,13 @@ impl Doc {
                 .into_iter()
                 .find(|d| !self.version.contains(*d))
         };
+        let room = match &op.kind {
+            OpKind::Insert { text, .. } => self.log.has_room(text.len(), 0),
+            OpKind::Delete { targets } => self.log.has_room(0, targets.len()),
+        };
+        if !room {
+            return Err(Error::InvalidOp("history full"));
+        }
         if let Some(missing) = missing {
             if self.pending.is_full() {
                 return Err(Error::PendingFull);
@@ -341,7 +352,7 @@ impl Doc {
                 }
             }
         }
-        self.log.push(op, len);
+        self.log.push(&op, len);
         self.version.set(replica, end);
         applied.ops_applied += 1;
         self.pending.release(replica, have, end, queue);

@@ -349,7 +349,7 @@ fn tree_matches_flat_reference_for_remote_ops() {
                     }
                 }
             }
-            log.push(op, len);
+            log.push(&op, len);
         }
         assert_eq!(tree_chars(&tree), flat_chars(&flat), "seed {seed}");
         assert!(docs.iter().all(|d| d.text() == docs[0].text()));
