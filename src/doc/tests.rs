@@ -330,27 +330,33 @@ fn tree_matches_flat_reference_for_remote_ops() {
         let mut tree = sequence::Sequence::default();
         let mut flat = flat_sequence::FlatSequence::default();
         let mut log = oplog::OpLog::default();
-        for op in docs[0].ops_since(&VersionVector::new()) {
+        for (i, op) in docs[0]
+            .ops_since(&VersionVector::new())
+            .into_iter()
+            .enumerate()
+        {
             let len = op.len();
             match op.kind.clone() {
                 OpKind::Insert { left, right, .. } => {
                     let a = tree.integrate(op.id, len, left, right, &log);
                     let b = flat.integrate(op.id, len, left, right);
-                    tree.check();
                     assert_eq!(a, b, "seed {seed}");
                 }
                 OpKind::Delete { targets } => {
                     for t in targets.iter().filter_map(|t| t.ids()) {
                         let (mut a, mut b) = (Vec::new(), Vec::new());
                         tree.delete_span(t, &log, |p, n| a.push((p, n)));
-                        tree.check();
                         flat.delete_span(t, |p, n| b.push((p, n)));
                         assert_eq!(a, b, "seed {seed}");
                     }
                 }
             }
             log.push(&op, len);
+            if i % 16 == 0 {
+                tree.check();
+            }
         }
+        tree.check();
         assert_eq!(tree_chars(&tree), flat_chars(&flat), "seed {seed}");
         assert!(docs.iter().all(|d| d.text() == docs[0].text()));
     }
