@@ -132,6 +132,23 @@ fn early_ops_are_held_then_applied() {
 }
 
 #[test]
+fn a_held_op_received_again_is_held_once() {
+    let mut a = Doc::new(r(1));
+    a.insert(0, "abc").unwrap();
+    a.insert(3, "def").unwrap();
+    a.delete(0, 1).unwrap();
+    let ops = a.ops_since(&VersionVector::new());
+    let mut b = Doc::new(r(2));
+    for _ in 0..5 {
+        assert!(b.apply(ops[1].clone()).unwrap().held);
+    }
+    assert_eq!(b.pending_len(), 1);
+    b.apply(ops[0].clone()).unwrap();
+    assert_eq!(b.pending_len(), 0);
+    assert_eq!(b.text(), a.text());
+}
+
+#[test]
 fn conflicting_reuse_of_an_id_is_refused() {
     let mut a = Doc::new(r(1));
     a.insert(0, "abc").unwrap();
