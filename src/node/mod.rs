@@ -58,7 +58,8 @@ pub use time::Time;
 /// Tunables. `Config::default()` is what `rumor` uses.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// Largest datagram the node sends, in bytes (UDP payload).
+    /// Largest datagram the node sends, in bytes (UDP payload). Values
+    /// below `wire::MIN_MTU` (200) are raised to it.
     pub mtu: usize,
     /// Tell peers about other peers, and learn peers from them.
     pub peer_exchange: bool,
@@ -253,8 +254,21 @@ impl std::fmt::Debug for Node {
 impl Node {
     pub fn new(doc: Doc, mut config: Config, mut rng: ChaCha8Rng, now: Time) -> Node {
         let session = rng.random();
+        // Keep the config workable: a datagram fits a frame, and no periodic
+        // timer can fire in a loop at one instant.
         config.mtu = config.mtu.clamp(wire::MIN_MTU, wire::MAX_DATAGRAM);
         config.max_peers = config.max_peers.max(1);
+        let floor = Duration::from_millis(1);
+        for d in [
+            &mut config.ping_interval,
+            &mut config.anti_entropy_interval,
+            &mut config.peer_exchange_interval,
+            &mut config.min_rto,
+        ] {
+            *d = (*d).max(floor);
+        }
+        config.max_rto = config.max_rto.max(config.min_rto);
+        config.initial_rto = config.initial_rto.clamp(config.min_rto, config.max_rto);
         let mut node = Node {
             doc,
             config,

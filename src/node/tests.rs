@@ -339,3 +339,33 @@ fn a_full_table_makes_room_by_forgetting_unanswered_gossip() {
     );
     assert_eq!(a.stats().drops.peer_table_full, 0);
 }
+
+#[test]
+fn zero_intervals_cannot_spin_the_driver() {
+    let config = Config {
+        ping_interval: Duration::ZERO,
+        anti_entropy_interval: Duration::ZERO,
+        peer_exchange_interval: Duration::ZERO,
+        min_rto: Duration::ZERO,
+        ..Config::default()
+    };
+    let mut a = Node::new(
+        Doc::new(ReplicaId(2)),
+        config,
+        ChaCha8Rng::seed_from_u64(1),
+        Time::ZERO,
+    );
+    a.add_peer(Time::ZERO, addr(1));
+    let mut now = Time::ZERO;
+    for _ in 0..100 {
+        while a.poll_transmit().is_some() {}
+        let next = a.poll_timeout().unwrap();
+        assert!(
+            next > now,
+            "a timer due at {next:?} survived handle_timeout({now:?})"
+        );
+        now = next;
+        a.handle_timeout(now);
+    }
+    assert!(now >= Time::from_millis(10), "time moved: {now:?}");
+}
