@@ -189,6 +189,12 @@ impl Net {
             self.events[i].push(e);
         }
         while let Some(t) = self.nodes[i].poll_transmit() {
+            let mtu = self.nodes[i].config().mtu;
+            assert!(
+                t.bytes.len() <= mtu,
+                "{} bytes over the {mtu}-byte MTU",
+                t.bytes.len()
+            );
             if let Some(log) = &mut self.record {
                 log.push(t.bytes.clone());
             }
