@@ -64,6 +64,8 @@ pub struct Peer {
     pub queue: VecDeque<Op>,
     /// Encoded size of `queue`, roughly (for coalescing).
     pub queue_bytes: usize,
+    /// When the queue last became non-empty (coalescing holds ops at most so long).
+    pub queued_since: Option<Time>,
     /// Ops at the front of the queue are retransmissions: send them even while data is in flight.
     pub retransmit_pending: bool,
     pub in_flight: VecDeque<SentPacket>,
@@ -103,6 +105,7 @@ impl Peer {
             frontier: VersionVector::new(),
             queue: VecDeque::new(),
             queue_bytes: 0,
+            queued_since: None,
             retransmit_pending: false,
             in_flight: VecDeque::new(),
             data_in_flight: 0,
@@ -136,6 +139,7 @@ impl Peer {
         self.frontier = self.known.clone();
         self.queue.clear();
         self.queue_bytes = 0;
+        self.queued_since = None;
         self.retransmit_pending = false;
         self.in_flight.clear();
         self.data_in_flight = 0;
