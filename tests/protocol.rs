@@ -377,3 +377,41 @@ fn adding_itself_is_harmless() {
     net.add_peer(0, 0);
     assert_eq!(net.nodes[0].peers().len(), 1, "and not added again");
 }
+
+#[test]
+fn chain_relays_even_when_gossip_points_at_an_unreachable_peer() {
+    // Peer exchange on: A hears of C through B but can never reach it.
+    let mut net = Net::new(3, 18, Config::default());
+    net.partition(&[0], &[2]);
+    net.add_peer(0, 1);
+    net.add_peer(2, 1);
+    random_typing(&mut net, 181, 200, ms(20));
+    net.run_for(secs(15));
+    assert!(net.run_until_converged(secs(10)).is_some());
+    net.assert_nothing_lost();
+}
+
+#[test]
+fn reconnect_sends_only_the_difference() {
+    let mut net = Net::new(2, 19, Config::default());
+    net.add_peer(0, 1);
+    let mut rng = ChaCha8Rng::seed_from_u64(191);
+    for _ in 0..2000 {
+        net.random_edit(0, &mut rng);
+        net.run_for(ms(5));
+    }
+    net.run_until_converged(secs(10)).expect("history shared");
+    let history_bytes = net.nodes[0].stats().bytes_sent;
+    net.set_online(1, false);
+    net.insert(0, 0, "0123456789");
+    net.run_for(secs(60));
+    let before: u64 = net.nodes.iter().map(|n| n.stats().bytes_sent).sum();
+    net.set_online(1, true);
+    let took = net.run_until_converged(secs(10)).expect("reconnects");
+    let bytes: u64 = net.nodes.iter().map(|n| n.stats().bytes_sent).sum::<u64>() - before;
+    assert!(took <= ms(25), "one round trip (20 ms), took {took:?}");
+    assert!(
+        bytes < 400,
+        "{bytes} bytes to reconnect (the history took {history_bytes})"
+    );
+}
