@@ -19,7 +19,7 @@ use rumor::doc::{Error, Patch};
 use rumor::{Doc, IdSpan, Op, ReplicaId, VersionVector};
 
 /// Inserted text: ASCII, a newline, 2-, 3- and 4-byte UTF-8 chars.
-fn some_text(max: usize) -> impl Strategy<Value = String> {
+fn some_text(sizes: std::ops::RangeInclusive<usize>) -> impl Strategy<Value = String> {
     proptest::collection::vec(
         prop_oneof![
             4 => proptest::char::range('a', 'e'),
@@ -28,7 +28,7 @@ fn some_text(max: usize) -> impl Strategy<Value = String> {
             1 => Just('中'),
             1 => Just('😀'),
         ],
-        0..=max,
+        sizes,
     )
     .prop_map(|chars| chars.into_iter().collect())
 }
@@ -70,7 +70,7 @@ enum LocalEdit {
 
 fn local_edit() -> impl Strategy<Value = LocalEdit> {
     prop_oneof![
-        3 => (num(), some_text(6)).prop_map(|(pos, text)| LocalEdit::Insert { pos, text }),
+        3 => (num(), some_text(0..=6)).prop_map(|(pos, text)| LocalEdit::Insert { pos, text }),
         2 => (num(), num()).prop_map(|(pos, len)| LocalEdit::Delete { pos, len }),
     ]
 }
@@ -178,7 +178,7 @@ enum Action {
 
 fn action(replicas: usize) -> impl Strategy<Value = Action> {
     prop_oneof![
-        4 => (0..replicas, any::<bool>(), any::<u16>(), 1u8..6, some_text(5).prop_filter("non-empty", |t| !t.is_empty()))
+        4 => (0..replicas, any::<bool>(), any::<u16>(), 1u8..6, some_text(1..=5))
             .prop_map(|(replica, insert, pos, len, text)| Action::Edit { replica, insert, pos, len, text }),
         5 => (0..replicas, any::<u16>(), proptest::option::weighted(0.3, (any::<u8>(), any::<u8>())))
             .prop_map(|(to, pick, cut)| Action::Deliver { to, pick, cut }),
