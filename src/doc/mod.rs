@@ -314,20 +314,6 @@ impl Doc {
                 .into_iter()
                 .find(|d| !self.version.contains(*d))
         };
-        // What the op names must be chars, not ids of deletes.
-        let names_chars = match &op.kind {
-            OpKind::Insert { left, right, .. } => left
-                .iter()
-                .chain(right)
-                .all(|&id| self.log.all_chars(IdSpan::new(id, 1))),
-            OpKind::Delete { targets } => targets
-                .iter()
-                .filter_map(|t| t.ids())
-                .all(|span| self.log.all_chars(span)),
-        };
-        if !names_chars {
-            return Err(Error::InvalidOp("names the id of a delete as a char"));
-        }
         let room = match &op.kind {
             OpKind::Insert { text, .. } => self.log.has_room(text.len(), 0),
             OpKind::Delete { targets } => self.log.has_room(0, targets.len()),
@@ -341,6 +327,20 @@ impl Doc {
             }
             self.pending.hold(missing, op);
             return Ok(true);
+        }
+        // What the op names must be chars, not ids of deletes.
+        let names_chars = match &op.kind {
+            OpKind::Insert { left, right, .. } => left
+                .iter()
+                .chain(right)
+                .all(|&id| self.log.all_chars(IdSpan::new(id, 1))),
+            OpKind::Delete { targets } => targets
+                .iter()
+                .filter_map(|t| t.ids())
+                .all(|span| self.log.all_chars(span)),
+        };
+        if !names_chars {
+            return Err(Error::InvalidOp("names the id of a delete as a char"));
         }
         match &op.kind {
             OpKind::Insert { left, right, text } => {
