@@ -415,3 +415,21 @@ fn a_big_paste_crosses_in_many_small_datagrams() {
         "30k chars in datagrams of at most 600 bytes: {sent}"
     );
 }
+
+#[test]
+fn exit_right_after_an_edit_hands_it_over_first() {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path();
+    let mut b = Peer::start(Spec::new("b"), logs);
+    // A scripted one-shot: connect, edit, exit at once.
+    let mut a = Peer::start(Spec::new("a").peer(b.addr), logs);
+    a.insert(0, "parting words");
+    assert!(a.exit().success());
+    wait_for_text(&mut b, CONVERGE, "a's last edit", |t| t == "parting words");
+
+    // A peer that never answers does not hold exit up (it is not alive).
+    let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut c = Peer::start(Spec::new("c").peer(silent.local_addr().unwrap()), logs);
+    c.insert(0, "nobody hears this");
+    assert!(c.exit().success());
+}

@@ -33,7 +33,7 @@ pub use faults::{Fate, Faults};
 pub use history::{format_utc, Change, History, HistoryEntry, HISTORY_CAP};
 
 use crate::doc::{self, Doc, VersionVector};
-use crate::node::{self, Edit, Event, Node, Time, Transmit};
+use crate::node::{self, Edit, Event, Node, PeerState, Time, Transmit};
 use crate::store::{self, Store, StoreError};
 
 const SOCKET: Token = Token(0);
@@ -44,6 +44,8 @@ const WAKER: Token = Token(1);
 /// is still applying (16 measured faster than 256 on catch-up, both with
 /// and without a data directory).
 const MAX_BATCH: usize = 16;
+/// Longest wait on exit for peers to acknowledge what this replica has.
+pub const LINGER: Duration = Duration::from_secs(3);
 /// Big enough for any UDP datagram, so nothing is ever cut short.
 const RECV_BUF: usize = 65_536;
 
@@ -352,6 +354,10 @@ impl Driver {
     /// closed. `on_input` gets each value sent on `inbox` (the sender wakes
     /// the loop with [`Driver::waker`]); `on_event` gets each node event and
     /// `on_notice` each notice, after the input or datagrams that caused them.
+    ///
+    /// On the way out the loop lingers (at most [`LINGER`], reading no more
+    /// input) until every live peer has acknowledged everything this
+    /// replica has, so an edit made just before `exit` is not stranded.
     pub fn run<T>(
         &mut self,
         inbox: &Receiver<T>,
@@ -360,11 +366,19 @@ impl Driver {
         mut on_notice: impl FnMut(String),
     ) -> io::Result<()> {
         let mut events = Events::with_capacity(64);
+        let mut leaving: Option<Time> = None;
         loop {
             self.report(&mut on_event, &mut on_notice);
-            let timeout = self
-                .next_deadline()
-                .map(|due| due.saturating_since(self.now()));
+            if let Some(deadline) = leaving {
+                if self.peers_have_everything() || self.now() >= deadline {
+                    return Ok(());
+                }
+            }
+            let due = match (self.next_deadline(), leaving) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let timeout = due.map(|due| due.saturating_since(self.now()));
             match self.poll.poll(&mut events, timeout) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -385,21 +399,36 @@ impl Driver {
             }
             // Input is drained on every wake-up, not only on the waker's
             // token: a wake-up that raced with the last drain is harmless.
-            loop {
-                match inbox.try_recv() {
+            while leaving.is_none() {
+                let flow = match inbox.try_recv() {
                     Ok(input) => {
                         let flow = on_input(self, input);
                         self.report(&mut on_event, &mut on_notice);
-                        if flow == Flow::Exit {
-                            return Ok(());
-                        }
+                        flow
                     }
                     Err(TryRecvError::Empty) => break,
-                    Err(TryRecvError::Disconnected) => return Ok(()),
+                    Err(TryRecvError::Disconnected) => Flow::Exit,
+                };
+                if flow == Flow::Exit {
+                    leaving = Some(self.now() + LINGER);
                 }
             }
             self.fire_timers();
         }
+    }
+
+    /// True when every peer that is alive has acknowledged all this
+    /// replica has (or the node is offline, so nothing can be sent).
+    pub fn peers_have_everything(&self) -> bool {
+        if !self.node.is_online() {
+            return true;
+        }
+        let mine = self.node.doc().version_ref();
+        self.node
+            .peers()
+            .iter()
+            .filter(|p| p.state == PeerState::Alive)
+            .all(|p| p.acked.dominates(mine))
     }
 
     fn report(
