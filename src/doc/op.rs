@@ -133,7 +133,9 @@ impl Op {
     /// the previous counter of its own replica.
     pub fn dependencies(&self) -> Vec<Id> {
         match &self.kind {
-            OpKind::Insert { left, right, .. } => left.iter().chain(right.iter()).copied().collect(),
+            OpKind::Insert { left, right, .. } => {
+                left.iter().chain(right.iter()).copied().collect()
+            }
             OpKind::Delete { targets } => targets.iter().map(|t| t.last()).collect(),
         }
     }
