@@ -1,7 +1,10 @@
 //! rumor: a peer-to-peer collaborative plain-text editor.
 //!
-//! Layers (see DESIGN.md): [`doc`] is the sequence CRDT.
+//! Layers (see DESIGN.md): [`doc`] is the sequence CRDT, [`wire`] the
+//! datagram format, [`node`] the sans-IO protocol state machine.
 
 pub mod doc;
+pub mod node;
+pub mod wire;
 
 pub use doc::{Doc, Id, IdSpan, Op, OpKind, ReplicaId, VersionVector};
