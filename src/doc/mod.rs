@@ -1,16 +1,64 @@
 //! The text CRDT: one replica of the shared document.
 //!
-//! (Design notes on the merge rule are written with the implementation.)
+//! # Model
+//!
+//! Every char ever inserted has a unique [`Id`] `(replica, counter)`; a
+//! replica's inserts and deletes share one counter that only grows, so a
+//! [`VersionVector`] (replica -> how many counters seen) names exactly a set
+//! of ops. Chars typed one after another by one replica form a run: one op,
+//! one entry in memory.
+//!
+//! A deleted char stays in the sequence as a tombstone, invisible, so that
+//! ops which name it as an origin still find their place.
+//!
+//! # Merge rule (FugueMax)
+//!
+//! An insert names its neighbours when it was made, by id, never by
+//! position: the char to its left (`left`, the left origin) and the char that
+//! was then right after that one (`right`, the right origin). A remote run is
+//! placed between its origins; when other chars already sit there
+//! (concurrent inserts at the same place), it scans them left to right.
+//! Writing `L`/`R` for positions of our origins and `oL`/`oR` for those of the
+//! char `o` being looked at:
+//!
+//! - `oL < L`: `o` belongs to an enclosing insert; stop, go before `o`.
+//! - `oL == L` and `oR == R`: a true tie between siblings; the lower replica
+//!   id goes first (stop before `o` if ours is lower, else pass it).
+//! - `oL == L` and `oR > R`: pass `o` (and everything anchored in it).
+//! - `oL == L` and `oR < R`: `o` may or may not precede us; keep scanning
+//!   without moving the insertion point until that is decided.
+//! - `oL > L`: `o` is anchored inside a sibling we are passing; pass it.
+//!
+//! This is the rule of Weidner and Kleppmann's FugueMax (equivalently the
+//! "YjsMod" rule): it converges (the result depends only on the set of ops),
+//! and it is maximally non-interleaving: runs typed concurrently at the same
+//! place, whether typed forwards or backwards, end up one after the other,
+//! never interleaved.
+//!
+//! # Delivery
+//!
+//! [`Doc::apply`] is idempotent and commutative. An op whose dependencies
+//! (its origins, its delete targets, the previous counter of its replica)
+//! are not all here yet is held and applied as soon as they arrive.
 
 mod error;
 mod id;
 mod op;
+mod oplog;
+mod pending;
+mod sequence;
 mod version;
 
 pub use error::Error;
 pub use id::{Id, IdSpan, ReplicaId};
 pub use op::{Op, OpKind};
 pub use version::VersionVector;
+
+use jumprope::JumpRope;
+
+use oplog::OpLog;
+use pending::Pending;
+use sequence::Sequence;
 
 /// What `Doc::apply` did with an op.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -32,49 +80,238 @@ pub struct Patch {
 }
 
 /// One replica of the shared text.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Doc {
     replica: ReplicaId,
+    version: VersionVector,
+    log: OpLog,
+    seq: Sequence,
+    text: JumpRope,
+    pending: Pending,
+}
+
+impl std::fmt::Debug for Doc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Doc")
+            .field("replica", &self.replica)
+            .field("version", &self.version)
+            .field("len", &self.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Doc {
     pub fn new(replica: ReplicaId) -> Self {
-        Doc { replica }
+        Doc {
+            replica,
+            version: VersionVector::new(),
+            log: OpLog::default(),
+            seq: Sequence::default(),
+            text: JumpRope::new_from_seed(0),
+            pending: Pending::default(),
+        }
     }
+
     pub fn replica(&self) -> ReplicaId {
         self.replica
     }
-    /// Inserts `text` at char position `pos`.
-    pub fn insert(&mut self, _pos: usize, _text: &str) -> Result<(), Error> {
-        todo!()
+
+    /// The id the next local change will use.
+    fn next_id(&self) -> Id {
+        Id::new(self.replica, self.version.get(self.replica))
     }
+
+    /// Inserts `text` at char position `pos` (0 ..= len).
+    pub fn insert(&mut self, pos: usize, text: &str) -> Result<(), Error> {
+        if pos > self.len() {
+            return Err(Error::OutOfRange {
+                pos,
+                len: self.len(),
+            });
+        }
+        let n = text.chars().count() as u64;
+        if n == 0 {
+            return Ok(());
+        }
+        let id = self.next_id();
+        let (left, right) = self.seq.insert_local(pos, id, n);
+        self.text.insert(pos, text);
+        self.log.push(
+            Op {
+                id,
+                kind: OpKind::Insert {
+                    left,
+                    right,
+                    text: text.to_string(),
+                },
+            },
+            n,
+        );
+        self.version.set(self.replica, id.counter + n);
+        Ok(())
+    }
+
     /// Deletes `len` chars starting at char position `pos`.
-    pub fn delete(&mut self, _pos: usize, _len: usize) -> Result<(), Error> {
-        todo!()
+    pub fn delete(&mut self, pos: usize, len: usize) -> Result<(), Error> {
+        match pos.checked_add(len) {
+            Some(end) if end <= self.len() => {}
+            _ => {
+                return Err(Error::OutOfRange {
+                    pos: pos.saturating_add(len),
+                    len: self.len(),
+                })
+            }
+        }
+        if len == 0 {
+            return Ok(());
+        }
+        let id = self.next_id();
+        let mut targets = Vec::new();
+        self.seq.delete_local(pos, len, &mut targets);
+        self.text.remove(pos..pos + len);
+        self.log.push(
+            Op {
+                id,
+                kind: OpKind::Delete { targets },
+            },
+            len as u64,
+        );
+        self.version.set(self.replica, id.counter + len as u64);
+        Ok(())
     }
+
+    /// The visible text.
     pub fn text(&self) -> String {
-        todo!()
+        self.text.to_string()
     }
+
     /// Visible length in chars.
     pub fn len(&self) -> usize {
-        todo!()
+        self.seq.visible_len()
     }
+
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Every op this replica has applied (held ops excluded).
     pub fn version(&self) -> VersionVector {
-        todo!()
+        self.version.clone()
     }
+
+    /// Borrowing form of [`Doc::version`].
+    pub fn version_ref(&self) -> &VersionVector {
+        &self.version
+    }
+
     /// Every op `v` lacks, in an order `apply` accepts (causal).
-    pub fn ops_since(&self, _v: &VersionVector) -> Vec<Op> {
-        todo!()
+    pub fn ops_since(&self, v: &VersionVector) -> Vec<Op> {
+        self.log.ops_since(v)
     }
-    /// Applies a remote op: idempotent, commutative; early ops are held.
-    pub fn apply(&mut self, _op: Op) -> Result<Applied, Error> {
-        todo!()
-    }
+
     /// Number of ops held waiting for their dependencies.
     pub fn pending_len(&self) -> usize {
-        todo!()
+        self.pending.len()
+    }
+
+    /// Number of runs in the op log (a measure of history size).
+    pub fn log_entries(&self) -> usize {
+        self.log.entries()
+    }
+
+    /// Applies an op from any replica: idempotent (a duplicate, or the
+    /// already-known part of an op, is ignored) and commutative. An op
+    /// whose dependencies are missing is held and applied once they are
+    /// here. An op that is malformed or reuses a known id with other
+    /// content is an error, and changes nothing.
+    pub fn apply(&mut self, op: Op) -> Result<Applied, Error> {
+        op.validate()?;
+        let mut applied = Applied::default();
+        let mut queue = vec![op];
+        let mut first = true;
+        while let Some(op) = queue.pop() {
+            let result = self.apply_one(op, &mut applied, &mut queue);
+            // Errors of released ops are theirs, not the caller's: such an op
+            // is dropped (it could never apply), the rest goes on.
+            if first {
+                result?;
+                first = false;
+            }
+        }
+        Ok(applied)
+    }
+
+    fn apply_one(
+        &mut self,
+        op: Op,
+        applied: &mut Applied,
+        queue: &mut Vec<Op>,
+    ) -> Result<(), Error> {
+        let replica = op.id.replica;
+        let have = self.version.get(replica);
+        let len = op.len();
+        let end = op.id.counter + len;
+        // Already-known prefix: must match, then only the rest is new.
+        if op.id.counter < have {
+            let known = have.min(end) - op.id.counter;
+            self.log.check_same(&op, known)?;
+            if end <= have {
+                return Ok(());
+            }
+        }
+        let op = if op.id.counter < have {
+            op.slice(have - op.id.counter, len)
+        } else {
+            op
+        };
+        let len = end - op.id.counter;
+        // Missing dependencies: hold.
+        let missing = if op.id.counter > have {
+            Some(Id::new(replica, op.id.counter - 1))
+        } else {
+            op.dependencies()
+                .into_iter()
+                .find(|d| !self.version.contains(*d))
+        };
+        if let Some(missing) = missing {
+            if self.pending.is_full() {
+                return Err(Error::PendingFull);
+            }
+            self.pending.hold(missing, op);
+            applied.held = true;
+            return Ok(());
+        }
+        match &op.kind {
+            OpKind::Insert { left, right, text } => {
+                let pos = self.seq.integrate(op.id, len, *left, *right);
+                self.text.insert(pos, text);
+                applied.patches.push(Patch {
+                    pos,
+                    deleted: 0,
+                    inserted: len as usize,
+                });
+            }
+            OpKind::Delete { targets } => {
+                for &t in targets {
+                    let (text, patches) = (&mut self.text, &mut applied.patches);
+                    self.seq.delete_span(t, |pos, n| {
+                        text.remove(pos..pos + n);
+                        patches.push(Patch {
+                            pos,
+                            deleted: n,
+                            inserted: 0,
+                        });
+                    });
+                }
+            }
+        }
+        self.log.push(op, len);
+        self.version.set(replica, end);
+        applied.ops_applied += 1;
+        self.pending.release(replica, have, end, queue);
+        Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;

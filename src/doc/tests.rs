@@ -1,0 +1,191 @@
+use super::*;
+
+fn r(n: u64) -> ReplicaId {
+    ReplicaId(n)
+}
+
+/// Sends everything each doc has to every other doc.
+fn sync_all(docs: &mut [Doc]) {
+    for i in 0..docs.len() {
+        for j in 0..docs.len() {
+            if i != j {
+                let ops = docs[i].ops_since(docs[j].version_ref());
+                for op in ops {
+                    docs[j].apply(op).unwrap();
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn local_edits() {
+    let mut d = Doc::new(r(1));
+    d.insert(0, "hello").unwrap();
+    d.insert(5, " world").unwrap();
+    d.insert(0, "¡").unwrap();
+    assert_eq!(d.text(), "¡hello world");
+    d.delete(1, 5).unwrap();
+    assert_eq!(d.text(), "¡ world");
+    assert_eq!(d.len(), 7);
+    assert!(d.insert(8, "x").is_err());
+    assert!(d.delete(5, 3).is_err());
+    assert!(d.delete(usize::MAX, 2).is_err());
+    assert_eq!(d.text(), "¡ world");
+}
+
+#[test]
+fn typing_is_one_op() {
+    let mut d = Doc::new(r(1));
+    for (i, c) in "hello".chars().enumerate() {
+        d.insert(i, &c.to_string()).unwrap();
+    }
+    let ops = d.ops_since(&VersionVector::new());
+    assert_eq!(ops.len(), 1);
+    assert_eq!(d.log_entries(), 1);
+}
+
+#[test]
+fn remote_apply_and_duplicates() {
+    let mut a = Doc::new(r(1));
+    a.insert(0, "abc").unwrap();
+    a.delete(1, 1).unwrap();
+    let mut b = Doc::new(r(2));
+    for op in a.ops_since(&VersionVector::new()) {
+        b.apply(op.clone()).unwrap();
+        b.apply(op).unwrap();
+    }
+    assert_eq!(b.text(), "ac");
+    assert_eq!(b.version(), a.version());
+}
+
+#[test]
+fn early_ops_are_held_then_applied() {
+    let mut a = Doc::new(r(1));
+    a.insert(0, "abc").unwrap();
+    a.insert(3, "def").unwrap();
+    a.delete(0, 2).unwrap();
+    let mut ops = a.ops_since(&VersionVector::new());
+    ops.reverse();
+    let mut b = Doc::new(r(2));
+    for op in ops {
+        b.apply(op).unwrap();
+    }
+    assert_eq!(b.pending_len(), 0);
+    assert_eq!(b.text(), a.text());
+}
+
+#[test]
+fn conflicting_reuse_of_an_id_is_refused() {
+    let mut a = Doc::new(r(1));
+    a.insert(0, "abc").unwrap();
+    let mut b = Doc::new(r(2));
+    for op in a.ops_since(&VersionVector::new()) {
+        b.apply(op).unwrap();
+    }
+    let forged = Op {
+        id: Id::new(r(1), 0),
+        kind: OpKind::Insert {
+            left: None,
+            right: None,
+            text: "xyz".into(),
+        },
+    };
+    assert!(matches!(b.apply(forged), Err(Error::Conflict(_))));
+    assert_eq!(b.text(), "abc");
+}
+
+fn concurrent(a_text: &str, b_text: &str, backwards: bool) -> String {
+    let mut base = Doc::new(r(9));
+    base.insert(0, "[]").unwrap();
+    let mut docs = vec![base.clone(), base.clone()];
+    docs[0] = Doc::new(r(1));
+    docs[1] = Doc::new(r(2));
+    for op in base.ops_since(&VersionVector::new()) {
+        docs[0].apply(op.clone()).unwrap();
+        docs[1].apply(op).unwrap();
+    }
+    for (d, t) in docs.iter_mut().zip([a_text, b_text]) {
+        for (i, c) in t.chars().enumerate() {
+            let pos = if backwards { 1 } else { 1 + i };
+            d.insert(pos, &c.to_string()).unwrap();
+        }
+    }
+    sync_all(&mut docs);
+    assert_eq!(docs[0].text(), docs[1].text());
+    docs[0].text()
+}
+
+#[test]
+fn concurrent_runs_do_not_interleave() {
+    let t = concurrent("abc", "xyz", false);
+    assert!(t == "[abcxyz]" || t == "[xyzabc]", "{t}");
+    let t = concurrent("abc", "xyz", true);
+    assert!(t == "[cbazyx]" || t == "[zyxcba]", "{t}");
+}
+
+/// A tiny deterministic generator, so this test needs no dependency.
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n.max(1)
+    }
+}
+
+#[test]
+fn random_concurrent_edits_converge() {
+    for seed in 0..200 {
+        let mut rng = Lcg(seed);
+        let n = 2 + rng.next(3) as usize;
+        let mut docs: Vec<Doc> = (0..n).map(|i| Doc::new(r(i as u64 + 1))).collect();
+        for _round in 0..4 {
+            for d in docs.iter_mut() {
+                for _ in 0..rng.next(6) {
+                    let len = d.len() as u64;
+                    if len > 0 && rng.next(3) == 0 {
+                        let pos = rng.next(len);
+                        let del = 1 + rng.next((len - pos).min(3));
+                        d.delete(pos as usize, del as usize).unwrap();
+                    } else {
+                        let pos = rng.next(len + 1) as usize;
+                        let s: String = (0..1 + rng.next(3))
+                            .map(|_| (b'a' + rng.next(26) as u8) as char)
+                            .collect();
+                        d.insert(pos, &s).unwrap();
+                    }
+                }
+            }
+            // Partial, shuffled, duplicated exchange between random pairs.
+            for _ in 0..n {
+                let (i, j) = (rng.next(n as u64) as usize, rng.next(n as u64) as usize);
+                if i == j {
+                    continue;
+                }
+                let mut ops = docs[i].ops_since(docs[j].version_ref());
+                for k in (1..ops.len()).rev() {
+                    ops.swap(k, rng.next(k as u64 + 1) as usize);
+                }
+                for op in ops {
+                    docs[j].apply(op.clone()).unwrap();
+                    if rng.next(4) == 0 {
+                        docs[j].apply(op).unwrap();
+                    }
+                }
+            }
+        }
+        sync_all(&mut docs);
+        let mut fresh = Doc::new(r(100));
+        for op in docs[0].ops_since(&VersionVector::new()) {
+            fresh.apply(op).unwrap();
+        }
+        for d in &docs {
+            assert_eq!(d.text(), docs[0].text(), "seed {seed}");
+            assert_eq!(d.pending_len(), 0);
+        }
+        assert_eq!(fresh.text(), docs[0].text(), "seed {seed}");
+    }
+}
