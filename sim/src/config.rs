@@ -70,9 +70,8 @@ impl Topology {
             }
             Topology::Random => {
                 // Each node after the first links to a random earlier one: connected.
-                for i in 1..nodes {
-                    let j = rng.random_range(0..i);
-                    peers[i].push(j);
+                for (i, p) in peers.iter_mut().enumerate().skip(1) {
+                    p.push(rng.random_range(0..i));
                 }
                 for _ in 0..nodes / 2 {
                     let a = rng.random_range(0..nodes);

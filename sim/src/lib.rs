@@ -5,5 +5,16 @@ pub mod config;
 pub mod hash;
 pub mod net;
 pub mod queue;
+pub mod report;
 pub mod store;
 pub mod workload;
+pub mod world;
+
+pub use config::{Partitions, Sabotage, SimConfig, Topology};
+pub use report::Report;
+pub use world::Simulation;
+
+/// Runs one simulation to the end.
+pub fn run(cfg: SimConfig) -> Report {
+    Simulation::new(cfg).run()
+}

@@ -13,11 +13,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::queue::Micros;
 
 /// One local edit, in char positions of the typist's own replica.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Edit {
-    Insert { pos: usize, text: String },
-    Delete { pos: usize, len: usize },
-}
+pub use rumor::node::Edit;
 
 /// What a typist does when it wakes up, and when it wakes up next.
 #[derive(Clone, Debug, PartialEq, Eq)]

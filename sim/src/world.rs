@@ -1,0 +1,1057 @@
+//! The simulated world: real `Node`s, the event queue, the network, the
+//! stores, the typists, the faults, and the checker that watches them.
+//!
+//! A run has two phases, as in TigerBeetle's VOPR. In the fault phase the
+//! typists edit while the network loses, duplicates, delays and reorders
+//! datagrams, partitions come and go, nodes crash and restart, and go
+//! offline. When the workload is done the faults heal: partitions lift, loss
+//! stops, every node is up and online, and every replica must then reach the
+//! same text (equal to a fresh replica given every op ever made) before a
+//! deadline of virtual time. Safety is checked throughout.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::SocketAddr;
+
+use hdrhistogram::Histogram;
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rumor::node::{Config, Event as NodeEvent, Node, Time};
+use rumor::{Doc, Op, ReplicaId, VersionVector};
+
+use crate::config::{Partitions, Sabotage, SimConfig};
+use crate::hash::{fnv64, Fnv64};
+use crate::net::{DropReason, LinkFaults, Network, Partition, Route};
+use crate::queue::{EventQueue, Micros};
+use crate::report::{DropCounts, FaultSettings, Latency, Report};
+use crate::store::DurableStore;
+use crate::workload::{next_hot_spot, HotSpot, Typist};
+
+const MS: f64 = 1_000.0;
+/// The port every simulated node listens on (addresses differ by IP).
+const PORT: u16 = 7000;
+
+/// The loopback address of node `i`: 127.0.x.y, never anything routable.
+pub fn node_addr(i: usize) -> SocketAddr {
+    SocketAddr::from(([127, 0, (i / 250) as u8, (i % 250 + 1) as u8], PORT))
+}
+
+/// The node at `addr`, if it is one of `nodes`.
+pub fn node_index(addr: SocketAddr, nodes: usize) -> Option<usize> {
+    match addr {
+        SocketAddr::V4(a) if a.port() == PORT => {
+            let [a0, a1, x, y] = a.ip().octets();
+            let i = (x as usize) * 250 + (y as usize).checked_sub(1)?;
+            (a0 == 127 && a1 == 0 && (1..=250).contains(&y) && i < nodes).then_some(i)
+        }
+        _ => None,
+    }
+}
+
+/// Something that happens at one instant of virtual time.
+#[derive(Debug)]
+enum Event {
+    /// A datagram arrives.
+    Deliver {
+        from: usize,
+        to: usize,
+        bytes: Vec<u8>,
+    },
+    /// A node's timer; stale unless `gen` is the node's current timer generation.
+    Timer {
+        node: usize,
+        gen: u64,
+    },
+    /// A typist wakes up.
+    Type {
+        node: usize,
+    },
+    /// A node's store syncs its batch of remote ops.
+    Sync {
+        node: usize,
+        incarnation: u32,
+    },
+    HotSpot(HotSpot),
+    RandomPartition,
+    PartitionStart(Partition),
+    PartitionEnd(u64),
+    RandomCrash,
+    Restart {
+        node: usize,
+        incarnation: u32,
+    },
+    RandomOffline,
+    Online {
+        node: usize,
+        token: u64,
+    },
+    Check,
+    Heal,
+    Deadline,
+}
+
+/// One simulated machine: a node (none while crashed) and what survives it.
+struct Replica {
+    addr: SocketAddr,
+    id: ReplicaId,
+    node: Option<Node>,
+    store: DurableStore,
+    /// What has been written to the store (state-driven persistence).
+    persisted: VersionVector,
+    /// The most this node ever had (for latency: each op counted once per node).
+    seen: VersionVector,
+    timer_at: Option<Micros>,
+    timer_gen: u64,
+    /// Counts restarts; a pending restart or sync of an older life is ignored.
+    incarnation: u32,
+    sync_pending: bool,
+    online: bool,
+    /// Identifies the current offline period.
+    offline_token: u64,
+    typist: Typist,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Faults,
+    Healed,
+    Done,
+}
+
+/// Every op ever made, as a fresh replica would see them.
+struct Oracle {
+    doc: Doc,
+    ops: Vec<Op>,
+    /// Per author: (end counter, creation time) of each op, in counter order.
+    made: BTreeMap<ReplicaId, Vec<(u64, Micros)>>,
+}
+
+#[derive(Default)]
+struct Counters {
+    events: u64,
+    sent: u64,
+    delivered: u64,
+    dropped: u64,
+    duplicated: u64,
+    bytes: u64,
+    drops: DropCounts,
+    crashes: u64,
+    unsynced_lost: u64,
+    partitions: u64,
+    offline: u64,
+    checks: u64,
+}
+
+pub struct Simulation {
+    cfg: SimConfig,
+    queue: EventQueue<Event>,
+    net: Network,
+    net_rng: ChaCha8Rng,
+    fault_rng: ChaCha8Rng,
+    work_rng: ChaCha8Rng,
+    node_rng: ChaCha8Rng,
+    replicas: Vec<Replica>,
+    initial_peers: Vec<Vec<usize>>,
+    oracle: Oracle,
+    phase: Phase,
+    ops_issued: u64,
+    hot_spot: Option<HotSpot>,
+    next_partition_id: u64,
+    trace_hash: Fnv64,
+    trace: Option<Box<dyn Write>>,
+    latency: Histogram<u64>,
+    counters: Counters,
+    /// Retransmits of nodes that have since crashed (their stats died with them).
+    retransmits_of_dead: u64,
+    failure: Option<String>,
+    heal_at: Option<Micros>,
+    converged_at: Option<Micros>,
+}
+
+fn ms(v: f64) -> Micros {
+    (v * MS) as Micros
+}
+
+/// An exponentially distributed wait for a process of `per_min` events per minute.
+fn exp_wait(rng: &mut ChaCha8Rng, per_min: f64) -> Micros {
+    let u: f64 = rng.random();
+    let minutes = -(1.0 - u).ln() / per_min;
+    (minutes * 60_000_000.0).min(1e15) as Micros
+}
+
+/// A duration around `mean_ms` (uniform in half to one and a half times it).
+fn around(rng: &mut ChaCha8Rng, mean_ms: f64) -> Micros {
+    ms(mean_ms * (0.5 + rng.random::<f64>()))
+}
+
+impl Simulation {
+    /// Builds the world. `cfg` should be valid ([`SimConfig::validate`]).
+    pub fn new(cfg: SimConfig) -> Simulation {
+        let mut master = ChaCha8Rng::seed_from_u64(cfg.seed);
+        let mut derive = || ChaCha8Rng::seed_from_u64(master.random::<u64>());
+        let (net_rng, mut fault_rng, work_rng, mut node_rng) =
+            (derive(), derive(), derive(), derive());
+        let n = cfg.nodes;
+
+        let faults = LinkFaults {
+            loss: cfg.loss,
+            dup: cfg.dup,
+            reorder: cfg.reorder,
+            delay: ms(cfg.delay_ms),
+            jitter: ms(cfg.jitter_ms),
+        };
+        // Per-link MTU: never below the nodes' MTU (a node cannot discover a
+        // smaller path MTU), some links carry more.
+        let link_mtu = (0..n * n)
+            .map(|_| cfg.mtu + fault_rng.random_range(0..=300))
+            .collect();
+        let net = Network::new(n, faults, link_mtu);
+        let initial_peers = cfg.topology.initial_peers(n, &mut fault_rng);
+
+        let mut used = std::collections::BTreeSet::new();
+        let replicas = (0..n)
+            .map(|i| {
+                // Random replica ids, so tie-breaks by id are not always in node order.
+                let id = loop {
+                    let id = node_rng.random::<u64>() >> 1;
+                    if used.insert(id) {
+                        break ReplicaId(id);
+                    }
+                };
+                Replica {
+                    addr: node_addr(i),
+                    id,
+                    node: None,
+                    store: DurableStore::new(),
+                    persisted: VersionVector::new(),
+                    seen: VersionVector::new(),
+                    timer_at: None,
+                    timer_gen: 0,
+                    incarnation: 0,
+                    sync_pending: false,
+                    online: true,
+                    offline_token: 0,
+                    typist: Typist::new(),
+                }
+            })
+            .collect();
+
+        Simulation {
+            queue: EventQueue::new(),
+            net,
+            net_rng,
+            fault_rng,
+            work_rng,
+            node_rng,
+            replicas,
+            initial_peers,
+            oracle: Oracle {
+                doc: Doc::new(ReplicaId(u64::MAX)),
+                ops: Vec::new(),
+                made: BTreeMap::new(),
+            },
+            phase: Phase::Faults,
+            ops_issued: 0,
+            hot_spot: None,
+            next_partition_id: 0,
+            trace_hash: Fnv64::new(),
+            trace: None,
+            latency: Histogram::new(3).expect("3 significant figures is valid"),
+            counters: Counters::default(),
+            retransmits_of_dead: 0,
+            failure: None,
+            heal_at: None,
+            converged_at: None,
+            cfg,
+        }
+    }
+
+    /// Writes a readable line per event to `out`.
+    pub fn with_trace(mut self, out: Box<dyn Write>) -> Simulation {
+        self.trace = Some(out);
+        self
+    }
+
+    fn start(&mut self) {
+        for i in 0..self.cfg.nodes {
+            self.boot(i);
+        }
+        for i in 0..self.cfg.nodes {
+            // Typists start at staggered moments.
+            let at = self.work_rng.random_range(0..ms(1000.0));
+            self.queue.push(at, Event::Type { node: i });
+        }
+        if self.cfg.hot_spots {
+            let (at, spot) = next_hot_spot(&mut self.work_rng, 0);
+            self.queue.push(at, Event::HotSpot(spot));
+        }
+        match self.cfg.partitions.clone() {
+            Partitions::Rate(r) if r > 0.0 => {
+                let at = exp_wait(&mut self.fault_rng, r);
+                self.queue.push(at, Event::RandomPartition);
+            }
+            Partitions::Rate(_) => {}
+            Partitions::Schedule(list) => {
+                for p in list {
+                    let id = self.new_partition_id();
+                    self.queue.push(p.start, Event::PartitionStart(p.partition));
+                    self.queue.push(p.end, Event::PartitionEnd(id));
+                }
+            }
+        }
+        if self.cfg.crashes > 0.0 {
+            let at = exp_wait(&mut self.fault_rng, self.cfg.crashes);
+            self.queue.push(at, Event::RandomCrash);
+        }
+        if self.cfg.offline > 0.0 {
+            let at = exp_wait(&mut self.fault_rng, self.cfg.offline);
+            self.queue.push(at, Event::RandomOffline);
+        }
+        if self.cfg.check_ms > 0.0 {
+            self.queue.push(ms(self.cfg.check_ms), Event::Check);
+        }
+        if self.cfg.sabotage == Some(Sabotage::NeverHeal) && self.cfg.nodes > 1 {
+            // Node 0 cut off from everyone, for good (ids above any real one).
+            let rest = (1..self.cfg.nodes).collect();
+            self.net
+                .add_partition(u64::MAX, Partition::Split(vec![vec![0], rest]));
+        }
+        if self.cfg.ops == 0 {
+            self.queue.push(ms(self.cfg.fault_ms), Event::Heal);
+        }
+    }
+
+    fn new_partition_id(&mut self) -> u64 {
+        self.next_partition_id += 1;
+        self.next_partition_id
+    }
+
+    fn now(&self) -> Micros {
+        self.queue.now()
+    }
+
+    fn trace_line(&mut self, line: impl FnOnce() -> String) {
+        if let Some(out) = self.trace.as_mut() {
+            let now = self.queue.now();
+            // A trace that cannot be written is not worth stopping the run for.
+            let _ = writeln!(out, "{:>12.3} {}", now as f64 / MS, line());
+        }
+    }
+
+    fn fail(&mut self, why: String) {
+        if self.failure.is_none() {
+            self.trace_line(|| format!("FAIL {why}"));
+            self.failure = Some(why);
+        }
+        self.phase = Phase::Done;
+    }
+
+    /// Starts (or restarts) node `i` from what its store holds.
+    fn boot(&mut self, i: usize) {
+        let now = self.now();
+        let rng = ChaCha8Rng::seed_from_u64(self.node_rng.random::<u64>());
+        let r = &mut self.replicas[i];
+        let mut doc = Doc::new(r.id);
+        for op in r.store.synced_ops() {
+            if let Err(e) = doc.apply(op.clone()) {
+                let why = format!("node {i}: its own store does not replay: {e}");
+                self.fail(why);
+                return;
+            }
+        }
+        let own_made = self.oracle.doc.version_ref().get(r.id);
+        if doc.version_ref().get(r.id) < own_made {
+            let why = format!(
+                "node {i} restarted with {} of its own {own_made} op ids: local edits were lost and ids would be reused",
+                doc.version_ref().get(r.id)
+            );
+            self.fail(why);
+            return;
+        }
+        r.persisted = doc.version();
+        let config = Config {
+            mtu: self.cfg.mtu,
+            name: format!("n{i}"),
+            ..Config::default()
+        };
+        let mut node = Node::new(doc, config, rng, Time(now));
+        for &p in &self.initial_peers[i] {
+            node.add_peer(Time(now), node_addr(p));
+        }
+        r.typist.cursor = r.typist.cursor.min(node.doc().len());
+        r.node = Some(node);
+        r.online = true;
+        r.offline_token += 1;
+        r.timer_at = None;
+        r.timer_gen += 1;
+        self.drain(i);
+    }
+
+    /// After every call into node `i`: persist, then events, then transmits, then its timer.
+    fn drain(&mut self, i: usize) {
+        let now = self.now();
+        // Disjoint borrows: the node lives in `replicas`, the rest is bookkeeping.
+        let Simulation {
+            replicas,
+            oracle,
+            queue,
+            cfg,
+            latency,
+            ..
+        } = self;
+        let r = &mut replicas[i];
+        let Some(node) = r.node.as_mut() else {
+            return;
+        };
+
+        // 1. Persist what the document gained (state-driven), syncing own edits at once.
+        if node.doc().version_ref() != &r.persisted {
+            let ops = node.doc().ops_since(&r.persisted);
+            let mut local = false;
+            let mut failure = None;
+            for op in &ops {
+                let known = oracle.doc.version_ref().get(r.id);
+                if op.id.replica != r.id || op.span().end_counter() <= known {
+                    continue;
+                }
+                // A new op of this node's own: record it as made now.
+                local = true;
+                if op.id.counter != known {
+                    failure = Some(format!(
+                        "node {i} made op {:?} but {known} ids were used",
+                        op.id
+                    ));
+                    break;
+                }
+                if let Err(e) = oracle.doc.apply(op.clone()) {
+                    failure = Some(format!("node {i} made an op the reference refuses: {e}"));
+                    break;
+                }
+                oracle
+                    .made
+                    .entry(r.id)
+                    .or_default()
+                    .push((op.span().end_counter(), now));
+                oracle.ops.push(op.clone());
+            }
+            r.store.append(ops);
+            r.persisted = node.doc().version();
+            if local && cfg.sabotage != Some(Sabotage::NoSync) {
+                r.store.sync();
+            } else if r.store.unsynced_len() > 0 && !r.sync_pending {
+                r.sync_pending = true;
+                let incarnation = r.incarnation;
+                queue.push(
+                    now + ms(cfg.sync_ms),
+                    Event::Sync {
+                        node: i,
+                        incarnation,
+                    },
+                );
+            }
+            // Safety: a replica never has an op nobody made.
+            if failure.is_none() && !oracle.doc.version_ref().dominates(&r.persisted) {
+                failure = Some(format!("node {i} has ops nobody made: {:?}", r.persisted));
+            }
+            if let Some(why) = failure {
+                return self.fail(why);
+            }
+            // Latency: each op counted once per receiving node, when it first has all of it.
+            for (author, count) in r.persisted.iter() {
+                let before = r.seen.get(author);
+                if count <= before {
+                    continue;
+                }
+                if author != r.id {
+                    if let Some(made) = oracle.made.get(&author) {
+                        let from = made.partition_point(|&(end, _)| end <= before);
+                        for &(end, created) in &made[from..] {
+                            if end > count {
+                                break;
+                            }
+                            // At least 1 us: the histogram's lowest value.
+                            let _ = latency.record((now - created).max(1));
+                        }
+                    }
+                }
+                r.seen.set(author, count);
+            }
+        }
+
+        // 2. Events: the typist's cursor follows remote changes.
+        while let Some(ev) = node.poll_event() {
+            if let NodeEvent::RemoteEdit { patches } = ev {
+                for p in patches {
+                    r.typist.follow_patch(p.pos, p.deleted, p.inserted);
+                }
+            }
+        }
+
+        // 3. Transmits, through the network model (after persisting, as the contract says).
+        let mut out = Vec::new();
+        while let Some(t) = node.poll_transmit() {
+            out.push(t);
+        }
+
+        // 4. The node's next timer; an older timer event becomes stale.
+        let next = node.poll_timeout().map(|t| t.0);
+        if next != r.timer_at {
+            r.timer_at = next;
+            r.timer_gen += 1;
+            if let Some(at) = next {
+                let gen = r.timer_gen;
+                queue.push(at, Event::Timer { node: i, gen });
+            }
+        }
+
+        let online = r.online;
+        for t in out {
+            self.send(i, online, t.to, t.bytes);
+        }
+        if self.phase == Phase::Healed {
+            self.check_converged(i);
+        }
+    }
+
+    fn record_drop(&mut self, from: usize, to: usize, bytes: &[u8], why: DropReason) {
+        let now = self.now();
+        self.counters.dropped += 1;
+        let d = &mut self.counters.drops;
+        *match why {
+            DropReason::Loss => &mut d.loss,
+            DropReason::Partition => &mut d.partition,
+            DropReason::Mtu => &mut d.mtu,
+            DropReason::Offline => &mut d.offline,
+            DropReason::Down => &mut d.down,
+            DropReason::UnknownAddress => &mut d.unknown_address,
+        } += 1;
+        let h = &mut self.trace_hash;
+        h.u64(why.code());
+        h.u64(now);
+        h.u64(from as u64);
+        h.u64(to as u64);
+        h.u64(bytes.len() as u64);
+        h.bytes(bytes);
+        self.trace_line(|| format!("drop {} n{from}->n{to} {} bytes", why.name(), bytes.len()));
+    }
+
+    fn send(&mut self, from: usize, online: bool, to_addr: SocketAddr, bytes: Vec<u8>) {
+        self.counters.sent += 1;
+        self.counters.bytes += bytes.len() as u64;
+        let Some(to) = node_index(to_addr, self.cfg.nodes) else {
+            self.record_drop(from, usize::MAX, &bytes, DropReason::UnknownAddress);
+            return;
+        };
+        if !online {
+            self.record_drop(from, to, &bytes, DropReason::Offline);
+            return;
+        }
+        match self.net.route(from, to, bytes.len(), &mut self.net_rng) {
+            Route::Dropped(why) => self.record_drop(from, to, &bytes, why),
+            Route::Delivered(delays) => {
+                let now = self.now();
+                if delays.len() > 1 {
+                    self.counters.duplicated += 1;
+                }
+                let mut bytes = Some(bytes);
+                for (k, d) in delays.iter().enumerate() {
+                    // The last copy takes the buffer; earlier ones clone it.
+                    let copy = if k + 1 == delays.len() {
+                        bytes.take().unwrap_or_default()
+                    } else {
+                        bytes.clone().unwrap_or_default()
+                    };
+                    let ev = Event::Deliver {
+                        from,
+                        to,
+                        bytes: copy,
+                    };
+                    self.queue.push(now + d, ev);
+                }
+            }
+        }
+    }
+
+    /// Runs until convergence, a failure, or the deadline.
+    pub fn run(mut self) -> Report {
+        self.start();
+        while self.phase != Phase::Done {
+            if self.counters.events >= self.cfg.max_events {
+                let why = format!("gave up after {} events", self.counters.events);
+                self.fail(why);
+                break;
+            }
+            let Some((_, ev)) = self.queue.pop() else {
+                self.fail("nothing left to happen before convergence".into());
+                break;
+            };
+            self.handle(ev);
+        }
+        self.report()
+    }
+
+    fn handle(&mut self, ev: Event) {
+        let now = Time(self.now());
+        match ev {
+            Event::Deliver { from, to, bytes } => {
+                let r = &self.replicas[to];
+                let why = match &r.node {
+                    None => Some(DropReason::Down),
+                    Some(_) if !r.online => Some(DropReason::Offline),
+                    Some(_) => None,
+                };
+                self.counters.events += 1;
+                if let Some(why) = why {
+                    self.record_drop(from, to, &bytes, why);
+                    return;
+                }
+                self.counters.delivered += 1;
+                let h = &mut self.trace_hash;
+                h.u64(0);
+                h.u64(now.0);
+                h.u64(from as u64);
+                h.u64(to as u64);
+                h.u64(bytes.len() as u64);
+                h.bytes(&bytes);
+                self.trace_line(|| format!("deliver n{from}->n{to} {} bytes", bytes.len()));
+                let from_addr = self.replicas[from].addr;
+                if let Some(node) = self.replicas[to].node.as_mut() {
+                    node.handle_datagram(now, from_addr, &bytes);
+                }
+                self.drain(to);
+            }
+            Event::Timer { node, gen } => {
+                let r = &mut self.replicas[node];
+                if r.timer_gen != gen || r.node.is_none() {
+                    return; // stale: the node rescheduled, or crashed
+                }
+                r.timer_at = None;
+                r.timer_gen += 1;
+                self.counters.events += 1;
+                self.trace_line(|| format!("timer n{node}"));
+                if let Some(n) = self.replicas[node].node.as_mut() {
+                    n.handle_timeout(now);
+                }
+                self.drain(node);
+            }
+            Event::Type { node } => self.type_once(node),
+            Event::Sync { node, incarnation } => {
+                let r = &mut self.replicas[node];
+                if r.incarnation == incarnation {
+                    r.sync_pending = false;
+                    if self.cfg.sabotage != Some(Sabotage::NoSync) {
+                        r.store.sync();
+                    }
+                    self.counters.events += 1;
+                }
+            }
+            Event::HotSpot(spot) => {
+                self.counters.events += 1;
+                if self.phase == Phase::Faults {
+                    self.trace_line(|| format!("hot spot at {:.2} of the text", spot.fraction));
+                    self.hot_spot = Some(spot);
+                    let (at, next) = next_hot_spot(&mut self.work_rng, spot.until);
+                    self.queue.push(at, Event::HotSpot(next));
+                }
+            }
+            Event::RandomPartition => {
+                self.counters.events += 1;
+                if self.phase != Phase::Faults {
+                    return;
+                }
+                let p = Partition::random(self.cfg.nodes, &mut self.fault_rng);
+                let id = self.new_partition_id();
+                let until = self.now() + around(&mut self.fault_rng, self.cfg.partition_ms);
+                self.queue.push(until, Event::PartitionEnd(id));
+                self.start_partition(id, p);
+                let Partitions::Rate(rate) = self.cfg.partitions else {
+                    return;
+                };
+                let at = self.now() + exp_wait(&mut self.fault_rng, rate);
+                self.queue.push(at, Event::RandomPartition);
+            }
+            Event::PartitionStart(p) => {
+                self.counters.events += 1;
+                if self.phase == Phase::Faults {
+                    let id = self.new_partition_id();
+                    self.start_partition(id, p);
+                }
+            }
+            Event::PartitionEnd(id) => {
+                self.counters.events += 1;
+                self.trace_line(|| format!("partition {id} heals"));
+                self.net.remove_partition(id);
+            }
+            Event::RandomCrash => {
+                self.counters.events += 1;
+                if self.phase != Phase::Faults {
+                    return;
+                }
+                let up: Vec<usize> = (0..self.cfg.nodes)
+                    .filter(|&i| self.replicas[i].node.is_some())
+                    .collect();
+                if !up.is_empty() {
+                    let i = up[self.fault_rng.random_range(0..up.len())];
+                    self.crash(i);
+                }
+                let at = self.now() + exp_wait(&mut self.fault_rng, self.cfg.crashes);
+                self.queue.push(at, Event::RandomCrash);
+            }
+            Event::Restart { node, incarnation } => {
+                self.counters.events += 1;
+                let r = &self.replicas[node];
+                if r.node.is_none() && r.incarnation == incarnation {
+                    self.trace_line(|| format!("restart n{node}"));
+                    self.boot(node);
+                }
+            }
+            Event::RandomOffline => {
+                self.counters.events += 1;
+                if self.phase != Phase::Faults {
+                    return;
+                }
+                let candidates: Vec<usize> = (0..self.cfg.nodes)
+                    .filter(|&i| self.replicas[i].node.is_some() && self.replicas[i].online)
+                    .collect();
+                if !candidates.is_empty() {
+                    let i = candidates[self.fault_rng.random_range(0..candidates.len())];
+                    self.counters.offline += 1;
+                    let back = self.now() + around(&mut self.fault_rng, self.cfg.offline_ms);
+                    let r = &mut self.replicas[i];
+                    r.online = false;
+                    r.offline_token += 1;
+                    let token = r.offline_token;
+                    if let Some(n) = r.node.as_mut() {
+                        n.set_online(now, false);
+                    }
+                    self.queue.push(back, Event::Online { node: i, token });
+                    self.trace_line(|| format!("offline n{i}"));
+                    self.drain(i);
+                }
+                let at = self.now() + exp_wait(&mut self.fault_rng, self.cfg.offline);
+                self.queue.push(at, Event::RandomOffline);
+            }
+            Event::Online { node, token } => {
+                self.counters.events += 1;
+                if self.replicas[node].offline_token == token && !self.replicas[node].online {
+                    self.go_online(node);
+                }
+            }
+            Event::Check => {
+                self.counters.events += 1;
+                self.check_safety();
+                if self.phase != Phase::Done {
+                    let at = self.now() + ms(self.cfg.check_ms);
+                    self.queue.push(at, Event::Check);
+                }
+            }
+            Event::Heal => {
+                self.counters.events += 1;
+                self.heal();
+            }
+            Event::Deadline => {
+                self.counters.events += 1;
+                if self.phase != Phase::Done {
+                    let why = self.why_not_converged();
+                    self.fail(format!(
+                        "not converged {} ms after healing: {why}",
+                        self.cfg.deadline_ms
+                    ));
+                }
+            }
+        }
+    }
+
+    fn start_partition(&mut self, id: u64, p: Partition) {
+        self.counters.partitions += 1;
+        self.trace_line(|| format!("partition {id} starts: {}", p.describe()));
+        self.net.add_partition(id, p);
+    }
+
+    fn go_online(&mut self, i: usize) {
+        let now = Time(self.now());
+        let r = &mut self.replicas[i];
+        r.online = true;
+        r.offline_token += 1;
+        if let Some(n) = r.node.as_mut() {
+            n.set_online(now, true);
+        }
+        self.trace_line(|| format!("online n{i}"));
+        self.drain(i);
+    }
+
+    fn crash(&mut self, i: usize) {
+        self.counters.crashes += 1;
+        let r = &mut self.replicas[i];
+        if let Some(node) = r.node.take() {
+            self.retransmits_of_dead += node.stats().retransmits;
+        }
+        let lost = r.store.crash();
+        self.counters.unsynced_lost += lost as u64;
+        r.incarnation += 1;
+        r.sync_pending = false;
+        r.timer_at = None;
+        r.timer_gen += 1;
+        let incarnation = r.incarnation;
+        let at = self.now() + around(&mut self.fault_rng, self.cfg.downtime_ms);
+        self.queue.push(
+            at,
+            Event::Restart {
+                node: i,
+                incarnation,
+            },
+        );
+        self.trace_line(|| format!("crash n{i} ({lost} unsynced ops lost)"));
+    }
+
+    fn type_once(&mut self, i: usize) {
+        if self.phase != Phase::Faults || self.ops_issued >= self.cfg.ops {
+            return;
+        }
+        self.counters.events += 1;
+        let now = self.now();
+        let hot = self.hot_spot.filter(|h| h.until > now);
+        let r = &mut self.replicas[i];
+        let Some(node) = r.node.as_mut() else {
+            // Crashed: the typist waits for the machine to come back.
+            self.queue.push(now + ms(500.0), Event::Type { node: i });
+            return;
+        };
+        let step = r.typist.step(&mut self.work_rng, node.doc().len(), hot);
+        self.queue.push(now + step.next_in, Event::Type { node: i });
+        let Some(edit) = step.edit else {
+            return;
+        };
+        self.trace_line(|| format!("edit n{i} {edit:?}"));
+        let r = &mut self.replicas[i];
+        if let Some(node) = r.node.as_mut() {
+            if let Err(e) = node.edit(Time(now), edit.clone()) {
+                let why = format!("node {i} refused an in-range local edit {edit:?}: {e}");
+                self.fail(why);
+                return;
+            }
+        }
+        self.ops_issued += 1;
+        self.drain(i);
+        if self.ops_issued == self.cfg.ops && self.phase == Phase::Faults {
+            let at = ms(self.cfg.fault_ms).max(self.now());
+            self.queue.push(at, Event::Heal);
+        }
+    }
+
+    fn heal(&mut self) {
+        if self.phase != Phase::Faults {
+            return;
+        }
+        let now = self.now();
+        self.phase = Phase::Healed;
+        self.heal_at = Some(now);
+        self.trace_line(|| "heal: faults stop".into());
+        if self.cfg.sabotage != Some(Sabotage::NeverHeal) {
+            self.net.heal_partitions();
+            self.net.faults = self.net.faults.healed();
+        }
+        self.hot_spot = None;
+        for i in 0..self.cfg.nodes {
+            if self.replicas[i].node.is_none() {
+                self.boot(i);
+            } else if !self.replicas[i].online {
+                self.go_online(i);
+            }
+            if self.phase == Phase::Done {
+                return;
+            }
+        }
+        self.check_safety();
+        if self.phase == Phase::Done {
+            return;
+        }
+        self.queue
+            .push(now + ms(self.cfg.deadline_ms), Event::Deadline);
+        self.check_converged(0);
+    }
+
+    /// Invariants checked throughout the run (and at the end):
+    /// - each live replica's text is exactly what its own ops give a fresh replica;
+    /// - its ops are ops somebody made, with the same content;
+    /// - no op is lost: every op made is held by some live replica or some store.
+    fn check_safety(&mut self) {
+        self.counters.checks += 1;
+        let mut union = VersionVector::new();
+        for i in 0..self.cfg.nodes {
+            let r = &self.replicas[i];
+            union.merge(r.store.synced_version());
+            let Some(node) = r.node.as_ref() else {
+                continue;
+            };
+            let doc = node.doc();
+            union.merge(doc.version_ref());
+            let mut fresh = Doc::new(ReplicaId(u64::MAX - 1));
+            for op in doc.ops_since(&VersionVector::new()) {
+                if !self.oracle.doc.version_ref().contains_span(&op.span()) {
+                    let why = format!("node {i} holds op {:?} that nobody made", op.id);
+                    return self.fail(why);
+                }
+                // The reference knows the op: applying it again only checks the content.
+                if let Err(e) = self.oracle.doc.apply(op.clone()) {
+                    let why = format!("node {i} holds op {:?} with other content: {e}", op.id);
+                    return self.fail(why);
+                }
+                if let Err(e) = fresh.apply(op) {
+                    let why = format!("node {i}'s own ops do not replay: {e}");
+                    return self.fail(why);
+                }
+            }
+            if fresh.version_ref() != doc.version_ref() || fresh.text() != doc.text() {
+                let why = format!("node {i}'s text is not what its ops say");
+                return self.fail(why);
+            }
+        }
+        let lost: Vec<_> = self
+            .oracle
+            .doc
+            .version_ref()
+            .missing_from(&union)
+            .into_iter()
+            .collect();
+        if !lost.is_empty() {
+            let why = format!("ops lost: no replica or store has {lost:?}");
+            self.fail(why);
+        }
+    }
+
+    /// In the healed phase: once every replica has every op, the final checks.
+    fn check_converged(&mut self, i: usize) {
+        let target = self.oracle.doc.version_ref();
+        let has_all = |r: &Replica| {
+            r.node
+                .as_ref()
+                .is_some_and(|n| n.doc().version_ref() == target && n.doc().pending_len() == 0)
+        };
+        if !has_all(&self.replicas[i]) || !self.replicas.iter().all(has_all) {
+            return;
+        }
+        self.converged_at = Some(self.now());
+        self.check_safety();
+        if self.phase == Phase::Done {
+            return;
+        }
+        // A fresh replica given every op ever made, in the order they were made.
+        let mut fresh = Doc::new(ReplicaId(u64::MAX - 2));
+        for op in &self.oracle.ops {
+            if let Err(e) = fresh.apply(op.clone()) {
+                return self.fail(format!(
+                    "the ops made do not replay on a fresh replica: {e}"
+                ));
+            }
+        }
+        let expected = fresh.text();
+        for (i, r) in self.replicas.iter().enumerate() {
+            let text = r.node.as_ref().map(|n| n.doc().text()).unwrap_or_default();
+            if text != expected {
+                let why = format!(
+                    "node {i} has every op but its text differs from the reference ({} vs {} chars)",
+                    text.chars().count(),
+                    expected.chars().count()
+                );
+                return self.fail(why);
+            }
+        }
+        self.trace_line(|| "converged".into());
+        self.phase = Phase::Done;
+    }
+
+    fn why_not_converged(&self) -> String {
+        let target = self.oracle.doc.version_ref().total();
+        self.replicas
+            .iter()
+            .enumerate()
+            .map(|(i, r)| match &r.node {
+                None => format!("n{i} down"),
+                Some(n) => format!(
+                    "n{i} has {}/{target} op ids ({} held)",
+                    n.doc().version_ref().total(),
+                    n.doc().pending_len()
+                ),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    fn report(mut self) -> Report {
+        if let Some(out) = self.trace.as_mut() {
+            let _ = out.flush();
+        }
+        let c = &self.counters;
+        let heal = self.heal_at.map(|t| t as f64 / MS);
+        let converged = self.failure.is_none() && self.converged_at.is_some();
+        let l = &self.latency;
+        let latency = if l.is_empty() {
+            Latency::default()
+        } else {
+            Latency {
+                p50: l.value_at_quantile(0.5) as f64 / MS,
+                p99: l.value_at_quantile(0.99) as f64 / MS,
+                max: l.max() as f64 / MS,
+                count: l.len(),
+            }
+        };
+        let retransmits = self.retransmits_of_dead
+            + self
+                .replicas
+                .iter()
+                .filter_map(|r| r.node.as_ref())
+                .map(|n| n.stats().retransmits)
+                .sum::<u64>();
+        let text = self.oracle.doc.text();
+        let cfg = &self.cfg;
+        Report {
+            seed: cfg.seed,
+            nodes: cfg.nodes,
+            converged,
+            failure: self.failure.clone(),
+            final_text_hash: format!("{:016x}", fnv64(text.as_bytes())),
+            trace_hash: format!("{:016x}", self.trace_hash.finish()),
+            events: c.events,
+            sim_time_ms: self.queue.now() as f64 / MS,
+            heal_time_ms: heal,
+            convergence_ms: match (self.converged_at, self.heal_at) {
+                (Some(c), Some(h)) if converged => Some((c - h) as f64 / MS),
+                _ => None,
+            },
+            ops: self.ops_issued,
+            final_len: text.chars().count(),
+            datagrams_sent: c.sent,
+            datagrams_delivered: c.delivered,
+            datagrams_dropped: c.dropped,
+            datagrams_duplicated: c.duplicated,
+            drops: c.drops.clone(),
+            bytes_sent: c.bytes,
+            retransmits,
+            crashes: c.crashes,
+            unsynced_ops_lost: c.unsynced_lost,
+            partitions: c.partitions,
+            offline_periods: c.offline,
+            safety_checks: c.checks,
+            op_latency_ms: latency,
+            faults: FaultSettings {
+                swarm: cfg.swarm,
+                topology: cfg.topology.name().into(),
+                loss: cfg.loss,
+                dup: cfg.dup,
+                reorder: cfg.reorder,
+                delay_ms: cfg.delay_ms,
+                jitter_ms: cfg.jitter_ms,
+                mtu: cfg.mtu,
+                partitions: cfg.partitions.describe(),
+                partition_ms: cfg.partition_ms,
+                crashes_per_min: cfg.crashes,
+                downtime_ms: cfg.downtime_ms,
+                offline_per_min: cfg.offline,
+                offline_ms: cfg.offline_ms,
+                hot_spots: cfg.hot_spots,
+                sabotage: cfg.sabotage.map(|s| s.name().into()),
+            },
+        }
+    }
+}
