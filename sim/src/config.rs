@@ -211,6 +211,8 @@ pub enum Sabotage {
     NeverHeal,
     /// The store never syncs: a crash loses everything, even a node's own edits.
     NoSync,
+    /// The protocol's own test knob for a broken node (e.g. no retransmission).
+    BrokenNode,
 }
 
 impl Sabotage {
@@ -218,8 +220,9 @@ impl Sabotage {
         match s {
             "never-heal" => Ok(Sabotage::NeverHeal),
             "no-sync" => Ok(Sabotage::NoSync),
+            "broken-node" => Ok(Sabotage::BrokenNode),
             _ => Err(format!(
-                "unknown sabotage `{s}` (expected never-heal or no-sync)"
+                "unknown sabotage `{s}` (expected never-heal, no-sync or broken-node)"
             )),
         }
     }
@@ -227,6 +230,7 @@ impl Sabotage {
         match self {
             Sabotage::NeverHeal => "never-heal",
             Sabotage::NoSync => "no-sync",
+            Sabotage::BrokenNode => "broken-node",
         }
     }
 }

@@ -4,9 +4,11 @@
 pub mod config;
 pub mod hash;
 pub mod net;
+pub mod protocol;
 pub mod queue;
 pub mod report;
 pub mod store;
+pub mod toy;
 pub mod workload;
 pub mod world;
 
@@ -16,5 +18,5 @@ pub use world::Simulation;
 
 /// Runs one simulation to the end.
 pub fn run(cfg: SimConfig) -> Report {
-    Simulation::new(cfg).run()
+    Simulation::<rumor::node::Node>::new(cfg).run()
 }

@@ -12,6 +12,9 @@ use std::time::{Duration, Instant};
 
 use clap::{CommandFactory, Parser};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rumor::node::Node;
+use rumor_sim::protocol::SimNode;
+use rumor_sim::toy::ToyNode;
 use rumor_sim::{Partitions, Report, Sabotage, SimConfig, Simulation, Topology};
 use serde_json::{json, Value};
 
@@ -104,9 +107,13 @@ struct Cli {
     /// Write one line per event to FILE.
     #[arg(long, value_name = "FILE")]
     trace: Option<String>,
-    /// Plant a bug to check the checker: never-heal or no-sync.
+    /// Plant a bug to check the checker: never-heal, no-sync or broken-node.
     #[arg(long, hide = true, value_parser = Sabotage::parse)]
     sabotage: Option<Sabotage>,
+    /// Which protocol runs on the nodes: node (the real rumor node) or toy
+    /// (the simulator's own minimal protocol, for testing the simulator).
+    #[arg(long, hide = true, default_value = "node")]
+    protocol: String,
 }
 
 fn parse_range(s: &str) -> Result<Range<u64>, String> {
@@ -170,8 +177,19 @@ impl Cli {
 }
 
 /// Runs one simulation, timing it with the wall clock (the simulation never sees it).
-fn timed_run(cfg: SimConfig, trace: Option<&str>) -> Result<(Report, Duration), String> {
-    let mut sim = Simulation::new(cfg);
+fn timed_run(cli: &Cli, cfg: SimConfig, trace: Option<&str>) -> Result<(Report, Duration), String> {
+    match cli.protocol.as_str() {
+        "node" => timed_run_of::<Node>(cfg, trace),
+        "toy" => timed_run_of::<ToyNode>(cfg, trace),
+        other => Err(format!("--protocol: expected node or toy, got `{other}`")),
+    }
+}
+
+fn timed_run_of<N: SimNode>(
+    cfg: SimConfig,
+    trace: Option<&str>,
+) -> Result<(Report, Duration), String> {
+    let mut sim = Simulation::<N>::new(cfg);
     if let Some(path) = trace {
         let file = File::create(path).map_err(|e| format!("--trace {path}: {e}"))?;
         sim = sim.with_trace(Box::new(BufWriter::new(file)));
@@ -195,19 +213,23 @@ fn with_wall(report: &Report, wall: Duration) -> Value {
     v
 }
 
-fn replay_command(cfg: &SimConfig) -> String {
-    format!(
+fn replay_command(cli: &Cli, cfg: &SimConfig) -> String {
+    let mut cmd = format!(
         "cargo run --release --bin {}",
         cfg.command_line().replacen("sim ", "sim -- ", 1)
-    )
+    );
+    if cli.protocol != "node" {
+        cmd += &format!(" --protocol {}", cli.protocol);
+    }
+    cmd
 }
 
 fn single(cli: &Cli) -> Result<ExitCode, String> {
     let cfg = cli.config(cli.seed)?;
-    let (report, wall) = timed_run(cfg.clone(), cli.trace.as_deref())?;
+    let (report, wall) = timed_run(cli, cfg.clone(), cli.trace.as_deref())?;
     let mut deterministic = None;
     if cli.check_determinism {
-        let (again, _) = timed_run(cfg.clone(), None)?;
+        let (again, _) = timed_run(cli, cfg.clone(), None)?;
         deterministic = Some(again.trace_hash == report.trace_hash && again == report);
     }
     if cli.json {
@@ -229,7 +251,7 @@ fn single(cli: &Cli) -> Result<ExitCode, String> {
             );
         }
         if !report.converged {
-            println!("replay     {}", replay_command(&cfg));
+            println!("replay     {}", replay_command(cli, &cfg));
         }
     }
     Ok(if report.converged && deterministic != Some(false) {
@@ -257,11 +279,11 @@ fn sweep(cli: &Cli, seeds: Range<u64>) -> Result<ExitCode, String> {
     let mut events = 0u64;
     for seed in seeds.clone() {
         let cfg = cli.config(seed)?;
-        let (report, _) = timed_run(cfg.clone(), None)?;
+        let (report, _) = timed_run(cli, cfg.clone(), None)?;
         events += report.events;
         let mut failure = report.failure.clone();
         if cli.check_determinism {
-            let (again, _) = timed_run(cfg.clone(), None)?;
+            let (again, _) = timed_run(cli, cfg.clone(), None)?;
             if again != report {
                 failure = Some(format!(
                     "not deterministic: trace_hash {} then {}",
@@ -274,7 +296,7 @@ fn sweep(cli: &Cli, seeds: Range<u64>) -> Result<ExitCode, String> {
         }
         if let Some(why) = failure {
             bar.println(format!("seed {seed} FAILED: {why}"));
-            failures.push((seed, why, replay_command(&cfg)));
+            failures.push((seed, why, replay_command(cli, &cfg)));
         }
         bar.set_message(format!("{} failed", failures.len()));
         bar.inc(1);

@@ -17,6 +17,8 @@ use hdrhistogram::Histogram;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rumor::node::{Config, Event as NodeEvent, Node, Time};
+
+use crate::protocol::SimNode;
 use rumor::{Doc, Op, ReplicaId, VersionVector};
 
 use crate::config::{Partitions, Sabotage, SimConfig};
@@ -91,10 +93,10 @@ enum Event {
 }
 
 /// One simulated machine: a node (none while crashed) and what survives it.
-struct Replica {
+struct Replica<N> {
     addr: SocketAddr,
     id: ReplicaId,
-    node: Option<Node>,
+    node: Option<N>,
     store: DurableStore,
     /// What has been written to the store (state-driven persistence).
     persisted: VersionVector,
@@ -142,7 +144,8 @@ struct Counters {
     checks: u64,
 }
 
-pub struct Simulation {
+/// A world of nodes of protocol `N` (the real `Node` unless a test says otherwise).
+pub struct Simulation<N: SimNode = Node> {
     cfg: SimConfig,
     queue: EventQueue<Event>,
     net: Network,
@@ -150,7 +153,7 @@ pub struct Simulation {
     fault_rng: ChaCha8Rng,
     work_rng: ChaCha8Rng,
     node_rng: ChaCha8Rng,
-    replicas: Vec<Replica>,
+    replicas: Vec<Replica<N>>,
     initial_peers: Vec<Vec<usize>>,
     oracle: Oracle,
     phase: Phase,
@@ -184,9 +187,9 @@ fn around(rng: &mut ChaCha8Rng, mean_ms: f64) -> Micros {
     ms(mean_ms * (0.5 + rng.random::<f64>()))
 }
 
-impl Simulation {
+impl<N: SimNode> Simulation<N> {
     /// Builds the world. `cfg` should be valid ([`SimConfig::validate`]).
-    pub fn new(cfg: SimConfig) -> Simulation {
+    pub fn new(cfg: SimConfig) -> Simulation<N> {
         let mut master = ChaCha8Rng::seed_from_u64(cfg.seed);
         let mut derive = || ChaCha8Rng::seed_from_u64(master.random::<u64>());
         let (net_rng, mut fault_rng, work_rng, mut node_rng) =
@@ -267,7 +270,7 @@ impl Simulation {
     }
 
     /// Writes a readable line per event to `out`.
-    pub fn with_trace(mut self, out: Box<dyn Write>) -> Simulation {
+    pub fn with_trace(mut self, out: Box<dyn Write>) -> Simulation<N> {
         self.trace = Some(out);
         self
     }
@@ -369,12 +372,15 @@ impl Simulation {
             return;
         }
         r.persisted = doc.version();
-        let config = Config {
+        let mut config = Config {
             mtu: self.cfg.mtu,
             name: format!("n{i}"),
             ..Config::default()
         };
-        let mut node = Node::new(doc, config, rng, Time(now));
+        if self.cfg.sabotage == Some(Sabotage::BrokenNode) && !N::break_config(&mut config) {
+            return self.fail("this protocol has no broken-node knob".into());
+        }
+        let mut node = N::new(doc, config, rng, Time(now));
         for &p in &self.initial_peers[i] {
             node.add_peer(Time(now), node_addr(p));
         }
@@ -784,7 +790,7 @@ impl Simulation {
         self.counters.crashes += 1;
         let r = &mut self.replicas[i];
         if let Some(node) = r.node.take() {
-            self.retransmits_of_dead += node.stats().retransmits;
+            self.retransmits_of_dead += node.retransmits();
         }
         let lost = r.store.crash();
         self.counters.unsynced_lost += lost as u64;
@@ -923,7 +929,7 @@ impl Simulation {
     /// In the healed phase: once every replica has every op, the final checks.
     fn check_converged(&mut self, i: usize) {
         let target = self.oracle.doc.version_ref();
-        let has_all = |r: &Replica| {
+        let has_all = |r: &Replica<N>| {
             r.node
                 .as_ref()
                 .is_some_and(|n| n.doc().version_ref() == target && n.doc().pending_len() == 0)
@@ -1001,7 +1007,7 @@ impl Simulation {
                 .replicas
                 .iter()
                 .filter_map(|r| r.node.as_ref())
-                .map(|n| n.stats().retransmits)
+                .map(|n| n.retransmits())
                 .sum::<u64>();
         let text = self.oracle.doc.text();
         let cfg = &self.cfg;
