@@ -92,8 +92,8 @@ struct Cli {
     /// Remote ops are synced to the simulated disk in batches this far apart, ms.
     #[arg(long, value_name = "MS", default_value_t = 50.0)]
     sync_ms: f64,
-    /// Full replica consistency check every this many virtual ms (0: only at heal and end).
-    #[arg(long, value_name = "MS", default_value_t = 5000.0)]
+    /// Full consistency check of one replica in turn every this many virtual ms (0: only at heal and end).
+    #[arg(long, value_name = "MS", default_value_t = 10000.0)]
     check_ms: f64,
     /// Give up after this many events.
     #[arg(long, default_value_t = 50_000_000)]
