@@ -48,7 +48,9 @@ fn bench(c: &mut Criterion) {
             let mut x = 1u64;
             // Keep about a thousand events pending, like a busy world.
             for i in 0..n {
-                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 q.push(q.now() + (x >> 44), i);
                 if i >= 1000 {
                     black_box(q.pop());

@@ -27,7 +27,7 @@ use crate::net::{DropReason, LinkFaults, Network, Partition, Route};
 use crate::queue::{EventQueue, Micros};
 use crate::report::{DropCounts, FaultSettings, Latency, Report};
 use crate::store::DurableStore;
-use crate::workload::{next_hot_spot, HotSpot, Typist};
+use crate::workload::{next_hot_spot, Edit, HotSpot, Typist};
 
 const MS: f64 = 1_000.0;
 /// The port every simulated node listens on (addresses differ by IP).
@@ -111,6 +111,9 @@ struct Replica<N> {
     /// Identifies the current offline period.
     offline_token: u64,
     typist: Typist,
+    /// The length of the text an editor following this node's events would
+    /// show: local edits plus the patches of `RemoteEdit` events.
+    shown_len: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -174,11 +177,13 @@ fn ms(v: f64) -> Micros {
     (v * MS) as Micros
 }
 
-/// An exponentially distributed wait for a process of `per_min` events per minute.
-fn exp_wait(rng: &mut ChaCha8Rng, per_min: f64) -> Micros {
-    let u: f64 = rng.random();
-    let minutes = -(1.0 - u).ln() / per_min;
-    (minutes * 60_000_000.0).min(1e15) as Micros
+/// The wait before the next event of a process of `per_min` events per
+/// virtual minute: uniform in `0..=2/per_min` minutes, drawn as an integer.
+/// (Not exponential: `ln` is not bit-identical across platforms' libm, and a
+/// run must hash the same on every machine.)
+fn next_wait(rng: &mut ChaCha8Rng, per_min: f64) -> Micros {
+    let mean = (60_000_000.0 / per_min).min(1e15) as Micros;
+    rng.random_range(0..=2 * mean)
 }
 
 /// A duration around `mean_ms` (uniform in half to one and a half times it).
@@ -234,6 +239,7 @@ impl<N: SimNode> Simulation<N> {
                     online: true,
                     offline_token: 0,
                     typist: Typist::new(),
+                    shown_len: 0,
                 }
             })
             .collect();
@@ -288,7 +294,7 @@ impl<N: SimNode> Simulation<N> {
         }
         match self.cfg.partitions.clone() {
             Partitions::Rate(r) if r > 0.0 => {
-                let at = exp_wait(&mut self.fault_rng, r);
+                let at = next_wait(&mut self.fault_rng, r);
                 self.queue.push(at, Event::RandomPartition);
             }
             Partitions::Rate(_) => {}
@@ -301,11 +307,11 @@ impl<N: SimNode> Simulation<N> {
             }
         }
         if self.cfg.crashes > 0.0 {
-            let at = exp_wait(&mut self.fault_rng, self.cfg.crashes);
+            let at = next_wait(&mut self.fault_rng, self.cfg.crashes);
             self.queue.push(at, Event::RandomCrash);
         }
         if self.cfg.offline > 0.0 {
-            let at = exp_wait(&mut self.fault_rng, self.cfg.offline);
+            let at = next_wait(&mut self.fault_rng, self.cfg.offline);
             self.queue.push(at, Event::RandomOffline);
         }
         if self.cfg.check_ms > 0.0 {
@@ -383,6 +389,7 @@ impl<N: SimNode> Simulation<N> {
             node.add_peer(Time(now), node_addr(p));
         }
         r.typist.cursor = r.typist.cursor.min(node.doc().len());
+        r.shown_len = node.doc().len();
         r.node = Some(node);
         r.online = true;
         r.offline_token += 1;
@@ -481,13 +488,26 @@ impl<N: SimNode> Simulation<N> {
             }
         }
 
-        // 2. Events: the typist's cursor follows remote changes.
+        // 2. Events: the typist's cursor follows remote changes, as an editor's would.
+        let mut bad_patch = None;
         while let Some(ev) = node.poll_event() {
             if let NodeEvent::RemoteEdit { patches } = ev {
                 for p in patches {
+                    if p.pos + p.deleted > r.shown_len {
+                        bad_patch = Some(p);
+                    }
+                    r.shown_len = (r.shown_len + p.inserted).saturating_sub(p.deleted);
                     r.typist.follow_patch(p.pos, p.deleted, p.inserted);
                 }
             }
+        }
+        let real_len = node.doc().len();
+        if bad_patch.is_some() || r.shown_len != real_len {
+            let why = format!(
+                "node {i}'s events do not describe its text: an editor following them shows {} chars, the text has {real_len} (bad patch: {bad_patch:?})",
+                r.shown_len
+            );
+            return self.fail(why);
         }
 
         // 3. Transmits, through the network model (after persisting, as the contract says).
@@ -670,7 +690,7 @@ impl<N: SimNode> Simulation<N> {
                 let Partitions::Rate(rate) = self.cfg.partitions else {
                     return;
                 };
-                let at = self.now() + exp_wait(&mut self.fault_rng, rate);
+                let at = self.now() + next_wait(&mut self.fault_rng, rate);
                 self.queue.push(at, Event::RandomPartition);
             }
             Event::PartitionStart(p) => {
@@ -697,7 +717,7 @@ impl<N: SimNode> Simulation<N> {
                     let i = up[self.fault_rng.random_range(0..up.len())];
                     self.crash(i);
                 }
-                let at = self.now() + exp_wait(&mut self.fault_rng, self.cfg.crashes);
+                let at = self.now() + next_wait(&mut self.fault_rng, self.cfg.crashes);
                 self.queue.push(at, Event::RandomCrash);
             }
             Event::Restart { node, incarnation } => {
@@ -731,7 +751,7 @@ impl<N: SimNode> Simulation<N> {
                     self.trace_line(|| format!("offline n{i}"));
                     self.drain(i);
                 }
-                let at = self.now() + exp_wait(&mut self.fault_rng, self.cfg.offline);
+                let at = self.now() + next_wait(&mut self.fault_rng, self.cfg.offline);
                 self.queue.push(at, Event::RandomOffline);
             }
             Event::Online { node, token } => {
@@ -836,6 +856,10 @@ impl<N: SimNode> Simulation<N> {
             }
         }
         self.ops_issued += 1;
+        r.shown_len = match &edit {
+            Edit::Insert { text, .. } => r.shown_len + text.chars().count(),
+            Edit::Delete { len, .. } => r.shown_len.saturating_sub(*len),
+        };
         self.drain(i);
         if self.ops_issued == self.cfg.ops && self.phase == Phase::Faults {
             let at = ms(self.cfg.fault_ms).max(self.now());

@@ -12,8 +12,11 @@ use rumor_sim::toy::ToyNode;
 use rumor_sim::{Partitions, SimConfig, Simulation, Topology};
 
 fn partition(nodes: usize) -> impl Strategy<Value = Partition> {
-    (proptest::collection::vec(any::<bool>(), nodes), any::<bool>()).prop_map(
-        move |(sides, one_way)| {
+    (
+        proptest::collection::vec(any::<bool>(), nodes),
+        any::<bool>(),
+    )
+        .prop_map(move |(sides, one_way)| {
             let a: Vec<usize> = (0..nodes).filter(|&i| sides[i]).collect();
             let b: Vec<usize> = (0..nodes).filter(|&i| !sides[i]).collect();
             if one_way {
@@ -21,8 +24,7 @@ fn partition(nodes: usize) -> impl Strategy<Value = Partition> {
             } else {
                 Partition::Split(vec![a, b])
             }
-        },
-    )
+        })
 }
 
 fn partitions(nodes: usize) -> impl Strategy<Value = Partitions> {
@@ -45,9 +47,26 @@ fn partitions(nodes: usize) -> impl Strategy<Value = Partitions> {
 fn config() -> impl Strategy<Value = SimConfig> {
     (1usize..=6).prop_flat_map(|nodes| {
         (
-            (any::<u64>(), 0u64..60, 0.0..0.5f64, 0.0..0.3f64, 0.0..0.3f64),
-            (0.0..200.0f64, 0.0..50.0f64, 512usize..=1500, partitions(nodes)),
-            (0.0..8.0f64, 0.0..8.0f64, 0usize..4, any::<bool>(), 0.0..200.0f64),
+            (
+                any::<u64>(),
+                0u64..60,
+                0.0..0.5f64,
+                0.0..0.3f64,
+                0.0..0.3f64,
+            ),
+            (
+                0.0..200.0f64,
+                0.0..50.0f64,
+                512usize..=1500,
+                partitions(nodes),
+            ),
+            (
+                0.0..8.0f64,
+                0.0..8.0f64,
+                0usize..4,
+                any::<bool>(),
+                0.0..200.0f64,
+            ),
         )
             .prop_map(
                 move |(
