@@ -75,7 +75,7 @@ enum Event {
     },
     HotSpot(HotSpot),
     RandomPartition,
-    PartitionStart(Partition),
+    PartitionStart(u64, Partition),
     PartitionEnd(u64),
     RandomCrash,
     Restart {
@@ -301,7 +301,8 @@ impl<N: SimNode> Simulation<N> {
             Partitions::Schedule(list) => {
                 for p in list {
                     let id = self.new_partition_id();
-                    self.queue.push(p.start, Event::PartitionStart(p.partition));
+                    self.queue
+                        .push(p.start, Event::PartitionStart(id, p.partition));
                     self.queue.push(p.end, Event::PartitionEnd(id));
                 }
             }
@@ -693,10 +694,9 @@ impl<N: SimNode> Simulation<N> {
                 let at = self.now() + next_wait(&mut self.fault_rng, rate);
                 self.queue.push(at, Event::RandomPartition);
             }
-            Event::PartitionStart(p) => {
+            Event::PartitionStart(id, p) => {
                 self.counters.events += 1;
                 if self.phase == Phase::Faults {
-                    let id = self.new_partition_id();
                     self.start_partition(id, p);
                 }
             }
