@@ -7,4 +7,4 @@ pub mod doc;
 pub mod node;
 pub mod wire;
 
-pub use doc::{Applied, Doc, Id, IdSpan, Op, OpKind, Patch, ReplicaId, VersionVector};
+pub use doc::{Applied, Doc, DocStats, Id, IdSpan, Op, OpKind, Patch, ReplicaId, VersionVector};

@@ -42,10 +42,13 @@
 //! are not all here yet is held and applied as soon as they arrive.
 
 mod error;
+#[cfg(test)]
+mod flat_sequence;
 mod id;
 mod op;
 mod oplog;
 mod pending;
+mod run;
 mod sequence;
 mod version;
 
@@ -77,6 +80,22 @@ pub struct Patch {
     pub pos: usize,
     pub deleted: usize,
     pub inserted: usize,
+}
+
+/// Sizes of a replica, for `status` and benchmarks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DocStats {
+    pub visible_chars: usize,
+    /// Deleted chars still held in the sequence.
+    pub tombstones: usize,
+    /// Runs in the sequence (visible and deleted).
+    pub runs: usize,
+    /// Runs in the op log.
+    pub log_entries: usize,
+    /// Ops held waiting for their dependencies.
+    pub pending_ops: usize,
+    /// Counters applied, over all replicas (chars inserted plus chars deleted).
+    pub ops: u64,
 }
 
 /// One replica of the shared text.
@@ -217,6 +236,18 @@ impl Doc {
     /// Number of runs in the op log (a measure of history size).
     pub fn log_entries(&self) -> usize {
         self.log.entries()
+    }
+
+    /// Sizes, for `status` and benchmarks.
+    pub fn stats(&self) -> DocStats {
+        DocStats {
+            visible_chars: self.len(),
+            tombstones: self.seq.raw_len() as usize - self.len(),
+            runs: self.seq.run_count(),
+            log_entries: self.log.entries(),
+            pending_ops: self.pending.len(),
+            ops: self.version.total(),
+        }
     }
 
     /// Applies an op from any replica: idempotent (a duplicate, or the

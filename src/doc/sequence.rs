@@ -1,226 +1,376 @@
-//! The sequence: every char ever inserted, deleted ones included, in
-//! document order, stored as runs.
+//! The sequence: every char ever inserted, tombstones included, in document
+//! order, stored as runs in a B-tree.
 //!
-//! This first version keeps runs in a flat `Vec` and scans it: simple and
-//! obviously right, the reference the indexed version is tested against.
+//! - Leaves hold up to `LEAF_CAP` runs and are linked left to right; inner
+//!   nodes hold up to `NODE_CAP` children. Every node knows how many chars it
+//!   holds (`raw`, tombstones included) and how many are visible (`vis`), so
+//!   a visible position is found from the root in O(log n).
+//! - `index` maps ids to leaves: a key is the first id of a range of one
+//!   replica's ids, all in the leaf it names, up to the next key. It changes
+//!   only when a new run arrives or runs move to a new leaf, so finding the
+//!   run of an id is O(log n) plus a scan of one leaf.
+//! - The position of a run is found by walking up from its leaf, adding the
+//!   sizes of the siblings before it: O(log n).
+//!
+//! Leaf 0 is always the leftmost leaf: a split moves the right half of a
+//! node into a new node. Runs are never removed, only joined with a
+//! neighbour, so no node ever becomes empty (except leaf 0 of an empty
+//! document) and there is no underflow to handle.
+//!
+//! Within one operation a leaf may grow past `LEAF_CAP`, so cursors stay
+//! valid; `rebalance` splits what grew at the end of each operation.
+
+use std::collections::BTreeMap;
 
 use super::id::{Id, IdSpan};
 use super::oplog::push_span;
+use super::run::Run;
 
-/// Consecutive chars of one replica, typed one after another, all visible or
-/// all deleted. Char `k` of the run has id `id + k`; its left origin is the
-/// char before it in the run (or `left` for `k == 0`); its right origin is
-/// `right` for every `k`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Run {
-    pub id: Id,
-    pub len: u64,
-    pub left: Option<Id>,
-    pub right: Option<Id>,
-    pub deleted: bool,
+const LEAF_CAP: usize = 32;
+const NODE_CAP: usize = 16;
+const NONE: u32 = u32::MAX;
+
+#[derive(Clone, Debug)]
+struct Leaf {
+    runs: Vec<Run>,
+    parent: u32,
+    next: u32,
+    raw: u64,
+    vis: u64,
 }
 
-impl Run {
-    fn visible(&self) -> usize {
-        if self.deleted {
-            0
-        } else {
-            self.len as usize
+#[derive(Clone, Debug)]
+struct Inner {
+    children: Vec<u32>,
+    parent: u32,
+    raw: u64,
+    vis: u64,
+}
+
+/// A run in a leaf. As an insertion point, `index` may equal the leaf's
+/// length (insert after its last run).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Cursor {
+    leaf: u32,
+    index: usize,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Sequence {
+    leaves: Vec<Leaf>,
+    inners: Vec<Inner>,
+    root: u32,
+    /// 0 when the root is a leaf.
+    height: u32,
+    index: BTreeMap<Id, u32>,
+    /// Leaves that may have grown past `LEAF_CAP` during this operation.
+    grown: Vec<u32>,
+}
+
+impl Default for Sequence {
+    fn default() -> Self {
+        Sequence {
+            leaves: vec![Leaf {
+                runs: Vec::new(),
+                parent: NONE,
+                next: NONE,
+                raw: 0,
+                vis: 0,
+            }],
+            inners: Vec::new(),
+            root: 0,
+            height: 0,
+            index: BTreeMap::new(),
+            grown: Vec::new(),
         }
     }
-
-    fn contains(&self, id: Id) -> bool {
-        id.replica == self.id.replica
-            && id.counter >= self.id.counter
-            && id.counter < self.id.counter + self.len
-    }
-
-    /// Keeps chars `0..at` and returns the rest as its own run.
-    fn split(&mut self, at: u64) -> Run {
-        debug_assert!(at > 0 && at < self.len);
-        let rest = Run {
-            id: self.id.add(at),
-            len: self.len - at,
-            left: Some(self.id.add(at - 1)),
-            right: self.right,
-            deleted: self.deleted,
-        };
-        self.len = at;
-        rest
-    }
-
-    /// Whether a new run `next` made of chars that continue this one can be
-    /// stored as part of it.
-    fn can_extend_with(&self, next: &Run) -> bool {
-        !self.deleted
-            && !next.deleted
-            && self.id.replica == next.id.replica
-            && self.id.counter + self.len == next.id.counter
-            && next.left == Some(self.id.add(self.len - 1))
-            && next.right == self.right
-    }
-}
-
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Sequence {
-    runs: Vec<Run>,
-    visible: usize,
 }
 
 impl Sequence {
     pub fn visible_len(&self) -> usize {
-        self.visible
+        self.totals(self.root, self.height).1 as usize
     }
 
-    /// Index of the run holding visible char `pos`, and the offset of that
-    /// char in the run. `pos < visible_len()`.
-    fn find_visible(&self, pos: usize) -> (usize, u64) {
-        let mut seen = 0;
-        for (i, run) in self.runs.iter().enumerate() {
-            let v = run.visible();
-            if pos < seen + v {
-                return (i, (pos - seen) as u64);
-            }
-            seen += v;
+    pub fn raw_len(&self) -> u64 {
+        self.totals(self.root, self.height).0
+    }
+
+    /// Number of runs stored (for statistics).
+    pub fn run_count(&self) -> usize {
+        self.leaves.iter().map(|l| l.runs.len()).sum()
+    }
+
+    /// (raw, visible) chars under a node at `level` (0 = leaf).
+    fn totals(&self, node: u32, level: u32) -> (u64, u64) {
+        if level == 0 {
+            let l = &self.leaves[node as usize];
+            (l.raw, l.vis)
+        } else {
+            let n = &self.inners[node as usize];
+            (n.raw, n.vis)
         }
-        unreachable!("visible position {pos} past the end")
     }
 
-    /// Makes `at` a run boundary inside run `i` (no-op at 0 or len).
-    fn split_run(&mut self, i: usize, at: u64) {
-        if at > 0 && at < self.runs[i].len {
-            let rest = self.runs[i].split(at);
-            self.runs.insert(i + 1, rest);
+    fn run(&self, c: Cursor) -> &Run {
+        &self.leaves[c.leaf as usize].runs[c.index]
+    }
+
+    /// Adds to the sizes of a leaf and all its ancestors.
+    fn add_totals(&mut self, leaf: u32, raw: i64, vis: i64) {
+        let l = &mut self.leaves[leaf as usize];
+        l.raw = l.raw.wrapping_add_signed(raw);
+        l.vis = l.vis.wrapping_add_signed(vis);
+        let mut parent = l.parent;
+        while parent != NONE {
+            let n = &mut self.inners[parent as usize];
+            n.raw = n.raw.wrapping_add_signed(raw);
+            n.vis = n.vis.wrapping_add_signed(vis);
+            parent = n.parent;
+        }
+    }
+
+    /// The run holding visible char `pos` (< visible_len) and the char's offset in it.
+    fn find_visible(&self, mut pos: u64) -> (Cursor, u64) {
+        let mut node = self.root;
+        for level in (1..=self.height).rev() {
+            let children = &self.inners[node as usize].children;
+            node = *children.last().expect("inner nodes are never empty");
+            for &c in children {
+                let v = self.totals(c, level - 1).1;
+                if pos < v {
+                    node = c;
+                    break;
+                }
+                pos -= v;
+            }
+        }
+        let runs = &self.leaves[node as usize].runs;
+        for (index, run) in runs.iter().enumerate() {
+            if !run.deleted {
+                if pos < run.len {
+                    return (Cursor { leaf: node, index }, pos);
+                }
+                pos -= run.len;
+            }
+        }
+        panic!("visible position past the end of the sequence")
+    }
+
+    /// The run holding `id` and the id's offset in it. The id must be present.
+    fn find_id(&self, id: Id) -> (Cursor, u64) {
+        let leaf = self
+            .index
+            .range(..=id)
+            .next_back()
+            .filter(|(k, _)| k.replica == id.replica)
+            .map(|(_, &leaf)| leaf)
+            .expect("id present in the index");
+        let runs = &self.leaves[leaf as usize].runs;
+        let index = runs
+            .iter()
+            .position(|r| r.contains(id))
+            .expect("id present in its leaf");
+        (Cursor { leaf, index }, id.counter - runs[index].id.counter)
+    }
+
+    /// (raw, visible) chars before the run at `c`.
+    fn position(&self, c: Cursor) -> (u64, u64) {
+        let leaf = &self.leaves[c.leaf as usize];
+        let (mut raw, mut vis) = leaf.runs[..c.index].iter().fold((0, 0), |(r, v), run| {
+            (r + run.len, v + run.visible() as u64)
+        });
+        let (mut child, mut parent, mut level) = (c.leaf, leaf.parent, 0);
+        while parent != NONE {
+            let n = &self.inners[parent as usize];
+            for &s in n.children.iter().take_while(|&&s| s != child) {
+                let (r, v) = self.totals(s, level);
+                raw += r;
+                vis += v;
+            }
+            (child, parent, level) = (parent, n.parent, level + 1);
+        }
+        (raw, vis)
+    }
+
+    /// Char-level position (tombstones counted) of a present id.
+    fn raw_pos(&self, id: Id) -> u64 {
+        let (c, k) = self.find_id(id);
+        self.position(c).0 + k
+    }
+
+    /// The run after `c`, or `None` at the end.
+    fn next(&self, c: Cursor) -> Option<Cursor> {
+        self.normalize(Cursor {
+            leaf: c.leaf,
+            index: c.index + 1,
+        })
+    }
+
+    /// `c` itself if it names a run, else the first run after it.
+    fn normalize(&self, mut c: Cursor) -> Option<Cursor> {
+        while c.index >= self.leaves[c.leaf as usize].runs.len() {
+            let next = self.leaves[c.leaf as usize].next;
+            if next == NONE {
+                return None;
+            }
+            c = Cursor {
+                leaf: next,
+                index: 0,
+            };
+        }
+        Some(c)
+    }
+
+    /// Makes `at` a run boundary inside the run at `c` (no-op at 0 or len).
+    fn split_at(&mut self, c: Cursor, at: u64) {
+        let runs = &mut self.leaves[c.leaf as usize].runs;
+        if at > 0 && at < runs[c.index].len {
+            let rest = runs[c.index].split(at);
+            runs.insert(c.index + 1, rest);
+            self.grown.push(c.leaf);
+        }
+    }
+
+    /// Puts a new run at insertion point `at`, joining it to the run before
+    /// when it continues that run.
+    fn insert_at(&mut self, at: Cursor, run: Run) {
+        let runs = &mut self.leaves[at.leaf as usize].runs;
+        if at.index > 0 && runs[at.index - 1].can_join(&run) {
+            runs[at.index - 1].len += run.len;
+            // A key may already sit at this id: one `index_move` left at the
+            // end of a run that moved. It must now name this leaf.
+            if let Some(leaf) = self.index.get_mut(&run.id) {
+                *leaf = at.leaf;
+            }
+        } else {
+            runs.insert(at.index, run);
+            self.index.insert(run.id, at.leaf);
+            self.grown.push(at.leaf);
+        }
+        self.add_totals(at.leaf, run.len as i64, run.visible() as i64);
+    }
+
+    /// Marks the (visible) run at `c` deleted and joins it to a deleted run
+    /// before it when they continue each other. Returns the cursor of the
+    /// run after it.
+    fn mark_deleted(&mut self, c: Cursor) -> Cursor {
+        let runs = &mut self.leaves[c.leaf as usize].runs;
+        let run = &mut runs[c.index];
+        run.deleted = true;
+        let len = run.len;
+        let joined = c.index > 0 && runs[c.index - 1].can_join(&runs[c.index]);
+        if joined {
+            runs[c.index - 1].len += len;
+            runs.remove(c.index);
+        }
+        self.add_totals(c.leaf, 0, -(len as i64));
+        Cursor {
+            leaf: c.leaf,
+            index: if joined { c.index } else { c.index + 1 },
         }
     }
 
     /// Inserts a local run of `len` chars so that it starts at visible
-    /// position `pos` (right after the visible char before it). Returns
-    /// its origins.
+    /// position `pos`, right after the visible char before it. Returns its
+    /// origins.
     pub fn insert_local(&mut self, pos: usize, id: Id, len: u64) -> (Option<Id>, Option<Id>) {
-        let (index, left) = if pos == 0 {
-            (0, None)
+        let (at, left) = if pos == 0 {
+            (Cursor { leaf: 0, index: 0 }, None)
         } else {
-            let (i, k) = self.find_visible(pos - 1);
-            self.split_run(i, k + 1);
-            (i + 1, Some(self.runs[i].id.add(k)))
+            let (c, k) = self.find_visible(pos as u64 - 1);
+            self.split_at(c, k + 1);
+            let at = Cursor {
+                leaf: c.leaf,
+                index: c.index + 1,
+            };
+            (at, Some(self.run(c).id.add(k)))
         };
-        let right = self.runs.get(index).map(|r| r.id);
-        self.insert_run(
-            index,
-            Run {
-                id,
-                len,
-                left,
-                right,
-                deleted: false,
-            },
-        );
+        let right = self.normalize(at).map(|c| self.run(c).id);
+        let run = Run {
+            id,
+            len,
+            left,
+            right,
+            deleted: false,
+        };
+        self.insert_at(at, run);
+        self.rebalance();
         (left, right)
-    }
-
-    fn insert_run(&mut self, index: usize, run: Run) {
-        self.visible += run.visible();
-        if index > 0 && self.runs[index - 1].can_extend_with(&run) {
-            self.runs[index - 1].len += run.len;
-        } else {
-            self.runs.insert(index, run);
-        }
     }
 
     /// Marks visible chars `pos .. pos + len` deleted, appending their ids
     /// (in document order) to `out`.
     pub fn delete_local(&mut self, pos: usize, len: usize, out: &mut Vec<IdSpan>) {
+        let (c, k) = self.find_visible(pos as u64);
+        self.split_at(c, k);
+        let mut c = Some(Cursor {
+            leaf: c.leaf,
+            index: c.index + (k > 0) as usize,
+        });
         let mut remaining = len as u64;
-        let (mut i, k) = self.find_visible(pos);
-        self.split_run(i, k);
-        if k > 0 {
-            i += 1;
-        }
         while remaining > 0 {
-            if self.runs[i].deleted {
-                i += 1;
+            let Some(at) = c.and_then(|c| self.normalize(c)) else {
+                break;
+            };
+            let run = *self.run(at);
+            if run.deleted {
+                c = Some(Cursor {
+                    leaf: at.leaf,
+                    index: at.index + 1,
+                });
                 continue;
             }
-            self.split_run(i, remaining);
-            let run = &mut self.runs[i];
-            run.deleted = true;
-            remaining -= run.len;
-            self.visible -= run.len as usize;
-            push_span(out, IdSpan::new(run.id, run.len));
-            i += 1;
+            self.split_at(at, remaining);
+            let n = run.len.min(remaining);
+            push_span(out, IdSpan::new(run.id, n));
+            remaining -= n;
+            c = Some(self.mark_deleted(at));
         }
+        self.rebalance();
     }
 
-    /// Char-level position (tombstones counted) of the run at `index`.
-    fn raw_start(&self, index: usize) -> u64 {
-        self.runs[..index].iter().map(|r| r.len).sum()
-    }
-
-    /// Run index and offset of the char with id `id`.
-    fn find_id(&self, id: Id) -> Option<(usize, u64)> {
-        self.runs
-            .iter()
-            .position(|r| r.contains(id))
-            .map(|i| (i, id.counter - self.runs[i].id.counter))
-    }
-
-    /// Char-level position of a left origin: -1 for the start of the document.
-    fn left_pos(&self, id: Option<Id>) -> i64 {
-        match id.and_then(|id| self.find_id(id)) {
-            Some((i, k)) => (self.raw_start(i) + k) as i64,
-            None => -1,
-        }
-    }
-
-    /// Char-level position of a right origin: the total length for the end.
-    fn right_pos(&self, id: Option<Id>) -> i64 {
-        match id.and_then(|id| self.find_id(id)) {
-            Some((i, k)) => (self.raw_start(i) + k) as i64,
-            None => self.runs.iter().map(|r| r.len).sum::<u64>() as i64,
-        }
-    }
-
-    /// Places a remote run between its origins by the FugueMax rule (see the
-    /// module doc of `doc`) and returns the visible position of its first char.
-    /// Both origins must be present.
+    /// Places a remote run between its origins by the FugueMax rule (see
+    /// the module doc of `doc`) and returns the visible position of its
+    /// first char. Both origins must be present.
     pub fn integrate(&mut self, id: Id, len: u64, left: Option<Id>, right: Option<Id>) -> usize {
-        // Make the origins run boundaries, so the scan below moves run by run.
-        let mut start = 0;
+        // Make the origins run boundaries, so the scan moves run by run.
         if let Some(l) = left {
-            let (i, k) = self.find_id(l).expect("left origin present");
-            self.split_run(i, k + 1);
-            start = i + 1;
+            let (c, k) = self.find_id(l);
+            self.split_at(c, k + 1);
         }
-        let end = match right {
-            Some(r) => {
-                let (i, k) = self.find_id(r).expect("right origin present");
-                self.split_run(i, k);
-                if k > 0 {
-                    i + 1
-                } else {
-                    i
-                }
-            }
-            None => self.runs.len(),
-        };
-        let my_left = self.left_pos(left);
-        let my_right = self.right_pos(right);
+        if let Some(r) = right {
+            let (c, k) = self.find_id(r);
+            self.split_at(c, k);
+        }
+        let left_cursor = left.map(|l| self.find_id(l).0);
+        let end = right.map(|r| self.find_id(r).0);
+        let my_left = left.map_or(-1, |l| self.raw_pos(l) as i64);
+        let my_right = right.map_or(self.raw_len(), |r| self.raw_pos(r)) as i64;
 
-        let mut dest = start;
+        // Scan the runs between the origins. `dest` is the run after which
+        // the new one goes (None: at the very start).
+        let mut prev = left_cursor;
+        let mut cur = match left_cursor {
+            Some(c) => self.next(c),
+            None => self.normalize(Cursor { leaf: 0, index: 0 }),
+        };
+        let mut dest = prev;
         let mut scanning = false;
-        let mut i = start;
-        while i < end {
+        loop {
             if !scanning {
-                dest = i;
+                dest = prev;
             }
-            let other = self.runs[i];
-            let other_left = self.left_pos(other.left);
+            let Some(c) = cur else { break };
+            if Some(c) == end {
+                break;
+            }
+            let other = *self.run(c);
+            let other_left = other.left.map_or(-1, |l| self.raw_pos(l) as i64);
             if other_left < my_left {
                 break;
             }
             if other_left == my_left {
-                let other_right = self.right_pos(other.right);
+                let other_right = other.right.map_or(self.raw_len(), |r| self.raw_pos(r)) as i64;
                 if other_right < my_right {
                     scanning = true;
                 } else if other_right == my_right && id.replica < other.id.replica {
@@ -229,14 +379,19 @@ impl Sequence {
                     scanning = false;
                 }
             }
-            i += 1;
+            prev = Some(c);
+            cur = self.next(c);
         }
-        if !scanning {
-            dest = i;
-        }
-        let pos = self.runs[..dest].iter().map(|r| r.visible()).sum();
-        self.insert_run(
-            dest,
+        let at = match dest {
+            Some(d) => Cursor {
+                leaf: d.leaf,
+                index: d.index + 1,
+            },
+            None => Cursor { leaf: 0, index: 0 },
+        };
+        let pos = self.position(at).1 as usize;
+        self.insert_at(
+            at,
             Run {
                 id,
                 len,
@@ -245,6 +400,7 @@ impl Sequence {
                 deleted: false,
             },
         );
+        self.rebalance();
         pos
     }
 
@@ -255,18 +411,184 @@ impl Sequence {
         let mut id = span.start;
         let end = span.end_counter();
         while id.counter < end {
-            let (i, k) = self.find_id(id).expect("delete target present");
-            self.split_run(i, k);
-            let i = if k > 0 { i + 1 } else { i };
-            self.split_run(i, end - id.counter);
-            let run = self.runs[i];
+            let (c, k) = self.find_id(id);
+            self.split_at(c, k);
+            let c = Cursor {
+                leaf: c.leaf,
+                index: c.index + (k > 0) as usize,
+            };
+            self.split_at(c, end - id.counter);
+            let run = *self.run(c);
             if !run.deleted {
-                let pos = self.runs[..i].iter().map(|r| r.visible()).sum();
-                self.runs[i].deleted = true;
-                self.visible -= run.len as usize;
+                let pos = self.position(c).1 as usize;
+                self.mark_deleted(c);
                 removed(pos, run.len as usize);
             }
             id = id.add(run.len);
+        }
+        self.rebalance();
+    }
+
+    /// Splits every leaf that grew past `LEAF_CAP` during this operation.
+    fn rebalance(&mut self) {
+        while let Some(leaf) = self.grown.pop() {
+            while self.leaves[leaf as usize].runs.len() > LEAF_CAP {
+                self.split_leaf(leaf);
+            }
+        }
+    }
+
+    /// Moves the right half of a leaf into a new leaf after it.
+    fn split_leaf(&mut self, leaf: u32) {
+        let new = self.leaves.len() as u32;
+        let l = &mut self.leaves[leaf as usize];
+        let keep = l.runs.len() / 2;
+        let moved: Vec<Run> = l.runs.split_off(keep);
+        let raw: u64 = moved.iter().map(|r| r.len).sum();
+        let vis: u64 = moved.iter().map(|r| r.visible() as u64).sum();
+        l.raw -= raw;
+        l.vis -= vis;
+        let (parent, next) = (l.parent, l.next);
+        l.next = new;
+        for run in &moved {
+            self.index_move(run, new);
+        }
+        self.leaves.push(Leaf {
+            runs: moved,
+            parent,
+            next,
+            raw,
+            vis,
+        });
+        self.insert_sibling(0, leaf, new);
+    }
+
+    /// Points the index at `to` for the ids of `run`, which moved there,
+    /// keeping the ids right after it pointing where they were. Keys inside
+    /// the run (left there by runs since joined into it) go.
+    fn index_move(&mut self, run: &Run, to: u32) {
+        let end = run.id.add(run.len);
+        while let Some((&inside, _)) = self.index.range(run.id.add(1)..end).next() {
+            self.index.remove(&inside);
+        }
+        let after = self
+            .index
+            .range(..=end)
+            .next_back()
+            .filter(|(k, _)| k.replica == end.replica)
+            .map(|(_, &leaf)| leaf);
+        self.index.insert(run.id, to);
+        if let Some(leaf) = after {
+            self.index.entry(end).or_insert(leaf);
+        }
+    }
+
+    /// Puts `sibling` right after `child` (both at `level`) in their parent,
+    /// growing a new root or splitting the parent as needed.
+    fn insert_sibling(&mut self, level: u32, child: u32, sibling: u32) {
+        let parent = self.parent_of(child, level);
+        if parent == NONE {
+            let (r1, v1) = self.totals(child, level);
+            let (r2, v2) = self.totals(sibling, level);
+            let root = self.inners.len() as u32;
+            self.inners.push(Inner {
+                children: vec![child, sibling],
+                parent: NONE,
+                raw: r1 + r2,
+                vis: v1 + v2,
+            });
+            self.set_parent(child, level, root);
+            self.set_parent(sibling, level, root);
+            self.root = root;
+            self.height += 1;
+            return;
+        }
+        let children = &mut self.inners[parent as usize].children;
+        let slot = children
+            .iter()
+            .position(|&c| c == child)
+            .expect("child in its parent");
+        children.insert(slot + 1, sibling);
+        self.set_parent(sibling, level, parent);
+        if self.inners[parent as usize].children.len() > NODE_CAP {
+            self.split_inner(parent, level + 1);
+        }
+    }
+
+    fn split_inner(&mut self, node: u32, level: u32) {
+        let new = self.inners.len() as u32;
+        let n = &mut self.inners[node as usize];
+        let keep = n.children.len() / 2;
+        let moved = n.children.split_off(keep);
+        let parent = n.parent;
+        let (mut raw, mut vis) = (0, 0);
+        for &c in &moved {
+            let (r, v) = self.totals(c, level - 1);
+            raw += r;
+            vis += v;
+            self.set_parent(c, level - 1, new);
+        }
+        let n = &mut self.inners[node as usize];
+        n.raw -= raw;
+        n.vis -= vis;
+        self.inners.push(Inner {
+            children: moved,
+            parent,
+            raw,
+            vis,
+        });
+        self.insert_sibling(level, node, new);
+    }
+
+    fn parent_of(&self, node: u32, level: u32) -> u32 {
+        if level == 0 {
+            self.leaves[node as usize].parent
+        } else {
+            self.inners[node as usize].parent
+        }
+    }
+
+    fn set_parent(&mut self, node: u32, level: u32, parent: u32) {
+        if level == 0 {
+            self.leaves[node as usize].parent = parent;
+        } else {
+            self.inners[node as usize].parent = parent;
+        }
+    }
+
+    /// Every run in document order.
+    #[cfg(test)]
+    pub fn runs(&self) -> impl Iterator<Item = &Run> + '_ {
+        let mut leaf = 0u32;
+        std::iter::from_fn(move || {
+            if leaf == NONE {
+                return None;
+            }
+            let l = &self.leaves[leaf as usize];
+            leaf = l.next;
+            Some(l.runs.iter())
+        })
+        .flatten()
+    }
+}
+
+#[cfg(test)]
+impl Sequence {
+    /// Checks every invariant the module doc states; panics on a broken one.
+    pub fn check(&self) {
+        let mut leaf = 0u32;
+        while leaf != NONE {
+            let l = &self.leaves[leaf as usize];
+            let raw: u64 = l.runs.iter().map(|r| r.len).sum();
+            let vis: u64 = l.runs.iter().map(|r| r.visible() as u64).sum();
+            assert_eq!((raw, vis), (l.raw, l.vis), "leaf {leaf} totals");
+            for run in &l.runs {
+                for id in [run.id, run.id.add(run.len - 1)] {
+                    let (c, _) = self.find_id(id);
+                    assert_eq!(c.leaf, leaf, "index of {id:?}");
+                }
+            }
+            leaf = l.next;
         }
     }
 }

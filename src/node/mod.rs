@@ -2,14 +2,26 @@
 //! relay, membership and liveness. It does no I/O: the driver feeds it
 //! datagrams and timeouts and drains the datagrams it wants sent.
 
+mod peer;
+mod received;
+mod rtt;
 mod time;
+mod timers;
 
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
-use crate::doc::{self, Doc, Patch, ReplicaId, VersionVector};
+use crate::doc::{self, Doc, IdSpan, Op, Patch, ReplicaId, VersionVector};
+use crate::wire::{self, DatagramBuilder, DecodeError, DigestFrame, Frame, Header};
+
+use peer::{subtract_spans, trim_known, try_append, Peer, SentPacket};
+use timers::{node_timer, peer_timer, TimerTable};
+
+pub use rtt::RttEstimator;
 
 pub use time::Time;
 
@@ -44,6 +56,9 @@ pub struct Config {
     pub peer_exchange_interval: Duration,
     /// Most peers the node keeps (learned ones beyond this are ignored).
     pub max_peers: usize,
+    /// Coalesce small ops while data is in flight (Nagle): one datagram
+    /// per round trip when typing faster than the network answers.
+    pub coalesce: bool,
 }
 
 impl Default for Config {
@@ -63,6 +78,7 @@ impl Default for Config {
             anti_entropy_interval: Duration::from_secs(5),
             peer_exchange_interval: Duration::from_secs(10),
             max_peers: 64,
+            coalesce: true,
         }
     }
 }
@@ -156,7 +172,21 @@ pub struct Stats {
     pub ops_buffered: u64,
     /// Digests sent (anti-entropy).
     pub digests_sent: u64,
+    /// Datagrams received that were already received (duplicates).
+    pub duplicates: u64,
 }
+
+/// Packet-threshold loss detection: a datagram is lost once one sent this
+/// many numbers later has been acknowledged (as in QUIC and TCP's 3 dupacks).
+const PACKET_THRESHOLD: u64 = 3;
+/// Room kept in every datagram for an ack frame, so a full op still fits beside one.
+const ACK_RESERVE: usize = 64;
+/// Below this much free room, a big op waits for the next datagram instead of being cut.
+const MIN_SPLIT_ROOM: usize = 96;
+/// Longest name sent in a hello, in bytes.
+const MAX_NAME: usize = 64;
+/// Most addresses in one peer-exchange frame.
+const MAX_PEER_LIST: usize = 32;
 
 /// One replica's protocol state machine.
 pub struct Node {
@@ -164,17 +194,38 @@ pub struct Node {
     config: Config,
     rng: ChaCha8Rng,
     stats: Stats,
+    online: bool,
+    /// Ordered by address: iteration order reaches decisions and messages.
+    peers: BTreeMap<SocketAddr, Peer>,
+    /// Addresses that turned out to be this node itself.
+    own_addrs: BTreeSet<SocketAddr>,
+    timers: TimerTable<{ node_timer::COUNT }>,
+    events: VecDeque<Event>,
+    /// Round-robin position over peers in `poll_transmit`.
+    cursor: usize,
+    /// The latest `now` the driver gave: `poll_transmit` sends "now".
+    last_now: Time,
 }
 
 impl Node {
-    pub fn new(doc: Doc, config: Config, rng: ChaCha8Rng, now: Time) -> Node {
-        let _ = now;
-        Node {
+    pub fn new(doc: Doc, mut config: Config, rng: ChaCha8Rng, now: Time) -> Node {
+        config.mtu = config.mtu.clamp(wire::MIN_MTU, wire::MAX_DATAGRAM);
+        config.max_peers = config.max_peers.max(1);
+        let mut node = Node {
             doc,
             config,
             rng,
             stats: Stats::default(),
-        }
+            online: true,
+            peers: BTreeMap::new(),
+            own_addrs: BTreeSet::new(),
+            timers: TimerTable::default(),
+            events: VecDeque::new(),
+            cursor: 0,
+            last_now: now,
+        };
+        node.arm_node_timers(now);
+        node
     }
 
     pub fn doc(&self) -> &Doc {
@@ -185,66 +236,751 @@ impl Node {
         &self.config
     }
 
-    /// Applies a local edit and queues it for every peer.
+    pub fn replica(&self) -> ReplicaId {
+        self.doc.replica()
+    }
+
+    /// Applies a local edit; it goes to every peer with the next `poll_transmit`.
     pub fn edit(&mut self, now: Time, edit: Edit) -> Result<(), doc::Error> {
-        let _ = (now, edit, &mut self.rng);
-        todo!()
+        self.tick(now);
+        match edit {
+            Edit::Insert { pos, text } => self.doc.insert(pos, &text),
+            Edit::Delete { pos, len } => self.doc.delete(pos, len),
+        }
     }
 
     /// Feeds one received datagram. Never panics, whatever the bytes.
     pub fn handle_datagram(&mut self, now: Time, from: SocketAddr, bytes: &[u8]) {
-        let _ = (now, from, bytes);
-        todo!()
+        self.tick(now);
+        self.stats.datagrams_received += 1;
+        self.stats.bytes_received += bytes.len() as u64;
+        if !self.online {
+            self.stats.drops.offline += 1;
+            return;
+        }
+        let (header, frames) = match wire::decode(bytes) {
+            Ok(d) => d,
+            Err(e) => {
+                let drops = &mut self.stats.drops;
+                match e {
+                    DecodeError::NotRumor => drops.not_rumor += 1,
+                    DecodeError::WrongVersion(_) => drops.wrong_version += 1,
+                    DecodeError::TooLarge(_) | DecodeError::Malformed(_) => drops.malformed += 1,
+                }
+                return;
+            }
+        };
+        if header.sender == self.doc.replica() {
+            // Our own datagram came back: that address is us.
+            self.stats.drops.from_self += 1;
+            self.peers.remove(&from);
+            self.own_addrs.insert(from);
+            return;
+        }
+        if !self.ensure_peer(now, from) {
+            self.stats.drops.peer_table_full += 1;
+            return;
+        }
+        self.on_heard(now, from, header.sender);
+
+        let eliciting = frames.iter().any(Frame::is_ack_eliciting);
+        let mut ping = false;
+        {
+            let peer = self.peers.get_mut(&from).expect("ensured above");
+            if !peer.received.insert(header.packet, now) {
+                self.stats.duplicates += 1;
+            }
+            if eliciting {
+                peer.ack_pending = true;
+                peer.unacked_eliciting += 1;
+            }
+        }
+        let mut patches = Vec::new();
+        for frame in frames {
+            match frame {
+                Frame::Ack(ack) => self.on_ack(now, from, &ack),
+                Frame::Ping => ping = true,
+                Frame::Hello { name } => {
+                    if let Some(p) = self.peers.get_mut(&from) {
+                        p.name = Some(name);
+                    }
+                }
+                Frame::Digest(d) => self.on_digest(from, &d),
+                Frame::Peers(list) => self.on_peer_list(now, &list),
+                Frame::Op(op) => self.on_op(from, op, &mut patches),
+                Frame::Invalid => {}
+            }
+        }
+        self.stats.ops_buffered = self.doc.pending_len() as u64;
+        if !patches.is_empty() {
+            self.events.push_back(Event::RemoteEdit { patches });
+        }
+        if let Some(peer) = self.peers.get_mut(&from) {
+            if eliciting {
+                if ping || peer.unacked_eliciting >= 2 {
+                    peer.ack_now = true;
+                } else {
+                    peer.timers
+                        .set_earliest(peer_timer::ACK, now + self.config.max_ack_delay);
+                }
+            }
+        }
     }
 
     /// Runs the timers due at `now`.
     pub fn handle_timeout(&mut self, now: Time) {
-        let _ = now;
-        todo!()
+        self.tick(now);
+        if !self.online {
+            return;
+        }
+        if self.timers.expire(node_timer::ANTI_ENTROPY, now) {
+            self.anti_entropy_round();
+            let next = self.jittered(self.config.anti_entropy_interval);
+            self.timers.set(node_timer::ANTI_ENTROPY, now + next);
+        }
+        if self.timers.expire(node_timer::PEER_EXCHANGE, now) {
+            if self.config.peer_exchange {
+                let addrs: Vec<SocketAddr> = self.peers.keys().copied().collect();
+                for addr in addrs {
+                    if self.peers[&addr].state != PeerState::Down {
+                        self.queue_peer_list(addr);
+                    }
+                }
+            }
+            self.timers.set(
+                node_timer::PEER_EXCHANGE,
+                now + self.config.peer_exchange_interval,
+            );
+        }
+        let addrs: Vec<SocketAddr> = self.peers.keys().copied().collect();
+        for addr in addrs {
+            self.peer_timeouts(now, addr);
+        }
     }
 
     /// The next datagram to send, if any.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        todo!()
+        if !self.online || self.peers.is_empty() {
+            return None;
+        }
+        self.refill_queues();
+        let addrs: Vec<SocketAddr> = self.peers.keys().copied().collect();
+        for i in 0..addrs.len() {
+            let index = (self.cursor + i) % addrs.len();
+            let addr = addrs[index];
+            if let Some(bytes) = self.build_datagram(addr) {
+                self.cursor = index + 1;
+                self.stats.datagrams_sent += 1;
+                self.stats.bytes_sent += bytes.len() as u64;
+                return Some(Transmit { to: addr, bytes });
+            }
+        }
+        None
     }
 
     /// When the node next wants `handle_timeout` called.
     pub fn poll_timeout(&self) -> Option<Time> {
-        todo!()
+        if !self.online {
+            return None;
+        }
+        let peers = self.peers.values().filter_map(|p| p.timers.next());
+        self.timers.next().into_iter().chain(peers).min()
     }
 
     /// The next event for the driver, if any.
     pub fn poll_event(&mut self) -> Option<Event> {
-        todo!()
+        self.events.pop_front()
     }
 
     /// Adds a peer by address (or wakes it up if known) and starts a digest exchange.
     pub fn add_peer(&mut self, now: Time, addr: SocketAddr) {
-        let _ = (now, addr);
-        todo!()
+        self.tick(now);
+        if self.own_addrs.contains(&addr) {
+            return;
+        }
+        if !self.ensure_peer(now, addr) {
+            self.stats.drops.peer_table_full += 1;
+            return;
+        }
+        self.start_exchange(now, addr);
     }
 
-    /// Offline: sends nothing and ignores input; edits go on. Online again: reconnects.
+    /// Offline: sends nothing and ignores input; edits go on. Online again:
+    /// what was in flight is forgotten and a digest exchange with every
+    /// peer catches both sides up.
     pub fn set_online(&mut self, now: Time, online: bool) {
-        let _ = (now, online);
-        todo!()
+        self.tick(now);
+        if online == self.online {
+            return;
+        }
+        self.online = online;
+        if online {
+            self.arm_node_timers(now);
+            let addrs: Vec<SocketAddr> = self.peers.keys().copied().collect();
+            for addr in addrs {
+                let peer = self.peers.get_mut(&addr).expect("listed");
+                peer.reset_sending();
+                peer.rtt.on_ack();
+                self.start_exchange(now, addr);
+            }
+        }
     }
 
     pub fn is_online(&self) -> bool {
-        todo!()
+        self.online
     }
 
     /// Starts a digest exchange with every peer now.
     pub fn sync_now(&mut self, now: Time) {
-        let _ = now;
-        todo!()
+        self.tick(now);
+        let addrs: Vec<SocketAddr> = self.peers.keys().copied().collect();
+        for addr in addrs {
+            self.start_exchange(now, addr);
+        }
     }
 
     pub fn peers(&self) -> Vec<PeerInfo> {
-        todo!()
+        self.peers.values().map(Peer::info).collect()
     }
 
     pub fn stats(&self) -> &Stats {
         &self.stats
     }
+
+    // ---- membership and liveness ----
+
+    /// Makes sure `addr` is in the peer table; false if the table is full.
+    fn ensure_peer(&mut self, now: Time, addr: SocketAddr) -> bool {
+        if self.peers.contains_key(&addr) {
+            return true;
+        }
+        if self.peers.len() >= self.config.max_peers {
+            return false;
+        }
+        let mut peer = Peer::new(addr, &self.config, now);
+        peer.timers
+            .set(peer_timer::PING, now + self.config.ping_interval);
+        self.peers.insert(addr, peer);
+        true
+    }
+
+    /// Pings `addr` and sends it our digest now.
+    fn start_exchange(&mut self, now: Time, addr: SocketAddr) {
+        let digests = self.digest_frames(true);
+        self.stats.digests_sent += digests.len() as u64;
+        let Some(peer) = self.peers.get_mut(&addr) else {
+            return;
+        };
+        peer.ping_due = true;
+        peer.queue_digests(digests);
+        peer.timers
+            .set(peer_timer::PING, now + self.config.ping_interval);
+    }
+
+    /// A valid datagram from `addr`, sent by `replica`, arrived.
+    fn on_heard(&mut self, now: Time, addr: SocketAddr, replica: ReplicaId) {
+        let peer = self.peers.get_mut(&addr).expect("ensured");
+        if peer.replica.is_some_and(|r| r != replica) {
+            peer.reset_replica(replica);
+        }
+        peer.replica = Some(replica);
+        peer.last_heard = Some(now);
+        let was = peer.state;
+        peer.state = PeerState::Alive;
+        if was == PeerState::Down {
+            self.events.push_back(Event::PeerUp(addr));
+            // (Re)discovered: catch each other up, and tell it who we know.
+            let digests = self.digest_frames(true);
+            self.stats.digests_sent += digests.len() as u64;
+            let peer = self.peers.get_mut(&addr).expect("ensured");
+            peer.queue_digests(digests);
+            peer.hello_due = true;
+            if self.config.peer_exchange {
+                self.queue_peer_list(addr);
+            }
+        }
+    }
+
+    fn peer_timeouts(&mut self, now: Time, addr: SocketAddr) {
+        let config = &self.config;
+        let peer = self.peers.get_mut(&addr).expect("listed");
+        if peer.timers.expire(peer_timer::ACK, now) && peer.ack_pending {
+            peer.ack_now = true;
+        }
+        if peer.timers.expire(peer_timer::LOSS, now) {
+            Self::on_loss_timeout(&mut self.stats, peer, now);
+        }
+        if peer.timers.expire(peer_timer::PING, now) {
+            let silence = now - peer.last_heard.unwrap_or(peer.added_at);
+            let interval = config.ping_interval;
+            let new_state = if silence >= interval * config.down_after {
+                PeerState::Down
+            } else if silence >= interval * config.suspect_after {
+                PeerState::Suspect
+            } else {
+                PeerState::Alive
+            };
+            if new_state == PeerState::Down && peer.state != PeerState::Down {
+                self.events.push_back(Event::PeerDown(addr));
+                // Stop sending it data; when it answers again a digest
+                // exchange tells what it lacks.
+                peer.reset_sending();
+            }
+            if peer.state != PeerState::Down || new_state == PeerState::Down {
+                peer.state = new_state;
+            }
+            if silence >= interval {
+                peer.ping_due = true;
+            }
+            peer.timers.set(peer_timer::PING, now + interval);
+        }
+    }
+
+    fn on_peer_list(&mut self, now: Time, list: &[SocketAddr]) {
+        if !self.config.peer_exchange {
+            return;
+        }
+        for &addr in list {
+            if self.own_addrs.contains(&addr) || self.peers.contains_key(&addr) {
+                continue;
+            }
+            if self.ensure_peer(now, addr) {
+                self.start_exchange(now, addr);
+            }
+        }
+    }
+
+    fn queue_peer_list(&mut self, to: SocketAddr) {
+        let list: Vec<SocketAddr> = self
+            .peers
+            .values()
+            .filter(|p| p.addr != to && p.state != PeerState::Down)
+            .map(|p| p.addr)
+            .take(MAX_PEER_LIST)
+            .collect();
+        if list.is_empty() {
+            return;
+        }
+        if let Some(peer) = self.peers.get_mut(&to) {
+            peer.queue_peer_list(Frame::Peers(list));
+        }
+    }
+
+    // ---- anti-entropy ----
+
+    fn anti_entropy_round(&mut self) {
+        let live: Vec<SocketAddr> = self
+            .peers
+            .values()
+            .filter(|p| p.state != PeerState::Down)
+            .map(|p| p.addr)
+            .collect();
+        if live.is_empty() {
+            return;
+        }
+        let pick = live[self.rng.random_range(0..live.len())];
+        let digests = self.digest_frames(true);
+        self.stats.digests_sent += digests.len() as u64;
+        if let Some(peer) = self.peers.get_mut(&pick) {
+            peer.queue_digests(digests);
+        }
+    }
+
+    /// Our version vector as digest frames that each fit a datagram.
+    fn digest_frames(&self, reply: bool) -> Vec<Frame> {
+        digest_frames(self.doc.version_ref(), None, reply, self.max_frame())
+    }
+
+    /// A peer told us what it has (for the replicas in the digest's scope).
+    fn on_digest(&mut self, from: SocketAddr, d: &DigestFrame) {
+        let ours = self.doc.version();
+        let Some(peer) = self.peers.get_mut(&from) else {
+            return;
+        };
+        // The digest is the truth about the peer (acks were only hints).
+        let mut replicas: BTreeSet<ReplicaId> = peer.known.iter().map(|(r, _)| r).collect();
+        replicas.extend(d.version.iter().map(|(r, _)| r));
+        replicas.extend(ours.iter().map(|(r, _)| r));
+        for &r in replicas.iter().filter(|&&r| d.covers(r)) {
+            peer.known.set(r, d.version.get(r));
+        }
+        let peer_lacks = ours
+            .iter()
+            .any(|(r, n)| d.covers(r) && n > d.version.get(r));
+        if peer_lacks {
+            // Queue again exactly what it lacks (less what is in flight).
+            for &r in replicas.iter().filter(|&&r| d.covers(r)) {
+                peer.frontier.set(r, d.version.get(r));
+            }
+            peer.queue.retain(|op| !d.covers(op.id.replica));
+            peer.queue_bytes = peer.queue.iter().map(wire::op_frame_len).sum();
+        }
+        let we_lack = d.version.iter().any(|(r, n)| n > ours.get(r));
+        if d.reply && we_lack {
+            let max = self.max_frame();
+            let replies = digest_frames(&ours, d.scope, false, max);
+            self.stats.digests_sent += replies.len() as u64;
+            if let Some(peer) = self.peers.get_mut(&from) {
+                for f in replies {
+                    peer.control.push_back(f);
+                }
+            }
+        }
+    }
+
+    // ---- ops ----
+
+    fn on_op(&mut self, from: SocketAddr, op: Op, patches: &mut Vec<Patch>) {
+        self.stats.ops_received += 1;
+        let span = op.span();
+        match self.doc.apply(op) {
+            Ok(applied) => patches.extend(applied.patches),
+            Err(_) => {
+                self.stats.drops.bad_op += 1;
+                return;
+            }
+        }
+        if let Some(peer) = self.peers.get_mut(&from) {
+            // It has what it sent us: do not echo it back.
+            peer.learned_has(span);
+        }
+    }
+
+    /// Largest op frame: it must fit a datagram beside an ack.
+    fn max_frame(&self) -> usize {
+        self.config.mtu - DatagramBuilder::overhead() - ACK_RESERVE
+    }
+
+    /// Queues for each live peer whatever the doc has beyond its frontier:
+    /// local edits (push) and ops learned from other peers (relay) alike.
+    fn refill_queues(&mut self) {
+        let max_frame = self.max_frame();
+        let version = self.doc.version_ref();
+        for peer in self.peers.values_mut() {
+            if peer.state == PeerState::Down || peer.frontier.dominates(version) {
+                continue;
+            }
+            let in_flight: Vec<IdSpan> = peer
+                .in_flight
+                .iter()
+                .flat_map(|p| p.ops.iter().map(Op::span))
+                .collect();
+            for op in self.doc.ops_since(&peer.frontier) {
+                let Some(op) = trim_known(op, &peer.known) else {
+                    continue;
+                };
+                for part in subtract_spans(op, &in_flight) {
+                    for piece in wire::split_to_fit(&part, max_frame) {
+                        enqueue(peer, piece, max_frame);
+                    }
+                }
+            }
+            peer.frontier.merge(version);
+        }
+    }
+
+    // ---- acks and loss ----
+
+    fn on_ack(&mut self, now: Time, from: SocketAddr, ack: &wire::AckFrame) {
+        let max_ack_delay = self.config.max_ack_delay;
+        let Some(peer) = self.peers.get_mut(&from) else {
+            return;
+        };
+        if ack.largest >= peer.next_packet {
+            return; // acks something never sent: stale or forged
+        }
+        let Some(ranges) = ack.ranges_inclusive() else {
+            return;
+        };
+        let is_acked = |pn: u64| ranges.iter().any(|&(lo, hi)| lo <= pn && pn <= hi);
+        let mut newly_acked = false;
+        let mut kept = VecDeque::with_capacity(peer.in_flight.len());
+        for sent in std::mem::take(&mut peer.in_flight) {
+            if !is_acked(sent.packet) {
+                kept.push_back(sent);
+                continue;
+            }
+            newly_acked = true;
+            if sent.packet == ack.largest {
+                let delay = Duration::from_micros(ack.delay_us).min(max_ack_delay);
+                let rtt = (now - sent.sent).saturating_sub(delay);
+                peer.rtt.sample(rtt.max(Duration::from_micros(1)));
+            }
+            if sent.is_data() {
+                peer.data_in_flight -= sent.size;
+            }
+            for op in &sent.ops {
+                peer.known_raise(op.span());
+            }
+        }
+        peer.in_flight = kept;
+        if !newly_acked {
+            return;
+        }
+        peer.rtt.on_ack();
+        peer.largest_acked = Some(
+            peer.largest_acked
+                .map_or(ack.largest, |l| l.max(ack.largest)),
+        );
+        // Anything sent well before the newest acked datagram is lost.
+        let largest = peer.largest_acked.unwrap_or(0);
+        let (lost, kept): (Vec<SentPacket>, Vec<SentPacket>) = std::mem::take(&mut peer.in_flight)
+            .into_iter()
+            .partition(|s| s.packet + PACKET_THRESHOLD <= largest);
+        peer.in_flight = kept.into();
+        for sent in lost {
+            Self::requeue_lost(&mut self.stats, peer, sent);
+        }
+        Self::arm_loss_timer(peer);
+    }
+
+    /// The oldest datagram's timer ran out: it and any sent as long ago are lost.
+    fn on_loss_timeout(stats: &mut Stats, peer: &mut Peer, now: Time) {
+        let rto = peer.rtt.rto();
+        let (lost, kept): (Vec<SentPacket>, Vec<SentPacket>) = std::mem::take(&mut peer.in_flight)
+            .into_iter()
+            .partition(|s| s.sent + rto <= now);
+        peer.in_flight = kept.into();
+        if !lost.is_empty() {
+            peer.rtt.on_timeout();
+        }
+        for sent in lost {
+            Self::requeue_lost(stats, peer, sent);
+        }
+        Self::arm_loss_timer(peer);
+    }
+
+    /// Puts a lost datagram's ops back at the front of the queue (less what
+    /// the peer is now known to have).
+    fn requeue_lost(stats: &mut Stats, peer: &mut Peer, sent: SentPacket) {
+        if sent.is_data() {
+            peer.data_in_flight -= sent.size;
+            stats.retransmits += 1;
+        }
+        peer.hello_due |= sent.hello;
+        for op in sent.ops.into_iter().rev() {
+            if let Some(op) = trim_known(op, &peer.known) {
+                peer.queue_bytes += wire::op_frame_len(&op);
+                peer.queue.push_front(op);
+                peer.retransmit_pending = true;
+            }
+        }
+    }
+
+    fn arm_loss_timer(peer: &mut Peer) {
+        match peer.in_flight.front() {
+            Some(oldest) => peer
+                .timers
+                .set(peer_timer::LOSS, oldest.sent + peer.rtt.rto()),
+            None => peer.timers.clear(peer_timer::LOSS),
+        }
+    }
+
+    // ---- building datagrams ----
+
+    /// The next datagram for `addr`, if it has anything worth sending.
+    fn build_datagram(&mut self, addr: SocketAddr) -> Option<Vec<u8>> {
+        let config = &self.config;
+        let peer = self.peers.get_mut(&addr)?;
+        let window_open =
+            peer.data_in_flight == 0 || peer.data_in_flight + config.mtu <= config.window_bytes;
+        let coalescing = config.coalesce
+            && peer.data_in_flight > 0
+            && !peer.retransmit_pending
+            && peer.queue_bytes < config.mtu / 2;
+        let ops_ready = !peer.queue.is_empty() && window_open && !coalescing;
+        let wants = peer.ack_now || peer.ping_due || !peer.control.is_empty() || ops_ready;
+        if !wants {
+            return None;
+        }
+        let header = Header {
+            sender: self.doc.replica(),
+            packet: peer.next_packet,
+        };
+        let mut builder = DatagramBuilder::new(header, config.mtu);
+        let mut had_ack = false;
+        if peer.ack_pending {
+            if let Some(ack) = peer.received.ack_frame(self.last_now) {
+                had_ack = builder.push(&Frame::Ack(ack));
+            }
+        }
+        let mut hello = false;
+        if peer.hello_due && !config.name.is_empty() {
+            hello = builder.push(&Frame::Hello {
+                name: truncate(&config.name, MAX_NAME),
+            });
+        } else if peer.hello_due {
+            hello = true; // nothing to say: consider it said
+        }
+        while let Some(frame) = peer.control.front() {
+            if !builder.push(frame) {
+                break;
+            }
+            peer.control.pop_front();
+        }
+        if peer.ping_due && builder.push(&Frame::Ping) {
+            peer.ping_due = false;
+        }
+        let mut ops = Vec::new();
+        let mut size_left = config.window_bytes.saturating_sub(peer.data_in_flight);
+        while ops_ready {
+            let Some(op) = peer.queue.pop_front() else {
+                break;
+            };
+            let op_len = wire::op_frame_len(&op);
+            peer.queue_bytes = peer.queue_bytes.saturating_sub(op_len);
+            let Some(op) = trim_known(op, &peer.known) else {
+                continue;
+            };
+            let frame = Frame::Op(op);
+            if op_len <= size_left.max(1) && builder.push(&frame) {
+                let Frame::Op(op) = frame else { unreachable!() };
+                size_left = size_left.saturating_sub(op_len);
+                ops.push(op);
+                continue;
+            }
+            let Frame::Op(op) = frame else { unreachable!() };
+            // Does not fit whole: cut off what fits if the room is worth it.
+            let room = builder.remaining();
+            if room >= MIN_SPLIT_ROOM && op.len() > 1 {
+                let pieces = wire::split_to_fit(&op, room);
+                let first = &pieces[0];
+                if pieces.len() > 1 && builder.push(&Frame::Op(first.clone())) {
+                    ops.push(first.clone());
+                    for piece in pieces.into_iter().skip(1).rev() {
+                        peer.queue_bytes += wire::op_frame_len(&piece);
+                        peer.queue.push_front(piece);
+                    }
+                    break;
+                }
+            }
+            peer.queue_bytes += wire::op_frame_len(&op);
+            peer.queue.push_front(op);
+            if builder.is_empty() {
+                // Cannot happen with MTU >= MIN_MTU; never loop on it.
+                peer.queue.pop_front();
+            }
+            break;
+        }
+        if peer.queue.is_empty() {
+            peer.retransmit_pending = false;
+            peer.queue_bytes = 0;
+        }
+        if builder.is_empty() {
+            return None;
+        }
+        let eliciting = builder.is_ack_eliciting();
+        let bytes = builder.finish();
+        peer.next_packet += 1;
+        if had_ack {
+            peer.ack_pending = false;
+            peer.ack_now = false;
+            peer.unacked_eliciting = 0;
+            peer.timers.clear(peer_timer::ACK);
+        }
+        if hello {
+            peer.hello_due = false;
+        }
+        self.stats.ops_sent += ops.len() as u64;
+        if eliciting {
+            let data = !ops.is_empty();
+            if data {
+                peer.data_in_flight += bytes.len();
+            }
+            peer.in_flight.push_back(SentPacket {
+                packet: header.packet,
+                sent: self.last_now,
+                size: bytes.len(),
+                ops,
+                hello: hello && !config.name.is_empty(),
+            });
+            if peer.timers.get(peer_timer::LOSS).is_none() {
+                peer.timers
+                    .set(peer_timer::LOSS, self.last_now + peer.rtt.rto());
+            }
+        }
+        Some(bytes)
+    }
+
+    // ---- timers ----
+
+    /// Time only moves forward, whatever the driver passes.
+    fn tick(&mut self, now: Time) {
+        self.last_now = self.last_now.max(now);
+    }
+
+    fn arm_node_timers(&mut self, now: Time) {
+        let first = self.jittered(self.config.anti_entropy_interval);
+        self.timers.set(node_timer::ANTI_ENTROPY, now + first);
+        self.timers.set(
+            node_timer::PEER_EXCHANGE,
+            now + self.config.peer_exchange_interval,
+        );
+    }
+
+    /// `d` scaled by a random factor in [0.5, 1.5): peers do not fall into step.
+    fn jittered(&mut self, d: Duration) -> Duration {
+        d.mul_f64(self.rng.random_range(0.5..1.5))
+    }
+}
+
+/// Appends `op` to the peer's queue, merged into the last op when it
+/// continues it and the result still fits a datagram.
+fn enqueue(peer: &mut Peer, op: Op, max_frame: usize) {
+    let len = wire::op_frame_len(&op);
+    if let Some(last) = peer.queue.back_mut() {
+        let last_len = wire::op_frame_len(last);
+        if last_len + len <= max_frame && try_append(last, last.len(), &op) {
+            peer.queue_bytes += wire::op_frame_len(last) - last_len;
+            return;
+        }
+    }
+    peer.queue_bytes += len;
+    peer.queue.push_back(op);
+}
+
+/// `version` (the replicas of `scope`) as digest frames of at most
+/// `max_frame` bytes each: one if it fits, else consecutive scopes.
+fn digest_frames(
+    version: &VersionVector,
+    scope: Option<(ReplicaId, ReplicaId)>,
+    reply: bool,
+    max_frame: usize,
+) -> Vec<Frame> {
+    let in_scope = |r: ReplicaId| scope.is_none_or(|(a, b)| a <= r && r <= b);
+    let entries: Vec<(ReplicaId, u64)> = version.iter().filter(|&(r, _)| in_scope(r)).collect();
+    let whole = Frame::Digest(DigestFrame {
+        scope,
+        version: entries.iter().copied().collect(),
+        reply,
+    });
+    if wire::encoded_len(&whole) <= max_frame {
+        return vec![whole];
+    }
+    // An entry is at most 20 bytes; a scope and tags at most 32.
+    let per_frame = ((max_frame - 32) / 20).max(1);
+    let (lo, hi) = scope.unwrap_or((ReplicaId(0), ReplicaId(u64::MAX)));
+    let chunks: Vec<&[(ReplicaId, u64)]> = entries.chunks(per_frame).collect();
+    let mut out = Vec::with_capacity(chunks.len());
+    for (i, chunk) in chunks.iter().enumerate() {
+        let first = if i == 0 { lo } else { chunk[0].0 };
+        let last = match chunks.get(i + 1) {
+            Some(next) => ReplicaId(next[0].0 .0 - 1),
+            None => hi,
+        };
+        out.push(Frame::Digest(DigestFrame {
+            scope: Some((first, last)),
+            version: chunk.iter().copied().collect(),
+            reply,
+        }));
+    }
+    out
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
 }
