@@ -32,7 +32,9 @@ fn traces_dir() -> PathBuf {
 
 /// The patches of a sequential trace, in order, and the text they end with.
 pub fn load_sequential(name: &str) -> std::io::Result<(Vec<TracePatch>, String)> {
-    let path = traces_dir().join("sequential").join(format!("{name}.json.gz"));
+    let path = traces_dir()
+        .join("sequential")
+        .join(format!("{name}.json.gz"));
     let mut json = String::new();
     flate2::read::GzDecoder::new(std::fs::File::open(&path)?).read_to_string(&mut json)?;
     let trace: Trace = serde_json::from_str(&json).map_err(std::io::Error::other)?;

@@ -47,7 +47,17 @@ fn scenario() -> impl Strategy<Value = Scenario> {
             )
         })
         .prop_map(
-            |(nodes, seed, schedule, loss, dup, delay_max_ms, partition, offline, peer_exchange)| {
+            |(
+                nodes,
+                seed,
+                schedule,
+                loss,
+                dup,
+                delay_max_ms,
+                partition,
+                offline,
+                peer_exchange,
+            )| {
                 Scenario {
                     nodes,
                     seed,

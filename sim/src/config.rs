@@ -298,7 +298,7 @@ impl Default for SimConfig {
             fault_ms: 0.0,
             deadline_ms: 60_000.0,
             sync_ms: 50.0,
-            check_ms: 10_000.0,
+            check_ms: 30_000.0,
             max_events: 50_000_000,
             swarm: false,
             sabotage: None,

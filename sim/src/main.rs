@@ -5,7 +5,7 @@
 //! 1 not converged (or not deterministic), 2 bad arguments.
 
 use std::fs::File;
-use std::io::{BufWriter, IsTerminal};
+use std::io::{BufWriter, IsTerminal, Write};
 use std::ops::Range;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -93,7 +93,7 @@ struct Cli {
     #[arg(long, value_name = "MS", default_value_t = 50.0)]
     sync_ms: f64,
     /// Full consistency check of one replica in turn every this many virtual ms (0: only at heal and end).
-    #[arg(long, value_name = "MS", default_value_t = 10000.0)]
+    #[arg(long, value_name = "MS", default_value_t = 30000.0)]
     check_ms: f64,
     /// Give up after this many events.
     #[arg(long, default_value_t = 50_000_000)]
@@ -114,6 +114,17 @@ struct Cli {
     /// (the simulator's own minimal protocol, for testing the simulator).
     #[arg(long, hide = true, default_value = "node")]
     protocol: String,
+}
+
+/// Writes to standard output; a closed pipe (`sim ... | head`) is not an error worth a panic.
+fn emit(s: &str) {
+    let _ = std::io::stdout().lock().write_all(s.as_bytes());
+}
+
+macro_rules! emitln {
+    ($($arg:tt)*) => {
+        emit(&format!("{}\n", format_args!($($arg)*)))
+    };
 }
 
 fn parse_range(s: &str) -> Result<Range<u64>, String> {
@@ -237,11 +248,11 @@ fn single(cli: &Cli) -> Result<ExitCode, String> {
         if let (Some(d), Value::Object(map)) = (deterministic, &mut v) {
             map.insert("deterministic".into(), json!(d));
         }
-        println!("{v}");
+        emitln!("{v}");
     } else {
-        print!("{}", report.summary(Some(wall)));
+        emit(&report.summary(Some(wall)));
         if let Some(d) = deterministic {
-            println!(
+            emitln!(
                 "determinism {}",
                 if d {
                     "OK: a second run gave the same trace_hash and report"
@@ -251,7 +262,7 @@ fn single(cli: &Cli) -> Result<ExitCode, String> {
             );
         }
         if !report.converged {
-            println!("replay     {}", replay_command(cli, &cfg));
+            emitln!("replay     {}", replay_command(cli, &cfg));
         }
     }
     Ok(if report.converged && deterministic != Some(false) {
@@ -317,9 +328,9 @@ fn sweep(cli: &Cli, seeds: Range<u64>) -> Result<ExitCode, String> {
             "wall_ms": wall.as_secs_f64() * 1000.0,
             "events_per_sec": events as f64 / wall.as_secs_f64().max(1e-9),
         });
-        println!("{v}");
+        emitln!("{v}");
     } else {
-        println!(
+        emitln!(
             "swept seeds {}..{} (swarm): {} ran, {} failed, {} events in {:.1} s ({:.0} events/s)",
             seeds.start,
             seeds.end,
@@ -330,7 +341,7 @@ fn sweep(cli: &Cli, seeds: Range<u64>) -> Result<ExitCode, String> {
             events as f64 / wall.as_secs_f64().max(1e-9)
         );
         for (seed, why, cmd) in &failures {
-            println!("seed {seed}: {why}\n  replay: {cmd}");
+            emitln!("seed {seed}: {why}\n  replay: {cmd}");
         }
     }
     Ok(if failures.is_empty() {

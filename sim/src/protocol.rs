@@ -66,7 +66,16 @@ impl SimNode for Node {
     fn retransmits(&self) -> u64 {
         self.stats().retransmits
     }
-    fn break_config(_config: &mut Config) -> bool {
-        false
+    /// No dedicated test knob yet: push every recovery timer (retransmission
+    /// and anti-entropy) past any deadline, so a lost datagram stays lost.
+    fn break_config(config: &mut Config) -> bool {
+        let never = std::time::Duration::from_secs(100 * 3600);
+        config.initial_rto = never;
+        config.min_rto = never;
+        config.max_rto = never;
+        config.anti_entropy_interval = never;
+        config.ping_interval = never;
+        config.peer_exchange_interval = never;
+        true
     }
 }

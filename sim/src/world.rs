@@ -116,6 +116,14 @@ struct Replica<N> {
     shown_len: usize,
 }
 
+/// Which replicas a safety check replays from scratch (the costly part).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Replay {
+    None,
+    One(usize),
+    All,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
     Faults,
@@ -763,7 +771,7 @@ impl<N: SimNode> Simulation<N> {
             Event::Check => {
                 self.counters.events += 1;
                 let turn = (self.counters.checks % self.cfg.nodes as u64) as usize;
-                self.check_safety(Some(turn));
+                self.check_safety(Replay::One(turn));
                 if self.phase != Phase::Done {
                     let at = self.now() + ms(self.cfg.check_ms);
                     self.queue.push(at, Event::Check);
@@ -890,7 +898,7 @@ impl<N: SimNode> Simulation<N> {
                 return;
             }
         }
-        self.check_safety(None);
+        self.check_safety(Replay::All);
         if self.phase == Phase::Done {
             return;
         }
@@ -905,9 +913,10 @@ impl<N: SimNode> Simulation<N> {
     /// - no op is lost: every op made is held by some live replica or some store;
     /// - a replica's text is exactly what its own ops give a fresh replica, and
     ///   its ops have the content their authors gave them. This one replays the
-    ///   whole document, so the periodic check does it for one replica in turn
-    ///   (`only`), and heal and the end do it for all.
-    fn check_safety(&mut self, only: Option<usize>) {
+    ///   whole document, so the periodic check does it for one replica in
+    ///   turn, and healing for all. (At the end every text is compared with
+    ///   the reference instead, which covers it.)
+    fn check_safety(&mut self, replay: Replay) {
         self.counters.checks += 1;
         let mut union = VersionVector::new();
         for r in &self.replicas {
@@ -921,7 +930,12 @@ impl<N: SimNode> Simulation<N> {
             return self.fail(format!("ops lost: no replica or store has {lost:?}"));
         }
         for i in 0..self.cfg.nodes {
-            if only.is_some_and(|o| o != i) {
+            let wanted = match replay {
+                Replay::None => false,
+                Replay::One(o) => o == i,
+                Replay::All => true,
+            };
+            if !wanted {
                 continue;
             }
             let Some(node) = self.replicas[i].node.as_ref() else {
@@ -963,7 +977,7 @@ impl<N: SimNode> Simulation<N> {
             return;
         }
         self.converged_at = Some(self.now());
-        self.check_safety(None);
+        self.check_safety(Replay::None);
         if self.phase == Phase::Done {
             return;
         }

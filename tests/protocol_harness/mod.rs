@@ -65,7 +65,9 @@ pub struct Net {
 
 impl Net {
     pub fn new(n: usize, seed: u64, config: Config) -> Net {
-        let docs = (0..n).map(|i| Doc::new(ReplicaId(1000 + i as u64))).collect();
+        let docs = (0..n)
+            .map(|i| Doc::new(ReplicaId(1000 + i as u64)))
+            .collect();
         Net::with_docs(docs, seed, config)
     }
 
