@@ -1,7 +1,6 @@
 //! The checker can fail: planted bugs are caught.
 
 use rumor::node::Node;
-use rumor_sim::protocol::SimNode;
 use rumor_sim::toy::ToyNode;
 use rumor_sim::{Sabotage, SimConfig, Simulation};
 
