@@ -103,7 +103,7 @@ struct Reconnect {
 /// other makes `diff` more edits (the trace's first `diff` patches again);
 /// then it comes back. Counts what the catch-up costs.
 fn reconnect_cost(history: &Doc, patches: &[TracePatch], diff: usize) -> Reconnect {
-    let mut b = Doc::new(ReplicaId(2));
+    let mut b = Doc::new(ReplicaId(0x9e37_79b9_7f4a_7c15));
     for op in history.ops_since(&VersionVector::new()) {
         b.apply(op).expect("history applies");
     }
@@ -124,6 +124,8 @@ fn reconnect_cost(history: &Doc, patches: &[TracePatch], diff: usize) -> Reconne
             edits += 1;
         }
     }
+    // Long enough offline that the pushes are lost and the peer is down.
+    net.run_for(Duration::from_secs(60));
     let (b0, d0) = (total_bytes(&net), total_datagrams(&net));
     net.set_online(1, true);
     let took = net
@@ -148,7 +150,7 @@ fn report(patches: &[TracePatch], history: &Doc) {
     }
     let total_chars: u64 = patches.iter().map(typed_chars).sum();
     let mut join = Net::with_docs(
-        vec![history.clone(), Doc::new(ReplicaId(3))],
+        vec![history.clone(), Doc::new(ReplicaId(0x6a09_e667_f3bc_c908))],
         3,
         Config::default(),
     );
@@ -173,7 +175,8 @@ fn report(patches: &[TracePatch], history: &Doc) {
 
 fn benches(c: &mut Criterion) {
     let (patches, end) = load_sequential("automerge-paper").expect("automerge-paper trace");
-    let history = trace_doc(&patches, 1);
+    // Replica ids are random 64-bit numbers in real use (long varints).
+    let history = trace_doc(&patches, 0xbb67_ae85_84ca_a73b);
     assert_eq!(history.text(), end, "trace replays to its end content");
     report(&patches, &history);
 

@@ -70,7 +70,8 @@ fn decoding_allocates_in_proportion_to_the_datagram() {
     for frame_tag in [5u8, 4, 3, 2] {
         let mut payload = vec![frame_tag];
         match frame_tag {
-            5 => payload.extend_from_slice(&[1, 0, 1, 0xff, 0xff, 0xff, 0xff, 0x0f]),
+            // Op, Delete, id Sender(0), then the target count.
+            5 => payload.extend_from_slice(&[1, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f]),
             3 => payload.extend_from_slice(&[0, 0xff, 0xff, 0xff, 0xff, 0x0f]),
             _ => payload.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x0f]),
         }

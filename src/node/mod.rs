@@ -19,6 +19,7 @@ use crate::doc::{self, Doc, IdSpan, Op, Patch, ReplicaId, VersionVector};
 use crate::wire::{self, DatagramBuilder, DecodeError, DigestFrame, Frame, Header};
 
 use peer::{subtract_spans, trim_known, try_append, Peer, SentPacket};
+use received::ReceivedPackets;
 use timers::{node_timer, peer_timer, TimerTable};
 
 pub use rtt::RttEstimator;
@@ -287,6 +288,11 @@ impl Node {
         let mut ping = false;
         {
             let peer = self.peers.get_mut(&from).expect("ensured above");
+            if frames.iter().any(|f| matches!(f, Frame::Hello { .. })) {
+                // A hello starts a session: the sender may have restarted
+                // and numbers its packets from zero again.
+                peer.received = ReceivedPackets::default();
+            }
             if !peer.received.insert(header.packet, now) {
                 self.stats.duplicates += 1;
             }
@@ -302,13 +308,12 @@ impl Node {
                 Frame::Ping => ping = true,
                 Frame::Hello { name } => {
                     if let Some(p) = self.peers.get_mut(&from) {
-                        p.name = Some(name);
+                        p.name = (!name.is_empty()).then_some(name);
                     }
                 }
                 Frame::Digest(d) => self.on_digest(from, &d),
                 Frame::Peers(list) => self.on_peer_list(now, &list),
                 Frame::Op(op) => self.on_op(from, op, &mut patches),
-                Frame::Invalid => {}
             }
         }
         self.stats.ops_buffered = self.doc.pending_len() as u64;
@@ -502,13 +507,14 @@ impl Node {
     }
 
     fn peer_timeouts(&mut self, now: Time, addr: SocketAddr) {
+        let me = self.doc.replica();
         let config = &self.config;
         let peer = self.peers.get_mut(&addr).expect("listed");
         if peer.timers.expire(peer_timer::ACK, now) && peer.ack_pending {
             peer.ack_now = true;
         }
         if peer.timers.expire(peer_timer::LOSS, now) {
-            Self::on_loss_timeout(&mut self.stats, peer, now);
+            Self::on_loss_timeout(&mut self.stats, peer, now, me);
         }
         if peer.timers.expire(peer_timer::PING, now) {
             let silence = now - peer.last_heard.unwrap_or(peer.added_at);
@@ -594,6 +600,7 @@ impl Node {
     /// A peer told us what it has (for the replicas in the digest's scope).
     fn on_digest(&mut self, from: SocketAddr, d: &DigestFrame) {
         let ours = self.doc.version();
+        let me = self.doc.replica();
         let Some(peer) = self.peers.get_mut(&from) else {
             return;
         };
@@ -613,7 +620,7 @@ impl Node {
                 peer.frontier.set(r, d.version.get(r));
             }
             peer.queue.retain(|op| !d.covers(op.id.replica));
-            peer.queue_bytes = peer.queue.iter().map(wire::op_frame_len).sum();
+            peer.queue_bytes = peer.queue.iter().map(|op| wire::op_frame_len(op, me)).sum();
         }
         let we_lack = d.version.iter().any(|(r, n)| n > ours.get(r));
         if d.reply && we_lack {
@@ -655,6 +662,7 @@ impl Node {
     /// local edits (push) and ops learned from other peers (relay) alike.
     fn refill_queues(&mut self) {
         let max_frame = self.max_frame();
+        let me = self.doc.replica();
         let version = self.doc.version_ref();
         for peer in self.peers.values_mut() {
             if peer.state == PeerState::Down || peer.frontier.dominates(version) {
@@ -670,8 +678,8 @@ impl Node {
                     continue;
                 };
                 for part in subtract_spans(op, &in_flight) {
-                    for piece in wire::split_to_fit(&part, max_frame) {
-                        enqueue(peer, piece, max_frame);
+                    for piece in wire::split_to_fit(&part, max_frame, me) {
+                        enqueue(peer, piece, max_frame, me);
                     }
                 }
             }
@@ -682,6 +690,7 @@ impl Node {
     // ---- acks and loss ----
 
     fn on_ack(&mut self, now: Time, from: SocketAddr, ack: &wire::AckFrame) {
+        let me = self.doc.replica();
         let max_ack_delay = self.config.max_ack_delay;
         let Some(peer) = self.peers.get_mut(&from) else {
             return;
@@ -729,30 +738,31 @@ impl Node {
             .partition(|s| s.packet + PACKET_THRESHOLD <= largest);
         peer.in_flight = kept.into();
         for sent in lost {
-            Self::requeue_lost(&mut self.stats, peer, sent);
+            Self::requeue_lost(&mut self.stats, peer, sent, me);
         }
         Self::arm_loss_timer(peer);
     }
 
     /// The oldest datagram's timer ran out: it and any sent as long ago are lost.
-    fn on_loss_timeout(stats: &mut Stats, peer: &mut Peer, now: Time) {
+    fn on_loss_timeout(stats: &mut Stats, peer: &mut Peer, now: Time, me: ReplicaId) {
         let rto = peer.rtt.rto();
         let (lost, kept): (Vec<SentPacket>, Vec<SentPacket>) = std::mem::take(&mut peer.in_flight)
             .into_iter()
             .partition(|s| s.sent + rto <= now);
         peer.in_flight = kept.into();
-        if !lost.is_empty() {
+        // Back off for lost data only: pings to a silent peer have their own pace.
+        if lost.iter().any(SentPacket::is_data) {
             peer.rtt.on_timeout();
         }
         for sent in lost {
-            Self::requeue_lost(stats, peer, sent);
+            Self::requeue_lost(stats, peer, sent, me);
         }
         Self::arm_loss_timer(peer);
     }
 
     /// Puts a lost datagram's ops back at the front of the queue (less what
     /// the peer is now known to have).
-    fn requeue_lost(stats: &mut Stats, peer: &mut Peer, sent: SentPacket) {
+    fn requeue_lost(stats: &mut Stats, peer: &mut Peer, sent: SentPacket, me: ReplicaId) {
         if sent.is_data() {
             peer.data_in_flight -= sent.size;
             stats.retransmits += 1;
@@ -760,7 +770,7 @@ impl Node {
         peer.hello_due |= sent.hello;
         for op in sent.ops.into_iter().rev() {
             if let Some(op) = trim_known(op, &peer.known) {
-                peer.queue_bytes += wire::op_frame_len(&op);
+                peer.queue_bytes += wire::op_frame_len(&op, me);
                 peer.queue.push_front(op);
                 peer.retransmit_pending = true;
             }
@@ -780,14 +790,18 @@ impl Node {
 
     /// The next datagram for `addr`, if it has anything worth sending.
     fn build_datagram(&mut self, addr: SocketAddr) -> Option<Vec<u8>> {
+        let me = self.doc.replica();
         let config = &self.config;
         let peer = self.peers.get_mut(&addr)?;
         let window_open =
             peer.data_in_flight == 0 || peer.data_in_flight + config.mtu <= config.window_bytes;
+        // Nagle with Minshall's refinement: while a small data datagram is
+        // unacknowledged, hold a small queue back so typing batches up per
+        // round trip; the tail of a bulk transfer goes at once.
         let coalescing = config.coalesce
-            && peer.data_in_flight > 0
             && !peer.retransmit_pending
-            && peer.queue_bytes < config.mtu / 2;
+            && peer.queue_bytes < config.mtu / 2
+            && peer.in_flight.iter().any(|s| s.small && s.is_data());
         let ops_ready = !peer.queue.is_empty() && window_open && !coalescing;
         let wants = peer.ack_now || peer.ping_due || !peer.control.is_empty() || ops_ready;
         if !wants {
@@ -804,14 +818,10 @@ impl Node {
                 had_ack = builder.push(&Frame::Ack(ack));
             }
         }
-        let mut hello = false;
-        if peer.hello_due && !config.name.is_empty() {
-            hello = builder.push(&Frame::Hello {
+        let hello = peer.hello_due
+            && builder.push(&Frame::Hello {
                 name: truncate(&config.name, MAX_NAME),
             });
-        } else if peer.hello_due {
-            hello = true; // nothing to say: consider it said
-        }
         while let Some(frame) = peer.control.front() {
             if !builder.push(frame) {
                 break;
@@ -821,47 +831,12 @@ impl Node {
         if peer.ping_due && builder.push(&Frame::Ping) {
             peer.ping_due = false;
         }
-        let mut ops = Vec::new();
-        let mut size_left = config.window_bytes.saturating_sub(peer.data_in_flight);
-        while ops_ready {
-            let Some(op) = peer.queue.pop_front() else {
-                break;
-            };
-            let op_len = wire::op_frame_len(&op);
-            peer.queue_bytes = peer.queue_bytes.saturating_sub(op_len);
-            let Some(op) = trim_known(op, &peer.known) else {
-                continue;
-            };
-            let frame = Frame::Op(op);
-            if op_len <= size_left.max(1) && builder.push(&frame) {
-                let Frame::Op(op) = frame else { unreachable!() };
-                size_left = size_left.saturating_sub(op_len);
-                ops.push(op);
-                continue;
-            }
-            let Frame::Op(op) = frame else { unreachable!() };
-            // Does not fit whole: cut off what fits if the room is worth it.
-            let room = builder.remaining();
-            if room >= MIN_SPLIT_ROOM && op.len() > 1 {
-                let pieces = wire::split_to_fit(&op, room);
-                let first = &pieces[0];
-                if pieces.len() > 1 && builder.push(&Frame::Op(first.clone())) {
-                    ops.push(first.clone());
-                    for piece in pieces.into_iter().skip(1).rev() {
-                        peer.queue_bytes += wire::op_frame_len(&piece);
-                        peer.queue.push_front(piece);
-                    }
-                    break;
-                }
-            }
-            peer.queue_bytes += wire::op_frame_len(&op);
-            peer.queue.push_front(op);
-            if builder.is_empty() {
-                // Cannot happen with MTU >= MIN_MTU; never loop on it.
-                peer.queue.pop_front();
-            }
-            break;
-        }
+        let ops = if ops_ready {
+            let window_left = config.window_bytes.saturating_sub(peer.data_in_flight);
+            pack_ops(peer, &mut builder, window_left, me)
+        } else {
+            Vec::new()
+        };
         if peer.queue.is_empty() {
             peer.retransmit_pending = false;
             peer.queue_bytes = 0;
@@ -892,7 +867,8 @@ impl Node {
                 sent: self.last_now,
                 size: bytes.len(),
                 ops,
-                hello: hello && !config.name.is_empty(),
+                hello,
+                small: bytes.len() < config.mtu / 2,
             });
             if peer.timers.get(peer_timer::LOSS).is_none() {
                 peer.timers
@@ -924,14 +900,58 @@ impl Node {
     }
 }
 
+/// Moves ops from the peer's queue into the datagram while they fit it and
+/// the window (the first op always may: the window bounds bursts, it does
+/// not stall); cuts the op that does not fit whole when the room left is
+/// worth it, and leaves the rest at the front of the queue.
+fn pack_ops(
+    peer: &mut Peer,
+    builder: &mut DatagramBuilder,
+    mut window_left: usize,
+    me: ReplicaId,
+) -> Vec<Op> {
+    let mut ops = Vec::new();
+    while let Some(op) = peer.queue.pop_front() {
+        peer.queue_bytes = peer.queue_bytes.saturating_sub(wire::op_frame_len(&op, me));
+        // Whatever the peer acknowledged meanwhile is not sent again.
+        let Some(op) = trim_known(op, &peer.known) else {
+            continue;
+        };
+        let len = wire::op_frame_len(&op, me);
+        let window_allows = ops.is_empty() || len <= window_left;
+        if window_allows && builder.push_op(&op) {
+            window_left = window_left.saturating_sub(len);
+            ops.push(op);
+            continue;
+        }
+        let room = builder.remaining();
+        if window_allows && room >= MIN_SPLIT_ROOM && op.len() > 1 {
+            let mut pieces = wire::split_to_fit(&op, room, me);
+            if pieces.len() > 1 && builder.push_op(&pieces[0]) {
+                let first = pieces.remove(0);
+                for piece in pieces.into_iter().rev() {
+                    peer.queue_bytes += wire::op_frame_len(&piece, me);
+                    peer.queue.push_front(piece);
+                }
+                ops.push(first);
+                break;
+            }
+        }
+        peer.queue_bytes += len;
+        peer.queue.push_front(op);
+        break;
+    }
+    ops
+}
+
 /// Appends `op` to the peer's queue, merged into the last op when it
 /// continues it and the result still fits a datagram.
-fn enqueue(peer: &mut Peer, op: Op, max_frame: usize) {
-    let len = wire::op_frame_len(&op);
+fn enqueue(peer: &mut Peer, op: Op, max_frame: usize, me: ReplicaId) {
+    let len = wire::op_frame_len(&op, me);
     if let Some(last) = peer.queue.back_mut() {
-        let last_len = wire::op_frame_len(last);
+        let last_len = wire::op_frame_len(last, me);
         if last_len + len <= max_frame && try_append(last, last.len(), &op) {
-            peer.queue_bytes += wire::op_frame_len(last) - last_len;
+            peer.queue_bytes += wire::op_frame_len(last, me) - last_len;
             return;
         }
     }
@@ -954,7 +974,7 @@ fn digest_frames(
         version: entries.iter().copied().collect(),
         reply,
     });
-    if wire::encoded_len(&whole) <= max_frame {
+    if wire::encoded_len(&whole, ReplicaId(0)) <= max_frame {
         return vec![whole];
     }
     // An entry is at most 20 bytes; a scope and tags at most 32.
@@ -984,3 +1004,6 @@ fn truncate(s: &str, max: usize) -> String {
     }
     s[..end].to_string()
 }
+
+#[cfg(test)]
+mod tests;

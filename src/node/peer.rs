@@ -26,8 +26,11 @@ pub struct SentPacket {
     pub size: usize,
     /// The ops it carried: queued again if it is lost.
     pub ops: Vec<Op>,
-    /// It carried our hello (sent again if lost).
+    /// It carried our hello (sent again if lost): the start of our session
+    /// with the peer, and our name.
     pub hello: bool,
+    /// Far from full: while one is unacknowledged, small ops wait (coalescing).
+    pub small: bool,
 }
 
 impl SentPacket {

@@ -2,7 +2,7 @@
 
 use crate::doc::ReplicaId;
 
-use super::frame::Frame;
+use super::frame::{Frame, WireFrame};
 use super::MAX_DATAGRAM;
 
 /// First bytes of every rumor datagram.
@@ -84,7 +84,8 @@ pub fn write_header(header: &Header, out: &mut Vec<u8>) {
 pub fn encode(header: &Header, frames: &[Frame]) -> Vec<u8> {
     let mut payload = Vec::new();
     for frame in frames {
-        payload = postcard::to_extend(frame, payload).expect("encoding to a Vec cannot fail");
+        let wire = WireFrame::new(frame, header.sender);
+        payload = postcard::to_extend(&wire, payload).expect("encoding to a Vec cannot fail");
     }
     let mut out = Vec::with_capacity(HEADER_LEN + 10 + payload.len());
     seal(header, &payload, &mut out);
@@ -96,8 +97,11 @@ pub fn decode(bytes: &[u8]) -> Result<(Header, Vec<Frame>), DecodeError> {
     let (header, mut payload) = open(bytes)?;
     let mut frames = Vec::new();
     while !payload.is_empty() {
-        let (frame, rest) = postcard::take_from_bytes::<Frame>(payload)
+        let (wire, rest) = postcard::take_from_bytes::<WireFrame>(payload)
             .map_err(|_| DecodeError::Malformed("frame"))?;
+        let frame = wire
+            .resolve(header.sender)
+            .ok_or(DecodeError::Malformed("frame"))?;
         frame.check()?;
         frames.push(frame);
         payload = rest;

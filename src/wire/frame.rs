@@ -1,11 +1,16 @@
 //! The frames a datagram carries.
 //!
-//! Frames serialize with serde's derive. They deserialize through mirror
-//! types whose sequences are read with [`bounded_seq`], which never
-//! preallocates from a length the sender claims: a hostile length prefix
-//! costs nothing, because each element must still be present in the bytes.
-//! (postcard 1.x also withholds a size hint larger than the bytes left; the
-//! mirrors keep the bound from depending on that, and check digest order.)
+//! [`Frame`] is what the node works with. On the wire a frame is written
+//! as a [`WireFrame`], where op ids are compacted: an id of the datagram's
+//! sender is written without its 8-byte replica id, and an op's reference
+//! to an earlier id of its own replica as a small backward distance (a
+//! typed char's left neighbour is usually the char typed just before).
+//!
+//! Sequences are read with [`bounded_seq`], which never preallocates from
+//! a length the sender claims: a hostile length prefix costs nothing,
+//! because each element must still be present in the bytes. (postcard 1.x
+//! also withholds a size hint larger than the bytes left; this keeps the
+//! bound from depending on that.)
 
 use std::marker::PhantomData;
 use std::net::SocketAddr;
@@ -18,8 +23,7 @@ use crate::doc::{Id, IdSpan, Op, OpKind, ReplicaId, VersionVector};
 use super::codec::DecodeError;
 
 /// One unit of a datagram. Every frame but `Ack` asks for an ack.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(from = "WireFrame")]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Frame {
     /// Which of the receiver's packets the sender has received.
     Ack(AckFrame),
@@ -33,9 +37,6 @@ pub enum Frame {
     Peers(Vec<SocketAddr>),
     /// One op, or one piece of a split op.
     Op(Op),
-    /// Anything the decoder did not understand (never sent; refused by `check`).
-    #[serde(skip)]
-    Invalid,
 }
 
 /// A cumulative, compact acknowledgement: ranges of received packet
@@ -81,7 +82,7 @@ impl AckFrame {
 
 /// A version vector, or the part of it for replicas in `scope` (inclusive):
 /// a big vector is sent as several digests that each stand on their own.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DigestFrame {
     /// `None`: every replica. Otherwise only replicas in `first..=last`
     /// are described (an absent one there has count 0).
@@ -120,7 +121,6 @@ impl Frame {
                 Some((first, last)) if first > last => Err(DecodeError::Malformed("digest scope")),
                 _ => Ok(()),
             },
-            Frame::Invalid => Err(DecodeError::Malformed("frame")),
             Frame::Ping | Frame::Hello { .. } | Frame::Peers(_) => Ok(()),
         }
     }
@@ -150,56 +150,155 @@ where
     deserializer.deserialize_seq(SeqVisitor(PhantomData))
 }
 
-// ---- decoding mirrors: same byte layout as the derived `Serialize` ----
+// ---- the byte form ----
 
-#[derive(Deserialize)]
-enum WireFrame {
+/// A frame as written in a datagram (see the module doc). `S` is the
+/// string type: borrowed when writing (no copy of a long text), owned when
+/// reading.
+#[derive(Serialize, Deserialize)]
+pub enum WireFrame<S = String> {
     Ack(AckFrame),
     Ping,
-    Hello { name: String },
+    Hello { name: S },
     Digest(WireDigest),
     Peers(#[serde(deserialize_with = "bounded_seq")] Vec<SocketAddr>),
-    Op(WireOp),
+    Op(WireOp<S>),
 }
 
-#[derive(Deserialize)]
-struct WireDigest {
+#[derive(Serialize, Deserialize)]
+pub struct WireDigest {
     scope: Option<(ReplicaId, ReplicaId)>,
+    /// Strictly increasing by replica.
     #[serde(deserialize_with = "bounded_seq")]
     version: Vec<(ReplicaId, u64)>,
     reply: bool,
 }
 
-#[derive(Deserialize)]
-struct WireOp {
-    id: Id,
-    kind: WireOpKind,
-}
-
-#[derive(Deserialize)]
-enum WireOpKind {
+#[derive(Serialize, Deserialize)]
+pub enum WireOp<S = String> {
     Insert {
-        left: Option<Id>,
-        right: Option<Id>,
-        text: String,
+        id: WireOpId,
+        left: WireRef,
+        right: WireRef,
+        text: S,
     },
     Delete {
+        id: WireOpId,
+        /// Start of each span, and its length.
         #[serde(deserialize_with = "bounded_seq")]
-        targets: Vec<IdSpan>,
+        targets: Vec<(WireRef, u64)>,
     },
 }
 
-impl From<WireFrame> for Frame {
-    fn from(w: WireFrame) -> Frame {
-        match w {
+/// An op's own id.
+#[derive(Serialize, Deserialize)]
+pub enum WireOpId {
+    /// Made by the datagram's sender.
+    Sender(u64),
+    Other(ReplicaId, u64),
+}
+
+/// An id an op refers to.
+#[derive(Serialize, Deserialize)]
+pub enum WireRef {
+    None,
+    /// Same replica as the op, this many counters before the op's id.
+    Back(u64),
+    /// The datagram's sender.
+    Sender(u64),
+    Other(ReplicaId, u64),
+}
+
+impl WireOpId {
+    fn new(id: Id, sender: ReplicaId) -> Self {
+        if id.replica == sender {
+            WireOpId::Sender(id.counter)
+        } else {
+            WireOpId::Other(id.replica, id.counter)
+        }
+    }
+    fn resolve(self, sender: ReplicaId) -> Id {
+        match self {
+            WireOpId::Sender(c) => Id::new(sender, c),
+            WireOpId::Other(r, c) => Id::new(r, c),
+        }
+    }
+}
+
+impl WireRef {
+    fn new(target: Option<Id>, op: Id, sender: ReplicaId) -> Self {
+        match target {
+            None => WireRef::None,
+            Some(t) if t.replica == op.replica && t.counter < op.counter => {
+                WireRef::Back(op.counter - t.counter)
+            }
+            Some(t) if t.replica == sender => WireRef::Sender(t.counter),
+            Some(t) => WireRef::Other(t.replica, t.counter),
+        }
+    }
+    /// `None` if the reference is invalid, `Some(None)` for no id.
+    fn resolve(self, op: Id, sender: ReplicaId) -> Option<Option<Id>> {
+        Some(match self {
+            WireRef::None => None,
+            WireRef::Back(n) if n >= 1 && n <= op.counter => {
+                Some(Id::new(op.replica, op.counter - n))
+            }
+            WireRef::Back(_) => return None,
+            WireRef::Sender(c) => Some(Id::new(sender, c)),
+            WireRef::Other(r, c) => Some(Id::new(r, c)),
+        })
+    }
+}
+
+impl<'a> WireFrame<&'a str> {
+    /// The byte form of `frame` in a datagram from `sender`.
+    pub fn new(frame: &'a Frame, sender: ReplicaId) -> Self {
+        match frame {
+            Frame::Ack(a) => WireFrame::Ack(a.clone()),
+            Frame::Ping => WireFrame::Ping,
+            Frame::Hello { name } => WireFrame::Hello { name },
+            Frame::Digest(d) => WireFrame::Digest(WireDigest {
+                scope: d.scope,
+                version: d.version.iter().collect(),
+                reply: d.reply,
+            }),
+            Frame::Peers(p) => WireFrame::Peers(p.clone()),
+            Frame::Op(op) => Self::op(op, sender),
+        }
+    }
+
+    /// The byte form of `Frame::Op(op)`, without copying the op.
+    pub fn op(op: &'a Op, sender: ReplicaId) -> Self {
+        let id = WireOpId::new(op.id, sender);
+        WireFrame::Op(match &op.kind {
+            OpKind::Insert { left, right, text } => WireOp::Insert {
+                id,
+                left: WireRef::new(*left, op.id, sender),
+                right: WireRef::new(*right, op.id, sender),
+                text,
+            },
+            OpKind::Delete { targets } => WireOp::Delete {
+                id,
+                targets: targets
+                    .iter()
+                    .map(|t| (WireRef::new(Some(t.start), op.id, sender), t.len))
+                    .collect(),
+            },
+        })
+    }
+}
+
+impl WireFrame {
+    /// The frame, in a datagram from `sender`; `None` if inconsistent.
+    pub fn resolve(self, sender: ReplicaId) -> Option<Frame> {
+        Some(match self {
             WireFrame::Ack(a) => Frame::Ack(a),
             WireFrame::Ping => Frame::Ping,
             WireFrame::Hello { name } => Frame::Hello { name },
             WireFrame::Digest(d) => {
-                // Entries must be strictly increasing: one per replica, in order.
-                let ordered = d.version.windows(2).all(|w| w[0].0 < w[1].0);
-                if !ordered {
-                    return Frame::Invalid;
+                // One entry per replica, in order.
+                if !d.version.windows(2).all(|w| w[0].0 < w[1].0) {
+                    return None;
                 }
                 Frame::Digest(DigestFrame {
                     scope: d.scope,
@@ -208,15 +307,33 @@ impl From<WireFrame> for Frame {
                 })
             }
             WireFrame::Peers(p) => Frame::Peers(p),
-            WireFrame::Op(op) => Frame::Op(Op {
-                id: op.id,
-                kind: match op.kind {
-                    WireOpKind::Insert { left, right, text } => {
-                        OpKind::Insert { left, right, text }
-                    }
-                    WireOpKind::Delete { targets } => OpKind::Delete { targets },
-                },
-            }),
-        }
+            WireFrame::Op(WireOp::Insert {
+                id,
+                left,
+                right,
+                text,
+            }) => {
+                let id = id.resolve(sender);
+                Frame::Op(Op {
+                    id,
+                    kind: OpKind::Insert {
+                        left: left.resolve(id, sender)?,
+                        right: right.resolve(id, sender)?,
+                        text,
+                    },
+                })
+            }
+            WireFrame::Op(WireOp::Delete { id, targets }) => {
+                let id = id.resolve(sender);
+                let mut spans = Vec::with_capacity(targets.len());
+                for (start, len) in targets {
+                    spans.push(IdSpan::new(start.resolve(id, sender)??, len));
+                }
+                Frame::Op(Op {
+                    id,
+                    kind: OpKind::Delete { targets: spans },
+                })
+            }
+        })
     }
 }

@@ -63,6 +63,44 @@ fn every_frame_round_trips() {
 }
 
 #[test]
+fn ids_of_the_sender_and_back_references_are_compact() {
+    let sender = ReplicaId(0xdead_beef_1234_5678);
+    let typed = Frame::Op(Op {
+        id: Id::new(sender, 5000),
+        kind: OpKind::Insert {
+            left: Some(Id::new(sender, 4999)),
+            right: None,
+            text: "x".into(),
+        },
+    });
+    // tag, Insert, Sender(5000): 1+2, Back(1): 1+1, None: 1, text: 1+1.
+    assert_eq!(encoded_len(&typed, sender), 10);
+    // Relayed (another sender): the replica id is spelled out once.
+    assert!(encoded_len(&typed, ReplicaId(1)) > 18);
+    let h = Header { sender, packet: 0 };
+    assert_eq!(
+        decode(&encode(&h, std::slice::from_ref(&typed))).unwrap().1,
+        vec![typed]
+    );
+}
+
+#[test]
+fn back_references_past_zero_are_refused() {
+    // Hand-made: an insert whose left is 5 counters before counter 2.
+    let mut payload = Vec::new();
+    for v in [5u8, 0, 0, 2, 1, 5, 0, 1, b'x'] {
+        payload.push(v); // Op, Insert, Sender(2), Back(5), None, "x"
+    }
+    let mut bytes = Vec::new();
+    seal(&header(), &payload, &mut bytes);
+    assert!(decode(&bytes).is_err());
+    payload[5] = 1; // Back(1): fine
+    let mut bytes = Vec::new();
+    seal(&header(), &payload, &mut bytes);
+    assert!(decode(&bytes).is_ok());
+}
+
+#[test]
 fn header_is_magic_version_sender_packet() {
     let bytes = encode(&header(), &[]);
     assert_eq!(&bytes[..2], &MAGIC);
@@ -114,7 +152,7 @@ fn invalid_ops_and_acks_are_refused() {
 fn unordered_digest_entries_are_refused() {
     // Hand-made: a digest listing replica 5 before replica 2.
     let mut payload = Vec::new();
-    payload = postcard::to_extend(&3u8, payload).unwrap(); // Frame::Digest
+    payload = postcard::to_extend(&3u8, payload).unwrap(); // WireFrame::Digest
     payload = postcard::to_extend(&None::<(ReplicaId, ReplicaId)>, payload).unwrap();
     payload = postcard::to_extend(&vec![(5u64, 1u64), (2, 1)], payload).unwrap();
     payload = postcard::to_extend(&false, payload).unwrap();
@@ -147,7 +185,7 @@ fn batching_fills_a_datagram_up_to_the_mtu_edge() {
         while b.push(&op) {
             n += 1;
         }
-        let one = encoded_len(&op);
+        let one = encoded_len(&op, header().sender);
         assert!(b.remaining() < one, "stopped while it still fit");
         let bytes = b.finish();
         assert!(bytes.len() <= mtu, "{} > {mtu}", bytes.len());
@@ -164,9 +202,12 @@ fn a_frame_exactly_at_the_edge_fits_and_one_byte_more_does_not() {
     // Frame::Op of an insert with `k` ASCII chars: find k that makes the frame exactly `capacity`.
     let exact = (1..capacity)
         .map(|k| "a".repeat(k))
-        .find(|t| encoded_len(&Frame::Op(insert(1, 0, t))) == capacity)
+        .find(|t| encoded_len(&Frame::Op(insert(1, 0, t)), header().sender) == capacity)
         .unwrap();
-    assert_eq!(encoded_len(&Frame::Op(insert(1, 0, &exact))), capacity);
+    assert_eq!(
+        encoded_len(&Frame::Op(insert(1, 0, &exact)), header().sender),
+        capacity
+    );
     let mut b = DatagramBuilder::new(header(), mtu);
     assert!(b.push(&Frame::Op(insert(1, 0, &exact))));
     assert_eq!(b.remaining(), 0);
@@ -188,16 +229,17 @@ fn a_big_paste_is_split_into_pieces_that_fit_and_rebuild_it() {
     let ops = doc.ops_since(&VersionVector::new());
     assert_eq!(ops.len(), 1);
     let max_frame = 1100;
-    let pieces = split_to_fit(&ops[0], max_frame);
+    let me = ReplicaId(1);
+    let pieces = split_to_fit(&ops[0], max_frame, me);
     let mut at = 0;
     for p in &pieces {
-        assert!(op_frame_len(p) <= max_frame);
+        assert!(op_frame_len(p, me) <= max_frame);
         assert_eq!(p.id.counter, at, "pieces are contiguous");
         at += p.len();
     }
     assert_eq!(at, ops[0].len());
     // Pieces are nearly full: no more than 5% more datagrams than needed.
-    let min = (op_frame_len(&ops[0]) / max_frame) + 1;
+    let min = (op_frame_len(&ops[0], me) / max_frame) + 1;
     assert!(
         pieces.len() <= min + min / 20,
         "{} pieces, {min} needed",
@@ -229,8 +271,8 @@ fn a_big_delete_is_split_too() {
     let v = doc.version();
     let deletes = other.ops_since(&v);
     for op in &deletes {
-        for p in split_to_fit(op, 400) {
-            assert!(op_frame_len(&p) <= 400);
+        for p in split_to_fit(op, 400, ReplicaId(1)) {
+            assert!(op_frame_len(&p, ReplicaId(1)) <= 400);
             doc.apply(p).unwrap();
         }
     }

@@ -65,8 +65,13 @@ pub struct Net {
 
 impl Net {
     pub fn new(n: usize, seed: u64, config: Config) -> Net {
+        // Random-looking 64-bit replica ids, as real replicas have.
         let docs = (0..n)
-            .map(|i| Doc::new(ReplicaId(1000 + i as u64)))
+            .map(|i| {
+                Doc::new(ReplicaId(
+                    0x9e37_79b9_7f4a_7c15_u64.wrapping_mul(i as u64 + 1),
+                ))
+            })
             .collect();
         Net::with_docs(docs, seed, config)
     }

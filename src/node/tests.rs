@@ -1,0 +1,277 @@
+//! Node unit tests: digests and their difference, driven by hand (the
+//! multi-node scenarios are in `tests/protocol.rs`).
+
+use std::net::{Ipv4Addr, SocketAddr};
+
+use rand::SeedableRng;
+
+use super::*;
+
+fn addr(port: u16) -> SocketAddr {
+    SocketAddr::from((Ipv4Addr::LOCALHOST, port))
+}
+
+fn node(replica: u64) -> Node {
+    Node::new(
+        Doc::new(ReplicaId(replica)),
+        Config::default(),
+        ChaCha8Rng::seed_from_u64(replica),
+        Time::ZERO,
+    )
+}
+
+/// Every frame `node` sends to anyone, drained.
+fn sent_frames(node: &mut Node) -> Vec<Frame> {
+    let mut out = Vec::new();
+    while let Some(t) = node.poll_transmit() {
+        assert!(t.bytes.len() <= node.config().mtu);
+        out.extend(wire::decode(&t.bytes).expect("own datagrams decode").1);
+    }
+    out
+}
+
+/// Counters carried by the op frames, per replica.
+fn op_counters(frames: &[Frame]) -> BTreeMap<ReplicaId, u64> {
+    let mut out = BTreeMap::new();
+    for f in frames {
+        if let Frame::Op(op) = f {
+            *out.entry(op.id.replica).or_default() += op.len();
+        }
+    }
+    out
+}
+
+fn digest_of(v: &VersionVector, scope: Option<(ReplicaId, ReplicaId)>, reply: bool) -> Vec<u8> {
+    wire::encode(
+        &Header {
+            sender: ReplicaId(1),
+            packet: 0,
+        },
+        &[Frame::Digest(DigestFrame {
+            scope,
+            version: v.clone(),
+            reply,
+        })],
+    )
+}
+
+#[test]
+fn digest_difference_is_exactly_what_the_peer_lacks() {
+    // Peer 1 has replica 7's first 10 chars; we (2) have 7's 30 and 40 of our own.
+    let mut a = Doc::new(ReplicaId(7));
+    a.insert(0, &"a".repeat(30)).unwrap();
+    let mut b = node(2);
+    for op in a.ops_since(&VersionVector::new()) {
+        b.doc.apply(op).unwrap();
+    }
+    b.doc.insert(0, &"b".repeat(40)).unwrap();
+    b.add_peer(Time::ZERO, addr(1));
+    let theirs: VersionVector = [(ReplicaId(7), 10)].into_iter().collect();
+    b.handle_datagram(Time::ZERO, addr(1), &digest_of(&theirs, None, false));
+    let frames = sent_frames(&mut b);
+    let sent = op_counters(&frames);
+    assert_eq!(
+        sent.get(&ReplicaId(7)),
+        Some(&20),
+        "only 7's counters 10..30"
+    );
+    assert_eq!(sent.get(&ReplicaId(2)), Some(&40));
+    // It had nothing we lack: no digest comes back, only ours from add_peer.
+    let replies = frames
+        .iter()
+        .filter(|f| matches!(f, Frame::Digest(d) if !d.reply))
+        .count();
+    assert_eq!(replies, 0);
+}
+
+#[test]
+fn a_digest_with_more_gets_our_digest_back() {
+    let mut b = node(2);
+    b.add_peer(Time::ZERO, addr(1));
+    sent_frames(&mut b);
+    let theirs: VersionVector = [(ReplicaId(9), 5)].into_iter().collect();
+    b.handle_datagram(Time::ZERO, addr(1), &digest_of(&theirs, None, true));
+    let frames = sent_frames(&mut b);
+    assert!(frames
+        .iter()
+        .any(|f| matches!(f, Frame::Digest(d) if !d.reply && d.version.is_empty())));
+    // Asked without `reply`: no answer digest (no ping-pong).
+    b.handle_datagram(Time::ZERO, addr(1), &digest_of(&theirs, None, false));
+    assert!(!sent_frames(&mut b)
+        .iter()
+        .any(|f| matches!(f, Frame::Digest(_))));
+}
+
+#[test]
+fn a_scoped_digest_only_speaks_for_its_replicas() {
+    let mut b = node(50);
+    for r in [10u64, 20, 30] {
+        let mut d = Doc::new(ReplicaId(r));
+        d.insert(0, "xyz").unwrap();
+        for op in d.ops_since(&VersionVector::new()) {
+            b.doc.apply(op).unwrap();
+        }
+    }
+    b.add_peer(Time::ZERO, addr(1));
+    // The peer's digest for replicas 15..=35 says it has nothing of them.
+    b.handle_datagram(
+        Time::ZERO,
+        addr(1),
+        &digest_of(
+            &VersionVector::new(),
+            Some((ReplicaId(15), ReplicaId(35))),
+            false,
+        ),
+    );
+    let frames = sent_frames(&mut b);
+    let sent: Vec<ReplicaId> = op_counters(&frames).into_keys().collect();
+    // Before its digest the node pushes everything once (state says the
+    // peer has nothing); the digest must not add duplicates of 20 and 30.
+    let per = op_counters(&frames);
+    assert_eq!(per.get(&ReplicaId(20)), Some(&3));
+    assert_eq!(per.get(&ReplicaId(30)), Some(&3));
+    assert!(sent.contains(&ReplicaId(10)));
+}
+
+#[test]
+fn big_version_vectors_become_several_digests_that_cover_everything() {
+    let v: VersionVector = (0..400u64)
+        .map(|i| (ReplicaId(i.wrapping_mul(0x9e37_79b9_7f4a_7c15)), i + 1))
+        .collect();
+    let max = 1000;
+    let frames = digest_frames(&v, None, true, max);
+    assert!(frames.len() > 1);
+    let mut next_first = Some(ReplicaId(0));
+    let mut seen = VersionVector::new();
+    for f in &frames {
+        assert!(wire::encoded_len(f, ReplicaId(0)) <= max);
+        let Frame::Digest(d) = f else { panic!() };
+        let (first, last) = d.scope.unwrap();
+        assert_eq!(Some(first), next_first, "scopes are contiguous");
+        next_first = last.0.checked_add(1).map(ReplicaId);
+        for (r, n) in d.version.iter() {
+            assert!(d.covers(r));
+            seen.set(r, n);
+        }
+    }
+    assert_eq!(next_first, None, "the last scope ends at the largest id");
+    assert_eq!(seen, v);
+}
+
+#[test]
+fn ops_learned_from_a_peer_are_not_echoed_back() {
+    let mut a = Doc::new(ReplicaId(7));
+    a.insert(0, "hello").unwrap();
+    let op = a.ops_since(&VersionVector::new()).remove(0);
+    let mut b = node(2);
+    b.add_peer(Time::ZERO, addr(1));
+    b.add_peer(Time::ZERO, addr(3));
+    // Peer 3 has answered (a peer never heard from is down: nothing is pushed to it).
+    let ping = wire::encode(
+        &Header {
+            sender: ReplicaId(8),
+            packet: 0,
+        },
+        &[Frame::Ping],
+    );
+    b.handle_datagram(Time::ZERO, addr(3), &ping);
+    sent_frames(&mut b);
+    let bytes = wire::encode(
+        &Header {
+            sender: ReplicaId(7),
+            packet: 0,
+        },
+        &[Frame::Op(op)],
+    );
+    b.handle_datagram(Time::ZERO, addr(1), &bytes);
+    let mut to = BTreeMap::new();
+    while let Some(t) = b.poll_transmit() {
+        let ops = op_counters(&wire::decode(&t.bytes).unwrap().1);
+        *to.entry(t.to).or_insert(0) += ops.values().sum::<u64>();
+    }
+    assert_eq!(to.get(&addr(3)), Some(&5), "relayed to the other peer");
+    assert_eq!(to.get(&addr(1)).copied().unwrap_or(0), 0, "not echoed");
+}
+
+#[test]
+fn handle_datagram_survives_any_bytes() {
+    use rand::RngExt;
+    let mut b = node(2);
+    b.add_peer(Time::ZERO, addr(1));
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let valid = digest_of(&[(ReplicaId(4), 3)].into_iter().collect(), None, true);
+    for i in 0..5000u64 {
+        let mut bytes = valid.clone();
+        for _ in 0..rng.random_range(1..4) {
+            let at = rng.random_range(0..bytes.len());
+            bytes[at] = rng.random();
+        }
+        b.handle_datagram(Time(i), addr(1 + (i % 3) as u16), &bytes);
+        b.handle_timeout(Time(i * 1000));
+        while b.poll_transmit().is_some() {}
+    }
+}
+
+/// A node whose peer at `addr(1)` (replica 1) has answered once.
+fn with_live_peer() -> Node {
+    let mut a = node(2);
+    a.add_peer(Time::ZERO, addr(1));
+    let ping = wire::encode(
+        &Header {
+            sender: ReplicaId(1),
+            packet: 0,
+        },
+        &[Frame::Ping],
+    );
+    a.handle_datagram(Time::ZERO, addr(1), &ping);
+    sent_frames(&mut a);
+    a
+}
+
+#[test]
+fn a_big_paste_never_bursts_more_than_the_window() {
+    let mut a = with_live_peer();
+    a.edit(
+        Time::ZERO,
+        Edit::Insert {
+            pos: 0,
+            text: "p".repeat(500_000),
+        },
+    )
+    .unwrap();
+    let mut burst = 0;
+    while let Some(t) = a.poll_transmit() {
+        burst += t.bytes.len();
+    }
+    let window = a.config().window_bytes;
+    assert!(burst <= window + a.config().mtu, "burst of {burst} bytes");
+    assert!(burst >= window / 2, "the window is used: {burst} bytes");
+}
+
+#[test]
+fn retransmissions_back_off_while_nothing_answers() {
+    let mut a = with_live_peer();
+    a.edit(
+        Time::ZERO,
+        Edit::Insert {
+            pos: 0,
+            text: "lost".into(),
+        },
+    )
+    .unwrap();
+    let mut sends = Vec::new();
+    let mut now = Time::ZERO;
+    while now < Time::from_millis(9_000) {
+        while let Some(t) = a.poll_transmit() {
+            let frames = wire::decode(&t.bytes).unwrap().1;
+            if frames.iter().any(|f| matches!(f, Frame::Op(_))) {
+                sends.push(now.as_millis());
+            }
+        }
+        now = a.poll_timeout().unwrap();
+        a.handle_timeout(now);
+    }
+    // No RTT sample yet: RTO 1 s, then 2, 4 (RFC 6298 backoff): sent at 0, 1, 3, 7 s.
+    assert_eq!(sends, vec![0, 1000, 3000, 7000]);
+    assert_eq!(a.stats().retransmits, 3);
+}
