@@ -1092,3 +1092,31 @@ impl<N: SimNode> Simulation<N> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_addresses_are_loopback_and_round_trip() {
+        for i in [0, 1, 249, 250, 251, 999] {
+            let a = node_addr(i);
+            assert!(a.ip().is_loopback(), "{a}");
+            assert_eq!(node_index(a, 1000), Some(i));
+            assert_eq!(node_index(a, i), None, "beyond the node count");
+        }
+        assert_eq!(node_index("127.0.0.1:7001".parse().unwrap(), 5), None);
+        assert_eq!(node_index("10.0.0.1:7000".parse().unwrap(), 5), None);
+        assert_eq!(node_index("127.0.0.0:7000".parse().unwrap(), 5), None);
+        assert_eq!(node_index("[::1]:7000".parse().unwrap(), 5), None);
+    }
+
+    #[test]
+    fn fault_waits_average_the_rate() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let n = 10_000;
+        let total: Micros = (0..n).map(|_| next_wait(&mut rng, 2.0)).sum();
+        let mean_s = total as f64 / n as f64 / 1e6;
+        assert!((29.0..31.0).contains(&mean_s), "{mean_s}");
+    }
+}
