@@ -8,6 +8,7 @@
 
 #[path = "../tests/protocol_harness/mod.rs"]
 mod harness;
+#[path = "../tests/common/traces.rs"]
 mod traces;
 
 use std::time::Duration;
@@ -16,26 +17,29 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use harness::{Faults, Net};
 use rumor::doc::{Doc, ReplicaId, VersionVector};
 use rumor::node::{Config, Edit};
-use traces::{load_sequential, TracePatch};
+use traces::Patch as TracePatch;
 
 const ONE_WAY: Duration = Duration::from_millis(10);
 
 fn edits_of(p: &TracePatch) -> Vec<Edit> {
     let mut out = Vec::new();
-    if p.1 > 0 {
-        out.push(Edit::Delete { pos: p.0, len: p.1 });
+    if p.del > 0 {
+        out.push(Edit::Delete {
+            pos: p.pos,
+            len: p.del,
+        });
     }
-    if !p.2.is_empty() {
+    if !p.ins.is_empty() {
         out.push(Edit::Insert {
-            pos: p.0,
-            text: p.2.clone(),
+            pos: p.pos,
+            text: p.ins.clone(),
         });
     }
     out
 }
 
 fn typed_chars(p: &TracePatch) -> u64 {
-    (p.1 + p.2.chars().count()) as u64
+    (p.del + p.ins.chars().count()) as u64
 }
 
 fn clean_pair(seed: u64) -> Net {
@@ -82,11 +86,11 @@ fn typing_cost(patches: &[TracePatch], n: usize, every: Duration) -> (f64, f64) 
 fn trace_doc(patches: &[TracePatch], replica: u64) -> Doc {
     let mut doc = Doc::new(ReplicaId(replica));
     for p in patches {
-        if p.1 > 0 {
-            doc.delete(p.0, p.1).expect("trace delete");
+        if p.del > 0 {
+            doc.delete(p.pos, p.del).expect("trace delete");
         }
-        if !p.2.is_empty() {
-            doc.insert(p.0, &p.2).expect("trace insert");
+        if !p.ins.is_empty() {
+            doc.insert(p.pos, &p.ins).expect("trace insert");
         }
     }
     doc
@@ -100,9 +104,10 @@ struct Reconnect {
 }
 
 /// Two replicas share the trace's history; one goes offline while the
-/// other makes `diff` more edits (the trace's first `diff` patches again);
-/// then it comes back. Counts what the catch-up costs.
-fn reconnect_cost(history: &Doc, patches: &[TracePatch], diff: usize) -> Reconnect {
+/// other makes `diff` more edits (the trace's patches again, from the
+/// start); both are left long enough for the pushes to be lost and the
+/// peer to be marked down. Returns the network and the edit count.
+fn before_reconnect(history: &Doc, patches: &[TracePatch], diff: usize) -> (Net, usize) {
     let mut b = Doc::new(ReplicaId(0x9e37_79b9_7f4a_7c15));
     for op in history.ops_since(&VersionVector::new()) {
         b.apply(op).expect("history applies");
@@ -124,19 +129,28 @@ fn reconnect_cost(history: &Doc, patches: &[TracePatch], diff: usize) -> Reconne
             edits += 1;
         }
     }
-    // Long enough offline that the pushes are lost and the peer is down.
     net.run_for(Duration::from_secs(60));
+    (net, edits)
+}
+
+/// Brings the offline replica back and counts what the catch-up costs.
+fn reconnect(mut net: Net, diff_ops: usize) -> Reconnect {
     let (b0, d0) = (total_bytes(&net), total_datagrams(&net));
     net.set_online(1, true);
     let took = net
         .run_until_converged(Duration::from_secs(600))
         .expect("reconnect converges");
     Reconnect {
-        diff_ops: edits,
+        diff_ops,
         round_trips: took.as_secs_f64() / (2.0 * ONE_WAY.as_secs_f64()),
         datagrams: total_datagrams(&net) - d0,
         bytes: total_bytes(&net) - b0,
     }
+}
+
+fn reconnect_cost(history: &Doc, patches: &[TracePatch], diff: usize) -> Reconnect {
+    let (net, edits) = before_reconnect(history, patches, diff);
+    reconnect(net, edits)
 }
 
 fn report(patches: &[TracePatch], history: &Doc) {
@@ -174,7 +188,9 @@ fn report(patches: &[TracePatch], history: &Doc) {
 }
 
 fn benches(c: &mut Criterion) {
-    let (patches, end) = load_sequential("automerge-paper").expect("automerge-paper trace");
+    let trace = traces::sequential("automerge-paper");
+    let patches: Vec<TracePatch> = trace.patches().cloned().collect();
+    let end = trace.end_content;
     // Replica ids are random 64-bit numbers in real use (long varints).
     let history = trace_doc(&patches, 0xbb67_ae85_84ca_a73b);
     assert_eq!(history.text(), end, "trace replays to its end content");
@@ -205,10 +221,15 @@ fn benches(c: &mut Criterion) {
             BatchSize::LargeInput,
         )
     });
-    g.throughput(Throughput::Elements(1));
-    for diff in [1usize, 1_000] {
+    // CPU cost of the catch-up alone (setup excluded).
+    for diff in [1usize, 1_000, 100_000] {
+        g.throughput(Throughput::Elements(diff as u64));
         g.bench_function(format!("reconnect_diff_{diff}"), |b| {
-            b.iter(|| reconnect_cost(&history, &patches, diff))
+            b.iter_batched(
+                || before_reconnect(&history, &patches, diff),
+                |(net, edits)| reconnect(net, edits),
+                BatchSize::LargeInput,
+            )
         });
     }
     g.finish();

@@ -7,4 +7,6 @@ pub mod doc;
 pub mod node;
 pub mod wire;
 
-pub use doc::{Applied, Doc, DocStats, Id, IdSpan, Op, OpKind, Patch, ReplicaId, VersionVector};
+pub use doc::{
+    Applied, Doc, DocStats, Id, IdSpan, Op, OpKind, Patch, ReplicaId, TargetSpan, VersionVector,
+};

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rumor::doc::{Id, IdSpan, Op, OpKind, ReplicaId};
+use rumor::doc::{Id, IdSpan, Op, OpKind, ReplicaId, TargetSpan};
 use rumor::wire::{self, Frame, Header};
 
 struct Counting;
@@ -105,8 +105,8 @@ fn decoding_allocates_in_proportion_to_the_datagram() {
         c += 1;
     }
     valid.push(b.finish());
-    let targets: Vec<IdSpan> = (0..300)
-        .map(|i| IdSpan::new(Id::new(ReplicaId(1), i * 2), 1))
+    let targets: Vec<TargetSpan> = (0..300)
+        .map(|i| TargetSpan::forward(IdSpan::new(Id::new(ReplicaId(1), i * 2), 1)))
         .collect();
     let delete = Frame::Op(Op {
         id: Id::new(ReplicaId(2), 1000),

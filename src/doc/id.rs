@@ -63,3 +63,85 @@ impl IdSpan {
         self.start.add(self.len - 1)
     }
 }
+
+/// The chars one delete op removes, in the order of its counters: `len`
+/// ids of one replica walking up from `start` (`start`, `start + 1`, ...),
+/// or, when `backward`, walking down (`start`, `start - 1`, ...). Repeated
+/// Backspace deletes a run of typing from its end, so walking down keeps a
+/// whole Backspace burst one span.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TargetSpan {
+    pub start: Id,
+    pub len: u64,
+    pub backward: bool,
+}
+
+impl TargetSpan {
+    pub fn forward(span: IdSpan) -> Self {
+        TargetSpan {
+            start: span.start,
+            len: span.len,
+            backward: false,
+        }
+    }
+
+    /// The ids covered, as an ascending span (`None` if malformed: empty,
+    /// or walking past counter 0 or `u64::MAX`).
+    pub fn ids(&self) -> Option<IdSpan> {
+        if self.len == 0 {
+            return None;
+        }
+        let lowest = if self.backward {
+            self.start.counter.checked_sub(self.len - 1)?
+        } else {
+            self.start.counter.checked_add(self.len)?;
+            self.start.counter
+        };
+        Some(IdSpan::new(Id::new(self.start.replica, lowest), self.len))
+    }
+
+    /// The targets of counters `from .. to` of this span (offsets, `from < to <= len`).
+    pub fn slice(&self, from: u64, to: u64) -> Self {
+        let start = if self.backward {
+            Id::new(self.start.replica, self.start.counter - from)
+        } else {
+            self.start.add(from)
+        };
+        TargetSpan {
+            start,
+            len: to - from,
+            backward: self.backward && to - from > 1,
+        }
+    }
+
+    /// Appends `s` to a target list, extending the last span when `s`
+    /// continues its walk (a one-char span may walk either way).
+    pub fn push(list: &mut Vec<TargetSpan>, s: TargetSpan) {
+        if let Some(last) = list.last_mut() {
+            if last.start.replica == s.start.replica {
+                let up = |t: &TargetSpan| !t.backward || t.len == 1;
+                let down = |t: &TargetSpan| t.backward || t.len == 1;
+                if up(last)
+                    && up(&s)
+                    && last.start.counter.checked_add(last.len) == Some(s.start.counter)
+                {
+                    last.len += s.len;
+                    last.backward = false;
+                    return;
+                }
+                if down(last)
+                    && down(&s)
+                    && last.start.counter.checked_sub(last.len) == Some(s.start.counter)
+                {
+                    last.len += s.len;
+                    last.backward = true;
+                    return;
+                }
+            }
+        }
+        list.push(TargetSpan {
+            backward: s.backward && s.len > 1,
+            ..s
+        });
+    }
+}

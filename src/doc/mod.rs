@@ -48,16 +48,15 @@ mod id;
 mod op;
 mod oplog;
 mod pending;
-mod run;
 mod sequence;
 mod version;
 
 pub use error::Error;
-pub use id::{Id, IdSpan, ReplicaId};
+pub use id::{Id, IdSpan, ReplicaId, TargetSpan};
 pub use op::{Op, OpKind};
 pub use version::VersionVector;
 
-use jumprope::JumpRope;
+use jumprope::{JumpRope, JumpRopeBuf};
 
 use oplog::OpLog;
 use pending::Pending;
@@ -105,8 +104,11 @@ pub struct Doc {
     version: VersionVector,
     log: OpLog,
     seq: Sequence,
-    text: JumpRope,
+    /// The visible text. Buffered: a burst of typing becomes one rope edit.
+    text: JumpRopeBuf,
     pending: Pending,
+    /// Reused for the targets of each local delete (saves an allocation).
+    scratch: Vec<TargetSpan>,
 }
 
 impl std::fmt::Debug for Doc {
@@ -126,8 +128,9 @@ impl Doc {
             version: VersionVector::new(),
             log: OpLog::default(),
             seq: Sequence::default(),
-            text: JumpRope::new_from_seed(0),
+            text: JumpRopeBuf::with_rope(JumpRope::new_from_seed(0)),
             pending: Pending::default(),
+            scratch: Vec::new(),
         }
     }
 
@@ -152,20 +155,13 @@ impl Doc {
         if n == 0 {
             return Ok(());
         }
+        if n > op::MAX_RUN {
+            return Err(Error::InvalidOp("insert too long"));
+        }
         let id = self.next_id();
-        let (left, right) = self.seq.insert_local(pos, id, n);
+        let (left, right) = self.seq.insert_local(pos, id, n, &self.log);
         self.text.insert(pos, text);
-        self.log.push(
-            Op {
-                id,
-                kind: OpKind::Insert {
-                    left,
-                    right,
-                    text: text.to_string(),
-                },
-            },
-            n,
-        );
+        self.log.push_insert(id, left, right, text, n);
         self.version.set(self.replica, id.counter + n);
         Ok(())
     }
@@ -185,16 +181,12 @@ impl Doc {
             return Ok(());
         }
         let id = self.next_id();
-        let mut targets = Vec::new();
-        self.seq.delete_local(pos, len, &mut targets);
+        let mut targets = std::mem::take(&mut self.scratch);
+        targets.clear();
+        self.seq.delete_local(pos, len, &mut targets, &self.log);
         self.text.remove(pos..pos + len);
-        self.log.push(
-            Op {
-                id,
-                kind: OpKind::Delete { targets },
-            },
-            len as u64,
-        );
+        self.log.push_delete(id, &targets, len as u64);
+        self.scratch = targets;
         self.version.set(self.replica, id.counter + len as u64);
         Ok(())
     }
@@ -262,10 +254,10 @@ impl Doc {
         let mut first = true;
         while let Some(op) = queue.pop() {
             let result = self.apply_one(op, &mut applied, &mut queue);
-            // Errors of released ops are theirs, not the caller's: such an op
-            // is dropped (it could never apply), the rest goes on.
+            // `held` and errors speak of the op passed in. A released op that
+            // fails is dropped (it could never apply); the rest goes on.
             if first {
-                result?;
+                applied.held = result?;
                 first = false;
             }
         }
@@ -277,7 +269,7 @@ impl Doc {
         op: Op,
         applied: &mut Applied,
         queue: &mut Vec<Op>,
-    ) -> Result<(), Error> {
+    ) -> Result<bool, Error> {
         let replica = op.id.replica;
         let have = self.version.get(replica);
         let len = op.len();
@@ -287,7 +279,7 @@ impl Doc {
             let known = have.min(end) - op.id.counter;
             self.log.check_same(&op, known)?;
             if end <= have {
-                return Ok(());
+                return Ok(false);
             }
         }
         let op = if op.id.counter < have {
@@ -309,12 +301,11 @@ impl Doc {
                 return Err(Error::PendingFull);
             }
             self.pending.hold(missing, op);
-            applied.held = true;
-            return Ok(());
+            return Ok(true);
         }
         match &op.kind {
             OpKind::Insert { left, right, text } => {
-                let pos = self.seq.integrate(op.id, len, *left, *right);
+                let pos = self.seq.integrate(op.id, len, *left, *right, &self.log);
                 self.text.insert(pos, text);
                 applied.patches.push(Patch {
                     pos,
@@ -323,9 +314,9 @@ impl Doc {
                 });
             }
             OpKind::Delete { targets } => {
-                for &t in targets {
+                for t in targets.iter().filter_map(|t| t.ids()) {
                     let (text, patches) = (&mut self.text, &mut applied.patches);
-                    self.seq.delete_span(t, |pos, n| {
+                    self.seq.delete_span(t, &self.log, |pos, n| {
                         text.remove(pos..pos + n);
                         patches.push(Patch {
                             pos,
@@ -340,9 +331,16 @@ impl Doc {
         self.version.set(replica, end);
         applied.ops_applied += 1;
         self.pending.release(replica, have, end, queue);
-        Ok(())
+        Ok(false)
     }
 }
 
 #[cfg(test)]
 mod tests;
+
+impl Doc {
+    #[doc(hidden)]
+    pub fn debug_sizes(&self) -> String {
+        self.seq.debug_sizes()
+    }
+}

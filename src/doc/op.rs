@@ -3,7 +3,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::error::Error;
-use super::id::{Id, IdSpan};
+use super::id::{Id, IdSpan, TargetSpan};
+
+/// The most chars one insert op may carry.
+pub(crate) const MAX_RUN: u64 = u32::MAX as u64;
 
 /// One change, run-length encoded: an insert of a run of chars typed one
 /// after another, or a delete of a list of id spans.
@@ -30,7 +33,7 @@ pub enum OpKind {
     },
     /// Deletes every char named by `targets`; counter `id.counter + k` is the
     /// id of deleting the `k`-th char listed.
-    Delete { targets: Vec<IdSpan> },
+    Delete { targets: Vec<TargetSpan> },
 }
 
 impl Op {
@@ -65,6 +68,9 @@ impl Op {
         if self.id.counter.checked_add(len).is_none() {
             return Err(Error::InvalidOp("counter overflow"));
         }
+        if matches!(self.kind, OpKind::Insert { .. }) && len > MAX_RUN {
+            return Err(Error::InvalidOp("insert too long"));
+        }
         let own_future = |id: &Id| id.replica == self.id.replica && id.counter >= self.id.counter;
         match &self.kind {
             OpKind::Insert { left, right, .. } => {
@@ -74,10 +80,10 @@ impl Op {
             }
             OpKind::Delete { targets } => {
                 for t in targets {
-                    if t.len == 0 || t.start.counter.checked_add(t.len).is_none() {
+                    let Some(ids) = t.ids() else {
                         return Err(Error::InvalidOp("bad delete span"));
-                    }
-                    if t.start.replica == self.id.replica && t.end_counter() > self.id.counter {
+                    };
+                    if ids.start.replica == self.id.replica && ids.end_counter() > self.id.counter {
                         return Err(Error::InvalidOp("delete refers to its own future"));
                     }
                 }
@@ -116,7 +122,7 @@ impl Op {
                 for t in targets {
                     let (lo, hi) = (at.max(from), (at + t.len).min(to));
                     if lo < hi {
-                        out.push(IdSpan::new(t.start.add(lo - at), hi - lo));
+                        out.push(t.slice(lo - at, hi - at));
                     }
                     at += t.len;
                     if at >= to {
@@ -136,7 +142,10 @@ impl Op {
             OpKind::Insert { left, right, .. } => {
                 left.iter().chain(right.iter()).copied().collect()
             }
-            OpKind::Delete { targets } => targets.iter().map(|t| t.last()).collect(),
+            OpKind::Delete { targets } => targets
+                .iter()
+                .filter_map(|t| t.ids().map(|s| s.last()))
+                .collect(),
         }
     }
 }

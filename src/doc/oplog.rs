@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::error::Error;
-use super::id::{Id, IdSpan, ReplicaId};
+use super::id::{Id, ReplicaId, TargetSpan};
 use super::op::{Op, OpKind};
 use super::version::VersionVector;
 
@@ -29,20 +29,125 @@ impl OpLog {
         self.ops.len()
     }
 
-    /// Appends an op that was just applied, merging it into the last entry
-    /// when it simply continues it (typing, repeated deletes).
+    /// Appends an insert that was just applied. A run that continues its
+    /// replica's last insert (typing) is merged into it, without allocating.
+    /// Merging into an entry that is not the last one keeps the log causal:
+    /// the new chars depend only on that entry's origins and its last char.
+    pub fn push_insert(
+        &mut self,
+        id: Id,
+        left: Option<Id>,
+        right: Option<Id>,
+        text: &str,
+        len: u64,
+    ) {
+        if !self.extend_insert(id, left, right, text, len) {
+            let kind = OpKind::Insert {
+                left,
+                right,
+                text: text.to_string(),
+            };
+            self.push_new(Op { id, kind }, len);
+        }
+    }
+
+    /// Appends a delete that was just applied, merged into the last entry
+    /// when that is the same replica's previous delete.
+    pub fn push_delete(&mut self, id: Id, targets: &[TargetSpan], len: u64) {
+        if !self.extend_delete(id, targets, len) {
+            let kind = OpKind::Delete {
+                targets: targets.to_vec(),
+            };
+            self.push_new(Op { id, kind }, len);
+        }
+    }
+
+    /// Appends an op that was just applied (either kind).
     pub fn push(&mut self, op: Op, len: u64) {
-        if let Some(last) = self.ops.last_mut() {
-            if try_merge(&mut last.op, last.len, &op) {
-                last.len += len;
-                return;
+        let extended = match &op.kind {
+            OpKind::Insert { left, right, text } => {
+                self.extend_insert(op.id, *left, *right, text, len)
+            }
+            OpKind::Delete { targets } => self.extend_delete(op.id, targets, len),
+        };
+        if !extended {
+            self.push_new(op, len);
+        }
+    }
+
+    fn extend_insert(
+        &mut self,
+        id: Id,
+        left: Option<Id>,
+        right: Option<Id>,
+        text: &str,
+        len: u64,
+    ) -> bool {
+        if let Some(&(start, index)) = self.by_replica.get(&id.replica).and_then(|e| e.last()) {
+            let entry = &mut self.ops[index];
+            if let OpKind::Insert {
+                right: r, text: t, ..
+            } = &mut entry.op.kind
+            {
+                if start + entry.len == id.counter
+                    && left == Some(Id::new(id.replica, id.counter - 1))
+                    && *r == right
+                {
+                    t.push_str(text);
+                    entry.len += len;
+                    return true;
+                }
             }
         }
+        false
+    }
+
+    fn extend_delete(&mut self, id: Id, targets: &[TargetSpan], len: u64) -> bool {
+        if let Some(last) = self.ops.last_mut() {
+            if let OpKind::Delete { targets: t } = &mut last.op.kind {
+                if last.op.id.replica == id.replica && last.op.id.counter + last.len == id.counter {
+                    for &s in targets {
+                        TargetSpan::push(t, s);
+                    }
+                    last.len += len;
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    fn push_new(&mut self, op: Op, len: u64) {
         self.by_replica
             .entry(op.id.replica)
             .or_default()
             .push((op.id.counter, self.ops.len()));
         self.ops.push(Entry { op, len });
+    }
+
+    /// The entry holding `id`, if any.
+    fn entry_of(&self, id: Id) -> Option<&Entry> {
+        let entries = self.by_replica.get(&id.replica)?;
+        let i = entries.partition_point(|&(start, _)| start <= id.counter);
+        let (start, index) = *entries.get(i.checked_sub(1)?)?;
+        let entry = &self.ops[index];
+        (id.counter < start + entry.len).then_some(entry)
+    }
+
+    /// The (left, right) origins of the inserted char `id`, if it is one.
+    pub fn origins(&self, id: Id) -> Option<(Option<Id>, Option<Id>)> {
+        let entry = self.entry_of(id)?;
+        match &entry.op.kind {
+            OpKind::Insert { left, right, .. } => {
+                let left = if id == entry.op.id {
+                    *left
+                } else {
+                    Some(Id::new(id.replica, id.counter - 1))
+                };
+                Some((left, *right))
+            }
+            OpKind::Delete { .. } => None,
+        }
     }
 
     /// Every op (or part of an op) whose ids `v` lacks, in log order.
@@ -116,50 +221,10 @@ fn same_content(a: &Op, b: &Op) -> bool {
     }
 }
 
-fn merged_spans(spans: &[IdSpan]) -> Vec<IdSpan> {
-    let mut out: Vec<IdSpan> = Vec::with_capacity(spans.len());
+fn merged_spans(spans: &[TargetSpan]) -> Vec<TargetSpan> {
+    let mut out = Vec::with_capacity(spans.len());
     for &s in spans {
-        push_span(&mut out, s);
+        TargetSpan::push(&mut out, s);
     }
     out
-}
-
-/// Appends a span, extending the last one when `s` continues it.
-pub(crate) fn push_span(out: &mut Vec<IdSpan>, s: IdSpan) {
-    if let Some(last) = out.last_mut() {
-        if last.start.replica == s.start.replica && last.end_counter() == s.start.counter {
-            last.len += s.len;
-            return;
-        }
-    }
-    out.push(s);
-}
-
-/// Merges `next` into `last` when it is the same replica's very next op and
-/// the two read as one: a run of typing, or consecutive deletes.
-fn try_merge(last: &mut Op, last_len: u64, next: &Op) -> bool {
-    if last.id.replica != next.id.replica || last.id.counter + last_len != next.id.counter {
-        return false;
-    }
-    let previous = Some(Id::new(next.id.replica, next.id.counter - 1));
-    match (&mut last.kind, &next.kind) {
-        (
-            OpKind::Insert { right, text, .. },
-            OpKind::Insert {
-                left: nl,
-                right: nr,
-                text: nt,
-            },
-        ) if *nl == previous && nr == right => {
-            text.push_str(nt);
-            true
-        }
-        (OpKind::Delete { targets }, OpKind::Delete { targets: nt }) => {
-            for &s in nt {
-                push_span(targets, s);
-            }
-            true
-        }
-        _ => false,
-    }
 }

@@ -12,6 +12,10 @@
 //! - The position of a run is found by walking up from its leaf, adding the
 //!   sizes of the siblings before it: O(log n).
 //!
+//! A piece holds only ids, a length and a deleted flag: the origins of its
+//! chars live once, in the op log, which `integrate` consults for the few
+//! pieces it has to compare. That keeps a piece at 24 bytes.
+//!
 //! Leaf 0 is always the leftmost leaf: a split moves the right half of a
 //! node into a new node. Runs are never removed, only joined with a
 //! neighbour, so no node ever becomes empty (except leaf 0 of an empty
@@ -22,17 +26,59 @@
 
 use std::collections::BTreeMap;
 
-use super::id::{Id, IdSpan};
-use super::oplog::push_span;
-use super::run::Run;
+use super::id::{Id, IdSpan, TargetSpan};
+use super::oplog::OpLog;
 
 const LEAF_CAP: usize = 32;
 const NODE_CAP: usize = 16;
 const NONE: u32 = u32::MAX;
 
+/// Consecutive ids of one replica, adjacent in the document, typed one
+/// after another (so char `k` has char `k - 1` as its left origin, and all
+/// share a right origin), all visible or all deleted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Piece {
+    pub id: Id,
+    pub len: u32,
+    pub deleted: bool,
+}
+
+impl Piece {
+    fn visible(&self) -> u64 {
+        if self.deleted {
+            0
+        } else {
+            self.len as u64
+        }
+    }
+
+    fn end(&self) -> u64 {
+        self.id.counter + self.len as u64
+    }
+
+    fn contains(&self, id: Id) -> bool {
+        id.replica == self.id.replica && id.counter >= self.id.counter && id.counter < self.end()
+    }
+
+    fn last(&self) -> Id {
+        self.id.add(self.len as u64 - 1)
+    }
+
+    /// Keeps chars `0..at` and returns the rest.
+    fn split(&mut self, at: u32) -> Piece {
+        let rest = Piece {
+            id: self.id.add(at as u64),
+            len: self.len - at,
+            deleted: self.deleted,
+        };
+        self.len = at;
+        rest
+    }
+}
+
 #[derive(Clone, Debug)]
 struct Leaf {
-    runs: Vec<Run>,
+    runs: Vec<Piece>,
     parent: u32,
     next: u32,
     raw: u64,
@@ -65,13 +111,21 @@ pub(crate) struct Sequence {
     index: BTreeMap<Id, u32>,
     /// Leaves that may have grown past `LEAF_CAP` during this operation.
     grown: Vec<u32>,
+    /// The id right after the last inserted piece, and that piece's right
+    /// origin: saves an op-log lookup when typing continues it.
+    recent: Option<(Id, Option<Id>)>,
+    /// The leaf last found by visible position and the visible position of
+    /// its start: edits come in bursts at one place, so the next lookup
+    /// usually lands in the same leaf and skips the descent. Any change of
+    /// size in another leaf (which could shift this one) clears it.
+    hint: Option<(u32, u64)>,
 }
 
 impl Default for Sequence {
     fn default() -> Self {
         Sequence {
             leaves: vec![Leaf {
-                runs: Vec::new(),
+                runs: Vec::with_capacity(LEAF_CAP + 4),
                 parent: NONE,
                 next: NONE,
                 raw: 0,
@@ -82,6 +136,8 @@ impl Default for Sequence {
             height: 0,
             index: BTreeMap::new(),
             grown: Vec::new(),
+            recent: None,
+            hint: None,
         }
     }
 }
@@ -111,12 +167,15 @@ impl Sequence {
         }
     }
 
-    fn run(&self, c: Cursor) -> &Run {
+    fn run(&self, c: Cursor) -> &Piece {
         &self.leaves[c.leaf as usize].runs[c.index]
     }
 
     /// Adds to the sizes of a leaf and all its ancestors.
     fn add_totals(&mut self, leaf: u32, raw: i64, vis: i64) {
+        if self.hint.is_some_and(|(h, _)| h != leaf) {
+            self.hint = None;
+        }
         let l = &mut self.leaves[leaf as usize];
         l.raw = l.raw.wrapping_add_signed(raw);
         l.vis = l.vis.wrapping_add_signed(vis);
@@ -129,31 +188,45 @@ impl Sequence {
         }
     }
 
-    /// The run holding visible char `pos` (< visible_len) and the char's offset in it.
-    fn find_visible(&self, mut pos: u64) -> (Cursor, u64) {
-        let mut node = self.root;
+    /// The piece holding visible char `pos` (< visible_len) and the char's
+    /// offset in it.
+    fn find_visible(&mut self, pos: u64) -> (Cursor, u64) {
+        let (leaf, start) = match self.hint {
+            Some((leaf, start)) if start <= pos && pos < start + self.leaves[leaf as usize].vis => {
+                (leaf, start)
+            }
+            _ => self.descend(pos),
+        };
+        self.hint = Some((leaf, start));
+        let mut pos = pos - start;
+        let runs = &self.leaves[leaf as usize].runs;
+        for (index, p) in runs.iter().enumerate() {
+            if !p.deleted {
+                if pos < p.len as u64 {
+                    return (Cursor { leaf, index }, pos);
+                }
+                pos -= p.len as u64;
+            }
+        }
+        panic!("visible position past the end of the sequence")
+    }
+
+    /// The leaf holding visible char `pos`, and the visible position of its start.
+    fn descend(&self, pos: u64) -> (u32, u64) {
+        let (mut node, mut rest) = (self.root, pos);
         for level in (1..=self.height).rev() {
             let children = &self.inners[node as usize].children;
             node = *children.last().expect("inner nodes are never empty");
             for &c in children {
                 let v = self.totals(c, level - 1).1;
-                if pos < v {
+                if rest < v {
                     node = c;
                     break;
                 }
-                pos -= v;
+                rest -= v;
             }
         }
-        let runs = &self.leaves[node as usize].runs;
-        for (index, run) in runs.iter().enumerate() {
-            if !run.deleted {
-                if pos < run.len {
-                    return (Cursor { leaf: node, index }, pos);
-                }
-                pos -= run.len;
-            }
-        }
-        panic!("visible position past the end of the sequence")
+        (node, pos - rest)
     }
 
     /// The run holding `id` and the id's offset in it. The id must be present.
@@ -176,8 +249,8 @@ impl Sequence {
     /// (raw, visible) chars before the run at `c`.
     fn position(&self, c: Cursor) -> (u64, u64) {
         let leaf = &self.leaves[c.leaf as usize];
-        let (mut raw, mut vis) = leaf.runs[..c.index].iter().fold((0, 0), |(r, v), run| {
-            (r + run.len, v + run.visible() as u64)
+        let (mut raw, mut vis) = leaf.runs[..c.index].iter().fold((0u64, 0u64), |(r, v), p| {
+            (r + p.len as u64, v + p.visible())
         });
         let (mut child, mut parent, mut level) = (c.leaf, leaf.parent, 0);
         while parent != NONE {
@@ -224,56 +297,103 @@ impl Sequence {
     /// Makes `at` a run boundary inside the run at `c` (no-op at 0 or len).
     fn split_at(&mut self, c: Cursor, at: u64) {
         let runs = &mut self.leaves[c.leaf as usize].runs;
-        if at > 0 && at < runs[c.index].len {
-            let rest = runs[c.index].split(at);
+        if at > 0 && at < runs[c.index].len as u64 {
+            let rest = runs[c.index].split(at as u32);
             runs.insert(c.index + 1, rest);
             self.grown.push(c.leaf);
         }
     }
 
-    /// Puts a new run at insertion point `at`, joining it to the run before
-    /// when it continues that run.
-    fn insert_at(&mut self, at: Cursor, run: Run) {
+    /// Puts a new visible piece with the given origins at insertion point
+    /// `at`, joining it to the piece before when it continues that piece.
+    fn insert_at(
+        &mut self,
+        at: Cursor,
+        id: Id,
+        len: u64,
+        origins: (Option<Id>, Option<Id>),
+        log: &OpLog,
+    ) {
+        let joins = at.index > 0 && {
+            let prev = self.leaves[at.leaf as usize].runs[at.index - 1];
+            !prev.deleted
+                && prev.id.replica == id.replica
+                && prev.end() == id.counter
+                && origins.0 == Some(prev.last())
+                && self.right_origin(&prev, log) == origins.1
+        };
         let runs = &mut self.leaves[at.leaf as usize].runs;
-        if at.index > 0 && runs[at.index - 1].can_join(&run) {
-            runs[at.index - 1].len += run.len;
-            // A key may already sit at this id: one `index_move` left at the
-            // end of a run that moved. It must now name this leaf.
-            if let Some(leaf) = self.index.get_mut(&run.id) {
-                *leaf = at.leaf;
-            }
+        if joins {
+            runs[at.index - 1].len += len as u32;
         } else {
-            runs.insert(at.index, run);
-            self.index.insert(run.id, at.leaf);
+            let piece = Piece {
+                id,
+                len: len as u32,
+                deleted: false,
+            };
+            runs.insert(at.index, piece);
+            self.index.insert(id, at.leaf);
             self.grown.push(at.leaf);
         }
-        self.add_totals(at.leaf, run.len as i64, run.visible() as i64);
+        self.recent = Some((id.add(len), origins.1));
+        self.add_totals(at.leaf, len as i64, len as i64);
     }
 
-    /// Marks the (visible) run at `c` deleted and joins it to a deleted run
-    /// before it when they continue each other. Returns the cursor of the
-    /// run after it.
-    fn mark_deleted(&mut self, c: Cursor) -> Cursor {
+    /// The right origin shared by the chars of `p`.
+    fn right_origin(&self, p: &Piece, log: &OpLog) -> Option<Id> {
+        match self.recent {
+            Some((next, right)) if next == p.id.add(p.len as u64) => right,
+            _ => log.origins(p.id).and_then(|o| o.1),
+        }
+    }
+
+    /// Whether deleted piece `next` continues deleted piece `prev` (see `Piece`).
+    fn continues(&self, prev: &Piece, next: &Piece, log: &OpLog) -> bool {
+        prev.deleted == next.deleted
+            && prev.id.replica == next.id.replica
+            && prev.end() == next.id.counter
+            && log.origins(next.id).is_some_and(|(l, r)| {
+                l == Some(prev.last()) && log.origins(prev.id).is_some_and(|o| o.1 == r)
+            })
+    }
+
+    /// Marks the (visible) piece at `c` deleted and joins it to the deleted
+    /// pieces around it that it continues or that continue it (Backspace
+    /// deletes right to left, so both sides matter). Returns the cursor of
+    /// the piece after it.
+    fn mark_deleted(&mut self, c: Cursor, log: &OpLog) -> Cursor {
         let runs = &mut self.leaves[c.leaf as usize].runs;
-        let run = &mut runs[c.index];
-        run.deleted = true;
-        let len = run.len;
-        let joined = c.index > 0 && runs[c.index - 1].can_join(&runs[c.index]);
-        if joined {
-            runs[c.index - 1].len += len;
-            runs.remove(c.index);
+        runs[c.index].deleted = true;
+        let len = runs[c.index].len;
+        let mut at = c.index;
+        let runs = &self.leaves[c.leaf as usize].runs;
+        if at + 1 < runs.len() && self.continues(&runs[at], &runs[at + 1], log) {
+            let next = self.leaves[c.leaf as usize].runs.remove(at + 1);
+            self.leaves[c.leaf as usize].runs[at].len += next.len;
+        }
+        let runs = &self.leaves[c.leaf as usize].runs;
+        if at > 0 && self.continues(&runs[at - 1], &runs[at], log) {
+            let this = self.leaves[c.leaf as usize].runs.remove(at);
+            self.leaves[c.leaf as usize].runs[at - 1].len += this.len;
+            at -= 1;
         }
         self.add_totals(c.leaf, 0, -(len as i64));
         Cursor {
             leaf: c.leaf,
-            index: if joined { c.index } else { c.index + 1 },
+            index: at + 1,
         }
     }
 
     /// Inserts a local run of `len` chars so that it starts at visible
     /// position `pos`, right after the visible char before it. Returns its
     /// origins.
-    pub fn insert_local(&mut self, pos: usize, id: Id, len: u64) -> (Option<Id>, Option<Id>) {
+    pub fn insert_local(
+        &mut self,
+        pos: usize,
+        id: Id,
+        len: u64,
+        log: &OpLog,
+    ) -> (Option<Id>, Option<Id>) {
         let (at, left) = if pos == 0 {
             (Cursor { leaf: 0, index: 0 }, None)
         } else {
@@ -286,21 +406,14 @@ impl Sequence {
             (at, Some(self.run(c).id.add(k)))
         };
         let right = self.normalize(at).map(|c| self.run(c).id);
-        let run = Run {
-            id,
-            len,
-            left,
-            right,
-            deleted: false,
-        };
-        self.insert_at(at, run);
+        self.insert_at(at, id, len, (left, right), log);
         self.rebalance();
         (left, right)
     }
 
     /// Marks visible chars `pos .. pos + len` deleted, appending their ids
     /// (in document order) to `out`.
-    pub fn delete_local(&mut self, pos: usize, len: usize, out: &mut Vec<IdSpan>) {
+    pub fn delete_local(&mut self, pos: usize, len: usize, out: &mut Vec<TargetSpan>, log: &OpLog) {
         let (c, k) = self.find_visible(pos as u64);
         self.split_at(c, k);
         let mut c = Some(Cursor {
@@ -321,10 +434,10 @@ impl Sequence {
                 continue;
             }
             self.split_at(at, remaining);
-            let n = run.len.min(remaining);
-            push_span(out, IdSpan::new(run.id, n));
+            let n = (run.len as u64).min(remaining);
+            TargetSpan::push(out, TargetSpan::forward(IdSpan::new(run.id, n)));
             remaining -= n;
-            c = Some(self.mark_deleted(at));
+            c = Some(self.mark_deleted(at, log));
         }
         self.rebalance();
     }
@@ -332,7 +445,14 @@ impl Sequence {
     /// Places a remote run between its origins by the FugueMax rule (see
     /// the module doc of `doc`) and returns the visible position of its
     /// first char. Both origins must be present.
-    pub fn integrate(&mut self, id: Id, len: u64, left: Option<Id>, right: Option<Id>) -> usize {
+    pub fn integrate(
+        &mut self,
+        id: Id,
+        len: u64,
+        left: Option<Id>,
+        right: Option<Id>,
+        log: &OpLog,
+    ) -> usize {
         // Make the origins run boundaries, so the scan moves run by run.
         if let Some(l) = left {
             let (c, k) = self.find_id(l);
@@ -365,12 +485,13 @@ impl Sequence {
                 break;
             }
             let other = *self.run(c);
-            let other_left = other.left.map_or(-1, |l| self.raw_pos(l) as i64);
+            let (o_left, o_right) = log.origins(other.id).expect("every piece is in the op log");
+            let other_left = o_left.map_or(-1, |l| self.raw_pos(l) as i64);
             if other_left < my_left {
                 break;
             }
             if other_left == my_left {
-                let other_right = other.right.map_or(self.raw_len(), |r| self.raw_pos(r)) as i64;
+                let other_right = o_right.map_or(self.raw_len(), |r| self.raw_pos(r)) as i64;
                 if other_right < my_right {
                     scanning = true;
                 } else if other_right == my_right && id.replica < other.id.replica {
@@ -390,16 +511,7 @@ impl Sequence {
             None => Cursor { leaf: 0, index: 0 },
         };
         let pos = self.position(at).1 as usize;
-        self.insert_at(
-            at,
-            Run {
-                id,
-                len,
-                left,
-                right,
-                deleted: false,
-            },
-        );
+        self.insert_at(at, id, len, (left, right), log);
         self.rebalance();
         pos
     }
@@ -407,7 +519,12 @@ impl Sequence {
     /// Marks the chars of `span` deleted (all must be present). Calls
     /// `removed(pos, len)` for each visible stretch that disappears, at its
     /// visible position at that moment, in order.
-    pub fn delete_span(&mut self, span: IdSpan, mut removed: impl FnMut(usize, usize)) {
+    pub fn delete_span(
+        &mut self,
+        span: IdSpan,
+        log: &OpLog,
+        mut removed: impl FnMut(usize, usize),
+    ) {
         let mut id = span.start;
         let end = span.end_counter();
         while id.counter < end {
@@ -421,10 +538,10 @@ impl Sequence {
             let run = *self.run(c);
             if !run.deleted {
                 let pos = self.position(c).1 as usize;
-                self.mark_deleted(c);
+                self.mark_deleted(c, log);
                 removed(pos, run.len as usize);
             }
-            id = id.add(run.len);
+            id = id.add(run.len as u64);
         }
         self.rebalance();
     }
@@ -443,43 +560,58 @@ impl Sequence {
         let new = self.leaves.len() as u32;
         let l = &mut self.leaves[leaf as usize];
         let keep = l.runs.len() / 2;
-        let moved: Vec<Run> = l.runs.split_off(keep);
-        let raw: u64 = moved.iter().map(|r| r.len).sum();
-        let vis: u64 = moved.iter().map(|r| r.visible() as u64).sum();
+        let mut moved = Vec::with_capacity(LEAF_CAP + 4);
+        moved.extend(l.runs.drain(keep..));
+        let raw: u64 = moved.iter().map(|p| p.len as u64).sum();
+        let vis: u64 = moved.iter().map(|p| p.visible()).sum();
         l.raw -= raw;
         l.vis -= vis;
         let (parent, next) = (l.parent, l.next);
         l.next = new;
-        for run in &moved {
-            self.index_move(run, new);
-        }
         self.leaves.push(Leaf {
-            runs: moved,
+            runs: Vec::new(),
             parent,
             next,
             raw,
             vis,
         });
+        for p in &moved {
+            self.index_move(p, new);
+        }
+        self.leaves[new as usize].runs = moved;
         self.insert_sibling(0, leaf, new);
     }
 
-    /// Points the index at `to` for the ids of `run`, which moved there,
-    /// keeping the ids right after it pointing where they were. Keys inside
-    /// the run (left there by runs since joined into it) go.
-    fn index_move(&mut self, run: &Run, to: u32) {
-        let end = run.id.add(run.len);
-        while let Some((&inside, _)) = self.index.range(run.id.add(1)..end).next() {
-            self.index.remove(&inside);
+    /// Points the index at `to` for the ids of `p`, which moved there. Ids
+    /// right after it that are present stay where they were; keys inside it
+    /// (left by pieces since joined into it) go. No key is ever made for an
+    /// id that is not present, so a piece that later grows needs no key.
+    fn index_move(&mut self, p: &Piece, to: u32) {
+        let end = Id::new(p.id.replica, p.end());
+        // The last key before `end`. Keys inside the piece are rare (only
+        // after joins): drop them.
+        let below = loop {
+            match self.index.range(..end).next_back() {
+                Some((&k, _)) if k > p.id => {
+                    self.index.remove(&k);
+                }
+                below => break below.map(|(&k, &leaf)| (k, leaf)),
+            }
+        };
+        self.index.insert(p.id, to);
+        if self.index.contains_key(&end) {
+            return;
         }
-        let after = self
-            .index
-            .range(..=end)
-            .next_back()
-            .filter(|(k, _)| k.replica == end.replica)
-            .map(|(_, &leaf)| leaf);
-        self.index.insert(run.id, to);
-        if let Some(leaf) = after {
-            self.index.entry(end).or_insert(leaf);
+        if let Some((k, leaf)) = below {
+            if k.replica == end.replica
+                && leaf != to
+                && self.leaves[leaf as usize]
+                    .runs
+                    .iter()
+                    .any(|q| q.contains(end))
+            {
+                self.index.insert(end, leaf);
+            }
         }
     }
 
@@ -556,9 +688,9 @@ impl Sequence {
         }
     }
 
-    /// Every run in document order.
+    /// Every piece in document order.
     #[cfg(test)]
-    pub fn runs(&self) -> impl Iterator<Item = &Run> + '_ {
+    pub fn pieces(&self) -> impl Iterator<Item = &Piece> + '_ {
         let mut leaf = 0u32;
         std::iter::from_fn(move || {
             if leaf == NONE {
@@ -579,16 +711,32 @@ impl Sequence {
         let mut leaf = 0u32;
         while leaf != NONE {
             let l = &self.leaves[leaf as usize];
-            let raw: u64 = l.runs.iter().map(|r| r.len).sum();
-            let vis: u64 = l.runs.iter().map(|r| r.visible() as u64).sum();
+            let raw: u64 = l.runs.iter().map(|r| r.len as u64).sum();
+            let vis: u64 = l.runs.iter().map(|r| r.visible()).sum();
             assert_eq!((raw, vis), (l.raw, l.vis), "leaf {leaf} totals");
             for run in &l.runs {
-                for id in [run.id, run.id.add(run.len - 1)] {
+                for id in [run.id, run.last()] {
                     let (c, _) = self.find_id(id);
                     assert_eq!(c.leaf, leaf, "index of {id:?}");
                 }
             }
             leaf = l.next;
         }
+    }
+}
+
+impl Sequence {
+    pub fn debug_sizes(&self) -> String {
+        let pieces: usize = self.leaves.iter().map(|l| l.runs.len()).sum();
+        let cap: usize = self.leaves.iter().map(|l| l.runs.capacity()).sum();
+        format!(
+            "leaves {} pieces {} cap {} ({} KB) inners {} index keys {}",
+            self.leaves.len(),
+            pieces,
+            cap,
+            cap * 24 / 1024,
+            self.inners.len(),
+            self.index.len()
+        )
     }
 }

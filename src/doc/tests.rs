@@ -35,6 +35,28 @@ fn local_edits() {
 }
 
 #[test]
+fn backspacing_is_one_span() {
+    let mut d = Doc::new(r(1));
+    d.insert(0, "hello world").unwrap();
+    for pos in (5..11).rev() {
+        d.delete(pos, 1).unwrap();
+    }
+    let ops = d.ops_since(&VersionVector::new());
+    assert_eq!(ops.len(), 2);
+    match &ops[1].kind {
+        OpKind::Delete { targets } => assert_eq!(targets.len(), 1),
+        k => panic!("{k:?}"),
+    }
+    // A slice of the backward span deletes the right chars.
+    let mut e = Doc::new(r(2));
+    e.apply(ops[0].clone()).unwrap();
+    e.apply(ops[1].slice(0, 2)).unwrap();
+    assert_eq!(e.text(), "hello wor");
+    e.apply(ops[1].clone()).unwrap();
+    assert_eq!(e.text(), d.text());
+}
+
+#[test]
 fn typing_is_one_op() {
     let mut d = Doc::new(r(1));
     for (i, c) in "hello".chars().enumerate() {
@@ -191,9 +213,17 @@ fn random_concurrent_edits_converge() {
 }
 
 /// Each char of a sequence as (id, deleted), from either implementation.
-fn expand<'a>(runs: impl Iterator<Item = &'a run::Run>) -> Vec<(Id, bool)> {
-    runs.flat_map(|r| (0..r.len).map(move |k| (r.id.add(k), r.deleted)))
+fn expand(runs: impl Iterator<Item = (Id, u64, bool)>) -> Vec<(Id, bool)> {
+    runs.flat_map(|(id, len, deleted)| (0..len).map(move |k| (id.add(k), deleted)))
         .collect()
+}
+
+fn tree_chars(s: &sequence::Sequence) -> Vec<(Id, bool)> {
+    expand(s.pieces().map(|p| (p.id, p.len as u64, p.deleted)))
+}
+
+fn flat_chars(s: &flat_sequence::FlatSequence) -> Vec<(Id, bool)> {
+    expand(s.runs().map(|r| (r.id, r.len, r.deleted)))
 }
 
 /// The indexed tree and the flat reference, driven by the same local edits
@@ -204,6 +234,7 @@ fn tree_matches_flat_reference_for_local_edits() {
     let mut rng = Lcg(7);
     let mut tree = sequence::Sequence::default();
     let mut flat = flat_sequence::FlatSequence::default();
+    let mut log = oplog::OpLog::default();
     let me = r(1);
     let mut counter = 0;
     for _ in 0..6000 {
@@ -213,22 +244,25 @@ fn tree_matches_flat_reference_for_local_edits() {
             let pos = rng.next(len) as usize;
             let n = 1 + rng.next((len - pos as u64).min(4)) as usize;
             let (mut a, mut b) = (Vec::new(), Vec::new());
-            tree.delete_local(pos, n, &mut a);
+            tree.delete_local(pos, n, &mut a, &log);
             flat.delete_local(pos, n, &mut b);
             assert_eq!(a, b);
+            log.push_delete(Id::new(me, counter), &a, n as u64);
             counter += n as u64;
         } else {
             let pos = rng.next(len + 1) as usize;
             let n = 1 + rng.next(3);
             let id = Id::new(me, counter);
-            assert_eq!(tree.insert_local(pos, id, n), flat.insert_local(pos, id, n));
+            let origins = tree.insert_local(pos, id, n, &log);
+            assert_eq!(origins, flat.insert_local(pos, id, n));
+            log.push_insert(id, origins.0, origins.1, &"x".repeat(n as usize), n);
             counter += n;
         }
         if counter % 64 < 4 {
             tree.check();
         }
     }
-    assert_eq!(expand(tree.runs()), expand(flat.runs()));
+    assert_eq!(tree_chars(&tree), flat_chars(&flat));
 }
 
 /// Remote integration of concurrent histories: same positions, same order.
@@ -261,27 +295,29 @@ fn tree_matches_flat_reference_for_remote_ops() {
         sync_all(&mut docs);
         let mut tree = sequence::Sequence::default();
         let mut flat = flat_sequence::FlatSequence::default();
+        let mut log = oplog::OpLog::default();
         for op in docs[0].ops_since(&VersionVector::new()) {
             let len = op.len();
-            match op.kind {
+            match op.kind.clone() {
                 OpKind::Insert { left, right, .. } => {
-                    let a = tree.integrate(op.id, len, left, right);
+                    let a = tree.integrate(op.id, len, left, right, &log);
                     let b = flat.integrate(op.id, len, left, right);
                     tree.check();
                     assert_eq!(a, b, "seed {seed}");
                 }
                 OpKind::Delete { targets } => {
-                    for t in targets {
+                    for t in targets.iter().filter_map(|t| t.ids()) {
                         let (mut a, mut b) = (Vec::new(), Vec::new());
-                        tree.delete_span(t, |p, n| a.push((p, n)));
+                        tree.delete_span(t, &log, |p, n| a.push((p, n)));
                         tree.check();
                         flat.delete_span(t, |p, n| b.push((p, n)));
                         assert_eq!(a, b, "seed {seed}");
                     }
                 }
             }
+            log.push(op, len);
         }
-        assert_eq!(expand(tree.runs()), expand(flat.runs()), "seed {seed}");
+        assert_eq!(tree_chars(&tree), flat_chars(&flat), "seed {seed}");
         assert!(docs.iter().all(|d| d.text() == docs[0].text()));
     }
 }

@@ -1,6 +1,35 @@
 //! The sans-IO protocol node: peers, acks and retransmission, anti-entropy,
 //! relay, membership and liveness. It does no I/O: the driver feeds it
 //! datagrams and timeouts and drains the datagrams it wants sent.
+//!
+//! How it keeps replicas converging:
+//!
+//! - **Driven by state.** For each peer the node keeps `known` (what the
+//!   peer has: its last digest, raised as our ops are acknowledged) and
+//!   `frontier` (everything known, in flight or queued for it). Whatever the
+//!   doc has beyond `frontier` is queued: that one rule is both push (local
+//!   edits) and relay (ops learned from another peer). Ops received from a
+//!   peer raise its `frontier`, so they are not echoed back.
+//! - **Acks and loss.** Every datagram has a packet number; the receiver
+//!   acks ranges of them (piggybacked, or alone after `max_ack_delay`). A
+//!   datagram is lost when three later ones are acked or its RTO (RFC 6298,
+//!   with backoff and a cap) runs out; its ops go back to the front of the
+//!   queue, less what the peer is now known to have.
+//! - **Window.** At most `window_bytes` of op-carrying datagrams are
+//!   unacknowledged per peer. Small ops wait while a small datagram is in
+//!   flight (Nagle/Minshall), so fast typing travels as one op per round trip.
+//! - **Anti-entropy.** A digest (version vector) goes to a random peer
+//!   periodically, to every peer on `sync_now` and on coming online, and to a
+//!   peer that comes up. The receiver takes it as the truth about the peer,
+//!   queues exactly what the peer lacks, and answers with its own digest if
+//!   it lacks something itself. Any of these messages may be lost or
+//!   duplicated: the next round repairs it.
+//! - **Liveness.** A peer not heard from for `ping_interval` is pinged;
+//!   after `suspect_after` intervals it is suspect, after `down_after` down
+//!   (its send state is dropped; when it answers, a digest exchange catches
+//!   it up). Peer lists are gossiped when `peer_exchange` is on.
+//! - **Timers** are a fixed table: two node-wide slots (anti-entropy, peer
+//!   exchange) and three per peer (loss, delayed ack, ping).
 
 mod peer;
 mod received;

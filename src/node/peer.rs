@@ -10,7 +10,7 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 
-use crate::doc::{IdSpan, Op, OpKind, ReplicaId, VersionVector};
+use crate::doc::{IdSpan, Op, OpKind, ReplicaId, TargetSpan, VersionVector};
 
 use super::received::ReceivedPackets;
 use super::rtt::RttEstimator;
@@ -252,15 +252,7 @@ pub fn try_append(op: &mut Op, op_len: u64, next: &Op) -> bool {
             },
         ) => {
             for &t in next_targets {
-                match targets.last_mut() {
-                    Some(prev)
-                        if prev.start.replica == t.start.replica
-                            && prev.end_counter() == t.start.counter =>
-                    {
-                        prev.len += t.len
-                    }
-                    _ => targets.push(t),
-                }
+                TargetSpan::push(targets, t);
             }
             true
         }

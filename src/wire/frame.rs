@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use serde::de::{Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
-use crate::doc::{Id, IdSpan, Op, OpKind, ReplicaId, VersionVector};
+use crate::doc::{Id, Op, OpKind, ReplicaId, TargetSpan, VersionVector};
 
 use super::codec::DecodeError;
 
@@ -184,9 +184,9 @@ pub enum WireOp<S = String> {
     },
     Delete {
         id: WireOpId,
-        /// Start of each span, and its length.
+        /// Start of each span, its length, and whether it walks down.
         #[serde(deserialize_with = "bounded_seq")]
-        targets: Vec<(WireRef, u64)>,
+        targets: Vec<(WireRef, u64, bool)>,
     },
 }
 
@@ -281,7 +281,13 @@ impl<'a> WireFrame<&'a str> {
                 id,
                 targets: targets
                     .iter()
-                    .map(|t| (WireRef::new(Some(t.start), op.id, sender), t.len))
+                    .map(|t| {
+                        (
+                            WireRef::new(Some(t.start), op.id, sender),
+                            t.len,
+                            t.backward,
+                        )
+                    })
                     .collect(),
             },
         })
@@ -326,8 +332,12 @@ impl WireFrame {
             WireFrame::Op(WireOp::Delete { id, targets }) => {
                 let id = id.resolve(sender);
                 let mut spans = Vec::with_capacity(targets.len());
-                for (start, len) in targets {
-                    spans.push(IdSpan::new(start.resolve(id, sender)??, len));
+                for (start, len, backward) in targets {
+                    spans.push(TargetSpan {
+                        start: start.resolve(id, sender)??,
+                        len,
+                        backward,
+                    });
                 }
                 Frame::Op(Op {
                     id,

@@ -5,7 +5,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use proptest::prelude::*;
 
 use super::*;
-use crate::doc::{Doc, Id, IdSpan, Op, OpKind, ReplicaId, VersionVector};
+use crate::doc::{Doc, Id, Op, OpKind, ReplicaId, TargetSpan, VersionVector};
 
 fn header() -> Header {
     Header {
@@ -47,7 +47,11 @@ fn sample_frames() -> Vec<Frame> {
         Frame::Op(Op {
             id: Id::new(ReplicaId(3), 15),
             kind: OpKind::Delete {
-                targets: vec![IdSpan::new(Id::new(ReplicaId(7), 0), 2)],
+                targets: vec![TargetSpan {
+                    start: Id::new(ReplicaId(7), 1),
+                    len: 2,
+                    backward: true,
+                }],
             },
         }),
     ]

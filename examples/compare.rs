@@ -1,0 +1,201 @@
+//! Prints one markdown table comparing rumor's `Doc` with diamond-types,
+//! cola, yrs and a plain rope (jumprope) on real editing traces: median
+//! times, encoded bytes and retained heap, all from this one run.
+//!
+//! ```text
+//! cargo run --release --example compare                 # automerge-paper, seph-blog1
+//! cargo run --release --example compare -- rustcode     # other traces by name
+//! ```
+//!
+//! The criterion benches (`cargo bench --bench doc`) time the same work with
+//! statistics; this is the short form for the README.
+
+#[path = "../benches/contenders/mod.rs"]
+mod contenders;
+#[path = "../tests/common/traces.rs"]
+mod traces;
+
+use std::time::{Duration, Instant};
+
+use contenders::{alloc, Cola, Contender, DiamondTypes, Jumprope, Rumor, Yrs};
+use traces::SequentialTrace;
+
+#[global_allocator]
+static ALLOC: alloc::Counting = alloc::Counting;
+
+/// Stop repeating a measurement after this long (but run it at least 3 times).
+const BUDGET: Duration = Duration::from_secs(2);
+const MAX_RUNS: usize = 15;
+
+struct Row {
+    trace: String,
+    library: &'static str,
+    local_ms: f64,
+    remote_ms: Option<f64>,
+    encode_ms: Option<f64>,
+    bytes: Option<usize>,
+    heap: usize,
+}
+
+/// Median wall time of `run`, in ms, over 3..=MAX_RUNS runs within BUDGET.
+/// `run` returns the time of the part to measure (setup and drops excluded).
+fn median_ms(mut run: impl FnMut() -> Duration) -> f64 {
+    let start = Instant::now();
+    let mut times = Vec::new();
+    while times.len() < 3 || (times.len() < MAX_RUNS && start.elapsed() < BUDGET) {
+        times.push(run().as_secs_f64() * 1000.0);
+    }
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
+    let start = Instant::now();
+    let value = f();
+    (value, start.elapsed())
+}
+
+fn measure<C: Contender>(trace: &SequentialTrace) -> Row {
+    let chars = trace.end_content.chars().count();
+    let (doc, heap) = alloc::retained(|| C::local(trace));
+    if let Some(text) = C::text(&doc) {
+        assert!(
+            text == trace.end_content,
+            "{} got the wrong text on {}",
+            C::NAME,
+            trace.name
+        );
+    }
+    let local_ms = median_ms(|| {
+        let (doc, time) = timed(|| C::local(trace));
+        drop(doc);
+        time
+    });
+
+    let bytes = C::encode(&doc).map(|b| b.len());
+    let encode_ms = bytes.map(|_| {
+        median_ms(|| {
+            let (bytes, time) = timed(|| C::encode(&doc));
+            drop(bytes);
+            time
+        })
+    });
+
+    let remote_ms = C::remote_input(&doc, trace).map(|input| {
+        median_ms(|| {
+            let input = input.clone();
+            let (len, time) = timed(|| C::remote(input));
+            assert_eq!(
+                len,
+                chars,
+                "{} remote replica has the wrong length",
+                C::NAME
+            );
+            time
+        })
+    });
+
+    Row {
+        trace: trace.name.clone(),
+        library: C::NAME,
+        local_ms,
+        remote_ms,
+        encode_ms,
+        bytes,
+        heap,
+    }
+}
+
+fn ms(v: Option<f64>) -> String {
+    match v {
+        Some(v) if v >= 100.0 => format!("{v:.0}"),
+        Some(v) => format!("{v:.1}"),
+        None => "-".into(),
+    }
+}
+
+fn size(bytes: usize) -> String {
+    if bytes >= 1_000_000 {
+        format!("{:.2} MB", bytes as f64 / 1e6)
+    } else {
+        format!("{:.1} kB", bytes as f64 / 1e3)
+    }
+}
+
+fn main() {
+    let mut names: Vec<String> = std::env::args().skip(1).collect();
+    if names.is_empty() {
+        names = vec!["automerge-paper".into(), "seph-blog1".into()];
+    }
+    let mut rows = Vec::new();
+    for name in &names {
+        let trace = traces::sequential(name);
+        eprintln!("{name}: {} patches", trace.patch_count());
+        for row in [
+            measure::<Rumor>(&trace),
+            measure::<DiamondTypes>(&trace),
+            measure::<Cola>(&trace),
+            measure::<Yrs>(&trace),
+            measure::<Jumprope>(&trace),
+        ] {
+            eprintln!("  {} done", row.library);
+            rows.push(row);
+        }
+    }
+
+    println!("| trace | library | local replay (ms) | remote apply (ms) | encode (ms) | encoded | retained heap |");
+    println!("|---|---|---:|---:|---:|---:|---:|");
+    for r in &rows {
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            r.trace,
+            r.library,
+            ms(Some(r.local_ms)),
+            ms(r.remote_ms),
+            ms(r.encode_ms),
+            r.bytes.map(size).unwrap_or_else(|| "-".into()),
+            size(r.heap),
+        );
+    }
+    println!();
+    println!(
+        "Medians of 3-{MAX_RUNS} runs each, one process, `cargo run --release --example compare`."
+    );
+    for (name, notes) in [
+        (Rumor::NAME, Rumor::NOTES),
+        (DiamondTypes::NAME, DiamondTypes::NOTES),
+        (Cola::NAME, Cola::NOTES),
+        (Yrs::NAME, Yrs::NOTES),
+        (Jumprope::NAME, Jumprope::NOTES),
+    ] {
+        println!("- {name}: {notes}.");
+    }
+
+    // The issue's bars, as ratios within this run.
+    println!();
+    println!("| trace | rumor local / diamond-types local | rumor remote / cola remote | rumor encoded / yrs encoded | rumor heap |");
+    println!("|---|---:|---:|---:|---:|");
+    for name in &names {
+        let find = |lib: &str| rows.iter().find(|r| &r.trace == name && r.library == lib);
+        let (Some(ru), Some(dt), Some(co), Some(y)) = (
+            find("rumor"),
+            find("diamond-types"),
+            find("cola"),
+            find("yrs"),
+        ) else {
+            continue;
+        };
+        let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
+            _ => "-".into(),
+        };
+        println!(
+            "| {} | {} | {} | {} | {} |",
+            name,
+            ratio(Some(ru.local_ms), Some(dt.local_ms)),
+            ratio(ru.remote_ms, co.remote_ms),
+            ratio(ru.bytes.map(|b| b as f64), y.bytes.map(|b| b as f64)),
+            size(ru.heap),
+        );
+    }
+}

@@ -1,0 +1,57 @@
+//! Small, named cases found by the property tests, kept as plain tests.
+
+use rumor::{Doc, ReplicaId, VersionVector};
+
+/// `Applied::held` is about the op passed in: an op that applies at once is
+/// not reported held, even when an op it releases must wait again for
+/// something else.
+#[test]
+fn held_reports_the_given_op_not_a_released_one() {
+    let mut a = Doc::new(ReplicaId(1));
+    let mut b = Doc::new(ReplicaId(2));
+    let mut c = Doc::new(ReplicaId(3));
+    a.insert(0, "x").unwrap();
+    let a0 = a.ops_since(&VersionVector::new());
+    for op in &a0 {
+        b.apply(op.clone()).unwrap();
+        c.apply(op.clone()).unwrap();
+    }
+    b.insert(1, "y").unwrap(); // (2,0), after x
+    let b0 = b.ops_since(&a.version());
+    c.delete(0, 1).unwrap(); // (3,0) deletes x
+    let c0 = c.ops_since(&a.version());
+    for op in &b0 {
+        c.apply(op.clone()).unwrap();
+    }
+    let before = c.version();
+    c.insert(1, "z").unwrap(); // (3,1), after y: needs (3,0) and (2,0)
+    let c1 = c.ops_since(&before);
+
+    let mut d = Doc::new(ReplicaId(4));
+    for op in &a0 {
+        d.apply(op.clone()).unwrap();
+    }
+    for op in &c1 {
+        assert!(
+            d.apply(op.clone()).unwrap().held,
+            "(3,1) must wait for (3,0)"
+        );
+    }
+    for op in &c0 {
+        let applied = d.apply(op.clone()).unwrap();
+        assert_eq!(applied.ops_applied, 1, "(3,0) applies");
+        assert!(
+            !applied.held,
+            "(3,0) applied at once, yet `held` is true because the released (3,1) waits again for (2,0)"
+        );
+    }
+    assert_eq!(d.pending_len(), 1);
+    for op in &b0 {
+        let applied = d.apply(op.clone()).unwrap();
+        assert_eq!(applied.ops_applied, 2, "(2,0) and the released (3,1)");
+        assert!(!applied.held);
+    }
+    assert_eq!(d.pending_len(), 0);
+    assert_eq!(d.text(), c.text());
+    assert_eq!(d.text(), "yz");
+}
