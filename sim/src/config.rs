@@ -249,6 +249,10 @@ pub struct SimConfig {
     pub jitter_ms: f64,
     /// Largest datagram a link carries (and the node's configured MTU).
     pub mtu: usize,
+    /// The smallest link MTU: each link's MTU is drawn from `link_mtu ..= mtu + 300`.
+    /// Below `mtu`, big datagrams on some links are dropped (a path MTU the
+    /// nodes were not told about).
+    pub link_mtu: Option<usize>,
     pub partitions: Partitions,
     pub partition_ms: f64,
     /// Crashes per virtual minute (each followed by a restart).
@@ -287,6 +291,7 @@ impl Default for SimConfig {
             delay_ms: 20.0,
             jitter_ms: 5.0,
             mtu: 1200,
+            link_mtu: None,
             partitions: Partitions::Rate(0.0),
             partition_ms: 5_000.0,
             crashes: 0.0,
@@ -378,6 +383,14 @@ impl SimConfig {
         if self.mtu < 64 || self.mtu > 65_507 {
             return Err(format!("--mtu must be in 64..=65507, got {}", self.mtu));
         }
+        if let Some(l) = self.link_mtu {
+            if l < 64 || l > self.mtu + 300 {
+                return Err(format!(
+                    "--link-mtu must be in 64..=(--mtu + 300) = {}, got {l}",
+                    self.mtu + 300
+                ));
+            }
+        }
         if let Partitions::Rate(r) = self.partitions {
             non_neg("partitions", r)?;
         }
@@ -392,6 +405,9 @@ impl SimConfig {
         );
         if self.fault_ms > 0.0 {
             s += &format!(" --fault-ms {}", self.fault_ms);
+        }
+        if let Some(l) = self.link_mtu {
+            s += &format!(" --link-mtu {l}");
         }
         if self.max_events != SimConfig::default().max_events {
             s += &format!(" --max-events {}", self.max_events);

@@ -58,6 +58,10 @@ struct Cli {
     /// Nodes' MTU; every link carries at least this much (some up to 300 more).
     #[arg(long, value_name = "BYTES", default_value_t = 1200)]
     mtu: usize,
+    /// Smallest link MTU (default: --mtu). Each link's MTU is drawn from
+    /// link-mtu..=mtu+300; below --mtu, big datagrams on some links are dropped.
+    #[arg(long, value_name = "BYTES")]
+    link_mtu: Option<usize>,
     /// Partitions per virtual minute (e.g. 2), or a schedule like '5s..15s=0,1/2,3;20s..25s=0>1'
     /// (a/b: two-way split; a>b: a cannot send to b).
     #[arg(long, value_name = "RATE|SCHEDULE", default_value = "0")]
@@ -161,6 +165,7 @@ impl Cli {
             delay_ms: self.delay,
             jitter_ms: self.jitter,
             mtu: self.mtu,
+            link_mtu: self.link_mtu,
             partitions: Partitions::parse(&self.partitions, self.nodes)
                 .map_err(|e| format!("--partitions: {e}"))?,
             partition_ms: self.partition_ms,

@@ -25,6 +25,7 @@ pub struct FaultSettings {
     pub delay_ms: f64,
     pub jitter_ms: f64,
     pub mtu: usize,
+    pub link_mtu: Option<usize>,
     pub partitions: String,
     pub partition_ms: f64,
     pub crashes_per_min: f64,

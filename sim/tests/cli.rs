@@ -113,6 +113,7 @@ fn bad_arguments_exit_2_with_a_message() {
         &["--seeds", "9..3"],
         &["--no-such-flag"],
         &["--delay", "-4"],
+        &["--link-mtu", "10"],
     ] {
         let (code, out, err) = sim(args);
         assert_eq!(code, 2, "{args:?}: {out}{err}");

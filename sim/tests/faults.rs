@@ -103,3 +103,21 @@ fn every_topology_converges_through_peer_exchange() {
         assert!(r.converged, "{t:?}: {:?}", r.failure);
     }
 }
+
+#[test]
+fn links_with_a_smaller_mtu_drop_big_datagrams() {
+    let cfg = SimConfig {
+        link_mtu: Some(300),
+        partitions: Partitions::Rate(4.0),
+        ..quiet(6)
+    };
+    let r = Simulation::<Node>::new(cfg.clone()).run();
+    assert!(r.drops.mtu > 0, "{r:?}");
+    // By default no link is smaller than the nodes' MTU.
+    let r = Simulation::<Node>::new(SimConfig {
+        link_mtu: None,
+        ..cfg
+    })
+    .run();
+    assert_eq!(r.drops.mtu, 0);
+}

@@ -202,10 +202,11 @@ impl<N: SimNode> Simulation<N> {
             delay: ms(cfg.delay_ms),
             jitter: ms(cfg.jitter_ms),
         };
-        // Per-link MTU: never below the nodes' MTU (a node cannot discover a
-        // smaller path MTU), some links carry more.
+        // Per-link MTU: by default never below the nodes' MTU (a node is told
+        // its MTU, it does not discover it), some links carry more.
+        let smallest = cfg.link_mtu.unwrap_or(cfg.mtu);
         let link_mtu = (0..n * n)
-            .map(|_| cfg.mtu + fault_rng.random_range(0..=300))
+            .map(|_| fault_rng.random_range(smallest..=cfg.mtu + 300))
             .collect();
         let net = Network::new(n, faults, link_mtu);
         let initial_peers = cfg.topology.initial_peers(n, &mut fault_rng);
@@ -959,6 +960,7 @@ impl<N: SimNode> Simulation<N> {
                 delay_ms: cfg.delay_ms,
                 jitter_ms: cfg.jitter_ms,
                 mtu: cfg.mtu,
+                link_mtu: cfg.link_mtu,
                 partitions: cfg.partitions.describe(),
                 partition_ms: cfg.partition_ms,
                 crashes_per_min: cfg.crashes,
