@@ -107,8 +107,11 @@ fn every_topology_converges_through_peer_exchange() {
 #[test]
 fn links_with_a_smaller_mtu_drop_big_datagrams() {
     let cfg = SimConfig {
+        // Offline periods build backlogs that go out in big datagrams.
         link_mtu: Some(300),
-        partitions: Partitions::Rate(4.0),
+        ops: 300,
+        offline: 20.0,
+        offline_ms: 8_000.0,
         ..quiet(6)
     };
     let r = Simulation::<Node>::new(cfg.clone()).run();
