@@ -36,6 +36,18 @@ pub struct FaultSettings {
     pub sabotage: Option<String>,
 }
 
+/// What the events were.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct EventKinds {
+    /// Datagrams arriving (or found undeliverable on arrival).
+    pub deliveries: u64,
+    /// Node timers fired (stale ones, superseded before they fired, not counted).
+    pub timers: u64,
+    pub typist_wakeups: u64,
+    /// Faults, syncs, checks, heal, deadline.
+    pub other: u64,
+}
+
 /// Datagrams dropped, by reason.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct DropCounts {
@@ -60,6 +72,7 @@ pub struct Report {
     /// FNV-1a over every datagram delivered or dropped, in order, hex.
     pub trace_hash: String,
     pub events: u64,
+    pub events_by_kind: EventKinds,
     pub sim_time_ms: f64,
     /// When the faults healed.
     pub heal_time_ms: Option<f64>,
@@ -146,7 +159,11 @@ impl Report {
                 self.sim_time_ms / 1000.0 / secs
             );
         }
-        s += "\n";
+        let k = &self.events_by_kind;
+        s += &format!(
+            "\n           ({} deliveries, {} timers, {} typist wake-ups, {} other)\n",
+            k.deliveries, k.timers, k.typist_wakeups, k.other
+        );
         let d = &self.drops;
         s += &format!(
             "datagrams  {} sent, {} delivered, {} lost (loss {}, partition {}, mtu {}, offline {}, down {}, unknown {}), {} duplicated, {} bytes, {} retransmits\n",

@@ -24,7 +24,7 @@ use crate::hash::{fnv64, Fnv64};
 use crate::net::{DropReason, LinkFaults, Network, Partition, Route};
 use crate::protocol::SimNode;
 use crate::queue::{EventQueue, Micros};
-use crate::report::{DropCounts, FaultSettings, Latency, Report};
+use crate::report::{DropCounts, EventKinds, FaultSettings, Latency, Report};
 use crate::store::DurableStore;
 use crate::workload::{next_hot_spot, Edit, HotSpot, Typist};
 
@@ -128,6 +128,9 @@ enum Phase {
 #[derive(Default)]
 struct Counters {
     events: u64,
+    deliveries: u64,
+    timers: u64,
+    typist_wakeups: u64,
     sent: u64,
     delivered: u64,
     dropped: u64,
@@ -621,6 +624,7 @@ impl<N: SimNode> Simulation<N> {
                     Some(_) => None,
                 };
                 self.counters.events += 1;
+                self.counters.deliveries += 1;
                 if let Some(why) = why {
                     self.record_drop(from, to, &bytes, why);
                     return;
@@ -648,6 +652,7 @@ impl<N: SimNode> Simulation<N> {
                 r.timer_at = None;
                 r.timer_gen += 1;
                 self.counters.events += 1;
+                self.counters.timers += 1;
                 self.trace_line(|| format!("timer n{node}"));
                 if let Some(n) = self.replicas[node].node.as_mut() {
                     n.handle_timeout(now);
@@ -829,6 +834,7 @@ impl<N: SimNode> Simulation<N> {
             return;
         }
         self.counters.events += 1;
+        self.counters.typist_wakeups += 1;
         let now = self.now();
         let hot = self.hot_spot.filter(|h| h.until > now);
         let r = &mut self.replicas[i];
@@ -930,6 +936,12 @@ impl<N: SimNode> Simulation<N> {
             final_text_hash: format!("{:016x}", fnv64(text.as_bytes())),
             trace_hash: format!("{:016x}", self.trace_hash.finish()),
             events: c.events,
+            events_by_kind: EventKinds {
+                deliveries: c.deliveries,
+                timers: c.timers,
+                typist_wakeups: c.typist_wakeups,
+                other: c.events - c.deliveries - c.timers - c.typist_wakeups,
+            },
             sim_time_ms: self.queue.now() as f64 / MS,
             heal_time_ms: heal,
             convergence_ms: match (self.converged_at, self.heal_at) {
