@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use hdrhistogram::Histogram;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rumor::node::{Config, Event as NodeEvent, Node, Time};
+use rumor::node::{Config, Event as NodeEvent, Node, Time, Transmit};
 use rumor::{Doc, ReplicaId, VersionVector};
 
 use crate::config::{Partitions, Sabotage, SimConfig};
@@ -164,6 +164,8 @@ pub struct Simulation<N: SimNode = Node> {
     trace: Option<Box<dyn Write>>,
     latency: Histogram<u64>,
     counters: Counters,
+    /// Reused buffer for the datagrams drained from a node.
+    transmits: Vec<Transmit>,
     /// Retransmits of nodes that have since crashed (their stats died with them).
     retransmits_of_dead: u64,
     failure: Option<String>,
@@ -264,6 +266,7 @@ impl<N: SimNode> Simulation<N> {
             trace: None,
             latency: Histogram::new(3).expect("3 significant figures is valid"),
             counters: Counters::default(),
+            transmits: Vec::new(),
             retransmits_of_dead: 0,
             failure: None,
             heal_at: None,
@@ -408,6 +411,7 @@ impl<N: SimNode> Simulation<N> {
             queue,
             cfg,
             latency,
+            transmits,
             ..
         } = self;
         let r = &mut replicas[i];
@@ -511,7 +515,7 @@ impl<N: SimNode> Simulation<N> {
         }
 
         // 3. Transmits, through the network model (after persisting, as the contract says).
-        let mut out = Vec::new();
+        let mut out = std::mem::take(transmits);
         while let Some(t) = node.poll_transmit() {
             out.push(t);
         }
@@ -528,9 +532,11 @@ impl<N: SimNode> Simulation<N> {
         }
 
         let online = r.online;
-        for t in out {
+        for t in out.drain(..) {
             self.send(i, online, t.to, t.bytes);
         }
+        // Keep the buffer's capacity for the next drain.
+        self.transmits = out;
         if self.phase == Phase::Healed {
             self.check_converged(i);
         }
