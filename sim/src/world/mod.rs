@@ -542,8 +542,20 @@ impl<N: SimNode> Simulation<N> {
         }
     }
 
-    fn record_drop(&mut self, from: usize, to: usize, bytes: &[u8], why: DropReason) {
+    /// Adds a datagram's fate to `trace_hash`: `outcome` 0 for delivered,
+    /// else the drop reason's code; then time, endpoints and every byte.
+    fn hash_datagram(&mut self, outcome: u64, from: usize, to: usize, bytes: &[u8]) {
         let now = self.now();
+        let h = &mut self.trace_hash;
+        h.u64(outcome);
+        h.u64(now);
+        h.u64(from as u64);
+        h.u64(to as u64);
+        h.u64(bytes.len() as u64);
+        h.bytes(bytes);
+    }
+
+    fn record_drop(&mut self, from: usize, to: usize, bytes: &[u8], why: DropReason) {
         self.counters.dropped += 1;
         let d = &mut self.counters.drops;
         *match why {
@@ -554,13 +566,7 @@ impl<N: SimNode> Simulation<N> {
             DropReason::Down => &mut d.down,
             DropReason::UnknownAddress => &mut d.unknown_address,
         } += 1;
-        let h = &mut self.trace_hash;
-        h.u64(why.code());
-        h.u64(now);
-        h.u64(from as u64);
-        h.u64(to as u64);
-        h.u64(bytes.len() as u64);
-        h.bytes(bytes);
+        self.hash_datagram(why.code(), from, to, bytes);
         self.trace_line(|| format!("drop {} n{from}->n{to} {} bytes", why.name(), bytes.len()));
     }
 
@@ -636,13 +642,7 @@ impl<N: SimNode> Simulation<N> {
                     return;
                 }
                 self.counters.delivered += 1;
-                let h = &mut self.trace_hash;
-                h.u64(0);
-                h.u64(now.0);
-                h.u64(from as u64);
-                h.u64(to as u64);
-                h.u64(bytes.len() as u64);
-                h.bytes(&bytes);
+                self.hash_datagram(0, from, to, &bytes);
                 self.trace_line(|| format!("deliver n{from}->n{to} {} bytes", bytes.len()));
                 let from_addr = self.replicas[from].addr;
                 if let Some(node) = self.replicas[to].node.as_mut() {
