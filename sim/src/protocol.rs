@@ -26,6 +26,8 @@ pub trait SimNode {
     fn set_online(&mut self, now: Time, online: bool);
     /// Datagrams resent because they were not acknowledged in time.
     fn retransmits(&self) -> u64;
+    /// The addresses of the peers the node knows (added or learned).
+    fn peer_addrs(&self) -> Vec<SocketAddr>;
     /// Turns `config` into that of a deliberately broken node (for
     /// `Sabotage::BrokenNode`, to prove the checker catches a protocol bug).
     /// Returns false if this protocol has no such knob.
@@ -65,6 +67,9 @@ impl SimNode for Node {
     }
     fn retransmits(&self) -> u64 {
         self.stats().retransmits
+    }
+    fn peer_addrs(&self) -> Vec<SocketAddr> {
+        self.peers().into_iter().map(|p| p.addr).collect()
     }
     /// No dedicated test knob yet: push every recovery timer (retransmission
     /// and anti-entropy) past any deadline, so a lost datagram stays lost.

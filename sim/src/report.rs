@@ -93,6 +93,9 @@ pub struct Report {
     pub partitions: u64,
     pub offline_periods: u64,
     pub safety_checks: u64,
+    /// At the end, the fewest other nodes any node knew (peer exchange
+    /// should make this `nodes - 1` whatever the topology).
+    pub min_peers_known: usize,
     pub op_latency_ms: Latency,
     pub faults: FaultSettings,
 }
@@ -186,11 +189,12 @@ impl Report {
             l.p50, l.p99, l.max, l.count
         );
         s += &format!(
-            "healed at  {}  converged after {}  final text {} chars  {} safety checks\n",
+            "healed at  {}  converged after {}  final text {} chars  {} safety checks  every node knows >= {} others\n",
             opt_ms(self.heal_time_ms),
             opt_ms(self.convergence_ms),
             self.final_len,
-            self.safety_checks
+            self.safety_checks,
+            self.min_peers_known
         );
         s += &format!(
             "hashes     final_text_hash {}  trace_hash {}\n",

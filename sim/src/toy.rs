@@ -190,6 +190,10 @@ impl SimNode for ToyNode {
         0
     }
 
+    fn peer_addrs(&self) -> Vec<SocketAddr> {
+        self.peers.iter().copied().collect()
+    }
+
     fn break_config(config: &mut Config) -> bool {
         config.name.push_str(Self::BROKEN_NAME);
         true

@@ -101,6 +101,8 @@ fn every_topology_converges_through_peer_exchange() {
         };
         let r = Simulation::<Node>::new(cfg).run();
         assert!(r.converged, "{t:?}: {:?}", r.failure);
+        // Introduced to one or two, each node ends up knowing all the others.
+        assert_eq!(r.min_peers_known, 5, "{t:?}");
     }
 }
 

@@ -933,6 +933,22 @@ impl<N: SimNode> Simulation<N> {
                 .map(|n| n.retransmits())
                 .sum::<u64>();
         let text = self.oracle.doc.text();
+        let min_peers_known = (0..self.cfg.nodes)
+            .map(|i| match &self.replicas[i].node {
+                Some(n) => {
+                    let me = self.replicas[i].addr;
+                    let known: std::collections::BTreeSet<usize> = n
+                        .peer_addrs()
+                        .into_iter()
+                        .filter(|&a| a != me)
+                        .filter_map(|a| node_index(a, self.cfg.nodes))
+                        .collect();
+                    known.len()
+                }
+                None => 0,
+            })
+            .min()
+            .unwrap_or(0);
         let cfg = &self.cfg;
         Report {
             seed: cfg.seed,
@@ -968,6 +984,7 @@ impl<N: SimNode> Simulation<N> {
             partitions: c.partitions,
             offline_periods: c.offline,
             safety_checks: c.checks,
+            min_peers_known,
             op_latency_ms: latency,
             faults: FaultSettings {
                 swarm: cfg.swarm,
