@@ -97,6 +97,8 @@ fn every_topology_converges_through_peer_exchange() {
             topology: t,
             nodes: 6,
             loss: 0.1,
+            // Long enough for a few rounds of peer exchange.
+            fault_ms: 30_000.0,
             ..quiet(10 + i as u64)
         };
         let r = Simulation::<Node>::new(cfg).run();
