@@ -177,6 +177,23 @@ fn report(patches: &[TracePatch], history: &Doc) {
         total_bytes(&join),
         total_bytes(&join) as f64 / total_chars as f64
     );
+    let mut net = clean_pair(9);
+    let (b0, d0) = (total_bytes(&net), total_datagrams(&net));
+    let paste: String = "lorem ipsum dolor sit amet "
+        .chars()
+        .cycle()
+        .take(1 << 20)
+        .collect();
+    net.insert(0, 0, &paste);
+    let took = net
+        .run_until_converged(Duration::from_secs(60))
+        .expect("paste converges");
+    let (bytes, datagrams) = (total_bytes(&net) - b0, total_datagrams(&net) - d0);
+    println!(
+        "a 1 MiB paste: {datagrams} datagrams (none over the 1200-byte MTU), {bytes} bytes ({:.3} bytes per byte pasted), {:.1} round trips",
+        bytes as f64 / paste.len() as f64,
+        took.as_secs_f64() / (2.0 * ONE_WAY.as_secs_f64())
+    );
     println!("reconnect after a difference of N edits (doc with the automerge-paper history, 20 ms round trip):");
     for diff in [1usize, 1_000, 100_000] {
         let r = reconnect_cost(history, patches, diff);

@@ -309,3 +309,109 @@ fn restarted_peer_with_its_data_resumes_quickly() {
         "its new packet numbers are acknowledged"
     );
 }
+
+#[test]
+fn mutated_real_traffic_never_breaks_a_node() {
+    // Record a session with every kind of frame (ops, deletes, acks,
+    // digests, pings, hellos, peer lists), then feed mutations of it to a
+    // live node: it must neither panic nor stop working.
+    let mut net = Net::new(3, 15, Config::default());
+    net.record = Some(Vec::new());
+    net.faults.loss = 0.2;
+    net.full_mesh();
+    random_typing(&mut net, 151, 200, ms(30));
+    net.run_for(secs(12));
+    let traffic = net.record.take().unwrap();
+    assert!(traffic.len() > 100);
+    let mut rng = ChaCha8Rng::seed_from_u64(152);
+    for k in 0..20_000 {
+        let mut bytes = traffic[rng.random_range(0..traffic.len())].clone();
+        for _ in 0..rng.random_range(1..5) {
+            let at = rng.random_range(0..bytes.len());
+            match rng.random_range(0..3) {
+                0 => bytes[at] = rng.random(),
+                1 => bytes.insert(at, rng.random()),
+                _ => bytes.truncate(at.max(1)),
+            }
+        }
+        let now = net.now;
+        let from = addr(1 + k % 2);
+        net.nodes[0].handle_datagram(now, from, &bytes);
+        net.nodes[0].handle_timeout(now);
+        while net.nodes[0].poll_transmit().is_some() {}
+        while net.nodes[0].poll_event().is_some() {}
+    }
+    assert!(net.nodes[0].stats().drops.malformed > 1000);
+    let known: Vec<_> = net.nodes[0].peers().iter().map(|p| p.addr).collect();
+    assert!(
+        known.contains(&addr(1)) && known.contains(&addr(2)),
+        "it still knows its peers: {known:?}"
+    );
+    // Still converging with the others afterwards. (Mutations that decode
+    // as valid ops are accepted and relayed, as any op is: authentication
+    // is issue 6. Forged ops whose causes never come stay held at node 0,
+    // so `converged()`, which wants nothing held, is not the test here.)
+    net.faults.loss = 0.0;
+    net.insert(0, 0, "after the storm");
+    net.insert(2, 0, "and the calm ");
+    net.sync_now(0);
+    net.run_for(secs(10));
+    let v = net.nodes[0].doc().version();
+    for i in 1..3 {
+        assert_eq!(net.nodes[i].doc().version(), v);
+        assert_eq!(net.text(i), net.text(0));
+    }
+    assert!(net.text(1).contains("after the storm"));
+    assert!(net.text(0).contains("and the calm "));
+}
+
+#[test]
+fn adding_itself_is_harmless() {
+    let mut net = Net::new(2, 16, Config::default());
+    net.add_peer(0, 0);
+    net.add_peer(0, 1);
+    net.run_for(secs(2));
+    assert_eq!(net.nodes[0].stats().drops.from_self, 1);
+    let peers: Vec<_> = net.nodes[0].peers().iter().map(|p| p.addr).collect();
+    assert_eq!(peers, vec![addr(1)], "its own address is forgotten");
+    net.add_peer(0, 0);
+    assert_eq!(net.nodes[0].peers().len(), 1, "and not added again");
+}
+
+#[test]
+fn chain_relays_even_when_gossip_points_at_an_unreachable_peer() {
+    // Peer exchange on: A hears of C through B but can never reach it.
+    let mut net = Net::new(3, 18, Config::default());
+    net.partition(&[0], &[2]);
+    net.add_peer(0, 1);
+    net.add_peer(2, 1);
+    random_typing(&mut net, 181, 200, ms(20));
+    net.run_for(secs(15));
+    assert!(net.run_until_converged(secs(10)).is_some());
+    net.assert_nothing_lost();
+}
+
+#[test]
+fn reconnect_sends_only_the_difference() {
+    let mut net = Net::new(2, 19, Config::default());
+    net.add_peer(0, 1);
+    let mut rng = ChaCha8Rng::seed_from_u64(191);
+    for _ in 0..2000 {
+        net.random_edit(0, &mut rng);
+        net.run_for(ms(5));
+    }
+    net.run_until_converged(secs(10)).expect("history shared");
+    let history_bytes = net.nodes[0].stats().bytes_sent;
+    net.set_online(1, false);
+    net.insert(0, 0, "0123456789");
+    net.run_for(secs(60));
+    let before: u64 = net.nodes.iter().map(|n| n.stats().bytes_sent).sum();
+    net.set_online(1, true);
+    let took = net.run_until_converged(secs(10)).expect("reconnects");
+    let bytes: u64 = net.nodes.iter().map(|n| n.stats().bytes_sent).sum::<u64>() - before;
+    assert!(took <= ms(25), "one round trip (20 ms), took {took:?}");
+    assert!(
+        bytes < 400,
+        "{bytes} bytes to reconnect (the history took {history_bytes})"
+    );
+}

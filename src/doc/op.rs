@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::error::Error;
 use super::id::{Id, IdSpan, TargetSpan};
 
-/// The most chars one insert op may carry.
+/// The most counters one op may use (chars inserted or deleted).
 pub(crate) const MAX_RUN: u64 = u32::MAX as u64;
 
 /// One change, run-length encoded: an insert of a run of chars typed one
@@ -68,8 +68,8 @@ impl Op {
         if self.id.counter.checked_add(len).is_none() {
             return Err(Error::InvalidOp("counter overflow"));
         }
-        if matches!(self.kind, OpKind::Insert { .. }) && len > MAX_RUN {
-            return Err(Error::InvalidOp("insert too long"));
+        if len > MAX_RUN {
+            return Err(Error::InvalidOp("op too long"));
         }
         let own_future = |id: &Id| id.replica == self.id.replica && id.counter >= self.id.counter;
         match &self.kind {

@@ -12,12 +12,14 @@
 //!   peer raise its `frontier`, so they are not echoed back.
 //! - **Acks and loss.** Every datagram has a packet number; the receiver
 //!   acks ranges of them (piggybacked, or alone after `max_ack_delay`). A
-//!   datagram is lost when three later ones are acked or its RTO (RFC 6298,
-//!   with backoff and a cap) runs out; its ops go back to the front of the
+//!   datagram is lost when a later one is acked and it is three numbers or
+//!   9/8 RTT older (RFC 9002), or when its RTO (RFC 6298, with backoff and a
+//!   cap) runs out; its ops go back to the front of the
 //!   queue, less what the peer is now known to have.
 //! - **Window.** At most `window_bytes` of op-carrying datagrams are
-//!   unacknowledged per peer. Small ops wait while a small datagram is in
-//!   flight (Nagle/Minshall), so fast typing travels as one op per round trip.
+//!   unacknowledged per peer. Small ops wait (about one RTT at most) while a
+//!   small datagram is in flight (Nagle/Minshall), so fast typing travels as
+//!   one op per round trip.
 //! - **Anti-entropy.** A digest (version vector) goes to a random peer
 //!   periodically, to every peer on `sync_now` and on coming online, and to a
 //!   peer that comes up. The receiver takes it as the truth about the peer,
@@ -29,7 +31,7 @@
 //!   (its send state is dropped; when it answers, a digest exchange catches
 //!   it up). Peer lists are gossiped when `peer_exchange` is on.
 //! - **Timers** are a fixed table: two node-wide slots (anti-entropy, peer
-//!   exchange) and three per peer (loss, delayed ack, ping).
+//!   exchange) and four per peer (loss, delayed ack, ping, coalescing).
 
 mod peer;
 mod received;
@@ -58,7 +60,8 @@ pub use time::Time;
 /// Tunables. `Config::default()` is what `rumor` uses.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// Largest datagram the node sends, in bytes (UDP payload).
+    /// Largest datagram the node sends, in bytes (UDP payload). Values
+    /// below `wire::MIN_MTU` (200) are raised to it.
     pub mtu: usize,
     /// Tell peers about other peers, and learn peers from them.
     pub peer_exchange: bool,
@@ -213,6 +216,8 @@ const PACKET_THRESHOLD: u64 = 3;
 const ACK_RESERVE: usize = 64;
 /// Below this much free room, a big op waits for the next datagram instead of being cut.
 const MIN_SPLIT_ROOM: usize = 96;
+/// Longest coalescing hold before any RTT is measured.
+const DEFAULT_HOLD: Duration = Duration::from_millis(50);
 /// Longest name sent in a hello, in bytes.
 const MAX_NAME: usize = 64;
 /// Most addresses in one peer-exchange frame.
@@ -235,12 +240,39 @@ pub struct Node {
     cursor: usize,
     /// The latest `now` the driver gave: `poll_transmit` sends "now".
     last_now: Time,
+    /// Drawn at start: tells peers this is a new run (see `Frame::Hello`).
+    session: u64,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("replica", &self.doc.replica())
+            .field("online", &self.online)
+            .field("peers", &self.peers.len())
+            .field("version", self.doc.version_ref())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Node {
-    pub fn new(doc: Doc, mut config: Config, rng: ChaCha8Rng, now: Time) -> Node {
+    pub fn new(doc: Doc, mut config: Config, mut rng: ChaCha8Rng, now: Time) -> Node {
+        let session = rng.random();
+        // Keep the config workable: a datagram fits a frame, and no periodic
+        // timer can fire in a loop at one instant.
         config.mtu = config.mtu.clamp(wire::MIN_MTU, wire::MAX_DATAGRAM);
         config.max_peers = config.max_peers.max(1);
+        let floor = Duration::from_millis(1);
+        for d in [
+            &mut config.ping_interval,
+            &mut config.anti_entropy_interval,
+            &mut config.peer_exchange_interval,
+            &mut config.min_rto,
+        ] {
+            *d = (*d).max(floor);
+        }
+        config.max_rto = config.max_rto.max(config.min_rto);
+        config.initial_rto = config.initial_rto.clamp(config.min_rto, config.max_rto);
         let mut node = Node {
             doc,
             config,
@@ -253,6 +285,7 @@ impl Node {
             events: VecDeque::new(),
             cursor: 0,
             last_now: now,
+            session,
         };
         node.arm_node_timers(now);
         node
@@ -301,10 +334,14 @@ impl Node {
             }
         };
         if header.sender == self.doc.replica() {
-            // Our own datagram came back: that address is us.
+            // Our own datagram came back. Unless another replica has spoken
+            // from that address, it is ours: forget it as a peer.
             self.stats.drops.from_self += 1;
-            self.peers.remove(&from);
-            self.own_addrs.insert(from);
+            let other_replica = self.peers.get(&from).is_some_and(|p| p.replica.is_some());
+            if !other_replica {
+                self.peers.remove(&from);
+                self.own_addrs.insert(from);
+            }
             return;
         }
         if !self.ensure_peer(now, from) {
@@ -317,10 +354,15 @@ impl Node {
         let mut ping = false;
         {
             let peer = self.peers.get_mut(&from).expect("ensured above");
-            if frames.iter().any(|f| matches!(f, Frame::Hello { .. })) {
-                // A hello starts a session: the sender may have restarted
-                // and numbers its packets from zero again.
-                peer.received = ReceivedPackets::default();
+            for f in &frames {
+                if let Frame::Hello { session, .. } = f {
+                    if peer.session != Some(*session) {
+                        // A new session: the sender restarted and numbers
+                        // its packets from zero again.
+                        peer.session = Some(*session);
+                        peer.received = ReceivedPackets::default();
+                    }
+                }
             }
             if !peer.received.insert(header.packet, now) {
                 self.stats.duplicates += 1;
@@ -335,7 +377,7 @@ impl Node {
             match frame {
                 Frame::Ack(ack) => self.on_ack(now, from, &ack),
                 Frame::Ping => ping = true,
-                Frame::Hello { name } => {
+                Frame::Hello { name, .. } => {
                     if let Some(p) = self.peers.get_mut(&from) {
                         p.name = (!name.is_empty()).then_some(name);
                     }
@@ -436,6 +478,9 @@ impl Node {
             self.stats.drops.peer_table_full += 1;
             return;
         }
+        if let Some(peer) = self.peers.get_mut(&addr) {
+            peer.learned = false; // the user asked for it: never forgotten
+        }
         self.start_exchange(now, addr);
     }
 
@@ -489,7 +534,16 @@ impl Node {
             return true;
         }
         if self.peers.len() >= self.config.max_peers {
-            return false;
+            // Make room by forgetting a gossiped address that never answered.
+            let stale = self
+                .peers
+                .values()
+                .find(|p| p.learned && p.last_heard.is_none())
+                .map(|p| p.addr);
+            match stale {
+                Some(stale) => self.peers.remove(&stale),
+                None => return false,
+            };
         }
         let mut peer = Peer::new(addr, &self.config, now);
         peer.timers
@@ -543,8 +597,10 @@ impl Node {
             peer.ack_now = true;
         }
         if peer.timers.expire(peer_timer::LOSS, now) {
-            Self::on_loss_timeout(&mut self.stats, peer, now, me);
+            Self::detect_losses(&mut self.stats, peer, now, me);
         }
+        // Held ops are due: `poll_transmit` sends them.
+        peer.timers.expire(peer_timer::COALESCE, now);
         if peer.timers.expire(peer_timer::PING, now) {
             let silence = now - peer.last_heard.unwrap_or(peer.added_at);
             let interval = config.ping_interval;
@@ -568,6 +624,11 @@ impl Node {
                 peer.ping_due = true;
             }
             peer.timers.set(peer_timer::PING, now + interval);
+            if peer.learned && peer.last_heard.is_none() && new_state == PeerState::Down {
+                // A gossiped address that never answered: forget it (gossip
+                // may bring it back), so junk cannot fill the table.
+                self.peers.remove(&addr);
+            }
         }
     }
 
@@ -580,6 +641,9 @@ impl Node {
                 continue;
             }
             if self.ensure_peer(now, addr) {
+                if let Some(peer) = self.peers.get_mut(&addr) {
+                    peer.learned = true;
+                }
                 self.start_exchange(now, addr);
             }
         }
@@ -760,33 +824,49 @@ impl Node {
             peer.largest_acked
                 .map_or(ack.largest, |l| l.max(ack.largest)),
         );
-        // Anything sent well before the newest acked datagram is lost.
-        let largest = peer.largest_acked.unwrap_or(0);
-        let (lost, kept): (Vec<SentPacket>, Vec<SentPacket>) = std::mem::take(&mut peer.in_flight)
-            .into_iter()
-            .partition(|s| s.packet + PACKET_THRESHOLD <= largest);
-        peer.in_flight = kept.into();
-        for sent in lost {
-            Self::requeue_lost(&mut self.stats, peer, sent, me);
-        }
-        Self::arm_loss_timer(peer);
+        Self::detect_losses(&mut self.stats, peer, now, me);
     }
 
-    /// The oldest datagram's timer ran out: it and any sent as long ago are lost.
-    fn on_loss_timeout(stats: &mut Stats, peer: &mut Peer, now: Time, me: ReplicaId) {
+    /// Declares lost every datagram that is: sent before an acknowledged
+    /// one and either three numbers older or not acknowledged within the
+    /// loss delay (RFC 9002, 6.1), or unacknowledged for a whole RTO. Only
+    /// the RTO backs off. Re-arms the loss timer for the next deadline.
+    fn detect_losses(stats: &mut Stats, peer: &mut Peer, now: Time, me: ReplicaId) {
+        let largest = peer.largest_acked;
+        let loss_delay = peer.rtt.loss_delay();
         let rto = peer.rtt.rto();
+        let overtaken = |s: &SentPacket| largest.is_some_and(|l| s.packet < l);
+        let by_threshold = |s: &SentPacket| {
+            overtaken(s)
+                && (largest.is_some_and(|l| s.packet + PACKET_THRESHOLD <= l)
+                    || loss_delay.is_some_and(|d| s.sent + d <= now))
+        };
+        let by_timeout = |s: &SentPacket| s.sent + rto <= now;
         let (lost, kept): (Vec<SentPacket>, Vec<SentPacket>) = std::mem::take(&mut peer.in_flight)
             .into_iter()
-            .partition(|s| s.sent + rto <= now);
+            .partition(|s| by_threshold(s) || by_timeout(s));
         peer.in_flight = kept.into();
-        // Back off for lost data only: pings to a silent peer have their own pace.
-        if lost.iter().any(SentPacket::is_data) {
+        // Back off for data lost to the RTO only: pings to a silent peer
+        // have their own pace, and threshold losses prove the path works.
+        if lost.iter().any(|s| s.is_data() && !by_threshold(s)) {
             peer.rtt.on_timeout();
         }
         for sent in lost {
             Self::requeue_lost(stats, peer, sent, me);
         }
-        Self::arm_loss_timer(peer);
+        let rto = peer.rtt.rto();
+        let next = peer
+            .in_flight
+            .iter()
+            .map(|s| match loss_delay {
+                Some(d) if overtaken(s) => s.sent + d,
+                _ => s.sent + rto,
+            })
+            .min();
+        match next {
+            Some(at) => peer.timers.set(peer_timer::LOSS, at),
+            None => peer.timers.clear(peer_timer::LOSS),
+        }
     }
 
     /// Puts a lost datagram's ops back at the front of the queue (less what
@@ -806,31 +886,38 @@ impl Node {
         }
     }
 
-    fn arm_loss_timer(peer: &mut Peer) {
-        match peer.in_flight.front() {
-            Some(oldest) => peer
-                .timers
-                .set(peer_timer::LOSS, oldest.sent + peer.rtt.rto()),
-            None => peer.timers.clear(peer_timer::LOSS),
-        }
-    }
-
     // ---- building datagrams ----
 
     /// The next datagram for `addr`, if it has anything worth sending.
     fn build_datagram(&mut self, addr: SocketAddr) -> Option<Vec<u8>> {
         let me = self.doc.replica();
+        let now = self.last_now;
         let config = &self.config;
         let peer = self.peers.get_mut(&addr)?;
         let window_open =
             peer.data_in_flight == 0 || peer.data_in_flight + config.mtu <= config.window_bytes;
+        if !peer.queue.is_empty() && peer.queued_since.is_none() {
+            peer.queued_since = Some(now);
+        }
         // Nagle with Minshall's refinement: while a small data datagram is
         // unacknowledged, hold a small queue back so typing batches up per
-        // round trip; the tail of a bulk transfer goes at once.
+        // round trip; the tail of a bulk transfer goes at once. Ops are held
+        // a little over one smoothed RTT at most: if the ack is lost, they
+        // go anyway (and their acks reveal the loss).
+        let hold = peer.rtt.srtt().map_or(DEFAULT_HOLD, |srtt| srtt * 5 / 4);
+        let hold_until = peer
+            .queued_since
+            .map(|t| t + hold.max(Duration::from_millis(1)));
         let coalescing = config.coalesce
             && !peer.retransmit_pending
             && peer.queue_bytes < config.mtu / 2
-            && peer.in_flight.iter().any(|s| s.small && s.is_data());
+            && peer.in_flight.iter().any(|s| s.small && s.is_data())
+            && hold_until.is_some_and(|t| now < t);
+        if coalescing {
+            if let Some(t) = hold_until {
+                peer.timers.set_earliest(peer_timer::COALESCE, t);
+            }
+        }
         let ops_ready = !peer.queue.is_empty() && window_open && !coalescing;
         let wants = peer.ack_now || peer.ping_due || !peer.control.is_empty() || ops_ready;
         if !wants {
@@ -849,6 +936,7 @@ impl Node {
         }
         let hello = peer.hello_due
             && builder.push(&Frame::Hello {
+                session: self.session,
                 name: truncate(&config.name, MAX_NAME),
             });
         while let Some(frame) = peer.control.front() {
@@ -869,6 +957,8 @@ impl Node {
         if peer.queue.is_empty() {
             peer.retransmit_pending = false;
             peer.queue_bytes = 0;
+            peer.queued_since = None;
+            peer.timers.clear(peer_timer::COALESCE);
         }
         if builder.is_empty() {
             return None;

@@ -45,7 +45,11 @@ pub struct Peer {
     pub addr: SocketAddr,
     pub replica: Option<ReplicaId>,
     pub name: Option<String>,
+    /// The peer's current session (from its hello).
+    pub session: Option<u64>,
     pub state: PeerState,
+    /// Learned from another peer's list (not added by the user, nor heard first).
+    pub learned: bool,
     pub added_at: Time,
     pub last_heard: Option<Time>,
     pub rtt: RttEstimator,
@@ -60,6 +64,8 @@ pub struct Peer {
     pub queue: VecDeque<Op>,
     /// Encoded size of `queue`, roughly (for coalescing).
     pub queue_bytes: usize,
+    /// When the queue last became non-empty (coalescing holds ops at most so long).
+    pub queued_since: Option<Time>,
     /// Ops at the front of the queue are retransmissions: send them even while data is in flight.
     pub retransmit_pending: bool,
     pub in_flight: VecDeque<SentPacket>,
@@ -88,7 +94,9 @@ impl Peer {
             addr,
             replica: None,
             name: None,
+            session: None,
             state: PeerState::Down,
+            learned: false,
             added_at: now,
             last_heard: None,
             rtt: RttEstimator::new(config.initial_rto, config.min_rto, config.max_rto),
@@ -97,6 +105,7 @@ impl Peer {
             frontier: VersionVector::new(),
             queue: VecDeque::new(),
             queue_bytes: 0,
+            queued_since: None,
             retransmit_pending: false,
             in_flight: VecDeque::new(),
             data_in_flight: 0,
@@ -130,6 +139,7 @@ impl Peer {
         self.frontier = self.known.clone();
         self.queue.clear();
         self.queue_bytes = 0;
+        self.queued_since = None;
         self.retransmit_pending = false;
         self.in_flight.clear();
         self.data_in_flight = 0;

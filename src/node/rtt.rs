@@ -10,6 +10,7 @@ const GRANULARITY: Duration = Duration::from_millis(1);
 #[derive(Clone, Debug)]
 pub struct RttEstimator {
     srtt: Option<Duration>,
+    latest: Option<Duration>,
     rttvar: Duration,
     initial_rto: Duration,
     min_rto: Duration,
@@ -22,6 +23,7 @@ impl RttEstimator {
     pub fn new(initial_rto: Duration, min_rto: Duration, max_rto: Duration) -> Self {
         RttEstimator {
             srtt: None,
+            latest: None,
             rttvar: Duration::ZERO,
             initial_rto,
             min_rto,
@@ -41,6 +43,7 @@ impl RttEstimator {
 
     /// Feeds one measurement (RFC 6298 section 2, alpha = 1/8, beta = 1/4).
     pub fn sample(&mut self, rtt: Duration) {
+        self.latest = Some(rtt);
         match self.srtt {
             None => {
                 self.srtt = Some(rtt);
@@ -67,6 +70,14 @@ impl RttEstimator {
     pub fn rto(&self) -> Duration {
         let factor = 1u32 << self.backoff.min(16);
         self.base_rto().saturating_mul(factor).min(self.max_rto)
+    }
+
+    /// How long after a later datagram was acknowledged an earlier one
+    /// counts as lost (RFC 9002, 6.1.2: 9/8 of the larger of SRTT and the
+    /// latest sample). `None` before any sample.
+    pub fn loss_delay(&self) -> Option<Duration> {
+        let rtt = self.srtt?.max(self.latest?);
+        Some((rtt * 9 / 8).max(GRANULARITY))
     }
 
     /// A retransmission timer fired: back off.
@@ -130,6 +141,15 @@ mod tests {
         }
         assert_eq!(e.srtt(), Some(ms(10)));
         assert_eq!(e.rto(), ms(200), "floored at min_rto");
+    }
+
+    #[test]
+    fn loss_delay_is_nine_eighths_of_the_larger_rtt() {
+        let mut e = est();
+        assert_eq!(e.loss_delay(), None);
+        e.sample(ms(80));
+        e.sample(ms(40)); // srtt 75 ms, latest 40 ms
+        assert_eq!(e.loss_delay(), Some(Duration::from_micros(75_000 * 9 / 8)));
     }
 
     #[test]

@@ -275,3 +275,97 @@ fn retransmissions_back_off_while_nothing_answers() {
     assert_eq!(sends, vec![0, 1000, 3000, 7000]);
     assert_eq!(a.stats().retransmits, 3);
 }
+
+#[test]
+fn gossiped_addresses_that_never_answer_are_forgotten() {
+    let mut a = with_live_peer();
+    let list = wire::encode(
+        &Header {
+            sender: ReplicaId(1),
+            packet: 1,
+        },
+        &[Frame::Peers(vec![addr(9)])],
+    );
+    a.handle_datagram(Time::ZERO, addr(1), &list);
+    assert!(a.peers().iter().any(|p| p.addr == addr(9)));
+    let mut now = Time::ZERO;
+    while now < Time::from_millis(12_000) {
+        while a.poll_transmit().is_some() {}
+        now = a.poll_timeout().unwrap();
+        a.handle_timeout(now);
+    }
+    let left: Vec<SocketAddr> = a.peers().iter().map(|p| p.addr).collect();
+    assert_eq!(
+        left,
+        vec![addr(1)],
+        "the peer it was given stays, silent or not"
+    );
+}
+
+#[test]
+fn a_full_table_makes_room_by_forgetting_unanswered_gossip() {
+    let mut a = Node::new(
+        Doc::new(ReplicaId(2)),
+        Config {
+            max_peers: 3,
+            ..Config::default()
+        },
+        ChaCha8Rng::seed_from_u64(1),
+        Time::ZERO,
+    );
+    a.add_peer(Time::ZERO, addr(1));
+    let list = wire::encode(
+        &Header {
+            sender: ReplicaId(1),
+            packet: 0,
+        },
+        &[Frame::Peers(vec![addr(7), addr(8), addr(9)])],
+    );
+    a.handle_datagram(Time::ZERO, addr(1), &list);
+    assert_eq!(a.peers().len(), 3);
+    // A real peer contacts it: a never-answered gossiped address makes way.
+    let hello = wire::encode(
+        &Header {
+            sender: ReplicaId(5),
+            packet: 0,
+        },
+        &[Frame::Ping],
+    );
+    a.handle_datagram(Time::ZERO, addr(5), &hello);
+    let known: Vec<SocketAddr> = a.peers().iter().map(|p| p.addr).collect();
+    assert!(
+        known.contains(&addr(5)) && known.contains(&addr(1)),
+        "{known:?}"
+    );
+    assert_eq!(a.stats().drops.peer_table_full, 0);
+}
+
+#[test]
+fn zero_intervals_cannot_spin_the_driver() {
+    let config = Config {
+        ping_interval: Duration::ZERO,
+        anti_entropy_interval: Duration::ZERO,
+        peer_exchange_interval: Duration::ZERO,
+        min_rto: Duration::ZERO,
+        ..Config::default()
+    };
+    let mut a = Node::new(
+        Doc::new(ReplicaId(2)),
+        config,
+        ChaCha8Rng::seed_from_u64(1),
+        Time::ZERO,
+    );
+    a.add_peer(Time::ZERO, addr(1));
+    let mut now = Time::ZERO;
+    for _ in 0..100 {
+        while a.poll_transmit().is_some() {}
+        let next = a.poll_timeout().unwrap();
+        assert!(
+            next > now,
+            "a timer due at {next:?} survived handle_timeout({now:?})"
+        );
+        now = next;
+        a.handle_timeout(now);
+    }
+    assert!(now >= Time::from_millis(10), "time moved: {now:?}");
+}

@@ -61,13 +61,17 @@ pub mod node_timer {
 
 /// Timers of one peer.
 pub mod peer_timer {
-    /// Retransmission timeout of the oldest unacknowledged datagram.
+    /// Loss detection: the retransmission timeout of the oldest
+    /// unacknowledged datagram, or earlier, the time threshold of one sent
+    /// before an acknowledged datagram.
     pub const LOSS: usize = 0;
     /// Delayed ack: send the ack alone if nothing carried it by then.
     pub const ACK: usize = 1;
     /// Liveness: ping if not heard from, and re-evaluate alive/suspect/down.
     pub const PING: usize = 2;
-    pub const COUNT: usize = 3;
+    /// Small ops held back for coalescing go out by then, ack or not.
+    pub const COALESCE: usize = 3;
+    pub const COUNT: usize = 4;
 }
 
 #[cfg(test)]

@@ -29,8 +29,10 @@ pub enum Frame {
     Ack(AckFrame),
     /// Asks for an ack at once (liveness, RTT).
     Ping,
-    /// The sender's human name.
-    Hello { name: String },
+    /// Starts a session: `session` is drawn at random when the sender's
+    /// node starts, so a restart (which numbers packets from zero again)
+    /// is told apart from a late copy. Also carries the sender's name.
+    Hello { session: u64, name: String },
     /// What the sender has (anti-entropy).
     Digest(DigestFrame),
     /// Peers the sender knows (peer exchange).
@@ -159,7 +161,7 @@ where
 pub enum WireFrame<S = String> {
     Ack(AckFrame),
     Ping,
-    Hello { name: S },
+    Hello { session: u64, name: S },
     Digest(WireDigest),
     Peers(#[serde(deserialize_with = "bounded_seq")] Vec<SocketAddr>),
     Op(WireOp<S>),
@@ -256,7 +258,10 @@ impl<'a> WireFrame<&'a str> {
         match frame {
             Frame::Ack(a) => WireFrame::Ack(a.clone()),
             Frame::Ping => WireFrame::Ping,
-            Frame::Hello { name } => WireFrame::Hello { name },
+            Frame::Hello { session, name } => WireFrame::Hello {
+                session: *session,
+                name,
+            },
             Frame::Digest(d) => WireFrame::Digest(WireDigest {
                 scope: d.scope,
                 version: d.version.iter().collect(),
@@ -300,7 +305,7 @@ impl WireFrame {
         Some(match self {
             WireFrame::Ack(a) => Frame::Ack(a),
             WireFrame::Ping => Frame::Ping,
-            WireFrame::Hello { name } => Frame::Hello { name },
+            WireFrame::Hello { session, name } => Frame::Hello { session, name },
             WireFrame::Digest(d) => {
                 // One entry per replica, in order.
                 if !d.version.windows(2).all(|w| w[0].0 < w[1].0) {

@@ -9,6 +9,17 @@
 //! Decoding never trusts a length: every sequence is read element by
 //! element without preallocating from the count it claims, so what a
 //! decode allocates is bounded by the bytes it was given.
+//!
+//! Byte layout (version 1):
+//!
+//! ```text
+//! "rM"  version(1)  sender replica (8, little endian)  packet number (varint)
+//! frame*            each a postcard-encoded WireFrame, until the end
+//! ```
+//!
+//! A typed char pushed alone is one `Op` frame of about 10 bytes (the
+//! sender's ids are written without the replica), so a datagram carrying
+//! it and an ack is about 30 bytes.
 
 mod codec;
 mod frame;

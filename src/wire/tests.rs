@@ -34,7 +34,10 @@ fn sample_frames() -> Vec<Frame> {
             ranges: vec![AckRange { gap: 2, len: 4 }],
         }),
         Frame::Ping,
-        Frame::Hello { name: "ann".into() },
+        Frame::Hello {
+            session: 77,
+            name: "ann".into(),
+        },
         Frame::Digest(DigestFrame {
             scope: Some((ReplicaId(1), ReplicaId(9))),
             version: [(ReplicaId(2), 40), (ReplicaId(5), 1)]
@@ -298,7 +301,7 @@ fn arb_frame() -> impl Strategy<Value = Frame> {
             })
         }),
         Just(Frame::Ping),
-        "[a-z]{0,20}".prop_map(|name| Frame::Hello { name }),
+        (any::<u64>(), "[a-z]{0,20}").prop_map(|(session, name)| Frame::Hello { session, name }),
         (
             proptest::collection::btree_map(any::<u64>(), 1u64..u64::MAX, 0..10),
             any::<bool>()
