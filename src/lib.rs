@@ -10,3 +10,8 @@ pub mod wire;
 pub use doc::{
     Applied, Doc, DocStats, Id, IdSpan, Op, OpKind, Patch, ReplicaId, TargetSpan, VersionVector,
 };
+
+/// The README's Rust examples, compiled and run by `cargo test`.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

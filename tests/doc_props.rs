@@ -19,7 +19,7 @@ use rumor::doc::{Error, Patch};
 use rumor::{Doc, IdSpan, Op, ReplicaId, VersionVector};
 
 /// Inserted text: ASCII, a newline, 2-, 3- and 4-byte UTF-8 chars.
-fn some_text(max: usize) -> impl Strategy<Value = String> {
+fn some_text(sizes: std::ops::RangeInclusive<usize>) -> impl Strategy<Value = String> {
     proptest::collection::vec(
         prop_oneof![
             4 => proptest::char::range('a', 'e'),
@@ -28,7 +28,7 @@ fn some_text(max: usize) -> impl Strategy<Value = String> {
             1 => Just('中'),
             1 => Just('😀'),
         ],
-        0..=max,
+        sizes,
     )
     .prop_map(|chars| chars.into_iter().collect())
 }
@@ -70,62 +70,84 @@ enum LocalEdit {
 
 fn local_edit() -> impl Strategy<Value = LocalEdit> {
     prop_oneof![
-        3 => (num(), some_text(6)).prop_map(|(pos, text)| LocalEdit::Insert { pos, text }),
+        3 => (num(), some_text(0..=6)).prop_map(|(pos, text)| LocalEdit::Insert { pos, text }),
         2 => (num(), num()).prop_map(|(pos, len)| LocalEdit::Delete { pos, len }),
     ]
+}
+
+/// Applies `edits` to a `Doc` and to a `Vec<char>`, checking after each.
+fn check_local(edits: &[LocalEdit]) -> Result<(), TestCaseError> {
+    let mut doc = Doc::new(ReplicaId(7));
+    let mut model: Vec<char> = Vec::new();
+    for edit in edits {
+        let version = doc.version();
+        let (result, in_range, no_op) = match *edit {
+            LocalEdit::Insert { pos, ref text } => {
+                let pos = pos.resolve(model.len());
+                let in_range = pos <= model.len();
+                let result = doc.insert(pos, text);
+                if in_range && result.is_ok() {
+                    model.splice(pos..pos, text.chars());
+                }
+                (result, in_range, text.is_empty())
+            }
+            LocalEdit::Delete { pos, len } => {
+                let pos = pos.resolve(model.len());
+                let len = len.resolve(model.len().saturating_sub(pos));
+                let in_range = pos.checked_add(len).is_some_and(|end| end <= model.len());
+                let result = doc.delete(pos, len);
+                if in_range && result.is_ok() {
+                    model.drain(pos..pos + len);
+                }
+                (result, in_range, len == 0)
+            }
+        };
+        if no_op {
+            // Empty insert / zero-length delete: Ok or an error, but no change.
+            prop_assert_eq!(
+                doc.version(),
+                version,
+                "a no-op edit changed the version: {:?}",
+                edit
+            );
+        } else if in_range {
+            prop_assert!(result.is_ok(), "{:?} refused: {:?}", edit, result);
+        } else {
+            prop_assert!(
+                matches!(result, Err(Error::OutOfRange { .. })),
+                "{:?} out of range gave {:?}",
+                edit,
+                result
+            );
+            prop_assert_eq!(doc.version(), version, "a refused edit changed the version");
+        }
+        let text: String = model.iter().collect();
+        prop_assert_eq!(doc.text(), text, "after {:?}", edit);
+        prop_assert_eq!(doc.len(), model.len());
+        prop_assert_eq!(doc.is_empty(), model.is_empty());
+    }
+    // The ops rebuild the same text elsewhere.
+    let mut copy = Doc::new(ReplicaId(8));
+    for op in doc.ops_since(&VersionVector::new()) {
+        copy.apply(op).expect("own ops apply");
+    }
+    prop_assert_eq!(copy.text(), doc.text());
+    Ok(())
 }
 
 proptest! {
     #[test]
     fn local_edits_match_a_char_vector(edits in proptest::collection::vec(local_edit(), 1..120)) {
-        let mut doc = Doc::new(ReplicaId(7));
-        let mut model: Vec<char> = Vec::new();
-        for edit in &edits {
-            let version = doc.version();
-            let (result, in_range, no_op) = match *edit {
-                LocalEdit::Insert { pos, ref text } => {
-                    let pos = pos.resolve(model.len());
-                    let in_range = pos <= model.len();
-                    let result = doc.insert(pos, text);
-                    if in_range && result.is_ok() {
-                        model.splice(pos..pos, text.chars());
-                    }
-                    (result, in_range, text.is_empty())
-                }
-                LocalEdit::Delete { pos, len } => {
-                    let pos = pos.resolve(model.len());
-                    let len = len.resolve(model.len().saturating_sub(pos));
-                    let in_range = pos.checked_add(len).is_some_and(|end| end <= model.len());
-                    let result = doc.delete(pos, len);
-                    if in_range && result.is_ok() {
-                        model.drain(pos..pos + len);
-                    }
-                    (result, in_range, len == 0)
-                }
-            };
-            if no_op {
-                // Empty insert / zero-length delete: Ok or an error, but no change.
-                prop_assert_eq!(doc.version(), version, "a no-op edit changed the version: {:?}", edit);
-            } else if in_range {
-                prop_assert!(result.is_ok(), "{:?} refused: {:?}", edit, result);
-            } else {
-                prop_assert!(
-                    matches!(result, Err(Error::OutOfRange { .. })),
-                    "{:?} out of range gave {:?}", edit, result
-                );
-                prop_assert_eq!(doc.version(), version, "a refused edit changed the version");
-            }
-            let text: String = model.iter().collect();
-            prop_assert_eq!(doc.text(), text, "after {:?}", edit);
-            prop_assert_eq!(doc.len(), model.len());
-            prop_assert_eq!(doc.is_empty(), model.is_empty());
-        }
-        // The ops rebuild the same text elsewhere.
-        let mut copy = Doc::new(ReplicaId(8));
-        for op in doc.ops_since(&VersionVector::new()) {
-            copy.apply(op).expect("own ops apply");
-        }
-        prop_assert_eq!(copy.text(), doc.text());
+        check_local(&edits)?;
+    }
+}
+
+proptest! {
+    // Long histories, so the sequence's tree grows several levels deep.
+    #![proptest_config(ProptestConfig::with_cases(16))]
+    #[test]
+    fn local_edits_match_a_char_vector_long(edits in proptest::collection::vec(local_edit(), 1000..3000)) {
+        check_local(&edits)?;
     }
 }
 
@@ -156,7 +178,7 @@ enum Action {
 
 fn action(replicas: usize) -> impl Strategy<Value = Action> {
     prop_oneof![
-        4 => (0..replicas, any::<bool>(), any::<u16>(), 1u8..6, some_text(5).prop_filter("non-empty", |t| !t.is_empty()))
+        4 => (0..replicas, any::<bool>(), any::<u16>(), 1u8..6, some_text(1..=5))
             .prop_map(|(replica, insert, pos, len, text)| Action::Edit { replica, insert, pos, len, text }),
         5 => (0..replicas, any::<u16>(), proptest::option::weighted(0.3, (any::<u8>(), any::<u8>())))
             .prop_map(|(to, pick, cut)| Action::Deliver { to, pick, cut }),
@@ -164,13 +186,21 @@ fn action(replicas: usize) -> impl Strategy<Value = Action> {
     ]
 }
 
-/// (number of replicas, their ids, the actions, a shuffle seed).
+/// (replica ids, the actions, a shuffle seed): 2-5 replicas, short histories.
 fn scenario() -> impl Strategy<Value = (Vec<u64>, Vec<Action>, u64)> {
-    (2usize..=5).prop_flat_map(|n| {
+    scenario_of(2..=5, 1..80)
+}
+
+/// Like [`scenario`], with `replicas` replicas and `actions` actions.
+fn scenario_of(
+    replicas: std::ops::RangeInclusive<usize>,
+    actions: std::ops::Range<usize>,
+) -> impl Strategy<Value = (Vec<u64>, Vec<Action>, u64)> {
+    replicas.prop_flat_map(move |n| {
         (
             proptest::collection::btree_set(1u64..1_000_000, n)
                 .prop_map(|s| s.into_iter().collect()),
-            proptest::collection::vec(action(n), 1..80),
+            proptest::collection::vec(action(n), actions.clone()),
             any::<u64>(),
         )
     })
@@ -324,37 +354,64 @@ fn run(ids: &[u64], actions: &[Action]) -> Result<History, TestCaseError> {
     })
 }
 
+/// Runs a scenario, heals the network, and checks every replica converged
+/// to what one replica gets by applying every op in the order they were made.
+fn check_convergence(ids: &[u64], actions: &[Action], seed: u64) -> Result<(), TestCaseError> {
+    let History {
+        mut peers, sent, ..
+    } = run(ids, actions)?;
+
+    // Heal: every peer gets every op, in a shuffled order, some first as a
+    // slice and then whole.
+    for (i, peer) in peers.iter_mut().enumerate() {
+        let mut order: Vec<usize> = (0..sent.len()).collect();
+        shuffle(&mut order, seed.wrapping_add(i as u64));
+        for (k, &j) in order.iter().enumerate() {
+            if k % 3 == 0 && sent[j].len() > 1 {
+                peer.receive(sent[j].slice(1, sent[j].len()))?;
+            }
+            peer.receive(sent[j].clone())?;
+        }
+        prop_assert_eq!(
+            peer.doc.pending_len(),
+            0,
+            "ops left pending after every op arrived"
+        );
+    }
+
+    // One replica that applies every op in the order they were made.
+    let mut reference = Doc::new(ReplicaId(0));
+    for op in &sent {
+        let applied = reference.apply(op.clone()).expect("op refused");
+        prop_assert!(!applied.held, "op held though its causes came first");
+    }
+    let text = reference.text();
+    for peer in &peers {
+        prop_assert_eq!(
+            &peer.doc.text(),
+            &text,
+            "replica {} differs",
+            peer.doc.replica()
+        );
+        prop_assert_eq!(peer.doc.version(), reference.version());
+        prop_assert_eq!(peer.doc.len(), text.chars().count());
+    }
+    Ok(())
+}
+
 proptest! {
     #[test]
     fn replicas_converge((ids, actions, seed) in scenario()) {
-        let History { mut peers, sent, .. } = run(&ids, &actions)?;
+        check_convergence(&ids, &actions, seed)?;
+    }
+}
 
-        // Heal: every peer gets every op, in a shuffled order, some first as a
-        // slice and then whole.
-        for (i, peer) in peers.iter_mut().enumerate() {
-            let mut order: Vec<usize> = (0..sent.len()).collect();
-            shuffle(&mut order, seed.wrapping_add(i as u64));
-            for (k, &j) in order.iter().enumerate() {
-                if k % 3 == 0 && sent[j].len() > 1 {
-                    peer.receive(sent[j].slice(1, sent[j].len()))?;
-                }
-                peer.receive(sent[j].clone())?;
-            }
-            prop_assert_eq!(peer.doc.pending_len(), 0, "ops left pending after every op arrived");
-        }
-
-        // One replica that applies every op in the order they were made.
-        let mut reference = Doc::new(ReplicaId(0));
-        for op in &sent {
-            let applied = reference.apply(op.clone()).expect("op refused");
-            prop_assert!(!applied.held, "op held though its causes came first");
-        }
-        let text = reference.text();
-        for peer in &peers {
-            prop_assert_eq!(&peer.doc.text(), &text, "replica {} differs", peer.doc.replica());
-            prop_assert_eq!(peer.doc.version(), reference.version());
-            prop_assert_eq!(peer.doc.len(), text.chars().count());
-        }
+proptest! {
+    // Long histories, so the sequence's tree grows several levels deep.
+    #![proptest_config(ProptestConfig::with_cases(24))]
+    #[test]
+    fn replicas_converge_long_histories((ids, actions, seed) in scenario_of(2..=3, 600..1400)) {
+        check_convergence(&ids, &actions, seed)?;
     }
 }
 

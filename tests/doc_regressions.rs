@@ -1,6 +1,6 @@
 //! Small, named cases found by the property tests, kept as plain tests.
 
-use rumor::{Doc, ReplicaId, VersionVector};
+use rumor::{Doc, Id, Op, OpKind, ReplicaId, TargetSpan, VersionVector};
 
 /// `Applied::held` is about the op passed in: an op that applies at once is
 /// not reported held, even when an op it releases must wait again for
@@ -54,4 +54,74 @@ fn held_reports_the_given_op_not_a_released_one() {
     assert_eq!(d.pending_len(), 0);
     assert_eq!(d.text(), c.text());
     assert_eq!(d.text(), "yz");
+}
+
+/// A delete op whose target lengths add up past `u64::MAX` is refused, not a
+/// panic (overflow in `Op::len`) nor, in release, a wrapped length.
+#[test]
+fn delete_lengths_that_overflow_are_refused() {
+    let mut doc = Doc::new(ReplicaId(1));
+    doc.insert(0, "hello").unwrap();
+    let start = Id::new(ReplicaId(1), 0);
+    let op = Op {
+        id: Id::new(ReplicaId(2), 0),
+        kind: OpKind::Delete {
+            targets: vec![
+                TargetSpan {
+                    start,
+                    len: 1,
+                    backward: false,
+                },
+                TargetSpan {
+                    start,
+                    len: u64::MAX,
+                    backward: false,
+                },
+            ],
+        },
+    };
+    assert!(doc.apply(op).is_err());
+    assert_eq!(doc.text(), "hello");
+}
+
+/// An insert whose origin names the id of a *delete* (known to the version,
+/// but not a char) is refused, not a panic in the sequence's id index.
+#[test]
+fn origins_naming_a_delete_are_refused() {
+    for (left, right) in [(true, false), (false, true)] {
+        let mut doc = Doc::new(ReplicaId(1));
+        doc.insert(0, "xy").unwrap(); // chars (1,0), (1,1)
+        doc.delete(0, 1).unwrap(); // delete (1,2)
+        let deletion = Some(Id::new(ReplicaId(1), 2));
+        let op = Op {
+            id: Id::new(ReplicaId(2), 0),
+            kind: OpKind::Insert {
+                left: if left { deletion } else { None },
+                right: if right { deletion } else { None },
+                text: "a".into(),
+            },
+        };
+        assert!(doc.apply(op).is_err(), "left {left} right {right}");
+        assert_eq!(doc.text(), "y");
+    }
+}
+
+/// A delete whose target is the id of another delete is refused, not a panic.
+#[test]
+fn delete_targets_naming_a_delete_are_refused() {
+    let mut doc = Doc::new(ReplicaId(1));
+    doc.insert(0, "xy").unwrap();
+    doc.delete(0, 1).unwrap(); // delete (1,2)
+    let op = Op {
+        id: Id::new(ReplicaId(2), 0),
+        kind: OpKind::Delete {
+            targets: vec![TargetSpan {
+                start: Id::new(ReplicaId(1), 2),
+                len: 1,
+                backward: false,
+            }],
+        },
+    };
+    assert!(doc.apply(op).is_err());
+    assert_eq!(doc.text(), "y");
 }

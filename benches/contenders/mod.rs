@@ -43,7 +43,7 @@ pub struct Rumor;
 impl Contender for Rumor {
     const NAME: &'static str = "rumor";
     const NOTES: &'static str =
-        "encode: Doc::encode_history (compact, deflated); remote: Doc::apply of each op, in order";
+        "encode: Doc::encode_history (compact, deflated); remote: Doc::apply of each op, in order (decoding not included; diamond-types and yrs include theirs)";
     type Doc = rumor::Doc;
     type Remote = Vec<rumor::Op>;
 

@@ -328,6 +328,20 @@ impl Doc {
             self.pending.hold(missing, op);
             return Ok(true);
         }
+        // What the op names must be chars, not ids of deletes.
+        let names_chars = match &op.kind {
+            OpKind::Insert { left, right, .. } => left
+                .iter()
+                .chain(right)
+                .all(|&id| self.log.all_chars(IdSpan::new(id, 1))),
+            OpKind::Delete { targets } => targets
+                .iter()
+                .filter_map(|t| t.ids())
+                .all(|span| self.log.all_chars(span)),
+        };
+        if !names_chars {
+            return Err(Error::InvalidOp("names the id of a delete as a char"));
+        }
         match &op.kind {
             OpKind::Insert { left, right, text } => {
                 let pos = self.seq.integrate(op.id, len, *left, *right, &self.log);

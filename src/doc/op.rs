@@ -38,10 +38,12 @@ pub enum OpKind {
 
 impl Op {
     /// How many counters the op uses: chars inserted or deleted.
+    /// (Saturating: a hostile delete's lengths may add up past `u64::MAX`;
+    /// `validate` refuses such an op.)
     pub fn len(&self) -> u64 {
         match &self.kind {
             OpKind::Insert { text, .. } => text.chars().count() as u64,
-            OpKind::Delete { targets } => targets.iter().map(|s| s.len).sum(),
+            OpKind::Delete { targets } => targets.iter().fold(0u64, |n, s| n.saturating_add(s.len)),
         }
     }
 
@@ -61,6 +63,12 @@ impl Op {
     /// counter overflow, no reference to itself or to a later id of its
     /// own replica (which could never be satisfied).
     pub fn validate(&self) -> Result<(), Error> {
+        if let OpKind::Delete { targets } = &self.kind {
+            let total = targets.iter().try_fold(0u64, |n, s| n.checked_add(s.len));
+            if total.is_none() {
+                return Err(Error::InvalidOp("delete lengths overflow"));
+            }
+        }
         let len = self.len();
         if len == 0 {
             return Err(Error::InvalidOp("empty op"));

@@ -202,6 +202,22 @@ impl OpLog {
         Some((left, unpack(entry.right)))
     }
 
+    /// Whether every id of `span` (all known) is an inserted char, not the
+    /// id of a delete: an origin or a delete target must name chars.
+    pub fn all_chars(&self, span: super::id::IdSpan) -> bool {
+        let end = span.end_counter();
+        for &e in self.entries_from(span.start.replica, span.start.counter) {
+            let entry = &self.entries[e as usize];
+            if entry.id.counter >= end {
+                break;
+            }
+            if entry.is_delete {
+                return false;
+            }
+        }
+        true
+    }
+
     /// The part of an entry that uses counters `from .. to` (offsets), as an op.
     fn op(&self, entry: &Entry, from: u64, to: u64) -> Op {
         let id = entry.id.add(from);
