@@ -369,3 +369,100 @@ fn zero_intervals_cannot_spin_the_driver() {
     }
     assert!(now >= Time::from_millis(10), "time moved: {now:?}");
 }
+
+/// An ack from replica 1 for the given packet numbers (one range each).
+fn ack_from_peer(packets: &[u64], packet: u64) -> Vec<u8> {
+    let mut received = ReceivedPackets::default();
+    for &p in packets {
+        received.insert(p, Time::ZERO);
+    }
+    wire::encode(
+        &Header {
+            sender: ReplicaId(1),
+            packet,
+        },
+        &[Frame::Ack(received.ack_frame(Time::ZERO).unwrap())],
+    )
+}
+
+/// Drains `a`, returning (packet number, text of the inserts) per datagram.
+fn sent_inserts(a: &mut Node) -> Vec<(u64, String)> {
+    let mut out = Vec::new();
+    while let Some(t) = a.poll_transmit() {
+        let (h, frames) = wire::decode(&t.bytes).unwrap();
+        let text: String = frames
+            .iter()
+            .filter_map(|f| match f {
+                Frame::Op(Op {
+                    kind: doc::OpKind::Insert { text, .. },
+                    ..
+                }) => Some(text.as_str()),
+                _ => None,
+            })
+            .collect();
+        out.push((h.packet, text));
+    }
+    out
+}
+
+fn type_at(a: &mut Node, ms: u64, text: &str) {
+    let pos = a.doc().len();
+    a.edit(
+        Time::from_millis(ms),
+        Edit::Insert {
+            pos,
+            text: text.into(),
+        },
+    )
+    .unwrap();
+}
+
+fn run_timers_until(a: &mut Node, until: Time) {
+    while let Some(t) = a.poll_timeout() {
+        if t > until {
+            break;
+        }
+        a.handle_timeout(t);
+    }
+    a.handle_timeout(until);
+}
+
+#[test]
+fn a_loss_is_found_by_a_later_ack_well_before_the_rto() {
+    let mut a = with_live_peer();
+    type_at(&mut a, 0, "x");
+    let first = sent_inserts(&mut a);
+    let (p0, _) = first.iter().find(|(_, t)| t == "x").unwrap().clone();
+    a.handle_datagram(Time::from_millis(40), addr(1), &ack_from_peer(&[p0], 1));
+    assert_eq!(a.peers()[0].rtt, Some(Duration::from_millis(40)));
+
+    type_at(&mut a, 100, "y");
+    let lost = sent_inserts(&mut a);
+    assert_eq!(lost.len(), 1, "{lost:?}");
+    let p1 = lost[0].0;
+    // Typed while "y" is unacknowledged: held back (coalescing)...
+    type_at(&mut a, 110, "z");
+    assert!(sent_inserts(&mut a).iter().all(|(_, t)| t.is_empty()));
+    // ...but for about one RTT at most (50 ms here), ack or not.
+    run_timers_until(&mut a, Time::from_millis(161));
+    let later = sent_inserts(&mut a);
+    assert_eq!(
+        later.iter().map(|(_, t)| t.as_str()).collect::<String>(),
+        "z"
+    );
+    let p2 = later[0].0;
+    // The ack of the later datagram reveals the loss at once (9/8 RTT
+    // passed), long before the RTO (200 ms at least) would have.
+    a.handle_datagram(
+        Time::from_millis(200),
+        addr(1),
+        &ack_from_peer(&[p0, p2], 2),
+    );
+    assert_eq!(a.stats().retransmits, 1);
+    let resent = sent_inserts(&mut a);
+    assert_eq!(
+        resent.iter().map(|(_, t)| t.as_str()).collect::<String>(),
+        "y"
+    );
+    assert!(resent[0].0 > p1, "a new packet number");
+}
