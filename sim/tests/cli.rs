@@ -176,3 +176,37 @@ fn trace_file_has_a_line_per_event() {
     assert!(trace.contains("deliver n") && trace.contains("drop loss") && trace.contains("edit n"));
     assert!(trace.lines().last().unwrap().contains("converged"));
 }
+
+/// Separate processes catch per-process randomness (a `HashMap`'s
+/// `RandomState`, addresses) anywhere in the real node or the doc.
+#[test]
+fn the_real_node_gives_the_same_trace_hash_in_every_process() {
+    let args = [
+        "--seed",
+        "9",
+        "--nodes",
+        "4",
+        "--ops",
+        "150",
+        "--loss",
+        "0.2",
+        "--dup",
+        "0.1",
+        "--crashes",
+        "6",
+        "--offline",
+        "6",
+        "--partitions",
+        "4",
+        "--json",
+    ];
+    let hashes: Vec<String> = (0..3)
+        .map(|_| {
+            let (code, out, err) = sim(&args);
+            assert_eq!(code, 0, "{out}{err}");
+            let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+            format!("{} {}", v["trace_hash"], v["final_text_hash"])
+        })
+        .collect();
+    assert!(hashes.iter().all(|h| h == &hashes[0]), "{hashes:?}");
+}
