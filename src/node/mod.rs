@@ -240,6 +240,8 @@ pub struct Node {
     cursor: usize,
     /// `doc.version().total()` at the last queue refill.
     refilled_total: u64,
+    /// Reused by `poll_transmit` for the list of peer addresses.
+    addrs_scratch: Vec<SocketAddr>,
     /// The latest `now` the driver gave: `poll_transmit` sends "now".
     last_now: Time,
     /// Drawn at start: tells peers this is a new run (see `Frame::Hello`).
@@ -287,6 +289,7 @@ impl Node {
             events: VecDeque::new(),
             cursor: 0,
             refilled_total: 0,
+            addrs_scratch: Vec::new(),
             last_now: now,
             session,
         };
@@ -443,7 +446,11 @@ impl Node {
             return None;
         }
         self.refill_queues();
-        let addrs: Vec<SocketAddr> = self.peers.keys().copied().collect();
+        // A reused buffer: this runs once per datagram sent and once more.
+        let mut addrs = std::mem::take(&mut self.addrs_scratch);
+        addrs.clear();
+        addrs.extend(self.peers.keys().copied());
+        let mut sent = None;
         for i in 0..addrs.len() {
             let index = (self.cursor + i) % addrs.len();
             let addr = addrs[index];
@@ -451,10 +458,12 @@ impl Node {
                 self.cursor = index + 1;
                 self.stats.datagrams_sent += 1;
                 self.stats.bytes_sent += bytes.len() as u64;
-                return Some(Transmit { to: addr, bytes });
+                sent = Some(Transmit { to: addr, bytes });
+                break;
             }
         }
-        None
+        self.addrs_scratch = addrs;
+        sent
     }
 
     /// When the node next wants `handle_timeout` called.
