@@ -238,6 +238,10 @@ pub struct Node {
     events: VecDeque<Event>,
     /// Round-robin position over peers in `poll_transmit`.
     cursor: usize,
+    /// `doc.version().total()` at the last queue refill.
+    refilled_total: u64,
+    /// Reused by `poll_transmit` for the list of peer addresses.
+    addrs_scratch: Vec<SocketAddr>,
     /// The latest `now` the driver gave: `poll_transmit` sends "now".
     last_now: Time,
     /// Drawn at start: tells peers this is a new run (see `Frame::Hello`).
@@ -284,6 +288,8 @@ impl Node {
             timers: TimerTable::default(),
             events: VecDeque::new(),
             cursor: 0,
+            refilled_total: 0,
+            addrs_scratch: Vec::new(),
             last_now: now,
             session,
         };
@@ -440,7 +446,11 @@ impl Node {
             return None;
         }
         self.refill_queues();
-        let addrs: Vec<SocketAddr> = self.peers.keys().copied().collect();
+        // A reused buffer: this runs once per datagram sent and once more.
+        let mut addrs = std::mem::take(&mut self.addrs_scratch);
+        addrs.clear();
+        addrs.extend(self.peers.keys().copied());
+        let mut sent = None;
         for i in 0..addrs.len() {
             let index = (self.cursor + i) % addrs.len();
             let addr = addrs[index];
@@ -448,10 +458,12 @@ impl Node {
                 self.cursor = index + 1;
                 self.stats.datagrams_sent += 1;
                 self.stats.bytes_sent += bytes.len() as u64;
-                return Some(Transmit { to: addr, bytes });
+                sent = Some(Transmit { to: addr, bytes });
+                break;
             }
         }
-        None
+        self.addrs_scratch = addrs;
+        sent
     }
 
     /// When the node next wants `handle_timeout` called.
@@ -712,6 +724,7 @@ impl Node {
             for &r in replicas.iter().filter(|&&r| d.covers(r)) {
                 peer.frontier.set(r, d.version.get(r));
             }
+            peer.refill_due = true;
             peer.queue.retain(|op| !d.covers(op.id.replica));
             peer.queue_bytes = peer.queue.iter().map(|op| wire::op_frame_len(op, me)).sum();
         }
@@ -753,12 +766,26 @@ impl Node {
 
     /// Queues for each live peer whatever the doc has beyond its frontier:
     /// local edits (push) and ops learned from other peers (relay) alike.
+    ///
+    /// poll_transmit calls this each time, so it skips what cannot have
+    /// changed: a peer whose frontier was not lowered, while the doc's
+    /// version (which only grows, so its total tells) stayed the same.
     fn refill_queues(&mut self) {
         let max_frame = self.max_frame();
         let me = self.doc.replica();
         let version = self.doc.version_ref();
+        let total = version.total();
+        let doc_grew = total != self.refilled_total;
+        self.refilled_total = total;
         for peer in self.peers.values_mut() {
-            if peer.state == PeerState::Down || peer.frontier.dominates(version) {
+            if doc_grew {
+                peer.refill_due = true;
+            }
+            if !peer.refill_due || peer.state == PeerState::Down {
+                continue;
+            }
+            if peer.frontier.dominates(version) {
+                peer.refill_due = false;
                 continue;
             }
             let in_flight: Vec<IdSpan> = peer
@@ -777,6 +804,7 @@ impl Node {
                 }
             }
             peer.frontier.merge(version);
+            peer.refill_due = false;
         }
     }
 

@@ -60,6 +60,9 @@ pub struct Peer {
     pub known: VersionVector,
     /// Every op up to here is known to the peer, in flight, or queued.
     pub frontier: VersionVector,
+    /// `frontier` was lowered since the last refill (or the peer is new):
+    /// refill its queue even if the doc has not changed.
+    pub refill_due: bool,
     /// Ops to send, in an order the peer can apply, each small enough for one datagram.
     pub queue: VecDeque<Op>,
     /// Encoded size of `queue`, roughly (for coalescing).
@@ -103,6 +106,7 @@ impl Peer {
             timers: TimerTable::default(),
             known: VersionVector::new(),
             frontier: VersionVector::new(),
+            refill_due: true,
             queue: VecDeque::new(),
             queue_bytes: 0,
             queued_since: None,
@@ -137,6 +141,7 @@ impl Peer {
     /// a digest exchange will establish it again.
     pub fn reset_sending(&mut self) {
         self.frontier = self.known.clone();
+        self.refill_due = true;
         self.queue.clear();
         self.queue_bytes = 0;
         self.queued_since = None;
