@@ -11,7 +11,7 @@ use std::sync::mpsc::Sender;
 
 use crate::cli::command::{self, Command, USAGE};
 use crate::cli::input::Input;
-use crate::doc::{OpKind, VersionVector};
+use crate::doc::VersionVector;
 use crate::net::{format_duration, format_utc, Change, Driver, Flow};
 use crate::node::{Edit, Event, PeerState};
 use crate::store::write_atomic;
@@ -297,12 +297,7 @@ fn status(driver: &Driver) -> Reply {
     let doc = node.doc();
     let s = node.stats();
     let d = driver.stats();
-    let inserted: u64 = doc
-        .ops_since(&VersionVector::new())
-        .iter()
-        .filter(|op| matches!(op.kind, OpKind::Insert { .. }))
-        .map(|op| op.len())
-        .sum();
+    let sizes = doc.stats();
     let mut body = vec![
         format!(
             "replica     {}{}",
@@ -350,9 +345,10 @@ fn status(driver: &Driver) -> Reply {
             doc.pending_len()
         ),
         format!(
-            "tombstones  {} (of {} chars ever inserted)",
-            inserted.saturating_sub(doc.len() as u64),
-            inserted
+            "tombstones  {} (of {} chars ever inserted; {} runs in the sequence)",
+            sizes.tombstones,
+            sizes.tombstones + sizes.visible_chars,
+            sizes.runs
         ),
         format!("peers       {}", node.peers().len()),
         format!(
