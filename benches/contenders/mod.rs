@@ -43,7 +43,7 @@ pub struct Rumor;
 impl Contender for Rumor {
     const NAME: &'static str = "rumor";
     const NOTES: &'static str =
-        "encode: postcard of ops_since(empty); remote: Doc::apply of each op, in order (decoding not included; diamond-types and yrs include theirs)";
+        "encode: Doc::encode_history (compact, deflated); remote: Doc::apply of each op, in order (decoding not included; diamond-types and yrs include theirs)";
     type Doc = rumor::Doc;
     type Remote = Vec<rumor::Op>;
 
@@ -65,8 +65,7 @@ impl Contender for Rumor {
     }
 
     fn encode(doc: &rumor::Doc) -> Option<Vec<u8>> {
-        let ops = doc.ops_since(&rumor::VersionVector::new());
-        Some(postcard::to_allocvec(&ops).expect("ops encode"))
+        Some(doc.encode_history())
     }
 
     fn remote_input(doc: &rumor::Doc, _: &SequentialTrace) -> Option<Vec<rumor::Op>> {

@@ -48,8 +48,10 @@ impl IdSpan {
         IdSpan { start, len }
     }
 
+    /// The counter after the last one (saturating: no char has counter
+    /// `u64::MAX`, since `Op::validate` refuses ops that reach it).
     pub fn end_counter(&self) -> u64 {
-        self.start.counter + self.len
+        self.start.counter.saturating_add(self.len)
     }
 
     pub fn contains(&self, id: Id) -> bool {
@@ -94,9 +96,10 @@ impl TargetSpan {
         let lowest = if self.backward {
             self.start.counter.checked_sub(self.len - 1)?
         } else {
-            self.start.counter.checked_add(self.len)?;
             self.start.counter
         };
+        // No char has counter `u64::MAX`: a span reaching it names none.
+        lowest.checked_add(self.len)?;
         Some(IdSpan::new(Id::new(self.start.replica, lowest), self.len))
     }
 

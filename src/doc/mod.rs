@@ -44,6 +44,7 @@
 mod error;
 #[cfg(test)]
 mod flat_sequence;
+mod history;
 mod id;
 mod op;
 mod oplog;
@@ -155,7 +156,7 @@ impl Doc {
         if n == 0 {
             return Ok(());
         }
-        if n > op::MAX_RUN {
+        if n > op::MAX_RUN || !self.log.has_room(text.len(), 0) {
             return Err(Error::InvalidOp("insert too long"));
         }
         let id = self.next_id();
@@ -179,6 +180,10 @@ impl Doc {
         }
         if len == 0 {
             return Ok(());
+        }
+        // One span per piece deleted at most; a piece is at least one char.
+        if len as u64 > op::MAX_RUN || !self.log.has_room(0, len) {
+            return Err(Error::InvalidOp("history full"));
         }
         let id = self.next_id();
         let mut targets = std::mem::take(&mut self.scratch);
@@ -218,6 +223,19 @@ impl Doc {
     /// Every op `v` lacks, in an order `apply` accepts (causal).
     pub fn ops_since(&self, v: &VersionVector) -> Vec<Op> {
         self.log.ops_since(v)
+    }
+
+    /// The whole history in a compact, self-contained form (see
+    /// `doc::history`): what a document is saved as and what a newcomer
+    /// can load in one piece.
+    pub fn encode_history(&self) -> Vec<u8> {
+        history::encode(self)
+    }
+
+    /// Rebuilds a replica from [`Doc::encode_history`]'s bytes. Damaged or
+    /// hostile bytes give an error, never a panic.
+    pub fn decode_history(replica: ReplicaId, bytes: &[u8]) -> Result<Doc, Error> {
+        history::decode(replica, bytes)
     }
 
     /// Number of ops held waiting for their dependencies.
@@ -296,12 +314,33 @@ impl Doc {
                 .into_iter()
                 .find(|d| !self.version.contains(*d))
         };
+        let room = match &op.kind {
+            OpKind::Insert { text, .. } => self.log.has_room(text.len(), 0),
+            OpKind::Delete { targets } => self.log.has_room(0, targets.len()),
+        };
+        if !room {
+            return Err(Error::InvalidOp("history full"));
+        }
         if let Some(missing) = missing {
             if self.pending.is_full() {
                 return Err(Error::PendingFull);
             }
             self.pending.hold(missing, op);
             return Ok(true);
+        }
+        // What the op names must be chars, not ids of deletes.
+        let names_chars = match &op.kind {
+            OpKind::Insert { left, right, .. } => left
+                .iter()
+                .chain(right)
+                .all(|&id| self.log.all_chars(IdSpan::new(id, 1))),
+            OpKind::Delete { targets } => targets
+                .iter()
+                .filter_map(|t| t.ids())
+                .all(|span| self.log.all_chars(span)),
+        };
+        if !names_chars {
+            return Err(Error::InvalidOp("names the id of a delete as a char"));
         }
         match &op.kind {
             OpKind::Insert { left, right, text } => {
@@ -327,7 +366,7 @@ impl Doc {
                 }
             }
         }
-        self.log.push(op, len);
+        self.log.push(&op, len);
         self.version.set(replica, end);
         applied.ops_applied += 1;
         self.pending.release(replica, have, end, queue);

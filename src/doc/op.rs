@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::error::Error;
 use super::id::{Id, IdSpan, TargetSpan};
 
-/// The most chars one insert op may carry.
+/// The most counters one op may use (chars inserted or deleted).
 pub(crate) const MAX_RUN: u64 = u32::MAX as u64;
 
 /// One change, run-length encoded: an insert of a run of chars typed one
@@ -38,10 +38,12 @@ pub enum OpKind {
 
 impl Op {
     /// How many counters the op uses: chars inserted or deleted.
+    /// (Saturating: a hostile delete's lengths may add up past `u64::MAX`;
+    /// `validate` refuses such an op.)
     pub fn len(&self) -> u64 {
         match &self.kind {
             OpKind::Insert { text, .. } => text.chars().count() as u64,
-            OpKind::Delete { targets } => targets.iter().map(|s| s.len).sum(),
+            OpKind::Delete { targets } => targets.iter().fold(0u64, |n, s| n.saturating_add(s.len)),
         }
     }
 
@@ -61,6 +63,12 @@ impl Op {
     /// counter overflow, no reference to itself or to a later id of its
     /// own replica (which could never be satisfied).
     pub fn validate(&self) -> Result<(), Error> {
+        if let OpKind::Delete { targets } = &self.kind {
+            let total = targets.iter().try_fold(0u64, |n, s| n.checked_add(s.len));
+            if total.is_none() {
+                return Err(Error::InvalidOp("delete lengths overflow"));
+            }
+        }
         let len = self.len();
         if len == 0 {
             return Err(Error::InvalidOp("empty op"));
@@ -68,8 +76,8 @@ impl Op {
         if self.id.counter.checked_add(len).is_none() {
             return Err(Error::InvalidOp("counter overflow"));
         }
-        if matches!(self.kind, OpKind::Insert { .. }) && len > MAX_RUN {
-            return Err(Error::InvalidOp("insert too long"));
+        if len > MAX_RUN {
+            return Err(Error::InvalidOp("op too long"));
         }
         let own_future = |id: &Id| id.replica == self.id.replica && id.counter >= self.id.counter;
         match &self.kind {

@@ -1,38 +1,79 @@
 //! The op log: every op this replica has applied, in the order it applied
 //! them (which is a causal order), run-length merged.
+//!
+//! Stored flat, to stay small: one entry per run of ops (80 bytes), the
+//! text of all inserts in one `String` and the targets of all deletes in one
+//! `Vec`, each entry naming its stretch of them. An op is merged into the
+//! last entry when it simply continues it (typing, repeated deletes), so
+//! an entry's text and targets are always at the end of their buffer while
+//! it can still grow.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 
 use super::error::Error;
 use super::id::{Id, ReplicaId, TargetSpan};
 use super::op::{Op, OpKind};
 use super::version::VersionVector;
 
-/// An op and its length in counters (cached: counting chars is linear).
+/// The counter that marks a missing origin in an entry. No char has it:
+/// ids end before `u64::MAX` (`Op::validate` refuses overflow).
+const NO_ORIGIN: u64 = u64::MAX;
+
+fn pack(origin: Option<Id>) -> Id {
+    origin.unwrap_or(Id::new(ReplicaId(0), NO_ORIGIN))
+}
+
+fn unpack(origin: Id) -> Option<Id> {
+    (origin.counter != NO_ORIGIN).then_some(origin)
+}
+
 #[derive(Debug, Clone)]
 struct Entry {
-    op: Op,
-    len: u64,
+    id: Id,
+    /// Counters used: chars inserted or deleted (an op has at most
+    /// `u32::MAX`; merging stops there).
+    len: u32,
+    is_delete: bool,
+    /// Inserts only: origins, packed.
+    left: Id,
+    right: Id,
+    /// Inserts: byte range in `OpLog::text`; deletes: range in
+    /// `OpLog::targets`. (u32: a log holds at most 4 GiB of inserted text.)
+    data: Range<u32>,
+}
+
+impl Entry {
+    /// The counter after its last one.
+    fn end(&self) -> u64 {
+        self.id.counter + self.len as u64
+    }
 }
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct OpLog {
-    ops: Vec<Entry>,
-    /// Per replica: (first counter, index in `ops`) of each of its entries,
-    /// in counter order (a replica's ops are applied in counter order).
-    by_replica: BTreeMap<ReplicaId, Vec<(u64, usize)>>,
+    entries: Vec<Entry>,
+    text: String,
+    targets: Vec<TargetSpan>,
+    /// Per replica, the index of each of its entries, in counter order (a
+    /// replica's ops are applied in counter order).
+    by_replica: BTreeMap<ReplicaId, Vec<u32>>,
 }
 
 impl OpLog {
     /// Number of entries (runs), not chars.
     pub fn entries(&self) -> usize {
-        self.ops.len()
+        self.entries.len()
     }
 
-    /// Appends an insert that was just applied. A run that continues its
-    /// replica's last insert (typing) is merged into it, without allocating.
-    /// Merging into an entry that is not the last one keeps the log causal:
-    /// the new chars depend only on that entry's origins and its last char.
+    /// Whether an op with `text_bytes` of text and `targets` delete spans
+    /// still fits the log's 32-bit offsets.
+    pub fn has_room(&self, text_bytes: usize, targets: usize) -> bool {
+        self.text.len() + text_bytes <= u32::MAX as usize
+            && self.targets.len() + targets <= u32::MAX as usize
+    }
+
+    /// Appends an insert that was just applied.
     pub fn push_insert(
         &mut self,
         id: Id,
@@ -41,141 +82,197 @@ impl OpLog {
         text: &str,
         len: u64,
     ) {
-        if !self.extend_insert(id, left, right, text, len) {
-            let kind = OpKind::Insert {
-                left,
-                right,
-                text: text.to_string(),
-            };
-            self.push_new(Op { id, kind }, len);
+        let continues = self.entries.last().is_some_and(|last| {
+            !last.is_delete
+                && last.id.replica == id.replica
+                && last.end() == id.counter
+                && last.len as u64 + len <= u32::MAX as u64
+                && left == Some(Id::new(id.replica, id.counter - 1))
+                && pack(right) == last.right
+        });
+        if self.text.capacity() - self.text.len() < text.len() {
+            self.text
+                .reserve_exact(gentle_growth(self.text.capacity(), text.len()));
+        }
+        self.text.push_str(text);
+        let end = self.text.len() as u32;
+        if continues {
+            let last = self.entries.last_mut().expect("checked above");
+            last.len += len as u32;
+            last.data.end = end;
+        } else {
+            self.push_entry(Entry {
+                id,
+                len: len as u32,
+                is_delete: false,
+                left: pack(left),
+                right: pack(right),
+                data: end - text.len() as u32..end,
+            });
         }
     }
 
-    /// Appends a delete that was just applied, merged into the last entry
-    /// when that is the same replica's previous delete.
+    /// Appends a delete that was just applied.
     pub fn push_delete(&mut self, id: Id, targets: &[TargetSpan], len: u64) {
-        if !self.extend_delete(id, targets, len) {
-            let kind = OpKind::Delete {
-                targets: targets.to_vec(),
-            };
-            self.push_new(Op { id, kind }, len);
+        let continues = self.entries.last().is_some_and(|last| {
+            last.is_delete
+                && last.id.replica == id.replica
+                && last.end() == id.counter
+                && last.len as u64 + len <= u32::MAX as u64
+        });
+        if self.targets.capacity() - self.targets.len() < targets.len() {
+            let extra = gentle_growth(self.targets.capacity(), targets.len());
+            self.targets.reserve_exact(extra);
+        }
+        if continues {
+            for &t in targets {
+                TargetSpan::push(&mut self.targets, t);
+            }
+            let last = self.entries.last_mut().expect("checked above");
+            last.len += len as u32;
+            last.data.end = self.targets.len() as u32;
+        } else {
+            let start = self.targets.len() as u32;
+            // The first span must not merge into the previous entry's last one.
+            let mut own = Vec::with_capacity(targets.len());
+            for &t in targets {
+                TargetSpan::push(&mut own, t);
+            }
+            self.targets.extend(own);
+            self.push_entry(Entry {
+                id,
+                len: len as u32,
+                is_delete: true,
+                left: pack(None),
+                right: pack(None),
+                data: start..self.targets.len() as u32,
+            });
         }
     }
 
     /// Appends an op that was just applied (either kind).
-    pub fn push(&mut self, op: Op, len: u64) {
-        let extended = match &op.kind {
+    pub fn push(&mut self, op: &Op, len: u64) {
+        match &op.kind {
             OpKind::Insert { left, right, text } => {
-                self.extend_insert(op.id, *left, *right, text, len)
+                self.push_insert(op.id, *left, *right, text, len)
             }
-            OpKind::Delete { targets } => self.extend_delete(op.id, targets, len),
-        };
-        if !extended {
-            self.push_new(op, len);
+            OpKind::Delete { targets } => self.push_delete(op.id, targets, len),
         }
     }
 
-    fn extend_insert(
-        &mut self,
-        id: Id,
-        left: Option<Id>,
-        right: Option<Id>,
-        text: &str,
-        len: u64,
-    ) -> bool {
-        if let Some(&(start, index)) = self.by_replica.get(&id.replica).and_then(|e| e.last()) {
-            let entry = &mut self.ops[index];
-            if let OpKind::Insert {
-                right: r, text: t, ..
-            } = &mut entry.op.kind
-            {
-                if start + entry.len == id.counter
-                    && left == Some(Id::new(id.replica, id.counter - 1))
-                    && *r == right
-                {
-                    t.push_str(text);
-                    entry.len += len;
-                    return true;
-                }
-            }
+    fn push_entry(&mut self, entry: Entry) {
+        if self.entries.len() == self.entries.capacity() {
+            let extra = gentle_growth(self.entries.capacity(), 1);
+            self.entries.reserve_exact(extra);
         }
-        false
-    }
-
-    fn extend_delete(&mut self, id: Id, targets: &[TargetSpan], len: u64) -> bool {
-        if let Some(last) = self.ops.last_mut() {
-            if let OpKind::Delete { targets: t } = &mut last.op.kind {
-                if last.op.id.replica == id.replica && last.op.id.counter + last.len == id.counter {
-                    for &s in targets {
-                        TargetSpan::push(t, s);
-                    }
-                    last.len += len;
-                    return true;
-                }
-            }
-        }
-        false
-    }
-
-    fn push_new(&mut self, op: Op, len: u64) {
         self.by_replica
-            .entry(op.id.replica)
+            .entry(entry.id.replica)
             .or_default()
-            .push((op.id.counter, self.ops.len()));
-        self.ops.push(Entry { op, len });
+            .push(self.entries.len() as u32);
+        self.entries.push(entry);
+    }
+
+    /// The entries of `replica` from the one holding `counter` on.
+    fn entries_from(&self, replica: ReplicaId, counter: u64) -> &[u32] {
+        let Some(list) = self.by_replica.get(&replica) else {
+            return &[];
+        };
+        let i = list.partition_point(|&e| self.entries[e as usize].id.counter <= counter);
+        &list[i.saturating_sub(1)..]
     }
 
     /// The entry holding `id`, if any.
     fn entry_of(&self, id: Id) -> Option<&Entry> {
-        let entries = self.by_replica.get(&id.replica)?;
-        let i = entries.partition_point(|&(start, _)| start <= id.counter);
-        let (start, index) = *entries.get(i.checked_sub(1)?)?;
-        let entry = &self.ops[index];
-        (id.counter < start + entry.len).then_some(entry)
+        let &first = self.entries_from(id.replica, id.counter).first()?;
+        let entry = &self.entries[first as usize];
+        (entry.id.counter <= id.counter && id.counter < entry.end()).then_some(entry)
     }
 
     /// The (left, right) origins of the inserted char `id`, if it is one.
     pub fn origins(&self, id: Id) -> Option<(Option<Id>, Option<Id>)> {
         let entry = self.entry_of(id)?;
-        match &entry.op.kind {
-            OpKind::Insert { left, right, .. } => {
-                let left = if id == entry.op.id {
-                    *left
+        if entry.is_delete {
+            return None;
+        }
+        let left = if id == entry.id {
+            unpack(entry.left)
+        } else {
+            Some(Id::new(id.replica, id.counter - 1))
+        };
+        Some((left, unpack(entry.right)))
+    }
+
+    /// Whether every id of `span` (all known) is an inserted char, not the
+    /// id of a delete: an origin or a delete target must name chars.
+    pub fn all_chars(&self, span: super::id::IdSpan) -> bool {
+        let end = span.end_counter();
+        for &e in self.entries_from(span.start.replica, span.start.counter) {
+            let entry = &self.entries[e as usize];
+            if entry.id.counter >= end {
+                break;
+            }
+            if entry.is_delete {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// The part of an entry that uses counters `from .. to` (offsets), as an op.
+    fn op(&self, entry: &Entry, from: u64, to: u64) -> Op {
+        let id = entry.id.add(from);
+        let kind = if entry.is_delete {
+            let whole = OpKind::Delete {
+                targets: self.targets[range(&entry.data)].to_vec(),
+            };
+            let op = Op {
+                id: entry.id,
+                kind: whole,
+            };
+            return if from == 0 && to == entry.len as u64 {
+                op
+            } else {
+                op.slice(from, to)
+            };
+        } else {
+            let text = &self.text[range(&entry.data)];
+            let mut bounds = text.char_indices().map(|(i, _)| i).chain([text.len()]);
+            let start = bounds.nth(from as usize).unwrap_or(text.len());
+            let end = match to - from {
+                0 => start,
+                n => bounds.nth(n as usize - 1).unwrap_or(text.len()),
+            };
+            OpKind::Insert {
+                left: if from == 0 {
+                    unpack(entry.left)
                 } else {
                     Some(Id::new(id.replica, id.counter - 1))
-                };
-                Some((left, *right))
+                },
+                right: unpack(entry.right),
+                text: text[start..end].to_string(),
             }
-            OpKind::Delete { .. } => None,
-        }
+        };
+        Op { id, kind }
     }
 
     /// Every op (or part of an op) whose ids `v` lacks, in log order.
     pub fn ops_since(&self, v: &VersionVector) -> Vec<Op> {
-        let mut picks: Vec<(usize, u64)> = Vec::new();
-        for (&replica, entries) in &self.by_replica {
+        let mut picks: Vec<(u32, u64)> = Vec::new();
+        for &replica in self.by_replica.keys() {
             let have = v.get(replica);
-            // First entry that ends after `have`: entries are sorted by start and
-            // contiguous, so it is the last one starting at or before `have`.
-            let first = entries.partition_point(|&(start, _)| start <= have);
-            let first = first.saturating_sub(1);
-            for &(start, index) in &entries[first..] {
-                let end = start + self.ops[index].len;
-                if end > have {
-                    picks.push((index, have.saturating_sub(start)));
+            for &e in self.entries_from(replica, have) {
+                let entry = &self.entries[e as usize];
+                if entry.end() > have {
+                    picks.push((e, have.saturating_sub(entry.id.counter)));
                 }
             }
         }
         picks.sort_unstable();
         picks
             .into_iter()
-            .map(|(index, from)| {
-                let entry = &self.ops[index];
-                if from == 0 {
-                    entry.op.clone()
-                } else {
-                    entry.op.slice(from, entry.len)
-                }
+            .map(|(e, from)| {
+                let entry = &self.entries[e as usize];
+                self.op(entry, from, entry.len as u64)
             })
             .collect()
     }
@@ -183,32 +280,36 @@ impl OpLog {
     /// Checks that `op`'s ids in `0..known` (offsets into the op, all of
     /// which this log has) carry the same content as the log has for them.
     pub fn check_same(&self, op: &Op, known: u64) -> Result<(), Error> {
-        let entries = match self.by_replica.get(&op.id.replica) {
-            Some(e) => e,
-            None => return Err(Error::Conflict(op.id)),
-        };
         let (lo, hi) = (op.id.counter, op.id.counter + known);
-        let first = entries
-            .partition_point(|&(start, _)| start <= lo)
-            .saturating_sub(1);
-        for &(start, index) in &entries[first..] {
+        for &e in self.entries_from(op.id.replica, lo) {
+            let have = &self.entries[e as usize];
+            let (start, end) = (have.id.counter, have.end());
             if start >= hi {
                 break;
             }
-            let have = &self.ops[index];
-            let end = start + have.len;
             let (a, b) = (lo.max(start), hi.min(end));
             if a >= b {
                 continue;
             }
             let theirs = op.slice(a - lo, b - lo);
-            let ours = have.op.slice(a - start, b - start);
+            let ours = self.op(have, a - start, b - start);
             if !same_content(&theirs, &ours) {
                 return Err(Error::Conflict(op.id.add(a - lo)));
             }
         }
         Ok(())
     }
+}
+
+/// How much to grow a log buffer of `capacity` that needs `needed` more:
+/// by a quarter rather than the usual double, since the log is most of what
+/// a replica keeps and only ever grows (still amortised O(1) per push).
+fn gentle_growth(capacity: usize, needed: usize) -> usize {
+    needed.max(capacity / 4 + 64)
+}
+
+fn range(r: &Range<u32>) -> Range<usize> {
+    r.start as usize..r.end as usize
 }
 
 /// Equal ops, with delete target lists compared after merging adjacent spans.

@@ -24,9 +24,14 @@ impl Pending {
         self.count >= MAX_PENDING
     }
 
-    /// Parks `op` until `missing` is applied.
+    /// Parks `op` until `missing` is applied. A copy of an op already
+    /// parked (a retransmission) is not parked twice.
     pub fn hold(&mut self, missing: Id, op: Op) {
-        self.waiting.entry(missing).or_default().push(op);
+        let list = self.waiting.entry(missing).or_default();
+        if list.iter().any(|held| held == &op) {
+            return;
+        }
+        list.push(op);
         self.count += 1;
     }
 

@@ -125,7 +125,7 @@ impl Default for Sequence {
     fn default() -> Self {
         Sequence {
             leaves: vec![Leaf {
-                runs: Vec::with_capacity(LEAF_CAP + 4),
+                runs: Vec::with_capacity(LEAF_CAP + 3),
                 parent: NONE,
                 next: NONE,
                 raw: 0,
@@ -560,7 +560,7 @@ impl Sequence {
         let new = self.leaves.len() as u32;
         let l = &mut self.leaves[leaf as usize];
         let keep = l.runs.len() / 2;
-        let mut moved = Vec::with_capacity(LEAF_CAP + 4);
+        let mut moved = Vec::with_capacity(LEAF_CAP + 3);
         moved.extend(l.runs.drain(keep..));
         let raw: u64 = moved.iter().map(|p| p.len as u64).sum();
         let vis: u64 = moved.iter().map(|p| p.visible()).sum();

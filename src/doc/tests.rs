@@ -57,6 +57,40 @@ fn backspacing_is_one_span() {
 }
 
 #[test]
+fn history_round_trips_and_rejects_damage() {
+    let mut a = Doc::new(r(1));
+    a.insert(0, "héllo wörld").unwrap();
+    a.delete(2, 3).unwrap();
+    for pos in (3..6).rev() {
+        a.delete(pos, 1).unwrap();
+    }
+    let mut b = Doc::new(r(2));
+    for op in a.ops_since(&VersionVector::new()) {
+        b.apply(op).unwrap();
+    }
+    b.insert(1, "ab").unwrap();
+    for op in b.ops_since(a.version_ref()) {
+        a.apply(op).unwrap();
+    }
+    let bytes = a.encode_history();
+    let c = Doc::decode_history(r(3), &bytes).unwrap();
+    assert_eq!(c.text(), a.text());
+    assert_eq!(c.version(), a.version());
+    assert_eq!(
+        c.ops_since(&VersionVector::new()),
+        a.ops_since(&VersionVector::new())
+    );
+    // Every truncation and every flipped byte is an error or a valid doc, never a panic.
+    for n in 0..bytes.len() {
+        let _ = Doc::decode_history(r(3), &bytes[..n]);
+        let mut damaged = bytes.clone();
+        damaged[n] ^= 0x5a;
+        let _ = Doc::decode_history(r(3), &damaged);
+    }
+    assert!(Doc::decode_history(r(3), b"nope").is_err());
+}
+
+#[test]
 fn typing_is_one_op() {
     let mut d = Doc::new(r(1));
     for (i, c) in "hello".chars().enumerate() {
@@ -93,6 +127,23 @@ fn early_ops_are_held_then_applied() {
     for op in ops {
         b.apply(op).unwrap();
     }
+    assert_eq!(b.pending_len(), 0);
+    assert_eq!(b.text(), a.text());
+}
+
+#[test]
+fn a_held_op_received_again_is_held_once() {
+    let mut a = Doc::new(r(1));
+    a.insert(0, "abc").unwrap();
+    a.insert(3, "def").unwrap();
+    a.delete(0, 1).unwrap();
+    let ops = a.ops_since(&VersionVector::new());
+    let mut b = Doc::new(r(2));
+    for _ in 0..5 {
+        assert!(b.apply(ops[1].clone()).unwrap().held);
+    }
+    assert_eq!(b.pending_len(), 1);
+    b.apply(ops[0].clone()).unwrap();
     assert_eq!(b.pending_len(), 0);
     assert_eq!(b.text(), a.text());
 }
@@ -296,27 +347,33 @@ fn tree_matches_flat_reference_for_remote_ops() {
         let mut tree = sequence::Sequence::default();
         let mut flat = flat_sequence::FlatSequence::default();
         let mut log = oplog::OpLog::default();
-        for op in docs[0].ops_since(&VersionVector::new()) {
+        for (i, op) in docs[0]
+            .ops_since(&VersionVector::new())
+            .into_iter()
+            .enumerate()
+        {
             let len = op.len();
             match op.kind.clone() {
                 OpKind::Insert { left, right, .. } => {
                     let a = tree.integrate(op.id, len, left, right, &log);
                     let b = flat.integrate(op.id, len, left, right);
-                    tree.check();
                     assert_eq!(a, b, "seed {seed}");
                 }
                 OpKind::Delete { targets } => {
                     for t in targets.iter().filter_map(|t| t.ids()) {
                         let (mut a, mut b) = (Vec::new(), Vec::new());
                         tree.delete_span(t, &log, |p, n| a.push((p, n)));
-                        tree.check();
                         flat.delete_span(t, |p, n| b.push((p, n)));
                         assert_eq!(a, b, "seed {seed}");
                     }
                 }
             }
-            log.push(op, len);
+            log.push(&op, len);
+            if i % 16 == 0 {
+                tree.check();
+            }
         }
+        tree.check();
         assert_eq!(tree_chars(&tree), flat_chars(&flat), "seed {seed}");
         assert!(docs.iter().all(|d| d.text() == docs[0].text()));
     }

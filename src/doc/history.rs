@@ -1,0 +1,241 @@
+//! A compact, self-contained encoding of a whole history, for saving a
+//! document to disk and for handing it to a newcomer in one piece.
+//!
+//! Layout: the magic `RMH1`, then a deflate stream of
+//! `[replica table][op count][ops][text]`, all integers LEB128 varints:
+//!
+//! - The replica table lists each replica once; ops name replicas by index.
+//! - An op's counter is not stored: a history holds every op of every
+//!   replica from counter 0, in causal order, so each op starts where the
+//!   previous op of its replica ended.
+//! - An insert stores `index << 1`, its length in chars, and its two
+//!   origins; a delete stores `index << 1 | 1`, its length, and its target
+//!   spans (`len << 1 | backward`).
+//! - An origin or target naming the op's own replica stores how far back
+//!   it is (typing names the char just typed: one byte), another replica's
+//!   stores its counter.
+//! - The text of every insert follows, concatenated, as UTF-8.
+//!
+//! Decoding checks every length against what is left and applies ops
+//! through [`Doc::apply`], so a damaged history is an error, never a panic
+//! or a half-built document.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+
+use super::{Doc, Error, Id, Op, OpKind, ReplicaId, TargetSpan, VersionVector};
+
+const MAGIC: &[u8; 4] = b"RMH1";
+
+/// The most bytes a history may inflate to per byte of input; guards
+/// against decompression bombs.
+const MAX_INFLATE_RATIO: u64 = 64;
+
+pub(crate) fn encode(doc: &Doc) -> Vec<u8> {
+    let ops = doc.ops_since(&VersionVector::new());
+    let mut replicas: Vec<ReplicaId> = Vec::new();
+    let mut index: BTreeMap<ReplicaId, u64> = BTreeMap::new();
+    for op in &ops {
+        index.entry(op.id.replica).or_insert_with(|| {
+            replicas.push(op.id.replica);
+            replicas.len() as u64 - 1
+        });
+    }
+    let mut body = Vec::new();
+    put(&mut body, replicas.len() as u64);
+    for r in &replicas {
+        put(&mut body, r.0);
+    }
+    put(&mut body, ops.len() as u64);
+    let origin = |body: &mut Vec<u8>, own: Id, id: Option<Id>| match id {
+        None => put(body, 0),
+        Some(id) => {
+            put(body, index[&id.replica] + 1);
+            put_counter(body, own, id);
+        }
+    };
+    let mut text = String::new();
+    for op in &ops {
+        let r = index[&op.id.replica];
+        match &op.kind {
+            OpKind::Insert {
+                left,
+                right,
+                text: t,
+            } => {
+                put(&mut body, r << 1);
+                put(&mut body, t.chars().count() as u64);
+                origin(&mut body, op.id, *left);
+                origin(&mut body, op.id, *right);
+                text.push_str(t);
+            }
+            OpKind::Delete { targets } => {
+                put(&mut body, r << 1 | 1);
+                put(&mut body, op.len());
+                put(&mut body, targets.len() as u64);
+                for t in targets {
+                    put(&mut body, index[&t.start.replica]);
+                    put_counter(&mut body, op.id, t.start);
+                    put(&mut body, t.len << 1 | t.backward as u64);
+                }
+            }
+        }
+    }
+    body.extend_from_slice(text.as_bytes());
+    let mut out = MAGIC.to_vec();
+    let mut z = flate2::write::DeflateEncoder::new(out, flate2::Compression::fast());
+    z.write_all(&body).expect("writing to a Vec cannot fail");
+    out = z.finish().expect("writing to a Vec cannot fail");
+    out
+}
+
+pub(crate) fn decode(replica: ReplicaId, bytes: &[u8]) -> Result<Doc, Error> {
+    let bad = Error::InvalidOp("malformed history");
+    let rest = bytes.strip_prefix(MAGIC).ok_or(bad.clone())?;
+    let limit = (rest.len() as u64).saturating_mul(MAX_INFLATE_RATIO);
+    let mut body = Vec::new();
+    flate2::read::DeflateDecoder::new(rest)
+        .take(limit + 1)
+        .read_to_end(&mut body)
+        .map_err(|_| bad.clone())?;
+    if body.len() as u64 > limit {
+        return Err(Error::InvalidOp("history inflates too far"));
+    }
+    let mut r = Reader { buf: &body, at: 0 };
+    let n = r.count()?;
+    let replicas: Vec<ReplicaId> = (0..n)
+        .map(|_| r.get().map(ReplicaId))
+        .collect::<Result<_, _>>()?;
+    let replica_at = |i: u64| replicas.get(i as usize).copied().ok_or(bad.clone());
+    let op_count = r.count()?;
+    // Ops first without text (it follows them), then the text.
+    let mut next: BTreeMap<ReplicaId, u64> = BTreeMap::new();
+    let mut shells: Vec<(Op, u64)> = Vec::with_capacity(op_count as usize);
+    for _ in 0..op_count {
+        let head = r.get()?;
+        let own = replica_at(head >> 1)?;
+        let len = r.get()?;
+        let counter = next.entry(own).or_insert(0);
+        let id = Id::new(own, *counter);
+        *counter = counter.checked_add(len).ok_or(bad.clone())?;
+        let kind = if head & 1 == 0 {
+            let mut origin = || -> Result<Option<Id>, Error> {
+                match r.get()? {
+                    0 => Ok(None),
+                    i => {
+                        let replica = replica_at(i - 1)?;
+                        Ok(Some(r.counter(id, replica)?))
+                    }
+                }
+            };
+            let (left, right) = (origin()?, origin()?);
+            OpKind::Insert {
+                left,
+                right,
+                text: String::new(),
+            }
+        } else {
+            let spans = r.count()?;
+            let mut targets = Vec::with_capacity(spans as usize);
+            for _ in 0..spans {
+                let replica = replica_at(r.get()?)?;
+                let start = r.counter(id, replica)?;
+                let l = r.get()?;
+                targets.push(TargetSpan {
+                    start,
+                    len: l >> 1,
+                    backward: l & 1 == 1,
+                });
+            }
+            OpKind::Delete { targets }
+        };
+        shells.push((Op { id, kind }, len));
+    }
+    let text = std::str::from_utf8(&body[r.at..]).map_err(|_| bad.clone())?;
+    // Byte offsets of char boundaries after the first: char 1, 2, ..., end.
+    let mut chars = text
+        .char_indices()
+        .map(|(i, _)| i)
+        .skip(1)
+        .chain([text.len()]);
+    let mut from = 0;
+    let mut doc = Doc::new(replica);
+    for (mut op, len) in shells {
+        if let OpKind::Insert { text: t, .. } = &mut op.kind {
+            let to = if len == 0 {
+                from
+            } else {
+                chars.nth(len as usize - 1).ok_or(bad.clone())?
+            };
+            t.push_str(&text[from..to]);
+            from = to;
+        }
+        if doc.apply(op)?.held {
+            return Err(bad);
+        }
+    }
+    Ok(doc)
+}
+
+fn put(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// An id referred to by an op: a distance back for the op's own replica.
+fn put_counter(out: &mut Vec<u8>, own: Id, id: Id) {
+    if id.replica == own.replica {
+        put(out, own.counter - id.counter);
+    } else {
+        put(out, id.counter);
+    }
+}
+
+struct Reader<'a> {
+    buf: &'a [u8],
+    at: usize,
+}
+
+impl Reader<'_> {
+    fn get(&mut self) -> Result<u64, Error> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = *self
+                .buf
+                .get(self.at)
+                .ok_or(Error::InvalidOp("history ends early"))?;
+            self.at += 1;
+            v |= ((b & 0x7f) as u64) << shift;
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(Error::InvalidOp("malformed history"))
+    }
+
+    /// A count of items still to read: each takes at least one byte, so a
+    /// count larger than what is left is an error (and no huge allocation).
+    fn count(&mut self) -> Result<u64, Error> {
+        let n = self.get()?;
+        if n > (self.buf.len() - self.at) as u64 {
+            return Err(Error::InvalidOp("malformed history"));
+        }
+        Ok(n)
+    }
+
+    fn counter(&mut self, own: Id, replica: ReplicaId) -> Result<Id, Error> {
+        let v = self.get()?;
+        if replica == own.replica {
+            let c = own
+                .counter
+                .checked_sub(v)
+                .ok_or(Error::InvalidOp("malformed history"))?;
+            Ok(Id::new(replica, c))
+        } else {
+            Ok(Id::new(replica, v))
+        }
+    }
+}
