@@ -5,6 +5,7 @@
 //!   replica must give the same text.
 //! - Concurrent traces: one replica per agent, ops exchanged along the
 //!   trace's parents; every replica must converge to `endContent`.
+//! - Both: `encode_history` / `decode_history` round-trips the result.
 
 mod common;
 
