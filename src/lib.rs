@@ -1,8 +1,11 @@
 //! rumor: a peer-to-peer collaborative plain-text editor.
 //!
-//! Layers (see DESIGN.md): [`doc`] is the sequence CRDT.
+//! Layers (see DESIGN.md): [`doc`] is the sequence CRDT, [`wire`] the
+//! datagram format, [`node`] the sans-IO protocol state machine.
 
 pub mod doc;
+pub mod node;
+pub mod wire;
 
 pub use doc::{
     Applied, Doc, DocStats, Id, IdSpan, Op, OpKind, Patch, ReplicaId, TargetSpan, VersionVector,

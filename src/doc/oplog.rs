@@ -206,6 +206,17 @@ impl OpLog {
     /// id of a delete: an origin or a delete target must name chars.
     pub fn all_chars(&self, span: super::id::IdSpan) -> bool {
         let end = span.end_counter();
+        // Most ops name recent chars: try the replica's last entry first.
+        if let Some(&last) = self
+            .by_replica
+            .get(&span.start.replica)
+            .and_then(|l| l.last())
+        {
+            let entry = &self.entries[last as usize];
+            if entry.id.counter <= span.start.counter && end <= entry.end() {
+                return !entry.is_delete;
+            }
+        }
         for &e in self.entries_from(span.start.replica, span.start.counter) {
             let entry = &self.entries[e as usize];
             if entry.id.counter >= end {
@@ -235,13 +246,7 @@ impl OpLog {
                 op.slice(from, to)
             };
         } else {
-            let text = &self.text[range(&entry.data)];
-            let mut bounds = text.char_indices().map(|(i, _)| i).chain([text.len()]);
-            let start = bounds.nth(from as usize).unwrap_or(text.len());
-            let end = match to - from {
-                0 => start,
-                n => bounds.nth(n as usize - 1).unwrap_or(text.len()),
-            };
+            let text = char_range(&self.text[range(&entry.data)], from, to);
             OpKind::Insert {
                 left: if from == 0 {
                     unpack(entry.left)
@@ -249,7 +254,7 @@ impl OpLog {
                     Some(Id::new(id.replica, id.counter - 1))
                 },
                 right: unpack(entry.right),
-                text: text[start..end].to_string(),
+                text: text.to_string(),
             }
         };
         Op { id, kind }
@@ -291,9 +296,28 @@ impl OpLog {
             if a >= b {
                 continue;
             }
-            let theirs = op.slice(a - lo, b - lo);
-            let ours = self.op(have, a - start, b - start);
-            if !same_content(&theirs, &ours) {
+            let same = match &op.kind {
+                // The common case (a retransmitted or relayed insert):
+                // compared in place, without building either slice.
+                OpKind::Insert { left, right, text } if !have.is_delete => {
+                    let origin_left = |first: u64, left: Option<Id>| {
+                        if a == first {
+                            left
+                        } else {
+                            Some(Id::new(op.id.replica, a - 1))
+                        }
+                    };
+                    origin_left(lo, *left) == origin_left(start, unpack(have.left))
+                        && *right == unpack(have.right)
+                        && char_range(text, a - lo, b - lo)
+                            == char_range(&self.text[range(&have.data)], a - start, b - start)
+                }
+                _ => {
+                    let theirs = op.slice(a - lo, b - lo);
+                    same_content(&theirs, &self.op(have, a - start, b - start))
+                }
+            };
+            if !same {
                 return Err(Error::Conflict(op.id.add(a - lo)));
             }
         }
@@ -306,6 +330,17 @@ impl OpLog {
 /// a replica keeps and only ever grows (still amortised O(1) per push).
 fn gentle_growth(capacity: usize, needed: usize) -> usize {
     needed.max(capacity / 4 + 64)
+}
+
+/// Chars `from .. to` of `text` (clamped to its end).
+fn char_range(text: &str, from: u64, to: u64) -> &str {
+    let mut bounds = text.char_indices().map(|(i, _)| i).chain([text.len()]);
+    let start = bounds.nth(from as usize).unwrap_or(text.len());
+    let end = match to - from {
+        0 => start,
+        n => bounds.nth(n as usize - 1).unwrap_or(text.len()),
+    };
+    &text[start..end]
 }
 
 fn range(r: &Range<u32>) -> Range<usize> {

@@ -1,0 +1,70 @@
+//! Simulator speed: events per second of wall time.
+//!
+//! `queue` is the floor (push + pop of the event queue alone); the world runs
+//! are 5-node sessions with the real node and with the toy protocol, so the
+//! cost of the simulator itself and of the protocol can be told apart.
+//! Criterion reports throughput in events (elements) per second.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use rumor::node::Node;
+use rumor_sim::protocol::SimNode;
+use rumor_sim::queue::EventQueue;
+use rumor_sim::toy::ToyNode;
+use rumor_sim::{SimConfig, Simulation};
+
+fn session(seed: u64) -> SimConfig {
+    SimConfig {
+        seed,
+        nodes: 5,
+        ops: 1_000,
+        loss: 0.05,
+        ..SimConfig::default()
+    }
+}
+
+fn world<N: SimNode>(c: &mut Criterion, name: &str) {
+    let probe = Simulation::<N>::new(session(1)).run();
+    assert!(probe.converged, "{:?}", probe.failure);
+    let mut g = c.benchmark_group("world");
+    g.throughput(Throughput::Elements(probe.events));
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(5));
+    g.bench_function(name, |b| {
+        b.iter(|| black_box(Simulation::<N>::new(session(1)).run()))
+    });
+    g.finish();
+}
+
+fn bench(c: &mut Criterion) {
+    let n = 100_000u64;
+    let mut g = c.benchmark_group("queue");
+    g.throughput(Throughput::Elements(n));
+    g.bench_function("push_pop_100k", |b| {
+        b.iter(|| {
+            let mut q = EventQueue::new();
+            let mut x = 1u64;
+            // Keep about a thousand events pending, like a busy world.
+            for i in 0..n {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                q.push(q.now() + (x >> 44), i);
+                if i >= 1000 {
+                    black_box(q.pop());
+                }
+            }
+            while let Some(e) = q.pop() {
+                black_box(e);
+            }
+        })
+    });
+    g.finish();
+    world::<ToyNode>(c, "5_nodes_1000_ops_toy");
+    world::<Node>(c, "5_nodes_1000_ops_node");
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,22 @@
+//! rumor-sim: runs many real rumor nodes inside a seeded, deterministic
+//! discrete-event simulation (see DESIGN.md, "The sim program").
+
+pub mod config;
+pub mod hash;
+pub mod net;
+pub mod protocol;
+pub mod queue;
+pub mod report;
+pub mod store;
+pub mod toy;
+pub mod workload;
+pub mod world;
+
+pub use config::{Partitions, Sabotage, SimConfig, Topology};
+pub use report::Report;
+pub use world::Simulation;
+
+/// Runs one simulation to the end.
+pub fn run(cfg: SimConfig) -> Report {
+    Simulation::<rumor::node::Node>::new(cfg).run()
+}

@@ -1,0 +1,205 @@
+//! What a run reports: the JSON object of `sim --json` and the human summary.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// Op propagation latency: from an edit at its author to its arrival at another replica.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Latency {
+    pub p50: f64,
+    pub p99: f64,
+    pub max: f64,
+    /// (op, receiving replica) pairs measured.
+    pub count: u64,
+}
+
+/// The fault settings a run used (after swarm drawing).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FaultSettings {
+    pub swarm: bool,
+    pub topology: String,
+    pub loss: f64,
+    pub dup: f64,
+    pub reorder: f64,
+    pub delay_ms: f64,
+    pub jitter_ms: f64,
+    pub mtu: usize,
+    pub link_mtu: Option<usize>,
+    pub partitions: String,
+    pub partition_ms: f64,
+    pub crashes_per_min: f64,
+    pub downtime_ms: f64,
+    pub offline_per_min: f64,
+    pub offline_ms: f64,
+    pub hot_spots: bool,
+    pub sabotage: Option<String>,
+}
+
+/// What the events were.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct EventKinds {
+    /// Datagrams arriving (or found undeliverable on arrival).
+    pub deliveries: u64,
+    /// Node timers fired (stale ones, superseded before they fired, not counted).
+    pub timers: u64,
+    pub typist_wakeups: u64,
+    /// Faults, syncs, checks, heal, deadline.
+    pub other: u64,
+}
+
+/// Datagrams dropped, by reason.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct DropCounts {
+    pub loss: u64,
+    pub partition: u64,
+    pub mtu: u64,
+    pub offline: u64,
+    pub down: u64,
+    pub unknown_address: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Report {
+    pub seed: u64,
+    pub nodes: usize,
+    /// Every replica converged to the same text, equal to the reference, before the deadline.
+    pub converged: bool,
+    /// Why not, when not.
+    pub failure: Option<String>,
+    /// FNV-1a of the final text of the reference replica (all ops ever made), hex.
+    pub final_text_hash: String,
+    /// FNV-1a over every datagram delivered or dropped, in order, hex.
+    pub trace_hash: String,
+    pub events: u64,
+    pub events_by_kind: EventKinds,
+    pub sim_time_ms: f64,
+    /// When the faults healed.
+    pub heal_time_ms: Option<f64>,
+    /// From healing to the moment every replica had every op.
+    pub convergence_ms: Option<f64>,
+    pub ops: u64,
+    pub final_len: usize,
+    pub datagrams_sent: u64,
+    pub datagrams_delivered: u64,
+    pub datagrams_dropped: u64,
+    pub datagrams_duplicated: u64,
+    pub drops: DropCounts,
+    pub bytes_sent: u64,
+    pub retransmits: u64,
+    pub crashes: u64,
+    /// Ops written to a store but not synced when its node crashed.
+    pub unsynced_ops_lost: u64,
+    pub partitions: u64,
+    pub offline_periods: u64,
+    pub safety_checks: u64,
+    /// At the end, the fewest other nodes any node knew (peer exchange
+    /// should make this `nodes - 1` whatever the topology).
+    pub min_peers_known: usize,
+    pub op_latency_ms: Latency,
+    pub faults: FaultSettings,
+}
+
+fn opt_ms(v: Option<f64>) -> String {
+    v.map_or("-".into(), |v| format!("{v:.1} ms"))
+}
+
+impl Report {
+    /// The human summary. `wall` is the real time the run took (measured by
+    /// the program, never inside the simulation).
+    pub fn summary(&self, wall: Option<Duration>) -> String {
+        let f = &self.faults;
+        let mut s = String::new();
+        let verdict = if self.converged {
+            "CONVERGED".to_string()
+        } else {
+            format!(
+                "NOT CONVERGED: {}",
+                self.failure.as_deref().unwrap_or("unknown")
+            )
+        };
+        s += &format!(
+            "rumor sim  seed {}  {} nodes  {} ops  -> {verdict}\n",
+            self.seed, self.nodes, self.ops
+        );
+        s += &format!(
+            "faults     {}topology {}, loss {}, dup {}, reorder {}, delay {:.1}±{:.1} ms, mtu {}\n",
+            if f.swarm { "(swarm) " } else { "" },
+            f.topology,
+            f.loss,
+            f.dup,
+            f.reorder,
+            f.delay_ms,
+            f.jitter_ms,
+            f.mtu
+        );
+        s += &format!(
+            "           partitions {} (~{:.0} ms), crashes {}/min (~{:.0} ms down), offline {}/min (~{:.0} ms), hot spots {}{}\n",
+            f.partitions,
+            f.partition_ms,
+            f.crashes_per_min,
+            f.downtime_ms,
+            f.offline_per_min,
+            f.offline_ms,
+            if f.hot_spots { "on" } else { "off" },
+            f.sabotage.as_ref().map_or(String::new(), |b| format!(", SABOTAGE {b}"))
+        );
+        s += &format!(
+            "happened   {} partitions, {} crashes ({} unsynced ops lost), {} offline periods\n",
+            self.partitions, self.crashes, self.unsynced_ops_lost, self.offline_periods
+        );
+        s += &format!(
+            "events     {}  simulated {:.1} s",
+            self.events,
+            self.sim_time_ms / 1000.0
+        );
+        if let Some(wall) = wall {
+            let secs = wall.as_secs_f64().max(1e-9);
+            s += &format!(
+                "  wall {:.3} s  {:.0} events/s  {:.0}x real time",
+                secs,
+                self.events as f64 / secs,
+                self.sim_time_ms / 1000.0 / secs
+            );
+        }
+        let k = &self.events_by_kind;
+        s += &format!(
+            "\n           ({} deliveries, {} timers, {} typist wake-ups, {} other)\n",
+            k.deliveries, k.timers, k.typist_wakeups, k.other
+        );
+        let d = &self.drops;
+        s += &format!(
+            "datagrams  {} sent, {} delivered, {} lost (loss {}, partition {}, mtu {}, offline {}, down {}, unknown {}), {} duplicated, {} bytes, {} retransmits\n",
+            self.datagrams_sent,
+            self.datagrams_delivered,
+            self.datagrams_dropped,
+            d.loss,
+            d.partition,
+            d.mtu,
+            d.offline,
+            d.down,
+            d.unknown_address,
+            self.datagrams_duplicated,
+            self.bytes_sent,
+            self.retransmits
+        );
+        let l = &self.op_latency_ms;
+        s += &format!(
+            "latency    op propagation p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} samples)\n",
+            l.p50, l.p99, l.max, l.count
+        );
+        s += &format!(
+            "healed at  {}  converged after {}  final text {} chars  {} safety checks  every node knows >= {} others\n",
+            opt_ms(self.heal_time_ms),
+            opt_ms(self.convergence_ms),
+            self.final_len,
+            self.safety_checks,
+            self.min_peers_known
+        );
+        s += &format!(
+            "hashes     final_text_hash {}  trace_hash {}\n",
+            self.final_text_hash, self.trace_hash
+        );
+        s
+    }
+}

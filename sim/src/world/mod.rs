@@ -1,0 +1,1038 @@
+//! The simulated world: real `Node`s, the event queue, the network, the
+//! stores, the typists, the faults, and the checker that watches them.
+//!
+//! A run has two phases, as in TigerBeetle's VOPR. In the fault phase the
+//! typists edit while the network loses, duplicates, delays and reorders
+//! datagrams, partitions come and go, nodes crash and restart, and go
+//! offline. When the workload is done the faults heal: partitions lift, loss
+//! stops, every node is up and online, and every replica must then reach the
+//! same text (equal to a fresh replica given every op ever made) before a
+//! deadline of virtual time. Safety is checked throughout.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::SocketAddr;
+
+use hdrhistogram::Histogram;
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rumor::node::{Config, Event as NodeEvent, Node, Time, Transmit};
+use rumor::{Doc, ReplicaId, VersionVector};
+
+use crate::config::{Partitions, Sabotage, SimConfig};
+use crate::hash::{fnv64, Fnv64};
+use crate::net::{DropReason, LinkFaults, Network, Partition, Route};
+use crate::protocol::SimNode;
+use crate::queue::{EventQueue, Micros};
+use crate::report::{DropCounts, EventKinds, FaultSettings, Latency, Report};
+use crate::store::DurableStore;
+use crate::workload::{next_hot_spot, Edit, HotSpot, Typist};
+
+mod check;
+use check::{Oracle, Replay};
+
+const MS: f64 = 1_000.0;
+/// The port every simulated node listens on (addresses differ by IP).
+const PORT: u16 = 7000;
+
+/// The loopback address of node `i`: 127.0.x.y, never anything routable.
+pub fn node_addr(i: usize) -> SocketAddr {
+    SocketAddr::from(([127, 0, (i / 250) as u8, (i % 250 + 1) as u8], PORT))
+}
+
+/// The node at `addr`, if it is one of `nodes`.
+pub fn node_index(addr: SocketAddr, nodes: usize) -> Option<usize> {
+    match addr {
+        SocketAddr::V4(a) if a.port() == PORT => {
+            let [a0, a1, x, y] = a.ip().octets();
+            let i = (x as usize) * 250 + (y as usize).checked_sub(1)?;
+            (a0 == 127 && a1 == 0 && (1..=250).contains(&y) && i < nodes).then_some(i)
+        }
+        _ => None,
+    }
+}
+
+/// Something that happens at one instant of virtual time.
+#[derive(Debug)]
+enum Event {
+    /// A datagram arrives.
+    Deliver {
+        from: usize,
+        to: usize,
+        bytes: Vec<u8>,
+    },
+    /// A node's timer; stale unless `gen` is the node's current timer generation.
+    Timer {
+        node: usize,
+        gen: u64,
+    },
+    /// A typist wakes up.
+    Type {
+        node: usize,
+    },
+    /// A node's store syncs its batch of remote ops.
+    Sync {
+        node: usize,
+        incarnation: u32,
+    },
+    HotSpot(HotSpot),
+    RandomPartition,
+    PartitionStart(u64, Partition),
+    PartitionEnd(u64),
+    RandomCrash,
+    Restart {
+        node: usize,
+        incarnation: u32,
+    },
+    RandomOffline,
+    Online {
+        node: usize,
+        token: u64,
+    },
+    Check,
+    Heal,
+    Deadline,
+}
+
+/// One simulated machine: a node (none while crashed) and what survives it.
+struct Replica<N> {
+    addr: SocketAddr,
+    id: ReplicaId,
+    node: Option<N>,
+    store: DurableStore,
+    /// What has been written to the store (state-driven persistence).
+    persisted: VersionVector,
+    /// The most this node ever had (for latency: each op counted once per node).
+    seen: VersionVector,
+    timer_at: Option<Micros>,
+    timer_gen: u64,
+    /// Counts restarts; a pending restart or sync of an older life is ignored.
+    incarnation: u32,
+    sync_pending: bool,
+    online: bool,
+    /// Identifies the current offline period.
+    offline_token: u64,
+    typist: Typist,
+    /// The length of the text an editor following this node's events would
+    /// show: local edits plus the patches of `RemoteEdit` events.
+    shown_len: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Faults,
+    Healed,
+    Done,
+}
+
+#[derive(Default)]
+struct Counters {
+    events: u64,
+    deliveries: u64,
+    timers: u64,
+    typist_wakeups: u64,
+    sent: u64,
+    delivered: u64,
+    dropped: u64,
+    duplicated: u64,
+    bytes: u64,
+    drops: DropCounts,
+    crashes: u64,
+    unsynced_lost: u64,
+    partitions: u64,
+    offline: u64,
+    checks: u64,
+}
+
+/// A world of nodes of protocol `N` (the real `Node` unless a test says otherwise).
+pub struct Simulation<N: SimNode = Node> {
+    cfg: SimConfig,
+    queue: EventQueue<Event>,
+    net: Network,
+    net_rng: ChaCha8Rng,
+    fault_rng: ChaCha8Rng,
+    work_rng: ChaCha8Rng,
+    node_rng: ChaCha8Rng,
+    replicas: Vec<Replica<N>>,
+    initial_peers: Vec<Vec<usize>>,
+    oracle: Oracle,
+    phase: Phase,
+    ops_issued: u64,
+    hot_spot: Option<HotSpot>,
+    next_partition_id: u64,
+    trace_hash: Fnv64,
+    trace: Option<Box<dyn Write>>,
+    latency: Histogram<u64>,
+    counters: Counters,
+    /// Reused buffer for the datagrams drained from a node.
+    transmits: Vec<Transmit>,
+    /// Retransmits of nodes that have since crashed (their stats died with them).
+    retransmits_of_dead: u64,
+    failure: Option<String>,
+    heal_at: Option<Micros>,
+    converged_at: Option<Micros>,
+}
+
+fn ms(v: f64) -> Micros {
+    (v * MS) as Micros
+}
+
+/// The wait before the next event of a process of `per_min` events per
+/// virtual minute: uniform in `0..=2/per_min` minutes, drawn as an integer.
+/// (Not exponential: `ln` is not bit-identical across platforms' libm, and a
+/// run must hash the same on every machine.)
+fn next_wait(rng: &mut ChaCha8Rng, per_min: f64) -> Micros {
+    let mean = (60_000_000.0 / per_min).min(1e15) as Micros;
+    rng.random_range(0..=2 * mean)
+}
+
+/// A duration around `mean_ms` (uniform in half to one and a half times it).
+fn around(rng: &mut ChaCha8Rng, mean_ms: f64) -> Micros {
+    ms(mean_ms * (0.5 + rng.random::<f64>()))
+}
+
+impl<N: SimNode> Simulation<N> {
+    /// Builds the world. `cfg` should be valid ([`SimConfig::validate`]).
+    pub fn new(cfg: SimConfig) -> Simulation<N> {
+        let mut master = ChaCha8Rng::seed_from_u64(cfg.seed);
+        let mut derive = || ChaCha8Rng::seed_from_u64(master.random::<u64>());
+        let (net_rng, mut fault_rng, work_rng, mut node_rng) =
+            (derive(), derive(), derive(), derive());
+        let n = cfg.nodes;
+
+        let faults = LinkFaults {
+            loss: cfg.loss,
+            dup: cfg.dup,
+            reorder: cfg.reorder,
+            delay: ms(cfg.delay_ms),
+            jitter: ms(cfg.jitter_ms),
+        };
+        // Per-link MTU: by default never below the nodes' MTU (a node is told
+        // its MTU, it does not discover it), some links carry more.
+        let smallest = cfg.link_mtu.unwrap_or(cfg.mtu);
+        let link_mtu = (0..n * n)
+            .map(|_| fault_rng.random_range(smallest..=cfg.mtu + 300))
+            .collect();
+        let net = Network::new(n, faults, link_mtu);
+        let initial_peers = cfg.topology.initial_peers(n, &mut fault_rng);
+
+        let mut used = std::collections::BTreeSet::new();
+        let replicas = (0..n)
+            .map(|i| {
+                // Random replica ids, so tie-breaks by id are not always in node order.
+                let id = loop {
+                    let id = node_rng.random::<u64>() >> 1;
+                    if used.insert(id) {
+                        break ReplicaId(id);
+                    }
+                };
+                Replica {
+                    addr: node_addr(i),
+                    id,
+                    node: None,
+                    store: DurableStore::new(),
+                    persisted: VersionVector::new(),
+                    seen: VersionVector::new(),
+                    timer_at: None,
+                    timer_gen: 0,
+                    incarnation: 0,
+                    sync_pending: false,
+                    online: true,
+                    offline_token: 0,
+                    typist: Typist::new(),
+                    shown_len: 0,
+                }
+            })
+            .collect();
+
+        Simulation {
+            queue: EventQueue::new(),
+            net,
+            net_rng,
+            fault_rng,
+            work_rng,
+            node_rng,
+            replicas,
+            initial_peers,
+            oracle: Oracle {
+                doc: Doc::new(ReplicaId(u64::MAX)),
+                made: BTreeMap::new(),
+            },
+            phase: Phase::Faults,
+            ops_issued: 0,
+            hot_spot: None,
+            next_partition_id: 0,
+            trace_hash: Fnv64::new(),
+            trace: None,
+            latency: Histogram::new(3).expect("3 significant figures is valid"),
+            counters: Counters::default(),
+            transmits: Vec::new(),
+            retransmits_of_dead: 0,
+            failure: None,
+            heal_at: None,
+            converged_at: None,
+            cfg,
+        }
+    }
+
+    /// Writes a readable line per event to `out`.
+    pub fn with_trace(mut self, out: Box<dyn Write>) -> Simulation<N> {
+        self.trace = Some(out);
+        self
+    }
+
+    fn start(&mut self) {
+        for i in 0..self.cfg.nodes {
+            self.boot(i);
+        }
+        for i in 0..self.cfg.nodes {
+            // Typists start at staggered moments.
+            let at = self.work_rng.random_range(0..ms(1000.0));
+            self.queue.push(at, Event::Type { node: i });
+        }
+        if self.cfg.hot_spots {
+            let (at, spot) = next_hot_spot(&mut self.work_rng, 0);
+            self.queue.push(at, Event::HotSpot(spot));
+        }
+        match self.cfg.partitions.clone() {
+            Partitions::Rate(r) if r > 0.0 => {
+                let at = next_wait(&mut self.fault_rng, r);
+                self.queue.push(at, Event::RandomPartition);
+            }
+            Partitions::Rate(_) => {}
+            Partitions::Schedule(list) => {
+                for p in list {
+                    let id = self.new_partition_id();
+                    self.queue
+                        .push(p.start, Event::PartitionStart(id, p.partition));
+                    self.queue.push(p.end, Event::PartitionEnd(id));
+                }
+            }
+        }
+        if self.cfg.crashes > 0.0 {
+            let at = next_wait(&mut self.fault_rng, self.cfg.crashes);
+            self.queue.push(at, Event::RandomCrash);
+        }
+        if self.cfg.offline > 0.0 {
+            let at = next_wait(&mut self.fault_rng, self.cfg.offline);
+            self.queue.push(at, Event::RandomOffline);
+        }
+        if self.cfg.check_ms > 0.0 {
+            self.queue.push(ms(self.cfg.check_ms), Event::Check);
+        }
+        if self.cfg.sabotage == Some(Sabotage::NeverHeal) && self.cfg.nodes > 1 {
+            // Node 0 cut off from everyone, for good (ids above any real one).
+            let rest = (1..self.cfg.nodes).collect();
+            self.net
+                .add_partition(u64::MAX, Partition::Split(vec![vec![0], rest]));
+        }
+        if self.cfg.ops == 0 {
+            self.queue.push(ms(self.cfg.fault_ms), Event::Heal);
+        }
+    }
+
+    fn new_partition_id(&mut self) -> u64 {
+        self.next_partition_id += 1;
+        self.next_partition_id
+    }
+
+    fn now(&self) -> Micros {
+        self.queue.now()
+    }
+
+    fn trace_line(&mut self, line: impl FnOnce() -> String) {
+        if let Some(out) = self.trace.as_mut() {
+            let now = self.queue.now();
+            // A trace that cannot be written is not worth stopping the run for.
+            let _ = writeln!(out, "{:>12.3} {}", now as f64 / MS, line());
+        }
+    }
+
+    fn fail(&mut self, why: String) {
+        if self.failure.is_none() {
+            self.trace_line(|| format!("FAIL {why}"));
+            self.failure = Some(why);
+        }
+        self.phase = Phase::Done;
+    }
+
+    /// Starts (or restarts) node `i` from what its store holds.
+    fn boot(&mut self, i: usize) {
+        let now = self.now();
+        let rng = ChaCha8Rng::seed_from_u64(self.node_rng.random::<u64>());
+        let r = &mut self.replicas[i];
+        let mut doc = Doc::new(r.id);
+        for op in r.store.synced_ops() {
+            if let Err(e) = doc.apply(op.clone()) {
+                let why = format!("node {i}: its own store does not replay: {e}");
+                self.fail(why);
+                return;
+            }
+        }
+        let own_made = self.oracle.doc.version_ref().get(r.id);
+        if doc.version_ref().get(r.id) < own_made {
+            let why = format!(
+                "node {i} restarted with {} of its own {own_made} op ids: local edits were lost and ids would be reused",
+                doc.version_ref().get(r.id)
+            );
+            self.fail(why);
+            return;
+        }
+        r.persisted = doc.version();
+        let mut config = Config {
+            mtu: self.cfg.mtu,
+            name: format!("n{i}"),
+            ..Config::default()
+        };
+        if self.cfg.sabotage == Some(Sabotage::BrokenNode) && !N::break_config(&mut config) {
+            return self.fail("this protocol has no broken-node knob".into());
+        }
+        let mut node = N::new(doc, config, rng, Time(now));
+        for &p in &self.initial_peers[i] {
+            node.add_peer(Time(now), node_addr(p));
+        }
+        r.typist.cursor = r.typist.cursor.min(node.doc().len());
+        r.shown_len = node.doc().len();
+        r.node = Some(node);
+        r.online = true;
+        r.offline_token += 1;
+        r.timer_at = None;
+        r.timer_gen += 1;
+        self.drain(i);
+    }
+
+    /// After every call into node `i`: persist, then events, then transmits, then its timer.
+    fn drain(&mut self, i: usize) {
+        let now = self.now();
+        // Disjoint borrows: the node lives in `replicas`, the rest is bookkeeping.
+        let Simulation {
+            replicas,
+            oracle,
+            queue,
+            cfg,
+            latency,
+            transmits,
+            ..
+        } = self;
+        let r = &mut replicas[i];
+        let Some(node) = r.node.as_mut() else {
+            return;
+        };
+
+        // 1. Persist what the document gained (state-driven), syncing own edits at once.
+        if node.doc().version_ref() != &r.persisted {
+            let ops = node.doc().ops_since(&r.persisted);
+            let mut local = false;
+            let mut failure = None;
+            for op in &ops {
+                let known = oracle.doc.version_ref().get(r.id);
+                if op.id.replica != r.id || op.span().end_counter() <= known {
+                    continue;
+                }
+                // A new op of this node's own: record it as made now.
+                local = true;
+                if op.id.counter != known {
+                    failure = Some(format!(
+                        "node {i} made op {:?} but {known} ids were used",
+                        op.id
+                    ));
+                    break;
+                }
+                if let Err(e) = oracle.doc.apply(op.clone()) {
+                    failure = Some(format!("node {i} made an op the reference refuses: {e}"));
+                    break;
+                }
+                oracle
+                    .made
+                    .entry(r.id)
+                    .or_default()
+                    .push((op.span().end_counter(), now));
+            }
+            r.store.append(ops);
+            r.persisted = node.doc().version();
+            if local && cfg.sabotage != Some(Sabotage::NoSync) {
+                r.store.sync();
+            } else if r.store.unsynced_len() > 0 && !r.sync_pending {
+                r.sync_pending = true;
+                let incarnation = r.incarnation;
+                queue.push(
+                    now + ms(cfg.sync_ms),
+                    Event::Sync {
+                        node: i,
+                        incarnation,
+                    },
+                );
+            }
+            // Safety: a replica never has an op nobody made.
+            if failure.is_none() && !oracle.doc.version_ref().dominates(&r.persisted) {
+                failure = Some(format!("node {i} has ops nobody made: {:?}", r.persisted));
+            }
+            if let Some(why) = failure {
+                return self.fail(why);
+            }
+            // Latency: each op counted once per receiving node, when it first has all of it.
+            for (author, count) in r.persisted.iter() {
+                let before = r.seen.get(author);
+                if count <= before {
+                    continue;
+                }
+                if author != r.id {
+                    if let Some(made) = oracle.made.get(&author) {
+                        let from = made.partition_point(|&(end, _)| end <= before);
+                        for &(end, created) in &made[from..] {
+                            if end > count {
+                                break;
+                            }
+                            // At least 1 us: the histogram's lowest value.
+                            let _ = latency.record((now - created).max(1));
+                        }
+                    }
+                }
+                r.seen.set(author, count);
+            }
+        }
+
+        // 2. Events: the typist's cursor follows remote changes, as an editor's would.
+        let mut bad_patch = None;
+        while let Some(ev) = node.poll_event() {
+            if let NodeEvent::RemoteEdit { patches } = ev {
+                for p in patches {
+                    if p.pos + p.deleted > r.shown_len {
+                        bad_patch = Some(p);
+                    }
+                    r.shown_len = (r.shown_len + p.inserted).saturating_sub(p.deleted);
+                    r.typist.follow_patch(p.pos, p.deleted, p.inserted);
+                }
+            }
+        }
+        let real_len = node.doc().len();
+        if bad_patch.is_some() || r.shown_len != real_len {
+            let why = format!(
+                "node {i}'s events do not describe its text: an editor following them shows {} chars, the text has {real_len} (bad patch: {bad_patch:?})",
+                r.shown_len
+            );
+            return self.fail(why);
+        }
+
+        // 3. Transmits, through the network model (after persisting, as the contract says).
+        let mut out = std::mem::take(transmits);
+        while let Some(t) = node.poll_transmit() {
+            out.push(t);
+        }
+
+        // 4. The node's next timer; an older timer event becomes stale.
+        let next = node.poll_timeout().map(|t| t.0);
+        if next != r.timer_at {
+            r.timer_at = next;
+            r.timer_gen += 1;
+            if let Some(at) = next {
+                let gen = r.timer_gen;
+                queue.push(at, Event::Timer { node: i, gen });
+            }
+        }
+
+        let online = r.online;
+        for t in out.drain(..) {
+            self.send(i, online, t.to, t.bytes);
+        }
+        // Keep the buffer's capacity for the next drain.
+        self.transmits = out;
+        if self.phase == Phase::Healed {
+            self.check_converged(i);
+        }
+    }
+
+    /// Adds a datagram's fate to `trace_hash`: `outcome` 0 for delivered,
+    /// else the drop reason's code; then time, endpoints and every byte.
+    fn hash_datagram(&mut self, outcome: u64, from: usize, to: usize, bytes: &[u8]) {
+        let now = self.now();
+        let h = &mut self.trace_hash;
+        h.u64(outcome);
+        h.u64(now);
+        h.u64(from as u64);
+        h.u64(to as u64);
+        h.u64(bytes.len() as u64);
+        h.bytes(bytes);
+    }
+
+    fn record_drop(&mut self, from: usize, to: usize, bytes: &[u8], why: DropReason) {
+        self.counters.dropped += 1;
+        let d = &mut self.counters.drops;
+        *match why {
+            DropReason::Loss => &mut d.loss,
+            DropReason::Partition => &mut d.partition,
+            DropReason::Mtu => &mut d.mtu,
+            DropReason::Offline => &mut d.offline,
+            DropReason::Down => &mut d.down,
+            DropReason::UnknownAddress => &mut d.unknown_address,
+        } += 1;
+        self.hash_datagram(why.code(), from, to, bytes);
+        self.trace_line(|| format!("drop {} n{from}->n{to} {} bytes", why.name(), bytes.len()));
+    }
+
+    fn send(&mut self, from: usize, online: bool, to_addr: SocketAddr, bytes: Vec<u8>) {
+        self.counters.sent += 1;
+        self.counters.bytes += bytes.len() as u64;
+        let Some(to) = node_index(to_addr, self.cfg.nodes) else {
+            self.record_drop(from, usize::MAX, &bytes, DropReason::UnknownAddress);
+            return;
+        };
+        if !online {
+            self.record_drop(from, to, &bytes, DropReason::Offline);
+            return;
+        }
+        match self.net.route(from, to, bytes.len(), &mut self.net_rng) {
+            Route::Dropped(why) => self.record_drop(from, to, &bytes, why),
+            Route::Delivered(delays) => {
+                let now = self.now();
+                if delays.len() > 1 {
+                    self.counters.duplicated += 1;
+                }
+                let mut bytes = Some(bytes);
+                for (k, d) in delays.iter().enumerate() {
+                    // The last copy takes the buffer; earlier ones clone it.
+                    let copy = if k + 1 == delays.len() {
+                        bytes.take().unwrap_or_default()
+                    } else {
+                        bytes.clone().unwrap_or_default()
+                    };
+                    let ev = Event::Deliver {
+                        from,
+                        to,
+                        bytes: copy,
+                    };
+                    self.queue.push(now + d, ev);
+                }
+            }
+        }
+    }
+
+    /// Runs until convergence, a failure, or the deadline.
+    pub fn run(mut self) -> Report {
+        self.start();
+        while self.phase != Phase::Done {
+            if self.counters.events >= self.cfg.max_events {
+                let why = format!("gave up after {} events", self.counters.events);
+                self.fail(why);
+                break;
+            }
+            let Some((_, ev)) = self.queue.pop() else {
+                self.fail("nothing left to happen before convergence".into());
+                break;
+            };
+            self.handle(ev);
+        }
+        self.report()
+    }
+
+    fn handle(&mut self, ev: Event) {
+        let now = Time(self.now());
+        match ev {
+            Event::Deliver { from, to, bytes } => {
+                let r = &self.replicas[to];
+                let why = match &r.node {
+                    None => Some(DropReason::Down),
+                    Some(_) if !r.online => Some(DropReason::Offline),
+                    Some(_) => None,
+                };
+                self.counters.events += 1;
+                self.counters.deliveries += 1;
+                if let Some(why) = why {
+                    self.record_drop(from, to, &bytes, why);
+                    return;
+                }
+                self.counters.delivered += 1;
+                self.hash_datagram(0, from, to, &bytes);
+                self.trace_line(|| format!("deliver n{from}->n{to} {} bytes", bytes.len()));
+                let from_addr = self.replicas[from].addr;
+                if let Some(node) = self.replicas[to].node.as_mut() {
+                    node.handle_datagram(now, from_addr, &bytes);
+                }
+                self.drain(to);
+            }
+            Event::Timer { node, gen } => {
+                let r = &mut self.replicas[node];
+                if r.timer_gen != gen || r.node.is_none() {
+                    return; // stale: the node rescheduled, or crashed
+                }
+                r.timer_at = None;
+                r.timer_gen += 1;
+                self.counters.events += 1;
+                self.counters.timers += 1;
+                self.trace_line(|| format!("timer n{node}"));
+                if let Some(n) = self.replicas[node].node.as_mut() {
+                    n.handle_timeout(now);
+                }
+                self.drain(node);
+            }
+            Event::Type { node } => self.type_once(node),
+            Event::Sync { node, incarnation } => {
+                let r = &mut self.replicas[node];
+                if r.incarnation == incarnation {
+                    r.sync_pending = false;
+                    if self.cfg.sabotage != Some(Sabotage::NoSync) {
+                        r.store.sync();
+                    }
+                    self.counters.events += 1;
+                }
+            }
+            Event::HotSpot(spot) => {
+                self.counters.events += 1;
+                if self.phase == Phase::Faults {
+                    self.trace_line(|| format!("hot spot at {:.2} of the text", spot.fraction));
+                    self.hot_spot = Some(spot);
+                    let (at, next) = next_hot_spot(&mut self.work_rng, spot.until);
+                    self.queue.push(at, Event::HotSpot(next));
+                }
+            }
+            Event::RandomPartition => {
+                self.counters.events += 1;
+                if self.phase != Phase::Faults {
+                    return;
+                }
+                let p = Partition::random(self.cfg.nodes, &mut self.fault_rng);
+                let id = self.new_partition_id();
+                let until = self.now() + around(&mut self.fault_rng, self.cfg.partition_ms);
+                self.queue.push(until, Event::PartitionEnd(id));
+                self.start_partition(id, p);
+                let Partitions::Rate(rate) = self.cfg.partitions else {
+                    return;
+                };
+                let at = self.now() + next_wait(&mut self.fault_rng, rate);
+                self.queue.push(at, Event::RandomPartition);
+            }
+            Event::PartitionStart(id, p) => {
+                self.counters.events += 1;
+                if self.phase == Phase::Faults {
+                    self.start_partition(id, p);
+                }
+            }
+            Event::PartitionEnd(id) => {
+                self.counters.events += 1;
+                self.trace_line(|| format!("partition {id} heals"));
+                self.net.remove_partition(id);
+            }
+            Event::RandomCrash => {
+                self.counters.events += 1;
+                if self.phase != Phase::Faults {
+                    return;
+                }
+                let up: Vec<usize> = (0..self.cfg.nodes)
+                    .filter(|&i| self.replicas[i].node.is_some())
+                    .collect();
+                if !up.is_empty() {
+                    let i = up[self.fault_rng.random_range(0..up.len())];
+                    self.crash(i);
+                }
+                let at = self.now() + next_wait(&mut self.fault_rng, self.cfg.crashes);
+                self.queue.push(at, Event::RandomCrash);
+            }
+            Event::Restart { node, incarnation } => {
+                self.counters.events += 1;
+                let r = &self.replicas[node];
+                if r.node.is_none() && r.incarnation == incarnation {
+                    self.trace_line(|| format!("restart n{node}"));
+                    self.boot(node);
+                }
+            }
+            Event::RandomOffline => {
+                self.counters.events += 1;
+                if self.phase != Phase::Faults {
+                    return;
+                }
+                let candidates: Vec<usize> = (0..self.cfg.nodes)
+                    .filter(|&i| self.replicas[i].node.is_some() && self.replicas[i].online)
+                    .collect();
+                if !candidates.is_empty() {
+                    let i = candidates[self.fault_rng.random_range(0..candidates.len())];
+                    self.counters.offline += 1;
+                    let back = self.now() + around(&mut self.fault_rng, self.cfg.offline_ms);
+                    let r = &mut self.replicas[i];
+                    r.online = false;
+                    r.offline_token += 1;
+                    let token = r.offline_token;
+                    if let Some(n) = r.node.as_mut() {
+                        n.set_online(now, false);
+                    }
+                    self.queue.push(back, Event::Online { node: i, token });
+                    self.trace_line(|| format!("offline n{i}"));
+                    self.drain(i);
+                }
+                let at = self.now() + next_wait(&mut self.fault_rng, self.cfg.offline);
+                self.queue.push(at, Event::RandomOffline);
+            }
+            Event::Online { node, token } => {
+                self.counters.events += 1;
+                if self.replicas[node].offline_token == token && !self.replicas[node].online {
+                    self.go_online(node);
+                }
+            }
+            Event::Check => {
+                self.counters.events += 1;
+                let turn = (self.counters.checks % self.cfg.nodes as u64) as usize;
+                self.check_safety(Replay::One(turn));
+                if self.phase != Phase::Done {
+                    let at = self.now() + ms(self.cfg.check_ms);
+                    self.queue.push(at, Event::Check);
+                }
+            }
+            Event::Heal => {
+                self.counters.events += 1;
+                self.heal();
+            }
+            Event::Deadline => {
+                self.counters.events += 1;
+                if self.phase != Phase::Done {
+                    let why = self.why_not_converged();
+                    self.fail(format!(
+                        "not converged {} ms after healing: {why}",
+                        self.cfg.deadline_ms
+                    ));
+                }
+            }
+        }
+    }
+
+    fn start_partition(&mut self, id: u64, p: Partition) {
+        self.counters.partitions += 1;
+        self.trace_line(|| format!("partition {id} starts: {}", p.describe()));
+        self.net.add_partition(id, p);
+    }
+
+    fn go_online(&mut self, i: usize) {
+        let now = Time(self.now());
+        let r = &mut self.replicas[i];
+        r.online = true;
+        r.offline_token += 1;
+        if let Some(n) = r.node.as_mut() {
+            n.set_online(now, true);
+        }
+        self.trace_line(|| format!("online n{i}"));
+        self.drain(i);
+    }
+
+    fn crash(&mut self, i: usize) {
+        self.counters.crashes += 1;
+        let r = &mut self.replicas[i];
+        if let Some(node) = r.node.take() {
+            self.retransmits_of_dead += node.retransmits();
+        }
+        let lost = r.store.crash();
+        self.counters.unsynced_lost += lost as u64;
+        r.incarnation += 1;
+        r.sync_pending = false;
+        r.timer_at = None;
+        r.timer_gen += 1;
+        let incarnation = r.incarnation;
+        let at = self.now() + around(&mut self.fault_rng, self.cfg.downtime_ms);
+        self.queue.push(
+            at,
+            Event::Restart {
+                node: i,
+                incarnation,
+            },
+        );
+        self.trace_line(|| format!("crash n{i} ({lost} unsynced ops lost)"));
+    }
+
+    fn type_once(&mut self, i: usize) {
+        if self.phase != Phase::Faults || self.ops_issued >= self.cfg.ops {
+            return;
+        }
+        self.counters.events += 1;
+        self.counters.typist_wakeups += 1;
+        let now = self.now();
+        let hot = self.hot_spot.filter(|h| h.until > now);
+        let r = &mut self.replicas[i];
+        let Some(node) = r.node.as_mut() else {
+            // Crashed: the typist waits for the machine to come back.
+            self.queue.push(now + ms(500.0), Event::Type { node: i });
+            return;
+        };
+        let step = r.typist.step(&mut self.work_rng, node.doc().len(), hot);
+        self.queue.push(now + step.next_in, Event::Type { node: i });
+        let Some(edit) = step.edit else {
+            return;
+        };
+        self.trace_line(|| format!("edit n{i} {edit:?}"));
+        let r = &mut self.replicas[i];
+        if let Some(node) = r.node.as_mut() {
+            if let Err(e) = node.edit(Time(now), edit.clone()) {
+                let why = format!("node {i} refused an in-range local edit {edit:?}: {e}");
+                self.fail(why);
+                return;
+            }
+        }
+        self.ops_issued += 1;
+        r.shown_len = match &edit {
+            Edit::Insert { text, .. } => r.shown_len + text.chars().count(),
+            Edit::Delete { len, .. } => r.shown_len.saturating_sub(*len),
+        };
+        self.drain(i);
+        if self.ops_issued == self.cfg.ops && self.phase == Phase::Faults {
+            let at = ms(self.cfg.fault_ms).max(self.now());
+            self.queue.push(at, Event::Heal);
+        }
+    }
+
+    fn heal(&mut self) {
+        if self.phase != Phase::Faults {
+            return;
+        }
+        let now = self.now();
+        self.phase = Phase::Healed;
+        self.heal_at = Some(now);
+        self.trace_line(|| "heal: faults stop".into());
+        if self.cfg.sabotage != Some(Sabotage::NeverHeal) {
+            self.net.heal_partitions();
+            self.net.faults = self.net.faults.healed();
+        }
+        self.hot_spot = None;
+        for i in 0..self.cfg.nodes {
+            if self.replicas[i].node.is_none() {
+                self.boot(i);
+            } else if !self.replicas[i].online {
+                self.go_online(i);
+            }
+            if self.phase == Phase::Done {
+                return;
+            }
+        }
+        self.check_safety(Replay::All);
+        if self.phase == Phase::Done {
+            return;
+        }
+        self.queue
+            .push(now + ms(self.cfg.deadline_ms), Event::Deadline);
+        self.check_converged(0);
+    }
+
+    fn report(mut self) -> Report {
+        if let Some(out) = self.trace.as_mut() {
+            let _ = out.flush();
+        }
+        let c = &self.counters;
+        let heal = self.heal_at.map(|t| t as f64 / MS);
+        let converged = self.failure.is_none() && self.converged_at.is_some();
+        let l = &self.latency;
+        let latency = if l.is_empty() {
+            Latency::default()
+        } else {
+            Latency {
+                p50: l.value_at_quantile(0.5) as f64 / MS,
+                p99: l.value_at_quantile(0.99) as f64 / MS,
+                max: l.max() as f64 / MS,
+                count: l.len(),
+            }
+        };
+        let retransmits = self.retransmits_of_dead
+            + self
+                .replicas
+                .iter()
+                .filter_map(|r| r.node.as_ref())
+                .map(|n| n.retransmits())
+                .sum::<u64>();
+        let text = self.oracle.doc.text();
+        let min_peers_known = (0..self.cfg.nodes)
+            .map(|i| match &self.replicas[i].node {
+                Some(n) => {
+                    let me = self.replicas[i].addr;
+                    let known: std::collections::BTreeSet<usize> = n
+                        .peer_addrs()
+                        .into_iter()
+                        .filter(|&a| a != me)
+                        .filter_map(|a| node_index(a, self.cfg.nodes))
+                        .collect();
+                    known.len()
+                }
+                None => 0,
+            })
+            .min()
+            .unwrap_or(0);
+        let cfg = &self.cfg;
+        Report {
+            seed: cfg.seed,
+            nodes: cfg.nodes,
+            converged,
+            failure: self.failure.clone(),
+            final_text_hash: format!("{:016x}", fnv64(text.as_bytes())),
+            trace_hash: format!("{:016x}", self.trace_hash.finish()),
+            events: c.events,
+            events_by_kind: EventKinds {
+                deliveries: c.deliveries,
+                timers: c.timers,
+                typist_wakeups: c.typist_wakeups,
+                other: c.events - c.deliveries - c.timers - c.typist_wakeups,
+            },
+            sim_time_ms: self.queue.now() as f64 / MS,
+            heal_time_ms: heal,
+            convergence_ms: match (self.converged_at, self.heal_at) {
+                (Some(c), Some(h)) if converged => Some((c - h) as f64 / MS),
+                _ => None,
+            },
+            ops: self.ops_issued,
+            final_len: text.chars().count(),
+            datagrams_sent: c.sent,
+            datagrams_delivered: c.delivered,
+            datagrams_dropped: c.dropped,
+            datagrams_duplicated: c.duplicated,
+            drops: c.drops.clone(),
+            bytes_sent: c.bytes,
+            retransmits,
+            crashes: c.crashes,
+            unsynced_ops_lost: c.unsynced_lost,
+            partitions: c.partitions,
+            offline_periods: c.offline,
+            safety_checks: c.checks,
+            min_peers_known,
+            op_latency_ms: latency,
+            faults: FaultSettings {
+                swarm: cfg.swarm,
+                topology: cfg.topology.name().into(),
+                loss: cfg.loss,
+                dup: cfg.dup,
+                reorder: cfg.reorder,
+                delay_ms: cfg.delay_ms,
+                jitter_ms: cfg.jitter_ms,
+                mtu: cfg.mtu,
+                link_mtu: cfg.link_mtu,
+                partitions: cfg.partitions.describe(),
+                partition_ms: cfg.partition_ms,
+                crashes_per_min: cfg.crashes,
+                downtime_ms: cfg.downtime_ms,
+                offline_per_min: cfg.offline,
+                offline_ms: cfg.offline_ms,
+                hot_spots: cfg.hot_spots,
+                sabotage: cfg.sabotage.map(|s| s.name().into()),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_addresses_are_loopback_and_round_trip() {
+        for i in [0, 1, 249, 250, 251, 999] {
+            let a = node_addr(i);
+            assert!(a.ip().is_loopback(), "{a}");
+            assert_eq!(node_index(a, 1000), Some(i));
+            assert_eq!(node_index(a, i), None, "beyond the node count");
+        }
+        assert_eq!(node_index("127.0.0.1:7001".parse().unwrap(), 5), None);
+        assert_eq!(node_index("10.0.0.1:7000".parse().unwrap(), 5), None);
+        assert_eq!(node_index("127.0.0.0:7000".parse().unwrap(), 5), None);
+        assert_eq!(node_index("[::1]:7000".parse().unwrap(), 5), None);
+    }
+
+    #[test]
+    fn fault_waits_average_the_rate() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let n = 10_000;
+        let total: Micros = (0..n).map(|_| next_wait(&mut rng, 2.0)).sum();
+        let mean_s = total as f64 / n as f64 / 1e6;
+        assert!((29.0..31.0).contains(&mean_s), "{mean_s}");
+    }
+}

@@ -1,0 +1,60 @@
+//! Swarm sweeps: many seeds, each with its own fault mix, must all converge.
+
+use rumor::node::Node;
+use rumor_sim::protocol::SimNode;
+use rumor_sim::toy::ToyNode;
+use rumor_sim::{SimConfig, Simulation};
+
+/// A small world: few ops so a debug build sweeps hundreds of seeds quickly,
+/// but a fault phase long enough for partitions, crashes and offline periods.
+fn small(seed: u64) -> SimConfig {
+    SimConfig {
+        seed,
+        nodes: 2 + (seed % 4) as usize,
+        ops: 40,
+        fault_ms: 15_000.0,
+        deadline_ms: 60_000.0,
+        check_ms: 3_000.0,
+        ..SimConfig::default()
+    }
+    .swarm()
+}
+
+fn sweep<N: SimNode>(seeds: std::ops::Range<u64>) {
+    let mut failures = Vec::new();
+    let mut faults_seen = [0u64; 4];
+    for seed in seeds.clone() {
+        let cfg = small(seed);
+        let report = Simulation::<N>::new(cfg.clone()).run();
+        faults_seen[0] += report.drops.loss;
+        faults_seen[1] += report.partitions;
+        faults_seen[2] += report.crashes;
+        faults_seen[3] += report.offline_periods;
+        if !report.converged {
+            failures.push(format!(
+                "seed {seed}: {:?}\n  replay: {}",
+                report.failure,
+                cfg.command_line()
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} seeds failed:\n{}",
+        failures.len(),
+        seeds.end - seeds.start,
+        failures.join("\n")
+    );
+    // The sweep really exercised every kind of fault.
+    assert!(faults_seen.iter().all(|&n| n > 0), "{faults_seen:?}");
+}
+
+#[test]
+fn two_hundred_swarm_seeds_converge_with_the_real_node() {
+    sweep::<Node>(0..200);
+}
+
+#[test]
+fn two_hundred_swarm_seeds_converge_with_the_toy_protocol() {
+    sweep::<ToyNode>(1000..1200);
+}

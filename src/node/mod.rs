@@ -1,0 +1,1156 @@
+//! The sans-IO protocol node: peers, acks and retransmission, anti-entropy,
+//! relay, membership and liveness. It does no I/O: the driver feeds it
+//! datagrams and timeouts and drains the datagrams it wants sent.
+//!
+//! How it keeps replicas converging:
+//!
+//! - **Driven by state.** For each peer the node keeps `known` (what the
+//!   peer has: its last digest, raised as our ops are acknowledged) and
+//!   `frontier` (everything known, in flight or queued for it). Whatever the
+//!   doc has beyond `frontier` is queued: that one rule is both push (local
+//!   edits) and relay (ops learned from another peer). Ops received from a
+//!   peer raise its `frontier`, so they are not echoed back.
+//! - **Acks and loss.** Every datagram has a packet number; the receiver
+//!   acks ranges of them (piggybacked, or alone after `max_ack_delay`). A
+//!   datagram is lost when a later one is acked and it is three numbers or
+//!   9/8 RTT older (RFC 9002), or when its RTO (RFC 6298, with backoff and a
+//!   cap) runs out; its ops go back to the front of the
+//!   queue, less what the peer is now known to have.
+//! - **Window.** At most `window_bytes` of op-carrying datagrams are
+//!   unacknowledged per peer. Small ops wait (about one RTT at most) while a
+//!   small datagram is in flight (Nagle/Minshall), so fast typing travels as
+//!   one op per round trip.
+//! - **Anti-entropy.** A digest (version vector) goes to a random peer
+//!   periodically, to every peer on `sync_now` and on coming online, and to a
+//!   peer that comes up. The receiver takes it as the truth about the peer,
+//!   queues exactly what the peer lacks, and answers with its own digest if
+//!   it lacks something itself. Any of these messages may be lost or
+//!   duplicated: the next round repairs it.
+//! - **Liveness.** A peer not heard from for `ping_interval` is pinged;
+//!   after `suspect_after` intervals it is suspect, after `down_after` down
+//!   (its send state is dropped; when it answers, a digest exchange catches
+//!   it up). Peer lists are gossiped when `peer_exchange` is on.
+//! - **Timers** are a fixed table: two node-wide slots (anti-entropy, peer
+//!   exchange) and four per peer (loss, delayed ack, ping, coalescing).
+
+mod peer;
+mod received;
+mod rtt;
+mod time;
+mod timers;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use rand::RngExt;
+use rand_chacha::ChaCha8Rng;
+
+use crate::doc::{self, Doc, IdSpan, Op, Patch, ReplicaId, VersionVector};
+use crate::wire::{self, DatagramBuilder, DecodeError, DigestFrame, Frame, Header};
+
+use peer::{subtract_spans, trim_known, try_append, Peer, SentPacket};
+use received::ReceivedPackets;
+use timers::{node_timer, peer_timer, TimerTable};
+
+pub use rtt::RttEstimator;
+
+pub use time::Time;
+
+/// Tunables. `Config::default()` is what `rumor` uses.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Largest datagram the node sends, in bytes (UDP payload). Values
+    /// below `wire::MIN_MTU` (200) are raised to it.
+    pub mtu: usize,
+    /// Tell peers about other peers, and learn peers from them.
+    pub peer_exchange: bool,
+    /// A human name for this node, shown to peers.
+    pub name: String,
+    /// Retransmission timeout before any RTT sample (RFC 6298 says 1 s).
+    pub initial_rto: Duration,
+    /// Lower bound of the retransmission timeout.
+    pub min_rto: Duration,
+    /// Upper bound of the retransmission timeout, backoff included.
+    pub max_rto: Duration,
+    /// How long a receiver may hold back an ack hoping to piggyback it.
+    pub max_ack_delay: Duration,
+    /// Most bytes of unacknowledged data in flight to one peer.
+    pub window_bytes: usize,
+    /// Interval between pings to each peer.
+    pub ping_interval: Duration,
+    /// Missed ping intervals after which a peer is suspect.
+    pub suspect_after: u32,
+    /// Missed ping intervals after which a peer is down.
+    pub down_after: u32,
+    /// Interval between digest exchanges with one random peer.
+    pub anti_entropy_interval: Duration,
+    /// Interval between peer-exchange messages.
+    pub peer_exchange_interval: Duration,
+    /// Most peers the node keeps (learned ones beyond this are ignored).
+    pub max_peers: usize,
+    /// Coalesce small ops while data is in flight (Nagle): one datagram
+    /// per round trip when typing faster than the network answers.
+    pub coalesce: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            mtu: 1200,
+            peer_exchange: true,
+            name: String::new(),
+            initial_rto: Duration::from_millis(1000),
+            min_rto: Duration::from_millis(200),
+            max_rto: Duration::from_secs(10),
+            max_ack_delay: Duration::from_millis(10),
+            window_bytes: 64 * 1024,
+            ping_interval: Duration::from_secs(1),
+            suspect_after: 3,
+            down_after: 10,
+            anti_entropy_interval: Duration::from_secs(5),
+            peer_exchange_interval: Duration::from_secs(10),
+            max_peers: 64,
+            coalesce: true,
+        }
+    }
+}
+
+/// A local edit, in chars.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Edit {
+    Insert { pos: usize, text: String },
+    Delete { pos: usize, len: usize },
+}
+
+/// A datagram the driver should send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    pub to: SocketAddr,
+    pub bytes: Vec<u8>,
+}
+
+/// What changed, for the driver.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// Remote ops changed the visible text, in this order.
+    RemoteEdit { patches: Vec<Patch> },
+    /// A peer answered (first contact, or back after being down).
+    PeerUp(SocketAddr),
+    /// A peer missed enough pings to be considered down.
+    PeerDown(SocketAddr),
+}
+
+/// Liveness of a peer.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PeerState {
+    /// Heard from recently.
+    Alive,
+    /// Missed a few pings.
+    Suspect,
+    /// Missed many pings, or never answered.
+    Down,
+}
+
+/// A snapshot of what the node knows about one peer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerInfo {
+    pub addr: SocketAddr,
+    /// Learned from the peer's datagrams; `None` until it has spoken.
+    pub replica: Option<ReplicaId>,
+    pub name: Option<String>,
+    pub state: PeerState,
+    /// Smoothed round-trip time, once measured.
+    pub rtt: Option<Duration>,
+    /// What the peer is known to have.
+    pub acked: VersionVector,
+    pub last_heard: Option<Time>,
+}
+
+/// Why a received datagram (or part of it) was dropped.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Drops {
+    /// The node was offline.
+    pub offline: u64,
+    /// Not a rumor datagram (bad magic or too short).
+    pub not_rumor: u64,
+    /// A rumor datagram of another protocol version.
+    pub wrong_version: u64,
+    /// Bytes that do not decode.
+    pub malformed: u64,
+    /// Sent by this very replica (our own address among the peers).
+    pub from_self: u64,
+    /// Ops the document refused (invalid, conflicting, or too many held).
+    pub bad_op: u64,
+    /// From an unknown address when the peer table is full.
+    pub peer_table_full: u64,
+}
+
+/// Counters for `status`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub datagrams_sent: u64,
+    pub bytes_sent: u64,
+    pub datagrams_received: u64,
+    pub bytes_received: u64,
+    /// Datagrams whose data was declared lost and queued again.
+    pub retransmits: u64,
+    pub drops: Drops,
+    /// Ops received from peers (including duplicates).
+    pub ops_received: u64,
+    /// Op chunks sent to peers (including resends).
+    pub ops_sent: u64,
+    /// Ops the document holds waiting for their dependencies.
+    pub ops_buffered: u64,
+    /// Digests sent (anti-entropy).
+    pub digests_sent: u64,
+    /// Datagrams received that were already received (duplicates).
+    pub duplicates: u64,
+}
+
+/// Packet-threshold loss detection: a datagram is lost once one sent this
+/// many numbers later has been acknowledged (as in QUIC and TCP's 3 dupacks).
+const PACKET_THRESHOLD: u64 = 3;
+/// Room kept in every datagram for an ack frame, so a full op still fits beside one.
+const ACK_RESERVE: usize = 64;
+/// Below this much free room, a big op waits for the next datagram instead of being cut.
+const MIN_SPLIT_ROOM: usize = 96;
+/// Longest coalescing hold before any RTT is measured.
+const DEFAULT_HOLD: Duration = Duration::from_millis(50);
+/// Longest name sent in a hello, in bytes.
+const MAX_NAME: usize = 64;
+/// Most addresses in one peer-exchange frame.
+const MAX_PEER_LIST: usize = 32;
+
+/// One replica's protocol state machine.
+pub struct Node {
+    doc: Doc,
+    config: Config,
+    rng: ChaCha8Rng,
+    stats: Stats,
+    online: bool,
+    /// Ordered by address: iteration order reaches decisions and messages.
+    peers: BTreeMap<SocketAddr, Peer>,
+    /// Addresses that turned out to be this node itself.
+    own_addrs: BTreeSet<SocketAddr>,
+    timers: TimerTable<{ node_timer::COUNT }>,
+    events: VecDeque<Event>,
+    /// Round-robin position over peers in `poll_transmit`.
+    cursor: usize,
+    /// `doc.version().total()` at the last queue refill.
+    refilled_total: u64,
+    /// Reused by `poll_transmit` for the list of peer addresses.
+    addrs_scratch: Vec<SocketAddr>,
+    /// The latest `now` the driver gave: `poll_transmit` sends "now".
+    last_now: Time,
+    /// Drawn at start: tells peers this is a new run (see `Frame::Hello`).
+    session: u64,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("replica", &self.doc.replica())
+            .field("online", &self.online)
+            .field("peers", &self.peers.len())
+            .field("version", self.doc.version_ref())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Node {
+    pub fn new(doc: Doc, mut config: Config, mut rng: ChaCha8Rng, now: Time) -> Node {
+        let session = rng.random();
+        // Keep the config workable: a datagram fits a frame, and no periodic
+        // timer can fire in a loop at one instant.
+        config.mtu = config.mtu.clamp(wire::MIN_MTU, wire::MAX_DATAGRAM);
+        config.max_peers = config.max_peers.max(1);
+        let floor = Duration::from_millis(1);
+        for d in [
+            &mut config.ping_interval,
+            &mut config.anti_entropy_interval,
+            &mut config.peer_exchange_interval,
+            &mut config.min_rto,
+        ] {
+            *d = (*d).max(floor);
+        }
+        config.max_rto = config.max_rto.max(config.min_rto);
+        config.initial_rto = config.initial_rto.clamp(config.min_rto, config.max_rto);
+        let mut node = Node {
+            doc,
+            config,
+            rng,
+            stats: Stats::default(),
+            online: true,
+            peers: BTreeMap::new(),
+            own_addrs: BTreeSet::new(),
+            timers: TimerTable::default(),
+            events: VecDeque::new(),
+            cursor: 0,
+            refilled_total: 0,
+            addrs_scratch: Vec::new(),
+            last_now: now,
+            session,
+        };
+        node.arm_node_timers(now);
+        node
+    }
+
+    pub fn doc(&self) -> &Doc {
+        &self.doc
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn replica(&self) -> ReplicaId {
+        self.doc.replica()
+    }
+
+    /// Applies a local edit; it goes to every peer with the next `poll_transmit`.
+    pub fn edit(&mut self, now: Time, edit: Edit) -> Result<(), doc::Error> {
+        self.tick(now);
+        match edit {
+            Edit::Insert { pos, text } => self.doc.insert(pos, &text),
+            Edit::Delete { pos, len } => self.doc.delete(pos, len),
+        }
+    }
+
+    /// Feeds one received datagram. Never panics, whatever the bytes.
+    pub fn handle_datagram(&mut self, now: Time, from: SocketAddr, bytes: &[u8]) {
+        self.tick(now);
+        self.stats.datagrams_received += 1;
+        self.stats.bytes_received += bytes.len() as u64;
+        if !self.online {
+            self.stats.drops.offline += 1;
+            return;
+        }
+        let (header, frames) = match wire::decode(bytes) {
+            Ok(d) => d,
+            Err(e) => {
+                let drops = &mut self.stats.drops;
+                match e {
+                    DecodeError::NotRumor => drops.not_rumor += 1,
+                    DecodeError::WrongVersion(_) => drops.wrong_version += 1,
+                    DecodeError::TooLarge(_) | DecodeError::Malformed(_) => drops.malformed += 1,
+                }
+                return;
+            }
+        };
+        if header.sender == self.doc.replica() {
+            // Our own datagram came back. Unless another replica has spoken
+            // from that address, it is ours: forget it as a peer.
+            self.stats.drops.from_self += 1;
+            let other_replica = self.peers.get(&from).is_some_and(|p| p.replica.is_some());
+            if !other_replica {
+                self.peers.remove(&from);
+                self.own_addrs.insert(from);
+            }
+            return;
+        }
+        if !self.ensure_peer(now, from) {
+            self.stats.drops.peer_table_full += 1;
+            return;
+        }
+        self.on_heard(now, from, header.sender);
+
+        let eliciting = frames.iter().any(Frame::is_ack_eliciting);
+        let mut ping = false;
+        {
+            let peer = self.peers.get_mut(&from).expect("ensured above");
+            for f in &frames {
+                if let Frame::Hello { session, .. } = f {
+                    if peer.session != Some(*session) {
+                        // A new session: the sender restarted and numbers
+                        // its packets from zero again.
+                        peer.session = Some(*session);
+                        peer.received = ReceivedPackets::default();
+                    }
+                }
+            }
+            if !peer.received.insert(header.packet, now) {
+                self.stats.duplicates += 1;
+            }
+            if eliciting {
+                peer.ack_pending = true;
+                peer.unacked_eliciting += 1;
+            }
+        }
+        let mut patches = Vec::new();
+        for frame in frames {
+            match frame {
+                Frame::Ack(ack) => self.on_ack(now, from, &ack),
+                Frame::Ping => ping = true,
+                Frame::Hello { name, .. } => {
+                    if let Some(p) = self.peers.get_mut(&from) {
+                        p.name = (!name.is_empty()).then_some(name);
+                    }
+                }
+                Frame::Digest(d) => self.on_digest(from, &d),
+                Frame::Peers(list) => self.on_peer_list(now, &list),
+                Frame::Op(op) => self.on_op(from, op, &mut patches),
+            }
+        }
+        self.stats.ops_buffered = self.doc.pending_len() as u64;
+        if !patches.is_empty() {
+            self.events.push_back(Event::RemoteEdit { patches });
+        }
+        if let Some(peer) = self.peers.get_mut(&from) {
+            if eliciting {
+                if ping || peer.unacked_eliciting >= 2 {
+                    peer.ack_now = true;
+                } else {
+                    peer.timers
+                        .set_earliest(peer_timer::ACK, now + self.config.max_ack_delay);
+                }
+            }
+        }
+    }
+
+    /// Runs the timers due at `now`.
+    pub fn handle_timeout(&mut self, now: Time) {
+        self.tick(now);
+        if !self.online {
+            return;
+        }
+        if self.timers.expire(node_timer::ANTI_ENTROPY, now) {
+            self.anti_entropy_round();
+            let next = self.jittered(self.config.anti_entropy_interval);
+            self.timers.set(node_timer::ANTI_ENTROPY, now + next);
+        }
+        if self.timers.expire(node_timer::PEER_EXCHANGE, now) {
+            if self.config.peer_exchange {
+                let addrs: Vec<SocketAddr> = self.peers.keys().copied().collect();
+                for addr in addrs {
+                    if self.peers[&addr].state != PeerState::Down {
+                        self.queue_peer_list(addr);
+                    }
+                }
+            }
+            self.timers.set(
+                node_timer::PEER_EXCHANGE,
+                now + self.config.peer_exchange_interval,
+            );
+        }
+        let addrs: Vec<SocketAddr> = self.peers.keys().copied().collect();
+        for addr in addrs {
+            self.peer_timeouts(now, addr);
+        }
+    }
+
+    /// The next datagram to send, if any.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        if !self.online || self.peers.is_empty() {
+            return None;
+        }
+        self.refill_queues();
+        // A reused buffer: this runs once per datagram sent and once more.
+        let mut addrs = std::mem::take(&mut self.addrs_scratch);
+        addrs.clear();
+        addrs.extend(self.peers.keys().copied());
+        let mut sent = None;
+        for i in 0..addrs.len() {
+            let index = (self.cursor + i) % addrs.len();
+            let addr = addrs[index];
+            if let Some(bytes) = self.build_datagram(addr) {
+                self.cursor = index + 1;
+                self.stats.datagrams_sent += 1;
+                self.stats.bytes_sent += bytes.len() as u64;
+                sent = Some(Transmit { to: addr, bytes });
+                break;
+            }
+        }
+        self.addrs_scratch = addrs;
+        sent
+    }
+
+    /// When the node next wants `handle_timeout` called.
+    pub fn poll_timeout(&self) -> Option<Time> {
+        if !self.online {
+            return None;
+        }
+        let peers = self.peers.values().filter_map(|p| p.timers.next());
+        self.timers.next().into_iter().chain(peers).min()
+    }
+
+    /// The next event for the driver, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Adds a peer by address (or wakes it up if known) and starts a digest exchange.
+    pub fn add_peer(&mut self, now: Time, addr: SocketAddr) {
+        self.tick(now);
+        if self.own_addrs.contains(&addr) {
+            return;
+        }
+        if !self.ensure_peer(now, addr) {
+            self.stats.drops.peer_table_full += 1;
+            return;
+        }
+        if let Some(peer) = self.peers.get_mut(&addr) {
+            peer.learned = false; // the user asked for it: never forgotten
+        }
+        self.start_exchange(now, addr);
+    }
+
+    /// Offline: sends nothing and ignores input; edits go on. Online again:
+    /// what was in flight is forgotten and a digest exchange with every
+    /// peer catches both sides up.
+    pub fn set_online(&mut self, now: Time, online: bool) {
+        self.tick(now);
+        if online == self.online {
+            return;
+        }
+        self.online = online;
+        if online {
+            self.arm_node_timers(now);
+            let addrs: Vec<SocketAddr> = self.peers.keys().copied().collect();
+            for addr in addrs {
+                let peer = self.peers.get_mut(&addr).expect("listed");
+                peer.reset_sending();
+                peer.rtt.on_ack();
+                self.start_exchange(now, addr);
+            }
+        }
+    }
+
+    pub fn is_online(&self) -> bool {
+        self.online
+    }
+
+    /// Starts a digest exchange with every peer now.
+    pub fn sync_now(&mut self, now: Time) {
+        self.tick(now);
+        let addrs: Vec<SocketAddr> = self.peers.keys().copied().collect();
+        for addr in addrs {
+            self.start_exchange(now, addr);
+        }
+    }
+
+    pub fn peers(&self) -> Vec<PeerInfo> {
+        self.peers.values().map(Peer::info).collect()
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    // ---- membership and liveness ----
+
+    /// Makes sure `addr` is in the peer table; false if the table is full.
+    fn ensure_peer(&mut self, now: Time, addr: SocketAddr) -> bool {
+        if self.peers.contains_key(&addr) {
+            return true;
+        }
+        if self.peers.len() >= self.config.max_peers {
+            // Make room by forgetting a gossiped address that never answered.
+            let stale = self
+                .peers
+                .values()
+                .find(|p| p.learned && p.last_heard.is_none())
+                .map(|p| p.addr);
+            match stale {
+                Some(stale) => self.peers.remove(&stale),
+                None => return false,
+            };
+        }
+        let mut peer = Peer::new(addr, &self.config, now);
+        peer.timers
+            .set(peer_timer::PING, now + self.config.ping_interval);
+        self.peers.insert(addr, peer);
+        true
+    }
+
+    /// Pings `addr` and sends it our digest now.
+    fn start_exchange(&mut self, now: Time, addr: SocketAddr) {
+        let digests = self.digest_frames(true);
+        self.stats.digests_sent += digests.len() as u64;
+        let Some(peer) = self.peers.get_mut(&addr) else {
+            return;
+        };
+        peer.ping_due = true;
+        peer.queue_digests(digests);
+        peer.timers
+            .set(peer_timer::PING, now + self.config.ping_interval);
+    }
+
+    /// A valid datagram from `addr`, sent by `replica`, arrived.
+    fn on_heard(&mut self, now: Time, addr: SocketAddr, replica: ReplicaId) {
+        let peer = self.peers.get_mut(&addr).expect("ensured");
+        if peer.replica.is_some_and(|r| r != replica) {
+            peer.reset_replica(replica);
+        }
+        peer.replica = Some(replica);
+        peer.last_heard = Some(now);
+        let was = peer.state;
+        peer.state = PeerState::Alive;
+        if was == PeerState::Down {
+            self.events.push_back(Event::PeerUp(addr));
+            // (Re)discovered: catch each other up, and tell it who we know.
+            let digests = self.digest_frames(true);
+            self.stats.digests_sent += digests.len() as u64;
+            let peer = self.peers.get_mut(&addr).expect("ensured");
+            peer.queue_digests(digests);
+            peer.hello_due = true;
+            if self.config.peer_exchange {
+                self.queue_peer_list(addr);
+            }
+        }
+    }
+
+    fn peer_timeouts(&mut self, now: Time, addr: SocketAddr) {
+        let me = self.doc.replica();
+        let config = &self.config;
+        let peer = self.peers.get_mut(&addr).expect("listed");
+        if peer.timers.expire(peer_timer::ACK, now) && peer.ack_pending {
+            peer.ack_now = true;
+        }
+        if peer.timers.expire(peer_timer::LOSS, now) {
+            Self::detect_losses(&mut self.stats, peer, now, me);
+        }
+        // Held ops are due: `poll_transmit` sends them.
+        peer.timers.expire(peer_timer::COALESCE, now);
+        if peer.timers.expire(peer_timer::PING, now) {
+            let silence = now - peer.last_heard.unwrap_or(peer.added_at);
+            let interval = config.ping_interval;
+            let new_state = if silence >= interval * config.down_after {
+                PeerState::Down
+            } else if silence >= interval * config.suspect_after {
+                PeerState::Suspect
+            } else {
+                PeerState::Alive
+            };
+            if new_state == PeerState::Down && peer.state != PeerState::Down {
+                self.events.push_back(Event::PeerDown(addr));
+                // Stop sending it data; when it answers again a digest
+                // exchange tells what it lacks.
+                peer.reset_sending();
+            }
+            if peer.state != PeerState::Down || new_state == PeerState::Down {
+                peer.state = new_state;
+            }
+            if silence >= interval {
+                peer.ping_due = true;
+            }
+            peer.timers.set(peer_timer::PING, now + interval);
+            if peer.learned && peer.last_heard.is_none() && new_state == PeerState::Down {
+                // A gossiped address that never answered: forget it (gossip
+                // may bring it back), so junk cannot fill the table.
+                self.peers.remove(&addr);
+            }
+        }
+    }
+
+    fn on_peer_list(&mut self, now: Time, list: &[SocketAddr]) {
+        if !self.config.peer_exchange {
+            return;
+        }
+        for &addr in list {
+            if self.own_addrs.contains(&addr) || self.peers.contains_key(&addr) {
+                continue;
+            }
+            if self.ensure_peer(now, addr) {
+                if let Some(peer) = self.peers.get_mut(&addr) {
+                    peer.learned = true;
+                }
+                self.start_exchange(now, addr);
+            }
+        }
+    }
+
+    fn queue_peer_list(&mut self, to: SocketAddr) {
+        let list: Vec<SocketAddr> = self
+            .peers
+            .values()
+            .filter(|p| p.addr != to && p.state != PeerState::Down)
+            .map(|p| p.addr)
+            .take(MAX_PEER_LIST)
+            .collect();
+        if list.is_empty() {
+            return;
+        }
+        if let Some(peer) = self.peers.get_mut(&to) {
+            peer.queue_peer_list(Frame::Peers(list));
+        }
+    }
+
+    // ---- anti-entropy ----
+
+    fn anti_entropy_round(&mut self) {
+        let live: Vec<SocketAddr> = self
+            .peers
+            .values()
+            .filter(|p| p.state != PeerState::Down)
+            .map(|p| p.addr)
+            .collect();
+        if live.is_empty() {
+            return;
+        }
+        let pick = live[self.rng.random_range(0..live.len())];
+        let digests = self.digest_frames(true);
+        self.stats.digests_sent += digests.len() as u64;
+        if let Some(peer) = self.peers.get_mut(&pick) {
+            peer.queue_digests(digests);
+        }
+    }
+
+    /// Our version vector as digest frames that each fit a datagram.
+    fn digest_frames(&self, reply: bool) -> Vec<Frame> {
+        digest_frames(self.doc.version_ref(), None, reply, self.max_frame())
+    }
+
+    /// A peer told us what it has (for the replicas in the digest's scope).
+    fn on_digest(&mut self, from: SocketAddr, d: &DigestFrame) {
+        let ours = self.doc.version();
+        let me = self.doc.replica();
+        let Some(peer) = self.peers.get_mut(&from) else {
+            return;
+        };
+        // The digest is the truth about the peer (acks were only hints).
+        let mut replicas: BTreeSet<ReplicaId> = peer.known.iter().map(|(r, _)| r).collect();
+        replicas.extend(d.version.iter().map(|(r, _)| r));
+        replicas.extend(ours.iter().map(|(r, _)| r));
+        for &r in replicas.iter().filter(|&&r| d.covers(r)) {
+            peer.known.set(r, d.version.get(r));
+        }
+        let peer_lacks = ours
+            .iter()
+            .any(|(r, n)| d.covers(r) && n > d.version.get(r));
+        if peer_lacks {
+            // Queue again exactly what it lacks (less what is in flight).
+            for &r in replicas.iter().filter(|&&r| d.covers(r)) {
+                peer.frontier.set(r, d.version.get(r));
+            }
+            peer.refill_due = true;
+            peer.queue.retain(|op| !d.covers(op.id.replica));
+            peer.queue_bytes = peer.queue.iter().map(|op| wire::op_frame_len(op, me)).sum();
+        }
+        let we_lack = d.version.iter().any(|(r, n)| n > ours.get(r));
+        if d.reply && we_lack {
+            let max = self.max_frame();
+            let replies = digest_frames(&ours, d.scope, false, max);
+            self.stats.digests_sent += replies.len() as u64;
+            if let Some(peer) = self.peers.get_mut(&from) {
+                for f in replies {
+                    peer.control.push_back(f);
+                }
+            }
+        }
+    }
+
+    // ---- ops ----
+
+    fn on_op(&mut self, from: SocketAddr, op: Op, patches: &mut Vec<Patch>) {
+        self.stats.ops_received += 1;
+        let span = op.span();
+        match self.doc.apply(op) {
+            Ok(applied) => patches.extend(applied.patches),
+            Err(_) => {
+                self.stats.drops.bad_op += 1;
+                return;
+            }
+        }
+        if let Some(peer) = self.peers.get_mut(&from) {
+            // It has what it sent us: do not echo it back.
+            peer.learned_has(span);
+        }
+    }
+
+    /// Largest op frame: it must fit a datagram beside an ack.
+    fn max_frame(&self) -> usize {
+        self.config.mtu - DatagramBuilder::overhead() - ACK_RESERVE
+    }
+
+    /// Queues for each live peer whatever the doc has beyond its frontier:
+    /// local edits (push) and ops learned from other peers (relay) alike.
+    ///
+    /// poll_transmit calls this each time, so it skips what cannot have
+    /// changed: a peer whose frontier was not lowered, while the doc's
+    /// version (which only grows, so its total tells) stayed the same.
+    fn refill_queues(&mut self) {
+        let max_frame = self.max_frame();
+        let me = self.doc.replica();
+        let version = self.doc.version_ref();
+        let total = version.total();
+        let doc_grew = total != self.refilled_total;
+        self.refilled_total = total;
+        for peer in self.peers.values_mut() {
+            if doc_grew {
+                peer.refill_due = true;
+            }
+            if !peer.refill_due || peer.state == PeerState::Down {
+                continue;
+            }
+            if peer.frontier.dominates(version) {
+                peer.refill_due = false;
+                continue;
+            }
+            let in_flight: Vec<IdSpan> = peer
+                .in_flight
+                .iter()
+                .flat_map(|p| p.ops.iter().map(Op::span))
+                .collect();
+            for op in self.doc.ops_since(&peer.frontier) {
+                let Some(op) = trim_known(op, &peer.known) else {
+                    continue;
+                };
+                for part in subtract_spans(op, &in_flight) {
+                    for piece in wire::split_to_fit(&part, max_frame, me) {
+                        enqueue(peer, piece, max_frame, me);
+                    }
+                }
+            }
+            peer.frontier.merge(version);
+            peer.refill_due = false;
+        }
+    }
+
+    // ---- acks and loss ----
+
+    fn on_ack(&mut self, now: Time, from: SocketAddr, ack: &wire::AckFrame) {
+        let me = self.doc.replica();
+        let max_ack_delay = self.config.max_ack_delay;
+        let Some(peer) = self.peers.get_mut(&from) else {
+            return;
+        };
+        if ack.largest >= peer.next_packet {
+            return; // acks something never sent: stale or forged
+        }
+        let Some(ranges) = ack.ranges_inclusive() else {
+            return;
+        };
+        let is_acked = |pn: u64| ranges.iter().any(|&(lo, hi)| lo <= pn && pn <= hi);
+        let mut newly_acked = false;
+        let mut kept = VecDeque::with_capacity(peer.in_flight.len());
+        for sent in std::mem::take(&mut peer.in_flight) {
+            if !is_acked(sent.packet) {
+                kept.push_back(sent);
+                continue;
+            }
+            newly_acked = true;
+            if sent.packet == ack.largest {
+                let delay = Duration::from_micros(ack.delay_us).min(max_ack_delay);
+                let rtt = (now - sent.sent).saturating_sub(delay);
+                peer.rtt.sample(rtt.max(Duration::from_micros(1)));
+            }
+            if sent.is_data() {
+                peer.data_in_flight -= sent.size;
+            }
+            for op in &sent.ops {
+                peer.known_raise(op.span());
+            }
+        }
+        peer.in_flight = kept;
+        if !newly_acked {
+            return;
+        }
+        peer.rtt.on_ack();
+        peer.largest_acked = Some(
+            peer.largest_acked
+                .map_or(ack.largest, |l| l.max(ack.largest)),
+        );
+        Self::detect_losses(&mut self.stats, peer, now, me);
+    }
+
+    /// Declares lost every datagram that is: sent before an acknowledged
+    /// one and either three numbers older or not acknowledged within the
+    /// loss delay (RFC 9002, 6.1), or unacknowledged for a whole RTO. Only
+    /// the RTO backs off. Re-arms the loss timer for the next deadline.
+    fn detect_losses(stats: &mut Stats, peer: &mut Peer, now: Time, me: ReplicaId) {
+        let largest = peer.largest_acked;
+        let loss_delay = peer.rtt.loss_delay();
+        let rto = peer.rtt.rto();
+        let overtaken = |s: &SentPacket| largest.is_some_and(|l| s.packet < l);
+        let by_threshold = |s: &SentPacket| {
+            overtaken(s)
+                && (largest.is_some_and(|l| s.packet + PACKET_THRESHOLD <= l)
+                    || loss_delay.is_some_and(|d| s.sent + d <= now))
+        };
+        let by_timeout = |s: &SentPacket| s.sent + rto <= now;
+        let (lost, kept): (Vec<SentPacket>, Vec<SentPacket>) = std::mem::take(&mut peer.in_flight)
+            .into_iter()
+            .partition(|s| by_threshold(s) || by_timeout(s));
+        peer.in_flight = kept.into();
+        // Back off for data lost to the RTO only: pings to a silent peer
+        // have their own pace, and threshold losses prove the path works.
+        if lost.iter().any(|s| s.is_data() && !by_threshold(s)) {
+            peer.rtt.on_timeout();
+        }
+        for sent in lost {
+            Self::requeue_lost(stats, peer, sent, me);
+        }
+        let rto = peer.rtt.rto();
+        let next = peer
+            .in_flight
+            .iter()
+            .map(|s| match loss_delay {
+                Some(d) if overtaken(s) => s.sent + d,
+                _ => s.sent + rto,
+            })
+            .min();
+        match next {
+            Some(at) => peer.timers.set(peer_timer::LOSS, at),
+            None => peer.timers.clear(peer_timer::LOSS),
+        }
+    }
+
+    /// Puts a lost datagram's ops back at the front of the queue (less what
+    /// the peer is now known to have).
+    fn requeue_lost(stats: &mut Stats, peer: &mut Peer, sent: SentPacket, me: ReplicaId) {
+        if sent.is_data() {
+            peer.data_in_flight -= sent.size;
+            stats.retransmits += 1;
+        }
+        peer.hello_due |= sent.hello;
+        for op in sent.ops.into_iter().rev() {
+            if let Some(op) = trim_known(op, &peer.known) {
+                peer.queue_bytes += wire::op_frame_len(&op, me);
+                peer.queue.push_front(op);
+                peer.retransmit_pending = true;
+            }
+        }
+    }
+
+    // ---- building datagrams ----
+
+    /// The next datagram for `addr`, if it has anything worth sending.
+    fn build_datagram(&mut self, addr: SocketAddr) -> Option<Vec<u8>> {
+        let me = self.doc.replica();
+        let now = self.last_now;
+        let config = &self.config;
+        let peer = self.peers.get_mut(&addr)?;
+        let window_open =
+            peer.data_in_flight == 0 || peer.data_in_flight + config.mtu <= config.window_bytes;
+        if !peer.queue.is_empty() && peer.queued_since.is_none() {
+            peer.queued_since = Some(now);
+        }
+        // Nagle with Minshall's refinement: while a small data datagram is
+        // unacknowledged, hold a small queue back so typing batches up per
+        // round trip; the tail of a bulk transfer goes at once. Ops are held
+        // a little over one smoothed RTT at most: if the ack is lost, they
+        // go anyway (and their acks reveal the loss).
+        let hold = peer.rtt.srtt().map_or(DEFAULT_HOLD, |srtt| srtt * 5 / 4);
+        let hold_until = peer
+            .queued_since
+            .map(|t| t + hold.max(Duration::from_millis(1)));
+        let coalescing = config.coalesce
+            && !peer.retransmit_pending
+            && peer.queue_bytes < config.mtu / 2
+            && peer.in_flight.iter().any(|s| s.small && s.is_data())
+            && hold_until.is_some_and(|t| now < t);
+        if coalescing {
+            if let Some(t) = hold_until {
+                peer.timers.set_earliest(peer_timer::COALESCE, t);
+            }
+        }
+        let ops_ready = !peer.queue.is_empty() && window_open && !coalescing;
+        let wants = peer.ack_now || peer.ping_due || !peer.control.is_empty() || ops_ready;
+        if !wants {
+            return None;
+        }
+        let header = Header {
+            sender: self.doc.replica(),
+            packet: peer.next_packet,
+        };
+        let mut builder = DatagramBuilder::new(header, config.mtu);
+        let mut had_ack = false;
+        if peer.ack_pending {
+            if let Some(ack) = peer.received.ack_frame(self.last_now) {
+                had_ack = builder.push(&Frame::Ack(ack));
+            }
+        }
+        let hello = peer.hello_due
+            && builder.push(&Frame::Hello {
+                session: self.session,
+                name: truncate(&config.name, MAX_NAME),
+            });
+        while let Some(frame) = peer.control.front() {
+            if !builder.push(frame) {
+                break;
+            }
+            peer.control.pop_front();
+        }
+        if peer.ping_due && builder.push(&Frame::Ping) {
+            peer.ping_due = false;
+        }
+        let ops = if ops_ready {
+            let window_left = config.window_bytes.saturating_sub(peer.data_in_flight);
+            pack_ops(peer, &mut builder, window_left, me)
+        } else {
+            Vec::new()
+        };
+        if peer.queue.is_empty() {
+            peer.retransmit_pending = false;
+            peer.queue_bytes = 0;
+            peer.queued_since = None;
+            peer.timers.clear(peer_timer::COALESCE);
+        }
+        if builder.is_empty() {
+            return None;
+        }
+        let eliciting = builder.is_ack_eliciting();
+        let bytes = builder.finish();
+        peer.next_packet += 1;
+        if had_ack {
+            peer.ack_pending = false;
+            peer.ack_now = false;
+            peer.unacked_eliciting = 0;
+            peer.timers.clear(peer_timer::ACK);
+        }
+        if hello {
+            peer.hello_due = false;
+        }
+        self.stats.ops_sent += ops.len() as u64;
+        if eliciting {
+            let data = !ops.is_empty();
+            if data {
+                peer.data_in_flight += bytes.len();
+            }
+            peer.in_flight.push_back(SentPacket {
+                packet: header.packet,
+                sent: self.last_now,
+                size: bytes.len(),
+                ops,
+                hello,
+                small: bytes.len() < config.mtu / 2,
+            });
+            if peer.timers.get(peer_timer::LOSS).is_none() {
+                peer.timers
+                    .set(peer_timer::LOSS, self.last_now + peer.rtt.rto());
+            }
+        }
+        Some(bytes)
+    }
+
+    // ---- timers ----
+
+    /// Time only moves forward, whatever the driver passes.
+    fn tick(&mut self, now: Time) {
+        self.last_now = self.last_now.max(now);
+    }
+
+    fn arm_node_timers(&mut self, now: Time) {
+        let first = self.jittered(self.config.anti_entropy_interval);
+        self.timers.set(node_timer::ANTI_ENTROPY, now + first);
+        self.timers.set(
+            node_timer::PEER_EXCHANGE,
+            now + self.config.peer_exchange_interval,
+        );
+    }
+
+    /// `d` scaled by a random factor in [0.5, 1.5): peers do not fall into step.
+    fn jittered(&mut self, d: Duration) -> Duration {
+        d.mul_f64(self.rng.random_range(0.5..1.5))
+    }
+}
+
+/// Moves ops from the peer's queue into the datagram while they fit it and
+/// the window (the first op always may: the window bounds bursts, it does
+/// not stall); cuts the op that does not fit whole when the room left is
+/// worth it, and leaves the rest at the front of the queue.
+fn pack_ops(
+    peer: &mut Peer,
+    builder: &mut DatagramBuilder,
+    mut window_left: usize,
+    me: ReplicaId,
+) -> Vec<Op> {
+    let mut ops = Vec::new();
+    while let Some(op) = peer.queue.pop_front() {
+        peer.queue_bytes = peer.queue_bytes.saturating_sub(wire::op_frame_len(&op, me));
+        // Whatever the peer acknowledged meanwhile is not sent again.
+        let Some(op) = trim_known(op, &peer.known) else {
+            continue;
+        };
+        let len = wire::op_frame_len(&op, me);
+        let window_allows = ops.is_empty() || len <= window_left;
+        if window_allows && builder.push_op(&op) {
+            window_left = window_left.saturating_sub(len);
+            ops.push(op);
+            continue;
+        }
+        let room = builder.remaining();
+        if window_allows && room >= MIN_SPLIT_ROOM && op.len() > 1 {
+            let mut pieces = wire::split_to_fit(&op, room, me);
+            if pieces.len() > 1 && builder.push_op(&pieces[0]) {
+                let first = pieces.remove(0);
+                for piece in pieces.into_iter().rev() {
+                    peer.queue_bytes += wire::op_frame_len(&piece, me);
+                    peer.queue.push_front(piece);
+                }
+                ops.push(first);
+                break;
+            }
+        }
+        peer.queue_bytes += len;
+        peer.queue.push_front(op);
+        break;
+    }
+    ops
+}
+
+/// Appends `op` to the peer's queue, merged into the last op when it
+/// continues it and the result still fits a datagram.
+fn enqueue(peer: &mut Peer, op: Op, max_frame: usize, me: ReplicaId) {
+    let len = wire::op_frame_len(&op, me);
+    if let Some(last) = peer.queue.back_mut() {
+        let last_len = wire::op_frame_len(last, me);
+        if last_len + len <= max_frame && try_append(last, last.len(), &op) {
+            peer.queue_bytes += wire::op_frame_len(last, me) - last_len;
+            return;
+        }
+    }
+    peer.queue_bytes += len;
+    peer.queue.push_back(op);
+}
+
+/// `version` (the replicas of `scope`) as digest frames of at most
+/// `max_frame` bytes each: one if it fits, else consecutive scopes.
+fn digest_frames(
+    version: &VersionVector,
+    scope: Option<(ReplicaId, ReplicaId)>,
+    reply: bool,
+    max_frame: usize,
+) -> Vec<Frame> {
+    let in_scope = |r: ReplicaId| scope.is_none_or(|(a, b)| a <= r && r <= b);
+    let entries: Vec<(ReplicaId, u64)> = version.iter().filter(|&(r, _)| in_scope(r)).collect();
+    let whole = Frame::Digest(DigestFrame {
+        scope,
+        version: entries.iter().copied().collect(),
+        reply,
+    });
+    if wire::encoded_len(&whole, ReplicaId(0)) <= max_frame {
+        return vec![whole];
+    }
+    // An entry is at most 20 bytes; a scope and tags at most 32.
+    let per_frame = ((max_frame - 32) / 20).max(1);
+    let (lo, hi) = scope.unwrap_or((ReplicaId(0), ReplicaId(u64::MAX)));
+    let chunks: Vec<&[(ReplicaId, u64)]> = entries.chunks(per_frame).collect();
+    let mut out = Vec::with_capacity(chunks.len());
+    for (i, chunk) in chunks.iter().enumerate() {
+        let first = if i == 0 { lo } else { chunk[0].0 };
+        let last = match chunks.get(i + 1) {
+            Some(next) => ReplicaId(next[0].0 .0 - 1),
+            None => hi,
+        };
+        out.push(Frame::Digest(DigestFrame {
+            scope: Some((first, last)),
+            version: chunk.iter().copied().collect(),
+            reply,
+        }));
+    }
+    out
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
+}
+
+#[cfg(test)]
+mod tests;

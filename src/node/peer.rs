@@ -1,0 +1,329 @@
+//! What the node keeps about one peer.
+//!
+//! The sending side is driven by state, not by a memory of what was sent:
+//! `known` is what the peer has (from its digests, raised by acks),
+//! `frontier` is everything already accounted for (known, in flight or
+//! queued). Whatever the doc has beyond `frontier` is queued; whatever a
+//! digest shows missing is queued again. Losing or duplicating any
+//! message only delays that.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+
+use crate::doc::{IdSpan, Op, OpKind, ReplicaId, TargetSpan, VersionVector};
+
+use super::received::ReceivedPackets;
+use super::rtt::RttEstimator;
+use super::timers::{peer_timer, TimerTable};
+use super::{Config, PeerInfo, PeerState, Time};
+use crate::wire::Frame;
+
+/// A datagram sent and not yet acknowledged or declared lost.
+#[derive(Clone, Debug)]
+pub struct SentPacket {
+    pub packet: u64,
+    pub sent: Time,
+    pub size: usize,
+    /// The ops it carried: queued again if it is lost.
+    pub ops: Vec<Op>,
+    /// It carried our hello (sent again if lost): the start of our session
+    /// with the peer, and our name.
+    pub hello: bool,
+    /// Far from full: while one is unacknowledged, small ops wait (coalescing).
+    pub small: bool,
+}
+
+impl SentPacket {
+    /// Counts against the window: it carries ops.
+    pub fn is_data(&self) -> bool {
+        !self.ops.is_empty()
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Peer {
+    pub addr: SocketAddr,
+    pub replica: Option<ReplicaId>,
+    pub name: Option<String>,
+    /// The peer's current session (from its hello).
+    pub session: Option<u64>,
+    pub state: PeerState,
+    /// Learned from another peer's list (not added by the user, nor heard first).
+    pub learned: bool,
+    pub added_at: Time,
+    pub last_heard: Option<Time>,
+    pub rtt: RttEstimator,
+    pub timers: TimerTable<{ peer_timer::COUNT }>,
+
+    // Sending.
+    /// What the peer has: its last digest, raised by acknowledged ops.
+    pub known: VersionVector,
+    /// Every op up to here is known to the peer, in flight, or queued.
+    pub frontier: VersionVector,
+    /// `frontier` was lowered since the last refill (or the peer is new):
+    /// refill its queue even if the doc has not changed.
+    pub refill_due: bool,
+    /// Ops to send, in an order the peer can apply, each small enough for one datagram.
+    pub queue: VecDeque<Op>,
+    /// Encoded size of `queue`, roughly (for coalescing).
+    pub queue_bytes: usize,
+    /// When the queue last became non-empty (coalescing holds ops at most so long).
+    pub queued_since: Option<Time>,
+    /// Ops at the front of the queue are retransmissions: send them even while data is in flight.
+    pub retransmit_pending: bool,
+    pub in_flight: VecDeque<SentPacket>,
+    /// Bytes of unacknowledged datagrams that carry ops (the window).
+    pub data_in_flight: usize,
+    pub next_packet: u64,
+    pub largest_acked: Option<u64>,
+    /// Control frames to send (digests, peer lists), oldest first.
+    pub control: VecDeque<Frame>,
+    pub ping_due: bool,
+    pub hello_due: bool,
+
+    // Receiving.
+    pub received: ReceivedPackets,
+    /// Something arrived since the last ack we sent.
+    pub ack_pending: bool,
+    /// The ack must go out now (ping, two unacked datagrams, or the delay ran out).
+    pub ack_now: bool,
+    /// Ack-eliciting datagrams received since our last ack.
+    pub unacked_eliciting: u32,
+}
+
+impl Peer {
+    pub fn new(addr: SocketAddr, config: &Config, now: Time) -> Peer {
+        Peer {
+            addr,
+            replica: None,
+            name: None,
+            session: None,
+            state: PeerState::Down,
+            learned: false,
+            added_at: now,
+            last_heard: None,
+            rtt: RttEstimator::new(config.initial_rto, config.min_rto, config.max_rto),
+            timers: TimerTable::default(),
+            known: VersionVector::new(),
+            frontier: VersionVector::new(),
+            refill_due: true,
+            queue: VecDeque::new(),
+            queue_bytes: 0,
+            queued_since: None,
+            retransmit_pending: false,
+            in_flight: VecDeque::new(),
+            data_in_flight: 0,
+            next_packet: 0,
+            largest_acked: None,
+            control: VecDeque::new(),
+            ping_due: true,
+            hello_due: true,
+            received: ReceivedPackets::default(),
+            ack_pending: false,
+            ack_now: false,
+            unacked_eliciting: 0,
+        }
+    }
+
+    pub fn info(&self) -> PeerInfo {
+        PeerInfo {
+            addr: self.addr,
+            replica: self.replica,
+            name: self.name.clone(),
+            state: self.state,
+            rtt: self.rtt.srtt(),
+            acked: self.known.clone(),
+            last_heard: self.last_heard,
+        }
+    }
+
+    /// Forgets everything about what the peer has and what is on its way:
+    /// a digest exchange will establish it again.
+    pub fn reset_sending(&mut self) {
+        self.frontier = self.known.clone();
+        self.refill_due = true;
+        self.queue.clear();
+        self.queue_bytes = 0;
+        self.queued_since = None;
+        self.retransmit_pending = false;
+        self.in_flight.clear();
+        self.data_in_flight = 0;
+        self.timers.clear(peer_timer::LOSS);
+    }
+
+    /// A new replica at this address (the process restarted with fresh
+    /// data): nothing we knew about it holds.
+    pub fn reset_replica(&mut self, replica: ReplicaId) {
+        self.replica = Some(replica);
+        self.known = VersionVector::new();
+        self.reset_sending();
+        self.received = ReceivedPackets::default();
+        self.largest_acked = None;
+        self.hello_due = true;
+    }
+
+    /// Queues a digest, replacing any digest still waiting.
+    pub fn queue_digests(&mut self, digests: Vec<Frame>) {
+        self.control.retain(|f| !matches!(f, Frame::Digest(_)));
+        self.control.extend(digests);
+    }
+
+    /// Queues a peer list, replacing any list still waiting.
+    pub fn queue_peer_list(&mut self, list: Frame) {
+        self.control.retain(|f| !matches!(f, Frame::Peers(_)));
+        self.control.push_back(list);
+    }
+
+    /// The peer acknowledged a datagram carrying the op whose span is `span`.
+    pub fn known_raise(&mut self, span: IdSpan) {
+        raise_contiguous(&mut self.known, span);
+    }
+
+    /// The peer has the op whose span is `span` (it sent or acked it).
+    pub fn learned_has(&mut self, span: IdSpan) {
+        raise_contiguous(&mut self.known, span);
+        raise_contiguous(&mut self.frontier, span);
+    }
+}
+
+/// Raises `v` over `span` if the span starts within what `v` includes.
+pub fn raise_contiguous(v: &mut VersionVector, span: IdSpan) {
+    let have = v.get(span.start.replica);
+    if span.start.counter <= have && span.end_counter() > have {
+        v.set(span.start.replica, span.end_counter());
+    }
+}
+
+/// The part of `op` that `v` lacks (ops of one replica are contiguous, so
+/// it is a suffix), or `None` if `v` has it all.
+pub fn trim_known(op: Op, v: &VersionVector) -> Option<Op> {
+    let have = v.get(op.id.replica);
+    let len = op.len();
+    let end = op.id.counter + len;
+    if end <= have {
+        None
+    } else if op.id.counter >= have {
+        Some(op)
+    } else {
+        Some(op.slice(have - op.id.counter, len))
+    }
+}
+
+/// The parts of `op` outside every span in `spans`.
+pub fn subtract_spans(op: Op, spans: &[IdSpan]) -> Vec<Op> {
+    let start = op.id.counter;
+    let len = op.len();
+    // Offsets (from the op's first counter) covered by some span, as ranges.
+    let mut cut: Vec<(u64, u64)> = spans
+        .iter()
+        .filter(|s| s.start.replica == op.id.replica)
+        .filter_map(|s| {
+            let lo = s.start.counter.max(start);
+            let hi = s.end_counter().min(start + len);
+            (lo < hi).then(|| (lo - start, hi - start))
+        })
+        .collect();
+    if cut.is_empty() {
+        return vec![op];
+    }
+    cut.sort_unstable();
+    let mut out = Vec::new();
+    let mut at = 0;
+    for (lo, hi) in cut {
+        if lo > at {
+            out.push(op.slice(at, lo));
+        }
+        at = at.max(hi);
+    }
+    if at < len {
+        out.push(op.slice(at, len));
+    }
+    out
+}
+
+/// Appends `next` to `op` when `next` simply continues it (typing on, or
+/// deleting on), so a run of keystrokes travels as one op.
+pub fn try_append(op: &mut Op, op_len: u64, next: &Op) -> bool {
+    if next.id.replica != op.id.replica || next.id.counter != op.id.counter + op_len {
+        return false;
+    }
+    let last = op.id.add(op_len - 1);
+    match (&mut op.kind, &next.kind) {
+        (
+            OpKind::Insert { right, text, .. },
+            OpKind::Insert {
+                left: next_left,
+                right: next_right,
+                text: next_text,
+            },
+        ) if *next_left == Some(last) && next_right == right => {
+            text.push_str(next_text);
+            true
+        }
+        (
+            OpKind::Delete { targets },
+            OpKind::Delete {
+                targets: next_targets,
+            },
+        ) => {
+            for &t in next_targets {
+                TargetSpan::push(targets, t);
+            }
+            true
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::doc::{Id, ReplicaId};
+
+    fn ins(counter: u64, left: Option<Id>, text: &str) -> Op {
+        Op {
+            id: Id::new(ReplicaId(1), counter),
+            kind: OpKind::Insert {
+                left,
+                right: None,
+                text: text.into(),
+            },
+        }
+    }
+
+    #[test]
+    fn trim_and_subtract() {
+        let op = ins(10, None, "abcdefghij");
+        let v: VersionVector = [(ReplicaId(1), 13)].into_iter().collect();
+        let t = trim_known(op.clone(), &v).unwrap();
+        assert_eq!(t.id.counter, 13);
+        assert_eq!(t.len(), 7);
+        assert!(trim_known(op.clone(), &[(ReplicaId(1), 20)].into_iter().collect()).is_none());
+
+        let spans = [
+            IdSpan::new(Id::new(ReplicaId(1), 12), 2),
+            IdSpan::new(Id::new(ReplicaId(2), 0), 100),
+            IdSpan::new(Id::new(ReplicaId(1), 18), 5),
+        ];
+        let parts = subtract_spans(op, &spans);
+        let got: Vec<(u64, u64)> = parts.iter().map(|p| (p.id.counter, p.len())).collect();
+        assert_eq!(got, vec![(10, 2), (14, 4)]);
+    }
+
+    #[test]
+    fn typing_runs_merge() {
+        let mut a = ins(0, None, "ab");
+        assert!(try_append(
+            &mut a,
+            2,
+            &ins(2, Some(Id::new(ReplicaId(1), 1)), "c")
+        ));
+        assert_eq!(a, ins(0, None, "abc"));
+        // Not a continuation: typed elsewhere.
+        assert!(!try_append(
+            &mut a,
+            3,
+            &ins(3, Some(Id::new(ReplicaId(1), 0)), "x")
+        ));
+    }
+}

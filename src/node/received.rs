@@ -1,0 +1,145 @@
+//! The receiver's record of which packet numbers arrived from one peer,
+//! as a few ranges, newest first: what an ack frame reports.
+
+use std::time::Duration;
+
+use crate::wire::{AckFrame, AckRange};
+
+use super::Time;
+
+/// Ranges kept (and so reported); older ones are forgotten, which only
+/// means the sender may resend something that did arrive.
+const MAX_RANGES: usize = 8;
+/// A packet number this far below the largest seen means the sender
+/// restarted its numbering (a restarted process): start over.
+const RESTART_GAP: u64 = 100_000;
+
+#[derive(Clone, Debug, Default)]
+pub struct ReceivedPackets {
+    /// Inclusive ranges, disjoint and not adjacent, newest (highest) first.
+    ranges: Vec<(u64, u64)>,
+    /// When the largest packet number arrived (for the ack delay).
+    largest_at: Time,
+}
+
+impl ReceivedPackets {
+    /// Records `packet`; returns false if it was already recorded (a duplicate).
+    pub fn insert(&mut self, packet: u64, now: Time) -> bool {
+        if let Some(&(_, largest)) = self.ranges.first() {
+            if packet.saturating_add(RESTART_GAP) < largest {
+                self.ranges.clear();
+            }
+        }
+        if self.ranges.first().is_none_or(|&(_, hi)| packet > hi) {
+            self.largest_at = now;
+        }
+        let ranges = &mut self.ranges;
+        // First range (newest first) whose start is at or below `packet`.
+        let i = ranges.iter().position(|&(lo, _)| lo <= packet);
+        match i {
+            Some(i) if packet <= ranges[i].1 => return false,
+            _ => {}
+        }
+        let i = i.unwrap_or(ranges.len());
+        // Extend the range below (at i) upward, or the one above (i - 1) downward.
+        let joins_below = i < ranges.len() && ranges[i].1 + 1 == packet;
+        let joins_above = i > 0 && ranges[i - 1].0 == packet + 1;
+        match (joins_above, joins_below) {
+            (true, true) => {
+                ranges[i - 1].0 = ranges[i].0;
+                ranges.remove(i);
+            }
+            (true, false) => ranges[i - 1].0 = packet,
+            (false, true) => ranges[i].1 = packet,
+            (false, false) => ranges.insert(i, (packet, packet)),
+        }
+        ranges.truncate(MAX_RANGES);
+        true
+    }
+
+    #[cfg(test)]
+    pub fn largest(&self) -> Option<u64> {
+        self.ranges.first().map(|r| r.1)
+    }
+
+    /// The ack frame describing what arrived, if anything did.
+    pub fn ack_frame(&self, now: Time) -> Option<AckFrame> {
+        let (&(lo, hi), rest) = self.ranges.split_first()?;
+        let mut ranges = Vec::with_capacity(rest.len());
+        let mut prev_lo = lo;
+        for &(lo, hi) in rest {
+            ranges.push(AckRange {
+                gap: prev_lo - hi - 1,
+                len: hi - lo + 1,
+            });
+            prev_lo = lo;
+        }
+        let delay: Duration = now - self.largest_at;
+        Some(AckFrame {
+            largest: hi,
+            delay_us: u64::try_from(delay.as_micros()).unwrap_or(u64::MAX),
+            first: hi - lo,
+            ranges,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn acked(frame: &AckFrame) -> Vec<u64> {
+        let mut out: Vec<u64> = frame
+            .ranges_inclusive()
+            .unwrap()
+            .into_iter()
+            .flat_map(|(lo, hi)| lo..=hi)
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn ranges_merge_and_round_trip_through_the_frame() {
+        let mut r = ReceivedPackets::default();
+        for p in [0, 1, 2, 5, 7, 6, 9, 3] {
+            assert!(r.insert(p, Time(0)));
+        }
+        assert!(!r.insert(6, Time(0)), "duplicate");
+        let frame = r.ack_frame(Time(0)).unwrap();
+        assert_eq!(frame.largest, 9);
+        assert_eq!(acked(&frame), vec![0, 1, 2, 3, 5, 6, 7, 9]);
+        r.insert(4, Time(0));
+        r.insert(8, Time(0));
+        let frame = r.ack_frame(Time(0)).unwrap();
+        assert!(frame.ranges.is_empty());
+        assert_eq!(frame.first, 9);
+    }
+
+    #[test]
+    fn keeps_only_the_newest_ranges() {
+        let mut r = ReceivedPackets::default();
+        for p in (0..40).step_by(2) {
+            r.insert(p, Time(0));
+        }
+        let frame = r.ack_frame(Time(0)).unwrap();
+        assert_eq!(frame.ranges.len(), MAX_RANGES - 1);
+        assert_eq!(acked(&frame), (24..40).step_by(2).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn ack_delay_counts_from_the_largest() {
+        let mut r = ReceivedPackets::default();
+        r.insert(3, Time(1000));
+        r.insert(1, Time(5000));
+        assert_eq!(r.ack_frame(Time(7000)).unwrap().delay_us, 6000);
+    }
+
+    #[test]
+    fn restarted_sender_starts_over() {
+        let mut r = ReceivedPackets::default();
+        r.insert(500_000, Time(0));
+        assert!(r.insert(0, Time(0)));
+        assert_eq!(r.largest(), Some(0));
+    }
+}

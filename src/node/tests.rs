@@ -1,0 +1,468 @@
+//! Node unit tests: digests and their difference, driven by hand (the
+//! multi-node scenarios are in `tests/protocol.rs`).
+
+use std::net::{Ipv4Addr, SocketAddr};
+
+use rand::SeedableRng;
+
+use super::*;
+
+fn addr(port: u16) -> SocketAddr {
+    SocketAddr::from((Ipv4Addr::LOCALHOST, port))
+}
+
+fn node(replica: u64) -> Node {
+    Node::new(
+        Doc::new(ReplicaId(replica)),
+        Config::default(),
+        ChaCha8Rng::seed_from_u64(replica),
+        Time::ZERO,
+    )
+}
+
+/// Every frame `node` sends to anyone, drained.
+fn sent_frames(node: &mut Node) -> Vec<Frame> {
+    let mut out = Vec::new();
+    while let Some(t) = node.poll_transmit() {
+        assert!(t.bytes.len() <= node.config().mtu);
+        out.extend(wire::decode(&t.bytes).expect("own datagrams decode").1);
+    }
+    out
+}
+
+/// Counters carried by the op frames, per replica.
+fn op_counters(frames: &[Frame]) -> BTreeMap<ReplicaId, u64> {
+    let mut out = BTreeMap::new();
+    for f in frames {
+        if let Frame::Op(op) = f {
+            *out.entry(op.id.replica).or_default() += op.len();
+        }
+    }
+    out
+}
+
+fn digest_of(v: &VersionVector, scope: Option<(ReplicaId, ReplicaId)>, reply: bool) -> Vec<u8> {
+    wire::encode(
+        &Header {
+            sender: ReplicaId(1),
+            packet: 0,
+        },
+        &[Frame::Digest(DigestFrame {
+            scope,
+            version: v.clone(),
+            reply,
+        })],
+    )
+}
+
+#[test]
+fn digest_difference_is_exactly_what_the_peer_lacks() {
+    // Peer 1 has replica 7's first 10 chars; we (2) have 7's 30 and 40 of our own.
+    let mut a = Doc::new(ReplicaId(7));
+    a.insert(0, &"a".repeat(30)).unwrap();
+    let mut b = node(2);
+    for op in a.ops_since(&VersionVector::new()) {
+        b.doc.apply(op).unwrap();
+    }
+    b.doc.insert(0, &"b".repeat(40)).unwrap();
+    b.add_peer(Time::ZERO, addr(1));
+    let theirs: VersionVector = [(ReplicaId(7), 10)].into_iter().collect();
+    b.handle_datagram(Time::ZERO, addr(1), &digest_of(&theirs, None, false));
+    let frames = sent_frames(&mut b);
+    let sent = op_counters(&frames);
+    assert_eq!(
+        sent.get(&ReplicaId(7)),
+        Some(&20),
+        "only 7's counters 10..30"
+    );
+    assert_eq!(sent.get(&ReplicaId(2)), Some(&40));
+    // It had nothing we lack: no digest comes back, only ours from add_peer.
+    let replies = frames
+        .iter()
+        .filter(|f| matches!(f, Frame::Digest(d) if !d.reply))
+        .count();
+    assert_eq!(replies, 0);
+}
+
+#[test]
+fn a_digest_with_more_gets_our_digest_back() {
+    let mut b = node(2);
+    b.add_peer(Time::ZERO, addr(1));
+    sent_frames(&mut b);
+    let theirs: VersionVector = [(ReplicaId(9), 5)].into_iter().collect();
+    b.handle_datagram(Time::ZERO, addr(1), &digest_of(&theirs, None, true));
+    let frames = sent_frames(&mut b);
+    assert!(frames
+        .iter()
+        .any(|f| matches!(f, Frame::Digest(d) if !d.reply && d.version.is_empty())));
+    // Asked without `reply`: no answer digest (no ping-pong).
+    b.handle_datagram(Time::ZERO, addr(1), &digest_of(&theirs, None, false));
+    assert!(!sent_frames(&mut b)
+        .iter()
+        .any(|f| matches!(f, Frame::Digest(_))));
+}
+
+#[test]
+fn a_scoped_digest_only_speaks_for_its_replicas() {
+    let mut b = node(50);
+    for r in [10u64, 20, 30] {
+        let mut d = Doc::new(ReplicaId(r));
+        d.insert(0, "xyz").unwrap();
+        for op in d.ops_since(&VersionVector::new()) {
+            b.doc.apply(op).unwrap();
+        }
+    }
+    b.add_peer(Time::ZERO, addr(1));
+    // The peer's digest for replicas 15..=35 says it has nothing of them.
+    b.handle_datagram(
+        Time::ZERO,
+        addr(1),
+        &digest_of(
+            &VersionVector::new(),
+            Some((ReplicaId(15), ReplicaId(35))),
+            false,
+        ),
+    );
+    let frames = sent_frames(&mut b);
+    let sent: Vec<ReplicaId> = op_counters(&frames).into_keys().collect();
+    // Before its digest the node pushes everything once (state says the
+    // peer has nothing); the digest must not add duplicates of 20 and 30.
+    let per = op_counters(&frames);
+    assert_eq!(per.get(&ReplicaId(20)), Some(&3));
+    assert_eq!(per.get(&ReplicaId(30)), Some(&3));
+    assert!(sent.contains(&ReplicaId(10)));
+}
+
+#[test]
+fn big_version_vectors_become_several_digests_that_cover_everything() {
+    let v: VersionVector = (0..400u64)
+        .map(|i| (ReplicaId(i.wrapping_mul(0x9e37_79b9_7f4a_7c15)), i + 1))
+        .collect();
+    let max = 1000;
+    let frames = digest_frames(&v, None, true, max);
+    assert!(frames.len() > 1);
+    let mut next_first = Some(ReplicaId(0));
+    let mut seen = VersionVector::new();
+    for f in &frames {
+        assert!(wire::encoded_len(f, ReplicaId(0)) <= max);
+        let Frame::Digest(d) = f else { panic!() };
+        let (first, last) = d.scope.unwrap();
+        assert_eq!(Some(first), next_first, "scopes are contiguous");
+        next_first = last.0.checked_add(1).map(ReplicaId);
+        for (r, n) in d.version.iter() {
+            assert!(d.covers(r));
+            seen.set(r, n);
+        }
+    }
+    assert_eq!(next_first, None, "the last scope ends at the largest id");
+    assert_eq!(seen, v);
+}
+
+#[test]
+fn ops_learned_from_a_peer_are_not_echoed_back() {
+    let mut a = Doc::new(ReplicaId(7));
+    a.insert(0, "hello").unwrap();
+    let op = a.ops_since(&VersionVector::new()).remove(0);
+    let mut b = node(2);
+    b.add_peer(Time::ZERO, addr(1));
+    b.add_peer(Time::ZERO, addr(3));
+    // Peer 3 has answered (a peer never heard from is down: nothing is pushed to it).
+    let ping = wire::encode(
+        &Header {
+            sender: ReplicaId(8),
+            packet: 0,
+        },
+        &[Frame::Ping],
+    );
+    b.handle_datagram(Time::ZERO, addr(3), &ping);
+    sent_frames(&mut b);
+    let bytes = wire::encode(
+        &Header {
+            sender: ReplicaId(7),
+            packet: 0,
+        },
+        &[Frame::Op(op)],
+    );
+    b.handle_datagram(Time::ZERO, addr(1), &bytes);
+    let mut to = BTreeMap::new();
+    while let Some(t) = b.poll_transmit() {
+        let ops = op_counters(&wire::decode(&t.bytes).unwrap().1);
+        *to.entry(t.to).or_insert(0) += ops.values().sum::<u64>();
+    }
+    assert_eq!(to.get(&addr(3)), Some(&5), "relayed to the other peer");
+    assert_eq!(to.get(&addr(1)).copied().unwrap_or(0), 0, "not echoed");
+}
+
+#[test]
+fn handle_datagram_survives_any_bytes() {
+    use rand::RngExt;
+    let mut b = node(2);
+    b.add_peer(Time::ZERO, addr(1));
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let valid = digest_of(&[(ReplicaId(4), 3)].into_iter().collect(), None, true);
+    for i in 0..5000u64 {
+        let mut bytes = valid.clone();
+        for _ in 0..rng.random_range(1..4) {
+            let at = rng.random_range(0..bytes.len());
+            bytes[at] = rng.random();
+        }
+        b.handle_datagram(Time(i), addr(1 + (i % 3) as u16), &bytes);
+        b.handle_timeout(Time(i * 1000));
+        while b.poll_transmit().is_some() {}
+    }
+}
+
+/// A node whose peer at `addr(1)` (replica 1) has answered once.
+fn with_live_peer() -> Node {
+    let mut a = node(2);
+    a.add_peer(Time::ZERO, addr(1));
+    let ping = wire::encode(
+        &Header {
+            sender: ReplicaId(1),
+            packet: 0,
+        },
+        &[Frame::Ping],
+    );
+    a.handle_datagram(Time::ZERO, addr(1), &ping);
+    sent_frames(&mut a);
+    a
+}
+
+#[test]
+fn a_big_paste_never_bursts_more_than_the_window() {
+    let mut a = with_live_peer();
+    a.edit(
+        Time::ZERO,
+        Edit::Insert {
+            pos: 0,
+            text: "p".repeat(500_000),
+        },
+    )
+    .unwrap();
+    let mut burst = 0;
+    while let Some(t) = a.poll_transmit() {
+        burst += t.bytes.len();
+    }
+    let window = a.config().window_bytes;
+    assert!(burst <= window + a.config().mtu, "burst of {burst} bytes");
+    assert!(burst >= window / 2, "the window is used: {burst} bytes");
+}
+
+#[test]
+fn retransmissions_back_off_while_nothing_answers() {
+    let mut a = with_live_peer();
+    a.edit(
+        Time::ZERO,
+        Edit::Insert {
+            pos: 0,
+            text: "lost".into(),
+        },
+    )
+    .unwrap();
+    let mut sends = Vec::new();
+    let mut now = Time::ZERO;
+    while now < Time::from_millis(9_000) {
+        while let Some(t) = a.poll_transmit() {
+            let frames = wire::decode(&t.bytes).unwrap().1;
+            if frames.iter().any(|f| matches!(f, Frame::Op(_))) {
+                sends.push(now.as_millis());
+            }
+        }
+        now = a.poll_timeout().unwrap();
+        a.handle_timeout(now);
+    }
+    // No RTT sample yet: RTO 1 s, then 2, 4 (RFC 6298 backoff): sent at 0, 1, 3, 7 s.
+    assert_eq!(sends, vec![0, 1000, 3000, 7000]);
+    assert_eq!(a.stats().retransmits, 3);
+}
+
+#[test]
+fn gossiped_addresses_that_never_answer_are_forgotten() {
+    let mut a = with_live_peer();
+    let list = wire::encode(
+        &Header {
+            sender: ReplicaId(1),
+            packet: 1,
+        },
+        &[Frame::Peers(vec![addr(9)])],
+    );
+    a.handle_datagram(Time::ZERO, addr(1), &list);
+    assert!(a.peers().iter().any(|p| p.addr == addr(9)));
+    let mut now = Time::ZERO;
+    while now < Time::from_millis(12_000) {
+        while a.poll_transmit().is_some() {}
+        now = a.poll_timeout().unwrap();
+        a.handle_timeout(now);
+    }
+    let left: Vec<SocketAddr> = a.peers().iter().map(|p| p.addr).collect();
+    assert_eq!(
+        left,
+        vec![addr(1)],
+        "the peer it was given stays, silent or not"
+    );
+}
+
+#[test]
+fn a_full_table_makes_room_by_forgetting_unanswered_gossip() {
+    let mut a = Node::new(
+        Doc::new(ReplicaId(2)),
+        Config {
+            max_peers: 3,
+            ..Config::default()
+        },
+        ChaCha8Rng::seed_from_u64(1),
+        Time::ZERO,
+    );
+    a.add_peer(Time::ZERO, addr(1));
+    let list = wire::encode(
+        &Header {
+            sender: ReplicaId(1),
+            packet: 0,
+        },
+        &[Frame::Peers(vec![addr(7), addr(8), addr(9)])],
+    );
+    a.handle_datagram(Time::ZERO, addr(1), &list);
+    assert_eq!(a.peers().len(), 3);
+    // A real peer contacts it: a never-answered gossiped address makes way.
+    let hello = wire::encode(
+        &Header {
+            sender: ReplicaId(5),
+            packet: 0,
+        },
+        &[Frame::Ping],
+    );
+    a.handle_datagram(Time::ZERO, addr(5), &hello);
+    let known: Vec<SocketAddr> = a.peers().iter().map(|p| p.addr).collect();
+    assert!(
+        known.contains(&addr(5)) && known.contains(&addr(1)),
+        "{known:?}"
+    );
+    assert_eq!(a.stats().drops.peer_table_full, 0);
+}
+
+#[test]
+fn zero_intervals_cannot_spin_the_driver() {
+    let config = Config {
+        ping_interval: Duration::ZERO,
+        anti_entropy_interval: Duration::ZERO,
+        peer_exchange_interval: Duration::ZERO,
+        min_rto: Duration::ZERO,
+        ..Config::default()
+    };
+    let mut a = Node::new(
+        Doc::new(ReplicaId(2)),
+        config,
+        ChaCha8Rng::seed_from_u64(1),
+        Time::ZERO,
+    );
+    a.add_peer(Time::ZERO, addr(1));
+    let mut now = Time::ZERO;
+    for _ in 0..100 {
+        while a.poll_transmit().is_some() {}
+        let next = a.poll_timeout().unwrap();
+        assert!(
+            next > now,
+            "a timer due at {next:?} survived handle_timeout({now:?})"
+        );
+        now = next;
+        a.handle_timeout(now);
+    }
+    assert!(now >= Time::from_millis(10), "time moved: {now:?}");
+}
+
+/// An ack from replica 1 for the given packet numbers (one range each).
+fn ack_from_peer(packets: &[u64], packet: u64) -> Vec<u8> {
+    let mut received = ReceivedPackets::default();
+    for &p in packets {
+        received.insert(p, Time::ZERO);
+    }
+    wire::encode(
+        &Header {
+            sender: ReplicaId(1),
+            packet,
+        },
+        &[Frame::Ack(received.ack_frame(Time::ZERO).unwrap())],
+    )
+}
+
+/// Drains `a`, returning (packet number, text of the inserts) per datagram.
+fn sent_inserts(a: &mut Node) -> Vec<(u64, String)> {
+    let mut out = Vec::new();
+    while let Some(t) = a.poll_transmit() {
+        let (h, frames) = wire::decode(&t.bytes).unwrap();
+        let text: String = frames
+            .iter()
+            .filter_map(|f| match f {
+                Frame::Op(Op {
+                    kind: doc::OpKind::Insert { text, .. },
+                    ..
+                }) => Some(text.as_str()),
+                _ => None,
+            })
+            .collect();
+        out.push((h.packet, text));
+    }
+    out
+}
+
+fn type_at(a: &mut Node, ms: u64, text: &str) {
+    let pos = a.doc().len();
+    a.edit(
+        Time::from_millis(ms),
+        Edit::Insert {
+            pos,
+            text: text.into(),
+        },
+    )
+    .unwrap();
+}
+
+fn run_timers_until(a: &mut Node, until: Time) {
+    while let Some(t) = a.poll_timeout() {
+        if t > until {
+            break;
+        }
+        a.handle_timeout(t);
+    }
+    a.handle_timeout(until);
+}
+
+#[test]
+fn a_loss_is_found_by_a_later_ack_well_before_the_rto() {
+    let mut a = with_live_peer();
+    type_at(&mut a, 0, "x");
+    let first = sent_inserts(&mut a);
+    let (p0, _) = first.iter().find(|(_, t)| t == "x").unwrap().clone();
+    a.handle_datagram(Time::from_millis(40), addr(1), &ack_from_peer(&[p0], 1));
+    assert_eq!(a.peers()[0].rtt, Some(Duration::from_millis(40)));
+
+    type_at(&mut a, 100, "y");
+    let lost = sent_inserts(&mut a);
+    assert_eq!(lost.len(), 1, "{lost:?}");
+    let p1 = lost[0].0;
+    // Typed while "y" is unacknowledged: held back (coalescing)...
+    type_at(&mut a, 110, "z");
+    assert!(sent_inserts(&mut a).iter().all(|(_, t)| t.is_empty()));
+    // ...but for about one RTT at most (50 ms here), ack or not.
+    run_timers_until(&mut a, Time::from_millis(161));
+    let later = sent_inserts(&mut a);
+    assert_eq!(
+        later.iter().map(|(_, t)| t.as_str()).collect::<String>(),
+        "z"
+    );
+    let p2 = later[0].0;
+    // The ack of the later datagram reveals the loss at once (9/8 RTT
+    // passed), long before the RTO (200 ms at least) would have.
+    a.handle_datagram(
+        Time::from_millis(200),
+        addr(1),
+        &ack_from_peer(&[p0, p2], 2),
+    );
+    assert_eq!(a.stats().retransmits, 1);
+    let resent = sent_inserts(&mut a);
+    assert_eq!(
+        resent.iter().map(|(_, t)| t.as_str()).collect::<String>(),
+        "y"
+    );
+    assert!(resent[0].0 > p1, "a new packet number");
+}

@@ -1,0 +1,40 @@
+//! The wire: messages and their byte form.
+//!
+//! A datagram is a fixed header (magic, protocol version, sender replica,
+//! packet number) followed by a run of postcard-encoded [`Frame`]s, all
+//! within an MTU. [`seal`]/[`open`] are the one place that turns a header
+//! and a payload into datagram bytes and back: authentication (issue 6)
+//! goes there and nowhere else.
+//!
+//! Decoding never trusts a length: every sequence is read element by
+//! element without preallocating from the count it claims, so what a
+//! decode allocates is bounded by the bytes it was given.
+//!
+//! Byte layout (version 1):
+//!
+//! ```text
+//! "rM"  version(1)  sender replica (8, little endian)  packet number (varint)
+//! frame*            each a postcard-encoded WireFrame, until the end
+//! ```
+//!
+//! A typed char pushed alone is one `Op` frame of about 10 bytes (the
+//! sender's ids are written without the replica), so a datagram carrying
+//! it and an ack is about 30 bytes.
+
+mod codec;
+mod frame;
+mod pack;
+
+pub use codec::{decode, encode, open, seal, DecodeError, Header, HEADER_LEN, MAGIC, VERSION};
+pub use frame::{AckFrame, AckRange, DigestFrame, Frame, WireFrame};
+pub use pack::{encoded_len, op_frame_len, split_to_fit, DatagramBuilder};
+
+/// Default datagram size limit: safe for IPv6 and common tunnels.
+pub const DEFAULT_MTU: usize = 1200;
+/// Smallest MTU the node accepts: a header plus a few frames.
+pub const MIN_MTU: usize = 200;
+/// Largest datagram the decoder looks at (the UDP limit).
+pub const MAX_DATAGRAM: usize = 65_507;
+
+#[cfg(test)]
+mod tests;

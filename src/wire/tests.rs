@@ -1,0 +1,366 @@
+//! Wire unit tests and decoder properties.
+
+use std::net::{Ipv4Addr, SocketAddr};
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::doc::{Doc, Id, Op, OpKind, ReplicaId, TargetSpan, VersionVector};
+
+fn header() -> Header {
+    Header {
+        sender: ReplicaId(0xdead_beef_1234_5678),
+        packet: 300,
+    }
+}
+
+fn insert(replica: u64, counter: u64, text: &str) -> Op {
+    Op {
+        id: Id::new(ReplicaId(replica), counter),
+        kind: OpKind::Insert {
+            left: Some(Id::new(ReplicaId(7), 3)),
+            right: None,
+            text: text.into(),
+        },
+    }
+}
+
+fn sample_frames() -> Vec<Frame> {
+    vec![
+        Frame::Ack(AckFrame {
+            largest: 90,
+            delay_us: 1500,
+            first: 3,
+            ranges: vec![AckRange { gap: 2, len: 4 }],
+        }),
+        Frame::Ping,
+        Frame::Hello {
+            session: 77,
+            name: "ann".into(),
+        },
+        Frame::Digest(DigestFrame {
+            scope: Some((ReplicaId(1), ReplicaId(9))),
+            version: [(ReplicaId(2), 40), (ReplicaId(5), 1)]
+                .into_iter()
+                .collect(),
+            reply: true,
+        }),
+        Frame::Peers(vec![SocketAddr::from((Ipv4Addr::LOCALHOST, 4000))]),
+        Frame::Op(insert(3, 10, "héllo")),
+        Frame::Op(Op {
+            id: Id::new(ReplicaId(3), 15),
+            kind: OpKind::Delete {
+                targets: vec![TargetSpan {
+                    start: Id::new(ReplicaId(7), 1),
+                    len: 2,
+                    backward: true,
+                }],
+            },
+        }),
+    ]
+}
+
+#[test]
+fn every_frame_round_trips() {
+    let frames = sample_frames();
+    let bytes = encode(&header(), &frames);
+    let (h, back) = decode(&bytes).unwrap();
+    assert_eq!(h, header());
+    assert_eq!(back, frames);
+}
+
+#[test]
+fn ids_of_the_sender_and_back_references_are_compact() {
+    let sender = ReplicaId(0xdead_beef_1234_5678);
+    let typed = Frame::Op(Op {
+        id: Id::new(sender, 5000),
+        kind: OpKind::Insert {
+            left: Some(Id::new(sender, 4999)),
+            right: None,
+            text: "x".into(),
+        },
+    });
+    // tag, Insert, Sender(5000): 1+2, Back(1): 1+1, None: 1, text: 1+1.
+    assert_eq!(encoded_len(&typed, sender), 10);
+    // Relayed (another sender): the replica id is spelled out once.
+    assert!(encoded_len(&typed, ReplicaId(1)) > 18);
+    let h = Header { sender, packet: 0 };
+    assert_eq!(
+        decode(&encode(&h, std::slice::from_ref(&typed))).unwrap().1,
+        vec![typed]
+    );
+}
+
+#[test]
+fn back_references_past_zero_are_refused() {
+    // Hand-made: an insert whose left is 5 counters before counter 2.
+    let mut payload = Vec::new();
+    for v in [5u8, 0, 0, 2, 1, 5, 0, 1, b'x'] {
+        payload.push(v); // Op, Insert, Sender(2), Back(5), None, "x"
+    }
+    let mut bytes = Vec::new();
+    seal(&header(), &payload, &mut bytes);
+    assert!(decode(&bytes).is_err());
+    payload[5] = 1; // Back(1): fine
+    let mut bytes = Vec::new();
+    seal(&header(), &payload, &mut bytes);
+    assert!(decode(&bytes).is_ok());
+}
+
+#[test]
+fn header_is_magic_version_sender_packet() {
+    let bytes = encode(&header(), &[]);
+    assert_eq!(&bytes[..2], &MAGIC);
+    assert_eq!(bytes[2], VERSION);
+    assert_eq!(&bytes[3..11], &0xdead_beef_1234_5678u64.to_le_bytes());
+    assert_eq!(bytes.len(), HEADER_LEN + 2, "packet 300 is a 2-byte varint");
+}
+
+#[test]
+fn other_versions_and_garbage_are_refused() {
+    let mut bytes = encode(&header(), &sample_frames());
+    bytes[2] = VERSION + 1;
+    assert_eq!(decode(&bytes), Err(DecodeError::WrongVersion(VERSION + 1)));
+    assert_eq!(decode(b"GET / HTTP/1.1"), Err(DecodeError::NotRumor));
+    assert_eq!(decode(b""), Err(DecodeError::NotRumor));
+    assert!(matches!(
+        decode(&[b'r', b'M', VERSION, 1]),
+        Err(DecodeError::Malformed(_))
+    ));
+    // A frame cut short.
+    let bytes = encode(&header(), &sample_frames());
+    assert!(decode(&bytes[..bytes.len() - 1]).is_err());
+    assert!(decode(&vec![0u8; MAX_DATAGRAM + 1]).is_err());
+}
+
+#[test]
+fn invalid_ops_and_acks_are_refused() {
+    let empty = Frame::Op(insert(1, 0, ""));
+    assert!(decode(&encode(&header(), &[empty])).is_err());
+    let overflow = Frame::Op(insert(1, u64::MAX, "ab"));
+    assert!(decode(&encode(&header(), &[overflow])).is_err());
+    let underflow = Frame::Ack(AckFrame {
+        largest: 2,
+        delay_us: 0,
+        first: 5,
+        ranges: vec![],
+    });
+    assert!(decode(&encode(&header(), &[underflow])).is_err());
+    let zero_gap = Frame::Ack(AckFrame {
+        largest: 20,
+        delay_us: 0,
+        first: 0,
+        ranges: vec![AckRange { gap: 0, len: 1 }],
+    });
+    assert!(decode(&encode(&header(), &[zero_gap])).is_err());
+}
+
+#[test]
+fn unordered_digest_entries_are_refused() {
+    // Hand-made: a digest listing replica 5 before replica 2.
+    let mut payload = Vec::new();
+    payload = postcard::to_extend(&3u8, payload).unwrap(); // WireFrame::Digest
+    payload = postcard::to_extend(&None::<(ReplicaId, ReplicaId)>, payload).unwrap();
+    payload = postcard::to_extend(&vec![(5u64, 1u64), (2, 1)], payload).unwrap();
+    payload = postcard::to_extend(&false, payload).unwrap();
+    let mut bytes = Vec::new();
+    seal(&header(), &payload, &mut bytes);
+    assert!(decode(&bytes).is_err());
+}
+
+#[test]
+fn ack_ranges_expand() {
+    let ack = AckFrame {
+        largest: 20,
+        delay_us: 0,
+        first: 2,
+        ranges: vec![AckRange { gap: 3, len: 2 }, AckRange { gap: 1, len: 1 }],
+    };
+    // 18..=20, skip 17,16,15, then 13..=14, skip 12, then 11.
+    assert_eq!(
+        ack.ranges_inclusive().unwrap(),
+        vec![(18, 20), (13, 14), (11, 11)]
+    );
+}
+
+#[test]
+fn batching_fills_a_datagram_up_to_the_mtu_edge() {
+    for mtu in [MIN_MTU, 500, DEFAULT_MTU] {
+        let mut b = DatagramBuilder::new(header(), mtu);
+        let op = Frame::Op(insert(1, 0, "x"));
+        let mut n = 0;
+        while b.push(&op) {
+            n += 1;
+        }
+        let one = encoded_len(&op, header().sender);
+        assert!(b.remaining() < one, "stopped while it still fit");
+        let bytes = b.finish();
+        assert!(bytes.len() <= mtu, "{} > {mtu}", bytes.len());
+        assert!(bytes.len() + one > mtu - 10, "left too much room");
+        let (_, frames) = decode(&bytes).unwrap();
+        assert_eq!(frames.len(), n);
+    }
+}
+
+#[test]
+fn a_frame_exactly_at_the_edge_fits_and_one_byte_more_does_not() {
+    let mtu = 300;
+    let capacity = mtu - DatagramBuilder::overhead();
+    // Frame::Op of an insert with `k` ASCII chars: find k that makes the frame exactly `capacity`.
+    let exact = (1..capacity)
+        .map(|k| "a".repeat(k))
+        .find(|t| encoded_len(&Frame::Op(insert(1, 0, t)), header().sender) == capacity)
+        .unwrap();
+    assert_eq!(
+        encoded_len(&Frame::Op(insert(1, 0, &exact)), header().sender),
+        capacity
+    );
+    let mut b = DatagramBuilder::new(header(), mtu);
+    assert!(b.push(&Frame::Op(insert(1, 0, &exact))));
+    assert_eq!(b.remaining(), 0);
+    assert!(!b.push(&Frame::Ping));
+    let too_big = format!("{exact}a");
+    let mut b = DatagramBuilder::new(header(), mtu);
+    assert!(!b.push(&Frame::Op(insert(1, 0, &too_big))));
+    assert!(b.is_empty());
+}
+
+#[test]
+fn a_big_paste_is_split_into_pieces_that_fit_and_rebuild_it() {
+    let text: String = (0..200_000u32)
+        .map(|i| char::from_u32(0x61 + (i % 26)).unwrap())
+        .chain("ü€😀".chars().cycle().take(3000))
+        .collect();
+    let mut doc = Doc::new(ReplicaId(1));
+    doc.insert(0, &text).unwrap();
+    let ops = doc.ops_since(&VersionVector::new());
+    assert_eq!(ops.len(), 1);
+    let max_frame = 1100;
+    let me = ReplicaId(1);
+    let pieces = split_to_fit(&ops[0], max_frame, me);
+    let mut at = 0;
+    for p in &pieces {
+        assert!(op_frame_len(p, me) <= max_frame);
+        assert_eq!(p.id.counter, at, "pieces are contiguous");
+        at += p.len();
+    }
+    assert_eq!(at, ops[0].len());
+    // Pieces are nearly full: no more than 5% more datagrams than needed.
+    let min = (op_frame_len(&ops[0], me) / max_frame) + 1;
+    assert!(
+        pieces.len() <= min + min / 20,
+        "{} pieces, {min} needed",
+        pieces.len()
+    );
+    // Sent one by one, in any order, they rebuild the text.
+    let mut other = Doc::new(ReplicaId(2));
+    for p in pieces.into_iter().rev() {
+        let bytes = encode(&header(), &[Frame::Op(p)]);
+        assert!(bytes.len() <= 1200);
+        let (_, frames) = decode(&bytes).unwrap();
+        let Frame::Op(op) = frames.into_iter().next().unwrap() else {
+            panic!()
+        };
+        other.apply(op).unwrap();
+    }
+    assert_eq!(other.text(), text);
+}
+
+#[test]
+fn a_big_delete_is_split_too() {
+    let mut doc = Doc::new(ReplicaId(1));
+    doc.insert(0, &"z".repeat(5000)).unwrap();
+    // Delete every other char: a delete op with many target spans.
+    let mut other = doc.clone();
+    for i in 0..2500 {
+        other.delete(i, 1).unwrap();
+    }
+    let v = doc.version();
+    let deletes = other.ops_since(&v);
+    for op in &deletes {
+        for p in split_to_fit(op, 400, ReplicaId(1)) {
+            assert!(op_frame_len(&p, ReplicaId(1)) <= 400);
+            doc.apply(p).unwrap();
+        }
+    }
+    assert_eq!(doc.text(), other.text());
+}
+
+fn arb_id() -> impl Strategy<Value = Id> {
+    (0u64..5, 0u64..1000).prop_map(|(r, c)| Id::new(ReplicaId(r), c))
+}
+
+fn arb_frame() -> impl Strategy<Value = Frame> {
+    prop_oneof![
+        (any::<u64>(), any::<u32>(), 0u64..50).prop_map(|(largest, delay, first)| {
+            Frame::Ack(AckFrame {
+                largest: largest.max(first),
+                delay_us: delay as u64,
+                first,
+                ranges: vec![],
+            })
+        }),
+        Just(Frame::Ping),
+        (any::<u64>(), "[a-z]{0,20}").prop_map(|(session, name)| Frame::Hello { session, name }),
+        (
+            proptest::collection::btree_map(any::<u64>(), 1u64..u64::MAX, 0..10),
+            any::<bool>()
+        )
+            .prop_map(|(m, reply)| Frame::Digest(DigestFrame {
+                scope: None,
+                version: m.into_iter().map(|(r, n)| (ReplicaId(r), n)).collect(),
+                reply,
+            })),
+        (arb_id(), proptest::option::of(arb_id()), ".{1,30}").prop_map(|(id, left, text)| {
+            Frame::Op(Op {
+                id: Id::new(id.replica, id.counter + 1000),
+                kind: OpKind::Insert {
+                    left,
+                    right: None,
+                    text,
+                },
+            })
+        }),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn frames_round_trip(frames in proptest::collection::vec(arb_frame(), 0..8), packet in any::<u64>()) {
+        let h = Header { sender: ReplicaId(packet ^ 0x55), packet };
+        let bytes = encode(&h, &frames);
+        prop_assert_eq!(decode(&bytes), Ok((h, frames)));
+    }
+
+    #[test]
+    fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..1500)) {
+        let _ = decode(&bytes);
+        // Also behind a valid header, where the frame decoder has to work.
+        let mut with_header = Vec::new();
+        seal(&header(), &bytes, &mut with_header);
+        let _ = decode(&with_header);
+    }
+
+    #[test]
+    fn mutated_datagrams_never_panic(
+        frames in proptest::collection::vec(arb_frame(), 1..6),
+        edits in proptest::collection::vec((any::<usize>(), any::<u8>(), 0u8..3), 1..8),
+    ) {
+        let mut bytes = encode(&header(), &frames);
+        for (at, value, how) in edits {
+            let at = at % (bytes.len() + 1);
+            match how {
+                0 if at < bytes.len() => bytes[at] = value,
+                1 => bytes.insert(at, value),
+                _ if at < bytes.len() => { bytes.remove(at); }
+                _ => {}
+            }
+        }
+        if let Ok((_, frames)) = decode(&bytes) {
+            // Whatever decodes is well formed.
+            for f in frames {
+                prop_assert!(f.check().is_ok());
+            }
+        }
+    }
+}

@@ -1,0 +1,417 @@
+//! The protocol through an in-memory network: every case converges and
+//! loses nothing typed.
+
+mod protocol_harness;
+
+use std::time::Duration;
+
+use protocol_harness::{addr, Net};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rumor::node::{Config, Edit, Event, PeerState};
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// Each node makes `edits` random edits, one every `every`, in turn.
+fn random_typing(net: &mut Net, seed: u64, edits: usize, every: Duration) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    for k in 0..edits {
+        let i = k % net.nodes.len();
+        net.random_edit(i, &mut rng);
+        net.run_for(every);
+    }
+}
+
+#[test]
+fn plain_push() {
+    let mut net = Net::new(2, 1, Config::default());
+    net.add_peer(0, 1);
+    net.run_for(ms(100));
+    net.insert(0, 0, "hello");
+    net.run_for(ms(50));
+    assert_eq!(net.text(1), "hello", "pushed within one trip");
+    net.insert(1, 5, " world");
+    net.run_for(ms(50));
+    assert_eq!(net.text(0), "hello world");
+    assert!(net.events[1]
+        .iter()
+        .any(|e| matches!(e, Event::RemoteEdit { patches } if patches[0].inserted == 5)));
+    assert!(net.events[0].contains(&Event::PeerUp(addr(1))));
+    assert!(
+        net.events[1].contains(&Event::PeerUp(addr(0))),
+        "contact adds the peer"
+    );
+    net.assert_nothing_lost();
+    // No stray retransmissions on a clean link.
+    assert_eq!(net.nodes[0].stats().retransmits, 0);
+    let rtt = net.nodes[0].peers()[0].rtt.expect("rtt measured");
+    assert!(
+        rtt >= ms(20) && rtt <= ms(40),
+        "rtt {rtt:?} for 10 ms each way"
+    );
+}
+
+#[test]
+fn typing_is_coalesced_into_few_datagrams() {
+    let mut net = Net::new(2, 2, Config::default());
+    net.add_peer(0, 1);
+    net.run_for(ms(100));
+    let before = net.nodes[0].stats().datagrams_sent;
+    // 100 chars, one every 2 ms: faster than the 20 ms round trip.
+    for k in 0..100 {
+        net.insert(0, k, "x");
+        net.run_for(ms(2));
+    }
+    net.run_for(ms(200));
+    assert_eq!(net.text(1), "x".repeat(100));
+    let sent = net.nodes[0].stats().datagrams_sent - before;
+    assert!(sent < 30, "{sent} datagrams for 100 fast keystrokes");
+}
+
+#[test]
+fn thirty_percent_loss() {
+    let mut net = Net::new(3, 3, Config::default());
+    net.faults.loss = 0.3;
+    net.full_mesh();
+    random_typing(&mut net, 33, 300, ms(50));
+    let took = net.run_until_converged(secs(120));
+    assert!(took.is_some(), "did not converge");
+    net.assert_nothing_lost();
+    assert!(net.nodes.iter().any(|n| n.stats().retransmits > 0));
+}
+
+#[test]
+fn duplication() {
+    let mut net = Net::new(3, 4, Config::default());
+    net.faults.dup = 0.5;
+    net.full_mesh();
+    random_typing(&mut net, 44, 300, ms(30));
+    assert!(net.run_until_converged(secs(30)).is_some());
+    net.assert_nothing_lost();
+    assert!(net.nodes.iter().any(|n| n.stats().duplicates > 0));
+}
+
+#[test]
+fn reordering() {
+    let mut net = Net::new(3, 5, Config::default());
+    net.faults.delay_min = ms(1);
+    net.faults.delay_max = ms(300);
+    net.full_mesh();
+    random_typing(&mut net, 55, 300, ms(10));
+    assert!(net.run_until_converged(secs(30)).is_some());
+    net.assert_nothing_lost();
+}
+
+#[test]
+fn partition_heals() {
+    let mut net = Net::new(4, 6, Config::default());
+    net.full_mesh();
+    net.run_for(secs(1));
+    net.partition(&[0, 1], &[2, 3]);
+    random_typing(&mut net, 66, 200, ms(200)); // 40 s apart: peers go down
+    assert!(!net.converged());
+    assert!(net.events[0].contains(&Event::PeerDown(addr(2))));
+    let down = net.nodes[0]
+        .peers()
+        .iter()
+        .filter(|p| p.state == PeerState::Down)
+        .count();
+    assert_eq!(down, 2);
+    net.heal();
+    let took = net.run_until_converged(secs(60));
+    assert!(took.is_some(), "did not converge after healing");
+    net.assert_nothing_lost();
+    let ups = net.events[0]
+        .iter()
+        .filter(|e| **e == Event::PeerUp(addr(2)))
+        .count();
+    assert_eq!(ups, 2, "up at first contact and again after the partition");
+}
+
+#[test]
+fn offline_with_edits_on_both_sides() {
+    let mut net = Net::new(2, 7, Config::default());
+    net.add_peer(0, 1);
+    net.insert(0, 0, "shared ");
+    net.run_for(secs(1));
+    assert_eq!(net.text(1), "shared ");
+    net.set_online(1, false);
+    let sent = net.nodes[1].stats().datagrams_sent;
+    let mut rng = ChaCha8Rng::seed_from_u64(77);
+    for _ in 0..50 {
+        net.random_edit(0, &mut rng);
+        net.random_edit(1, &mut rng);
+        net.run_for(ms(500));
+    }
+    assert_eq!(
+        net.nodes[1].stats().datagrams_sent,
+        sent,
+        "offline sends nothing"
+    );
+    assert!(
+        net.nodes[1].stats().drops.offline > 0,
+        "offline ignores input"
+    );
+    assert!(!net.converged());
+    net.set_online(1, true);
+    let took = net.run_until_converged(secs(10)).expect("converges");
+    assert!(took < secs(1), "reconnect took {took:?}");
+    net.assert_nothing_lost();
+}
+
+#[test]
+fn chain_of_three_relays() {
+    let config = Config {
+        peer_exchange: false,
+        ..Config::default()
+    };
+    let mut net = Net::new(3, 8, config);
+    net.add_peer(0, 1);
+    net.add_peer(2, 1);
+    net.partition(&[0], &[2]); // A and C never in contact
+    random_typing(&mut net, 88, 200, ms(20));
+    assert!(net.run_until_converged(secs(10)).is_some());
+    net.assert_nothing_lost();
+    assert_eq!(
+        net.nodes[0].peers().len(),
+        1,
+        "no peer exchange: A knows only B"
+    );
+}
+
+#[test]
+fn late_joiner_with_long_history_learns_the_group() {
+    let mut net = Net::new(3, 9, Config::default());
+    net.add_peer(0, 1);
+    let mut rng = ChaCha8Rng::seed_from_u64(99);
+    for _ in 0..3000 {
+        let i = rng.random_range(0..2);
+        net.random_edit(i, &mut rng);
+        net.run_for(ms(5));
+    }
+    net.run_for(secs(5));
+    assert_eq!(net.text(0), net.text(1), "the pair converges");
+    let big = net.text(0).chars().count();
+    assert!(big > 3000, "history of {big} chars");
+    // C is told about A only; peer exchange introduces B.
+    net.add_peer(2, 0);
+    let took = net.run_until_converged(secs(30)).expect("joiner converges");
+    net.assert_nothing_lost();
+    assert!(took < secs(5), "joining took {took:?}");
+    net.run_for(secs(15));
+    let known: Vec<_> = net.nodes[2].peers().iter().map(|p| p.addr).collect();
+    assert!(known.contains(&addr(1)), "C learned B: {known:?}");
+    assert!(net.nodes[1].peers().iter().any(|p| p.addr == addr(2)));
+}
+
+#[test]
+fn restarted_peer_with_fresh_replica_catches_up() {
+    let mut net = Net::new(2, 10, Config::default());
+    net.add_peer(0, 1);
+    net.insert(0, 0, "before restart");
+    net.run_for(secs(1));
+    // Node 1 loses everything: a new replica at the same address.
+    net.nodes[1] = rumor::node::Node::new(
+        rumor::doc::Doc::new(rumor::doc::ReplicaId(4242)),
+        Config::default(),
+        ChaCha8Rng::seed_from_u64(1),
+        net.now,
+    );
+    net.add_peer(1, 0);
+    assert!(net.run_until_converged(secs(10)).is_some());
+    assert_eq!(net.text(1), "before restart");
+}
+
+#[test]
+fn garbage_and_wrong_version_are_counted_not_fatal() {
+    let mut net = Net::new(2, 11, Config::default());
+    net.add_peer(0, 1);
+    net.run_for(ms(100));
+    let now = net.now;
+    let node = &mut net.nodes[0];
+    node.handle_datagram(now, addr(1), b"");
+    node.handle_datagram(now, addr(1), b"hello there");
+    let mut bad_version = vec![b'r', b'M', 99];
+    bad_version.extend_from_slice(&[0; 12]);
+    node.handle_datagram(now, addr(1), &bad_version);
+    node.handle_datagram(now, addr(1), &[b'r', b'M', 1, 1, 2, 3]);
+    let d = &node.stats().drops;
+    assert_eq!(d.not_rumor, 2);
+    assert_eq!(d.wrong_version, 1);
+    assert_eq!(d.malformed, 1);
+    net.insert(0, 0, "still fine");
+    net.run_for(ms(100));
+    assert_eq!(net.text(1), "still fine");
+}
+
+#[test]
+fn sync_now_repairs_what_acks_cannot() {
+    // Ops that were acknowledged but then lost by the receiver (here: a
+    // node that drops the data by going offline mid-flight) are found by
+    // the digest exchange.
+    let mut net = Net::new(2, 12, Config::default());
+    net.add_peer(0, 1);
+    net.run_for(ms(100));
+    net.insert(0, 0, "abc");
+    net.set_online(1, false);
+    net.run_for(secs(3));
+    net.set_online(1, true);
+    net.sync_now(1);
+    assert!(net.run_until_converged(secs(2)).is_some());
+}
+
+#[test]
+fn delete_edits_travel() {
+    let mut net = Net::new(2, 13, Config::default());
+    net.add_peer(0, 1);
+    net.insert(0, 0, "hello world");
+    net.run_for(ms(100));
+    net.edit(1, Edit::Delete { pos: 0, len: 6 });
+    net.run_for(ms(100));
+    assert_eq!(net.text(0), "world");
+}
+
+#[test]
+fn restarted_peer_with_its_data_resumes_quickly() {
+    let mut net = Net::new(2, 14, Config::default());
+    net.add_peer(0, 1);
+    for k in 0..300 {
+        net.insert(k % 2, 0, "ab");
+        net.run_for(ms(20));
+    }
+    net.run_for(secs(1));
+    assert!(net.converged());
+    // Node 1 restarts from its persisted doc: same replica, fresh protocol
+    // state, packet numbers from zero again.
+    let doc = net.nodes[1].doc().clone();
+    net.nodes[1] = rumor::node::Node::new(
+        doc,
+        Config::default(),
+        ChaCha8Rng::seed_from_u64(2),
+        net.now,
+    );
+    net.add_peer(1, 0);
+    for k in 0..50 {
+        net.insert(k % 2, 0, "cd");
+        net.run_for(ms(20));
+    }
+    assert!(net.run_until_converged(secs(1)).is_some());
+    net.assert_nothing_lost();
+    assert_eq!(
+        net.nodes[1].stats().retransmits,
+        0,
+        "its new packet numbers are acknowledged"
+    );
+}
+
+#[test]
+fn mutated_real_traffic_never_breaks_a_node() {
+    // Record a session with every kind of frame (ops, deletes, acks,
+    // digests, pings, hellos, peer lists), then feed mutations of it to a
+    // live node: it must neither panic nor stop working.
+    let mut net = Net::new(3, 15, Config::default());
+    net.record = Some(Vec::new());
+    net.faults.loss = 0.2;
+    net.full_mesh();
+    random_typing(&mut net, 151, 200, ms(30));
+    net.run_for(secs(12));
+    let traffic = net.record.take().unwrap();
+    assert!(traffic.len() > 100);
+    let mut rng = ChaCha8Rng::seed_from_u64(152);
+    for k in 0..20_000 {
+        let mut bytes = traffic[rng.random_range(0..traffic.len())].clone();
+        for _ in 0..rng.random_range(1..5) {
+            let at = rng.random_range(0..bytes.len());
+            match rng.random_range(0..3) {
+                0 => bytes[at] = rng.random(),
+                1 => bytes.insert(at, rng.random()),
+                _ => bytes.truncate(at.max(1)),
+            }
+        }
+        let now = net.now;
+        let from = addr(1 + k % 2);
+        net.nodes[0].handle_datagram(now, from, &bytes);
+        net.nodes[0].handle_timeout(now);
+        while net.nodes[0].poll_transmit().is_some() {}
+        while net.nodes[0].poll_event().is_some() {}
+    }
+    assert!(net.nodes[0].stats().drops.malformed > 1000);
+    let known: Vec<_> = net.nodes[0].peers().iter().map(|p| p.addr).collect();
+    assert!(
+        known.contains(&addr(1)) && known.contains(&addr(2)),
+        "it still knows its peers: {known:?}"
+    );
+    // Still converging with the others afterwards. (Mutations that decode
+    // as valid ops are accepted and relayed, as any op is: authentication
+    // is issue 6. Forged ops whose causes never come stay held at node 0,
+    // so `converged()`, which wants nothing held, is not the test here.)
+    net.faults.loss = 0.0;
+    net.insert(0, 0, "after the storm");
+    net.insert(2, 0, "and the calm ");
+    net.sync_now(0);
+    net.run_for(secs(10));
+    let v = net.nodes[0].doc().version();
+    for i in 1..3 {
+        assert_eq!(net.nodes[i].doc().version(), v);
+        assert_eq!(net.text(i), net.text(0));
+    }
+    assert!(net.text(1).contains("after the storm"));
+    assert!(net.text(0).contains("and the calm "));
+}
+
+#[test]
+fn adding_itself_is_harmless() {
+    let mut net = Net::new(2, 16, Config::default());
+    net.add_peer(0, 0);
+    net.add_peer(0, 1);
+    net.run_for(secs(2));
+    assert_eq!(net.nodes[0].stats().drops.from_self, 1);
+    let peers: Vec<_> = net.nodes[0].peers().iter().map(|p| p.addr).collect();
+    assert_eq!(peers, vec![addr(1)], "its own address is forgotten");
+    net.add_peer(0, 0);
+    assert_eq!(net.nodes[0].peers().len(), 1, "and not added again");
+}
+
+#[test]
+fn chain_relays_even_when_gossip_points_at_an_unreachable_peer() {
+    // Peer exchange on: A hears of C through B but can never reach it.
+    let mut net = Net::new(3, 18, Config::default());
+    net.partition(&[0], &[2]);
+    net.add_peer(0, 1);
+    net.add_peer(2, 1);
+    random_typing(&mut net, 181, 200, ms(20));
+    net.run_for(secs(15));
+    assert!(net.run_until_converged(secs(10)).is_some());
+    net.assert_nothing_lost();
+}
+
+#[test]
+fn reconnect_sends_only_the_difference() {
+    let mut net = Net::new(2, 19, Config::default());
+    net.add_peer(0, 1);
+    let mut rng = ChaCha8Rng::seed_from_u64(191);
+    for _ in 0..2000 {
+        net.random_edit(0, &mut rng);
+        net.run_for(ms(5));
+    }
+    net.run_until_converged(secs(10)).expect("history shared");
+    let history_bytes = net.nodes[0].stats().bytes_sent;
+    net.set_online(1, false);
+    net.insert(0, 0, "0123456789");
+    net.run_for(secs(60));
+    let before: u64 = net.nodes.iter().map(|n| n.stats().bytes_sent).sum();
+    net.set_online(1, true);
+    let took = net.run_until_converged(secs(10)).expect("reconnects");
+    let bytes: u64 = net.nodes.iter().map(|n| n.stats().bytes_sent).sum::<u64>() - before;
+    assert!(took <= ms(25), "one round trip (20 ms), took {took:?}");
+    assert!(
+        bytes < 400,
+        "{bytes} bytes to reconnect (the history took {history_bytes})"
+    );
+}
