@@ -166,6 +166,9 @@ fn benches(c: &mut Criterion) {
 
         let mut g = group(c, "encode", &trace);
         encode(&mut g, &rumor);
+        g.bench_function("rumor-ops-postcard", |b| {
+            b.iter_with_large_drop(|| contenders::rumor_ops_postcard(&rumor.doc))
+        });
         encode(&mut g, &dt);
         encode(&mut g, &cola);
         encode(&mut g, &yrs);

@@ -30,11 +30,11 @@ const MAX_RUNS: usize = 15;
 struct Row {
     trace: String,
     library: &'static str,
-    local_ms: f64,
+    local_ms: Option<f64>,
     remote_ms: Option<f64>,
     encode_ms: Option<f64>,
     bytes: Option<usize>,
-    heap: usize,
+    heap: Option<usize>,
 }
 
 /// Median wall time of `run`, in ms, over 3..=MAX_RUNS runs within BUDGET.
@@ -98,11 +98,31 @@ fn measure<C: Contender>(trace: &SequentialTrace) -> Row {
     Row {
         trace: trace.name.clone(),
         library: C::NAME,
-        local_ms,
+        local_ms: Some(local_ms),
         remote_ms,
         encode_ms,
         bytes,
-        heap,
+        heap: Some(heap),
+    }
+}
+
+/// rumor's ops as postcard (what an op-by-op full sync sends): encode only.
+fn measure_rumor_ops(trace: &SequentialTrace) -> Row {
+    let doc = Rumor::local(trace);
+    let bytes = contenders::rumor_ops_postcard(&doc).len();
+    let encode_ms = median_ms(|| {
+        let (bytes, time) = timed(|| contenders::rumor_ops_postcard(&doc));
+        drop(bytes);
+        time
+    });
+    Row {
+        trace: trace.name.clone(),
+        library: "rumor ops (postcard)",
+        local_ms: None,
+        remote_ms: None,
+        encode_ms: Some(encode_ms),
+        bytes: Some(bytes),
+        heap: None,
     }
 }
 
@@ -131,6 +151,7 @@ fn main() {
     for name in &names {
         let trace = traces::sequential(name);
         eprintln!("{name}: {} patches", trace.patch_count());
+        let ops_row = measure_rumor_ops(&trace);
         for row in [
             measure::<Rumor>(&trace),
             measure::<DiamondTypes>(&trace),
@@ -141,6 +162,7 @@ fn main() {
             eprintln!("  {} done", row.library);
             rows.push(row);
         }
+        rows.push(ops_row);
     }
 
     println!("| trace | library | local replay (ms) | remote apply (ms) | encode (ms) | encoded | retained heap |");
@@ -150,11 +172,11 @@ fn main() {
             "| {} | {} | {} | {} | {} | {} | {} |",
             r.trace,
             r.library,
-            ms(Some(r.local_ms)),
+            ms(r.local_ms),
             ms(r.remote_ms),
             ms(r.encode_ms),
             r.bytes.map(size).unwrap_or_else(|| "-".into()),
-            size(r.heap),
+            r.heap.map(size).unwrap_or_else(|| "-".into()),
         );
     }
     println!();
@@ -170,6 +192,7 @@ fn main() {
     ] {
         println!("- {name}: {notes}.");
     }
+    println!("- rumor ops (postcard): `ops_since(empty)` as postcard, what an op-by-op full sync sends before framing.");
 
     // The bars, as ratios within this run.
     println!();
@@ -192,10 +215,10 @@ fn main() {
         println!(
             "| {} | {} | {} | {} | {} |",
             name,
-            ratio(Some(ru.local_ms), Some(dt.local_ms)),
+            ratio(ru.local_ms, dt.local_ms),
             ratio(ru.remote_ms, co.remote_ms),
             ratio(ru.bytes.map(|b| b as f64), y.bytes.map(|b| b as f64)),
-            size(ru.heap),
+            ru.heap.map(size).unwrap_or_else(|| "-".into()),
         );
     }
 }

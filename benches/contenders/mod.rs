@@ -81,6 +81,13 @@ impl Contender for Rumor {
     }
 }
 
+/// rumor's ops as a full op-by-op sync sends them: postcard of
+/// `ops_since(empty)`, before framing (no compression).
+pub fn rumor_ops_postcard(doc: &rumor::Doc) -> Vec<u8> {
+    let ops = doc.ops_since(&rumor::VersionVector::new());
+    postcard::to_allocvec(&ops).expect("ops encode")
+}
+
 // ---------------------------------------------------------------------------
 
 pub struct DiamondTypes;
