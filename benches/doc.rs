@@ -5,6 +5,7 @@
 //! - `encode/<trace>`: serialize the history a new peer needs;
 //! - `remote/<trace>`: build a fresh replica from it, op by op where the
 //!   library allows (see `contenders/mod.rs` for what each one does);
+//! - `load/<trace>`: build a fresh replica from the encoded bytes at once;
 //! - retained heap and encoded bytes are printed (not timed) before the
 //!   timings of each trace.
 //!
@@ -46,7 +47,7 @@ fn smoke_mode() -> bool {
 }
 
 /// The trace, or in smoke mode its first txns (with the end text recomputed).
-fn load(name: &str) -> SequentialTrace {
+fn load_trace(name: &str) -> SequentialTrace {
     let mut trace = traces::sequential(name);
     if smoke_mode() && trace.txns.len() > SMOKE_TXNS {
         trace.txns.truncate(SMOKE_TXNS);
@@ -77,6 +78,7 @@ fn group<'a>(
 /// replica receives: built once per trace, shared by the benches.
 struct Prepared<C: Contender> {
     doc: C::Doc,
+    encoded: Option<Vec<u8>>,
     remote_input: Option<C::Remote>,
 }
 
@@ -92,7 +94,10 @@ fn prepare<C: Contender>(trace: &SequentialTrace) -> Prepared<C> {
             trace.name
         );
     }
-    let bytes = C::encode(&doc).map_or("-".to_string(), |b| format!("{} B", b.len()));
+    let encoded = C::encode(&doc);
+    let bytes = encoded
+        .as_ref()
+        .map_or("-".to_string(), |b| format!("{} B", b.len()));
     eprintln!(
         "sizes/{}/{:<14} retained heap {:>10} B   encoded {:>10}   ({})",
         trace.name,
@@ -110,7 +115,20 @@ fn prepare<C: Contender>(trace: &SequentialTrace) -> Prepared<C> {
             C::NAME
         );
     }
-    Prepared { doc, remote_input }
+    let chars = trace.end_content.chars().count();
+    if let Some(len) = encoded.as_deref().and_then(C::load) {
+        assert_eq!(
+            len,
+            chars,
+            "{}: loaded replica has the wrong length",
+            C::NAME
+        );
+    }
+    Prepared {
+        doc,
+        encoded,
+        remote_input,
+    }
 }
 
 /// yrs's local replay takes seconds per run, so criterion's minimum of 10
@@ -140,9 +158,17 @@ fn remote<C: Contender>(g: &mut BenchmarkGroup<WallTime>, prepared: &Prepared<C>
     }
 }
 
+fn load<C: Contender>(g: &mut BenchmarkGroup<WallTime>, prepared: &Prepared<C>) {
+    if let Some(bytes) = &prepared.encoded {
+        if C::load(bytes).is_some() {
+            g.bench_function(C::NAME, |b| b.iter(|| C::load(bytes)));
+        }
+    }
+}
+
 fn benches(c: &mut Criterion) {
     for name in TRACES {
-        let trace = load(name);
+        let trace = load_trace(name);
         let rumor = prepare::<Rumor>(&trace);
         let dt = prepare::<DiamondTypes>(&trace);
         let cola = prepare::<Cola>(&trace);
@@ -179,6 +205,13 @@ fn benches(c: &mut Criterion) {
         remote(&mut g, &dt);
         remote(&mut g, &cola);
         remote(&mut g, &yrs);
+        g.finish();
+
+        let mut g = group(c, "load", &trace);
+        load(&mut g, &rumor);
+        load(&mut g, &dt);
+        load(&mut g, &cola);
+        load(&mut g, &yrs);
         g.finish();
     }
 }

@@ -32,6 +32,7 @@ struct Row {
     library: &'static str,
     local_ms: Option<f64>,
     remote_ms: Option<f64>,
+    load_ms: Option<f64>,
     encode_ms: Option<f64>,
     bytes: Option<usize>,
     heap: Option<usize>,
@@ -72,13 +73,25 @@ fn measure<C: Contender>(trace: &SequentialTrace) -> Row {
         time
     });
 
-    let bytes = C::encode(&doc).map(|b| b.len());
+    let encoded = C::encode(&doc);
+    let bytes = encoded.as_ref().map(|b| b.len());
     let encode_ms = bytes.map(|_| {
         median_ms(|| {
             let (bytes, time) = timed(|| C::encode(&doc));
             drop(bytes);
             time
         })
+    });
+
+    let load_ms = encoded.as_deref().and_then(|bytes| {
+        let len = C::load(bytes)?;
+        assert_eq!(
+            len,
+            chars,
+            "{} loaded replica has the wrong length",
+            C::NAME
+        );
+        Some(median_ms(|| timed(|| C::load(bytes)).1))
     });
 
     let remote_ms = C::remote_input(&doc, trace).map(|input| {
@@ -100,6 +113,7 @@ fn measure<C: Contender>(trace: &SequentialTrace) -> Row {
         library: C::NAME,
         local_ms: Some(local_ms),
         remote_ms,
+        load_ms,
         encode_ms,
         bytes,
         heap: Some(heap),
@@ -120,6 +134,7 @@ fn measure_rumor_ops(trace: &SequentialTrace) -> Row {
         library: "rumor ops (postcard)",
         local_ms: None,
         remote_ms: None,
+        load_ms: None,
         encode_ms: Some(encode_ms),
         bytes: Some(bytes),
         heap: None,
@@ -165,17 +180,18 @@ fn main() {
         rows.push(ops_row);
     }
 
-    println!("| trace | library | local replay (ms) | remote apply (ms) | encode (ms) | encoded | retained heap |");
-    println!("|---|---|---:|---:|---:|---:|---:|");
+    println!("| trace | library | local replay (ms) | remote apply (ms) | encode (ms) | encoded | load (ms) | retained heap |");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|");
     for r in &rows {
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
             r.trace,
             r.library,
             ms(r.local_ms),
             ms(r.remote_ms),
             ms(r.encode_ms),
             r.bytes.map(size).unwrap_or_else(|| "-".into()),
+            ms(r.load_ms),
             r.heap.map(size).unwrap_or_else(|| "-".into()),
         );
     }
@@ -193,6 +209,7 @@ fn main() {
         println!("- {name}: {notes}.");
     }
     println!("- rumor ops (postcard): `ops_since(empty)` as postcard, what an op-by-op full sync sends before framing.");
+    println!("- load: a fresh replica from the encoded bytes in one piece (rumor: Doc::decode_history; diamond-types: ListCRDT::load_from; cola: Replica::decode, no text; yrs: decode_v2 + apply_update).");
 
     // The bars, as ratios within this run.
     println!();
