@@ -1,10 +1,15 @@
 //! rumor: a peer-to-peer collaborative plain-text editor.
 //!
 //! Layers (see DESIGN.md): [`doc`] is the sequence CRDT, [`wire`] the
-//! datagram format, [`node`] the sans-IO protocol state machine.
+//! datagram format, [`node`] the sans-IO protocol state machine; [`store`]
+//! keeps a replica durable on disk and [`net`] drives a node over real UDP;
+//! [`cli`] is the `rumor` program's command line.
 
+pub mod cli;
 pub mod doc;
+pub mod net;
 pub mod node;
+pub mod store;
 pub mod wire;
 
 pub use doc::{

@@ -177,8 +177,15 @@ impl OpLog {
         let Some(list) = self.by_replica.get(&replica) else {
             return &[];
         };
-        let i = list.partition_point(|&e| self.entries[e as usize].id.counter <= counter);
-        &list[i.saturating_sub(1)..]
+        // Most asks are about the newest ops: try the last entry first.
+        let start_of = |e: u32| self.entries[e as usize].id.counter;
+        match list.last() {
+            Some(&last) if start_of(last) <= counter => &list[list.len() - 1..],
+            _ => {
+                let i = list.partition_point(|&e| start_of(e) <= counter);
+                &list[i.saturating_sub(1)..]
+            }
+        }
     }
 
     /// The entry holding `id`, if any.

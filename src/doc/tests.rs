@@ -209,6 +209,23 @@ impl Lcg {
     }
 }
 
+/// One local edit: a delete of 1-3 chars (a third of the time) or an
+/// insert of 1-3 random letters, anywhere.
+fn random_edit(d: &mut Doc, rng: &mut Lcg) {
+    let len = d.len() as u64;
+    if len > 0 && rng.next(3) == 0 {
+        let pos = rng.next(len);
+        let del = 1 + rng.next((len - pos).min(3));
+        d.delete(pos as usize, del as usize).unwrap();
+    } else {
+        let pos = rng.next(len + 1) as usize;
+        let s: String = (0..1 + rng.next(3))
+            .map(|_| (b'a' + rng.next(26) as u8) as char)
+            .collect();
+        d.insert(pos, &s).unwrap();
+    }
+}
+
 #[test]
 fn random_concurrent_edits_converge() {
     for seed in 0..200 {
@@ -218,18 +235,7 @@ fn random_concurrent_edits_converge() {
         for _round in 0..4 {
             for d in docs.iter_mut() {
                 for _ in 0..rng.next(6) {
-                    let len = d.len() as u64;
-                    if len > 0 && rng.next(3) == 0 {
-                        let pos = rng.next(len);
-                        let del = 1 + rng.next((len - pos).min(3));
-                        d.delete(pos as usize, del as usize).unwrap();
-                    } else {
-                        let pos = rng.next(len + 1) as usize;
-                        let s: String = (0..1 + rng.next(3))
-                            .map(|_| (b'a' + rng.next(26) as u8) as char)
-                            .collect();
-                        d.insert(pos, &s).unwrap();
-                    }
+                    random_edit(d, &mut rng);
                 }
             }
             // Partial, shuffled, duplicated exchange between random pairs.
@@ -325,15 +331,7 @@ fn tree_matches_flat_reference_for_remote_ops() {
         for _round in 0..30 {
             for d in docs.iter_mut() {
                 for _ in 0..rng.next(20) {
-                    let len = d.len() as u64;
-                    if len > 0 && rng.next(3) == 0 {
-                        let pos = rng.next(len);
-                        let del = 1 + rng.next((len - pos).min(3));
-                        d.delete(pos as usize, del as usize).unwrap();
-                    } else {
-                        let pos = rng.next(len + 1) as usize;
-                        d.insert(pos, &"xyz"[..1 + rng.next(3) as usize]).unwrap();
-                    }
+                    random_edit(d, &mut rng);
                 }
             }
             let (i, j) = (rng.next(3) as usize, rng.next(3) as usize);

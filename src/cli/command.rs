@@ -1,0 +1,387 @@
+//! The command language of `rumor`'s prompt and scripts, parsed by hand.
+//!
+//! One command per line. The first word names the command; the rest are
+//! its arguments. `edit insert POS TEXT` takes the rest of the line after
+//! the single space that follows POS as TEXT, with the escapes `\n`, `\t`
+//! and `\\`; `save FILE` takes the rest of the line as the path. Blank
+//! lines and lines starting with `#` are not commands (no reply).
+//!
+//! Parsing never panics: anything else is a [`ParseError`], a one-line
+//! message the program prints after `error: `.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Default for `history` without N.
+pub const DEFAULT_HISTORY: usize = 20;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    Add(SocketAddr),
+    Insert { pos: usize, text: String },
+    Delete { pos: usize, len: usize },
+    View,
+    Save(PathBuf),
+    Sync,
+    Reconnect,
+    Offline,
+    Online,
+    Peers,
+    History(usize),
+    Status,
+    Help,
+    Exit,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ParseError(pub String);
+
+fn err<T>(msg: impl Into<String>) -> Result<T, ParseError> {
+    Err(ParseError(msg.into()))
+}
+
+/// One-line usage of every command, for `help` and error messages.
+pub const USAGE: &[&str] = &[
+    "add ADDR                 add a peer (IP:PORT)",
+    "edit insert POS TEXT     insert TEXT at char POS (escapes: \\n \\t \\\\)",
+    "edit delete POS [LEN]    delete LEN chars (default 1) at char POS",
+    "view                     print the document",
+    "save FILE                write the document text to FILE (atomically)",
+    "sync                     run anti-entropy with every peer now",
+    "reconnect                go back online and fetch what is missing",
+    "offline | online         stop | resume all network traffic",
+    "peers                    the peers: address, state, RTT, acknowledged, last heard",
+    "history [N]              the last N ops (default 20): who, when, what",
+    "status                   replica id, version, counters",
+    "exit                     flush the log and quit",
+];
+
+/// Parses one line. `Ok(None)` for a blank line or a `#` comment.
+pub fn parse(line: &str) -> Result<Option<Command>, ParseError> {
+    let line = line.strip_suffix('\n').unwrap_or(line);
+    let line = line.strip_suffix('\r').unwrap_or(line);
+    let trimmed = line.trim_start();
+    if trimmed.is_empty() || trimmed.starts_with('#') {
+        return Ok(None);
+    }
+    let (word, rest) = split_word(trimmed);
+    let command = match word {
+        "add" => Command::Add(parse_addr(one_arg(word, rest, "ADDR")?)?),
+        "edit" => parse_edit(rest)?,
+        "view" => no_args(word, rest, Command::View)?,
+        "save" => {
+            let path = rest.trim();
+            if path.is_empty() {
+                return err("usage: save FILE");
+            }
+            Command::Save(PathBuf::from(path))
+        }
+        "sync" => no_args(word, rest, Command::Sync)?,
+        "reconnect" => no_args(word, rest, Command::Reconnect)?,
+        "offline" => no_args(word, rest, Command::Offline)?,
+        "online" => no_args(word, rest, Command::Online)?,
+        "peers" => no_args(word, rest, Command::Peers)?,
+        "history" => {
+            let mut args = rest.split_whitespace();
+            let n = match args.next() {
+                None => DEFAULT_HISTORY,
+                Some(n) => parse_number(n, "N")?,
+            };
+            if args.next().is_some() {
+                return err("usage: history [N]");
+            }
+            Command::History(n)
+        }
+        "status" => no_args(word, rest, Command::Status)?,
+        "help" => no_args(word, rest, Command::Help)?,
+        "exit" | "quit" => no_args(word, rest, Command::Exit)?,
+        _ => {
+            return err(format!(
+                "unknown command {:?} (try help)",
+                truncate(word, 40)
+            ))
+        }
+    };
+    Ok(Some(command))
+}
+
+fn parse_edit(rest: &str) -> Result<Command, ParseError> {
+    let (what, rest) = split_word(rest.trim_start());
+    match what {
+        "insert" => {
+            let (pos, after) = split_word(rest.trim_start());
+            if pos.is_empty() {
+                return err("usage: edit insert POS TEXT");
+            }
+            let pos = parse_number(pos, "POS")?;
+            // TEXT is everything after the one space that ends POS, so it
+            // may start with (or be only) spaces.
+            let text = after.strip_prefix([' ', '\t']).unwrap_or(after);
+            if text.is_empty() {
+                return err("usage: edit insert POS TEXT (TEXT is empty)");
+            }
+            Ok(Command::Insert {
+                pos,
+                text: unescape(text)?,
+            })
+        }
+        "delete" => {
+            let mut args = rest.split_whitespace();
+            let pos = match args.next() {
+                Some(p) => parse_number(p, "POS")?,
+                None => return err("usage: edit delete POS [LEN]"),
+            };
+            let len = match args.next() {
+                Some(l) => parse_number(l, "LEN")?,
+                None => 1,
+            };
+            if args.next().is_some() {
+                return err("usage: edit delete POS [LEN]");
+            }
+            if len == 0 {
+                return err("LEN must be at least 1");
+            }
+            Ok(Command::Delete { pos, len })
+        }
+        "" => err("usage: edit insert POS TEXT | edit delete POS [LEN]"),
+        other => err(format!(
+            "unknown edit {:?}: use edit insert or edit delete",
+            truncate(other, 40)
+        )),
+    }
+}
+
+/// Splits off the first whitespace-delimited word; the rest keeps its
+/// leading whitespace.
+fn split_word(s: &str) -> (&str, &str) {
+    match s.find(char::is_whitespace) {
+        Some(i) => (&s[..i], &s[i..]),
+        None => (s, ""),
+    }
+}
+
+fn no_args(word: &str, rest: &str, command: Command) -> Result<Command, ParseError> {
+    if rest.trim().is_empty() {
+        Ok(command)
+    } else {
+        err(format!("{word} takes no arguments"))
+    }
+}
+
+fn one_arg<'a>(word: &str, rest: &'a str, name: &str) -> Result<&'a str, ParseError> {
+    let mut args = rest.split_whitespace();
+    match (args.next(), args.next()) {
+        (Some(a), None) => Ok(a),
+        _ => err(format!("usage: {word} {name}")),
+    }
+}
+
+fn parse_number(s: &str, name: &str) -> Result<usize, ParseError> {
+    if !s.bytes().all(|b| b.is_ascii_digit()) {
+        return err(format!(
+            "{name} must be a whole number, not {:?}",
+            truncate(s, 40)
+        ));
+    }
+    s.parse()
+        .or_else(|_| err(format!("{name} {} is too large", truncate(s, 40))))
+}
+
+/// Parses `IP:PORT` (IPv6 as `[ADDR]:PORT`); `localhost:PORT` means 127.0.0.1.
+pub fn parse_addr(s: &str) -> Result<SocketAddr, ParseError> {
+    if let Some(port) = s.strip_prefix("localhost:") {
+        if let Ok(port) = port.parse::<u16>() {
+            return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+        }
+    }
+    match s.parse::<SocketAddr>() {
+        Ok(addr) if addr.port() != 0 => Ok(addr),
+        Ok(_) => err("port 0 is not a peer's port"),
+        Err(_) => err(format!(
+            "{:?} is not an address (use IP:PORT, e.g. 127.0.0.1:7001)",
+            truncate(s, 60)
+        )),
+    }
+}
+
+/// Turns `\n`, `\t`, `\\` into the chars they name.
+pub fn unescape(s: &str) -> Result<String, ParseError> {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some('\\') => out.push('\\'),
+            Some(other) => return err(format!("unknown escape \\{other} (use \\n, \\t or \\\\)")),
+            None => return err("a lone \\ ends the text (write \\\\ for a backslash)"),
+        }
+    }
+    Ok(out)
+}
+
+/// The inverse of [`unescape`], and also escapes `\r` so that the result
+/// is always one line. (`\r` is written as `\r`, which `unescape` does not
+/// read back: a document with carriage returns shows them, that is all.)
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\\' => out.push_str("\\\\"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// At most `max` chars of `s`, with `...` when cut.
+pub fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(max).collect();
+        t.push_str("...");
+        t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn ok(line: &str) -> Command {
+        parse(line).unwrap().unwrap()
+    }
+
+    fn bad(line: &str) -> String {
+        parse(line).unwrap_err().0
+    }
+
+    #[test]
+    fn every_command() {
+        assert_eq!(
+            ok("add 127.0.0.1:7001"),
+            Command::Add("127.0.0.1:7001".parse().unwrap())
+        );
+        assert_eq!(
+            ok("add localhost:9"),
+            Command::Add("127.0.0.1:9".parse().unwrap())
+        );
+        assert_eq!(
+            ok("add [::1]:7001"),
+            Command::Add("[::1]:7001".parse().unwrap())
+        );
+        assert_eq!(
+            ok("edit insert 3 hello world"),
+            Command::Insert {
+                pos: 3,
+                text: "hello world".into()
+            }
+        );
+        assert_eq!(
+            ok("edit insert 0   two spaces"),
+            Command::Insert {
+                pos: 0,
+                text: "  two spaces".into()
+            }
+        );
+        assert_eq!(
+            ok(r"edit insert 0 a\nb\tc\\d"),
+            Command::Insert {
+                pos: 0,
+                text: "a\nb\tc\\d".into()
+            }
+        );
+        assert_eq!(ok("edit delete 4"), Command::Delete { pos: 4, len: 1 });
+        assert_eq!(ok("edit delete 4 10"), Command::Delete { pos: 4, len: 10 });
+        assert_eq!(ok("view"), Command::View);
+        assert_eq!(
+            ok("save /tmp/a b.txt"),
+            Command::Save("/tmp/a b.txt".into())
+        );
+        assert_eq!(ok("sync"), Command::Sync);
+        assert_eq!(ok("reconnect"), Command::Reconnect);
+        assert_eq!(ok("offline"), Command::Offline);
+        assert_eq!(ok("online"), Command::Online);
+        assert_eq!(ok("peers"), Command::Peers);
+        assert_eq!(ok("history"), Command::History(DEFAULT_HISTORY));
+        assert_eq!(ok("history 5"), Command::History(5));
+        assert_eq!(ok("status"), Command::Status);
+        assert_eq!(ok("  exit  \r\n"), Command::Exit);
+        assert_eq!(parse("   ").unwrap(), None);
+        assert_eq!(parse("# a comment").unwrap(), None);
+    }
+
+    #[test]
+    fn bad_lines_explain_themselves() {
+        assert!(bad("frobnicate").contains("unknown command"));
+        assert!(bad("add").contains("usage: add ADDR"));
+        assert!(bad("add nowhere").contains("not an address"));
+        assert!(bad("add 127.0.0.1:0").contains("port 0"));
+        assert!(bad("add 1.2.3.4:5 6").contains("usage"));
+        assert!(bad("edit").contains("usage"));
+        assert!(bad("edit insert").contains("usage"));
+        assert!(bad("edit insert 3").contains("TEXT is empty"));
+        assert!(bad("edit insert 3 ").contains("TEXT is empty"));
+        assert!(bad("edit insert -1 x").contains("whole number"));
+        assert!(bad("edit insert 99999999999999999999999 x").contains("too large"));
+        assert!(bad(r"edit insert 0 a\qb").contains("unknown escape"));
+        assert!(bad(r"edit insert 0 ab\").contains("lone"));
+        assert!(bad("edit delete").contains("usage"));
+        assert!(bad("edit delete 1 0").contains("at least 1"));
+        assert!(bad("edit delete 1 2 3").contains("usage"));
+        assert!(bad("edit paste 1").contains("unknown edit"));
+        assert!(bad("view now").contains("no arguments"));
+        assert!(bad("save").contains("usage"));
+        assert!(bad("history x").contains("whole number"));
+        assert!(bad("history 1 2").contains("usage"));
+    }
+
+    #[test]
+    fn escape_round_trips() {
+        for s in ["", "plain", "a\nb", "\t\\n", "\\\\", "end\\"] {
+            assert_eq!(unescape(&escape(s)).unwrap(), s);
+            assert!(!escape(s).contains('\n'));
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_line_parses_or_errors_in_one_line(line in ".{0,80}") {
+            match parse(&line) {
+                Ok(_) => {}
+                Err(e) => prop_assert!(!e.0.contains('\n'), "{:?}", e.0),
+            }
+        }
+
+        #[test]
+        fn command_like_lines_never_panic(
+            word in prop::sample::select(vec!["add", "edit", "edit insert", "edit delete",
+                "view", "save", "history", "status", "exit", "peers", "sync"]),
+            rest in "[ -~\\\\\t]{0,40}",
+        ) {
+            let line = format!("{word} {rest}");
+            if let Err(e) = parse(&line) {
+                prop_assert!(!e.0.contains('\n'), "{:?}", e.0);
+            }
+        }
+
+        #[test]
+        fn inserted_text_survives_escaping(text in "\\PC{1,40}", pos in 0usize..1000) {
+            let line = format!("edit insert {pos} {}", escape(&text));
+            let expected = Command::Insert { pos, text: text.replace('\r', "") };
+            if !text.contains('\r') {
+                prop_assert_eq!(parse(&line).unwrap(), Some(expected));
+            }
+        }
+    }
+}

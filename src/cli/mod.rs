@@ -1,0 +1,210 @@
+//! The `rumor` program: flags (clap), then the event loop with a prompt
+//! (terminal) or a script reader (pipe) feeding it commands.
+
+pub mod command;
+pub mod input;
+pub mod session;
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::net::{Driver, DriverConfig, Faults};
+use crate::node;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "rumor",
+    version,
+    about = "A peer-to-peer collaborative plain-text editor",
+    subcommand_negates_reqs = true,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Sub>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Sub {
+    /// Open the full-screen terminal editor (same flags).
+    Edit(RunArgs),
+    /// Write a new group secret for --secret-file.
+    Keygen {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Address to listen on, IP:PORT (port 0: any free port).
+    #[arg(long, value_name = "ADDR", required = true, value_parser = listen_addr)]
+    pub listen: Option<SocketAddr>,
+    /// A peer to contact, IP:PORT (repeat for more).
+    #[arg(long = "peer", value_name = "ADDR", value_parser = peer_addr)]
+    pub peers: Vec<SocketAddr>,
+    /// A human name shown to peers.
+    #[arg(long, value_name = "NAME", default_value = "")]
+    pub name: String,
+    /// Keep the document durable in this directory (created if needed).
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Group secret that authenticates every datagram (see `rumor keygen`).
+    #[arg(long, value_name = "F")]
+    pub secret_file: Option<PathBuf>,
+    /// Drop each datagram sent or received with probability P (experiments).
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = probability)]
+    pub loss: f64,
+    /// Delay each datagram sent or received by about MS milliseconds
+    /// (uniform in 0.5..1.5 x MS, so they also get reordered).
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub delay: u64,
+    /// Largest datagram to send, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 1200,
+          value_parser = clap::value_parser!(u16).range(512..=65507))]
+    pub mtu: u16,
+    /// Talk only to the peers given and those that contact this one.
+    #[arg(long)]
+    pub no_peer_exchange: bool,
+    /// Seed for --loss/--delay choices (default: random, printed at start).
+    #[arg(long, value_name = "N")]
+    pub fault_seed: Option<u64>,
+}
+
+fn listen_addr(s: &str) -> Result<SocketAddr, String> {
+    if let Some(port) = s.strip_prefix("localhost:") {
+        if let Ok(port) = port.parse::<u16>() {
+            return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+        }
+    }
+    s.parse()
+        .map_err(|_| format!("{s:?} is not an address (use IP:PORT, e.g. 0.0.0.0:7001)"))
+}
+
+fn peer_addr(s: &str) -> Result<SocketAddr, String> {
+    command::parse_addr(s).map_err(|e| e.0)
+}
+
+fn probability(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err(format!("{s:?} is not a probability between 0 and 1")),
+    }
+}
+
+/// Entry point of the `rumor` binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Sub::Edit(_)) => {
+            eprintln!(
+                "error: the full-screen editor (rumor edit) is not available yet; \
+                 run rumor without `edit` for the command prompt"
+            );
+            ExitCode::from(2)
+        }
+        Some(Sub::Keygen { .. }) => {
+            eprintln!("error: rumor keygen is not available yet (authentication comes in a later version)");
+            ExitCode::from(2)
+        }
+        None => run(cli.run),
+    }
+}
+
+fn run(args: RunArgs) -> ExitCode {
+    if args.secret_file.is_some() {
+        eprintln!(
+            "error: --secret-file: authentication is not available yet; \
+             this version sends unauthenticated datagrams, so it refuses to pretend otherwise"
+        );
+        return ExitCode::from(2);
+    }
+    let Some(listen) = args.listen else {
+        eprintln!("error: --listen ADDR is required");
+        return ExitCode::from(2);
+    };
+    let fault_seed = args.fault_seed.unwrap_or_else(rand::random);
+    let config = DriverConfig {
+        peers: args.peers.clone(),
+        node: node::Config {
+            mtu: usize::from(args.mtu),
+            peer_exchange: !args.no_peer_exchange,
+            name: args.name.clone(),
+            ..node::Config::default()
+        },
+        data: args.data.clone(),
+        faults: Faults::new(args.loss, Duration::from_millis(args.delay), fault_seed),
+        ..DriverConfig::new(listen)
+    };
+    let mut driver = match Driver::start(config) {
+        Ok(driver) => driver,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+
+    eprintln!(
+        "rumor: replica {} listening on {}",
+        driver.node().doc().replica(),
+        driver.local_addr()
+    );
+    match &args.data {
+        Some(dir) => eprintln!(
+            "rumor: data in {} ({} chars replayed)",
+            dir.display(),
+            driver.node().doc().len()
+        ),
+        None => eprintln!(
+            "rumor: no --data given: the document is in memory only and is lost when rumor exits"
+        ),
+    }
+    if driver.faults().is_active() {
+        eprintln!(
+            "rumor: injecting faults: loss {} and delay {}ms on datagrams sent and received, \
+             --fault-seed {}",
+            args.loss, args.delay, fault_seed
+        );
+    }
+
+    let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let (tx, rx) = mpsc::channel();
+    let mut printer: Option<input::NoticePrinter> = None;
+    let mut session = if interactive {
+        let (answered_tx, answered_rx) = mpsc::channel();
+        eprintln!("rumor: type help for the commands");
+        printer = input::spawn_prompt(tx, driver.waker(), answered_rx);
+        session::Session::new(true, Some(answered_tx))
+    } else {
+        input::spawn_pipe_reader(tx, driver.waker());
+        session::Session::new(false, None)
+    };
+    // Notices: above the prompt when there is one, else on standard error.
+    let mut notify = move |msg: String| match &mut printer {
+        Some(print) => print(format!("rumor: {msg}")),
+        None => eprintln!("rumor: {msg}"),
+    };
+    let notify = std::cell::RefCell::new(&mut notify);
+
+    let result = driver.run(
+        &rx,
+        |driver, input| session.handle(driver, input),
+        |_, event| (notify.borrow_mut())(session::describe_event(&event)),
+        |notice| (notify.borrow_mut())(notice),
+    );
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: event loop failed: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

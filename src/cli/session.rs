@@ -1,0 +1,488 @@
+//! Runs commands against the driver and writes their replies.
+//!
+//! Every command gets a reply on standard output: zero or more body lines,
+//! each indented by two spaces, then one status line, `ok ...` or
+//! `error: ...`. So a script reads lines until the first one that does not
+//! start with two spaces. Notices (a peer came up, a remote edit arrived,
+//! a repaired log) go to standard error, never into a reply.
+
+use std::io::{self, Write};
+use std::sync::mpsc::Sender;
+
+use crate::cli::command::{self, Command, USAGE};
+use crate::cli::input::Input;
+use crate::doc::VersionVector;
+use crate::net::{format_duration, format_utc, Change, Driver, Flow};
+use crate::node::{Edit, Event, PeerState};
+use crate::store::write_atomic;
+
+/// A command's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub body: Vec<String>,
+    /// `Ok(detail)` prints `ok detail`; `Err(msg)` prints `error: msg`.
+    pub status: Result<String, String>,
+}
+
+impl Reply {
+    fn ok(detail: impl Into<String>) -> Reply {
+        Reply {
+            body: Vec::new(),
+            status: Ok(detail.into()),
+        }
+    }
+
+    fn error(msg: impl Into<String>) -> Reply {
+        Reply {
+            body: Vec::new(),
+            status: Err(msg.into()),
+        }
+    }
+
+    /// The reply as it is printed, one `\n` per line.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for line in &self.body {
+            out.push_str("  ");
+            out.push_str(line);
+            out.push('\n');
+        }
+        match &self.status {
+            Ok(detail) if detail.is_empty() => out.push_str("ok\n"),
+            Ok(detail) => {
+                out.push_str("ok ");
+                out.push_str(detail);
+                out.push('\n');
+            }
+            // A message is one line whatever went into it.
+            Err(msg) => {
+                out.push_str("error: ");
+                out.push_str(&msg.replace(['\n', '\r'], " "));
+                out.push('\n');
+            }
+        }
+        out
+    }
+}
+
+pub struct Session {
+    /// A person at a terminal: `view` shows real lines instead of one
+    /// escaped line.
+    interactive: bool,
+    /// Tells the prompt thread that the reply is out (interactive only).
+    answered: Option<Sender<()>>,
+}
+
+impl Session {
+    pub fn new(interactive: bool, answered: Option<Sender<()>>) -> Session {
+        Session {
+            interactive,
+            answered,
+        }
+    }
+
+    /// Handles one input from the reader thread.
+    pub fn handle(&mut self, driver: &mut Driver, input: Input) -> Flow {
+        let (reply, flow) = match input {
+            Input::Eof => (None, Flow::Exit),
+            Input::NotUtf8 => (
+                Some(Reply::error("the line is not valid UTF-8")),
+                Flow::Continue,
+            ),
+            Input::Line(line) => match command::parse(&line) {
+                Ok(None) => (None, Flow::Continue),
+                Ok(Some(cmd)) => {
+                    let flow = if cmd == Command::Exit {
+                        Flow::Exit
+                    } else {
+                        Flow::Continue
+                    };
+                    (Some(self.execute(driver, cmd)), flow)
+                }
+                Err(e) => (Some(Reply::error(e.0)), Flow::Continue),
+            },
+        };
+        let mut flow = flow;
+        if let Some(reply) = reply {
+            let mut out = io::stdout().lock();
+            if out
+                .write_all(reply.render().as_bytes())
+                .and_then(|()| out.flush())
+                .is_err()
+            {
+                // Nobody reads the replies any more: stop, as on end of input.
+                flow = Flow::Exit;
+            }
+        }
+        // The prompt comes back only if the loop goes on (after `exit` the
+        // prompt thread must not put the terminal back into raw mode).
+        if flow == Flow::Continue {
+            if let Some(answered) = &self.answered {
+                let _ = answered.send(());
+            }
+        }
+        flow
+    }
+
+    pub fn execute(&mut self, driver: &mut Driver, cmd: Command) -> Reply {
+        match cmd {
+            Command::Add(addr) => {
+                if addr == driver.local_addr() {
+                    return Reply::error(format!("{addr} is this peer's own address"));
+                }
+                driver.add_peer(addr);
+                Reply::ok(format!("peer {addr} added"))
+            }
+            Command::Insert { pos, text } => edit(driver, Edit::Insert { pos, text }),
+            Command::Delete { pos, len } => edit(driver, Edit::Delete { pos, len }),
+            Command::View => {
+                let doc = driver.node().doc();
+                let text = doc.text();
+                let body = if self.interactive {
+                    text.split('\n').map(str::to_string).collect()
+                } else {
+                    vec![command::escape(&text)]
+                };
+                Reply {
+                    body,
+                    status: Ok(format!("{} chars", doc.len())),
+                }
+            }
+            Command::Save(path) => {
+                let text = driver.node().doc().text();
+                match write_atomic(&path, text.as_bytes()) {
+                    Ok(()) => {
+                        Reply::ok(format!("wrote {} bytes to {}", text.len(), path.display()))
+                    }
+                    Err(e) => Reply::error(format!("cannot write {}: {e}", path.display())),
+                }
+            }
+            Command::Sync => {
+                driver.sync_now();
+                Reply::ok(format!(
+                    "syncing with {} peers",
+                    driver.node().peers().len()
+                ))
+            }
+            Command::Reconnect => {
+                driver.reconnect();
+                Reply::ok(format!(
+                    "reconnecting to {} peers",
+                    driver.node().peers().len()
+                ))
+            }
+            Command::Offline => {
+                driver.set_online(false);
+                Reply::ok("offline: no network traffic; editing goes on")
+            }
+            Command::Online => {
+                driver.set_online(true);
+                Reply::ok("online")
+            }
+            Command::Peers => peers(driver),
+            Command::History(n) => history(driver, n),
+            Command::Status => status(driver),
+            Command::Help => Reply {
+                body: USAGE.iter().map(|s| s.to_string()).collect(),
+                status: Ok(String::new()),
+            },
+            Command::Exit => Reply::ok("bye"),
+        }
+    }
+}
+
+fn edit(driver: &mut Driver, edit: Edit) -> Reply {
+    match driver.edit(edit) {
+        Ok(()) => Reply::ok(""),
+        Err(e) => Reply::error(e.to_string()),
+    }
+}
+
+fn version_line(v: &VersionVector) -> String {
+    if v.is_empty() {
+        return "(empty)".to_string();
+    }
+    v.iter()
+        .map(|(r, n)| format!("{r}:{n}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn peers(driver: &Driver) -> Reply {
+    let now = driver.now();
+    let peers = driver.node().peers();
+    let mut body = vec![format!(
+        "{:<22} {:<18} {:<8} {:>8} {:>10}  {}",
+        "ADDRESS", "REPLICA/NAME", "STATE", "RTT", "HEARD", "ACKNOWLEDGED"
+    )];
+    for p in &peers {
+        let who = match (&p.name, p.replica) {
+            (Some(name), _) if !name.is_empty() => command::truncate(name, 18),
+            (_, Some(r)) => r.to_string(),
+            _ => "?".to_string(),
+        };
+        let state = match p.state {
+            PeerState::Alive => "alive",
+            PeerState::Suspect => "suspect",
+            PeerState::Down => "down",
+        };
+        let rtt = p.rtt.map(format_duration).unwrap_or_else(|| "-".into());
+        let heard = p
+            .last_heard
+            .map(|t| format!("{} ago", format_duration(now.saturating_since(t))))
+            .unwrap_or_else(|| "never".into());
+        body.push(format!(
+            "{:<22} {:<18} {:<8} {:>8} {:>10}  {}",
+            p.addr.to_string(),
+            who,
+            state,
+            rtt,
+            heard,
+            version_line(&p.acked)
+        ));
+    }
+    Reply {
+        body,
+        status: Ok(format!("{} peers", peers.len())),
+    }
+}
+
+fn history(driver: &Driver, n: usize) -> Reply {
+    let me = driver.node().doc().replica();
+    let names: std::collections::BTreeMap<_, _> = driver
+        .node()
+        .peers()
+        .into_iter()
+        .filter_map(|p| Some((p.replica?, p.name.filter(|n| !n.is_empty())?)))
+        .collect();
+    let mut body = vec![format!(
+        "{:<19}  {:<16}  #COUNTER  CHANGE",
+        "WRITTEN HERE (UTC)", "REPLICA"
+    )];
+    for e in driver.history().last(n) {
+        let when = if e.unix_ms == 0 {
+            "(from snapshot)    ".to_string()
+        } else {
+            format_utc(e.unix_ms)
+        };
+        let who = if e.id.replica == me {
+            format!("{} (me)", e.id.replica)
+        } else if let Some(name) = names.get(&e.id.replica) {
+            format!("{} ({})", e.id.replica, command::truncate(name, 12))
+        } else {
+            e.id.replica.to_string()
+        };
+        let what = match &e.change {
+            Change::Insert { preview } => {
+                let more = if e.len as usize > preview.chars().count() {
+                    "..."
+                } else {
+                    ""
+                };
+                format!("insert {} \"{}{more}\"", e.len, command::escape(preview))
+            }
+            Change::Delete => format!("delete {}", e.len),
+        };
+        body.push(format!("{when}  {who}  #{}  {what}", e.id.counter));
+    }
+    let shown = body.len() - 1;
+    Reply {
+        body,
+        status: Ok(format!("{shown} ops")),
+    }
+}
+
+fn status(driver: &Driver) -> Reply {
+    let node = driver.node();
+    let doc = node.doc();
+    let s = node.stats();
+    let d = driver.stats();
+    let sizes = doc.stats();
+    let mut body = vec![
+        format!(
+            "replica     {}{}",
+            doc.replica(),
+            if node.config().name.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", node.config().name)
+            }
+        ),
+        format!(
+            "listen      {} ({})",
+            driver.local_addr(),
+            if node.is_online() {
+                "online"
+            } else {
+                "offline"
+            }
+        ),
+    ];
+    body.push(match driver.store() {
+        Some(store) => {
+            let st = store.stats();
+            format!(
+                "data        {} (log {} bytes, snapshot {} bytes, {} fsyncs, {} compactions)",
+                store.dir().display(),
+                st.log_bytes,
+                st.snapshot_bytes,
+                st.syncs,
+                st.compactions
+            )
+        }
+        None => "data        memory only".to_string(),
+    });
+    if let Some(e) = driver.persist_error() {
+        body.push(format!("NOT DURABLE {e}"));
+    }
+    body.extend([
+        format!("version     {}", version_line(doc.version_ref())),
+        format!("text        {} chars", doc.len()),
+        format!(
+            "ops         {} ops ({} log runs), {} held waiting for dependencies",
+            doc.version_ref().total(),
+            doc.log_entries(),
+            doc.pending_len()
+        ),
+        format!(
+            "tombstones  {} (of {} chars ever inserted; {} runs in the sequence)",
+            sizes.tombstones,
+            sizes.tombstones + sizes.visible_chars,
+            sizes.runs
+        ),
+        format!("peers       {}", node.peers().len()),
+        format!(
+            "sent        {} datagrams, {} bytes, {} ops, {} retransmits",
+            s.datagrams_sent, s.bytes_sent, s.ops_sent, s.retransmits
+        ),
+        format!(
+            "received    {} datagrams, {} bytes, {} ops",
+            s.datagrams_received, s.bytes_received, s.ops_received
+        ),
+        format!(
+            "drops       offline {}, not rumor {}, wrong version {}, malformed {}, from self {}, bad op {}, peer table full {}",
+            s.drops.offline,
+            s.drops.not_rumor,
+            s.drops.wrong_version,
+            s.drops.malformed,
+            s.drops.from_self,
+            s.drops.bad_op,
+            s.drops.peer_table_full
+        ),
+        format!(
+            "socket      {} send errors, {} receive errors, {} sends blocked",
+            d.send_errors, d.recv_errors, d.sends_blocked
+        ),
+    ]);
+    let f = driver.faults();
+    if f.is_active() {
+        body.push(format!(
+            "faults      loss {} (dropped {} out, {} in), delay {}ms ({} held), seed {}",
+            f.loss(),
+            d.injected_loss_out,
+            d.injected_loss_in,
+            f.delay().as_millis(),
+            d.delayed,
+            f.seed()
+        ));
+    }
+    Reply {
+        body,
+        status: Ok(String::new()),
+    }
+}
+
+/// A notice for standard error about a node event.
+pub fn describe_event(event: &Event) -> String {
+    match event {
+        Event::RemoteEdit { patches } => {
+            let inserted: usize = patches.iter().map(|p| p.inserted).sum();
+            let deleted: usize = patches.iter().map(|p| p.deleted).sum();
+            format!("remote edit: +{inserted} -{deleted} chars")
+        }
+        Event::PeerUp(addr) => format!("peer {addr} is up"),
+        Event::PeerDown(addr) => format!("peer {addr} is down"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_end_with_one_status_line() {
+        let r = Reply {
+            body: vec!["a".into(), "ok".into()],
+            status: Ok("2 things".into()),
+        };
+        assert_eq!(r.render(), "  a\n  ok\nok 2 things\n");
+        assert_eq!(Reply::ok("").render(), "ok\n");
+        assert_eq!(Reply::error("bad\nthing").render(), "error: bad thing\n");
+    }
+}
+
+#[cfg(test)]
+mod model_tests {
+    //! Random command lines against a real driver and a plain model of the
+    //! text: no panic, the right reply kind, the same text.
+    use super::*;
+    use crate::net::DriverConfig;
+    use proptest::prelude::*;
+
+    fn line() -> impl Strategy<Value = String> {
+        prop_oneof![
+            (0usize..40, "[a-z \\\\nt]{0,8}").prop_map(|(p, t)| format!("edit insert {p} {t}")),
+            (0usize..40, 0usize..6).prop_map(|(p, l)| format!("edit delete {p} {l}")),
+            (0usize..40).prop_map(|p| format!("edit delete {p}")),
+            Just("view".to_string()),
+            Just("status".to_string()),
+            Just("peers".to_string()),
+            Just("sync".to_string()),
+            Just("offline".to_string()),
+            Just("online".to_string()),
+            Just("reconnect".to_string()),
+            (0usize..30).prop_map(|n| format!("history {n}")),
+            "[ -~]{0,30}".prop_filter("no save, add or exit", |l| {
+                let w = l.split_whitespace().next().unwrap_or("");
+                !matches!(w, "save" | "add" | "exit" | "quit")
+            }),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        #[test]
+        fn random_lines_follow_the_model(lines in prop::collection::vec(line(), 1..40)) {
+            let mut driver = Driver::start(DriverConfig::new("127.0.0.1:0".parse().unwrap())).unwrap();
+            let mut session = Session::new(false, None);
+            let mut model: Vec<char> = Vec::new();
+            for l in &lines {
+                let parsed = command::parse(l);
+                let reply = match parsed.clone() {
+                    Ok(Some(cmd)) => session.execute(&mut driver, cmd),
+                    Ok(None) => continue,
+                    Err(e) => Reply::error(e.0),
+                };
+                prop_assert!(!reply.render().is_empty());
+                match parsed {
+                    Ok(Some(Command::Insert { pos, text })) => {
+                        prop_assert_eq!(reply.status.is_ok(), pos <= model.len(), "{}", l);
+                        if pos <= model.len() {
+                            model.splice(pos..pos, text.chars());
+                        }
+                    }
+                    Ok(Some(Command::Delete { pos, len })) => {
+                        let fits = pos + len <= model.len();
+                        prop_assert_eq!(reply.status.is_ok(), fits, "{}", l);
+                        if fits {
+                            model.drain(pos..pos + len);
+                        }
+                    }
+                    Ok(Some(_)) => prop_assert!(reply.status.is_ok(), "{} -> {:?}", l, reply),
+                    _ => prop_assert!(reply.status.is_err()),
+                }
+                prop_assert_eq!(driver.node().doc().text(), model.iter().collect::<String>());
+            }
+        }
+    }
+}

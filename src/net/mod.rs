@@ -1,0 +1,658 @@
+//! The real driver: one mio event loop around one [`Node`] and one UDP
+//! socket, with the [`Store`] for durability.
+//!
+//! The loop waits on mio until a datagram arrives, the front end wakes it
+//! (a line of input, through a [`Waker`]), or the next timer is due (the
+//! node's [`Node::poll_timeout`] or an injected delay). After every input
+//! it settles: first it persists what the document gained (one `fsync` per
+//! batch), then it hands the node's events to the front end, then it sends
+//! the node's datagrams. So nothing is acknowledged or relayed before it is
+//! durable, and a restarted replica never reuses a counter it already sent.
+//!
+//! Sending never spins: a send that would block is queued and retried when
+//! mio says the socket is writable; meanwhile the node keeps its own queue.
+
+mod faults;
+mod history;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use mio::net::UdpSocket;
+use mio::{Events, Interest, Poll, Token, Waker};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+pub use faults::{Fate, Faults};
+pub use history::{format_utc, Change, History, HistoryEntry, HISTORY_CAP};
+
+use crate::doc::{self, Doc, VersionVector};
+use crate::node::{self, Edit, Event, Node, PeerState, Time, Transmit};
+use crate::store::{self, Store, StoreError};
+
+const SOCKET: Token = Token(0);
+const WAKER: Token = Token(1);
+/// Datagrams fed to the node before it is settled (persist, then send).
+/// Bigger batches mean fewer fsyncs during a bulk catch-up; smaller ones
+/// let acks out sooner, so the sender refills its window while this side
+/// is still applying (16 measured faster than 256 on catch-up, both with
+/// and without a data directory).
+const MAX_BATCH: usize = 16;
+/// Longest wait on exit for peers to acknowledge what this replica has.
+pub const LINGER: Duration = Duration::from_secs(3);
+/// Big enough for any UDP datagram, so nothing is ever cut short.
+const RECV_BUF: usize = 65_536;
+
+/// What the driver needs to start.
+#[derive(Debug, Clone)]
+pub struct DriverConfig {
+    pub listen: SocketAddr,
+    pub peers: Vec<SocketAddr>,
+    pub node: node::Config,
+    /// `None`: the document lives in memory only.
+    pub data: Option<PathBuf>,
+    /// The log is compacted once past this size (and the snapshot's).
+    pub compact_min_bytes: u64,
+    pub faults: Faults,
+}
+
+impl DriverConfig {
+    /// Listens on `listen`, no peers, default node, memory only, no faults.
+    pub fn new(listen: SocketAddr) -> DriverConfig {
+        DriverConfig {
+            listen,
+            peers: Vec::new(),
+            node: node::Config::default(),
+            data: None,
+            compact_min_bytes: store::DEFAULT_COMPACT_MIN_BYTES,
+            faults: Faults::none(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: io::Error },
+    #[error("event loop: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// A local change the node refused or could not make durable.
+#[derive(Debug, thiserror::Error)]
+pub enum EditError {
+    #[error(transparent)]
+    Doc(#[from] doc::Error),
+    #[error("the edit is applied but NOT durable: {0}")]
+    NotDurable(String),
+}
+
+/// Counters of the driver itself (the node counts its own in `Stats`).
+#[derive(Debug, Clone, Default)]
+pub struct DriverStats {
+    /// Outgoing datagrams dropped by `--loss`.
+    pub injected_loss_out: u64,
+    /// Incoming datagrams dropped by `--loss`.
+    pub injected_loss_in: u64,
+    /// Datagrams held back by `--delay` (both ways).
+    pub delayed: u64,
+    /// Sends that would have blocked and were queued.
+    pub sends_blocked: u64,
+    /// Sends the OS refused (e.g. no route); the datagram is dropped.
+    pub send_errors: u64,
+    pub recv_errors: u64,
+    /// Outgoing datagrams dropped because the node went offline while
+    /// they were delayed.
+    pub dropped_offline: u64,
+    /// Ops made durable (or, without `--data`, recorded) since start.
+    pub ops_persisted: u64,
+    /// Ops of the data directory replayed at start, and those the document refused.
+    pub ops_replayed: u64,
+    pub ops_refused_on_replay: u64,
+}
+
+/// Whether the loop goes on after an input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    Exit,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Direction {
+    In,
+    Out,
+}
+
+/// A datagram held back by `--delay`. Ordered by due time, then by the
+/// order it was held (`seq`), so equal times keep their order.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Delayed {
+    due: Time,
+    seq: u64,
+    direction: Direction,
+    addr: SocketAddr,
+    bytes: Vec<u8>,
+}
+
+pub struct Driver {
+    poll: Poll,
+    socket: UdpSocket,
+    local_addr: SocketAddr,
+    waker: Arc<Waker>,
+    node: Node,
+    store: Option<Store>,
+    /// Every op in this version is durable (or recorded, without a store).
+    persisted: VersionVector,
+    /// The last persist failed with this message; nothing is sent until a
+    /// persist succeeds again.
+    persist_error: Option<String>,
+    epoch: Instant,
+    faults: Faults,
+    delayed: BinaryHeap<Reverse<Delayed>>,
+    delayed_seq: u64,
+    /// Sends that would block, oldest first.
+    blocked: VecDeque<Transmit>,
+    history: History,
+    events: VecDeque<Event>,
+    /// Lines for the user about repairs and failures, for the front end.
+    notices: VecDeque<String>,
+    stats: DriverStats,
+    recv_buf: Vec<u8>,
+    configured_peers: Vec<SocketAddr>,
+}
+
+impl Driver {
+    /// Opens the data directory (replaying it), binds the socket and
+    /// starts the node. Warnings from the replay are queued as notices.
+    pub fn start(config: DriverConfig) -> Result<Driver, StartError> {
+        let epoch = Instant::now();
+        let mut notices = VecDeque::new();
+        let mut history = History::default();
+        let mut stats = DriverStats::default();
+
+        let (store, doc) = match &config.data {
+            Some(dir) => {
+                let (mut store, recovered) = Store::open(dir)?;
+                store.set_compact_min_bytes(config.compact_min_bytes);
+                notices.extend(recovered.warnings);
+                let mut doc = Doc::new(recovered.replica);
+                for entry in recovered.entries {
+                    stats.ops_replayed += 1;
+                    let op = entry.op;
+                    let unix_ms = entry.unix_ms;
+                    let before = doc.version_ref().total();
+                    match doc.apply(op.clone()) {
+                        Ok(_) if doc.version_ref().total() > before => history.record(&op, unix_ms),
+                        Ok(_) => {}
+                        Err(e) => {
+                            stats.ops_refused_on_replay += 1;
+                            notices
+                                .push_back(format!("an op in the data directory was refused: {e}"));
+                        }
+                    }
+                }
+                if doc.pending_len() > 0 {
+                    notices.push_back(format!(
+                        "{} ops in the data directory wait for ops that are missing; peers will send those",
+                        doc.pending_len()
+                    ));
+                }
+                (Some(store), doc)
+            }
+            None => (None, Doc::new(store::new_replica_id())),
+        };
+        let persisted = doc.version();
+
+        let std_socket =
+            std::net::UdpSocket::bind(config.listen).map_err(|source| StartError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        std_socket.set_nonblocking(true)?;
+        let local_addr = std_socket.local_addr()?;
+        let mut socket = UdpSocket::from_std(std_socket);
+        let poll = Poll::new()?;
+        poll.registry()
+            .register(&mut socket, SOCKET, Interest::READABLE | Interest::WRITABLE)?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+
+        let node_seed: u64 = rand::random();
+        let now = Time(0);
+        let mut node = Node::new(doc, config.node, ChaCha8Rng::seed_from_u64(node_seed), now);
+        for &peer in &config.peers {
+            node.add_peer(now, peer);
+        }
+
+        let mut driver = Driver {
+            poll,
+            socket,
+            local_addr,
+            waker,
+            node,
+            store,
+            persisted,
+            persist_error: None,
+            epoch,
+            faults: config.faults,
+            delayed: BinaryHeap::new(),
+            delayed_seq: 0,
+            blocked: VecDeque::new(),
+            history,
+            events: VecDeque::new(),
+            notices,
+            stats,
+            recv_buf: vec![0; RECV_BUF],
+            configured_peers: config.peers,
+        };
+        driver.settle();
+        Ok(driver)
+    }
+
+    /// The driver's clock: microseconds since it started.
+    pub fn now(&self) -> Time {
+        Time(u64::try_from(self.epoch.elapsed().as_micros()).unwrap_or(u64::MAX))
+    }
+
+    /// Wakes the loop from another thread (after sending it input).
+    pub fn waker(&self) -> Arc<Waker> {
+        Arc::clone(&self.waker)
+    }
+
+    pub fn node(&self) -> &Node {
+        &self.node
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn store(&self) -> Option<&Store> {
+        self.store.as_ref()
+    }
+
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    pub fn stats(&self) -> &DriverStats {
+        &self.stats
+    }
+
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    /// Sends nothing until a persist succeeds again, when set.
+    pub fn persist_error(&self) -> Option<&str> {
+        self.persist_error.as_deref()
+    }
+
+    /// A local edit. When it returns `Ok`, the edit is durable (with a data
+    /// directory) and on its way to the peers.
+    pub fn edit(&mut self, edit: Edit) -> Result<(), EditError> {
+        let now = self.now();
+        self.node.edit(now, edit)?;
+        self.settle();
+        match &self.persist_error {
+            Some(e) => Err(EditError::NotDurable(e.clone())),
+            None => Ok(()),
+        }
+    }
+
+    pub fn add_peer(&mut self, addr: SocketAddr) {
+        let now = self.now();
+        self.node.add_peer(now, addr);
+        self.settle();
+    }
+
+    pub fn set_online(&mut self, online: bool) {
+        let now = self.now();
+        self.node.set_online(now, online);
+        self.settle();
+    }
+
+    pub fn sync_now(&mut self) {
+        let now = self.now();
+        self.node.sync_now(now);
+        self.settle();
+    }
+
+    /// Back online if offline, the configured peers re-added (in case they
+    /// were forgotten), and a digest exchange with every peer.
+    pub fn reconnect(&mut self) {
+        let now = self.now();
+        if !self.node.is_online() {
+            self.node.set_online(now, true);
+        }
+        for peer in self.configured_peers.clone() {
+            self.node.add_peer(now, peer);
+        }
+        self.node.sync_now(now);
+        self.settle();
+    }
+
+    /// The node's events since the last call, oldest first.
+    pub fn take_events(&mut self) -> impl Iterator<Item = Event> + '_ {
+        self.events.drain(..)
+    }
+
+    /// Repairs and failures to show the user, oldest first.
+    pub fn take_notices(&mut self) -> impl Iterator<Item = String> + '_ {
+        self.notices.drain(..)
+    }
+
+    /// Runs the loop until `on_input` says [`Flow::Exit`] or `inbox` is
+    /// closed. `on_input` gets each value sent on `inbox` (the sender wakes
+    /// the loop with [`Driver::waker`]); `on_event` gets each node event and
+    /// `on_notice` each notice, after the input or datagrams that caused them.
+    ///
+    /// On the way out the loop lingers (at most [`LINGER`], reading no more
+    /// input) until every live peer has acknowledged everything this
+    /// replica has, so an edit made just before `exit` is not stranded.
+    pub fn run<T>(
+        &mut self,
+        inbox: &Receiver<T>,
+        mut on_input: impl FnMut(&mut Driver, T) -> Flow,
+        mut on_event: impl FnMut(&Driver, Event),
+        mut on_notice: impl FnMut(String),
+    ) -> io::Result<()> {
+        let mut events = Events::with_capacity(64);
+        let mut leaving: Option<Time> = None;
+        loop {
+            self.report(&mut on_event, &mut on_notice);
+            if let Some(deadline) = leaving {
+                if self.peers_have_everything() || self.now() >= deadline {
+                    return Ok(());
+                }
+            }
+            let due = match (self.next_deadline(), leaving) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let timeout = due.map(|due| due.saturating_since(self.now()));
+            match self.poll.poll(&mut events, timeout) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+            let (mut readable, mut writable) = (false, false);
+            for event in events.iter() {
+                if event.token() == SOCKET {
+                    readable |= event.is_readable();
+                    writable |= event.is_writable();
+                }
+            }
+            if writable {
+                self.flush_blocked();
+            }
+            if readable {
+                self.read_socket();
+            }
+            // Input is drained on every wake-up, not only on the waker's
+            // token: a wake-up that raced with the last drain is harmless.
+            while leaving.is_none() {
+                let flow = match inbox.try_recv() {
+                    Ok(input) => {
+                        let flow = on_input(self, input);
+                        self.report(&mut on_event, &mut on_notice);
+                        flow
+                    }
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => Flow::Exit,
+                };
+                if flow == Flow::Exit {
+                    leaving = Some(self.now() + LINGER);
+                }
+            }
+            self.fire_timers();
+        }
+    }
+
+    /// True when every peer that is alive has acknowledged all this
+    /// replica has (or the node is offline, so nothing can be sent).
+    pub fn peers_have_everything(&self) -> bool {
+        if !self.node.is_online() {
+            return true;
+        }
+        let mine = self.node.doc().version_ref();
+        self.node
+            .peers()
+            .iter()
+            .filter(|p| p.state == PeerState::Alive)
+            .all(|p| p.acked.dominates(mine))
+    }
+
+    fn report(
+        &mut self,
+        on_event: &mut impl FnMut(&Driver, Event),
+        on_notice: &mut impl FnMut(String),
+    ) {
+        while let Some(notice) = self.notices.pop_front() {
+            on_notice(notice);
+        }
+        while let Some(event) = self.events.pop_front() {
+            on_event(self, event);
+        }
+    }
+
+    /// The earliest of the node's timer and the next delayed datagram.
+    fn next_deadline(&self) -> Option<Time> {
+        let delayed = self.delayed.peek().map(|Reverse(d)| d.due);
+        match (self.node.poll_timeout(), delayed) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Reads until the socket would block, feeding the node and settling
+    /// after each batch.
+    fn read_socket(&mut self) {
+        let mut fed = 0;
+        let mut errors = 0;
+        loop {
+            match self.socket.recv_from(&mut self.recv_buf) {
+                Ok((n, from)) => {
+                    let now = self.now();
+                    match self.fate(now) {
+                        Fate::Drop => self.stats.injected_loss_in += 1,
+                        Fate::DeliverAt(due) if due > now => {
+                            let bytes = self.recv_buf[..n].to_vec();
+                            self.hold(due, Direction::In, from, bytes);
+                        }
+                        Fate::DeliverAt(_) => {
+                            self.node.handle_datagram(now, from, &self.recv_buf[..n]);
+                            fed += 1;
+                            if fed == MAX_BATCH {
+                                self.settle();
+                                fed = 0;
+                            }
+                        }
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    // E.g. an ICMP error reported on the socket: count it
+                    // and read on; give up on this wake-up if they persist.
+                    self.stats.recv_errors += 1;
+                    errors += 1;
+                    if errors == 64 {
+                        break;
+                    }
+                }
+            }
+        }
+        if fed > 0 {
+            self.settle();
+        }
+    }
+
+    /// Delivers delayed datagrams that are due and runs the node's timers.
+    fn fire_timers(&mut self) {
+        let now = self.now();
+        while self.delayed.peek().is_some_and(|Reverse(d)| d.due <= now) {
+            let Some(Reverse(d)) = self.delayed.pop() else {
+                break;
+            };
+            match d.direction {
+                Direction::In => self.node.handle_datagram(now, d.addr, &d.bytes),
+                Direction::Out if !self.node.is_online() => self.stats.dropped_offline += 1,
+                Direction::Out => self.send(Transmit {
+                    to: d.addr,
+                    bytes: d.bytes,
+                }),
+            }
+        }
+        if self.node.poll_timeout().is_some_and(|t| t <= now) {
+            self.node.handle_timeout(now);
+        }
+        self.settle();
+    }
+
+    /// After any input to the node: persist, collect events, send.
+    fn settle(&mut self) {
+        if let Err(e) = self.persist() {
+            if self.persist_error.as_deref() != Some(e.as_str()) {
+                self.notices.push_back(format!(
+                    "cannot write the data directory: {e}; sending nothing until it works"
+                ));
+            }
+            self.persist_error = Some(e);
+            return;
+        }
+        if self.persist_error.take().is_some() {
+            self.notices
+                .push_back("the data directory works again".to_string());
+        }
+        while let Some(event) = self.node.poll_event() {
+            self.events.push_back(event);
+        }
+        self.drain_transmits();
+    }
+
+    /// Appends what the document gained since the last persist, with one
+    /// fsync, and compacts the log when it has grown.
+    fn persist(&mut self) -> Result<(), String> {
+        let doc = self.node.doc();
+        if doc.version_ref() == &self.persisted {
+            return Ok(());
+        }
+        let ops = doc.ops_since(&self.persisted);
+        let unix_ms = unix_ms_now();
+        if let Some(store) = &mut self.store {
+            store.append(&ops, unix_ms).map_err(|e| e.to_string())?;
+            if store.needs_compaction() {
+                let all = doc.ops_since(&VersionVector::new());
+                if let Err(e) = store.compact(&all) {
+                    // The log itself is fine; compaction is retried later.
+                    self.notices
+                        .push_back(format!("log compaction failed: {e}"));
+                }
+            }
+        }
+        for op in &ops {
+            self.history.record(op, unix_ms);
+        }
+        self.stats.ops_persisted += ops.len() as u64;
+        self.persisted = doc.version();
+        Ok(())
+    }
+
+    fn drain_transmits(&mut self) {
+        // While sends are blocked the node keeps its queue: that is the
+        // backpressure. `flush_blocked` comes back here once writable.
+        while self.blocked.is_empty() {
+            let Some(transmit) = self.node.poll_transmit() else {
+                break;
+            };
+            let now = self.now();
+            match self.fate(now) {
+                Fate::Drop => self.stats.injected_loss_out += 1,
+                Fate::DeliverAt(due) if due > now => {
+                    self.hold(due, Direction::Out, transmit.to, transmit.bytes)
+                }
+                Fate::DeliverAt(_) => self.send(transmit),
+            }
+        }
+    }
+
+    fn fate(&mut self, now: Time) -> Fate {
+        if self.faults.is_active() {
+            self.faults.decide(now)
+        } else {
+            Fate::DeliverAt(now)
+        }
+    }
+
+    fn hold(&mut self, due: Time, direction: Direction, addr: SocketAddr, bytes: Vec<u8>) {
+        self.stats.delayed += 1;
+        self.delayed_seq += 1;
+        self.delayed.push(Reverse(Delayed {
+            due,
+            seq: self.delayed_seq,
+            direction,
+            addr,
+            bytes,
+        }));
+    }
+
+    /// Sends now, or queues behind earlier blocked sends.
+    fn send(&mut self, transmit: Transmit) {
+        if !self.blocked.is_empty() {
+            self.blocked.push_back(transmit);
+            return;
+        }
+        match self.socket.send_to(&transmit.bytes, transmit.to) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.stats.sends_blocked += 1;
+                self.blocked.push_back(transmit);
+            }
+            Err(_) => self.stats.send_errors += 1,
+        }
+    }
+
+    fn flush_blocked(&mut self) {
+        while let Some(transmit) = self.blocked.front() {
+            match self.socket.send_to(&transmit.bytes, transmit.to) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(_) => self.stats.send_errors += 1,
+            }
+            self.blocked.pop_front();
+        }
+        self.drain_transmits();
+    }
+}
+
+/// Wall-clock time for the log's records (not for the protocol).
+pub fn unix_ms_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// Rounds a duration for display: `0.42ms`, `12ms`, `3.1s`.
+pub fn format_duration(d: Duration) -> String {
+    let us = d.as_micros();
+    if us < 10_000 {
+        format!("{:.2}ms", us as f64 / 1000.0)
+    } else if us < 10_000_000 {
+        format!("{}ms", us / 1000)
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
+}
+
+#[cfg(test)]
+mod tests;

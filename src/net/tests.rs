@@ -1,0 +1,99 @@
+//! The driver against a real socket and a real data directory (no peers:
+//! those are the integration tests' job).
+
+use super::*;
+
+fn config(data: Option<&std::path::Path>) -> DriverConfig {
+    DriverConfig {
+        data: data.map(|d| d.to_path_buf()),
+        ..DriverConfig::new("127.0.0.1:0".parse().unwrap())
+    }
+}
+
+#[test]
+fn edits_survive_a_restart_through_compactions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = DriverConfig {
+        compact_min_bytes: 300,
+        ..config(Some(tmp.path()))
+    };
+    let mut d = Driver::start(cfg.clone()).unwrap();
+    let replica = d.node().doc().replica();
+    for i in 0..150 {
+        d.edit(Edit::Insert {
+            pos: i,
+            text: "ab".into(),
+        })
+        .unwrap();
+        if i % 3 == 0 {
+            d.edit(Edit::Delete { pos: i, len: 1 }).unwrap();
+        }
+    }
+    let st = d.store().unwrap().stats().clone();
+    assert!(st.compactions > 0, "{st:?}");
+    assert_eq!(d.stats().ops_persisted, 200);
+    let text = d.node().doc().text();
+    let version = d.node().doc().version();
+    drop(d);
+
+    let mut d = Driver::start(cfg).unwrap();
+    assert_eq!(d.node().doc().replica(), replica);
+    assert_eq!(d.node().doc().text(), text);
+    assert_eq!(d.node().doc().version(), version);
+    assert_eq!(d.take_notices().count(), 0);
+    // The counter goes on from where it was: no id is used twice.
+    d.edit(Edit::Insert {
+        pos: 0,
+        text: "z".into(),
+    })
+    .unwrap();
+    assert_eq!(
+        d.node().doc().version().get(replica),
+        version.get(replica) + 1
+    );
+}
+
+#[test]
+fn out_of_range_edits_are_errors_and_change_nothing() {
+    let mut d = Driver::start(config(None)).unwrap();
+    d.edit(Edit::Insert {
+        pos: 0,
+        text: "abc".into(),
+    })
+    .unwrap();
+    assert!(matches!(
+        d.edit(Edit::Insert {
+            pos: 4,
+            text: "x".into()
+        }),
+        Err(EditError::Doc(_))
+    ));
+    assert!(d.edit(Edit::Delete { pos: 2, len: 2 }).is_err());
+    assert!(d
+        .edit(Edit::Delete {
+            pos: usize::MAX,
+            len: 2
+        })
+        .is_err());
+    assert_eq!(d.node().doc().text(), "abc");
+    assert_eq!(d.history().len(), 1);
+}
+
+#[test]
+fn a_second_driver_on_the_same_data_directory_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let _first = Driver::start(config(Some(tmp.path()))).unwrap();
+    match Driver::start(config(Some(tmp.path()))) {
+        Err(StartError::Store(StoreError::Locked { .. })) => {}
+        Err(e) => panic!("wrong error: {e}"),
+        Ok(_) => panic!("two drivers share a data directory"),
+    }
+}
+
+#[test]
+fn a_taken_port_is_a_clear_error() {
+    let first = Driver::start(config(None)).unwrap();
+    let cfg = DriverConfig::new(first.local_addr());
+    let err = Driver::start(cfg).err().expect("port in use");
+    assert!(err.to_string().contains("cannot listen on"), "{err}");
+}

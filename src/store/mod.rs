@@ -1,0 +1,612 @@
+//! Durable storage of one replica in a data directory.
+//!
+//! The directory holds:
+//!
+//! - `replica`: this replica's id, in hex. Created once; a restarted peer
+//!   keeps its id, and its counter follows from the ops replayed (its own
+//!   ops are in the log), so it never reuses an id it already sent.
+//! - `log`: an append-only log, one checksummed record per op, each with the
+//!   wall-clock time it was written. Appends are grouped: one `fsync` per
+//!   batch ([`Store::append`]).
+//! - `snapshot`: the whole history at the last compaction. When the log has
+//!   grown past the snapshot, the driver hands [`Store::compact`] every op
+//!   the document has; the log then starts again empty.
+//! - `lock`: held (advisory lock) while a process uses the directory.
+//!
+//! On start, [`Store::open`] replays snapshot then log. A torn tail (an
+//! append cut short by a crash) is cut off with a warning. A damaged record
+//! is cut off too, with everything after it; since those ops might already
+//! have been sent, the replica then takes a fresh id, so that no id is ever
+//! used twice for different content. Files of another format version are
+//! refused, never rewritten.
+
+mod atomic;
+mod record;
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use atomic::write_atomic;
+use record::{BadTail, HeaderProblem, HEADER_LEN, LOG_MAGIC, SNAPSHOT_MAGIC};
+
+use crate::doc::{Op, ReplicaId};
+
+/// The log is compacted once it is larger than this and than the snapshot.
+pub const DEFAULT_COMPACT_MIN_BYTES: u64 = 4 << 20;
+
+/// An op as stored, with the time it was written (milliseconds since the
+/// Unix epoch; 0 when unknown, as for ops that come from a snapshot).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub unix_ms: u64,
+    pub op: Op,
+}
+
+/// What [`Store::open`] found.
+#[derive(Debug)]
+pub struct Recovered {
+    pub replica: ReplicaId,
+    /// The directory had no replica yet: a new one was created.
+    pub created: bool,
+    /// Snapshot ops, then log ops, in the order they were written (each
+    /// file in an order `Doc::apply` accepts; overlaps are harmless since
+    /// applying an op twice does nothing).
+    pub entries: Vec<Entry>,
+    /// Things repaired on the way, one line each, for the user to see.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{} is not a rumor {what} file (unknown magic bytes); refusing to use it", path.display())]
+    NotOurs { path: PathBuf, what: &'static str },
+    #[error(
+        "{} has on-disk format version {found}; this rumor reads version {expected} only",
+        path.display()
+    )]
+    Version {
+        path: PathBuf,
+        found: u32,
+        expected: u32,
+    },
+    #[error("{}: not a replica id (expected hex digits)", path.display())]
+    BadReplica { path: PathBuf },
+    #[error("data directory {} is in use by another rumor process", dir.display())]
+    Locked { dir: PathBuf },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Counters for `status` and benchmarks.
+#[derive(Debug, Clone, Default)]
+pub struct StoreStats {
+    pub ops_appended: u64,
+    pub syncs: u64,
+    pub compactions: u64,
+    pub log_bytes: u64,
+    pub snapshot_bytes: u64,
+}
+
+/// An open data directory. Appends go to the log; see the module docs.
+#[derive(Debug)]
+pub struct Store {
+    dir: PathBuf,
+    log: File,
+    replica: ReplicaId,
+    compact_min_bytes: u64,
+    stats: StoreStats,
+    /// Holds the directory's lock for as long as the store lives.
+    _lock: File,
+}
+
+impl Store {
+    /// Opens (creating if needed) the data directory and replays it.
+    pub fn open(dir: &Path) -> Result<(Store, Recovered), StoreError> {
+        fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let lock_path = dir.join("lock");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io_err(&lock_path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(StoreError::Locked {
+                    dir: dir.to_path_buf(),
+                })
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(io_err(&lock_path)(e)),
+        }
+
+        let mut warnings = Vec::new();
+        let (mut replica, created) = load_or_create_replica(dir)?;
+        let mut damaged = false;
+
+        let mut entries = Vec::new();
+        let snapshot_path = dir.join("snapshot");
+        let mut snapshot_bytes = 0;
+        if snapshot_path.exists() {
+            let replay = replay_file(&snapshot_path, SNAPSHOT_MAGIC, "snapshot")?;
+            snapshot_bytes = replay.good_len;
+            damaged |= replay.damaged;
+            warnings.extend(replay.warnings);
+            entries.extend(replay.entries);
+        }
+
+        let log_path = dir.join("log");
+        let log_bytes;
+        if log_path.exists() {
+            let replay = replay_file(&log_path, LOG_MAGIC, "log")?;
+            damaged |= replay.damaged;
+            warnings.extend(replay.warnings);
+            entries.extend(replay.entries);
+            if replay.header_torn {
+                write_atomic(&log_path, &record::header(LOG_MAGIC)).map_err(io_err(&log_path))?;
+                log_bytes = HEADER_LEN as u64;
+            } else {
+                log_bytes = replay.good_len;
+                if replay.file_len != replay.good_len {
+                    let f = OpenOptions::new()
+                        .write(true)
+                        .open(&log_path)
+                        .map_err(io_err(&log_path))?;
+                    f.set_len(replay.good_len).map_err(io_err(&log_path))?;
+                    f.sync_all().map_err(io_err(&log_path))?;
+                }
+            }
+        } else {
+            write_atomic(&log_path, &record::header(LOG_MAGIC)).map_err(io_err(&log_path))?;
+            log_bytes = HEADER_LEN as u64;
+        }
+
+        if damaged {
+            let old = replica;
+            replica = new_replica_id();
+            write_replica(dir, replica)?;
+            warnings.push(format!(
+                "replica id changed from {old} to {replica}: ops of the old id were lost to \
+                 damage and might have been sent, so the old id is retired"
+            ));
+        }
+
+        let log = OpenOptions::new()
+            .append(true)
+            .open(&log_path)
+            .map_err(io_err(&log_path))?;
+        let store = Store {
+            dir: dir.to_path_buf(),
+            log,
+            replica,
+            compact_min_bytes: DEFAULT_COMPACT_MIN_BYTES,
+            stats: StoreStats {
+                log_bytes,
+                snapshot_bytes,
+                ..StoreStats::default()
+            },
+            _lock: lock,
+        };
+        let recovered = Recovered {
+            replica,
+            created,
+            entries,
+            warnings,
+        };
+        Ok((store, recovered))
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn replica(&self) -> ReplicaId {
+        self.replica
+    }
+
+    pub fn stats(&self) -> &StoreStats {
+        &self.stats
+    }
+
+    /// Sets how large the log must grow before compaction is considered.
+    pub fn set_compact_min_bytes(&mut self, bytes: u64) {
+        self.compact_min_bytes = bytes;
+    }
+
+    /// Appends `ops` and makes them durable with a single `fsync`: when this
+    /// returns `Ok`, every op survives a crash. On error nothing of the
+    /// batch is kept (the log is cut back), so the log stays well formed.
+    pub fn append(&mut self, ops: &[Op], unix_ms: u64) -> Result<(), StoreError> {
+        if ops.is_empty() {
+            return Ok(());
+        }
+        let mut buf = Vec::new();
+        for op in ops {
+            let entry = Entry {
+                unix_ms,
+                op: op.clone(),
+            };
+            let payload = postcard::to_stdvec(&entry).expect("an op always encodes");
+            record::encode_record(&payload, &mut buf);
+        }
+        let path = self.dir.join("log");
+        let result = self.log.write_all(&buf).and_then(|()| self.log.sync_data());
+        if let Err(e) = result {
+            // Cut back whatever part of the batch reached the file.
+            let _ = self.log.set_len(self.stats.log_bytes);
+            return Err(io_err(&path)(e));
+        }
+        self.stats.log_bytes += buf.len() as u64;
+        self.stats.ops_appended += ops.len() as u64;
+        self.stats.syncs += 1;
+        Ok(())
+    }
+
+    /// True when the log has grown enough that [`Store::compact`] pays off:
+    /// past the minimum size and larger than the snapshot.
+    pub fn needs_compaction(&self) -> bool {
+        let log_body = self.stats.log_bytes - HEADER_LEN as u64;
+        log_body > self.compact_min_bytes && log_body > self.stats.snapshot_bytes
+    }
+
+    /// Replaces snapshot and log with a snapshot of `all_ops` (every op the
+    /// document has, e.g. `doc.ops_since(&VersionVector::new())`) and an
+    /// empty log. A crash at any point leaves a directory that replays to
+    /// the same document: the new snapshot is in place before the log is
+    /// emptied, and ops found in both are simply applied twice.
+    pub fn compact(&mut self, all_ops: &[Op]) -> Result<(), StoreError> {
+        let mut snap = record::header(SNAPSHOT_MAGIC).to_vec();
+        for op in all_ops {
+            let entry = Entry {
+                unix_ms: 0,
+                op: op.clone(),
+            };
+            let payload = postcard::to_stdvec(&entry).expect("an op always encodes");
+            record::encode_record(&payload, &mut snap);
+        }
+        let snapshot_path = self.dir.join("snapshot");
+        write_atomic(&snapshot_path, &snap).map_err(io_err(&snapshot_path))?;
+        self.stats.snapshot_bytes = snap.len() as u64;
+
+        let log_path = self.dir.join("log");
+        write_atomic(&log_path, &record::header(LOG_MAGIC)).map_err(io_err(&log_path))?;
+        self.log = OpenOptions::new()
+            .append(true)
+            .open(&log_path)
+            .map_err(io_err(&log_path))?;
+        self.stats.log_bytes = HEADER_LEN as u64;
+        self.stats.compactions += 1;
+        Ok(())
+    }
+}
+
+/// A random replica id from the operating system (never 0).
+pub fn new_replica_id() -> ReplicaId {
+    loop {
+        let id: u64 = rand::random();
+        if id != 0 {
+            return ReplicaId(id);
+        }
+    }
+}
+
+fn write_replica(dir: &Path, replica: ReplicaId) -> Result<(), StoreError> {
+    let path = dir.join("replica");
+    write_atomic(&path, format!("{:016x}\n", replica.0).as_bytes()).map_err(io_err(&path))
+}
+
+fn load_or_create_replica(dir: &Path) -> Result<(ReplicaId, bool), StoreError> {
+    let path = dir.join("replica");
+    match fs::read_to_string(&path) {
+        Ok(text) => {
+            let id = u64::from_str_radix(text.trim(), 16)
+                .ok()
+                .filter(|&id| id != 0)
+                .ok_or_else(|| StoreError::BadReplica { path: path.clone() })?;
+            Ok((ReplicaId(id), false))
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let replica = new_replica_id();
+            write_replica(dir, replica)?;
+            Ok((replica, true))
+        }
+        Err(e) => Err(io_err(&path)(e)),
+    }
+}
+
+struct Replay {
+    entries: Vec<Entry>,
+    warnings: Vec<String>,
+    /// Length of the file up to the end of the last good record.
+    good_len: u64,
+    file_len: u64,
+    header_torn: bool,
+    /// A complete record was bad: ops that may have been sent were lost.
+    damaged: bool,
+}
+
+fn replay_file(path: &Path, magic: [u8; 8], what: &'static str) -> Result<Replay, StoreError> {
+    let bytes = fs::read(path).map_err(io_err(path))?;
+    let mut replay = Replay {
+        entries: Vec::new(),
+        warnings: Vec::new(),
+        good_len: HEADER_LEN as u64,
+        file_len: bytes.len() as u64,
+        header_torn: false,
+        damaged: false,
+    };
+    match record::check_header(&bytes, magic) {
+        Ok(()) => {}
+        Err(HeaderProblem::Torn) => {
+            replay.header_torn = true;
+            replay.warnings.push(format!(
+                "{}: header cut short ({} bytes); starting it afresh",
+                path.display(),
+                bytes.len()
+            ));
+            return Ok(replay);
+        }
+        Err(HeaderProblem::WrongMagic) => {
+            return Err(StoreError::NotOurs {
+                path: path.to_path_buf(),
+                what,
+            })
+        }
+        Err(HeaderProblem::WrongVersion(found)) => {
+            return Err(StoreError::Version {
+                path: path.to_path_buf(),
+                found,
+                expected: record::FORMAT_VERSION,
+            })
+        }
+    }
+    let body = &bytes[HEADER_LEN..];
+    let (records, bad) = record::split_records(body);
+    let mut good_end = 0;
+    let mut bad = bad;
+    for payload in records {
+        match postcard::from_bytes::<Entry>(payload) {
+            Ok(entry) => {
+                replay.entries.push(entry);
+                good_end += record::RECORD_HEADER_LEN + payload.len();
+            }
+            Err(_) => {
+                bad = Some((good_end, BadTail::Corrupt));
+                break;
+            }
+        }
+    }
+    if bad.is_none() {
+        good_end = body.len();
+    }
+    replay.good_len = (HEADER_LEN + good_end) as u64;
+    if let Some((at, why)) = bad {
+        let dropped = body.len() - at;
+        let reason = match why {
+            BadTail::Torn => "torn tail (an append cut short)",
+            BadTail::Corrupt => "damaged record",
+        };
+        replay.damaged = why == BadTail::Corrupt;
+        replay.warnings.push(format!(
+            "{}: {reason} at byte {}; dropped the last {dropped} bytes, kept {} ops",
+            path.display(),
+            HEADER_LEN + at,
+            replay.entries.len()
+        ));
+    }
+    Ok(replay)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::doc::{Id, OpKind};
+
+    pub fn temp_dir(tag: &str) -> PathBuf {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static N: AtomicU64 = AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "rumor-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn op(replica: u64, counter: u64, text: &str) -> Op {
+        Op {
+            id: Id::new(ReplicaId(replica), counter),
+            kind: OpKind::Insert {
+                left: counter
+                    .checked_sub(1)
+                    .map(|c| Id::new(ReplicaId(replica), c)),
+                right: None,
+                text: text.to_string(),
+            },
+        }
+    }
+
+    fn ops_of(rec: &Recovered) -> Vec<Op> {
+        rec.entries.iter().map(|e| e.op.clone()).collect()
+    }
+
+    #[test]
+    fn fresh_dir_then_replay_keeps_ops_and_replica() {
+        let dir = temp_dir("replay");
+        let (mut store, rec) = Store::open(&dir).unwrap();
+        assert!(rec.created && rec.entries.is_empty() && rec.warnings.is_empty());
+        let replica = rec.replica;
+        let batch = vec![op(1, 0, "ab"), op(1, 2, "c")];
+        store.append(&batch, 1234).unwrap();
+        store.append(&[op(2, 0, "z")], 99).unwrap();
+        assert_eq!(store.stats().syncs, 2);
+        drop(store);
+
+        let (_store, rec) = Store::open(&dir).unwrap();
+        assert!(!rec.created);
+        assert_eq!(rec.replica, replica);
+        assert!(rec.warnings.is_empty(), "{:?}", rec.warnings);
+        assert_eq!(
+            ops_of(&rec),
+            vec![op(1, 0, "ab"), op(1, 2, "c"), op(2, 0, "z")]
+        );
+        assert_eq!(rec.entries[0].unix_ms, 1234);
+    }
+
+    #[test]
+    fn second_process_is_locked_out() {
+        let dir = temp_dir("lock");
+        let (_store, _) = Store::open(&dir).unwrap();
+        assert!(matches!(Store::open(&dir), Err(StoreError::Locked { .. })));
+    }
+
+    #[test]
+    fn torn_tail_is_truncated_with_a_warning_and_keeps_the_replica() {
+        let dir = temp_dir("torn");
+        let (mut store, rec) = Store::open(&dir).unwrap();
+        let replica = rec.replica;
+        store.append(&[op(1, 0, "hello")], 1).unwrap();
+        let first_end = store.stats().log_bytes as usize;
+        store.append(&[op(1, 5, "world")], 2).unwrap();
+        drop(store);
+        let log = dir.join("log");
+        let full = fs::read(&log).unwrap();
+        // Every cut inside the second record keeps exactly the first op.
+        for cut in first_end + 1..full.len() {
+            fs::write(&log, &full[..cut]).unwrap();
+            let (mut store, rec) = Store::open(&dir).unwrap();
+            assert_eq!(ops_of(&rec), vec![op(1, 0, "hello")], "cut at {cut}");
+            assert_eq!(rec.warnings.len(), 1, "{:?}", rec.warnings);
+            assert!(rec.warnings[0].contains("torn tail"));
+            assert_eq!(rec.replica, replica, "a torn append was never sent");
+            assert_eq!(fs::metadata(&log).unwrap().len(), first_end as u64);
+            // Appending after the repair gives a clean log.
+            store.append(&[op(1, 5, "again")], 3).unwrap();
+            drop(store);
+            let (_s, rec) = Store::open(&dir).unwrap();
+            assert!(rec.warnings.is_empty());
+            assert_eq!(ops_of(&rec), vec![op(1, 0, "hello"), op(1, 5, "again")]);
+            drop(_s);
+            fs::write(&log, &full).unwrap();
+        }
+    }
+
+    #[test]
+    fn flipped_byte_truncates_and_retires_the_replica_id() {
+        let dir = temp_dir("flip");
+        let (mut store, rec) = Store::open(&dir).unwrap();
+        let replica = rec.replica;
+        store.append(&[op(1, 0, "hello")], 1).unwrap();
+        let first_end = store.stats().log_bytes as usize;
+        store.append(&[op(1, 5, "world")], 2).unwrap();
+        store.append(&[op(1, 10, "again")], 3).unwrap();
+        drop(store);
+        let log = dir.join("log");
+        let mut bytes = fs::read(&log).unwrap();
+        bytes[first_end + 10] ^= 1; // inside the second record
+        fs::write(&log, &bytes).unwrap();
+
+        let (_store, rec) = Store::open(&dir).unwrap();
+        assert_eq!(ops_of(&rec), vec![op(1, 0, "hello")]);
+        assert_ne!(rec.replica, replica);
+        assert!(rec.warnings.iter().any(|w| w.contains("damaged record")));
+        assert!(rec
+            .warnings
+            .iter()
+            .any(|w| w.contains("replica id changed")));
+        drop(_store);
+        let (_store, again) = Store::open(&dir).unwrap();
+        assert_eq!(again.replica, rec.replica, "the new id is kept");
+        assert!(again.warnings.is_empty());
+    }
+
+    #[test]
+    fn other_versions_and_foreign_files_are_refused_untouched() {
+        let dir = temp_dir("version");
+        let (mut store, _) = Store::open(&dir).unwrap();
+        store.append(&[op(1, 0, "x")], 1).unwrap();
+        drop(store);
+        let log = dir.join("log");
+        let mut bytes = fs::read(&log).unwrap();
+        bytes[8] = 7;
+        fs::write(&log, &bytes).unwrap();
+        let err = Store::open(&dir).unwrap_err();
+        assert!(matches!(err, StoreError::Version { found: 7, .. }));
+        assert!(err.to_string().contains("format version 7"), "{err}");
+        assert_eq!(
+            fs::read(&log).unwrap(),
+            bytes,
+            "refused files are not rewritten"
+        );
+
+        fs::write(&log, b"some other file entirely").unwrap();
+        assert!(matches!(
+            Store::open(&dir),
+            Err(StoreError::NotOurs { what: "log", .. })
+        ));
+    }
+
+    #[test]
+    fn torn_header_starts_afresh() {
+        let dir = temp_dir("torn-header");
+        drop(Store::open(&dir).unwrap());
+        fs::write(dir.join("log"), &LOG_MAGIC[..3]).unwrap();
+        let (mut store, rec) = Store::open(&dir).unwrap();
+        assert!(rec.entries.is_empty());
+        assert_eq!(rec.warnings.len(), 1);
+        store.append(&[op(1, 0, "x")], 1).unwrap();
+        drop(store);
+        let (_s, rec) = Store::open(&dir).unwrap();
+        assert_eq!(ops_of(&rec), vec![op(1, 0, "x")]);
+    }
+
+    #[test]
+    fn compaction_keeps_everything_and_empties_the_log() {
+        let dir = temp_dir("compact");
+        let (mut store, _) = Store::open(&dir).unwrap();
+        store.set_compact_min_bytes(100);
+        let mut all = Vec::new();
+        for i in 0..20u64 {
+            let o = op(1, i * 3, "abc");
+            store.append(std::slice::from_ref(&o), i).unwrap();
+            all.push(o);
+        }
+        assert!(store.needs_compaction());
+        // The driver would pass the document's merged history here.
+        store.compact(&all[..10]).unwrap();
+        assert!(!store.needs_compaction());
+        assert_eq!(store.stats().log_bytes, HEADER_LEN as u64);
+        store.append(&all[10..], 5).unwrap();
+        drop(store);
+        let (_s, rec) = Store::open(&dir).unwrap();
+        assert!(rec.warnings.is_empty());
+        assert_eq!(ops_of(&rec), all);
+        assert_eq!(rec.entries[0].unix_ms, 0, "snapshot ops have no time");
+    }
+
+    #[test]
+    fn crash_between_snapshot_and_log_reset_replays_duplicates() {
+        let dir = temp_dir("compact-crash");
+        let (mut store, _) = Store::open(&dir).unwrap();
+        store.append(&[op(1, 0, "abc")], 1).unwrap();
+        let old_log = fs::read(dir.join("log")).unwrap();
+        store.compact(&[op(1, 0, "abc")]).unwrap();
+        drop(store);
+        // As if the process died after the snapshot rename.
+        fs::write(dir.join("log"), &old_log).unwrap();
+        let (_s, rec) = Store::open(&dir).unwrap();
+        assert_eq!(ops_of(&rec), vec![op(1, 0, "abc"), op(1, 0, "abc")]);
+    }
+}
