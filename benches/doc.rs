@@ -5,13 +5,15 @@
 //! - `encode/<trace>`: serialize the history a new peer needs;
 //! - `remote/<trace>`: build a fresh replica from it, op by op where the
 //!   library allows (see `contenders/mod.rs` for what each one does);
+//! - `load/<trace>`: build a fresh replica from the encoded bytes at once;
 //! - retained heap and encoded bytes are printed (not timed) before the
 //!   timings of each trace.
 //!
-//! `cargo bench --bench doc` takes a few minutes (yrs's local replay alone
-//! is seconds per run). `cargo bench --bench doc -- --test`, or
-//! `cargo test --bench doc` (debug build, what CI runs), runs each bench once
-//! on the first 5,000 txns of each trace, as a smoke test.
+//! `cargo bench --bench doc` takes a few minutes; yrs's local replay
+//! (seconds per run) is left out unless `RUMOR_BENCH_SLOW=1`.
+//! `cargo bench --bench doc -- --test`, or `cargo test --bench doc` (debug
+//! build, what CI runs), runs each bench once on the first 5,000 txns of each
+//! trace, as a smoke test.
 //! `cargo run --release --example compare` prints the same as one table.
 
 #[path = "../tests/common/traces.rs"]
@@ -45,7 +47,7 @@ fn smoke_mode() -> bool {
 }
 
 /// The trace, or in smoke mode its first txns (with the end text recomputed).
-fn load(name: &str) -> SequentialTrace {
+fn load_trace(name: &str) -> SequentialTrace {
     let mut trace = traces::sequential(name);
     if smoke_mode() && trace.txns.len() > SMOKE_TXNS {
         trace.txns.truncate(SMOKE_TXNS);
@@ -72,37 +74,17 @@ fn group<'a>(
     g
 }
 
-fn local<C: Contender>(g: &mut BenchmarkGroup<WallTime>, trace: &SequentialTrace) {
-    g.bench_function(C::NAME, |b| b.iter_with_large_drop(|| C::local(trace)));
+/// A contender's document after the local replay, and what a remote
+/// replica receives: built once per trace, shared by the benches.
+struct Prepared<C: Contender> {
+    doc: C::Doc,
+    encoded: Option<Vec<u8>>,
+    remote_input: Option<C::Remote>,
 }
 
-fn encode<C: Contender>(g: &mut BenchmarkGroup<WallTime>, trace: &SequentialTrace) {
-    let doc = C::local(trace);
-    if C::encode(&doc).is_some() {
-        g.bench_function(C::NAME, |b| b.iter_with_large_drop(|| C::encode(&doc)));
-    }
-}
-
-fn remote<C: Contender>(g: &mut BenchmarkGroup<WallTime>, trace: &SequentialTrace) {
-    let doc = C::local(trace);
-    let Some(input) = C::remote_input(&doc, trace) else {
-        return;
-    };
-    drop(doc);
-    let chars = trace.end_content.chars().count();
-    assert_eq!(
-        C::remote(input.clone()),
-        chars,
-        "{}: remote replica has the wrong length",
-        C::NAME
-    );
-    g.bench_function(C::NAME, |b| {
-        b.iter_batched(|| input.clone(), C::remote, BatchSize::PerIteration)
-    });
-}
-
-/// Checks the contender's text and prints its retained heap and encoded size.
-fn sizes<C: Contender>(trace: &SequentialTrace) {
+/// Replays the trace once, checks the text, prints retained heap and
+/// encoded size, and keeps what the encode and remote benches need.
+fn prepare<C: Contender>(trace: &SequentialTrace) -> Prepared<C> {
     let (doc, heap) = alloc::retained(|| C::local(trace));
     if let Some(text) = C::text(&doc) {
         assert!(
@@ -112,7 +94,10 @@ fn sizes<C: Contender>(trace: &SequentialTrace) {
             trace.name
         );
     }
-    let bytes = C::encode(&doc).map_or("-".to_string(), |b| format!("{} B", b.len()));
+    let encoded = C::encode(&doc);
+    let bytes = encoded
+        .as_ref()
+        .map_or("-".to_string(), |b| format!("{} B", b.len()));
     eprintln!(
         "sizes/{}/{:<14} retained heap {:>10} B   encoded {:>10}   ({})",
         trace.name,
@@ -121,37 +106,112 @@ fn sizes<C: Contender>(trace: &SequentialTrace) {
         bytes,
         C::NOTES
     );
+    let remote_input = C::remote_input(&doc, trace);
+    if let Some(input) = &remote_input {
+        assert_eq!(
+            C::remote(input.clone()),
+            trace.end_content.chars().count(),
+            "{}: remote replica has the wrong length",
+            C::NAME
+        );
+    }
+    let chars = trace.end_content.chars().count();
+    if let Some(len) = encoded.as_deref().and_then(C::load) {
+        assert_eq!(
+            len,
+            chars,
+            "{}: loaded replica has the wrong length",
+            C::NAME
+        );
+    }
+    Prepared {
+        doc,
+        encoded,
+        remote_input,
+    }
+}
+
+/// yrs's local replay takes seconds per run, so criterion's minimum of 10
+/// samples takes minutes: only with `RUMOR_BENCH_SLOW=1` (the `compare`
+/// example always measures it) or in smoke mode.
+fn slow_ok() -> bool {
+    smoke_mode() || std::env::var_os("RUMOR_BENCH_SLOW").is_some_and(|v| v == "1")
+}
+
+fn local<C: Contender>(g: &mut BenchmarkGroup<WallTime>, trace: &SequentialTrace) {
+    g.bench_function(C::NAME, |b| b.iter_with_large_drop(|| C::local(trace)));
+}
+
+fn encode<C: Contender>(g: &mut BenchmarkGroup<WallTime>, prepared: &Prepared<C>) {
+    if C::encode(&prepared.doc).is_some() {
+        g.bench_function(C::NAME, |b| {
+            b.iter_with_large_drop(|| C::encode(&prepared.doc))
+        });
+    }
+}
+
+fn remote<C: Contender>(g: &mut BenchmarkGroup<WallTime>, prepared: &Prepared<C>) {
+    if let Some(input) = &prepared.remote_input {
+        g.bench_function(C::NAME, |b| {
+            b.iter_batched(|| input.clone(), C::remote, BatchSize::PerIteration)
+        });
+    }
+}
+
+fn load<C: Contender>(g: &mut BenchmarkGroup<WallTime>, prepared: &Prepared<C>) {
+    if let Some(bytes) = &prepared.encoded {
+        if C::load(bytes).is_some() {
+            g.bench_function(C::NAME, |b| b.iter(|| C::load(bytes)));
+        }
+    }
 }
 
 fn benches(c: &mut Criterion) {
     for name in TRACES {
-        let trace = load(name);
-        sizes::<Rumor>(&trace);
-        sizes::<DiamondTypes>(&trace);
-        sizes::<Cola>(&trace);
-        sizes::<Yrs>(&trace);
-        sizes::<Jumprope>(&trace);
+        let trace = load_trace(name);
+        let rumor = prepare::<Rumor>(&trace);
+        let dt = prepare::<DiamondTypes>(&trace);
+        let cola = prepare::<Cola>(&trace);
+        let yrs = prepare::<Yrs>(&trace);
+        let _ = prepare::<Jumprope>(&trace);
 
         let mut g = group(c, "local", &trace);
         local::<Rumor>(&mut g, &trace);
         local::<DiamondTypes>(&mut g, &trace);
         local::<Cola>(&mut g, &trace);
-        local::<Yrs>(&mut g, &trace);
+        if slow_ok() {
+            local::<Yrs>(&mut g, &trace);
+        } else {
+            eprintln!(
+                "local/{}/yrs skipped (seconds per run): RUMOR_BENCH_SLOW=1 to include it",
+                trace.name
+            );
+        }
         local::<Jumprope>(&mut g, &trace);
         g.finish();
 
         let mut g = group(c, "encode", &trace);
-        encode::<Rumor>(&mut g, &trace);
-        encode::<DiamondTypes>(&mut g, &trace);
-        encode::<Cola>(&mut g, &trace);
-        encode::<Yrs>(&mut g, &trace);
+        encode(&mut g, &rumor);
+        g.bench_function("rumor-ops-postcard", |b| {
+            b.iter_with_large_drop(|| contenders::rumor_ops_postcard(&rumor.doc))
+        });
+        encode(&mut g, &dt);
+        encode(&mut g, &cola);
+        encode(&mut g, &yrs);
         g.finish();
 
         let mut g = group(c, "remote", &trace);
-        remote::<Rumor>(&mut g, &trace);
-        remote::<DiamondTypes>(&mut g, &trace);
-        remote::<Cola>(&mut g, &trace);
-        remote::<Yrs>(&mut g, &trace);
+        remote(&mut g, &rumor);
+        remote(&mut g, &dt);
+        remote(&mut g, &cola);
+        remote(&mut g, &yrs);
+        g.finish();
+
+        let mut g = group(c, "load", &trace);
+        load(&mut g, &rumor);
+        load(&mut g, &dt);
+        load(&mut g, &cola);
+        load(&mut g, &yrs);
         g.finish();
     }
 }

@@ -30,11 +30,12 @@ const MAX_RUNS: usize = 15;
 struct Row {
     trace: String,
     library: &'static str,
-    local_ms: f64,
+    local_ms: Option<f64>,
     remote_ms: Option<f64>,
+    load_ms: Option<f64>,
     encode_ms: Option<f64>,
     bytes: Option<usize>,
-    heap: usize,
+    heap: Option<usize>,
 }
 
 /// Median wall time of `run`, in ms, over 3..=MAX_RUNS runs within BUDGET.
@@ -72,13 +73,25 @@ fn measure<C: Contender>(trace: &SequentialTrace) -> Row {
         time
     });
 
-    let bytes = C::encode(&doc).map(|b| b.len());
+    let encoded = C::encode(&doc);
+    let bytes = encoded.as_ref().map(|b| b.len());
     let encode_ms = bytes.map(|_| {
         median_ms(|| {
             let (bytes, time) = timed(|| C::encode(&doc));
             drop(bytes);
             time
         })
+    });
+
+    let load_ms = encoded.as_deref().and_then(|bytes| {
+        let len = C::load(bytes)?;
+        assert_eq!(
+            len,
+            chars,
+            "{} loaded replica has the wrong length",
+            C::NAME
+        );
+        Some(median_ms(|| timed(|| C::load(bytes)).1))
     });
 
     let remote_ms = C::remote_input(&doc, trace).map(|input| {
@@ -98,11 +111,33 @@ fn measure<C: Contender>(trace: &SequentialTrace) -> Row {
     Row {
         trace: trace.name.clone(),
         library: C::NAME,
-        local_ms,
+        local_ms: Some(local_ms),
         remote_ms,
+        load_ms,
         encode_ms,
         bytes,
-        heap,
+        heap: Some(heap),
+    }
+}
+
+/// rumor's ops as postcard (what an op-by-op full sync sends): encode only.
+fn measure_rumor_ops(trace: &SequentialTrace) -> Row {
+    let doc = Rumor::local(trace);
+    let bytes = contenders::rumor_ops_postcard(&doc).len();
+    let encode_ms = median_ms(|| {
+        let (bytes, time) = timed(|| contenders::rumor_ops_postcard(&doc));
+        drop(bytes);
+        time
+    });
+    Row {
+        trace: trace.name.clone(),
+        library: "rumor ops (postcard)",
+        local_ms: None,
+        remote_ms: None,
+        load_ms: None,
+        encode_ms: Some(encode_ms),
+        bytes: Some(bytes),
+        heap: None,
     }
 }
 
@@ -131,6 +166,7 @@ fn main() {
     for name in &names {
         let trace = traces::sequential(name);
         eprintln!("{name}: {} patches", trace.patch_count());
+        let ops_row = measure_rumor_ops(&trace);
         for row in [
             measure::<Rumor>(&trace),
             measure::<DiamondTypes>(&trace),
@@ -141,20 +177,22 @@ fn main() {
             eprintln!("  {} done", row.library);
             rows.push(row);
         }
+        rows.push(ops_row);
     }
 
-    println!("| trace | library | local replay (ms) | remote apply (ms) | encode (ms) | encoded | retained heap |");
-    println!("|---|---|---:|---:|---:|---:|---:|");
+    println!("| trace | library | local replay (ms) | remote apply (ms) | encode (ms) | encoded | load (ms) | retained heap |");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|");
     for r in &rows {
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
             r.trace,
             r.library,
-            ms(Some(r.local_ms)),
+            ms(r.local_ms),
             ms(r.remote_ms),
             ms(r.encode_ms),
             r.bytes.map(size).unwrap_or_else(|| "-".into()),
-            size(r.heap),
+            ms(r.load_ms),
+            r.heap.map(size).unwrap_or_else(|| "-".into()),
         );
     }
     println!();
@@ -170,6 +208,8 @@ fn main() {
     ] {
         println!("- {name}: {notes}.");
     }
+    println!("- rumor ops (postcard): `ops_since(empty)` as postcard, what an op-by-op full sync sends before framing.");
+    println!("- load: a fresh replica from the encoded bytes in one piece (rumor: Doc::decode_history; diamond-types: ListCRDT::load_from; cola: Replica::decode, no text; yrs: decode_v2 + apply_update).");
 
     // The bars, as ratios within this run.
     println!();
@@ -192,10 +232,10 @@ fn main() {
         println!(
             "| {} | {} | {} | {} | {} |",
             name,
-            ratio(Some(ru.local_ms), Some(dt.local_ms)),
+            ratio(ru.local_ms, dt.local_ms),
             ratio(ru.remote_ms, co.remote_ms),
             ratio(ru.bytes.map(|b| b as f64), y.bytes.map(|b| b as f64)),
-            size(ru.heap),
+            ru.heap.map(size).unwrap_or_else(|| "-".into()),
         );
     }
 }

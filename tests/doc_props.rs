@@ -361,6 +361,16 @@ fn check_convergence(ids: &[u64], actions: &[Action], seed: u64) -> Result<(), T
         mut peers, sent, ..
     } = run(ids, actions)?;
 
+    // Mid-way states (some ops held, some sliced) survive a save and load.
+    for peer in &peers {
+        let bytes = peer.doc.encode_history();
+        let loaded = Doc::decode_history(ReplicaId(0), &bytes).map_err(|e| {
+            TestCaseError::fail(format!("decode_history refused its own bytes: {e}"))
+        })?;
+        prop_assert_eq!(loaded.text(), peer.doc.text());
+        prop_assert_eq!(loaded.version(), peer.doc.version());
+    }
+
     // Heal: every peer gets every op, in a shuffled order, some first as a
     // slice and then whole.
     for (i, peer) in peers.iter_mut().enumerate() {

@@ -125,3 +125,23 @@ fn delete_targets_naming_a_delete_are_refused() {
     assert!(doc.apply(op).is_err());
     assert_eq!(doc.text(), "y");
 }
+
+/// A backward delete target starting at counter `u64::MAX` is refused, not an
+/// overflow panic (`IdSpan::end_counter` in `Op::validate`).
+#[test]
+fn backward_target_at_the_last_counter_is_refused() {
+    let mut doc = Doc::new(ReplicaId(1));
+    doc.insert(0, "hello").unwrap();
+    let op = Op {
+        id: Id::new(ReplicaId(3), 0),
+        kind: OpKind::Delete {
+            targets: vec![TargetSpan {
+                start: Id::new(ReplicaId(3), u64::MAX),
+                len: 1,
+                backward: true,
+            }],
+        },
+    };
+    assert!(doc.apply(op).is_err());
+    assert_eq!(doc.text(), "hello");
+}

@@ -5,6 +5,7 @@
 //!   replica must give the same text.
 //! - Concurrent traces: one replica per agent, ops exchanged along the
 //!   trace's parents; every replica must converge to `endContent`.
+//! - Both: `encode_history` / `decode_history` round-trips the result.
 
 mod common;
 
@@ -57,7 +58,7 @@ fn loader_reads_sequential_traces() {
 fn loader_reads_concurrent_traces() {
     let names: Vec<String> = traces::concurrent_paths()
         .iter()
-        .map(|p| traces::load_concurrent(p).name)
+        .map(|p| traces::trace_name(p))
         .collect();
     assert_eq!(names, ["clownschool", "friendsforever"]);
     let trace = traces::concurrent("clownschool");
@@ -148,7 +149,7 @@ fn every_sequential_trace_has_a_test() {
         "ascii_only/json-crdt-blog-post",
     ];
     for path in traces::sequential_paths() {
-        let name = traces::load_sequential(&path).name;
+        let name = traces::trace_name(&path);
         assert!(
             listed.contains(&name.as_str()),
             "trace {name} has no test in tests/traces.rs"

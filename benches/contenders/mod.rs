@@ -8,6 +8,7 @@
 //! - `encode`: serialize the whole history a new peer needs;
 //! - `remote`: build a fresh replica from that history the way a peer that
 //!   receives it would (op by op where the library has such a path);
+//! - `load`: build a fresh replica from the encoded bytes in one piece;
 //! - the heap the document keeps after `local` (measured by the caller).
 //!
 //! What each library's numbers mean exactly is in [`Contender::NOTES`].
@@ -34,6 +35,9 @@ pub trait Contender {
     fn remote_input(doc: &Self::Doc, trace: &SequentialTrace) -> Option<Self::Remote>;
     /// Builds a fresh replica from `input`; returns its visible length in chars.
     fn remote(input: Self::Remote) -> usize;
+    /// Loads a fresh replica from [`Contender::encode`]'s bytes in one piece;
+    /// returns its visible length (or `None` without such a path).
+    fn load(bytes: &[u8]) -> Option<usize>;
 }
 
 // ---------------------------------------------------------------------------
@@ -79,6 +83,18 @@ impl Contender for Rumor {
         }
         doc.len()
     }
+
+    fn load(bytes: &[u8]) -> Option<usize> {
+        let doc = rumor::Doc::decode_history(rumor::ReplicaId(2), bytes).expect("history decodes");
+        Some(doc.len())
+    }
+}
+
+/// rumor's ops as a full op-by-op sync sends them: postcard of
+/// `ops_since(empty)`, before framing (no compression).
+pub fn rumor_ops_postcard(doc: &rumor::Doc) -> Vec<u8> {
+    let ops = doc.ops_since(&rumor::VersionVector::new());
+    postcard::to_allocvec(&ops).expect("ops encode")
 }
 
 // ---------------------------------------------------------------------------
@@ -123,8 +139,12 @@ impl Contender for DiamondTypes {
     }
 
     fn remote(bytes: Vec<u8>) -> usize {
-        let doc = diamond_types::list::ListCRDT::load_from(&bytes).expect("dt decodes");
-        doc.len()
+        Self::load(&bytes).expect("dt loads")
+    }
+
+    fn load(bytes: &[u8]) -> Option<usize> {
+        let doc = diamond_types::list::ListCRDT::load_from(bytes).expect("dt decodes");
+        Some(doc.len())
     }
 }
 
@@ -196,6 +216,12 @@ impl Contender for Cola {
             }
         }
         replica.len()
+    }
+
+    fn load(bytes: &[u8]) -> Option<usize> {
+        let encoded: cola::EncodedReplica = postcard::from_bytes(bytes).expect("cola bytes");
+        let replica = cola::Replica::decode(2, &encoded).expect("cola decodes");
+        Some(replica.len())
     }
 }
 
@@ -278,6 +304,19 @@ impl Contender for Yrs {
         let len = text.len(&doc.transact()) as usize;
         len
     }
+
+    fn load(bytes: &[u8]) -> Option<usize> {
+        use yrs::updates::decoder::Decode;
+        use yrs::{Text, Transact};
+        let doc = yrs_doc(2);
+        let text = doc.get_or_insert_text("text");
+        let update = yrs::Update::decode_v2(bytes).expect("yrs decodes");
+        doc.transact_mut()
+            .apply_update(update)
+            .expect("yrs applies");
+        let len = text.len(&doc.transact()) as usize;
+        Some(len)
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -313,5 +352,9 @@ impl Contender for Jumprope {
 
     fn remote(_: ()) -> usize {
         0
+    }
+
+    fn load(_: &[u8]) -> Option<usize> {
+        None
     }
 }

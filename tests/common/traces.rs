@@ -175,7 +175,7 @@ pub fn load_concurrent(path: &Path) -> ConcurrentTrace {
 }
 
 /// `sequential/ascii_only/seph-blog1.json.gz` -> `ascii_only/seph-blog1`.
-fn trace_name(path: &Path) -> String {
+pub fn trace_name(path: &Path) -> String {
     let file = path
         .file_name()
         .and_then(|f| f.to_str())
