@@ -453,19 +453,25 @@ impl Sequence {
         right: Option<Id>,
         log: &OpLog,
     ) -> usize {
-        // Make the origins run boundaries, so the scan moves run by run.
-        if let Some(l) = left {
+        // Make the origins piece boundaries, so the scan moves piece by
+        // piece. Splitting the right origin's piece only inserts after it,
+        // which is after the left origin's piece: `left_cursor` stays valid.
+        let left_cursor = left.map(|l| {
             let (c, k) = self.find_id(l);
             self.split_at(c, k + 1);
-        }
-        if let Some(r) = right {
+            c
+        });
+        let end = right.map(|r| {
             let (c, k) = self.find_id(r);
             self.split_at(c, k);
-        }
-        let left_cursor = left.map(|l| self.find_id(l).0);
-        let end = right.map(|r| self.find_id(r).0);
-        let my_left = left.map_or(-1, |l| self.raw_pos(l) as i64);
-        let my_right = right.map_or(self.raw_len(), |r| self.raw_pos(r)) as i64;
+            Cursor {
+                leaf: c.leaf,
+                index: c.index + (k > 0) as usize,
+            }
+        });
+        // Positions of our origins, needed only when there is something to
+        // scan past (a concurrent insert here): most ops have none.
+        let mut mine: Option<(i64, i64)> = None;
 
         // Scan the runs between the origins. `dest` is the run after which
         // the new one goes (None: at the very start).
@@ -484,6 +490,11 @@ impl Sequence {
             if Some(c) == end {
                 break;
             }
+            let (my_left, my_right) = *mine.get_or_insert_with(|| {
+                let l = left.map_or(-1, |l| self.raw_pos(l) as i64);
+                let r = right.map_or(self.raw_len(), |r| self.raw_pos(r)) as i64;
+                (l, r)
+            });
             let other = *self.run(c);
             let (o_left, o_right) = log.origins(other.id).expect("every piece is in the op log");
             let other_left = o_left.map_or(-1, |l| self.raw_pos(l) as i64);
