@@ -116,6 +116,10 @@ struct Replica<N> {
     /// The length of the text an editor following this node's events would
     /// show: local edits plus the patches of `RemoteEdit` events.
     shown_len: usize,
+    /// A fresh replica fed only this node's own ops (in its log order), kept
+    /// across safety checks so each check replays only what is new. Dropped
+    /// when the node restarts (its log is rebuilt from the store).
+    shadow: Option<Doc>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -241,6 +245,7 @@ impl<N: SimNode> Simulation<N> {
                     offline_token: 0,
                     typist: Typist::new(),
                     shown_len: 0,
+                    shadow: None,
                 }
             })
             .collect();
@@ -393,6 +398,7 @@ impl<N: SimNode> Simulation<N> {
         }
         r.typist.cursor = r.typist.cursor.min(node.doc().len());
         r.shown_len = node.doc().len();
+        r.shadow = None;
         r.node = Some(node);
         r.online = true;
         r.offline_token += 1;
