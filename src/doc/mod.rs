@@ -63,6 +63,8 @@ use oplog::OpLog;
 use pending::Pending;
 use sequence::Sequence;
 
+const NAMES_A_DELETE: Error = Error::InvalidOp("names the id of a delete as a char");
+
 /// What `Doc::apply` did with an op.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Applied {
@@ -328,23 +330,23 @@ impl Doc {
             self.pending.hold(missing, op);
             return Ok(true);
         }
-        // What the op names must be chars, not ids of deletes.
-        let names_chars = match &op.kind {
-            OpKind::Insert { left, right, .. } => left
-                .iter()
-                .chain(right)
-                .all(|&id| self.log.all_chars(IdSpan::new(id, 1))),
-            OpKind::Delete { targets } => targets
+        // What the op names must be chars, not ids of deletes (an insert's
+        // origins are checked by `integrate`, before it changes anything).
+        if let OpKind::Delete { targets } = &op.kind {
+            if !targets
                 .iter()
                 .filter_map(|t| t.ids())
-                .all(|span| self.log.all_chars(span)),
-        };
-        if !names_chars {
-            return Err(Error::InvalidOp("names the id of a delete as a char"));
+                .all(|span| self.log.all_chars(span))
+            {
+                return Err(NAMES_A_DELETE);
+            }
         }
         match &op.kind {
             OpKind::Insert { left, right, text } => {
-                let pos = self.seq.integrate(op.id, len, *left, *right, &self.log);
+                let pos = self
+                    .seq
+                    .integrate(op.id, len, *left, *right, &self.log)
+                    .ok_or(NAMES_A_DELETE)?;
                 self.text.insert(pos, text);
                 applied.patches.push(Patch {
                     pos,

@@ -229,21 +229,22 @@ impl Sequence {
         (node, pos - rest)
     }
 
-    /// The run holding `id` and the id's offset in it. The id must be present.
-    fn find_id(&self, id: Id) -> (Cursor, u64) {
-        let leaf = self
+    /// The piece holding `id` and the id's offset in it, if `id` is an
+    /// inserted char (not the id of a delete, not unknown).
+    fn try_find_id(&self, id: Id) -> Option<(Cursor, u64)> {
+        let (_, &leaf) = self
             .index
             .range(..=id)
             .next_back()
-            .filter(|(k, _)| k.replica == id.replica)
-            .map(|(_, &leaf)| leaf)
-            .expect("id present in the index");
+            .filter(|(k, _)| k.replica == id.replica)?;
         let runs = &self.leaves[leaf as usize].runs;
-        let index = runs
-            .iter()
-            .position(|r| r.contains(id))
-            .expect("id present in its leaf");
-        (Cursor { leaf, index }, id.counter - runs[index].id.counter)
+        let index = runs.iter().position(|r| r.contains(id))?;
+        Some((Cursor { leaf, index }, id.counter - runs[index].id.counter))
+    }
+
+    /// The piece holding `id` and the id's offset in it. The id must be present.
+    fn find_id(&self, id: Id) -> (Cursor, u64) {
+        self.try_find_id(id).expect("id present in the sequence")
     }
 
     /// (raw, visible) chars before the run at `c`.
@@ -444,7 +445,8 @@ impl Sequence {
 
     /// Places a remote run between its origins by the FugueMax rule (see
     /// the module doc of `doc`) and returns the visible position of its
-    /// first char. Both origins must be present.
+    /// first char. Both origins must be known; an origin that is not a char
+    /// (the id of a delete) is refused with `None`, before anything changes.
     pub fn integrate(
         &mut self,
         id: Id,
@@ -452,7 +454,10 @@ impl Sequence {
         left: Option<Id>,
         right: Option<Id>,
         log: &OpLog,
-    ) -> usize {
+    ) -> Option<usize> {
+        for origin in left.iter().chain(right.iter()) {
+            self.try_find_id(*origin)?;
+        }
         // Make the origins piece boundaries, so the scan moves piece by
         // piece. Splitting the right origin's piece only inserts after it,
         // which is after the left origin's piece: `left_cursor` stays valid.
@@ -524,7 +529,7 @@ impl Sequence {
         let pos = self.position(at).1 as usize;
         self.insert_at(at, id, len, (left, right), log);
         self.rebalance();
-        pos
+        Some(pos)
     }
 
     /// Marks the chars of `span` deleted (all must be present). Calls

@@ -353,7 +353,7 @@ fn tree_matches_flat_reference_for_remote_ops() {
             let len = op.len();
             match op.kind.clone() {
                 OpKind::Insert { left, right, .. } => {
-                    let a = tree.integrate(op.id, len, left, right, &log);
+                    let a = tree.integrate(op.id, len, left, right, &log).unwrap();
                     let b = flat.integrate(op.id, len, left, right);
                     assert_eq!(a, b, "seed {seed}");
                 }
