@@ -378,10 +378,3 @@ impl Doc {
 
 #[cfg(test)]
 mod tests;
-
-impl Doc {
-    #[doc(hidden)]
-    pub fn debug_sizes(&self) -> String {
-        self.seq.debug_sizes()
-    }
-}

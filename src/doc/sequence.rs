@@ -740,19 +740,3 @@ impl Sequence {
         }
     }
 }
-
-impl Sequence {
-    pub fn debug_sizes(&self) -> String {
-        let pieces: usize = self.leaves.iter().map(|l| l.runs.len()).sum();
-        let cap: usize = self.leaves.iter().map(|l| l.runs.capacity()).sum();
-        format!(
-            "leaves {} pieces {} cap {} ({} KB) inners {} index keys {}",
-            self.leaves.len(),
-            pieces,
-            cap,
-            cap * 24 / 1024,
-            self.inners.len(),
-            self.index.len()
-        )
-    }
-}
