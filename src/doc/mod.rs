@@ -90,7 +90,7 @@ pub struct DocStats {
     pub visible_chars: usize,
     /// Deleted chars still held in the sequence.
     pub tombstones: usize,
-    /// Runs in the sequence (visible and deleted).
+    /// Pieces in the sequence (runs of chars, visible or deleted).
     pub runs: usize,
     /// Runs in the op log.
     pub log_entries: usize,
@@ -255,7 +255,7 @@ impl Doc {
         DocStats {
             visible_chars: self.len(),
             tombstones: self.seq.raw_len() as usize - self.len(),
-            runs: self.seq.run_count(),
+            runs: self.seq.piece_count(),
             log_entries: self.log.entries(),
             pending_ops: self.pending.len(),
             ops: self.version.total(),

@@ -1,15 +1,15 @@
 //! The sequence: every char ever inserted, tombstones included, in document
-//! order, stored as runs in a B-tree.
+//! order, stored as pieces in a B-tree.
 //!
-//! - Leaves hold up to `LEAF_CAP` runs and are linked left to right; inner
+//! - Leaves hold up to `LEAF_CAP` pieces and are linked left to right; inner
 //!   nodes hold up to `NODE_CAP` children. Every node knows how many chars it
 //!   holds (`raw`, tombstones included) and how many are visible (`vis`), so
 //!   a visible position is found from the root in O(log n).
 //! - `index` maps ids to leaves: a key is the first id of a range of one
 //!   replica's ids, all in the leaf it names, up to the next key. It changes
-//!   only when a new run arrives or runs move to a new leaf, so finding the
-//!   run of an id is O(log n) plus a scan of one leaf.
-//! - The position of a run is found by walking up from its leaf, adding the
+//!   only when a new run arrives or pieces move to a new leaf, so finding the
+//!   piece of an id is O(log n) plus a scan of one leaf.
+//! - The position of a piece is found by walking up from its leaf, adding the
 //!   sizes of the siblings before it: O(log n).
 //!
 //! A piece holds only ids, a length and a deleted flag: the origins of its
@@ -78,7 +78,7 @@ impl Piece {
 
 #[derive(Clone, Debug)]
 struct Leaf {
-    runs: Vec<Piece>,
+    pieces: Vec<Piece>,
     parent: u32,
     next: u32,
     raw: u64,
@@ -93,8 +93,8 @@ struct Inner {
     vis: u64,
 }
 
-/// A run in a leaf. As an insertion point, `index` may equal the leaf's
-/// length (insert after its last run).
+/// A piece in a leaf. As an insertion point, `index` may equal the leaf's
+/// length (insert after its last piece).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Cursor {
     leaf: u32,
@@ -125,7 +125,7 @@ impl Default for Sequence {
     fn default() -> Self {
         Sequence {
             leaves: vec![Leaf {
-                runs: Vec::with_capacity(LEAF_CAP + 3),
+                pieces: Vec::with_capacity(LEAF_CAP + 3),
                 parent: NONE,
                 next: NONE,
                 raw: 0,
@@ -151,9 +151,9 @@ impl Sequence {
         self.totals(self.root, self.height).0
     }
 
-    /// Number of runs stored (for statistics).
-    pub fn run_count(&self) -> usize {
-        self.leaves.iter().map(|l| l.runs.len()).sum()
+    /// Number of pieces stored (for statistics).
+    pub fn piece_count(&self) -> usize {
+        self.leaves.iter().map(|l| l.pieces.len()).sum()
     }
 
     /// (raw, visible) chars under a node at `level` (0 = leaf).
@@ -167,8 +167,8 @@ impl Sequence {
         }
     }
 
-    fn run(&self, c: Cursor) -> &Piece {
-        &self.leaves[c.leaf as usize].runs[c.index]
+    fn piece(&self, c: Cursor) -> &Piece {
+        &self.leaves[c.leaf as usize].pieces[c.index]
     }
 
     /// Adds to the sizes of a leaf and all its ancestors.
@@ -199,8 +199,8 @@ impl Sequence {
         };
         self.hint = Some((leaf, start));
         let mut pos = pos - start;
-        let runs = &self.leaves[leaf as usize].runs;
-        for (index, p) in runs.iter().enumerate() {
+        let pieces = &self.leaves[leaf as usize].pieces;
+        for (index, p) in pieces.iter().enumerate() {
             if !p.deleted {
                 if pos < p.len as u64 {
                     return (Cursor { leaf, index }, pos);
@@ -237,9 +237,12 @@ impl Sequence {
             .range(..=id)
             .next_back()
             .filter(|(k, _)| k.replica == id.replica)?;
-        let runs = &self.leaves[leaf as usize].runs;
-        let index = runs.iter().position(|r| r.contains(id))?;
-        Some((Cursor { leaf, index }, id.counter - runs[index].id.counter))
+        let pieces = &self.leaves[leaf as usize].pieces;
+        let index = pieces.iter().position(|r| r.contains(id))?;
+        Some((
+            Cursor { leaf, index },
+            id.counter - pieces[index].id.counter,
+        ))
     }
 
     /// The piece holding `id` and the id's offset in it. The id must be present.
@@ -247,12 +250,14 @@ impl Sequence {
         self.try_find_id(id).expect("id present in the sequence")
     }
 
-    /// (raw, visible) chars before the run at `c`.
+    /// (raw, visible) chars before the piece at `c`.
     fn position(&self, c: Cursor) -> (u64, u64) {
         let leaf = &self.leaves[c.leaf as usize];
-        let (mut raw, mut vis) = leaf.runs[..c.index].iter().fold((0u64, 0u64), |(r, v), p| {
-            (r + p.len as u64, v + p.visible())
-        });
+        let (mut raw, mut vis) = leaf.pieces[..c.index]
+            .iter()
+            .fold((0u64, 0u64), |(r, v), p| {
+                (r + p.len as u64, v + p.visible())
+            });
         let (mut child, mut parent, mut level) = (c.leaf, leaf.parent, 0);
         while parent != NONE {
             let n = &self.inners[parent as usize];
@@ -272,7 +277,7 @@ impl Sequence {
         self.position(c).0 + k
     }
 
-    /// The run after `c`, or `None` at the end.
+    /// The piece after `c`, or `None` at the end.
     fn next(&self, c: Cursor) -> Option<Cursor> {
         self.normalize(Cursor {
             leaf: c.leaf,
@@ -280,9 +285,9 @@ impl Sequence {
         })
     }
 
-    /// `c` itself if it names a run, else the first run after it.
+    /// `c` itself if it names a piece, else the first piece after it.
     fn normalize(&self, mut c: Cursor) -> Option<Cursor> {
-        while c.index >= self.leaves[c.leaf as usize].runs.len() {
+        while c.index >= self.leaves[c.leaf as usize].pieces.len() {
             let next = self.leaves[c.leaf as usize].next;
             if next == NONE {
                 return None;
@@ -295,12 +300,12 @@ impl Sequence {
         Some(c)
     }
 
-    /// Makes `at` a run boundary inside the run at `c` (no-op at 0 or len).
+    /// Makes `at` a piece boundary inside the piece at `c` (no-op at 0 or len).
     fn split_at(&mut self, c: Cursor, at: u64) {
-        let runs = &mut self.leaves[c.leaf as usize].runs;
-        if at > 0 && at < runs[c.index].len as u64 {
-            let rest = runs[c.index].split(at as u32);
-            runs.insert(c.index + 1, rest);
+        let pieces = &mut self.leaves[c.leaf as usize].pieces;
+        if at > 0 && at < pieces[c.index].len as u64 {
+            let rest = pieces[c.index].split(at as u32);
+            pieces.insert(c.index + 1, rest);
             self.grown.push(c.leaf);
         }
     }
@@ -316,23 +321,23 @@ impl Sequence {
         log: &OpLog,
     ) {
         let joins = at.index > 0 && {
-            let prev = self.leaves[at.leaf as usize].runs[at.index - 1];
+            let prev = self.leaves[at.leaf as usize].pieces[at.index - 1];
             !prev.deleted
                 && prev.id.replica == id.replica
                 && prev.end() == id.counter
                 && origins.0 == Some(prev.last())
                 && self.right_origin(&prev, log) == origins.1
         };
-        let runs = &mut self.leaves[at.leaf as usize].runs;
+        let pieces = &mut self.leaves[at.leaf as usize].pieces;
         if joins {
-            runs[at.index - 1].len += len as u32;
+            pieces[at.index - 1].len += len as u32;
         } else {
             let piece = Piece {
                 id,
                 len: len as u32,
                 deleted: false,
             };
-            runs.insert(at.index, piece);
+            pieces.insert(at.index, piece);
             self.index.insert(id, at.leaf);
             self.grown.push(at.leaf);
         }
@@ -363,19 +368,19 @@ impl Sequence {
     /// deletes right to left, so both sides matter). Returns the cursor of
     /// the piece after it.
     fn mark_deleted(&mut self, c: Cursor, log: &OpLog) -> Cursor {
-        let runs = &mut self.leaves[c.leaf as usize].runs;
-        runs[c.index].deleted = true;
-        let len = runs[c.index].len;
+        let pieces = &mut self.leaves[c.leaf as usize].pieces;
+        pieces[c.index].deleted = true;
+        let len = pieces[c.index].len;
         let mut at = c.index;
-        let runs = &self.leaves[c.leaf as usize].runs;
-        if at + 1 < runs.len() && self.continues(&runs[at], &runs[at + 1], log) {
-            let next = self.leaves[c.leaf as usize].runs.remove(at + 1);
-            self.leaves[c.leaf as usize].runs[at].len += next.len;
+        let pieces = &self.leaves[c.leaf as usize].pieces;
+        if at + 1 < pieces.len() && self.continues(&pieces[at], &pieces[at + 1], log) {
+            let next = self.leaves[c.leaf as usize].pieces.remove(at + 1);
+            self.leaves[c.leaf as usize].pieces[at].len += next.len;
         }
-        let runs = &self.leaves[c.leaf as usize].runs;
-        if at > 0 && self.continues(&runs[at - 1], &runs[at], log) {
-            let this = self.leaves[c.leaf as usize].runs.remove(at);
-            self.leaves[c.leaf as usize].runs[at - 1].len += this.len;
+        let pieces = &self.leaves[c.leaf as usize].pieces;
+        if at > 0 && self.continues(&pieces[at - 1], &pieces[at], log) {
+            let this = self.leaves[c.leaf as usize].pieces.remove(at);
+            self.leaves[c.leaf as usize].pieces[at - 1].len += this.len;
             at -= 1;
         }
         self.add_totals(c.leaf, 0, -(len as i64));
@@ -404,9 +409,9 @@ impl Sequence {
                 leaf: c.leaf,
                 index: c.index + 1,
             };
-            (at, Some(self.run(c).id.add(k)))
+            (at, Some(self.piece(c).id.add(k)))
         };
-        let right = self.normalize(at).map(|c| self.run(c).id);
+        let right = self.normalize(at).map(|c| self.piece(c).id);
         self.insert_at(at, id, len, (left, right), log);
         self.rebalance();
         (left, right)
@@ -426,7 +431,7 @@ impl Sequence {
             let Some(at) = c.and_then(|c| self.normalize(c)) else {
                 break;
             };
-            let run = *self.run(at);
+            let run = *self.piece(at);
             if run.deleted {
                 c = Some(Cursor {
                     leaf: at.leaf,
@@ -478,7 +483,7 @@ impl Sequence {
         // scan past (a concurrent insert here): most ops have none.
         let mut mine: Option<(i64, i64)> = None;
 
-        // Scan the runs between the origins. `dest` is the run after which
+        // Scan the pieces between the origins. `dest` is the run after which
         // the new one goes (None: at the very start).
         let mut prev = left_cursor;
         let mut cur = match left_cursor {
@@ -500,7 +505,7 @@ impl Sequence {
                 let r = right.map_or(self.raw_len(), |r| self.raw_pos(r)) as i64;
                 (l, r)
             });
-            let other = *self.run(c);
+            let other = *self.piece(c);
             let (o_left, o_right) = log.origins(other.id).expect("every piece is in the op log");
             let other_left = o_left.map_or(-1, |l| self.raw_pos(l) as i64);
             if other_left < my_left {
@@ -551,7 +556,7 @@ impl Sequence {
                 index: c.index + (k > 0) as usize,
             };
             self.split_at(c, end - id.counter);
-            let run = *self.run(c);
+            let run = *self.piece(c);
             if !run.deleted {
                 let pos = self.position(c).1 as usize;
                 self.mark_deleted(c, log);
@@ -565,7 +570,7 @@ impl Sequence {
     /// Splits every leaf that grew past `LEAF_CAP` during this operation.
     fn rebalance(&mut self) {
         while let Some(leaf) = self.grown.pop() {
-            while self.leaves[leaf as usize].runs.len() > LEAF_CAP {
+            while self.leaves[leaf as usize].pieces.len() > LEAF_CAP {
                 self.split_leaf(leaf);
             }
         }
@@ -575,9 +580,9 @@ impl Sequence {
     fn split_leaf(&mut self, leaf: u32) {
         let new = self.leaves.len() as u32;
         let l = &mut self.leaves[leaf as usize];
-        let keep = l.runs.len() / 2;
+        let keep = l.pieces.len() / 2;
         let mut moved = Vec::with_capacity(LEAF_CAP + 3);
-        moved.extend(l.runs.drain(keep..));
+        moved.extend(l.pieces.drain(keep..));
         let raw: u64 = moved.iter().map(|p| p.len as u64).sum();
         let vis: u64 = moved.iter().map(|p| p.visible()).sum();
         l.raw -= raw;
@@ -585,7 +590,7 @@ impl Sequence {
         let (parent, next) = (l.parent, l.next);
         l.next = new;
         self.leaves.push(Leaf {
-            runs: Vec::new(),
+            pieces: Vec::new(),
             parent,
             next,
             raw,
@@ -594,7 +599,7 @@ impl Sequence {
         for p in &moved {
             self.index_move(p, new);
         }
-        self.leaves[new as usize].runs = moved;
+        self.leaves[new as usize].pieces = moved;
         self.insert_sibling(0, leaf, new);
     }
 
@@ -622,7 +627,7 @@ impl Sequence {
             if k.replica == end.replica
                 && leaf != to
                 && self.leaves[leaf as usize]
-                    .runs
+                    .pieces
                     .iter()
                     .any(|q| q.contains(end))
             {
@@ -714,7 +719,7 @@ impl Sequence {
             }
             let l = &self.leaves[leaf as usize];
             leaf = l.next;
-            Some(l.runs.iter())
+            Some(l.pieces.iter())
         })
         .flatten()
     }
@@ -727,10 +732,10 @@ impl Sequence {
         let mut leaf = 0u32;
         while leaf != NONE {
             let l = &self.leaves[leaf as usize];
-            let raw: u64 = l.runs.iter().map(|r| r.len as u64).sum();
-            let vis: u64 = l.runs.iter().map(|r| r.visible()).sum();
+            let raw: u64 = l.pieces.iter().map(|r| r.len as u64).sum();
+            let vis: u64 = l.pieces.iter().map(|r| r.visible()).sum();
             assert_eq!((raw, vis), (l.raw, l.vis), "leaf {leaf} totals");
-            for run in &l.runs {
+            for run in &l.pieces {
                 for id in [run.id, run.last()] {
                     let (c, _) = self.find_id(id);
                     assert_eq!(c.leaf, leaf, "index of {id:?}");
