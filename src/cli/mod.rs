@@ -64,8 +64,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = probability)]
     pub loss: f64,
     /// Delay each datagram sent or received by about MS milliseconds
-    /// (uniform in 0.5..1.5 x MS, so they also get reordered).
-    #[arg(long, value_name = "MS", default_value_t = 0)]
+    /// (uniform in 0.5..1.5 x MS, so they also get reordered). At most an hour.
+    #[arg(long, value_name = "MS", default_value_t = 0,
+          value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
     pub delay: u64,
     /// Largest datagram to send, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = 1200,

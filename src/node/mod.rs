@@ -385,6 +385,7 @@ impl Node {
                 Frame::Ping => ping = true,
                 Frame::Hello { name, .. } => {
                     if let Some(p) = self.peers.get_mut(&from) {
+                        let name = display_name(&name);
                         p.name = (!name.is_empty()).then_some(name);
                     }
                 }
@@ -1142,6 +1143,14 @@ fn digest_frames(
         }));
     }
     out
+}
+
+/// A peer's name as we keep and show it: at most `MAX_NAME` bytes and no
+/// control characters, so a name cannot forge lines in `rumor`'s replies or
+/// move a terminal's cursor.
+fn display_name(name: &str) -> String {
+    let clean: String = name.chars().filter(|c| !c.is_control()).collect();
+    truncate(&clean, MAX_NAME)
 }
 
 fn truncate(s: &str, max: usize) -> String {

@@ -466,3 +466,22 @@ fn a_loss_is_found_by_a_later_ack_well_before_the_rto() {
     );
     assert!(resent[0].0 > p1, "a new packet number");
 }
+
+#[test]
+fn a_peer_name_cannot_carry_control_characters_or_run_long() {
+    let mut a = node(1);
+    a.add_peer(Time::ZERO, addr(2));
+    let name = format!("evil\nok 0 peers\n\x1b[2J{}", "x".repeat(500));
+    let hello = wire::encode(
+        &Header {
+            sender: ReplicaId(2),
+            packet: 0,
+        },
+        &[Frame::Hello { session: 7, name }],
+    );
+    a.handle_datagram(Time::ZERO, addr(2), &hello);
+    let shown = a.peers()[0].name.clone().expect("named");
+    assert!(!shown.chars().any(char::is_control), "{shown:?}");
+    assert!(shown.len() <= MAX_NAME);
+    assert!(shown.starts_with("evilok 0 peers[2J"), "{shown:?}");
+}
