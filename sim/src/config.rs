@@ -359,24 +359,28 @@ impl SimConfig {
         if self.loss >= 1.0 {
             return Err("--loss 1 loses every datagram: nothing could converge".into());
         }
-        let non_neg = |name: &str, v: f64| {
-            if v.is_finite() && v >= 0.0 {
+        // Upper bounds keep virtual-time arithmetic (microseconds in a u64)
+        // far from overflow and a run from spinning at one instant.
+        const MAX_MS: f64 = 1e9; // about 11.6 virtual days
+        const MAX_RATE: f64 = 1e4; // per virtual minute
+        let within = |name: &str, v: f64, max: f64| {
+            if v.is_finite() && (0.0..=max).contains(&v) {
                 Ok(())
             } else {
-                Err(format!("--{name} must be a finite number >= 0, got {v}"))
+                Err(format!("--{name} must be a number in 0..={max}, got {v}"))
             }
         };
-        non_neg("delay", self.delay_ms)?;
-        non_neg("jitter", self.jitter_ms)?;
-        non_neg("partition-ms", self.partition_ms)?;
-        non_neg("crashes", self.crashes)?;
-        non_neg("downtime-ms", self.downtime_ms)?;
-        non_neg("offline", self.offline)?;
-        non_neg("offline-ms", self.offline_ms)?;
-        non_neg("fault-ms", self.fault_ms)?;
-        non_neg("deadline-ms", self.deadline_ms)?;
-        non_neg("sync-ms", self.sync_ms)?;
-        non_neg("check-ms", self.check_ms)?;
+        within("delay", self.delay_ms, MAX_MS)?;
+        within("jitter", self.jitter_ms, MAX_MS)?;
+        within("partition-ms", self.partition_ms, MAX_MS)?;
+        within("crashes", self.crashes, MAX_RATE)?;
+        within("downtime-ms", self.downtime_ms, MAX_MS)?;
+        within("offline", self.offline, MAX_RATE)?;
+        within("offline-ms", self.offline_ms, MAX_MS)?;
+        within("fault-ms", self.fault_ms, MAX_MS)?;
+        within("deadline-ms", self.deadline_ms, MAX_MS)?;
+        within("sync-ms", self.sync_ms, MAX_MS)?;
+        within("check-ms", self.check_ms, MAX_MS)?;
         if self.nodes == 0 || self.nodes > 1000 {
             return Err(format!("--nodes must be in 1..=1000, got {}", self.nodes));
         }
@@ -392,7 +396,7 @@ impl SimConfig {
             }
         }
         if let Partitions::Rate(r) = self.partitions {
-            non_neg("partitions", r)?;
+            within("partitions", r, MAX_RATE)?;
         }
         Ok(())
     }
