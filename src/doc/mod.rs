@@ -324,7 +324,7 @@ impl Doc {
             return Err(Error::InvalidOp("history full"));
         }
         if let Some(missing) = missing {
-            if self.pending.is_full() {
+            if self.pending.is_full_for(&op) {
                 return Err(Error::PendingFull);
             }
             self.pending.hold(missing, op);

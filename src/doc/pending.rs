@@ -1,18 +1,36 @@
 //! Ops that arrived before an op they depend on, parked by the first
 //! missing id, and released as soon as that id is applied.
+//!
+//! Bounded in count and in bytes, so a peer that sends ops whose causes
+//! never come cannot make a replica hold more than a fixed amount.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::id::{Id, ReplicaId};
-use super::op::Op;
+use super::op::{Op, OpKind};
 
 /// Most ops held at once; past it `apply` refuses new early ops.
 pub(crate) const MAX_PENDING: usize = 1 << 16;
+/// Most bytes (text and delete spans) held at once.
+pub(crate) const MAX_PENDING_BYTES: usize = 64 << 20;
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Pending {
     waiting: BTreeMap<Id, Vec<Op>>,
+    /// (first id, length in counters) of every held op: a retransmitted
+    /// copy is held once (a conflicting op with the same span is refused
+    /// when the first one applies, so keeping one is enough).
+    held: BTreeSet<(Id, u64)>,
     count: usize,
+    bytes: usize,
+}
+
+/// What holding `op` costs, roughly in bytes.
+fn size(op: &Op) -> usize {
+    match &op.kind {
+        OpKind::Insert { text, .. } => text.len(),
+        OpKind::Delete { targets } => targets.len() * std::mem::size_of::<super::id::TargetSpan>(),
+    }
 }
 
 impl Pending {
@@ -20,19 +38,20 @@ impl Pending {
         self.count
     }
 
-    pub fn is_full(&self) -> bool {
-        self.count >= MAX_PENDING
+    /// Whether `op` would go past a bound.
+    pub fn is_full_for(&self, op: &Op) -> bool {
+        self.count >= MAX_PENDING || self.bytes + size(op) > MAX_PENDING_BYTES
     }
 
     /// Parks `op` until `missing` is applied. A copy of an op already
     /// parked (a retransmission) is not parked twice.
     pub fn hold(&mut self, missing: Id, op: Op) {
-        let list = self.waiting.entry(missing).or_default();
-        if list.iter().any(|held| held == &op) {
+        if !self.held.insert((op.id, op.len())) {
             return;
         }
-        list.push(op);
         self.count += 1;
+        self.bytes += size(&op);
+        self.waiting.entry(missing).or_default().push(op);
     }
 
     /// Takes every op waiting for a counter of `replica` in `from..to`.
@@ -46,9 +65,11 @@ impl Pending {
             .map(|(k, _)| *k)
             .collect();
         for k in keys {
-            if let Some(ops) = self.waiting.remove(&k) {
-                self.count -= ops.len();
-                out.extend(ops);
+            for op in self.waiting.remove(&k).unwrap_or_default() {
+                self.held.remove(&(op.id, op.len()));
+                self.count -= 1;
+                self.bytes -= size(&op);
+                out.push(op);
             }
         }
     }

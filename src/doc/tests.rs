@@ -376,3 +376,24 @@ fn tree_matches_flat_reference_for_remote_ops() {
         assert!(docs.iter().all(|d| d.text() == docs[0].text()));
     }
 }
+
+#[test]
+fn held_ops_are_bounded_in_bytes() {
+    let mut d = Doc::new(r(1));
+    let text = "x".repeat(64 << 10);
+    let early = |k: u64| Op {
+        id: Id::new(r(2), k * (64 << 10)),
+        kind: OpKind::Insert {
+            left: Some(Id::new(r(9), 0)), // never arrives
+            right: None,
+            text: text.clone(),
+        },
+    };
+    let fits = pending::MAX_PENDING_BYTES / text.len();
+    for k in 0..fits as u64 {
+        assert!(d.apply(early(k)).unwrap().held);
+    }
+    assert_eq!(d.apply(early(fits as u64)), Err(Error::PendingFull));
+    assert_eq!(d.pending_len(), fits);
+    assert_eq!(d.text(), "");
+}
