@@ -80,6 +80,26 @@ pub enum StoreError {
     Locked { dir: PathBuf },
 }
 
+/// Appends `op` as one record, or, when it is too big for one record (a
+/// paste of tens of megabytes), as several records of consecutive slices:
+/// the reader refuses records past `MAX_RECORD_LEN`, so the writer must
+/// never make one.
+fn encode_op(op: &Op, unix_ms: u64, out: &mut Vec<u8>) {
+    let entry = Entry {
+        unix_ms,
+        op: op.clone(),
+    };
+    let payload = postcard::to_stdvec(&entry).expect("an op always encodes");
+    let len = op.len();
+    if payload.len() <= record::MAX_RECORD_LEN || len < 2 {
+        record::encode_record(&payload, out);
+        return;
+    }
+    let mid = len / 2;
+    encode_op(&op.slice(0, mid), unix_ms, out);
+    encode_op(&op.slice(mid, len), unix_ms, out);
+}
+
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
     move |source| StoreError::Io {
         path: path.to_path_buf(),
@@ -232,12 +252,7 @@ impl Store {
         }
         let mut buf = Vec::new();
         for op in ops {
-            let entry = Entry {
-                unix_ms,
-                op: op.clone(),
-            };
-            let payload = postcard::to_stdvec(&entry).expect("an op always encodes");
-            record::encode_record(&payload, &mut buf);
+            encode_op(op, unix_ms, &mut buf);
         }
         let path = self.dir.join("log");
         let result = self.log.write_all(&buf).and_then(|()| self.log.sync_data());
@@ -267,12 +282,7 @@ impl Store {
     pub fn compact(&mut self, all_ops: &[Op]) -> Result<(), StoreError> {
         let mut snap = record::header(SNAPSHOT_MAGIC).to_vec();
         for op in all_ops {
-            let entry = Entry {
-                unix_ms: 0,
-                op: op.clone(),
-            };
-            let payload = postcard::to_stdvec(&entry).expect("an op always encodes");
-            record::encode_record(&payload, &mut snap);
+            encode_op(op, 0, &mut snap);
         }
         let snapshot_path = self.dir.join("snapshot");
         write_atomic(&snapshot_path, &snap).map_err(io_err(&snapshot_path))?;
@@ -463,6 +473,26 @@ pub(crate) mod tests {
             vec![op(1, 0, "ab"), op(1, 2, "c"), op(2, 0, "z")]
         );
         assert_eq!(rec.entries[0].unix_ms, 1234);
+    }
+
+    #[test]
+    fn an_op_bigger_than_a_record_is_stored_in_slices_and_replays_whole() {
+        let dir = temp_dir("huge");
+        let (mut store, rec) = Store::open(&dir).unwrap();
+        let replica = rec.replica;
+        let big = "a".repeat(record::MAX_RECORD_LEN + 1000);
+        store.append(&[op(1, 0, &big)], 1).unwrap();
+        store.compact(&[op(1, 0, &big)]).unwrap();
+        store.append(&[op(1, big.len() as u64, "b")], 2).unwrap();
+        drop(store);
+        let (_store, rec) = Store::open(&dir).unwrap();
+        assert!(rec.warnings.is_empty(), "{:?}", rec.warnings);
+        assert_eq!(rec.replica, replica);
+        let mut doc = crate::doc::Doc::new(ReplicaId(7));
+        for o in ops_of(&rec) {
+            doc.apply(o).unwrap();
+        }
+        assert_eq!(doc.len(), big.len() + 1);
     }
 
     #[test]
