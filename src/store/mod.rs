@@ -359,6 +359,10 @@ fn replay_file(path: &Path, magic: [u8; 8], what: &'static str) -> Result<Replay
         Ok(()) => {}
         Err(HeaderProblem::Torn) => {
             replay.header_torn = true;
+            // A snapshot is written whole (temp file + rename): if it is cut
+            // short, something outside damaged it, and ops in it may have
+            // been sent already, so its replica id must be retired.
+            replay.damaged = magic == SNAPSHOT_MAGIC;
             replay.warnings.push(format!(
                 "{}: header cut short ({} bytes); starting it afresh",
                 path.display(),
@@ -406,7 +410,9 @@ fn replay_file(path: &Path, magic: [u8; 8], what: &'static str) -> Result<Replay
             BadTail::Torn => "torn tail (an append cut short)",
             BadTail::Corrupt => "damaged record",
         };
-        replay.damaged = why == BadTail::Corrupt;
+        // A torn tail is harmless only in the log (an append cut short
+        // before it was acknowledged); in a snapshot it is damage.
+        replay.damaged = why == BadTail::Corrupt || magic == SNAPSHOT_MAGIC;
         replay.warnings.push(format!(
             "{}: {reason} at byte {}; dropped the last {dropped} bytes, kept {} ops",
             path.display(),
@@ -493,6 +499,27 @@ pub(crate) mod tests {
             doc.apply(o).unwrap();
         }
         assert_eq!(doc.len(), big.len() + 1);
+    }
+
+    #[test]
+    fn a_cut_snapshot_retires_the_replica_id() {
+        let dir = temp_dir("cutsnap");
+        let (mut store, rec) = Store::open(&dir).unwrap();
+        let replica = rec.replica;
+        store
+            .compact(&[op(1, 0, "hello"), op(1, 5, "world")])
+            .unwrap();
+        drop(store);
+        let path = dir.join("snapshot");
+        let bytes = fs::read(&path).unwrap();
+        fs::write(&path, &bytes[..bytes.len() - 3]).unwrap();
+
+        let (_store, rec) = Store::open(&dir).unwrap();
+        assert_eq!(ops_of(&rec), vec![op(1, 0, "hello")]);
+        assert_ne!(
+            rec.replica, replica,
+            "ops of the lost tail may have been sent"
+        );
     }
 
     #[test]
