@@ -60,7 +60,7 @@ impl SimNode for Node {
         Node::poll_event(self)
     }
     fn add_peer(&mut self, now: Time, addr: SocketAddr) {
-        Node::add_peer(self, now, addr)
+        Node::add_peer(self, now, addr);
     }
     fn set_online(&mut self, now: Time, online: bool) {
         Node::set_online(self, now, online)

@@ -96,7 +96,7 @@ impl SimNode for Timerless {
         self.0.poll_event()
     }
     fn add_peer(&mut self, now: Time, addr: SocketAddr) {
-        self.0.add_peer(now, addr)
+        self.0.add_peer(now, addr);
     }
     fn set_online(&mut self, now: Time, online: bool) {
         self.0.set_online(now, online)

@@ -130,8 +130,13 @@ impl Session {
                 if addr == driver.local_addr() {
                     return Reply::error(format!("{addr} is this peer's own address"));
                 }
-                driver.add_peer(addr);
-                Reply::ok(format!("peer {addr} added"))
+                if driver.add_peer(addr) {
+                    Reply::ok(format!("peer {addr} added"))
+                } else {
+                    Reply::error(format!(
+                        "{addr} was not added: it is this peer, or the peer table is full"
+                    ))
+                }
             }
             Command::Insert { pos, text } => edit(driver, Edit::Insert { pos, text }),
             Command::Delete { pos, len } => edit(driver, Edit::Delete { pos, len }),

@@ -308,10 +308,13 @@ impl Driver {
         }
     }
 
-    pub fn add_peer(&mut self, addr: SocketAddr) {
+    /// Adds a peer; false when the node refused it (its own address, or
+    /// the peer table is full).
+    pub fn add_peer(&mut self, addr: SocketAddr) -> bool {
         let now = self.now();
-        self.node.add_peer(now, addr);
+        let added = self.node.add_peer(now, addr);
         self.settle();
+        added
     }
 
     pub fn set_online(&mut self, online: bool) {

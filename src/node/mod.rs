@@ -482,19 +482,23 @@ impl Node {
     }
 
     /// Adds a peer by address (or wakes it up if known) and starts a digest exchange.
-    pub fn add_peer(&mut self, now: Time, addr: SocketAddr) {
+    ///
+    /// Returns false when `addr` is not a peer now: it is this node's own
+    /// address, or the peer table is full.
+    pub fn add_peer(&mut self, now: Time, addr: SocketAddr) -> bool {
         self.tick(now);
         if self.own_addrs.contains(&addr) {
-            return;
+            return false;
         }
         if !self.ensure_peer(now, addr) {
             self.stats.drops.peer_table_full += 1;
-            return;
+            return false;
         }
         if let Some(peer) = self.peers.get_mut(&addr) {
             peer.learned = false; // the user asked for it: never forgotten
         }
         self.start_exchange(now, addr);
+        true
     }
 
     /// Offline: sends nothing and ignores input; edits go on. Online again:

@@ -485,3 +485,23 @@ fn a_peer_name_cannot_carry_control_characters_or_run_long() {
     assert!(shown.len() <= MAX_NAME);
     assert!(shown.starts_with("evilok 0 peers[2J"), "{shown:?}");
 }
+
+#[test]
+fn add_peer_says_when_the_table_is_full() {
+    let mut a = Node::new(
+        Doc::new(ReplicaId(1)),
+        Config {
+            max_peers: 1,
+            ..Config::default()
+        },
+        ChaCha8Rng::seed_from_u64(1),
+        Time::ZERO,
+    );
+    assert!(a.add_peer(Time::ZERO, addr(2)));
+    assert!(
+        a.add_peer(Time::ZERO, addr(2)),
+        "a known peer is still a peer"
+    );
+    assert!(!a.add_peer(Time::ZERO, addr(3)));
+    assert_eq!(a.peers().len(), 1);
+}
