@@ -667,13 +667,23 @@ impl Node {
     }
 
     fn queue_peer_list(&mut self, to: SocketAddr) {
-        let list: Vec<SocketAddr> = self
+        // As many live peers as fit one frame beside an ack (IPv6
+        // addresses are long; a small MTU takes fewer).
+        let (max_frame, me) = (self.max_frame(), self.doc.replica());
+        let mut list: Vec<SocketAddr> = Vec::new();
+        for addr in self
             .peers
             .values()
             .filter(|p| p.addr != to && p.state != PeerState::Down)
             .map(|p| p.addr)
             .take(MAX_PEER_LIST)
-            .collect();
+        {
+            list.push(addr);
+            if wire::encoded_len(&Frame::Peers(list.clone()), me) > max_frame {
+                list.pop();
+                break;
+            }
+        }
         if list.is_empty() {
             return;
         }
@@ -973,10 +983,15 @@ impl Node {
                 name: truncate(&config.name, MAX_NAME),
             });
         while let Some(frame) = peer.control.front() {
-            if !builder.push(frame) {
+            if builder.push(frame) {
+                peer.control.pop_front();
+            } else if builder.is_empty() {
+                // It fits no datagram at all: drop it rather than let it
+                // hold back every control frame behind it.
+                peer.control.pop_front();
+            } else {
                 break;
             }
-            peer.control.pop_front();
         }
         if peer.ping_due && builder.push(&Frame::Ping) {
             peer.ping_due = false;

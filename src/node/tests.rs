@@ -505,3 +505,44 @@ fn add_peer_says_when_the_table_is_full() {
     assert!(!a.add_peer(Time::ZERO, addr(3)));
     assert_eq!(a.peers().len(), 1);
 }
+
+#[test]
+fn a_peer_list_is_cut_to_fit_a_small_mtu() {
+    let mut a = Node::new(
+        Doc::new(ReplicaId(1)),
+        Config {
+            mtu: 200,
+            // Peers that never answer stay up through the test.
+            suspect_after: 900,
+            down_after: 1000,
+            ..Config::default()
+        },
+        ChaCha8Rng::seed_from_u64(1),
+        Time::ZERO,
+    );
+    for port in 2..40 {
+        assert!(a.add_peer(Time::ZERO, addr(port)));
+        // Every peer answers, so it is up and worth listing.
+        let ping = wire::encode(
+            &Header {
+                sender: ReplicaId(port as u64),
+                packet: 0,
+            },
+            &[Frame::Ping],
+        );
+        a.handle_datagram(Time::ZERO, addr(port), &ping);
+    }
+    let _ = sent_frames(&mut a);
+    let later = Time::ZERO + a.config().peer_exchange_interval * 2;
+    a.handle_timeout(later);
+    assert!(a.peers().iter().all(|p| p.state != PeerState::Down));
+    let lists: Vec<usize> = sent_frames(&mut a)
+        .into_iter()
+        .filter_map(|f| match f {
+            Frame::Peers(list) => Some(list.len()),
+            _ => None,
+        })
+        .collect();
+    assert!(!lists.is_empty(), "no peer list went out");
+    assert!(lists.iter().all(|&n| n > 0 && n < 38), "{lists:?}");
+}
