@@ -55,9 +55,17 @@ pub(crate) struct OpLog {
     entries: Vec<Entry>,
     text: String,
     targets: Vec<TargetSpan>,
-    /// Per replica, the index of each of its entries, in counter order (a
-    /// replica's ops are applied in counter order).
-    by_replica: BTreeMap<ReplicaId, Vec<u32>>,
+    /// Per replica, its entries in counter order (a replica's ops are
+    /// applied in counter order).
+    by_replica: BTreeMap<ReplicaId, ReplicaEntries>,
+}
+
+/// One replica's entries: their first counters (binary-searched, so kept
+/// side by side rather than behind an index) and their places in `entries`.
+#[derive(Debug, Clone, Default)]
+struct ReplicaEntries {
+    starts: Vec<u64>,
+    index: Vec<u32>,
 }
 
 impl OpLog {
@@ -165,10 +173,9 @@ impl OpLog {
             let extra = gentle_growth(self.entries.capacity(), 1);
             self.entries.reserve_exact(extra);
         }
-        self.by_replica
-            .entry(entry.id.replica)
-            .or_default()
-            .push(self.entries.len() as u32);
+        let list = self.by_replica.entry(entry.id.replica).or_default();
+        list.starts.push(entry.id.counter);
+        list.index.push(self.entries.len() as u32);
         self.entries.push(entry);
     }
 
@@ -178,14 +185,11 @@ impl OpLog {
             return &[];
         };
         // Most asks are about the newest ops: try the last entry first.
-        let start_of = |e: u32| self.entries[e as usize].id.counter;
-        match list.last() {
-            Some(&last) if start_of(last) <= counter => &list[list.len() - 1..],
-            _ => {
-                let i = list.partition_point(|&e| start_of(e) <= counter);
-                &list[i.saturating_sub(1)..]
-            }
-        }
+        let i = match list.starts.last() {
+            Some(&last) if last <= counter => list.starts.len(),
+            _ => list.starts.partition_point(|&start| start <= counter),
+        };
+        &list.index[i.saturating_sub(1)..]
     }
 
     /// The entry holding `id`, if any.
@@ -217,7 +221,7 @@ impl OpLog {
         if let Some(&last) = self
             .by_replica
             .get(&span.start.replica)
-            .and_then(|l| l.last())
+            .and_then(|l| l.index.last())
         {
             let entry = &self.entries[last as usize];
             if entry.id.counter <= span.start.counter && end <= entry.end() {
