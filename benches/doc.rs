@@ -85,15 +85,7 @@ struct Prepared<C: Contender> {
 /// Replays the trace once, checks the text, prints retained heap and
 /// encoded size, and keeps what the encode and remote benches need.
 fn prepare<C: Contender>(trace: &SequentialTrace) -> Prepared<C> {
-    let (doc, heap) = alloc::retained(|| C::local(trace));
-    if let Some(text) = C::text(&doc) {
-        assert!(
-            text == trace.end_content,
-            "{} got the wrong text on {}",
-            C::NAME,
-            trace.name
-        );
-    }
+    let (doc, heap) = contenders::replay_checked::<C>(trace);
     let encoded = C::encode(&doc);
     let bytes = encoded
         .as_ref()

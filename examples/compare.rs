@@ -58,15 +58,7 @@ fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
 
 fn measure<C: Contender>(trace: &SequentialTrace) -> Row {
     let chars = trace.end_content.chars().count();
-    let (doc, heap) = alloc::retained(|| C::local(trace));
-    if let Some(text) = C::text(&doc) {
-        assert!(
-            text == trace.end_content,
-            "{} got the wrong text on {}",
-            C::NAME,
-            trace.name
-        );
-    }
+    let (doc, heap) = contenders::replay_checked::<C>(trace);
     let local_ms = median_ms(|| {
         let (doc, time) = timed(|| C::local(trace));
         drop(doc);

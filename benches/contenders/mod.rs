@@ -17,6 +17,21 @@ pub mod alloc;
 
 use crate::traces::SequentialTrace;
 
+/// Replays `trace` as local edits on `C`, checks the text where `C` keeps
+/// one, and returns the document with the heap bytes it retains.
+pub fn replay_checked<C: Contender>(trace: &SequentialTrace) -> (C::Doc, usize) {
+    let (doc, heap) = alloc::retained(|| C::local(trace));
+    if let Some(text) = C::text(&doc) {
+        assert!(
+            text == trace.end_content,
+            "{} got the wrong text on {}",
+            C::NAME,
+            trace.name
+        );
+    }
+    (doc, heap)
+}
+
 /// One library under test. `Remote` is what a receiving peer gets, made
 /// outside the timed part.
 pub trait Contender {

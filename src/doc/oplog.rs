@@ -217,17 +217,6 @@ impl OpLog {
     /// id of a delete: an origin or a delete target must name chars.
     pub fn all_chars(&self, span: super::id::IdSpan) -> bool {
         let end = span.end_counter();
-        // Most ops name recent chars: try the replica's last entry first.
-        if let Some(&last) = self
-            .by_replica
-            .get(&span.start.replica)
-            .and_then(|l| l.index.last())
-        {
-            let entry = &self.entries[last as usize];
-            if entry.id.counter <= span.start.counter && end <= entry.end() {
-                return !entry.is_delete;
-            }
-        }
         for &e in self.entries_from(span.start.replica, span.start.counter) {
             let entry = &self.entries[e as usize];
             if entry.id.counter >= end {

@@ -670,19 +670,15 @@ impl Node {
         // As many live peers as fit one frame beside an ack (IPv6
         // addresses are long; a small MTU takes fewer).
         let (max_frame, me) = (self.max_frame(), self.doc.replica());
-        let mut list: Vec<SocketAddr> = Vec::new();
-        for addr in self
+        let mut list: Vec<SocketAddr> = self
             .peers
             .values()
             .filter(|p| p.addr != to && p.state != PeerState::Down)
             .map(|p| p.addr)
             .take(MAX_PEER_LIST)
-        {
-            list.push(addr);
-            if wire::encoded_len(&Frame::Peers(list.clone()), me) > max_frame {
-                list.pop();
-                break;
-            }
+            .collect();
+        while !list.is_empty() && wire::encoded_len(&Frame::Peers(list.clone()), me) > max_frame {
+            list.pop();
         }
         if list.is_empty() {
             return;
