@@ -141,6 +141,22 @@ impl Doc {
         self.replica
     }
 
+    /// The id of the visible char at `pos` (< len), or `None` past the end.
+    /// An editor anchors a cursor to this id, not to the position, so remote
+    /// edits before it do not move it off its char. O(log n).
+    pub fn id_at(&self, pos: usize) -> Option<Id> {
+        (pos < self.len()).then(|| self.seq.id_at_visible(pos as u64))
+    }
+
+    /// Where char `id` is now: the number of visible chars before it, and
+    /// whether it is itself visible (`false`: deleted, so the position is
+    /// where it was). `None` if no char has this id here. O(log n).
+    pub fn position_of(&self, id: Id) -> Option<(usize, bool)> {
+        self.seq
+            .visible_pos(id)
+            .map(|(pos, visible)| (pos as usize, visible))
+    }
+
     /// The id the next local change will use.
     fn next_id(&self) -> Id {
         Id::new(self.replica, self.version.get(self.replica))

@@ -271,6 +271,30 @@ impl Sequence {
         (raw, vis)
     }
 
+    /// The id of visible char `pos` (< visible_len).
+    pub fn id_at_visible(&self, pos: u64) -> Id {
+        let (leaf, start) = self.descend(pos);
+        let mut rest = pos - start;
+        for p in &self.leaves[leaf as usize].pieces {
+            if !p.deleted {
+                if rest < p.len as u64 {
+                    return p.id.add(rest);
+                }
+                rest -= p.len as u64;
+            }
+        }
+        panic!("visible position past the end of the sequence")
+    }
+
+    /// Number of visible chars before char `id`, and whether `id` itself is
+    /// visible; `None` if `id` is not a char here.
+    pub fn visible_pos(&self, id: Id) -> Option<(u64, bool)> {
+        let (c, k) = self.try_find_id(id)?;
+        let p = self.piece(c);
+        let before = self.position(c).1 + if p.deleted { 0 } else { k };
+        Some((before, !p.deleted))
+    }
+
     /// Char-level position (tombstones counted) of a present id.
     fn raw_pos(&self, id: Id) -> u64 {
         let (c, k) = self.find_id(id);

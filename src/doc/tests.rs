@@ -397,3 +397,31 @@ fn held_ops_are_bounded_in_bytes() {
     assert_eq!(d.pending_len(), fits);
     assert_eq!(d.text(), "");
 }
+
+#[test]
+fn id_at_and_position_of_follow_a_char_through_remote_edits() {
+    let mut a = Doc::new(ReplicaId(1));
+    let mut b = Doc::new(ReplicaId(2));
+    a.insert(0, "hello world").unwrap();
+    for op in a.ops_since(&VersionVector::default()) {
+        b.apply(op).unwrap();
+    }
+    let w = a.id_at(6).unwrap(); // the 'w'
+    assert_eq!(a.id_at(11), None);
+    assert_eq!(a.position_of(w), Some((6, true)));
+    let seen = b.version();
+    b.insert(0, ">> ").unwrap();
+    b.delete(3, 2).unwrap(); // "he"
+    for op in b.ops_since(&seen) {
+        a.apply(op).unwrap();
+    }
+    assert_eq!(a.text(), ">> llo world");
+    assert_eq!(a.position_of(w), Some((7, true)));
+    assert_eq!(a.id_at(7), Some(w));
+    a.delete(7, 1).unwrap();
+    assert_eq!(a.position_of(w), Some((7, false)));
+    assert_eq!(a.position_of(Id::new(ReplicaId(9), 0)), None);
+    for pos in 0..a.len() {
+        assert_eq!(a.position_of(a.id_at(pos).unwrap()), Some((pos, true)));
+    }
+}
