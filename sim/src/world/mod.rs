@@ -775,8 +775,7 @@ impl<N: SimNode> Simulation<N> {
             }
             Event::Check => {
                 self.counters.events += 1;
-                let turn = (self.counters.checks % self.cfg.nodes as u64) as usize;
-                self.check_safety(Replay::One(turn));
+                self.check_safety(Replay::All);
                 if self.phase != Phase::Done {
                     let at = self.now() + ms(self.cfg.check_ms);
                     self.queue.push(at, Event::Check);
