@@ -92,6 +92,12 @@ pub struct Config {
     /// Coalesce small ops while data is in flight (Nagle): one datagram
     /// per round trip when typing faster than the network answers.
     pub coalesce: bool,
+    /// Test only: a deliberately broken node that never repairs a loss (the
+    /// ops of a datagram declared lost are not sent again, and there are no
+    /// periodic digest exchanges), so a simulator can show that its checker
+    /// catches a protocol bug in the real code. Never set it in a program.
+    #[doc(hidden)]
+    pub test_no_repair: bool,
 }
 
 impl Default for Config {
@@ -112,6 +118,7 @@ impl Default for Config {
             peer_exchange_interval: Duration::from_secs(10),
             max_peers: 64,
             coalesce: true,
+            test_no_repair: false,
         }
     }
 }
@@ -417,7 +424,9 @@ impl Node {
             return;
         }
         if self.timers.expire(node_timer::ANTI_ENTROPY, now) {
-            self.anti_entropy_round();
+            if !self.config.test_no_repair {
+                self.anti_entropy_round();
+            }
             let next = self.jittered(self.config.anti_entropy_interval);
             self.timers.set(node_timer::ANTI_ENTROPY, now + next);
         }
@@ -916,6 +925,9 @@ impl Node {
             stats.retransmits += 1;
         }
         peer.hello_due |= sent.hello;
+        if !peer.resend_lost {
+            return; // `Config::test_no_repair`: the ops are forgotten
+        }
         for op in sent.ops.into_iter().rev() {
             if let Some(op) = trim_known(op, &peer.known) {
                 peer.queue_bytes += wire::op_frame_len(&op, me);
