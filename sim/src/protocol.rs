@@ -71,9 +71,9 @@ impl SimNode for Node {
     fn peer_addrs(&self) -> Vec<SocketAddr> {
         self.peers().into_iter().map(|p| p.addr).collect()
     }
-    /// The node's own test knob: it never repairs a loss.
+    /// The node's own test knob: it drops some received ops.
     fn break_config(config: &mut Config) -> bool {
-        config.test_no_repair = true;
+        config.test_drop_ops = true;
         true
     }
 }

@@ -67,6 +67,13 @@ pub struct Config {
     pub peer_exchange: bool,
     /// A human name for this node, shown to peers.
     pub name: String,
+    /// Test only: a deliberately broken node that acknowledges, then
+    /// silently drops, every received op carrying an id whose counter is 7
+    /// mod 16 (so no resend can ever deliver it), so that a simulator can
+    /// show its checker catches a protocol bug in the real code path.
+    /// Never set it in a program.
+    #[doc(hidden)]
+    pub test_drop_ops: bool,
     /// Retransmission timeout before any RTT sample (RFC 6298 says 1 s).
     pub initial_rto: Duration,
     /// Lower bound of the retransmission timeout.
@@ -92,12 +99,6 @@ pub struct Config {
     /// Coalesce small ops while data is in flight (Nagle): one datagram
     /// per round trip when typing faster than the network answers.
     pub coalesce: bool,
-    /// Test only: a deliberately broken node that never repairs a loss (the
-    /// ops of a datagram declared lost are not sent again, and there are no
-    /// periodic digest exchanges), so a simulator can show that its checker
-    /// catches a protocol bug in the real code. Never set it in a program.
-    #[doc(hidden)]
-    pub test_no_repair: bool,
 }
 
 impl Default for Config {
@@ -106,6 +107,7 @@ impl Default for Config {
             mtu: 1200,
             peer_exchange: true,
             name: String::new(),
+            test_drop_ops: false,
             initial_rto: Duration::from_millis(1000),
             min_rto: Duration::from_millis(200),
             max_rto: Duration::from_secs(10),
@@ -118,7 +120,6 @@ impl Default for Config {
             peer_exchange_interval: Duration::from_secs(10),
             max_peers: 64,
             coalesce: true,
-            test_no_repair: false,
         }
     }
 }
@@ -424,9 +425,7 @@ impl Node {
             return;
         }
         if self.timers.expire(node_timer::ANTI_ENTROPY, now) {
-            if !self.config.test_no_repair {
-                self.anti_entropy_round();
-            }
+            self.anti_entropy_round();
             let next = self.jittered(self.config.anti_entropy_interval);
             self.timers.set(node_timer::ANTI_ENTROPY, now + next);
         }
@@ -766,6 +765,11 @@ impl Node {
     fn on_op(&mut self, from: SocketAddr, op: Op, patches: &mut Vec<Patch>) {
         self.stats.ops_received += 1;
         let span = op.span();
+        if self.config.test_drop_ops
+            && (span.start.counter..span.end_counter()).any(|c| c % 16 == 7)
+        {
+            return; // deliberately broken: see `Config::test_drop_ops`
+        }
         match self.doc.apply(op) {
             Ok(applied) => patches.extend(applied.patches),
             Err(_) => {
@@ -925,9 +929,6 @@ impl Node {
             stats.retransmits += 1;
         }
         peer.hello_due |= sent.hello;
-        if !peer.resend_lost {
-            return; // `Config::test_no_repair`: the ops are forgotten
-        }
         for op in sent.ops.into_iter().rev() {
             if let Some(op) = trim_known(op, &peer.known) {
                 peer.queue_bytes += wire::op_frame_len(&op, me);

@@ -80,8 +80,6 @@ pub struct Peer {
     pub control: VecDeque<Frame>,
     pub ping_due: bool,
     pub hello_due: bool,
-    /// False only under `Config::test_no_repair`: lost ops are not sent again.
-    pub resend_lost: bool,
 
     // Receiving.
     pub received: ReceivedPackets,
@@ -120,7 +118,6 @@ impl Peer {
             control: VecDeque::new(),
             ping_due: true,
             hello_due: true,
-            resend_lost: !config.test_no_repair,
             received: ReceivedPackets::default(),
             ack_pending: false,
             ack_now: false,
