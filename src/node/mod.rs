@@ -248,8 +248,6 @@ pub struct Node {
     cursor: usize,
     /// `doc.version().total()` at the last queue refill.
     refilled_total: u64,
-    /// Reused by `poll_transmit` for the list of peer addresses.
-    addrs_scratch: Vec<SocketAddr>,
     /// The latest `now` the driver gave: `poll_transmit` sends "now".
     last_now: Time,
     /// Drawn at start: tells peers this is a new run (see `Frame::Hello`).
@@ -297,7 +295,6 @@ impl Node {
             events: VecDeque::new(),
             cursor: 0,
             refilled_total: 0,
-            addrs_scratch: Vec::new(),
             last_now: now,
             session,
         };
@@ -455,24 +452,33 @@ impl Node {
             return None;
         }
         self.refill_queues();
-        // A reused buffer: this runs once per datagram sent and once more.
-        let mut addrs = std::mem::take(&mut self.addrs_scratch);
-        addrs.clear();
-        addrs.extend(self.peers.keys().copied());
-        let mut sent = None;
-        for i in 0..addrs.len() {
-            let index = (self.cursor + i) % addrs.len();
-            let addr = addrs[index];
-            if let Some(bytes) = self.build_datagram(addr) {
-                self.cursor = index + 1;
-                self.stats.datagrams_sent += 1;
-                self.stats.bytes_sent += bytes.len() as u64;
-                sent = Some(Transmit { to: addr, bytes });
-                break;
+        // Round robin over the peers (in address order) from the cursor:
+        // those at or after it, then those before. Walking the map itself
+        // saves a lookup per peer on this path, which runs once per
+        // datagram sent and once more.
+        let sender = Sender {
+            me: self.doc.replica(),
+            now: self.last_now,
+            session: self.session,
+            config: &self.config,
+        };
+        let len = self.peers.len();
+        let start = self.cursor % len;
+        for (skip, take) in [(start, len - start), (0, start)] {
+            let peers = self.peers.values_mut().enumerate().skip(skip).take(take);
+            for (index, peer) in peers {
+                if let Some(bytes) = Self::build_datagram(peer, &sender, &mut self.stats) {
+                    self.cursor = index + 1;
+                    self.stats.datagrams_sent += 1;
+                    self.stats.bytes_sent += bytes.len() as u64;
+                    return Some(Transmit {
+                        to: peer.addr,
+                        bytes,
+                    });
+                }
             }
         }
-        self.addrs_scratch = addrs;
-        sent
+        None
     }
 
     /// When the node next wants `handle_timeout` called.
@@ -940,12 +946,14 @@ impl Node {
 
     // ---- building datagrams ----
 
-    /// The next datagram for `addr`, if it has anything worth sending.
-    fn build_datagram(&mut self, addr: SocketAddr) -> Option<Vec<u8>> {
-        let me = self.doc.replica();
-        let now = self.last_now;
-        let config = &self.config;
-        let peer = self.peers.get_mut(&addr)?;
+    /// The next datagram for `peer`, if it has anything worth sending.
+    fn build_datagram(peer: &mut Peer, sender: &Sender, stats: &mut Stats) -> Option<Vec<u8>> {
+        let Sender {
+            me,
+            now,
+            session,
+            config,
+        } = *sender;
         let window_open =
             peer.data_in_flight == 0 || peer.data_in_flight + config.mtu <= config.window_bytes;
         if !peer.queue.is_empty() && peer.queued_since.is_none() {
@@ -976,19 +984,19 @@ impl Node {
             return None;
         }
         let header = Header {
-            sender: self.doc.replica(),
+            sender: me,
             packet: peer.next_packet,
         };
         let mut builder = DatagramBuilder::new(header, config.mtu);
         let mut had_ack = false;
         if peer.ack_pending {
-            if let Some(ack) = peer.received.ack_frame(self.last_now) {
+            if let Some(ack) = peer.received.ack_frame(now) {
                 had_ack = builder.push(&Frame::Ack(ack));
             }
         }
         let hello = peer.hello_due
             && builder.push(&Frame::Hello {
-                session: self.session,
+                session,
                 name: truncate(&config.name, MAX_NAME),
             });
         while let Some(frame) = peer.control.front() {
@@ -1032,7 +1040,7 @@ impl Node {
         if hello {
             peer.hello_due = false;
         }
-        self.stats.ops_sent += ops.len() as u64;
+        stats.ops_sent += ops.len() as u64;
         if eliciting {
             let data = !ops.is_empty();
             if data {
@@ -1040,15 +1048,14 @@ impl Node {
             }
             peer.in_flight.push_back(SentPacket {
                 packet: header.packet,
-                sent: self.last_now,
+                sent: now,
                 size: bytes.len(),
                 ops,
                 hello,
                 small: bytes.len() < config.mtu / 2,
             });
             if peer.timers.get(peer_timer::LOSS).is_none() {
-                peer.timers
-                    .set(peer_timer::LOSS, self.last_now + peer.rtt.rto());
+                peer.timers.set(peer_timer::LOSS, now + peer.rtt.rto());
             }
         }
         Some(bytes)
@@ -1074,6 +1081,15 @@ impl Node {
     fn jittered(&mut self, d: Duration) -> Duration {
         d.mul_f64(self.rng.random_range(0.5..1.5))
     }
+}
+
+/// What building a datagram needs from the node besides the peer.
+#[derive(Clone, Copy)]
+struct Sender<'a> {
+    me: ReplicaId,
+    now: Time,
+    session: u64,
+    config: &'a Config,
 }
 
 /// Moves ops from the peer's queue into the datagram while they fit it and
