@@ -854,11 +854,11 @@ impl Node {
         };
         let is_acked = |pn: u64| ranges.iter().any(|&(lo, hi)| lo <= pn && pn <= hi);
         let mut newly_acked = false;
-        let mut kept = VecDeque::with_capacity(peer.in_flight.len());
-        for sent in std::mem::take(&mut peer.in_flight) {
+        // Out and back in place: this runs per ack, keep the deque's buffer.
+        let mut in_flight = std::mem::take(&mut peer.in_flight);
+        in_flight.retain(|sent| {
             if !is_acked(sent.packet) {
-                kept.push_back(sent);
-                continue;
+                return true;
             }
             newly_acked = true;
             if sent.packet == ack.largest {
@@ -872,8 +872,9 @@ impl Node {
             for op in &sent.ops {
                 peer.known_raise(op.span());
             }
-        }
-        peer.in_flight = kept;
+            false
+        });
+        peer.in_flight = in_flight;
         if !newly_acked {
             return;
         }
@@ -900,10 +901,14 @@ impl Node {
                     || loss_delay.is_some_and(|d| s.sent + d <= now))
         };
         let by_timeout = |s: &SentPacket| s.sent + rto <= now;
-        let (lost, kept): (Vec<SentPacket>, Vec<SentPacket>) = std::mem::take(&mut peer.in_flight)
-            .into_iter()
-            .partition(|s| by_threshold(s) || by_timeout(s));
-        peer.in_flight = kept.into();
+        let is_lost = |s: &SentPacket| by_threshold(s) || by_timeout(s);
+        // Usually nothing is lost: then the deque stays as it is.
+        let mut lost = VecDeque::new();
+        if peer.in_flight.iter().any(is_lost) {
+            (lost, peer.in_flight) = std::mem::take(&mut peer.in_flight)
+                .into_iter()
+                .partition(is_lost);
+        }
         // Back off for data lost to the RTO only: pings to a silent peer
         // have their own pace, and threshold losses prove the path works.
         if lost.iter().any(|s| s.is_data() && !by_threshold(s)) {
