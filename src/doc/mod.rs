@@ -267,9 +267,11 @@ impl Doc {
 
     /// Replaces this replica's state by a snapshot's, keeping every op of
     /// ours the snapshot lacks (re-applied on top of it) and every held op.
-    /// Returns one patch for the whole text. On error nothing changes.
-    pub fn absorb_snapshot(&mut self, bytes: &[u8]) -> Result<Patch, Error> {
+    /// Returns one patch for the whole text and the snapshot's version. On
+    /// error nothing changes.
+    pub fn absorb_snapshot(&mut self, bytes: &[u8]) -> Result<(Patch, VersionVector), Error> {
         let mut loaded = history::decode(self.replica, bytes)?;
+        let snapshot_version = loaded.version();
         for op in self.ops_since(&loaded.version) {
             loaded.apply(op)?;
         }
@@ -284,7 +286,7 @@ impl Doc {
             inserted: loaded.len(),
         };
         *self = loaded;
-        Ok(patch)
+        Ok((patch, snapshot_version))
     }
 
     /// Number of ops held waiting for their dependencies.

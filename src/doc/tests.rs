@@ -502,7 +502,8 @@ fn absorbing_a_snapshot_keeps_our_own_unsent_ops() {
     big.insert(0, "the shared text").unwrap();
     let mut newcomer = Doc::new(r(2));
     newcomer.insert(0, "mine ").unwrap();
-    let patch = newcomer.absorb_snapshot(&big.encode_snapshot()).unwrap();
+    let (patch, version) = newcomer.absorb_snapshot(&big.encode_snapshot()).unwrap();
+    assert_eq!(version, big.version());
     assert_eq!(patch.deleted, 5);
     assert_eq!(patch.inserted, newcomer.len());
     assert_eq!(newcomer.replica(), r(2));
