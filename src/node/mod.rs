@@ -1064,15 +1064,16 @@ impl Node {
         // round trip; the tail of a bulk transfer goes at once. Ops are held
         // a little over one smoothed RTT at most: if the ack is lost, they
         // go anyway (and their acks reveal the loss).
-        let hold = peer.rtt.srtt().map_or(DEFAULT_HOLD, |srtt| srtt * 5 / 4);
-        let hold_until = peer
-            .queued_since
-            .map(|t| t + hold.max(Duration::from_millis(1)));
+        // (This runs for every peer on every poll: cheap tests first.)
+        let hold_until = peer.queued_since.map(|t| {
+            let hold = peer.rtt.srtt().map_or(DEFAULT_HOLD, |srtt| srtt * 5 / 4);
+            t + hold.max(Duration::from_millis(1))
+        });
         let coalescing = config.coalesce
+            && hold_until.is_some_and(|t| now < t)
             && !peer.retransmit_pending
             && peer.queue_bytes < config.mtu / 2
-            && peer.in_flight.iter().any(|s| s.small && s.is_data())
-            && hold_until.is_some_and(|t| now < t);
+            && peer.in_flight.iter().any(|s| s.small && s.is_data());
         if coalescing {
             if let Some(t) = hold_until {
                 peer.timers.set_earliest(peer_timer::COALESCE, t);
