@@ -20,7 +20,7 @@ use rumor::node::{Config, Event as NodeEvent, Node, Time, Transmit};
 use rumor::{Doc, ReplicaId, VersionVector};
 
 use crate::config::{Partitions, Sabotage, SimConfig};
-use crate::hash::{fnv64, Fnv64};
+use crate::hash::{fnv64, TraceHash};
 use crate::net::{DropReason, LinkFaults, Network, Partition, Route};
 use crate::protocol::SimNode;
 use crate::queue::{EventQueue, Micros};
@@ -165,7 +165,7 @@ pub struct Simulation<N: SimNode = Node> {
     ops_issued: u64,
     hot_spot: Option<HotSpot>,
     next_partition_id: u64,
-    trace_hash: Fnv64,
+    trace_hash: TraceHash,
     trace: Option<Box<dyn Write>>,
     latency: Histogram<u64>,
     counters: Counters,
@@ -268,7 +268,7 @@ impl<N: SimNode> Simulation<N> {
             ops_issued: 0,
             hot_spot: None,
             next_partition_id: 0,
-            trace_hash: Fnv64::new(),
+            trace_hash: TraceHash::new(),
             trace: None,
             latency: Histogram::new(3).expect("3 significant figures is valid"),
             counters: Counters::default(),
