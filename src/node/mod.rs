@@ -459,8 +459,15 @@ impl Node {
                 now + self.config.peer_exchange_interval,
             );
         }
-        let addrs: Vec<SocketAddr> = self.peers.keys().copied().collect();
-        for addr in addrs {
+        // Only peers with a timer due: for the others it would be a no-op
+        // (after a lookup), and this runs on every timer event.
+        let due: Vec<SocketAddr> = self
+            .peers
+            .values()
+            .filter(|p| p.timers.next().is_some_and(|t| t <= now))
+            .map(|p| p.addr)
+            .collect();
+        for addr in due {
             self.peer_timeouts(now, addr);
         }
     }
