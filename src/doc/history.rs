@@ -23,8 +23,9 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 
+use super::oplog::EntryOp;
 use super::sequence::{Piece, Sequence};
-use super::{Doc, Error, Id, IdSpan, Op, OpKind, ReplicaId, TargetSpan, VersionVector};
+use super::{Doc, Error, Id, IdSpan, Op, OpKind, ReplicaId, TargetSpan};
 
 const MAGIC: &[u8; 4] = b"RMH1";
 const SNAPSHOT_MAGIC: &[u8; 4] = b"RMS1";
@@ -44,12 +45,11 @@ pub(crate) fn encode_snapshot(doc: &Doc) -> Vec<u8> {
 }
 
 fn encode_with(doc: &Doc, snapshot: bool) -> Vec<u8> {
-    let ops = doc.ops_since(&VersionVector::new());
     let mut replicas: Vec<ReplicaId> = Vec::new();
     let mut index: BTreeMap<ReplicaId, u64> = BTreeMap::new();
-    for op in &ops {
-        index.entry(op.id.replica).or_insert_with(|| {
-            replicas.push(op.id.replica);
+    for (id, _, _) in doc.log.iter() {
+        index.entry(id.replica).or_insert_with(|| {
+            replicas.push(id.replica);
             replicas.len() as u64 - 1
         });
     }
@@ -58,7 +58,7 @@ fn encode_with(doc: &Doc, snapshot: bool) -> Vec<u8> {
     for r in &replicas {
         put(&mut body, r.0);
     }
-    put(&mut body, ops.len() as u64);
+    put(&mut body, doc.log.entries() as u64);
     let origin = |body: &mut Vec<u8>, own: Id, id: Option<Id>| match id {
         None => put(body, 0),
         Some(id) => {
@@ -67,27 +67,27 @@ fn encode_with(doc: &Doc, snapshot: bool) -> Vec<u8> {
         }
     };
     let mut text = String::new();
-    for op in &ops {
-        let r = index[&op.id.replica];
-        match &op.kind {
-            OpKind::Insert {
+    for (id, len, op) in doc.log.iter() {
+        let r = index[&id.replica];
+        match op {
+            EntryOp::Insert {
                 left,
                 right,
                 text: t,
             } => {
                 put(&mut body, r << 1);
-                put(&mut body, t.chars().count() as u64);
-                origin(&mut body, op.id, *left);
-                origin(&mut body, op.id, *right);
+                put(&mut body, len);
+                origin(&mut body, id, left);
+                origin(&mut body, id, right);
                 text.push_str(t);
             }
-            OpKind::Delete { targets } => {
+            EntryOp::Delete { targets } => {
                 put(&mut body, r << 1 | 1);
-                put(&mut body, op.len());
+                put(&mut body, len);
                 put(&mut body, targets.len() as u64);
                 for t in targets {
                     put(&mut body, index[&t.start.replica]);
-                    put_counter(&mut body, op.id, t.start);
+                    put_counter(&mut body, id, t.start);
                     put(&mut body, t.len << 1 | t.backward as u64);
                 }
             }
