@@ -5,11 +5,14 @@
 //! How it keeps replicas converging:
 //!
 //! - **Driven by state.** For each peer the node keeps `known` (what the
-//!   peer has: its last digest, raised as our ops are acknowledged) and
-//!   `frontier` (everything known, in flight or queued for it). Whatever the
-//!   doc has beyond `frontier` is queued: that one rule is both push (local
-//!   edits) and relay (ops learned from another peer). Ops received from a
-//!   peer raise its `frontier`, so they are not echoed back.
+//!   peer has: its last digest, raised as our ops are acknowledged). Ops
+//!   the doc gained since the last refill are queued for the peers the
+//!   gossip rule names (`gossip.rs`: down a tree rooted at each op's
+//!   author, so each node sends and receives each op about once whatever
+//!   the group size); that one rule is both push (local edits) and relay
+//!   (ops learned from another peer). A peer whose digest shows a gap gets
+//!   everything beyond it. Ops received from a peer raise its `known`, so
+//!   they are not echoed back.
 //! - **Acks and loss.** Every datagram has a packet number; the receiver
 //!   acks ranges of them (piggybacked, or alone after `max_ack_delay`). A
 //!   datagram is lost when a later one is acked and it is three numbers or
@@ -30,9 +33,13 @@
 //!   after `suspect_after` intervals it is suspect, after `down_after` down
 //!   (its send state is dropped; when it answers, a digest exchange catches
 //!   it up). Peer lists are gossiped when `peer_exchange` is on.
-//! - **Timers** are a fixed table: two node-wide slots (anti-entropy, peer
-//!   exchange) and four per peer (loss, delayed ack, ping, coalescing).
+//! - **Gossip.** Lazy announcements (`Have`) to a few random peers, and a
+//!   pull on a miss, repair what the tree missed well before anti-entropy.
+//! - **Timers** are a fixed table: four node-wide slots (anti-entropy, peer
+//!   exchange, announcements, pulls) and four per peer (loss, delayed ack,
+//!   ping, coalescing).
 
+mod gossip;
 mod peer;
 mod received;
 mod rtt;
@@ -49,6 +56,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::doc::{self, Doc, IdSpan, Op, Patch, ReplicaId, VersionVector};
 use crate::wire::{self, DatagramBuilder, DecodeError, DigestFrame, Frame, Header};
 
+use gossip::{fanout_for, Gossip, View};
 use peer::{subtract_spans, trim_known, try_append, Peer, SentPacket};
 use received::ReceivedPackets;
 use timers::{node_timer, peer_timer, TimerTable};
@@ -92,6 +100,19 @@ pub struct Config {
     /// Coalesce small ops while data is in flight (Nagle): one datagram
     /// per round trip when typing faster than the network answers.
     pub coalesce: bool,
+    /// In groups larger than `direct_push_max`, how many peers each node
+    /// pushes each op to (the arity of the gossip tree, `gossip.rs`).
+    pub fanout: usize,
+    /// Groups of at most this many members (this node included) push each
+    /// op from its author to every member directly.
+    pub direct_push_max: usize,
+    /// Interval between lazy announcements of what grew (`Have` frames).
+    pub gossip_interval: Duration,
+    /// How many random peers get each announcement.
+    pub lazy_fanout: usize,
+    /// How long a node that heard of ops it lacks waits for them to
+    /// arrive down the tree before pulling them from the announcer.
+    pub pull_delay: Duration,
 }
 
 impl Default for Config {
@@ -110,8 +131,13 @@ impl Default for Config {
             down_after: 10,
             anti_entropy_interval: Duration::from_secs(5),
             peer_exchange_interval: Duration::from_secs(10),
-            max_peers: 64,
+            max_peers: 1024,
             coalesce: true,
+            fanout: 4,
+            direct_push_max: 8,
+            gossip_interval: Duration::from_millis(500),
+            lazy_fanout: 2,
+            pull_delay: Duration::from_millis(250),
         }
     }
 }
@@ -240,6 +266,10 @@ pub struct Node {
     cursor: usize,
     /// `doc.version().total()` at the last queue refill.
     refilled_total: u64,
+    /// Fan-out gossip: what went down the trees, announcements, pulls.
+    gossip: Gossip,
+    /// Reused by `refill_queues` for one op's tree children.
+    targets_scratch: Vec<SocketAddr>,
     /// Reused by `poll_transmit` for the list of peer addresses.
     addrs_scratch: Vec<SocketAddr>,
     /// The latest `now` the driver gave: `poll_transmit` sends "now".
@@ -271,12 +301,15 @@ impl Node {
             &mut config.ping_interval,
             &mut config.anti_entropy_interval,
             &mut config.peer_exchange_interval,
+            &mut config.gossip_interval,
             &mut config.min_rto,
         ] {
             *d = (*d).max(floor);
         }
         config.max_rto = config.max_rto.max(config.min_rto);
         config.initial_rto = config.initial_rto.clamp(config.min_rto, config.max_rto);
+        // The history the node starts with is not news to push.
+        let gossip = Gossip::new(doc.version());
         let mut node = Node {
             doc,
             config,
@@ -289,6 +322,8 @@ impl Node {
             events: VecDeque::new(),
             cursor: 0,
             refilled_total: 0,
+            gossip,
+            targets_scratch: Vec::new(),
             addrs_scratch: Vec::new(),
             last_now: now,
             session,
@@ -392,6 +427,7 @@ impl Node {
                 Frame::Digest(d) => self.on_digest(from, &d),
                 Frame::Peers(list) => self.on_peer_list(now, &list),
                 Frame::Op(op) => self.on_op(from, op, &mut patches),
+                Frame::Have(entries) => self.on_have(now, from, &entries),
             }
         }
         self.stats.ops_buffered = self.doc.pending_len() as u64;
@@ -420,6 +456,14 @@ impl Node {
             self.anti_entropy_round();
             let next = self.jittered(self.config.anti_entropy_interval);
             self.timers.set(node_timer::ANTI_ENTROPY, now + next);
+        }
+        if self.timers.expire(node_timer::ANNOUNCE, now) {
+            self.announce();
+            let next = self.jittered(self.config.gossip_interval);
+            self.timers.set(node_timer::ANNOUNCE, now + next);
+        }
+        if self.timers.expire(node_timer::PULL, now) {
+            self.pull_due(now);
         }
         if self.timers.expire(node_timer::PEER_EXCHANGE, now) {
             if self.config.peer_exchange {
@@ -670,12 +714,20 @@ impl Node {
         // As many live peers as fit one frame beside an ack (IPv6
         // addresses are long; a small MTU takes fewer).
         let (max_frame, me) = (self.max_frame(), self.doc.replica());
-        let mut list: Vec<SocketAddr> = self
+        let live: Vec<SocketAddr> = self
             .peers
             .values()
             .filter(|p| p.addr != to && p.state != PeerState::Down)
             .map(|p| p.addr)
-            .take(MAX_PEER_LIST)
+            .collect();
+        // A group larger than one list: a random window of it each time,
+        // so every member is told about every other within a few rounds.
+        let start = match live.len() {
+            0..=MAX_PEER_LIST => 0,
+            n => self.rng.random_range(0..n),
+        };
+        let mut list: Vec<SocketAddr> = (0..live.len().min(MAX_PEER_LIST))
+            .map(|i| live[(start + i) % live.len()])
             .collect();
         while !list.is_empty() && wire::encoded_len(&Frame::Peers(list.clone()), me) > max_frame {
             list.pop();
@@ -731,11 +783,13 @@ impl Node {
             .iter()
             .any(|(r, n)| d.covers(r) && n > d.version.get(r));
         if peer_lacks {
-            // Queue again exactly what it lacks (less what is in flight).
+            // Queue again exactly what it lacks (less what is in flight),
+            // and whatever has not gone down the gossip trees yet.
+            let mut pull = peer.pull.take().unwrap_or_else(|| self.gossip.pushed.clone());
             for &r in replicas.iter().filter(|&&r| d.covers(r)) {
-                peer.frontier.set(r, d.version.get(r));
+                pull.set(r, d.version.get(r));
             }
-            peer.refill_due = true;
+            peer.pull = Some(pull);
             peer.queue.retain(|op| !d.covers(op.id.replica));
             peer.queue_bytes = peer.queue.iter().map(|op| wire::op_frame_len(op, me)).sum();
         }
@@ -775,12 +829,15 @@ impl Node {
         self.config.mtu - DatagramBuilder::overhead() - ACK_RESERVE
     }
 
-    /// Queues for each live peer whatever the doc has beyond its frontier:
-    /// local edits (push) and ops learned from other peers (relay) alike.
+    /// Queues ops for peers: first for each peer with a pull (a digest
+    /// showed a gap, or it is new or back) everything beyond its pull
+    /// point; then each op the doc gained since the last refill for the
+    /// peers its author's gossip tree names (`gossip.rs`): local edits
+    /// (push) and ops learned from other peers (relay) alike.
     ///
     /// poll_transmit calls this each time, so it skips what cannot have
-    /// changed: a peer whose frontier was not lowered, while the doc's
-    /// version (which only grows, so its total tells) stayed the same.
+    /// changed: no pull pending, while the doc's version (which only grows,
+    /// so its total tells) stayed the same.
     fn refill_queues(&mut self) {
         let max_frame = self.max_frame();
         let me = self.doc.replica();
@@ -788,15 +845,16 @@ impl Node {
         let total = version.total();
         let doc_grew = total != self.refilled_total;
         self.refilled_total = total;
+        // Peers that got everything up to `version` from their pull: the
+        // tree has nothing to add for them this time.
+        let mut pulled = Vec::new();
         for peer in self.peers.values_mut() {
-            if doc_grew {
-                peer.refill_due = true;
-            }
-            if !peer.refill_due || peer.state == PeerState::Down {
+            if peer.pull.is_none() || peer.state == PeerState::Down {
                 continue;
             }
-            if peer.frontier.dominates(version) {
-                peer.refill_due = false;
+            let from = peer.pull.take().unwrap_or_default();
+            pulled.push(peer.addr);
+            if from.dominates(version) {
                 continue;
             }
             let in_flight: Vec<IdSpan> = peer
@@ -804,7 +862,7 @@ impl Node {
                 .iter()
                 .flat_map(|p| p.ops.iter().map(Op::span))
                 .collect();
-            for op in self.doc.ops_since(&peer.frontier) {
+            for op in self.doc.ops_since(&from) {
                 let Some(op) = trim_known(op, &peer.known) else {
                     continue;
                 };
@@ -814,8 +872,112 @@ impl Node {
                     }
                 }
             }
-            peer.frontier.merge(version);
-            peer.refill_due = false;
+        }
+        if !doc_grew {
+            return;
+        }
+        let new_ops = self.doc.ops_since(&self.gossip.pushed);
+        self.gossip.pushed.merge(version);
+        if new_ops.is_empty() {
+            return;
+        }
+        // Without peer exchange this node's peers are not the group (a
+        // chain knows its neighbours only): relay everything to everyone.
+        let everyone = !self.config.peer_exchange;
+        let view = View::new(
+            me,
+            self.peers
+                .values()
+                .filter(|p| p.state != PeerState::Down)
+                .filter_map(|p| Some((p.replica?, p.addr))),
+        );
+        let k = fanout_for(view.len(), self.config.fanout, self.config.direct_push_max);
+        let mut targets = std::mem::take(&mut self.targets_scratch);
+        for op in new_ops {
+            targets.clear();
+            if everyone {
+                targets.extend(
+                    self.peers
+                        .values()
+                        .filter(|p| p.state != PeerState::Down)
+                        .map(|p| p.addr),
+                );
+            } else {
+                view.children(me, op.id.replica, k, &mut targets);
+            }
+            for addr in &targets {
+                if pulled.contains(addr) {
+                    continue;
+                }
+                let Some(peer) = self.peers.get_mut(addr) else {
+                    continue;
+                };
+                let Some(op) = trim_known(op.clone(), &peer.known) else {
+                    continue;
+                };
+                for piece in wire::split_to_fit(&op, max_frame, me) {
+                    enqueue(peer, piece, max_frame, me);
+                }
+            }
+        }
+        self.targets_scratch = targets;
+    }
+
+    // ---- gossip: announcements and pulls ----
+
+    /// Tells a few random live peers what grew since the last round.
+    fn announce(&mut self) {
+        let entries = self.gossip.take_announcement(self.doc.version_ref());
+        if entries.is_empty() || self.config.lazy_fanout == 0 {
+            return;
+        }
+        let mut live: Vec<SocketAddr> = self
+            .peers
+            .values()
+            .filter(|p| p.state != PeerState::Down && p.replica.is_some())
+            .map(|p| p.addr)
+            .collect();
+        let frames = have_frames(entries, self.max_frame(), self.doc.replica());
+        for _ in 0..self.config.lazy_fanout.min(live.len()) {
+            let to = live.swap_remove(self.rng.random_range(0..live.len()));
+            if let Some(peer) = self.peers.get_mut(&to) {
+                peer.control.retain(|f| !matches!(f, Frame::Have(_)));
+                peer.control.extend(frames.iter().cloned());
+            }
+        }
+    }
+
+    /// A peer announced what it has: it has it, and we may pull it later.
+    fn on_have(&mut self, now: Time, from: SocketAddr, entries: &[(ReplicaId, u64)]) {
+        let Some(peer) = self.peers.get_mut(&from) else {
+            return;
+        };
+        for &(r, n) in entries {
+            peer.announced(r, n);
+        }
+        let ours = self.doc.version_ref();
+        if let Some(due) = self
+            .gossip
+            .on_have(now, from, entries, ours, self.config.pull_delay)
+        {
+            self.timers.set_earliest(node_timer::PULL, due);
+        }
+    }
+
+    /// Pulls that waited long enough: asks each announcer, with a digest
+    /// scoped to what we still lack, to send it.
+    fn pull_due(&mut self, now: Time) {
+        let ours = self.doc.version();
+        for (addr, scope) in self.gossip.due_pulls(now, &ours) {
+            let digests = digest_frames(&ours, Some(scope), false, self.max_frame());
+            self.stats.digests_sent += digests.len() as u64;
+            if let Some(peer) = self.peers.get_mut(&addr) {
+                peer.control.extend(digests);
+            }
+        }
+        match self.gossip.next_pull() {
+            Some(at) => self.timers.set(node_timer::PULL, at),
+            None => self.timers.clear(node_timer::PULL),
         }
     }
 
@@ -1055,6 +1217,8 @@ impl Node {
             node_timer::PEER_EXCHANGE,
             now + self.config.peer_exchange_interval,
         );
+        let first = self.jittered(self.config.gossip_interval);
+        self.timers.set(node_timer::ANNOUNCE, now + first);
     }
 
     /// `d` scaled by a random factor in [0.5, 1.5): peers do not fall into step.
@@ -1120,6 +1284,20 @@ fn enqueue(peer: &mut Peer, op: Op, max_frame: usize, me: ReplicaId) {
     }
     peer.queue_bytes += len;
     peer.queue.push_back(op);
+}
+
+/// An announcement as `Have` frames of at most `max_frame` bytes each.
+fn have_frames(entries: Vec<(ReplicaId, u64)>, max_frame: usize, me: ReplicaId) -> Vec<Frame> {
+    let whole = Frame::Have(entries.clone());
+    if wire::encoded_len(&whole, me) <= max_frame {
+        return vec![whole];
+    }
+    // An entry is at most 20 bytes; tags and length at most 12.
+    let per_frame = ((max_frame - 12) / 20).max(1);
+    entries
+        .chunks(per_frame)
+        .map(|c| Frame::Have(c.to_vec()))
+        .collect()
 }
 
 /// `version` (the replicas of `scope`) as digest frames of at most

@@ -39,6 +39,9 @@ pub enum Frame {
     Peers(Vec<SocketAddr>),
     /// One op, or one piece of a split op.
     Op(Op),
+    /// A lazy announcement (gossip): the sender has at least these counts
+    /// of these replicas; a receiver that lacks some may pull them.
+    Have(Vec<(ReplicaId, u64)>),
 }
 
 /// A cumulative, compact acknowledgement: ranges of received packet
@@ -123,7 +126,10 @@ impl Frame {
                 Some((first, last)) if first > last => Err(DecodeError::Malformed("digest scope")),
                 _ => Ok(()),
             },
-            Frame::Ping | Frame::Hello { .. } | Frame::Peers(_) => Ok(()),
+            Frame::Have(entries) if !entries.windows(2).all(|w| w[0].0 < w[1].0) => {
+                Err(DecodeError::Malformed("have order"))
+            }
+            Frame::Ping | Frame::Hello { .. } | Frame::Peers(_) | Frame::Have(_) => Ok(()),
         }
     }
 }
@@ -165,6 +171,7 @@ pub enum WireFrame<S = String> {
     Digest(WireDigest),
     Peers(#[serde(deserialize_with = "bounded_seq")] Vec<SocketAddr>),
     Op(WireOp<S>),
+    Have(#[serde(deserialize_with = "bounded_seq")] Vec<(ReplicaId, u64)>),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -269,6 +276,7 @@ impl<'a> WireFrame<&'a str> {
             }),
             Frame::Peers(p) => WireFrame::Peers(p.clone()),
             Frame::Op(op) => Self::op(op, sender),
+            Frame::Have(h) => WireFrame::Have(h.clone()),
         }
     }
 
@@ -318,6 +326,7 @@ impl WireFrame {
                 })
             }
             WireFrame::Peers(p) => Frame::Peers(p),
+            WireFrame::Have(h) => Frame::Have(h),
             WireFrame::Op(WireOp::Insert {
                 id,
                 left,
