@@ -47,6 +47,7 @@ mod time;
 mod timers;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::ops::Bound::{Excluded, Unbounded};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -262,16 +263,19 @@ pub struct Node {
     own_addrs: BTreeSet<SocketAddr>,
     timers: TimerTable<{ node_timer::COUNT }>,
     events: VecDeque<Event>,
-    /// Round-robin position over peers in `poll_transmit`.
-    cursor: usize,
+    /// Round-robin position over peers in `poll_transmit`: the scan
+    /// starts after this address.
+    cursor: Option<SocketAddr>,
     /// `doc.version().total()` at the last queue refill.
     refilled_total: u64,
     /// Fan-out gossip: what went down the trees, announcements, pulls.
     gossip: Gossip,
     /// Reused by `refill_queues` for one op's tree children.
     targets_scratch: Vec<SocketAddr>,
-    /// Reused by `poll_transmit` for the list of peer addresses.
-    addrs_scratch: Vec<SocketAddr>,
+    /// Peers that may have something to send, listed by `poll_transmit`
+    /// and worked through from `ready_at` on.
+    ready: Vec<SocketAddr>,
+    ready_at: usize,
     /// The latest `now` the driver gave: `poll_transmit` sends "now".
     last_now: Time,
     /// Drawn at start: tells peers this is a new run (see `Frame::Hello`).
@@ -320,11 +324,12 @@ impl Node {
             own_addrs: BTreeSet::new(),
             timers: TimerTable::default(),
             events: VecDeque::new(),
-            cursor: 0,
+            cursor: None,
             refilled_total: 0,
             gossip,
             targets_scratch: Vec::new(),
-            addrs_scratch: Vec::new(),
+            ready: Vec::new(),
+            ready_at: 0,
             last_now: now,
             session,
         };
@@ -479,8 +484,14 @@ impl Node {
                 now + self.config.peer_exchange_interval,
             );
         }
-        let addrs: Vec<SocketAddr> = self.peers.keys().copied().collect();
-        for addr in addrs {
+        // Only peers with a timer due (hundreds of peers, few due).
+        let due: Vec<SocketAddr> = self
+            .peers
+            .values()
+            .filter(|p| p.timers.next().is_some_and(|t| t <= now))
+            .map(|p| p.addr)
+            .collect();
+        for addr in due {
             self.peer_timeouts(now, addr);
         }
     }
@@ -491,24 +502,48 @@ impl Node {
             return None;
         }
         self.refill_queues();
-        // A reused buffer: this runs once per datagram sent and once more.
-        let mut addrs = std::mem::take(&mut self.addrs_scratch);
-        addrs.clear();
-        addrs.extend(self.peers.keys().copied());
-        let mut sent = None;
-        for i in 0..addrs.len() {
-            let index = (self.cursor + i) % addrs.len();
-            let addr = addrs[index];
-            if let Some(bytes) = self.build_datagram(addr) {
-                self.cursor = index + 1;
-                self.stats.datagrams_sent += 1;
-                self.stats.bytes_sent += bytes.len() as u64;
-                sent = Some(Transmit { to: addr, bytes });
-                break;
+        // This runs once per datagram sent and once more, in groups of
+        // hundreds of peers: the peers that may have something to send are
+        // listed once (a cheap test, in round-robin order) and worked
+        // through over the calls; "nothing" is answered only after a fresh
+        // scan, so a peer that became ready meanwhile is not missed.
+        let mut fresh = false;
+        loop {
+            while let Some(&addr) = self.ready.get(self.ready_at) {
+                self.ready_at += 1;
+                if let Some(bytes) = self.build_datagram(addr) {
+                    self.cursor = Some(addr);
+                    self.stats.datagrams_sent += 1;
+                    self.stats.bytes_sent += bytes.len() as u64;
+                    return Some(Transmit { to: addr, bytes });
+                }
             }
+            if fresh {
+                return None;
+            }
+            fresh = true;
+            self.scan_ready();
         }
-        self.addrs_scratch = addrs;
-        sent
+    }
+
+    /// Lists the peers that may have something to send, starting after
+    /// the last one that sent.
+    fn scan_ready(&mut self) {
+        self.ready.clear();
+        self.ready_at = 0;
+        let (after, upto) = match self.cursor {
+            Some(c) => (
+                self.peers.range((Excluded(c), Unbounded)),
+                Some(self.peers.range(..=c)),
+            ),
+            None => (self.peers.range::<SocketAddr, _>(..), None),
+        };
+        self.ready.extend(
+            after
+                .chain(upto.into_iter().flatten())
+                .filter(|(_, p)| p.may_send())
+                .map(|(&a, _)| a),
+        );
     }
 
     /// When the node next wants `handle_timeout` called.

@@ -134,6 +134,12 @@ impl Peer {
         }
     }
 
+    /// Whether `build_datagram` may find something to send (a cheap
+    /// superset of its test: it holds nothing back but queued ops).
+    pub fn may_send(&self) -> bool {
+        self.ack_now || self.ping_due || !self.control.is_empty() || !self.queue.is_empty()
+    }
+
     /// Forgets everything about what the peer has and what is on its way:
     /// a digest exchange will establish it again.
     pub fn reset_sending(&mut self) {
