@@ -4,6 +4,11 @@
 //! are 5-node sessions with the real node and with the toy protocol, so the
 //! cost of the simulator itself and of the protocol can be told apart.
 //! Criterion reports throughput in events (elements) per second.
+//!
+//! `groups` runs the real node in groups of 10, 30 and 100 (fan-out
+//! gossip, issue 8) and prints, per size, what each node sends per op and
+//! how long an op takes to reach the last node (the numbers are a
+//! deterministic function of the seed; the timing is criterion's).
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -66,5 +71,41 @@ fn bench(c: &mut Criterion) {
     world::<Node>(c, "5_nodes_1000_ops_node");
 }
 
-criterion_group!(benches, bench);
+/// A group of `nodes` typing `ops` edits in all, on a healthy network.
+fn group_session(nodes: usize) -> SimConfig {
+    SimConfig {
+        seed: 1,
+        nodes,
+        ops: 3 * nodes as u64,
+        check_ms: 0.0,
+        ..SimConfig::default()
+    }
+}
+
+fn groups(c: &mut Criterion) {
+    let mut g = c.benchmark_group("groups");
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(5));
+    for nodes in [10, 30, 100] {
+        let probe = Simulation::<Node>::new(group_session(nodes)).run();
+        assert!(probe.converged, "{:?}", probe.failure);
+        eprintln!(
+            "groups/{nodes}: {} ops, {:.2} datagrams and {:.0} bytes per node per op, \
+             last delivery p50 {:.1} ms p99 {:.1} ms max {:.1} ms",
+            probe.ops,
+            probe.datagrams_per_node_per_op,
+            probe.bytes_per_node_per_op,
+            probe.last_delivery_ms.p50,
+            probe.last_delivery_ms.p99,
+            probe.last_delivery_ms.max
+        );
+        g.throughput(Throughput::Elements(probe.events));
+        g.bench_function(format!("{nodes}_nodes"), |b| {
+            b.iter(|| black_box(Simulation::<Node>::new(group_session(nodes)).run()))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench, groups);
 criterion_main!(benches);

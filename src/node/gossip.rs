@@ -193,7 +193,13 @@ impl View {
         };
         let len = members.len() + usize::from(!author_known);
         // Index in the list with the author inserted.
-        let with_author = |i: usize| if !author_known && i >= author_at { i + 1 } else { i };
+        let with_author = |i: usize| {
+            if !author_known && i >= author_at {
+                i + 1
+            } else {
+                i
+            }
+        };
         let Ok(my_at) = members.binary_search_by_key(&me, |m| m.0) else {
             return;
         };

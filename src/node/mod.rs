@@ -47,8 +47,8 @@ mod time;
 mod timers;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::ops::Bound::{Excluded, Unbounded};
 use std::net::SocketAddr;
+use std::ops::Bound::{Excluded, Unbounded};
 use std::time::Duration;
 
 use rand::RngExt;
@@ -820,7 +820,10 @@ impl Node {
         if peer_lacks {
             // Queue again exactly what it lacks (less what is in flight),
             // and whatever has not gone down the gossip trees yet.
-            let mut pull = peer.pull.take().unwrap_or_else(|| self.gossip.pushed.clone());
+            let mut pull = peer
+                .pull
+                .take()
+                .unwrap_or_else(|| self.gossip.pushed.clone());
             for &r in replicas.iter().filter(|&&r| d.covers(r)) {
                 pull.set(r, d.version.get(r));
             }

@@ -235,8 +235,14 @@ fn ops_sent_to(b: &mut Node) -> BTreeMap<SocketAddr, u64> {
 #[test]
 fn small_groups_push_from_the_author_to_everyone_and_nobody_relays() {
     let mut b = node_with_peers(2, 4);
-    b.edit(Time::ZERO, Edit::Insert { pos: 0, text: "hi".into() })
-        .unwrap();
+    b.edit(
+        Time::ZERO,
+        Edit::Insert {
+            pos: 0,
+            text: "hi".into(),
+        },
+    )
+    .unwrap();
     let to = ops_sent_to(&mut b);
     assert_eq!(to.len(), 4, "own op to every peer: {to:?}");
     assert!(to.values().all(|&n| n == 2));
@@ -259,8 +265,14 @@ fn small_groups_push_from_the_author_to_everyone_and_nobody_relays() {
 fn large_groups_push_to_the_fanout_and_relay_down_the_tree() {
     let fanout = Config::default().fanout;
     let mut b = node_with_peers(2, 40);
-    b.edit(Time::ZERO, Edit::Insert { pos: 0, text: "hi".into() })
-        .unwrap();
+    b.edit(
+        Time::ZERO,
+        Edit::Insert {
+            pos: 0,
+            text: "hi".into(),
+        },
+    )
+    .unwrap();
     let to = ops_sent_to(&mut b);
     assert_eq!(to.len(), fanout, "own op to `fanout` peers: {to:?}");
     // Ops of every other member: b relays each to at most `fanout` peers,
