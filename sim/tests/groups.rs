@@ -5,6 +5,7 @@
 //! in debug, so it is ignored by default; run it with
 //! `cargo test --release -p rumor-sim --test groups -- --include-ignored`.
 
+use rumor::node::Node;
 use rumor_sim::{Report, SimConfig, Simulation, Topology};
 
 fn group(nodes: usize, ops: u64, topology: Topology) -> Report {
@@ -17,7 +18,7 @@ fn group(nodes: usize, ops: u64, topology: Topology) -> Report {
         check_ms: 0.0,
         ..SimConfig::default()
     };
-    let report = Simulation::new(cfg.clone()).run();
+    let report = Simulation::<Node>::new(cfg.clone()).run();
     assert!(
         report.converged,
         "{:?}\n  replay: {}",
