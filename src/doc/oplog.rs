@@ -28,6 +28,18 @@ fn unpack(origin: Id) -> Option<Id> {
     (origin.counter != NO_ORIGIN).then_some(origin)
 }
 
+/// An op of the log, borrowed (see [`OpLog::iter`]).
+pub(crate) enum EntryOp<'a> {
+    Insert {
+        left: Option<Id>,
+        right: Option<Id>,
+        text: &'a str,
+    },
+    Delete {
+        targets: &'a [TargetSpan],
+    },
+}
+
 #[derive(Debug, Clone)]
 struct Entry {
     id: Id,
@@ -211,6 +223,73 @@ impl OpLog {
             Some(Id::new(id.replica, id.counter - 1))
         };
         Some((left, unpack(entry.right)))
+    }
+
+    /// Every entry as an op, borrowed, in log order (a causal order):
+    /// `(first id, counters used, what it does)`. The same ops as
+    /// `ops_since(&VersionVector::new())`, without copying them.
+    pub fn iter(&self) -> impl Iterator<Item = (Id, u64, EntryOp<'_>)> + '_ {
+        self.entries.iter().map(|e| {
+            let op = if e.is_delete {
+                EntryOp::Delete {
+                    targets: &self.targets[range(&e.data)],
+                }
+            } else {
+                EntryOp::Insert {
+                    left: unpack(e.left),
+                    right: unpack(e.right),
+                    text: &self.text[range(&e.data)],
+                }
+            };
+            (e.id, e.len as u64, op)
+        })
+    }
+
+    /// Appends the text of the inserted chars `start .. start + len` (all
+    /// known chars of one replica) to `out`.
+    pub fn push_text(&self, start: Id, len: u64, out: &mut String) {
+        let end = start.counter + len;
+        for &e in self.entries_from(start.replica, start.counter) {
+            let entry = &self.entries[e as usize];
+            if entry.id.counter >= end {
+                break;
+            }
+            let from = start.counter.max(entry.id.counter) - entry.id.counter;
+            let to = end.min(entry.end()) - entry.id.counter;
+            if entry.is_delete || from >= to {
+                continue;
+            }
+            let text = &self.text[range(&entry.data)];
+            // One byte per char (ASCII): slice directly, no scan.
+            if text.len() == entry.len as usize {
+                out.push_str(&text[from as usize..to as usize]);
+            } else {
+                out.push_str(char_range(text, from, to));
+            }
+        }
+    }
+
+    /// Whether the known chars `start .. start + len` of one replica were
+    /// typed as one run: each char's left origin is the char before it, and
+    /// all share one right origin (what a sequence piece must be).
+    pub fn is_run(&self, start: Id, len: u64) -> bool {
+        let end = start.counter + len;
+        let mut right = None;
+        for &e in self.entries_from(start.replica, start.counter) {
+            let entry = &self.entries[e as usize];
+            if entry.id.counter >= end {
+                break;
+            }
+            if entry.is_delete {
+                return false;
+            }
+            let continues = entry.id.counter <= start.counter
+                || unpack(entry.left) == Some(Id::new(start.replica, entry.id.counter - 1));
+            if !continues || *right.get_or_insert(entry.right) != entry.right {
+                return false;
+            }
+        }
+        true
     }
 
     /// Whether every id of `span` (all known) is an inserted char, not the

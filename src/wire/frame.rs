@@ -39,9 +39,22 @@ pub enum Frame {
     Peers(Vec<SocketAddr>),
     /// One op, or one piece of a split op.
     Op(Op),
+    /// A piece of a snapshot of the sender's document (for a peer that
+    /// lacks most of it: see `node::snapshot`).
+    Snapshot(SnapshotChunk),
     /// A lazy announcement (gossip): the sender has at least these counts
     /// of these replicas; a receiver that lacks some may pull them.
     Have(Vec<(ReplicaId, u64)>),
+}
+
+/// Bytes `offset .. offset + bytes.len()` of a snapshot `total` bytes long.
+/// `id` tells one snapshot from another, so pieces of two never mix.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotChunk {
+    pub id: u64,
+    pub total: u32,
+    pub offset: u32,
+    pub bytes: Vec<u8>,
 }
 
 /// A cumulative, compact acknowledgement: ranges of received packet
@@ -126,6 +139,14 @@ impl Frame {
                 Some((first, last)) if first > last => Err(DecodeError::Malformed("digest scope")),
                 _ => Ok(()),
             },
+            Frame::Snapshot(c) => {
+                let end = c.offset as u64 + c.bytes.len() as u64;
+                if c.bytes.is_empty() || end > c.total as u64 {
+                    Err(DecodeError::Malformed("snapshot chunk"))
+                } else {
+                    Ok(())
+                }
+            }
             Frame::Have(entries) if !entries.windows(2).all(|w| w[0].0 < w[1].0) => {
                 Err(DecodeError::Malformed("have order"))
             }
@@ -171,6 +192,7 @@ pub enum WireFrame<S = String> {
     Digest(WireDigest),
     Peers(#[serde(deserialize_with = "bounded_seq")] Vec<SocketAddr>),
     Op(WireOp<S>),
+    Snapshot(SnapshotChunk),
     Have(#[serde(deserialize_with = "bounded_seq")] Vec<(ReplicaId, u64)>),
 }
 
@@ -276,6 +298,7 @@ impl<'a> WireFrame<&'a str> {
             }),
             Frame::Peers(p) => WireFrame::Peers(p.clone()),
             Frame::Op(op) => Self::op(op, sender),
+            Frame::Snapshot(c) => WireFrame::Snapshot(c.clone()),
             Frame::Have(h) => WireFrame::Have(h.clone()),
         }
     }
@@ -326,6 +349,7 @@ impl WireFrame {
                 })
             }
             WireFrame::Peers(p) => Frame::Peers(p),
+            WireFrame::Snapshot(c) => Frame::Snapshot(c),
             WireFrame::Have(h) => Frame::Have(h),
             WireFrame::Op(WireOp::Insert {
                 id,

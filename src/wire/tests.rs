@@ -173,7 +173,7 @@ fn unordered_digest_entries_are_refused() {
 fn unordered_or_repeated_have_entries_are_refused() {
     for entries in [vec![(5u64, 1u64), (2, 1)], vec![(2, 1), (2, 3)]] {
         let mut payload = Vec::new();
-        payload = postcard::to_extend(&6u8, payload).unwrap(); // WireFrame::Have
+        payload = postcard::to_extend(&7u8, payload).unwrap(); // WireFrame::Have
         payload = postcard::to_extend(&entries, payload).unwrap();
         let mut bytes = Vec::new();
         seal(&header(), &payload, &mut bytes);
