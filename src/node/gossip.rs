@@ -278,9 +278,9 @@ mod tests {
                         frontier.push(c);
                     }
                 }
-                for c in 0..n {
+                for (c, &got) in parents.iter().enumerate() {
                     let want = usize::from(c != author);
-                    assert_eq!(parents[c], want, "n {n} author {author} node {c}");
+                    assert_eq!(got, want, "n {n} author {author} node {c}");
                 }
                 let max_depth = depth.iter().max().copied().unwrap();
                 if n <= 8 {

@@ -182,7 +182,9 @@ fn unordered_or_repeated_have_entries_are_refused() {
     // The same entries in order decode.
     let ok = Frame::Have(vec![(ReplicaId(2), 1), (ReplicaId(5), 1)]);
     assert_eq!(
-        decode(&encode(&header(), &[ok.clone()])).unwrap().1,
+        decode(&encode(&header(), std::slice::from_ref(&ok)))
+            .unwrap()
+            .1,
         vec![ok]
     );
 }
