@@ -34,6 +34,7 @@
 //!   exchange) and four per peer (loss, delayed ack, ping, coalescing).
 
 mod peer;
+mod presence;
 mod received;
 mod rtt;
 mod time;
@@ -53,6 +54,7 @@ use peer::{subtract_spans, trim_known, try_append, Peer, SentPacket};
 use received::ReceivedPackets;
 use timers::{node_timer, peer_timer, TimerTable};
 
+pub use presence::Presence;
 pub use rtt::RttEstimator;
 
 pub use time::Time;
@@ -246,6 +248,7 @@ pub struct Node {
     last_now: Time,
     /// Drawn at start: tells peers this is a new run (see `Frame::Hello`).
     session: u64,
+    presence: presence::PresenceState,
 }
 
 impl std::fmt::Debug for Node {
@@ -292,6 +295,7 @@ impl Node {
             addrs_scratch: Vec::new(),
             last_now: now,
             session,
+            presence: Default::default(),
         };
         node.arm_node_timers(now);
         node
@@ -392,6 +396,7 @@ impl Node {
                 Frame::Digest(d) => self.on_digest(from, &d),
                 Frame::Peers(list) => self.on_peer_list(now, &list),
                 Frame::Op(op) => self.on_op(from, op, &mut patches),
+                Frame::Presence(p) => self.on_presence(now, from, header.sender, p),
             }
         }
         self.stats.ops_buffered = self.doc.pending_len() as u64;
@@ -439,6 +444,7 @@ impl Node {
         for addr in addrs {
             self.peer_timeouts(now, addr);
         }
+        self.presence_timeout(now);
     }
 
     /// The next datagram to send, if any.
@@ -473,7 +479,13 @@ impl Node {
             return None;
         }
         let peers = self.peers.values().filter_map(|p| p.timers.next());
-        self.timers.next().into_iter().chain(peers).min()
+        let presence = self.presence.poll_timeout();
+        self.timers
+            .next()
+            .into_iter()
+            .chain(peers)
+            .chain(presence)
+            .min()
     }
 
     /// The next event for the driver, if any.

@@ -39,6 +39,24 @@ pub enum Frame {
     Peers(Vec<SocketAddr>),
     /// One op, or one piece of a split op.
     Op(Op),
+    /// Ephemeral editor state (name, cursor); see `node::presence`.
+    Presence(PresenceFrame),
+}
+
+/// Who is editing and where their cursor is. Never stored or relayed: the
+/// newest one from each replica is kept until it goes quiet.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresenceFrame {
+    /// The sender node's session (see `Frame::Hello`): a restart starts
+    /// `seq` again.
+    pub session: u64,
+    /// Grows with each presence the session sends; older ones are ignored.
+    pub seq: u64,
+    pub name: String,
+    /// The char the cursor is just before; `None`: the end of the text.
+    pub cursor: Option<Id>,
+    /// The editor is closing: forget this replica's presence now.
+    pub leaving: bool,
 }
 
 /// A cumulative, compact acknowledgement: ranges of received packet
@@ -123,7 +141,7 @@ impl Frame {
                 Some((first, last)) if first > last => Err(DecodeError::Malformed("digest scope")),
                 _ => Ok(()),
             },
-            Frame::Ping | Frame::Hello { .. } | Frame::Peers(_) => Ok(()),
+            Frame::Ping | Frame::Hello { .. } | Frame::Peers(_) | Frame::Presence(_) => Ok(()),
         }
     }
 }
@@ -165,6 +183,7 @@ pub enum WireFrame<S = String> {
     Digest(WireDigest),
     Peers(#[serde(deserialize_with = "bounded_seq")] Vec<SocketAddr>),
     Op(WireOp<S>),
+    Presence(PresenceFrame),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -269,6 +288,7 @@ impl<'a> WireFrame<&'a str> {
             }),
             Frame::Peers(p) => WireFrame::Peers(p.clone()),
             Frame::Op(op) => Self::op(op, sender),
+            Frame::Presence(p) => WireFrame::Presence(p.clone()),
         }
     }
 
@@ -318,6 +338,7 @@ impl WireFrame {
                 })
             }
             WireFrame::Peers(p) => Frame::Peers(p),
+            WireFrame::Presence(p) => Frame::Presence(p),
             WireFrame::Op(WireOp::Insert {
                 id,
                 left,
