@@ -1,0 +1,3 @@
+//! The full-screen terminal editor, `rumor edit`.
+
+pub mod mirror;
