@@ -231,8 +231,7 @@ mod tests {
     fn step() -> impl Strategy<Value = Step> {
         prop_oneof![
             (any::<bool>(), 0usize..60, "[a-c\n]{1,5}").prop_map(|(i, p, t)| Step::Local(i, p, t)),
-            (any::<bool>(), 0usize..60, "[x-z\n]{1,5}")
-                .prop_map(|(i, p, t)| Step::Remote(i, p, t)),
+            (any::<bool>(), 0usize..60, "[x-z\n]{1,5}").prop_map(|(i, p, t)| Step::Remote(i, p, t)),
             Just(Step::Sync),
         ]
     }

@@ -1,3 +1,4 @@
 //! The full-screen terminal editor, `rumor edit`.
 
 pub mod mirror;
+pub mod model;
