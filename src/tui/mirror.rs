@@ -58,6 +58,11 @@ impl Mirror {
         self.len() == 0
     }
 
+    /// The doc version the text matches, pending patches aside.
+    pub fn synced(&self) -> &VersionVector {
+        &self.synced
+    }
+
     pub fn full_copies(&self) -> u64 {
         self.full_copies
     }

@@ -327,6 +327,13 @@ impl Editor {
         changed
     }
 
+    /// Takes the text whole (after changes that came without patches).
+    pub fn reload(&mut self, doc: &Doc) {
+        self.mirror.copy(doc);
+        self.cursor = self.resolve(doc, self.cursor).1;
+        self.scroll_to_cursor(doc);
+    }
+
     /// Scrolls as little as needed to show the cursor.
     pub fn scroll_to_cursor(&mut self, doc: &Doc) {
         let cursor = self.cursor_loc(doc);
