@@ -116,6 +116,10 @@ pub fn main() -> ExitCode {
 
 /// `rumor edit`: the same driver, with the full-screen editor as front end.
 fn edit(args: RunArgs) -> ExitCode {
+    if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+        eprintln!("error: rumor edit needs a terminal (run rumor without `edit` for scripts)");
+        return ExitCode::from(2);
+    }
     let mut driver = match start(&args) {
         Ok((driver, _)) => driver,
         Err(code) => return code,

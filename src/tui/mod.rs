@@ -18,7 +18,7 @@ pub mod model;
 pub mod view;
 
 use std::cell::RefCell;
-use std::io::{self, IsTerminal, Stdout};
+use std::io::{self, Stdout};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::Arc;
@@ -136,11 +136,6 @@ struct Ui {
 
 /// Runs `rumor edit` until the user quits. The driver is started.
 pub fn run(driver: &mut Driver, data_note: String) -> io::Result<()> {
-    if !io::stdin().is_terminal() || !io::stdout().is_terminal() {
-        return Err(io::Error::other(
-            "rumor edit needs a terminal (use rumor without `edit` for scripts)",
-        ));
-    }
     let terminal = enter_terminal()?;
     let size = terminal.size()?;
     let text = view::text_area(ratatui::layout::Rect::new(0, 0, size.width, size.height));
