@@ -1,0 +1,167 @@
+//! The editor's cost per keystroke in a 1 MB document, drawn into
+//! ratatui's `TestBackend` (a 120x40 screen):
+//!
+//! - `keystroke`: one typed char in the middle of the text, then a frame;
+//! - `remote burst + keystroke`: 10 000 remote ops (single-char inserts
+//!   and deletes scattered over the text) applied to the doc and followed
+//!   by the editor, then one typed char and one frame;
+//! - `page down`: a cursor move that changes every row of the screen.
+//!
+//! Run: `cargo bench --bench tui`. Under `cargo test --bench tui` (or
+//! `-- --test`) it runs once on a 100 kB text and 1 000 ops, as a smoke test.
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+use rumor::doc::{Doc, Op, ReplicaId};
+use rumor::tui::model::{Action, Editor};
+use rumor::tui::view::{self, Marker, Status};
+
+const WIDTH: u16 = 120;
+const HEIGHT: u16 = 40;
+
+fn smoke_mode() -> bool {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().any(|a| a == "--test") || !args.iter().any(|a| a == "--bench")
+}
+
+/// (text bytes, remote ops in a burst)
+fn sizes() -> (usize, usize) {
+    if smoke_mode() {
+        (100_000, 1_000)
+    } else {
+        (1_000_000, 10_000)
+    }
+}
+
+/// About `bytes` of text in lines of 20 to 100 chars.
+fn text(bytes: usize, rng: &mut ChaCha8Rng) -> String {
+    let mut out = String::with_capacity(bytes + 128);
+    while out.len() < bytes {
+        let n = rng.random_range(20..100);
+        for _ in 0..n {
+            out.push(char::from(b'a' + rng.random_range(0..26u8)));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Our doc with the text, and `n` remote ops made on a copy of it.
+fn docs(bytes: usize, n: usize) -> (Doc, Vec<Op>) {
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let mut mine = Doc::new(ReplicaId(1));
+    mine.insert(0, &text(bytes, &mut rng)).unwrap();
+    let mut theirs = Doc::new(ReplicaId(2));
+    for op in mine.ops_since(theirs.version_ref()) {
+        theirs.apply(op).unwrap();
+    }
+    let before = theirs.version();
+    for _ in 0..n {
+        let pos = rng.random_range(0..theirs.len());
+        if rng.random_bool(0.7) {
+            theirs.insert(pos, "z").unwrap();
+        } else {
+            theirs.delete(pos, 1).unwrap();
+        }
+    }
+    let burst = theirs.ops_since(&before);
+    (mine, burst)
+}
+
+fn status() -> Status {
+    Status {
+        name: "bench".into(),
+        online: true,
+        save: "memory only".into(),
+        ..Status::default()
+    }
+}
+
+fn frame(terminal: &mut Terminal<TestBackend>, ed: &mut Editor, doc: &Doc, markers: &[Marker]) {
+    let status = status();
+    terminal
+        .draw(|f| view::draw(f, ed, doc, markers, &status, None))
+        .unwrap();
+}
+
+/// An editor over `doc` with the cursor in the middle, drawn once.
+fn editor(doc: &mut Doc, terminal: &mut Terminal<TestBackend>) -> Editor {
+    let text = view::text_area(ratatui::layout::Rect::new(0, 0, WIDTH, HEIGHT));
+    let mut ed = Editor::new(doc, text.width.into(), text.height.into());
+    ed.apply(doc, Action::DocEnd).unwrap();
+    let lines = ed.mirror.rope().len_lines();
+    for _ in 0..(lines / 2) / (HEIGHT as usize) {
+        ed.apply(doc, Action::PageUp).unwrap();
+    }
+    frame(terminal, &mut ed, doc, &[]);
+    ed
+}
+
+fn bench(c: &mut Criterion) {
+    let (bytes, n) = sizes();
+    let (doc, burst) = docs(bytes, n);
+    let mut group = c.benchmark_group("tui");
+
+    {
+        let mut doc = doc.clone();
+        let mut terminal = Terminal::new(TestBackend::new(WIDTH, HEIGHT)).unwrap();
+        let mut ed = editor(&mut doc, &mut terminal);
+        group.bench_function(format!("keystroke ({} kB text)", bytes / 1000), |b| {
+            b.iter(|| {
+                ed.apply(&mut doc, Action::Insert("x".into())).unwrap();
+                frame(&mut terminal, &mut ed, &doc, &[]);
+            })
+        });
+        group.bench_function(format!("page down ({} kB text)", bytes / 1000), |b| {
+            let mut down = true;
+            b.iter(|| {
+                let action = if down {
+                    Action::PageDown
+                } else {
+                    Action::PageUp
+                };
+                down = !down;
+                ed.apply(&mut doc, action).unwrap();
+                frame(&mut terminal, &mut ed, &doc, &[]);
+            })
+        });
+    }
+
+    group.sample_size(10);
+    group.bench_function(
+        format!(
+            "remote burst of {n} ops + keystroke ({} kB text)",
+            bytes / 1000
+        ),
+        |b| {
+            b.iter_batched(
+                || {
+                    let mut doc = doc.clone();
+                    let mut terminal = Terminal::new(TestBackend::new(WIDTH, HEIGHT)).unwrap();
+                    let ed = editor(&mut doc, &mut terminal);
+                    (doc, terminal, ed, burst.clone())
+                },
+                |(mut doc, mut terminal, mut ed, burst)| {
+                    for op in burst {
+                        let applied = doc.apply(op).unwrap();
+                        ed.mirror.push_patches(&applied.patches);
+                    }
+                    ed.sync(&doc);
+                    frame(&mut terminal, &mut ed, &doc, &[]);
+                    ed.apply(&mut doc, Action::Insert("x".into())).unwrap();
+                    frame(&mut terminal, &mut ed, &doc, &[]);
+                    assert_eq!(ed.mirror.full_copies(), 0, "followed by patches");
+                    (doc, terminal, ed)
+                },
+                BatchSize::PerIteration,
+            )
+        },
+    );
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
