@@ -351,10 +351,8 @@ impl Ui {
             return;
         }
         self.sync(driver);
-        if self.told_cursor.is_none() || self.told_cursor != Some(self.editor.cursor_id()) {
-            // First frame, or remote deletes moved the anchor.
-            self.tell_cursor(driver);
-        }
+        // The first frame, or a remote delete moved the cursor's anchor.
+        self.tell_cursor(driver);
         let status = self.status(driver);
         let markers = markers(driver);
         let panel = self.panel(driver);
@@ -394,8 +392,12 @@ impl Ui {
         let count = |s: PeerState| peers.iter().filter(|p| p.state == s).count();
         let me = node.replica();
         let mine = node.doc().version_ref().get(me);
+        // Over the peers that are not down (all of them if all are): what
+        // of this replica's own ops is not on every one of them yet.
+        let any_up = peers.iter().any(|p| p.state != PeerState::Down);
         let unacked = peers
             .iter()
+            .filter(|p| !any_up || p.state != PeerState::Down)
             .map(|p| mine.saturating_sub(p.acked.get(me)))
             .max();
         let save = if let Some(e) = driver.persist_error() {

@@ -82,7 +82,8 @@ pub fn draw(
 ) {
     let area = frame.area();
     let text = text_area(area);
-    let rows = editor.screen_rows(doc);
+    let mut rows = editor.screen_rows(doc);
+    rows.truncate(text.height.into());
     let rope = editor.mirror.rope();
     let buf = frame.buffer_mut();
     let mut line_buf = String::new();
@@ -264,5 +265,22 @@ mod tests {
         terminal
             .backend_mut()
             .assert_cursor_position(Position::new(0, 0));
+    }
+
+    #[test]
+    fn tiny_terminals_do_not_break_drawing() {
+        let mut doc = Doc::new(ReplicaId(1));
+        doc.insert(0, "日本語\tand\u{7}more\n").unwrap();
+        for (w, h) in [(1usize, 1usize), (2, 2), (3, 3), (5, 1), (1, 5)] {
+            let mut ed = Editor::new(&doc, w, h.saturating_sub(2).max(1));
+            let mut terminal = Terminal::new(TestBackend::new(w as u16, h as u16)).unwrap();
+            let panel = Panel {
+                title: "t".into(),
+                lines: vec!["x".into(); 9],
+            };
+            terminal
+                .draw(|f| draw(f, &mut ed, &doc, &[], &Status::default(), Some(&panel)))
+                .unwrap();
+        }
     }
 }
