@@ -185,7 +185,7 @@ fn two_editors_in_tmux_see_each_other() {
             s.lines().next().is_some_and(|l| l.contains("\x1b[48;"))
         });
         tmux.wait_for(w, "the other's name in the status bar", false, |s| {
-            s.contains(&format!("memory only  {other}"))
+            s.contains(&format!("memory only  {other} L1"))
         });
     }
 

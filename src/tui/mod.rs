@@ -136,8 +136,20 @@ struct Ui {
 
 /// Runs `rumor edit` until the user quits. The driver is started.
 pub fn run(driver: &mut Driver, data_note: String) -> io::Result<()> {
-    let terminal = enter_terminal()?;
-    let size = terminal.size()?;
+    let terminal = match enter_terminal() {
+        Ok(t) => t,
+        Err(e) => {
+            restore_terminal();
+            return Err(e);
+        }
+    };
+    let size = match terminal.size() {
+        Ok(size) => size,
+        Err(e) => {
+            restore_terminal();
+            return Err(e);
+        }
+    };
     let text = view::text_area(ratatui::layout::Rect::new(0, 0, size.width, size.height));
     let ui = RefCell::new(Ui {
         editor: Editor::new(driver.node().doc(), text.width.into(), text.height.into()),

@@ -132,7 +132,8 @@ pub fn draw(
             width: area.width,
             height: 1,
         };
-        frame.render_widget(Paragraph::new(status_line(status, markers)), bar);
+        let line = status_line(status, markers, editor.mirror.rope());
+        frame.render_widget(Paragraph::new(line), bar);
     }
     if area.height >= 1 {
         let bottom = Rect {
@@ -163,7 +164,7 @@ pub fn draw(
     }
 }
 
-fn status_line<'a>(s: &'a Status, markers: &'a [Marker]) -> Line<'a> {
+fn status_line<'a>(s: &'a Status, markers: &'a [Marker], rope: &ropey::Rope) -> Line<'a> {
     let bar = Style::default().add_modifier(Modifier::REVERSED);
     let mut left = format!(
         " {} | {} | peers {} up",
@@ -186,8 +187,10 @@ fn status_line<'a>(s: &'a Status, markers: &'a [Marker]) -> Line<'a> {
     left.push_str(&format!(" | {} ", s.save));
     let mut spans = vec![Span::styled(left, bar)];
     for m in markers {
+        // The line too: the cursor may be off screen.
+        let line = rope.char_to_line(m.pos.min(rope.len_chars())) + 1;
         spans.push(Span::styled(
-            format!(" {} ", m.name),
+            format!(" {} L{line} ", m.name),
             Style::default().bg(m.color).fg(Color::Black),
         ));
     }
