@@ -1,7 +1,8 @@
 //! The editor's cost per keystroke in a 1 MB document, drawn into
 //! ratatui's `TestBackend` (a 120x40 screen):
 //!
-//! - `keystroke`: one typed char in the middle of the text, then a frame;
+//! - `keystroke`: one typed char in the middle of the text, then a frame
+//!   (a line break every 40 chars, as a person types);
 //! - `remote burst + keystroke`: 10 000 remote ops (single-char inserts
 //!   and deletes scattered over the text) applied to the doc and followed
 //!   by the editor, then one typed char and one frame;
@@ -110,8 +111,13 @@ fn bench(c: &mut Criterion) {
         let mut terminal = Terminal::new(TestBackend::new(WIDTH, HEIGHT)).unwrap();
         let mut ed = editor(&mut doc, &mut terminal);
         group.bench_function(format!("keystroke ({} kB text)", bytes / 1000), |b| {
+            // Lines of 40 typed chars, so the line typed into stays short
+            // however many iterations criterion runs.
+            let mut typed = 0u64;
             b.iter(|| {
-                ed.apply(&mut doc, Action::Insert("x".into())).unwrap();
+                typed += 1;
+                let key = if typed % 40 == 0 { "\n" } else { "x" };
+                ed.apply(&mut doc, Action::Insert(key.into())).unwrap();
                 frame(&mut terminal, &mut ed, &doc, &[]);
             })
         });
