@@ -417,8 +417,11 @@ impl Driver {
                 }
             }
             let idle_due = on_idle(self);
-            // on_idle may have changed the node (e.g. a cursor to send).
-            self.report(&mut on_event, &mut on_notice);
+            if !self.events.is_empty() || !self.notices.is_empty() {
+                // on_idle's calls into the node had news: hand it over
+                // (and be idle again) before waiting.
+                continue;
+            }
             let due = [self.next_deadline(), leaving, idle_due]
                 .into_iter()
                 .flatten()
