@@ -116,7 +116,7 @@ fn bench(c: &mut Criterion) {
             let mut typed = 0u64;
             b.iter(|| {
                 typed += 1;
-                let key = if typed % 40 == 0 { "\n" } else { "x" };
+                let key = if typed.is_multiple_of(40) { "\n" } else { "x" };
                 ed.apply(&mut doc, Action::Insert(key.into())).unwrap();
                 frame(&mut terminal, &mut ed, &doc, &[]);
             })
