@@ -421,10 +421,14 @@ impl Ui {
         } else {
             "memory only".to_string()
         };
-        let loc = self.editor.cursor_loc(node.doc());
+        // Line and column (in chars) of the cursor, counted from 1.
+        let pos = self.editor.cursor_pos(node.doc());
+        let rope = self.editor.mirror.rope();
+        let line = rope.char_to_line(pos);
+        let col = pos - rope.line_to_char(line);
         let message = match &self.mode {
             Mode::Prompt(_) => String::new(),
-            Mode::Editing => format!("L{} C{}  {}", loc.line + 1, loc.col + 1, self.message),
+            Mode::Editing => format!("L{} C{}  {}", line + 1, col + 1, self.message),
         };
         Status {
             name: node.config().name.clone(),
