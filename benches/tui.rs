@@ -3,9 +3,12 @@
 //!
 //! - `keystroke`: one typed char in the middle of the text, then a frame
 //!   (a line break every 40 chars, as a person types);
-//! - `remote burst + keystroke`: 10 000 remote ops (single-char inserts
-//!   and deletes scattered over the text) applied to the doc and followed
-//!   by the editor, then one typed char and one frame;
+//! - `remote typing + keystroke`: 20 remote single-char ops (a peer
+//!   typing) applied to the doc and followed patch by patch, a frame, then
+//!   one typed char and a frame;
+//! - `remote burst + keystroke`: the same with 10 000 remote ops scattered
+//!   over the text (the editor copies the text whole: cheaper than
+//!   following that many patches); most of it is the doc applying the ops;
 //! - `page down`: a cursor move that changes every row of the screen.
 //!
 //! Run: `cargo bench --bench tui`. Under `cargo test --bench tui` (or
@@ -51,7 +54,7 @@ fn text(bytes: usize, rng: &mut ChaCha8Rng) -> String {
 }
 
 /// Our doc with the text, and `n` remote ops made on a copy of it.
-fn docs(bytes: usize, n: usize) -> (Doc, Vec<Op>) {
+fn docs(bytes: usize, n: usize) -> (Doc, Vec<Op>, Vec<Op>) {
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     let mut mine = Doc::new(ReplicaId(1));
     mine.insert(0, &text(bytes, &mut rng)).unwrap();
@@ -60,6 +63,17 @@ fn docs(bytes: usize, n: usize) -> (Doc, Vec<Op>) {
         theirs.apply(op).unwrap();
     }
     let before = theirs.version();
+    let mut at = theirs.len() / 3;
+    for i in 0..20 {
+        if i % 5 == 4 {
+            theirs.delete(at - 1, 1).unwrap();
+            at -= 1;
+        } else {
+            theirs.insert(at, "t").unwrap();
+            at += 1;
+        }
+    }
+    let typing = theirs.ops_since(&before);
     for _ in 0..n {
         let pos = rng.random_range(0..theirs.len());
         if rng.random_bool(0.7) {
@@ -68,8 +82,9 @@ fn docs(bytes: usize, n: usize) -> (Doc, Vec<Op>) {
             theirs.delete(pos, 1).unwrap();
         }
     }
+    // The typing too: the burst's ops depend on it.
     let burst = theirs.ops_since(&before);
-    (mine, burst)
+    (mine, typing, burst)
 }
 
 fn status() -> Status {
@@ -103,7 +118,7 @@ fn editor(doc: &mut Doc, terminal: &mut Terminal<TestBackend>) -> Editor {
 
 fn bench(c: &mut Criterion) {
     let (bytes, n) = sizes();
-    let (doc, burst) = docs(bytes, n);
+    let (doc, typing, burst) = docs(bytes, n);
     let mut group = c.benchmark_group("tui");
 
     {
@@ -136,22 +151,32 @@ fn bench(c: &mut Criterion) {
         });
     }
 
-    group.sample_size(10);
-    group.bench_function(
-        format!(
-            "remote burst of {n} ops + keystroke ({} kB text)",
-            bytes / 1000
+    let kb = bytes / 1000;
+    for (name, ops, patched) in [
+        (
+            format!("remote typing (20 ops) + keystroke ({kb} kB text)"),
+            &typing,
+            true,
         ),
-        |b| {
+        (
+            format!("remote burst of {n} ops + keystroke ({kb} kB text)"),
+            &burst,
+            false,
+        ),
+    ] {
+        if !patched {
+            group.sample_size(10);
+        }
+        group.bench_function(name, |b| {
             b.iter_batched(
                 || {
                     let mut doc = doc.clone();
                     let mut terminal = Terminal::new(TestBackend::new(WIDTH, HEIGHT)).unwrap();
                     let ed = editor(&mut doc, &mut terminal);
-                    (doc, terminal, ed, burst.clone())
+                    (doc, terminal, ed, ops.clone())
                 },
-                |(mut doc, mut terminal, mut ed, burst)| {
-                    for op in burst {
+                |(mut doc, mut terminal, mut ed, ops)| {
+                    for op in ops {
                         let applied = doc.apply(op).unwrap();
                         ed.mirror.push_patches(&applied.patches);
                     }
@@ -159,13 +184,13 @@ fn bench(c: &mut Criterion) {
                     frame(&mut terminal, &mut ed, &doc, &[]);
                     ed.apply(&mut doc, Action::Insert("x".into())).unwrap();
                     frame(&mut terminal, &mut ed, &doc, &[]);
-                    assert_eq!(ed.mirror.full_copies(), 0, "followed by patches");
+                    assert_eq!(ed.mirror.full_copies() == 0, patched);
                     (doc, terminal, ed)
                 },
                 BatchSize::PerIteration,
             )
-        },
-    );
+        });
+    }
     group.finish();
 }
 

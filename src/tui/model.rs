@@ -546,6 +546,8 @@ mod tests {
 
     /// Applies `theirs`' new ops to `mine`, as the node does, patches to the editor.
     fn receive(mine: &mut Doc, theirs: &Doc, ed: &mut Editor) {
+        // Follow every patch (the harder path; small texts are otherwise copied).
+        ed.mirror.set_patch_cost(0);
         for op in theirs.ops_since(mine.version_ref()) {
             let applied = mine.apply(op).unwrap();
             ed.mirror.push_patches(&applied.patches);
