@@ -1,6 +1,6 @@
 //! Two real `rumor edit` processes on 127.0.0.1, each in its own tmux
 //! window: text typed (and pasted) in one appears in the other, each shows
-//! the other's cursor, and Ctrl-Q gives back a working terminal.
+//! the other's cursor, and Ctrl-Q or Ctrl-C gives back a working terminal.
 //!
 //! Driven with `tmux send-keys` and read with `tmux capture-pane`, polled
 //! until a deadline (never a fixed sleep). tmux runs on a private socket
@@ -208,9 +208,10 @@ fn two_editors_in_tmux_see_each_other() {
         "bob: pasted\nlineshello from alice!"
     );
 
-    // Ctrl-Q: the editors exit cleanly and the terminal is as before.
-    for (w, who) in [(alice, "alice"), (bob, "bob")] {
-        tmux.keys(w, &["C-q"]);
+    // Ctrl-Q (alice) and Ctrl-C (bob): the editors exit cleanly and the
+    // terminal is as before.
+    for (w, who, key) in [(alice, "alice", "C-q"), (bob, "bob", "C-c")] {
+        tmux.keys(w, &[key]);
         tmux.wait_for(w, "the editor's exit", false, |s| s.contains("EXITED-0"));
         let read = |f: &str| std::fs::read_to_string(dir.path().join(format!("{who}.{f}")));
         let start = Instant::now();
