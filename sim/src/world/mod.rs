@@ -387,6 +387,7 @@ impl<N: SimNode> Simulation<N> {
         let mut config = Config {
             mtu: self.cfg.mtu,
             name: format!("n{i}"),
+            snapshot_min_ops: self.cfg.snapshot_min_ops,
             ..Config::default()
         };
         if self.cfg.sabotage == Some(Sabotage::BrokenNode) && !N::break_config(&mut config) {
