@@ -229,8 +229,9 @@ impl Ui {
         let event = match input {
             Input::Term(event) => event,
             Input::Closed(e) => {
-                self.message = format!("the terminal cannot be read: {e}");
-                return self.quit(driver);
+                let flow = self.quit(driver);
+                eprintln!("rumor: the terminal cannot be read ({e}); quitting");
+                return flow;
             }
         };
         if let Mode::Prompt(line) = &mut self.mode {
