@@ -11,9 +11,10 @@
 //!   the window is anchored the same way, so remote edits above it do not
 //!   scroll the text under the reader's eyes.
 //! - **Wrapping.** Long lines wrap: a line is cut into rows of at most
-//!   `width` cells (a tab reaches the next multiple of [`TAB_WIDTH`], a
-//!   wide char takes two cells). A line that fills its last row exactly
-//!   gets one more, empty row, where the cursor sits at the line's end.
+//!   `width` cells, between words when a row has a space (a tab reaches
+//!   the next multiple of [`TAB_WIDTH`], a wide char takes two cells). A
+//!   line that fills its last row exactly gets one more, empty row, where
+//!   the cursor sits at the line's end.
 //!   Up and Down move by rows, keeping the column they started from.
 //! - **Cost.** Only the lines on screen and around the cursor are laid
 //!   out; everything else is an O(log n) rope or doc lookup.
@@ -95,30 +96,44 @@ pub fn line_len(rope: &Rope, line: usize) -> usize {
 }
 
 /// Where each row of `line` starts, in chars from the line's start.
-/// Always at least one row.
+/// Always at least one row. A row ends after its last space or tab when
+/// it has one, or before the space that does not fit (words are not cut),
+/// else after the last char that fits.
 pub fn row_starts(line: RopeSlice, width: usize) -> Vec<usize> {
     let width = width.max(1);
+    let chars: Vec<char> = line.chars().take_while(|&c| c != '\n').collect();
     let mut starts = vec![0];
-    let mut col = 0;
-    let mut len = 0;
-    for (i, c) in line.chars().enumerate() {
-        if c == '\n' {
-            break;
+    let mut start = 0;
+    loop {
+        // Fill the row that begins at `start`.
+        let (mut i, mut col, mut after_space) = (start, 0, None);
+        while i < chars.len() {
+            let w = char_width(chars[i], col);
+            if col > 0 && col + w > width {
+                break;
+            }
+            col += w;
+            i += 1;
+            if chars[i - 1] == ' ' || chars[i - 1] == '\t' {
+                after_space = Some(i);
+            }
         }
-        let mut w = char_width(c, col);
-        if col > 0 && col + w > width {
-            starts.push(i);
-            col = 0;
-            w = char_width(c, 0);
+        if i == chars.len() {
+            if col >= width {
+                // The cursor after the last char needs a row of its own.
+                starts.push(chars.len());
+            }
+            return starts;
         }
-        col += w;
-        len = i + 1;
+        // A word that fits up to the edge stays whole: cut before the space.
+        let at_space = chars[i] == ' ' || chars[i] == '\t';
+        start = if at_space {
+            i
+        } else {
+            after_space.unwrap_or(i)
+        };
+        starts.push(start);
     }
-    if col >= width {
-        // The cursor after the last char needs a row of its own.
-        starts.push(len);
-    }
-    starts
 }
 
 /// A position on screen terms: line, row within the line, display column.
@@ -701,6 +716,13 @@ mod tests {
         // Wide chars take two cells.
         let wide = Rope::from_str("日本語です");
         assert_eq!(row_starts(wide.line(0), 5), vec![0, 2, 4]);
+        // Words are not cut when a row has a space to end at.
+        let words = Rope::from_str("hello big world\nsupercalifragilistic x");
+        assert_eq!(row_starts(words.line(0), 8), vec![0, 6, 10]);
+        assert_eq!(row_starts(words.line(1), 8), vec![0, 8, 16]);
+        assert_eq!(locate(&words, 9, 8).row, 1);
+        assert_eq!(locate(&words, 9, 8).col, 3);
+        assert_eq!(position_at(&words, 0, 0, 7, 8), 5, "the row's last place");
         assert_eq!(
             locate(&wide, 3, 5),
             Loc {
@@ -729,6 +751,34 @@ mod tests {
         ed.apply(&mut d, Action::DocEnd).unwrap();
         ed.apply(&mut d, Action::Down).unwrap();
         assert_eq!(ed.cursor_pos(&d), d.len());
+    }
+
+    proptest::proptest! {
+        /// Rows cover each line in order, fit the width (a lone char
+        /// wider than the screen aside), and every cursor place is found
+        /// again from where it is drawn.
+        #[test]
+        fn layout_round_trips(text in "[ab \t日\n]{0,60}", width in 1usize..12) {
+            let rope = Rope::from_str(&text);
+            for line in 0..rope.len_lines() {
+                let starts = row_starts(rope.line(line), width);
+                proptest::prop_assert_eq!(starts[0], 0);
+                proptest::prop_assert!(starts.windows(2).all(|w| w[0] < w[1]));
+                let len = line_len(&rope, line);
+                for (r, &start) in starts.iter().enumerate() {
+                    let end = starts.get(r + 1).copied().unwrap_or(len);
+                    let mut col = 0;
+                    for c in rope.line(line).chars().skip(start).take(end - start) {
+                        col += char_width(c, col);
+                    }
+                    proptest::prop_assert!(col <= width || end - start == 1, "{:?}", starts);
+                }
+            }
+            for pos in 0..=rope.len_chars() {
+                let loc = locate(&rope, pos, width);
+                proptest::prop_assert_eq!(position_at(&rope, loc.line, loc.row, loc.col, width), pos);
+            }
+        }
     }
 
     fn numbered(n: usize) -> String {
