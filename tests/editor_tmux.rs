@@ -22,6 +22,8 @@ struct Tmux {
 impl Tmux {
     fn run(&self, args: &[&str]) -> Output {
         Command::new("tmux")
+            // Run from inside tmux too: this is a server of our own.
+            .env_remove("TMUX")
             .arg("-L")
             .arg(&self.socket)
             .args(args)
