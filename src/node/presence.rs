@@ -162,9 +162,13 @@ impl Node {
         self.presence
             .remote
             .retain(|_, r| now < r.presence.heard + EXPIRY);
+        let online = self.online;
         let Some(local) = &mut self.presence.local else {
             return;
         };
+        if !online {
+            return; // what moved goes out once back online
+        }
         let due = match local.last_sent {
             None => true,
             Some(t) if local.moved => now >= t + MIN_GAP,
@@ -294,6 +298,23 @@ mod tests {
         assert_eq!(deliver(beat, &mut a, addr(1), &mut b), 1);
         b.handle_timeout(ms(50) + EXPIRY);
         assert_eq!(b.presences().len(), 1);
+    }
+
+    #[test]
+    fn a_move_made_offline_goes_out_when_back_online() {
+        let (mut a, mut b) = (node(1, "ann"), node(2, "bob"));
+        a.add_peer(ms(0), addr(2));
+        a.set_cursor(ms(0), None);
+        deliver(ms(0), &mut a, addr(1), &mut b);
+        a.set_online(ms(100), false);
+        let id = Id::new(ReplicaId(1), 9);
+        a.set_cursor(ms(200), Some(id));
+        a.set_online(ms(300), true);
+        let due = a.poll_timeout().unwrap();
+        assert!(due <= ms(300));
+        a.handle_timeout(ms(300));
+        assert_eq!(deliver(ms(300), &mut a, addr(1), &mut b), 1);
+        assert_eq!(b.presences()[0].cursor, Some(id));
     }
 
     #[test]
