@@ -41,6 +41,7 @@
 
 mod gossip;
 mod peer;
+mod presence;
 mod received;
 mod rtt;
 mod snapshot;
@@ -64,6 +65,7 @@ use peer::{subtract_spans, trim_known, try_append, Peer, SentPacket};
 use received::ReceivedPackets;
 use timers::{node_timer, peer_timer, TimerTable};
 
+pub use presence::Presence;
 pub use rtt::RttEstimator;
 
 pub use time::Time;
@@ -296,6 +298,7 @@ pub struct Node {
     /// The last snapshot made, and the version total it was made at: sent
     /// again to every newcomer until the document changes.
     snapshot_cache: Option<(u64, Arc<[u8]>)>,
+    presence: presence::PresenceState,
 }
 
 impl std::fmt::Debug for Node {
@@ -350,6 +353,7 @@ impl Node {
             session,
             snapshots_in: BTreeMap::new(),
             snapshot_cache: None,
+            presence: Default::default(),
         };
         node.arm_node_timers(now);
         node
@@ -452,6 +456,7 @@ impl Node {
                 Frame::Op(op) => self.on_op(from, op, &mut patches),
                 Frame::Have(entries) => self.on_have(now, from, &entries),
                 Frame::Snapshot(chunk) => self.on_snapshot_chunk(from, chunk, &mut patches),
+                Frame::Presence(p) => self.on_presence(now, from, header.sender, p),
             }
         }
         self.stats.ops_buffered = self.doc.pending_len() as u64;
@@ -513,6 +518,7 @@ impl Node {
         for addr in due {
             self.peer_timeouts(now, addr);
         }
+        self.presence_timeout(now);
     }
 
     /// The next datagram to send, if any.
@@ -571,7 +577,13 @@ impl Node {
             return None;
         }
         let peers = self.peers.values().filter_map(|p| p.timers.next());
-        self.timers.next().into_iter().chain(peers).min()
+        let presence = self.presence.poll_timeout();
+        self.timers
+            .next()
+            .into_iter()
+            .chain(peers)
+            .chain(presence)
+            .min()
     }
 
     /// The next event for the driver, if any.

@@ -45,6 +45,8 @@ pub enum Frame {
     /// A lazy announcement (gossip): the sender has at least these counts
     /// of these replicas; a receiver that lacks some may pull them.
     Have(Vec<(ReplicaId, u64)>),
+    /// Ephemeral editor state (name, cursor); see `node::presence`.
+    Presence(PresenceFrame),
 }
 
 /// Bytes `offset .. offset + bytes.len()` of a snapshot `total` bytes long.
@@ -55,6 +57,22 @@ pub struct SnapshotChunk {
     pub total: u32,
     pub offset: u32,
     pub bytes: Vec<u8>,
+}
+
+/// Who is editing and where their cursor is. Never stored or relayed: the
+/// newest one from each replica is kept until it goes quiet.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresenceFrame {
+    /// The sender node's session (see `Frame::Hello`): a restart starts
+    /// `seq` again.
+    pub session: u64,
+    /// Grows with each presence the session sends; older ones are ignored.
+    pub seq: u64,
+    pub name: String,
+    /// The char the cursor is just before; `None`: the end of the text.
+    pub cursor: Option<Id>,
+    /// The editor is closing: forget this replica's presence now.
+    pub leaving: bool,
 }
 
 /// A cumulative, compact acknowledgement: ranges of received packet
@@ -150,7 +168,11 @@ impl Frame {
             Frame::Have(entries) if !entries.windows(2).all(|w| w[0].0 < w[1].0) => {
                 Err(DecodeError::Malformed("have order"))
             }
-            Frame::Ping | Frame::Hello { .. } | Frame::Peers(_) | Frame::Have(_) => Ok(()),
+            Frame::Ping
+            | Frame::Hello { .. }
+            | Frame::Peers(_)
+            | Frame::Have(_)
+            | Frame::Presence(_) => Ok(()),
         }
     }
 }
@@ -194,6 +216,7 @@ pub enum WireFrame<S = String> {
     Op(WireOp<S>),
     Snapshot(SnapshotChunk),
     Have(#[serde(deserialize_with = "bounded_seq")] Vec<(ReplicaId, u64)>),
+    Presence(PresenceFrame),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -300,6 +323,7 @@ impl<'a> WireFrame<&'a str> {
             Frame::Op(op) => Self::op(op, sender),
             Frame::Snapshot(c) => WireFrame::Snapshot(c.clone()),
             Frame::Have(h) => WireFrame::Have(h.clone()),
+            Frame::Presence(p) => WireFrame::Presence(p.clone()),
         }
     }
 
@@ -351,6 +375,7 @@ impl WireFrame {
             WireFrame::Peers(p) => Frame::Peers(p),
             WireFrame::Snapshot(c) => Frame::Snapshot(c),
             WireFrame::Have(h) => Frame::Have(h),
+            WireFrame::Presence(p) => Frame::Presence(p),
             WireFrame::Op(WireOp::Insert {
                 id,
                 left,

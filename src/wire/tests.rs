@@ -48,6 +48,13 @@ fn sample_frames() -> Vec<Frame> {
         Frame::Peers(vec![SocketAddr::from((Ipv4Addr::LOCALHOST, 4000))]),
         Frame::Have(vec![(ReplicaId(2), 40), (ReplicaId(u64::MAX), 1)]),
         Frame::Op(insert(3, 10, "héllo")),
+        Frame::Presence(PresenceFrame {
+            session: 9,
+            seq: 4,
+            name: "bob".into(),
+            cursor: Some(Id::new(ReplicaId(3), 12)),
+            leaving: false,
+        }),
         Frame::Op(Op {
             id: Id::new(ReplicaId(3), 15),
             kind: OpKind::Delete {
