@@ -9,6 +9,12 @@
 //! (`sim --seed 1 --ops 12000 --fault-ms 600000`), at least 1 M events per
 //! second and 1000x real time. In smoke mode (`cargo test --bench sim`, as
 //! CI runs it) it is cut to 500 ops and 30 s, to stay quick in debug.
+//!
+//! `groups` runs the real node in groups of 10, 30 and 100 (fan-out
+//! gossip, issue 8), throughput in ops, and prints once per size what each
+//! node sends per op and how long an op takes to reach the last node (the
+//! numbers are a deterministic function of the seed; the timing is
+//! criterion's).
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -53,14 +59,22 @@ fn ten_minutes() -> SimConfig {
 }
 
 fn ten_minute_session(c: &mut Criterion) {
-    let probe = Simulation::<Node>::new(ten_minutes()).run();
-    assert!(probe.converged, "{:?}", probe.failure);
     let mut g = c.benchmark_group("session");
-    g.throughput(Throughput::Elements(probe.events));
+    if !smoke_mode() {
+        // Throughput in events: a probe run counts them (not worth it for
+        // the smoke run's single pass).
+        let probe = Simulation::<Node>::new(ten_minutes()).run();
+        assert!(probe.converged, "{:?}", probe.failure);
+        g.throughput(Throughput::Elements(probe.events));
+    }
     g.sample_size(10);
     g.measurement_time(Duration::from_secs(10));
     g.bench_function("5_nodes_10_min", |b| {
-        b.iter(|| black_box(Simulation::<Node>::new(ten_minutes()).run()))
+        b.iter(|| {
+            let r = Simulation::<Node>::new(ten_minutes()).run();
+            assert!(r.converged, "{:?}", r.failure);
+            black_box(r)
+        })
     });
     g.finish();
 }
@@ -106,5 +120,48 @@ fn bench(c: &mut Criterion) {
     world::<Node>(c, "5_nodes_1000_ops_node");
 }
 
-criterion_group!(benches, bench, ten_minute_session);
+/// A group of `nodes` typing `ops` edits in all, on a healthy network.
+fn group_session(nodes: usize) -> SimConfig {
+    SimConfig {
+        seed: 1,
+        nodes,
+        ops: 3 * nodes as u64,
+        check_ms: 0.0,
+        ..SimConfig::default()
+    }
+}
+
+fn groups(c: &mut Criterion) {
+    let mut g = c.benchmark_group("groups");
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(5));
+    for nodes in [10, 30, 100] {
+        // Throughput in ops: known without a probe run (the smoke run in
+        // CI runs each size once, in debug).
+        g.throughput(Throughput::Elements(group_session(nodes).ops));
+        let mut printed = false;
+        g.bench_function(format!("{nodes}_nodes"), |b| {
+            b.iter(|| {
+                let r = Simulation::<Node>::new(group_session(nodes)).run();
+                assert!(r.converged, "{:?}", r.failure);
+                if !std::mem::replace(&mut printed, true) {
+                    eprintln!(
+                        "groups/{nodes}: {} ops, {:.2} datagrams and {:.0} bytes per node per op, \
+                         last delivery p50 {:.1} ms p99 {:.1} ms max {:.1} ms",
+                        r.ops,
+                        r.datagrams_per_node_per_op,
+                        r.bytes_per_node_per_op,
+                        r.last_delivery_ms.p50,
+                        r.last_delivery_ms.p99,
+                        r.last_delivery_ms.max
+                    );
+                }
+                black_box(r)
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench, ten_minute_session, groups);
 criterion_main!(benches);

@@ -105,13 +105,7 @@ fn probability(s: &str) -> Result<f64, String> {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Some(Sub::Edit(_)) => {
-            eprintln!(
-                "error: the full-screen editor (rumor edit) is not available yet; \
-                 run rumor without `edit` for the command prompt"
-            );
-            ExitCode::from(2)
-        }
+        Some(Sub::Edit(args)) => edit(args),
         Some(Sub::Keygen { .. }) => {
             eprintln!("error: rumor keygen is not available yet (authentication comes in a later version)");
             ExitCode::from(2)
@@ -120,17 +114,41 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn run(args: RunArgs) -> ExitCode {
+/// `rumor edit`: the same driver, with the full-screen editor as front end.
+fn edit(args: RunArgs) -> ExitCode {
+    if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+        eprintln!("error: rumor edit needs a terminal (run rumor without `edit` for scripts)");
+        return ExitCode::from(2);
+    }
+    let mut driver = match start(&args) {
+        Ok((driver, _)) => driver,
+        Err(code) => return code,
+    };
+    let note = match &args.data {
+        Some(dir) => format!("data in {}", dir.display()),
+        None => "no --data: the text is lost on exit unless saved (^S)".to_string(),
+    };
+    match crate::tui::run(&mut driver, note) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Checks the flags and starts the driver (with the fault seed used).
+fn start(args: &RunArgs) -> Result<(Driver, u64), ExitCode> {
     if args.secret_file.is_some() {
         eprintln!(
             "error: --secret-file: authentication is not available yet; \
              this version sends unauthenticated datagrams, so it refuses to pretend otherwise"
         );
-        return ExitCode::from(2);
+        return Err(ExitCode::from(2));
     }
     let Some(listen) = args.listen else {
         eprintln!("error: --listen ADDR is required");
-        return ExitCode::from(2);
+        return Err(ExitCode::from(2));
     };
     let fault_seed = args.fault_seed.unwrap_or_else(rand::random);
     let config = DriverConfig {
@@ -145,12 +163,19 @@ fn run(args: RunArgs) -> ExitCode {
         faults: Faults::new(args.loss, Duration::from_millis(args.delay), fault_seed),
         ..DriverConfig::new(listen)
     };
-    let mut driver = match Driver::start(config) {
-        Ok(driver) => driver,
+    match Driver::start(config) {
+        Ok(driver) => Ok((driver, fault_seed)),
         Err(e) => {
             eprintln!("error: {e}");
-            return ExitCode::from(1);
+            Err(ExitCode::from(1))
         }
+    }
+}
+
+fn run(args: RunArgs) -> ExitCode {
+    let (mut driver, fault_seed) = match start(&args) {
+        Ok(started) => started,
+        Err(code) => return code,
     };
 
     eprintln!(

@@ -26,7 +26,7 @@ mod frame;
 mod pack;
 
 pub use codec::{decode, encode, open, seal, DecodeError, Header, HEADER_LEN, MAGIC, VERSION};
-pub use frame::{AckFrame, AckRange, DigestFrame, Frame, SnapshotChunk, WireFrame};
+pub use frame::{AckFrame, AckRange, DigestFrame, Frame, PresenceFrame, SnapshotChunk, WireFrame};
 pub use pack::{encoded_len, op_frame_len, split_to_fit, DatagramBuilder};
 
 /// Default datagram size limit: safe for IPv6 and common tunnels.
