@@ -328,16 +328,13 @@ impl Doc {
     pub fn apply(&mut self, op: Op) -> Result<Applied, Error> {
         op.validate()?;
         let mut applied = Applied::default();
-        let mut queue = vec![op];
-        let mut first = true;
+        // Ops released by this one; allocated only when there are any.
+        let mut queue = Vec::new();
+        // `held` and errors speak of the op passed in. A released op that
+        // fails is dropped (it could never apply); the rest goes on.
+        applied.held = self.apply_one(op, &mut applied, &mut queue)?;
         while let Some(op) = queue.pop() {
-            let result = self.apply_one(op, &mut applied, &mut queue);
-            // `held` and errors speak of the op passed in. A released op that
-            // fails is dropped (it could never apply); the rest goes on.
-            if first {
-                applied.held = result?;
-                first = false;
-            }
+            let _ = self.apply_one(op, &mut applied, &mut queue);
         }
         Ok(applied)
     }
@@ -370,9 +367,7 @@ impl Doc {
         let missing = if op.id.counter > have {
             Some(Id::new(replica, op.id.counter - 1))
         } else {
-            op.dependencies()
-                .into_iter()
-                .find(|d| !self.version.contains(*d))
+            op.missing_dependency(&self.version)
         };
         let room = match &op.kind {
             OpKind::Insert { text, .. } => self.log.has_room(text.len(), 0),
