@@ -7,10 +7,10 @@
 //! digest shows missing is queued again. Losing or duplicating any
 //! message only delays that.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::net::SocketAddr;
 
-use crate::doc::{IdSpan, Op, OpKind, ReplicaId, TargetSpan, VersionVector};
+use crate::doc::{Id, IdSpan, Op, OpKind, ReplicaId, TargetSpan, VersionVector};
 
 use super::received::ReceivedPackets;
 use super::rtt::RttEstimator;
@@ -43,6 +43,9 @@ impl SentPacket {
 #[derive(Clone, Debug)]
 pub struct Peer {
     pub addr: SocketAddr,
+    /// First ids of ops from this peer that arrived before their causes
+    /// (some may have been applied since): bounded by `max_held_per_peer`.
+    pub held: BTreeSet<Id>,
     pub replica: Option<ReplicaId>,
     pub name: Option<String>,
     /// The peer's current session (from its hello).
@@ -95,6 +98,7 @@ impl Peer {
     pub fn new(addr: SocketAddr, config: &Config, now: Time) -> Peer {
         Peer {
             addr,
+            held: BTreeSet::new(),
             replica: None,
             name: None,
             session: None,

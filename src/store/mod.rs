@@ -12,6 +12,8 @@
 //!   grown past the snapshot, the driver hands [`Store::compact`] every op
 //!   the document has; the log then starts again empty.
 //! - `lock`: held (advisory lock) while a process uses the directory.
+//! - `epoch`: the sealing epoch of the last run (with a group secret), so
+//!   the next run's is larger and sealing nonces never repeat.
 //!
 //! On start, [`Store::open`] replays snapshot then log. A torn tail (an
 //! append cut short by a crash) is cut off with a warning. A damaged record
@@ -21,6 +23,7 @@
 //! refused, never rewritten.
 
 mod atomic;
+mod epoch;
 mod record;
 
 use std::fs::{self, File, OpenOptions};
@@ -232,6 +235,12 @@ impl Store {
 
     pub fn replica(&self) -> ReplicaId {
         self.replica
+    }
+
+    /// Takes this run's sealing epoch (see [`epoch::next_epoch`]), with a
+    /// warning if the recorded one was damaged.
+    pub fn next_epoch(&self, floor: u64) -> Result<(u64, Option<String>), StoreError> {
+        epoch::next_epoch(&self.dir, floor)
     }
 
     pub fn stats(&self) -> &StoreStats {
