@@ -32,7 +32,8 @@ pub fn keygen(path: &Path) -> Result<GroupKey, String> {
 /// The group key in `path`, and a warning if others may read the file.
 pub fn load(path: &Path) -> Result<(GroupKey, Option<String>), String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let key = GroupKey::from_file_contents(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    let key =
+        GroupKey::from_file_contents(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut warning = None;
     #[cfg(unix)]
     {

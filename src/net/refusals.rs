@@ -54,7 +54,13 @@ pub struct Refusals {
 impl Refusals {
     /// Compares the node's drop counters around one datagram from `from`
     /// and returns a notice when one is due.
-    pub fn check(&mut self, before: &Drops, after: &Drops, from: SocketAddr, now: Time) -> Option<String> {
+    pub fn check(
+        &mut self,
+        before: &Drops,
+        after: &Drops,
+        from: SocketAddr,
+        now: Time,
+    ) -> Option<String> {
         for (i, reason) in Reason::ALL.into_iter().enumerate() {
             if reason.count(after) <= reason.count(before) {
                 continue;
@@ -93,10 +99,18 @@ mod tests {
         assert!(first.contains("failed authentication"), "{first}");
         assert!(first.contains("127.0.0.1:9"), "{first}");
         for s in 1..5 {
-            assert_eq!(r.check(&before, &after, from, Time::from_millis(s * 1000)), None);
+            assert_eq!(
+                r.check(&before, &after, from, Time::from_millis(s * 1000)),
+                None
+            );
         }
-        let later = r.check(&before, &after, from, Time::from_millis(10_000)).unwrap();
+        let later = r
+            .check(&before, &after, from, Time::from_millis(10_000))
+            .unwrap();
         assert!(later.contains("5 such datagrams"), "{later}");
-        assert_eq!(r.check(&before, &before, from, Time::from_millis(30_000)), None);
+        assert_eq!(
+            r.check(&before, &before, from, Time::from_millis(30_000)),
+            None
+        );
     }
 }

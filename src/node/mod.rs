@@ -48,7 +48,9 @@ use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
 use crate::doc::{self, Doc, IdSpan, Op, Patch, ReplicaId, VersionVector};
-use crate::wire::{self, DatagramBuilder, DecodeError, DigestFrame, Frame, GroupKey, Header, SealId};
+use crate::wire::{
+    self, DatagramBuilder, DecodeError, DigestFrame, Frame, GroupKey, Header, SealId,
+};
 
 use peer::{subtract_spans, trim_known, try_append, Peer, SentPacket};
 use received::ReceivedPackets;
@@ -450,8 +452,14 @@ impl Node {
 
     /// Authenticates (with a key) and decodes a datagram; counts why not.
     fn open(&mut self, bytes: &[u8]) -> Option<(Header, Option<SealId>, Vec<Frame>)> {
-        let opened = wire::open_with(bytes, self.config.key.as_ref(), &mut self.open_buf)
-            .and_then(|o| Ok((o.header, o.seal, wire::decode_payload(&o.header, o.payload)?)));
+        let opened =
+            wire::open_with(bytes, self.config.key.as_ref(), &mut self.open_buf).and_then(|o| {
+                Ok((
+                    o.header,
+                    o.seal,
+                    wire::decode_payload(&o.header, o.payload)?,
+                ))
+            });
         let e = match opened {
             Ok(d) => return Some(d),
             Err(e) => e,

@@ -59,7 +59,11 @@ impl Window {
         }
         if id.seq > self.newest {
             let shift = id.seq - self.newest;
-            self.seen = if shift >= WINDOW { 0 } else { self.seen << shift };
+            self.seen = if shift >= WINDOW {
+                0
+            } else {
+                self.seen << shift
+            };
             self.seen |= 1;
             self.newest = id.seq;
         } else {
@@ -137,7 +141,11 @@ mod tests {
             assert_eq!(w.accept(r, id(1, seq), Time(0)), Ok(()), "seq {seq}");
         }
         for seq in [3, 1, 2, 0, 10, 4] {
-            assert_eq!(w.accept(r, id(1, seq), Time(0)), Err(Replay::Seen), "seq {seq}");
+            assert_eq!(
+                w.accept(r, id(1, seq), Time(0)),
+                Err(Replay::Seen),
+                "seq {seq}"
+            );
         }
         assert_eq!(w.accept(r, id(1, 5), Time(0)), Ok(()));
     }
@@ -149,7 +157,10 @@ mod tests {
         w.accept(r, id(1, 0), Time(0)).unwrap();
         w.accept(r, id(1, 1000), Time(0)).unwrap();
         assert_eq!(w.accept(r, id(1, 0), Time(0)), Err(Replay::TooOld));
-        assert_eq!(w.accept(r, id(1, 1000 - WINDOW), Time(0)), Err(Replay::TooOld));
+        assert_eq!(
+            w.accept(r, id(1, 1000 - WINDOW), Time(0)),
+            Err(Replay::TooOld)
+        );
         assert_eq!(w.accept(r, id(1, 1000 - WINDOW + 1), Time(0)), Ok(()));
         assert_eq!(w.accept(r, id(1, 999), Time(0)), Ok(()));
         assert_eq!(w.accept(r, id(1, 999), Time(0)), Err(Replay::Seen));
@@ -177,7 +188,13 @@ mod tests {
         w.accept(ReplicaId(9), id(1, 0), Time(11)).unwrap();
         assert_eq!(w.len(), 3);
         // Replica 1 was the least recently heard: forgotten.
-        assert_eq!(w.accept(ReplicaId(0), id(1, 1), Time(12)), Err(Replay::Seen));
-        assert_eq!(w.accept(ReplicaId(2), id(1, 0), Time(12)), Err(Replay::Seen));
+        assert_eq!(
+            w.accept(ReplicaId(0), id(1, 1), Time(12)),
+            Err(Replay::Seen)
+        );
+        assert_eq!(
+            w.accept(ReplicaId(2), id(1, 0), Time(12)),
+            Err(Replay::Seen)
+        );
     }
 }

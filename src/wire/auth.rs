@@ -56,7 +56,9 @@ pub enum KeyError {
     BadSecret(&'static str),
     #[error("the passphrase is not UTF-8 text")]
     NotText,
-    #[error("the passphrase is too short ({0} chars; at least {MIN_PASSPHRASE}, or use rumor keygen)")]
+    #[error(
+        "the passphrase is too short ({0} chars; at least {MIN_PASSPHRASE}, or use rumor keygen)"
+    )]
     TooShort(usize),
     #[error("passphrase key derivation failed: {0}")]
     Kdf(String),
@@ -123,7 +125,8 @@ impl GroupKey {
         let (m, t, p) = PASSPHRASE_PARAMS;
         let params = argon2::Params::new(m, t, p, Some(SECRET_LEN))
             .map_err(|e| KeyError::Kdf(e.to_string()))?;
-        let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+        let argon =
+            argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
         let mut secret = [0u8; SECRET_LEN];
         argon
             .hash_password_into(passphrase.as_bytes(), PASSPHRASE_SALT, &mut secret)
@@ -152,7 +155,8 @@ impl GroupKey {
     pub fn from_seed(seed: u64) -> GroupKey {
         let mut secret = [0u8; SECRET_LEN];
         for (i, chunk) in secret.chunks_mut(8).enumerate() {
-            let word = seed.rotate_left(i as u32 * 16) ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            let word =
+                seed.rotate_left(i as u32 * 16) ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
             chunk.copy_from_slice(&word.to_le_bytes());
         }
         GroupKey::from_secret(&secret)

@@ -43,7 +43,9 @@ pub enum DecodeError {
     Sealed,
     #[error("a datagram in the clear, but this node accepts only sealed ones")]
     Unsealed,
-    #[error("authentication failed: the sender has another group secret, or the bytes were altered")]
+    #[error(
+        "authentication failed: the sender has another group secret, or the bytes were altered"
+    )]
     BadTag,
 }
 

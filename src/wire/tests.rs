@@ -204,7 +204,10 @@ fn batching_fills_a_datagram_up_to_the_mtu_edge() {
         let bytes = b.finish();
         assert!(bytes.len() <= mtu, "{} > {mtu}", bytes.len());
         // Room for the longest packet number and the seal is kept.
-        assert!(bytes.len() + one > mtu - 10 - SEAL_OVERHEAD, "left too much room");
+        assert!(
+            bytes.len() + one > mtu - 10 - SEAL_OVERHEAD,
+            "left too much room"
+        );
         let (_, frames) = decode(&bytes).unwrap();
         assert_eq!(frames.len(), n);
         assert!(sealed.len() <= mtu, "{} > {mtu}", sealed.len());
@@ -221,7 +224,10 @@ fn key() -> GroupKey {
 #[test]
 fn sealed_round_trip_and_every_mismatch_refused() {
     let frames = sample_frames();
-    let id = SealId { epoch: 1_700_000_000_000, seq: 42 };
+    let id = SealId {
+        epoch: 1_700_000_000_000,
+        seq: 42,
+    };
     let bytes = encode_sealed(&key(), &header(), id, &frames);
     assert_eq!(&bytes[..2], &SEALED_MAGIC);
     let (h, seal, got) = decode_with(&bytes, Some(&key())).unwrap();
@@ -234,7 +240,10 @@ fn sealed_round_trip_and_every_mismatch_refused() {
     assert_eq!(decode_with(&bytes, None), Err(DecodeError::Sealed));
     assert_eq!(decode(&bytes), Err(DecodeError::Sealed));
     let clear = encode(&header(), &frames);
-    assert_eq!(decode_with(&clear, Some(&key())), Err(DecodeError::Unsealed));
+    assert_eq!(
+        decode_with(&clear, Some(&key())),
+        Err(DecodeError::Unsealed)
+    );
     assert_eq!(decode_with(&clear, None).unwrap().2, frames);
 }
 
@@ -250,7 +259,10 @@ fn every_single_bit_flip_of_a_sealed_datagram_is_refused() {
     }
     // Cut short anywhere: refused too.
     for n in 0..bytes.len() {
-        assert!(decode_with(&bytes[..n], Some(&key())).is_err(), "cut at {n}");
+        assert!(
+            decode_with(&bytes[..n], Some(&key())).is_err(),
+            "cut at {n}"
+        );
     }
 }
 
@@ -272,7 +284,10 @@ fn secret_files_and_passphrases() {
         GroupKey::from_file_contents(b"short pass"),
         Err(KeyError::TooShort(10))
     ));
-    assert_eq!(GroupKey::from_file_contents(&[0xff, 0xfe]), Err(KeyError::NotText));
+    assert_eq!(
+        GroupKey::from_file_contents(&[0xff, 0xfe]),
+        Err(KeyError::NotText)
+    );
     // A passphrase gives the same key every time, another one another key.
     let p1 = GroupKey::from_file_contents(b"correct horse battery staple\n").unwrap();
     let p2 = GroupKey::from_passphrase("correct horse battery staple").unwrap();
