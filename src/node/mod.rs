@@ -254,6 +254,9 @@ const DEFAULT_HOLD: Duration = Duration::from_millis(50);
 const MAX_NAME: usize = 64;
 /// Most addresses in one peer-exchange frame.
 const MAX_PEER_LIST: usize = 32;
+/// Smallest budget worth a datagram to an unverified address: a header
+/// and an ack or a ping.
+const MIN_REPLY: usize = wire::HEADER_LEN + 16;
 /// Senders whose replay windows are kept (group members only can add one).
 const MAX_REPLAY_SENDERS: usize = 1024;
 
@@ -390,9 +393,18 @@ impl Node {
                 return;
             }
         }
+        let first_contact = !self.peers.contains_key(&from);
         if !self.ensure_peer(now, from) {
             self.stats.drops.peer_table_full += 1;
             return;
+        }
+        if let Some(peer) = self.peers.get_mut(&from) {
+            if first_contact && self.config.key.is_none() {
+                peer.budget = Some(0);
+            }
+            if let Some(budget) = &mut peer.budget {
+                *budget += bytes.len();
+            }
         }
         self.on_heard(now, from, header.sender);
 
@@ -562,6 +574,7 @@ impl Node {
         }
         if let Some(peer) = self.peers.get_mut(&addr) {
             peer.learned = false; // the user asked for it: never forgotten
+            peer.budget = None; // nor limited
         }
         self.start_exchange(now, addr);
         true
@@ -952,6 +965,8 @@ impl Node {
         if !newly_acked {
             return;
         }
+        // It received what we sent: a real peer at that address.
+        peer.budget = None;
         peer.rtt.on_ack();
         peer.largest_acked = Some(
             peer.largest_acked
@@ -1060,7 +1075,14 @@ impl Node {
             sender: self.doc.replica(),
             packet: peer.next_packet,
         };
-        let mut builder = DatagramBuilder::new(header, config.mtu);
+        // An unverified address gets no more bytes than it sent (in the
+        // clear, so the seal's share of the overhead is not used).
+        let mtu = match peer.budget {
+            Some(budget) if budget < MIN_REPLY => return None,
+            Some(budget) => budget.min(config.mtu) + wire::SEAL_OVERHEAD,
+            None => config.mtu,
+        };
+        let mut builder = DatagramBuilder::new(header, mtu);
         let mut had_ack = false;
         if peer.ack_pending {
             if let Some(ack) = peer.received.ack_frame(self.last_now) {
@@ -1075,7 +1097,7 @@ impl Node {
         while let Some(frame) = peer.control.front() {
             if builder.push(frame) {
                 peer.control.pop_front();
-            } else if builder.is_empty() {
+            } else if builder.is_empty() && peer.budget.is_none() {
                 // It fits no datagram at all: drop it rather than let it
                 // hold back every control frame behind it.
                 peer.control.pop_front();
@@ -1102,6 +1124,9 @@ impl Node {
             return None;
         }
         let eliciting = builder.is_ack_eliciting();
+        if let Some(budget) = &mut peer.budget {
+            *budget = budget.saturating_sub(builder.len_in_clear());
+        }
         let bytes = match &config.key {
             Some(key) => {
                 let id = SealId {

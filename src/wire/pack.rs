@@ -85,6 +85,12 @@ impl DatagramBuilder {
         self.payload.is_empty()
     }
 
+    /// The datagram's size in the clear, as [`Self::finish`] makes it.
+    pub fn len_in_clear(&self) -> usize {
+        let packet = postcard::experimental::serialized_size(&self.header.packet).unwrap_or(10);
+        HEADER_LEN + packet + self.payload.len()
+    }
+
     /// Whether any frame asks for an ack.
     pub fn is_ack_eliciting(&self) -> bool {
         self.ack_eliciting
