@@ -17,6 +17,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use harness::{Faults, Net};
 use rumor::doc::{Doc, ReplicaId, VersionVector};
 use rumor::node::{Config, Edit};
+use rumor::wire::GroupKey;
 use traces::Patch as TracePatch;
 
 const ONE_WAY: Duration = Duration::from_millis(10);
@@ -43,7 +44,20 @@ fn typed_chars(p: &TracePatch) -> u64 {
 }
 
 fn clean_pair(seed: u64) -> Net {
-    let mut net = Net::new(2, seed, Config::default());
+    clean_pair_with(seed, Config::default())
+}
+
+/// Two nodes sealing every datagram with a group key.
+fn sealed_config() -> Config {
+    Config {
+        key: Some(GroupKey::from_seed(1)),
+        epoch: 1,
+        ..Config::default()
+    }
+}
+
+fn clean_pair_with(seed: u64, config: Config) -> Net {
+    let mut net = Net::new(2, seed, config);
     net.faults = Faults {
         delay_min: ONE_WAY,
         delay_max: ONE_WAY,
@@ -220,24 +234,31 @@ fn benches(c: &mut Criterion) {
     // delivered, applied, acked (virtual network, zero CPU for the wire).
     let n = 2000u64;
     g.throughput(Throughput::Elements(n));
-    g.bench_function("pair_ops_per_second", |b| {
-        b.iter_batched(
-            || clean_pair(5),
-            |mut net| {
-                for (k, p) in patches.iter().take(n as usize).enumerate() {
-                    for e in edits_of(p) {
-                        net.edit(0, e);
+    // The same with every datagram sealed (group key): the cost of
+    // authentication is the ratio of the two.
+    for (name, config) in [
+        ("pair_ops_per_second", Config::default()),
+        ("pair_ops_per_second_sealed", sealed_config()),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || clean_pair_with(5, config.clone()),
+                |mut net| {
+                    for (k, p) in patches.iter().take(n as usize).enumerate() {
+                        for e in edits_of(p) {
+                            net.edit(0, e);
+                        }
+                        if k % 4 == 0 {
+                            net.run_for(Duration::from_millis(1));
+                        }
                     }
-                    if k % 4 == 0 {
-                        net.run_for(Duration::from_millis(1));
-                    }
-                }
-                net.run_until_converged(Duration::from_secs(10)).unwrap();
-                net
-            },
-            BatchSize::LargeInput,
-        )
-    });
+                    net.run_until_converged(Duration::from_secs(10)).unwrap();
+                    net
+                },
+                BatchSize::LargeInput,
+            )
+        });
+    }
     // CPU cost of the catch-up alone (setup excluded).
     for diff in [1usize, 1_000, 100_000] {
         g.throughput(Throughput::Elements(diff as u64));

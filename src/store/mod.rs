@@ -625,6 +625,49 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_checksummed_record_that_is_not_an_entry_is_damage_never_misread() {
+        // As a buggy or future writer with the same format number might
+        // leave it: the checksum is right, the contents are not an entry.
+        let dir = temp_dir("not-an-entry");
+        let (mut store, _) = Store::open(&dir).unwrap();
+        store.append(&[op(1, 0, "kept")], 1).unwrap();
+        let replica = store.replica();
+        drop(store);
+        let log = dir.join("log");
+        let mut bytes = fs::read(&log).unwrap();
+        let good = bytes.len();
+        record::encode_record(&[0xff; 40], &mut bytes);
+        fs::write(&log, &bytes).unwrap();
+        let (_, rec) = Store::open(&dir).unwrap();
+        assert_eq!(ops_of(&rec), vec![op(1, 0, "kept")]);
+        assert!(
+            rec.warnings.iter().any(|w| w.contains("damaged record")),
+            "{:?}",
+            rec.warnings
+        );
+        assert_ne!(rec.replica, replica, "possibly sent ops were lost: new id");
+        assert_eq!(
+            fs::read(&log).unwrap().len(),
+            good,
+            "cut at the last good record"
+        );
+    }
+
+    #[test]
+    fn a_damaged_replica_file_is_refused_with_its_path() {
+        let dir = temp_dir("bad-replica");
+        drop(Store::open(&dir).unwrap());
+        fs::write(dir.join("replica"), "not hex\n").unwrap();
+        let err = Store::open(&dir).unwrap_err();
+        assert!(matches!(err, StoreError::BadReplica { .. }));
+        assert!(err.to_string().contains("replica"), "{err}");
+        assert_eq!(
+            fs::read_to_string(dir.join("replica")).unwrap(),
+            "not hex\n"
+        );
+    }
+
+    #[test]
     fn torn_header_starts_afresh() {
         let dir = temp_dir("torn-header");
         drop(Store::open(&dir).unwrap());
