@@ -136,12 +136,12 @@ proptest! {
         }
     }
 
-    /// Damaging a real history (one byte changed, or cut short) gives an
+    /// Damaging a real history or snapshot (one byte changed, or cut short) gives an
     /// error or a consistent replica, never a panic.
     #[test]
-    fn damaged_history_never_panics(at in any::<u16>(), byte in any::<u8>(), cut in any::<bool>()) {
+    fn damaged_history_never_panics(at in any::<u16>(), byte in any::<u8>(), cut in any::<bool>(), snapshot in any::<bool>()) {
         let (doc, _) = honest_history();
-        let mut bytes = doc.encode_history();
+        let mut bytes = if snapshot { doc.encode_snapshot() } else { doc.encode_history() };
         let i = at as usize % bytes.len();
         if cut {
             bytes.truncate(i);

@@ -369,6 +369,13 @@ fn check_convergence(ids: &[u64], actions: &[Action], seed: u64) -> Result<(), T
         })?;
         prop_assert_eq!(loaded.text(), peer.doc.text());
         prop_assert_eq!(loaded.version(), peer.doc.version());
+        // A snapshot loads without replay to the same replica, which goes
+        // on merging like the original (checked at the end).
+        let snap = Doc::decode_history(ReplicaId(0), &peer.doc.encode_snapshot()).map_err(|e| {
+            TestCaseError::fail(format!("a snapshot was refused by its own loader: {e}"))
+        })?;
+        prop_assert_eq!(snap.text(), peer.doc.text());
+        prop_assert_eq!(snap.version(), peer.doc.version());
     }
 
     // Heal: every peer gets every op, in a shuffled order, some first as a

@@ -415,3 +415,66 @@ fn reconnect_sends_only_the_difference() {
         "{bytes} bytes to reconnect (the history took {history_bytes})"
     );
 }
+
+/// A document with a long history of edits by one replica: many ops, many
+/// tombstones.
+fn long_history(replica: u64, edits: usize) -> rumor::Doc {
+    let mut doc = rumor::Doc::new(rumor::ReplicaId(replica));
+    let mut rng = ChaCha8Rng::seed_from_u64(replica);
+    for _ in 0..edits {
+        let len = doc.len();
+        if len > 20 && rng.random_bool(0.3) {
+            let pos = rng.random_range(0..len - 5);
+            doc.delete(pos, rng.random_range(1..5)).unwrap();
+        } else {
+            let pos = rng.random_range(0..=len);
+            doc.insert(pos, "words ").unwrap();
+        }
+    }
+    doc
+}
+
+#[test]
+fn a_newcomer_gets_a_snapshot_through_loss_and_keeps_its_own_edits() {
+    let holder = long_history(1, 5000);
+    let mut newcomer = rumor::Doc::new(rumor::ReplicaId(2));
+    newcomer.insert(0, "written before joining. ").unwrap();
+    let mut net = protocol_harness::Net::with_docs(vec![holder, newcomer], 11, Config::default());
+    net.faults.loss = 0.2;
+    net.faults.dup = 0.05;
+    net.add_peer(1, 0);
+    let took = net.run_until_converged(secs(120));
+    assert!(took.is_some(), "did not converge");
+    net.assert_nothing_lost();
+    assert!(net.text(0).contains("written before joining. "));
+    assert_eq!(net.nodes[1].stats().snapshots_received, 1);
+    // Every chunk is acknowledged in the end, lost acks included.
+    net.run_for(secs(10));
+    assert_eq!(net.nodes[0].stats().snapshots_sent, 1);
+    // The bulk went as a snapshot: the holder sent few ops.
+    assert!(
+        net.nodes[0].stats().ops_sent < 100,
+        "{:?}",
+        net.nodes[0].stats()
+    );
+}
+
+#[test]
+fn a_peer_that_has_most_of_the_document_gets_ops_not_a_snapshot() {
+    let holder = long_history(1, 5000);
+    let mut behind = holder.clone();
+    // Same history, another replica id: it lacks only what comes next.
+    behind = {
+        let mut d = rumor::Doc::new(rumor::ReplicaId(2));
+        for op in behind.ops_since(&rumor::VersionVector::new()) {
+            d.apply(op).unwrap();
+        }
+        d
+    };
+    let mut net = protocol_harness::Net::with_docs(vec![holder, behind], 12, Config::default());
+    net.add_peer(1, 0);
+    net.run_for(ms(200));
+    net.insert(0, 0, "fresh ");
+    assert!(net.run_until_converged(secs(30)).is_some());
+    assert_eq!(net.nodes[1].stats().snapshots_received, 0);
+}

@@ -5,7 +5,8 @@
 //!   replica must give the same text.
 //! - Concurrent traces: one replica per agent, ops exchanged along the
 //!   trace's parents; every replica must converge to `endContent`.
-//! - Both: `encode_history` / `decode_history` round-trips the result.
+//! - Both: a snapshot (`encode_snapshot`, read by `decode_history`) loads,
+//!   without replay, to the same replica.
 
 mod common;
 
@@ -102,6 +103,25 @@ fn check_sequential(trace: &SequentialTrace) {
     assert!(
         remote.text() == trace.end_content,
         "{name}: remote replay differs from endContent"
+    );
+    check_snapshot(&doc, name);
+}
+
+/// A snapshot of `doc` loads, without replay, to the same text and version,
+/// and the loaded replica serves the same history.
+fn check_snapshot(doc: &Doc, name: &str) {
+    let loaded = Doc::decode_history(ReplicaId(9), &doc.encode_snapshot())
+        .unwrap_or_else(|e| panic!("{name}: snapshot refused: {e}"));
+    assert_eq!(loaded.version(), doc.version(), "{name}: snapshot version");
+    assert!(loaded.text() == doc.text(), "{name}: snapshot text");
+    assert_eq!(
+        loaded.stats().runs,
+        doc.stats().runs,
+        "{name}: snapshot runs"
+    );
+    assert!(
+        loaded.ops_since(&VersionVector::new()) == doc.ops_since(&VersionVector::new()),
+        "{name}: snapshot history"
     );
 }
 
@@ -226,6 +246,7 @@ fn check_concurrent(trace: &ConcurrentTrace) {
         master.text() == trace.end_content,
         "{name}: master differs from endContent"
     );
+    check_snapshot(&master, name);
     for (agent, replica) in replicas.iter_mut().enumerate() {
         for op in master.ops_since(&replica.version()) {
             replica

@@ -387,6 +387,10 @@ fn status(driver: &Driver) -> Reply {
             s.drops.sealed
         ),
         format!(
+            "snapshots   {} sent, {} received, {} refused",
+            s.snapshots_sent, s.snapshots_received, s.drops.bad_snapshot
+        ),
+        format!(
             "socket      {} send errors, {} receive errors, {} sends blocked",
             d.send_errors, d.recv_errors, d.sends_blocked
         ),

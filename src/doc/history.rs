@@ -23,15 +23,27 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 
-use super::{Doc, Error, Id, Op, OpKind, ReplicaId, TargetSpan, VersionVector};
+use super::sequence::{Piece, Sequence};
+use super::{Doc, Error, Id, IdSpan, Op, OpKind, ReplicaId, TargetSpan, VersionVector};
 
 const MAGIC: &[u8; 4] = b"RMH1";
+const SNAPSHOT_MAGIC: &[u8; 4] = b"RMS1";
 
 /// The most bytes a history may inflate to per byte of input; guards
 /// against decompression bombs.
 const MAX_INFLATE_RATIO: u64 = 64;
 
 pub(crate) fn encode(doc: &Doc) -> Vec<u8> {
+    encode_with(doc, false)
+}
+
+/// A snapshot: the history plus the document order of every char, so it
+/// loads without integrating a single op.
+pub(crate) fn encode_snapshot(doc: &Doc) -> Vec<u8> {
+    encode_with(doc, true)
+}
+
+fn encode_with(doc: &Doc, snapshot: bool) -> Vec<u8> {
     let ops = doc.ops_since(&VersionVector::new());
     let mut replicas: Vec<ReplicaId> = Vec::new();
     let mut index: BTreeMap<ReplicaId, u64> = BTreeMap::new();
@@ -81,8 +93,27 @@ pub(crate) fn encode(doc: &Doc) -> Vec<u8> {
             }
         }
     }
+    if snapshot {
+        // The pieces in document order: replica index and deleted flag,
+        // counter (as a distance from the previous piece's end when of the
+        // same replica: runs typed in order cost one byte), length.
+        put(&mut body, doc.seq.piece_count() as u64);
+        let mut prev_end: Option<Id> = None;
+        for p in doc.seq.pieces() {
+            put(&mut body, index[&p.id.replica] << 1 | p.deleted as u64);
+            match prev_end {
+                Some(e) if e.replica == p.id.replica && p.id.counter >= e.counter => {
+                    put(&mut body, (p.id.counter - e.counter) << 1)
+                }
+                _ => put(&mut body, p.id.counter << 1 | 1),
+            }
+            put(&mut body, p.len as u64);
+            prev_end = Some(p.id.add(p.len as u64));
+        }
+    }
     body.extend_from_slice(text.as_bytes());
-    let mut out = MAGIC.to_vec();
+    let magic = if snapshot { SNAPSHOT_MAGIC } else { MAGIC };
+    let mut out = magic.to_vec();
     let mut z = flate2::write::DeflateEncoder::new(out, flate2::Compression::fast());
     z.write_all(&body).expect("writing to a Vec cannot fail");
     out = z.finish().expect("writing to a Vec cannot fail");
@@ -91,7 +122,10 @@ pub(crate) fn encode(doc: &Doc) -> Vec<u8> {
 
 pub(crate) fn decode(replica: ReplicaId, bytes: &[u8]) -> Result<Doc, Error> {
     let bad = Error::InvalidOp("malformed history");
-    let rest = bytes.strip_prefix(MAGIC).ok_or(bad.clone())?;
+    let (snapshot, rest) = match bytes.strip_prefix(MAGIC) {
+        Some(rest) => (false, rest),
+        None => (true, bytes.strip_prefix(SNAPSHOT_MAGIC).ok_or(bad.clone())?),
+    };
     let limit = (rest.len() as u64).saturating_mul(MAX_INFLATE_RATIO);
     let mut body = Vec::new();
     flate2::read::DeflateDecoder::new(rest)
@@ -151,6 +185,11 @@ pub(crate) fn decode(replica: ReplicaId, bytes: &[u8]) -> Result<Doc, Error> {
         };
         shells.push((Op { id, kind }, len));
     }
+    let pieces = if snapshot {
+        read_pieces(&mut r, &replicas)?
+    } else {
+        Vec::new()
+    };
     let text = std::str::from_utf8(&body[r.at..]).map_err(|_| bad.clone())?;
     // Byte offsets of char boundaries after the first: char 1, 2, ..., end.
     let mut chars = text
@@ -160,6 +199,7 @@ pub(crate) fn decode(replica: ReplicaId, bytes: &[u8]) -> Result<Doc, Error> {
         .chain([text.len()]);
     let mut from = 0;
     let mut doc = Doc::new(replica);
+    let mut ops = Vec::with_capacity(if snapshot { shells.len() } else { 0 });
     for (mut op, len) in shells {
         if let OpKind::Insert { text: t, .. } = &mut op.kind {
             let to = if len == 0 {
@@ -170,11 +210,137 @@ pub(crate) fn decode(replica: ReplicaId, bytes: &[u8]) -> Result<Doc, Error> {
             t.push_str(&text[from..to]);
             from = to;
         }
-        if doc.apply(op)?.held {
+        if snapshot {
+            ops.push((op, len));
+        } else if doc.apply(op)?.held {
             return Err(bad);
         }
     }
+    if snapshot {
+        build(&mut doc, ops, pieces)?;
+    }
     Ok(doc)
+}
+
+fn read_pieces(r: &mut Reader, replicas: &[ReplicaId]) -> Result<Vec<Piece>, Error> {
+    let bad = Error::InvalidOp("malformed snapshot");
+    let n = r.count()?;
+    let mut pieces = Vec::with_capacity(n as usize);
+    let mut prev_end: Option<Id> = None;
+    for _ in 0..n {
+        let head = r.get()?;
+        let replica = *replicas.get((head >> 1) as usize).ok_or(bad.clone())?;
+        let c = r.get()?;
+        let counter = if c & 1 == 1 {
+            c >> 1
+        } else {
+            match prev_end {
+                Some(e) if e.replica == replica => {
+                    e.counter.checked_add(c >> 1).ok_or(bad.clone())?
+                }
+                _ => return Err(bad),
+            }
+        };
+        let len = r.get()?;
+        if len == 0 || len > u32::MAX as u64 || counter.checked_add(len).is_none() {
+            return Err(bad);
+        }
+        let id = Id::new(replica, counter);
+        pieces.push(Piece {
+            id,
+            len: len as u32,
+            deleted: head & 1 == 1,
+        });
+        prev_end = Some(id.add(len));
+    }
+    Ok(pieces)
+}
+
+/// Loads a snapshot's ops into the log (no integration: the order comes
+/// with them) and builds the sequence and text from its pieces.
+///
+/// What is checked, so that hostile bytes give an error and never a
+/// document that could panic later: the ops are well formed and in causal
+/// order, naming only chars; the pieces hold every inserted char exactly
+/// once, each piece one run (one left-to-right typing, one right origin);
+/// a piece is deleted exactly when some delete names its chars. What
+/// cannot be checked without replaying everything is that the order is
+/// the one the ops imply: a snapshot is trusted for that, as it comes only
+/// from a member of the group.
+fn build(doc: &mut Doc, ops: Vec<(Op, u64)>, pieces: Vec<Piece>) -> Result<(), Error> {
+    let bad = Error::InvalidOp("inconsistent snapshot");
+    let mut inserted: Vec<(Id, u64)> = Vec::new();
+    let mut deleted: Vec<(Id, u64)> = Vec::new();
+    for (op, len) in ops {
+        op.validate()?;
+        if op
+            .dependencies()
+            .iter()
+            .any(|d| !doc.version.contains(*d) || !doc.log.all_chars(IdSpan::new(*d, 1)))
+        {
+            return Err(bad);
+        }
+        let room = match &op.kind {
+            OpKind::Insert { text, .. } => {
+                inserted.push((op.id, len));
+                doc.log.has_room(text.len(), 0)
+            }
+            OpKind::Delete { targets } => {
+                for t in targets.iter().filter_map(TargetSpan::ids) {
+                    if !doc.log.all_chars(t) {
+                        return Err(bad);
+                    }
+                    deleted.push((t.start, t.len));
+                }
+                doc.log.has_room(0, targets.len())
+            }
+        };
+        if !room {
+            return Err(Error::InvalidOp("history full"));
+        }
+        doc.log.push(&op, len);
+        doc.version.set(op.id.replica, op.id.counter + len);
+    }
+    let all: Vec<(Id, u64)> = pieces.iter().map(|p| (p.id, p.len as u64)).collect();
+    let gone: Vec<(Id, u64)> = pieces
+        .iter()
+        .filter(|p| p.deleted)
+        .map(|p| (p.id, p.len as u64))
+        .collect();
+    if merged(all, false)? != merged(inserted, false)?
+        || merged(gone, false)? != merged(deleted, true)?
+        || !pieces.iter().all(|p| doc.log.is_run(p.id, p.len as u64))
+    {
+        return Err(bad);
+    }
+    let mut text = String::new();
+    for p in pieces.iter().filter(|p| !p.deleted) {
+        doc.log.push_text(p.id, p.len as u64, &mut text);
+    }
+    doc.seq = Sequence::from_pieces(&pieces);
+    doc.text.insert(0, &text);
+    Ok(())
+}
+
+/// Sorts id ranges and joins those that touch (or overlap, when allowed:
+/// two deletes may name the same char), giving a canonical set.
+fn merged(mut spans: Vec<(Id, u64)>, overlap_ok: bool) -> Result<Vec<(Id, u64)>, Error> {
+    spans.sort_unstable();
+    let mut out: Vec<(Id, u64)> = Vec::with_capacity(spans.len());
+    for (id, len) in spans {
+        if let Some((start, l)) = out.last_mut() {
+            let end = start.counter + *l;
+            if start.replica == id.replica && id.counter <= end {
+                if id.counter < end && !overlap_ok {
+                    return Err(Error::InvalidOp("inconsistent snapshot"));
+                }
+                *l = (*l).max(id.counter + len - start.counter);
+                continue;
+            }
+        }
+        out.push((id, len));
+    }
+    Ok(out)
 }
 
 fn put(out: &mut Vec<u8>, mut v: u64) {

@@ -213,6 +213,53 @@ impl OpLog {
         Some((left, unpack(entry.right)))
     }
 
+    /// Appends the text of the inserted chars `start .. start + len` (all
+    /// known chars of one replica) to `out`.
+    pub fn push_text(&self, start: Id, len: u64, out: &mut String) {
+        let end = start.counter + len;
+        for &e in self.entries_from(start.replica, start.counter) {
+            let entry = &self.entries[e as usize];
+            if entry.id.counter >= end {
+                break;
+            }
+            let from = start.counter.max(entry.id.counter) - entry.id.counter;
+            let to = end.min(entry.end()) - entry.id.counter;
+            if entry.is_delete || from >= to {
+                continue;
+            }
+            let text = &self.text[range(&entry.data)];
+            // One byte per char (ASCII): slice directly, no scan.
+            if text.len() == entry.len as usize {
+                out.push_str(&text[from as usize..to as usize]);
+            } else {
+                out.push_str(char_range(text, from, to));
+            }
+        }
+    }
+
+    /// Whether the known chars `start .. start + len` of one replica were
+    /// typed as one run: each char's left origin is the char before it, and
+    /// all share one right origin (what a sequence piece must be).
+    pub fn is_run(&self, start: Id, len: u64) -> bool {
+        let end = start.counter + len;
+        let mut right = None;
+        for &e in self.entries_from(start.replica, start.counter) {
+            let entry = &self.entries[e as usize];
+            if entry.id.counter >= end {
+                break;
+            }
+            if entry.is_delete {
+                return false;
+            }
+            let continues = entry.id.counter <= start.counter
+                || unpack(entry.left) == Some(Id::new(start.replica, entry.id.counter - 1));
+            if !continues || *right.get_or_insert(entry.right) != entry.right {
+                return false;
+            }
+        }
+        true
+    }
+
     /// Whether every id of `span` (all known) is an inserted char, not the
     /// id of a delete: an origin or a delete target must name chars.
     pub fn all_chars(&self, span: super::id::IdSpan) -> bool {

@@ -54,6 +54,11 @@ impl Pending {
         self.waiting.entry(missing).or_default().push(op);
     }
 
+    /// Copies of every held op.
+    pub fn all(&self) -> Vec<Op> {
+        self.waiting.values().flatten().cloned().collect()
+    }
+
     /// Takes every op waiting for a counter of `replica` in `from..to`.
     pub fn release(&mut self, replica: ReplicaId, from: u64, to: u64, out: &mut Vec<Op>) {
         if self.count == 0 || from >= to {

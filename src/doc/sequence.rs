@@ -733,8 +733,69 @@ impl Sequence {
         }
     }
 
+    /// Builds a sequence from its pieces in document order, without
+    /// integrating anything: O(n log n) for the index, O(n) for the tree.
+    /// The caller vouches for the pieces (each a run of one op's chars,
+    /// every inserted char once); see `history::decode_snapshot`.
+    pub fn from_pieces(pieces: &[Piece]) -> Sequence {
+        let mut seq = Sequence::default();
+        if pieces.is_empty() {
+            return seq;
+        }
+        // Leaves and nodes three-quarters full, so edits split them rarely.
+        let per_leaf = LEAF_CAP * 3 / 4;
+        seq.leaves.clear();
+        for chunk in pieces.chunks(per_leaf) {
+            let leaf = seq.leaves.len() as u32;
+            let mut owned = Vec::with_capacity(LEAF_CAP + 3);
+            owned.extend_from_slice(chunk);
+            seq.leaves.push(Leaf {
+                raw: chunk.iter().map(|p| p.len as u64).sum(),
+                vis: chunk.iter().map(Piece::visible).sum(),
+                pieces: owned,
+                parent: NONE,
+                next: leaf + 1,
+            });
+        }
+        let last = seq.leaves.len() - 1;
+        seq.leaves[last].next = NONE;
+        seq.index = seq
+            .leaves
+            .iter()
+            .enumerate()
+            .flat_map(|(i, l)| l.pieces.iter().map(move |p| (p.id, i as u32)))
+            .collect();
+        let per_node = NODE_CAP * 3 / 4;
+        let mut level: Vec<u32> = (0..seq.leaves.len() as u32).collect();
+        let mut height = 0;
+        while level.len() > 1 {
+            let mut parents = Vec::with_capacity(level.len() / per_node + 1);
+            for chunk in level.chunks(per_node) {
+                let node = seq.inners.len() as u32;
+                let (mut raw, mut vis) = (0, 0);
+                for &c in chunk {
+                    let (r, v) = seq.totals(c, height);
+                    raw += r;
+                    vis += v;
+                    seq.set_parent(c, height, node);
+                }
+                seq.inners.push(Inner {
+                    children: chunk.to_vec(),
+                    parent: NONE,
+                    raw,
+                    vis,
+                });
+                parents.push(node);
+            }
+            level = parents;
+            height += 1;
+        }
+        seq.root = level[0];
+        seq.height = height;
+        seq
+    }
+
     /// Every piece in document order.
-    #[cfg(test)]
     pub fn pieces(&self) -> impl Iterator<Item = &Piece> + '_ {
         let mut leaf = 0u32;
         std::iter::from_fn(move || {

@@ -1,3 +1,4 @@
+use super::sequence::{Piece, Sequence};
 use super::*;
 
 fn r(n: u64) -> ReplicaId {
@@ -424,4 +425,93 @@ fn id_at_and_position_of_follow_a_char_through_remote_edits() {
     for pos in 0..a.len() {
         assert_eq!(a.position_of(a.id_at(pos).unwrap()), Some((pos, true)));
     }
+}
+
+#[test]
+fn snapshot_loads_the_same_replica_and_rejects_damage() {
+    let mut a = Doc::new(r(1));
+    a.insert(0, "héllo wörld").unwrap();
+    a.delete(2, 3).unwrap();
+    let mut b = Doc::new(r(2));
+    for op in a.ops_since(&VersionVector::new()) {
+        b.apply(op).unwrap();
+    }
+    b.insert(1, "ab").unwrap();
+    a.insert(4, "xyz").unwrap();
+    for op in b.ops_since(a.version_ref()) {
+        a.apply(op).unwrap();
+    }
+    let bytes = a.encode_snapshot();
+    let mut c = Doc::decode_history(r(3), &bytes).unwrap();
+    c.seq.check();
+    assert_eq!(c.text(), a.text());
+    assert_eq!(c.version(), a.version());
+    assert_eq!(
+        c.seq.pieces().collect::<Vec<_>>(),
+        a.seq.pieces().collect::<Vec<_>>()
+    );
+    assert_eq!(
+        c.ops_since(&VersionVector::new()),
+        a.ops_since(&VersionVector::new())
+    );
+    // The loaded replica goes on like the original: local and remote edits.
+    c.insert(2, "Q").unwrap();
+    for op in c.ops_since(a.version_ref()) {
+        a.apply(op).unwrap();
+    }
+    assert_eq!(a.text(), c.text());
+    for n in 0..bytes.len() {
+        let _ = Doc::decode_history(r(3), &bytes[..n]);
+        let mut damaged = bytes.clone();
+        damaged[n] ^= 0x5a;
+        if let Ok(d) = Doc::decode_history(r(3), &damaged) {
+            d.seq.check();
+            assert_eq!(d.text().chars().count(), d.len());
+        }
+    }
+}
+
+#[test]
+fn a_snapshot_whose_pieces_lie_is_refused() {
+    let mut a = Doc::new(r(1));
+    a.insert(0, "abcdef").unwrap();
+    a.delete(1, 2).unwrap();
+    let good = a.encode_snapshot();
+    // Re-encode with a forged order: the deleted flag moved, a piece
+    // duplicated, a piece dropped.
+    let pieces: Vec<Piece> = a.seq.pieces().copied().collect();
+    let forge = |pieces: Vec<Piece>| {
+        let mut d = a.clone();
+        d.seq = Sequence::from_pieces(&pieces);
+        d.encode_snapshot()
+    };
+    let mut flipped = pieces.clone();
+    flipped[0].deleted = !flipped[0].deleted;
+    let mut doubled = pieces.clone();
+    doubled.push(pieces[0]);
+    let dropped = pieces[1..].to_vec();
+    for bytes in [forge(flipped), forge(doubled), forge(dropped)] {
+        assert!(Doc::decode_history(r(2), &bytes).is_err());
+    }
+    assert_eq!(Doc::decode_history(r(2), &good).unwrap().text(), "adef");
+}
+
+#[test]
+fn absorbing_a_snapshot_keeps_our_own_unsent_ops() {
+    let mut big = Doc::new(r(1));
+    big.insert(0, "the shared text").unwrap();
+    let mut newcomer = Doc::new(r(2));
+    newcomer.insert(0, "mine ").unwrap();
+    let (patch, version) = newcomer.absorb_snapshot(&big.encode_snapshot()).unwrap();
+    assert_eq!(version, big.version());
+    assert_eq!(patch.deleted, 5);
+    assert_eq!(patch.inserted, newcomer.len());
+    assert_eq!(newcomer.replica(), r(2));
+    for op in newcomer.ops_since(big.version_ref()) {
+        big.apply(op).unwrap();
+    }
+    assert_eq!(newcomer.text(), big.text());
+    assert!(newcomer.text().contains("mine "));
+    assert!(newcomer.absorb_snapshot(b"RMS1garbage").is_err());
+    assert_eq!(newcomer.text(), big.text());
 }

@@ -21,8 +21,9 @@ pub enum Change {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryEntry {
-    /// When this replica wrote the op, ms since the Unix epoch; 0 when
-    /// unknown (ops restored from a snapshot).
+    /// When this replica wrote the op, ms since the Unix epoch. (Ops that
+    /// reached a snapshot are not listed after a restart: a snapshot keeps
+    /// the document, not when each op was written.)
     pub unix_ms: u64,
     /// First id of the op; `id.replica` made it.
     pub id: Id,

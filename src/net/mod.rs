@@ -86,6 +86,8 @@ pub enum StartError {
     Bind { addr: SocketAddr, source: io::Error },
     #[error("event loop: {0}")]
     Io(#[from] io::Error),
+    #[error("{0}")]
+    Snapshot(String),
 }
 
 /// A local change the node refused or could not make durable.
@@ -187,7 +189,15 @@ impl Driver {
                 let (mut store, recovered) = Store::open(dir)?;
                 store.set_compact_min_bytes(config.compact_min_bytes);
                 notices.extend(recovered.warnings);
-                let mut doc = Doc::new(recovered.replica);
+                let mut doc = match &recovered.snapshot {
+                    Some(bytes) => Doc::decode_history(recovered.replica, bytes).map_err(|e| {
+                        StartError::Snapshot(format!(
+                            "{}: not a snapshot this rumor can read ({e}); refusing to use it",
+                            dir.join("snapshot").display()
+                        ))
+                    })?,
+                    None => Doc::new(recovered.replica),
+                };
                 for entry in recovered.entries {
                     stats.ops_replayed += 1;
                     let op = entry.op;
@@ -584,8 +594,7 @@ impl Driver {
         if let Some(store) = &mut self.store {
             store.append(&ops, unix_ms).map_err(|e| e.to_string())?;
             if store.needs_compaction() {
-                let all = doc.ops_since(&VersionVector::new());
-                if let Err(e) = store.compact(&all) {
+                if let Err(e) = store.compact(&doc.encode_snapshot()) {
                     // The log itself is fine; compaction is retried later.
                     self.notices
                         .push_back(format!("log compaction failed: {e}"));

@@ -37,11 +37,13 @@ mod peer;
 mod received;
 mod replay;
 mod rtt;
+mod snapshot;
 mod time;
 mod timers;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::RngExt;
@@ -108,6 +110,9 @@ pub struct Config {
     /// past it that peer's early ops are dropped (counted) until the
     /// causes arrive. Bounds what one sender can park in memory.
     pub max_held_per_peer: usize,
+    /// A peer lacking at least this many ops, and more than half of the
+    /// document, gets a snapshot instead of ops (see `node::snapshot`).
+    pub snapshot_min_ops: u64,
 }
 
 impl Default for Config {
@@ -131,6 +136,7 @@ impl Default for Config {
             key: None,
             epoch: 0,
             max_held_per_peer: 4096,
+            snapshot_min_ops: 4096,
         }
     }
 }
@@ -217,6 +223,8 @@ pub struct Drops {
     pub replayed: u64,
     /// Early ops from a peer that already has `max_held_per_peer` waiting.
     pub held_limit: u64,
+    /// Snapshots that were too large or did not load.
+    pub bad_snapshot: u64,
 }
 
 /// Counters for `status`.
@@ -239,6 +247,9 @@ pub struct Stats {
     pub digests_sent: u64,
     /// Datagrams received that were already received (duplicates).
     pub duplicates: u64,
+    /// Snapshots sent whole (every chunk acknowledged) and loaded.
+    pub snapshots_sent: u64,
+    pub snapshots_received: u64,
 }
 
 /// Packet-threshold loss detection: a datagram is lost once one sent this
@@ -289,6 +300,11 @@ pub struct Node {
     replay: ReplayWindows,
     /// Reused to decrypt each sealed datagram.
     open_buf: Vec<u8>,
+    /// Snapshots arriving, by sender.
+    snapshots_in: BTreeMap<SocketAddr, snapshot::Incoming>,
+    /// The last snapshot made, and the version total it was made at: sent
+    /// again to every newcomer until the document changes.
+    snapshot_cache: Option<(u64, Arc<[u8]>)>,
 }
 
 impl std::fmt::Debug for Node {
@@ -338,6 +354,8 @@ impl Node {
             sealed_count: 0,
             replay: ReplayWindows::new(MAX_REPLAY_SENDERS),
             open_buf: Vec::new(),
+            snapshots_in: BTreeMap::new(),
+            snapshot_cache: None,
         };
         node.arm_node_timers(now);
         node
@@ -444,6 +462,7 @@ impl Node {
                 Frame::Digest(d) => self.on_digest(from, &d),
                 Frame::Peers(list) => self.on_peer_list(now, &list),
                 Frame::Op(op) => self.on_op(from, op, &mut patches),
+                Frame::Snapshot(chunk) => self.on_snapshot_chunk(from, chunk, &mut patches),
             }
         }
         self.stats.ops_buffered = self.doc.pending_len() as u64;
@@ -818,6 +837,29 @@ impl Node {
             peer.queue.retain(|op| !d.covers(op.id.replica));
             peer.queue_bytes = peer.queue.iter().map(|op| wire::op_frame_len(op, me)).sum();
         }
+        if d.scope.is_none()
+            && peer.snapshot_out.is_none()
+            && snapshot::worth_sending(&ours, &d.version, self.config.snapshot_min_ops)
+        {
+            let bytes = match &self.snapshot_cache {
+                Some((total, bytes)) if *total == ours.total() => bytes.clone(),
+                _ => {
+                    let bytes: Arc<[u8]> = self.doc.encode_snapshot().into();
+                    self.snapshot_cache = Some((ours.total(), bytes.clone()));
+                    bytes
+                }
+            };
+            let chunk = self.config.mtu - DatagramBuilder::overhead() - ACK_RESERVE - 32;
+            let id = self.rng.random();
+            peer.snapshot_out = Some(snapshot::Outgoing::new(id, bytes, ours.clone(), chunk));
+        }
+        if let Some(out) = &peer.snapshot_out {
+            // What the snapshot carries is on its way: no ops for it.
+            peer.frontier.merge(&out.version);
+            peer.queue
+                .retain(|op| !out.version.contains_span(&op.span()));
+            peer.queue_bytes = peer.queue.iter().map(|op| wire::op_frame_len(op, me)).sum();
+        }
         let we_lack = d.version.iter().any(|(r, n)| n > ours.get(r));
         if d.reply && we_lack {
             let max = self.max_frame();
@@ -875,6 +917,36 @@ impl Node {
         }
         peer.held.insert(op.id);
         true
+    }
+
+    fn on_snapshot_chunk(
+        &mut self,
+        from: SocketAddr,
+        chunk: wire::SnapshotChunk,
+        patches: &mut Vec<Patch>,
+    ) {
+        let incoming = self.snapshots_in.entry(from).or_default();
+        let bytes = match incoming.take(chunk) {
+            snapshot::ChunkResult::Partial => return,
+            snapshot::ChunkResult::Refused => {
+                self.snapshots_in.remove(&from);
+                self.stats.drops.bad_snapshot += 1;
+                return;
+            }
+            snapshot::ChunkResult::Complete(bytes) => bytes,
+        };
+        match self.doc.absorb_snapshot(&bytes) {
+            Ok((patch, version)) => {
+                self.stats.snapshots_received += 1;
+                patches.push(patch);
+                if let Some(peer) = self.peers.get_mut(&from) {
+                    // It has what it sent us: do not echo it back.
+                    peer.known.merge(&version);
+                    peer.frontier.merge(&version);
+                }
+            }
+            Err(_) => self.stats.drops.bad_snapshot += 1,
+        }
     }
 
     /// Largest op frame: it must fit a datagram beside an ack.
@@ -960,6 +1032,19 @@ impl Node {
             for op in &sent.ops {
                 peer.known_raise(op.span());
             }
+            if let Some(out) = &mut peer.snapshot_out {
+                for &(id, _, len) in &sent.chunks {
+                    if id == out.id {
+                        out.acked += len as u64;
+                    }
+                }
+                if out.done() {
+                    peer.known.merge(&out.version);
+                    peer.frontier.merge(&out.version);
+                    peer.snapshot_out = None;
+                    self.stats.snapshots_sent += 1;
+                }
+            }
         }
         peer.in_flight = kept;
         if !newly_acked {
@@ -1025,6 +1110,13 @@ impl Node {
             stats.retransmits += 1;
         }
         peer.hello_due |= sent.hello;
+        if let Some(out) = &mut peer.snapshot_out {
+            for &(id, offset, len) in sent.chunks.iter().rev() {
+                if id == out.id {
+                    out.unsent.push_front((offset, len));
+                }
+            }
+        }
         for op in sent.ops.into_iter().rev() {
             if let Some(op) = trim_known(op, &peer.known) {
                 peer.queue_bytes += wire::op_frame_len(&op, me);
@@ -1067,7 +1159,13 @@ impl Node {
             }
         }
         let ops_ready = !peer.queue.is_empty() && window_open && !coalescing;
-        let wants = peer.ack_now || peer.ping_due || !peer.control.is_empty() || ops_ready;
+        let chunk_ready = window_open
+            && peer
+                .snapshot_out
+                .as_ref()
+                .is_some_and(|o| !o.unsent.is_empty());
+        let wants =
+            peer.ack_now || peer.ping_due || !peer.control.is_empty() || ops_ready || chunk_ready;
         if !wants {
             return None;
         }
@@ -1108,7 +1206,16 @@ impl Node {
         if peer.ping_due && builder.push(&Frame::Ping) {
             peer.ping_due = false;
         }
-        let ops = if ops_ready {
+        let mut chunks = Vec::new();
+        if let Some(out) = peer.snapshot_out.as_mut().filter(|_| chunk_ready) {
+            let next = out.unsent.pop_front().expect("chunk_ready");
+            if builder.push(&Frame::Snapshot(out.frame(next))) {
+                chunks.push((out.id, next.0, next.1));
+            } else {
+                out.unsent.push_front(next);
+            }
+        }
+        let ops = if ops_ready && chunks.is_empty() {
             let window_left = config.window_bytes.saturating_sub(peer.data_in_flight);
             pack_ops(peer, &mut builder, window_left, me)
         } else {
@@ -1150,18 +1257,19 @@ impl Node {
         }
         self.stats.ops_sent += ops.len() as u64;
         if eliciting {
-            let data = !ops.is_empty();
-            if data {
-                peer.data_in_flight += bytes.len();
-            }
-            peer.in_flight.push_back(SentPacket {
+            let sent = SentPacket {
                 packet: header.packet,
                 sent: self.last_now,
                 size: bytes.len(),
                 ops,
                 hello,
                 small: bytes.len() < config.mtu / 2,
-            });
+                chunks,
+            };
+            if sent.is_data() {
+                peer.data_in_flight += bytes.len();
+            }
+            peer.in_flight.push_back(sent);
             if peer.timers.get(peer_timer::LOSS).is_none() {
                 peer.timers
                     .set(peer_timer::LOSS, self.last_now + peer.rtt.rto());

@@ -14,6 +14,7 @@ use crate::doc::{Id, IdSpan, Op, OpKind, ReplicaId, TargetSpan, VersionVector};
 
 use super::received::ReceivedPackets;
 use super::rtt::RttEstimator;
+use super::snapshot::Outgoing;
 use super::timers::{peer_timer, TimerTable};
 use super::{Config, PeerInfo, PeerState, Time};
 use crate::wire::Frame;
@@ -31,12 +32,14 @@ pub struct SentPacket {
     pub hello: bool,
     /// Far from full: while one is unacknowledged, small ops wait (coalescing).
     pub small: bool,
+    /// Snapshot chunks it carried: (snapshot id, offset, length).
+    pub chunks: Vec<(u64, u32, u32)>,
 }
 
 impl SentPacket {
-    /// Counts against the window: it carries ops.
+    /// Counts against the window: it carries ops or snapshot chunks.
     pub fn is_data(&self) -> bool {
-        !self.ops.is_empty()
+        !self.ops.is_empty() || !self.chunks.is_empty()
     }
 }
 
@@ -87,6 +90,8 @@ pub struct Peer {
     pub largest_acked: Option<u64>,
     /// Control frames to send (digests, peer lists), oldest first.
     pub control: VecDeque<Frame>,
+    /// A snapshot on its way to the peer (see `snapshot`).
+    pub snapshot_out: Option<Outgoing>,
     pub ping_due: bool,
     pub hello_due: bool,
 
@@ -127,6 +132,7 @@ impl Peer {
             next_packet: 0,
             largest_acked: None,
             control: VecDeque::new(),
+            snapshot_out: None,
             ping_due: true,
             hello_due: true,
             received: ReceivedPackets::default(),
@@ -159,6 +165,7 @@ impl Peer {
         self.retransmit_pending = false;
         self.in_flight.clear();
         self.data_in_flight = 0;
+        self.snapshot_out = None;
         self.timers.clear(peer_timer::LOSS);
     }
 

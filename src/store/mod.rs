@@ -8,14 +8,18 @@
 //! - `log`: an append-only log, one checksummed record per op, each with the
 //!   wall-clock time it was written. Appends are grouped: one `fsync` per
 //!   batch ([`Store::append`]).
-//! - `snapshot`: the whole history at the last compaction. When the log has
-//!   grown past the snapshot, the driver hands [`Store::compact`] every op
-//!   the document has; the log then starts again empty.
+//! - `snapshot`: the whole document at the last compaction, in the form a
+//!   newcomer receives it over the network (`Doc::encode_snapshot`: the
+//!   history plus the document order, so it loads without replaying any
+//!   op), cut into checksummed records. When the log has grown past the
+//!   snapshot, the driver hands [`Store::compact`] a new snapshot; the log
+//!   then starts again empty. Start-up time is thus bounded by the
+//!   document, not by how long it has been edited.
 //! - `lock`: held (advisory lock) while a process uses the directory.
 //! - `epoch`: the sealing epoch of the last run (with a group secret), so
 //!   the next run's is larger and sealing nonces never repeat.
 //!
-//! On start, [`Store::open`] replays snapshot then log. A torn tail (an
+//! On start, [`Store::open`] returns the snapshot and the log's ops. A torn tail (an
 //! append cut short by a crash) is cut off with a warning. A damaged record
 //! is cut off too, with everything after it; since those ops might already
 //! have been sent, the replica then takes a fresh id, so that no id is ever
@@ -37,6 +41,9 @@ use record::{BadTail, HeaderProblem, HEADER_LEN, LOG_MAGIC, SNAPSHOT_MAGIC};
 
 use crate::doc::{Op, ReplicaId};
 
+/// Largest record of a snapshot file (a snapshot is cut into records).
+const SNAPSHOT_RECORD_LEN: usize = 16 << 20;
+
 /// The log is compacted once it is larger than this and than the snapshot.
 pub const DEFAULT_COMPACT_MIN_BYTES: u64 = 4 << 20;
 
@@ -54,8 +61,11 @@ pub struct Recovered {
     pub replica: ReplicaId,
     /// The directory had no replica yet: a new one was created.
     pub created: bool,
-    /// Snapshot ops, then log ops, in the order they were written (each
-    /// file in an order `Doc::apply` accepts; overlaps are harmless since
+    /// The last snapshot (`Doc::encode_snapshot` bytes), if any: load it
+    /// with `Doc::decode_history`, then apply `entries`.
+    pub snapshot: Option<Vec<u8>>,
+    /// The log's ops, in the order they were written (an order
+    /// `Doc::apply` accepts; ops the snapshot has too are harmless, since
     /// applying an op twice does nothing).
     pub entries: Vec<Entry>,
     /// Things repaired on the way, one line each, for the user to see.
@@ -160,12 +170,22 @@ impl Store {
         let mut entries = Vec::new();
         let snapshot_path = dir.join("snapshot");
         let mut snapshot_bytes = 0;
+        let mut snapshot = None;
         if snapshot_path.exists() {
             let replay = replay_file(&snapshot_path, SNAPSHOT_MAGIC, "snapshot")?;
-            snapshot_bytes = replay.good_len;
-            damaged |= replay.damaged;
-            warnings.extend(replay.warnings);
-            entries.extend(replay.entries);
+            if replay.damaged {
+                // A snapshot is written whole (temp file + rename): damage
+                // came from outside, and a part of one is of no use.
+                damaged = true;
+                warnings.extend(replay.warnings);
+                warnings.push(format!(
+                    "{}: damaged; starting without it (peers will send the document again)",
+                    snapshot_path.display()
+                ));
+            } else {
+                snapshot_bytes = replay.good_len;
+                snapshot = Some(replay.payload);
+            }
         }
 
         let log_path = dir.join("log");
@@ -223,6 +243,7 @@ impl Store {
         let recovered = Recovered {
             replica,
             created,
+            snapshot,
             entries,
             warnings,
         };
@@ -283,15 +304,15 @@ impl Store {
         log_body > self.compact_min_bytes && log_body > self.stats.snapshot_bytes
     }
 
-    /// Replaces snapshot and log with a snapshot of `all_ops` (every op the
-    /// document has, e.g. `doc.ops_since(&VersionVector::new())`) and an
-    /// empty log. A crash at any point leaves a directory that replays to
-    /// the same document: the new snapshot is in place before the log is
-    /// emptied, and ops found in both are simply applied twice.
-    pub fn compact(&mut self, all_ops: &[Op]) -> Result<(), StoreError> {
+    /// Replaces snapshot and log with `snapshot` (`doc.encode_snapshot()`
+    /// of the document, which holds every op in the log) and an empty log.
+    /// A crash at any point leaves a directory that replays to the same
+    /// document: the new snapshot is in place before the log is emptied,
+    /// and ops found in both are simply applied twice.
+    pub fn compact(&mut self, snapshot: &[u8]) -> Result<(), StoreError> {
         let mut snap = record::header(SNAPSHOT_MAGIC).to_vec();
-        for op in all_ops {
-            encode_op(op, 0, &mut snap);
+        for part in snapshot.chunks(SNAPSHOT_RECORD_LEN) {
+            record::encode_record(part, &mut snap);
         }
         let snapshot_path = self.dir.join("snapshot");
         write_atomic(&snapshot_path, &snap).map_err(io_err(&snapshot_path))?;
@@ -344,7 +365,10 @@ fn load_or_create_replica(dir: &Path) -> Result<(ReplicaId, bool), StoreError> {
 }
 
 struct Replay {
+    /// The log's ops.
     entries: Vec<Entry>,
+    /// The snapshot's records, joined.
+    payload: Vec<u8>,
     warnings: Vec<String>,
     /// Length of the file up to the end of the last good record.
     good_len: u64,
@@ -358,6 +382,7 @@ fn replay_file(path: &Path, magic: [u8; 8], what: &'static str) -> Result<Replay
     let bytes = fs::read(path).map_err(io_err(path))?;
     let mut replay = Replay {
         entries: Vec::new(),
+        payload: Vec::new(),
         warnings: Vec::new(),
         good_len: HEADER_LEN as u64,
         file_len: bytes.len() as u64,
@@ -389,7 +414,7 @@ fn replay_file(path: &Path, magic: [u8; 8], what: &'static str) -> Result<Replay
             return Err(StoreError::Version {
                 path: path.to_path_buf(),
                 found,
-                expected: record::FORMAT_VERSION,
+                expected: record::format_version(magic),
             })
         }
     }
@@ -398,6 +423,11 @@ fn replay_file(path: &Path, magic: [u8; 8], what: &'static str) -> Result<Replay
     let mut good_end = 0;
     let mut bad = bad;
     for payload in records {
+        if magic == SNAPSHOT_MAGIC {
+            replay.payload.extend_from_slice(payload);
+            good_end += record::RECORD_HEADER_LEN + payload.len();
+            continue;
+        }
         match postcard::from_bytes::<Entry>(payload) {
             Ok(entry) => {
                 replay.entries.push(entry);
@@ -422,11 +452,15 @@ fn replay_file(path: &Path, magic: [u8; 8], what: &'static str) -> Result<Replay
         // A torn tail is harmless only in the log (an append cut short
         // before it was acknowledged); in a snapshot it is damage.
         replay.damaged = why == BadTail::Corrupt || magic == SNAPSHOT_MAGIC;
+        let kept = if magic == SNAPSHOT_MAGIC {
+            String::new()
+        } else {
+            format!(", kept {} ops", replay.entries.len())
+        };
         replay.warnings.push(format!(
-            "{}: {reason} at byte {}; dropped the last {dropped} bytes, kept {} ops",
+            "{}: {reason} at byte {}; dropped the last {dropped} bytes{kept}",
             path.display(),
             HEADER_LEN + at,
-            replay.entries.len()
         ));
     }
     Ok(replay)
@@ -435,7 +469,7 @@ fn replay_file(path: &Path, magic: [u8; 8], what: &'static str) -> Result<Replay
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::doc::{Id, OpKind};
+    use crate::doc::{Doc, Id, OpKind};
 
     pub fn temp_dir(tag: &str) -> PathBuf {
         use std::sync::atomic::{AtomicU64, Ordering};
@@ -465,6 +499,26 @@ pub(crate) mod tests {
 
     fn ops_of(rec: &Recovered) -> Vec<Op> {
         rec.entries.iter().map(|e| e.op.clone()).collect()
+    }
+
+    fn doc_of(ops: &[Op]) -> Doc {
+        let mut doc = Doc::new(ReplicaId(7));
+        for o in ops {
+            doc.apply(o.clone()).unwrap();
+        }
+        doc
+    }
+
+    /// The document a driver rebuilds from what was recovered.
+    fn rebuilt(rec: &Recovered) -> Doc {
+        let mut doc = match &rec.snapshot {
+            Some(bytes) => Doc::decode_history(ReplicaId(7), bytes).unwrap(),
+            None => Doc::new(ReplicaId(7)),
+        };
+        for o in ops_of(rec) {
+            doc.apply(o).unwrap();
+        }
+        doc
     }
 
     #[test]
@@ -497,17 +551,12 @@ pub(crate) mod tests {
         let replica = rec.replica;
         let big = "a".repeat(record::MAX_RECORD_LEN + 1000);
         store.append(&[op(1, 0, &big)], 1).unwrap();
-        store.compact(&[op(1, 0, &big)]).unwrap();
         store.append(&[op(1, big.len() as u64, "b")], 2).unwrap();
         drop(store);
         let (_store, rec) = Store::open(&dir).unwrap();
         assert!(rec.warnings.is_empty(), "{:?}", rec.warnings);
         assert_eq!(rec.replica, replica);
-        let mut doc = crate::doc::Doc::new(ReplicaId(7));
-        for o in ops_of(&rec) {
-            doc.apply(o).unwrap();
-        }
-        assert_eq!(doc.len(), big.len() + 1);
+        assert_eq!(rebuilt(&rec).len(), big.len() + 1);
     }
 
     #[test]
@@ -515,19 +564,19 @@ pub(crate) mod tests {
         let dir = temp_dir("cutsnap");
         let (mut store, rec) = Store::open(&dir).unwrap();
         let replica = rec.replica;
-        store
-            .compact(&[op(1, 0, "hello"), op(1, 5, "world")])
-            .unwrap();
+        let doc = doc_of(&[op(1, 0, "hello"), op(1, 5, "world")]);
+        store.compact(&doc.encode_snapshot()).unwrap();
         drop(store);
         let path = dir.join("snapshot");
         let bytes = fs::read(&path).unwrap();
         fs::write(&path, &bytes[..bytes.len() - 3]).unwrap();
 
         let (_store, rec) = Store::open(&dir).unwrap();
-        assert_eq!(ops_of(&rec), vec![op(1, 0, "hello")]);
+        assert_eq!(rec.snapshot, None, "a part of a snapshot is no use");
+        assert!(rec.warnings.iter().any(|w| w.contains("damaged")));
         assert_ne!(
             rec.replica, replica,
-            "ops of the lost tail may have been sent"
+            "ops of the lost snapshot may have been sent"
         );
     }
 
@@ -693,16 +742,19 @@ pub(crate) mod tests {
             all.push(o);
         }
         assert!(store.needs_compaction());
-        // The driver would pass the document's merged history here.
-        store.compact(&all[..10]).unwrap();
+        // The driver would pass the document's snapshot here.
+        store
+            .compact(&doc_of(&all[..10]).encode_snapshot())
+            .unwrap();
         assert!(!store.needs_compaction());
         assert_eq!(store.stats().log_bytes, HEADER_LEN as u64);
         store.append(&all[10..], 5).unwrap();
         drop(store);
         let (_s, rec) = Store::open(&dir).unwrap();
         assert!(rec.warnings.is_empty());
-        assert_eq!(ops_of(&rec), all);
-        assert_eq!(rec.entries[0].unix_ms, 0, "snapshot ops have no time");
+        assert_eq!(ops_of(&rec), all[10..]);
+        assert_eq!(rebuilt(&rec).text(), doc_of(&all).text());
+        assert_eq!(rebuilt(&rec).version(), doc_of(&all).version());
     }
 
     #[test]
@@ -711,11 +763,14 @@ pub(crate) mod tests {
         let (mut store, _) = Store::open(&dir).unwrap();
         store.append(&[op(1, 0, "abc")], 1).unwrap();
         let old_log = fs::read(dir.join("log")).unwrap();
-        store.compact(&[op(1, 0, "abc")]).unwrap();
+        store
+            .compact(&doc_of(&[op(1, 0, "abc")]).encode_snapshot())
+            .unwrap();
         drop(store);
         // As if the process died after the snapshot rename.
         fs::write(dir.join("log"), &old_log).unwrap();
         let (_s, rec) = Store::open(&dir).unwrap();
-        assert_eq!(ops_of(&rec), vec![op(1, 0, "abc"), op(1, 0, "abc")]);
+        assert_eq!(ops_of(&rec), vec![op(1, 0, "abc")]);
+        assert_eq!(rebuilt(&rec).text(), "abc");
     }
 }

@@ -8,8 +8,11 @@
 //! A record is only trusted when its whole payload is there and its checksum
 //! matches; reading stops at the first record that is not.
 
-/// Version of the on-disk format. A file with another version is refused.
+/// Version of the log's on-disk format. A file with another version is refused.
 pub const FORMAT_VERSION: u32 = 1;
+/// Version of the snapshot's format: 2 holds a document snapshot
+/// (`Doc::encode_snapshot`), cut into records; 1 held one record per op.
+pub const SNAPSHOT_FORMAT_VERSION: u32 = 2;
 pub const HEADER_LEN: usize = 16;
 pub const RECORD_HEADER_LEN: usize = 8;
 /// Larger lengths can only come from corruption (ops are far smaller).
@@ -17,13 +20,22 @@ pub const MAX_RECORD_LEN: usize = 64 << 20;
 
 /// Magic of the append-only log of ops.
 pub const LOG_MAGIC: [u8; 8] = *b"RUMORLOG";
-/// Magic of a snapshot (the whole history at compaction time).
+/// Magic of a snapshot (the whole document at compaction time).
 pub const SNAPSHOT_MAGIC: [u8; 8] = *b"RUMORSNP";
+
+/// The format version files with this magic are written in.
+pub fn format_version(magic: [u8; 8]) -> u32 {
+    if magic == SNAPSHOT_MAGIC {
+        SNAPSHOT_FORMAT_VERSION
+    } else {
+        FORMAT_VERSION
+    }
+}
 
 pub fn header(magic: [u8; 8]) -> [u8; HEADER_LEN] {
     let mut h = [0u8; HEADER_LEN];
     h[..8].copy_from_slice(&magic);
-    h[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    h[8..12].copy_from_slice(&format_version(magic).to_le_bytes());
     h
 }
 
@@ -50,7 +62,7 @@ pub fn check_header(bytes: &[u8], magic: [u8; 8]) -> Result<(), HeaderProblem> {
         return Err(HeaderProblem::WrongMagic);
     }
     let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
-    if version != FORMAT_VERSION {
+    if version != format_version(magic) {
         return Err(HeaderProblem::WrongVersion(version));
     }
     Ok(())

@@ -39,6 +39,19 @@ pub enum Frame {
     Peers(Vec<SocketAddr>),
     /// One op, or one piece of a split op.
     Op(Op),
+    /// A piece of a snapshot of the sender's document (for a peer that
+    /// lacks most of it: see `node::snapshot`).
+    Snapshot(SnapshotChunk),
+}
+
+/// Bytes `offset .. offset + bytes.len()` of a snapshot `total` bytes long.
+/// `id` tells one snapshot from another, so pieces of two never mix.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotChunk {
+    pub id: u64,
+    pub total: u32,
+    pub offset: u32,
+    pub bytes: Vec<u8>,
 }
 
 /// A cumulative, compact acknowledgement: ranges of received packet
@@ -123,6 +136,14 @@ impl Frame {
                 Some((first, last)) if first > last => Err(DecodeError::Malformed("digest scope")),
                 _ => Ok(()),
             },
+            Frame::Snapshot(c) => {
+                let end = c.offset as u64 + c.bytes.len() as u64;
+                if c.bytes.is_empty() || end > c.total as u64 {
+                    Err(DecodeError::Malformed("snapshot chunk"))
+                } else {
+                    Ok(())
+                }
+            }
             Frame::Ping | Frame::Hello { .. } | Frame::Peers(_) => Ok(()),
         }
     }
@@ -165,6 +186,7 @@ pub enum WireFrame<S = String> {
     Digest(WireDigest),
     Peers(#[serde(deserialize_with = "bounded_seq")] Vec<SocketAddr>),
     Op(WireOp<S>),
+    Snapshot(SnapshotChunk),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -269,6 +291,7 @@ impl<'a> WireFrame<&'a str> {
             }),
             Frame::Peers(p) => WireFrame::Peers(p.clone()),
             Frame::Op(op) => Self::op(op, sender),
+            Frame::Snapshot(c) => WireFrame::Snapshot(c.clone()),
         }
     }
 
@@ -318,6 +341,7 @@ impl WireFrame {
                 })
             }
             WireFrame::Peers(p) => Frame::Peers(p),
+            WireFrame::Snapshot(c) => Frame::Snapshot(c),
             WireFrame::Op(WireOp::Insert {
                 id,
                 left,
