@@ -10,6 +10,7 @@ pub mod doc;
 pub mod net;
 pub mod node;
 pub mod store;
+pub mod tui;
 pub mod wire;
 
 pub use doc::{

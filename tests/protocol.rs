@@ -478,3 +478,28 @@ fn a_peer_that_has_most_of_the_document_gets_ops_not_a_snapshot() {
     assert!(net.run_until_converged(secs(30)).is_some());
     assert_eq!(net.nodes[1].stats().snapshots_received, 0);
 }
+
+#[test]
+fn lazy_announcements_repair_what_the_gossip_tree_misses() {
+    // A (0) cannot reach C (2); B (1) reaches both. In a group this small
+    // each author pushes to every member and nobody relays, so C can learn
+    // A's edits only from B's announcements and a pull (anti-entropy is
+    // made too slow to help). Without announcements, C stays behind.
+    for lazy_fanout in [2, 0] {
+        let config = Config {
+            anti_entropy_interval: secs(600),
+            lazy_fanout,
+            ..Config::default()
+        };
+        let mut net = Net::new(3, 21, config);
+        net.partition(&[0], &[2]);
+        net.add_peer(0, 1);
+        net.add_peer(2, 1);
+        net.run_for(secs(2));
+        net.insert(0, 0, "hello");
+        net.run_for(secs(3));
+        assert_eq!(net.text(1), "hello");
+        let repaired = net.text(2) == "hello";
+        assert_eq!(repaired, lazy_fanout > 0, "lazy_fanout {lazy_fanout}");
+    }
+}

@@ -4,6 +4,12 @@
 //! are 5-node sessions with the real node and with the toy protocol, so the
 //! cost of the simulator itself and of the protocol can be told apart.
 //! Criterion reports throughput in events (elements) per second.
+//!
+//! `groups` runs the real node in groups of 10, 30 and 100 (fan-out
+//! gossip, issue 8), throughput in ops, and prints once per size what each
+//! node sends per op and how long an op takes to reach the last node (the
+//! numbers are a deterministic function of the seed; the timing is
+//! criterion's).
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -66,5 +72,48 @@ fn bench(c: &mut Criterion) {
     world::<Node>(c, "5_nodes_1000_ops_node");
 }
 
-criterion_group!(benches, bench);
+/// A group of `nodes` typing `ops` edits in all, on a healthy network.
+fn group_session(nodes: usize) -> SimConfig {
+    SimConfig {
+        seed: 1,
+        nodes,
+        ops: 3 * nodes as u64,
+        check_ms: 0.0,
+        ..SimConfig::default()
+    }
+}
+
+fn groups(c: &mut Criterion) {
+    let mut g = c.benchmark_group("groups");
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(5));
+    for nodes in [10, 30, 100] {
+        // Throughput in ops: known without a probe run (the smoke run in
+        // CI runs each size once, in debug).
+        g.throughput(Throughput::Elements(group_session(nodes).ops));
+        let mut printed = false;
+        g.bench_function(format!("{nodes}_nodes"), |b| {
+            b.iter(|| {
+                let r = Simulation::<Node>::new(group_session(nodes)).run();
+                assert!(r.converged, "{:?}", r.failure);
+                if !std::mem::replace(&mut printed, true) {
+                    eprintln!(
+                        "groups/{nodes}: {} ops, {:.2} datagrams and {:.0} bytes per node per op, \
+                         last delivery p50 {:.1} ms p99 {:.1} ms max {:.1} ms",
+                        r.ops,
+                        r.datagrams_per_node_per_op,
+                        r.bytes_per_node_per_op,
+                        r.last_delivery_ms.p50,
+                        r.last_delivery_ms.p99,
+                        r.last_delivery_ms.max
+                    );
+                }
+                black_box(r)
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench, groups);
 criterion_main!(benches);

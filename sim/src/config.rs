@@ -277,6 +277,9 @@ pub struct SimConfig {
     /// The fault mix was drawn from the seed (see [`SimConfig::swarm`]).
     pub swarm: bool,
     pub sabotage: Option<Sabotage>,
+    /// A node lacking this many ops (and most of the document) gets a
+    /// snapshot instead of ops (`node::Config::snapshot_min_ops`).
+    pub snapshot_min_ops: u64,
 }
 
 impl Default for SimConfig {
@@ -307,6 +310,7 @@ impl Default for SimConfig {
             max_events: 50_000_000,
             swarm: false,
             sabotage: None,
+            snapshot_min_ops: 4096,
         }
     }
 }
@@ -340,6 +344,9 @@ impl SimConfig {
         self.offline_ms = 500.0 + 10_000.0 * rng.random::<f64>();
         self.topology = Topology::ALL[rng.random_range(0..Topology::ALL.len())];
         self.hot_spots = rng.random_bool(0.7);
+        // Half the seeds send snapshots at the least excuse, so the
+        // snapshot path meets every fault too.
+        self.snapshot_min_ops = if rng.random_bool(0.5) { 16 } else { 4096 };
         self.swarm = true;
         self
     }
@@ -415,6 +422,9 @@ impl SimConfig {
         }
         if self.max_events != SimConfig::default().max_events {
             s += &format!(" --max-events {}", self.max_events);
+        }
+        if !self.swarm && self.snapshot_min_ops != SimConfig::default().snapshot_min_ops {
+            s += &format!(" --snapshot-min-ops {}", self.snapshot_min_ops);
         }
         if self.swarm {
             s += " --swarm";

@@ -62,6 +62,10 @@ struct Cli {
     /// link-mtu..=mtu+300; below --mtu, big datagrams on some links are dropped.
     #[arg(long, value_name = "BYTES")]
     link_mtu: Option<usize>,
+    /// A node lacking at least this many ops, and most of the document,
+    /// gets a snapshot of it instead of ops.
+    #[arg(long, value_name = "OPS", default_value_t = 4096)]
+    snapshot_min_ops: u64,
     /// Partitions per virtual minute (e.g. 2), or a schedule like '5s..15s=0,1/2,3;20s..25s=0>1'
     /// (a/b: two-way split; a>b: a cannot send to b).
     #[arg(long, value_name = "RATE|SCHEDULE", default_value = "0")]
@@ -182,6 +186,7 @@ impl Cli {
             max_events: self.max_events,
             swarm: false,
             sabotage: self.sabotage,
+            snapshot_min_ops: self.snapshot_min_ops,
         };
         cfg.validate()?;
         if self.sabotage == Some(Sabotage::BrokenNode)

@@ -97,6 +97,12 @@ pub struct Report {
     /// should make this `nodes - 1` whatever the topology).
     pub min_peers_known: usize,
     pub op_latency_ms: Latency,
+    /// Per op: from its edit until the last other replica has it.
+    pub last_delivery_ms: Latency,
+    /// Cost per member: datagrams (and bytes) sent, divided by the node
+    /// count and by the op count.
+    pub datagrams_per_node_per_op: f64,
+    pub bytes_per_node_per_op: f64,
     pub faults: FaultSettings,
 }
 
@@ -187,6 +193,15 @@ impl Report {
         s += &format!(
             "latency    op propagation p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} samples)\n",
             l.p50, l.p99, l.max, l.count
+        );
+        let l = &self.last_delivery_ms;
+        s += &format!(
+            "           last delivery p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} ops reached every node)\n",
+            l.p50, l.p99, l.max, l.count
+        );
+        s += &format!(
+            "per node   {:.2} datagrams and {:.0} bytes sent per op\n",
+            self.datagrams_per_node_per_op, self.bytes_per_node_per_op
         );
         s += &format!(
             "healed at  {}  converged after {}  final text {} chars  {} safety checks  every node knows >= {} others\n",

@@ -106,13 +106,7 @@ fn probability(s: &str) -> Result<f64, String> {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Some(Sub::Edit(_)) => {
-            eprintln!(
-                "error: the full-screen editor (rumor edit) is not available yet; \
-                 run rumor without `edit` for the command prompt"
-            );
-            ExitCode::from(2)
-        }
+        Some(Sub::Edit(args)) => edit(args),
         Some(Sub::Keygen { file }) => match secret::keygen(&file) {
             Ok(key) => {
                 eprintln!(
@@ -132,7 +126,34 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn run(args: RunArgs) -> ExitCode {
+/// `rumor edit`: the same driver, with the full-screen editor as front end.
+fn edit(args: RunArgs) -> ExitCode {
+    if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+        eprintln!("error: rumor edit needs a terminal (run rumor without `edit` for scripts)");
+        return ExitCode::from(2);
+    }
+    let mut driver = match start(&args) {
+        Ok((driver, _)) => driver,
+        Err(code) => return code,
+    };
+    let mut note = match &args.data {
+        Some(dir) => format!("data in {}", dir.display()),
+        None => "no --data: the text is lost on exit unless saved (^S)".to_string(),
+    };
+    if driver.node().config().key.is_none() {
+        note.push_str("; no --secret-file: anyone who can reach the port can edit");
+    }
+    match crate::tui::run(&mut driver, note) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Checks the flags and starts the driver (with the fault seed used).
+fn start(args: &RunArgs) -> Result<(Driver, u64), ExitCode> {
     let key = match &args.secret_file {
         Some(path) => match secret::load(path) {
             Ok((key, warning)) => {
@@ -143,14 +164,14 @@ fn run(args: RunArgs) -> ExitCode {
             }
             Err(e) => {
                 eprintln!("error: --secret-file {e}");
-                return ExitCode::from(2);
+                return Err(ExitCode::from(2));
             }
         },
         None => None,
     };
     let Some(listen) = args.listen else {
         eprintln!("error: --listen ADDR is required");
-        return ExitCode::from(2);
+        return Err(ExitCode::from(2));
     };
     let fault_seed = args.fault_seed.unwrap_or_else(rand::random);
     let config = DriverConfig {
@@ -166,12 +187,19 @@ fn run(args: RunArgs) -> ExitCode {
         faults: Faults::new(args.loss, Duration::from_millis(args.delay), fault_seed),
         ..DriverConfig::new(listen)
     };
-    let mut driver = match Driver::start(config) {
-        Ok(driver) => driver,
+    match Driver::start(config) {
+        Ok(driver) => Ok((driver, fault_seed)),
         Err(e) => {
             eprintln!("error: {e}");
-            return ExitCode::from(1);
+            Err(ExitCode::from(1))
         }
+    }
+}
+
+fn run(args: RunArgs) -> ExitCode {
+    let (mut driver, fault_seed) = match start(&args) {
+        Ok(started) => started,
+        Err(code) => return code,
     };
 
     eprintln!(
@@ -179,7 +207,7 @@ fn run(args: RunArgs) -> ExitCode {
         driver.node().doc().replica(),
         driver.local_addr()
     );
-    match &key {
+    match &driver.node().config().key {
         Some(key) => eprintln!(
             "rumor: every datagram is sealed with the group secret (key fingerprint {}); \
              only peers with the same secret can read or edit",

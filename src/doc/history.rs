@@ -23,8 +23,9 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 
+use super::oplog::EntryOp;
 use super::sequence::{Piece, Sequence};
-use super::{Doc, Error, Id, IdSpan, Op, OpKind, ReplicaId, TargetSpan, VersionVector};
+use super::{Doc, Error, Id, IdSpan, Op, OpKind, ReplicaId, TargetSpan};
 
 const MAGIC: &[u8; 4] = b"RMH1";
 const SNAPSHOT_MAGIC: &[u8; 4] = b"RMS1";
@@ -44,12 +45,11 @@ pub(crate) fn encode_snapshot(doc: &Doc) -> Vec<u8> {
 }
 
 fn encode_with(doc: &Doc, snapshot: bool) -> Vec<u8> {
-    let ops = doc.ops_since(&VersionVector::new());
     let mut replicas: Vec<ReplicaId> = Vec::new();
     let mut index: BTreeMap<ReplicaId, u64> = BTreeMap::new();
-    for op in &ops {
-        index.entry(op.id.replica).or_insert_with(|| {
-            replicas.push(op.id.replica);
+    for (id, _, _) in doc.log.iter() {
+        index.entry(id.replica).or_insert_with(|| {
+            replicas.push(id.replica);
             replicas.len() as u64 - 1
         });
     }
@@ -58,7 +58,7 @@ fn encode_with(doc: &Doc, snapshot: bool) -> Vec<u8> {
     for r in &replicas {
         put(&mut body, r.0);
     }
-    put(&mut body, ops.len() as u64);
+    put(&mut body, doc.log.entries() as u64);
     let origin = |body: &mut Vec<u8>, own: Id, id: Option<Id>| match id {
         None => put(body, 0),
         Some(id) => {
@@ -67,27 +67,27 @@ fn encode_with(doc: &Doc, snapshot: bool) -> Vec<u8> {
         }
     };
     let mut text = String::new();
-    for op in &ops {
-        let r = index[&op.id.replica];
-        match &op.kind {
-            OpKind::Insert {
+    for (id, len, op) in doc.log.iter() {
+        let r = index[&id.replica];
+        match op {
+            EntryOp::Insert {
                 left,
                 right,
                 text: t,
             } => {
                 put(&mut body, r << 1);
-                put(&mut body, t.chars().count() as u64);
-                origin(&mut body, op.id, *left);
-                origin(&mut body, op.id, *right);
+                put(&mut body, len);
+                origin(&mut body, id, left);
+                origin(&mut body, id, right);
                 text.push_str(t);
             }
-            OpKind::Delete { targets } => {
+            EntryOp::Delete { targets } => {
                 put(&mut body, r << 1 | 1);
-                put(&mut body, op.len());
+                put(&mut body, len);
                 put(&mut body, targets.len() as u64);
                 for t in targets {
                     put(&mut body, index[&t.start.replica]);
-                    put_counter(&mut body, op.id, t.start);
+                    put_counter(&mut body, id, t.start);
                     put(&mut body, t.len << 1 | t.backward as u64);
                 }
             }
@@ -120,6 +120,20 @@ fn encode_with(doc: &Doc, snapshot: bool) -> Vec<u8> {
     out
 }
 
+/// An op as read, before its text (which follows all ops) is known.
+enum Shell {
+    Insert {
+        left: Option<Id>,
+        right: Option<Id>,
+        /// Byte range in the text section.
+        text: std::ops::Range<usize>,
+    },
+    Delete {
+        /// Range in the shared list of targets.
+        targets: std::ops::Range<usize>,
+    },
+}
+
 pub(crate) fn decode(replica: ReplicaId, bytes: &[u8]) -> Result<Doc, Error> {
     let bad = Error::InvalidOp("malformed history");
     let (snapshot, rest) = match bytes.strip_prefix(MAGIC) {
@@ -144,7 +158,8 @@ pub(crate) fn decode(replica: ReplicaId, bytes: &[u8]) -> Result<Doc, Error> {
     let op_count = r.count()?;
     // Ops first without text (it follows them), then the text.
     let mut next: BTreeMap<ReplicaId, u64> = BTreeMap::new();
-    let mut shells: Vec<(Op, u64)> = Vec::with_capacity(op_count as usize);
+    let mut shells: Vec<(Id, u64, Shell)> = Vec::with_capacity(op_count as usize);
+    let mut targets: Vec<TargetSpan> = Vec::new();
     for _ in 0..op_count {
         let head = r.get()?;
         let own = replica_at(head >> 1)?;
@@ -152,7 +167,7 @@ pub(crate) fn decode(replica: ReplicaId, bytes: &[u8]) -> Result<Doc, Error> {
         let counter = next.entry(own).or_insert(0);
         let id = Id::new(own, *counter);
         *counter = counter.checked_add(len).ok_or(bad.clone())?;
-        let kind = if head & 1 == 0 {
+        let shell = if head & 1 == 0 {
             let mut origin = || -> Result<Option<Id>, Error> {
                 match r.get()? {
                     0 => Ok(None),
@@ -163,14 +178,14 @@ pub(crate) fn decode(replica: ReplicaId, bytes: &[u8]) -> Result<Doc, Error> {
                 }
             };
             let (left, right) = (origin()?, origin()?);
-            OpKind::Insert {
+            Shell::Insert {
                 left,
                 right,
-                text: String::new(),
+                text: 0..0,
             }
         } else {
             let spans = r.count()?;
-            let mut targets = Vec::with_capacity(spans as usize);
+            let from = targets.len();
             for _ in 0..spans {
                 let replica = replica_at(r.get()?)?;
                 let start = r.counter(id, replica)?;
@@ -181,9 +196,11 @@ pub(crate) fn decode(replica: ReplicaId, bytes: &[u8]) -> Result<Doc, Error> {
                     backward: l & 1 == 1,
                 });
             }
-            OpKind::Delete { targets }
+            Shell::Delete {
+                targets: from..targets.len(),
+            }
         };
-        shells.push((Op { id, kind }, len));
+        shells.push((id, len, shell));
     }
     let pieces = if snapshot {
         read_pieces(&mut r, &replicas)?
@@ -191,35 +208,65 @@ pub(crate) fn decode(replica: ReplicaId, bytes: &[u8]) -> Result<Doc, Error> {
         Vec::new()
     };
     let text = std::str::from_utf8(&body[r.at..]).map_err(|_| bad.clone())?;
+    place_text(&mut shells, text)?;
+    let mut doc = Doc::new(replica);
+    if snapshot {
+        build(&mut doc, &shells, &targets, text, pieces)?;
+        return Ok(doc);
+    }
+    for (id, _, shell) in shells {
+        let kind = match shell {
+            Shell::Insert {
+                left,
+                right,
+                text: t,
+            } => OpKind::Insert {
+                left,
+                right,
+                text: text[t].to_string(),
+            },
+            Shell::Delete { targets: t } => OpKind::Delete {
+                targets: targets[t].to_vec(),
+            },
+        };
+        if doc.apply(Op { id, kind })?.held {
+            return Err(bad);
+        }
+    }
+    Ok(doc)
+}
+
+/// Gives each insert its stretch of `text`: its length in chars, in order.
+fn place_text(shells: &mut [(Id, u64, Shell)], text: &str) -> Result<(), Error> {
+    let bad = Error::InvalidOp("malformed history");
+    // All ASCII (the common case): chars are bytes.
+    let ascii = text.is_ascii();
     // Byte offsets of char boundaries after the first: char 1, 2, ..., end.
     let mut chars = text
         .char_indices()
         .map(|(i, _)| i)
         .skip(1)
         .chain([text.len()]);
-    let mut from = 0;
-    let mut doc = Doc::new(replica);
-    let mut ops = Vec::with_capacity(if snapshot { shells.len() } else { 0 });
-    for (mut op, len) in shells {
-        if let OpKind::Insert { text: t, .. } = &mut op.kind {
-            let to = if len == 0 {
-                from
-            } else {
-                chars.nth(len as usize - 1).ok_or(bad.clone())?
-            };
-            t.push_str(&text[from..to]);
-            from = to;
-        }
-        if snapshot {
-            ops.push((op, len));
-        } else if doc.apply(op)?.held {
-            return Err(bad);
-        }
+    let mut from: usize = 0;
+    for (_, len, shell) in shells.iter_mut() {
+        let Shell::Insert { text: t, .. } = shell else {
+            continue;
+        };
+        let to = if ascii {
+            usize::try_from(*len)
+                .ok()
+                .and_then(|l| from.checked_add(l))
+                .filter(|&to| to <= text.len())
+                .ok_or(bad.clone())?
+        } else if *len == 0 {
+            from
+        } else {
+            chars.nth(*len as usize - 1).ok_or(bad.clone())?
+        };
+        *t = from..to;
+        from = to;
     }
-    if snapshot {
-        build(&mut doc, ops, pieces)?;
-    }
-    Ok(doc)
+    Ok(())
 }
 
 fn read_pieces(r: &mut Reader, replicas: &[ReplicaId]) -> Result<Vec<Piece>, Error> {
@@ -267,39 +314,61 @@ fn read_pieces(r: &mut Reader, replicas: &[ReplicaId]) -> Result<Vec<Piece>, Err
 /// cannot be checked without replaying everything is that the order is
 /// the one the ops imply: a snapshot is trusted for that, as it comes only
 /// from a member of the group.
-fn build(doc: &mut Doc, ops: Vec<(Op, u64)>, pieces: Vec<Piece>) -> Result<(), Error> {
+fn build(
+    doc: &mut Doc,
+    shells: &[(Id, u64, Shell)],
+    targets: &[TargetSpan],
+    text: &str,
+    pieces: Vec<Piece>,
+) -> Result<(), Error> {
     let bad = Error::InvalidOp("inconsistent snapshot");
     let mut inserted: Vec<(Id, u64)> = Vec::new();
     let mut deleted: Vec<(Id, u64)> = Vec::new();
-    for (op, len) in ops {
-        op.validate()?;
-        if op
-            .dependencies()
-            .iter()
-            .any(|d| !doc.version.contains(*d) || !doc.log.all_chars(IdSpan::new(*d, 1)))
-        {
+    for (id, len, shell) in shells {
+        let (id, len) = (*id, *len);
+        // What `Op::validate` and `Doc::apply` would check: a real op,
+        // naming only chars already here and none of its own future.
+        if len == 0 || len > super::op::MAX_RUN {
             return Err(bad);
         }
-        let room = match &op.kind {
-            OpKind::Insert { text, .. } => {
-                inserted.push((op.id, len));
-                doc.log.has_room(text.len(), 0)
+        let known_char = |d: Id| {
+            doc.version.contains(d)
+                && !(d.replica == id.replica && d.counter >= id.counter)
+                && doc.log.all_chars(IdSpan::new(d, 1))
+        };
+        match shell {
+            Shell::Insert {
+                left,
+                right,
+                text: t,
+            } => {
+                if !left.iter().chain(right.iter()).all(|&d| known_char(d))
+                    || !doc.log.has_room(t.len(), 0)
+                {
+                    return Err(bad);
+                }
+                inserted.push((id, len));
+                doc.log
+                    .push_insert(id, *left, *right, &text[t.clone()], len);
             }
-            OpKind::Delete { targets } => {
-                for t in targets.iter().filter_map(TargetSpan::ids) {
-                    if !doc.log.all_chars(t) {
+            Shell::Delete { targets: t } => {
+                let spans = &targets[t.clone()];
+                let mut total = 0u64;
+                for span in spans {
+                    let ids = span.ids().ok_or(bad.clone())?;
+                    total = total.checked_add(ids.len).ok_or(bad.clone())?;
+                    if !known_char(ids.last()) || !doc.log.all_chars(ids) {
                         return Err(bad);
                     }
-                    deleted.push((t.start, t.len));
+                    deleted.push((ids.start, ids.len));
                 }
-                doc.log.has_room(0, targets.len())
+                if total != len || !doc.log.has_room(0, spans.len()) {
+                    return Err(bad);
+                }
+                doc.log.push_delete(id, spans, len);
             }
-        };
-        if !room {
-            return Err(Error::InvalidOp("history full"));
         }
-        doc.log.push(&op, len);
-        doc.version.set(op.id.replica, op.id.counter + len);
+        doc.version.set(id.replica, id.counter + len);
     }
     let all: Vec<(Id, u64)> = pieces.iter().map(|p| (p.id, p.len as u64)).collect();
     let gone: Vec<(Id, u64)> = pieces
@@ -313,12 +382,12 @@ fn build(doc: &mut Doc, ops: Vec<(Op, u64)>, pieces: Vec<Piece>) -> Result<(), E
     {
         return Err(bad);
     }
-    let mut text = String::new();
+    let mut visible = String::with_capacity(text.len());
     for p in pieces.iter().filter(|p| !p.deleted) {
-        doc.log.push_text(p.id, p.len as u64, &mut text);
+        doc.log.push_text(p.id, p.len as u64, &mut visible);
     }
     doc.seq = Sequence::from_pieces(&pieces);
-    doc.text.insert(0, &text);
+    doc.text.insert(0, &visible);
     Ok(())
 }
 

@@ -28,6 +28,18 @@ fn unpack(origin: Id) -> Option<Id> {
     (origin.counter != NO_ORIGIN).then_some(origin)
 }
 
+/// An op of the log, borrowed (see [`OpLog::iter`]).
+pub(crate) enum EntryOp<'a> {
+    Insert {
+        left: Option<Id>,
+        right: Option<Id>,
+        text: &'a str,
+    },
+    Delete {
+        targets: &'a [TargetSpan],
+    },
+}
+
 #[derive(Debug, Clone)]
 struct Entry {
     id: Id,
@@ -211,6 +223,26 @@ impl OpLog {
             Some(Id::new(id.replica, id.counter - 1))
         };
         Some((left, unpack(entry.right)))
+    }
+
+    /// Every entry as an op, borrowed, in log order (a causal order):
+    /// `(first id, counters used, what it does)`. The same ops as
+    /// `ops_since(&VersionVector::new())`, without copying them.
+    pub fn iter(&self) -> impl Iterator<Item = (Id, u64, EntryOp<'_>)> + '_ {
+        self.entries.iter().map(|e| {
+            let op = if e.is_delete {
+                EntryOp::Delete {
+                    targets: &self.targets[range(&e.data)],
+                }
+            } else {
+                EntryOp::Insert {
+                    left: unpack(e.left),
+                    right: unpack(e.right),
+                    text: &self.text[range(&e.data)],
+                }
+            };
+            (e.id, e.len as u64, op)
+        })
     }
 
     /// Appends the text of the inserted chars `start .. start + len` (all

@@ -370,6 +370,20 @@ impl Driver {
         self.settle();
     }
 
+    /// Where this editor's cursor is, for the peers (see `node::presence`).
+    pub fn set_cursor(&mut self, cursor: Option<doc::Id>) {
+        let now = self.now();
+        self.node.set_cursor(now, cursor);
+        self.settle();
+    }
+
+    /// Tells the peers this editor is closing.
+    pub fn leave_presence(&mut self) {
+        let now = self.now();
+        self.node.leave_presence(now);
+        self.settle();
+    }
+
     /// The node's events since the last call, oldest first.
     pub fn take_events(&mut self) -> impl Iterator<Item = Event> + '_ {
         self.events.drain(..)
@@ -391,9 +405,24 @@ impl Driver {
     pub fn run<T>(
         &mut self,
         inbox: &Receiver<T>,
+        on_input: impl FnMut(&mut Driver, T) -> Flow,
+        on_event: impl FnMut(&Driver, Event),
+        on_notice: impl FnMut(String),
+    ) -> io::Result<()> {
+        self.run_with_idle(inbox, on_input, on_event, on_notice, |_| None)
+    }
+
+    /// [`Driver::run`], plus `on_idle`, called each time the loop is about
+    /// to wait (every input, datagram and event handled): where a screen
+    /// is redrawn. It returns when it wants to be called again at the
+    /// latest (`None`: only after the next wake-up).
+    pub fn run_with_idle<T>(
+        &mut self,
+        inbox: &Receiver<T>,
         mut on_input: impl FnMut(&mut Driver, T) -> Flow,
         mut on_event: impl FnMut(&Driver, Event),
         mut on_notice: impl FnMut(String),
+        mut on_idle: impl FnMut(&mut Driver) -> Option<Time>,
     ) -> io::Result<()> {
         let mut events = Events::with_capacity(64);
         let mut leaving: Option<Time> = None;
@@ -404,10 +433,16 @@ impl Driver {
                     return Ok(());
                 }
             }
-            let due = match (self.next_deadline(), leaving) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            let idle_due = on_idle(self);
+            if !self.events.is_empty() || !self.notices.is_empty() {
+                // on_idle's calls into the node had news: hand it over
+                // (and be idle again) before waiting.
+                continue;
+            }
+            let due = [self.next_deadline(), leaving, idle_due]
+                .into_iter()
+                .flatten()
+                .min();
             let timeout = due.map(|due| due.saturating_since(self.now()));
             match self.poll.poll(&mut events, timeout) {
                 Ok(()) => {}

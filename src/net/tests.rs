@@ -101,3 +101,47 @@ fn a_taken_port_is_a_clear_error() {
     let err = Driver::start(cfg).err().expect("port in use");
     assert!(err.to_string().contains("cannot listen on"), "{err}");
 }
+
+#[test]
+fn the_idle_hook_runs_after_input_and_its_deadline_wakes_the_loop() {
+    let mut d = Driver::start(config(None)).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<&str>();
+    tx.send("typed").unwrap();
+    let mut tx = Some(tx);
+    let mut inputs = Vec::new();
+    let mut idle_calls = 0;
+    let mut wake_at = None;
+    d.run_with_idle(
+        &rx,
+        |driver, input| {
+            inputs.push(input);
+            driver.set_cursor(None);
+            Flow::Continue
+        },
+        |_, _| {},
+        |_| {},
+        |driver| {
+            idle_calls += 1;
+            match wake_at {
+                // First idle: ask to be woken a little later, with no
+                // other reason for the loop to wake.
+                None => {
+                    let at = driver.now() + Duration::from_millis(30);
+                    wake_at = Some(at);
+                    Some(at)
+                }
+                // Woken by the deadline: close the inbox, so the loop ends.
+                Some(at) => {
+                    if driver.now() >= at {
+                        tx.take();
+                    }
+                    Some(driver.now())
+                }
+            }
+        },
+    )
+    .unwrap();
+    assert_eq!(inputs, ["typed"]);
+    assert!(idle_calls >= 2, "{idle_calls}");
+    assert!(tx.is_none(), "the deadline woke the loop");
+}

@@ -5,11 +5,14 @@
 //! How it keeps replicas converging:
 //!
 //! - **Driven by state.** For each peer the node keeps `known` (what the
-//!   peer has: its last digest, raised as our ops are acknowledged) and
-//!   `frontier` (everything known, in flight or queued for it). Whatever the
-//!   doc has beyond `frontier` is queued: that one rule is both push (local
-//!   edits) and relay (ops learned from another peer). Ops received from a
-//!   peer raise its `frontier`, so they are not echoed back.
+//!   peer has: its last digest, raised as our ops are acknowledged). Ops
+//!   the doc gained since the last refill are queued for the peers the
+//!   gossip rule names (`gossip.rs`: down a tree rooted at each op's
+//!   author, so each node sends and receives each op about once whatever
+//!   the group size); that one rule is both push (local edits) and relay
+//!   (ops learned from another peer). A peer whose digest shows a gap gets
+//!   everything beyond it. Ops received from a peer raise its `known`, so
+//!   they are not echoed back.
 //! - **Acks and loss.** Every datagram has a packet number; the receiver
 //!   acks ranges of them (piggybacked, or alone after `max_ack_delay`). A
 //!   datagram is lost when a later one is acked and it is three numbers or
@@ -30,10 +33,15 @@
 //!   after `suspect_after` intervals it is suspect, after `down_after` down
 //!   (its send state is dropped; when it answers, a digest exchange catches
 //!   it up). Peer lists are gossiped when `peer_exchange` is on.
-//! - **Timers** are a fixed table: two node-wide slots (anti-entropy, peer
-//!   exchange) and four per peer (loss, delayed ack, ping, coalescing).
+//! - **Gossip.** Lazy announcements (`Have`) to a few random peers, and a
+//!   pull on a miss, repair what the tree missed well before anti-entropy.
+//! - **Timers** are a fixed table: four node-wide slots (anti-entropy, peer
+//!   exchange, announcements, pulls) and four per peer (loss, delayed ack,
+//!   ping, coalescing).
 
+mod gossip;
 mod peer;
+mod presence;
 mod received;
 mod replay;
 mod rtt;
@@ -43,6 +51,7 @@ mod timers;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
+use std::ops::Bound::{Excluded, Unbounded};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -54,11 +63,13 @@ use crate::wire::{
     self, DatagramBuilder, DecodeError, DigestFrame, Frame, GroupKey, Header, SealId,
 };
 
+use gossip::{fanout_for, Gossip, View};
 use peer::{subtract_spans, trim_known, try_append, Peer, SentPacket};
 use received::ReceivedPackets;
 use replay::ReplayWindows;
 use timers::{node_timer, peer_timer, TimerTable};
 
+pub use presence::Presence;
 pub use rtt::RttEstimator;
 
 pub use time::Time;
@@ -110,6 +121,19 @@ pub struct Config {
     /// past it that peer's early ops are dropped (counted) until the
     /// causes arrive. Bounds what one sender can park in memory.
     pub max_held_per_peer: usize,
+    /// In groups larger than `direct_push_max`, how many peers each node
+    /// pushes each op to (the arity of the gossip tree, `gossip.rs`).
+    pub fanout: usize,
+    /// Groups of at most this many members (this node included) push each
+    /// op from its author to every member directly.
+    pub direct_push_max: usize,
+    /// Interval between lazy announcements of what grew (`Have` frames).
+    pub gossip_interval: Duration,
+    /// How many random peers get each announcement.
+    pub lazy_fanout: usize,
+    /// How long a node that heard of ops it lacks waits for them to
+    /// arrive down the tree before pulling them from the announcer.
+    pub pull_delay: Duration,
     /// A peer lacking at least this many ops, and more than half of the
     /// document, gets a snapshot instead of ops (see `node::snapshot`).
     pub snapshot_min_ops: u64,
@@ -131,11 +155,16 @@ impl Default for Config {
             down_after: 10,
             anti_entropy_interval: Duration::from_secs(5),
             peer_exchange_interval: Duration::from_secs(10),
-            max_peers: 64,
+            max_peers: 1024,
             coalesce: true,
             key: None,
             epoch: 0,
             max_held_per_peer: 4096,
+            fanout: 4,
+            direct_push_max: 8,
+            gossip_interval: Duration::from_millis(500),
+            lazy_fanout: 2,
+            pull_delay: Duration::from_millis(250),
             snapshot_min_ops: 4096,
         }
     }
@@ -284,12 +313,19 @@ pub struct Node {
     own_addrs: BTreeSet<SocketAddr>,
     timers: TimerTable<{ node_timer::COUNT }>,
     events: VecDeque<Event>,
-    /// Round-robin position over peers in `poll_transmit`.
-    cursor: usize,
+    /// Round-robin position over peers in `poll_transmit`: the scan
+    /// starts after this address.
+    cursor: Option<SocketAddr>,
     /// `doc.version().total()` at the last queue refill.
     refilled_total: u64,
-    /// Reused by `poll_transmit` for the list of peer addresses.
-    addrs_scratch: Vec<SocketAddr>,
+    /// Fan-out gossip: what went down the trees, announcements, pulls.
+    gossip: Gossip,
+    /// Reused by `refill_queues` for one op's tree children.
+    targets_scratch: Vec<SocketAddr>,
+    /// Peers that may have something to send, listed by `poll_transmit`
+    /// and worked through from `ready_at` on.
+    ready: Vec<SocketAddr>,
+    ready_at: usize,
     /// The latest `now` the driver gave: `poll_transmit` sends "now".
     last_now: Time,
     /// Drawn at start: tells peers this is a new run (see `Frame::Hello`).
@@ -305,6 +341,7 @@ pub struct Node {
     /// The last snapshot made, and the version total it was made at: sent
     /// again to every newcomer until the document changes.
     snapshot_cache: Option<(u64, Arc<[u8]>)>,
+    presence: presence::PresenceState,
 }
 
 impl std::fmt::Debug for Node {
@@ -330,12 +367,15 @@ impl Node {
             &mut config.ping_interval,
             &mut config.anti_entropy_interval,
             &mut config.peer_exchange_interval,
+            &mut config.gossip_interval,
             &mut config.min_rto,
         ] {
             *d = (*d).max(floor);
         }
         config.max_rto = config.max_rto.max(config.min_rto);
         config.initial_rto = config.initial_rto.clamp(config.min_rto, config.max_rto);
+        // The history the node starts with is not news to push.
+        let gossip = Gossip::new(doc.version());
         let mut node = Node {
             doc,
             config,
@@ -346,9 +386,12 @@ impl Node {
             own_addrs: BTreeSet::new(),
             timers: TimerTable::default(),
             events: VecDeque::new(),
-            cursor: 0,
+            cursor: None,
             refilled_total: 0,
-            addrs_scratch: Vec::new(),
+            gossip,
+            targets_scratch: Vec::new(),
+            ready: Vec::new(),
+            ready_at: 0,
             last_now: now,
             session,
             sealed_count: 0,
@@ -356,6 +399,7 @@ impl Node {
             open_buf: Vec::new(),
             snapshots_in: BTreeMap::new(),
             snapshot_cache: None,
+            presence: Default::default(),
         };
         node.arm_node_timers(now);
         node
@@ -462,7 +506,9 @@ impl Node {
                 Frame::Digest(d) => self.on_digest(from, &d),
                 Frame::Peers(list) => self.on_peer_list(now, &list),
                 Frame::Op(op) => self.on_op(from, op, &mut patches),
+                Frame::Have(entries) => self.on_have(now, from, &entries),
                 Frame::Snapshot(chunk) => self.on_snapshot_chunk(from, chunk, &mut patches),
+                Frame::Presence(p) => self.on_presence(now, from, header.sender, p),
             }
         }
         self.stats.ops_buffered = self.doc.pending_len() as u64;
@@ -518,6 +564,14 @@ impl Node {
             let next = self.jittered(self.config.anti_entropy_interval);
             self.timers.set(node_timer::ANTI_ENTROPY, now + next);
         }
+        if self.timers.expire(node_timer::ANNOUNCE, now) {
+            self.announce();
+            let next = self.jittered(self.config.gossip_interval);
+            self.timers.set(node_timer::ANNOUNCE, now + next);
+        }
+        if self.timers.expire(node_timer::PULL, now) {
+            self.pull_due(now);
+        }
         if self.timers.expire(node_timer::PEER_EXCHANGE, now) {
             if self.config.peer_exchange {
                 let addrs: Vec<SocketAddr> = self.peers.keys().copied().collect();
@@ -532,10 +586,17 @@ impl Node {
                 now + self.config.peer_exchange_interval,
             );
         }
-        let addrs: Vec<SocketAddr> = self.peers.keys().copied().collect();
-        for addr in addrs {
+        // Only peers with a timer due (hundreds of peers, few due).
+        let due: Vec<SocketAddr> = self
+            .peers
+            .values()
+            .filter(|p| p.timers.next().is_some_and(|t| t <= now))
+            .map(|p| p.addr)
+            .collect();
+        for addr in due {
             self.peer_timeouts(now, addr);
         }
+        self.presence_timeout(now);
     }
 
     /// The next datagram to send, if any.
@@ -544,24 +605,48 @@ impl Node {
             return None;
         }
         self.refill_queues();
-        // A reused buffer: this runs once per datagram sent and once more.
-        let mut addrs = std::mem::take(&mut self.addrs_scratch);
-        addrs.clear();
-        addrs.extend(self.peers.keys().copied());
-        let mut sent = None;
-        for i in 0..addrs.len() {
-            let index = (self.cursor + i) % addrs.len();
-            let addr = addrs[index];
-            if let Some(bytes) = self.build_datagram(addr) {
-                self.cursor = index + 1;
-                self.stats.datagrams_sent += 1;
-                self.stats.bytes_sent += bytes.len() as u64;
-                sent = Some(Transmit { to: addr, bytes });
-                break;
+        // This runs once per datagram sent and once more, in groups of
+        // hundreds of peers: the peers that may have something to send are
+        // listed once (a cheap test, in round-robin order) and worked
+        // through over the calls; "nothing" is answered only after a fresh
+        // scan, so a peer that became ready meanwhile is not missed.
+        let mut fresh = false;
+        loop {
+            while let Some(&addr) = self.ready.get(self.ready_at) {
+                self.ready_at += 1;
+                if let Some(bytes) = self.build_datagram(addr) {
+                    self.cursor = Some(addr);
+                    self.stats.datagrams_sent += 1;
+                    self.stats.bytes_sent += bytes.len() as u64;
+                    return Some(Transmit { to: addr, bytes });
+                }
             }
+            if fresh {
+                return None;
+            }
+            fresh = true;
+            self.scan_ready();
         }
-        self.addrs_scratch = addrs;
-        sent
+    }
+
+    /// Lists the peers that may have something to send, starting after
+    /// the last one that sent.
+    fn scan_ready(&mut self) {
+        self.ready.clear();
+        self.ready_at = 0;
+        let (after, upto) = match self.cursor {
+            Some(c) => (
+                self.peers.range((Excluded(c), Unbounded)),
+                Some(self.peers.range(..=c)),
+            ),
+            None => (self.peers.range::<SocketAddr, _>(..), None),
+        };
+        self.ready.extend(
+            after
+                .chain(upto.into_iter().flatten())
+                .filter(|(_, p)| p.may_send())
+                .map(|(&a, _)| a),
+        );
     }
 
     /// When the node next wants `handle_timeout` called.
@@ -570,7 +655,13 @@ impl Node {
             return None;
         }
         let peers = self.peers.values().filter_map(|p| p.timers.next());
-        self.timers.next().into_iter().chain(peers).min()
+        let presence = self.presence.poll_timeout();
+        self.timers
+            .next()
+            .into_iter()
+            .chain(peers)
+            .chain(presence)
+            .min()
     }
 
     /// The next event for the driver, if any.
@@ -768,12 +859,20 @@ impl Node {
         // As many live peers as fit one frame beside an ack (IPv6
         // addresses are long; a small MTU takes fewer).
         let (max_frame, me) = (self.max_frame(), self.doc.replica());
-        let mut list: Vec<SocketAddr> = self
+        let live: Vec<SocketAddr> = self
             .peers
             .values()
             .filter(|p| p.addr != to && p.state != PeerState::Down)
             .map(|p| p.addr)
-            .take(MAX_PEER_LIST)
+            .collect();
+        // A group larger than one list: a random window of it each time,
+        // so every member is told about every other within a few rounds.
+        let start = match live.len() {
+            0..=MAX_PEER_LIST => 0,
+            n => self.rng.random_range(0..n),
+        };
+        let mut list: Vec<SocketAddr> = (0..live.len().min(MAX_PEER_LIST))
+            .map(|i| live[(start + i) % live.len()])
             .collect();
         while !list.is_empty() && wire::encoded_len(&Frame::Peers(list.clone()), me) > max_frame {
             list.pop();
@@ -829,11 +928,16 @@ impl Node {
             .iter()
             .any(|(r, n)| d.covers(r) && n > d.version.get(r));
         if peer_lacks {
-            // Queue again exactly what it lacks (less what is in flight).
+            // Queue again exactly what it lacks (less what is in flight),
+            // and whatever has not gone down the gossip trees yet.
+            let mut pull = peer
+                .pull
+                .take()
+                .unwrap_or_else(|| self.gossip.pushed.clone());
             for &r in replicas.iter().filter(|&&r| d.covers(r)) {
-                peer.frontier.set(r, d.version.get(r));
+                pull.set(r, d.version.get(r));
             }
-            peer.refill_due = true;
+            peer.pull = Some(pull);
             peer.queue.retain(|op| !d.covers(op.id.replica));
             peer.queue_bytes = peer.queue.iter().map(|op| wire::op_frame_len(op, me)).sum();
         }
@@ -855,7 +959,9 @@ impl Node {
         }
         if let Some(out) = &peer.snapshot_out {
             // What the snapshot carries is on its way: no ops for it.
-            peer.frontier.merge(&out.version);
+            if let Some(pull) = peer.pull.as_mut() {
+                pull.merge(&out.version);
+            }
             peer.queue
                 .retain(|op| !out.version.contains_span(&op.span()));
             peer.queue_bytes = peer.queue.iter().map(|op| wire::op_frame_len(op, me)).sum();
@@ -942,7 +1048,9 @@ impl Node {
                 if let Some(peer) = self.peers.get_mut(&from) {
                     // It has what it sent us: do not echo it back.
                     peer.known.merge(&version);
-                    peer.frontier.merge(&version);
+                    if let Some(pull) = peer.pull.as_mut() {
+                        pull.merge(&version);
+                    }
                 }
             }
             Err(_) => self.stats.drops.bad_snapshot += 1,
@@ -954,12 +1062,15 @@ impl Node {
         self.config.mtu - DatagramBuilder::overhead() - ACK_RESERVE
     }
 
-    /// Queues for each live peer whatever the doc has beyond its frontier:
-    /// local edits (push) and ops learned from other peers (relay) alike.
+    /// Queues ops for peers: first for each peer with a pull (a digest
+    /// showed a gap, or it is new or back) everything beyond its pull
+    /// point; then each op the doc gained since the last refill for the
+    /// peers its author's gossip tree names (`gossip.rs`): local edits
+    /// (push) and ops learned from other peers (relay) alike.
     ///
     /// poll_transmit calls this each time, so it skips what cannot have
-    /// changed: a peer whose frontier was not lowered, while the doc's
-    /// version (which only grows, so its total tells) stayed the same.
+    /// changed: no pull pending, while the doc's version (which only grows,
+    /// so its total tells) stayed the same.
     fn refill_queues(&mut self) {
         let max_frame = self.max_frame();
         let me = self.doc.replica();
@@ -967,15 +1078,16 @@ impl Node {
         let total = version.total();
         let doc_grew = total != self.refilled_total;
         self.refilled_total = total;
+        // Peers that got everything up to `version` from their pull: the
+        // tree has nothing to add for them this time.
+        let mut pulled = Vec::new();
         for peer in self.peers.values_mut() {
-            if doc_grew {
-                peer.refill_due = true;
-            }
-            if !peer.refill_due || peer.state == PeerState::Down {
+            if peer.pull.is_none() || peer.state == PeerState::Down {
                 continue;
             }
-            if peer.frontier.dominates(version) {
-                peer.refill_due = false;
+            let from = peer.pull.take().unwrap_or_default();
+            pulled.push(peer.addr);
+            if from.dominates(version) {
                 continue;
             }
             let in_flight: Vec<IdSpan> = peer
@@ -983,7 +1095,7 @@ impl Node {
                 .iter()
                 .flat_map(|p| p.ops.iter().map(Op::span))
                 .collect();
-            for op in self.doc.ops_since(&peer.frontier) {
+            for op in self.doc.ops_since(&from) {
                 let Some(op) = trim_known(op, &peer.known) else {
                     continue;
                 };
@@ -993,8 +1105,112 @@ impl Node {
                     }
                 }
             }
-            peer.frontier.merge(version);
-            peer.refill_due = false;
+        }
+        if !doc_grew {
+            return;
+        }
+        let new_ops = self.doc.ops_since(&self.gossip.pushed);
+        self.gossip.pushed.merge(version);
+        if new_ops.is_empty() {
+            return;
+        }
+        // Without peer exchange this node's peers are not the group (a
+        // chain knows its neighbours only): relay everything to everyone.
+        let everyone = !self.config.peer_exchange;
+        let view = View::new(
+            me,
+            self.peers
+                .values()
+                .filter(|p| p.state != PeerState::Down)
+                .filter_map(|p| Some((p.replica?, p.addr))),
+        );
+        let k = fanout_for(view.len(), self.config.fanout, self.config.direct_push_max);
+        let mut targets = std::mem::take(&mut self.targets_scratch);
+        for op in new_ops {
+            targets.clear();
+            if everyone {
+                targets.extend(
+                    self.peers
+                        .values()
+                        .filter(|p| p.state != PeerState::Down)
+                        .map(|p| p.addr),
+                );
+            } else {
+                view.children(me, op.id.replica, k, &mut targets);
+            }
+            for addr in &targets {
+                if pulled.contains(addr) {
+                    continue;
+                }
+                let Some(peer) = self.peers.get_mut(addr) else {
+                    continue;
+                };
+                let Some(op) = trim_known(op.clone(), &peer.known) else {
+                    continue;
+                };
+                for piece in wire::split_to_fit(&op, max_frame, me) {
+                    enqueue(peer, piece, max_frame, me);
+                }
+            }
+        }
+        self.targets_scratch = targets;
+    }
+
+    // ---- gossip: announcements and pulls ----
+
+    /// Tells a few random live peers what grew since the last round.
+    fn announce(&mut self) {
+        let entries = self.gossip.take_announcement(self.doc.version_ref());
+        if entries.is_empty() || self.config.lazy_fanout == 0 {
+            return;
+        }
+        let mut live: Vec<SocketAddr> = self
+            .peers
+            .values()
+            .filter(|p| p.state != PeerState::Down && p.replica.is_some())
+            .map(|p| p.addr)
+            .collect();
+        let frames = have_frames(entries, self.max_frame(), self.doc.replica());
+        for _ in 0..self.config.lazy_fanout.min(live.len()) {
+            let to = live.swap_remove(self.rng.random_range(0..live.len()));
+            if let Some(peer) = self.peers.get_mut(&to) {
+                peer.control.retain(|f| !matches!(f, Frame::Have(_)));
+                peer.control.extend(frames.iter().cloned());
+            }
+        }
+    }
+
+    /// A peer announced what it has: it has it, and we may pull it later.
+    fn on_have(&mut self, now: Time, from: SocketAddr, entries: &[(ReplicaId, u64)]) {
+        let Some(peer) = self.peers.get_mut(&from) else {
+            return;
+        };
+        for &(r, n) in entries {
+            peer.announced(r, n);
+        }
+        let ours = self.doc.version_ref();
+        if let Some(due) = self
+            .gossip
+            .on_have(now, from, entries, ours, self.config.pull_delay)
+        {
+            self.timers.set_earliest(node_timer::PULL, due);
+        }
+    }
+
+    /// Pulls that waited long enough: asks each announcer, with a digest
+    /// scoped to what we still lack, to send it.
+    fn pull_due(&mut self, now: Time) {
+        let ours = self.doc.version();
+        for (addr, scope) in self.gossip.due_pulls(now, &ours) {
+            let digests = digest_frames(&ours, Some(scope), false, self.max_frame());
+            self.stats.digests_sent += digests.len() as u64;
+            if let Some(peer) = self.peers.get_mut(&addr) {
+                peer.control.extend(digests);
+            }
+        }
+        match self.gossip.next_pull() {
+            Some(at) => self.timers.set(node_timer::PULL, at),
+            None => self.timers.clear(node_timer::PULL),
         }
     }
 
@@ -1040,7 +1256,6 @@ impl Node {
                 }
                 if out.done() {
                     peer.known.merge(&out.version);
-                    peer.frontier.merge(&out.version);
                     peer.snapshot_out = None;
                     self.stats.snapshots_sent += 1;
                 }
@@ -1292,6 +1507,8 @@ impl Node {
             node_timer::PEER_EXCHANGE,
             now + self.config.peer_exchange_interval,
         );
+        let first = self.jittered(self.config.gossip_interval);
+        self.timers.set(node_timer::ANNOUNCE, now + first);
     }
 
     /// `d` scaled by a random factor in [0.5, 1.5): peers do not fall into step.
@@ -1357,6 +1574,20 @@ fn enqueue(peer: &mut Peer, op: Op, max_frame: usize, me: ReplicaId) {
     }
     peer.queue_bytes += len;
     peer.queue.push_back(op);
+}
+
+/// An announcement as `Have` frames of at most `max_frame` bytes each.
+fn have_frames(entries: Vec<(ReplicaId, u64)>, max_frame: usize, me: ReplicaId) -> Vec<Frame> {
+    let whole = Frame::Have(entries.clone());
+    if wire::encoded_len(&whole, me) <= max_frame {
+        return vec![whole];
+    }
+    // An entry is at most 20 bytes; tags and length at most 12.
+    let per_frame = ((max_frame - 12) / 20).max(1);
+    entries
+        .chunks(per_frame)
+        .map(|c| Frame::Have(c.to_vec()))
+        .collect()
 }
 
 /// `version` (the replicas of `scope`) as digest frames of at most

@@ -1,11 +1,10 @@
 //! What the node keeps about one peer.
 //!
 //! The sending side is driven by state, not by a memory of what was sent:
-//! `known` is what the peer has (from its digests, raised by acks),
-//! `frontier` is everything already accounted for (known, in flight or
-//! queued). Whatever the doc has beyond `frontier` is queued; whatever a
-//! digest shows missing is queued again. Losing or duplicating any
-//! message only delays that.
+//! `known` is what the peer has (from its digests, raised by acks). New
+//! ops are queued for the peers the gossip rule names (`gossip.rs`);
+//! whatever a digest shows missing is queued again from `pull`. Losing or
+//! duplicating any message only delays that.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::net::SocketAddr;
@@ -70,11 +69,10 @@ pub struct Peer {
     // Sending.
     /// What the peer has: its last digest, raised by acknowledged ops.
     pub known: VersionVector,
-    /// Every op up to here is known to the peer, in flight, or queued.
-    pub frontier: VersionVector,
-    /// `frontier` was lowered since the last refill (or the peer is new):
-    /// refill its queue even if the doc has not changed.
-    pub refill_due: bool,
+    /// Set when the peer lacks ops whatever the gossip rule says (its
+    /// digest showed a gap, or it is new or back): the next refill queues
+    /// every op the doc has beyond this (less what is in flight).
+    pub pull: Option<VersionVector>,
     /// Ops to send, in an order the peer can apply, each small enough for one datagram.
     pub queue: VecDeque<Op>,
     /// Encoded size of `queue`, roughly (for coalescing).
@@ -121,8 +119,7 @@ impl Peer {
             rtt: RttEstimator::new(config.initial_rto, config.min_rto, config.max_rto),
             timers: TimerTable::default(),
             known: VersionVector::new(),
-            frontier: VersionVector::new(),
-            refill_due: true,
+            pull: Some(VersionVector::new()),
             queue: VecDeque::new(),
             queue_bytes: 0,
             queued_since: None,
@@ -154,11 +151,20 @@ impl Peer {
         }
     }
 
+    /// Whether `build_datagram` may find something to send (a cheap
+    /// superset of its test: it holds nothing back but queued ops).
+    pub fn may_send(&self) -> bool {
+        self.ack_now
+            || self.ping_due
+            || !self.control.is_empty()
+            || !self.queue.is_empty()
+            || self.snapshot_out.is_some()
+    }
+
     /// Forgets everything about what the peer has and what is on its way:
     /// a digest exchange will establish it again.
     pub fn reset_sending(&mut self) {
-        self.frontier = self.known.clone();
-        self.refill_due = true;
+        self.pull = Some(self.known.clone());
         self.queue.clear();
         self.queue_bytes = 0;
         self.queued_since = None;
@@ -197,10 +203,19 @@ impl Peer {
         raise_contiguous(&mut self.known, span);
     }
 
-    /// The peer has the op whose span is `span` (it sent or acked it).
+    /// The peer has the op whose span is `span` (it sent it to us).
     pub fn learned_has(&mut self, span: IdSpan) {
         raise_contiguous(&mut self.known, span);
-        raise_contiguous(&mut self.frontier, span);
+        if let Some(pull) = self.pull.as_mut() {
+            raise_contiguous(pull, span);
+        }
+    }
+
+    /// The peer announced it has at least `count` ops of `replica`.
+    pub fn announced(&mut self, replica: ReplicaId, count: u64) {
+        if count > self.known.get(replica) {
+            self.known.set(replica, count);
+        }
     }
 }
 

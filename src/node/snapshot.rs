@@ -11,7 +11,7 @@
 //! - The snapshot is cut into chunks that each fill one datagram, and sent
 //!   through the same window, acks and loss detection as ops: a lost chunk
 //!   is sent again, so a transfer resumes after loss without starting over.
-//! - While it is on its way, the peer's `frontier` includes the snapshot's
+//! - While it is on its way, the peer's `pull` point includes the snapshot's
 //!   version, so the ops it holds are not also queued; ops made after it
 //!   flow as usual (the receiver holds them until the snapshot lands).
 //! - The receiver keeps one partial snapshot per sender, bounded in size,

@@ -163,7 +163,17 @@ fn ops_learned_from_a_peer_are_not_echoed_back() {
     let mut a = Doc::new(ReplicaId(7));
     a.insert(0, "hello").unwrap();
     let op = a.ops_since(&VersionVector::new()).remove(0);
-    let mut b = node(2);
+    // Without peer exchange a node relays everything to every peer (its
+    // peers need not know each other).
+    let mut b = Node::new(
+        Doc::new(ReplicaId(2)),
+        Config {
+            peer_exchange: false,
+            ..Config::default()
+        },
+        ChaCha8Rng::seed_from_u64(2),
+        Time::ZERO,
+    );
     b.add_peer(Time::ZERO, addr(1));
     b.add_peer(Time::ZERO, addr(3));
     // Peer 3 has answered (a peer never heard from is down: nothing is pushed to it).
@@ -191,6 +201,151 @@ fn ops_learned_from_a_peer_are_not_echoed_back() {
     }
     assert_eq!(to.get(&addr(3)), Some(&5), "relayed to the other peer");
     assert_eq!(to.get(&addr(1)).copied().unwrap_or(0), 0, "not echoed");
+}
+
+/// A node that has heard from `peers` (peer `i` at port `10 + i` is replica `100 + i`).
+fn node_with_peers(replica: u64, peers: u16) -> Node {
+    let mut b = node(replica);
+    for i in 0..peers {
+        b.add_peer(Time::ZERO, addr(10 + i));
+        let ping = wire::encode(
+            &Header {
+                sender: ReplicaId(100 + u64::from(i)),
+                packet: 0,
+            },
+            &[Frame::Ping],
+        );
+        b.handle_datagram(Time::ZERO, addr(10 + i), &ping);
+    }
+    sent_frames(&mut b);
+    b
+}
+
+/// Ops sent by `b` to each address, in chars, drained.
+fn ops_sent_to(b: &mut Node) -> BTreeMap<SocketAddr, u64> {
+    let mut to = BTreeMap::new();
+    while let Some(t) = b.poll_transmit() {
+        let ops = op_counters(&wire::decode(&t.bytes).unwrap().1);
+        *to.entry(t.to).or_insert(0) += ops.values().sum::<u64>();
+    }
+    to.retain(|_, n| *n > 0);
+    to
+}
+
+#[test]
+fn small_groups_push_from_the_author_to_everyone_and_nobody_relays() {
+    let mut b = node_with_peers(2, 4);
+    b.edit(
+        Time::ZERO,
+        Edit::Insert {
+            pos: 0,
+            text: "hi".into(),
+        },
+    )
+    .unwrap();
+    let to = ops_sent_to(&mut b);
+    assert_eq!(to.len(), 4, "own op to every peer: {to:?}");
+    assert!(to.values().all(|&n| n == 2));
+    // An op from peer 10 (replica 100): its author pushed it to everyone.
+    let mut a = Doc::new(ReplicaId(100));
+    a.insert(0, "hello").unwrap();
+    let op = a.ops_since(&VersionVector::new()).remove(0);
+    let bytes = wire::encode(
+        &Header {
+            sender: ReplicaId(100),
+            packet: 1,
+        },
+        &[Frame::Op(op)],
+    );
+    b.handle_datagram(Time::ZERO, addr(10), &bytes);
+    assert_eq!(ops_sent_to(&mut b), BTreeMap::new(), "no relay");
+}
+
+#[test]
+fn large_groups_push_to_the_fanout_and_relay_down_the_tree() {
+    let fanout = Config::default().fanout;
+    let mut b = node_with_peers(2, 40);
+    b.edit(
+        Time::ZERO,
+        Edit::Insert {
+            pos: 0,
+            text: "hi".into(),
+        },
+    )
+    .unwrap();
+    let to = ops_sent_to(&mut b);
+    assert_eq!(to.len(), fanout, "own op to `fanout` peers: {to:?}");
+    // Ops of every other member: b relays each to at most `fanout` peers,
+    // never back to the author, and over all authors to many peers.
+    let mut relayed_to = BTreeSet::new();
+    let mut relaying = 0;
+    for i in 0..40u16 {
+        let author = ReplicaId(100 + u64::from(i));
+        let mut a = Doc::new(author);
+        a.insert(0, "x").unwrap();
+        let op = a.ops_since(&VersionVector::new()).remove(0);
+        let bytes = wire::encode(
+            &Header {
+                sender: author,
+                packet: 1,
+            },
+            &[Frame::Op(op)],
+        );
+        b.handle_datagram(Time::ZERO, addr(10 + i), &bytes);
+        let to = ops_sent_to(&mut b);
+        assert!(to.len() <= fanout, "{to:?}");
+        assert!(!to.contains_key(&addr(10 + i)), "not echoed to the author");
+        relaying += usize::from(!to.is_empty());
+        relayed_to.extend(to.into_keys());
+    }
+    // In a 41-member 4-ary tree, 10 ranks of 41 have children: b relays
+    // for about a quarter of the authors.
+    assert!((5..=20).contains(&relaying), "{relaying}");
+    assert!(relayed_to.len() >= 15, "{}", relayed_to.len());
+}
+
+#[test]
+fn an_announcement_of_missing_ops_leads_to_a_pull_after_the_delay() {
+    let mut b = node_with_peers(2, 3);
+    let mut v = VersionVector::new();
+    v.set(ReplicaId(100), 5);
+    v.set(ReplicaId(2), 0);
+    let have = wire::encode(
+        &Header {
+            sender: ReplicaId(101),
+            packet: 1,
+        },
+        &[Frame::Have(v.iter().collect())],
+    );
+    b.handle_datagram(Time::ZERO, addr(11), &have);
+    let digests = |frames: Vec<Frame>| {
+        frames
+            .into_iter()
+            .filter_map(|f| match f {
+                Frame::Digest(d) => Some(d),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    assert!(digests(sent_frames(&mut b)).is_empty(), "waits first");
+    let due = b.poll_timeout().unwrap();
+    assert!(due <= Time::ZERO + Config::default().pull_delay);
+    let later = Time::ZERO + Config::default().pull_delay;
+    b.handle_timeout(later);
+    let mut pulled = Vec::new();
+    while let Some(t) = b.poll_transmit() {
+        for f in wire::decode(&t.bytes).unwrap().1 {
+            if let Frame::Digest(d) = f {
+                pulled.push((t.to, d));
+            }
+        }
+    }
+    assert_eq!(pulled.len(), 1, "{pulled:?}");
+    let (to, d) = &pulled[0];
+    assert_eq!(*to, addr(11), "asks the announcer");
+    assert_eq!(d.scope, Some((ReplicaId(100), ReplicaId(100))));
+    assert_eq!(d.version.get(ReplicaId(100)), 0);
+    assert!(!d.reply);
 }
 
 #[test]

@@ -56,7 +56,11 @@ pub mod node_timer {
     pub const ANTI_ENTROPY: usize = 0;
     /// Tell peers which peers we know.
     pub const PEER_EXCHANGE: usize = 1;
-    pub const COUNT: usize = 2;
+    /// Lazy announcement of what grew to a few random peers (gossip).
+    pub const ANNOUNCE: usize = 2;
+    /// The earliest pull of announced ops still missing (gossip).
+    pub const PULL: usize = 3;
+    pub const COUNT: usize = 4;
 }
 
 /// Timers of one peer.

@@ -42,6 +42,11 @@ pub enum Frame {
     /// A piece of a snapshot of the sender's document (for a peer that
     /// lacks most of it: see `node::snapshot`).
     Snapshot(SnapshotChunk),
+    /// A lazy announcement (gossip): the sender has at least these counts
+    /// of these replicas; a receiver that lacks some may pull them.
+    Have(Vec<(ReplicaId, u64)>),
+    /// Ephemeral editor state (name, cursor); see `node::presence`.
+    Presence(PresenceFrame),
 }
 
 /// Bytes `offset .. offset + bytes.len()` of a snapshot `total` bytes long.
@@ -52,6 +57,22 @@ pub struct SnapshotChunk {
     pub total: u32,
     pub offset: u32,
     pub bytes: Vec<u8>,
+}
+
+/// Who is editing and where their cursor is. Never stored or relayed: the
+/// newest one from each replica is kept until it goes quiet.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresenceFrame {
+    /// The sender node's session (see `Frame::Hello`): a restart starts
+    /// `seq` again.
+    pub session: u64,
+    /// Grows with each presence the session sends; older ones are ignored.
+    pub seq: u64,
+    pub name: String,
+    /// The char the cursor is just before; `None`: the end of the text.
+    pub cursor: Option<Id>,
+    /// The editor is closing: forget this replica's presence now.
+    pub leaving: bool,
 }
 
 /// A cumulative, compact acknowledgement: ranges of received packet
@@ -144,7 +165,14 @@ impl Frame {
                     Ok(())
                 }
             }
-            Frame::Ping | Frame::Hello { .. } | Frame::Peers(_) => Ok(()),
+            Frame::Have(entries) if !entries.windows(2).all(|w| w[0].0 < w[1].0) => {
+                Err(DecodeError::Malformed("have order"))
+            }
+            Frame::Ping
+            | Frame::Hello { .. }
+            | Frame::Peers(_)
+            | Frame::Have(_)
+            | Frame::Presence(_) => Ok(()),
         }
     }
 }
@@ -187,6 +215,8 @@ pub enum WireFrame<S = String> {
     Peers(#[serde(deserialize_with = "bounded_seq")] Vec<SocketAddr>),
     Op(WireOp<S>),
     Snapshot(SnapshotChunk),
+    Have(#[serde(deserialize_with = "bounded_seq")] Vec<(ReplicaId, u64)>),
+    Presence(PresenceFrame),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -292,6 +322,8 @@ impl<'a> WireFrame<&'a str> {
             Frame::Peers(p) => WireFrame::Peers(p.clone()),
             Frame::Op(op) => Self::op(op, sender),
             Frame::Snapshot(c) => WireFrame::Snapshot(c.clone()),
+            Frame::Have(h) => WireFrame::Have(h.clone()),
+            Frame::Presence(p) => WireFrame::Presence(p.clone()),
         }
     }
 
@@ -342,6 +374,8 @@ impl WireFrame {
             }
             WireFrame::Peers(p) => Frame::Peers(p),
             WireFrame::Snapshot(c) => Frame::Snapshot(c),
+            WireFrame::Have(h) => Frame::Have(h),
+            WireFrame::Presence(p) => Frame::Presence(p),
             WireFrame::Op(WireOp::Insert {
                 id,
                 left,

@@ -41,7 +41,7 @@ pub use codec::{
     decode, decode_payload, decode_with, encode, encode_sealed, open, open_with, seal, seal_with,
     DecodeError, Header, Opened, HEADER_LEN, MAGIC, SEALED_MAGIC, SEAL_OVERHEAD, VERSION,
 };
-pub use frame::{AckFrame, AckRange, DigestFrame, Frame, SnapshotChunk, WireFrame};
+pub use frame::{AckFrame, AckRange, DigestFrame, Frame, PresenceFrame, SnapshotChunk, WireFrame};
 pub use pack::{encoded_len, op_frame_len, split_to_fit, DatagramBuilder};
 
 /// Default datagram size limit: safe for IPv6 and common tunnels.

@@ -46,7 +46,15 @@ fn sample_frames() -> Vec<Frame> {
             reply: true,
         }),
         Frame::Peers(vec![SocketAddr::from((Ipv4Addr::LOCALHOST, 4000))]),
+        Frame::Have(vec![(ReplicaId(2), 40), (ReplicaId(u64::MAX), 1)]),
         Frame::Op(insert(3, 10, "héllo")),
+        Frame::Presence(PresenceFrame {
+            session: 9,
+            seq: 4,
+            name: "bob".into(),
+            cursor: Some(Id::new(ReplicaId(3), 12)),
+            leaving: false,
+        }),
         Frame::Op(Op {
             id: Id::new(ReplicaId(3), 15),
             kind: OpKind::Delete {
@@ -166,6 +174,26 @@ fn unordered_digest_entries_are_refused() {
     let mut bytes = Vec::new();
     seal(&header(), &payload, &mut bytes);
     assert!(decode(&bytes).is_err());
+}
+
+#[test]
+fn unordered_or_repeated_have_entries_are_refused() {
+    for entries in [vec![(5u64, 1u64), (2, 1)], vec![(2, 1), (2, 3)]] {
+        let mut payload = Vec::new();
+        payload = postcard::to_extend(&7u8, payload).unwrap(); // WireFrame::Have
+        payload = postcard::to_extend(&entries, payload).unwrap();
+        let mut bytes = Vec::new();
+        seal(&header(), &payload, &mut bytes);
+        assert!(decode(&bytes).is_err(), "{entries:?}");
+    }
+    // The same entries in order decode.
+    let ok = Frame::Have(vec![(ReplicaId(2), 1), (ReplicaId(5), 1)]);
+    assert_eq!(
+        decode(&encode(&header(), std::slice::from_ref(&ok)))
+            .unwrap()
+            .1,
+        vec![ok]
+    );
 }
 
 #[test]
@@ -425,6 +453,8 @@ fn arb_frame() -> impl Strategy<Value = Frame> {
                 version: m.into_iter().map(|(r, n)| (ReplicaId(r), n)).collect(),
                 reply,
             })),
+        proptest::collection::btree_map(any::<u64>(), any::<u64>(), 0..10)
+            .prop_map(|m| Frame::Have(m.into_iter().map(|(r, n)| (ReplicaId(r), n)).collect())),
         (arb_id(), proptest::option::of(arb_id()), ".{1,30}").prop_map(|(id, left, text)| {
             Frame::Op(Op {
                 id: Id::new(id.replica, id.counter + 1000),

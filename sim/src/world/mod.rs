@@ -168,6 +168,11 @@ pub struct Simulation<N: SimNode = Node> {
     trace_hash: Fnv64,
     trace: Option<Box<dyn Write>>,
     latency: Histogram<u64>,
+    /// Per op: from its edit to its arrival at the last other replica.
+    last_delivery: Histogram<u64>,
+    /// Per author, per op it made (as in `oracle.made`): how many other
+    /// replicas have it so far.
+    reached: BTreeMap<ReplicaId, Vec<u32>>,
     counters: Counters,
     /// Reused buffer for the datagrams drained from a node.
     transmits: Vec<Transmit>,
@@ -271,6 +276,8 @@ impl<N: SimNode> Simulation<N> {
             trace_hash: Fnv64::new(),
             trace: None,
             latency: Histogram::new(3).expect("3 significant figures is valid"),
+            last_delivery: Histogram::new(3).expect("3 significant figures is valid"),
+            reached: BTreeMap::new(),
             counters: Counters::default(),
             transmits: Vec::new(),
             retransmits_of_dead: 0,
@@ -392,6 +399,7 @@ impl<N: SimNode> Simulation<N> {
             // the seed, and each restart is a new sealing epoch.
             key: Some(GroupKey::from_seed(self.cfg.seed)),
             epoch: u64::from(r.incarnation),
+            snapshot_min_ops: self.cfg.snapshot_min_ops,
             ..Config::default()
         };
         if self.cfg.sabotage == Some(Sabotage::BrokenNode) && !N::break_config(&mut config) {
@@ -422,6 +430,8 @@ impl<N: SimNode> Simulation<N> {
             queue,
             cfg,
             latency,
+            last_delivery,
+            reached,
             transmits,
             ..
         } = self;
@@ -490,12 +500,18 @@ impl<N: SimNode> Simulation<N> {
                 if author != r.id {
                     if let Some(made) = oracle.made.get(&author) {
                         let from = made.partition_point(|&(end, _)| end <= before);
-                        for &(end, created) in &made[from..] {
+                        let counts = reached.entry(author).or_default();
+                        counts.resize(made.len(), 0);
+                        for (k, &(end, created)) in made.iter().enumerate().skip(from) {
                             if end > count {
                                 break;
                             }
                             // At least 1 us: the histogram's lowest value.
                             let _ = latency.record((now - created).max(1));
+                            counts[k] += 1;
+                            if counts[k] as usize + 1 == cfg.nodes {
+                                let _ = last_delivery.record((now - created).max(1));
+                            }
                         }
                     }
                 }
@@ -925,17 +941,20 @@ impl<N: SimNode> Simulation<N> {
         let c = &self.counters;
         let heal = self.heal_at.map(|t| t as f64 / MS);
         let converged = self.failure.is_none() && self.converged_at.is_some();
-        let l = &self.latency;
-        let latency = if l.is_empty() {
-            Latency::default()
-        } else {
-            Latency {
-                p50: l.value_at_quantile(0.5) as f64 / MS,
-                p99: l.value_at_quantile(0.99) as f64 / MS,
-                max: l.max() as f64 / MS,
-                count: l.len(),
+        let percentiles = |l: &Histogram<u64>| {
+            if l.is_empty() {
+                Latency::default()
+            } else {
+                Latency {
+                    p50: l.value_at_quantile(0.5) as f64 / MS,
+                    p99: l.value_at_quantile(0.99) as f64 / MS,
+                    max: l.max() as f64 / MS,
+                    count: l.len(),
+                }
             }
         };
+        let latency = percentiles(&self.latency);
+        let last_delivery = percentiles(&self.last_delivery);
         let retransmits = self.retransmits_of_dead
             + self
                 .replicas
@@ -961,6 +980,8 @@ impl<N: SimNode> Simulation<N> {
             .min()
             .unwrap_or(0);
         let cfg = &self.cfg;
+        let per_node_per_op =
+            |v: u64| v as f64 / cfg.nodes.max(1) as f64 / self.ops_issued.max(1) as f64;
         Report {
             seed: cfg.seed,
             nodes: cfg.nodes,
@@ -997,6 +1018,9 @@ impl<N: SimNode> Simulation<N> {
             safety_checks: c.checks,
             min_peers_known,
             op_latency_ms: latency,
+            last_delivery_ms: last_delivery,
+            datagrams_per_node_per_op: per_node_per_op(c.sent),
+            bytes_per_node_per_op: per_node_per_op(c.bytes),
             faults: FaultSettings {
                 swarm: cfg.swarm,
                 topology: cfg.topology.name().into(),

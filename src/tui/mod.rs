@@ -1,0 +1,476 @@
+//! The full-screen terminal editor, `rumor edit`.
+//!
+//! It runs on the same driver as the command prompt: one thread reads the
+//! terminal (crossterm) and hands each event to the mio loop through a
+//! channel and the loop's waker; the node stays single-threaded. The loop
+//! calls back here for each input, each node event, and once it is idle
+//! (everything handled), which is when the screen is redrawn: one frame
+//! however many datagrams or keys came in together.
+//!
+//! - [`mirror`] keeps the text as a rope, in step with the doc;
+//! - [`model`] is the cursor, window, wrapping, scrolling, editing (pure);
+//! - [`keys`] turns terminal events into commands;
+//! - [`view`] draws.
+
+pub mod keys;
+pub mod mirror;
+pub mod model;
+pub mod view;
+
+use std::cell::RefCell;
+use std::io::{self, Stdout};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Sender};
+use std::sync::Arc;
+use std::thread;
+
+use crossterm::event::{DisableBracketedPaste, EnableBracketedPaste, Event as TermEvent};
+use crossterm::terminal::{
+    disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen,
+};
+use mio::Waker;
+use ratatui::backend::CrosstermBackend;
+use ratatui::Terminal;
+
+use crate::cli::command::{self, Command as CliCommand};
+use crate::cli::session::Session;
+use crate::doc::{Doc, Id};
+use crate::net::{format_utc, unix_ms_now, Driver, EditError, Flow};
+use crate::node::{Edit, Event, PeerState};
+
+use keys::{Command, PromptKey};
+use model::{Editor, Target};
+use view::{Marker, Panel, Status};
+
+impl Target for Driver {
+    fn doc(&self) -> &Doc {
+        self.node().doc()
+    }
+    fn edit(&mut self, edit: Edit) -> Result<Option<String>, String> {
+        match Driver::edit(self, edit) {
+            Ok(()) => Ok(None),
+            Err(EditError::NotDurable(e)) => Ok(Some(format!("NOT DURABLE: {e}"))),
+            Err(EditError::Doc(e)) => Err(e.to_string()),
+        }
+    }
+}
+
+/// What the terminal thread sends the loop.
+pub enum Input {
+    Term(TermEvent),
+    /// The terminal cannot be read any more.
+    Closed(String),
+}
+
+/// Whether this process has the terminal in raw mode (for the panic hook).
+static RAW: AtomicBool = AtomicBool::new(false);
+
+/// Puts the terminal back as it was; safe to call more than once.
+pub fn restore_terminal() {
+    if RAW.swap(false, Ordering::SeqCst) {
+        let _ = crossterm::execute!(
+            io::stdout(),
+            DisableBracketedPaste,
+            LeaveAlternateScreen,
+            crossterm::cursor::Show
+        );
+        let _ = disable_raw_mode();
+    }
+}
+
+fn enter_terminal() -> io::Result<Terminal<CrosstermBackend<Stdout>>> {
+    // A panic restores the terminal before its message is printed.
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        restore_terminal();
+        previous(info);
+    }));
+    enable_raw_mode()?;
+    RAW.store(true, Ordering::SeqCst);
+    crossterm::execute!(io::stdout(), EnterAlternateScreen, EnableBracketedPaste)?;
+    Terminal::new(CrosstermBackend::new(io::stdout()))
+}
+
+/// Reads terminal events on a thread of its own.
+fn spawn_reader(tx: Sender<Input>, waker: Arc<Waker>) {
+    thread::spawn(move || loop {
+        let input = match crossterm::event::read() {
+            Ok(event) => Input::Term(event),
+            Err(e) => Input::Closed(e.to_string()),
+        };
+        let closed = matches!(input, Input::Closed(_));
+        let sent = tx.send(input).is_ok();
+        let _ = waker.wake();
+        if closed || !sent {
+            return;
+        }
+    });
+}
+
+enum Mode {
+    Editing,
+    /// The command line being typed.
+    Prompt(String),
+}
+
+/// Everything the editor keeps between callbacks.
+struct Ui {
+    editor: Editor,
+    session: Session,
+    mode: Mode,
+    /// Output of the last command, until a key is pressed.
+    output: Option<Panel>,
+    show_peers: bool,
+    message: String,
+    save_path: Option<std::path::PathBuf>,
+    last_save: Option<String>,
+    /// The cursor last told to the peers.
+    told_cursor: Option<Option<Id>>,
+    /// A disk error held node events back: patches may be missing, so
+    /// the text is copied whole until it is over.
+    stale: bool,
+    dirty: bool,
+    quitting: bool,
+    last_drawn: Option<(Status, Vec<Marker>, Option<Panel>)>,
+}
+
+/// Runs `rumor edit` until the user quits. The driver is started.
+pub fn run(driver: &mut Driver, data_note: String) -> io::Result<()> {
+    let terminal = match enter_terminal() {
+        Ok(t) => t,
+        Err(e) => {
+            restore_terminal();
+            return Err(e);
+        }
+    };
+    let size = match terminal.size() {
+        Ok(size) => size,
+        Err(e) => {
+            restore_terminal();
+            return Err(e);
+        }
+    };
+    let text = view::text_area(ratatui::layout::Rect::new(0, 0, size.width, size.height));
+    let ui = RefCell::new(Ui {
+        editor: Editor::new(driver.node().doc(), text.width.into(), text.height.into()),
+        session: Session::new(true, None),
+        mode: Mode::Editing,
+        output: None,
+        show_peers: false,
+        message: format!("{data_note}  |  {}", keys::HELP),
+        save_path: None,
+        last_save: None,
+        told_cursor: None,
+        stale: false,
+        dirty: true,
+        quitting: false,
+        last_drawn: None,
+    });
+    let (tx, rx) = mpsc::channel();
+    spawn_reader(tx, driver.waker());
+    let terminal = RefCell::new(terminal);
+
+    let result = driver.run_with_idle(
+        &rx,
+        |driver, input| ui.borrow_mut().on_input(driver, input),
+        |_, event| ui.borrow_mut().on_event(event),
+        |notice| {
+            let mut ui = ui.borrow_mut();
+            ui.message = notice;
+            ui.dirty = true;
+        },
+        |driver| {
+            let mut ui = ui.borrow_mut();
+            ui.on_idle(driver, &mut terminal.borrow_mut());
+            None
+        },
+    );
+    restore_terminal();
+    result
+}
+
+impl Ui {
+    fn on_event(&mut self, event: Event) {
+        match event {
+            Event::RemoteEdit { patches } => self.editor.mirror.push_patches(&patches),
+            Event::PeerUp(addr) => self.message = format!("peer {addr} is up"),
+            Event::PeerDown(addr) => self.message = format!("peer {addr} is down"),
+        }
+        self.dirty = true;
+    }
+
+    /// Takes in every remote change so far (before any local edit).
+    fn sync(&mut self, driver: &mut Driver) {
+        let events: Vec<Event> = driver.take_events().collect();
+        for event in events {
+            self.on_event(event);
+        }
+        if driver.persist_error().is_some() {
+            self.stale = true;
+        }
+        let doc = driver.node().doc();
+        if self.stale {
+            if doc.version_ref() != self.editor.mirror.synced() || self.editor.mirror.has_pending()
+            {
+                self.editor.reload(doc);
+                self.dirty = true;
+            }
+            if driver.persist_error().is_none() {
+                self.stale = false;
+            }
+        } else if self.editor.sync(doc) {
+            self.dirty = true;
+        }
+    }
+
+    fn on_input(&mut self, driver: &mut Driver, input: Input) -> Flow {
+        self.sync(driver);
+        self.dirty = true;
+        let event = match input {
+            Input::Term(event) => event,
+            Input::Closed(e) => {
+                let flow = self.quit(driver);
+                eprintln!("rumor: the terminal cannot be read ({e}); quitting");
+                return flow;
+            }
+        };
+        if let Mode::Prompt(line) = &mut self.mode {
+            match keys::prompt_key(&event) {
+                Some(PromptKey::Type(s)) => line.push_str(&s),
+                Some(PromptKey::Backspace) => {
+                    line.pop();
+                }
+                Some(PromptKey::Cancel) => self.mode = Mode::Editing,
+                Some(PromptKey::Run) => {
+                    let line = std::mem::take(line);
+                    self.mode = Mode::Editing;
+                    return self.run_command(driver, &line);
+                }
+                None => {
+                    if let TermEvent::Resize(w, h) = event {
+                        self.resize(driver, w, h);
+                    }
+                }
+            }
+            return Flow::Continue;
+        }
+        let Some(command) = keys::command(&event) else {
+            return Flow::Continue;
+        };
+        if self.output.take().is_some() && !matches!(command, Command::Resize(..)) {
+            // A key closes the command output, and does nothing else.
+            return Flow::Continue;
+        }
+        match command {
+            Command::Edit(action) => {
+                match self.editor.apply(driver, action) {
+                    Ok(Some(warning)) => self.message = warning,
+                    Ok(None) => {}
+                    Err(e) => self.message = format!("error: {e}"),
+                }
+                self.tell_cursor(driver);
+            }
+            Command::Save => match self.save_path.clone() {
+                Some(path) => return self.run_command(driver, &format!("save {}", path.display())),
+                None => self.mode = Mode::Prompt("save ".into()),
+            },
+            Command::ToggleOnline => {
+                let online = !driver.node().is_online();
+                driver.set_online(online);
+                self.message = if online {
+                    "online: catching up with the peers".into()
+                } else {
+                    "offline: no network traffic; editing goes on (^O to come back)".into()
+                };
+            }
+            Command::TogglePeers => self.show_peers = !self.show_peers,
+            Command::Prompt => self.mode = Mode::Prompt(String::new()),
+            Command::Quit => return self.quit(driver),
+            Command::Resize(w, h) => self.resize(driver, w, h),
+        }
+        Flow::Continue
+    }
+
+    fn resize(&mut self, driver: &Driver, w: u16, h: u16) {
+        let text = view::text_area(ratatui::layout::Rect::new(0, 0, w, h));
+        self.editor
+            .resize(driver.node().doc(), text.width.into(), text.height.into());
+    }
+
+    fn quit(&mut self, driver: &mut Driver) -> Flow {
+        self.quitting = true;
+        driver.leave_presence();
+        restore_terminal();
+        if !driver.peers_have_everything() {
+            eprintln!(
+                "rumor: sending the peers what they lack (at most {}s)",
+                crate::net::LINGER.as_secs()
+            );
+        }
+        Flow::Exit
+    }
+
+    /// A command-mode line from the prompt: the reply's status goes to the
+    /// message line, its body (if any) to a panel.
+    fn run_command(&mut self, driver: &mut Driver, line: &str) -> Flow {
+        let cmd = match command::parse(line) {
+            Ok(Some(cmd)) => cmd,
+            Ok(None) => return Flow::Continue,
+            Err(e) => {
+                self.message = format!("error: {}", e.0);
+                return Flow::Continue;
+            }
+        };
+        if cmd == CliCommand::Exit {
+            return self.quit(driver);
+        }
+        let before = driver.node().doc().version();
+        let reply = self.session.execute(driver, cmd.clone());
+        if driver.node().doc().version_ref() != &before {
+            // `edit insert`/`edit delete` from the prompt: no patches for
+            // local edits, so take the text whole.
+            self.editor.reload(driver.node().doc());
+            self.tell_cursor(driver);
+        }
+        if let (CliCommand::Save(path), Ok(_)) = (&cmd, &reply.status) {
+            self.save_path = Some(path.clone());
+            let time = format_utc(unix_ms_now());
+            self.last_save = Some(time.rsplit(' ').next().unwrap_or(&time).to_string());
+        }
+        self.message = match &reply.status {
+            Ok(detail) if detail.is_empty() => format!("ok: {line}"),
+            Ok(detail) => format!("ok: {detail}"),
+            Err(e) => format!("error: {e}"),
+        };
+        if !reply.body.is_empty() {
+            self.output = Some(Panel {
+                title: format!(" {line} (any key closes) "),
+                lines: reply.body,
+            });
+        }
+        Flow::Continue
+    }
+
+    fn tell_cursor(&mut self, driver: &mut Driver) {
+        let cursor = self.editor.cursor_id();
+        if self.told_cursor != Some(cursor) {
+            driver.set_cursor(cursor);
+            self.told_cursor = Some(cursor);
+        }
+    }
+
+    fn on_idle(&mut self, driver: &mut Driver, terminal: &mut Terminal<CrosstermBackend<Stdout>>) {
+        if self.quitting {
+            return;
+        }
+        self.sync(driver);
+        // The first frame, or a remote delete moved the cursor's anchor.
+        self.tell_cursor(driver);
+        let status = self.status(driver);
+        let markers = markers(driver);
+        let panel = self.panel(driver);
+        let snapshot = (status, markers, panel);
+        if !self.dirty && self.last_drawn.as_ref() == Some(&snapshot) {
+            return;
+        }
+        let doc = driver.node().doc();
+        let (status, markers, panel) = &snapshot;
+        let editor = &mut self.editor;
+        if let Err(e) =
+            terminal.draw(|f| view::draw(f, editor, doc, markers, status, panel.as_ref()))
+        {
+            self.message = format!("cannot draw: {e}");
+        }
+        self.dirty = false;
+        self.last_drawn = Some(snapshot);
+    }
+
+    fn panel(&mut self, driver: &mut Driver) -> Option<Panel> {
+        if let Some(output) = &self.output {
+            return Some(output.clone());
+        }
+        if self.show_peers {
+            let reply = self.session.execute(driver, CliCommand::Peers);
+            return Some(Panel {
+                title: " peers (^P closes) ".into(),
+                lines: reply.body,
+            });
+        }
+        None
+    }
+
+    fn status(&self, driver: &Driver) -> Status {
+        let node = driver.node();
+        let peers = node.peers();
+        let count = |s: PeerState| peers.iter().filter(|p| p.state == s).count();
+        let me = node.replica();
+        let mine = node.doc().version_ref().get(me);
+        // Over the peers that are not down (all of them if all are): what
+        // of this replica's own ops is not on every one of them yet.
+        let any_up = peers.iter().any(|p| p.state != PeerState::Down);
+        let unacked = peers
+            .iter()
+            .filter(|p| !any_up || p.state != PeerState::Down)
+            .map(|p| mine.saturating_sub(p.acked.get(me)))
+            .max();
+        let save = if let Some(e) = driver.persist_error() {
+            format!("DISK ERROR: {e}")
+        } else if let Some(t) = &self.last_save {
+            format!("saved {t}")
+        } else if driver.store().is_some() {
+            "on disk".to_string()
+        } else {
+            "memory only".to_string()
+        };
+        // Line and column (in chars) of the cursor, counted from 1.
+        let pos = self.editor.cursor_pos(node.doc());
+        let rope = self.editor.mirror.rope();
+        let line = rope.char_to_line(pos);
+        let col = pos - rope.line_to_char(line);
+        let message = match &self.mode {
+            Mode::Prompt(_) => String::new(),
+            Mode::Editing => format!("L{} C{}  {}", line + 1, col + 1, self.message),
+        };
+        Status {
+            name: node.config().name.clone(),
+            online: node.is_online(),
+            peers_up: count(PeerState::Alive),
+            peers_suspect: count(PeerState::Suspect),
+            peers_down: count(PeerState::Down),
+            unacked,
+            save,
+            message,
+            prompt: match &self.mode {
+                Mode::Prompt(line) => Some(line.clone()),
+                Mode::Editing => None,
+            },
+        }
+    }
+}
+
+/// The other editors' cursors this replica can place.
+fn markers(driver: &Driver) -> Vec<Marker> {
+    let doc = driver.node().doc();
+    driver
+        .node()
+        .presences()
+        .into_iter()
+        .filter_map(|p| {
+            let pos = match p.cursor {
+                None => doc.len(),
+                // A char this replica has not received yet: no marker.
+                Some(id) => doc.position_of(id)?.0,
+            };
+            let name = if p.name.is_empty() {
+                p.replica.to_string()
+            } else {
+                p.name
+            };
+            Some(Marker {
+                name,
+                pos,
+                color: view::peer_color(p.replica),
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,289 @@
+//! Drawing: the text window, the peers' cursors, the status bar, the
+//! message or prompt line, and a panel. Only the rows on screen are laid
+//! out; ratatui then writes to the terminal only the cells that changed
+//! since the last frame.
+
+use ratatui::layout::{Position, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph};
+use ratatui::Frame;
+
+use crate::doc::{Doc, ReplicaId};
+
+use super::model::{char_width, screen_position, Editor};
+
+/// Rows under the text: the status bar and the message line.
+pub const CHROME_ROWS: u16 = 2;
+
+/// Another peer's cursor on screen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Marker {
+    pub name: String,
+    /// Char position (0 ..= len).
+    pub pos: usize,
+    pub color: Color,
+}
+
+/// What the status bar and message line show.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Status {
+    pub name: String,
+    pub online: bool,
+    pub peers_up: usize,
+    pub peers_suspect: usize,
+    pub peers_down: usize,
+    /// This replica's ops some peer has not acknowledged (`None`: no peers).
+    pub unacked: Option<u64>,
+    /// "saved HH:MM:SS", "data in DIR", "memory only", or a disk error.
+    pub save: String,
+    /// The bottom line: a message, or the prompt being typed.
+    pub message: String,
+    /// The prompt is open: the bottom line is `:` and what is typed.
+    pub prompt: Option<String>,
+}
+
+/// A box over the lower part of the text: command output or the peers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Panel {
+    pub title: String,
+    pub lines: Vec<String>,
+}
+
+/// A peer's colour, the same on every screen (chosen from its replica id).
+pub fn peer_color(replica: ReplicaId) -> Color {
+    const COLORS: [Color; 6] = [
+        Color::Yellow,
+        Color::Cyan,
+        Color::Magenta,
+        Color::Green,
+        Color::LightBlue,
+        Color::LightRed,
+    ];
+    COLORS[(replica.0 % COLORS.len() as u64) as usize]
+}
+
+/// The area the text gets in a terminal of `area`.
+pub fn text_area(area: Rect) -> Rect {
+    Rect {
+        height: area.height.saturating_sub(CHROME_ROWS),
+        ..area
+    }
+}
+
+/// Draws one frame.
+pub fn draw(
+    frame: &mut Frame,
+    editor: &mut Editor,
+    doc: &Doc,
+    markers: &[Marker],
+    status: &Status,
+    panel: Option<&Panel>,
+) {
+    let area = frame.area();
+    let text = text_area(area);
+    let mut rows = editor.screen_rows(doc);
+    rows.truncate(text.height.into());
+    let rope = editor.mirror.rope();
+    let buf = frame.buffer_mut();
+    let mut line_buf = String::new();
+    for (y, row) in rows.iter().enumerate() {
+        line_buf.clear();
+        let mut col = 0;
+        for c in rope.chars_at(row.start).take(row.end - row.start) {
+            let w = char_width(c, col);
+            match c {
+                '\t' => line_buf.extend(std::iter::repeat_n(' ', w)),
+                c if c.is_control()
+                    || w != unicode_width::UnicodeWidthChar::width(c).unwrap_or(0) =>
+                {
+                    line_buf.push('·')
+                }
+                c => line_buf.push(c),
+            }
+            col += w;
+        }
+        buf.set_stringn(
+            text.x,
+            text.y + y as u16,
+            &line_buf,
+            text.width as usize,
+            Style::default(),
+        );
+    }
+    for m in markers {
+        if let Some((y, x)) = screen_position(rope, &rows, m.pos) {
+            if (x as u16) < text.width {
+                let cell = &mut buf[(text.x + x as u16, text.y + y as u16)];
+                cell.set_bg(m.color).set_fg(Color::Black);
+            }
+        }
+    }
+
+    if let Some(panel) = panel {
+        draw_panel(frame, text, panel);
+    }
+
+    let status_y = area.y + area.height.saturating_sub(2);
+    if area.height >= 2 {
+        let bar = Rect {
+            x: area.x,
+            y: status_y,
+            width: area.width,
+            height: 1,
+        };
+        let line = status_line(status, markers, editor.mirror.rope());
+        frame.render_widget(Paragraph::new(line), bar);
+    }
+    if area.height >= 1 {
+        let bottom = Rect {
+            x: area.x,
+            y: area.y + area.height - 1,
+            width: area.width,
+            height: 1,
+        };
+        match &status.prompt {
+            Some(typed) => {
+                let line = format!(":{typed}");
+                let x = line
+                    .chars()
+                    .count()
+                    .min(area.width.saturating_sub(1) as usize);
+                frame.render_widget(Paragraph::new(line), bottom);
+                frame.set_cursor_position(Position::new(bottom.x + x as u16, bottom.y));
+            }
+            None => frame.render_widget(Paragraph::new(status.message.as_str()), bottom),
+        }
+    }
+    if status.prompt.is_none() {
+        let cursor = editor.cursor_pos(doc);
+        if let Some((y, x)) = screen_position(editor.mirror.rope(), &rows, cursor) {
+            let x = (x as u16).min(text.width.saturating_sub(1));
+            frame.set_cursor_position(Position::new(text.x + x, text.y + y as u16));
+        }
+    }
+}
+
+fn status_line<'a>(s: &'a Status, markers: &'a [Marker], rope: &ropey::Rope) -> Line<'a> {
+    let bar = Style::default().add_modifier(Modifier::REVERSED);
+    let mut left = format!(
+        " {} | {} | peers {} up",
+        if s.name.is_empty() {
+            "(no name)"
+        } else {
+            &s.name
+        },
+        if s.online { "online" } else { "OFFLINE" },
+        s.peers_up
+    );
+    if s.peers_suspect > 0 {
+        left.push_str(&format!(", {} suspect", s.peers_suspect));
+    }
+    left.push_str(&format!(", {} down", s.peers_down));
+    match s.unacked {
+        Some(n) => left.push_str(&format!(" | unacked {n}")),
+        None => left.push_str(" | unacked -"),
+    }
+    left.push_str(&format!(" | {} ", s.save));
+    let mut spans = vec![Span::styled(left, bar)];
+    for m in markers {
+        // The line too: the cursor may be off screen.
+        let line = rope.char_to_line(m.pos.min(rope.len_chars())) + 1;
+        spans.push(Span::styled(
+            format!(" {} L{line} ", m.name),
+            Style::default().bg(m.color).fg(Color::Black),
+        ));
+    }
+    Line::from(spans).style(bar)
+}
+
+fn draw_panel(frame: &mut Frame, text: Rect, panel: &Panel) {
+    let height = (panel.lines.len() as u16 + 2).min(text.height);
+    if height < 3 {
+        return;
+    }
+    let area = Rect {
+        x: text.x,
+        y: text.y + text.height - height,
+        width: text.width,
+        height,
+    };
+    frame.render_widget(Clear, area);
+    let body: Vec<Line> = panel.lines.iter().map(|l| Line::raw(l.as_str())).collect();
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(panel.title.as_str());
+    frame.render_widget(Paragraph::new(body).block(block), area);
+}
+
+#[cfg(test)]
+mod tests {
+    use ratatui::backend::TestBackend;
+    use ratatui::Terminal;
+
+    use super::*;
+    use crate::doc::ReplicaId;
+
+    fn screen(terminal: &Terminal<TestBackend>) -> Vec<String> {
+        let buf = terminal.backend().buffer();
+        (0..buf.area.height)
+            .map(|y| {
+                (0..buf.area.width)
+                    .map(|x| buf[(x, y)].symbol())
+                    .collect::<String>()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn draws_text_markers_and_status() {
+        let mut doc = Doc::new(ReplicaId(1));
+        doc.insert(0, "hello\tworld\nsecond line that wraps")
+            .unwrap();
+        let mut ed = Editor::new(&doc, 16, 4);
+        let mut terminal = Terminal::new(TestBackend::new(16, 6)).unwrap();
+        let markers = vec![Marker {
+            name: "bob".into(),
+            pos: 2,
+            color: Color::Cyan,
+        }];
+        let status = Status {
+            name: "ann".into(),
+            online: true,
+            message: "hi".into(),
+            ..Status::default()
+        };
+        terminal
+            .draw(|f| draw(f, &mut ed, &doc, &markers, &status, None))
+            .unwrap();
+        let lines = screen(&terminal);
+        assert_eq!(lines[0], "hello   world   ");
+        assert_eq!(lines[1], "second line that");
+        assert_eq!(lines[2], " wraps          ");
+        assert!(lines[4].starts_with(" ann | online"));
+        assert_eq!(lines[5].trim_end(), "hi");
+        let buf = terminal.backend().buffer();
+        assert_eq!(buf[(2, 0)].bg, Color::Cyan, "bob's cursor");
+        assert_eq!(buf[(3, 0)].bg, Color::Reset);
+        terminal
+            .backend_mut()
+            .assert_cursor_position(Position::new(0, 0));
+    }
+
+    #[test]
+    fn tiny_terminals_do_not_break_drawing() {
+        let mut doc = Doc::new(ReplicaId(1));
+        doc.insert(0, "日本語\tand\u{7}more\n").unwrap();
+        for (w, h) in [(1usize, 1usize), (2, 2), (3, 3), (5, 1), (1, 5)] {
+            let mut ed = Editor::new(&doc, w, h.saturating_sub(2).max(1));
+            let mut terminal = Terminal::new(TestBackend::new(w as u16, h as u16)).unwrap();
+            let panel = Panel {
+                title: "t".into(),
+                lines: vec!["x".into(); 9],
+            };
+            terminal
+                .draw(|f| draw(f, &mut ed, &doc, &[], &Status::default(), Some(&panel)))
+                .unwrap();
+        }
+    }
+}
