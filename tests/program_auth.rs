@@ -291,7 +291,8 @@ fn captured_datagrams_replayed_or_altered_change_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let logs = tmp.path();
     let secret = keygen(logs, "s");
-    let mut b = Peer::start(with_secret("b", &secret), logs);
+    let b_data = logs.join("b-data");
+    let mut b = Peer::start(with_secret("b", &secret).data(&b_data), logs);
     let mut tap = Tap::start(b.addr);
     let mut a = Peer::start(with_secret("a", &secret).peer(tap.left), logs);
     b.insert(0, "hello world");
@@ -351,8 +352,22 @@ fn captured_datagrams_replayed_or_altered_change_nothing() {
     assert!(bad_tag_after - bad_tag_before >= in_tag);
     assert_eq!(a.text(), "world", "an altered datagram changed the text");
 
-    // b restarts (a new epoch): its old datagrams are still refused.
+    // b restarts with its data directory: the same replica, a new sealing
+    // epoch (recorded there), so a accepts its new datagrams (they would
+    // be refused as replays if the nonces started over) ...
+    let read_epoch = || -> u64 {
+        let text = std::fs::read_to_string(b_data.join("epoch")).unwrap();
+        text.trim().parse().unwrap()
+    };
+    let first_epoch = read_epoch();
     b.restart(logs);
+    assert!(read_epoch() > first_epoch, "a restart takes a new epoch");
+    b.ok(&format!("add {}", a.addr));
+    b.insert(0, "again ");
+    wait_for_text(&mut a, CONVERGE, "b's edit after its restart", |t| {
+        t == "again world"
+    });
+    // ... and b's datagrams from before the restart are still refused.
     let replayed_before = auth_drops(&mut a).1;
     for d in &captured {
         attacker.send_to(d, a.addr).unwrap();
@@ -360,7 +375,7 @@ fn captured_datagrams_replayed_or_altered_change_nothing() {
     wait_until(&mut a, "replays after a restart counted", |a| {
         auth_drops(a).1 >= replayed_before + captured.len() as u64
     });
-    assert_eq!(a.text(), "world");
+    assert_eq!(a.text(), "again world");
 }
 
 fn wait_until(peer: &mut Peer, what: &str, mut check: impl FnMut(&mut Peer) -> bool) {
