@@ -211,7 +211,8 @@ pub enum Sabotage {
     NeverHeal,
     /// The store never syncs: a crash loses everything, even a node's own edits.
     NoSync,
-    /// The protocol's own test knob for a broken node (e.g. no retransmission).
+    /// The protocol's own test knob for a broken node (the real node's
+    /// `Config::test_drop_ops`; the toy's variant without anti-entropy).
     BrokenNode,
 }
 

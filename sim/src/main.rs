@@ -189,16 +189,6 @@ impl Cli {
             snapshot_min_ops: self.snapshot_min_ops,
         };
         cfg.validate()?;
-        if self.sabotage == Some(Sabotage::BrokenNode)
-            && self.protocol == "node"
-            && !<Node as SimNode>::break_config(&mut rumor::node::Config::default())
-        {
-            return Err(
-                "--sabotage broken-node: the real node has no test knob for that; \
-                        try --protocol toy"
-                    .into(),
-            );
-        }
         Ok(if self.swarm || self.seeds.is_some() {
             cfg.swarm()
         } else {

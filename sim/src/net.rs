@@ -147,8 +147,11 @@ impl Partition {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Route {
     Dropped(DropReason),
-    /// Delivered after each of these delays (two entries when duplicated).
-    Delivered(Vec<Micros>),
+    /// Delivered after `delay`, and once more after `copy`'s delay when duplicated.
+    Delivered {
+        delay: Micros,
+        copy: Option<Micros>,
+    },
 }
 
 /// The links between `nodes` nodes: faults, per-link MTU and the partitions in force.
@@ -224,13 +227,10 @@ impl Network {
         if f.loss > 0.0 && rng.random_bool(f.loss) {
             return Route::Dropped(DropReason::Loss);
         }
-        let copies = if f.dup > 0.0 && rng.random_bool(f.dup) {
-            2
-        } else {
-            1
-        };
-        let delays = (0..copies).map(|_| self.delay(rng)).collect();
-        Route::Delivered(delays)
+        let duplicated = f.dup > 0.0 && rng.random_bool(f.dup);
+        let delay = self.delay(rng);
+        let copy = duplicated.then(|| self.delay(rng));
+        Route::Delivered { delay, copy }
     }
 
     fn delay(&self, rng: &mut ChaCha8Rng) -> Micros {
@@ -293,7 +293,10 @@ mod tests {
             Route::Dropped(DropReason::Partition)
         );
         net.remove_partition(2);
-        assert!(matches!(net.route(1, 2, 10, &mut rng), Route::Delivered(_)));
+        assert!(matches!(
+            net.route(1, 2, 10, &mut rng),
+            Route::Delivered { .. }
+        ));
         assert!(net.is_blocked(0, 1));
         net.heal_partitions();
         assert!(!net.is_blocked(0, 1));
@@ -311,13 +314,13 @@ mod tests {
         );
         assert!(matches!(
             net.route(1, 0, 501, &mut rng),
-            Route::Delivered(_)
+            Route::Delivered { .. }
         ));
         for _ in 0..1000 {
             match net.route(0, 1, 100, &mut rng) {
-                Route::Delivered(d) => {
-                    assert_eq!(d.len(), 1);
-                    assert!((8_000..=12_000).contains(&d[0]), "{d:?}");
+                Route::Delivered { delay, copy } => {
+                    assert_eq!(copy, None);
+                    assert!((8_000..=12_000).contains(&delay), "{delay}");
                 }
                 other => panic!("{other:?}"),
             }
@@ -335,8 +338,8 @@ mod tests {
         for _ in 0..10_000 {
             match lossy.route(0, 1, 100, &mut rng) {
                 Route::Dropped(DropReason::Loss) => lost += 1,
-                Route::Delivered(d) if d.len() == 2 => dup += 1,
-                Route::Delivered(_) => {}
+                Route::Delivered { copy: Some(_), .. } => dup += 1,
+                Route::Delivered { copy: None, .. } => {}
                 other => panic!("{other:?}"),
             }
         }

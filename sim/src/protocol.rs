@@ -71,8 +71,9 @@ impl SimNode for Node {
     fn peer_addrs(&self) -> Vec<SocketAddr> {
         self.peers().into_iter().map(|p| p.addr).collect()
     }
-    /// `Config` has no test knob for a broken node (yet).
-    fn break_config(_config: &mut Config) -> bool {
-        false
+    /// The node's own test knob: it drops some received ops.
+    fn break_config(config: &mut Config) -> bool {
+        config.test_drop_ops = true;
+        true
     }
 }

@@ -69,7 +69,7 @@ pub struct Report {
     pub failure: Option<String>,
     /// FNV-1a of the final text of the reference replica (all ops ever made), hex.
     pub final_text_hash: String,
-    /// FNV-1a over every datagram delivered or dropped, in order, hex.
+    /// A hash (`hash::TraceHash`) over every datagram delivered or dropped, in order, hex.
     pub trace_hash: String,
     pub events: u64,
     pub events_by_kind: EventKinds,

@@ -219,6 +219,15 @@ impl Doc {
         self.text.to_string()
     }
 
+    /// The visible chars `range` (in chars), or `None` if it is out of
+    /// range. O(log n + k): an editor draws the lines on screen with it.
+    pub fn slice(&self, range: std::ops::Range<usize>) -> Option<String> {
+        if range.start > range.end || range.end > self.len() {
+            return None;
+        }
+        Some(self.text.borrow().slice_substrings(range).collect())
+    }
+
     /// Visible length in chars.
     pub fn len(&self) -> usize {
         self.seq.visible_len()

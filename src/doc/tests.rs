@@ -515,3 +515,22 @@ fn absorbing_a_snapshot_keeps_our_own_unsent_ops() {
     assert!(newcomer.absorb_snapshot(b"RMS1garbage").is_err());
     assert_eq!(newcomer.text(), big.text());
 }
+
+#[test]
+fn slice_is_the_text_between_two_positions() {
+    let mut d = Doc::new(r(1));
+    d.insert(0, "héllo wörld").unwrap();
+    d.delete(0, 1).unwrap();
+    d.insert(3, "✓").unwrap();
+    let text: Vec<char> = d.text().chars().collect();
+    for a in 0..=text.len() {
+        for b in a..=text.len() {
+            let want: String = text[a..b].iter().collect();
+            assert_eq!(d.slice(a..b), Some(want));
+        }
+    }
+    assert_eq!(d.slice(0..text.len() + 1), None);
+    #[allow(clippy::reversed_empty_ranges)]
+    let backwards = d.slice(3..2);
+    assert_eq!(backwards, None);
+}

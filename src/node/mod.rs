@@ -84,6 +84,13 @@ pub struct Config {
     pub peer_exchange: bool,
     /// A human name for this node, shown to peers.
     pub name: String,
+    /// Test only: a deliberately broken node that acknowledges, then
+    /// silently drops, every received op carrying an id whose counter is 7
+    /// mod 16, and every snapshot (so no resend can ever deliver them), so
+    /// that a simulator can show its checker catches a protocol bug in the
+    /// real code path. Never set it in a program.
+    #[doc(hidden)]
+    pub test_drop_ops: bool,
     /// Retransmission timeout before any RTT sample (RFC 6298 says 1 s).
     pub initial_rto: Duration,
     /// Lower bound of the retransmission timeout.
@@ -145,6 +152,7 @@ impl Default for Config {
             mtu: 1200,
             peer_exchange: true,
             name: String::new(),
+            test_drop_ops: false,
             initial_rto: Duration::from_millis(1000),
             min_rto: Duration::from_millis(200),
             max_rto: Duration::from_secs(10),
@@ -984,6 +992,11 @@ impl Node {
     fn on_op(&mut self, from: SocketAddr, op: Op, patches: &mut Vec<Patch>) {
         self.stats.ops_received += 1;
         let span = op.span();
+        if self.config.test_drop_ops
+            && (span.start.counter..span.end_counter()).any(|c| c % 16 == 7)
+        {
+            return; // deliberately broken: see `Config::test_drop_ops`
+        }
         if !self.room_to_hold(from, &op) {
             self.stats.drops.held_limit += 1;
             return;
@@ -1031,6 +1044,9 @@ impl Node {
         chunk: wire::SnapshotChunk,
         patches: &mut Vec<Patch>,
     ) {
+        if self.config.test_drop_ops {
+            return; // deliberately broken: a snapshot would carry the dropped ops
+        }
         let incoming = self.snapshots_in.entry(from).or_default();
         let bytes = match incoming.take(chunk) {
             snapshot::ChunkResult::Partial => return,
@@ -1230,11 +1246,11 @@ impl Node {
         };
         let is_acked = |pn: u64| ranges.iter().any(|&(lo, hi)| lo <= pn && pn <= hi);
         let mut newly_acked = false;
-        let mut kept = VecDeque::with_capacity(peer.in_flight.len());
-        for sent in std::mem::take(&mut peer.in_flight) {
+        // Out and back in place: this runs per ack, keep the deque's buffer.
+        let mut in_flight = std::mem::take(&mut peer.in_flight);
+        in_flight.retain(|sent| {
             if !is_acked(sent.packet) {
-                kept.push_back(sent);
-                continue;
+                return true;
             }
             newly_acked = true;
             if sent.packet == ack.largest {
@@ -1260,8 +1276,9 @@ impl Node {
                     self.stats.snapshots_sent += 1;
                 }
             }
-        }
-        peer.in_flight = kept;
+            false
+        });
+        peer.in_flight = in_flight;
         if !newly_acked {
             return;
         }
@@ -1290,10 +1307,14 @@ impl Node {
                     || loss_delay.is_some_and(|d| s.sent + d <= now))
         };
         let by_timeout = |s: &SentPacket| s.sent + rto <= now;
-        let (lost, kept): (Vec<SentPacket>, Vec<SentPacket>) = std::mem::take(&mut peer.in_flight)
-            .into_iter()
-            .partition(|s| by_threshold(s) || by_timeout(s));
-        peer.in_flight = kept.into();
+        let is_lost = |s: &SentPacket| by_threshold(s) || by_timeout(s);
+        // Usually nothing is lost: then the deque stays as it is.
+        let mut lost = VecDeque::new();
+        if peer.in_flight.iter().any(is_lost) {
+            (lost, peer.in_flight) = std::mem::take(&mut peer.in_flight)
+                .into_iter()
+                .partition(is_lost);
+        }
         // Back off for data lost to the RTO only: pings to a silent peer
         // have their own pace, and threshold losses prove the path works.
         if lost.iter().any(|s| s.is_data() && !by_threshold(s)) {
@@ -1359,15 +1380,16 @@ impl Node {
         // round trip; the tail of a bulk transfer goes at once. Ops are held
         // a little over one smoothed RTT at most: if the ack is lost, they
         // go anyway (and their acks reveal the loss).
-        let hold = peer.rtt.srtt().map_or(DEFAULT_HOLD, |srtt| srtt * 5 / 4);
-        let hold_until = peer
-            .queued_since
-            .map(|t| t + hold.max(Duration::from_millis(1)));
+        // (This runs for every peer on every poll: cheap tests first.)
+        let hold_until = peer.queued_since.map(|t| {
+            let hold = peer.rtt.srtt().map_or(DEFAULT_HOLD, |srtt| srtt * 5 / 4);
+            t + hold.max(Duration::from_millis(1))
+        });
         let coalescing = config.coalesce
+            && hold_until.is_some_and(|t| now < t)
             && !peer.retransmit_pending
             && peer.queue_bytes < config.mtu / 2
-            && peer.in_flight.iter().any(|s| s.small && s.is_data())
-            && hold_until.is_some_and(|t| now < t);
+            && peer.in_flight.iter().any(|s| s.small && s.is_data());
         if coalescing {
             if let Some(t) = hold_until {
                 peer.timers.set_earliest(peer_timer::COALESCE, t);

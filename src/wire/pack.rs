@@ -23,6 +23,9 @@ pub fn op_frame_len(op: &Op, sender: ReplicaId) -> usize {
     serialized_len(&WireFrame::op(op, sender))
 }
 
+/// The payload buffer a datagram starts with, in bytes.
+const PAYLOAD_START: usize = 128;
+
 /// Builds one datagram frame by frame, refusing frames that would push it
 /// over the MTU.
 pub struct DatagramBuilder {
@@ -37,7 +40,9 @@ impl DatagramBuilder {
     pub fn new(header: Header, mtu: usize) -> Self {
         DatagramBuilder {
             header,
-            payload: Vec::new(),
+            // Most datagrams (acks, a few typed chars) fit this without
+            // regrowing; bigger ones double from here.
+            payload: Vec::with_capacity(PAYLOAD_START),
             capacity: mtu.saturating_sub(Self::overhead()),
             ack_eliciting: false,
         }

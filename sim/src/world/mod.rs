@@ -21,7 +21,7 @@ use rumor::wire::GroupKey;
 use rumor::{Doc, ReplicaId, VersionVector};
 
 use crate::config::{Partitions, Sabotage, SimConfig};
-use crate::hash::{fnv64, Fnv64};
+use crate::hash::{fnv64, TraceHash};
 use crate::net::{DropReason, LinkFaults, Network, Partition, Route};
 use crate::protocol::SimNode;
 use crate::queue::{EventQueue, Micros};
@@ -56,10 +56,11 @@ pub fn node_index(addr: SocketAddr, nodes: usize) -> Option<usize> {
 /// Something that happens at one instant of virtual time.
 #[derive(Debug)]
 enum Event {
-    /// A datagram arrives.
+    /// A datagram arrives. (Node indices as u32 keep queue entries small:
+    /// the queue moves them on every push and pop.)
     Deliver {
-        from: usize,
-        to: usize,
+        from: u32,
+        to: u32,
         bytes: Vec<u8>,
     },
     /// A node's timer; stale unless `gen` is the node's current timer generation.
@@ -78,7 +79,7 @@ enum Event {
     },
     HotSpot(HotSpot),
     RandomPartition,
-    PartitionStart(u64, Partition),
+    PartitionStart(u64, Box<Partition>),
     PartitionEnd(u64),
     RandomCrash,
     Restart {
@@ -165,7 +166,7 @@ pub struct Simulation<N: SimNode = Node> {
     ops_issued: u64,
     hot_spot: Option<HotSpot>,
     next_partition_id: u64,
-    trace_hash: Fnv64,
+    trace_hash: TraceHash,
     trace: Option<Box<dyn Write>>,
     latency: Histogram<u64>,
     /// Per op: from its edit to its arrival at the last other replica.
@@ -273,7 +274,7 @@ impl<N: SimNode> Simulation<N> {
             ops_issued: 0,
             hot_spot: None,
             next_partition_id: 0,
-            trace_hash: Fnv64::new(),
+            trace_hash: TraceHash::new(),
             trace: None,
             latency: Histogram::new(3).expect("3 significant figures is valid"),
             last_delivery: Histogram::new(3).expect("3 significant figures is valid"),
@@ -317,7 +318,7 @@ impl<N: SimNode> Simulation<N> {
                 for p in list {
                     let id = self.new_partition_id();
                     self.queue
-                        .push(p.start, Event::PartitionStart(id, p.partition));
+                        .push(p.start, Event::PartitionStart(id, Box::new(p.partition)));
                     self.queue.push(p.end, Event::PartitionEnd(id));
                 }
             }
@@ -610,25 +611,21 @@ impl<N: SimNode> Simulation<N> {
         }
         match self.net.route(from, to, bytes.len(), &mut self.net_rng) {
             Route::Dropped(why) => self.record_drop(from, to, &bytes, why),
-            Route::Delivered(delays) => {
+            Route::Delivered { delay, copy } => {
                 let now = self.now();
-                if delays.len() > 1 {
+                let (from, to) = (from as u32, to as u32);
+                if let Some(d) = copy {
                     self.counters.duplicated += 1;
-                }
-                let mut bytes = Some(bytes);
-                for (k, d) in delays.iter().enumerate() {
-                    // The last copy takes the buffer; earlier ones clone it.
-                    let copy = if k + 1 == delays.len() {
-                        bytes.take().unwrap_or_default()
-                    } else {
-                        bytes.clone().unwrap_or_default()
-                    };
                     let ev = Event::Deliver {
                         from,
                         to,
-                        bytes: copy,
+                        bytes: bytes.clone(),
                     };
-                    self.queue.push(now + d, ev);
+                    self.queue.push(now + delay, ev);
+                    self.queue.push(now + d, Event::Deliver { from, to, bytes });
+                } else {
+                    self.queue
+                        .push(now + delay, Event::Deliver { from, to, bytes });
                 }
             }
         }
@@ -656,6 +653,7 @@ impl<N: SimNode> Simulation<N> {
         let now = Time(self.now());
         match ev {
             Event::Deliver { from, to, bytes } => {
+                let (from, to) = (from as usize, to as usize);
                 let r = &self.replicas[to];
                 let why = match &r.node {
                     None => Some(DropReason::Down),
@@ -731,7 +729,7 @@ impl<N: SimNode> Simulation<N> {
             Event::PartitionStart(id, p) => {
                 self.counters.events += 1;
                 if self.phase == Phase::Faults {
-                    self.start_partition(id, p);
+                    self.start_partition(id, *p);
                 }
             }
             Event::PartitionEnd(id) => {
@@ -796,8 +794,7 @@ impl<N: SimNode> Simulation<N> {
             }
             Event::Check => {
                 self.counters.events += 1;
-                let turn = (self.counters.checks % self.cfg.nodes as u64) as usize;
-                self.check_safety(Replay::One(turn));
+                self.check_safety(Replay::All);
                 if self.phase != Phase::Done {
                     let at = self.now() + ms(self.cfg.check_ms);
                     self.queue.push(at, Event::Check);
@@ -1069,5 +1066,13 @@ mod tests {
         let total: Micros = (0..n).map(|_| next_wait(&mut rng, 2.0)).sum();
         let mean_s = total as f64 / n as f64 / 1e6;
         assert!((29.0..31.0).contains(&mean_s), "{mean_s}");
+    }
+
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn events_stay_small() {
+        // The queue moves whole events on every push and pop: big, rare
+        // payloads are boxed.
+        assert!(std::mem::size_of::<Event>() <= 32);
     }
 }
