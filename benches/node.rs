@@ -17,6 +17,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use harness::{Faults, Net};
 use rumor::doc::{Doc, ReplicaId, VersionVector};
 use rumor::node::{Config, Edit};
+use rumor::wire::GroupKey;
 use traces::Patch as TracePatch;
 
 const ONE_WAY: Duration = Duration::from_millis(10);
@@ -43,7 +44,20 @@ fn typed_chars(p: &TracePatch) -> u64 {
 }
 
 fn clean_pair(seed: u64) -> Net {
-    let mut net = Net::new(2, seed, Config::default());
+    clean_pair_with(seed, Config::default())
+}
+
+/// Two nodes sealing every datagram with a group key.
+fn sealed_config() -> Config {
+    Config {
+        key: Some(GroupKey::from_seed(1)),
+        epoch: 1,
+        ..Config::default()
+    }
+}
+
+fn clean_pair_with(seed: u64, config: Config) -> Net {
+    let mut net = Net::new(2, seed, config);
     net.faults = Faults {
         delay_min: ONE_WAY,
         delay_max: ONE_WAY,
@@ -153,6 +167,67 @@ fn reconnect_cost(history: &Doc, patches: &[TracePatch], diff: usize) -> Reconne
     reconnect(net, edits)
 }
 
+/// Types `n` patches into node 0 of a pair and waits for node 1 to have them.
+fn pair_run(patches: &[TracePatch], n: usize, config: &Config) -> Net {
+    pair_typing(clean_pair_with(5, config.clone()), patches, n)
+}
+
+fn pair_typing(mut net: Net, patches: &[TracePatch], n: usize) -> Net {
+    for (k, p) in patches.iter().take(n).enumerate() {
+        for e in edits_of(p) {
+            net.edit(0, e);
+        }
+        if k % 4 == 0 {
+            net.run_for(Duration::from_millis(1));
+        }
+    }
+    net.run_until_converged(Duration::from_secs(10)).unwrap();
+    net
+}
+
+/// Types `n` patches one at a time, each sent alone (human speed: the
+/// worst case for sealing, one small datagram and its ack per keystroke).
+fn pair_run_slow(patches: &[TracePatch], n: usize, config: &Config) -> Net {
+    let mut net = clean_pair_with(5, config.clone());
+    for p in patches.iter().take(n) {
+        for e in edits_of(p) {
+            net.edit(0, e);
+        }
+        net.run_for(Duration::from_millis(50));
+    }
+    net.run_until_converged(Duration::from_secs(10)).unwrap();
+    net
+}
+
+/// What sealing costs a pair's throughput: sealed and clear runs taken in
+/// turn (so a busy machine slows both alike), the median of their ratios.
+fn auth_cost(what: &str, run: impl Fn(&Config) -> Net) {
+    let rounds = if std::env::args().any(|a| a == "--bench") {
+        21
+    } else {
+        1
+    };
+    let (clear, sealed) = (Config::default(), sealed_config());
+    let datagrams = total_datagrams(&run(&sealed));
+    let mut ratios = Vec::new();
+    for _ in 0..rounds {
+        let t = std::time::Instant::now();
+        std::hint::black_box(run(&clear));
+        let clear_time = t.elapsed();
+        let t = std::time::Instant::now();
+        std::hint::black_box(run(&sealed));
+        ratios.push(t.elapsed().as_secs_f64() / clear_time.as_secs_f64());
+    }
+    ratios.sort_by(f64::total_cmp);
+    println!(
+        "sealing every datagram: {what} ({datagrams} datagrams) takes {:.3}x the time in the \
+         clear (median of {rounds} alternating runs; quartiles {:.3}x..{:.3}x)",
+        ratios[rounds / 2],
+        ratios[rounds / 4],
+        ratios[3 * rounds / 4]
+    );
+}
+
 fn report(patches: &[TracePatch], history: &Doc) {
     println!("== rumor node: bytes on the wire (UDP payload, both directions, acks and pings included) ==");
     println!("typing the first 20000 patches of automerge-paper, 20 ms round trip:");
@@ -212,6 +287,12 @@ fn benches(c: &mut Criterion) {
     let history = trace_doc(&patches, 0xbb67_ae85_84ca_a73b);
     assert_eq!(history.text(), end, "trace replays to its end content");
     report(&patches, &history);
+    auth_cost("a pair typing 2000 patches at 1 ms per 4", |c| {
+        pair_run(&patches, 2000, c)
+    });
+    auth_cost("a pair typing 300 patches, each sent alone", |c| {
+        pair_run_slow(&patches, 300, c)
+    });
 
     let mut g = c.benchmark_group("node");
     g.sample_size(10);
@@ -220,24 +301,20 @@ fn benches(c: &mut Criterion) {
     // delivered, applied, acked (virtual network, zero CPU for the wire).
     let n = 2000u64;
     g.throughput(Throughput::Elements(n));
-    g.bench_function("pair_ops_per_second", |b| {
-        b.iter_batched(
-            || clean_pair(5),
-            |mut net| {
-                for (k, p) in patches.iter().take(n as usize).enumerate() {
-                    for e in edits_of(p) {
-                        net.edit(0, e);
-                    }
-                    if k % 4 == 0 {
-                        net.run_for(Duration::from_millis(1));
-                    }
-                }
-                net.run_until_converged(Duration::from_secs(10)).unwrap();
-                net
-            },
-            BatchSize::LargeInput,
-        )
-    });
+    // The same with every datagram sealed (group key): the cost of
+    // authentication is the ratio of the two.
+    for (name, config) in [
+        ("pair_ops_per_second", Config::default()),
+        ("pair_ops_per_second_sealed", sealed_config()),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || clean_pair_with(5, config.clone()),
+                |net| pair_typing(net, &patches, n as usize),
+                BatchSize::LargeInput,
+            )
+        });
+    }
     // CPU cost of the catch-up alone (setup excluded).
     for diff in [1usize, 1_000, 100_000] {
         g.throughput(Throughput::Elements(diff as u64));

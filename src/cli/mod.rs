@@ -3,6 +3,7 @@
 
 pub mod command;
 pub mod input;
+pub mod secret;
 pub mod session;
 
 use std::io::IsTerminal;
@@ -106,10 +107,21 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Sub::Edit(args)) => edit(args),
-        Some(Sub::Keygen { .. }) => {
-            eprintln!("error: rumor keygen is not available yet (authentication comes in a later version)");
-            ExitCode::from(2)
-        }
+        Some(Sub::Keygen { file }) => match secret::keygen(&file) {
+            Ok(key) => {
+                eprintln!(
+                    "rumor: wrote a new group secret to {} (key fingerprint {}); \
+                     give it to each member over a private channel and start them with --secret-file",
+                    file.display(),
+                    key.fingerprint()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(1)
+            }
+        },
         None => run(cli.run),
     }
 }
@@ -124,10 +136,13 @@ fn edit(args: RunArgs) -> ExitCode {
         Ok((driver, _)) => driver,
         Err(code) => return code,
     };
-    let note = match &args.data {
+    let mut note = match &args.data {
         Some(dir) => format!("data in {}", dir.display()),
         None => "no --data: the text is lost on exit unless saved (^S)".to_string(),
     };
+    if driver.node().config().key.is_none() {
+        note.push_str("; no --secret-file: anyone who can reach the port can edit");
+    }
     match crate::tui::run(&mut driver, note) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -139,13 +154,21 @@ fn edit(args: RunArgs) -> ExitCode {
 
 /// Checks the flags and starts the driver (with the fault seed used).
 fn start(args: &RunArgs) -> Result<(Driver, u64), ExitCode> {
-    if args.secret_file.is_some() {
-        eprintln!(
-            "error: --secret-file: authentication is not available yet; \
-             this version sends unauthenticated datagrams, so it refuses to pretend otherwise"
-        );
-        return Err(ExitCode::from(2));
-    }
+    let key = match &args.secret_file {
+        Some(path) => match secret::load(path) {
+            Ok((key, warning)) => {
+                if let Some(w) = warning {
+                    eprintln!("rumor: warning: {w}");
+                }
+                Some(key)
+            }
+            Err(e) => {
+                eprintln!("error: --secret-file {e}");
+                return Err(ExitCode::from(2));
+            }
+        },
+        None => None,
+    };
     let Some(listen) = args.listen else {
         eprintln!("error: --listen ADDR is required");
         return Err(ExitCode::from(2));
@@ -157,6 +180,7 @@ fn start(args: &RunArgs) -> Result<(Driver, u64), ExitCode> {
             mtu: usize::from(args.mtu),
             peer_exchange: !args.no_peer_exchange,
             name: args.name.clone(),
+            key: key.clone(),
             ..node::Config::default()
         },
         data: args.data.clone(),
@@ -183,6 +207,18 @@ fn run(args: RunArgs) -> ExitCode {
         driver.node().doc().replica(),
         driver.local_addr()
     );
+    match &driver.node().config().key {
+        Some(key) => eprintln!(
+            "rumor: every datagram is sealed with the group secret (key fingerprint {}); \
+             only peers with the same secret can read or edit",
+            key.fingerprint()
+        ),
+        None => eprintln!(
+            "rumor: WARNING: no --secret-file: datagrams are neither authenticated nor encrypted; \
+             anyone who can reach {} can read and edit the document (see rumor keygen)",
+            driver.local_addr()
+        ),
+    }
     match &args.data {
         Some(dir) => eprintln!(
             "rumor: data in {} ({} chars replayed)",

@@ -365,14 +365,26 @@ fn status(driver: &Driver) -> Reply {
             s.datagrams_received, s.bytes_received, s.ops_received
         ),
         format!(
-            "drops       offline {}, not rumor {}, wrong version {}, malformed {}, from self {}, bad op {}, peer table full {}",
+            "drops       offline {}, not rumor {}, wrong version {}, malformed {}, from self {}, bad op {}, peer table full {}, held limit {}",
             s.drops.offline,
             s.drops.not_rumor,
             s.drops.wrong_version,
             s.drops.malformed,
             s.drops.from_self,
             s.drops.bad_op,
-            s.drops.peer_table_full
+            s.drops.peer_table_full,
+            s.drops.held_limit
+        ),
+        format!(
+            "auth        {}; drops: bad tag {}, replayed {}, unsealed {}, sealed {}",
+            match &node.config().key {
+                Some(key) => format!("sealed, key fingerprint {}", key.fingerprint()),
+                None => "OFF (no --secret-file): anyone who can reach this port can edit".into(),
+            },
+            s.drops.bad_tag,
+            s.drops.replayed,
+            s.drops.unsealed,
+            s.drops.sealed
         ),
         format!(
             "snapshots   {} sent, {} received, {} refused",

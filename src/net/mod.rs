@@ -14,6 +14,7 @@
 
 mod faults;
 mod history;
+mod refusals;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -31,6 +32,7 @@ use rand_chacha::ChaCha8Rng;
 
 pub use faults::{Fate, Faults};
 pub use history::{format_utc, Change, History, HistoryEntry, HISTORY_CAP};
+use refusals::Refusals;
 
 use crate::doc::{self, Doc, VersionVector};
 use crate::node::{self, Edit, Event, Node, PeerState, Time, Transmit};
@@ -170,6 +172,7 @@ pub struct Driver {
     stats: DriverStats,
     recv_buf: Vec<u8>,
     configured_peers: Vec<SocketAddr>,
+    refusals: Refusals,
 }
 
 impl Driver {
@@ -221,6 +224,19 @@ impl Driver {
             None => (None, Doc::new(store::new_replica_id())),
         };
         let persisted = doc.version();
+        let mut node_config = config.node;
+        if node_config.key.is_some() {
+            // A new sealing epoch for this run, above every earlier one.
+            node_config.epoch = match &store {
+                Some(store) => {
+                    let (epoch, warning) = store.next_epoch(unix_ms_now())?;
+                    notices.extend(warning);
+                    epoch
+                }
+                // A fresh replica id every run: any epoch is new.
+                None => unix_ms_now(),
+            };
+        }
 
         let std_socket =
             std::net::UdpSocket::bind(config.listen).map_err(|source| StartError::Bind {
@@ -237,7 +253,7 @@ impl Driver {
 
         let node_seed: u64 = rand::random();
         let now = Time(0);
-        let mut node = Node::new(doc, config.node, ChaCha8Rng::seed_from_u64(node_seed), now);
+        let mut node = Node::new(doc, node_config, ChaCha8Rng::seed_from_u64(node_seed), now);
         for &peer in &config.peers {
             node.add_peer(now, peer);
         }
@@ -262,6 +278,7 @@ impl Driver {
             stats,
             recv_buf: vec![0; RECV_BUF],
             configured_peers: config.peers,
+            refusals: Refusals::default(),
         };
         driver.settle();
         Ok(driver)
@@ -517,7 +534,9 @@ impl Driver {
                             self.hold(due, Direction::In, from, bytes);
                         }
                         Fate::DeliverAt(_) => {
-                            self.node.handle_datagram(now, from, &self.recv_buf[..n]);
+                            let bytes = std::mem::take(&mut self.recv_buf);
+                            self.feed(now, from, &bytes[..n]);
+                            self.recv_buf = bytes;
                             fed += 1;
                             if fed == MAX_BATCH {
                                 self.settle();
@@ -544,6 +563,17 @@ impl Driver {
         }
     }
 
+    /// Hands a datagram to the node; tells the user (rate-limited) when it
+    /// was refused for a reason they can fix, such as another group secret.
+    fn feed(&mut self, now: Time, from: SocketAddr, bytes: &[u8]) {
+        let before = self.node.stats().drops.clone();
+        self.node.handle_datagram(now, from, bytes);
+        let after = &self.node.stats().drops;
+        if let Some(notice) = self.refusals.check(&before, after, from, now) {
+            self.notices.push_back(notice);
+        }
+    }
+
     /// Delivers delayed datagrams that are due and runs the node's timers.
     fn fire_timers(&mut self) {
         let now = self.now();
@@ -552,7 +582,7 @@ impl Driver {
                 break;
             };
             match d.direction {
-                Direction::In => self.node.handle_datagram(now, d.addr, &d.bytes),
+                Direction::In => self.feed(now, d.addr, &d.bytes),
                 Direction::Out if !self.node.is_online() => self.stats.dropped_offline += 1,
                 Direction::Out => self.send(Transmit {
                     to: d.addr,

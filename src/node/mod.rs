@@ -43,6 +43,7 @@ mod gossip;
 mod peer;
 mod presence;
 mod received;
+mod replay;
 mod rtt;
 mod snapshot;
 mod time;
@@ -58,11 +59,14 @@ use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
 use crate::doc::{self, Doc, IdSpan, Op, Patch, ReplicaId, VersionVector};
-use crate::wire::{self, DatagramBuilder, DecodeError, DigestFrame, Frame, Header};
+use crate::wire::{
+    self, DatagramBuilder, DecodeError, DigestFrame, Frame, GroupKey, Header, SealId,
+};
 
 use gossip::{fanout_for, Gossip, View};
 use peer::{subtract_spans, trim_known, try_append, Peer, SentPacket};
 use received::ReceivedPackets;
+use replay::ReplayWindows;
 use timers::{node_timer, peer_timer, TimerTable};
 
 pub use presence::Presence;
@@ -112,6 +116,18 @@ pub struct Config {
     /// Coalesce small ops while data is in flight (Nagle): one datagram
     /// per round trip when typing faster than the network answers.
     pub coalesce: bool,
+    /// The group key: with one, every datagram sent is sealed and only
+    /// sealed datagrams that authenticate are read (no clear fallback).
+    /// Without one, anyone who can reach the node can edit.
+    pub key: Option<GroupKey>,
+    /// This run's sealing epoch: distinct for every run of one replica and
+    /// growing from run to run (the driver persists it), so sealing nonces
+    /// never repeat. Unused without a key.
+    pub epoch: u64,
+    /// Most ops from one peer that wait in the document for missing causes;
+    /// past it that peer's early ops are dropped (counted) until the
+    /// causes arrive. Bounds what one sender can park in memory.
+    pub max_held_per_peer: usize,
     /// In groups larger than `direct_push_max`, how many peers each node
     /// pushes each op to (the arity of the gossip tree, `gossip.rs`).
     pub fanout: usize,
@@ -149,6 +165,9 @@ impl Default for Config {
             peer_exchange_interval: Duration::from_secs(10),
             max_peers: 1024,
             coalesce: true,
+            key: None,
+            epoch: 0,
+            max_held_per_peer: 4096,
             fanout: 4,
             direct_push_max: 8,
             gossip_interval: Duration::from_millis(500),
@@ -228,6 +247,19 @@ pub struct Drops {
     pub bad_op: u64,
     /// From an unknown address when the peer table is full.
     pub peer_table_full: u64,
+    /// Sealed, but this node has no group secret.
+    pub sealed: u64,
+    /// In the clear, but this node has a group secret.
+    pub unsealed: u64,
+    /// Sealed, but the tag does not verify: another group secret, or
+    /// altered bytes.
+    pub bad_tag: u64,
+    /// Sealed and authentic, but accepted once already (a replay or a
+    /// network duplicate), from an earlier run of the sender, or too old
+    /// to tell.
+    pub replayed: u64,
+    /// Early ops from a peer that already has `max_held_per_peer` waiting.
+    pub held_limit: u64,
     /// Snapshots that were too large or did not load.
     pub bad_snapshot: u64,
 }
@@ -270,6 +302,11 @@ const DEFAULT_HOLD: Duration = Duration::from_millis(50);
 const MAX_NAME: usize = 64;
 /// Most addresses in one peer-exchange frame.
 const MAX_PEER_LIST: usize = 32;
+/// Smallest budget worth a datagram to an unverified address: a header
+/// and an ack or a ping.
+const MIN_REPLY: usize = wire::HEADER_LEN + 16;
+/// Senders whose replay windows are kept (group members only can add one).
+const MAX_REPLAY_SENDERS: usize = 1024;
 
 /// One replica's protocol state machine.
 pub struct Node {
@@ -301,6 +338,12 @@ pub struct Node {
     last_now: Time,
     /// Drawn at start: tells peers this is a new run (see `Frame::Hello`).
     session: u64,
+    /// Datagrams sealed so far in this run: the nonce's sequence.
+    sealed_count: u64,
+    /// What was accepted from each sender (sealed datagrams only).
+    replay: ReplayWindows,
+    /// Reused to decrypt each sealed datagram.
+    open_buf: Vec<u8>,
     /// Snapshots arriving, by sender.
     snapshots_in: BTreeMap<SocketAddr, snapshot::Incoming>,
     /// The last snapshot made, and the version total it was made at: sent
@@ -359,6 +402,9 @@ impl Node {
             ready_at: 0,
             last_now: now,
             session,
+            sealed_count: 0,
+            replay: ReplayWindows::new(MAX_REPLAY_SENDERS),
+            open_buf: Vec::new(),
             snapshots_in: BTreeMap::new(),
             snapshot_cache: None,
             presence: Default::default(),
@@ -397,17 +443,8 @@ impl Node {
             self.stats.drops.offline += 1;
             return;
         }
-        let (header, frames) = match wire::decode(bytes) {
-            Ok(d) => d,
-            Err(e) => {
-                let drops = &mut self.stats.drops;
-                match e {
-                    DecodeError::NotRumor => drops.not_rumor += 1,
-                    DecodeError::WrongVersion(_) => drops.wrong_version += 1,
-                    DecodeError::TooLarge(_) | DecodeError::Malformed(_) => drops.malformed += 1,
-                }
-                return;
-            }
+        let Some((header, seal, frames)) = self.open(bytes) else {
+            return;
         };
         if header.sender == self.doc.replica() {
             // Our own datagram came back. Unless another replica has spoken
@@ -420,9 +457,24 @@ impl Node {
             }
             return;
         }
+        if let Some(id) = seal {
+            if self.replay.accept(header.sender, id, now).is_err() {
+                self.stats.drops.replayed += 1;
+                return;
+            }
+        }
+        let first_contact = !self.peers.contains_key(&from);
         if !self.ensure_peer(now, from) {
             self.stats.drops.peer_table_full += 1;
             return;
+        }
+        if let Some(peer) = self.peers.get_mut(&from) {
+            if first_contact && self.config.key.is_none() {
+                peer.budget = Some(0);
+            }
+            if let Some(budget) = &mut peer.budget {
+                *budget += bytes.len();
+            }
         }
         self.on_heard(now, from, header.sender);
 
@@ -481,6 +533,32 @@ impl Node {
                 }
             }
         }
+    }
+
+    /// Authenticates (with a key) and decodes a datagram; counts why not.
+    fn open(&mut self, bytes: &[u8]) -> Option<(Header, Option<SealId>, Vec<Frame>)> {
+        let opened =
+            wire::open_with(bytes, self.config.key.as_ref(), &mut self.open_buf).and_then(|o| {
+                Ok((
+                    o.header,
+                    o.seal,
+                    wire::decode_payload(&o.header, o.payload)?,
+                ))
+            });
+        let e = match opened {
+            Ok(d) => return Some(d),
+            Err(e) => e,
+        };
+        let drops = &mut self.stats.drops;
+        match e {
+            DecodeError::NotRumor => drops.not_rumor += 1,
+            DecodeError::WrongVersion(_) => drops.wrong_version += 1,
+            DecodeError::TooLarge(_) | DecodeError::Malformed(_) => drops.malformed += 1,
+            DecodeError::Sealed => drops.sealed += 1,
+            DecodeError::Unsealed => drops.unsealed += 1,
+            DecodeError::BadTag => drops.bad_tag += 1,
+        }
+        None
     }
 
     /// Runs the timers due at `now`.
@@ -614,6 +692,7 @@ impl Node {
         }
         if let Some(peer) = self.peers.get_mut(&addr) {
             peer.learned = false; // the user asked for it: never forgotten
+            peer.budget = None; // nor limited
         }
         self.start_exchange(now, addr);
         true
@@ -918,6 +997,10 @@ impl Node {
         {
             return; // deliberately broken: see `Config::test_drop_ops`
         }
+        if !self.room_to_hold(from, &op) {
+            self.stats.drops.held_limit += 1;
+            return;
+        }
         match self.doc.apply(op) {
             Ok(applied) => patches.extend(applied.patches),
             Err(_) => {
@@ -929,6 +1012,30 @@ impl Node {
             // It has what it sent us: do not echo it back.
             peer.learned_has(span);
         }
+    }
+
+    /// False when `op` would wait in the document for missing causes and
+    /// `from` already has `max_held_per_peer` ops waiting; else true (and an
+    /// early op is counted against `from`).
+    fn room_to_hold(&mut self, from: SocketAddr, op: &Op) -> bool {
+        let version = self.doc.version_ref();
+        let early = op.id.counter > version.get(op.id.replica)
+            || op.dependencies().iter().any(|d| !version.contains(*d));
+        let Some(peer) = self.peers.get_mut(&from) else {
+            return true;
+        };
+        if !early {
+            return true;
+        }
+        let limit = self.config.max_held_per_peer;
+        if peer.held.len() >= limit {
+            peer.held.retain(|id| !version.contains(*id));
+        }
+        if peer.held.len() >= limit && !peer.held.contains(&op.id) {
+            return false;
+        }
+        peer.held.insert(op.id);
+        true
     }
 
     fn on_snapshot_chunk(
@@ -1175,6 +1282,8 @@ impl Node {
         if !newly_acked {
             return;
         }
+        // It received what we sent: a real peer at that address.
+        peer.budget = None;
         peer.rtt.on_ack();
         peer.largest_acked = Some(
             peer.largest_acked
@@ -1301,7 +1410,14 @@ impl Node {
             sender: self.doc.replica(),
             packet: peer.next_packet,
         };
-        let mut builder = DatagramBuilder::new(header, config.mtu);
+        // An unverified address gets no more bytes than it sent (in the
+        // clear, so the seal's share of the overhead is not used).
+        let mtu = match peer.budget {
+            Some(budget) if budget < MIN_REPLY => return None,
+            Some(budget) => budget.min(config.mtu) + wire::SEAL_OVERHEAD,
+            None => config.mtu,
+        };
+        let mut builder = DatagramBuilder::new(header, mtu);
         let mut had_ack = false;
         if peer.ack_pending {
             if let Some(ack) = peer.received.ack_frame(self.last_now) {
@@ -1316,7 +1432,7 @@ impl Node {
         while let Some(frame) = peer.control.front() {
             if builder.push(frame) {
                 peer.control.pop_front();
-            } else if builder.is_empty() {
+            } else if builder.is_empty() && peer.budget.is_none() {
                 // It fits no datagram at all: drop it rather than let it
                 // hold back every control frame behind it.
                 peer.control.pop_front();
@@ -1352,7 +1468,20 @@ impl Node {
             return None;
         }
         let eliciting = builder.is_ack_eliciting();
-        let bytes = builder.finish();
+        if let Some(budget) = &mut peer.budget {
+            *budget = budget.saturating_sub(builder.len_in_clear());
+        }
+        let bytes = match &config.key {
+            Some(key) => {
+                let id = SealId {
+                    epoch: config.epoch,
+                    seq: self.sealed_count,
+                };
+                self.sealed_count += 1;
+                builder.finish_sealed(key, id)
+            }
+            None => builder.finish(),
+        };
         peer.next_packet += 1;
         if had_ack {
             peer.ack_pending = false;

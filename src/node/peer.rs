@@ -6,10 +6,10 @@
 //! whatever a digest shows missing is queued again from `pull`. Losing or
 //! duplicating any message only delays that.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::net::SocketAddr;
 
-use crate::doc::{IdSpan, Op, OpKind, ReplicaId, TargetSpan, VersionVector};
+use crate::doc::{Id, IdSpan, Op, OpKind, ReplicaId, TargetSpan, VersionVector};
 
 use super::received::ReceivedPackets;
 use super::rtt::RttEstimator;
@@ -45,6 +45,15 @@ impl SentPacket {
 #[derive(Clone, Debug)]
 pub struct Peer {
     pub addr: SocketAddr,
+    /// Without a group key, an address that wrote to us first is not yet
+    /// known to receive what we send (the source may be spoofed): until it
+    /// acknowledges one of our datagrams, it gets at most as many bytes as
+    /// it sent (this budget), so the node cannot amplify an attack on it.
+    /// `None`: verified, added by the user, learned, or a group member.
+    pub budget: Option<usize>,
+    /// First ids of ops from this peer that arrived before their causes
+    /// (some may have been applied since): bounded by `max_held_per_peer`.
+    pub held: BTreeSet<Id>,
     pub replica: Option<ReplicaId>,
     pub name: Option<String>,
     /// The peer's current session (from its hello).
@@ -98,6 +107,8 @@ impl Peer {
     pub fn new(addr: SocketAddr, config: &Config, now: Time) -> Peer {
         Peer {
             addr,
+            budget: None,
+            held: BTreeSet::new(),
             replica: None,
             name: None,
             session: None,

@@ -16,6 +16,8 @@
 //!   then starts again empty. Start-up time is thus bounded by the
 //!   document, not by how long it has been edited.
 //! - `lock`: held (advisory lock) while a process uses the directory.
+//! - `epoch`: the sealing epoch of the last run (with a group secret), so
+//!   the next run's is larger and sealing nonces never repeat.
 //!
 //! On start, [`Store::open`] returns the snapshot and the log's ops. A torn tail (an
 //! append cut short by a crash) is cut off with a warning. A damaged record
@@ -25,6 +27,7 @@
 //! refused, never rewritten.
 
 mod atomic;
+mod epoch;
 mod record;
 
 use std::fs::{self, File, OpenOptions};
@@ -253,6 +256,12 @@ impl Store {
 
     pub fn replica(&self) -> ReplicaId {
         self.replica
+    }
+
+    /// Takes this run's sealing epoch (see [`epoch::next_epoch`]), with a
+    /// warning if the recorded one was damaged.
+    pub fn next_epoch(&self, floor: u64) -> Result<(u64, Option<String>), StoreError> {
+        epoch::next_epoch(&self.dir, floor)
     }
 
     pub fn stats(&self) -> &StoreStats {
@@ -662,6 +671,49 @@ pub(crate) mod tests {
             Store::open(&dir),
             Err(StoreError::NotOurs { what: "log", .. })
         ));
+    }
+
+    #[test]
+    fn a_checksummed_record_that_is_not_an_entry_is_damage_never_misread() {
+        // As a buggy or future writer with the same format number might
+        // leave it: the checksum is right, the contents are not an entry.
+        let dir = temp_dir("not-an-entry");
+        let (mut store, _) = Store::open(&dir).unwrap();
+        store.append(&[op(1, 0, "kept")], 1).unwrap();
+        let replica = store.replica();
+        drop(store);
+        let log = dir.join("log");
+        let mut bytes = fs::read(&log).unwrap();
+        let good = bytes.len();
+        record::encode_record(&[0xff; 40], &mut bytes);
+        fs::write(&log, &bytes).unwrap();
+        let (_, rec) = Store::open(&dir).unwrap();
+        assert_eq!(ops_of(&rec), vec![op(1, 0, "kept")]);
+        assert!(
+            rec.warnings.iter().any(|w| w.contains("damaged record")),
+            "{:?}",
+            rec.warnings
+        );
+        assert_ne!(rec.replica, replica, "possibly sent ops were lost: new id");
+        assert_eq!(
+            fs::read(&log).unwrap().len(),
+            good,
+            "cut at the last good record"
+        );
+    }
+
+    #[test]
+    fn a_damaged_replica_file_is_refused_with_its_path() {
+        let dir = temp_dir("bad-replica");
+        drop(Store::open(&dir).unwrap());
+        fs::write(dir.join("replica"), "not hex\n").unwrap();
+        let err = Store::open(&dir).unwrap_err();
+        assert!(matches!(err, StoreError::BadReplica { .. }));
+        assert!(err.to_string().contains("replica"), "{err}");
+        assert_eq!(
+            fs::read_to_string(dir.join("replica")).unwrap(),
+            "not hex\n"
+        );
     }
 
     #[test]

@@ -2,17 +2,22 @@
 
 use crate::doc::ReplicaId;
 
+use super::auth::{GroupKey, SealId, TAG_LEN};
 use super::frame::{Frame, WireFrame};
 use super::MAX_DATAGRAM;
 
-/// First bytes of every rumor datagram.
+/// First bytes of every rumor datagram sent in the clear.
 pub const MAGIC: [u8; 2] = *b"rM";
+/// First bytes of every sealed rumor datagram (sent with a group secret).
+pub const SEALED_MAGIC: [u8; 2] = *b"rS";
 /// The protocol version this code speaks. A datagram of another version
 /// is refused (and counted), never misread.
 pub const VERSION: u8 = 1;
 /// Magic, version, sender (8 bytes, fixed: replica ids are random, so a
 /// varint would be longer), then the packet number as a varint.
 pub const HEADER_LEN: usize = 2 + 1 + 8;
+/// What sealing adds at most: epoch and sequence (varints), and the tag.
+pub const SEAL_OVERHEAD: usize = 10 + 10 + TAG_LEN;
 
 /// What every datagram says about itself.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -34,29 +39,51 @@ pub enum DecodeError {
     TooLarge(usize),
     #[error("malformed datagram: {0}")]
     Malformed(&'static str),
+    #[error("a sealed datagram, but this node has no group secret (--secret-file)")]
+    Sealed,
+    #[error("a datagram in the clear, but this node accepts only sealed ones")]
+    Unsealed,
+    #[error(
+        "authentication failed: the sender has another group secret, or the bytes were altered"
+    )]
+    BadTag,
 }
 
-/// Writes the datagram bytes for `header` and an encoded `payload`.
-///
-/// This is the seam where authenticated encryption will go: it will seal
-/// `payload` with the group key, the header bytes as associated data.
+/// A datagram's header, how it was sealed (if it was), and its payload.
+#[derive(Debug)]
+pub struct Opened<'a> {
+    pub header: Header,
+    /// The sealing nonce's epoch and sequence: `None` in the clear.
+    pub seal: Option<SealId>,
+    pub payload: &'a [u8],
+}
+
+/// Writes the datagram bytes for `header` and an encoded `payload`, in the
+/// clear (no group secret).
 pub fn seal(header: &Header, payload: &[u8], out: &mut Vec<u8>) {
     write_header(header, out);
     out.extend_from_slice(payload);
 }
 
-/// Reads the header and returns the (verified, some day) payload.
+/// Writes a sealed datagram: the clear header (magic, version, sender,
+/// epoch, sequence), then the packet number and `payload` encrypted under
+/// `key`, then the tag. The clear header is authenticated too.
+pub fn seal_with(key: &GroupKey, header: &Header, id: SealId, payload: &[u8], out: &mut Vec<u8>) {
+    out.extend_from_slice(&SEALED_MAGIC);
+    out.push(VERSION);
+    out.extend_from_slice(&header.sender.0.to_le_bytes());
+    push_varint(id.epoch, out);
+    push_varint(id.seq, out);
+    let clear = out.len();
+    push_varint(header.packet, out);
+    out.extend_from_slice(payload);
+    key.seal_in_place(header.sender.0, id, out, clear);
+}
+
+/// Reads the header of a datagram in the clear and returns its payload.
+/// A sealed datagram is refused ([`DecodeError::Sealed`]): use [`open_with`].
 pub fn open(bytes: &[u8]) -> Result<(Header, &[u8]), DecodeError> {
-    if bytes.len() > MAX_DATAGRAM {
-        return Err(DecodeError::TooLarge(bytes.len()));
-    }
-    if bytes.len() < 3 || bytes[..2] != MAGIC {
-        return Err(DecodeError::NotRumor);
-    }
-    if bytes[2] != VERSION {
-        return Err(DecodeError::WrongVersion(bytes[2]));
-    }
-    let rest = &bytes[3..];
+    let rest = check_prefix(bytes, MAGIC)?;
     let Some((sender, rest)) = rest.split_first_chunk::<8>() else {
         return Err(DecodeError::Malformed("short header"));
     };
@@ -69,32 +96,131 @@ pub fn open(bytes: &[u8]) -> Result<(Header, &[u8]), DecodeError> {
     Ok((header, payload))
 }
 
+/// Reads a datagram as a node with `key` (or none) must: with a key only
+/// sealed datagrams whose tag verifies, decrypted into `scratch`; without
+/// one only datagrams in the clear. Never panics.
+pub fn open_with<'a>(
+    bytes: &'a [u8],
+    key: Option<&GroupKey>,
+    scratch: &'a mut Vec<u8>,
+) -> Result<Opened<'a>, DecodeError> {
+    let Some(key) = key else {
+        let (header, payload) = open(bytes)?;
+        return Ok(Opened {
+            header,
+            seal: None,
+            payload,
+        });
+    };
+    let rest = match check_prefix(bytes, SEALED_MAGIC) {
+        Err(DecodeError::NotRumor) if bytes.starts_with(&MAGIC) => {
+            return Err(DecodeError::Unsealed)
+        }
+        other => other?,
+    };
+    let Some((sender, rest)) = rest.split_first_chunk::<8>() else {
+        return Err(DecodeError::Malformed("short header"));
+    };
+    let sender = u64::from_le_bytes(*sender);
+    let (epoch, rest) =
+        postcard::take_from_bytes::<u64>(rest).map_err(|_| DecodeError::Malformed("epoch"))?;
+    let (seq, sealed) =
+        postcard::take_from_bytes::<u64>(rest).map_err(|_| DecodeError::Malformed("sequence"))?;
+    let id = SealId { epoch, seq };
+    let clear = &bytes[..bytes.len() - sealed.len()];
+    key.open_into(sender, id, clear, sealed, scratch)
+        .map_err(|_| DecodeError::BadTag)?;
+    // Authentic from here on: a member wrote it.
+    let (packet, payload) = postcard::take_from_bytes::<u64>(scratch)
+        .map_err(|_| DecodeError::Malformed("packet number"))?;
+    Ok(Opened {
+        header: Header {
+            sender: ReplicaId(sender),
+            packet,
+        },
+        seal: Some(id),
+        payload,
+    })
+}
+
+/// The bytes after magic and version, if `bytes` starts with `magic` and
+/// this node's version.
+fn check_prefix(bytes: &[u8], magic: [u8; 2]) -> Result<&[u8], DecodeError> {
+    if bytes.len() > MAX_DATAGRAM {
+        return Err(DecodeError::TooLarge(bytes.len()));
+    }
+    if bytes.len() >= 3 && bytes[..2] == SEALED_MAGIC && magic != SEALED_MAGIC {
+        return Err(DecodeError::Sealed);
+    }
+    if bytes.len() < 3 || bytes[..2] != magic {
+        return Err(DecodeError::NotRumor);
+    }
+    if bytes[2] != VERSION {
+        return Err(DecodeError::WrongVersion(bytes[2]));
+    }
+    Ok(&bytes[3..])
+}
+
+fn push_varint(n: u64, out: &mut Vec<u8>) {
+    let mut buf = [0u8; 10];
+    let n = postcard::to_slice(&n, &mut buf).map_or(0, |s| s.len());
+    out.extend_from_slice(&buf[..n]);
+}
+
 /// The header bytes alone (what `seal` writes before the payload).
 pub fn write_header(header: &Header, out: &mut Vec<u8>) {
     out.extend_from_slice(&MAGIC);
     out.push(VERSION);
     out.extend_from_slice(&header.sender.0.to_le_bytes());
-    let mut buf = [0u8; 10];
-    let n = postcard::to_slice(&header.packet, &mut buf).map_or(0, |s| s.len());
-    out.extend_from_slice(&buf[..n]);
+    push_varint(header.packet, out);
 }
 
 /// A whole datagram from a header and frames (tests and tools; the node
 /// builds datagrams incrementally with [`super::DatagramBuilder`]).
 pub fn encode(header: &Header, frames: &[Frame]) -> Vec<u8> {
-    let mut payload = Vec::new();
-    for frame in frames {
-        let wire = WireFrame::new(frame, header.sender);
-        payload = postcard::to_extend(&wire, payload).expect("encoding to a Vec cannot fail");
-    }
+    let payload = encode_payload(header, frames);
     let mut out = Vec::with_capacity(HEADER_LEN + 10 + payload.len());
     seal(header, &payload, &mut out);
     out
 }
 
-/// Reads a datagram: its header and every frame, or an error. Never panics.
+/// A whole sealed datagram (tests and tools).
+pub fn encode_sealed(key: &GroupKey, header: &Header, id: SealId, frames: &[Frame]) -> Vec<u8> {
+    let payload = encode_payload(header, frames);
+    let mut out = Vec::with_capacity(HEADER_LEN + SEAL_OVERHEAD + 10 + payload.len());
+    seal_with(key, header, id, &payload, &mut out);
+    out
+}
+
+fn encode_payload(header: &Header, frames: &[Frame]) -> Vec<u8> {
+    let mut payload = Vec::new();
+    for frame in frames {
+        let wire = WireFrame::new(frame, header.sender);
+        payload = postcard::to_extend(&wire, payload).expect("encoding to a Vec cannot fail");
+    }
+    payload
+}
+
+/// Reads a datagram in the clear: its header and every frame, or an error.
+/// Never panics.
 pub fn decode(bytes: &[u8]) -> Result<(Header, Vec<Frame>), DecodeError> {
-    let (header, mut payload) = open(bytes)?;
+    let (header, payload) = open(bytes)?;
+    Ok((header, decode_payload(&header, payload)?))
+}
+
+/// Reads a datagram as a node with `key` (or none) does: header, seal, frames.
+pub fn decode_with(
+    bytes: &[u8],
+    key: Option<&GroupKey>,
+) -> Result<(Header, Option<SealId>, Vec<Frame>), DecodeError> {
+    let mut scratch = Vec::new();
+    let opened = open_with(bytes, key, &mut scratch)?;
+    let frames = decode_payload(&opened.header, opened.payload)?;
+    Ok((opened.header, opened.seal, frames))
+}
+
+/// The frames of an opened payload. Never panics.
+pub fn decode_payload(header: &Header, mut payload: &[u8]) -> Result<Vec<Frame>, DecodeError> {
     let mut frames = Vec::new();
     while !payload.is_empty() {
         let (wire, rest) = postcard::take_from_bytes::<WireFrame>(payload)
@@ -106,5 +232,5 @@ pub fn decode(bytes: &[u8]) -> Result<(Header, Vec<Frame>), DecodeError> {
         frames.push(frame);
         payload = rest;
     }
-    Ok((header, frames))
+    Ok(frames)
 }

@@ -2,9 +2,10 @@
 //!
 //! A datagram is a fixed header (magic, protocol version, sender replica,
 //! packet number) followed by a run of postcard-encoded [`Frame`]s, all
-//! within an MTU. [`seal`]/[`open`] are the one place that turns a header
-//! and a payload into datagram bytes and back: authentication (issue 6)
-//! goes there and nowhere else.
+//! within an MTU. [`seal`]/[`open`] (in the clear) and
+//! [`seal_with`]/[`open_with`] (sealed under a [`GroupKey`], see [`auth`])
+//! are the one place that turns a header and a payload into datagram bytes
+//! and back.
 //!
 //! Decoding never trusts a length: every sequence is read element by
 //! element without preallocating from the count it claims, so what a
@@ -17,15 +18,29 @@
 //! frame*            each a postcard-encoded WireFrame, until the end
 //! ```
 //!
+//! Sealed (with a group secret), the payload is encrypted and the clear
+//! header authenticated (XChaCha20-Poly1305, nonce = sender ‖ epoch ‖ seq):
+//!
+//! ```text
+//! "rS"  version(1)  sender (8)  epoch (varint)  seq (varint)      clear, authenticated
+//! packet number (varint)  frame*                                    encrypted
+//! tag (16)
+//! ```
+//!
 //! A typed char pushed alone is one `Op` frame of about 10 bytes (the
 //! sender's ids are written without the replica), so a datagram carrying
 //! it and an ack is about 30 bytes.
 
+pub mod auth;
 mod codec;
 mod frame;
 mod pack;
 
-pub use codec::{decode, encode, open, seal, DecodeError, Header, HEADER_LEN, MAGIC, VERSION};
+pub use auth::{GroupKey, KeyError, SealId};
+pub use codec::{
+    decode, decode_payload, decode_with, encode, encode_sealed, open, open_with, seal, seal_with,
+    DecodeError, Header, Opened, HEADER_LEN, MAGIC, SEALED_MAGIC, SEAL_OVERHEAD, VERSION,
+};
 pub use frame::{AckFrame, AckRange, DigestFrame, Frame, PresenceFrame, SnapshotChunk, WireFrame};
 pub use pack::{encoded_len, op_frame_len, split_to_fit, DatagramBuilder};
 

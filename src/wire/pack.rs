@@ -5,7 +5,8 @@ use serde::Serialize;
 
 use crate::doc::{Op, ReplicaId};
 
-use super::codec::{seal, Header, HEADER_LEN};
+use super::auth::{GroupKey, SealId};
+use super::codec::{seal, seal_with, Header, HEADER_LEN, SEAL_OVERHEAD};
 use super::frame::{Frame, WireFrame};
 
 fn serialized_len<T: Serialize>(value: &T) -> usize {
@@ -47,9 +48,10 @@ impl DatagramBuilder {
         }
     }
 
-    /// Bytes of every datagram that are not frames (header, longest packet number).
+    /// Bytes of every datagram that are not frames (header, longest packet
+    /// number, and what sealing adds: a node may have a group key).
     pub const fn overhead() -> usize {
-        HEADER_LEN + 10
+        HEADER_LEN + 10 + SEAL_OVERHEAD
     }
 
     /// Appends `frame` if it fits; returns whether it did.
@@ -88,15 +90,28 @@ impl DatagramBuilder {
         self.payload.is_empty()
     }
 
+    /// The datagram's size in the clear, as [`Self::finish`] makes it.
+    pub fn len_in_clear(&self) -> usize {
+        let packet = postcard::experimental::serialized_size(&self.header.packet).unwrap_or(10);
+        HEADER_LEN + packet + self.payload.len()
+    }
+
     /// Whether any frame asks for an ack.
     pub fn is_ack_eliciting(&self) -> bool {
         self.ack_eliciting
     }
 
-    /// The datagram bytes.
+    /// The datagram bytes, in the clear.
     pub fn finish(self) -> Vec<u8> {
         let mut out = Vec::with_capacity(HEADER_LEN + 10 + self.payload.len());
         seal(&self.header, &self.payload, &mut out);
+        out
+    }
+
+    /// The datagram bytes, sealed under `key` with nonce parts `id`.
+    pub fn finish_sealed(self, key: &GroupKey, id: SealId) -> Vec<u8> {
+        let mut out = Vec::with_capacity(Self::overhead() + self.payload.len());
+        seal_with(key, &self.header, id, &self.payload, &mut out);
         out
     }
 }

@@ -222,11 +222,125 @@ fn batching_fills_a_datagram_up_to_the_mtu_edge() {
         }
         let one = encoded_len(&op, header().sender);
         assert!(b.remaining() < one, "stopped while it still fit");
+        let sealed = {
+            let mut b2 = DatagramBuilder::new(header(), mtu);
+            for _ in 0..n {
+                assert!(b2.push(&op));
+            }
+            b2.finish_sealed(&key(), SealId { epoch: 1, seq: 2 })
+        };
         let bytes = b.finish();
         assert!(bytes.len() <= mtu, "{} > {mtu}", bytes.len());
-        assert!(bytes.len() + one > mtu - 10, "left too much room");
+        // Room for the longest packet number and the seal is kept.
+        assert!(
+            bytes.len() + one > mtu - 10 - SEAL_OVERHEAD,
+            "left too much room"
+        );
         let (_, frames) = decode(&bytes).unwrap();
         assert_eq!(frames.len(), n);
+        assert!(sealed.len() <= mtu, "{} > {mtu}", sealed.len());
+        assert!(sealed.len() + one > mtu - 30, "left too much room sealed");
+        let (_, _, frames) = decode_with(&sealed, Some(&key())).unwrap();
+        assert_eq!(frames.len(), n);
+    }
+}
+
+fn key() -> GroupKey {
+    GroupKey::from_secret(&[7; 32])
+}
+
+#[test]
+fn sealed_round_trip_and_every_mismatch_refused() {
+    let frames = sample_frames();
+    let id = SealId {
+        epoch: 1_700_000_000_000,
+        seq: 42,
+    };
+    let bytes = encode_sealed(&key(), &header(), id, &frames);
+    assert_eq!(&bytes[..2], &SEALED_MAGIC);
+    let (h, seal, got) = decode_with(&bytes, Some(&key())).unwrap();
+    assert_eq!((h, seal, got), (header(), Some(id), frames.clone()));
+    // The payload is not readable in the clear: a distinctive name does not appear.
+    assert!(!bytes.windows(3).any(|w| w == b"ann"));
+    // Another key, no key, or a clear datagram where a sealed one is due.
+    let other = GroupKey::from_secret(&[8; 32]);
+    assert_eq!(decode_with(&bytes, Some(&other)), Err(DecodeError::BadTag));
+    assert_eq!(decode_with(&bytes, None), Err(DecodeError::Sealed));
+    assert_eq!(decode(&bytes), Err(DecodeError::Sealed));
+    let clear = encode(&header(), &frames);
+    assert_eq!(
+        decode_with(&clear, Some(&key())),
+        Err(DecodeError::Unsealed)
+    );
+    assert_eq!(decode_with(&clear, None).unwrap().2, frames);
+}
+
+#[test]
+fn every_single_bit_flip_of_a_sealed_datagram_is_refused() {
+    let id = SealId { epoch: 9, seq: 300 };
+    let bytes = encode_sealed(&key(), &header(), id, &sample_frames());
+    for i in 0..bytes.len() * 8 {
+        let mut b = bytes.clone();
+        b[i / 8] ^= 1 << (i % 8);
+        let r = decode_with(&b, Some(&key()));
+        assert!(r.is_err(), "bit {i} flipped was accepted: {r:?}");
+    }
+    // Cut short anywhere: refused too.
+    for n in 0..bytes.len() {
+        assert!(
+            decode_with(&bytes[..n], Some(&key())).is_err(),
+            "cut at {n}"
+        );
+    }
+}
+
+#[test]
+fn secret_files_and_passphrases() {
+    let contents = auth::secret_file_contents(&[0xab; 32]);
+    assert!(contents.starts_with("rumor-secret-v1 abab"));
+    let a = GroupKey::from_file_contents(contents.as_bytes()).unwrap();
+    assert_eq!(a, GroupKey::from_secret(&[0xab; 32]));
+    let crlf = contents.replace('\n', "\r\n");
+    assert_eq!(GroupKey::from_file_contents(crlf.as_bytes()).unwrap(), a);
+    assert_eq!(GroupKey::from_file_contents(b""), Err(KeyError::Empty));
+    assert_eq!(GroupKey::from_file_contents(b"\n"), Err(KeyError::Empty));
+    assert!(matches!(
+        GroupKey::from_file_contents(b"rumor-secret-v1 abcd"),
+        Err(KeyError::BadSecret(_))
+    ));
+    assert!(matches!(
+        GroupKey::from_file_contents(b"short pass"),
+        Err(KeyError::TooShort(10))
+    ));
+    assert_eq!(
+        GroupKey::from_file_contents(&[0xff, 0xfe]),
+        Err(KeyError::NotText)
+    );
+    // A passphrase gives the same key every time, another one another key.
+    let p1 = GroupKey::from_file_contents(b"correct horse battery staple\n").unwrap();
+    let p2 = GroupKey::from_passphrase("correct horse battery staple").unwrap();
+    let p3 = GroupKey::from_passphrase("correct horse battery stapler").unwrap();
+    assert_eq!(p1, p2);
+    assert_ne!(p1, p3);
+    assert_ne!(p1, a);
+    // Keys from the same bytes agree across processes: the fingerprint is fixed.
+    assert_eq!(GroupKey::from_secret(&[0; 32]).fingerprint().len(), 8);
+    assert_eq!(GroupKey::from_seed(1), GroupKey::from_seed(1));
+    assert_ne!(GroupKey::from_seed(1), GroupKey::from_seed(2));
+}
+
+proptest! {
+    #[test]
+    fn opening_arbitrary_bytes_never_panics(
+        bytes in proptest::collection::vec(any::<u8>(), 0..300),
+        sealed_prefix in any::<bool>(),
+    ) {
+        let mut b = bytes;
+        if sealed_prefix && b.len() >= 3 {
+            b[..3].copy_from_slice(&[SEALED_MAGIC[0], SEALED_MAGIC[1], VERSION]);
+        }
+        let _ = decode_with(&b, Some(&key()));
+        let _ = decode_with(&b, None);
     }
 }
 

@@ -17,6 +17,7 @@ use hdrhistogram::Histogram;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rumor::node::{Config, Event as NodeEvent, Node, Time, Transmit};
+use rumor::wire::GroupKey;
 use rumor::{Doc, ReplicaId, VersionVector};
 
 use crate::config::{Partitions, Sabotage, SimConfig};
@@ -395,6 +396,10 @@ impl<N: SimNode> Simulation<N> {
         let mut config = Config {
             mtu: self.cfg.mtu,
             name: format!("n{i}"),
+            // Authentication on, as in a real group: the key comes from
+            // the seed, and each restart is a new sealing epoch.
+            key: Some(GroupKey::from_seed(self.cfg.seed)),
+            epoch: u64::from(r.incarnation),
             snapshot_min_ops: self.cfg.snapshot_min_ops,
             ..Config::default()
         };

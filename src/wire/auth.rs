@@ -1,0 +1,244 @@
+//! The group key: where it comes from, and sealing/opening datagram
+//! payloads with it.
+//!
+//! Every member of a group holds the same secret. From it comes one
+//! XChaCha20-Poly1305 key (HKDF-SHA256, or Argon2id first when the secret
+//! is a passphrase). A sealed datagram's payload is encrypted and its clear
+//! header is authenticated as associated data, so nothing of a datagram can
+//! be read or altered without the key.
+//!
+//! The 24-byte nonce is `sender replica ‖ epoch ‖ sequence` (each 8 bytes,
+//! little endian), all three carried in the clear header. A replica's epoch
+//! is distinct for each of its runs and grows from run to run (the driver
+//! persists it), and the sequence counts every datagram a run seals, so a
+//! nonce is never used twice under one key. The receiver keeps a replay
+//! window per sender on (epoch, sequence) (see `node::replay`).
+//!
+//! Secret file formats:
+//!
+//! - `rumor-secret-v1 <64 hex digits>` on one line, as `rumor keygen`
+//!   writes it: 32 random bytes, the HKDF input.
+//! - anything else: a passphrase (UTF-8, the trailing newline ignored), at
+//!   least [`MIN_PASSPHRASE`] chars. It goes through Argon2id with fixed
+//!   parameters ([`PASSPHRASE_PARAMS`]) and a fixed salt, so every member
+//!   derives the same key; a weak passphrase stays weak, so prefer keygen.
+
+use chacha20poly1305::aead::{AeadInOut, KeyInit};
+use chacha20poly1305::{Tag, XChaCha20Poly1305, XNonce};
+use hkdf::Hkdf;
+use sha2::Sha256;
+
+/// Bytes of secret in a keygen file, and of the derived key.
+pub const SECRET_LEN: usize = 32;
+/// The authentication tag at the end of every sealed datagram.
+pub const TAG_LEN: usize = 16;
+/// First word of a keygen secret file.
+pub const SECRET_FILE_PREFIX: &str = "rumor-secret-v1";
+/// Shortest passphrase accepted, in chars.
+pub const MIN_PASSPHRASE: usize = 12;
+/// Argon2id parameters for a passphrase: memory in KiB, passes, lanes
+/// (the OWASP recommendation). Changing them changes every derived key.
+pub const PASSPHRASE_PARAMS: (u32, u32, u32) = (19 * 1024, 2, 1);
+/// Argon2 salt: fixed, so every member derives the same key from the same
+/// passphrase (the group is the unit, not the user).
+const PASSPHRASE_SALT: &[u8] = b"rumor passphrase salt v1";
+/// HKDF salt and labels: a key for one purpose is useless for another.
+const HKDF_SALT: &[u8] = b"rumor group key v1";
+const INFO_DATAGRAM: &[u8] = b"rumor datagram seal";
+const INFO_FINGERPRINT: &[u8] = b"rumor key fingerprint";
+
+/// Why a secret file does not give a key.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error("the secret file is empty")]
+    Empty,
+    #[error("the secret file starts with {SECRET_FILE_PREFIX} but is damaged: {0}")]
+    BadSecret(&'static str),
+    #[error("the passphrase is not UTF-8 text")]
+    NotText,
+    #[error(
+        "the passphrase is too short ({0} chars; at least {MIN_PASSPHRASE}, or use rumor keygen)"
+    )]
+    TooShort(usize),
+    #[error("passphrase key derivation failed: {0}")]
+    Kdf(String),
+}
+
+/// The nonce's two changing parts (the third is the sender).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SealId {
+    /// Distinct and growing from run to run of one replica.
+    pub epoch: u64,
+    /// Counts the datagrams sealed in this run, from 0.
+    pub seq: u64,
+}
+
+/// The authentication tag did not verify: another key, or altered bytes.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("authentication failed (another group secret, or altered bytes)")]
+pub struct BadTag;
+
+/// The group's datagram key. `Debug` shows only its fingerprint.
+#[derive(Clone)]
+pub struct GroupKey {
+    cipher: XChaCha20Poly1305,
+    fingerprint: [u8; 4],
+}
+
+impl std::fmt::Debug for GroupKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GroupKey({})", self.fingerprint())
+    }
+}
+
+impl PartialEq for GroupKey {
+    /// Same fingerprint, same key (for tests and diagnostics: 32 bits).
+    fn eq(&self, other: &Self) -> bool {
+        self.fingerprint == other.fingerprint
+    }
+}
+
+impl GroupKey {
+    /// The key for a 32-byte group secret (HKDF-SHA256).
+    pub fn from_secret(secret: &[u8; SECRET_LEN]) -> GroupKey {
+        let hk = Hkdf::<Sha256>::new(Some(HKDF_SALT), secret);
+        let mut key = [0u8; SECRET_LEN];
+        let mut fingerprint = [0u8; 4];
+        // Both lengths are far below HKDF-SHA256's limit (8160 bytes).
+        hk.expand(INFO_DATAGRAM, &mut key)
+            .expect("32 bytes is a valid HKDF length");
+        hk.expand(INFO_FINGERPRINT, &mut fingerprint)
+            .expect("4 bytes is a valid HKDF length");
+        let cipher = XChaCha20Poly1305::new_from_slice(&key).expect("the key is 32 bytes");
+        GroupKey {
+            cipher,
+            fingerprint,
+        }
+    }
+
+    /// The key for a passphrase (Argon2id with the fixed parameters, then HKDF).
+    pub fn from_passphrase(passphrase: &str) -> Result<GroupKey, KeyError> {
+        let chars = passphrase.chars().count();
+        if chars < MIN_PASSPHRASE {
+            return Err(KeyError::TooShort(chars));
+        }
+        let (m, t, p) = PASSPHRASE_PARAMS;
+        let params = argon2::Params::new(m, t, p, Some(SECRET_LEN))
+            .map_err(|e| KeyError::Kdf(e.to_string()))?;
+        let argon =
+            argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+        let mut secret = [0u8; SECRET_LEN];
+        argon
+            .hash_password_into(passphrase.as_bytes(), PASSPHRASE_SALT, &mut secret)
+            .map_err(|e| KeyError::Kdf(e.to_string()))?;
+        Ok(GroupKey::from_secret(&secret))
+    }
+
+    /// The key for the contents of a secret file (see the module docs).
+    pub fn from_file_contents(bytes: &[u8]) -> Result<GroupKey, KeyError> {
+        let text = std::str::from_utf8(bytes).map_err(|_| KeyError::NotText)?;
+        // One trailing line ending is part of the file, not of the secret.
+        let text = text
+            .strip_suffix('\n')
+            .map(|t| t.strip_suffix('\r').unwrap_or(t))
+            .unwrap_or(text);
+        if text.is_empty() {
+            return Err(KeyError::Empty);
+        }
+        match text.strip_prefix(SECRET_FILE_PREFIX) {
+            Some(rest) => Ok(GroupKey::from_secret(&parse_secret(rest)?)),
+            None => GroupKey::from_passphrase(text),
+        }
+    }
+
+    /// A deterministic key from a number (the simulator's, from its seed).
+    pub fn from_seed(seed: u64) -> GroupKey {
+        let mut secret = [0u8; SECRET_LEN];
+        for (i, chunk) in secret.chunks_mut(8).enumerate() {
+            let word =
+                seed.rotate_left(i as u32 * 16) ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            chunk.copy_from_slice(&word.to_le_bytes());
+        }
+        GroupKey::from_secret(&secret)
+    }
+
+    /// Eight hex digits that name the key (derived, not part of it): two
+    /// members can compare theirs to see whether they hold the same secret.
+    pub fn fingerprint(&self) -> String {
+        hex(&self.fingerprint)
+    }
+
+    /// Encrypts `buf[from..]` in place and appends the tag; `buf[..from]`
+    /// (the clear header) is the associated data.
+    pub fn seal_in_place(&self, sender: u64, id: SealId, buf: &mut Vec<u8>, from: usize) {
+        let nonce = nonce(sender, id);
+        let (header, payload) = buf.split_at_mut(from);
+        let tag = self
+            .cipher
+            .encrypt_inout_detached(&nonce, header, payload.into())
+            .expect("a datagram is far below the AEAD's length limit");
+        buf.extend_from_slice(&tag);
+    }
+
+    /// Checks and decrypts `sealed` (ciphertext then tag) into `out`
+    /// (cleared first) with `header` as associated data.
+    pub fn open_into(
+        &self,
+        sender: u64,
+        id: SealId,
+        header: &[u8],
+        sealed: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), BadTag> {
+        let Some(split) = sealed.len().checked_sub(TAG_LEN) else {
+            return Err(BadTag);
+        };
+        let (ciphertext, tag) = sealed.split_at(split);
+        let tag = Tag::try_from(tag).map_err(|_| BadTag)?;
+        out.clear();
+        out.extend_from_slice(ciphertext);
+        let nonce = nonce(sender, id);
+        self.cipher
+            .decrypt_inout_detached(&nonce, header, out.as_mut_slice().into(), &tag)
+            .map_err(|_| {
+                out.clear();
+                BadTag
+            })
+    }
+}
+
+/// What `rumor keygen` writes: the prefix and 32 bytes in hex, one line.
+pub fn secret_file_contents(secret: &[u8; SECRET_LEN]) -> String {
+    format!("{SECRET_FILE_PREFIX} {}\n", hex(secret))
+}
+
+fn parse_secret(rest: &str) -> Result<[u8; SECRET_LEN], KeyError> {
+    let digits = rest.trim();
+    if rest.len() == digits.len() {
+        return Err(KeyError::BadSecret("no space after the prefix"));
+    }
+    if digits.len() != 2 * SECRET_LEN {
+        return Err(KeyError::BadSecret("not 64 hex digits"));
+    }
+    let mut secret = [0u8; SECRET_LEN];
+    for (i, byte) in secret.iter_mut().enumerate() {
+        let pair = digits
+            .get(2 * i..2 * i + 2)
+            .ok_or(KeyError::BadSecret("not 64 hex digits"))?;
+        *byte =
+            u8::from_str_radix(pair, 16).map_err(|_| KeyError::BadSecret("not 64 hex digits"))?;
+    }
+    Ok(secret)
+}
+
+fn nonce(sender: u64, id: SealId) -> XNonce {
+    let mut n = [0u8; 24];
+    n[..8].copy_from_slice(&sender.to_le_bytes());
+    n[8..16].copy_from_slice(&id.epoch.to_le_bytes());
+    n[16..].copy_from_slice(&id.seq.to_le_bytes());
+    XNonce::from(n)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
