@@ -240,7 +240,7 @@ fn garbage_and_wrong_version_are_counted_not_fatal() {
     let mut bad_version = vec![b'r', b'M', 99];
     bad_version.extend_from_slice(&[0; 12]);
     node.handle_datagram(now, addr(1), &bad_version);
-    node.handle_datagram(now, addr(1), &[b'r', b'M', 1, 1, 2, 3]);
+    node.handle_datagram(now, addr(1), &[b'r', b'M', rumor::wire::VERSION, 1, 2, 3]);
     let d = &node.stats().drops;
     assert_eq!(d.not_rumor, 2);
     assert_eq!(d.wrong_version, 1);
