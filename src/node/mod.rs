@@ -830,6 +830,8 @@ impl Node {
                 // Stop sending it data; when it answers again a digest
                 // exchange tells what it lacks.
                 peer.reset_sending();
+                // Nor keep a half-received snapshot from it.
+                self.snapshots_in.remove(&addr);
             }
             if peer.state != PeerState::Down || new_state == PeerState::Down {
                 peer.state = new_state;
@@ -1046,6 +1048,13 @@ impl Node {
     ) {
         if self.config.test_drop_ops {
             return; // deliberately broken: a snapshot would carry the dropped ops
+        }
+        // All partial snapshots together stay under the bound, whoever
+        // sends them.
+        let held: u64 = self.snapshots_in.values().map(|i| i.received()).sum();
+        if held + chunk.bytes.len() as u64 > snapshot::MAX_SNAPSHOT_BYTES as u64 {
+            self.stats.drops.bad_snapshot += 1;
+            return;
         }
         let incoming = self.snapshots_in.entry(from).or_default();
         let bytes = match incoming.take(chunk) {

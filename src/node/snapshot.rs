@@ -14,10 +14,13 @@
 //! - While it is on its way, the peer's `pull` point includes the snapshot's
 //!   version, so the ops it holds are not also queued; ops made after it
 //!   flow as usual (the receiver holds them until the snapshot lands).
-//! - The receiver keeps one partial snapshot per sender, bounded in size,
-//!   and loads it with [`Doc::absorb_snapshot`](crate::doc::Doc::absorb_snapshot) when every byte is there:
-//!   its own ops the snapshot lacks are kept. A snapshot that does not load
-//!   is dropped and counted; anti-entropy then catches up op by op.
+//! - The receiver keeps one partial snapshot per sender, as the chunks
+//!   received (memory is what arrived, never what a chunk claims; all
+//!   senders together stay under [`MAX_SNAPSHOT_BYTES`]), and loads it
+//!   with [`Doc::absorb_snapshot`](crate::doc::Doc::absorb_snapshot) when
+//!   every byte is there: its own ops the snapshot lacks are kept. A
+//!   snapshot that does not load is dropped and counted; anti-entropy then
+//!   catches up op by op.
 //! - Once every chunk is acknowledged the peer is known to have the
 //!   snapshot's version; its next digest confirms it.
 
@@ -93,9 +96,9 @@ pub fn worth_sending(ours: &VersionVector, theirs: &VersionVector, min_ops: u64)
 pub struct Incoming {
     id: u64,
     total: u32,
-    bytes: Vec<u8>,
-    /// Received chunks: offset -> length.
-    have: BTreeMap<u32, u32>,
+    /// Received chunks by offset. Kept apart until the last one arrives,
+    /// so memory is what was received, never what a chunk claims.
+    chunks: BTreeMap<u32, Vec<u8>>,
     received: u64,
     /// The last snapshot completed: late copies of its chunks are ignored.
     completed: Option<u64>,
@@ -122,7 +125,7 @@ impl Incoming {
         if self.completed == Some(c.id) {
             return ChunkResult::Partial;
         }
-        if c.id != self.id || c.total != self.total || self.have.is_empty() {
+        if c.id != self.id || c.total != self.total || self.chunks.is_empty() {
             *self = Incoming {
                 id: c.id,
                 total: c.total,
@@ -134,26 +137,31 @@ impl Incoming {
         // Chunks of one snapshot are cut the same way every time: a chunk
         // overlapping one we have is that one again.
         let overlaps = self
-            .have
+            .chunks
             .range(..offset + len)
             .next_back()
-            .is_some_and(|(&o, &l)| o + l > offset);
+            .is_some_and(|(&o, b)| o + b.len() as u32 > offset);
         if overlaps {
             return ChunkResult::Partial;
         }
-        let end = (offset + len) as usize;
-        if self.bytes.len() < end {
-            self.bytes.resize(end, 0);
-        }
-        self.bytes[offset as usize..end].copy_from_slice(&c.bytes);
-        self.have.insert(offset, len);
+        self.chunks.insert(offset, c.bytes);
         self.received += len as u64;
         if self.received == self.total as u64 {
-            self.have.clear();
+            // Disjoint chunks inside 0..total that add up to total: they
+            // tile it, in order.
+            let mut whole = Vec::with_capacity(self.total as usize);
+            for (_, b) in std::mem::take(&mut self.chunks) {
+                whole.extend_from_slice(&b);
+            }
             self.completed = Some(self.id);
-            return ChunkResult::Complete(std::mem::take(&mut self.bytes));
+            return ChunkResult::Complete(whole);
         }
         ChunkResult::Partial
+    }
+
+    /// Bytes held for the snapshot in progress.
+    pub fn received(&self) -> u64 {
+        self.received
     }
 }
 
@@ -179,7 +187,7 @@ mod tests {
         assert_eq!(result, ChunkResult::Complete(bytes.to_vec()));
         // A late copy of a chunk does not start the same snapshot again.
         assert_eq!(inc.take(out.frame(out.unsent[0])), ChunkResult::Partial);
-        assert!(inc.have.is_empty());
+        assert!(inc.chunks.is_empty());
     }
 
     #[test]
@@ -200,6 +208,19 @@ mod tests {
             bytes: vec![0],
         };
         assert_eq!(inc.take(huge), ChunkResult::Refused);
+    }
+
+    #[test]
+    fn a_chunk_far_out_holds_only_its_own_bytes() {
+        let mut inc = Incoming::default();
+        let far = SnapshotChunk {
+            id: 9,
+            total: MAX_SNAPSHOT_BYTES,
+            offset: MAX_SNAPSHOT_BYTES - 10,
+            bytes: vec![1; 10],
+        };
+        assert_eq!(inc.take(far), ChunkResult::Partial);
+        assert_eq!(inc.received(), 10);
     }
 
     #[test]
