@@ -20,6 +20,11 @@ fn node(replica: u64) -> Node {
     )
 }
 
+/// The bytes of a datagram from replica `sender` with packet number `packet`.
+fn datagram(sender: ReplicaId, packet: u64, frames: &[Frame]) -> Vec<u8> {
+    wire::encode(&Header { sender, packet }, frames)
+}
+
 /// Every frame `node` sends to anyone, drained.
 fn sent_frames(node: &mut Node) -> Vec<Frame> {
     let mut out = Vec::new();
@@ -42,11 +47,9 @@ fn op_counters(frames: &[Frame]) -> BTreeMap<ReplicaId, u64> {
 }
 
 fn digest_of(v: &VersionVector, scope: Option<(ReplicaId, ReplicaId)>, reply: bool) -> Vec<u8> {
-    wire::encode(
-        &Header {
-            sender: ReplicaId(1),
-            packet: 0,
-        },
+    datagram(
+        ReplicaId(1),
+        0,
         &[Frame::Digest(DigestFrame {
             scope,
             version: v.clone(),
@@ -177,22 +180,10 @@ fn ops_learned_from_a_peer_are_not_echoed_back() {
     b.add_peer(Time::ZERO, addr(1));
     b.add_peer(Time::ZERO, addr(3));
     // Peer 3 has answered (a peer never heard from is down: nothing is pushed to it).
-    let ping = wire::encode(
-        &Header {
-            sender: ReplicaId(8),
-            packet: 0,
-        },
-        &[Frame::Ping],
-    );
+    let ping = datagram(ReplicaId(8), 0, &[Frame::Ping]);
     b.handle_datagram(Time::ZERO, addr(3), &ping);
     sent_frames(&mut b);
-    let bytes = wire::encode(
-        &Header {
-            sender: ReplicaId(7),
-            packet: 0,
-        },
-        &[Frame::Op(op)],
-    );
+    let bytes = datagram(ReplicaId(7), 0, &[Frame::Op(op)]);
     b.handle_datagram(Time::ZERO, addr(1), &bytes);
     let mut to = BTreeMap::new();
     while let Some(t) = b.poll_transmit() {
@@ -208,13 +199,7 @@ fn node_with_peers(replica: u64, peers: u16) -> Node {
     let mut b = node(replica);
     for i in 0..peers {
         b.add_peer(Time::ZERO, addr(10 + i));
-        let ping = wire::encode(
-            &Header {
-                sender: ReplicaId(100 + u64::from(i)),
-                packet: 0,
-            },
-            &[Frame::Ping],
-        );
+        let ping = datagram(ReplicaId(100 + u64::from(i)), 0, &[Frame::Ping]);
         b.handle_datagram(Time::ZERO, addr(10 + i), &ping);
     }
     sent_frames(&mut b);
@@ -250,13 +235,7 @@ fn small_groups_push_from_the_author_to_everyone_and_nobody_relays() {
     let mut a = Doc::new(ReplicaId(100));
     a.insert(0, "hello").unwrap();
     let op = a.ops_since(&VersionVector::new()).remove(0);
-    let bytes = wire::encode(
-        &Header {
-            sender: ReplicaId(100),
-            packet: 1,
-        },
-        &[Frame::Op(op)],
-    );
+    let bytes = datagram(ReplicaId(100), 1, &[Frame::Op(op)]);
     b.handle_datagram(Time::ZERO, addr(10), &bytes);
     assert_eq!(ops_sent_to(&mut b), BTreeMap::new(), "no relay");
 }
@@ -284,13 +263,7 @@ fn large_groups_push_to_the_fanout_and_relay_down_the_tree() {
         let mut a = Doc::new(author);
         a.insert(0, "x").unwrap();
         let op = a.ops_since(&VersionVector::new()).remove(0);
-        let bytes = wire::encode(
-            &Header {
-                sender: author,
-                packet: 1,
-            },
-            &[Frame::Op(op)],
-        );
+        let bytes = datagram(author, 1, &[Frame::Op(op)]);
         b.handle_datagram(Time::ZERO, addr(10 + i), &bytes);
         let to = ops_sent_to(&mut b);
         assert!(to.len() <= fanout, "{to:?}");
@@ -310,13 +283,7 @@ fn an_announcement_of_missing_ops_leads_to_a_pull_after_the_delay() {
     let mut v = VersionVector::new();
     v.set(ReplicaId(100), 5);
     v.set(ReplicaId(2), 0);
-    let have = wire::encode(
-        &Header {
-            sender: ReplicaId(101),
-            packet: 1,
-        },
-        &[Frame::Have(v.iter().collect())],
-    );
+    let have = datagram(ReplicaId(101), 1, &[Frame::Have(v.iter().collect())]);
     b.handle_datagram(Time::ZERO, addr(11), &have);
     let digests = |frames: Vec<Frame>| {
         frames
@@ -371,13 +338,7 @@ fn handle_datagram_survives_any_bytes() {
 fn with_live_peer() -> Node {
     let mut a = node(2);
     a.add_peer(Time::ZERO, addr(1));
-    let ping = wire::encode(
-        &Header {
-            sender: ReplicaId(1),
-            packet: 0,
-        },
-        &[Frame::Ping],
-    );
+    let ping = datagram(ReplicaId(1), 0, &[Frame::Ping]);
     a.handle_datagram(Time::ZERO, addr(1), &ping);
     sent_frames(&mut a);
     a
@@ -434,13 +395,7 @@ fn retransmissions_back_off_while_nothing_answers() {
 #[test]
 fn gossiped_addresses_that_never_answer_are_forgotten() {
     let mut a = with_live_peer();
-    let list = wire::encode(
-        &Header {
-            sender: ReplicaId(1),
-            packet: 1,
-        },
-        &[Frame::Peers(vec![addr(9)])],
-    );
+    let list = datagram(ReplicaId(1), 1, &[Frame::Peers(vec![addr(9)])]);
     a.handle_datagram(Time::ZERO, addr(1), &list);
     assert!(a.peers().iter().any(|p| p.addr == addr(9)));
     let mut now = Time::ZERO;
@@ -469,23 +424,15 @@ fn a_full_table_makes_room_by_forgetting_unanswered_gossip() {
         Time::ZERO,
     );
     a.add_peer(Time::ZERO, addr(1));
-    let list = wire::encode(
-        &Header {
-            sender: ReplicaId(1),
-            packet: 0,
-        },
+    let list = datagram(
+        ReplicaId(1),
+        0,
         &[Frame::Peers(vec![addr(7), addr(8), addr(9)])],
     );
     a.handle_datagram(Time::ZERO, addr(1), &list);
     assert_eq!(a.peers().len(), 3);
     // A real peer contacts it: a never-answered gossiped address makes way.
-    let hello = wire::encode(
-        &Header {
-            sender: ReplicaId(5),
-            packet: 0,
-        },
-        &[Frame::Ping],
-    );
+    let hello = datagram(ReplicaId(5), 0, &[Frame::Ping]);
     a.handle_datagram(Time::ZERO, addr(5), &hello);
     let known: Vec<SocketAddr> = a.peers().iter().map(|p| p.addr).collect();
     assert!(
@@ -627,13 +574,7 @@ fn a_peer_name_cannot_carry_control_characters_or_run_long() {
     let mut a = node(1);
     a.add_peer(Time::ZERO, addr(2));
     let name = format!("evil\nok 0 peers\n\x1b[2J{}", "x".repeat(500));
-    let hello = wire::encode(
-        &Header {
-            sender: ReplicaId(2),
-            packet: 0,
-        },
-        &[Frame::Hello { session: 7, name }],
-    );
+    let hello = datagram(ReplicaId(2), 0, &[Frame::Hello { session: 7, name }]);
     a.handle_datagram(Time::ZERO, addr(2), &hello);
     let shown = a.peers()[0].name.clone().expect("named");
     assert!(!shown.chars().any(char::is_control), "{shown:?}");
@@ -678,13 +619,7 @@ fn a_peer_list_is_cut_to_fit_a_small_mtu() {
     for port in 2..40 {
         assert!(a.add_peer(Time::ZERO, addr(port)));
         // Every peer answers, so it is up and worth listing.
-        let ping = wire::encode(
-            &Header {
-                sender: ReplicaId(port as u64),
-                packet: 0,
-            },
-            &[Frame::Ping],
-        );
+        let ping = datagram(ReplicaId(port as u64), 0, &[Frame::Ping]);
         a.handle_datagram(Time::ZERO, addr(port), &ping);
     }
     let _ = sent_frames(&mut a);
