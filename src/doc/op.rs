@@ -143,8 +143,10 @@ impl Op {
         Op { id, kind }
     }
 
-    /// The first of [`Op::dependencies`] that `v` lacks (no allocation:
-    /// `apply` asks this for every op).
+    /// The first id this op needs that `v` lacks, besides the previous
+    /// counter of its own replica: an origin, or the last id of a delete
+    /// target (ids of one replica arrive in order). No allocation: `apply`
+    /// asks this for every op.
     pub fn missing_dependency(&self, v: &super::VersionVector) -> Option<Id> {
         match &self.kind {
             OpKind::Insert { left, right, .. } => left
@@ -156,20 +158,6 @@ impl Op {
                 .iter()
                 .filter_map(|t| t.ids().map(|s| s.last()))
                 .find(|d| !v.contains(*d)),
-        }
-    }
-
-    /// Every id that must be known before this op can be applied, besides
-    /// the previous counter of its own replica.
-    pub fn dependencies(&self) -> Vec<Id> {
-        match &self.kind {
-            OpKind::Insert { left, right, .. } => {
-                left.iter().chain(right.iter()).copied().collect()
-            }
-            OpKind::Delete { targets } => targets
-                .iter()
-                .filter_map(|t| t.ids().map(|s| s.last()))
-                .collect(),
         }
     }
 }

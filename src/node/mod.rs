@@ -1021,8 +1021,8 @@ impl Node {
     /// early op is counted against `from`).
     fn room_to_hold(&mut self, from: SocketAddr, op: &Op) -> bool {
         let version = self.doc.version_ref();
-        let early = op.id.counter > version.get(op.id.replica)
-            || op.dependencies().iter().any(|d| !version.contains(*d));
+        let early =
+            op.id.counter > version.get(op.id.replica) || op.missing_dependency(version).is_some();
         let Some(peer) = self.peers.get_mut(&from) else {
             return true;
         };

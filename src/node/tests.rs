@@ -12,10 +12,15 @@ fn addr(port: u16) -> SocketAddr {
 }
 
 fn node(replica: u64) -> Node {
+    node_with(replica, replica, Config::default())
+}
+
+/// A node of replica `replica` with its RNG seeded by `seed`.
+fn node_with(replica: u64, seed: u64, config: Config) -> Node {
     Node::new(
         Doc::new(ReplicaId(replica)),
-        Config::default(),
-        ChaCha8Rng::seed_from_u64(replica),
+        config,
+        ChaCha8Rng::seed_from_u64(seed),
         Time::ZERO,
     )
 }
@@ -168,14 +173,13 @@ fn ops_learned_from_a_peer_are_not_echoed_back() {
     let op = a.ops_since(&VersionVector::new()).remove(0);
     // Without peer exchange a node relays everything to every peer (its
     // peers need not know each other).
-    let mut b = Node::new(
-        Doc::new(ReplicaId(2)),
+    let mut b = node_with(
+        2,
+        2,
         Config {
             peer_exchange: false,
             ..Config::default()
         },
-        ChaCha8Rng::seed_from_u64(2),
-        Time::ZERO,
     );
     b.add_peer(Time::ZERO, addr(1));
     b.add_peer(Time::ZERO, addr(3));
@@ -414,14 +418,13 @@ fn gossiped_addresses_that_never_answer_are_forgotten() {
 
 #[test]
 fn a_full_table_makes_room_by_forgetting_unanswered_gossip() {
-    let mut a = Node::new(
-        Doc::new(ReplicaId(2)),
+    let mut a = node_with(
+        2,
+        1,
         Config {
             max_peers: 3,
             ..Config::default()
         },
-        ChaCha8Rng::seed_from_u64(1),
-        Time::ZERO,
     );
     a.add_peer(Time::ZERO, addr(1));
     let list = datagram(
@@ -451,12 +454,7 @@ fn zero_intervals_cannot_spin_the_driver() {
         min_rto: Duration::ZERO,
         ..Config::default()
     };
-    let mut a = Node::new(
-        Doc::new(ReplicaId(2)),
-        config,
-        ChaCha8Rng::seed_from_u64(1),
-        Time::ZERO,
-    );
+    let mut a = node_with(2, 1, config);
     a.add_peer(Time::ZERO, addr(1));
     let mut now = Time::ZERO;
     for _ in 0..100 {
@@ -584,14 +582,13 @@ fn a_peer_name_cannot_carry_control_characters_or_run_long() {
 
 #[test]
 fn add_peer_says_when_the_table_is_full() {
-    let mut a = Node::new(
-        Doc::new(ReplicaId(1)),
+    let mut a = node_with(
+        1,
+        1,
         Config {
             max_peers: 1,
             ..Config::default()
         },
-        ChaCha8Rng::seed_from_u64(1),
-        Time::ZERO,
     );
     assert!(a.add_peer(Time::ZERO, addr(2)));
     assert!(
@@ -604,8 +601,9 @@ fn add_peer_says_when_the_table_is_full() {
 
 #[test]
 fn a_peer_list_is_cut_to_fit_a_small_mtu() {
-    let mut a = Node::new(
-        Doc::new(ReplicaId(1)),
+    let mut a = node_with(
+        1,
+        1,
         Config {
             mtu: 200,
             // Peers that never answer stay up through the test.
@@ -613,8 +611,6 @@ fn a_peer_list_is_cut_to_fit_a_small_mtu() {
             down_after: 1000,
             ..Config::default()
         },
-        ChaCha8Rng::seed_from_u64(1),
-        Time::ZERO,
     );
     for port in 2..40 {
         assert!(a.add_peer(Time::ZERO, addr(port)));
