@@ -60,7 +60,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::doc::{self, Doc, IdSpan, Op, Patch, ReplicaId, VersionVector};
 use crate::wire::{
-    self, DatagramBuilder, DecodeError, DigestFrame, Frame, GroupKey, Header, SealId,
+    self, DatagramBuilder, DecodeError, DigestFrame, Frame, GroupKey, Header, SealId, SealKeys,
 };
 
 use gossip::{fanout_for, Gossip, View};
@@ -344,6 +344,8 @@ pub struct Node {
     replay: ReplayWindows,
     /// Reused to decrypt each sealed datagram.
     open_buf: Vec<u8>,
+    /// `config.key` with the epoch keys derived from it so far.
+    seal_keys: Option<SealKeys>,
     /// Snapshots arriving, by sender.
     snapshots_in: BTreeMap<SocketAddr, snapshot::Incoming>,
     /// The last snapshot made, and the version total it was made at: sent
@@ -384,6 +386,7 @@ impl Node {
         config.initial_rto = config.initial_rto.clamp(config.min_rto, config.max_rto);
         // The history the node starts with is not news to push.
         let gossip = Gossip::new(doc.version());
+        let seal_keys = config.key.clone().map(SealKeys::new);
         let mut node = Node {
             doc,
             config,
@@ -405,6 +408,7 @@ impl Node {
             sealed_count: 0,
             replay: ReplayWindows::new(MAX_REPLAY_SENDERS),
             open_buf: Vec::new(),
+            seal_keys,
             snapshots_in: BTreeMap::new(),
             snapshot_cache: None,
             presence: Default::default(),
@@ -537,8 +541,8 @@ impl Node {
 
     /// Authenticates (with a key) and decodes a datagram; counts why not.
     fn open(&mut self, bytes: &[u8]) -> Option<(Header, Option<SealId>, Vec<Frame>)> {
-        let opened =
-            wire::open_with(bytes, self.config.key.as_ref(), &mut self.open_buf).and_then(|o| {
+        let opened = wire::open_with_keys(bytes, self.seal_keys.as_mut(), &mut self.open_buf)
+            .and_then(|o| {
                 Ok((
                     o.header,
                     o.seal,
@@ -1480,14 +1484,14 @@ impl Node {
         if let Some(budget) = &mut peer.budget {
             *budget = budget.saturating_sub(builder.len_in_clear());
         }
-        let bytes = match &config.key {
-            Some(key) => {
+        let bytes = match &mut self.seal_keys {
+            Some(keys) => {
                 let id = SealId {
                     epoch: config.epoch,
                     seq: self.sealed_count,
                 };
                 self.sealed_count += 1;
-                builder.finish_sealed(key, id)
+                builder.finish_sealed_with(keys, id)
             }
             None => builder.finish(),
         };
