@@ -51,7 +51,6 @@ mod timers;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
-use std::ops::Bound::{Excluded, Unbounded};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -646,19 +645,18 @@ impl Node {
     fn scan_ready(&mut self) {
         self.ready.clear();
         self.ready_at = 0;
-        let (after, upto) = match self.cursor {
-            Some(c) => (
-                self.peers.range((Excluded(c), Unbounded)),
-                Some(self.peers.range(..=c)),
-            ),
-            None => (self.peers.range::<SocketAddr, _>(..), None),
-        };
+        // One pass in address order, then rotated to start after the
+        // cursor (cheaper than two range searches of the map).
         self.ready.extend(
-            after
-                .chain(upto.into_iter().flatten())
+            self.peers
+                .iter()
                 .filter(|(_, p)| p.may_send())
                 .map(|(&a, _)| a),
         );
+        if let Some(c) = self.cursor {
+            let after = self.ready.partition_point(|&a| a <= c);
+            self.ready.rotate_left(after);
+        }
     }
 
     /// When the node next wants `handle_timeout` called.
