@@ -165,15 +165,28 @@ pub struct View {
 
 impl View {
     /// `me` and the live peers `(replica, addr)`, in any order.
+    #[cfg(test)]
     pub fn new(me: ReplicaId, peers: impl IntoIterator<Item = (ReplicaId, SocketAddr)>) -> View {
-        let mut members: Vec<(ReplicaId, Option<SocketAddr>)> =
-            peers.into_iter().map(|(r, a)| (r, Some(a))).collect();
+        let mut view = View::default();
+        view.rebuild(me, peers);
+        view
+    }
+
+    /// Makes the view of `me` and the live peers `(replica, addr)`, in
+    /// any order (reusing the allocation).
+    pub fn rebuild(
+        &mut self,
+        me: ReplicaId,
+        peers: impl IntoIterator<Item = (ReplicaId, SocketAddr)>,
+    ) {
+        let members = &mut self.members;
+        members.clear();
+        members.extend(peers.into_iter().map(|(r, a)| (r, Some(a))));
         members.push((me, None));
         // Stable on equal ids (two addresses claiming one replica): the
         // tree then just names one of them.
         members.sort_by_key(|&(r, _)| r);
         members.dedup_by_key(|m| m.0);
-        View { members }
     }
 
     pub fn len(&self) -> usize {

@@ -329,6 +329,8 @@ pub struct Node {
     gossip: Gossip,
     /// Reused by `refill_queues` for one op's tree children.
     targets_scratch: Vec<SocketAddr>,
+    /// Reused by `refill_queues` for the live members.
+    view_scratch: View,
     /// Peers that may have something to send, listed by `poll_transmit`
     /// and worked through from `ready_at` on.
     ready: Vec<SocketAddr>,
@@ -400,6 +402,7 @@ impl Node {
             refilled_total: 0,
             gossip,
             targets_scratch: Vec::new(),
+            view_scratch: View::default(),
             ready: Vec::new(),
             ready_at: 0,
             last_now: now,
@@ -1127,9 +1130,7 @@ impl Node {
                     continue;
                 };
                 for part in subtract_spans(op, &in_flight) {
-                    for piece in wire::split_to_fit(&part, max_frame, me) {
-                        enqueue(peer, piece, max_frame, me);
-                    }
+                    enqueue_cut(peer, part, max_frame, me);
                 }
             }
         }
@@ -1144,7 +1145,8 @@ impl Node {
         // Without peer exchange this node's peers are not the group (a
         // chain knows its neighbours only): relay everything to everyone.
         let everyone = !self.config.peer_exchange;
-        let view = View::new(
+        let mut view = std::mem::take(&mut self.view_scratch);
+        view.rebuild(
             me,
             self.peers
                 .values()
@@ -1172,15 +1174,16 @@ impl Node {
                 let Some(peer) = self.peers.get_mut(addr) else {
                     continue;
                 };
-                let Some(op) = trim_known(op.clone(), &peer.known) else {
+                if peer.known.contains_span(&op.span()) {
                     continue;
-                };
-                for piece in wire::split_to_fit(&op, max_frame, me) {
-                    enqueue(peer, piece, max_frame, me);
+                }
+                if let Some(op) = trim_known(op.clone(), &peer.known) {
+                    enqueue_cut(peer, op, max_frame, me);
                 }
             }
         }
         self.targets_scratch = targets;
+        self.view_scratch = view;
     }
 
     // ---- gossip: announcements and pulls ----
@@ -1596,6 +1599,17 @@ fn pack_ops(
 
 /// Appends `op` to the peer's queue, merged into the last op when it
 /// continues it and the result still fits a datagram.
+/// [`enqueue`], cut into pieces first if it does not fit a frame.
+fn enqueue_cut(peer: &mut Peer, op: Op, max_frame: usize, me: ReplicaId) {
+    if wire::op_frame_len(&op, me) <= max_frame {
+        enqueue(peer, op, max_frame, me);
+    } else {
+        for piece in wire::split_to_fit(&op, max_frame, me) {
+            enqueue(peer, piece, max_frame, me);
+        }
+    }
+}
+
 fn enqueue(peer: &mut Peer, op: Op, max_frame: usize, me: ReplicaId) {
     let len = wire::op_frame_len(&op, me);
     if let Some(last) = peer.queue.back_mut() {
