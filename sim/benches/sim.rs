@@ -26,6 +26,10 @@ use rumor_sim::queue::EventQueue;
 use rumor_sim::toy::ToyNode;
 use rumor_sim::{SimConfig, Simulation};
 
+/// The allocator the `sim` program runs with (see src/main.rs).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn session(seed: u64) -> SimConfig {
     SimConfig {
         seed,
