@@ -331,6 +331,8 @@ pub struct Node {
     targets_scratch: Vec<SocketAddr>,
     /// Reused by `refill_queues` for the live members.
     view_scratch: View,
+    /// Reused by `handle_timeout` for the peers with a timer due.
+    due_scratch: Vec<SocketAddr>,
     /// Peers that may have something to send, listed by `poll_transmit`
     /// and worked through from `ready_at` on.
     ready: Vec<SocketAddr>,
@@ -403,6 +405,7 @@ impl Node {
             gossip,
             targets_scratch: Vec::new(),
             view_scratch: View::default(),
+            due_scratch: Vec::new(),
             ready: Vec::new(),
             ready_at: 0,
             last_now: now,
@@ -601,15 +604,18 @@ impl Node {
             );
         }
         // Only peers with a timer due (hundreds of peers, few due).
-        let due: Vec<SocketAddr> = self
-            .peers
-            .values()
-            .filter(|p| p.timers.next().is_some_and(|t| t <= now))
-            .map(|p| p.addr)
-            .collect();
-        for addr in due {
+        let mut due = std::mem::take(&mut self.due_scratch);
+        due.clear();
+        due.extend(
+            self.peers
+                .values()
+                .filter(|p| p.timers.next().is_some_and(|t| t <= now))
+                .map(|p| p.addr),
+        );
+        for &addr in &due {
             self.peer_timeouts(now, addr);
         }
+        self.due_scratch = due;
         self.presence_timeout(now);
     }
 
