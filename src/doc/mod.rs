@@ -41,6 +41,7 @@
 //! (its origins, its delete targets, the previous counter of its replica)
 //! are not all here yet is held and applied as soon as they arrive.
 
+mod collect;
 mod error;
 #[cfg(test)]
 mod flat_sequence;
@@ -61,7 +62,7 @@ use jumprope::{JumpRope, JumpRopeBuf};
 
 use oplog::OpLog;
 use pending::Pending;
-use sequence::Sequence;
+use sequence::{Refused, Sequence};
 
 const NAMES_A_DELETE: Error = Error::InvalidOp("names the id of a delete as a char");
 
@@ -96,6 +97,8 @@ pub struct DocStats {
     pub log_entries: usize,
     /// Ops held waiting for their dependencies.
     pub pending_ops: usize,
+    /// Tombstones removed by cleanup ([`Doc::collect`]) so far.
+    pub tombstones_reclaimed: u64,
     /// Counters applied, over all replicas (chars inserted plus chars deleted).
     pub ops: u64,
 }
@@ -112,6 +115,11 @@ pub struct Doc {
     pending: Pending,
     /// Reused for the targets of each local delete (saves an allocation).
     scratch: Vec<TargetSpan>,
+    /// History cleaned up (see `collect`): ops below it are gone from the
+    /// log, and its stable tombstones from the sequence.
+    collected: VersionVector,
+    /// Tombstones removed by cleanup so far.
+    reclaimed: u64,
 }
 
 impl std::fmt::Debug for Doc {
@@ -134,6 +142,8 @@ impl Doc {
             text: JumpRopeBuf::with_rope(JumpRope::new_from_seed(0)),
             pending: Pending::default(),
             scratch: Vec::new(),
+            collected: VersionVector::new(),
+            reclaimed: 0,
         }
     }
 
@@ -247,9 +257,34 @@ impl Doc {
         &self.version
     }
 
-    /// Every op `v` lacks, in an order `apply` accepts (causal).
+    /// Every op `v` lacks, in an order `apply` accepts (causal), when
+    /// [`Doc::can_serve`] says `v` can be served; otherwise only those
+    /// beyond the collected history.
     pub fn ops_since(&self, v: &VersionVector) -> Vec<Op> {
         self.log.ops_since(v)
+    }
+
+    /// Whether [`Doc::ops_since`] gives everything `v` lacks: `v` has all
+    /// the history this replica cleaned up. A peer that lacks some of it
+    /// needs a snapshot instead.
+    pub fn can_serve(&self, v: &VersionVector) -> bool {
+        v.dominates(&self.collected)
+    }
+
+    /// Cleans up the history up to `frontier` (see the `collect` module for
+    /// the rule and the promise the caller makes: every op applied from now
+    /// on was made by a replica that had all of `frontier`). Drops those ops
+    /// from the log and the stable tombstones from the sequence (keeping
+    /// one-char markers where later ops may still need a position). The
+    /// text does not change. Returns the number of tombstones removed.
+    /// O(n log n) in the size of the replica: call it now and then.
+    pub fn collect(&mut self, frontier: &VersionVector) -> u64 {
+        collect::collect(self, frontier)
+    }
+
+    /// The history cleaned up so far (a version vector; empty at first).
+    pub fn collected(&self) -> &VersionVector {
+        &self.collected
     }
 
     /// The whole history in a compact, self-contained form (see
@@ -316,6 +351,7 @@ impl Doc {
             runs: self.seq.piece_count(),
             log_entries: self.log.entries(),
             pending_ops: self.pending.len(),
+            tombstones_reclaimed: self.reclaimed,
             ops: self.version.total(),
         }
     }
@@ -386,20 +422,19 @@ impl Doc {
         // What the op names must be chars, not ids of deletes (an insert's
         // origins are checked by `integrate`, before it changes anything).
         if let OpKind::Delete { targets } = &op.kind {
-            if !targets
-                .iter()
-                .filter_map(|t| t.ids())
-                .all(|span| self.log.all_chars(span))
-            {
-                return Err(NAMES_A_DELETE);
+            for span in targets.iter().filter_map(|t| t.ids()) {
+                collect::check_chars(self, span)?;
             }
         }
         match &op.kind {
             OpKind::Insert { left, right, text } => {
                 let pos = self
                     .seq
-                    .integrate(op.id, len, *left, *right, &self.log)
-                    .ok_or(NAMES_A_DELETE)?;
+                    .integrate(op.id, len, *left, *right, &self.log, &self.collected)
+                    .map_err(|refused| match refused {
+                        Refused::NotAChar => NAMES_A_DELETE,
+                        Refused::Collected(id) => Error::Collected(id),
+                    })?;
                 self.text.insert(pos, text);
                 applied.patches.push(Patch {
                     pos,

@@ -354,7 +354,9 @@ fn tree_matches_flat_reference_for_remote_ops() {
             let len = op.len();
             match op.kind.clone() {
                 OpKind::Insert { left, right, .. } => {
-                    let a = tree.integrate(op.id, len, left, right, &log).unwrap();
+                    let a = tree
+                        .integrate(op.id, len, left, right, &log, &VersionVector::new())
+                        .unwrap();
                     let b = flat.integrate(op.id, len, left, right);
                     assert_eq!(a, b, "seed {seed}");
                 }
