@@ -103,6 +103,10 @@ pub struct DocStats {
     pub ops: u64,
 }
 
+fn op_len(text: &str) -> u64 {
+    text.chars().count() as u64
+}
+
 /// One replica of the shared text.
 #[derive(Clone)]
 pub struct Doc {
@@ -312,12 +316,23 @@ impl Doc {
     /// Replaces this replica's state by a snapshot's, keeping every op of
     /// ours the snapshot lacks (re-applied on top of it) and every held op.
     /// Returns one patch for the whole text and the snapshot's version. On
-    /// error nothing changes.
+    /// error nothing changes; [`Error::Collected`] means some of our ops
+    /// were made without history the snapshot has cleaned up: rejoin with
+    /// [`Doc::rejoin`] instead.
     pub fn absorb_snapshot(&mut self, bytes: &[u8]) -> Result<(Patch, VersionVector), Error> {
         let mut loaded = history::decode(self.replica, bytes)?;
         let snapshot_version = loaded.version();
         for op in self.ops_since(&loaded.version) {
-            loaded.apply(op)?;
+            let ours = op.id.replica == self.replica;
+            match loaded.apply(op) {
+                Ok(_) => {}
+                // Ours, made without history the snapshot cleaned up.
+                Err(Error::Collected(id)) if ours => return Err(Error::Collected(id)),
+                // Another replica's op the snapshot's history has moved
+                // past: its maker refuses it too.
+                Err(Error::Collected(_)) => {}
+                Err(e) => return Err(e),
+            }
         }
         for op in self.pending.all() {
             // Held ops may still lack their causes; an op the snapshot
@@ -331,6 +346,65 @@ impl Doc {
         };
         *self = loaded;
         Ok((patch, snapshot_version))
+    }
+
+    /// Rejoins the group as a new replica `replica` from a member's
+    /// snapshot, when this replica's own ops can no longer be accepted
+    /// (it was declared gone, or made them without history the group has
+    /// cleaned up). Every op of ours the snapshot lacks is *re-made* as a
+    /// new local edit of the new replica, at the same place: an insert goes
+    /// right after its left neighbour (or before its right one, or at the
+    /// end if both are gone), a delete removes the chars it removed that
+    /// are still visible. Other replicas' ops the snapshot lacks are applied
+    /// where they still can be (the group sends them again anyway).
+    /// Returns the new replica and one patch for the whole text.
+    pub fn rejoin(&self, bytes: &[u8], replica: ReplicaId) -> Result<(Doc, Patch), Error> {
+        let mut new = history::decode(replica, bytes)?;
+        let since = new.version.get(self.replica);
+        // Our chars re-made: old id -> new id.
+        let mut moved: std::collections::BTreeMap<Id, Id> = Default::default();
+        let mut others = Vec::new();
+        for op in self.ops_since(&new.version) {
+            if op.id.replica != self.replica || op.id.counter < since {
+                others.push(op);
+                continue;
+            }
+            let now = |id: Id| moved.get(&id).copied().unwrap_or(id);
+            match op.kind {
+                OpKind::Insert { left, right, text } => {
+                    let after_left = match left {
+                        None => Some(0),
+                        Some(l) => new.position_of(now(l)).map(|(p, vis)| p + vis as usize),
+                    };
+                    let pos = after_left
+                        .or_else(|| right.and_then(|r| new.position_of(now(r))).map(|(p, _)| p))
+                        .unwrap_or(new.len());
+                    let first = new.next_id();
+                    new.insert(pos, &text)?;
+                    for k in 0..op_len(&text) {
+                        moved.insert(op.id.add(k), first.add(k));
+                    }
+                }
+                OpKind::Delete { targets } => {
+                    for span in targets.iter().filter_map(|t| t.ids()) {
+                        for k in 0..span.len {
+                            if let Some((p, true)) = new.position_of(now(span.start.add(k))) {
+                                new.delete(p, 1)?;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for op in others.into_iter().chain(self.pending.all()) {
+            let _ = new.apply(op);
+        }
+        let patch = Patch {
+            pos: 0,
+            deleted: self.len(),
+            inserted: new.len(),
+        };
+        Ok((new, patch))
     }
 
     /// Number of ops held waiting for their dependencies.
