@@ -624,7 +624,10 @@ impl Driver {
         if doc.version_ref() == &self.persisted {
             return Ok(());
         }
-        let rejoined = self.store.as_ref().is_some_and(|s| s.replica() != doc.replica());
+        let rejoined = self
+            .store
+            .as_ref()
+            .is_some_and(|s| s.replica() != doc.replica());
         if rejoined || !doc.can_serve(&self.persisted) {
             // The node rejoined as a new replica (see `Event::Rejoined`): the
             // document is a new one, kept whole.

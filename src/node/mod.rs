@@ -1069,6 +1069,13 @@ impl Node {
         }
         let Some(op) = self.stability.accepted(op) else {
             self.stats.drops.gone_author += 1;
+            // Tell the sender who is gone: if it is the author, it rejoins.
+            let gone = Frame::Gone(self.stability.declarations());
+            if let Some(peer) = self.peers.get_mut(&from) {
+                if !peer.control.contains(&gone) {
+                    peer.control.push_back(gone);
+                }
+            }
             return;
         };
         if !self.room_to_hold(from, &op) {
@@ -1117,7 +1124,11 @@ impl Node {
     fn start_snapshot(&mut self, addr: SocketAddr, again: bool) {
         let ours = self.doc.version();
         let me = self.doc.replica();
-        if !self.peers.get(&addr).is_some_and(|p| again || p.snapshot_out.is_none()) {
+        if !self
+            .peers
+            .get(&addr)
+            .is_some_and(|p| again || p.snapshot_out.is_none())
+        {
             return;
         }
         let bytes = match &self.snapshot_cache {
@@ -1139,7 +1150,8 @@ impl Node {
             if let Some(pull) = peer.pull.as_mut() {
                 pull.merge(&out.version);
             }
-            peer.queue.retain(|op| !out.version.contains_span(&op.span()));
+            peer.queue
+                .retain(|op| !out.version.contains_span(&op.span()));
             peer.queue_bytes = peer.queue.iter().map(|op| wire::op_frame_len(op, me)).sum();
         }
     }
@@ -1163,7 +1175,10 @@ impl Node {
         self.gossip = Gossip::new(base);
         self.doc = doc;
         self.snapshot_cache = None;
+        // The old id makes no more ops: say so, so that it holds back no
+        // one's cleanup (the group has exactly the snapshot's ops of it).
         self.stability = Default::default();
+        self.stability.replaced(old, &self.doc);
         self.stats.rejoins += 1;
         patches.push(patch);
         self.events.push_back(Event::Rejoined { old, new });

@@ -75,7 +75,13 @@ impl Stability {
     }
 
     /// An unscoped digest from member `replica`.
-    pub fn report(&mut self, replica: ReplicaId, version: &VersionVector, now: Time, grace: Duration) {
+    pub fn report(
+        &mut self,
+        replica: ReplicaId,
+        version: &VersionVector,
+        now: Time,
+        grace: Duration,
+    ) {
         if self.gone.contains_key(&replica) {
             return;
         }
@@ -97,6 +103,15 @@ impl Stability {
             Some((at, v)) if *at + grace <= now => Some(v),
             _ => r.settled.as_ref(),
         }
+    }
+
+    /// Declares `replica` gone now, with the count of its ops we have: it
+    /// is this node's own old id after a rejoin, which makes no more ops.
+    pub fn replaced(&mut self, replica: ReplicaId, doc: &Doc) {
+        let have = doc.version_ref().get(replica);
+        let entry = self.gone.entry(replica).or_insert(have);
+        *entry = (*entry).max(have);
+        self.reports.remove(&replica);
     }
 
     /// Our declarations, for a `Gone` frame (sorted by replica).
@@ -146,7 +161,12 @@ impl Stability {
     fn members(&self, me: ReplicaId, doc: &Doc, peers: &[ReplicaId]) -> Vec<ReplicaId> {
         let mut all: Vec<ReplicaId> = peers.to_vec();
         all.push(me);
-        all.extend(doc.version_ref().iter().filter(|&(_, n)| n > 0).map(|(r, _)| r));
+        all.extend(
+            doc.version_ref()
+                .iter()
+                .filter(|&(_, n)| n > 0)
+                .map(|(r, _)| r),
+        );
         all.extend(self.reports.keys().copied());
         all.extend(self.heard.keys().copied());
         all.sort_unstable();
