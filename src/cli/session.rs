@@ -350,10 +350,12 @@ fn status(driver: &Driver) -> Reply {
             doc.pending_len()
         ),
         format!(
-            "tombstones  {} (of {} chars ever inserted; {} runs in the sequence)",
-            sizes.tombstones,
-            sizes.tombstones + sizes.visible_chars,
-            sizes.runs
+            "tombstones  {} held, {} reclaimed ({} runs in the sequence; {} cleanups)",
+            sizes.tombstones, sizes.tombstones_reclaimed, sizes.runs, s.collections
+        ),
+        format!(
+            "members     {} declared gone; {} ops of gone members refused; rejoined {} times",
+            s.members_gone, s.drops.gone_author, s.rejoins
         ),
         format!("peers       {}", node.peers().len()),
         format!(
