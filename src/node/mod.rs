@@ -52,7 +52,6 @@ mod timers;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
-use std::ops::Bound::{Excluded, Unbounded};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -61,7 +60,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::doc::{self, Doc, IdSpan, Op, Patch, ReplicaId, VersionVector};
 use crate::wire::{
-    self, DatagramBuilder, DecodeError, DigestFrame, Frame, GroupKey, Header, SealId,
+    self, DatagramBuilder, DecodeError, DigestFrame, Frame, GroupKey, Header, SealId, SealKeys,
 };
 
 use gossip::{fanout_for, Gossip, View};
@@ -370,6 +369,8 @@ pub struct Node {
     replay: ReplayWindows,
     /// Reused to decrypt each sealed datagram.
     open_buf: Vec<u8>,
+    /// `config.key` with the epoch keys derived from it so far.
+    seal_keys: Option<SealKeys>,
     /// Snapshots arriving, by sender.
     snapshots_in: BTreeMap<SocketAddr, snapshot::Incoming>,
     /// The last snapshot made, and the version total it was made at: sent
@@ -412,6 +413,7 @@ impl Node {
         config.initial_rto = config.initial_rto.clamp(config.min_rto, config.max_rto);
         // The history the node starts with is not news to push.
         let gossip = Gossip::new(doc.version());
+        let seal_keys = config.key.clone().map(SealKeys::new);
         let mut node = Node {
             doc,
             config,
@@ -433,6 +435,7 @@ impl Node {
             sealed_count: 0,
             replay: ReplayWindows::new(MAX_REPLAY_SENDERS),
             open_buf: Vec::new(),
+            seal_keys,
             snapshots_in: BTreeMap::new(),
             snapshot_cache: None,
             presence: Default::default(),
@@ -573,8 +576,8 @@ impl Node {
 
     /// Authenticates (with a key) and decodes a datagram; counts why not.
     fn open(&mut self, bytes: &[u8]) -> Option<(Header, Option<SealId>, Vec<Frame>)> {
-        let opened =
-            wire::open_with(bytes, self.config.key.as_ref(), &mut self.open_buf).and_then(|o| {
+        let opened = wire::open_with_keys(bytes, self.seal_keys.as_mut(), &mut self.open_buf)
+            .and_then(|o| {
                 Ok((
                     o.header,
                     o.seal,
@@ -679,19 +682,18 @@ impl Node {
     fn scan_ready(&mut self) {
         self.ready.clear();
         self.ready_at = 0;
-        let (after, upto) = match self.cursor {
-            Some(c) => (
-                self.peers.range((Excluded(c), Unbounded)),
-                Some(self.peers.range(..=c)),
-            ),
-            None => (self.peers.range::<SocketAddr, _>(..), None),
-        };
+        // One pass in address order, then rotated to start after the
+        // cursor (cheaper than two range searches of the map).
         self.ready.extend(
-            after
-                .chain(upto.into_iter().flatten())
+            self.peers
+                .iter()
                 .filter(|(_, p)| p.may_send())
                 .map(|(&a, _)| a),
         );
+        if let Some(c) = self.cursor {
+            let after = self.ready.partition_point(|&a| a <= c);
+            self.ready.rotate_left(after);
+        }
     }
 
     /// When the node next wants `handle_timeout` called.
@@ -1636,14 +1638,14 @@ impl Node {
         if let Some(budget) = &mut peer.budget {
             *budget = budget.saturating_sub(builder.len_in_clear());
         }
-        let bytes = match &config.key {
-            Some(key) => {
+        let bytes = match &mut self.seal_keys {
+            Some(keys) => {
                 let id = SealId {
                     epoch: config.epoch,
                     seq: self.sealed_count,
                 };
                 self.sealed_count += 1;
-                builder.finish_sealed(key, id)
+                builder.finish_sealed_with(keys, id)
             }
             None => builder.finish(),
         };
