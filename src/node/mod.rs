@@ -287,6 +287,9 @@ pub struct Stats {
     /// Snapshots sent whole (every chunk acknowledged) and loaded.
     pub snapshots_sent: u64,
     pub snapshots_received: u64,
+    /// Snapshots of our own document encoded (a newcomer at an unchanged
+    /// document gets the last one again).
+    pub snapshots_encoded: u64,
 }
 
 /// Packet-threshold loss detection: a datagram is lost once one sent this
@@ -346,9 +349,9 @@ pub struct Node {
     open_buf: Vec<u8>,
     /// Snapshots arriving, by sender.
     snapshots_in: BTreeMap<SocketAddr, snapshot::Incoming>,
-    /// The last snapshot made, and the version total it was made at: sent
+    /// The last snapshot of our document (made, loaded or offered): sent
     /// again to every newcomer until the document changes.
-    snapshot_cache: Option<(u64, Arc<[u8]>)>,
+    snapshot_cache: Option<snapshot::Cached>,
     presence: presence::PresenceState,
 }
 
@@ -740,6 +743,33 @@ impl Node {
         &self.stats
     }
 
+    /// Encodes now the snapshot a newcomer would get, unless the document
+    /// is too small to be sent as one or the last snapshot is still
+    /// current: so the first newcomer does not wait for the encoding. A
+    /// driver calls it when it has time to spare (at start, say).
+    pub fn prepare_snapshot(&mut self) {
+        if self.doc.version_ref().total() >= self.config.snapshot_min_ops.max(1) {
+            self.snapshot_now();
+        }
+    }
+
+    /// The snapshot of the document as it is now (`Doc::encode_snapshot`'s
+    /// bytes): the last one made, loaded or offered if still current, else
+    /// a new one, kept for newcomers. What a driver compacts its log into.
+    pub fn snapshot_now(&mut self) -> Arc<[u8]> {
+        snapshot::current(&mut self.snapshot_cache, &self.doc, &mut self.stats)
+    }
+
+    /// Hands the node a snapshot of its document, `Doc::encode_snapshot`'s
+    /// bytes made at `version` (say, the one a driver's log was compacted
+    /// into), to send to newcomers instead of encoding its own. Ignored
+    /// unless `version` is the document's version now.
+    pub fn offer_snapshot(&mut self, version: VersionVector, bytes: Arc<[u8]>) {
+        if self.doc.version_ref() == &version {
+            self.snapshot_cache = Some(snapshot::Cached { version, bytes });
+        }
+    }
+
     // ---- membership and liveness ----
 
     /// Makes sure `addr` is in the peer table; false if the table is full.
@@ -955,14 +985,7 @@ impl Node {
             && peer.snapshot_out.is_none()
             && snapshot::worth_sending(&ours, &d.version, self.config.snapshot_min_ops)
         {
-            let bytes = match &self.snapshot_cache {
-                Some((total, bytes)) if *total == ours.total() => bytes.clone(),
-                _ => {
-                    let bytes: Arc<[u8]> = self.doc.encode_snapshot().into();
-                    self.snapshot_cache = Some((ours.total(), bytes.clone()));
-                    bytes
-                }
-            };
+            let bytes = snapshot::current(&mut self.snapshot_cache, &self.doc, &mut self.stats);
             let chunk = self.config.mtu - DatagramBuilder::overhead() - ACK_RESERVE - 32;
             let id = self.rng.random();
             peer.snapshot_out = Some(snapshot::Outgoing::new(id, bytes, ours.clone(), chunk));
@@ -1070,6 +1093,17 @@ impl Node {
             Ok((patch, version)) => {
                 self.stats.snapshots_received += 1;
                 patches.push(patch);
+                // The snapshot's ops are history, not news to push down
+                // the gossip trees (as for the doc a node starts with).
+                self.gossip.pushed.merge(&version);
+                if self.doc.version_ref() == &version {
+                    // The bytes are our document now: the next newcomer
+                    // gets them as they are.
+                    self.snapshot_cache = Some(snapshot::Cached {
+                        version: version.clone(),
+                        bytes: bytes.into(),
+                    });
+                }
                 if let Some(peer) = self.peers.get_mut(&from) {
                     // It has what it sent us: do not echo it back.
                     peer.known.merge(&version);
