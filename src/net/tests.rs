@@ -2,6 +2,7 @@
 //! those are the integration tests' job).
 
 use super::*;
+use crate::doc::ReplicaId;
 
 fn config(data: Option<&std::path::Path>) -> DriverConfig {
     DriverConfig {
@@ -200,4 +201,48 @@ fn a_cleaned_up_document_survives_a_restart() {
     let d = Driver::start(cfg).unwrap();
     assert_eq!(d.node().doc().text(), text);
     assert_eq!(d.node().doc().version(), version);
+}
+
+#[test]
+fn a_newcomer_snapshot_is_ready_at_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node = node::Config {
+        snapshot_min_ops: 10,
+        ..node::Config::default()
+    };
+    let mut doc = Doc::new(ReplicaId(5));
+    doc.insert(0, "a document long enough to be sent whole")
+        .unwrap();
+    let snapshot = doc.encode_snapshot();
+    {
+        let (mut store, _) = Store::open(tmp.path()).unwrap();
+        store
+            .append(&doc.ops_since(&VersionVector::new()), 0)
+            .unwrap();
+        store.compact(&snapshot).unwrap();
+    }
+    let cfg = DriverConfig {
+        node,
+        ..config(Some(tmp.path()))
+    };
+    // The log adds nothing to the store's snapshot: it is the one sent.
+    let mut d = Driver::start(cfg.clone()).unwrap();
+    assert_eq!(&*d.node.snapshot_now(), &snapshot[..]);
+    assert_eq!(d.node().stats().snapshots_encoded, 0);
+    d.edit(Edit::Insert {
+        pos: 0,
+        text: "> ".into(),
+    })
+    .unwrap();
+    drop(d);
+    // The log adds an op: a new snapshot is made at start.
+    let mut d = Driver::start(cfg).unwrap();
+    assert_eq!(d.node().stats().snapshots_encoded, 1);
+    let sent = d.node.snapshot_now();
+    assert_eq!(d.node().stats().snapshots_encoded, 1);
+    let loaded = Doc::decode_history(ReplicaId(6), &sent).unwrap();
+    assert!(loaded.text().starts_with("> a document"));
+    // Too small a document to be sent whole: nothing is made.
+    let d = Driver::start(config(None)).unwrap();
+    assert_eq!(d.node().stats().snapshots_encoded, 0);
 }

@@ -306,6 +306,9 @@ pub struct Stats {
     /// Snapshots sent whole (every chunk acknowledged) and loaded.
     pub snapshots_sent: u64,
     pub snapshots_received: u64,
+    /// Snapshots of our own document encoded (a newcomer at an unchanged
+    /// document gets the last one again).
+    pub snapshots_encoded: u64,
     /// History cleanups run (see `Doc::collect`).
     pub collections: u64,
     /// Members declared gone (by this node or adopted from others).
@@ -373,9 +376,9 @@ pub struct Node {
     seal_keys: Option<SealKeys>,
     /// Snapshots arriving, by sender.
     snapshots_in: BTreeMap<SocketAddr, snapshot::Incoming>,
-    /// The last snapshot made, and the version total it was made at: sent
+    /// The last snapshot of our document (made, loaded or offered): sent
     /// again to every newcomer until the document changes.
-    snapshot_cache: Option<(u64, Arc<[u8]>)>,
+    snapshot_cache: Option<snapshot::Cached>,
     presence: presence::PresenceState,
     /// Reports, members, gone declarations: when history may be cleaned up.
     stability: stability::Stability,
@@ -779,6 +782,33 @@ impl Node {
         &self.stats
     }
 
+    /// Encodes now the snapshot a newcomer would get, unless the document
+    /// is too small to be sent as one or the last snapshot is still
+    /// current: so the first newcomer does not wait for the encoding. A
+    /// driver calls it when it has time to spare (at start, say).
+    pub fn prepare_snapshot(&mut self) {
+        if self.doc.version_ref().total() >= self.config.snapshot_min_ops.max(1) {
+            self.snapshot_now();
+        }
+    }
+
+    /// The snapshot of the document as it is now (`Doc::encode_snapshot`'s
+    /// bytes): the last one made, loaded or offered if still current, else
+    /// a new one, kept for newcomers. What a driver compacts its log into.
+    pub fn snapshot_now(&mut self) -> Arc<[u8]> {
+        snapshot::current(&mut self.snapshot_cache, &self.doc, &mut self.stats)
+    }
+
+    /// Hands the node a snapshot of its document, `Doc::encode_snapshot`'s
+    /// bytes made at `version` (say, the one a driver's log was compacted
+    /// into), to send to newcomers instead of encoding its own. Ignored
+    /// unless `version` is the document's version now.
+    pub fn offer_snapshot(&mut self, version: VersionVector, bytes: Arc<[u8]>) {
+        if self.doc.version_ref() == &version {
+            self.snapshot_cache = Some(snapshot::Cached { version, bytes });
+        }
+    }
+
     // ---- membership and liveness ----
 
     /// Makes sure `addr` is in the peer table; false if the table is full.
@@ -1133,14 +1163,7 @@ impl Node {
         {
             return;
         }
-        let bytes = match &self.snapshot_cache {
-            Some((total, bytes)) if *total == ours.total() => bytes.clone(),
-            _ => {
-                let bytes: Arc<[u8]> = self.doc.encode_snapshot().into();
-                self.snapshot_cache = Some((ours.total(), bytes.clone()));
-                bytes
-            }
-        };
+        let bytes = snapshot::current(&mut self.snapshot_cache, &self.doc, &mut self.stats);
         let chunk = self.config.mtu - DatagramBuilder::overhead() - ACK_RESERVE - 32;
         let id = self.rng.random();
         let Some(peer) = self.peers.get_mut(&addr) else {
@@ -1160,7 +1183,8 @@ impl Node {
 
     /// Becomes a new replica from a member's snapshot, re-making our ops
     /// the group lacks (see `Doc::rejoin`).
-    fn rejoin(&mut self, bytes: &[u8], patches: &mut Vec<Patch>) -> bool {
+    /// Returns what the group had (the new document less our re-made ops).
+    fn rejoin(&mut self, bytes: &[u8], patches: &mut Vec<Patch>) -> Option<VersionVector> {
         let old = self.doc.replica();
         let new = loop {
             let id = ReplicaId(self.rng.random());
@@ -1169,12 +1193,12 @@ impl Node {
             }
         };
         let Ok((doc, patch)) = self.doc.rejoin(bytes, new) else {
-            return false;
+            return None;
         };
         // What the snapshot had is not news to push; our re-made ops are.
         let mut base = doc.version();
         base.set(new, 0);
-        self.gossip = Gossip::new(base);
+        self.gossip = Gossip::new(base.clone());
         self.doc = doc;
         self.snapshot_cache = None;
         // The old id makes no more ops: say so, so that it holds back no
@@ -1184,7 +1208,7 @@ impl Node {
         self.stats.rejoins += 1;
         patches.push(patch);
         self.events.push_back(Event::Rejoined { old, new });
-        true
+        Some(base)
     }
 
     fn on_snapshot_chunk(
@@ -1218,16 +1242,27 @@ impl Node {
             Some(Ok((patch, version))) => Ok((Some(patch), version)),
             // Declared gone, or our ops cannot join this history as they
             // are: re-make them as a new replica.
-            None | Some(Err(doc::Error::Collected(_))) => match self.rejoin(&bytes, patches) {
-                true => Ok((None, self.doc.version())),
-                false => Err(()),
-            },
+            None | Some(Err(doc::Error::Collected(_))) => self
+                .rejoin(&bytes, patches)
+                .map(|base| (None, base))
+                .ok_or(()),
             Some(Err(_)) => Err(()),
         };
         match result {
             Ok((patch, version)) => {
                 self.stats.snapshots_received += 1;
                 patches.extend(patch);
+                // The snapshot's ops are history, not news to push down
+                // the gossip trees (as for the doc a node starts with).
+                self.gossip.pushed.merge(&version);
+                if self.doc.version_ref() == &version {
+                    // The bytes are our document now: the next newcomer
+                    // gets them as they are.
+                    self.snapshot_cache = Some(snapshot::Cached {
+                        version: version.clone(),
+                        bytes: bytes.into(),
+                    });
+                }
                 if let Some(peer) = self.peers.get_mut(&from) {
                     // It has what it sent us: do not echo it back.
                     peer.known.merge(&version);
