@@ -460,6 +460,54 @@ fn a_newcomer_gets_a_snapshot_through_loss_and_keeps_its_own_edits() {
 }
 
 #[test]
+fn a_snapshot_is_encoded_once_and_a_newcomer_passes_on_the_one_it_loaded() {
+    let config = Config {
+        peer_exchange: false,
+        // No cleanup: it changes the document's snapshot (a smaller one is
+        // encoded after each), which is not what this test counts.
+        collect_min_runs: usize::MAX,
+        ..Config::default()
+    };
+    let docs = (1..=4).map(|r| rumor::Doc::new(rumor::ReplicaId(r)));
+    let docs = std::iter::once(long_history(1, 5000)).chain(docs.skip(1));
+    let mut net = protocol_harness::Net::with_docs(docs.collect(), 13, config);
+    // Made ahead of time (a driver does it at start).
+    net.nodes[0].prepare_snapshot();
+    assert_eq!(net.nodes[0].stats().snapshots_encoded, 1);
+    // Two newcomers join the holder, one after the other; a third joins
+    // the first newcomer only.
+    net.add_peer(1, 0);
+    assert!(net.run_until_converged(secs(30)).is_none(), "3 lacks all");
+    net.add_peer(2, 0);
+    net.run_for(secs(5));
+    net.add_peer(3, 1);
+    assert!(net.run_until_converged(secs(60)).is_some());
+    net.assert_nothing_lost();
+    // Until every chunk is acknowledged.
+    net.run_for(secs(10));
+    for i in 1..=3 {
+        assert_eq!(net.nodes[i].stats().snapshots_received, 1, "node {i}");
+    }
+    assert_eq!(net.nodes[0].stats().snapshots_sent, 2);
+    assert_eq!(net.nodes[1].stats().snapshots_sent, 1);
+    // Nobody encoded another: the holder sent the one it made twice, and
+    // the first newcomer sent the bytes it had loaded.
+    for i in 0..=3 {
+        assert_eq!(net.nodes[i].stats().snapshots_encoded, (i == 0) as u64);
+    }
+    // A change makes the next one anew.
+    net.insert(0, 0, "more ");
+    let before = net.nodes[0].snapshot_now();
+    assert_eq!(net.nodes[0].stats().snapshots_encoded, 2);
+    let loaded = rumor::Doc::decode_history(rumor::ReplicaId(9), &before).unwrap();
+    assert_eq!(loaded.text(), net.text(0));
+    assert!(std::sync::Arc::ptr_eq(
+        &before,
+        &net.nodes[0].snapshot_now()
+    ));
+}
+
+#[test]
 fn a_peer_that_has_most_of_the_document_gets_ops_not_a_snapshot() {
     let holder = long_history(1, 5000);
     let mut behind = holder.clone();

@@ -184,6 +184,8 @@ impl Driver {
         let mut history = History::default();
         let mut stats = DriverStats::default();
 
+        // The store's snapshot, if the replayed log added nothing to it.
+        let mut store_snapshot = None;
         let (store, doc) = match &config.data {
             Some(dir) => {
                 let (mut store, recovered) = Store::open(dir)?;
@@ -198,6 +200,7 @@ impl Driver {
                     })?,
                     None => Doc::new(recovered.replica),
                 };
+                let snapshot_version = doc.version();
                 for entry in recovered.entries {
                     stats.ops_replayed += 1;
                     let op = entry.op;
@@ -211,6 +214,11 @@ impl Driver {
                             notices
                                 .push_back(format!("an op in the data directory was refused: {e}"));
                         }
+                    }
+                }
+                if let Some(bytes) = recovered.snapshot {
+                    if doc.version_ref() == &snapshot_version {
+                        store_snapshot = Some(Arc::<[u8]>::from(bytes));
                     }
                 }
                 if doc.pending_len() > 0 {
@@ -254,6 +262,14 @@ impl Driver {
         let node_seed: u64 = rand::random();
         let now = Time(0);
         let mut node = Node::new(doc, node_config, ChaCha8Rng::seed_from_u64(node_seed), now);
+        // A newcomer gets the document as one snapshot: have it ready.
+        match store_snapshot {
+            Some(bytes) => {
+                let version = node.doc().version();
+                node.offer_snapshot(version, bytes);
+            }
+            None => node.prepare_snapshot(),
+        }
         for &peer in &config.peers {
             node.add_peer(now, peer);
         }
@@ -624,12 +640,31 @@ impl Driver {
         if doc.version_ref() == &self.persisted {
             return Ok(());
         }
+        let rejoined = self
+            .store
+            .as_ref()
+            .is_some_and(|s| s.replica() != doc.replica());
+        if rejoined || !doc.can_serve(&self.persisted) {
+            // The node rejoined as a new replica (see `Event::Rejoined`): the
+            // document is a new one, kept whole.
+            if let Some(store) = &mut self.store {
+                store
+                    .rejoin(doc.replica(), &doc.encode_snapshot())
+                    .map_err(|e| e.to_string())?;
+            }
+            self.persisted = doc.version();
+            return Ok(());
+        }
         let ops = doc.ops_since(&self.persisted);
+        let version = doc.version();
         let unix_ms = unix_ms_now();
         if let Some(store) = &mut self.store {
             store.append(&ops, unix_ms).map_err(|e| e.to_string())?;
             if store.needs_compaction() {
-                if let Err(e) = store.compact(&doc.encode_snapshot()) {
+                // The node's snapshot: it may have it already (made for a
+                // newcomer, or loaded from one), and keeps it for the next.
+                let snapshot = self.node.snapshot_now();
+                if let Err(e) = store.compact(&snapshot) {
                     // The log itself is fine; compaction is retried later.
                     self.notices
                         .push_back(format!("log compaction failed: {e}"));
@@ -640,7 +675,7 @@ impl Driver {
             self.history.record(op, unix_ms);
         }
         self.stats.ops_persisted += ops.len() as u64;
-        self.persisted = doc.version();
+        self.persisted = version;
         Ok(())
     }
 

@@ -46,6 +46,7 @@ mod received;
 mod replay;
 mod rtt;
 mod snapshot;
+mod stability;
 mod time;
 mod timers;
 
@@ -143,6 +144,15 @@ pub struct Config {
     /// A peer lacking at least this many ops, and more than half of the
     /// document, gets a snapshot instead of ops (see `node::snapshot`).
     pub snapshot_min_ops: u64,
+    /// A member not heard from for this long is declared gone: it no longer
+    /// holds back cleanup, and must rejoin as a newcomer (see `stability`).
+    pub member_horizon: Duration,
+    /// How old a member's report must be before cleanup relies on it (time
+    /// for a newcomer it served to become known; see `stability`).
+    pub join_grace: Duration,
+    /// Cleanup runs (at an anti-entropy tick) once the history not yet
+    /// cleaned up holds at least this many runs.
+    pub collect_min_runs: usize,
 }
 
 impl Default for Config {
@@ -173,6 +183,9 @@ impl Default for Config {
             lazy_fanout: 2,
             pull_delay: Duration::from_millis(250),
             snapshot_min_ops: 4096,
+            member_horizon: Duration::from_secs(3600),
+            join_grace: Duration::from_secs(30),
+            collect_min_runs: 1024,
         }
     }
 }
@@ -201,6 +214,11 @@ pub enum Event {
     PeerUp(SocketAddr),
     /// A peer missed enough pings to be considered down.
     PeerDown(SocketAddr),
+    /// This node rejoined the group as a new replica (it had been declared
+    /// gone, or its ops needed history the group cleaned up): its own ops
+    /// the group lacked were re-made under the new id. A driver that
+    /// persists must store the new id and the new document (`Store::rejoin`).
+    Rejoined { old: ReplicaId, new: ReplicaId },
 }
 
 /// Liveness of a peer.
@@ -261,6 +279,8 @@ pub struct Drops {
     pub held_limit: u64,
     /// Snapshots that were too large or did not load.
     pub bad_snapshot: u64,
+    /// Ops of a replica declared gone, beyond what the group accepted of it.
+    pub gone_author: u64,
 }
 
 /// Counters for `status`.
@@ -286,6 +306,15 @@ pub struct Stats {
     /// Snapshots sent whole (every chunk acknowledged) and loaded.
     pub snapshots_sent: u64,
     pub snapshots_received: u64,
+    /// Snapshots of our own document encoded (a newcomer at an unchanged
+    /// document gets the last one again).
+    pub snapshots_encoded: u64,
+    /// History cleanups run (see `Doc::collect`).
+    pub collections: u64,
+    /// Members declared gone (by this node or adopted from others).
+    pub members_gone: u64,
+    /// Times this node rejoined as a new replica.
+    pub rejoins: u64,
 }
 
 /// Packet-threshold loss detection: a datagram is lost once one sent this
@@ -351,10 +380,12 @@ pub struct Node {
     seal_keys: Option<SealKeys>,
     /// Snapshots arriving, by sender.
     snapshots_in: BTreeMap<SocketAddr, snapshot::Incoming>,
-    /// The last snapshot made, and the version total it was made at: sent
+    /// The last snapshot of our document (made, loaded or offered): sent
     /// again to every newcomer until the document changes.
-    snapshot_cache: Option<(u64, Arc<[u8]>)>,
+    snapshot_cache: Option<snapshot::Cached>,
     presence: presence::PresenceState,
+    /// Reports, members, gone declarations: when history may be cleaned up.
+    stability: stability::Stability,
 }
 
 impl std::fmt::Debug for Node {
@@ -417,6 +448,7 @@ impl Node {
             snapshots_in: BTreeMap::new(),
             snapshot_cache: None,
             presence: Default::default(),
+            stability: Default::default(),
         };
         node.arm_node_timers(now);
         node
@@ -486,6 +518,7 @@ impl Node {
             }
         }
         self.on_heard(now, from, header.sender);
+        self.stability.heard(header.sender, now);
 
         let eliciting = frames.iter().any(Frame::is_ack_eliciting);
         let mut ping = false;
@@ -520,7 +553,13 @@ impl Node {
                         p.name = (!name.is_empty()).then_some(name);
                     }
                 }
-                Frame::Digest(d) => self.on_digest(from, &d),
+                Frame::Digest(d) => self.on_digest(now, from, &d),
+                Frame::Join => self.start_snapshot(from, true),
+                Frame::Gone(list) => {
+                    let me = self.doc.replica();
+                    self.stability.adopt(header.sender, me, &list, &self.doc);
+                    self.stats.members_gone = self.stability.gone_count() as u64;
+                }
                 Frame::Peers(list) => self.on_peer_list(now, &list),
                 Frame::Op(op) => self.on_op(from, op, &mut patches),
                 Frame::Have(entries) => self.on_have(now, from, &entries),
@@ -578,6 +617,7 @@ impl Node {
         }
         if self.timers.expire(node_timer::ANTI_ENTROPY, now) {
             self.anti_entropy_round();
+            self.cleanup_tick(now);
             let next = self.jittered(self.config.anti_entropy_interval);
             self.timers.set(node_timer::ANTI_ENTROPY, now + next);
         }
@@ -751,6 +791,33 @@ impl Node {
         &self.stats
     }
 
+    /// Encodes now the snapshot a newcomer would get, unless the document
+    /// is too small to be sent as one or the last snapshot is still
+    /// current: so the first newcomer does not wait for the encoding. A
+    /// driver calls it when it has time to spare (at start, say).
+    pub fn prepare_snapshot(&mut self) {
+        if self.doc.version_ref().total() >= self.config.snapshot_min_ops.max(1) {
+            self.snapshot_now();
+        }
+    }
+
+    /// The snapshot of the document as it is now (`Doc::encode_snapshot`'s
+    /// bytes): the last one made, loaded or offered if still current, else
+    /// a new one, kept for newcomers. What a driver compacts its log into.
+    pub fn snapshot_now(&mut self) -> Arc<[u8]> {
+        snapshot::current(&mut self.snapshot_cache, &self.doc, &mut self.stats)
+    }
+
+    /// Hands the node a snapshot of its document, `Doc::encode_snapshot`'s
+    /// bytes made at `version` (say, the one a driver's log was compacted
+    /// into), to send to newcomers instead of encoding its own. Ignored
+    /// unless `version` is the document's version now.
+    pub fn offer_snapshot(&mut self, version: VersionVector, bytes: Arc<[u8]>) {
+        if self.doc.version_ref() == &version {
+            self.snapshot_cache = Some(snapshot::Cached { version, bytes });
+        }
+    }
+
     // ---- membership and liveness ----
 
     /// Makes sure `addr` is in the peer table; false if the table is full.
@@ -921,8 +988,42 @@ impl Node {
         let pick = live[self.rng.random_range(0..live.len())];
         let digests = self.digest_frames(true);
         self.stats.digests_sent += digests.len() as u64;
+        let gone = self.stability.declarations();
         if let Some(peer) = self.peers.get_mut(&pick) {
             peer.queue_digests(digests);
+            if !gone.is_empty() {
+                peer.control.push_back(Frame::Gone(gone));
+            }
+            if self.stability.declared_me {
+                // We must rejoin: ask for a member's document.
+                peer.control.push_back(Frame::Join);
+            }
+        }
+    }
+
+    /// Declares silent members gone, and cleans up the history every member
+    /// has (see `stability` and `doc::collect`) once there is enough of it.
+    fn cleanup_tick(&mut self, now: Time) {
+        let peers: Vec<ReplicaId> = self.peers.values().filter_map(|p| p.replica).collect();
+        let frontier = self.stability.tick(
+            now,
+            self.doc.replica(),
+            &self.doc,
+            &peers,
+            self.config.member_horizon,
+            self.config.join_grace,
+        );
+        self.stats.members_gone = self.stability.gone_count() as u64;
+        let Some(frontier) = frontier else {
+            return;
+        };
+        if self.doc.log_entries() >= self.config.collect_min_runs
+            && !self.doc.collected().dominates(&frontier)
+        {
+            self.doc.collect(&frontier);
+            self.stats.collections += 1;
+            // The cached snapshot holds the history just dropped.
+            self.snapshot_cache = None;
         }
     }
 
@@ -932,12 +1033,16 @@ impl Node {
     }
 
     /// A peer told us what it has (for the replicas in the digest's scope).
-    fn on_digest(&mut self, from: SocketAddr, d: &DigestFrame) {
+    fn on_digest(&mut self, now: Time, from: SocketAddr, d: &DigestFrame) {
         let ours = self.doc.version();
         let me = self.doc.replica();
         let Some(peer) = self.peers.get_mut(&from) else {
             return;
         };
+        if let (None, Some(replica)) = (d.scope, peer.replica) {
+            self.stability
+                .report(replica, &d.version, now, self.config.join_grace);
+        }
         // The digest is the truth about the peer (acks were only hints).
         let mut replicas: BTreeSet<ReplicaId> = peer.known.iter().map(|(r, _)| r).collect();
         replicas.extend(d.version.iter().map(|(r, _)| r));
@@ -962,22 +1067,15 @@ impl Node {
             peer.queue.retain(|op| !d.covers(op.id.replica));
             peer.queue_bytes = peer.queue.iter().map(|op| wire::op_frame_len(op, me)).sum();
         }
-        if d.scope.is_none()
-            && peer.snapshot_out.is_none()
-            && snapshot::worth_sending(&ours, &d.version, self.config.snapshot_min_ops)
-        {
-            let bytes = match &self.snapshot_cache {
-                Some((total, bytes)) if *total == ours.total() => bytes.clone(),
-                _ => {
-                    let bytes: Arc<[u8]> = self.doc.encode_snapshot().into();
-                    self.snapshot_cache = Some((ours.total(), bytes.clone()));
-                    bytes
-                }
-            };
-            let chunk = self.config.mtu - DatagramBuilder::overhead() - ACK_RESERVE - 32;
-            let id = self.rng.random();
-            peer.snapshot_out = Some(snapshot::Outgoing::new(id, bytes, ours.clone(), chunk));
+        let wants_snapshot = d.scope.is_none()
+            && (snapshot::worth_sending(&ours, &d.version, self.config.snapshot_min_ops)
+                || !self.doc.can_serve(&d.version));
+        if wants_snapshot {
+            self.start_snapshot(from, false);
         }
+        let Some(peer) = self.peers.get_mut(&from) else {
+            return;
+        };
         if let Some(out) = &peer.snapshot_out {
             // What the snapshot carries is on its way: no ops for it.
             if let Some(pull) = peer.pull.as_mut() {
@@ -1010,6 +1108,17 @@ impl Node {
         {
             return; // deliberately broken: see `Config::test_drop_ops`
         }
+        let Some(op) = self.stability.accepted(op) else {
+            self.stats.drops.gone_author += 1;
+            // Tell the sender who is gone: if it is the author, it rejoins.
+            let gone = Frame::Gone(self.stability.declarations());
+            if let Some(peer) = self.peers.get_mut(&from) {
+                if !peer.control.contains(&gone) {
+                    peer.control.push_back(gone);
+                }
+            }
+            return;
+        };
         if !self.room_to_hold(from, &op) {
             self.stats.drops.held_limit += 1;
             return;
@@ -1051,6 +1160,66 @@ impl Node {
         true
     }
 
+    /// Starts sending `addr` a snapshot of the document, unless one is on
+    /// its way (or, when `again`, even then: it asked for a new one).
+    fn start_snapshot(&mut self, addr: SocketAddr, again: bool) {
+        let ours = self.doc.version();
+        let me = self.doc.replica();
+        if !self
+            .peers
+            .get(&addr)
+            .is_some_and(|p| again || p.snapshot_out.is_none())
+        {
+            return;
+        }
+        let bytes = snapshot::current(&mut self.snapshot_cache, &self.doc, &mut self.stats);
+        let chunk = self.config.mtu - DatagramBuilder::overhead() - ACK_RESERVE - 32;
+        let id = self.rng.random();
+        let Some(peer) = self.peers.get_mut(&addr) else {
+            return;
+        };
+        peer.snapshot_out = Some(snapshot::Outgoing::new(id, bytes, ours, chunk));
+        if let Some(out) = &peer.snapshot_out {
+            // What the snapshot carries is on its way: no ops for it.
+            if let Some(pull) = peer.pull.as_mut() {
+                pull.merge(&out.version);
+            }
+            peer.queue
+                .retain(|op| !out.version.contains_span(&op.span()));
+            peer.queue_bytes = peer.queue.iter().map(|op| wire::op_frame_len(op, me)).sum();
+        }
+    }
+
+    /// Becomes a new replica from a member's snapshot, re-making our ops
+    /// the group lacks (see `Doc::rejoin`).
+    /// Returns what the group had (the new document less our re-made ops).
+    fn rejoin(&mut self, bytes: &[u8], patches: &mut Vec<Patch>) -> Option<VersionVector> {
+        let old = self.doc.replica();
+        let new = loop {
+            let id = ReplicaId(self.rng.random());
+            if id.0 != 0 && id != old {
+                break id;
+            }
+        };
+        let Ok((doc, patch)) = self.doc.rejoin(bytes, new) else {
+            return None;
+        };
+        // What the snapshot had is not news to push; our re-made ops are.
+        let mut base = doc.version();
+        base.set(new, 0);
+        self.gossip = Gossip::new(base.clone());
+        self.doc = doc;
+        self.snapshot_cache = None;
+        // The old id makes no more ops: say so, so that it holds back no
+        // one's cleanup (the group has exactly the snapshot's ops of it).
+        self.stability = Default::default();
+        self.stability.replaced(old, &self.doc);
+        self.stats.rejoins += 1;
+        patches.push(patch);
+        self.events.push_back(Event::Rejoined { old, new });
+        Some(base)
+    }
+
     fn on_snapshot_chunk(
         &mut self,
         from: SocketAddr,
@@ -1077,10 +1246,32 @@ impl Node {
             }
             snapshot::ChunkResult::Complete(bytes) => bytes,
         };
-        match self.doc.absorb_snapshot(&bytes) {
+        let absorbed = (!self.stability.declared_me).then(|| self.doc.absorb_snapshot(&bytes));
+        let result = match absorbed {
+            Some(Ok((patch, version))) => Ok((Some(patch), version)),
+            // Declared gone, or our ops cannot join this history as they
+            // are: re-make them as a new replica.
+            None | Some(Err(doc::Error::Collected(_))) => self
+                .rejoin(&bytes, patches)
+                .map(|base| (None, base))
+                .ok_or(()),
+            Some(Err(_)) => Err(()),
+        };
+        match result {
             Ok((patch, version)) => {
                 self.stats.snapshots_received += 1;
-                patches.push(patch);
+                patches.extend(patch);
+                // The snapshot's ops are history, not news to push down
+                // the gossip trees (as for the doc a node starts with).
+                self.gossip.pushed.merge(&version);
+                if self.doc.version_ref() == &version {
+                    // The bytes are our document now: the next newcomer
+                    // gets them as they are.
+                    self.snapshot_cache = Some(snapshot::Cached {
+                        version: version.clone(),
+                        bytes: bytes.into(),
+                    });
+                }
                 if let Some(peer) = self.peers.get_mut(&from) {
                     // It has what it sent us: do not echo it back.
                     peer.known.merge(&version);

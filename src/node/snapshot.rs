@@ -23,16 +23,50 @@
 //!   catches up op by op.
 //! - Once every chunk is acknowledged the peer is known to have the
 //!   snapshot's version; its next digest confirms it.
+//! - Encoding is the slow part of serving a newcomer (milliseconds for a
+//!   long history), so the node keeps the last snapshot of its own
+//!   document ([`Cached`]) and sends it again while the document has not
+//!   changed: to every newcomer, and to the next one after a loaded
+//!   snapshot (the bytes received are the document). A driver can make
+//!   it ahead of time ([`Node::prepare_snapshot`](super::Node::prepare_snapshot),
+//!   e.g. at start) or hand over the bytes it just compacted its log into
+//!   ([`Node::offer_snapshot`](super::Node::offer_snapshot)).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::doc::VersionVector;
+use crate::doc::{Doc, VersionVector};
+use crate::node::Stats;
 use crate::wire::SnapshotChunk;
 
 /// Largest snapshot accepted from a peer, in bytes. (A snapshot is
 /// compressed: this is a history of hundreds of millions of chars.)
 pub const MAX_SNAPSHOT_BYTES: u32 = 256 << 20;
+
+/// A snapshot of this node's document, encoded once and sent to every
+/// newcomer while the document stays at `version`.
+#[derive(Clone, Debug)]
+pub struct Cached {
+    pub version: VersionVector,
+    pub bytes: Arc<[u8]>,
+}
+
+/// The snapshot of `doc` as it is now: the cached one if still current,
+/// else a new one, cached in its place.
+pub fn current(cache: &mut Option<Cached>, doc: &Doc, stats: &mut Stats) -> Arc<[u8]> {
+    match cache {
+        Some(c) if &c.version == doc.version_ref() => c.bytes.clone(),
+        _ => {
+            stats.snapshots_encoded += 1;
+            let bytes: Arc<[u8]> = doc.encode_snapshot().into();
+            *cache = Some(Cached {
+                version: doc.version(),
+                bytes: bytes.clone(),
+            });
+            bytes
+        }
+    }
+}
 
 /// A snapshot on its way to one peer.
 #[derive(Clone, Debug)]
