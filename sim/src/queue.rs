@@ -9,24 +9,27 @@ use std::collections::BinaryHeap;
 /// Virtual time in microseconds since the start of the run.
 pub type Micros = u64;
 
-struct Entry<E> {
+/// A heap entry: when, the tie-break, and where the event waits. The
+/// events themselves stay put in `slots`: the heap moves these 24 bytes on
+/// every push and pop, not whole events.
+struct Entry {
     at: Micros,
     seq: u64,
-    event: E,
+    slot: u32,
 }
 
-impl<E> PartialEq for Entry<E> {
+impl PartialEq for Entry {
     fn eq(&self, other: &Self) -> bool {
         (self.at, self.seq) == (other.at, other.seq)
     }
 }
-impl<E> Eq for Entry<E> {}
-impl<E> PartialOrd for Entry<E> {
+impl Eq for Entry {}
+impl PartialOrd for Entry {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
-impl<E> Ord for Entry<E> {
+impl Ord for Entry {
     // BinaryHeap is a max-heap: reverse so the earliest (time, seq) pops first.
     fn cmp(&self, other: &Self) -> Ordering {
         (other.at, other.seq).cmp(&(self.at, self.seq))
@@ -35,7 +38,10 @@ impl<E> Ord for Entry<E> {
 
 /// A priority queue of future events plus the virtual clock it drives.
 pub struct EventQueue<E> {
-    heap: BinaryHeap<Entry<E>>,
+    heap: BinaryHeap<Entry>,
+    /// The pending events, by slot; a slot is reused once its event pops.
+    slots: Vec<Option<E>>,
+    free: Vec<u32>,
     next_seq: u64,
     now: Micros,
 }
@@ -50,6 +56,8 @@ impl<E> EventQueue<E> {
     pub fn new() -> Self {
         EventQueue {
             heap: BinaryHeap::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
             next_seq: 0,
             now: 0,
         }
@@ -63,10 +71,20 @@ impl<E> EventQueue<E> {
     /// Schedules `event` at `at`; a time in the past is moved to now (time never runs backwards).
     pub fn push(&mut self, at: Micros, event: E) {
         let at = at.max(self.now);
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot as usize] = Some(event);
+                slot
+            }
+            None => {
+                self.slots.push(Some(event));
+                u32::try_from(self.slots.len() - 1).expect("fewer than 4 billion pending events")
+            }
+        };
         self.heap.push(Entry {
             at,
             seq: self.next_seq,
-            event,
+            slot,
         });
         self.next_seq += 1;
     }
@@ -75,7 +93,11 @@ impl<E> EventQueue<E> {
     pub fn pop(&mut self) -> Option<(Micros, E)> {
         let entry = self.heap.pop()?;
         self.now = entry.at;
-        Some((entry.at, entry.event))
+        let event = self.slots[entry.slot as usize]
+            .take()
+            .expect("a queued entry's slot holds its event");
+        self.free.push(entry.slot);
+        Some((entry.at, event))
     }
 
     /// The time of the earliest pending event.
