@@ -523,7 +523,6 @@ impl Node {
             }
         }
         self.on_heard(now, from, header.sender);
-        self.stability.heard(header.sender, now);
 
         let eliciting = frames.iter().any(Frame::is_ack_eliciting);
         let mut ping = false;
@@ -1015,6 +1014,11 @@ impl Node {
             return;
         }
         let peers: Vec<ReplicaId> = self.peers.values().filter_map(|p| p.replica).collect();
+        for p in self.peers.values() {
+            if let (Some(replica), Some(at)) = (p.replica, p.last_heard) {
+                self.stability.heard(replica, at);
+            }
+        }
         let frontier = self.stability.tick(
             now,
             self.doc.replica(),
