@@ -199,6 +199,8 @@ fn benches(c: &mut Criterion) {
         remote(&mut g, &yrs);
         g.finish();
 
+        cleanup(c, &trace, &rumor.doc);
+
         let mut g = group(c, "load", &trace);
         load(&mut g, &rumor);
         load(&mut g, &dt);
@@ -206,6 +208,45 @@ fn benches(c: &mut Criterion) {
         load(&mut g, &yrs);
         g.finish();
     }
+}
+
+/// `cleanup/<trace>`: `Doc::collect` of the whole history (a single
+/// writer's trace is all stable once written), against cloning the
+/// document (the baseline each sample also pays). Prints the heap, the
+/// tombstones and the snapshot size before and after.
+fn cleanup(c: &mut Criterion, trace: &SequentialTrace, doc: &rumor::Doc) {
+    let all = doc.version();
+    let (collected, heap_after) = contenders::alloc::retained(|| {
+        let mut d = doc.clone();
+        d.collect(&all);
+        d
+    });
+    let (_, heap_before) = contenders::alloc::retained(|| doc.clone());
+    let (before, after) = (doc.stats(), collected.stats());
+    eprintln!(
+        "cleanup/{}: heap {} -> {} B, tombstones {} -> {} (reclaimed {}), log runs {} -> {}, snapshot {} -> {} B",
+        trace.name,
+        heap_before,
+        heap_after,
+        before.tombstones,
+        after.tombstones,
+        after.tombstones_reclaimed,
+        before.log_entries,
+        after.log_entries,
+        doc.encode_snapshot().len(),
+        collected.encode_snapshot().len()
+    );
+    assert_eq!(collected.text(), doc.text());
+    let mut g = group(c, "cleanup", trace);
+    g.bench_function("rumor-clone", |b| b.iter_with_large_drop(|| doc.clone()));
+    g.bench_function("rumor-clone-collect", |b| {
+        b.iter_with_large_drop(|| {
+            let mut d = doc.clone();
+            d.collect(&all);
+            d
+        })
+    });
+    g.finish();
 }
 
 criterion_group!(doc, benches);

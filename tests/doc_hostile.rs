@@ -116,6 +116,32 @@ proptest! {
         doc.delete(0, 1).expect("still editable");
     }
 
+    /// The same against a replica that cleaned up its history (`Doc::collect`):
+    /// ops naming what is gone are refused and change nothing.
+    #[test]
+    fn hostile_ops_against_a_cleaned_up_replica(ops in proptest::collection::vec(hostile_op(), 1..40), all in any::<bool>()) {
+        let (mut doc, _) = honest_history();
+        let mut frontier = doc.version();
+        if !all {
+            frontier.set(ReplicaId(2), 2);
+        }
+        doc.collect(&frontier);
+        for op in ops {
+            let before = snapshot(&doc);
+            if doc.apply(op.clone()).is_err() {
+                let after = snapshot(&doc);
+                prop_assert_eq!(&after.text, &before.text, "refused {:?} changed the text", op);
+                prop_assert_eq!(&after.version, &before.version, "refused {:?} changed the version", op);
+            }
+            prop_assert_eq!(doc.text().chars().count(), doc.len());
+        }
+        // Still consistent: its snapshot loads to the same text, and it edits.
+        let loaded = Doc::decode_history(ReplicaId(9), &doc.encode_snapshot()).expect("own snapshot loads");
+        prop_assert_eq!(loaded.text(), doc.text());
+        doc.insert(0, "x").expect("still editable");
+        doc.delete(0, 1).expect("still editable");
+    }
+
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
         let (mut doc, _) = honest_history();
@@ -139,8 +165,11 @@ proptest! {
     /// Damaging a real history or snapshot (one byte changed, or cut short) gives an
     /// error or a consistent replica, never a panic.
     #[test]
-    fn damaged_history_never_panics(at in any::<u16>(), byte in any::<u8>(), cut in any::<bool>(), snapshot in any::<bool>()) {
-        let (doc, _) = honest_history();
+    fn damaged_history_never_panics(at in any::<u16>(), byte in any::<u8>(), cut in any::<bool>(), snapshot in any::<bool>(), collected in any::<bool>()) {
+        let (mut doc, _) = honest_history();
+        if collected {
+            doc.collect(&doc.version());
+        }
         let mut bytes = if snapshot { doc.encode_snapshot() } else { doc.encode_history() };
         let i = at as usize % bytes.len();
         if cut {

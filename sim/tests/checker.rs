@@ -150,3 +150,89 @@ fn a_real_node_whose_timers_never_fire_is_caught() {
     eprintln!("caught in seeds {caught:?}");
     assert!(caught.len() >= 3, "caught only in seeds {caught:?}");
 }
+
+/// The real node, seen through a forged document: the ops other replicas
+/// made reach it with every inserted char replaced by `#` (lengths kept, so
+/// every count and position still agrees). The safety check vouches for
+/// each op a replica holds against the reference, so it is caught.
+struct Forger {
+    node: Node,
+    forged: Doc,
+}
+
+impl Forger {
+    /// Brings the forged document up to the node's, forging others' inserts.
+    fn forge(&mut self) {
+        let me = self.node.doc().replica();
+        for mut op in self.node.doc().ops_since(self.forged.version_ref()) {
+            if let rumor::OpKind::Insert { text, .. } = &mut op.kind {
+                if op.id.replica != me {
+                    *text = text.chars().map(|_| '#').collect();
+                }
+            }
+            self.forged.apply(op).expect("a forged op still fits");
+        }
+    }
+}
+
+impl SimNode for Forger {
+    fn new(doc: Doc, config: Config, rng: ChaCha8Rng, now: Time) -> Self {
+        let forged = Doc::new(doc.replica());
+        let mut f = Forger {
+            node: <Node as SimNode>::new(doc, config, rng, now),
+            forged,
+        };
+        f.forge();
+        f
+    }
+    fn doc(&self) -> &Doc {
+        &self.forged
+    }
+    fn edit(&mut self, now: Time, edit: Edit) -> Result<(), rumor::doc::Error> {
+        let r = self.node.edit(now, edit);
+        self.forge();
+        r
+    }
+    fn handle_datagram(&mut self, now: Time, from: SocketAddr, bytes: &[u8]) {
+        self.node.handle_datagram(now, from, bytes);
+        self.forge();
+    }
+    fn handle_timeout(&mut self, now: Time) {
+        self.node.handle_timeout(now);
+        self.forge();
+    }
+    fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.node.poll_transmit()
+    }
+    fn poll_timeout(&self) -> Option<Time> {
+        self.node.poll_timeout()
+    }
+    fn poll_event(&mut self) -> Option<Event> {
+        self.node.poll_event()
+    }
+    fn add_peer(&mut self, now: Time, addr: SocketAddr) {
+        self.node.add_peer(now, addr);
+    }
+    fn set_online(&mut self, now: Time, online: bool) {
+        self.node.set_online(now, online)
+    }
+    fn retransmits(&self) -> u64 {
+        <Node as SimNode>::retransmits(&self.node)
+    }
+    fn peer_addrs(&self) -> Vec<SocketAddr> {
+        <Node as SimNode>::peer_addrs(&self.node)
+    }
+    fn break_config(_config: &mut Config) -> bool {
+        false
+    }
+}
+
+#[test]
+fn a_replica_whose_ops_differ_from_their_authors_is_caught() {
+    for seed in 0..3 {
+        let report = Simulation::<Forger>::new(base(seed)).run();
+        assert!(!report.converged, "seed {seed}");
+        let why = report.failure.unwrap();
+        assert!(why.contains("holds an op with other content"), "{why}");
+    }
+}

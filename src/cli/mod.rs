@@ -79,6 +79,12 @@ pub struct RunArgs {
     /// Seed for --loss/--delay choices (default: random, printed at start).
     #[arg(long, value_name = "N")]
     pub fault_seed: Option<u64>,
+    /// Seconds a member may stay unheard before it is declared gone: it no
+    /// longer holds back tombstone cleanup, and rejoins as a new replica
+    /// when it comes back (its unsent edits are re-made, not lost).
+    #[arg(long, value_name = "SECS", default_value_t = 3600,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub member_horizon: u64,
 }
 
 fn listen_addr(s: &str) -> Result<SocketAddr, String> {
@@ -181,6 +187,7 @@ fn start(args: &RunArgs) -> Result<(Driver, u64), ExitCode> {
             peer_exchange: !args.no_peer_exchange,
             name: args.name.clone(),
             key: key.clone(),
+            member_horizon: Duration::from_secs(args.member_horizon),
             ..node::Config::default()
         },
         data: args.data.clone(),

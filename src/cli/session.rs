@@ -350,10 +350,12 @@ fn status(driver: &Driver) -> Reply {
             doc.pending_len()
         ),
         format!(
-            "tombstones  {} (of {} chars ever inserted; {} runs in the sequence)",
-            sizes.tombstones,
-            sizes.tombstones + sizes.visible_chars,
-            sizes.runs
+            "tombstones  {} held, {} reclaimed ({} runs in the sequence; {} cleanups)",
+            sizes.tombstones, sizes.tombstones_reclaimed, sizes.runs, s.collections
+        ),
+        format!(
+            "members     {} declared gone; {} ops of gone members refused; rejoined {} times",
+            s.members_gone, s.drops.gone_author, s.rejoins
         ),
         format!("peers       {}", node.peers().len()),
         format!(
@@ -423,6 +425,10 @@ pub fn describe_event(event: &Event) -> String {
         }
         Event::PeerUp(addr) => format!("peer {addr} is up"),
         Event::PeerDown(addr) => format!("peer {addr} is down"),
+        Event::Rejoined { old, new } => format!(
+            "rejoined the group as replica {new} (replica {old} had been declared gone or \
+             was behind the group's cleanup); unsent edits were re-made"
+        ),
     }
 }
 

@@ -11,4 +11,9 @@ pub enum Error {
     Conflict(Id),
     #[error("too many ops held waiting for their dependencies")]
     PendingFull,
+    /// The op needs history this replica has cleaned up (see `Doc::collect`):
+    /// its author made it without knowing of that cleanup (a member that was
+    /// declared gone) and must rejoin.
+    #[error("op needs history cleaned up here (char {0:?}); its author must rejoin")]
+    Collected(Id),
 }

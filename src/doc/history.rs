@@ -25,10 +25,13 @@ use std::io::{Read, Write};
 
 use super::oplog::EntryOp;
 use super::sequence::{Piece, Sequence};
-use super::{Doc, Error, Id, IdSpan, Op, OpKind, ReplicaId, TargetSpan};
+use super::{Doc, Error, Id, IdSpan, Op, OpKind, ReplicaId, TargetSpan, VersionVector};
 
 const MAGIC: &[u8; 4] = b"RMH1";
+/// A snapshot of a replica that never cleaned up its history (read only).
 const SNAPSHOT_MAGIC: &[u8; 4] = b"RMS1";
+/// A snapshot with its collected frontier and piece states.
+const SNAPSHOT_MAGIC_2: &[u8; 4] = b"RMS2";
 
 /// The most bytes a history may inflate to per byte of input; guards
 /// against decompression bombs.
@@ -45,18 +48,34 @@ pub(crate) fn encode_snapshot(doc: &Doc) -> Vec<u8> {
 }
 
 fn encode_with(doc: &Doc, snapshot: bool) -> Vec<u8> {
+    // A replica that cleaned up its history no longer has all of it.
+    let snapshot = snapshot || !doc.collected.is_empty();
     let mut replicas: Vec<ReplicaId> = Vec::new();
     let mut index: BTreeMap<ReplicaId, u64> = BTreeMap::new();
-    for (id, _, _) in doc.log.iter() {
-        index.entry(id.replica).or_insert_with(|| {
-            replicas.push(id.replica);
+    let mut name = |r: ReplicaId| {
+        index.entry(r).or_insert_with(|| {
+            replicas.push(r);
             replicas.len() as u64 - 1
         });
+    };
+    doc.log.iter().for_each(|(id, _, _)| name(id.replica));
+    if snapshot {
+        doc.collected.iter().for_each(|(r, _)| name(r));
+        doc.seq.pieces().for_each(|p| name(p.id.replica));
     }
     let mut body = Vec::new();
     put(&mut body, replicas.len() as u64);
     for r in &replicas {
         put(&mut body, r.0);
+    }
+    if snapshot {
+        // The collected frontier: the log starts there.
+        let collected: Vec<_> = doc.collected.iter().filter(|&(_, n)| n > 0).collect();
+        put(&mut body, collected.len() as u64);
+        for (r, n) in collected {
+            put(&mut body, index[&r]);
+            put(&mut body, n);
+        }
     }
     put(&mut body, doc.log.entries() as u64);
     let origin = |body: &mut Vec<u8>, own: Id, id: Option<Id>| match id {
@@ -94,13 +113,24 @@ fn encode_with(doc: &Doc, snapshot: bool) -> Vec<u8> {
         }
     }
     if snapshot {
-        // The pieces in document order: replica index and deleted flag,
-        // counter (as a distance from the previous piece's end when of the
-        // same replica: runs typed in order cost one byte), length.
+        // The pieces in document order: replica index and state (visible,
+        // deleted, stable marker), counter (as a distance from the previous
+        // piece's end when of the same replica: runs typed in order cost
+        // one byte), length. Then, after the log's text, the text of the
+        // visible collected pieces, in document order.
         put(&mut body, doc.seq.piece_count() as u64);
         let mut prev_end: Option<Id> = None;
+        let mut at = 0usize;
         for p in doc.seq.pieces() {
-            put(&mut body, index[&p.id.replica] << 1 | p.deleted as u64);
+            let state = if p.stable { 2 } else { p.deleted as u64 };
+            put(&mut body, index[&p.id.replica] << 2 | state);
+            if !p.deleted {
+                if doc.collected.contains(p.id) {
+                    let rope = doc.text.borrow();
+                    text.extend(rope.slice_substrings(at..at + p.len as usize));
+                }
+                at += p.len as usize;
+            }
             match prev_end {
                 Some(e) if e.replica == p.id.replica && p.id.counter >= e.counter => {
                     put(&mut body, (p.id.counter - e.counter) << 1)
@@ -112,7 +142,7 @@ fn encode_with(doc: &Doc, snapshot: bool) -> Vec<u8> {
         }
     }
     body.extend_from_slice(text.as_bytes());
-    let magic = if snapshot { SNAPSHOT_MAGIC } else { MAGIC };
+    let magic = if snapshot { SNAPSHOT_MAGIC_2 } else { MAGIC };
     let mut out = magic.to_vec();
     let mut z = flate2::write::DeflateEncoder::new(out, flate2::Compression::fast());
     z.write_all(&body).expect("writing to a Vec cannot fail");
@@ -136,10 +166,16 @@ enum Shell {
 
 pub(crate) fn decode(replica: ReplicaId, bytes: &[u8]) -> Result<Doc, Error> {
     let bad = Error::InvalidOp("malformed history");
-    let (snapshot, rest) = match bytes.strip_prefix(MAGIC) {
-        Some(rest) => (false, rest),
-        None => (true, bytes.strip_prefix(SNAPSHOT_MAGIC).ok_or(bad.clone())?),
+    // 0: a history; 1 and 2: snapshots (2 adds the collected frontier
+    // and a stable state for pieces).
+    let (format, rest) = if let Some(rest) = bytes.strip_prefix(MAGIC) {
+        (0, rest)
+    } else if let Some(rest) = bytes.strip_prefix(SNAPSHOT_MAGIC) {
+        (1, rest)
+    } else {
+        (2, bytes.strip_prefix(SNAPSHOT_MAGIC_2).ok_or(bad.clone())?)
     };
+    let snapshot = format > 0;
     let limit = (rest.len() as u64).saturating_mul(MAX_INFLATE_RATIO);
     let mut body = Vec::new();
     flate2::read::DeflateDecoder::new(rest)
@@ -155,9 +191,21 @@ pub(crate) fn decode(replica: ReplicaId, bytes: &[u8]) -> Result<Doc, Error> {
         .map(|_| r.get().map(ReplicaId))
         .collect::<Result<_, _>>()?;
     let replica_at = |i: u64| replicas.get(i as usize).copied().ok_or(bad.clone());
+    let mut collected = VersionVector::new();
+    if format == 2 {
+        for _ in 0..r.count()? {
+            let replica = replica_at(r.get()?)?;
+            let n = r.get()?;
+            if n == 0 || n == u64::MAX || collected.get(replica) != 0 {
+                return Err(bad);
+            }
+            collected.set(replica, n);
+        }
+    }
     let op_count = r.count()?;
-    // Ops first without text (it follows them), then the text.
-    let mut next: BTreeMap<ReplicaId, u64> = BTreeMap::new();
+    // Ops first without text (it follows them), then the text. Each
+    // replica's ops start where its collected history ends.
+    let mut next: BTreeMap<ReplicaId, u64> = collected.iter().collect();
     let mut shells: Vec<(Id, u64, Shell)> = Vec::with_capacity(op_count as usize);
     let mut targets: Vec<TargetSpan> = Vec::new();
     for _ in 0..op_count {
@@ -203,15 +251,17 @@ pub(crate) fn decode(replica: ReplicaId, bytes: &[u8]) -> Result<Doc, Error> {
         shells.push((id, len, shell));
     }
     let pieces = if snapshot {
-        read_pieces(&mut r, &replicas)?
+        read_pieces(&mut r, &replicas, format)?
     } else {
         Vec::new()
     };
     let text = std::str::from_utf8(&body[r.at..]).map_err(|_| bad.clone())?;
-    place_text(&mut shells, text)?;
+    let log_text = place_text(&mut shells, text)?;
     let mut doc = Doc::new(replica);
     if snapshot {
-        build(&mut doc, &shells, &targets, text, pieces)?;
+        doc.version = collected.clone();
+        doc.collected = collected;
+        build(&mut doc, &shells, &targets, text, &text[log_text..], pieces)?;
         return Ok(doc);
     }
     for (id, _, shell) in shells {
@@ -237,7 +287,8 @@ pub(crate) fn decode(replica: ReplicaId, bytes: &[u8]) -> Result<Doc, Error> {
 }
 
 /// Gives each insert its stretch of `text`: its length in chars, in order.
-fn place_text(shells: &mut [(Id, u64, Shell)], text: &str) -> Result<(), Error> {
+/// Returns the byte offset where the inserts' text ends.
+fn place_text(shells: &mut [(Id, u64, Shell)], text: &str) -> Result<usize, Error> {
     let bad = Error::InvalidOp("malformed history");
     // All ASCII (the common case): chars are bytes.
     let ascii = text.is_ascii();
@@ -266,17 +317,23 @@ fn place_text(shells: &mut [(Id, u64, Shell)], text: &str) -> Result<(), Error> 
         *t = from..to;
         from = to;
     }
-    Ok(())
+    Ok(from)
 }
 
-fn read_pieces(r: &mut Reader, replicas: &[ReplicaId]) -> Result<Vec<Piece>, Error> {
+fn read_pieces(r: &mut Reader, replicas: &[ReplicaId], format: u8) -> Result<Vec<Piece>, Error> {
+    // Format 1 has one state bit (deleted), format 2 two (stable: 2).
+    let bits = if format == 1 { 1 } else { 2 };
     let bad = Error::InvalidOp("malformed snapshot");
     let n = r.count()?;
     let mut pieces = Vec::with_capacity(n as usize);
     let mut prev_end: Option<Id> = None;
     for _ in 0..n {
         let head = r.get()?;
-        let replica = *replicas.get((head >> 1) as usize).ok_or(bad.clone())?;
+        let state = head & ((1 << bits) - 1);
+        let replica = *replicas.get((head >> bits) as usize).ok_or(bad.clone())?;
+        if state > 2 {
+            return Err(bad);
+        }
         let c = r.get()?;
         let counter = if c & 1 == 1 {
             c >> 1
@@ -296,7 +353,8 @@ fn read_pieces(r: &mut Reader, replicas: &[ReplicaId]) -> Result<Vec<Piece>, Err
         pieces.push(Piece {
             id,
             len: len as u32,
-            deleted: head & 1 == 1,
+            deleted: state != 0,
+            stable: state == 2,
         });
         prev_end = Some(id.add(len));
     }
@@ -308,22 +366,30 @@ fn read_pieces(r: &mut Reader, replicas: &[ReplicaId]) -> Result<Vec<Piece>, Err
 ///
 /// What is checked, so that hostile bytes give an error and never a
 /// document that could panic later: the ops are well formed and in causal
-/// order, naming only chars; the pieces hold every inserted char exactly
-/// once, each piece one run (one left-to-right typing, one right origin);
-/// a piece is deleted exactly when some delete names its chars. What
-/// cannot be checked without replaying everything is that the order is
-/// the one the ops imply: a snapshot is trusted for that, as it comes only
-/// from a member of the group.
+/// order, naming only chars (or collected history); the pieces hold every
+/// char the ops insert exactly once, each such piece one run (one
+/// left-to-right typing, one right origin), and otherwise only collected
+/// chars (below the frontier, never straddling it), each at most once;
+/// every collected char an op names as an origin is held; a piece is
+/// deleted exactly when some delete names its chars (or it is a stable
+/// marker of collected history); the collected visible text is exactly
+/// as long as its pieces. What cannot be checked without replaying
+/// everything is that the order is the one the ops imply: a snapshot is
+/// trusted for that, as it comes only from a member of the group.
 fn build(
     doc: &mut Doc,
     shells: &[(Id, u64, Shell)],
     targets: &[TargetSpan],
     text: &str,
+    base_text: &str,
     pieces: Vec<Piece>,
 ) -> Result<(), Error> {
     let bad = Error::InvalidOp("inconsistent snapshot");
+    let collected = doc.collected.clone();
     let mut inserted: Vec<(Id, u64)> = Vec::new();
-    let mut deleted: Vec<(Id, u64)> = Vec::new();
+    let mut named: Vec<(Id, u64)> = Vec::new();
+    // Collected chars named as origins: must be held by a piece.
+    let mut origins_below: Vec<Id> = Vec::new();
     for (id, len, shell) in shells {
         let (id, len) = (*id, *len);
         // What `Op::validate` and `Doc::apply` would check: a real op,
@@ -334,7 +400,7 @@ fn build(
         let known_char = |d: Id| {
             doc.version.contains(d)
                 && !(d.replica == id.replica && d.counter >= id.counter)
-                && doc.log.all_chars(IdSpan::new(d, 1))
+                && (collected.contains(d) || doc.log.all_chars(IdSpan::new(d, 1)))
         };
         match shell {
             Shell::Insert {
@@ -347,6 +413,11 @@ fn build(
                 {
                     return Err(bad);
                 }
+                origins_below.extend(
+                    left.iter()
+                        .chain(right.iter())
+                        .filter(|&&d| collected.contains(d)),
+                );
                 inserted.push((id, len));
                 doc.log
                     .push_insert(id, *left, *right, &text[t.clone()], len);
@@ -357,10 +428,16 @@ fn build(
                 for span in spans {
                     let ids = span.ids().ok_or(bad.clone())?;
                     total = total.checked_add(ids.len).ok_or(bad.clone())?;
-                    if !known_char(ids.last()) || !doc.log.all_chars(ids) {
+                    let below = collected.get(ids.start.replica);
+                    let live = ids.end_counter() <= below
+                        || doc.log.all_chars(IdSpan::new(
+                            Id::new(ids.start.replica, ids.start.counter.max(below)),
+                            ids.end_counter() - ids.start.counter.max(below),
+                        ));
+                    if !known_char(ids.last()) || !live {
                         return Err(bad);
                     }
-                    deleted.push((ids.start, ids.len));
+                    named.push((ids.start, ids.len));
                 }
                 if total != len || !doc.log.has_room(0, spans.len()) {
                     return Err(bad);
@@ -370,25 +447,66 @@ fn build(
         }
         doc.version.set(id.replica, id.counter + len);
     }
-    let all: Vec<(Id, u64)> = pieces.iter().map(|p| (p.id, p.len as u64)).collect();
-    let gone: Vec<(Id, u64)> = pieces
+    let is_collected = |p: &Piece| p.end() <= collected.get(p.id.replica);
+    let live: Vec<(Id, u64)> = pieces
         .iter()
-        .filter(|p| p.deleted)
+        .filter(|p| !is_collected(p))
         .map(|p| (p.id, p.len as u64))
         .collect();
-    if merged(all, false)? != merged(inserted, false)?
-        || merged(gone, false)? != merged(deleted, true)?
-        || !pieces.iter().all(|p| doc.log.is_run(p.id, p.len as u64))
+    let all: Vec<(Id, u64)> = pieces.iter().map(|p| (p.id, p.len as u64)).collect();
+    let named = merged(named, true)?;
+    let shape_ok = pieces.iter().all(|p| {
+        let straddles = p.id.counter < collected.get(p.id.replica) && !is_collected(p);
+        let (all_named, any_named) = coverage(&named, p);
+        !straddles
+            && (!p.stable || (p.deleted && is_collected(p)))
+            && (p.stable || if p.deleted { all_named } else { !any_named })
+            && (is_collected(p) || doc.log.is_run(p.id, p.len as u64))
+    });
+    if !shape_ok || merged(live, false)? != merged(inserted, false)? {
+        return Err(bad);
+    }
+    merged(all, false)?;
+    let mut visible = String::with_capacity(text.len() + base_text.len());
+    let mut base = base_text;
+    for p in pieces.iter().filter(|p| !p.deleted) {
+        if is_collected(p) {
+            let n = p.len as usize;
+            let end = match base.char_indices().nth(n) {
+                Some((i, _)) => i,
+                None if base.chars().count() == n => base.len(),
+                None => return Err(bad),
+            };
+            visible.push_str(&base[..end]);
+            base = &base[end..];
+        } else {
+            doc.log.push_text(p.id, p.len as u64, &mut visible);
+        }
+    }
+    if !base.is_empty() {
+        return Err(bad);
+    }
+    doc.seq = Sequence::from_pieces(&pieces);
+    if !origins_below
+        .iter()
+        .all(|&o| doc.seq.piece_end(o).is_some())
     {
         return Err(bad);
     }
-    let mut visible = String::with_capacity(text.len());
-    for p in pieces.iter().filter(|p| !p.deleted) {
-        doc.log.push_text(p.id, p.len as u64, &mut visible);
-    }
-    doc.seq = Sequence::from_pieces(&pieces);
     doc.text.insert(0, &visible);
     Ok(())
+}
+
+/// Whether `named` (sorted, merged) covers all of piece `p`, and any of it.
+fn coverage(named: &[(Id, u64)], p: &Piece) -> (bool, bool) {
+    let i =
+        named.partition_point(|&(s, l)| (s.replica, s.counter + l) <= (p.id.replica, p.id.counter));
+    match named.get(i) {
+        Some(&(s, l)) if s.replica == p.id.replica && s.counter < p.end() => {
+            (s.counter <= p.id.counter && s.counter + l >= p.end(), true)
+        }
+        _ => (false, false),
+    }
 }
 
 /// Sorts id ranges and joins those that touch (or overlap, when allowed:

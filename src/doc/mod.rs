@@ -41,6 +41,7 @@
 //! (its origins, its delete targets, the previous counter of its replica)
 //! are not all here yet is held and applied as soon as they arrive.
 
+mod collect;
 mod error;
 #[cfg(test)]
 mod flat_sequence;
@@ -61,7 +62,7 @@ use jumprope::{JumpRope, JumpRopeBuf};
 
 use oplog::OpLog;
 use pending::Pending;
-use sequence::Sequence;
+use sequence::{Refused, Sequence};
 
 const NAMES_A_DELETE: Error = Error::InvalidOp("names the id of a delete as a char");
 
@@ -96,8 +97,14 @@ pub struct DocStats {
     pub log_entries: usize,
     /// Ops held waiting for their dependencies.
     pub pending_ops: usize,
+    /// Tombstones removed by cleanup ([`Doc::collect`]) so far.
+    pub tombstones_reclaimed: u64,
     /// Counters applied, over all replicas (chars inserted plus chars deleted).
     pub ops: u64,
+}
+
+fn op_len(text: &str) -> u64 {
+    text.chars().count() as u64
 }
 
 /// One replica of the shared text.
@@ -112,6 +119,11 @@ pub struct Doc {
     pending: Pending,
     /// Reused for the targets of each local delete (saves an allocation).
     scratch: Vec<TargetSpan>,
+    /// History cleaned up (see `collect`): ops below it are gone from the
+    /// log, and its stable tombstones from the sequence.
+    collected: VersionVector,
+    /// Tombstones removed by cleanup so far.
+    reclaimed: u64,
 }
 
 impl std::fmt::Debug for Doc {
@@ -134,6 +146,8 @@ impl Doc {
             text: JumpRopeBuf::with_rope(JumpRope::new_from_seed(0)),
             pending: Pending::default(),
             scratch: Vec::new(),
+            collected: VersionVector::new(),
+            reclaimed: 0,
         }
     }
 
@@ -247,9 +261,34 @@ impl Doc {
         &self.version
     }
 
-    /// Every op `v` lacks, in an order `apply` accepts (causal).
+    /// Every op `v` lacks, in an order `apply` accepts (causal), when
+    /// [`Doc::can_serve`] says `v` can be served; otherwise only those
+    /// beyond the collected history.
     pub fn ops_since(&self, v: &VersionVector) -> Vec<Op> {
         self.log.ops_since(v)
+    }
+
+    /// Whether [`Doc::ops_since`] gives everything `v` lacks: `v` has all
+    /// the history this replica cleaned up. A peer that lacks some of it
+    /// needs a snapshot instead.
+    pub fn can_serve(&self, v: &VersionVector) -> bool {
+        v.dominates(&self.collected)
+    }
+
+    /// Cleans up the history up to `frontier` (see the `collect` module for
+    /// the rule and the promise the caller makes: every op applied from now
+    /// on was made by a replica that had all of `frontier`). Drops those ops
+    /// from the log and the stable tombstones from the sequence (keeping
+    /// one-char markers where later ops may still need a position). The
+    /// text does not change. Returns the number of tombstones removed.
+    /// O(n log n) in the size of the replica: call it now and then.
+    pub fn collect(&mut self, frontier: &VersionVector) -> u64 {
+        collect::collect(self, frontier)
+    }
+
+    /// The history cleaned up so far (a version vector; empty at first).
+    pub fn collected(&self) -> &VersionVector {
+        &self.collected
     }
 
     /// The whole history in a compact, self-contained form (see
@@ -277,12 +316,23 @@ impl Doc {
     /// Replaces this replica's state by a snapshot's, keeping every op of
     /// ours the snapshot lacks (re-applied on top of it) and every held op.
     /// Returns one patch for the whole text and the snapshot's version. On
-    /// error nothing changes.
+    /// error nothing changes; [`Error::Collected`] means some of our ops
+    /// were made without history the snapshot has cleaned up: rejoin with
+    /// [`Doc::rejoin`] instead.
     pub fn absorb_snapshot(&mut self, bytes: &[u8]) -> Result<(Patch, VersionVector), Error> {
         let mut loaded = history::decode(self.replica, bytes)?;
         let snapshot_version = loaded.version();
         for op in self.ops_since(&loaded.version) {
-            loaded.apply(op)?;
+            let ours = op.id.replica == self.replica;
+            match loaded.apply(op) {
+                Ok(_) => {}
+                // Ours, made without history the snapshot cleaned up.
+                Err(Error::Collected(id)) if ours => return Err(Error::Collected(id)),
+                // Another replica's op the snapshot's history has moved
+                // past: its maker refuses it too.
+                Err(Error::Collected(_)) => {}
+                Err(e) => return Err(e),
+            }
         }
         for op in self.pending.all() {
             // Held ops may still lack their causes; an op the snapshot
@@ -296,6 +346,65 @@ impl Doc {
         };
         *self = loaded;
         Ok((patch, snapshot_version))
+    }
+
+    /// Rejoins the group as a new replica `replica` from a member's
+    /// snapshot, when this replica's own ops can no longer be accepted
+    /// (it was declared gone, or made them without history the group has
+    /// cleaned up). Every op of ours the snapshot lacks is *re-made* as a
+    /// new local edit of the new replica, at the same place: an insert goes
+    /// right after its left neighbour (or before its right one, or at the
+    /// end if both are gone), a delete removes the chars it removed that
+    /// are still visible. Other replicas' ops the snapshot lacks are applied
+    /// where they still can be (the group sends them again anyway).
+    /// Returns the new replica and one patch for the whole text.
+    pub fn rejoin(&self, bytes: &[u8], replica: ReplicaId) -> Result<(Doc, Patch), Error> {
+        let mut new = history::decode(replica, bytes)?;
+        let since = new.version.get(self.replica);
+        // Our chars re-made: old id -> new id.
+        let mut moved: std::collections::BTreeMap<Id, Id> = Default::default();
+        let mut others = Vec::new();
+        for op in self.ops_since(&new.version) {
+            if op.id.replica != self.replica || op.id.counter < since {
+                others.push(op);
+                continue;
+            }
+            let now = |id: Id| moved.get(&id).copied().unwrap_or(id);
+            match op.kind {
+                OpKind::Insert { left, right, text } => {
+                    let after_left = match left {
+                        None => Some(0),
+                        Some(l) => new.position_of(now(l)).map(|(p, vis)| p + vis as usize),
+                    };
+                    let pos = after_left
+                        .or_else(|| right.and_then(|r| new.position_of(now(r))).map(|(p, _)| p))
+                        .unwrap_or(new.len());
+                    let first = new.next_id();
+                    new.insert(pos, &text)?;
+                    for k in 0..op_len(&text) {
+                        moved.insert(op.id.add(k), first.add(k));
+                    }
+                }
+                OpKind::Delete { targets } => {
+                    for span in targets.iter().filter_map(|t| t.ids()) {
+                        for k in 0..span.len {
+                            if let Some((p, true)) = new.position_of(now(span.start.add(k))) {
+                                new.delete(p, 1)?;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for op in others.into_iter().chain(self.pending.all()) {
+            let _ = new.apply(op);
+        }
+        let patch = Patch {
+            pos: 0,
+            deleted: self.len(),
+            inserted: new.len(),
+        };
+        Ok((new, patch))
     }
 
     /// Number of ops held waiting for their dependencies.
@@ -316,6 +425,7 @@ impl Doc {
             runs: self.seq.piece_count(),
             log_entries: self.log.entries(),
             pending_ops: self.pending.len(),
+            tombstones_reclaimed: self.reclaimed,
             ops: self.version.total(),
         }
     }
@@ -386,20 +496,19 @@ impl Doc {
         // What the op names must be chars, not ids of deletes (an insert's
         // origins are checked by `integrate`, before it changes anything).
         if let OpKind::Delete { targets } = &op.kind {
-            if !targets
-                .iter()
-                .filter_map(|t| t.ids())
-                .all(|span| self.log.all_chars(span))
-            {
-                return Err(NAMES_A_DELETE);
+            for span in targets.iter().filter_map(|t| t.ids()) {
+                collect::check_chars(self, span)?;
             }
         }
         match &op.kind {
             OpKind::Insert { left, right, text } => {
                 let pos = self
                     .seq
-                    .integrate(op.id, len, *left, *right, &self.log)
-                    .ok_or(NAMES_A_DELETE)?;
+                    .integrate(op.id, len, *left, *right, &self.log, &self.collected)
+                    .map_err(|refused| match refused {
+                        Refused::NotAChar => NAMES_A_DELETE,
+                        Refused::Collected(id) => Error::Collected(id),
+                    })?;
                 self.text.insert(pos, text);
                 applied.patches.push(Patch {
                     pos,

@@ -308,6 +308,52 @@ impl OpLog {
         true
     }
 
+    /// The chars deleted by the deletes below `frontier` (per replica, the
+    /// counters under it), sorted and merged.
+    pub fn deleted_below(&self, frontier: &VersionVector) -> Vec<super::id::IdSpan> {
+        let mut spans = Vec::new();
+        for e in self.entries.iter().filter(|e| e.is_delete) {
+            let below = frontier.get(e.id.replica);
+            if e.id.counter >= below {
+                continue;
+            }
+            let mut left = below.min(e.end()) - e.id.counter;
+            for t in &self.targets[range(&e.data)] {
+                if left == 0 {
+                    break;
+                }
+                let take = t.len.min(left);
+                spans.extend(t.slice(0, take).ids());
+                left -= take;
+            }
+        }
+        spans.sort_unstable();
+        let mut out: Vec<super::id::IdSpan> = Vec::with_capacity(spans.len());
+        for s in spans {
+            match out.last_mut() {
+                Some(last)
+                    if last.start.replica == s.start.replica
+                        && s.start.counter <= last.end_counter() =>
+                {
+                    last.len = last.len.max(s.end_counter() - last.start.counter);
+                }
+                _ => out.push(s),
+            }
+        }
+        out
+    }
+
+    /// The log without the ops below `frontier`: the ops beyond it, in
+    /// the same order.
+    pub fn without_below(&self, frontier: &VersionVector) -> OpLog {
+        let mut log = OpLog::default();
+        for op in self.ops_since(frontier) {
+            let len = op.len();
+            log.push(&op, len);
+        }
+        log
+    }
+
     /// The part of an entry that uses counters `from .. to` (offsets), as an op.
     fn op(&self, entry: &Entry, from: u64, to: u64) -> Op {
         let id = entry.id.add(from);

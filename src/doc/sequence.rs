@@ -28,6 +28,16 @@ use std::collections::BTreeMap;
 
 use super::id::{Id, IdSpan, TargetSpan};
 use super::oplog::OpLog;
+use super::version::VersionVector;
+
+/// Why `integrate` refused a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// An origin is not a char (unknown, or the id of a delete).
+    NotAChar,
+    /// The run needs history collected here (this char's place or origins).
+    Collected(Id),
+}
 
 const LEAF_CAP: usize = 32;
 const NODE_CAP: usize = 16;
@@ -35,12 +45,17 @@ const NONE: u32 = u32::MAX;
 
 /// Consecutive ids of one replica, adjacent in the document, typed one
 /// after another (so char `k` has char `k - 1` as its left origin, and all
-/// share a right origin), all visible or all deleted.
+/// share a right origin), all visible or all deleted. A piece of collected
+/// history (ids below the doc's collected frontier, see `collect`) has no
+/// origins any more and is never joined to another.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Piece {
     pub id: Id,
     pub len: u32,
     pub deleted: bool,
+    /// A causally stable tombstone kept only as a position marker (see
+    /// `collect`); always `deleted`.
+    pub stable: bool,
 }
 
 impl Piece {
@@ -52,7 +67,7 @@ impl Piece {
         }
     }
 
-    fn end(&self) -> u64 {
+    pub fn end(&self) -> u64 {
         self.id.counter + self.len as u64
     }
 
@@ -70,6 +85,7 @@ impl Piece {
             id: self.id.add(at as u64),
             len: self.len - at,
             deleted: self.deleted,
+            stable: self.stable,
         };
         self.len = at;
         rest
@@ -295,10 +311,19 @@ impl Sequence {
         Some((before, !p.deleted))
     }
 
+    /// The counter after the last char of the piece holding `id`, if any.
+    pub fn piece_end(&self, id: Id) -> Option<u64> {
+        self.try_find_id(id).map(|(c, _)| self.piece(c).end())
+    }
+
     /// Char-level position (tombstones counted) of a present id.
     fn raw_pos(&self, id: Id) -> u64 {
-        let (c, k) = self.find_id(id);
-        self.position(c).0 + k
+        self.try_raw_pos(id).expect("id present in the sequence")
+    }
+
+    fn try_raw_pos(&self, id: Id) -> Option<u64> {
+        let (c, k) = self.try_find_id(id)?;
+        Some(self.position(c).0 + k)
     }
 
     /// The piece after `c`, or `None` at the end.
@@ -350,7 +375,7 @@ impl Sequence {
                 && prev.id.replica == id.replica
                 && prev.end() == id.counter
                 && origins.0 == Some(prev.last())
-                && self.right_origin(&prev, log) == origins.1
+                && self.right_origin(&prev, log) == Some(origins.1)
         };
         let pieces = &mut self.leaves[at.leaf as usize].pieces;
         if joins {
@@ -360,6 +385,7 @@ impl Sequence {
                 id,
                 len: len as u32,
                 deleted: false,
+                stable: false,
             };
             pieces.insert(at.index, piece);
             self.index.insert(id, at.leaf);
@@ -369,11 +395,12 @@ impl Sequence {
         self.add_totals(at.leaf, len as i64, len as i64);
     }
 
-    /// The right origin shared by the chars of `p`.
-    fn right_origin(&self, p: &Piece, log: &OpLog) -> Option<Id> {
+    /// The right origin shared by the chars of `p`; `None` when `p` is
+    /// collected history (its origins are gone).
+    fn right_origin(&self, p: &Piece, log: &OpLog) -> Option<Option<Id>> {
         match self.recent {
-            Some((next, right)) if next == p.id.add(p.len as u64) => right,
-            _ => log.origins(p.id).and_then(|o| o.1),
+            Some((next, right)) if next == p.id.add(p.len as u64) => Some(right),
+            _ => log.origins(p.id).map(|o| o.1),
         }
     }
 
@@ -474,8 +501,11 @@ impl Sequence {
 
     /// Places a remote run between its origins by the FugueMax rule (see
     /// the module doc of `doc`) and returns the visible position of its
-    /// first char. Both origins must be known; an origin that is not a char
-    /// (the id of a delete) is refused with `None`, before anything changes.
+    /// first char. Both origins must be known. Refused, before anything
+    /// visible changes: an origin that is not a char (the id of a delete,
+    /// `NotAChar`), and an op that needs collected history (an origin that
+    /// was removed, or collected pieces to compare with: impossible for an
+    /// op made by a member that knew of the collection, see `collect`).
     pub fn integrate(
         &mut self,
         id: Id,
@@ -483,9 +513,18 @@ impl Sequence {
         left: Option<Id>,
         right: Option<Id>,
         log: &OpLog,
-    ) -> Option<usize> {
+        collected: &VersionVector,
+    ) -> Result<usize, Refused> {
         for origin in left.iter().chain(right.iter()) {
-            self.try_find_id(*origin)?;
+            if self.try_find_id(*origin).is_none() {
+                return Err(
+                    if collected.contains(*origin) && log.origins(*origin).is_none() {
+                        Refused::Collected(*origin)
+                    } else {
+                        Refused::NotAChar
+                    },
+                );
+            }
         }
         // Make the origins piece boundaries, so the scan moves piece by
         // piece. Splitting the right origin's piece only inserts after it,
@@ -530,13 +569,22 @@ impl Sequence {
                 (l, r)
             });
             let other = *self.piece(c);
-            let (o_left, o_right) = log.origins(other.id).expect("every piece is in the op log");
-            let other_left = o_left.map_or(-1, |l| self.raw_pos(l) as i64);
+            // Splits above only cut pieces in two: nothing visible changed
+            // yet if this refuses.
+            let (o_left, o_right) = log.origins(other.id).ok_or(Refused::Collected(other.id))?;
+            let pos_of = |o: Id| self.try_raw_pos(o).ok_or(Refused::Collected(o));
+            let other_left = match o_left {
+                Some(l) => pos_of(l)? as i64,
+                None => -1,
+            };
             if other_left < my_left {
                 break;
             }
             if other_left == my_left {
-                let other_right = o_right.map_or(self.raw_len(), |r| self.raw_pos(r)) as i64;
+                let other_right = match o_right {
+                    Some(r) => pos_of(r)?,
+                    None => self.raw_len(),
+                } as i64;
                 if other_right < my_right {
                     scanning = true;
                 } else if other_right == my_right && id.replica < other.id.replica {
@@ -558,7 +606,7 @@ impl Sequence {
         let pos = self.position(at).1 as usize;
         self.insert_at(at, id, len, (left, right), log);
         self.rebalance();
-        Some(pos)
+        Ok(pos)
     }
 
     /// Marks the chars of `span` deleted (all must be present). Calls
@@ -795,6 +843,80 @@ impl Sequence {
         seq
     }
 
+    /// The pieces this sequence keeps once history up to `frontier` is
+    /// collected, and how many tombstones go. `stable`: the chars deleted
+    /// by deletes below the frontier (sorted, merged); `keep`: the
+    /// collected chars that surviving ops still name as origins (sorted).
+    /// See `Doc::collect` for the rule and why it is sound. Pieces are cut
+    /// at the frontier, so no piece mixes collected and live history, and
+    /// neighbouring collected pieces of one replica are joined (their
+    /// origins are gone, so nothing compares them). O(n log n).
+    pub fn collected_pieces(
+        &self,
+        stable: &[IdSpan],
+        keep: &[Id],
+        frontier: &VersionVector,
+    ) -> (Vec<Piece>, u64) {
+        let mut out: Vec<Piece> = Vec::with_capacity(self.piece_count());
+        let mut removed = 0u64;
+        // The char before (in the full order, removed ones included) is a
+        // stable tombstone: a stable char here cannot start a future op's
+        // right origin.
+        let mut after_stable = false;
+        let below = |p: &Piece| p.end() <= frontier.get(p.id.replica);
+        let push = |out: &mut Vec<Piece>, p: Piece| {
+            if let Some(last) = out.last_mut() {
+                if below(last)
+                    && below(&p)
+                    && last.id.replica == p.id.replica
+                    && last.end() == p.id.counter
+                    && (last.deleted, last.stable) == (p.deleted, p.stable)
+                {
+                    last.len += p.len;
+                    return;
+                }
+            }
+            out.push(p);
+        };
+        for &piece in self.pieces() {
+            for seg in cut(piece, frontier.get(piece.id.replica), stable) {
+                if !seg.stable {
+                    push(&mut out, seg);
+                    after_stable = false;
+                    continue;
+                }
+                let mut kept = 0u64;
+                let mut keep_char = |out: &mut Vec<Piece>, counter: u64| {
+                    kept += 1;
+                    push(
+                        out,
+                        Piece {
+                            id: Id::new(seg.id.replica, counter),
+                            len: 1,
+                            deleted: true,
+                            stable: true,
+                        },
+                    );
+                };
+                let mut next = seg.id.counter;
+                if !after_stable {
+                    keep_char(&mut out, next);
+                    next += 1;
+                }
+                let from = keep.partition_point(|&k| k < Id::new(seg.id.replica, next));
+                for &k in &keep[from..] {
+                    if k.replica != seg.id.replica || k.counter >= seg.end() {
+                        break;
+                    }
+                    keep_char(&mut out, k.counter);
+                }
+                removed += seg.len as u64 - kept;
+                after_stable = true;
+            }
+        }
+        (out, removed)
+    }
+
     /// Every piece in document order.
     pub fn pieces(&self) -> impl Iterator<Item = &Piece> + '_ {
         let mut leaf = 0u32;
@@ -808,6 +930,56 @@ impl Sequence {
         })
         .flatten()
     }
+}
+
+/// `piece` cut where it crosses the collected frontier (`below`: the
+/// counter it stops at for this replica), with its parts deleted by a
+/// stable delete (`stable`, sorted and merged) marked stable.
+fn cut(piece: Piece, below: u64, stable: &[IdSpan]) -> Vec<Piece> {
+    let mut parts = Vec::with_capacity(1);
+    let mut rest = piece;
+    if rest.id.counter < below && below < rest.end() {
+        let high = rest.split((below - rest.id.counter) as u32);
+        parts.push(rest);
+        rest = high;
+    }
+    parts.push(rest);
+    if !piece.deleted || piece.stable {
+        return parts;
+    }
+    let mut out = Vec::with_capacity(parts.len());
+    for mut part in parts {
+        if part.end() > below {
+            out.push(part);
+            continue;
+        }
+        // Stable spans of this replica that overlap `part`, in order.
+        let first = stable.partition_point(|s| {
+            (s.start.replica, s.end_counter()) <= (part.id.replica, part.id.counter)
+        });
+        for s in &stable[first..] {
+            if s.start.replica != part.id.replica || s.start.counter >= part.end() {
+                break;
+            }
+            if s.start.counter > part.id.counter {
+                let tail = part.split((s.start.counter - part.id.counter) as u32);
+                out.push(part);
+                part = tail;
+            }
+            let covered = (s.end_counter().min(part.end()) - part.id.counter) as u32;
+            if covered < part.len {
+                let tail = part.split(covered);
+                part.stable = true;
+                out.push(part);
+                part = tail;
+            } else {
+                part.stable = true;
+                break;
+            }
+        }
+        out.push(part);
+    }
+    out
 }
 
 #[cfg(test)]

@@ -354,7 +354,9 @@ fn tree_matches_flat_reference_for_remote_ops() {
             let len = op.len();
             match op.kind.clone() {
                 OpKind::Insert { left, right, .. } => {
-                    let a = tree.integrate(op.id, len, left, right, &log).unwrap();
+                    let a = tree
+                        .integrate(op.id, len, left, right, &log, &VersionVector::new())
+                        .unwrap();
                     let b = flat.integrate(op.id, len, left, right);
                     assert_eq!(a, b, "seed {seed}");
                 }
@@ -533,4 +535,91 @@ fn slice_is_the_text_between_two_positions() {
     #[allow(clippy::reversed_empty_ranges)]
     let backwards = d.slice(3..2);
     assert_eq!(backwards, None);
+}
+
+/// A cleaned-up snapshot's body (inflated) damaged byte by byte, then
+/// deflated again so the damage reaches the checks: an error or a
+/// consistent replica (its text as long as it says, editable), never a
+/// panic.
+#[test]
+fn damaged_cleaned_up_snapshots_are_refused_or_consistent() {
+    use std::io::{Read, Write};
+    let mut docs = [Doc::new(r(1)), Doc::new(r(2))];
+    let mut rng = Lcg(7);
+    for round in 0..30 {
+        for d in docs.iter_mut() {
+            random_edit(d, &mut rng);
+        }
+        if round % 3 == 0 {
+            sync_all(&mut docs);
+        }
+    }
+    sync_all(&mut docs);
+    let mut half = docs[0].version();
+    half.set(r(2), half.get(r(2)) / 2);
+    docs[0].collect(&half);
+    docs[0].insert(0, "live ").unwrap();
+    let bytes = docs[0].encode_snapshot();
+    let loaded = Doc::decode_history(r(3), &bytes).unwrap();
+    assert_eq!(loaded.text(), docs[0].text());
+    let mut body = Vec::new();
+    flate2::read::DeflateDecoder::new(&bytes[4..])
+        .read_to_end(&mut body)
+        .unwrap();
+    let mut checked = 0;
+    for at in 0..body.len() {
+        for flip in [0x01u8, 0x5a, 0xff] {
+            let mut damaged = body.clone();
+            damaged[at] ^= flip;
+            let mut out = bytes[..4].to_vec();
+            let mut z = flate2::write::DeflateEncoder::new(out, flate2::Compression::fast());
+            z.write_all(&damaged).unwrap();
+            out = z.finish().unwrap();
+            if let Ok(mut d) = Doc::decode_history(r(3), &out) {
+                assert_eq!(d.text().chars().count(), d.len());
+                d.insert(d.len() / 2, "x").unwrap();
+                if d.len() > 1 {
+                    d.delete(0, 1).unwrap();
+                }
+            } else {
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > body.len(), "most damage is caught");
+}
+
+/// `rejoin`: a replica whose ops the group will not take re-makes them, as a
+/// new replica, on a member's cleaned-up snapshot, at the same places.
+#[test]
+fn rejoin_re_makes_unsent_edits_at_their_places() {
+    let mut group = Doc::new(r(1));
+    group.insert(0, "hello world, said the tombstones").unwrap();
+    let mut away = Doc::new(r(2));
+    for op in group.ops_since(&VersionVector::new()) {
+        away.apply(op).unwrap();
+    }
+    // Away (never sent): a word before "world", "said" deleted, a typo fixed.
+    away.insert(6, "big ").unwrap();
+    let said = away.text().find("said").unwrap();
+    away.delete(said, 5).unwrap();
+    away.insert(0, "Xx").unwrap();
+    away.delete(0, 1).unwrap();
+    // Meanwhile the group deletes and cleans up.
+    group.delete(11, 1).unwrap();
+    group.insert(group.len(), "!").unwrap();
+    let all = group.version();
+    group.collect(&all);
+    assert_eq!(group.collected(), &all);
+    assert_eq!(group.log_entries(), 0);
+    let (new, patch) = away.rejoin(&group.encode_snapshot(), r(3)).unwrap();
+    assert_eq!(new.replica(), r(3));
+    assert_eq!(new.text(), "xhello big world the tombstones!");
+    assert_eq!((patch.deleted, patch.inserted), (away.len(), new.len()));
+    // The group takes the re-made ops.
+    for op in new.ops_since(group.version_ref()) {
+        assert_eq!(op.id.replica, r(3));
+        group.apply(op).unwrap();
+    }
+    assert_eq!(group.text(), new.text());
 }

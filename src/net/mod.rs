@@ -647,6 +647,21 @@ impl Driver {
         if doc.version_ref() == &self.persisted {
             return Ok(());
         }
+        let rejoined = self
+            .store
+            .as_ref()
+            .is_some_and(|s| s.replica() != doc.replica());
+        if rejoined || !doc.can_serve(&self.persisted) {
+            // The node rejoined as a new replica (see `Event::Rejoined`): the
+            // document is a new one, kept whole.
+            if let Some(store) = &mut self.store {
+                store
+                    .rejoin(doc.replica(), &doc.encode_snapshot())
+                    .map_err(|e| e.to_string())?;
+            }
+            self.persisted = doc.version();
+            return Ok(());
+        }
         let version = doc.version();
         if self.store.is_none() && self.node.current_snapshot().is_some() {
             let gained = version.total() - self.persisted.total();

@@ -149,6 +149,62 @@ fn the_idle_hook_runs_after_input_and_its_deadline_wakes_the_loop() {
 }
 
 #[test]
+fn a_cleaned_up_document_survives_a_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = DriverConfig {
+        compact_min_bytes: 300,
+        node: crate::node::Config {
+            anti_entropy_interval: Duration::from_millis(10),
+            collect_min_runs: 1,
+            ..crate::node::Config::default()
+        },
+        ..config(Some(tmp.path()))
+    };
+    let mut d = Driver::start(cfg.clone()).unwrap();
+    for i in 0..100 {
+        d.edit(Edit::Insert {
+            pos: i,
+            text: "abc".into(),
+        })
+        .unwrap();
+        d.edit(Edit::Delete { pos: i, len: 2 }).unwrap();
+    }
+    // Alone, it is the whole group: its history is stable after two ticks.
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let mut tx = Some(tx);
+    let deadline = d.now() + Duration::from_secs(20);
+    d.run_with_idle(
+        &rx,
+        |_, _| Flow::Continue,
+        |_, _| {},
+        |_| {},
+        |driver| {
+            if driver.node().stats().collections > 0 || driver.now() >= deadline {
+                tx.take();
+            }
+            Some(driver.now() + Duration::from_millis(5))
+        },
+    )
+    .unwrap();
+    let stats = d.node().doc().stats();
+    assert!(d.node().stats().collections > 0);
+    assert_eq!(stats.tombstones_reclaimed + stats.tombstones as u64, 200);
+    let text = d.node().doc().text();
+    // A few more edits after the cleanup, then a restart.
+    d.edit(Edit::Insert {
+        pos: 0,
+        text: "after ".into(),
+    })
+    .unwrap();
+    let version = d.node().doc().version();
+    let text = format!("after {text}");
+    drop(d);
+    let d = Driver::start(cfg).unwrap();
+    assert_eq!(d.node().doc().text(), text);
+    assert_eq!(d.node().doc().version(), version);
+}
+
+#[test]
 fn a_newcomer_snapshot_is_ready_at_start() {
     let tmp = tempfile::tempdir().unwrap();
     let node = node::Config {

@@ -46,12 +46,12 @@ mod received;
 mod replay;
 mod rtt;
 mod snapshot;
+mod stability;
 mod time;
 mod timers;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
-use std::ops::Bound::{Excluded, Unbounded};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -60,7 +60,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::doc::{self, Doc, IdSpan, Op, Patch, ReplicaId, VersionVector};
 use crate::wire::{
-    self, DatagramBuilder, DecodeError, DigestFrame, Frame, GroupKey, Header, SealId,
+    self, DatagramBuilder, DecodeError, DigestFrame, Frame, GroupKey, Header, SealId, SealKeys,
 };
 
 use gossip::{fanout_for, Gossip, View};
@@ -144,6 +144,15 @@ pub struct Config {
     /// A peer lacking at least this many ops, and more than half of the
     /// document, gets a snapshot instead of ops (see `node::snapshot`).
     pub snapshot_min_ops: u64,
+    /// A member not heard from for this long is declared gone: it no longer
+    /// holds back cleanup, and must rejoin as a newcomer (see `stability`).
+    pub member_horizon: Duration,
+    /// How old a member's report must be before cleanup relies on it (time
+    /// for a newcomer it served to become known; see `stability`).
+    pub join_grace: Duration,
+    /// Cleanup runs (at an anti-entropy tick) once the history not yet
+    /// cleaned up holds at least this many runs.
+    pub collect_min_runs: usize,
 }
 
 impl Default for Config {
@@ -174,6 +183,9 @@ impl Default for Config {
             lazy_fanout: 2,
             pull_delay: Duration::from_millis(250),
             snapshot_min_ops: 4096,
+            member_horizon: Duration::from_secs(3600),
+            join_grace: Duration::from_secs(30),
+            collect_min_runs: 1024,
         }
     }
 }
@@ -202,6 +214,11 @@ pub enum Event {
     PeerUp(SocketAddr),
     /// A peer missed enough pings to be considered down.
     PeerDown(SocketAddr),
+    /// This node rejoined the group as a new replica (it had been declared
+    /// gone, or its ops needed history the group cleaned up): its own ops
+    /// the group lacked were re-made under the new id. A driver that
+    /// persists must store the new id and the new document (`Store::rejoin`).
+    Rejoined { old: ReplicaId, new: ReplicaId },
 }
 
 /// Liveness of a peer.
@@ -262,6 +279,8 @@ pub struct Drops {
     pub held_limit: u64,
     /// Snapshots that were too large or did not load.
     pub bad_snapshot: u64,
+    /// Ops of a replica declared gone, beyond what the group accepted of it.
+    pub gone_author: u64,
 }
 
 /// Counters for `status`.
@@ -290,6 +309,12 @@ pub struct Stats {
     /// Snapshots of our own document encoded (a newcomer at an unchanged
     /// document gets the last one again).
     pub snapshots_encoded: u64,
+    /// History cleanups run (see `Doc::collect`).
+    pub collections: u64,
+    /// Members declared gone (by this node or adopted from others).
+    pub members_gone: u64,
+    /// Times this node rejoined as a new replica.
+    pub rejoins: u64,
 }
 
 /// Packet-threshold loss detection: a datagram is lost once one sent this
@@ -347,12 +372,16 @@ pub struct Node {
     replay: ReplayWindows,
     /// Reused to decrypt each sealed datagram.
     open_buf: Vec<u8>,
+    /// `config.key` with the epoch keys derived from it so far.
+    seal_keys: Option<SealKeys>,
     /// Snapshots arriving, by sender.
     snapshots_in: BTreeMap<SocketAddr, snapshot::Incoming>,
     /// The last snapshot of our document (made, loaded or offered): sent
     /// again to every newcomer until the document changes.
     snapshot_cache: Option<snapshot::Cached>,
     presence: presence::PresenceState,
+    /// Reports, members, gone declarations: when history may be cleaned up.
+    stability: stability::Stability,
 }
 
 impl std::fmt::Debug for Node {
@@ -387,6 +416,7 @@ impl Node {
         config.initial_rto = config.initial_rto.clamp(config.min_rto, config.max_rto);
         // The history the node starts with is not news to push.
         let gossip = Gossip::new(doc.version());
+        let seal_keys = config.key.clone().map(SealKeys::new);
         let mut node = Node {
             doc,
             config,
@@ -408,9 +438,11 @@ impl Node {
             sealed_count: 0,
             replay: ReplayWindows::new(MAX_REPLAY_SENDERS),
             open_buf: Vec::new(),
+            seal_keys,
             snapshots_in: BTreeMap::new(),
             snapshot_cache: None,
             presence: Default::default(),
+            stability: Default::default(),
         };
         node.arm_node_timers(now);
         node
@@ -480,6 +512,7 @@ impl Node {
             }
         }
         self.on_heard(now, from, header.sender);
+        self.stability.heard(header.sender, now);
 
         let eliciting = frames.iter().any(Frame::is_ack_eliciting);
         let mut ping = false;
@@ -514,7 +547,13 @@ impl Node {
                         p.name = (!name.is_empty()).then_some(name);
                     }
                 }
-                Frame::Digest(d) => self.on_digest(from, &d),
+                Frame::Digest(d) => self.on_digest(now, from, &d),
+                Frame::Join => self.start_snapshot(from, true),
+                Frame::Gone(list) => {
+                    let me = self.doc.replica();
+                    self.stability.adopt(header.sender, me, &list, &self.doc);
+                    self.stats.members_gone = self.stability.gone_count() as u64;
+                }
                 Frame::Peers(list) => self.on_peer_list(now, &list),
                 Frame::Op(op) => self.on_op(from, op, &mut patches),
                 Frame::Have(entries) => self.on_have(now, from, &entries),
@@ -540,8 +579,8 @@ impl Node {
 
     /// Authenticates (with a key) and decodes a datagram; counts why not.
     fn open(&mut self, bytes: &[u8]) -> Option<(Header, Option<SealId>, Vec<Frame>)> {
-        let opened =
-            wire::open_with(bytes, self.config.key.as_ref(), &mut self.open_buf).and_then(|o| {
+        let opened = wire::open_with_keys(bytes, self.seal_keys.as_mut(), &mut self.open_buf)
+            .and_then(|o| {
                 Ok((
                     o.header,
                     o.seal,
@@ -572,6 +611,7 @@ impl Node {
         }
         if self.timers.expire(node_timer::ANTI_ENTROPY, now) {
             self.anti_entropy_round();
+            self.cleanup_tick(now);
             let next = self.jittered(self.config.anti_entropy_interval);
             self.timers.set(node_timer::ANTI_ENTROPY, now + next);
         }
@@ -645,19 +685,18 @@ impl Node {
     fn scan_ready(&mut self) {
         self.ready.clear();
         self.ready_at = 0;
-        let (after, upto) = match self.cursor {
-            Some(c) => (
-                self.peers.range((Excluded(c), Unbounded)),
-                Some(self.peers.range(..=c)),
-            ),
-            None => (self.peers.range::<SocketAddr, _>(..), None),
-        };
+        // One pass in address order, then rotated to start after the
+        // cursor (cheaper than two range searches of the map).
         self.ready.extend(
-            after
-                .chain(upto.into_iter().flatten())
+            self.peers
+                .iter()
                 .filter(|(_, p)| p.may_send())
                 .map(|(&a, _)| a),
         );
+        if let Some(c) = self.cursor {
+            let after = self.ready.partition_point(|&a| a <= c);
+            self.ready.rotate_left(after);
+        }
     }
 
     /// When the node next wants `handle_timeout` called.
@@ -949,8 +988,42 @@ impl Node {
         let pick = live[self.rng.random_range(0..live.len())];
         let digests = self.digest_frames(true);
         self.stats.digests_sent += digests.len() as u64;
+        let gone = self.stability.declarations();
         if let Some(peer) = self.peers.get_mut(&pick) {
             peer.queue_digests(digests);
+            if !gone.is_empty() {
+                peer.control.push_back(Frame::Gone(gone));
+            }
+            if self.stability.declared_me {
+                // We must rejoin: ask for a member's document.
+                peer.control.push_back(Frame::Join);
+            }
+        }
+    }
+
+    /// Declares silent members gone, and cleans up the history every member
+    /// has (see `stability` and `doc::collect`) once there is enough of it.
+    fn cleanup_tick(&mut self, now: Time) {
+        let peers: Vec<ReplicaId> = self.peers.values().filter_map(|p| p.replica).collect();
+        let frontier = self.stability.tick(
+            now,
+            self.doc.replica(),
+            &self.doc,
+            &peers,
+            self.config.member_horizon,
+            self.config.join_grace,
+        );
+        self.stats.members_gone = self.stability.gone_count() as u64;
+        let Some(frontier) = frontier else {
+            return;
+        };
+        if self.doc.log_entries() >= self.config.collect_min_runs
+            && !self.doc.collected().dominates(&frontier)
+        {
+            self.doc.collect(&frontier);
+            self.stats.collections += 1;
+            // The cached snapshot holds the history just dropped.
+            self.snapshot_cache = None;
         }
     }
 
@@ -960,12 +1033,16 @@ impl Node {
     }
 
     /// A peer told us what it has (for the replicas in the digest's scope).
-    fn on_digest(&mut self, from: SocketAddr, d: &DigestFrame) {
+    fn on_digest(&mut self, now: Time, from: SocketAddr, d: &DigestFrame) {
         let ours = self.doc.version();
         let me = self.doc.replica();
         let Some(peer) = self.peers.get_mut(&from) else {
             return;
         };
+        if let (None, Some(replica)) = (d.scope, peer.replica) {
+            self.stability
+                .report(replica, &d.version, now, self.config.join_grace);
+        }
         // The digest is the truth about the peer (acks were only hints).
         let mut replicas: BTreeSet<ReplicaId> = peer.known.iter().map(|(r, _)| r).collect();
         replicas.extend(d.version.iter().map(|(r, _)| r));
@@ -990,15 +1067,15 @@ impl Node {
             peer.queue.retain(|op| !d.covers(op.id.replica));
             peer.queue_bytes = peer.queue.iter().map(|op| wire::op_frame_len(op, me)).sum();
         }
-        if d.scope.is_none()
-            && peer.snapshot_out.is_none()
-            && snapshot::worth_sending(&ours, &d.version, self.config.snapshot_min_ops)
-        {
-            let bytes = snapshot::current(&mut self.snapshot_cache, &self.doc, &mut self.stats);
-            let chunk = self.config.mtu - DatagramBuilder::overhead() - ACK_RESERVE - 32;
-            let id = self.rng.random();
-            peer.snapshot_out = Some(snapshot::Outgoing::new(id, bytes, ours.clone(), chunk));
+        let wants_snapshot = d.scope.is_none()
+            && (snapshot::worth_sending(&ours, &d.version, self.config.snapshot_min_ops)
+                || !self.doc.can_serve(&d.version));
+        if wants_snapshot {
+            self.start_snapshot(from, false);
         }
+        let Some(peer) = self.peers.get_mut(&from) else {
+            return;
+        };
         if let Some(out) = &peer.snapshot_out {
             // What the snapshot carries is on its way: no ops for it.
             if let Some(pull) = peer.pull.as_mut() {
@@ -1031,6 +1108,17 @@ impl Node {
         {
             return; // deliberately broken: see `Config::test_drop_ops`
         }
+        let Some(op) = self.stability.accepted(op) else {
+            self.stats.drops.gone_author += 1;
+            // Tell the sender who is gone: if it is the author, it rejoins.
+            let gone = Frame::Gone(self.stability.declarations());
+            if let Some(peer) = self.peers.get_mut(&from) {
+                if !peer.control.contains(&gone) {
+                    peer.control.push_back(gone);
+                }
+            }
+            return;
+        };
         if !self.room_to_hold(from, &op) {
             self.stats.drops.held_limit += 1;
             return;
@@ -1072,6 +1160,66 @@ impl Node {
         true
     }
 
+    /// Starts sending `addr` a snapshot of the document, unless one is on
+    /// its way (or, when `again`, even then: it asked for a new one).
+    fn start_snapshot(&mut self, addr: SocketAddr, again: bool) {
+        let ours = self.doc.version();
+        let me = self.doc.replica();
+        if !self
+            .peers
+            .get(&addr)
+            .is_some_and(|p| again || p.snapshot_out.is_none())
+        {
+            return;
+        }
+        let bytes = snapshot::current(&mut self.snapshot_cache, &self.doc, &mut self.stats);
+        let chunk = self.config.mtu - DatagramBuilder::overhead() - ACK_RESERVE - 32;
+        let id = self.rng.random();
+        let Some(peer) = self.peers.get_mut(&addr) else {
+            return;
+        };
+        peer.snapshot_out = Some(snapshot::Outgoing::new(id, bytes, ours, chunk));
+        if let Some(out) = &peer.snapshot_out {
+            // What the snapshot carries is on its way: no ops for it.
+            if let Some(pull) = peer.pull.as_mut() {
+                pull.merge(&out.version);
+            }
+            peer.queue
+                .retain(|op| !out.version.contains_span(&op.span()));
+            peer.queue_bytes = peer.queue.iter().map(|op| wire::op_frame_len(op, me)).sum();
+        }
+    }
+
+    /// Becomes a new replica from a member's snapshot, re-making our ops
+    /// the group lacks (see `Doc::rejoin`).
+    /// Returns what the group had (the new document less our re-made ops).
+    fn rejoin(&mut self, bytes: &[u8], patches: &mut Vec<Patch>) -> Option<VersionVector> {
+        let old = self.doc.replica();
+        let new = loop {
+            let id = ReplicaId(self.rng.random());
+            if id.0 != 0 && id != old {
+                break id;
+            }
+        };
+        let Ok((doc, patch)) = self.doc.rejoin(bytes, new) else {
+            return None;
+        };
+        // What the snapshot had is not news to push; our re-made ops are.
+        let mut base = doc.version();
+        base.set(new, 0);
+        self.gossip = Gossip::new(base.clone());
+        self.doc = doc;
+        self.snapshot_cache = None;
+        // The old id makes no more ops: say so, so that it holds back no
+        // one's cleanup (the group has exactly the snapshot's ops of it).
+        self.stability = Default::default();
+        self.stability.replaced(old, &self.doc);
+        self.stats.rejoins += 1;
+        patches.push(patch);
+        self.events.push_back(Event::Rejoined { old, new });
+        Some(base)
+    }
+
     fn on_snapshot_chunk(
         &mut self,
         from: SocketAddr,
@@ -1098,10 +1246,21 @@ impl Node {
             }
             snapshot::ChunkResult::Complete(bytes) => bytes,
         };
-        match self.doc.absorb_snapshot(&bytes) {
+        let absorbed = (!self.stability.declared_me).then(|| self.doc.absorb_snapshot(&bytes));
+        let result = match absorbed {
+            Some(Ok((patch, version))) => Ok((Some(patch), version)),
+            // Declared gone, or our ops cannot join this history as they
+            // are: re-make them as a new replica.
+            None | Some(Err(doc::Error::Collected(_))) => self
+                .rejoin(&bytes, patches)
+                .map(|base| (None, base))
+                .ok_or(()),
+            Some(Err(_)) => Err(()),
+        };
+        match result {
             Ok((patch, version)) => {
                 self.stats.snapshots_received += 1;
-                patches.push(patch);
+                patches.extend(patch);
                 // The snapshot's ops are history, not news to push down
                 // the gossip trees (as for the doc a node starts with).
                 self.gossip.pushed.merge(&version);
@@ -1523,14 +1682,14 @@ impl Node {
         if let Some(budget) = &mut peer.budget {
             *budget = budget.saturating_sub(builder.len_in_clear());
         }
-        let bytes = match &config.key {
-            Some(key) => {
+        let bytes = match &mut self.seal_keys {
+            Some(keys) => {
                 let id = SealId {
                     epoch: config.epoch,
                     seq: self.sealed_count,
                 };
                 self.sealed_count += 1;
-                builder.finish_sealed(key, id)
+                builder.finish_sealed_with(keys, id)
             }
             None => builder.finish(),
         };

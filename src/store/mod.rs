@@ -328,6 +328,16 @@ impl Store {
         self.stats.compactions += 1;
         Ok(())
     }
+
+    /// The node rejoined as replica `replica` with document `snapshot`
+    /// (`Event::Rejoined`): records the new id, then replaces snapshot and
+    /// log. In that order, so a crash in between restarts under the new id
+    /// with the old document (the old id is never used again).
+    pub fn rejoin(&mut self, replica: ReplicaId, snapshot: &[u8]) -> Result<(), StoreError> {
+        write_replica(&self.dir, replica)?;
+        self.replica = replica;
+        self.compact(snapshot)
+    }
 }
 
 /// A random replica id from the operating system (never 0).

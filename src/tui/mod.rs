@@ -195,6 +195,9 @@ impl Ui {
             Event::RemoteEdit { patches } => self.editor.mirror.push_patches(&patches),
             Event::PeerUp(addr) => self.message = format!("peer {addr} is up"),
             Event::PeerDown(addr) => self.message = format!("peer {addr} is down"),
+            Event::Rejoined { new, .. } => {
+                self.message = format!("rejoined the group as replica {new}")
+            }
         }
         self.dirty = true;
     }

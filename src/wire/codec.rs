@@ -2,7 +2,7 @@
 
 use crate::doc::ReplicaId;
 
-use super::auth::{GroupKey, SealId, TAG_LEN};
+use super::auth::{BadTag, GroupKey, SealId, SealKeys, TAG_LEN};
 use super::frame::{Frame, WireFrame};
 use super::MAX_DATAGRAM;
 
@@ -12,7 +12,7 @@ pub const MAGIC: [u8; 2] = *b"rM";
 pub const SEALED_MAGIC: [u8; 2] = *b"rS";
 /// The protocol version this code speaks. A datagram of another version
 /// is refused (and counted), never misread.
-pub const VERSION: u8 = 2;
+pub const VERSION: u8 = 3;
 /// Magic, version, sender (8 bytes, fixed: replica ids are random, so a
 /// varint would be longer), then the packet number as a varint.
 pub const HEADER_LEN: usize = 2 + 1 + 8;
@@ -69,6 +69,24 @@ pub fn seal(header: &Header, payload: &[u8], out: &mut Vec<u8>) {
 /// epoch, sequence), then the packet number and `payload` encrypted under
 /// `key`, then the tag. The clear header is authenticated too.
 pub fn seal_with(key: &GroupKey, header: &Header, id: SealId, payload: &[u8], out: &mut Vec<u8>) {
+    let clear = write_unsealed(header, id, payload, out);
+    key.seal_in_place(header.sender.0, id, out, clear);
+}
+
+/// [`seal_with`] for a node, which keeps its epoch keys.
+pub fn seal_with_keys(
+    keys: &mut SealKeys,
+    header: &Header,
+    id: SealId,
+    payload: &[u8],
+    out: &mut Vec<u8>,
+) {
+    let clear = write_unsealed(header, id, payload, out);
+    keys.seal_in_place(header.sender.0, id, out, clear);
+}
+
+/// A sealed datagram before sealing: returns where the encrypted part starts.
+fn write_unsealed(header: &Header, id: SealId, payload: &[u8], out: &mut Vec<u8>) -> usize {
     out.extend_from_slice(&SEALED_MAGIC);
     out.push(VERSION);
     out.extend_from_slice(&header.sender.0.to_le_bytes());
@@ -77,7 +95,7 @@ pub fn seal_with(key: &GroupKey, header: &Header, id: SealId, payload: &[u8], ou
     let clear = out.len();
     push_varint(header.packet, out);
     out.extend_from_slice(payload);
-    key.seal_in_place(header.sender.0, id, out, clear);
+    clear
 }
 
 /// Reads the header of a datagram in the clear and returns its payload.
@@ -105,13 +123,44 @@ pub fn open_with<'a>(
     scratch: &'a mut Vec<u8>,
 ) -> Result<Opened<'a>, DecodeError> {
     let Some(key) = key else {
-        let (header, payload) = open(bytes)?;
-        return Ok(Opened {
-            header,
-            seal: None,
-            payload,
-        });
+        return open_clear(bytes);
     };
+    open_sealed(bytes, scratch, |sender, id, clear, sealed, out| {
+        key.open_into(sender, id, clear, sealed, out)
+    })
+}
+
+/// [`open_with`] for a node, which keeps its epoch keys.
+pub fn open_with_keys<'a>(
+    bytes: &'a [u8],
+    keys: Option<&mut SealKeys>,
+    scratch: &'a mut Vec<u8>,
+) -> Result<Opened<'a>, DecodeError> {
+    let Some(keys) = keys else {
+        return open_clear(bytes);
+    };
+    open_sealed(bytes, scratch, |sender, id, clear, sealed, out| {
+        keys.open_into(sender, id, clear, sealed, out)
+    })
+}
+
+fn open_clear(bytes: &[u8]) -> Result<Opened<'_>, DecodeError> {
+    let (header, payload) = open(bytes)?;
+    Ok(Opened {
+        header,
+        seal: None,
+        payload,
+    })
+}
+
+/// Reads a sealed datagram's clear header, then has `open_into` (sender,
+/// seal id, clear bytes, sealed bytes, output) check and decrypt the rest
+/// into `scratch`.
+fn open_sealed<'a>(
+    bytes: &'a [u8],
+    scratch: &'a mut Vec<u8>,
+    open_into: impl FnOnce(u64, SealId, &[u8], &[u8], &mut Vec<u8>) -> Result<(), BadTag>,
+) -> Result<Opened<'a>, DecodeError> {
     let rest = match check_prefix(bytes, SEALED_MAGIC) {
         Err(DecodeError::NotRumor) if bytes.starts_with(&MAGIC) => {
             return Err(DecodeError::Unsealed)
@@ -128,8 +177,7 @@ pub fn open_with<'a>(
         postcard::take_from_bytes::<u64>(rest).map_err(|_| DecodeError::Malformed("sequence"))?;
     let id = SealId { epoch, seq };
     let clear = &bytes[..bytes.len() - sealed.len()];
-    key.open_into(sender, id, clear, sealed, scratch)
-        .map_err(|_| DecodeError::BadTag)?;
+    open_into(sender, id, clear, sealed, scratch).map_err(|_| DecodeError::BadTag)?;
     // Authentic from here on: a member wrote it.
     let (packet, payload) = postcard::take_from_bytes::<u64>(scratch)
         .map_err(|_| DecodeError::Malformed("packet number"))?;

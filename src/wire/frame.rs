@@ -47,6 +47,13 @@ pub enum Frame {
     Have(Vec<(ReplicaId, u64)>),
     /// Ephemeral editor state (name, cursor); see `node::presence`.
     Presence(PresenceFrame),
+    /// Members the sender declared gone (see `node::stability`), each with
+    /// the counter its accepted ops end at: later ops of theirs are refused.
+    /// Sorted by replica, each once.
+    Gone(Vec<(ReplicaId, u64)>),
+    /// Asks the receiver for a snapshot of its document: the sender must
+    /// rejoin as a newcomer (see `node::stability`).
+    Join,
 }
 
 /// Bytes `offset .. offset + bytes.len()` of a snapshot `total` bytes long.
@@ -168,10 +175,15 @@ impl Frame {
             Frame::Have(entries) if !entries.windows(2).all(|w| w[0].0 < w[1].0) => {
                 Err(DecodeError::Malformed("have order"))
             }
+            Frame::Gone(entries) if !entries.windows(2).all(|w| w[0].0 < w[1].0) => {
+                Err(DecodeError::Malformed("gone order"))
+            }
             Frame::Ping
             | Frame::Hello { .. }
             | Frame::Peers(_)
             | Frame::Have(_)
+            | Frame::Gone(_)
+            | Frame::Join
             | Frame::Presence(_) => Ok(()),
         }
     }
@@ -217,6 +229,8 @@ pub enum WireFrame<S = String> {
     Snapshot(SnapshotChunk),
     Have(#[serde(deserialize_with = "bounded_seq")] Vec<(ReplicaId, u64)>),
     Presence(PresenceFrame),
+    Gone(#[serde(deserialize_with = "bounded_seq")] Vec<(ReplicaId, u64)>),
+    Join,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -323,6 +337,8 @@ impl<'a> WireFrame<&'a str> {
             Frame::Op(op) => Self::op(op, sender),
             Frame::Snapshot(c) => WireFrame::Snapshot(c.clone()),
             Frame::Have(h) => WireFrame::Have(h.clone()),
+            Frame::Gone(g) => WireFrame::Gone(g.clone()),
+            Frame::Join => WireFrame::Join,
             Frame::Presence(p) => WireFrame::Presence(p.clone()),
         }
     }
@@ -375,6 +391,8 @@ impl WireFrame {
             WireFrame::Peers(p) => Frame::Peers(p),
             WireFrame::Snapshot(c) => Frame::Snapshot(c),
             WireFrame::Have(h) => Frame::Have(h),
+            WireFrame::Gone(g) => Frame::Gone(g),
+            WireFrame::Join => Frame::Join,
             WireFrame::Presence(p) => Frame::Presence(p),
             WireFrame::Op(WireOp::Insert {
                 id,

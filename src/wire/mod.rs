@@ -38,10 +38,11 @@ mod codec;
 mod frame;
 mod pack;
 
-pub use auth::{GroupKey, KeyError, SealId};
+pub use auth::{EpochKey, GroupKey, KeyError, SealId, SealKeys};
 pub use codec::{
-    decode, decode_payload, decode_with, encode, encode_sealed, open, open_with, seal, seal_with,
-    DecodeError, Header, Opened, HEADER_LEN, MAGIC, SEALED_MAGIC, SEAL_OVERHEAD, VERSION,
+    decode, decode_payload, decode_with, encode, encode_sealed, open, open_with, open_with_keys,
+    seal, seal_with, seal_with_keys, DecodeError, Header, Opened, HEADER_LEN, MAGIC, SEALED_MAGIC,
+    SEAL_OVERHEAD, VERSION,
 };
 pub use frame::{AckFrame, AckRange, DigestFrame, Frame, PresenceFrame, SnapshotChunk, WireFrame};
 pub use pack::{encoded_len, op_frame_len, split_to_fit, DatagramBuilder};

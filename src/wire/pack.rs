@@ -5,8 +5,8 @@ use serde::Serialize;
 
 use crate::doc::{Op, ReplicaId};
 
-use super::auth::{GroupKey, SealId};
-use super::codec::{seal, seal_with, Header, HEADER_LEN, SEAL_OVERHEAD};
+use super::auth::{GroupKey, SealId, SealKeys};
+use super::codec::{seal, seal_with, seal_with_keys, Header, HEADER_LEN, SEAL_OVERHEAD};
 use super::frame::{Frame, WireFrame};
 
 fn serialized_len<T: Serialize>(value: &T) -> usize {
@@ -112,6 +112,13 @@ impl DatagramBuilder {
     pub fn finish_sealed(self, key: &GroupKey, id: SealId) -> Vec<u8> {
         let mut out = Vec::with_capacity(Self::overhead() + self.payload.len());
         seal_with(key, &self.header, id, &self.payload, &mut out);
+        out
+    }
+
+    /// [`DatagramBuilder::finish_sealed`] for a node, which keeps its epoch keys.
+    pub fn finish_sealed_with(self, keys: &mut SealKeys, id: SealId) -> Vec<u8> {
+        let mut out = Vec::with_capacity(Self::overhead() + self.payload.len());
+        seal_with_keys(keys, &self.header, id, &self.payload, &mut out);
         out
     }
 }

@@ -47,6 +47,8 @@ fn sample_frames() -> Vec<Frame> {
         }),
         Frame::Peers(vec![SocketAddr::from((Ipv4Addr::LOCALHOST, 4000))]),
         Frame::Have(vec![(ReplicaId(2), 40), (ReplicaId(u64::MAX), 1)]),
+        Frame::Gone(vec![(ReplicaId(3), 7)]),
+        Frame::Join,
         Frame::Op(insert(3, 10, "héllo")),
         Frame::Presence(PresenceFrame {
             session: 9,

@@ -20,17 +20,40 @@ pub(super) enum Replay {
     All,
 }
 
+/// The fresh replicas the safety checks compare the nodes with.
+///
+/// Replaying every node's ops into a shadow of its own would apply each op
+/// once per node. Instead `base` holds the ops that every replica has and
+/// keeps through any crash (those in every store's synced version), and a
+/// check brings a copy of it up to each node's version in turn: a copy
+/// goes from node to node while their versions grow, so each check applies
+/// little beyond the ops made since the last one.
+pub(super) struct Shadows {
+    base: Doc,
+}
+
+impl Shadows {
+    pub(super) fn new() -> Shadows {
+        Shadows {
+            base: Doc::new(SHADOW_REPLICA),
+        }
+    }
+}
+
+/// The replica id the shadows write as (they never edit).
+const SHADOW_REPLICA: ReplicaId = ReplicaId(u64::MAX - 1);
+
 impl<N: SimNode> Simulation<N> {
     /// Invariants checked throughout the run (on top of the cheap ones in
     /// `drain`: no replica has an op nobody made, a restarted replica has all
     /// of its own ops):
     /// - no op is lost: every op made is held by some live replica or some store;
-    /// - a replica's text is exactly what its own ops give a fresh replica, and
-    ///   its ops have the content their authors gave them. Each replica has a
-    ///   shadow replica that replays only the ops that came since the last
-    ///   check, so the periodic checks and the one at healing check every
-    ///   replica. (At the end every text is compared with the reference
-    ///   too.)
+    /// - every op a replica holds has the content its author gave it (each is
+    ///   vouched for by the reference once per node life);
+    /// - a replica's text is exactly what a fresh replica makes of its ops
+    ///   (see [`Shadows`]), checked for every live replica at every periodic
+    ///   check and at healing. (At the end every text is compared with the
+    ///   reference too.)
     pub(super) fn check_safety(&mut self, replay: Replay) {
         self.counters.checks += 1;
         let mut union = VersionVector::new();
@@ -47,42 +70,119 @@ impl<N: SimNode> Simulation<N> {
         if replay == Replay::None {
             return;
         }
-        for i in 0..self.cfg.nodes {
-            let replica = &mut self.replicas[i];
-            let Some(node) = replica.node.as_ref() else {
+        if let Err(why) = self.vouch_for_ops() {
+            return self.fail(why);
+        }
+        if let Err(why) = self.advance_base() {
+            return self.fail(why);
+        }
+        if let Err(why) = self.compare_texts() {
+            self.fail(why);
+        }
+    }
+
+    /// Checks each op the live nodes gained since their last check against
+    /// the reference: it was made, with this content.
+    fn vouch_for_ops(&mut self) -> Result<(), String> {
+        let oracle = &mut self.oracle.doc;
+        for (i, r) in self.replicas.iter_mut().enumerate() {
+            let Some(node) = r.node.as_ref() else {
                 continue;
             };
-            let doc = node.doc();
-            // A shadow holds this node's ops up to its last check, so a check
-            // replays only what came since: each op is replayed once per
-            // node life (a restart drops the shadow, as the log is rebuilt).
-            // That is as strong as a rebuild from nothing, because a node's
-            // ops never change once applied (the reference vouches for each
-            // op's content as it enters the shadow), and the end compares
-            // every text with the reference anyway.
-            let fresh = replica
-                .shadow
-                .get_or_insert_with(|| Doc::new(ReplicaId(u64::MAX - 1)));
-            for op in doc.ops_since(fresh.version_ref()) {
-                if !self.oracle.doc.version_ref().contains_span(&op.span()) {
-                    let why = format!("node {i} holds op {:?} that nobody made", op.id);
-                    return self.fail(why);
+            for op in node.doc().ops_since(&r.vouched) {
+                if !oracle.version_ref().contains_span(&op.span()) {
+                    return Err(format!("node {i} holds op {:?} that nobody made", op.id));
                 }
                 // The reference knows the op: applying it again only checks the content.
-                if let Err(e) = self.oracle.doc.apply(op.clone()) {
-                    let why = format!("node {i} holds op {:?} with other content: {e}", op.id);
-                    return self.fail(why);
-                }
-                if let Err(e) = fresh.apply(op) {
-                    let why = format!("node {i}'s own ops do not replay: {e}");
-                    return self.fail(why);
+                if let Err(e) = oracle.apply(op) {
+                    return Err(format!("node {i} holds an op with other content: {e}"));
                 }
             }
-            if fresh.version_ref() != doc.version_ref() || fresh.text() != doc.text() {
-                let why = format!("node {i}'s text is not what its ops say");
-                return self.fail(why);
+            r.vouched = node.doc().version();
+        }
+        Ok(())
+    }
+
+    /// Brings the base up to the ops every store has synced (so every
+    /// replica has them now and after any restart), taken from the first
+    /// live node's log in its (causal) order.
+    fn advance_base(&mut self) -> Result<(), String> {
+        let mut stores = self.replicas.iter().map(|r| r.store.synced_version());
+        let Some(first) = stores.next() else {
+            return Ok(());
+        };
+        let mut common = first.clone();
+        for synced in stores {
+            let entries: Vec<(ReplicaId, u64)> = common.iter().collect();
+            for (replica, n) in entries {
+                common.set(replica, n.min(synced.get(replica)));
             }
         }
+        let Some((i, node)) =
+            (self.replicas.iter().enumerate()).find_map(|(i, r)| Some((i, r.node.as_ref()?)))
+        else {
+            return Ok(());
+        };
+        let base = &mut self.shadows.base;
+        for op in node.doc().ops_since(base.version_ref()) {
+            let span = op.span();
+            let end = common.get(span.start.replica).min(span.end_counter());
+            if end <= span.start.counter {
+                continue;
+            }
+            let op = if end < span.end_counter() {
+                op.slice(0, end - span.start.counter)
+            } else {
+                op
+            };
+            if let Err(e) = base.apply(op) {
+                return Err(format!("node {i}'s ops do not replay: {e}"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Compares each live node's text with a fresh replica's given its ops:
+    /// a copy of the base (or, for a node that lacks some of the base, a
+    /// new replica), brought up to the node's version with the node's ops
+    /// in its log order. Nodes go by growing version, so that one copy
+    /// serves a run of nodes whose versions include each other's.
+    fn compare_texts(&self) -> Result<(), String> {
+        let base = &self.shadows.base;
+        let mut live: Vec<(u64, usize, &Doc)> = (self.replicas.iter().enumerate())
+            .filter_map(|(i, r)| {
+                let doc = r.node.as_ref()?.doc();
+                Some((doc.version_ref().total(), i, doc))
+            })
+            .collect();
+        live.sort_by_key(|&(total, i, _)| (total, i));
+        let mut copy: Option<Doc> = None;
+        for (_, i, doc) in live {
+            let version = doc.version_ref();
+            let fresh = if version == base.version_ref() {
+                base
+            } else {
+                let fits = |d: &Doc| version.dominates(d.version_ref());
+                if !copy.as_ref().is_some_and(fits) {
+                    copy = Some(if fits(base) {
+                        base.clone()
+                    } else {
+                        Doc::new(SHADOW_REPLICA)
+                    });
+                }
+                let fresh = copy.as_mut().expect("set above");
+                for op in doc.ops_since(fresh.version_ref()) {
+                    if let Err(e) = fresh.apply(op) {
+                        return Err(format!("node {i}'s own ops do not replay: {e}"));
+                    }
+                }
+                &*fresh
+            };
+            if fresh.version_ref() != version || fresh.text() != doc.text() {
+                return Err(format!("node {i}'s text is not what its ops say"));
+            }
+        }
+        Ok(())
     }
 
     /// In the healed phase: once every replica has every op, the final checks.

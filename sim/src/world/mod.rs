@@ -30,7 +30,7 @@ use crate::store::DurableStore;
 use crate::workload::{next_hot_spot, Edit, HotSpot, Typist};
 
 mod check;
-use check::{Oracle, Replay};
+use check::{Oracle, Replay, Shadows};
 
 const MS: f64 = 1_000.0;
 /// The port every simulated node listens on (addresses differ by IP).
@@ -118,10 +118,9 @@ struct Replica<N> {
     /// The length of the text an editor following this node's events would
     /// show: local edits plus the patches of `RemoteEdit` events.
     shown_len: usize,
-    /// A fresh replica fed only this node's own ops (in its log order), kept
-    /// across safety checks so each check replays only what is new. Dropped
-    /// when the node restarts (its log is rebuilt from the store).
-    shadow: Option<Doc>,
+    /// The ops of this node the safety checks found as their authors made
+    /// them (reset when the node restarts: its log is rebuilt from the store).
+    vouched: VersionVector,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -162,6 +161,7 @@ pub struct Simulation<N: SimNode = Node> {
     replicas: Vec<Replica<N>>,
     initial_peers: Vec<Vec<usize>>,
     oracle: Oracle,
+    shadows: Shadows,
     phase: Phase,
     ops_issued: u64,
     hot_spot: Option<HotSpot>,
@@ -252,7 +252,7 @@ impl<N: SimNode> Simulation<N> {
                     offline_token: 0,
                     typist: Typist::new(),
                     shown_len: 0,
-                    shadow: None,
+                    vouched: VersionVector::new(),
                 }
             })
             .collect();
@@ -270,6 +270,7 @@ impl<N: SimNode> Simulation<N> {
                 doc: Doc::new(ReplicaId(u64::MAX)),
                 made: BTreeMap::new(),
             },
+            shadows: Shadows::new(),
             phase: Phase::Faults,
             ops_issued: 0,
             hot_spot: None,
@@ -412,7 +413,7 @@ impl<N: SimNode> Simulation<N> {
         }
         r.typist.cursor = r.typist.cursor.min(node.doc().len());
         r.shown_len = node.doc().len();
-        r.shadow = None;
+        r.vouched = VersionVector::new();
         r.node = Some(node);
         r.online = true;
         r.offline_token += 1;

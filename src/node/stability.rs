@@ -1,0 +1,224 @@
+//! Which history every member has, who is still a member, and when the
+//! document may clean up (see `doc::collect` for what cleanup does and the
+//! promise it needs: every op applied from now on was made by a replica
+//! that had all of the frontier).
+//!
+//! # Reports
+//!
+//! A member's unscoped digest is its *report*: the version it has applied.
+//! A report is used only once it is `Config::join_grace` old, so that a
+//! newcomer that got its state from that member before the report has had
+//! time to become known here (peer exchange spreads it) and to count as a
+//! member itself.
+//!
+//! # The frontier
+//!
+//! The frontier is the least of: this node's version at its previous tick
+//! (already persisted by the driver), and every member's usable report.
+//! Members: this replica, every replica in the peer table (whatever its
+//! state), every author in the document, every replica reported or heard
+//! of, less those declared gone. It exists only if, for every member, this
+//! node has every op the member made before its report (the member's own
+//! entry in the report): ops a member made before reporting may lack what
+//! it reported, and they must all be here before anything is cleaned up.
+//! So every op that can still arrive was made at a state that has the
+//! frontier: the promise.
+//!
+//! # Gone members
+//!
+//! A member not heard from for `Config::member_horizon` is declared gone,
+//! with the count of its ops this node has: later ops of that replica are
+//! refused. Declarations travel in `Gone` frames with every anti-entropy
+//! round; a node that hears one adopts it, raising the count to what it has
+//! itself (it cannot un-apply ops), and a count only grows (the largest
+//! wins). So every node ends up accepting exactly the gone member's ops
+//! below the largest count any member had when it adopted the declaration.
+//! A gone member stops counting for the frontier only once every remaining
+//! member has told us its own count for it and we have all ops below the
+//! largest: then none of its ops can still arrive. A replica that sees
+//! itself declared gone must rejoin as a newcomer (see `Node`'s rejoin).
+
+use std::collections::BTreeMap;
+
+use crate::doc::{Doc, Op, ReplicaId, VersionVector};
+
+use std::time::Duration;
+
+use super::time::Time;
+
+/// A member's reports: the one in use, and a newer one waiting out the grace.
+#[derive(Clone, Debug, Default)]
+struct Reports {
+    settled: Option<VersionVector>,
+    fresh: Option<(Time, VersionVector)>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Stability {
+    reports: BTreeMap<ReplicaId, Reports>,
+    /// When each known replica was last heard from (first: when first known).
+    heard: BTreeMap<ReplicaId, Time>,
+    /// Our declarations: gone replica -> count of its ops accepted.
+    gone: BTreeMap<ReplicaId, u64>,
+    /// Each member's own declarations, as it last sent them.
+    adopted_by: BTreeMap<ReplicaId, BTreeMap<ReplicaId, u64>>,
+    /// The document's version at the previous tick.
+    ceiling: Option<VersionVector>,
+    /// Another member declared this replica gone: it must rejoin.
+    pub declared_me: bool,
+}
+
+impl Stability {
+    /// A datagram from `replica` arrived.
+    pub fn heard(&mut self, replica: ReplicaId, now: Time) {
+        self.heard.insert(replica, now);
+    }
+
+    /// An unscoped digest from member `replica`.
+    pub fn report(
+        &mut self,
+        replica: ReplicaId,
+        version: &VersionVector,
+        now: Time,
+        grace: Duration,
+    ) {
+        if self.gone.contains_key(&replica) {
+            return;
+        }
+        let r = self.reports.entry(replica).or_default();
+        match &r.fresh {
+            // The waiting one is ripe: it becomes the one in use.
+            Some((at, _)) if *at + grace <= now => {
+                r.settled = r.fresh.take().map(|(_, v)| v);
+                r.fresh = Some((now, version.clone()));
+            }
+            Some(_) => {}
+            None => r.fresh = Some((now, version.clone())),
+        }
+    }
+
+    fn usable(&self, replica: ReplicaId, now: Time, grace: Duration) -> Option<&VersionVector> {
+        let r = self.reports.get(&replica)?;
+        match &r.fresh {
+            Some((at, v)) if *at + grace <= now => Some(v),
+            _ => r.settled.as_ref(),
+        }
+    }
+
+    /// Declares `replica` gone now, with the count of its ops we have: it
+    /// is this node's own old id after a rejoin, which makes no more ops.
+    pub fn replaced(&mut self, replica: ReplicaId, doc: &Doc) {
+        let have = doc.version_ref().get(replica);
+        let entry = self.gone.entry(replica).or_insert(have);
+        *entry = (*entry).max(have);
+        self.reports.remove(&replica);
+    }
+
+    /// Our declarations, for a `Gone` frame (sorted by replica).
+    pub fn declarations(&self) -> Vec<(ReplicaId, u64)> {
+        self.gone.iter().map(|(&r, &n)| (r, n)).collect()
+    }
+
+    pub fn gone_count(&self) -> usize {
+        self.gone.len()
+    }
+
+    /// A `Gone` frame from member `from`: adopt its declarations.
+    pub fn adopt(&mut self, from: ReplicaId, me: ReplicaId, list: &[(ReplicaId, u64)], doc: &Doc) {
+        if self.gone.contains_key(&from) {
+            return;
+        }
+        self.adopted_by.insert(from, list.iter().copied().collect());
+        for &(replica, count) in list {
+            if replica == me {
+                self.declared_me = true;
+                continue;
+            }
+            let have = doc.version_ref().get(replica);
+            let entry = self.gone.entry(replica).or_insert(have);
+            *entry = (*entry).max(count).max(have);
+            self.reports.remove(&replica);
+        }
+    }
+
+    /// The part of `op` this node accepts: ops of a gone replica end at its
+    /// declared count.
+    pub fn accepted(&self, op: Op) -> Option<Op> {
+        let Some(&end) = self.gone.get(&op.id.replica) else {
+            return Some(op);
+        };
+        let span = op.span();
+        if span.start.counter >= end {
+            None
+        } else if span.end_counter() <= end {
+            Some(op)
+        } else {
+            Some(op.slice(0, end - span.start.counter))
+        }
+    }
+
+    /// Every replica that counts as a member now (this one included).
+    fn members(&self, me: ReplicaId, doc: &Doc, peers: &[ReplicaId]) -> Vec<ReplicaId> {
+        let mut all: Vec<ReplicaId> = peers.to_vec();
+        all.push(me);
+        all.extend(
+            doc.version_ref()
+                .iter()
+                .filter(|&(_, n)| n > 0)
+                .map(|(r, _)| r),
+        );
+        all.extend(self.reports.keys().copied());
+        all.extend(self.heard.keys().copied());
+        all.sort_unstable();
+        all.dedup();
+        all.retain(|r| !self.gone.contains_key(r));
+        all
+    }
+
+    /// Runs at each anti-entropy tick: declares silent members gone and
+    /// returns the frontier the document may collect up to, if any.
+    pub fn tick(
+        &mut self,
+        now: Time,
+        me: ReplicaId,
+        doc: &Doc,
+        peers: &[ReplicaId],
+        horizon: Duration,
+        grace: Duration,
+    ) -> Option<VersionVector> {
+        let members = self.members(me, doc, peers);
+        for &m in members.iter().filter(|&&m| m != me) {
+            let last = *self.heard.entry(m).or_insert(now);
+            if last + horizon <= now {
+                self.gone.insert(m, doc.version_ref().get(m));
+                self.reports.remove(&m);
+            }
+        }
+        let members = self.members(me, doc, peers);
+        let ceiling = self.ceiling.replace(doc.version());
+        let mut frontier = ceiling?;
+        let have = doc.version_ref();
+        for &m in members.iter().filter(|&&m| m != me) {
+            let report = self.usable(m, now, grace)?;
+            if have.get(m) < report.get(m) {
+                return None;
+            }
+            frontier = frontier
+                .iter()
+                .map(|(r, n)| (r, n.min(report.get(r))))
+                .collect();
+        }
+        // A gone replica's ops can no longer arrive only once every member
+        // has said how many it accepts, and we have them all.
+        for (&g, &ours) in &self.gone {
+            let mut count = ours;
+            for &m in members.iter().filter(|&&m| m != me) {
+                count = count.max(*self.adopted_by.get(&m)?.get(&g)?);
+            }
+            if have.get(g) < count {
+                return None;
+            }
+        }
+        Some(frontier)
+    }
+}
