@@ -269,7 +269,10 @@ pub struct SimConfig {
     pub fault_ms: f64,
     /// After healing, every node must converge within this much virtual time.
     pub deadline_ms: f64,
-    /// Remote ops are synced to the store in batches at most this far apart.
+    /// Remote ops are synced to the store in batches at most this far apart
+    /// (with cleanup off: with it on, every batch is synced before the node
+    /// sends anything, as rumor does, since digests are reports that others
+    /// clean up by).
     pub sync_ms: f64,
     /// Full replica consistency check every this many virtual ms (0: only at the end).
     pub check_ms: f64,
@@ -281,6 +284,14 @@ pub struct SimConfig {
     /// A node lacking this many ops (and most of the document) gets a
     /// snapshot instead of ops (`node::Config::snapshot_min_ops`).
     pub snapshot_min_ops: u64,
+    /// Tombstone cleanup runs once this many history runs are not yet
+    /// cleaned up (`node::Config::collect_min_runs`); 0 (the default for
+    /// one run; swarm runs draw it): no cleanup. With cleanup on, remote
+    /// ops are synced before the node sends (see `sync_ms`).
+    pub cleanup_min_runs: usize,
+    /// After converging, run on until every node has cleaned up all its
+    /// history, then check that what it holds is bounded by its text.
+    pub settle: bool,
 }
 
 impl Default for SimConfig {
@@ -312,6 +323,8 @@ impl Default for SimConfig {
             swarm: false,
             sabotage: None,
             snapshot_min_ops: 4096,
+            cleanup_min_runs: 0,
+            settle: false,
         }
     }
 }
@@ -348,6 +361,11 @@ impl SimConfig {
         // Half the seeds send snapshots at the least excuse, so the
         // snapshot path meets every fault too.
         self.snapshot_min_ops = if rng.random_bool(0.5) { 16 } else { 4096 };
+        // Cleanup off, eager or lazy; when eager, the run also settles and
+        // checks that what the nodes hold is bounded (lazy cleanup leaves
+        // up to 63 runs of history on purpose).
+        self.cleanup_min_runs = [0, 1, 64][rng.random_range(0..3)];
+        self.settle = self.cleanup_min_runs == 1;
         self.swarm = true;
         self
     }
@@ -426,6 +444,12 @@ impl SimConfig {
         }
         if !self.swarm && self.snapshot_min_ops != SimConfig::default().snapshot_min_ops {
             s += &format!(" --snapshot-min-ops {}", self.snapshot_min_ops);
+        }
+        if !self.swarm && self.cleanup_min_runs != SimConfig::default().cleanup_min_runs {
+            s += &format!(" --cleanup-min-runs {}", self.cleanup_min_runs);
+        }
+        if !self.swarm && self.settle {
+            s += " --settle";
         }
         if self.swarm {
             s += " --swarm";

@@ -66,6 +66,15 @@ struct Cli {
     /// gets a snapshot of it instead of ops.
     #[arg(long, value_name = "OPS", default_value_t = 4096)]
     snapshot_min_ops: u64,
+    /// Tombstone cleanup runs once this many history runs wait for it
+    /// (0: no cleanup; rumor uses 1024). With cleanup on, remote ops are
+    /// synced before the node sends, as rumor does.
+    #[arg(long, value_name = "RUNS", default_value_t = 0)]
+    cleanup_min_runs: usize,
+    /// After converging, run on until every node has cleaned up all its
+    /// history, and check that what it holds is bounded by its text.
+    #[arg(long)]
+    settle: bool,
     /// Partitions per virtual minute (e.g. 2), or a schedule like '5s..15s=0,1/2,3;20s..25s=0>1'
     /// (a/b: two-way split; a>b: a cannot send to b).
     #[arg(long, value_name = "RATE|SCHEDULE", default_value = "0")]
@@ -187,6 +196,8 @@ impl Cli {
             swarm: false,
             sabotage: self.sabotage,
             snapshot_min_ops: self.snapshot_min_ops,
+            cleanup_min_runs: self.cleanup_min_runs,
+            settle: self.settle,
         };
         cfg.validate()?;
         Ok(if self.swarm || self.seeds.is_some() {

@@ -32,6 +32,11 @@ pub trait SimNode {
     /// `Sabotage::BrokenNode`, to prove the checker catches a protocol bug).
     /// Returns false if this protocol has no such knob.
     fn break_config(config: &mut Config) -> bool;
+    /// Whether the protocol cleans up history (`node::Config::collect_min_runs`):
+    /// only then does `--settle` wait for it.
+    fn cleans_up() -> bool {
+        true
+    }
 }
 
 impl SimNode for Node {

@@ -103,7 +103,24 @@ pub struct Report {
     /// count and by the op count.
     pub datagrams_per_node_per_op: f64,
     pub bytes_per_node_per_op: f64,
+    pub cleanup: Cleanup,
     pub faults: FaultSettings,
+}
+
+/// Tombstone cleanup (see `doc::collect`), at the end of the run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Cleanup {
+    /// `node::Config::collect_min_runs` (0: cleanup off).
+    pub min_runs: usize,
+    /// Chars deleted over the whole run (what a replica that never cleans up holds).
+    pub tombstones_made: usize,
+    /// The most tombstones any live node still holds (position markers).
+    pub tombstones_held_max: usize,
+    /// The most tombstones any live node has removed.
+    pub tombstones_reclaimed_max: u64,
+    /// From convergence until every node had cleaned up all its history
+    /// (with `--settle`).
+    pub settled_after_ms: Option<f64>,
 }
 
 fn opt_ms(v: Option<f64>) -> String {
@@ -202,6 +219,19 @@ impl Report {
         s += &format!(
             "per node   {:.2} datagrams and {:.0} bytes sent per op\n",
             self.datagrams_per_node_per_op, self.bytes_per_node_per_op
+        );
+        let c = &self.cleanup;
+        s += &format!(
+            "cleanup    {}: {} chars deleted, at most {} tombstones held and {} reclaimed per node{}\n",
+            match c.min_runs {
+                0 => "off".to_string(),
+                n => format!("at {n} runs"),
+            },
+            c.tombstones_made,
+            c.tombstones_held_max,
+            c.tombstones_reclaimed_max,
+            c.settled_after_ms
+                .map_or(String::new(), |ms| format!(", all history cleaned up {ms:.0} ms after converging"))
         );
         s += &format!(
             "healed at  {}  converged after {}  final text {} chars  {} safety checks  every node knows >= {} others\n",

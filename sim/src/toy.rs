@@ -198,4 +198,8 @@ impl SimNode for ToyNode {
         config.name.push_str(Self::BROKEN_NAME);
         true
     }
+
+    fn cleans_up() -> bool {
+        false
+    }
 }

@@ -45,10 +45,12 @@ fn a_one_way_partition_cuts_one_direction_only() {
 
 #[test]
 fn crashes_lose_unsynced_remote_ops_and_nodes_recover() {
-    // Remote ops wait 2 s for a sync, so crashes find unsynced writes.
+    // Remote ops wait 2 s for a sync, so crashes find unsynced writes
+    // (without cleanup: with it, every batch is synced before sending).
     let cfg = SimConfig {
         crashes: 30.0,
         sync_ms: 2_000.0,
+        cleanup_min_runs: 0,
         ops: 300,
         fault_ms: 30_000.0,
         ..quiet(3)

@@ -234,6 +234,10 @@ impl Driver {
         };
         let persisted = doc.version();
         let mut node_config = config.node;
+        // A replica with no ops but its own that is told of peers joins
+        // their group as a newcomer (see `node::Config::joining`).
+        let only_own = doc.version_ref().iter().all(|(r, _)| r == doc.replica());
+        node_config.joining |= !config.peers.is_empty() && only_own;
         if node_config.key.is_some() {
             // A new sealing epoch for this run, above every earlier one.
             node_config.epoch = match &store {

@@ -37,6 +37,24 @@
 //! member has told us its own count for it and we have all ops below the
 //! largest: then none of its ops can still arrive. A replica that sees
 //! itself declared gone must rejoin as a newcomer (see `Node`'s rejoin).
+//!
+//! # Newcomers
+//!
+//! Ops made before a replica had the group's history (typed before it first
+//! synced) lack whatever the group has cleaned up: a member that cleaned up
+//! would refuse them and one that did not would take them. So a newcomer
+//! (`Config::joining`: the program sets it for a replica with no ops but its
+//! own that is given peers) sends none of its ops: it asks a member for a
+//! snapshot (`Join`), and when one arrives it re-makes its ops as a new
+//! replica on top of it (`Doc::rejoin`), then sends them. Two newcomers that
+//! meet do not wait for each other: the one with the lower replica id, asked
+//! by the other, founds the group. A newcomer becomes known to the group
+//! through peer exchange within seconds; the grace on reports covers that.
+//!
+//! What this does not cover: two groups founded apart, one of which has
+//! cleaned up, that later meet (their members are not newcomers to each
+//! other). Ops of the other group made without the cleaned-up history are
+//! then refused by some members and taken by others.
 
 use std::collections::BTreeMap;
 

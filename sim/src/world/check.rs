@@ -89,6 +89,11 @@ impl<N: SimNode> Simulation<N> {
             let Some(node) = r.node.as_ref() else {
                 continue;
             };
+            // (Ops a node has cleaned up are no longer in its log: those it
+            // has are vouched for; that it made none up is checked by version.)
+            if !oracle.version_ref().dominates(node.doc().version_ref()) {
+                return Err(format!("node {i} holds ops that nobody made"));
+            }
             for op in node.doc().ops_since(&r.vouched) {
                 if !oracle.version_ref().contains_span(&op.span()) {
                     return Err(format!("node {i} holds op {:?} that nobody made", op.id));
@@ -104,8 +109,9 @@ impl<N: SimNode> Simulation<N> {
     }
 
     /// Brings the base up to the ops every store has synced (so every
-    /// replica has them now and after any restart), taken from the first
-    /// live node's log in its (causal) order.
+    /// replica has them now and after any restart), taken from the
+    /// reference's log in its (causal) order: the nodes may have cleaned
+    /// them up, and the reference vouched for their content.
     fn advance_base(&mut self) -> Result<(), String> {
         let mut stores = self.replicas.iter().map(|r| r.store.synced_version());
         let Some(first) = stores.next() else {
@@ -118,25 +124,10 @@ impl<N: SimNode> Simulation<N> {
                 common.set(replica, n.min(synced.get(replica)));
             }
         }
-        let Some((i, node)) =
-            (self.replicas.iter().enumerate()).find_map(|(i, r)| Some((i, r.node.as_ref()?)))
-        else {
-            return Ok(());
-        };
         let base = &mut self.shadows.base;
-        for op in node.doc().ops_since(base.version_ref()) {
-            let span = op.span();
-            let end = common.get(span.start.replica).min(span.end_counter());
-            if end <= span.start.counter {
-                continue;
-            }
-            let op = if end < span.end_counter() {
-                op.slice(0, end - span.start.counter)
-            } else {
-                op
-            };
+        for op in ops_between(&self.oracle.doc, base.version_ref(), &common) {
             if let Err(e) = base.apply(op) {
-                return Err(format!("node {i}'s ops do not replay: {e}"));
+                return Err(format!("the ops every store has do not replay: {e}"));
             }
         }
         Ok(())
@@ -144,8 +135,9 @@ impl<N: SimNode> Simulation<N> {
 
     /// Compares each live node's text with a fresh replica's given its ops:
     /// a copy of the base (or, for a node that lacks some of the base, a
-    /// new replica), brought up to the node's version with the node's ops
-    /// in its log order. Nodes go by growing version, so that one copy
+    /// new replica), brought up to the node's version with those ops as the
+    /// reference has them (vouched for above), in its log order: a node may
+    /// have cleaned up part of its history, never of its text. Nodes go by growing version, so that one copy
     /// serves a run of nodes whose versions include each other's.
     fn compare_texts(&self) -> Result<(), String> {
         let base = &self.shadows.base;
@@ -171,7 +163,7 @@ impl<N: SimNode> Simulation<N> {
                     });
                 }
                 let fresh = copy.as_mut().expect("set above");
-                for op in doc.ops_since(fresh.version_ref()) {
+                for op in ops_between(&self.oracle.doc, fresh.version_ref(), version) {
                     if let Err(e) = fresh.apply(op) {
                         return Err(format!("node {i}'s own ops do not replay: {e}"));
                     }
@@ -215,7 +207,63 @@ impl<N: SimNode> Simulation<N> {
             }
         }
         self.trace_line(|| "converged".into());
+        if self.cfg.settle && self.cfg.cleanup_min_runs > 0 && N::cleans_up() {
+            self.phase = Phase::Settling;
+            self.check_settled();
+        } else {
+            self.phase = Phase::Done;
+        }
+    }
+
+    /// While settling: once every node has cleaned up all its history, what
+    /// it holds must be bounded by its text (no history, and at most one
+    /// one-char marker per visible run and one at the start), and its text
+    /// unchanged.
+    pub(super) fn check_settled(&mut self) {
+        let target = self.oracle.doc.version_ref();
+        let all_clean = self.replicas.iter().all(|r| {
+            r.node
+                .as_ref()
+                .is_some_and(|n| n.doc().collected() == target && n.doc().log_entries() == 0)
+        });
+        if !all_clean {
+            return;
+        }
+        let expected = self.oracle.doc.text();
+        for (i, r) in self.replicas.iter().enumerate() {
+            let doc = r.node.as_ref().expect("all live").doc();
+            let s = doc.stats();
+            if 2 * s.tombstones > s.runs + 1 {
+                let why = format!(
+                    "node {i} cleaned up everything but holds {} tombstones in {} runs",
+                    s.tombstones, s.runs
+                );
+                return self.fail(why);
+            }
+            if doc.text() != expected {
+                return self.fail(format!("node {i}'s text changed while cleaning up"));
+            }
+        }
+        self.settled_at = Some(self.now());
+        self.trace_line(|| "settled: all history cleaned up".into());
         self.phase = Phase::Done;
+    }
+
+    pub(super) fn why_not_settled(&self) -> String {
+        let target = self.oracle.doc.version_ref().total();
+        self.replicas
+            .iter()
+            .enumerate()
+            .map(|(i, r)| match &r.node {
+                None => format!("n{i} down"),
+                Some(n) => format!(
+                    "n{i} cleaned up {}/{target} ({} log runs)",
+                    n.doc().collected().total(),
+                    n.doc().log_entries()
+                ),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     pub(super) fn why_not_converged(&self) -> String {
@@ -234,4 +282,25 @@ impl<N: SimNode> Simulation<N> {
             .collect::<Vec<_>>()
             .join(", ")
     }
+}
+
+/// The ops of `source` (a replica holding every op, in causal order) that
+/// `from` lacks and `upto` has, cut at `upto`'s counters. `upto` is a
+/// replica's version, so causally closed: the result applies in order.
+fn ops_between(source: &Doc, from: &VersionVector, upto: &VersionVector) -> Vec<rumor::Op> {
+    source
+        .ops_since(from)
+        .into_iter()
+        .filter_map(|op| {
+            let span = op.span();
+            let end = upto.get(span.start.replica).min(span.end_counter());
+            if end <= span.start.counter {
+                None
+            } else if end < span.end_counter() {
+                Some(op.slice(0, end - span.start.counter))
+            } else {
+                Some(op)
+            }
+        })
+        .collect()
 }

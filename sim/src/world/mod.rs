@@ -25,7 +25,7 @@ use crate::hash::{fnv64, TraceHash};
 use crate::net::{DropReason, LinkFaults, Network, Partition, Route};
 use crate::protocol::SimNode;
 use crate::queue::{EventQueue, Micros};
-use crate::report::{DropCounts, EventKinds, FaultSettings, Latency, Report};
+use crate::report::{Cleanup, DropCounts, EventKinds, FaultSettings, Latency, Report};
 use crate::store::DurableStore;
 use crate::workload::{next_hot_spot, Edit, HotSpot, Typist};
 
@@ -78,6 +78,8 @@ enum Event {
         incarnation: u32,
     },
     HotSpot(HotSpot),
+    /// The end of the allowance for cleaning up after converging.
+    SettleDeadline,
     RandomPartition,
     PartitionStart(u64, Box<Partition>),
     PartitionEnd(u64),
@@ -123,10 +125,17 @@ struct Replica<N> {
     vouched: VersionVector,
 }
 
+/// Virtual time allowed for cleaning up all history after the deadline
+/// (reports travel with anti-entropy, every 5 s to one random peer).
+const SETTLE_MS: f64 = 600_000.0;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
     Faults,
     Healed,
+    /// Converged; waiting for every node to clean up all its history
+    /// (`SimConfig::settle`).
+    Settling,
     Done,
 }
 
@@ -182,6 +191,8 @@ pub struct Simulation<N: SimNode = Node> {
     failure: Option<String>,
     heal_at: Option<Micros>,
     converged_at: Option<Micros>,
+    /// When every node had cleaned up all its history (`SimConfig::settle`).
+    settled_at: Option<Micros>,
 }
 
 fn ms(v: f64) -> Micros {
@@ -286,6 +297,7 @@ impl<N: SimNode> Simulation<N> {
             failure: None,
             heal_at: None,
             converged_at: None,
+            settled_at: None,
             cfg,
         }
     }
@@ -402,6 +414,11 @@ impl<N: SimNode> Simulation<N> {
             key: Some(GroupKey::from_seed(self.cfg.seed)),
             epoch: u64::from(r.incarnation),
             snapshot_min_ops: self.cfg.snapshot_min_ops,
+            collect_min_runs: match self.cfg.cleanup_min_runs {
+                0 => usize::MAX,
+                n => n,
+            },
+            join_grace: std::time::Duration::from_secs(5),
             ..Config::default()
         };
         if self.cfg.sabotage == Some(Sabotage::BrokenNode) && !N::break_config(&mut config) {
@@ -473,7 +490,11 @@ impl<N: SimNode> Simulation<N> {
             }
             r.store.append(ops);
             r.persisted = node.doc().version();
-            if local && cfg.sabotage != Some(Sabotage::NoSync) {
+            // With cleanup on, every batch is synced before the node sends
+            // (as rumor does): a member's digest is a report others clean
+            // up by, so it must never cover ops a crash could take back.
+            let sync_now = local || cfg.cleanup_min_runs > 0;
+            if sync_now && cfg.sabotage != Some(Sabotage::NoSync) {
                 r.store.sync();
             } else if r.store.unsynced_len() > 0 && !r.sync_pending {
                 r.sync_pending = true;
@@ -568,6 +589,8 @@ impl<N: SimNode> Simulation<N> {
         self.transmits = out;
         if self.phase == Phase::Healed {
             self.check_converged(i);
+        } else if self.phase == Phase::Settling {
+            self.check_settled();
         }
     }
 
@@ -805,6 +828,21 @@ impl<N: SimNode> Simulation<N> {
                 self.counters.events += 1;
                 self.heal();
             }
+            Event::Deadline if self.phase == Phase::Settling => {
+                // Converged in time; cleanup gets its own allowance.
+                self.counters.events += 1;
+                self.queue
+                    .push(self.now() + ms(SETTLE_MS), Event::SettleDeadline);
+            }
+            Event::SettleDeadline => {
+                self.counters.events += 1;
+                if self.phase != Phase::Done {
+                    let why = self.why_not_settled();
+                    self.fail(format!(
+                        "history not cleaned up {SETTLE_MS} ms after the deadline: {why}"
+                    ));
+                }
+            }
             Event::Deadline => {
                 self.counters.events += 1;
                 if self.phase != Phase::Done {
@@ -1019,6 +1057,25 @@ impl<N: SimNode> Simulation<N> {
             last_delivery_ms: last_delivery,
             datagrams_per_node_per_op: per_node_per_op(c.sent),
             bytes_per_node_per_op: per_node_per_op(c.bytes),
+            cleanup: {
+                let live = || self.replicas.iter().filter_map(|r| r.node.as_ref());
+                Cleanup {
+                    min_runs: cfg.cleanup_min_runs,
+                    tombstones_made: self.oracle.doc.stats().tombstones,
+                    tombstones_held_max: live()
+                        .map(|n| n.doc().stats().tombstones)
+                        .max()
+                        .unwrap_or(0),
+                    tombstones_reclaimed_max: live()
+                        .map(|n| n.doc().stats().tombstones_reclaimed)
+                        .max()
+                        .unwrap_or(0),
+                    settled_after_ms: match (self.settled_at, self.converged_at) {
+                        (Some(s), Some(c)) => Some((s - c) as f64 / MS),
+                        _ => None,
+                    },
+                }
+            },
             faults: FaultSettings {
                 swarm: cfg.swarm,
                 topology: cfg.topology.name().into(),
