@@ -809,6 +809,15 @@ impl Node {
         snapshot::current(&mut self.snapshot_cache, &self.doc, &mut self.stats)
     }
 
+    /// The snapshot the node has of its document as it is now, if any
+    /// (made for a newcomer, offered, or just loaded from a peer).
+    pub fn current_snapshot(&self) -> Option<&Arc<[u8]>> {
+        self.snapshot_cache
+            .as_ref()
+            .filter(|c| &c.version == self.doc.version_ref())
+            .map(|c| &c.bytes)
+    }
+
     /// Hands the node a snapshot of its document, `Doc::encode_snapshot`'s
     /// bytes made at `version` (say, the one a driver's log was compacted
     /// into), to send to newcomers instead of encoding its own. Ignored
