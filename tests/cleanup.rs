@@ -162,3 +162,69 @@ fn a_snapshot_of_a_cleaned_up_document_is_smaller_and_loads() {
     let loaded = Doc::decode_history(ReplicaId(5), &bytes).unwrap();
     assert_eq!(loaded.text(), before.text());
 }
+
+#[test]
+fn a_newcomer_sends_nothing_until_it_joins_so_members_agree_even_if_only_some_cleaned_up() {
+    // Node 0 cleans up eagerly, node 1 never: a newcomer's ops made before
+    // it had the group's history would be refused by one and taken by the
+    // other. A joining newcomer sends none of them: it asks for a snapshot
+    // and re-makes them as a new replica.
+    let lazy = Config {
+        collect_min_runs: usize::MAX,
+        ..eager()
+    };
+    let newcomer = Config {
+        joining: true,
+        ..eager()
+    };
+    let docs = (1..=3).map(|r| Doc::new(ReplicaId(r))).collect();
+    let mut net = Net::with_configs(docs, 21, vec![eager(), lazy, newcomer]);
+    net.add_peer(0, 1);
+    net.add_peer(1, 0);
+    type_for(&mut net, &[0, 1], 22, 400);
+    assert!(net.run_until_converged_among(&[0, 1], secs(60)));
+    net.run_for(secs(30));
+    assert!(net.nodes[0].doc().stats().tombstones_reclaimed > 0);
+    assert_eq!(net.nodes[1].doc().stats().tombstones_reclaimed, 0);
+    net.insert(2, 0, "typed before joining. ");
+    assert!(!net.nodes[2].is_joined());
+    // It joins through the member that did not clean up.
+    net.add_peer(2, 1);
+    assert!(net.run_until_converged(secs(120)).is_some());
+    assert!(net.nodes[2].is_joined());
+    assert_eq!(net.nodes[2].stats().rejoins, 1);
+    for i in 0..3 {
+        assert_eq!(
+            net.text(i).matches("typed before joining. ").count(),
+            1,
+            "node {i}"
+        );
+        assert_eq!(
+            net.nodes[i].stats().drops.bad_op,
+            0,
+            "node {i} refused nothing"
+        );
+    }
+    type_for(&mut net, &[0, 1, 2], 23, 200);
+    assert!(net.run_until_converged(secs(60)).is_some());
+}
+
+#[test]
+fn two_newcomers_that_meet_found_the_group_once() {
+    let newcomer = Config {
+        joining: true,
+        ..eager()
+    };
+    let mut net = Net::new(2, 31, newcomer);
+    net.insert(0, 0, "from zero. ");
+    net.insert(1, 0, "from one. ");
+    net.full_mesh();
+    assert!(net.run_until_converged(secs(60)).is_some());
+    assert!(net.nodes[0].is_joined() && net.nodes[1].is_joined());
+    let text = net.text(0);
+    assert_eq!(text.matches("from zero. ").count(), 1, "{text}");
+    assert_eq!(text.matches("from one. ").count(), 1, "{text}");
+    // Exactly one of them re-made its text as a new replica.
+    let rejoins: u64 = net.nodes.iter().map(|n| n.stats().rejoins).sum();
+    assert_eq!(rejoins, 1);
+}

@@ -426,8 +426,9 @@ pub fn describe_event(event: &Event) -> String {
         Event::PeerUp(addr) => format!("peer {addr} is up"),
         Event::PeerDown(addr) => format!("peer {addr} is down"),
         Event::Rejoined { old, new } => format!(
-            "rejoined the group as replica {new} (replica {old} had been declared gone or \
-             was behind the group's cleanup); unsent edits were re-made"
+            "joined the group's document as replica {new}: edits made as replica {old} that \
+             the group did not have (typed before joining, or while away past the member \
+             horizon) were re-made on it"
         ),
     }
 }

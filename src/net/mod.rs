@@ -116,7 +116,8 @@ pub struct DriverStats {
     /// Outgoing datagrams dropped because the node went offline while
     /// they were delayed.
     pub dropped_offline: u64,
-    /// Ops made durable (or, without `--data`, recorded) since start.
+    /// Ops made durable (or, without `--data`, recorded) since start
+    /// (without `--data`, not those that came in a snapshot).
     pub ops_persisted: u64,
     /// Ops of the data directory replayed at start, and those the document refused.
     pub ops_replayed: u64,
@@ -233,6 +234,10 @@ impl Driver {
         };
         let persisted = doc.version();
         let mut node_config = config.node;
+        // A replica with no ops but its own that is told of peers joins
+        // their group as a newcomer (see `node::Config::joining`).
+        let only_own = doc.version_ref().iter().all(|(r, _)| r == doc.replica());
+        node_config.joining |= !config.peers.is_empty() && only_own;
         if node_config.key.is_some() {
             // A new sealing epoch for this run, above every earlier one.
             node_config.epoch = match &store {
@@ -635,6 +640,12 @@ impl Driver {
 
     /// Appends what the document gained since the last persist, with one
     /// fsync, and compacts the log when it has grown.
+    ///
+    /// Without a store, ops that came in a snapshot from a peer are not
+    /// listed one by one in `history` (as after a restart, when a snapshot
+    /// is loaded): a newcomer's whole history at once would only cost time.
+    /// (With a store they are appended as ops: one `fsync`, where writing
+    /// the snapshot whole takes several.)
     fn persist(&mut self) -> Result<(), String> {
         let doc = self.node.doc();
         if doc.version_ref() == &self.persisted {
@@ -655,8 +666,15 @@ impl Driver {
             self.persisted = doc.version();
             return Ok(());
         }
-        let ops = doc.ops_since(&self.persisted);
         let version = doc.version();
+        if self.store.is_none() && self.node.current_snapshot().is_some() {
+            let gained = version.total() - self.persisted.total();
+            if gained * 2 > version.total() {
+                self.persisted = version;
+                return Ok(());
+            }
+        }
+        let ops = doc.ops_since(&self.persisted);
         let unix_ms = unix_ms_now();
         if let Some(store) = &mut self.store {
             store.append(&ops, unix_ms).map_err(|e| e.to_string())?;

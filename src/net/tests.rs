@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::doc::ReplicaId;
+use std::time::Duration;
 
 fn config(data: Option<&std::path::Path>) -> DriverConfig {
     DriverConfig {
@@ -245,4 +246,96 @@ fn a_newcomer_snapshot_is_ready_at_start() {
     // Too small a document to be sent whole: nothing is made.
     let d = Driver::start(config(None)).unwrap();
     assert_eq!(d.node().stats().snapshots_encoded, 0);
+}
+
+/// Runs a newcomer driver until its text is `text`; returns it stopped.
+fn join_until(cfg: DriverConfig, text: &str) -> Driver {
+    let mut d = Driver::start(cfg).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let mut tx = Some(tx);
+    let deadline = d.now() + Duration::from_secs(30);
+    d.run_with_idle(
+        &rx,
+        |_, _| Flow::Continue,
+        |driver, _| {
+            if driver.node().doc().text() == text {
+                tx.take(); // closes the inbox: the loop ends
+            }
+        },
+        |_| {},
+        |driver| {
+            assert!(driver.now() < deadline, "the newcomer did not catch up");
+            Some(deadline)
+        },
+    )
+    .unwrap();
+    d
+}
+
+#[test]
+fn a_newcomer_keeps_a_snapshot_whole_in_memory_and_as_ops_on_disk() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node = node::Config {
+        snapshot_min_ops: 10,
+        ..node::Config::default()
+    };
+    let mut doc = Doc::new(ReplicaId(5));
+    doc.insert(0, "a document long enough to be sent whole")
+        .unwrap();
+    doc.delete(2, 9).unwrap();
+    let text = doc.text();
+    {
+        let (mut store, _) = Store::open(&tmp.path().join("holder")).unwrap();
+        store
+            .append(&doc.ops_since(&VersionVector::new()), 0)
+            .unwrap();
+    }
+    let holder = DriverConfig {
+        node: node.clone(),
+        ..config(Some(&tmp.path().join("holder")))
+    };
+    let mut holder = Driver::start(holder).unwrap();
+    let holder_addr = holder.local_addr();
+    let (stop, inbox) = std::sync::mpsc::channel::<()>();
+    let holder_waker = holder.waker();
+    let holder = std::thread::spawn(move || {
+        holder
+            .run(&inbox, |_, _| Flow::Exit, |_, _| {}, |_| {})
+            .unwrap();
+    });
+    let newcomer = |data: Option<&std::path::Path>| DriverConfig {
+        node: node.clone(),
+        peers: vec![holder_addr],
+        ..config(data)
+    };
+
+    // In memory: the snapshot is the document; its ops are not listed.
+    // (A digest it sent before the snapshot landed may get it a second:
+    // so at least one.)
+    let mut d = join_until(newcomer(None), &text);
+    assert!(d.node().stats().snapshots_received >= 1);
+    assert_eq!(d.stats().ops_persisted, 0);
+    assert_eq!(d.history().len(), 0);
+    d.edit(Edit::Insert {
+        pos: 0,
+        text: "x".into(),
+    })
+    .unwrap();
+    assert_eq!(d.history().len(), 1, "what comes after is listed");
+    drop(d); // (after the holder has the edit)
+    let text = format!("x{text}");
+
+    // With a data directory: every op is durable, and survives a restart.
+    let dir = tmp.path().join("newcomer");
+    let d = join_until(newcomer(Some(&dir)), &text);
+    assert!(d.node().stats().snapshots_received >= 1);
+    assert_eq!(d.stats().ops_persisted, 3);
+    assert_eq!(d.history().len(), 3);
+    drop(d);
+    let d = Driver::start(config(Some(&dir))).unwrap();
+    assert_eq!(d.node().doc().text(), text);
+
+    stop.send(()).unwrap();
+    holder_waker.wake().unwrap();
+    holder.join().unwrap();
 }

@@ -153,6 +153,12 @@ pub struct Config {
     /// Cleanup runs (at an anti-entropy tick) once the history not yet
     /// cleaned up holds at least this many runs.
     pub collect_min_runs: usize,
+    /// Start as a newcomer: send none of our ops until a member's snapshot
+    /// arrives (asked for with `Join`), then re-make any we made before as a
+    /// new replica (see `stability`'s "Newcomers"). For a replica that
+    /// starts with no history and joins an existing group; `false` founds
+    /// a group (or resumes one).
+    pub joining: bool,
 }
 
 impl Default for Config {
@@ -186,6 +192,7 @@ impl Default for Config {
             member_horizon: Duration::from_secs(3600),
             join_grace: Duration::from_secs(30),
             collect_min_runs: 1024,
+            joining: false,
         }
     }
 }
@@ -386,6 +393,8 @@ pub struct Node {
     presence: presence::PresenceState,
     /// Reports, members, gone declarations: when history may be cleaned up.
     stability: stability::Stability,
+    /// False while a newcomer waits for a member's snapshot (`Config::joining`).
+    joined: bool,
 }
 
 impl std::fmt::Debug for Node {
@@ -449,7 +458,9 @@ impl Node {
             snapshot_cache: None,
             presence: Default::default(),
             stability: Default::default(),
+            joined: true,
         };
+        node.joined = !node.config.joining;
         node.arm_node_timers(now);
         node
     }
@@ -518,7 +529,6 @@ impl Node {
             }
         }
         self.on_heard(now, from, header.sender);
-        self.stability.heard(header.sender, now);
 
         let eliciting = frames.iter().any(Frame::is_ack_eliciting);
         let mut ping = false;
@@ -554,7 +564,7 @@ impl Node {
                     }
                 }
                 Frame::Digest(d) => self.on_digest(now, from, &d),
-                Frame::Join => self.start_snapshot(from, true),
+                Frame::Join => self.on_join(from, header.sender),
                 Frame::Gone(list) => {
                     let me = self.doc.replica();
                     self.stability.adopt(header.sender, me, &list, &self.doc);
@@ -808,6 +818,15 @@ impl Node {
         snapshot::current(&mut self.snapshot_cache, &self.doc, &mut self.stats)
     }
 
+    /// The snapshot the node has of its document as it is now, if any
+    /// (made for a newcomer, offered, or just loaded from a peer).
+    pub fn current_snapshot(&self) -> Option<&Arc<[u8]>> {
+        self.snapshot_cache
+            .as_ref()
+            .filter(|c| &c.version == self.doc.version_ref())
+            .map(|c| &c.bytes)
+    }
+
     /// Hands the node a snapshot of its document, `Doc::encode_snapshot`'s
     /// bytes made at `version` (say, the one a driver's log was compacted
     /// into), to send to newcomers instead of encoding its own. Ignored
@@ -875,6 +894,9 @@ impl Node {
             let peer = self.peers.get_mut(&addr).expect("ensured");
             peer.queue_digests(digests);
             peer.hello_due = true;
+            if !self.joined {
+                peer.control.push_back(Frame::Join);
+            }
             if self.config.peer_exchange {
                 self.queue_peer_list(addr);
             }
@@ -994,8 +1016,8 @@ impl Node {
             if !gone.is_empty() {
                 peer.control.push_back(Frame::Gone(gone));
             }
-            if self.stability.declared_me {
-                // We must rejoin: ask for a member's document.
+            if self.stability.declared_me || !self.joined {
+                // We must (re)join: ask for a member's document.
                 peer.control.push_back(Frame::Join);
             }
         }
@@ -1004,7 +1026,17 @@ impl Node {
     /// Declares silent members gone, and cleans up the history every member
     /// has (see `stability` and `doc::collect`) once there is enough of it.
     fn cleanup_tick(&mut self, now: Time) {
+        if !self.joined {
+            // A newcomer's ops are re-made when it joins: they must all
+            // stay in its log until then.
+            return;
+        }
         let peers: Vec<ReplicaId> = self.peers.values().filter_map(|p| p.replica).collect();
+        for p in self.peers.values() {
+            if let (Some(replica), Some(at)) = (p.replica, p.last_heard) {
+                self.stability.heard(replica, at);
+            }
+        }
         let frontier = self.stability.tick(
             now,
             self.doc.replica(),
@@ -1068,6 +1100,7 @@ impl Node {
             peer.queue_bytes = peer.queue.iter().map(|op| wire::op_frame_len(op, me)).sum();
         }
         let wants_snapshot = d.scope.is_none()
+            && self.joined
             && (snapshot::worth_sending(&ours, &d.version, self.config.snapshot_min_ops)
                 || !self.doc.can_serve(&d.version));
         if wants_snapshot {
@@ -1160,6 +1193,24 @@ impl Node {
         true
     }
 
+    /// A peer asks for our document to join with. A newcomer that is asked
+    /// by another newcomer founds the group if its replica id is the lower
+    /// one (so two newcomers that meet do not wait for each other forever);
+    /// otherwise a newcomer has nothing to give yet.
+    fn on_join(&mut self, from: SocketAddr, sender: ReplicaId) {
+        if !self.joined && self.doc.replica() < sender {
+            self.joined = true;
+        }
+        if self.joined {
+            self.start_snapshot(from, true);
+        }
+    }
+
+    /// Whether this node is a member (not a newcomer waiting for a snapshot).
+    pub fn is_joined(&self) -> bool {
+        self.joined
+    }
+
     /// Starts sending `addr` a snapshot of the document, unless one is on
     /// its way (or, when `again`, even then: it asked for a new one).
     fn start_snapshot(&mut self, addr: SocketAddr, again: bool) {
@@ -1246,7 +1297,12 @@ impl Node {
             }
             snapshot::ChunkResult::Complete(bytes) => bytes,
         };
-        let absorbed = (!self.stability.declared_me).then(|| self.doc.absorb_snapshot(&bytes));
+        // A newcomer's own ops were made without the group's history: they
+        // are re-made as a new replica (and were never sent).
+        let newcomer_with_ops = !self.joined && self.doc.version_ref().get(self.doc.replica()) > 0;
+        self.joined = true;
+        let absorbed = (!self.stability.declared_me && !newcomer_with_ops)
+            .then(|| self.doc.absorb_snapshot(&bytes));
         let result = match absorbed {
             Some(Ok((patch, version))) => Ok((Some(patch), version)),
             // Declared gone, or our ops cannot join this history as they
@@ -1299,6 +1355,9 @@ impl Node {
     /// changed: no pull pending, while the doc's version (which only grows,
     /// so its total tells) stayed the same.
     fn refill_queues(&mut self) {
+        if !self.joined {
+            return; // a newcomer sends no ops (see `Config::joining`)
+        }
         let max_frame = self.max_frame();
         let me = self.doc.replica();
         let version = self.doc.version_ref();

@@ -16,8 +16,7 @@
 //! The frontier is the least of: this node's version at its previous tick
 //! (already persisted by the driver), and every member's usable report.
 //! Members: this replica, every replica in the peer table (whatever its
-//! state), every author in the document, every replica reported or heard
-//! of, less those declared gone. It exists only if, for every member, this
+//! state) and every author in the document, less those declared gone. It exists only if, for every member, this
 //! node has every op the member made before its report (the member's own
 //! entry in the report): ops a member made before reporting may lack what
 //! it reported, and they must all be here before anything is cleaned up.
@@ -37,6 +36,24 @@
 //! member has told us its own count for it and we have all ops below the
 //! largest: then none of its ops can still arrive. A replica that sees
 //! itself declared gone must rejoin as a newcomer (see `Node`'s rejoin).
+//!
+//! # Newcomers
+//!
+//! Ops made before a replica had the group's history (typed before it first
+//! synced) lack whatever the group has cleaned up: a member that cleaned up
+//! would refuse them and one that did not would take them. So a newcomer
+//! (`Config::joining`: the program sets it for a replica with no ops but its
+//! own that is given peers) sends none of its ops: it asks a member for a
+//! snapshot (`Join`), and when one arrives it re-makes its ops as a new
+//! replica on top of it (`Doc::rejoin`), then sends them. Two newcomers that
+//! meet do not wait for each other: the one with the lower replica id, asked
+//! by the other, founds the group. A newcomer becomes known to the group
+//! through peer exchange within seconds; the grace on reports covers that.
+//!
+//! What this does not cover: two groups founded apart, one of which has
+//! cleaned up, that later meet (their members are not newcomers to each
+//! other). Ops of the other group made without the cleaned-up history are
+//! then refused by some members and taken by others.
 
 use std::collections::BTreeMap;
 
@@ -45,6 +62,9 @@ use crate::doc::{Doc, Op, ReplicaId, VersionVector};
 use std::time::Duration;
 
 use super::time::Time;
+
+/// Most replicas remembered as gone.
+const MAX_GONE: usize = 4096;
 
 /// A member's reports: the one in use, and a newer one waiting out the grace.
 #[derive(Clone, Debug, Default)]
@@ -69,9 +89,10 @@ pub struct Stability {
 }
 
 impl Stability {
-    /// A datagram from `replica` arrived.
-    pub fn heard(&mut self, replica: ReplicaId, now: Time) {
-        self.heard.insert(replica, now);
+    /// `replica` was heard from at `at` (a peer's last datagram).
+    pub fn heard(&mut self, replica: ReplicaId, at: Time) {
+        let last = self.heard.entry(replica).or_insert(at);
+        *last = (*last).max(at);
     }
 
     /// An unscoped digest from member `replica`.
@@ -125,7 +146,9 @@ impl Stability {
 
     /// A `Gone` frame from member `from`: adopt its declarations.
     pub fn adopt(&mut self, from: ReplicaId, me: ReplicaId, list: &[(ReplicaId, u64)], doc: &Doc) {
-        if self.gone.contains_key(&from) {
+        if self.gone.contains_key(&from)
+            || (self.adopted_by.len() >= MAX_GONE && !self.adopted_by.contains_key(&from))
+        {
             return;
         }
         self.adopted_by.insert(from, list.iter().copied().collect());
@@ -133,6 +156,9 @@ impl Stability {
             if replica == me {
                 self.declared_me = true;
                 continue;
+            }
+            if self.gone.len() >= MAX_GONE && !self.gone.contains_key(&replica) {
+                continue; // bounded, whatever a member sends
             }
             let have = doc.version_ref().get(replica);
             let entry = self.gone.entry(replica).or_insert(have);
@@ -157,7 +183,10 @@ impl Stability {
         }
     }
 
-    /// Every replica that counts as a member now (this one included).
+    /// Every replica that counts as a member now (this one included): the
+    /// replicas of the peer table and the authors of the document. (Not
+    /// whoever a datagram claims to be from: the peer table is bounded, and
+    /// what is kept per replica here is pruned to members at each tick.)
     fn members(&self, me: ReplicaId, doc: &Doc, peers: &[ReplicaId]) -> Vec<ReplicaId> {
         let mut all: Vec<ReplicaId> = peers.to_vec();
         all.push(me);
@@ -167,8 +196,6 @@ impl Stability {
                 .filter(|&(_, n)| n > 0)
                 .map(|(r, _)| r),
         );
-        all.extend(self.reports.keys().copied());
-        all.extend(self.heard.keys().copied());
         all.sort_unstable();
         all.dedup();
         all.retain(|r| !self.gone.contains_key(r));
@@ -195,6 +222,10 @@ impl Stability {
             }
         }
         let members = self.members(me, doc, peers);
+        let is_member = |r: &ReplicaId| members.binary_search(r).is_ok();
+        self.reports.retain(|r, _| is_member(r));
+        self.heard.retain(|r, _| is_member(r));
+        self.adopted_by.retain(|r, _| is_member(r));
         let ceiling = self.ceiling.replace(doc.version());
         let mut frontier = ceiling?;
         let have = doc.version_ref();

@@ -85,13 +85,20 @@ impl Net {
 
     /// Nodes over existing documents (say, with a long shared history).
     pub fn with_docs(docs: Vec<Doc>, seed: u64, config: Config) -> Net {
+        let configs = vec![config; docs.len()];
+        Net::with_configs(docs, seed, configs)
+    }
+
+    /// Nodes each with its own config.
+    pub fn with_configs(docs: Vec<Doc>, seed: u64, configs: Vec<Config>) -> Net {
         let n = docs.len();
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let nodes = docs
             .into_iter()
+            .zip(configs)
             .enumerate()
-            .map(|(i, doc)| {
-                let mut c = config.clone();
+            .map(|(i, (doc, config))| {
+                let mut c = config;
                 c.name = format!("n{i}");
                 Node::new(doc, c, ChaCha8Rng::seed_from_u64(rng.random()), Time::ZERO)
             })
