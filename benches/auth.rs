@@ -1,13 +1,15 @@
 //! Sealing and opening one datagram (XChaCha20-Poly1305 under the group
 //! key, header as associated data), at a typed char's size and at a full
 //! MTU; beside them, the same datagrams in the clear, as the baseline.
+//! `seal_open_kept_*` is what a node does: its `SealKeys` keep each
+//! sender's epoch key, so only the first datagram of a run derives it.
 //! The cost for a node's throughput is `pair_ops_per_second_sealed`
 //! against `pair_ops_per_second` in `benches/node.rs`.
 //! Run: `cargo bench --bench auth`.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use rumor::doc::ReplicaId;
-use rumor::wire::{self, GroupKey, Header, SealId};
+use rumor::wire::{self, GroupKey, Header, SealId, SealKeys};
 
 fn benches(c: &mut Criterion) {
     let key = GroupKey::from_seed(7);
@@ -33,6 +35,15 @@ fn benches(c: &mut Criterion) {
                 out.clear();
                 wire::seal_with(&key, &header, id, &payload, &mut out);
                 let opened = wire::open_with(&out, Some(&key), &mut scratch).unwrap();
+                opened.payload.len()
+            })
+        });
+        let (mut sealer, mut opener) = (SealKeys::new(key.clone()), SealKeys::new(key.clone()));
+        g.bench_function(format!("seal_open_kept_{size}"), |b| {
+            b.iter(|| {
+                out.clear();
+                wire::seal_with_keys(&mut sealer, &header, id, &payload, &mut out);
+                let opened = wire::open_with_keys(&out, Some(&mut opener), &mut scratch).unwrap();
                 opened.payload.len()
             })
         });
