@@ -939,6 +939,15 @@ impl Node {
             if silence >= interval {
                 peer.ping_due = true;
             }
+            if !self.joined
+                && new_state != PeerState::Down
+                && !self.snapshots_in.contains_key(&addr)
+                && !peer.control.contains(&Frame::Join)
+            {
+                // A newcomer asks again until a snapshot is on its way (the
+                // datagram with the last ask may have been lost).
+                peer.control.push_back(Frame::Join);
+            }
             peer.timers.set(peer_timer::PING, now + interval);
             if peer.learned && peer.last_heard.is_none() && new_state == PeerState::Down {
                 // A gossiped address that never answered: forget it (gossip
@@ -1202,7 +1211,8 @@ impl Node {
             self.joined = true;
         }
         if self.joined {
-            self.start_snapshot(from, true);
+            // (A snapshot already on its way goes on: asks are repeated.)
+            self.start_snapshot(from, false);
         }
     }
 
