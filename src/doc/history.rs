@@ -390,6 +390,27 @@ fn build(
     let mut named: Vec<(Id, u64)> = Vec::new();
     // Collected chars named as origins: must be held by a piece.
     let mut origins_below: Vec<Id> = Vec::new();
+    // The ids of deletes, by replica (sorted: each replica's ops come in
+    // counter order): an id is a char iff it is in none. One binary search
+    // per check instead of a walk of the log being built.
+    let mut deletes: BTreeMap<ReplicaId, Vec<(u64, u64)>> = BTreeMap::new();
+    for (id, len, shell) in shells {
+        if let Shell::Delete { .. } = shell {
+            deletes
+                .entry(id.replica)
+                .or_default()
+                .push((id.counter, id.counter + len));
+        }
+    }
+    let chars = |span: IdSpan| {
+        let Some(ranges) = deletes.get(&span.start.replica) else {
+            return true;
+        };
+        let i = ranges.partition_point(|&(_, end)| end <= span.start.counter);
+        ranges
+            .get(i)
+            .is_none_or(|&(start, _)| start >= span.end_counter())
+    };
     for (id, len, shell) in shells {
         let (id, len) = (*id, *len);
         // What `Op::validate` and `Doc::apply` would check: a real op,
@@ -400,7 +421,7 @@ fn build(
         let known_char = |d: Id| {
             doc.version.contains(d)
                 && !(d.replica == id.replica && d.counter >= id.counter)
-                && (collected.contains(d) || doc.log.all_chars(IdSpan::new(d, 1)))
+                && (collected.contains(d) || chars(IdSpan::new(d, 1)))
         };
         match shell {
             Shell::Insert {
@@ -430,7 +451,7 @@ fn build(
                     total = total.checked_add(ids.len).ok_or(bad.clone())?;
                     let below = collected.get(ids.start.replica);
                     let live = ids.end_counter() <= below
-                        || doc.log.all_chars(IdSpan::new(
+                        || chars(IdSpan::new(
                             Id::new(ids.start.replica, ids.start.counter.max(below)),
                             ids.end_counter() - ids.start.counter.max(below),
                         ));
