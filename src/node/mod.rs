@@ -343,6 +343,19 @@ const MIN_REPLY: usize = wire::HEADER_LEN + 16;
 /// Senders whose replay windows are kept (group members only can add one).
 const MAX_REPLAY_SENDERS: usize = 1024;
 
+/// While a snapshot is on its way to `peer`, what it carries is not also
+/// queued as ops.
+fn leave_to_snapshot(peer: &mut Peer, me: ReplicaId) {
+    if let Some(out) = &peer.snapshot_out {
+        if let Some(pull) = peer.pull.as_mut() {
+            pull.merge(&out.version);
+        }
+        peer.queue
+            .retain(|op| !out.version.contains_span(&op.span()));
+        peer.queue_bytes = peer.queue.iter().map(|op| wire::op_frame_len(op, me)).sum();
+    }
+}
+
 /// One replica's protocol state machine.
 pub struct Node {
     doc: Doc,
@@ -1118,15 +1131,7 @@ impl Node {
         let Some(peer) = self.peers.get_mut(&from) else {
             return;
         };
-        if let Some(out) = &peer.snapshot_out {
-            // What the snapshot carries is on its way: no ops for it.
-            if let Some(pull) = peer.pull.as_mut() {
-                pull.merge(&out.version);
-            }
-            peer.queue
-                .retain(|op| !out.version.contains_span(&op.span()));
-            peer.queue_bytes = peer.queue.iter().map(|op| wire::op_frame_len(op, me)).sum();
-        }
+        leave_to_snapshot(peer, me);
         let we_lack = d.version.iter().any(|(r, n)| n > ours.get(r));
         if d.reply && we_lack {
             let max = self.max_frame();
@@ -1240,15 +1245,7 @@ impl Node {
             return;
         };
         peer.snapshot_out = Some(snapshot::Outgoing::new(id, bytes, ours, chunk));
-        if let Some(out) = &peer.snapshot_out {
-            // What the snapshot carries is on its way: no ops for it.
-            if let Some(pull) = peer.pull.as_mut() {
-                pull.merge(&out.version);
-            }
-            peer.queue
-                .retain(|op| !out.version.contains_span(&op.span()));
-            peer.queue_bytes = peer.queue.iter().map(|op| wire::op_frame_len(op, me)).sum();
-        }
+        leave_to_snapshot(peer, me);
     }
 
     /// Becomes a new replica from a member's snapshot, re-making our ops

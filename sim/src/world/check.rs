@@ -251,33 +251,34 @@ impl<N: SimNode> Simulation<N> {
 
     pub(super) fn why_not_settled(&self) -> String {
         let target = self.oracle.doc.version_ref().total();
-        self.replicas
-            .iter()
-            .enumerate()
-            .map(|(i, r)| match &r.node {
-                None => format!("n{i} down"),
-                Some(n) => format!(
-                    "n{i} cleaned up {}/{target} ({} log runs)",
-                    n.doc().collected().total(),
-                    n.doc().log_entries()
-                ),
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
+        self.each_node(|doc| {
+            format!(
+                "cleaned up {}/{target} ({} log runs)",
+                doc.collected().total(),
+                doc.log_entries()
+            )
+        })
     }
 
     pub(super) fn why_not_converged(&self) -> String {
         let target = self.oracle.doc.version_ref().total();
+        self.each_node(|doc| {
+            format!(
+                "has {}/{target} op ids ({} held)",
+                doc.version_ref().total(),
+                doc.pending_len()
+            )
+        })
+    }
+
+    /// One line: `describe` of each live node's document, or "down".
+    fn each_node(&self, describe: impl Fn(&Doc) -> String) -> String {
         self.replicas
             .iter()
             .enumerate()
             .map(|(i, r)| match &r.node {
                 None => format!("n{i} down"),
-                Some(n) => format!(
-                    "n{i} has {}/{target} op ids ({} held)",
-                    n.doc().version_ref().total(),
-                    n.doc().pending_len()
-                ),
+                Some(n) => format!("n{i} {}", describe(n.doc())),
             })
             .collect::<Vec<_>>()
             .join(", ")
