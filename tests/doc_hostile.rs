@@ -91,20 +91,42 @@ fn snapshot(doc: &Doc) -> Snapshot {
     }
 }
 
+/// Applies each op; one refused must change nothing (text, version, held
+/// ops), and the text always has the length the doc says.
+fn apply_checked(doc: &mut Doc, ops: Vec<Op>) -> Result<(), TestCaseError> {
+    for op in ops {
+        let before = snapshot(doc);
+        if doc.apply(op.clone()).is_err() {
+            let after = snapshot(doc);
+            prop_assert_eq!(
+                &after.text,
+                &before.text,
+                "refused {:?} changed the text",
+                op
+            );
+            prop_assert_eq!(
+                &after.version,
+                &before.version,
+                "refused {:?} changed the version",
+                op
+            );
+            prop_assert_eq!(
+                after.pending,
+                before.pending,
+                "refused {:?} changed the held ops",
+                op
+            );
+        }
+        prop_assert_eq!(doc.text().chars().count(), doc.len());
+    }
+    Ok(())
+}
+
 proptest! {
     #[test]
     fn hostile_ops_never_panic_and_refusals_change_nothing(ops in proptest::collection::vec(hostile_op(), 1..40)) {
         let (mut doc, _) = honest_history();
-        for op in ops {
-            let before = snapshot(&doc);
-            if doc.apply(op.clone()).is_err() {
-                let after = snapshot(&doc);
-                prop_assert_eq!(&after.text, &before.text, "refused {:?} changed the text", op);
-                prop_assert_eq!(&after.version, &before.version, "refused {:?} changed the version", op);
-                prop_assert_eq!(after.pending, before.pending, "refused {:?} changed the held ops", op);
-            }
-            prop_assert_eq!(doc.text().chars().count(), doc.len());
-        }
+        apply_checked(&mut doc, ops)?;
         // What was accepted is a consistent history: it rebuilds the text.
         let mut copy = Doc::new(ReplicaId(9));
         for op in doc.ops_since(&VersionVector::new()) {
@@ -126,15 +148,7 @@ proptest! {
             frontier.set(ReplicaId(2), 2);
         }
         doc.collect(&frontier);
-        for op in ops {
-            let before = snapshot(&doc);
-            if doc.apply(op.clone()).is_err() {
-                let after = snapshot(&doc);
-                prop_assert_eq!(&after.text, &before.text, "refused {:?} changed the text", op);
-                prop_assert_eq!(&after.version, &before.version, "refused {:?} changed the version", op);
-            }
-            prop_assert_eq!(doc.text().chars().count(), doc.len());
-        }
+        apply_checked(&mut doc, ops)?;
         // Still consistent: its snapshot loads to the same text, and it edits.
         let loaded = Doc::decode_history(ReplicaId(9), &doc.encode_snapshot()).expect("own snapshot loads");
         prop_assert_eq!(loaded.text(), doc.text());
