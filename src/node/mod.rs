@@ -1307,7 +1307,6 @@ impl Node {
         // A newcomer's own ops were made without the group's history: they
         // are re-made as a new replica (and were never sent).
         let newcomer_with_ops = !self.joined && self.doc.version_ref().get(self.doc.replica()) > 0;
-        self.joined = true;
         let absorbed = (!self.stability.declared_me && !newcomer_with_ops)
             .then(|| self.doc.absorb_snapshot(&bytes));
         let result = match absorbed {
@@ -1322,6 +1321,9 @@ impl Node {
         };
         match result {
             Ok((patch, version)) => {
+                // A newcomer is a member once it has the group's document
+                // (not before: a snapshot that does not load changes nothing).
+                self.joined = true;
                 self.stats.snapshots_received += 1;
                 patches.extend(patch);
                 // The snapshot's ops are history, not news to push down
