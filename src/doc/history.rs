@@ -386,7 +386,6 @@ fn build(
 ) -> Result<(), Error> {
     let bad = Error::InvalidOp("inconsistent snapshot");
     let collected = doc.collected.clone();
-    let mut inserted: Vec<(Id, u64)> = Vec::new();
     let mut named: Vec<(Id, u64)> = Vec::new();
     // Collected chars named as origins: must be held by a piece.
     let mut origins_below: Vec<Id> = Vec::new();
@@ -411,6 +410,7 @@ fn build(
             .get(i)
             .is_none_or(|&(start, _)| start >= span.end_counter())
     };
+    doc.log.reserve(shells.len(), text.len(), targets.len());
     for (id, len, shell) in shells {
         let (id, len) = (*id, *len);
         // What `Op::validate` and `Doc::apply` would check: a real op,
@@ -439,7 +439,6 @@ fn build(
                         .chain(right.iter())
                         .filter(|&&d| collected.contains(d)),
                 );
-                inserted.push((id, len));
                 doc.log
                     .push_insert(id, *left, *right, &text[t.clone()], len);
             }
@@ -468,38 +467,15 @@ fn build(
         }
         doc.version.set(id.replica, id.counter + len);
     }
-    let is_collected = |p: &Piece| p.end() <= collected.get(p.id.replica);
-    let live: Vec<(Id, u64)> = pieces
-        .iter()
-        .filter(|p| !is_collected(p))
-        .map(|p| (p.id, p.len as u64))
-        .collect();
-    let all: Vec<(Id, u64)> = if collected.is_empty() {
-        Vec::new()
-    } else {
-        pieces.iter().map(|p| (p.id, p.len as u64)).collect()
-    };
-    let named = merged(named, true)?;
-    let shape_ok = pieces.iter().all(|p| {
-        let straddles = p.id.counter < collected.get(p.id.replica) && !is_collected(p);
-        let (all_named, any_named) = coverage(&named, p);
-        !straddles
-            && (!p.stable || (p.deleted && is_collected(p)))
-            && (p.stable || if p.deleted { all_named } else { !any_named })
-            && (is_collected(p) || doc.log.is_run(p.id, p.len as u64))
-    });
-    if !shape_ok || merged(live, false)? != merged(inserted, false)? {
-        return Err(bad);
-    }
-    if !collected.is_empty() {
-        // Collected pieces are not covered by the tiling check above: they
-        // must not overlap each other or the live ones either.
-        merged(all, false)?;
-    }
+    let named = merged(named);
+    let by_id = super::sequence::ids_in_order(&pieces);
+    let texts = check_pieces(doc, &pieces, &by_id, &named)?;
     let mut visible = String::with_capacity(text.len() + base_text.len());
     let mut base = base_text;
-    for p in pieces.iter().filter(|p| !p.deleted) {
-        if is_collected(p) {
+    for (p, at) in pieces.iter().zip(&texts).filter(|(p, _)| !p.deleted) {
+        if let Some(at) = at {
+            visible.push_str(&doc.log.text()[at.clone()]);
+        } else if p.end() <= collected.get(p.id.replica) {
             let n = p.len as usize;
             let end = match base.char_indices().nth(n) {
                 Some((i, _)) => i,
@@ -515,7 +491,7 @@ fn build(
     if !base.is_empty() {
         return Err(bad);
     }
-    doc.seq = Sequence::from_pieces(&pieces);
+    doc.seq = Sequence::from_pieces_by_id(&pieces, &by_id);
     if !origins_below
         .iter()
         .all(|&o| doc.seq.piece_end(o).is_some())
@@ -526,11 +502,124 @@ fn build(
     Ok(())
 }
 
-/// Whether `named` (sorted, merged) covers all of piece `p`, and any of it.
-fn coverage(named: &[(Id, u64)], p: &Piece) -> (bool, bool) {
-    let i =
-        named.partition_point(|&(s, l)| (s.replica, s.counter + l) <= (p.id.replica, p.id.counter));
-    match named.get(i) {
+/// Checks the pieces against the log just loaded, in one walk of both in
+/// id order (`by_id`: the pieces sorted by id; `named`: every char some
+/// delete names, sorted and merged). Per replica, the pieces below its
+/// collected frontier must not overlap; the others must tile exactly the
+/// chars its inserts made (its log tiles its counters from the frontier
+/// to its version: inserts and deletes), each piece within one run of
+/// typing. A piece is deleted exactly when deletes name all of it (or it
+/// is a stable marker, collected), and visible when they name none.
+///
+/// Returns, per piece, where its text is in the log's text when it lies
+/// within one entry (`None` otherwise: deleted, collected, or spread over
+/// several entries).
+fn check_pieces(
+    doc: &Doc,
+    pieces: &[Piece],
+    by_id: &[(Id, u32)],
+    named: &[(Id, u64)],
+) -> Result<Vec<Option<std::ops::Range<usize>>>, Error> {
+    let bad = Error::InvalidOp("inconsistent snapshot");
+    let mut texts = vec![None; pieces.len()];
+    let mut replicas: Vec<ReplicaId> = doc.log.replicas().collect();
+    replicas.extend(by_id.iter().map(|(id, _)| id.replica));
+    replicas.sort_unstable();
+    replicas.dedup();
+    let log_text = doc.log.text();
+    let mut named_at = 0;
+    let mut rest = by_id;
+    for r in replicas {
+        let n = rest.partition_point(|(id, _)| id.replica == r);
+        let (of_r, later) = rest.split_at(n);
+        rest = later;
+        let frontier = doc.collected.get(r);
+        let mut runs = doc.log.runs_of(r).peekable();
+        // The next counter a live piece must start at, the end of the
+        // last collected piece, and where char `.0` of the current run
+        // starts in its text (`.1`, bytes): pieces come in order, so each
+        // run's text is scanned once.
+        let mut want = frontier;
+        let mut collected_end = 0;
+        let mut at_char = (0u64, 0usize);
+        for &(_, i) in of_r {
+            let p = &pieces[i as usize];
+            let (all_named, any_named) = coverage(named, &mut named_at, p);
+            let state_ok = p.stable || if p.deleted { all_named } else { !any_named };
+            if p.id.counter < frontier {
+                if !state_ok || p.end() > frontier || p.id.counter < collected_end {
+                    return Err(bad);
+                }
+                collected_end = p.end();
+                continue;
+            }
+            if !state_ok || p.stable {
+                return Err(bad);
+            }
+            while let Some(run) = runs.next_if(|run| run.is_delete && run.id.counter == want) {
+                want = run.end();
+            }
+            if p.id.counter != want {
+                return Err(bad);
+            }
+            let mut right = None;
+            let mut within_one = None;
+            while want < p.end() {
+                let run = runs.peek().ok_or(bad.clone())?;
+                let starts_inside = run.id.counter == want && want > p.id.counter;
+                if run.is_delete
+                    || (starts_inside && run.left != Some(Id::new(r, want - 1)))
+                    || *right.get_or_insert(run.right) != run.right
+                {
+                    return Err(bad);
+                }
+                let to = p.end().min(run.end());
+                if want == p.id.counter && to == p.end() && !p.deleted {
+                    let text = &log_text[run.text.clone()];
+                    let (from, to) = (want - run.id.counter, to - run.id.counter);
+                    within_one = Some(if text.len() as u64 == run.len {
+                        run.text.start + from as usize..run.text.start + to as usize
+                    } else {
+                        let a = byte_of(text, &mut at_char, from);
+                        let b = byte_of(text, &mut at_char, to);
+                        run.text.start + a..run.text.start + b
+                    });
+                }
+                want = to;
+                if to == run.end() {
+                    runs.next();
+                    at_char = (0, 0);
+                }
+            }
+            texts[i as usize] = within_one;
+        }
+        while let Some(run) = runs.next_if(|run| run.is_delete && run.id.counter == want) {
+            want = run.end();
+        }
+        if runs.next().is_some() {
+            return Err(bad);
+        }
+    }
+    Ok(texts)
+}
+
+/// The byte offset of char `k` of `text`, walking on from `at` (a char
+/// offset and its byte offset, at or before `k`), which moves to `k`.
+fn byte_of(text: &str, at: &mut (u64, usize), k: u64) -> usize {
+    let mut bytes = text[at.1..].char_indices().map(|(i, _)| at.1 + i);
+    at.1 = bytes.nth((k - at.0) as usize).unwrap_or(text.len());
+    at.0 = k;
+    at.1
+}
+
+/// Whether `named` (sorted, merged) covers all of piece `p`, and any of
+/// it. `at` is a cursor into `named`, for pieces asked about in id order.
+fn coverage(named: &[(Id, u64)], at: &mut usize, p: &Piece) -> (bool, bool) {
+    let before_p = |&(s, l): &(Id, u64)| (s.replica, s.counter + l) <= (p.id.replica, p.id.counter);
+    while named.get(*at).is_some_and(before_p) {
+        *at += 1;
+    }
+    match named.get(*at) {
         Some(&(s, l)) if s.replica == p.id.replica && s.counter < p.end() => {
             (s.counter <= p.id.counter && s.counter + l >= p.end(), true)
         }
@@ -538,25 +627,21 @@ fn coverage(named: &[(Id, u64)], p: &Piece) -> (bool, bool) {
     }
 }
 
-/// Sorts id ranges and joins those that touch (or overlap, when allowed:
-/// two deletes may name the same char), giving a canonical set.
-fn merged(mut spans: Vec<(Id, u64)>, overlap_ok: bool) -> Result<Vec<(Id, u64)>, Error> {
+/// Sorts id ranges and joins those that touch or overlap (two deletes may
+/// name the same char), giving a canonical set.
+fn merged(mut spans: Vec<(Id, u64)>) -> Vec<(Id, u64)> {
     spans.sort_unstable();
     let mut out: Vec<(Id, u64)> = Vec::with_capacity(spans.len());
     for (id, len) in spans {
         if let Some((start, l)) = out.last_mut() {
-            let end = start.counter + *l;
-            if start.replica == id.replica && id.counter <= end {
-                if id.counter < end && !overlap_ok {
-                    return Err(Error::InvalidOp("inconsistent snapshot"));
-                }
+            if start.replica == id.replica && id.counter <= start.counter + *l {
                 *l = (*l).max(id.counter + len - start.counter);
                 continue;
             }
         }
         out.push((id, len));
     }
-    Ok(out)
+    out
 }
 
 fn put(out: &mut Vec<u8>, mut v: u64) {

@@ -40,6 +40,25 @@ pub(crate) enum EntryOp<'a> {
     },
 }
 
+/// An entry of the log as [`OpLog::runs_of`] gives it.
+#[derive(Debug, Clone)]
+pub(crate) struct Run {
+    pub id: Id,
+    pub len: u64,
+    pub is_delete: bool,
+    /// Origins of the first char (inserts only).
+    pub left: Option<Id>,
+    pub right: Option<Id>,
+    /// Inserts: the byte range of its text in [`OpLog::text`].
+    pub text: Range<usize>,
+}
+
+impl Run {
+    pub fn end(&self) -> u64 {
+        self.id.counter + self.len
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Entry {
     id: Id,
@@ -91,6 +110,42 @@ impl OpLog {
     pub fn has_room(&self, text_bytes: usize, targets: usize) -> bool {
         self.text.len() + text_bytes <= u32::MAX as usize
             && self.targets.len() + targets <= u32::MAX as usize
+    }
+
+    /// Makes room for `entries` more runs, `text_bytes` more bytes of
+    /// inserted text and `targets` more delete spans (a snapshot knows
+    /// them all before it loads).
+    pub fn reserve(&mut self, entries: usize, text_bytes: usize, targets: usize) {
+        self.entries.reserve_exact(entries);
+        self.text.reserve_exact(text_bytes);
+        self.targets.reserve_exact(targets);
+    }
+
+    /// The replicas that have ops in the log, in order.
+    pub fn replicas(&self) -> impl Iterator<Item = ReplicaId> + '_ {
+        self.by_replica.keys().copied()
+    }
+
+    /// The entries of one replica in counter order: they tile its
+    /// counters from where its log starts.
+    pub fn runs_of(&self, replica: ReplicaId) -> impl Iterator<Item = Run> + '_ {
+        let list = self.by_replica.get(&replica).map_or(&[][..], |l| &l.index);
+        list.iter().map(|&e| {
+            let e = &self.entries[e as usize];
+            Run {
+                id: e.id,
+                len: e.len as u64,
+                is_delete: e.is_delete,
+                left: unpack(e.left),
+                right: unpack(e.right),
+                text: range(&e.data),
+            }
+        })
+    }
+
+    /// All inserted text, in log order ([`Run::text`] indexes it).
+    pub fn text(&self) -> &str {
+        &self.text
     }
 
     /// Appends an insert that was just applied.
@@ -267,29 +322,6 @@ impl OpLog {
                 out.push_str(char_range(text, from, to));
             }
         }
-    }
-
-    /// Whether the known chars `start .. start + len` of one replica were
-    /// typed as one run: each char's left origin is the char before it, and
-    /// all share one right origin (what a sequence piece must be).
-    pub fn is_run(&self, start: Id, len: u64) -> bool {
-        let end = start.counter + len;
-        let mut right = None;
-        for &e in self.entries_from(start.replica, start.counter) {
-            let entry = &self.entries[e as usize];
-            if entry.id.counter >= end {
-                break;
-            }
-            if entry.is_delete {
-                return false;
-            }
-            let continues = entry.id.counter <= start.counter
-                || unpack(entry.left) == Some(Id::new(start.replica, entry.id.counter - 1));
-            if !continues || *right.get_or_insert(entry.right) != entry.right {
-                return false;
-            }
-        }
-        true
     }
 
     /// Whether every id of `span` (all known) is an inserted char, not the

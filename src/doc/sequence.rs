@@ -39,6 +39,15 @@ pub(crate) enum Refused {
     Collected(Id),
 }
 
+/// Each piece's id and place in `pieces`, sorted by id.
+pub(crate) fn ids_in_order(pieces: &[Piece]) -> Vec<(Id, u32)> {
+    let mut by_id: Vec<(Id, u32)> = (0..pieces.len() as u32)
+        .map(|i| (pieces[i as usize].id, i))
+        .collect();
+    by_id.sort_unstable();
+    by_id
+}
+
 const LEAF_CAP: usize = 32;
 const NODE_CAP: usize = 16;
 const NONE: u32 = u32::MAX;
@@ -786,6 +795,12 @@ impl Sequence {
     /// The caller vouches for the pieces (each a run of one op's chars,
     /// every inserted char once); see `history::decode_snapshot`.
     pub fn from_pieces(pieces: &[Piece]) -> Sequence {
+        Sequence::from_pieces_by_id(pieces, &ids_in_order(pieces))
+    }
+
+    /// [`Sequence::from_pieces`], given each piece's id and place in
+    /// `pieces`, sorted by id (as [`ids_in_order`] makes them).
+    pub fn from_pieces_by_id(pieces: &[Piece], by_id: &[(Id, u32)]) -> Sequence {
         let mut seq = Sequence::default();
         if pieces.is_empty() {
             return seq;
@@ -807,11 +822,10 @@ impl Sequence {
         }
         let last = seq.leaves.len() - 1;
         seq.leaves[last].next = NONE;
-        seq.index = seq
-            .leaves
+        // Already sorted: the map is built without sorting again.
+        seq.index = by_id
             .iter()
-            .enumerate()
-            .flat_map(|(i, l)| l.pieces.iter().map(move |p| (p.id, i as u32)))
+            .map(|&(id, i)| (id, i / per_leaf as u32))
             .collect();
         let per_node = NODE_CAP * 3 / 4;
         let mut level: Vec<u32> = (0..seq.leaves.len() as u32).collect();

@@ -623,3 +623,155 @@ fn rejoin_re_makes_unsent_edits_at_their_places() {
     }
     assert_eq!(group.text(), new.text());
 }
+
+/// A snapshot's piece list checked against its ops, on documents of three
+/// replicas with multi-byte text and runs typed across other replicas'
+/// ops (one piece, several log entries). Honest changes load, with the
+/// text in the order given (the order is trusted): a piece cut in two,
+/// two pieces swapped, two pieces joined when they are one run of typing.
+/// Lies are refused: a piece one char longer or shorter, its deleted flag
+/// flipped, two pieces joined that are not one run.
+#[test]
+fn forged_piece_lists_are_refused_and_honest_ones_load() {
+    let mut spread_pieces = 0;
+    for seed in 0..12 {
+        let mut docs = [Doc::new(r(1)), Doc::new(r(2)), Doc::new(r(3))];
+        let mut rng = Lcg(seed);
+        for round in 0..60 {
+            for d in docs.iter_mut() {
+                if rng.next(2) == 0 {
+                    random_edit(d, &mut rng);
+                } else {
+                    // Go on typing where this replica last typed, if it can.
+                    let text = ["é", "ü", "x", "✓y"][rng.next(4) as usize];
+                    let own = d.version_ref().get(d.replica());
+                    let at = (own > 0)
+                        .then(|| d.position_of(Id::new(d.replica(), own - 1)))
+                        .flatten()
+                        .filter(|&(_, visible)| visible)
+                        .map_or(d.len(), |(pos, _)| pos + 1);
+                    d.insert(at, text).unwrap();
+                }
+            }
+            if round % 5 == 0 {
+                sync_all(&mut docs);
+            }
+        }
+        sync_all(&mut docs);
+        let a = &docs[0];
+        let pieces: Vec<Piece> = a.seq.pieces().copied().collect();
+        // Each piece's text, cut from the document in order.
+        let mut rest: Vec<char> = a.text().chars().collect();
+        let mut texts = Vec::new();
+        for p in &pieces {
+            let n = if p.deleted { 0 } else { p.len as usize };
+            texts.push(rest.drain(..n).collect::<String>());
+        }
+        spread_pieces += pieces
+            .iter()
+            .filter(|p| {
+                let entries = a.log.runs_of(p.id.replica);
+                entries
+                    .filter(|e| e.id.counter < p.end() && e.end() > p.id.counter)
+                    .count()
+                    > 1
+            })
+            .count();
+        let forge = |pieces: &[Piece]| {
+            let mut d = a.clone();
+            d.seq = Sequence::from_pieces(pieces);
+            Doc::decode_history(r(9), &d.encode_snapshot())
+        };
+        let loads_as = |pieces: &[Piece], text: String| {
+            let d = forge(pieces).expect("an honest piece list loads");
+            d.seq.check();
+            assert_eq!(d.text(), text);
+            assert_eq!(d.version(), a.version());
+        };
+        assert_eq!(forge(&pieces).unwrap().text(), a.text());
+        for _ in 0..40 {
+            let i = rng.next(pieces.len() as u64) as usize;
+            let p = pieces[i];
+            // Cut in two.
+            if p.len > 1 {
+                let mut cut = pieces.clone();
+                let k = 1 + rng.next(p.len as u64 - 1) as u32;
+                cut[i].len = k;
+                let rest = Piece {
+                    id: p.id.add(k as u64),
+                    len: p.len - k,
+                    ..p
+                };
+                cut.insert(i + 1, rest);
+                loads_as(&cut, a.text());
+            }
+            // Swapped with another.
+            let j = rng.next(pieces.len() as u64) as usize;
+            let mut swapped = pieces.clone();
+            swapped.swap(i, j);
+            let mut order: Vec<usize> = (0..pieces.len()).collect();
+            order.swap(i, j);
+            loads_as(&swapped, order.iter().map(|&k| texts[k].as_str()).collect());
+            // Longer, shorter, flipped.
+            let mut longer = pieces.clone();
+            longer[i].len += 1;
+            assert!(forge(&longer).is_err(), "seed {seed}: piece {i} longer");
+            if p.len > 1 {
+                let mut shorter = pieces.clone();
+                shorter[i].len -= 1;
+                assert!(forge(&shorter).is_err(), "seed {seed}: piece {i} shorter");
+            }
+            let mut flipped = pieces.clone();
+            flipped[i].deleted = !p.deleted;
+            assert!(forge(&flipped).is_err(), "seed {seed}: piece {i} flipped");
+            // Joined with the piece holding the next ids, if both are in
+            // the same state: honest exactly when they are one run.
+            let next = pieces
+                .iter()
+                .position(|q| q.id == p.id.add(p.len as u64) && q.deleted == p.deleted);
+            if let Some(j) = next {
+                let one_run = a.log.origins(pieces[j].id).unwrap()
+                    == (
+                        Some(p.id.add(p.len as u64 - 1)),
+                        a.log.origins(p.id).unwrap().1,
+                    );
+                let mut joined = pieces.clone();
+                joined[i].len += pieces[j].len;
+                joined.remove(j);
+                let mut order: Vec<usize> = (0..pieces.len()).filter(|&k| k != j).collect();
+                let at = order.iter().position(|&k| k == i).unwrap();
+                order.insert(at + 1, j);
+                if one_run {
+                    loads_as(&joined, order.iter().map(|&k| texts[k].as_str()).collect());
+                } else {
+                    assert!(forge(&joined).is_err(), "seed {seed}: not one run");
+                }
+            }
+        }
+    }
+    assert!(spread_pieces > 0, "some piece spans several log entries");
+    // Two ways for the next ids not to be one run: another left origin
+    // (typed at the end after another replica's char), another right one
+    // (typed after "ab", but before another replica's char).
+    for (pos, left, right) in [
+        (3, Some(Id::new(r(2), 0)), None),
+        (2, Some(Id::new(r(1), 1)), Some(Id::new(r(2), 0))),
+    ] {
+        let mut docs = [Doc::new(r(1)), Doc::new(r(2))];
+        docs[0].insert(0, "ab").unwrap();
+        sync_all(&mut docs);
+        docs[1].insert(2, "Z").unwrap();
+        sync_all(&mut docs);
+        docs[0].insert(pos, "c").unwrap();
+        assert_eq!(docs[0].log.origins(Id::new(r(1), 2)), Some((left, right)));
+        let mut pieces: Vec<Piece> = docs[0].seq.pieces().copied().collect();
+        let at = |id: Id, pieces: &[Piece]| pieces.iter().position(|p| p.id == id).unwrap();
+        let c = at(Id::new(r(1), 2), &pieces);
+        pieces.remove(c);
+        let ab = at(Id::new(r(1), 0), &pieces);
+        pieces[ab].len += 1;
+        let mut d = docs[0].clone();
+        d.seq = Sequence::from_pieces(&pieces);
+        assert!(Doc::decode_history(r(9), &d.encode_snapshot()).is_err());
+    }
+}
