@@ -341,6 +341,54 @@ fn plain_udp_push(chunks: &[Vec<u8>]) -> Duration {
     start.elapsed()
 }
 
+/// A fresh peer joining `holder`, its loop on this thread as the `rumor`
+/// program runs it (on its main thread: a new thread's heap would add
+/// costs the program does not have); returns when it had the whole text.
+fn join_on_this_thread(data: Option<PathBuf>, holder: SocketAddr, final_len: usize) -> Instant {
+    let config = DriverConfig {
+        peers: vec![holder],
+        node: node::Config::default(),
+        data,
+        ..DriverConfig::new("127.0.0.1:0".parse().unwrap())
+    };
+    let mut driver = Driver::start(config).expect("driver starts");
+    let (stop_tx, stop_rx) = mpsc::channel::<()>();
+    let waker = driver.waker();
+    // A watchdog, so that a peer that never catches up fails the bench
+    // instead of hanging it.
+    let (cancel_tx, cancel_rx) = mpsc::channel::<()>();
+    let watchdog = {
+        let (stop_tx, waker) = (stop_tx.clone(), waker.clone());
+        thread::spawn(move || {
+            if cancel_rx.recv_timeout(Duration::from_secs(120)).is_err() {
+                let _ = stop_tx.send(());
+                let _ = waker.wake();
+            }
+        })
+    };
+    let mut done = None;
+    driver
+        .run(
+            &stop_rx,
+            |_, ()| Flow::Exit,
+            |d, e| {
+                if done.is_none()
+                    && matches!(e, Event::RemoteEdit { .. })
+                    && d.node().doc().len() == final_len
+                {
+                    done = Some(Instant::now());
+                    let _ = stop_tx.send(());
+                    let _ = waker.wake();
+                }
+            },
+            |_| {},
+        )
+        .expect("loop runs");
+    let _ = cancel_tx.send(());
+    let _ = watchdog.join();
+    done.expect("the fresh peer catches up")
+}
+
 fn catch_up(c: &mut Criterion) {
     let (ops, final_len) = trace_ops();
     let tmp = tempfile::tempdir().unwrap();
@@ -406,25 +454,9 @@ fn catch_up(c: &mut Criterion) {
                     );
                     runs += 1;
                     let data = durable.then(|| tmp.path().join(format!("fresh-{runs}")));
-                    let (done_tx, done_rx) = mpsc::channel();
                     let start = Instant::now();
-                    let fresh = Running::start(
-                        data.clone(),
-                        vec![holder.addr],
-                        node::Config::default(),
-                        move |d, e| {
-                            if matches!(e, Event::RemoteEdit { .. })
-                                && d.node().doc().len() == final_len
-                            {
-                                let _ = done_tx.send(Instant::now());
-                            }
-                        },
-                    );
-                    let done = done_rx
-                        .recv_timeout(Duration::from_secs(120))
-                        .expect("the fresh peer catches up");
+                    let done = join_on_this_thread(data.clone(), holder.addr, final_len);
                     total += done - start;
-                    drop(fresh);
                     drop(holder);
                     if let Some(d) = data {
                         let _ = std::fs::remove_dir_all(d);

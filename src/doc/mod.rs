@@ -54,6 +54,7 @@ mod sequence;
 mod version;
 
 pub use error::Error;
+pub use history::{Inflated, Inflater};
 pub use id::{Id, IdSpan, ReplicaId, TargetSpan};
 pub use op::{Op, OpKind};
 pub use version::VersionVector;
@@ -320,7 +321,16 @@ impl Doc {
     /// were made without history the snapshot has cleaned up: rejoin with
     /// [`Doc::rejoin`] instead.
     pub fn absorb_snapshot(&mut self, bytes: &[u8]) -> Result<(Patch, VersionVector), Error> {
-        let mut loaded = history::decode(self.replica, bytes)?;
+        self.absorb_inflated(&history::inflate(bytes)?)
+    }
+
+    /// [`Doc::absorb_snapshot`], for a snapshot already inflated (as it
+    /// arrived, with an [`Inflater`]).
+    pub fn absorb_inflated(
+        &mut self,
+        snapshot: &Inflated,
+    ) -> Result<(Patch, VersionVector), Error> {
+        let mut loaded = history::decode_inflated(self.replica, snapshot)?;
         let snapshot_version = loaded.version();
         for op in self.ops_since(&loaded.version) {
             let ours = op.id.replica == self.replica;

@@ -1295,20 +1295,23 @@ impl Node {
             return;
         }
         let incoming = self.snapshots_in.entry(from).or_default();
-        let bytes = match incoming.take(chunk) {
+        let (bytes, inflated) = match incoming.take(chunk) {
             snapshot::ChunkResult::Partial => return,
             snapshot::ChunkResult::Refused => {
                 self.snapshots_in.remove(&from);
                 self.stats.drops.bad_snapshot += 1;
                 return;
             }
-            snapshot::ChunkResult::Complete(bytes) => bytes,
+            snapshot::ChunkResult::Complete { bytes, inflated } => (bytes, inflated),
         };
         // A newcomer's own ops were made without the group's history: they
         // are re-made as a new replica (and were never sent).
         let newcomer_with_ops = !self.joined && self.doc.version_ref().get(self.doc.replica()) > 0;
-        let absorbed = (!self.stability.declared_me && !newcomer_with_ops)
-            .then(|| self.doc.absorb_snapshot(&bytes));
+        let absorbed =
+            (!self.stability.declared_me && !newcomer_with_ops).then(|| match &inflated {
+                Some(inflated) => self.doc.absorb_inflated(inflated),
+                None => self.doc.absorb_snapshot(&bytes),
+            });
         let result = match absorbed {
             Some(Ok((patch, version))) => Ok((Some(patch), version)),
             // Declared gone, or our ops cannot join this history as they

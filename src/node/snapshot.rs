@@ -35,7 +35,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::doc::{Doc, VersionVector};
+use crate::doc::{Doc, Inflated, Inflater, VersionVector};
 use crate::node::Stats;
 use crate::wire::SnapshotChunk;
 
@@ -126,7 +126,7 @@ pub fn worth_sending(ours: &VersionVector, theirs: &VersionVector, min_ops: u64)
 }
 
 /// A snapshot arriving from one peer.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct Incoming {
     id: u64,
     total: u32,
@@ -136,15 +136,26 @@ pub struct Incoming {
     received: u64,
     /// The last snapshot completed: late copies of its chunks are ignored.
     completed: Option<u64>,
+    /// The snapshot inflated from its start up to `inflated_to`: each
+    /// chunk is inflated as soon as the ones before it are here, while the
+    /// next ones are on their way, so that little is left to do when the
+    /// last one lands. `None` if inflating failed (the whole snapshot is
+    /// tried again at the end, and refused then).
+    inflater: Option<Inflater>,
+    inflated_to: u32,
 }
 
 /// What became of a received chunk.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum ChunkResult {
     /// Kept (or already had); more to come.
     Partial,
-    /// The last byte arrived: the whole snapshot.
-    Complete(Vec<u8>),
+    /// The last byte arrived: the whole snapshot, and inflated unless that
+    /// failed on the way.
+    Complete {
+        bytes: Vec<u8>,
+        inflated: Option<Inflated>,
+    },
     /// Refused: too large.
     Refused,
 }
@@ -164,6 +175,7 @@ impl Incoming {
                 id: c.id,
                 total: c.total,
                 completed: self.completed,
+                inflater: Some(Inflater::new(c.total as usize)),
                 ..Incoming::default()
             };
         }
@@ -180,6 +192,14 @@ impl Incoming {
         }
         self.chunks.insert(offset, c.bytes);
         self.received += len as u64;
+        while let (Some(inflater), Some(next)) =
+            (self.inflater.as_mut(), self.chunks.get(&self.inflated_to))
+        {
+            self.inflated_to += next.len() as u32;
+            if inflater.feed(next).is_err() {
+                self.inflater = None;
+            }
+        }
         if self.received == self.total as u64 {
             // Disjoint chunks inside 0..total that add up to total: they
             // tile it, in order.
@@ -188,7 +208,11 @@ impl Incoming {
                 whole.extend_from_slice(&b);
             }
             self.completed = Some(self.id);
-            return ChunkResult::Complete(whole);
+            let inflated = self.inflater.take().and_then(|i| i.finish().ok());
+            return ChunkResult::Complete {
+                bytes: whole,
+                inflated,
+            };
         }
         ChunkResult::Partial
     }
@@ -204,6 +228,74 @@ mod tests {
     use super::*;
     use crate::doc::ReplicaId;
 
+    fn completed(result: ChunkResult) -> Option<Vec<u8>> {
+        match result {
+            ChunkResult::Complete { bytes, .. } => Some(bytes),
+            _ => None,
+        }
+    }
+
+    /// A real snapshot, its chunks arriving out of order and twice: it is
+    /// inflated on the way (each chunk once the ones before it are here)
+    /// and loads to the same document; a chunk damaged on the way leaves
+    /// it to be inflated, and refused, at the end.
+    #[test]
+    fn chunks_are_inflated_as_they_arrive_in_order() {
+        let mut doc = Doc::new(ReplicaId(1));
+        for i in 0..400 {
+            doc.insert(i * 3 % (doc.len() + 1), "héllo ").unwrap();
+        }
+        let bytes: Arc<[u8]> = doc.encode_snapshot().into();
+        let out = Outgoing::new(1, bytes.clone(), doc.version(), 100);
+        let mut chunks: Vec<_> = out.unsent.iter().map(|&c| out.frame(c)).collect();
+        assert!(chunks.len() > 10);
+        chunks.swap(2, 5);
+        chunks.insert(4, chunks[0].clone());
+        let mut inc = Incoming::default();
+        let mut last = None;
+        let mut here = std::collections::BTreeSet::new();
+        for c in &chunks {
+            here.insert(c.offset);
+            match inc.take(c.clone()) {
+                ChunkResult::Complete { bytes, inflated } => last = Some((bytes, inflated)),
+                ChunkResult::Partial => {
+                    // Inflated up to the first chunk still missing.
+                    let first_missing = (0..).find(|i| !here.contains(&(i * 100))).unwrap();
+                    assert_eq!(inc.inflated_to, first_missing * 100);
+                }
+                ChunkResult::Refused => panic!("refused"),
+            }
+        }
+        let (whole, inflated) = last.expect("complete");
+        assert_eq!(&whole[..], &bytes[..]);
+        let mut loaded = Doc::new(ReplicaId(2));
+        loaded
+            .absorb_inflated(&inflated.expect("inflated on the way"))
+            .unwrap();
+        assert_eq!(loaded.text(), doc.text());
+
+        let mut damaged = out.frame(out.unsent[3]);
+        damaged.bytes[10] ^= 0xff;
+        let mut inc = Incoming::default();
+        let mut last = None;
+        for (k, &c) in out.unsent.iter().enumerate() {
+            let c = if k == 3 {
+                damaged.clone()
+            } else {
+                out.frame(c)
+            };
+            if let ChunkResult::Complete { bytes, inflated } = inc.take(c) {
+                last = Some((bytes, inflated));
+            }
+        }
+        let (whole, inflated) = last.expect("complete");
+        if let Some(inflated) = inflated {
+            // Damage the inflater did not notice is caught by the checks.
+            assert!(Doc::new(ReplicaId(2)).absorb_inflated(&inflated).is_err());
+        }
+        assert!(Doc::new(ReplicaId(2)).absorb_snapshot(&whole).is_err());
+    }
+
     #[test]
     fn chunks_reassemble_in_any_order_with_duplicates() {
         let bytes: Arc<[u8]> = (0..1000u32).map(|i| i as u8).collect::<Vec<_>>().into();
@@ -215,12 +307,15 @@ mod tests {
         let mut inc = Incoming::default();
         let mut result = ChunkResult::Partial;
         for c in chunks {
-            assert_eq!(result, ChunkResult::Partial);
+            assert!(matches!(result, ChunkResult::Partial));
             result = inc.take(c);
         }
-        assert_eq!(result, ChunkResult::Complete(bytes.to_vec()));
+        assert_eq!(completed(result), Some(bytes.to_vec()));
         // A late copy of a chunk does not start the same snapshot again.
-        assert_eq!(inc.take(out.frame(out.unsent[0])), ChunkResult::Partial);
+        assert!(matches!(
+            inc.take(out.frame(out.unsent[0])),
+            ChunkResult::Partial
+        ));
         assert!(inc.chunks.is_empty());
     }
 
@@ -229,11 +324,17 @@ mod tests {
         let a = Outgoing::new(1, vec![1u8; 300].into(), VersionVector::new(), 100);
         let b = Outgoing::new(2, vec![2u8; 200].into(), VersionVector::new(), 100);
         let mut inc = Incoming::default();
-        assert_eq!(inc.take(a.frame(a.unsent[0])), ChunkResult::Partial);
-        assert_eq!(inc.take(b.frame(b.unsent[0])), ChunkResult::Partial);
+        assert!(matches!(
+            inc.take(a.frame(a.unsent[0])),
+            ChunkResult::Partial
+        ));
+        assert!(matches!(
+            inc.take(b.frame(b.unsent[0])),
+            ChunkResult::Partial
+        ));
         assert_eq!(
-            inc.take(b.frame(b.unsent[1])),
-            ChunkResult::Complete(vec![2u8; 200])
+            completed(inc.take(b.frame(b.unsent[1]))),
+            Some(vec![2u8; 200])
         );
         let huge = SnapshotChunk {
             id: 3,
@@ -241,7 +342,7 @@ mod tests {
             offset: 0,
             bytes: vec![0],
         };
-        assert_eq!(inc.take(huge), ChunkResult::Refused);
+        assert!(matches!(inc.take(huge), ChunkResult::Refused));
     }
 
     #[test]
@@ -253,7 +354,7 @@ mod tests {
             offset: MAX_SNAPSHOT_BYTES - 10,
             bytes: vec![1; 10],
         };
-        assert_eq!(inc.take(far), ChunkResult::Partial);
+        assert!(matches!(inc.take(far), ChunkResult::Partial));
         assert_eq!(inc.received(), 10);
     }
 
