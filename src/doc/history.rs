@@ -176,9 +176,13 @@ pub struct Inflater {
     magic: Vec<u8>,
     z: flate2::Decompress,
     body: Vec<u8>,
-    /// The most bytes the body may inflate to (against decompression
-    /// bombs).
+    /// The most bytes the whole body may inflate to (against
+    /// decompression bombs).
     limit: u64,
+    /// Bytes fed so far: a part inflates to at most `MAX_INFLATE_RATIO`
+    /// times itself (plus a little), so a snapshot that arrives in chunks
+    /// holds no more than that before the rest of it is here.
+    fed: u64,
     ended: bool,
 }
 
@@ -208,6 +212,7 @@ impl Inflater {
             z: flate2::Decompress::new(false),
             body: Vec::new(),
             limit: (len as u64).saturating_mul(MAX_INFLATE_RATIO),
+            fed: 0,
             ended: false,
         }
     }
@@ -215,6 +220,7 @@ impl Inflater {
     /// Inflates the next bytes (after the ones fed before). Bytes after the
     /// end of the deflate stream are ignored.
     pub fn feed(&mut self, mut input: &[u8]) -> Result<(), Error> {
+        self.fed += input.len() as u64;
         while self.magic.len() < 4 && !input.is_empty() {
             self.magic.push(input[0]);
             input = &input[1..];
@@ -233,7 +239,8 @@ impl Inflater {
                 .decompress_vec(input, &mut self.body, flush)
                 .map_err(|_| Error::InvalidOp("malformed history"))?;
             input = &input[(self.z.total_in() - read) as usize..];
-            if self.body.len() as u64 > self.limit {
+            let so_far = self.fed.saturating_mul(MAX_INFLATE_RATIO) + (64 << 10);
+            if self.body.len() as u64 > self.limit.min(so_far) {
                 return Err(Error::InvalidOp("history inflates too far"));
             }
             self.ended = status == flate2::Status::StreamEnd;
@@ -244,6 +251,11 @@ impl Inflater {
             }
         }
         Ok(())
+    }
+
+    /// Bytes inflated so far.
+    pub fn inflated(&self) -> usize {
+        self.body.len()
     }
 
     /// The whole body, once every byte was fed.

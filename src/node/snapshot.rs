@@ -358,6 +358,27 @@ mod tests {
         assert_eq!(inc.received(), 10);
     }
 
+    /// A chunk that inflates enormously (a decompression bomb, under a
+    /// huge claimed total) is inflated only as far as its own size allows.
+    #[test]
+    fn a_bomb_in_a_first_chunk_inflates_only_so_far() {
+        use std::io::Write;
+        let mut z =
+            flate2::write::DeflateEncoder::new(b"RMS2".to_vec(), flate2::Compression::best());
+        z.write_all(&vec![0u8; 64 << 20]).unwrap();
+        let bomb = z.finish().unwrap();
+        let mut inc = Incoming::default();
+        let first = SnapshotChunk {
+            id: 5,
+            total: MAX_SNAPSHOT_BYTES,
+            offset: 0,
+            bytes: bomb[..1200].to_vec(),
+        };
+        assert!(matches!(inc.take(first), ChunkResult::Partial));
+        assert!(inc.inflater.is_none(), "refused once past 64x what arrived");
+        assert_eq!(inc.received(), 1200);
+    }
+
     #[test]
     fn only_a_peer_lacking_most_of_the_document_gets_one() {
         let mut ours = VersionVector::new();
