@@ -21,6 +21,11 @@
 //!   every byte is there: its own ops the snapshot lacks are kept. A
 //!   snapshot that does not load is dropped and counted; anti-entropy then
 //!   catches up op by op.
+//! - Each chunk is inflated ([`Inflater`]) as soon as the chunks before it
+//!   are here, while the next ones are on their way: when the last one
+//!   lands, what is left is loading the inflated body. A chunk inflates to
+//!   at most 64 times what has arrived, so a partial snapshot holds little
+//!   more than its bytes.
 //! - Once every chunk is acknowledged the peer is known to have the
 //!   snapshot's version; its next digest confirms it.
 //! - Encoding is the slow part of serving a newcomer (milliseconds for a
