@@ -551,3 +551,73 @@ fn lazy_announcements_repair_what_the_gossip_tree_misses() {
         assert_eq!(repaired, lazy_fanout > 0, "lazy_fanout {lazy_fanout}");
     }
 }
+
+/// A newcomer that asked again (its anti-entropy tick: a digest lacking
+/// everything and a `Join`) while a snapshot was on its way: that ask,
+/// arriving after the snapshot was delivered, does not start a second one.
+#[test]
+fn an_ask_sent_before_a_snapshot_landed_does_not_start_another() {
+    use rumor::node::{Node, Time};
+    let (holder_addr, newcomer_addr) = (addr(0), addr(1));
+    let mut holder = Node::new(
+        long_history(1, 5000),
+        Config::default(),
+        ChaCha8Rng::seed_from_u64(1),
+        Time(0),
+    );
+    // It asks again every 1.5 ms: during the transfer.
+    let eager = Config {
+        anti_entropy_interval: Duration::from_micros(1500),
+        ..Config::default()
+    };
+    let mut newcomer = Node::new(
+        rumor::Doc::new(rumor::ReplicaId(2)),
+        eager,
+        ChaCha8Rng::seed_from_u64(2),
+        Time(0),
+    );
+    let mut now = Time::from_millis(1);
+    newcomer.add_peer(now, holder_addr);
+    let mut late = Vec::new();
+    let mut datagrams = 0;
+    for _ in 0..5000 {
+        now += Duration::from_micros(100);
+        while let Some(t) = newcomer.poll_transmit() {
+            if (20..40).contains(&datagrams) {
+                // Held back (asks and acks alike), to arrive late.
+                late.push(t.bytes);
+            } else {
+                holder.handle_datagram(now, newcomer_addr, &t.bytes);
+            }
+        }
+        holder.handle_timeout(now);
+        // One datagram of the holder's at a time.
+        if let Some(t) = holder.poll_transmit() {
+            newcomer.handle_datagram(now, holder_addr, &t.bytes);
+            datagrams += 1;
+        }
+        newcomer.handle_timeout(now);
+        if holder.stats().snapshots_sent == 1 {
+            break;
+        }
+    }
+    assert_eq!(newcomer.stats().snapshots_received, 1);
+    assert_eq!(holder.stats().snapshots_sent, 1, "delivered");
+    for bytes in &late {
+        holder.handle_datagram(now, newcomer_addr, bytes);
+    }
+    for _ in 0..300 {
+        now += Duration::from_millis(1);
+        while let Some(t) = holder.poll_transmit() {
+            newcomer.handle_datagram(now, holder_addr, &t.bytes);
+        }
+        while let Some(t) = newcomer.poll_transmit() {
+            holder.handle_datagram(now, newcomer_addr, &t.bytes);
+        }
+        holder.handle_timeout(now);
+        newcomer.handle_timeout(now);
+    }
+    assert_eq!(newcomer.doc().text(), holder.doc().text());
+    assert_eq!(holder.stats().snapshots_sent, 1, "no second snapshot");
+    assert_eq!(newcomer.stats().snapshots_received, 1, "no second snapshot");
+}

@@ -577,7 +577,7 @@ impl Node {
                     }
                 }
                 Frame::Digest(d) => self.on_digest(now, from, &d),
-                Frame::Join => self.on_join(from, header.sender),
+                Frame::Join => self.on_join(now, from, header.sender),
                 Frame::Gone(list) => {
                     let me = self.doc.replica();
                     self.stability.adopt(header.sender, me, &list, &self.doc);
@@ -1126,7 +1126,7 @@ impl Node {
             && (snapshot::worth_sending(&ours, &d.version, self.config.snapshot_min_ops)
                 || !self.doc.can_serve(&d.version));
         if wants_snapshot {
-            self.start_snapshot(from, false);
+            self.start_snapshot(from, now);
         }
         let Some(peer) = self.peers.get_mut(&from) else {
             return;
@@ -1211,13 +1211,13 @@ impl Node {
     /// by another newcomer founds the group if its replica id is the lower
     /// one (so two newcomers that meet do not wait for each other forever);
     /// otherwise a newcomer has nothing to give yet.
-    fn on_join(&mut self, from: SocketAddr, sender: ReplicaId) {
+    fn on_join(&mut self, now: Time, from: SocketAddr, sender: ReplicaId) {
         if !self.joined && self.doc.replica() < sender {
             self.joined = true;
         }
         if self.joined {
             // (A snapshot already on its way goes on: asks are repeated.)
-            self.start_snapshot(from, false);
+            self.start_snapshot(from, now);
         }
     }
 
@@ -1227,15 +1227,17 @@ impl Node {
     }
 
     /// Starts sending `addr` a snapshot of the document, unless one is on
-    /// its way (or, when `again`, even then: it asked for a new one).
-    fn start_snapshot(&mut self, addr: SocketAddr, again: bool) {
+    /// its way or one was just delivered (an ask from before it landed).
+    fn start_snapshot(&mut self, addr: SocketAddr, now: Time) {
         let ours = self.doc.version();
         let me = self.doc.replica();
-        if !self
-            .peers
-            .get(&addr)
-            .is_some_and(|p| again || p.snapshot_out.is_none())
-        {
+        let free = |p: &Peer| {
+            let just_delivered = p
+                .snapshot_delivered
+                .is_some_and(|at| now < at + p.rtt.rto());
+            p.snapshot_out.is_none() && !just_delivered
+        };
+        if !self.peers.get(&addr).is_some_and(free) {
             return;
         }
         let bytes = snapshot::current(&mut self.snapshot_cache, &self.doc, &mut self.stats);
@@ -1555,6 +1557,7 @@ impl Node {
                 if out.done() {
                     peer.known.merge(&out.version);
                     peer.snapshot_out = None;
+                    peer.snapshot_delivered = Some(now);
                     self.stats.snapshots_sent += 1;
                 }
             }

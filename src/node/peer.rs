@@ -90,6 +90,11 @@ pub struct Peer {
     pub control: VecDeque<Frame>,
     /// A snapshot on its way to the peer (see `snapshot`).
     pub snapshot_out: Option<Outgoing>,
+    /// When the last snapshot to this peer was acknowledged whole. Asks
+    /// (a `Join`, a digest lacking everything) it sent before it had
+    /// loaded that snapshot can still arrive for about an RTO: they do
+    /// not start another one.
+    pub snapshot_delivered: Option<Time>,
     pub ping_due: bool,
     pub hello_due: bool,
 
@@ -130,6 +135,7 @@ impl Peer {
             largest_acked: None,
             control: VecDeque::new(),
             snapshot_out: None,
+            snapshot_delivered: None,
             ping_due: true,
             hello_due: true,
             received: ReceivedPackets::default(),
@@ -172,6 +178,7 @@ impl Peer {
         self.in_flight.clear();
         self.data_in_flight = 0;
         self.snapshot_out = None;
+        self.snapshot_delivered = None;
         self.timers.clear(peer_timer::LOSS);
     }
 
