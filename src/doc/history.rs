@@ -253,11 +253,6 @@ impl Inflater {
         Ok(())
     }
 
-    /// Bytes inflated so far.
-    pub fn inflated(&self) -> usize {
-        self.body.len()
-    }
-
     /// The whole body, once every byte was fed.
     pub fn finish(mut self) -> Result<Inflated, Error> {
         let bad = Error::InvalidOp("malformed history");
