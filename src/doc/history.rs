@@ -171,6 +171,7 @@ enum Shell {
 /// A history or snapshot inflated as its bytes arrive, so that a receiver
 /// can inflate chunks while it waits for the next ones (see
 /// `node::snapshot`). [`Doc::decode_history`] uses it too, all at once.
+#[derive(Debug)]
 pub struct Inflater {
     /// The magic, as its bytes come in.
     magic: Vec<u8>,
@@ -184,15 +185,6 @@ pub struct Inflater {
     /// holds no more than that before the rest of it is here.
     fed: u64,
     ended: bool,
-}
-
-impl std::fmt::Debug for Inflater {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Inflater")
-            .field("inflated", &self.body.len())
-            .field("ended", &self.ended)
-            .finish()
-    }
 }
 
 /// A history or snapshot, inflated ([`Inflater::finish`]).
@@ -253,6 +245,13 @@ impl Inflater {
         Ok(())
     }
 
+    /// A whole history or snapshot, inflated at once.
+    pub fn whole(bytes: &[u8]) -> Result<Inflated, Error> {
+        let mut inflater = Inflater::new(bytes.len());
+        inflater.feed(bytes)?;
+        inflater.finish()
+    }
+
     /// The whole body, once every byte was fed.
     pub fn finish(mut self) -> Result<Inflated, Error> {
         let bad = Error::InvalidOp("malformed history");
@@ -273,15 +272,8 @@ impl Inflater {
     }
 }
 
-/// Inflates a whole history or snapshot.
-pub(crate) fn inflate(bytes: &[u8]) -> Result<Inflated, Error> {
-    let mut inflater = Inflater::new(bytes.len());
-    inflater.feed(bytes)?;
-    inflater.finish()
-}
-
 pub(crate) fn decode(replica: ReplicaId, bytes: &[u8]) -> Result<Doc, Error> {
-    decode_inflated(replica, &inflate(bytes)?)
+    decode_inflated(replica, &Inflater::whole(bytes)?)
 }
 
 pub(crate) fn decode_inflated(replica: ReplicaId, inflated: &Inflated) -> Result<Doc, Error> {

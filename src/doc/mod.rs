@@ -321,7 +321,7 @@ impl Doc {
     /// were made without history the snapshot has cleaned up: rejoin with
     /// [`Doc::rejoin`] instead.
     pub fn absorb_snapshot(&mut self, bytes: &[u8]) -> Result<(Patch, VersionVector), Error> {
-        self.absorb_inflated(&history::inflate(bytes)?)
+        self.absorb_inflated(&Inflater::whole(bytes)?)
     }
 
     /// [`Doc::absorb_snapshot`], for a snapshot already inflated (as it

@@ -204,24 +204,32 @@ fn a_cleaned_up_document_survives_a_restart() {
     assert_eq!(d.node().doc().version(), version);
 }
 
+/// A node that sends even a short document whole, as a snapshot.
+fn sends_whole() -> node::Config {
+    node::Config {
+        snapshot_min_ops: 10,
+        ..node::Config::default()
+    }
+}
+
+/// A store at `dir` holding `doc`'s ops.
+fn store_of(dir: &std::path::Path, doc: &Doc) -> Store {
+    let (mut store, _) = Store::open(dir).unwrap();
+    store
+        .append(&doc.ops_since(&VersionVector::new()), 0)
+        .unwrap();
+    store
+}
+
 #[test]
 fn a_newcomer_snapshot_is_ready_at_start() {
     let tmp = tempfile::tempdir().unwrap();
-    let node = node::Config {
-        snapshot_min_ops: 10,
-        ..node::Config::default()
-    };
+    let node = sends_whole();
     let mut doc = Doc::new(ReplicaId(5));
     doc.insert(0, "a document long enough to be sent whole")
         .unwrap();
     let snapshot = doc.encode_snapshot();
-    {
-        let (mut store, _) = Store::open(tmp.path()).unwrap();
-        store
-            .append(&doc.ops_since(&VersionVector::new()), 0)
-            .unwrap();
-        store.compact(&snapshot).unwrap();
-    }
+    store_of(tmp.path(), &doc).compact(&snapshot).unwrap();
     let cfg = DriverConfig {
         node,
         ..config(Some(tmp.path()))
@@ -275,21 +283,13 @@ fn join_until(cfg: DriverConfig, text: &str) -> Driver {
 #[test]
 fn a_newcomer_keeps_a_snapshot_whole_in_memory_and_as_ops_on_disk() {
     let tmp = tempfile::tempdir().unwrap();
-    let node = node::Config {
-        snapshot_min_ops: 10,
-        ..node::Config::default()
-    };
+    let node = sends_whole();
     let mut doc = Doc::new(ReplicaId(5));
     doc.insert(0, "a document long enough to be sent whole")
         .unwrap();
     doc.delete(2, 9).unwrap();
     let text = doc.text();
-    {
-        let (mut store, _) = Store::open(&tmp.path().join("holder")).unwrap();
-        store
-            .append(&doc.ops_since(&VersionVector::new()), 0)
-            .unwrap();
-    }
+    store_of(&tmp.path().join("holder"), &doc);
     let holder = DriverConfig {
         node: node.clone(),
         ..config(Some(&tmp.path().join("holder")))

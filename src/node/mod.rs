@@ -1309,11 +1309,8 @@ impl Node {
         // A newcomer's own ops were made without the group's history: they
         // are re-made as a new replica (and were never sent).
         let newcomer_with_ops = !self.joined && self.doc.version_ref().get(self.doc.replica()) > 0;
-        let absorbed =
-            (!self.stability.declared_me && !newcomer_with_ops).then(|| match &inflated {
-                Some(inflated) => self.doc.absorb_inflated(inflated),
-                None => self.doc.absorb_snapshot(&bytes),
-            });
+        let absorbed = (!self.stability.declared_me && !newcomer_with_ops)
+            .then(|| inflated.and_then(|inflated| self.doc.absorb_inflated(&inflated)));
         let result = match absorbed {
             Some(Ok((patch, version))) => Ok((Some(patch), version)),
             // Declared gone, or our ops cannot join this history as they

@@ -40,7 +40,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::doc::{Doc, Inflated, Inflater, VersionVector};
+use crate::doc::{self, Doc, Inflated, Inflater, VersionVector};
 use crate::node::Stats;
 use crate::wire::SnapshotChunk;
 
@@ -144,8 +144,9 @@ pub struct Incoming {
     /// The snapshot inflated from its start up to `inflated_to`: each
     /// chunk is inflated as soon as the ones before it are here, while the
     /// next ones are on their way, so that little is left to do when the
-    /// last one lands. `None` if inflating failed (the whole snapshot is
-    /// tried again at the end, and refused then).
+    /// last one lands. `None` if inflating failed on the way (a part
+    /// inflated further than what had arrived allows): the whole snapshot
+    /// is inflated at once at the end.
     inflater: Option<Inflater>,
     inflated_to: u32,
 }
@@ -155,11 +156,11 @@ pub struct Incoming {
 pub enum ChunkResult {
     /// Kept (or already had); more to come.
     Partial,
-    /// The last byte arrived: the whole snapshot, and inflated unless that
-    /// failed on the way.
+    /// The last byte arrived: the whole snapshot, and inflated (or why it
+    /// does not inflate).
     Complete {
         bytes: Vec<u8>,
-        inflated: Option<Inflated>,
+        inflated: Result<Inflated, doc::Error>,
     },
     /// Refused: too large.
     Refused,
@@ -213,7 +214,10 @@ impl Incoming {
                 whole.extend_from_slice(&b);
             }
             self.completed = Some(self.id);
-            let inflated = self.inflater.take().and_then(|i| i.finish().ok());
+            let inflated = match self.inflater.take().map(Inflater::finish) {
+                Some(Ok(inflated)) => Ok(inflated),
+                _ => Inflater::whole(&whole),
+            };
             return ChunkResult::Complete {
                 bytes: whole,
                 inflated,
@@ -275,7 +279,7 @@ mod tests {
         assert_eq!(&whole[..], &bytes[..]);
         let mut loaded = Doc::new(ReplicaId(2));
         loaded
-            .absorb_inflated(&inflated.expect("inflated on the way"))
+            .absorb_inflated(&inflated.expect("inflated"))
             .unwrap();
         assert_eq!(loaded.text(), doc.text());
 
@@ -294,7 +298,7 @@ mod tests {
             }
         }
         let (whole, inflated) = last.expect("complete");
-        if let Some(inflated) = inflated {
+        if let Ok(inflated) = inflated {
             // Damage the inflater did not notice is caught by the checks.
             assert!(Doc::new(ReplicaId(2)).absorb_inflated(&inflated).is_err());
         }
