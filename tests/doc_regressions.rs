@@ -145,3 +145,21 @@ fn backward_target_at_the_last_counter_is_refused() {
     assert!(doc.apply(op).is_err());
     assert_eq!(doc.text(), "hello");
 }
+
+/// A document that compresses extremely well (one char repeated, as a
+/// user's filler or a generated file) loads from its own snapshot and
+/// history: the guard against decompression bombs must not refuse what
+/// deflate legitimately makes (up to about 1032:1). It once refused
+/// anything past 64:1, so such a replica could not restart.
+#[test]
+fn a_highly_compressible_document_loads_from_its_own_snapshot() {
+    let mut a = Doc::new(ReplicaId(1));
+    a.insert(0, &"x".repeat(400_000)).unwrap();
+    a.insert(7, "marker").unwrap();
+    let snapshot = a.encode_snapshot();
+    assert!(snapshot.len() * 100 < 400_000, "compresses well");
+    let b = Doc::decode_history(ReplicaId(2), &snapshot).expect("own snapshot loads");
+    assert_eq!(b.text(), a.text());
+    let c = Doc::decode_history(ReplicaId(3), &a.encode_history()).expect("history loads");
+    assert_eq!(c.text(), a.text());
+}

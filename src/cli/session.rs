@@ -191,7 +191,13 @@ impl Session {
                 body: USAGE.iter().map(|s| s.to_string()).collect(),
                 status: Ok(String::new()),
             },
-            Command::Exit => Reply::ok("bye"),
+            Command::Exit => match driver.persist_error() {
+                // Said plainly: what is only in memory goes with the process.
+                Some(e) => Reply::ok(format!(
+                    "bye (edits since the last write error are NOT saved and are lost: {e})"
+                )),
+                None => Reply::ok("bye"),
+            },
         }
     }
 }
@@ -338,7 +344,9 @@ fn status(driver: &Driver) -> Reply {
         None => "data        memory only".to_string(),
     });
     if let Some(e) = driver.persist_error() {
-        body.push(format!("NOT DURABLE {e}"));
+        body.push(format!(
+            "NOT SAVED   {e}: recent changes are in memory only and held back from peers; retried on every input"
+        ));
     }
     body.extend([
         format!("version     {}", version_line(doc.version_ref())),
@@ -400,12 +408,13 @@ fn status(driver: &Driver) -> Reply {
     let f = driver.faults();
     if f.is_active() {
         body.push(format!(
-            "faults      loss {} (dropped {} out, {} in), delay {}ms ({} held), seed {}",
+            "faults      loss {} (dropped {} out, {} in), delay {}ms ({} held, {} dropped: delay queue full), seed {}",
             f.loss(),
             d.injected_loss_out,
             d.injected_loss_in,
             f.delay().as_millis(),
             d.delayed,
+            d.delay_queue_full,
             f.seed()
         ));
     }

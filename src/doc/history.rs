@@ -34,8 +34,14 @@ const SNAPSHOT_MAGIC: &[u8; 4] = b"RMS1";
 const SNAPSHOT_MAGIC_2: &[u8; 4] = b"RMS2";
 
 /// The most bytes a history may inflate to per byte of input; guards
-/// against decompression bombs.
-const MAX_INFLATE_RATIO: u64 = 64;
+/// against decompression bombs. Deflate itself cannot exceed 1032:1, and a
+/// real document can come close (a long run of one char), so the bound is
+/// just above that: any history we wrote loads, a bomb is still stopped
+/// early. [`MAX_INFLATED`] bounds the total whatever the ratio.
+const MAX_INFLATE_RATIO: u64 = 1040;
+
+/// The most bytes any history or snapshot inflates to.
+const MAX_INFLATED: u64 = 256 << 20;
 
 pub(crate) fn encode(doc: &Doc) -> Vec<u8> {
     encode_with(doc, false)
@@ -203,7 +209,9 @@ impl Inflater {
             magic: Vec::with_capacity(4),
             z: flate2::Decompress::new(false),
             body: Vec::new(),
-            limit: (len as u64).saturating_mul(MAX_INFLATE_RATIO),
+            limit: (len as u64)
+                .saturating_mul(MAX_INFLATE_RATIO)
+                .min(MAX_INFLATED),
             fed: 0,
             ended: false,
         }
@@ -243,6 +251,11 @@ impl Inflater {
             }
         }
         Ok(())
+    }
+
+    /// Bytes inflated so far.
+    pub fn inflated_len(&self) -> usize {
+        self.body.len()
     }
 
     /// A whole history or snapshot, inflated at once.

@@ -50,6 +50,10 @@ const MAX_BATCH: usize = 16;
 pub const LINGER: Duration = Duration::from_secs(3);
 /// Big enough for any UDP datagram, so nothing is ever cut short.
 const RECV_BUF: usize = 65_536;
+/// Most bytes held back by `--delay` (both ways); past it datagrams are
+/// dropped, as a router with a full queue would. Incoming datagrams are
+/// held before anything checks them, so a flood must not grow this.
+pub const MAX_DELAYED_BYTES: usize = 8 << 20;
 
 /// What the driver needs to start.
 #[derive(Debug, Clone)]
@@ -95,7 +99,13 @@ pub enum StartError {
 pub enum EditError {
     #[error(transparent)]
     Doc(#[from] doc::Error),
-    #[error("the edit is applied but NOT durable: {0}")]
+    /// The edit is in the document but could not be written: it is kept
+    /// in memory and held back from the peers until a write succeeds.
+    #[error(
+        "the edit is NOT saved ({0}); it is kept in memory and sent to no peer \
+         until the data directory can be written again (retried on every input), \
+         and it is lost if rumor stops before then"
+    )]
     NotDurable(String),
 }
 
@@ -108,6 +118,9 @@ pub struct DriverStats {
     pub injected_loss_in: u64,
     /// Datagrams held back by `--delay` (both ways).
     pub delayed: u64,
+    /// Datagrams dropped because `--delay` already held
+    /// [`MAX_DELAYED_BYTES`].
+    pub delay_queue_full: u64,
     /// Sends that would have blocked and were queued.
     pub sends_blocked: u64,
     /// Sends the OS refused (e.g. no route); the datagram is dropped.
@@ -163,6 +176,8 @@ pub struct Driver {
     epoch: Instant,
     faults: Faults,
     delayed: BinaryHeap<Reverse<Delayed>>,
+    /// Bytes in `delayed`.
+    delayed_bytes: usize,
     delayed_seq: u64,
     /// Sends that would block, oldest first.
     blocked: VecDeque<Transmit>,
@@ -291,6 +306,7 @@ impl Driver {
             epoch,
             faults: config.faults,
             delayed: BinaryHeap::new(),
+            delayed_bytes: 0,
             delayed_seq: 0,
             blocked: VecDeque::new(),
             history,
@@ -602,6 +618,7 @@ impl Driver {
             let Some(Reverse(d)) = self.delayed.pop() else {
                 break;
             };
+            self.delayed_bytes -= d.bytes.len();
             match d.direction {
                 Direction::In => self.feed(now, d.addr, &d.bytes),
                 Direction::Out if !self.node.is_online() => self.stats.dropped_offline += 1,
@@ -698,6 +715,12 @@ impl Driver {
     }
 
     fn drain_transmits(&mut self) {
+        // Nothing leaves while the document holds ops that are not durable:
+        // a peer that got one could be handed another op under the same id
+        // after a restart. Every path to the socket comes through here.
+        if self.persist_error.is_some() {
+            return;
+        }
         // While sends are blocked the node keeps its queue: that is the
         // backpressure. `flush_blocked` comes back here once writable.
         while self.blocked.is_empty() {
@@ -724,6 +747,11 @@ impl Driver {
     }
 
     fn hold(&mut self, due: Time, direction: Direction, addr: SocketAddr, bytes: Vec<u8>) {
+        if self.delayed_bytes + bytes.len() > MAX_DELAYED_BYTES {
+            self.stats.delay_queue_full += 1;
+            return;
+        }
+        self.delayed_bytes += bytes.len();
         self.stats.delayed += 1;
         self.delayed_seq += 1;
         self.delayed.push(Reverse(Delayed {

@@ -339,3 +339,31 @@ fn a_newcomer_keeps_a_snapshot_whole_in_memory_and_as_ops_on_disk() {
     holder_waker.wake().unwrap();
     holder.join().unwrap();
 }
+
+/// `--delay` holds incoming datagrams before anything checks them: a flood
+/// must not grow that queue without bound.
+#[test]
+fn a_flood_under_delay_holds_at_most_the_delay_queue_bound() {
+    let cfg = DriverConfig {
+        faults: Faults::new(0.0, Duration::from_secs(30), 1),
+        ..config(None)
+    };
+    let mut d = Driver::start(cfg).unwrap();
+    let flood = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let junk = vec![0x55u8; 60_000];
+    let mut sent = 0;
+    while sent < 2 * MAX_DELAYED_BYTES {
+        flood.send_to(&junk, d.local_addr()).unwrap();
+        sent += junk.len();
+        // Read as the loop would, before the socket's buffer overflows.
+        d.read_socket();
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    d.read_socket();
+    assert!(d.delayed_bytes <= MAX_DELAYED_BYTES, "{}", d.delayed_bytes);
+    assert!(d.stats().delay_queue_full > 0, "{:?}", d.stats());
+    assert!(
+        d.stats().delayed > 0,
+        "datagrams within the bound are still held"
+    );
+}
