@@ -439,6 +439,13 @@ pub fn describe_event(event: &Event) -> String {
              the group did not have (typed before joining, or while away past the member \
              horizon) were re-made on it"
         ),
+        Event::OwnOpsLost {
+            peer,
+            peer_has,
+            we_have,
+        } => format!(
+            "peer {peer} holds {peer_has} ops of this replica, but its data directory has only              {we_have} (restored from a backup?): sending nothing until it rejoins the group              under a new replica id; edits the group lacks will be re-made there"
+        ),
     }
 }
 

@@ -367,6 +367,12 @@ impl Doc {
     /// end if both are gone), a delete removes the chars it removed that
     /// are still visible. Other replicas' ops the snapshot lacks are applied
     /// where they still can be (the group sends them again anyway).
+    ///
+    /// The snapshot may also hold ops of ours under ids that this replica
+    /// used again for other content (its data directory was restored from
+    /// a backup, so it made new ops with counters it had already sent).
+    /// Such ops of ours are re-made too, from the first id whose content
+    /// differs; what the snapshot holds under those ids stays as it is.
     /// Returns the new replica and one patch for the whole text.
     pub fn rejoin(&self, bytes: &[u8], replica: ReplicaId) -> Result<(Doc, Patch), Error> {
         let mut new = history::decode(replica, bytes)?;
@@ -374,11 +380,30 @@ impl Doc {
         // Our chars re-made: old id -> new id.
         let mut moved: std::collections::BTreeMap<Id, Id> = Default::default();
         let mut others = Vec::new();
-        for op in self.ops_since(&new.version) {
-            if op.id.replica != self.replica || op.id.counter < since {
+        // All of our ops, so that those the snapshot holds can be compared.
+        let mut from = new.version.clone();
+        from.set(self.replica, 0);
+        for op in self.ops_since(&from) {
+            if op.id.replica != self.replica {
                 others.push(op);
                 continue;
             }
+            let op = if op.id.counter < since {
+                // The snapshot has (part of) it: keep what is the same.
+                let known = op.len().min(since - op.id.counter);
+                let same = match new.log.check_same(&op, known) {
+                    Ok(()) => known,
+                    Err(Error::Conflict(at)) => at.counter - op.id.counter,
+                    // Cleaned up there: every member has it as it is.
+                    Err(_) => known,
+                };
+                if same == op.len() {
+                    continue;
+                }
+                op.slice(same, op.len())
+            } else {
+                op
+            };
             let now = |id: Id| moved.get(&id).copied().unwrap_or(id);
             match op.kind {
                 OpKind::Insert { left, right, text } => {

@@ -226,6 +226,17 @@ pub enum Event {
     /// the group lacked were re-made under the new id. A driver that
     /// persists must store the new id and the new document (`Store::rejoin`).
     Rejoined { old: ReplicaId, new: ReplicaId },
+    /// A peer holds more of this replica's own ops than it does (`peer_has`
+    /// against `we_have`): its storage lost ops it had sent (a data
+    /// directory restored from a backup, a rolled-back VM). Its id may
+    /// already name other content at that peer, so the node stops sending
+    /// ops and rejoins as a new replica (`Rejoined`) once a member's
+    /// snapshot arrives, re-making its own edits the group lacks.
+    OwnOpsLost {
+        peer: SocketAddr,
+        peer_has: u64,
+        we_have: u64,
+    },
 }
 
 /// Liveness of a peer.
@@ -322,6 +333,9 @@ pub struct Stats {
     pub members_gone: u64,
     /// Times this node rejoined as a new replica.
     pub rejoins: u64,
+    /// Times a peer showed it holds ops of ours that we lack
+    /// (`Event::OwnOpsLost`).
+    pub own_ops_lost: u64,
 }
 
 /// Packet-threshold loss detection: a datagram is lost once one sent this
@@ -408,6 +422,9 @@ pub struct Node {
     stability: stability::Stability,
     /// False while a newcomer waits for a member's snapshot (`Config::joining`).
     joined: bool,
+    /// A peer showed it holds ops of ours that we lack (`Event::OwnOpsLost`):
+    /// we wait, as a newcomer does, to rejoin under a new id.
+    own_ops_lost: bool,
 }
 
 impl std::fmt::Debug for Node {
@@ -472,6 +489,7 @@ impl Node {
             presence: Default::default(),
             stability: Default::default(),
             joined: true,
+            own_ops_lost: false,
         };
         node.joined = !node.config.joining;
         node.arm_node_timers(now);
@@ -1088,11 +1106,19 @@ impl Node {
 
     /// A peer told us what it has (for the replicas in the digest's scope).
     fn on_digest(&mut self, now: Time, from: SocketAddr, d: &DigestFrame) {
-        let ours = self.doc.version();
         let me = self.doc.replica();
+        if d.covers(me) {
+            self.check_own_count(from, d.version.get(me));
+        }
+        let ours = self.doc.version();
         let Some(peer) = self.peers.get_mut(&from) else {
             return;
         };
+        // The sender lacks ops of its own that we hold: its storage lost
+        // them. Answer with our digest so it learns so at once.
+        let sender_lost_own = peer
+            .replica
+            .is_some_and(|r| d.covers(r) && ours.get(r) > d.version.get(r));
         if let (None, Some(replica)) = (d.scope, peer.replica) {
             self.stability
                 .report(replica, &d.version, now, self.config.join_grace);
@@ -1133,7 +1159,7 @@ impl Node {
         };
         leave_to_snapshot(peer, me);
         let we_lack = d.version.iter().any(|(r, n)| n > ours.get(r));
-        if d.reply && we_lack {
+        if d.reply && (we_lack || sender_lost_own) {
             let max = self.max_frame();
             let replies = digest_frames(&ours, d.scope, false, max);
             self.stats.digests_sent += replies.len() as u64;
@@ -1166,14 +1192,29 @@ impl Node {
             }
             return;
         };
+        let me = self.doc.replica();
+        if op.id.replica == me {
+            // Ours, back from a peer: a duplicate, or evidence that our
+            // storage lost ops we had sent. Never applied in the latter case:
+            // we may have used those ids again for other content.
+            let peer_has = span.end_counter();
+            self.check_own_count(from, peer_has);
+            if self.own_ops_lost {
+                return;
+            }
+        }
         if !self.room_to_hold(from, &op) {
             self.stats.drops.held_limit += 1;
             return;
         }
         match self.doc.apply(op) {
             Ok(applied) => patches.extend(applied.patches),
-            Err(_) => {
+            Err(e) => {
                 self.stats.drops.bad_op += 1;
+                if let (true, doc::Error::Conflict(id)) = (span.start.replica == me, e) {
+                    // A peer holds other content under an id of ours.
+                    self.own_ids_reused(from, id.counter + 1);
+                }
                 return;
             }
         }
@@ -1207,12 +1248,44 @@ impl Node {
         true
     }
 
+    /// A peer says it holds `peer_has` ops of ours (counters below it).
+    /// More than we have means our storage lost ops that had left.
+    fn check_own_count(&mut self, from: SocketAddr, peer_has: u64) {
+        if peer_has > self.doc.version_ref().get(self.doc.replica()) {
+            self.own_ids_reused(from, peer_has);
+        }
+    }
+
+    /// Our id can no longer be trusted to name one content (see
+    /// `Event::OwnOpsLost`): stop sending ops and ask `from` for its
+    /// document, to rejoin under a new id (`rejoin`).
+    fn own_ids_reused(&mut self, from: SocketAddr, peer_has: u64) {
+        if self.own_ops_lost || !self.joined {
+            // Already waiting for a snapshot; or a newcomer, whose own ops
+            // are re-made under a new id anyway.
+            return;
+        }
+        self.own_ops_lost = true;
+        self.joined = false;
+        self.stats.own_ops_lost += 1;
+        self.events.push_back(Event::OwnOpsLost {
+            peer: from,
+            peer_has,
+            we_have: self.doc.version_ref().get(self.doc.replica()),
+        });
+        if let Some(peer) = self.peers.get_mut(&from) {
+            if !peer.control.contains(&Frame::Join) {
+                peer.control.push_back(Frame::Join);
+            }
+        }
+    }
+
     /// A peer asks for our document to join with. A newcomer that is asked
     /// by another newcomer founds the group if its replica id is the lower
     /// one (so two newcomers that meet do not wait for each other forever);
     /// otherwise a newcomer has nothing to give yet.
     fn on_join(&mut self, now: Time, from: SocketAddr, sender: ReplicaId) {
-        if !self.joined && self.doc.replica() < sender {
+        if !self.joined && !self.own_ops_lost && self.doc.replica() < sender {
             self.joined = true;
         }
         if self.joined {
@@ -1275,6 +1348,7 @@ impl Node {
         self.stability = Default::default();
         self.stability.replaced(old, &self.doc);
         self.stats.rejoins += 1;
+        self.own_ops_lost = false;
         patches.push(patch);
         self.events.push_back(Event::Rejoined { old, new });
         Some(base)
@@ -1309,7 +1383,7 @@ impl Node {
         // A newcomer's own ops were made without the group's history: they
         // are re-made as a new replica (and were never sent).
         let newcomer_with_ops = !self.joined && self.doc.version_ref().get(self.doc.replica()) > 0;
-        let absorbed = (!self.stability.declared_me && !newcomer_with_ops)
+        let absorbed = (!self.stability.declared_me && !newcomer_with_ops && !self.own_ops_lost)
             .then(|| inflated.and_then(|inflated| self.doc.absorb_inflated(&inflated)));
         let result = match absorbed {
             Some(Ok((patch, version))) => Ok((Some(patch), version)),
@@ -1479,6 +1553,12 @@ impl Node {
 
     /// A peer announced what it has: it has it, and we may pull it later.
     fn on_have(&mut self, now: Time, from: SocketAddr, entries: &[(ReplicaId, u64)]) {
+        let me = self.doc.replica();
+        for &(r, n) in entries {
+            if r == me {
+                self.check_own_count(from, n);
+            }
+        }
         let Some(peer) = self.peers.get_mut(&from) else {
             return;
         };

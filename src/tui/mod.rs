@@ -198,6 +198,12 @@ impl Ui {
             Event::Rejoined { new, .. } => {
                 self.message = format!("rejoined the group as replica {new}")
             }
+            Event::OwnOpsLost { peer, .. } => {
+                self.message = format!(
+                    "{peer} holds edits of ours this data directory lost (a restored backup?): \
+                     rejoining under a new id"
+                )
+            }
         }
         self.dirty = true;
     }

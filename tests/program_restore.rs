@@ -1,0 +1,91 @@
+//! A data directory restored from a backup (or a VM rolled back) must not
+//! make replicas diverge: the restored replica has fewer of its own ops
+//! than its peers hold, and its next edits would reuse their ids.
+
+mod program_support;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use program_support::{converge, Peer, Spec};
+
+fn temp(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("rumor-restore-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    let _ = std::fs::remove_dir_all(to);
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+fn bad_ops(peer: &mut Peer) -> u64 {
+    let status = peer.ok("status").join("\n");
+    let tail = status
+        .split("bad op ")
+        .nth(1)
+        .expect("status shows bad ops");
+    tail.split(',').next().unwrap().trim().parse().unwrap()
+}
+
+#[test]
+fn a_replica_restored_from_a_backup_rejoins_and_nothing_diverges() {
+    let dir = temp("backup");
+    let (data, backup) = (dir.join("a"), dir.join("a.backup"));
+    let mut b = Peer::start(Spec::new("b").data(&dir.join("b")), &dir);
+    let spec_a = |b: &Peer| Spec::new("a").peer(b.addr).data(&data);
+    let mut a = Peer::start(spec_a(&b), &dir);
+    b.insert(0, "<B1>");
+    a.insert(0, "<A1>");
+    converge(&mut [&mut a, &mut b], Duration::from_secs(20), &dir, |t| {
+        t.contains("<A1>") && t.contains("<B1>")
+    });
+    a.exit();
+    copy_dir(&data, &backup);
+
+    // Five more edits that B gets, then the backup comes back.
+    let mut a = Peer::start(spec_a(&b), &dir);
+    for i in 0..5 {
+        a.insert(0, &format!("<LATER{i}>"));
+    }
+    converge(&mut [&mut a, &mut b], Duration::from_secs(20), &dir, |t| {
+        t.contains("<LATER4>")
+    });
+    a.exit();
+    copy_dir(&backup, &data);
+
+    // A edits before it hears from B (B is offline a moment): its edit
+    // takes an id that B already holds with other content.
+    b.ok("offline");
+    let mut a = Peer::start(spec_a(&b), &dir);
+    a.insert(0, "<RESTORED-EDIT>");
+    b.ok("online");
+    let text = converge(&mut [&mut a, &mut b], Duration::from_secs(30), &dir, |t| {
+        t.contains("<RESTORED-EDIT>") && t.contains("<LATER4>")
+    });
+    for i in 0..5 {
+        assert!(text.contains(&format!("<LATER{i}>")), "{text:?}");
+    }
+    for marker in ["<A1>", "<B1>", "<RESTORED-EDIT>"] {
+        assert_eq!(text.matches(marker).count(), 1, "{marker} once in {text:?}");
+    }
+    // And it stays one document: more edits on both sides still merge.
+    a.insert(0, "<A-AFTER>");
+    b.insert(0, "<B-AFTER>");
+    converge(&mut [&mut a, &mut b], Duration::from_secs(20), &dir, |t| {
+        t.contains("<A-AFTER>") && t.contains("<B-AFTER>")
+    });
+    let notices = a.stderr();
+    assert!(
+        notices.contains("restored from a backup?"),
+        "the user is told why: {notices}"
+    );
+    assert!(a.ok("status").join("\n").contains("rejoined 1 times"));
+    let _ = bad_ops(&mut b);
+}
