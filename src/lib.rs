@@ -1,12 +1,15 @@
 //! rumor: a peer-to-peer collaborative plain-text editor.
 //!
 //! Layers (see DESIGN.md): [`doc`] is the sequence CRDT, [`wire`] the
-//! datagram format, [`node`] the sans-IO protocol state machine; [`store`]
-//! keeps a replica durable on disk and [`net`] drives a node over real UDP;
+//! datagram format, [`node`] the sans-IO protocol state machine; [`host`]
+//! is one replica (node, storage, boot, persist-then-send), which [`net`]
+//! drives over real UDP with the file [`store`] (and `sim` over a simulated
+//! disk);
 //! [`cli`] is the `rumor` program's command line.
 
 pub mod cli;
 pub mod doc;
+pub mod host;
 pub mod net;
 pub mod node;
 pub mod store;

@@ -4,16 +4,15 @@
 //! The loop waits on mio until a datagram arrives, the front end wakes it
 //! (a line of input, through a [`Waker`]), or the next timer is due (the
 //! node's [`Node::poll_timeout`] or an injected delay). After every input
-//! it settles: first it persists what the document gained (one `fsync` per
-//! batch), then it hands the node's events to the front end, then it sends
-//! the node's datagrams. So nothing is acknowledged or relayed before it is
-//! durable, and a restarted replica never reuses a counter it already sent.
+//! it settles the [`Host`] (persist, then events: see `host`), then sends
+//! what the host yields. What is persisted, when, and in what order is the
+//! host's business, shared with the simulator; this module owns the socket,
+//! the clock and injected faults.
 //!
 //! Sending never spins: a send that would block is queued and retried when
 //! mio says the socket is writable; meanwhile the node keeps its own queue.
 
 mod faults;
-mod history;
 mod refusals;
 
 use std::cmp::Reverse;
@@ -30,13 +29,14 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+pub use crate::host::{format_utc, Change, History, HistoryEntry, HISTORY_CAP};
 pub use faults::{Fate, Faults};
-pub use history::{format_utc, Change, History, HistoryEntry, HISTORY_CAP};
 use refusals::Refusals;
 
-use crate::doc::{self, Doc, VersionVector};
+use crate::doc;
+use crate::host::{BootConfig, BootError, Host, HostStats};
 use crate::node::{self, Edit, Event, Node, PeerState, Time, Transmit};
-use crate::store::{self, Store, StoreError};
+use crate::store::{self, Recovered, Store, StoreError};
 
 const SOCKET: Token = Token(0);
 const WAKER: Token = Token(1);
@@ -94,6 +94,12 @@ pub enum StartError {
     Snapshot(String),
 }
 
+impl From<BootError> for StartError {
+    fn from(e: BootError) -> StartError {
+        StartError::Snapshot(e.to_string())
+    }
+}
+
 /// A local change the node refused or could not make durable.
 #[derive(Debug, thiserror::Error)]
 pub enum EditError {
@@ -129,12 +135,6 @@ pub struct DriverStats {
     /// Outgoing datagrams dropped because the node went offline while
     /// they were delayed.
     pub dropped_offline: u64,
-    /// Ops made durable (or, without `--data`, recorded) since start
-    /// (without `--data`, not those that came in a snapshot).
-    pub ops_persisted: u64,
-    /// Ops of the data directory replayed at start, and those the document refused.
-    pub ops_replayed: u64,
-    pub ops_refused_on_replay: u64,
 }
 
 /// Whether the loop goes on after an input.
@@ -166,13 +166,8 @@ pub struct Driver {
     socket: UdpSocket,
     local_addr: SocketAddr,
     waker: Arc<Waker>,
-    node: Node,
-    store: Option<Store>,
-    /// Every op in this version is durable (or recorded, without a store).
-    persisted: VersionVector,
-    /// The last persist failed with this message; nothing is sent until a
-    /// persist succeeds again.
-    persist_error: Option<String>,
+    /// The replica: node, store, history; what is persisted and when.
+    host: Host<Store>,
     epoch: Instant,
     faults: Faults,
     delayed: BinaryHeap<Reverse<Delayed>>,
@@ -181,10 +176,6 @@ pub struct Driver {
     delayed_seq: u64,
     /// Sends that would block, oldest first.
     blocked: VecDeque<Transmit>,
-    history: History,
-    events: VecDeque<Event>,
-    /// Lines for the user about repairs and failures, for the front end.
-    notices: VecDeque<String>,
     stats: DriverStats,
     recv_buf: Vec<u8>,
     configured_peers: Vec<SocketAddr>,
@@ -196,69 +187,31 @@ impl Driver {
     /// starts the node. Warnings from the replay are queued as notices.
     pub fn start(config: DriverConfig) -> Result<Driver, StartError> {
         let epoch = Instant::now();
-        let mut notices = VecDeque::new();
-        let mut history = History::default();
-        let mut stats = DriverStats::default();
-
-        // The store's snapshot, if the replayed log added nothing to it.
-        let mut store_snapshot = None;
-        let (store, doc) = match &config.data {
+        let (store, recovered) = match &config.data {
             Some(dir) => {
                 let (mut store, recovered) = Store::open(dir)?;
                 store.set_compact_min_bytes(config.compact_min_bytes);
-                notices.extend(recovered.warnings);
-                let mut doc = match &recovered.snapshot {
-                    Some(bytes) => Doc::decode_history(recovered.replica, bytes).map_err(|e| {
-                        StartError::Snapshot(format!(
-                            "{}: not a snapshot this rumor can read ({e}); refusing to use it",
-                            dir.join("snapshot").display()
-                        ))
-                    })?,
-                    None => Doc::new(recovered.replica),
-                };
-                let snapshot_version = doc.version();
-                for entry in recovered.entries {
-                    stats.ops_replayed += 1;
-                    let op = entry.op;
-                    let unix_ms = entry.unix_ms;
-                    let before = doc.version_ref().total();
-                    match doc.apply(op.clone()) {
-                        Ok(_) if doc.version_ref().total() > before => history.record(&op, unix_ms),
-                        Ok(_) => {}
-                        Err(e) => {
-                            stats.ops_refused_on_replay += 1;
-                            notices
-                                .push_back(format!("an op in the data directory was refused: {e}"));
-                        }
-                    }
-                }
-                if let Some(bytes) = recovered.snapshot {
-                    if doc.version_ref() == &snapshot_version {
-                        store_snapshot = Some(Arc::<[u8]>::from(bytes));
-                    }
-                }
-                if doc.pending_len() > 0 {
-                    notices.push_back(format!(
-                        "{} ops in the data directory wait for ops that are missing; peers will send those",
-                        doc.pending_len()
-                    ));
-                }
-                (Some(store), doc)
+                (Some(store), recovered)
             }
-            None => (None, Doc::new(store::new_replica_id())),
+            None => (
+                None,
+                Recovered {
+                    replica: store::new_replica_id(),
+                    created: true,
+                    snapshot: None,
+                    entries: Vec::new(),
+                    warnings: Vec::new(),
+                },
+            ),
         };
-        let persisted = doc.version();
         let mut node_config = config.node;
-        // A replica with no ops but its own that is told of peers joins
-        // their group as a newcomer (see `node::Config::joining`).
-        let only_own = doc.version_ref().iter().all(|(r, _)| r == doc.replica());
-        node_config.joining |= !config.peers.is_empty() && only_own;
+        let mut epoch_warning = None;
         if node_config.key.is_some() {
             // A new sealing epoch for this run, above every earlier one.
             node_config.epoch = match &store {
                 Some(store) => {
                     let (epoch, warning) = store.next_epoch(unix_ms_now())?;
-                    notices.extend(warning);
+                    epoch_warning = warning;
                     epoch
                 }
                 // A fresh replica id every run: any epoch is new.
@@ -280,18 +233,15 @@ impl Driver {
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
 
         let node_seed: u64 = rand::random();
-        let now = Time(0);
-        let mut node = Node::new(doc, node_config, ChaCha8Rng::seed_from_u64(node_seed), now);
-        // A newcomer gets the document as one snapshot: have it ready.
-        match store_snapshot {
-            Some(bytes) => {
-                let version = node.doc().version();
-                node.offer_snapshot(version, bytes);
-            }
-            None => node.prepare_snapshot(),
-        }
-        for &peer in &config.peers {
-            node.add_peer(now, peer);
+        let boot = BootConfig {
+            node: node_config,
+            peers: config.peers.clone(),
+            keep_history: true,
+        };
+        let rng = ChaCha8Rng::seed_from_u64(node_seed);
+        let mut host = Host::boot(recovered, store, boot, rng, Time(0))?;
+        if let Some(warning) = epoch_warning {
+            host.push_notice(warning);
         }
 
         let mut driver = Driver {
@@ -299,20 +249,14 @@ impl Driver {
             socket,
             local_addr,
             waker,
-            node,
-            store,
-            persisted,
-            persist_error: None,
+            host,
             epoch,
             faults: config.faults,
             delayed: BinaryHeap::new(),
             delayed_bytes: 0,
             delayed_seq: 0,
             blocked: VecDeque::new(),
-            history,
-            events: VecDeque::new(),
-            notices,
-            stats,
+            stats: DriverStats::default(),
             recv_buf: vec![0; RECV_BUF],
             configured_peers: config.peers,
             refusals: Refusals::default(),
@@ -332,7 +276,12 @@ impl Driver {
     }
 
     pub fn node(&self) -> &Node {
-        &self.node
+        self.host.node()
+    }
+
+    /// The replica this driver hosts.
+    pub fn host(&self) -> &Host<Store> {
+        &self.host
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -340,7 +289,7 @@ impl Driver {
     }
 
     pub fn store(&self) -> Option<&Store> {
-        self.store.as_ref()
+        self.host.store()
     }
 
     pub fn faults(&self) -> &Faults {
@@ -351,23 +300,30 @@ impl Driver {
         &self.stats
     }
 
+    /// Ops replayed at start, persisted since, refused on replay.
+    pub fn host_stats(&self) -> &HostStats {
+        self.host.stats()
+    }
+
     pub fn history(&self) -> &History {
-        &self.history
+        self.host
+            .history()
+            .expect("the driver's host keeps a history")
     }
 
     /// Sends nothing until a persist succeeds again, when set.
     pub fn persist_error(&self) -> Option<&str> {
-        self.persist_error.as_deref()
+        self.host.persist_error()
     }
 
     /// A local edit. When it returns `Ok`, the edit is durable (with a data
     /// directory) and on its way to the peers.
     pub fn edit(&mut self, edit: Edit) -> Result<(), EditError> {
         let now = self.now();
-        self.node.edit(now, edit)?;
+        self.host.node_mut().edit(now, edit)?;
         self.settle();
-        match &self.persist_error {
-            Some(e) => Err(EditError::NotDurable(e.clone())),
+        match self.host.persist_error() {
+            Some(e) => Err(EditError::NotDurable(e.to_string())),
             None => Ok(()),
         }
     }
@@ -376,20 +332,20 @@ impl Driver {
     /// the peer table is full).
     pub fn add_peer(&mut self, addr: SocketAddr) -> bool {
         let now = self.now();
-        let added = self.node.add_peer(now, addr);
+        let added = self.host.node_mut().add_peer(now, addr);
         self.settle();
         added
     }
 
     pub fn set_online(&mut self, online: bool) {
         let now = self.now();
-        self.node.set_online(now, online);
+        self.host.node_mut().set_online(now, online);
         self.settle();
     }
 
     pub fn sync_now(&mut self) {
         let now = self.now();
-        self.node.sync_now(now);
+        self.host.node_mut().sync_now(now);
         self.settle();
     }
 
@@ -397,38 +353,38 @@ impl Driver {
     /// were forgotten), and a digest exchange with every peer.
     pub fn reconnect(&mut self) {
         let now = self.now();
-        if !self.node.is_online() {
-            self.node.set_online(now, true);
+        if !self.host.node().is_online() {
+            self.host.node_mut().set_online(now, true);
         }
         for peer in self.configured_peers.clone() {
-            self.node.add_peer(now, peer);
+            self.host.node_mut().add_peer(now, peer);
         }
-        self.node.sync_now(now);
+        self.host.node_mut().sync_now(now);
         self.settle();
     }
 
     /// Where this editor's cursor is, for the peers (see `node::presence`).
     pub fn set_cursor(&mut self, cursor: Option<doc::Id>) {
         let now = self.now();
-        self.node.set_cursor(now, cursor);
+        self.host.node_mut().set_cursor(now, cursor);
         self.settle();
     }
 
     /// Tells the peers this editor is closing.
     pub fn leave_presence(&mut self) {
         let now = self.now();
-        self.node.leave_presence(now);
+        self.host.node_mut().leave_presence(now);
         self.settle();
     }
 
     /// The node's events since the last call, oldest first.
     pub fn take_events(&mut self) -> impl Iterator<Item = Event> + '_ {
-        self.events.drain(..)
+        std::iter::from_fn(|| self.host.poll_event())
     }
 
     /// Repairs and failures to show the user, oldest first.
     pub fn take_notices(&mut self) -> impl Iterator<Item = String> + '_ {
-        self.notices.drain(..)
+        std::iter::from_fn(|| self.host.poll_notice())
     }
 
     /// Runs the loop until `on_input` says [`Flow::Exit`] or `inbox` is
@@ -471,7 +427,7 @@ impl Driver {
                 }
             }
             let idle_due = on_idle(self);
-            if !self.events.is_empty() || !self.notices.is_empty() {
+            if self.host.has_events() || self.host.has_notices() {
                 // on_idle's calls into the node had news: hand it over
                 // (and be idle again) before waiting.
                 continue;
@@ -522,11 +478,11 @@ impl Driver {
     /// True when every peer that is alive has acknowledged all this
     /// replica has (or the node is offline, so nothing can be sent).
     pub fn peers_have_everything(&self) -> bool {
-        if !self.node.is_online() {
+        if !self.host.node().is_online() {
             return true;
         }
-        let mine = self.node.doc().version_ref();
-        self.node
+        let mine = self.node().doc().version_ref();
+        self.node()
             .peers()
             .iter()
             .filter(|p| p.state == PeerState::Alive)
@@ -538,10 +494,10 @@ impl Driver {
         on_event: &mut impl FnMut(&Driver, Event),
         on_notice: &mut impl FnMut(String),
     ) {
-        while let Some(notice) = self.notices.pop_front() {
+        while let Some(notice) = self.host.poll_notice() {
             on_notice(notice);
         }
-        while let Some(event) = self.events.pop_front() {
+        while let Some(event) = self.host.poll_event() {
             on_event(self, event);
         }
     }
@@ -549,7 +505,7 @@ impl Driver {
     /// The earliest of the node's timer and the next delayed datagram.
     fn next_deadline(&self) -> Option<Time> {
         let delayed = self.delayed.peek().map(|Reverse(d)| d.due);
-        match (self.node.poll_timeout(), delayed) {
+        match (self.host.node().poll_timeout(), delayed) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
@@ -603,11 +559,11 @@ impl Driver {
     /// Hands a datagram to the node; tells the user (rate-limited) when it
     /// was refused for a reason they can fix, such as another group secret.
     fn feed(&mut self, now: Time, from: SocketAddr, bytes: &[u8]) {
-        let before = self.node.stats().drops.clone();
-        self.node.handle_datagram(now, from, bytes);
-        let after = &self.node.stats().drops;
+        let before = self.node().stats().drops.clone();
+        self.host.node_mut().handle_datagram(now, from, bytes);
+        let after = &self.host.node().stats().drops;
         if let Some(notice) = self.refusals.check(&before, after, from, now) {
-            self.notices.push_back(notice);
+            self.host.push_notice(notice);
         }
     }
 
@@ -621,110 +577,32 @@ impl Driver {
             self.delayed_bytes -= d.bytes.len();
             match d.direction {
                 Direction::In => self.feed(now, d.addr, &d.bytes),
-                Direction::Out if !self.node.is_online() => self.stats.dropped_offline += 1,
+                Direction::Out if !self.host.node().is_online() => self.stats.dropped_offline += 1,
                 Direction::Out => self.send(Transmit {
                     to: d.addr,
                     bytes: d.bytes,
                 }),
             }
         }
-        if self.node.poll_timeout().is_some_and(|t| t <= now) {
-            self.node.handle_timeout(now);
+        if self.node().poll_timeout().is_some_and(|t| t <= now) {
+            self.host.node_mut().handle_timeout(now);
         }
         self.settle();
     }
 
-    /// After any input to the node: persist, collect events, send.
+    /// After any input to the node: the host persists and collects
+    /// events, then what it yields is sent.
     fn settle(&mut self) {
-        if let Err(e) = self.persist() {
-            if self.persist_error.as_deref() != Some(e.as_str()) {
-                self.notices.push_back(format!(
-                    "cannot write the data directory: {e}; sending nothing until it works"
-                ));
-            }
-            self.persist_error = Some(e);
-            return;
-        }
-        if self.persist_error.take().is_some() {
-            self.notices
-                .push_back("the data directory works again".to_string());
-        }
-        while let Some(event) = self.node.poll_event() {
-            self.events.push_back(event);
-        }
+        self.host.settle(unix_ms_now());
         self.drain_transmits();
     }
 
-    /// Appends what the document gained since the last persist, with one
-    /// fsync, and compacts the log when it has grown.
-    ///
-    /// Without a store, ops that came in a snapshot from a peer are not
-    /// listed one by one in `history` (as after a restart, when a snapshot
-    /// is loaded): a newcomer's whole history at once would only cost time.
-    /// (With a store they are appended as ops: one `fsync`, where writing
-    /// the snapshot whole takes several.)
-    fn persist(&mut self) -> Result<(), String> {
-        let doc = self.node.doc();
-        if doc.version_ref() == &self.persisted {
-            return Ok(());
-        }
-        let rejoined = self
-            .store
-            .as_ref()
-            .is_some_and(|s| s.replica() != doc.replica());
-        if rejoined || !doc.can_serve(&self.persisted) {
-            // The node rejoined as a new replica (see `Event::Rejoined`): the
-            // document is a new one, kept whole.
-            if let Some(store) = &mut self.store {
-                store
-                    .rejoin(doc.replica(), &doc.encode_snapshot())
-                    .map_err(|e| e.to_string())?;
-            }
-            self.persisted = doc.version();
-            return Ok(());
-        }
-        let version = doc.version();
-        if self.store.is_none() && self.node.current_snapshot().is_some() {
-            let gained = version.total() - self.persisted.total();
-            if gained * 2 > version.total() {
-                self.persisted = version;
-                return Ok(());
-            }
-        }
-        let ops = doc.ops_since(&self.persisted);
-        let unix_ms = unix_ms_now();
-        if let Some(store) = &mut self.store {
-            store.append(&ops, unix_ms).map_err(|e| e.to_string())?;
-            if store.needs_compaction() {
-                // The node's snapshot: it may have it already (made for a
-                // newcomer, or loaded from one), and keeps it for the next.
-                let snapshot = self.node.snapshot_now();
-                if let Err(e) = store.compact(&snapshot) {
-                    // The log itself is fine; compaction is retried later.
-                    self.notices
-                        .push_back(format!("log compaction failed: {e}"));
-                }
-            }
-        }
-        for op in &ops {
-            self.history.record(op, unix_ms);
-        }
-        self.stats.ops_persisted += ops.len() as u64;
-        self.persisted = version;
-        Ok(())
-    }
-
     fn drain_transmits(&mut self) {
-        // Nothing leaves while the document holds ops that are not durable:
-        // a peer that got one could be handed another op under the same id
-        // after a restart. Every path to the socket comes through here.
-        if self.persist_error.is_some() {
-            return;
-        }
         // While sends are blocked the node keeps its queue: that is the
         // backpressure. `flush_blocked` comes back here once writable.
+        // (The host yields nothing while a write fails: see `host`.)
         while self.blocked.is_empty() {
-            let Some(transmit) = self.node.poll_transmit() else {
+            let Some(transmit) = self.host.poll_transmit() else {
                 break;
             };
             let now = self.now();

@@ -2,7 +2,7 @@
 //! those are the integration tests' job).
 
 use super::*;
-use crate::doc::ReplicaId;
+use crate::doc::{Doc, ReplicaId, VersionVector};
 use std::time::Duration;
 
 fn config(data: Option<&std::path::Path>) -> DriverConfig {
@@ -33,14 +33,14 @@ fn edits_survive_a_restart_through_compactions() {
     }
     let st = d.store().unwrap().stats().clone();
     assert!(st.compactions > 0, "{st:?}");
-    assert_eq!(d.stats().ops_persisted, 200);
+    assert_eq!(d.host_stats().ops_persisted, 200);
     let text = d.node().doc().text();
     let version = d.node().doc().version();
     drop(d);
 
     let mut d = Driver::start(cfg).unwrap();
     assert!(
-        d.stats().ops_replayed < 200,
+        d.host_stats().ops_replayed < 200,
         "the snapshot loads whole; only the log's ops are replayed"
     );
     assert_eq!(d.node().doc().replica(), replica);
@@ -236,7 +236,7 @@ fn a_newcomer_snapshot_is_ready_at_start() {
     };
     // The log adds nothing to the store's snapshot: it is the one sent.
     let mut d = Driver::start(cfg.clone()).unwrap();
-    assert_eq!(&*d.node.snapshot_now(), &snapshot[..]);
+    assert_eq!(&*d.host.node_mut().snapshot_now(), &snapshot[..]);
     assert_eq!(d.node().stats().snapshots_encoded, 0);
     d.edit(Edit::Insert {
         pos: 0,
@@ -247,7 +247,7 @@ fn a_newcomer_snapshot_is_ready_at_start() {
     // The log adds an op: a new snapshot is made at start.
     let mut d = Driver::start(cfg).unwrap();
     assert_eq!(d.node().stats().snapshots_encoded, 1);
-    let sent = d.node.snapshot_now();
+    let sent = d.host.node_mut().snapshot_now();
     assert_eq!(d.node().stats().snapshots_encoded, 1);
     let loaded = Doc::decode_history(ReplicaId(6), &sent).unwrap();
     assert!(loaded.text().starts_with("> a document"));
@@ -314,7 +314,7 @@ fn a_newcomer_keeps_a_snapshot_whole_in_memory_and_as_ops_on_disk() {
     // so at least one.)
     let mut d = join_until(newcomer(None), &text);
     assert!(d.node().stats().snapshots_received >= 1);
-    assert_eq!(d.stats().ops_persisted, 0);
+    assert_eq!(d.host_stats().ops_persisted, 0);
     assert_eq!(d.history().len(), 0);
     d.edit(Edit::Insert {
         pos: 0,
@@ -329,7 +329,7 @@ fn a_newcomer_keeps_a_snapshot_whole_in_memory_and_as_ops_on_disk() {
     let dir = tmp.path().join("newcomer");
     let d = join_until(newcomer(Some(&dir)), &text);
     assert!(d.node().stats().snapshots_received >= 1);
-    assert_eq!(d.stats().ops_persisted, 3);
+    assert_eq!(d.host_stats().ops_persisted, 3);
     assert_eq!(d.history().len(), 3);
     drop(d);
     let d = Driver::start(config(Some(&dir))).unwrap();

@@ -1,0 +1,392 @@
+//! One replica, hosted: the protocol node, its durable storage, the
+//! history of what it wrote and the notices for its user. This is the one
+//! place that decides what is persisted, when, and in what order; the real
+//! driver (`net`, over the file store) and the simulator (`sim`, over a
+//! simulated disk) both drive a [`Host`].
+//!
+//! The calling contract, for a driver:
+//!
+//! 1. [`Host::boot`] builds the replica from what its storage recovered (a
+//!    snapshot and the log's ops after it) and hands the node its peers.
+//! 2. After every input to the node (a datagram, a timeout, an edit, a
+//!    command), call [`Host::settle`]. It persists what the document gained
+//!    (one durable append per batch, compacting the log when it has grown;
+//!    storing the new id and document after a rejoin), then moves the
+//!    node's events to [`Host::poll_event`].
+//! 3. Then drain [`Host::poll_transmit`]. It yields nothing while the
+//!    document holds ops that are not durable: a datagram could carry one,
+//!    and a replica that crashed before writing it would use its id again
+//!    for other content. Once a write succeeds (settle retries on every
+//!    input), sending resumes.
+//! 4. Wait until [`Hosted::poll_timeout`] or the next input, and go to 2.
+//!
+//! A failed write is not an exception to handle elsewhere: the edit stays
+//! in the document (in memory only, held back from peers), the user is told
+//! so ([`Host::persist_error`], a notice), and nothing already durable is
+//! lost. The host never touches a socket, a clock or a real file: time and
+//! wall-clock stamps come in as arguments.
+
+mod history;
+mod storage;
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use rand_chacha::ChaCha8Rng;
+
+pub use history::{format_utc, Change, History, HistoryEntry, HISTORY_CAP};
+pub use storage::Storage;
+
+use crate::doc::{Doc, Op, VersionVector};
+use crate::node::{self, Event, Node, Time, Transmit};
+pub use crate::store::{Entry, Recovered};
+
+/// What the host needs of a protocol node beyond its sans-IO surface:
+/// the real [`Node`], and the simulator's test protocols.
+pub trait Hosted {
+    fn new(doc: Doc, config: node::Config, rng: ChaCha8Rng, now: Time) -> Self;
+    fn doc(&self) -> &Doc;
+    fn poll_event(&mut self) -> Option<Event>;
+    fn poll_transmit(&mut self) -> Option<Transmit>;
+    fn poll_timeout(&self) -> Option<Time>;
+    fn add_peer(&mut self, now: Time, addr: SocketAddr) -> bool;
+    /// A snapshot of the document now, for compaction (`None`: this
+    /// protocol has none, and the log is never compacted).
+    fn snapshot_now(&mut self) -> Option<Arc<[u8]>> {
+        None
+    }
+    /// The snapshot the node holds already, if any (made or loaded).
+    fn current_snapshot(&self) -> Option<&Arc<[u8]>> {
+        None
+    }
+    /// The document's snapshot as stored (`version` is what it holds):
+    /// the node hands it to newcomers without making its own.
+    fn offer_snapshot(&mut self, _version: VersionVector, _bytes: Arc<[u8]>) {}
+    /// Makes the snapshot a newcomer gets, ahead of time.
+    fn prepare_snapshot(&mut self) {}
+}
+
+impl Hosted for Node {
+    fn new(doc: Doc, config: node::Config, rng: ChaCha8Rng, now: Time) -> Self {
+        Node::new(doc, config, rng, now)
+    }
+    fn doc(&self) -> &Doc {
+        Node::doc(self)
+    }
+    fn poll_event(&mut self) -> Option<Event> {
+        Node::poll_event(self)
+    }
+    fn poll_transmit(&mut self) -> Option<Transmit> {
+        Node::poll_transmit(self)
+    }
+    fn poll_timeout(&self) -> Option<Time> {
+        Node::poll_timeout(self)
+    }
+    fn add_peer(&mut self, now: Time, addr: SocketAddr) -> bool {
+        Node::add_peer(self, now, addr)
+    }
+    fn snapshot_now(&mut self) -> Option<Arc<[u8]>> {
+        Some(Node::snapshot_now(self))
+    }
+    fn current_snapshot(&self) -> Option<&Arc<[u8]>> {
+        Node::current_snapshot(self)
+    }
+    fn offer_snapshot(&mut self, version: VersionVector, bytes: Arc<[u8]>) {
+        Node::offer_snapshot(self, version, bytes)
+    }
+    fn prepare_snapshot(&mut self) {
+        Node::prepare_snapshot(self)
+    }
+}
+
+/// Counters of the host (the node counts its own).
+#[derive(Debug, Clone, Default)]
+pub struct HostStats {
+    /// Ops made durable (or, without storage, recorded) since boot.
+    pub ops_persisted: u64,
+    /// Ops of the log replayed at boot, and those the document refused.
+    pub ops_replayed: u64,
+    pub ops_refused_on_replay: u64,
+    /// Writes that failed (each retried on the next settle).
+    pub write_errors: u64,
+    pub compactions: u64,
+    /// Times the replica was stored under a new id (`Event::Rejoined`).
+    pub rejoins_stored: u64,
+}
+
+/// Why a replica could not boot.
+#[derive(Debug, thiserror::Error)]
+pub enum BootError {
+    #[error("the stored snapshot is not one this rumor can read ({0}); refusing to use it")]
+    Snapshot(crate::doc::Error),
+}
+
+/// One replica: a node of protocol `N` over storage `S` (`None`: the
+/// document lives in memory only). See the module docs for the contract.
+pub struct Host<S: Storage, N: Hosted = Node> {
+    node: N,
+    store: Option<S>,
+    /// Every op in this version is durable (or recorded, without storage).
+    persisted: VersionVector,
+    /// The last write failed with this message; nothing is sent until a
+    /// write succeeds again.
+    persist_error: Option<String>,
+    history: Option<History>,
+    events: VecDeque<Event>,
+    notices: VecDeque<String>,
+    /// The ops the last settle made durable, in order.
+    fresh: Vec<Op>,
+    stats: HostStats,
+}
+
+/// How to boot a replica.
+pub struct BootConfig {
+    pub node: node::Config,
+    /// Peers to add at boot. A replica holding only its own ops that is
+    /// given peers joins their group as a newcomer (`Config::joining`).
+    pub peers: Vec<SocketAddr>,
+    /// Keep a [`History`] of what was written (the `history` command).
+    pub keep_history: bool,
+}
+
+impl<S: Storage, N: Hosted> Host<S, N> {
+    /// Builds the replica from what its storage recovered: the last
+    /// snapshot and the log's entries after it (the document
+    /// `Doc::new(replica)` when there is nothing). Settle before sending.
+    pub fn boot(
+        recovered: Recovered,
+        store: Option<S>,
+        config: BootConfig,
+        rng: ChaCha8Rng,
+        now: Time,
+    ) -> Result<Host<S, N>, BootError> {
+        let mut notices: VecDeque<String> = recovered.warnings.into();
+        let mut history = config.keep_history.then(History::default);
+        let mut stats = HostStats::default();
+        let mut doc = match &recovered.snapshot {
+            Some(bytes) => {
+                Doc::decode_history(recovered.replica, bytes).map_err(BootError::Snapshot)?
+            }
+            None => Doc::new(recovered.replica),
+        };
+        let snapshot_version = doc.version();
+        for entry in recovered.entries {
+            stats.ops_replayed += 1;
+            let before = doc.version_ref().total();
+            match doc.apply(entry.op.clone()) {
+                Ok(_) if doc.version_ref().total() > before => {
+                    if let Some(h) = &mut history {
+                        h.record(&entry.op, entry.unix_ms);
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    stats.ops_refused_on_replay += 1;
+                    notices.push_back(format!("an op in the data directory was refused: {e}"));
+                }
+            }
+        }
+        // The stored snapshot is the document's, if the log added nothing.
+        let stored_snapshot = recovered
+            .snapshot
+            .filter(|_| doc.version_ref() == &snapshot_version)
+            .map(Arc::<[u8]>::from);
+        if doc.pending_len() > 0 {
+            notices.push_back(format!(
+                "{} ops in the data directory wait for ops that are missing; peers will send those",
+                doc.pending_len()
+            ));
+        }
+        let persisted = doc.version();
+        let mut node_config = config.node;
+        // A replica with no ops but its own that is told of peers joins
+        // their group as a newcomer (see `node::Config::joining`).
+        let only_own = doc.version_ref().iter().all(|(r, _)| r == doc.replica());
+        node_config.joining |= !config.peers.is_empty() && only_own;
+        let mut node = N::new(doc, node_config, rng, now);
+        // A newcomer gets the document as one snapshot: have it ready.
+        match stored_snapshot {
+            Some(bytes) => {
+                let version = node.doc().version();
+                node.offer_snapshot(version, bytes);
+            }
+            None => node.prepare_snapshot(),
+        }
+        for &peer in &config.peers {
+            node.add_peer(now, peer);
+        }
+        Ok(Host {
+            node,
+            store,
+            persisted,
+            persist_error: None,
+            history,
+            events: VecDeque::new(),
+            notices,
+            fresh: Vec::new(),
+            stats,
+        })
+    }
+
+    pub fn node(&self) -> &N {
+        &self.node
+    }
+
+    /// The node, for input (`handle_datagram`, `handle_timeout`, `edit`,
+    /// commands). Call [`Host::settle`] after each.
+    pub fn node_mut(&mut self) -> &mut N {
+        &mut self.node
+    }
+
+    pub fn store(&self) -> Option<&S> {
+        self.store.as_ref()
+    }
+
+    pub fn store_mut(&mut self) -> Option<&mut S> {
+        self.store.as_mut()
+    }
+
+    pub fn stats(&self) -> &HostStats {
+        &self.stats
+    }
+
+    /// What was written, when (if kept: [`BootConfig::keep_history`]).
+    pub fn history(&self) -> Option<&History> {
+        self.history.as_ref()
+    }
+
+    /// Set while a write fails: the document holds ops that are not
+    /// durable, and nothing is sent.
+    pub fn persist_error(&self) -> Option<&str> {
+        self.persist_error.as_deref()
+    }
+
+    /// Every op in this version is durable.
+    pub fn persisted(&self) -> &VersionVector {
+        &self.persisted
+    }
+
+    /// The ops the last [`Host::settle`] made durable, in the order written.
+    pub fn fresh(&self) -> &[Op] {
+        &self.fresh
+    }
+
+    /// After any input to the node: persist, then collect its events.
+    /// `unix_ms` stamps what is written (for `history`).
+    pub fn settle(&mut self, unix_ms: u64) {
+        self.fresh.clear();
+        if let Err(e) = self.persist(unix_ms) {
+            self.stats.write_errors += 1;
+            if self.persist_error.as_deref() != Some(e.as_str()) {
+                self.notices.push_back(format!(
+                    "cannot write the data directory: {e}; sending nothing until it works"
+                ));
+            }
+            self.persist_error = Some(e);
+            return;
+        }
+        if self.persist_error.take().is_some() {
+            self.notices
+                .push_back("the data directory works again".to_string());
+        }
+        while let Some(event) = self.node.poll_event() {
+            self.events.push_back(event);
+        }
+    }
+
+    /// The next datagram to send; none while a write is failing.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        if self.persist_error.is_some() {
+            return None;
+        }
+        self.node.poll_transmit()
+    }
+
+    /// The node's next event (collected by [`Host::settle`]).
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// True when events wait for [`Host::poll_event`].
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
+    /// A line for the user about a repair or a failure.
+    pub fn poll_notice(&mut self) -> Option<String> {
+        self.notices.pop_front()
+    }
+
+    pub fn has_notices(&self) -> bool {
+        !self.notices.is_empty()
+    }
+
+    /// Adds a line for the user (from the driver).
+    pub fn push_notice(&mut self, notice: String) {
+        self.notices.push_back(notice);
+    }
+
+    /// Appends what the document gained since the last persist, durably,
+    /// and compacts the log when it has grown.
+    ///
+    /// Without storage, ops that came in a snapshot from a peer are not
+    /// listed one by one in `history` (as after a restart, when a snapshot
+    /// is loaded): a newcomer's whole history at once would only cost time.
+    /// (With storage they are appended as ops: one sync, where writing the
+    /// snapshot whole takes several.)
+    fn persist(&mut self, unix_ms: u64) -> Result<(), String> {
+        let doc = self.node.doc();
+        if doc.version_ref() == &self.persisted {
+            return Ok(());
+        }
+        let rejoined = self
+            .store
+            .as_ref()
+            .is_some_and(|s| s.replica() != doc.replica());
+        if rejoined || !doc.can_serve(&self.persisted) {
+            // The node rejoined as a new replica (see `Event::Rejoined`): the
+            // document is a new one, kept whole.
+            if let Some(store) = &mut self.store {
+                store.rejoin(doc.replica(), &doc.encode_snapshot())?;
+                self.stats.rejoins_stored += 1;
+            }
+            self.persisted = doc.version();
+            return Ok(());
+        }
+        let version = doc.version();
+        if self.store.is_none() && self.node.current_snapshot().is_some() {
+            let gained = version.total() - self.persisted.total();
+            if gained * 2 > version.total() {
+                self.persisted = version;
+                return Ok(());
+            }
+        }
+        let ops = doc.ops_since(&self.persisted);
+        if let Some(store) = &mut self.store {
+            store.append(&ops, unix_ms)?;
+            if store.needs_compaction() {
+                // The node's snapshot: it may have it already (made for a
+                // newcomer, or loaded from one), and keeps it for the next.
+                if let Some(snapshot) = self.node.snapshot_now() {
+                    match store.compact(&snapshot) {
+                        Ok(()) => self.stats.compactions += 1,
+                        // The log itself is fine; compaction is retried later.
+                        Err(e) => self
+                            .notices
+                            .push_back(format!("log compaction failed: {e}")),
+                    }
+                }
+            }
+        }
+        if let Some(history) = &mut self.history {
+            for op in &ops {
+                history.record(op, unix_ms);
+            }
+        }
+        self.stats.ops_persisted += ops.len() as u64;
+        self.persisted = version;
+        self.fresh = ops;
+        Ok(())
+    }
+}

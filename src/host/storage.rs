@@ -1,0 +1,41 @@
+//! What the host needs of durable storage: the real file store
+//! ([`crate::store::Store`]) and the simulator's disk both provide it.
+
+use crate::doc::{Op, ReplicaId};
+use crate::store::{Store, StoreError};
+
+/// A replica's durable storage. Every method that returns `Ok` has made
+/// its change durable (synced): the host acknowledges and sends nothing
+/// that a crash could take back.
+pub trait Storage {
+    /// The replica id the storage holds (changed only by [`Storage::rejoin`]).
+    fn replica(&self) -> ReplicaId;
+    /// Appends `ops`, written at `unix_ms`, durably. On error nothing of
+    /// the batch may be taken for written (a later append retries it).
+    fn append(&mut self, ops: &[Op], unix_ms: u64) -> Result<(), String>;
+    /// True when the log has grown enough to be folded into a snapshot.
+    fn needs_compaction(&self) -> bool;
+    /// Replaces the log with `snapshot` (`Doc::encode_snapshot` of a
+    /// document holding everything appended so far).
+    fn compact(&mut self, snapshot: &[u8]) -> Result<(), String>;
+    /// The node rejoined as `replica` with the document `snapshot`.
+    fn rejoin(&mut self, replica: ReplicaId, snapshot: &[u8]) -> Result<(), String>;
+}
+
+impl Storage for Store {
+    fn replica(&self) -> ReplicaId {
+        Store::replica(self)
+    }
+    fn append(&mut self, ops: &[Op], unix_ms: u64) -> Result<(), String> {
+        Store::append(self, ops, unix_ms).map_err(|e: StoreError| e.to_string())
+    }
+    fn needs_compaction(&self) -> bool {
+        Store::needs_compaction(self)
+    }
+    fn compact(&mut self, snapshot: &[u8]) -> Result<(), String> {
+        Store::compact(self, snapshot).map_err(|e| e.to_string())
+    }
+    fn rejoin(&mut self, replica: ReplicaId, snapshot: &[u8]) -> Result<(), String> {
+        Store::rejoin(self, replica, snapshot).map_err(|e| e.to_string())
+    }
+}
