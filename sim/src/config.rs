@@ -269,11 +269,13 @@ pub struct SimConfig {
     pub fault_ms: f64,
     /// After healing, every node must converge within this much virtual time.
     pub deadline_ms: f64,
-    /// Remote ops are synced to the store in batches at most this far apart
-    /// (with cleanup off: with it on, every batch is synced before the node
-    /// sends anything, as rumor does, since digests are reports that others
-    /// clean up by).
+    /// Kept for old command lines; no longer used: the host (as in rumor)
+    /// makes every batch durable before the node sends anything.
     pub sync_ms: f64,
+    /// The share of disk writes (syncs, snapshots) that meet a fault: a
+    /// failed sync that left part of the batch on disk, or a full disk for
+    /// the next few writes (see `disk`).
+    pub disk_faults: f64,
     /// Full replica consistency check every this many virtual ms (0: only at the end).
     pub check_ms: f64,
     /// Give up (not converged) after this many events.
@@ -318,6 +320,7 @@ impl Default for SimConfig {
             fault_ms: 0.0,
             deadline_ms: 60_000.0,
             sync_ms: 50.0,
+            disk_faults: 0.0,
             check_ms: 30_000.0,
             max_events: 50_000_000,
             swarm: false,
@@ -366,6 +369,8 @@ impl SimConfig {
         // up to 63 runs of history on purpose).
         self.cleanup_min_runs = [0, 1, 64][rng.random_range(0..3)];
         self.settle = self.cleanup_min_runs == 1;
+        // Drawn last, so the mixes above stay what they were for each seed.
+        self.disk_faults = maybe(&mut rng, 0.005, 0.2);
         self.swarm = true;
         self
     }
@@ -382,6 +387,10 @@ impl SimConfig {
         prob("loss", self.loss)?;
         prob("dup", self.dup)?;
         prob("reorder", self.reorder)?;
+        prob("disk-faults", self.disk_faults)?;
+        if self.disk_faults >= 1.0 {
+            return Err("--disk-faults 1 fails every write: nothing could be made durable".into());
+        }
         if self.loss >= 1.0 {
             return Err("--loss 1 loses every datagram: nothing could converge".into());
         }
@@ -457,7 +466,7 @@ impl SimConfig {
             s += &format!(
                 " --loss {} --dup {} --reorder {} --delay {} --jitter {} --partitions '{}' \
                  --partition-ms {} --crashes {} --downtime-ms {} --offline {} --offline-ms {} \
-                 --topology {}",
+                 --topology {} --disk-faults {}",
                 self.loss,
                 self.dup,
                 self.reorder,
@@ -472,7 +481,8 @@ impl SimConfig {
                 self.downtime_ms,
                 self.offline,
                 self.offline_ms,
-                self.topology.name()
+                self.topology.name(),
+                self.disk_faults
             );
             if !self.hot_spots {
                 s += " --no-hot-spots";

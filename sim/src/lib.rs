@@ -2,12 +2,12 @@
 //! discrete-event simulation (see DESIGN.md, "The sim program").
 
 pub mod config;
+pub mod disk;
 pub mod hash;
 pub mod net;
 pub mod protocol;
 pub mod queue;
 pub mod report;
-pub mod store;
 pub mod toy;
 pub mod workload;
 pub mod world;

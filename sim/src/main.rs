@@ -88,7 +88,7 @@ struct Cli {
     /// Mean length of a random partition, ms.
     #[arg(long, value_name = "MS", default_value_t = 5000.0)]
     partition_ms: f64,
-    /// Crashes per virtual minute (a crashed node restarts from its store; unsynced writes are lost).
+    /// Crashes per virtual minute (a crashed node restarts from its simulated disk).
     #[arg(long, value_name = "RATE", default_value_t = 0.0)]
     crashes: f64,
     /// Mean time a crashed node stays down, ms.
@@ -112,9 +112,13 @@ struct Cli {
     /// After healing, every replica must converge within this much virtual time, ms.
     #[arg(long, value_name = "MS", default_value_t = 60000.0)]
     deadline_ms: f64,
-    /// Remote ops are synced to the simulated disk in batches this far apart, ms.
+    /// No longer used (every batch is synced before a node sends, as in rumor); kept for old command lines.
     #[arg(long, value_name = "MS", default_value_t = 50.0)]
     sync_ms: f64,
+    /// The share of disk writes that meet a fault: a failed sync that left
+    /// part of its batch on disk, or a full disk for the next few writes.
+    #[arg(long, value_name = "P", default_value_t = 0.0)]
+    disk_faults: f64,
     /// Full consistency check of one replica in turn every this many virtual ms (0: only at heal and end).
     #[arg(long, value_name = "MS", default_value_t = 30000.0)]
     check_ms: f64,
@@ -197,6 +201,7 @@ impl Cli {
             fault_ms: self.fault_ms,
             deadline_ms: self.deadline_ms,
             sync_ms: self.sync_ms,
+            disk_faults: self.disk_faults,
             check_ms: self.check_ms,
             max_events: self.max_events,
             swarm: false,

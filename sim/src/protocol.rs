@@ -7,11 +7,13 @@
 //! variant that the checker must catch).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use rand_chacha::ChaCha8Rng;
 use rumor::doc::Error;
+use rumor::host::Hosted;
 use rumor::node::{Config, Edit, Event, Node, Time, Transmit};
-use rumor::Doc;
+use rumor::{Doc, VersionVector};
 
 pub trait SimNode {
     fn new(doc: Doc, config: Config, rng: ChaCha8Rng, now: Time) -> Self;
@@ -26,6 +28,10 @@ pub trait SimNode {
     fn set_online(&mut self, now: Time, online: bool);
     /// Datagrams resent because they were not acknowledged in time.
     fn retransmits(&self) -> u64;
+    /// Times the node rejoined its group under a new replica id.
+    fn rejoins(&self) -> u64 {
+        0
+    }
     /// The addresses of the peers the node knows (added or learned).
     fn peer_addrs(&self) -> Vec<SocketAddr>;
     /// Turns `config` into that of a deliberately broken node (for
@@ -36,6 +42,54 @@ pub trait SimNode {
     /// only then does `--settle` wait for it.
     fn cleans_up() -> bool {
         true
+    }
+    /// Snapshots, for the host's compaction and newcomers (see
+    /// `rumor::host::Hosted`); a protocol without them keeps its whole log.
+    fn snapshot_now(&mut self) -> Option<Arc<[u8]>> {
+        None
+    }
+    fn current_snapshot(&self) -> Option<&Arc<[u8]>> {
+        None
+    }
+    fn offer_snapshot(&mut self, _version: VersionVector, _bytes: Arc<[u8]>) {}
+    fn prepare_snapshot(&mut self) {}
+}
+
+/// A [`SimNode`] as the host sees it (the host is rumor's, the trait the
+/// simulator's: this wrapper joins them).
+pub struct AsHosted<N>(pub N);
+
+impl<N: SimNode> Hosted for AsHosted<N> {
+    fn new(doc: Doc, config: Config, rng: ChaCha8Rng, now: Time) -> Self {
+        AsHosted(N::new(doc, config, rng, now))
+    }
+    fn doc(&self) -> &Doc {
+        self.0.doc()
+    }
+    fn poll_event(&mut self) -> Option<Event> {
+        self.0.poll_event()
+    }
+    fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.0.poll_transmit()
+    }
+    fn poll_timeout(&self) -> Option<Time> {
+        self.0.poll_timeout()
+    }
+    fn add_peer(&mut self, now: Time, addr: SocketAddr) -> bool {
+        self.0.add_peer(now, addr);
+        true
+    }
+    fn snapshot_now(&mut self) -> Option<Arc<[u8]>> {
+        self.0.snapshot_now()
+    }
+    fn current_snapshot(&self) -> Option<&Arc<[u8]>> {
+        self.0.current_snapshot()
+    }
+    fn offer_snapshot(&mut self, version: VersionVector, bytes: Arc<[u8]>) {
+        self.0.offer_snapshot(version, bytes)
+    }
+    fn prepare_snapshot(&mut self) {
+        self.0.prepare_snapshot()
     }
 }
 
@@ -73,6 +127,9 @@ impl SimNode for Node {
     fn retransmits(&self) -> u64 {
         self.stats().retransmits
     }
+    fn rejoins(&self) -> u64 {
+        self.stats().rejoins
+    }
     fn peer_addrs(&self) -> Vec<SocketAddr> {
         self.peers().into_iter().map(|p| p.addr).collect()
     }
@@ -80,5 +137,17 @@ impl SimNode for Node {
     fn break_config(config: &mut Config) -> bool {
         config.test_drop_ops = true;
         true
+    }
+    fn snapshot_now(&mut self) -> Option<Arc<[u8]>> {
+        Some(Node::snapshot_now(self))
+    }
+    fn current_snapshot(&self) -> Option<&Arc<[u8]>> {
+        Node::current_snapshot(self)
+    }
+    fn offer_snapshot(&mut self, version: VersionVector, bytes: Arc<[u8]>) {
+        Node::offer_snapshot(self, version, bytes)
+    }
+    fn prepare_snapshot(&mut self) {
+        Node::prepare_snapshot(self)
     }
 }

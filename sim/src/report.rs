@@ -29,6 +29,7 @@ pub struct FaultSettings {
     pub partitions: String,
     pub partition_ms: f64,
     pub crashes_per_min: f64,
+    pub disk_faults_p: f64,
     pub downtime_ms: f64,
     pub offline_per_min: f64,
     pub offline_ms: f64,
@@ -88,8 +89,15 @@ pub struct Report {
     pub bytes_sent: u64,
     pub retransmits: u64,
     pub crashes: u64,
-    /// Ops written to a store but not synced when its node crashed.
+    /// Acknowledged ops a disk lost in a crash (only a lying disk,
+    /// `--sabotage no-sync`, loses any).
     pub unsynced_ops_lost: u64,
+    /// Replicas booted again from their simulated disk after a crash.
+    pub restarts: u64,
+    /// Disk writes that met a fault (`--disk-faults`).
+    pub disk_faults: u64,
+    /// Times a node rejoined its group under a new replica id.
+    pub rejoins: u64,
     pub partitions: u64,
     pub offline_periods: u64,
     pub safety_checks: u64,
@@ -157,19 +165,26 @@ impl Report {
             f.mtu
         );
         s += &format!(
-            "           partitions {} (~{:.0} ms), crashes {}/min (~{:.0} ms down), offline {}/min (~{:.0} ms), hot spots {}{}\n",
+            "           partitions {} (~{:.0} ms), crashes {}/min (~{:.0} ms down), disk faults {}, offline {}/min (~{:.0} ms), hot spots {}{}\n",
             f.partitions,
             f.partition_ms,
             f.crashes_per_min,
             f.downtime_ms,
+            f.disk_faults_p,
             f.offline_per_min,
             f.offline_ms,
             if f.hot_spots { "on" } else { "off" },
             f.sabotage.as_ref().map_or(String::new(), |b| format!(", SABOTAGE {b}"))
         );
         s += &format!(
-            "happened   {} partitions, {} crashes ({} unsynced ops lost), {} offline periods\n",
-            self.partitions, self.crashes, self.unsynced_ops_lost, self.offline_periods
+            "happened   {} partitions, {} crashes ({} restarts from disk, {} acknowledged ops lost), {} disk faults, {} rejoins, {} offline periods\n",
+            self.partitions,
+            self.crashes,
+            self.restarts,
+            self.unsynced_ops_lost,
+            self.disk_faults,
+            self.rejoins,
+            self.offline_periods
         );
         s += &format!(
             "events     {}  simulated {:.1} s",

@@ -143,9 +143,12 @@ pub struct Host<S: Storage, N: Hosted = Node> {
 /// How to boot a replica.
 pub struct BootConfig {
     pub node: node::Config,
-    /// Peers to add at boot. A replica holding only its own ops that is
-    /// given peers joins their group as a newcomer (`Config::joining`).
+    /// Peers to add at boot.
     pub peers: Vec<SocketAddr>,
+    /// A replica holding only its own ops that is given peers joins their
+    /// group as a newcomer (`Config::joining`), as `rumor` does. (The
+    /// simulator's founding nodes, all started at once, are members.)
+    pub join_if_new: bool,
     /// Keep a [`History`] of what was written (the `history` command).
     pub keep_history: bool,
 }
@@ -203,7 +206,7 @@ impl<S: Storage, N: Hosted> Host<S, N> {
         // A replica with no ops but its own that is told of peers joins
         // their group as a newcomer (see `node::Config::joining`).
         let only_own = doc.version_ref().iter().all(|(r, _)| r == doc.replica());
-        node_config.joining |= !config.peers.is_empty() && only_own;
+        node_config.joining |= config.join_if_new && !config.peers.is_empty() && only_own;
         let mut node = N::new(doc, node_config, rng, now);
         // A newcomer gets the document as one snapshot: have it ready.
         match stored_snapshot {
@@ -247,6 +250,12 @@ impl<S: Storage, N: Hosted> Host<S, N> {
         self.store.as_mut()
     }
 
+    /// The storage, when the replica stops (a crash: what is not durable
+    /// goes with the host).
+    pub fn into_store(self) -> Option<S> {
+        self.store
+    }
+
     pub fn stats(&self) -> &HostStats {
         &self.stats
     }
@@ -272,24 +281,31 @@ impl<S: Storage, N: Hosted> Host<S, N> {
         &self.fresh
     }
 
-    /// After any input to the node: persist, then collect its events.
+    /// After any input to the node: persist, then collect its events
+    /// (collected even when the write failed: they describe the document
+    /// in memory).
     /// `unix_ms` stamps what is written (for `history`).
     pub fn settle(&mut self, unix_ms: u64) {
         self.fresh.clear();
-        if let Err(e) = self.persist(unix_ms) {
-            self.stats.write_errors += 1;
-            if self.persist_error.as_deref() != Some(e.as_str()) {
-                self.notices.push_back(format!(
-                    "cannot write the data directory: {e}; sending nothing until it works"
-                ));
+        match self.persist(unix_ms) {
+            Err(e) => {
+                self.stats.write_errors += 1;
+                if self.persist_error.as_deref() != Some(e.as_str()) {
+                    self.notices.push_back(format!(
+                        "cannot write the data directory: {e}; sending nothing until it works"
+                    ));
+                }
+                self.persist_error = Some(e);
             }
-            self.persist_error = Some(e);
-            return;
+            Ok(()) => {
+                if self.persist_error.take().is_some() {
+                    self.notices
+                        .push_back("the data directory works again".to_string());
+                }
+            }
         }
-        if self.persist_error.take().is_some() {
-            self.notices
-                .push_back("the data directory works again".to_string());
-        }
+        // Events describe the document in memory, durable or not: an editor
+        // following them must show what the replica holds.
         while let Some(event) = self.node.poll_event() {
             self.events.push_back(event);
         }

@@ -236,6 +236,7 @@ impl Driver {
         let boot = BootConfig {
             node: node_config,
             peers: config.peers.clone(),
+            join_if_new: true,
             keep_history: true,
         };
         let rng = ChaCha8Rng::seed_from_u64(node_seed);

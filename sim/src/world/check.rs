@@ -58,8 +58,8 @@ impl<N: SimNode> Simulation<N> {
         self.counters.checks += 1;
         let mut union = VersionVector::new();
         for r in &self.replicas {
-            union.merge(r.store.synced_version());
-            if let Some(node) = r.node.as_ref() {
+            union.merge(r.disk().synced_version());
+            if let Some(node) = r.node() {
                 union.merge(node.doc().version_ref());
             }
         }
@@ -86,7 +86,7 @@ impl<N: SimNode> Simulation<N> {
     fn vouch_for_ops(&mut self) -> Result<(), String> {
         let oracle = &mut self.oracle.doc;
         for (i, r) in self.replicas.iter_mut().enumerate() {
-            let Some(node) = r.node.as_ref() else {
+            let Some(node) = r.durable_node() else {
                 continue;
             };
             // (Ops a node has cleaned up are no longer in its log: those it
@@ -113,7 +113,7 @@ impl<N: SimNode> Simulation<N> {
     /// reference's log in its (causal) order: the nodes may have cleaned
     /// them up, and the reference vouched for their content.
     fn advance_base(&mut self) -> Result<(), String> {
-        let mut stores = self.replicas.iter().map(|r| r.store.synced_version());
+        let mut stores = self.replicas.iter().map(|r| r.disk().synced_version());
         let Some(first) = stores.next() else {
             return Ok(());
         };
@@ -143,7 +143,7 @@ impl<N: SimNode> Simulation<N> {
         let base = &self.shadows.base;
         let mut live: Vec<(u64, usize, &Doc)> = (self.replicas.iter().enumerate())
             .filter_map(|(i, r)| {
-                let doc = r.node.as_ref()?.doc();
+                let doc = r.durable_node()?.doc();
                 Some((doc.version_ref().total(), i, doc))
             })
             .collect();
@@ -181,8 +181,7 @@ impl<N: SimNode> Simulation<N> {
     pub(super) fn check_converged(&mut self, i: usize) {
         let target = self.oracle.doc.version_ref();
         let has_all = |r: &Replica<N>| {
-            r.node
-                .as_ref()
+            r.node()
                 .is_some_and(|n| n.doc().version_ref() == target && n.doc().pending_len() == 0)
         };
         if !has_all(&self.replicas[i]) || !self.replicas.iter().all(has_all) {
@@ -196,7 +195,7 @@ impl<N: SimNode> Simulation<N> {
         // The oracle is a fresh replica that applied every op ever made, as it was made.
         let expected = self.oracle.doc.text();
         for (i, r) in self.replicas.iter().enumerate() {
-            let text = r.node.as_ref().map(|n| n.doc().text()).unwrap_or_default();
+            let text = r.node().map(|n| n.doc().text()).unwrap_or_default();
             if text != expected {
                 let why = format!(
                     "node {i} has every op but its text differs from the reference ({} vs {} chars)",
@@ -222,8 +221,7 @@ impl<N: SimNode> Simulation<N> {
     pub(super) fn check_settled(&mut self) {
         let target = self.oracle.doc.version_ref();
         let all_clean = self.replicas.iter().all(|r| {
-            r.node
-                .as_ref()
+            r.node()
                 .is_some_and(|n| n.doc().collected() == target && n.doc().log_entries() == 0)
         });
         if !all_clean {
@@ -231,7 +229,7 @@ impl<N: SimNode> Simulation<N> {
         }
         let expected = self.oracle.doc.text();
         for (i, r) in self.replicas.iter().enumerate() {
-            let doc = r.node.as_ref().expect("all live").doc();
+            let doc = r.node().expect("all live").doc();
             let s = doc.stats();
             if 2 * s.tombstones > s.runs + 1 {
                 let why = format!(
@@ -276,7 +274,7 @@ impl<N: SimNode> Simulation<N> {
         self.replicas
             .iter()
             .enumerate()
-            .map(|(i, r)| match &r.node {
+            .map(|(i, r)| match r.node() {
                 None => format!("n{i} down"),
                 Some(n) => format!("n{i} {}", describe(n.doc())),
             })

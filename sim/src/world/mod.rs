@@ -16,17 +16,18 @@ use std::net::SocketAddr;
 use hdrhistogram::Histogram;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rumor::host::{BootConfig, Host};
 use rumor::node::{Config, Event as NodeEvent, Node, Time, Transmit};
 use rumor::wire::GroupKey;
 use rumor::{Doc, ReplicaId, VersionVector};
 
 use crate::config::{Partitions, Sabotage, SimConfig};
+use crate::disk::SimDisk;
 use crate::hash::{fnv64, TraceHash};
 use crate::net::{DropReason, LinkFaults, Network, Partition, Route};
-use crate::protocol::SimNode;
+use crate::protocol::{AsHosted, SimNode};
 use crate::queue::{EventQueue, Micros};
 use crate::report::{Cleanup, DropCounts, EventKinds, FaultSettings, Latency, Report};
-use crate::store::DurableStore;
 use crate::workload::{next_hot_spot, Edit, HotSpot, Typist};
 
 mod check;
@@ -72,11 +73,6 @@ enum Event {
     Type {
         node: usize,
     },
-    /// A node's store syncs its batch of remote ops.
-    Sync {
-        node: usize,
-        incarnation: u32,
-    },
     HotSpot(HotSpot),
     /// The end of the allowance for cleaning up after converging.
     SettleDeadline,
@@ -98,21 +94,21 @@ enum Event {
     Deadline,
 }
 
-/// One simulated machine: a node (none while crashed) and what survives it.
-struct Replica<N> {
+/// One simulated machine: the hosted replica (none while crashed) over its
+/// disk, which survives it.
+struct Replica<N: SimNode> {
     addr: SocketAddr,
     id: ReplicaId,
-    node: Option<N>,
-    store: DurableStore,
-    /// What has been written to the store (state-driven persistence).
-    persisted: VersionVector,
+    /// The replica, as `rumor` hosts it: node and disk, persist then send.
+    host: Option<Host<SimDisk, AsHosted<N>>>,
+    /// The disk while the machine is down.
+    disk: Option<SimDisk>,
     /// The most this node ever had (for latency: each op counted once per node).
     seen: VersionVector,
     timer_at: Option<Micros>,
     timer_gen: u64,
-    /// Counts restarts; a pending restart or sync of an older life is ignored.
+    /// Counts restarts; a pending restart of an older life is ignored.
     incarnation: u32,
-    sync_pending: bool,
     online: bool,
     /// Identifies the current offline period.
     offline_token: u64,
@@ -128,6 +124,32 @@ struct Replica<N> {
 /// Virtual time allowed for cleaning up all history after the deadline
 /// (reports travel with anti-entropy, every 5 s to one random peer).
 const SETTLE_MS: f64 = 600_000.0;
+
+impl<N: SimNode> Replica<N> {
+    fn node(&self) -> Option<&N> {
+        self.host.as_ref().map(|h| &h.node().0)
+    }
+    fn node_mut(&mut self) -> Option<&mut N> {
+        self.host.as_mut().map(|h| &mut h.node_mut().0)
+    }
+    /// The node, unless its document holds ops its disk refused (its own
+    /// among them, which count as made only once durable): the checks
+    /// that compare a document with what was made wait for the write.
+    fn durable_node(&self) -> Option<&N> {
+        let host = self.host.as_ref()?;
+        host.persist_error().is_none().then(|| &host.node().0)
+    }
+    fn is_up(&self) -> bool {
+        self.host.is_some()
+    }
+    fn disk(&self) -> &SimDisk {
+        match (&self.host, &self.disk) {
+            (Some(h), _) => h.store().expect("a simulated replica has a disk"),
+            (None, Some(d)) => d,
+            (None, None) => unreachable!("a replica's disk is in its host or beside it"),
+        }
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
@@ -153,6 +175,8 @@ struct Counters {
     drops: DropCounts,
     crashes: u64,
     unsynced_lost: u64,
+    restarts: u64,
+    rejoins_of_dead: u64,
     partitions: u64,
     offline: u64,
     checks: u64,
@@ -239,6 +263,7 @@ impl<N: SimNode> Simulation<N> {
         let initial_peers = cfg.topology.initial_peers(n, &mut fault_rng);
 
         let mut used = std::collections::BTreeSet::new();
+        let lying = cfg.sabotage == Some(Sabotage::NoSync);
         let replicas = (0..n)
             .map(|i| {
                 // Random replica ids, so tie-breaks by id are not always in node order.
@@ -248,17 +273,16 @@ impl<N: SimNode> Simulation<N> {
                         break ReplicaId(id);
                     }
                 };
+                let disk_rng = ChaCha8Rng::seed_from_u64(fault_rng.random::<u64>());
                 Replica {
                     addr: node_addr(i),
                     id,
-                    node: None,
-                    store: DurableStore::new(),
-                    persisted: VersionVector::new(),
+                    host: None,
+                    disk: Some(SimDisk::new(id, disk_rng, cfg.disk_faults, lying)),
                     seen: VersionVector::new(),
                     timer_at: None,
                     timer_gen: 0,
                     incarnation: 0,
-                    sync_pending: false,
                     online: true,
                     offline_token: 0,
                     typist: Typist::new(),
@@ -383,29 +407,17 @@ impl<N: SimNode> Simulation<N> {
         self.phase = Phase::Done;
     }
 
-    /// Starts (or restarts) node `i` from what its store holds.
+    /// Starts (or restarts) node `i` from what its disk holds, as `rumor`
+    /// boots a replica from its data directory.
     fn boot(&mut self, i: usize) {
         let now = self.now();
         let rng = ChaCha8Rng::seed_from_u64(self.node_rng.random::<u64>());
-        let r = &mut self.replicas[i];
-        let mut doc = Doc::new(r.id);
-        for op in r.store.synced_ops() {
-            if let Err(e) = doc.apply(op.clone()) {
-                let why = format!("node {i}: its own store does not replay: {e}");
-                self.fail(why);
-                return;
-            }
-        }
-        let own_made = self.oracle.doc.version_ref().get(r.id);
-        if doc.version_ref().get(r.id) < own_made {
-            let why = format!(
-                "node {i} restarted with {} of its own {own_made} op ids: local edits were lost and ids would be reused",
-                doc.version_ref().get(r.id)
-            );
-            self.fail(why);
-            return;
-        }
-        r.persisted = doc.version();
+        let Some(disk) = self.replicas[i].disk.take() else {
+            return; // up already
+        };
+        let restart = self.replicas[i].incarnation > 0;
+        let recovered = disk.recover();
+        let r = &self.replicas[i];
         let mut config = Config {
             mtu: self.cfg.mtu,
             name: format!("n{i}"),
@@ -424,14 +436,54 @@ impl<N: SimNode> Simulation<N> {
         if self.cfg.sabotage == Some(Sabotage::BrokenNode) && !N::break_config(&mut config) {
             return self.fail("this protocol has no broken-node knob".into());
         }
-        let mut node = N::new(doc, config, rng, Time(now));
-        for &p in &self.initial_peers[i] {
-            node.add_peer(Time(now), node_addr(p));
+        let boot = BootConfig {
+            node: config,
+            peers: self.initial_peers[i]
+                .iter()
+                .map(|&p| node_addr(p))
+                .collect(),
+            join_if_new: false,
+            keep_history: false,
+        };
+        let host: Host<SimDisk, AsHosted<N>> =
+            match Host::boot(recovered, Some(disk), boot, rng, Time(now)) {
+                Ok(host) => host,
+                Err(e) => return self.fail(format!("node {i}: its own disk does not boot: {e}")),
+            };
+        if host.stats().ops_refused_on_replay > 0 {
+            return self.fail(format!("node {i}: its own disk does not replay"));
         }
-        r.typist.cursor = r.typist.cursor.min(node.doc().len());
-        r.shown_len = node.doc().len();
+        if restart {
+            self.counters.restarts += 1;
+        }
+        let r = &mut self.replicas[i];
+        let doc = host.node().0.doc();
+        let own_made = self.oracle.doc.version_ref().get(r.id);
+        let own = doc.version_ref().get(r.id);
+        if own < own_made {
+            let why = format!(
+                "node {i} restarted with {own} of its own {own_made} op ids: local edits were lost and ids would be reused"
+            );
+            return self.fail(why);
+        }
+        if own > own_made {
+            // A write that failed reached the disk in part: ops its author
+            // never acknowledged nor sent, made now as far as anyone knows.
+            for op in doc.ops_since(self.oracle.doc.version_ref()) {
+                if let Err(e) = self.oracle.doc.apply(op.clone()) {
+                    return self.fail(format!("node {i} booted an op the reference refuses: {e}"));
+                }
+                self.oracle
+                    .made
+                    .entry(r.id)
+                    .or_default()
+                    .push((op.span().end_counter(), now));
+            }
+        }
+        r.typist.cursor = r.typist.cursor.min(doc.len());
+        r.shown_len = doc.len();
         r.vouched = VersionVector::new();
-        r.node = Some(node);
+        r.host = Some(host);
         r.online = true;
         r.offline_token += 1;
         r.timer_at = None;
@@ -439,7 +491,9 @@ impl<N: SimNode> Simulation<N> {
         self.drain(i);
     }
 
-    /// After every call into node `i`: persist, then events, then transmits, then its timer.
+    /// After every call into node `i`: the host settles (persist, then
+    /// events; see `rumor::host`), the checker looks at what became durable,
+    /// then the host's transmits go out and the node's timer is set.
     fn drain(&mut self, i: usize) {
         let now = self.now();
         // Disjoint borrows: the node lives in `replicas`, the rest is bookkeeping.
@@ -455,22 +509,20 @@ impl<N: SimNode> Simulation<N> {
             ..
         } = self;
         let r = &mut replicas[i];
-        let Some(node) = r.node.as_mut() else {
+        let Some(host) = r.host.as_mut() else {
             return;
         };
 
-        // 1. Persist what the document gained (state-driven), syncing own edits at once.
-        if node.doc().version_ref() != &r.persisted {
-            let ops = node.doc().ops_since(&r.persisted);
-            let mut local = false;
+        // 1. Persist what the document gained (virtual ms stamp the log).
+        host.settle(now / 1000);
+        if !host.fresh().is_empty() {
             let mut failure = None;
-            for op in &ops {
+            for op in host.fresh() {
                 let known = oracle.doc.version_ref().get(r.id);
                 if op.id.replica != r.id || op.span().end_counter() <= known {
                     continue;
                 }
-                // A new op of this node's own: record it as made now.
-                local = true;
+                // A new op of this node's own, durable now: made now.
                 if op.id.counter != known {
                     failure = Some(format!(
                         "node {i} made op {:?} but {known} ids were used",
@@ -488,34 +540,16 @@ impl<N: SimNode> Simulation<N> {
                     .or_default()
                     .push((op.span().end_counter(), now));
             }
-            r.store.append(ops);
-            r.persisted = node.doc().version();
-            // With cleanup on, every batch is synced before the node sends
-            // (as rumor does): a member's digest is a report others clean
-            // up by, so it must never cover ops a crash could take back.
-            let sync_now = local || cfg.cleanup_min_runs > 0;
-            if sync_now && cfg.sabotage != Some(Sabotage::NoSync) {
-                r.store.sync();
-            } else if r.store.unsynced_len() > 0 && !r.sync_pending {
-                r.sync_pending = true;
-                let incarnation = r.incarnation;
-                queue.push(
-                    now + ms(cfg.sync_ms),
-                    Event::Sync {
-                        node: i,
-                        incarnation,
-                    },
-                );
-            }
+            let persisted = host.persisted();
             // Safety: a replica never has an op nobody made.
-            if failure.is_none() && !oracle.doc.version_ref().dominates(&r.persisted) {
-                failure = Some(format!("node {i} has ops nobody made: {:?}", r.persisted));
+            if failure.is_none() && !oracle.doc.version_ref().dominates(persisted) {
+                failure = Some(format!("node {i} has ops nobody made: {persisted:?}"));
             }
             if let Some(why) = failure {
                 return self.fail(why);
             }
             // Latency: each op counted once per receiving node, when it first has all of it.
-            for (author, count) in r.persisted.iter() {
+            for (author, count) in persisted.iter() {
                 let before = r.seen.get(author);
                 if count <= before {
                     continue;
@@ -544,7 +578,7 @@ impl<N: SimNode> Simulation<N> {
 
         // 2. Events: the typist's cursor follows remote changes, as an editor's would.
         let mut bad_patch = None;
-        while let Some(ev) = node.poll_event() {
+        while let Some(ev) = host.poll_event() {
             if let NodeEvent::RemoteEdit { patches } = ev {
                 for p in patches {
                     if p.pos + p.deleted > r.shown_len {
@@ -555,7 +589,7 @@ impl<N: SimNode> Simulation<N> {
                 }
             }
         }
-        let real_len = node.doc().len();
+        let real_len = host.node().0.doc().len();
         if bad_patch.is_some() || r.shown_len != real_len {
             let why = format!(
                 "node {i}'s events do not describe its text: an editor following them shows {} chars, the text has {real_len} (bad patch: {bad_patch:?})",
@@ -564,14 +598,14 @@ impl<N: SimNode> Simulation<N> {
             return self.fail(why);
         }
 
-        // 3. Transmits, through the network model (after persisting, as the contract says).
+        // 3. Transmits, through the network model (none while a write fails).
         let mut out = std::mem::take(transmits);
-        while let Some(t) = node.poll_transmit() {
+        while let Some(t) = host.poll_transmit() {
             out.push(t);
         }
 
         // 4. The node's next timer; an older timer event becomes stale.
-        let next = node.poll_timeout().map(|t| t.0);
+        let next = host.node().0.poll_timeout().map(|t| t.0);
         if next != r.timer_at {
             r.timer_at = next;
             r.timer_gen += 1;
@@ -679,7 +713,7 @@ impl<N: SimNode> Simulation<N> {
             Event::Deliver { from, to, bytes } => {
                 let (from, to) = (from as usize, to as usize);
                 let r = &self.replicas[to];
-                let why = match &r.node {
+                let why = match r.node() {
                     None => Some(DropReason::Down),
                     Some(_) if !r.online => Some(DropReason::Offline),
                     Some(_) => None,
@@ -694,14 +728,14 @@ impl<N: SimNode> Simulation<N> {
                 self.hash_datagram(0, from, to, &bytes);
                 self.trace_line(|| format!("deliver n{from}->n{to} {} bytes", bytes.len()));
                 let from_addr = self.replicas[from].addr;
-                if let Some(node) = self.replicas[to].node.as_mut() {
+                if let Some(node) = self.replicas[to].node_mut() {
                     node.handle_datagram(now, from_addr, &bytes);
                 }
                 self.drain(to);
             }
             Event::Timer { node, gen } => {
                 let r = &mut self.replicas[node];
-                if r.timer_gen != gen || r.node.is_none() {
+                if r.timer_gen != gen || !r.is_up() {
                     return; // stale: the node rescheduled, or crashed
                 }
                 r.timer_at = None;
@@ -709,22 +743,12 @@ impl<N: SimNode> Simulation<N> {
                 self.counters.events += 1;
                 self.counters.timers += 1;
                 self.trace_line(|| format!("timer n{node}"));
-                if let Some(n) = self.replicas[node].node.as_mut() {
+                if let Some(n) = self.replicas[node].node_mut() {
                     n.handle_timeout(now);
                 }
                 self.drain(node);
             }
             Event::Type { node } => self.type_once(node),
-            Event::Sync { node, incarnation } => {
-                let r = &mut self.replicas[node];
-                if r.incarnation == incarnation {
-                    r.sync_pending = false;
-                    if self.cfg.sabotage != Some(Sabotage::NoSync) {
-                        r.store.sync();
-                    }
-                    self.counters.events += 1;
-                }
-            }
             Event::HotSpot(spot) => {
                 self.counters.events += 1;
                 if self.phase == Phase::Faults {
@@ -767,7 +791,7 @@ impl<N: SimNode> Simulation<N> {
                     return;
                 }
                 let up: Vec<usize> = (0..self.cfg.nodes)
-                    .filter(|&i| self.replicas[i].node.is_some())
+                    .filter(|&i| self.replicas[i].is_up())
                     .collect();
                 if !up.is_empty() {
                     let i = up[self.fault_rng.random_range(0..up.len())];
@@ -779,7 +803,7 @@ impl<N: SimNode> Simulation<N> {
             Event::Restart { node, incarnation } => {
                 self.counters.events += 1;
                 let r = &self.replicas[node];
-                if r.node.is_none() && r.incarnation == incarnation {
+                if !r.is_up() && r.incarnation == incarnation {
                     self.trace_line(|| format!("restart n{node}"));
                     self.boot(node);
                 }
@@ -790,7 +814,7 @@ impl<N: SimNode> Simulation<N> {
                     return;
                 }
                 let candidates: Vec<usize> = (0..self.cfg.nodes)
-                    .filter(|&i| self.replicas[i].node.is_some() && self.replicas[i].online)
+                    .filter(|&i| self.replicas[i].is_up() && self.replicas[i].online)
                     .collect();
                 if !candidates.is_empty() {
                     let i = candidates[self.fault_rng.random_range(0..candidates.len())];
@@ -800,7 +824,7 @@ impl<N: SimNode> Simulation<N> {
                     r.online = false;
                     r.offline_token += 1;
                     let token = r.offline_token;
-                    if let Some(n) = r.node.as_mut() {
+                    if let Some(n) = r.node_mut() {
                         n.set_online(now, false);
                     }
                     self.queue.push(back, Event::Online { node: i, token });
@@ -867,7 +891,7 @@ impl<N: SimNode> Simulation<N> {
         let r = &mut self.replicas[i];
         r.online = true;
         r.offline_token += 1;
-        if let Some(n) = r.node.as_mut() {
+        if let Some(n) = r.node_mut() {
             n.set_online(now, true);
         }
         self.trace_line(|| format!("online n{i}"));
@@ -877,13 +901,14 @@ impl<N: SimNode> Simulation<N> {
     fn crash(&mut self, i: usize) {
         self.counters.crashes += 1;
         let r = &mut self.replicas[i];
-        if let Some(node) = r.node.take() {
-            self.retransmits_of_dead += node.retransmits();
+        if let Some(host) = r.host.take() {
+            self.retransmits_of_dead += host.node().0.retransmits();
+            self.counters.rejoins_of_dead += host.node().0.rejoins();
+            r.disk = host.into_store();
         }
-        let lost = r.store.crash();
+        let lost = r.disk.as_mut().map_or(0, SimDisk::crash);
         self.counters.unsynced_lost += lost as u64;
         r.incarnation += 1;
-        r.sync_pending = false;
         r.timer_at = None;
         r.timer_gen += 1;
         let incarnation = r.incarnation;
@@ -895,7 +920,7 @@ impl<N: SimNode> Simulation<N> {
                 incarnation,
             },
         );
-        self.trace_line(|| format!("crash n{i} ({lost} unsynced ops lost)"));
+        self.trace_line(|| format!("crash n{i} ({lost} acknowledged ops lost)"));
     }
 
     fn type_once(&mut self, i: usize) {
@@ -907,19 +932,19 @@ impl<N: SimNode> Simulation<N> {
         let now = self.now();
         let hot = self.hot_spot.filter(|h| h.until > now);
         let r = &mut self.replicas[i];
-        let Some(node) = r.node.as_mut() else {
+        let Some(len) = r.node().map(|n| n.doc().len()) else {
             // Crashed: the typist waits for the machine to come back.
             self.queue.push(now + ms(500.0), Event::Type { node: i });
             return;
         };
-        let step = r.typist.step(&mut self.work_rng, node.doc().len(), hot);
+        let step = r.typist.step(&mut self.work_rng, len, hot);
         self.queue.push(now + step.next_in, Event::Type { node: i });
         let Some(edit) = step.edit else {
             return;
         };
         self.trace_line(|| format!("edit n{i} {edit:?}"));
         let r = &mut self.replicas[i];
-        if let Some(node) = r.node.as_mut() {
+        if let Some(node) = r.node_mut() {
             if let Err(e) = node.edit(Time(now), edit.clone()) {
                 let why = format!("node {i} refused an in-range local edit {edit:?}: {e}");
                 self.fail(why);
@@ -952,7 +977,7 @@ impl<N: SimNode> Simulation<N> {
         }
         self.hot_spot = None;
         for i in 0..self.cfg.nodes {
-            if self.replicas[i].node.is_none() {
+            if !self.replicas[i].is_up() {
                 self.boot(i);
             } else if !self.replicas[i].online {
                 self.go_online(i);
@@ -995,12 +1020,12 @@ impl<N: SimNode> Simulation<N> {
             + self
                 .replicas
                 .iter()
-                .filter_map(|r| r.node.as_ref())
+                .filter_map(|r| r.node())
                 .map(|n| n.retransmits())
                 .sum::<u64>();
         let text = self.oracle.doc.text();
         let min_peers_known = (0..self.cfg.nodes)
-            .map(|i| match &self.replicas[i].node {
+            .map(|i| match self.replicas[i].node() {
                 Some(n) => {
                     let me = self.replicas[i].addr;
                     let known: std::collections::BTreeSet<usize> = n
@@ -1049,6 +1074,15 @@ impl<N: SimNode> Simulation<N> {
             retransmits,
             crashes: c.crashes,
             unsynced_ops_lost: c.unsynced_lost,
+            restarts: c.restarts,
+            disk_faults: self.replicas.iter().map(|r| r.disk().faults).sum(),
+            rejoins: c.rejoins_of_dead
+                + self
+                    .replicas
+                    .iter()
+                    .filter_map(|r| r.node())
+                    .map(|n| n.rejoins())
+                    .sum::<u64>(),
             partitions: c.partitions,
             offline_periods: c.offline,
             safety_checks: c.checks,
@@ -1058,7 +1092,7 @@ impl<N: SimNode> Simulation<N> {
             datagrams_per_node_per_op: per_node_per_op(c.sent),
             bytes_per_node_per_op: per_node_per_op(c.bytes),
             cleanup: {
-                let live = || self.replicas.iter().filter_map(|r| r.node.as_ref());
+                let live = || self.replicas.iter().filter_map(|r| r.node());
                 Cleanup {
                     min_runs: cfg.cleanup_min_runs,
                     tombstones_made: self.oracle.doc.stats().tombstones,
@@ -1089,6 +1123,7 @@ impl<N: SimNode> Simulation<N> {
                 partitions: cfg.partitions.describe(),
                 partition_ms: cfg.partition_ms,
                 crashes_per_min: cfg.crashes,
+                disk_faults_p: cfg.disk_faults,
                 downtime_ms: cfg.downtime_ms,
                 offline_per_min: cfg.offline,
                 offline_ms: cfg.offline_ms,
