@@ -276,6 +276,10 @@ pub struct SimConfig {
     /// failed sync that left part of the batch on disk, or a full disk for
     /// the next few writes (see `disk`).
     pub disk_faults: f64,
+    /// Newcomers that join during the run (`Config::joining`, as `rumor`
+    /// starts a replica that holds nothing and is given a peer), beside
+    /// `nodes` founders.
+    pub joins: usize,
     /// Full replica consistency check every this many virtual ms (0: only at the end).
     pub check_ms: f64,
     /// Give up (not converged) after this many events.
@@ -321,6 +325,7 @@ impl Default for SimConfig {
             deadline_ms: 60_000.0,
             sync_ms: 50.0,
             disk_faults: 0.0,
+            joins: 0,
             check_ms: 30_000.0,
             max_events: 50_000_000,
             swarm: false,
@@ -371,6 +376,7 @@ impl SimConfig {
         self.settle = self.cleanup_min_runs == 1;
         // Drawn last, so the mixes above stay what they were for each seed.
         self.disk_faults = maybe(&mut rng, 0.005, 0.2);
+        self.joins = rng.random_range(0..=2);
         self.swarm = true;
         self
     }
@@ -419,6 +425,12 @@ impl SimConfig {
         if self.nodes == 0 || self.nodes > 1000 {
             return Err(format!("--nodes must be in 1..=1000, got {}", self.nodes));
         }
+        if self.nodes + self.joins > 1000 {
+            return Err(format!(
+                "--nodes plus --joins must be at most 1000, got {}",
+                self.nodes + self.joins
+            ));
+        }
         if self.mtu < 64 || self.mtu > 65_507 {
             return Err(format!("--mtu must be in 64..=65507, got {}", self.mtu));
         }
@@ -466,7 +478,7 @@ impl SimConfig {
             s += &format!(
                 " --loss {} --dup {} --reorder {} --delay {} --jitter {} --partitions '{}' \
                  --partition-ms {} --crashes {} --downtime-ms {} --offline {} --offline-ms {} \
-                 --topology {} --disk-faults {}",
+                 --topology {} --disk-faults {} --joins {}",
                 self.loss,
                 self.dup,
                 self.reorder,
@@ -482,7 +494,8 @@ impl SimConfig {
                 self.offline,
                 self.offline_ms,
                 self.topology.name(),
-                self.disk_faults
+                self.disk_faults,
+                self.joins
             );
             if !self.hot_spots {
                 s += " --no-hot-spots";

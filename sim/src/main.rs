@@ -119,6 +119,9 @@ struct Cli {
     /// part of its batch on disk, or a full disk for the next few writes.
     #[arg(long, value_name = "P", default_value_t = 0.0)]
     disk_faults: f64,
+    /// Newcomers that join during the run (each told of one founding node).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    joins: usize,
     /// Full consistency check of one replica in turn every this many virtual ms (0: only at heal and end).
     #[arg(long, value_name = "MS", default_value_t = 30000.0)]
     check_ms: f64,
@@ -202,6 +205,7 @@ impl Cli {
             deadline_ms: self.deadline_ms,
             sync_ms: self.sync_ms,
             disk_faults: self.disk_faults,
+            joins: self.joins,
             check_ms: self.check_ms,
             max_events: self.max_events,
             swarm: false,

@@ -32,6 +32,10 @@ pub trait SimNode {
     fn rejoins(&self) -> u64 {
         0
     }
+    /// False while a newcomer waits for the group's document.
+    fn is_joined(&self) -> bool {
+        true
+    }
     /// The addresses of the peers the node knows (added or learned).
     fn peer_addrs(&self) -> Vec<SocketAddr>;
     /// Turns `config` into that of a deliberately broken node (for
@@ -129,6 +133,9 @@ impl SimNode for Node {
     }
     fn rejoins(&self) -> u64 {
         self.stats().rejoins
+    }
+    fn is_joined(&self) -> bool {
+        Node::is_joined(self)
     }
     fn peer_addrs(&self) -> Vec<SocketAddr> {
         self.peers().into_iter().map(|p| p.addr).collect()

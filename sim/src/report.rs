@@ -94,6 +94,8 @@ pub struct Report {
     pub unsynced_ops_lost: u64,
     /// Replicas booted again from their simulated disk after a crash.
     pub restarts: u64,
+    /// Newcomers that joined during the run.
+    pub joins: u64,
     /// Disk writes that met a fault (`--disk-faults`).
     pub disk_faults: u64,
     /// Times a node rejoined its group under a new replica id.
@@ -177,12 +179,13 @@ impl Report {
             f.sabotage.as_ref().map_or(String::new(), |b| format!(", SABOTAGE {b}"))
         );
         s += &format!(
-            "happened   {} partitions, {} crashes ({} restarts from disk, {} acknowledged ops lost), {} disk faults, {} rejoins, {} offline periods\n",
+            "happened   {} partitions, {} crashes ({} restarts from disk, {} acknowledged ops lost), {} disk faults, {} joins, {} rejoins, {} offline periods\n",
             self.partitions,
             self.crashes,
             self.restarts,
             self.unsynced_ops_lost,
             self.disk_faults,
+            self.joins,
             self.rejoins,
             self.offline_periods
         );

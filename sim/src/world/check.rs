@@ -58,7 +58,9 @@ impl<N: SimNode> Simulation<N> {
         self.counters.checks += 1;
         let mut union = VersionVector::new();
         for r in &self.replicas {
-            union.merge(r.disk().synced_version());
+            if let Some(disk) = r.disk() {
+                union.merge(disk.synced_version());
+            }
             if let Some(node) = r.node() {
                 union.merge(node.doc().version_ref());
             }
@@ -113,7 +115,9 @@ impl<N: SimNode> Simulation<N> {
     /// reference's log in its (causal) order: the nodes may have cleaned
     /// them up, and the reference vouched for their content.
     fn advance_base(&mut self) -> Result<(), String> {
-        let mut stores = self.replicas.iter().map(|r| r.disk().synced_version());
+        let mut stores = (self.replicas.iter())
+            .filter_map(|r| r.disk())
+            .map(|d| d.synced_version());
         let Some(first) = stores.next() else {
             return Ok(());
         };

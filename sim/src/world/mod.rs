@@ -142,11 +142,12 @@ impl<N: SimNode> Replica<N> {
     fn is_up(&self) -> bool {
         self.host.is_some()
     }
-    fn disk(&self) -> &SimDisk {
-        match (&self.host, &self.disk) {
-            (Some(h), _) => h.store().expect("a simulated replica has a disk"),
-            (None, Some(d)) => d,
-            (None, None) => unreachable!("a replica's disk is in its host or beside it"),
+    /// The disk: in the host, or beside it while the machine is down.
+    /// (None only after a boot failed, which ends the run.)
+    fn disk(&self) -> Option<&SimDisk> {
+        match &self.host {
+            Some(h) => h.store(),
+            None => self.disk.as_ref(),
         }
     }
 }
@@ -176,6 +177,7 @@ struct Counters {
     crashes: u64,
     unsynced_lost: u64,
     restarts: u64,
+    joins: u64,
     rejoins_of_dead: u64,
     partitions: u64,
     offline: u64,
@@ -244,7 +246,8 @@ impl<N: SimNode> Simulation<N> {
         let mut derive = || ChaCha8Rng::seed_from_u64(master.random::<u64>());
         let (net_rng, mut fault_rng, work_rng, mut node_rng) =
             (derive(), derive(), derive(), derive());
-        let n = cfg.nodes;
+        // Founding nodes, then the newcomers that join during the run.
+        let n = cfg.nodes + cfg.joins;
 
         let faults = LinkFaults {
             loss: cfg.loss,
@@ -260,8 +263,12 @@ impl<N: SimNode> Simulation<N> {
             .map(|_| fault_rng.random_range(smallest..=cfg.mtu + 300))
             .collect();
         let net = Network::new(n, faults, link_mtu);
-        let initial_peers = cfg.topology.initial_peers(n, &mut fault_rng);
+        let mut initial_peers = cfg.topology.initial_peers(cfg.nodes, &mut fault_rng);
 
+        // A newcomer is told of one founding node (as `rumor --peer` is).
+        for _ in cfg.nodes..n {
+            initial_peers.push(vec![fault_rng.random_range(0..cfg.nodes)]);
+        }
         let mut used = std::collections::BTreeSet::new();
         let lying = cfg.sabotage == Some(Sabotage::NoSync);
         let replicas = (0..n)
@@ -332,11 +339,27 @@ impl<N: SimNode> Simulation<N> {
         self
     }
 
+    /// Every replica: founders and newcomers.
+    fn total(&self) -> usize {
+        self.replicas.len()
+    }
+
     fn start(&mut self) {
         for i in 0..self.cfg.nodes {
             self.boot(i);
         }
-        for i in 0..self.cfg.nodes {
+        for i in self.cfg.nodes..self.total() {
+            // A newcomer arrives during the first 20 s (its first boot).
+            let at = self.fault_rng.random_range(ms(1000.0)..ms(20_000.0));
+            self.queue.push(
+                at,
+                Event::Restart {
+                    node: i,
+                    incarnation: 0,
+                },
+            );
+        }
+        for i in 0..self.total() {
             // Typists start at staggered moments.
             let at = self.work_rng.random_range(0..ms(1000.0));
             self.queue.push(at, Event::Type { node: i });
@@ -371,9 +394,9 @@ impl<N: SimNode> Simulation<N> {
         if self.cfg.check_ms > 0.0 {
             self.queue.push(ms(self.cfg.check_ms), Event::Check);
         }
-        if self.cfg.sabotage == Some(Sabotage::NeverHeal) && self.cfg.nodes > 1 {
+        if self.cfg.sabotage == Some(Sabotage::NeverHeal) && self.total() > 1 {
             // Node 0 cut off from everyone, for good (ids above any real one).
-            let rest = (1..self.cfg.nodes).collect();
+            let rest = (1..self.total()).collect();
             self.net
                 .add_partition(u64::MAX, Partition::Split(vec![vec![0], rest]));
         }
@@ -416,6 +439,7 @@ impl<N: SimNode> Simulation<N> {
             return; // up already
         };
         let restart = self.replicas[i].incarnation > 0;
+        let newcomer = i >= self.cfg.nodes;
         let recovered = disk.recover();
         let r = &self.replicas[i];
         let mut config = Config {
@@ -442,7 +466,9 @@ impl<N: SimNode> Simulation<N> {
                 .iter()
                 .map(|&p| node_addr(p))
                 .collect(),
-            join_if_new: false,
+            // Newcomers join as `rumor` makes them (`Config::joining`); the
+            // founders, all started at once, are the group.
+            join_if_new: newcomer,
             keep_history: false,
         };
         let host: Host<SimDisk, AsHosted<N>> =
@@ -451,10 +477,14 @@ impl<N: SimNode> Simulation<N> {
                 Err(e) => return self.fail(format!("node {i}: its own disk does not boot: {e}")),
             };
         if host.stats().ops_refused_on_replay > 0 {
+            self.replicas[i].disk = host.into_store();
             return self.fail(format!("node {i}: its own disk does not replay"));
         }
         if restart {
             self.counters.restarts += 1;
+        } else if newcomer {
+            self.counters.joins += 1;
+            self.trace_line(|| format!("n{i} joins"));
         }
         let r = &mut self.replicas[i];
         let doc = host.node().0.doc();
@@ -464,6 +494,7 @@ impl<N: SimNode> Simulation<N> {
             let why = format!(
                 "node {i} restarted with {own} of its own {own_made} op ids: local edits were lost and ids would be reused"
             );
+            r.disk = host.into_store();
             return self.fail(why);
         }
         if own > own_made {
@@ -566,7 +597,7 @@ impl<N: SimNode> Simulation<N> {
                             // At least 1 us: the histogram's lowest value.
                             let _ = latency.record((now - created).max(1));
                             counts[k] += 1;
-                            if counts[k] as usize + 1 == cfg.nodes {
+                            if counts[k] as usize + 1 == cfg.nodes + cfg.joins {
                                 let _ = last_delivery.record((now - created).max(1));
                             }
                         }
@@ -579,14 +610,19 @@ impl<N: SimNode> Simulation<N> {
         // 2. Events: the typist's cursor follows remote changes, as an editor's would.
         let mut bad_patch = None;
         while let Some(ev) = host.poll_event() {
-            if let NodeEvent::RemoteEdit { patches } = ev {
-                for p in patches {
-                    if p.pos + p.deleted > r.shown_len {
-                        bad_patch = Some(p);
+            match ev {
+                NodeEvent::RemoteEdit { patches } => {
+                    for p in patches {
+                        if p.pos + p.deleted > r.shown_len {
+                            bad_patch = Some(p);
+                        }
+                        r.shown_len = (r.shown_len + p.inserted).saturating_sub(p.deleted);
+                        r.typist.follow_patch(p.pos, p.deleted, p.inserted);
                     }
-                    r.shown_len = (r.shown_len + p.inserted).saturating_sub(p.deleted);
-                    r.typist.follow_patch(p.pos, p.deleted, p.inserted);
                 }
+                // Its ops are made under the new id from now on.
+                NodeEvent::Rejoined { new, .. } => r.id = new,
+                _ => {}
             }
         }
         let real_len = host.node().0.doc().len();
@@ -659,7 +695,7 @@ impl<N: SimNode> Simulation<N> {
     fn send(&mut self, from: usize, online: bool, to_addr: SocketAddr, bytes: Vec<u8>) {
         self.counters.sent += 1;
         self.counters.bytes += bytes.len() as u64;
-        let Some(to) = node_index(to_addr, self.cfg.nodes) else {
+        let Some(to) = node_index(to_addr, self.total()) else {
             self.record_drop(from, usize::MAX, &bytes, DropReason::UnknownAddress);
             return;
         };
@@ -763,7 +799,7 @@ impl<N: SimNode> Simulation<N> {
                 if self.phase != Phase::Faults {
                     return;
                 }
-                let p = Partition::random(self.cfg.nodes, &mut self.fault_rng);
+                let p = Partition::random(self.total(), &mut self.fault_rng);
                 let id = self.new_partition_id();
                 let until = self.now() + around(&mut self.fault_rng, self.cfg.partition_ms);
                 self.queue.push(until, Event::PartitionEnd(id));
@@ -790,7 +826,7 @@ impl<N: SimNode> Simulation<N> {
                 if self.phase != Phase::Faults {
                     return;
                 }
-                let up: Vec<usize> = (0..self.cfg.nodes)
+                let up: Vec<usize> = (0..self.total())
                     .filter(|&i| self.replicas[i].is_up())
                     .collect();
                 if !up.is_empty() {
@@ -813,7 +849,7 @@ impl<N: SimNode> Simulation<N> {
                 if self.phase != Phase::Faults {
                     return;
                 }
-                let candidates: Vec<usize> = (0..self.cfg.nodes)
+                let candidates: Vec<usize> = (0..self.total())
                     .filter(|&i| self.replicas[i].is_up() && self.replicas[i].online)
                     .collect();
                 if !candidates.is_empty() {
@@ -932,8 +968,9 @@ impl<N: SimNode> Simulation<N> {
         let now = self.now();
         let hot = self.hot_spot.filter(|h| h.until > now);
         let r = &mut self.replicas[i];
-        let Some(len) = r.node().map(|n| n.doc().len()) else {
-            // Crashed: the typist waits for the machine to come back.
+        let Some(len) = r.node().filter(|n| n.is_joined()).map(|n| n.doc().len()) else {
+            // Crashed, or a newcomer not yet given the document: the
+            // typist waits.
             self.queue.push(now + ms(500.0), Event::Type { node: i });
             return;
         };
@@ -1024,7 +1061,7 @@ impl<N: SimNode> Simulation<N> {
                 .map(|n| n.retransmits())
                 .sum::<u64>();
         let text = self.oracle.doc.text();
-        let min_peers_known = (0..self.cfg.nodes)
+        let min_peers_known = (0..self.total())
             .map(|i| match self.replicas[i].node() {
                 Some(n) => {
                     let me = self.replicas[i].addr;
@@ -1032,7 +1069,7 @@ impl<N: SimNode> Simulation<N> {
                         .peer_addrs()
                         .into_iter()
                         .filter(|&a| a != me)
-                        .filter_map(|a| node_index(a, self.cfg.nodes))
+                        .filter_map(|a| node_index(a, self.total()))
                         .collect();
                     known.len()
                 }
@@ -1042,7 +1079,7 @@ impl<N: SimNode> Simulation<N> {
             .unwrap_or(0);
         let cfg = &self.cfg;
         let per_node_per_op =
-            |v: u64| v as f64 / cfg.nodes.max(1) as f64 / self.ops_issued.max(1) as f64;
+            |v: u64| v as f64 / self.total().max(1) as f64 / self.ops_issued.max(1) as f64;
         Report {
             seed: cfg.seed,
             nodes: cfg.nodes,
@@ -1075,7 +1112,13 @@ impl<N: SimNode> Simulation<N> {
             crashes: c.crashes,
             unsynced_ops_lost: c.unsynced_lost,
             restarts: c.restarts,
-            disk_faults: self.replicas.iter().map(|r| r.disk().faults).sum(),
+            joins: c.joins,
+            disk_faults: self
+                .replicas
+                .iter()
+                .filter_map(|r| r.disk())
+                .map(|d| d.faults)
+                .sum(),
             rejoins: c.rejoins_of_dead
                 + self
                     .replicas
