@@ -15,7 +15,10 @@
 //!   snapshot, the driver hands [`Store::compact`] a new snapshot; the log
 //!   then starts again empty. Start-up time is thus bounded by the
 //!   document, not by how long it has been edited.
-//! - `lock`: held (advisory lock) while a process uses the directory.
+//! - No lock file: a process using the directory holds an advisory lock
+//!   (`flock`) on the directory itself, which no file deleted or renamed
+//!   in it can release. Temporaries that a killed run left behind
+//!   (`.snapshot.tmp.*` and the like) are removed when the lock is taken.
 //! - `epoch`: the sealing epoch of the last run (with a group secret), so
 //!   the next run's is larger and sealing nonces never repeat.
 //!
@@ -146,13 +149,9 @@ impl Store {
     /// Opens (creating if needed) the data directory and replays it.
     pub fn open(dir: &Path) -> Result<(Store, Recovered), StoreError> {
         fs::create_dir_all(dir).map_err(io_err(dir))?;
-        let lock_path = dir.join("lock");
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(io_err(&lock_path))?;
+        // The lock is on the directory itself, not on a file in it: no
+        // name in the directory can be deleted or replaced to drop it.
+        let lock = File::open(dir).map_err(io_err(dir))?;
         match lock.try_lock() {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => {
@@ -160,8 +159,11 @@ impl Store {
                     dir: dir.to_path_buf(),
                 })
             }
-            Err(fs::TryLockError::Error(e)) => return Err(io_err(&lock_path)(e)),
+            Err(fs::TryLockError::Error(e)) => return Err(io_err(dir)(e)),
         }
+        // Only a run holding the lock writes temporaries here: any left
+        // are from a run that was killed, and would stay for ever.
+        remove_stale_temporaries(dir)?;
 
         let mut warnings = Vec::new();
         let (mut replica, created) = load_or_create_replica(dir)?;
@@ -338,6 +340,24 @@ impl Store {
         self.replica = replica;
         self.compact(snapshot)
     }
+}
+
+/// The files the store replaces whole (with [`write_atomic`]).
+const REPLACED_FILES: [&str; 4] = ["snapshot", "log", "replica", "epoch"];
+
+fn remove_stale_temporaries(dir: &Path) -> Result<(), StoreError> {
+    for entry in fs::read_dir(dir).map_err(io_err(dir))? {
+        let entry = entry.map_err(io_err(dir))?;
+        let name = entry.file_name();
+        if REPLACED_FILES
+            .iter()
+            .any(|of| atomic::is_temp_of(&name, of))
+        {
+            let path = entry.path();
+            fs::remove_file(&path).map_err(io_err(&path))?;
+        }
+    }
+    Ok(())
 }
 
 /// A random replica id from the operating system (never 0).
@@ -595,6 +615,32 @@ pub(crate) mod tests {
         let dir = temp_dir("lock");
         let (_store, _) = Store::open(&dir).unwrap();
         assert!(matches!(Store::open(&dir), Err(StoreError::Locked { .. })));
+    }
+
+    #[test]
+    fn deleting_the_lock_file_does_not_unlock_the_directory() {
+        let dir = temp_dir("lock-deleted");
+        let (_store, _) = Store::open(&dir).unwrap();
+        let _ = fs::remove_file(dir.join("lock"));
+        assert!(matches!(Store::open(&dir), Err(StoreError::Locked { .. })));
+    }
+
+    #[test]
+    fn stale_temporaries_of_a_killed_run_are_removed_at_start() {
+        let dir = temp_dir("stale-temp");
+        drop(Store::open(&dir).unwrap());
+        let stale = [".snapshot.tmp.4242", ".log.tmp.00ab12cd", ".epoch.tmp.7"];
+        for name in stale {
+            fs::write(dir.join(name), vec![7u8; 1000]).unwrap();
+        }
+        // Not ours: kept.
+        fs::write(dir.join(".notes.tmp.1"), b"x").unwrap();
+        let (_store, rec) = Store::open(&dir).unwrap();
+        for name in stale {
+            assert!(!dir.join(name).exists(), "{name} left behind");
+        }
+        assert!(dir.join(".notes.tmp.1").exists());
+        assert!(rec.warnings.is_empty(), "{:?}", rec.warnings);
     }
 
     #[test]
