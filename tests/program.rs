@@ -437,3 +437,30 @@ fn exit_right_after_an_edit_hands_it_over_first() {
     c.insert(0, "nobody hears this");
     assert!(c.exit().success());
 }
+
+#[test]
+fn terminal_escapes_from_a_peer_are_shown_escaped_and_saved_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path();
+    let mut a = Peer::start(Spec::new("a"), logs);
+    let mut b = Peer::start(Spec::new("b").peer(a.addr), logs);
+    // Raw control chars on a's command line: a title-setting OSC, a bell,
+    // a clear-screen CSI (ESC and C1 form), a DEL.
+    let evil = "x\u{1b}]0;pwned\u{7}\u{1b}[2J\u{9b}2J\u{7f}y";
+    a.ok(&format!("edit insert 0 {evil}"));
+    converge(&mut [&mut a, &mut b], CONVERGE, logs, |t| t == evil);
+
+    let view = b.ok("view");
+    assert_eq!(
+        view,
+        vec![r"x\x1b]0;pwned\x07\x1b[2J\u{9b}2J\x7fy".to_string()],
+        "view escapes every control char"
+    );
+    let history = b.ok("history 1");
+    assert!(
+        history.iter().all(|l| !l.chars().any(|c| c.is_control())),
+        "{history:?}"
+    );
+    assert!(history[1].contains(r"\x1b]0;pwned\x07"), "{history:?}");
+    assert_eq!(b.save(&logs.join("evil.txt")), evil.as_bytes());
+}

@@ -144,7 +144,8 @@ impl Session {
                 let doc = driver.node().doc();
                 let text = doc.text();
                 let body = if self.interactive {
-                    text.split('\n').map(str::to_string).collect()
+                    // Shown, never obeyed: a peer may type terminal escapes.
+                    text.split('\n').map(command::escape_for_terminal).collect()
                 } else {
                     vec![command::escape(&text)]
                 };
