@@ -464,3 +464,26 @@ fn terminal_escapes_from_a_peer_are_shown_escaped_and_saved_exactly() {
     assert!(history[1].contains(r"\x1b]0;pwned\x07"), "{history:?}");
     assert_eq!(b.save(&logs.join("evil.txt")), evil.as_bytes());
 }
+
+#[cfg(unix)]
+#[test]
+fn a_secret_file_others_may_read_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let secret = tmp.path().join("secret");
+    let made = Command::new(rumor_bin())
+        .arg("keygen")
+        .arg(&secret)
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = Command::new(rumor_bin())
+        .args(["--listen", "127.0.0.1:0", "--secret-file"])
+        .arg(&secret)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("644") && err.contains("chmod 600"), "{err}");
+}
