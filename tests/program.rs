@@ -487,3 +487,43 @@ fn a_secret_file_others_may_read_is_refused() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("644") && err.contains("chmod 600"), "{err}");
 }
+
+#[cfg(unix)]
+#[test]
+fn save_writes_through_a_link_keeps_a_private_mode_and_leaves_a_fifo_a_fifo() {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let tmp = tempfile::tempdir().unwrap();
+    let mut a = Peer::start(Spec::new("a"), tmp.path());
+    a.insert(0, "saved text");
+
+    let private = tmp.path().join("private.txt");
+    std::fs::write(&private, "old").unwrap();
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let link = tmp.path().join("link.txt");
+    std::os::unix::fs::symlink(&private, &link).unwrap();
+    assert_eq!(a.save(&link), b"saved text");
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    let mode = std::fs::metadata(&private).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    let fifo = tmp.path().join("fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(fifo).unwrap())
+    };
+    a.ok(&format!("save {}", fifo.display()));
+    assert!(std::fs::symlink_metadata(&fifo)
+        .unwrap()
+        .file_type()
+        .is_fifo());
+    assert_eq!(reader.join().unwrap(), b"saved text");
+    assert!(a.exit().success());
+}
