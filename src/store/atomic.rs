@@ -11,8 +11,9 @@
 //!   its owner and group). Temporaries have an unpredictable name and are
 //!   created with `O_CREAT | O_EXCL | O_NOFOLLOW`, so a link planted under
 //!   a guessed name cannot redirect the write.
-//! - When the directory cannot take a temporary (no write permission) but
-//!   the file itself can be written, it is written in place.
+//! - For a file the user named ([`write_user_file`]): when the directory
+//!   cannot take a temporary (no write permission) but the file itself can
+//!   be written, it is written in place.
 
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
@@ -28,6 +29,18 @@ const MAX_LINKS: usize = 40;
 /// Writes `bytes` to `path` as described in the module docs and makes it
 /// durable (the file, and for a replacement the directory entry).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write(path, bytes, false)
+}
+
+/// [`write_atomic`] for a file the user named (`save FILE`): when the
+/// directory cannot take a temporary (no write permission) but the file
+/// itself can be written, it is written in place, not atomically, since
+/// the user asked for the file's contents. The store never wants that.
+pub fn write_user_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write(path, bytes, true)
+}
+
+fn write(path: &Path, bytes: &[u8], in_place_fallback: bool) -> io::Result<()> {
     let target = resolve_links(path)?;
     match fs::metadata(&target) {
         Ok(meta) if !meta.is_file() => {
@@ -40,9 +53,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
             write_in_place(&target, bytes)
         }
         Ok(meta) => match replace(&target, bytes, Some(&meta)) {
-            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
-                // A file we may write in a directory we may not: no rename
-                // is possible, but the user asked for the file's contents.
+            Err(e) if in_place_fallback && e.kind() == io::ErrorKind::PermissionDenied => {
                 write_in_place(&target, bytes).map_err(|_| e)
             }
             r => r,

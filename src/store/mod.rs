@@ -46,7 +46,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use atomic::write_atomic;
+pub use atomic::{write_atomic, write_user_file};
 use record::{HeaderProblem, HEADER_LEN, LOG_MAGIC, SNAPSHOT_MAGIC};
 
 use crate::doc::{Op, ReplicaId};
