@@ -515,11 +515,20 @@ fn save_writes_through_a_link_keeps_a_private_mode_and_leaves_a_fifo_a_fifo() {
         .status()
         .unwrap()
         .success());
+    // Nobody reading: an error at once, not a save that waits for ever.
+    let nobody = a.cmd(&format!("save {}", fifo.display()));
+    assert!(
+        nobody.status.contains("no process is reading"),
+        "{nobody:?}"
+    );
     let reader = {
         let fifo = fifo.clone();
         std::thread::spawn(move || std::fs::read(fifo).unwrap())
     };
-    a.ok(&format!("save {}", fifo.display()));
+    // The reader may not have opened its end yet: save says so.
+    while !a.cmd(&format!("save {}", fifo.display())).is_ok() {
+        std::thread::sleep(Duration::from_millis(5));
+    }
     assert!(std::fs::symlink_metadata(&fifo)
         .unwrap()
         .file_type()

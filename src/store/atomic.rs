@@ -88,6 +88,30 @@ fn resolve_links(path: &Path) -> io::Result<PathBuf> {
 }
 
 fn write_in_place(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    // Opening a FIFO to write waits for a reader, for ever if none comes
+    // (and `save` runs on the thread that serves the network): ask first
+    // without waiting, and say so if nobody reads.
+    #[cfg(unix)]
+    let _probe = {
+        use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+        if fs::metadata(path)?.file_type().is_fifo() {
+            let probe = OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(path);
+            match probe {
+                Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::WouldBlock,
+                        "a FIFO that no process is reading",
+                    ))
+                }
+                r => Some(r?),
+            }
+        } else {
+            None
+        }
+    };
     let mut f = OpenOptions::new().write(true).truncate(true).open(path)?;
     f.write_all(bytes)?;
     // A device or FIFO may not support syncing; its data is already gone.
@@ -269,11 +293,18 @@ mod tests {
             .status()
             .unwrap();
         assert!(made.success());
+        // Nobody reading: an error at once, not a write that waits for ever.
+        let err = write_atomic(&fifo, b"lost").unwrap_err();
+        assert!(err.to_string().contains("no process is reading"), "{err}");
         let reader = {
             let fifo = fifo.clone();
             std::thread::spawn(move || fs::read(fifo).unwrap())
         };
-        write_atomic(&fifo, b"through the pipe").unwrap();
+        // The reader may not have opened its end yet.
+        while let Err(e) = write_atomic(&fifo, b"through the pipe") {
+            assert_eq!(e.kind(), io::ErrorKind::WouldBlock, "{e}");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         // Checked before joining: a reader of a FIFO that was replaced
         // would wait for ever.
         assert!(std::os::unix::fs::FileTypeExt::is_fifo(
