@@ -437,3 +437,102 @@ fn exit_right_after_an_edit_hands_it_over_first() {
     c.insert(0, "nobody hears this");
     assert!(c.exit().success());
 }
+
+#[test]
+fn terminal_escapes_from_a_peer_are_shown_escaped_and_saved_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path();
+    let mut a = Peer::start(Spec::new("a"), logs);
+    let mut b = Peer::start(Spec::new("b").peer(a.addr), logs);
+    // Raw control chars on a's command line: a title-setting OSC, a bell,
+    // a clear-screen CSI (ESC and C1 form), a DEL.
+    let evil = "x\u{1b}]0;pwned\u{7}\u{1b}[2J\u{9b}2J\u{7f}y";
+    a.ok(&format!("edit insert 0 {evil}"));
+    converge(&mut [&mut a, &mut b], CONVERGE, logs, |t| t == evil);
+
+    let view = b.ok("view");
+    assert_eq!(
+        view,
+        vec![r"x\x1b]0;pwned\x07\x1b[2J\u{9b}2J\x7fy".to_string()],
+        "view escapes every control char"
+    );
+    let history = b.ok("history 1");
+    assert!(
+        history.iter().all(|l| !l.chars().any(|c| c.is_control())),
+        "{history:?}"
+    );
+    assert!(history[1].contains(r"\x1b]0;pwned\x07"), "{history:?}");
+    assert_eq!(b.save(&logs.join("evil.txt")), evil.as_bytes());
+}
+
+#[cfg(unix)]
+#[test]
+fn a_secret_file_others_may_read_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let secret = tmp.path().join("secret");
+    let made = Command::new(rumor_bin())
+        .arg("keygen")
+        .arg(&secret)
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = Command::new(rumor_bin())
+        .args(["--listen", "127.0.0.1:0", "--secret-file"])
+        .arg(&secret)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("644") && err.contains("chmod 600"), "{err}");
+}
+
+#[cfg(unix)]
+#[test]
+fn save_writes_through_a_link_keeps_a_private_mode_and_leaves_a_fifo_a_fifo() {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let tmp = tempfile::tempdir().unwrap();
+    let mut a = Peer::start(Spec::new("a"), tmp.path());
+    a.insert(0, "saved text");
+
+    let private = tmp.path().join("private.txt");
+    std::fs::write(&private, "old").unwrap();
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let link = tmp.path().join("link.txt");
+    std::os::unix::fs::symlink(&private, &link).unwrap();
+    assert_eq!(a.save(&link), b"saved text");
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    let mode = std::fs::metadata(&private).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    let fifo = tmp.path().join("fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    // Nobody reading: an error at once, not a save that waits for ever.
+    let nobody = a.cmd(&format!("save {}", fifo.display()));
+    assert!(
+        nobody.status.contains("no process is reading"),
+        "{nobody:?}"
+    );
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(fifo).unwrap())
+    };
+    // The reader may not have opened its end yet: save says so.
+    while !a.cmd(&format!("save {}", fifo.display())).is_ok() {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(std::fs::symlink_metadata(&fifo)
+        .unwrap()
+        .file_type()
+        .is_fifo());
+    assert_eq!(reader.join().unwrap(), b"saved text");
+    assert!(a.exit().success());
+}

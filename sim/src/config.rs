@@ -431,8 +431,14 @@ impl SimConfig {
                 self.nodes + self.joins
             ));
         }
-        if self.mtu < 64 || self.mtu > 65_507 {
-            return Err(format!("--mtu must be in 64..=65507, got {}", self.mtu));
+        // The node would clamp anything else (and run at another MTU than
+        // the one asked for), so refuse it here instead.
+        let (lo, hi) = (rumor::wire::MIN_MTU, rumor::wire::MAX_DATAGRAM);
+        if self.mtu < lo || self.mtu > hi {
+            return Err(format!("--mtu must be in {lo}..={hi}, got {}", self.mtu));
+        }
+        if self.snapshot_min_ops == 0 {
+            return Err("--snapshot-min-ops must be at least 1, got 0".into());
         }
         if let Some(l) = self.link_mtu {
             if l < 64 || l > self.mtu + 300 {

@@ -55,13 +55,14 @@ struct Cli {
     /// Mean one-way delay, ms.
     #[arg(long, value_name = "MS", default_value_t = 20.0)]
     delay: f64,
-    /// Delay varies uniformly in delay ± jitter, ms.
+    /// Delay varies uniformly in delay ± jitter, ms (with jitter above the
+    /// delay, draws below zero count as an instant: 1 µs).
     #[arg(long, value_name = "MS", default_value_t = 5.0)]
     jitter: f64,
     /// Probability a datagram is held back long enough to be overtaken.
     #[arg(long, default_value_t = 0.0)]
     reorder: f64,
-    /// Nodes' MTU; every link carries at least this much (some up to 300 more).
+    /// Nodes' MTU, 200..=65507; every link carries at least this much (some up to 300 more).
     #[arg(long, value_name = "BYTES", default_value_t = 1200)]
     mtu: usize,
     /// Smallest link MTU (default: --mtu). Each link's MTU is drawn from
@@ -69,7 +70,7 @@ struct Cli {
     #[arg(long, value_name = "BYTES")]
     link_mtu: Option<usize>,
     /// A node lacking at least this many ops, and most of the document,
-    /// gets a snapshot of it instead of ops.
+    /// gets a snapshot of it instead of ops (at least 1).
     #[arg(long, value_name = "OPS", default_value_t = 4096)]
     snapshot_min_ops: u64,
     /// Tombstone cleanup runs once this many history runs wait for it

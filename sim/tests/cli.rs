@@ -114,6 +114,11 @@ fn bad_arguments_exit_2_with_a_message() {
         &["--no-such-flag"],
         &["--delay", "-4"],
         &["--link-mtu", "10"],
+        // Below what the node accepts: it would run at another MTU.
+        &["--mtu", "100"],
+        &["--mtu", "70000"],
+        // The node needs at least one missing op to send a snapshot.
+        &["--snapshot-min-ops", "0"],
     ] {
         let (code, out, err) = sim(args);
         assert_eq!(code, 2, "{args:?}: {out}{err}");

@@ -2,9 +2,10 @@
 //!
 //! One command per line. The first word names the command; the rest are
 //! its arguments. `edit insert POS TEXT` takes the rest of the line after
-//! the single space that follows POS as TEXT, with the escapes `\n`, `\t`
-//! and `\\`; `save FILE` takes the rest of the line as the path. Blank
-//! lines and lines starting with `#` are not commands (no reply).
+//! the single space that follows POS as TEXT, with the escapes `\n`, `\t`,
+//! `\r`, `\\`, `\xHH` and `\u{H}` (those [`escape`] writes); `save FILE`
+//! takes the rest of the line as the path. Blank lines and lines starting
+//! with `#` are not commands (no reply).
 //!
 //! Parsing never panics: anything else is a [`ParseError`], a one-line
 //! message the program prints after `error: `.
@@ -44,7 +45,7 @@ fn err<T>(msg: impl Into<String>) -> Result<T, ParseError> {
 /// One-line usage of every command, for `help` and error messages.
 pub const USAGE: &[&str] = &[
     "add ADDR                 add a peer (IP:PORT)",
-    "edit insert POS TEXT     insert TEXT at char POS (escapes: \\n \\t \\\\)",
+    "edit insert POS TEXT     insert TEXT at char POS (escapes: \\n \\t \\\\ \\xHH \\u{H})",
     "edit delete POS [LEN]    delete LEN chars (default 1) at char POS",
     "view                     print the document",
     "save FILE                write the document text to FILE (atomically)",
@@ -205,7 +206,8 @@ pub fn parse_addr(s: &str) -> Result<SocketAddr, ParseError> {
     }
 }
 
-/// Turns `\n`, `\t`, `\\` into the chars they name.
+/// Turns the escapes [`escape`] writes into the chars they name: `\n`,
+/// `\t`, `\r`, `\\`, `\xHH` (a char up to U+007F) and `\u{H...}`.
 pub fn unescape(s: &str) -> Result<String, ParseError> {
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars();
@@ -217,17 +219,47 @@ pub fn unescape(s: &str) -> Result<String, ParseError> {
         match chars.next() {
             Some('n') => out.push('\n'),
             Some('t') => out.push('\t'),
+            Some('r') => out.push('\r'),
             Some('\\') => out.push('\\'),
-            Some(other) => return err(format!("unknown escape \\{other} (use \\n, \\t or \\\\)")),
+            Some('x') => {
+                let hex: String = chars.by_ref().take(2).collect();
+                match u8::from_str_radix(&hex, 16) {
+                    Ok(b) if hex.len() == 2 && b.is_ascii() => out.push(char::from(b)),
+                    _ => return err("\\x takes two hex digits up to 7f (e.g. \\x1b)"),
+                }
+            }
+            Some('u') => {
+                let rest = chars.as_str();
+                let code = rest
+                    .strip_prefix('{')
+                    .and_then(|r| r.split_once('}'))
+                    .filter(|(hex, _)| (1..=6).contains(&hex.len()))
+                    .and_then(|(hex, _)| u32::from_str_radix(hex, 16).ok())
+                    .and_then(char::from_u32);
+                match code {
+                    Some(c) => {
+                        out.push(c);
+                        let skip = rest.find('}').expect("found above") + 1;
+                        chars = rest[skip..].chars();
+                    }
+                    None => return err("\\u takes a char's hex code in braces (e.g. \\u{9b})"),
+                }
+            }
+            Some(other) => {
+                return err(format!(
+                    "unknown escape \\{other} (use \\n, \\t, \\r, \\\\, \\xHH or \\u{{H}})"
+                ))
+            }
             None => return err("a lone \\ ends the text (write \\\\ for a backslash)"),
         }
     }
     Ok(out)
 }
 
-/// The inverse of [`unescape`], and also escapes `\r` so that the result
-/// is always one line. (`\r` is written as `\r`, which `unescape` does not
-/// read back: a document with carriage returns shows them, that is all.)
+/// The inverse of [`unescape`]: one line of text with no control char in
+/// it, so that a document (which a peer may fill with terminal escapes)
+/// is shown, never obeyed. `\n`, `\t`, `\r`, `\\`; other C0 controls and
+/// DEL as `\xHH`; C1 controls (U+0080 to U+009F) as `\u{HH}`.
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -235,11 +267,39 @@ pub fn escape(s: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\t' => out.push_str("\\t"),
             '\\' => out.push_str("\\\\"),
-            '\r' => out.push_str("\\r"),
-            c => out.push(c),
+            c => push_visible(c, &mut out),
         }
     }
     out
+}
+
+/// A line of the document for a person at a terminal: tabs as they are,
+/// other control chars escaped as in [`escape`], backslashes as they are
+/// (so `\x1b` in the text and an escaped ESC look alike here; script
+/// mode's `view` and `save` give the exact text).
+pub fn escape_for_terminal(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    for c in line.chars() {
+        match c {
+            '\t' => out.push('\t'),
+            c => push_visible(c, &mut out),
+        }
+    }
+    out
+}
+
+fn push_visible(c: char, out: &mut String) {
+    use std::fmt::Write;
+    match c {
+        '\r' => out.push_str("\\r"),
+        c if c.is_ascii_control() => {
+            let _ = write!(out, "\\x{:02x}", c as u32);
+        }
+        c if c.is_control() => {
+            let _ = write!(out, "\\u{{{:x}}}", c as u32);
+        }
+        c => out.push(c),
+    }
 }
 
 /// At most `max` chars of `s`, with `...` when cut.
@@ -354,7 +414,27 @@ mod tests {
         }
     }
 
+    #[test]
+    fn escape_shows_every_control_char_visibly() {
+        let s = "a\u{1b}[2J\u{7}\r\u{0}\u{7f}\u{9b}\u{85}b";
+        let e = escape(s);
+        assert_eq!(e, r"a\x1b[2J\x07\r\x00\x7f\u{9b}\u{85}b");
+        assert!(!e.chars().any(char::is_control), "{e:?}");
+        assert_eq!(unescape(&e).unwrap(), s);
+        assert_eq!(
+            escape_for_terminal("tab\there \\ \u{1b}"),
+            "tab\there \\ \\x1b"
+        );
+    }
+
     proptest! {
+        #[test]
+        fn any_text_escapes_to_one_clean_line_and_back(s in any::<String>()) {
+            let e = escape(&s);
+            prop_assert!(!e.chars().any(char::is_control), "{:?}", e);
+            prop_assert_eq!(unescape(&e).unwrap(), s);
+        }
+
         #[test]
         fn any_line_parses_or_errors_in_one_line(line in ".{0,80}") {
             match parse(&line) {

@@ -14,7 +14,7 @@ use crate::cli::input::Input;
 use crate::doc::VersionVector;
 use crate::net::{format_duration, format_utc, Change, Driver, Flow};
 use crate::node::{Edit, Event, PeerState};
-use crate::store::write_atomic;
+use crate::store::write_user_file;
 
 /// A command's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,7 +144,8 @@ impl Session {
                 let doc = driver.node().doc();
                 let text = doc.text();
                 let body = if self.interactive {
-                    text.split('\n').map(str::to_string).collect()
+                    // Shown, never obeyed: a peer may type terminal escapes.
+                    text.split('\n').map(command::escape_for_terminal).collect()
                 } else {
                     vec![command::escape(&text)]
                 };
@@ -155,7 +156,7 @@ impl Session {
             }
             Command::Save(path) => {
                 let text = driver.node().doc().text();
-                match write_atomic(&path, text.as_bytes()) {
+                match write_user_file(&path, text.as_bytes()) {
                     Ok(()) => {
                         Reply::ok(format!("wrote {} bytes to {}", text.len(), path.display()))
                     }

@@ -15,16 +15,25 @@
 //!   snapshot, the driver hands [`Store::compact`] a new snapshot; the log
 //!   then starts again empty. Start-up time is thus bounded by the
 //!   document, not by how long it has been edited.
-//! - `lock`: held (advisory lock) while a process uses the directory.
+//! - No lock file: a process using the directory holds an advisory lock
+//!   (`flock`) on the directory itself, which no file deleted or renamed
+//!   in it can release. Temporaries that a killed run left behind
+//!   (`.snapshot.tmp.*` and the like) are removed when the lock is taken.
 //! - `epoch`: the sealing epoch of the last run (with a group secret), so
 //!   the next run's is larger and sealing nonces never repeat.
 //!
 //! On start, [`Store::open`] returns the snapshot and the log's ops. A torn tail (an
-//! append cut short by a crash) is cut off with a warning. A damaged record
-//! is cut off too, with everything after it; since those ops might already
-//! have been sent, the replica then takes a fresh id, so that no id is ever
-//! used twice for different content. Files of another format version are
-//! refused, never rewritten.
+//! append cut short by a crash, never acknowledged) is cut off with a
+//! warning. A damaged log record is skipped: records are checksummed, so
+//! reading goes on at the next intact one, and every intact op is kept.
+//! A damaged snapshot cannot be used in part (it is one encoded document),
+//! so it is dropped; peers send the document again. Either way the file as
+//! it was is first copied aside (`log.damaged`, `snapshot.damaged`, then
+//! `.2`, ...), and since the lost ops might already have been sent, the
+//! replica takes a fresh id, so that no id is ever used twice for different
+//! content; then the file is repaired (the log rewritten with its intact
+//! records, the snapshot removed), so the next start retires nothing.
+//! Files of another format version are refused, never rewritten.
 
 mod atomic;
 mod epoch;
@@ -32,12 +41,13 @@ mod record;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use atomic::write_atomic;
-use record::{BadTail, HeaderProblem, HEADER_LEN, LOG_MAGIC, SNAPSHOT_MAGIC};
+pub use atomic::{write_atomic, write_user_file};
+use record::{HeaderProblem, HEADER_LEN, LOG_MAGIC, SNAPSHOT_MAGIC};
 
 use crate::doc::{Op, ReplicaId};
 
@@ -146,13 +156,9 @@ impl Store {
     /// Opens (creating if needed) the data directory and replays it.
     pub fn open(dir: &Path) -> Result<(Store, Recovered), StoreError> {
         fs::create_dir_all(dir).map_err(io_err(dir))?;
-        let lock_path = dir.join("lock");
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(io_err(&lock_path))?;
+        // The lock is on the directory itself, not on a file in it: no
+        // name in the directory can be deleted or replaced to drop it.
+        let lock = File::open(dir).map_err(io_err(dir))?;
         match lock.try_lock() {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => {
@@ -160,12 +166,16 @@ impl Store {
                     dir: dir.to_path_buf(),
                 })
             }
-            Err(fs::TryLockError::Error(e)) => return Err(io_err(&lock_path)(e)),
+            Err(fs::TryLockError::Error(e)) => return Err(io_err(dir)(e)),
         }
+        // Only a run holding the lock writes temporaries here: any left
+        // are from a run that was killed, and would stay for ever.
+        remove_stale_temporaries(dir)?;
 
         let mut warnings = Vec::new();
         let (mut replica, created) = load_or_create_replica(dir)?;
-        let mut damaged = false;
+        // Damaged files, as they were, to copy aside before any repair.
+        let mut set_aside: Vec<(&str, Vec<u8>)> = Vec::new();
 
         let mut entries = Vec::new();
         let snapshot_path = dir.join("snapshot");
@@ -174,14 +184,10 @@ impl Store {
         if snapshot_path.exists() {
             let replay = replay_file(&snapshot_path, SNAPSHOT_MAGIC, "snapshot")?;
             if replay.damaged {
-                // A snapshot is written whole (temp file + rename): damage
-                // came from outside, and a part of one is of no use.
-                damaged = true;
+                // A snapshot is one encoded document (cut into records):
+                // a part of one cannot be decoded, so none of it is used.
                 warnings.extend(replay.warnings);
-                warnings.push(format!(
-                    "{}: damaged; starting without it (peers will send the document again)",
-                    snapshot_path.display()
-                ));
+                set_aside.push(("snapshot", replay.original));
             } else {
                 snapshot_bytes = replay.good_len;
                 snapshot = Some(replay.payload);
@@ -189,18 +195,20 @@ impl Store {
         }
 
         let log_path = dir.join("log");
-        let log_bytes;
+        let mut log_bytes = HEADER_LEN as u64;
+        let mut log_rewrite = None;
         if log_path.exists() {
             let replay = replay_file(&log_path, LOG_MAGIC, "log")?;
-            damaged |= replay.damaged;
             warnings.extend(replay.warnings);
             entries.extend(replay.entries);
-            if replay.header_torn {
+            if replay.damaged {
+                set_aside.push(("log", replay.original));
+                log_rewrite = Some(replay.intact);
+            } else if replay.header_torn {
                 write_atomic(&log_path, &record::header(LOG_MAGIC)).map_err(io_err(&log_path))?;
-                log_bytes = HEADER_LEN as u64;
             } else {
                 log_bytes = replay.good_len;
-                if replay.file_len != replay.good_len {
+                if replay.original.len() as u64 != replay.good_len {
                     let f = OpenOptions::new()
                         .write(true)
                         .open(&log_path)
@@ -211,10 +219,31 @@ impl Store {
             }
         } else {
             write_atomic(&log_path, &record::header(LOG_MAGIC)).map_err(io_err(&log_path))?;
-            log_bytes = HEADER_LEN as u64;
         }
 
-        if damaged {
+        if !set_aside.is_empty() {
+            // In this order, each step durable before the next: the
+            // damaged files are copied aside (nothing is ever lost), the
+            // replica id is retired, and only then are the files repaired,
+            // so that the next start finds nothing to repair and does not
+            // retire the new id too. A crash in between repeats the repair.
+            for (name, original) in &set_aside {
+                let copy = damaged_copy_name(dir, name);
+                write_atomic(&copy, original).map_err(io_err(&copy))?;
+                warnings.push(match *name {
+                    "snapshot" => format!(
+                        "{}: damaged; set aside as {} and starting without it \
+                         (peers will send the document again)",
+                        snapshot_path.display(),
+                        copy.display()
+                    ),
+                    _ => format!(
+                        "{}: the file as it was is kept as {}",
+                        dir.join(name).display(),
+                        copy.display()
+                    ),
+                });
+            }
             let old = replica;
             replica = new_replica_id();
             write_replica(dir, replica)?;
@@ -222,6 +251,14 @@ impl Store {
                 "replica id changed from {old} to {replica}: ops of the old id were lost to \
                  damage and might have been sent, so the old id is retired"
             ));
+            if set_aside.iter().any(|(name, _)| *name == "snapshot") {
+                fs::remove_file(&snapshot_path).map_err(io_err(&snapshot_path))?;
+                atomic::sync_dir(dir).map_err(io_err(dir))?;
+            }
+            if let Some(intact) = log_rewrite {
+                write_atomic(&log_path, &intact).map_err(io_err(&log_path))?;
+                log_bytes = intact.len() as u64;
+            }
         }
 
         let log = OpenOptions::new()
@@ -340,6 +377,24 @@ impl Store {
     }
 }
 
+/// The files the store replaces whole (with [`write_atomic`]).
+const REPLACED_FILES: [&str; 4] = ["snapshot", "log", "replica", "epoch"];
+
+fn remove_stale_temporaries(dir: &Path) -> Result<(), StoreError> {
+    for entry in fs::read_dir(dir).map_err(io_err(dir))? {
+        let entry = entry.map_err(io_err(dir))?;
+        let name = entry.file_name();
+        if REPLACED_FILES
+            .iter()
+            .any(|of| atomic::is_temp_of(&name, of))
+        {
+            let path = entry.path();
+            fs::remove_file(&path).map_err(io_err(&path))?;
+        }
+    }
+    Ok(())
+}
+
 /// A random replica id from the operating system (never 0).
 pub fn new_replica_id() -> ReplicaId {
     loop {
@@ -380,12 +435,33 @@ struct Replay {
     /// The snapshot's records, joined.
     payload: Vec<u8>,
     warnings: Vec<String>,
+    /// The file as it was read.
+    original: Vec<u8>,
+    /// The header and the intact records, as they were in the file: what
+    /// the file is rewritten to after damage.
+    intact: Vec<u8>,
     /// Length of the file up to the end of the last good record.
     good_len: u64,
-    file_len: u64,
     header_torn: bool,
-    /// A complete record was bad: ops that may have been sent were lost.
+    /// Records were damaged (or, in a snapshot, anything was wrong): ops
+    /// that may have been sent were lost.
     damaged: bool,
+}
+
+/// `ranges` as `a..b, c..d` in file offsets, adjacent ones merged.
+fn describe_ranges(ranges: &[Range<usize>]) -> String {
+    let mut merged: Vec<Range<usize>> = Vec::new();
+    for r in ranges {
+        match merged.last_mut() {
+            Some(last) if last.end == r.start => last.end = r.end,
+            _ => merged.push(r.clone()),
+        }
+    }
+    merged
+        .iter()
+        .map(|r| format!("{}..{}", HEADER_LEN + r.start, HEADER_LEN + r.end))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn replay_file(path: &Path, magic: [u8; 8], what: &'static str) -> Result<Replay, StoreError> {
@@ -394,8 +470,9 @@ fn replay_file(path: &Path, magic: [u8; 8], what: &'static str) -> Result<Replay
         entries: Vec::new(),
         payload: Vec::new(),
         warnings: Vec::new(),
+        original: Vec::new(),
+        intact: record::header(magic).to_vec(),
         good_len: HEADER_LEN as u64,
-        file_len: bytes.len() as u64,
         header_torn: false,
         damaged: false,
     };
@@ -412,6 +489,7 @@ fn replay_file(path: &Path, magic: [u8; 8], what: &'static str) -> Result<Replay
                 path.display(),
                 bytes.len()
             ));
+            replay.original = bytes;
             return Ok(replay);
         }
         Err(HeaderProblem::WrongMagic) => {
@@ -429,51 +507,68 @@ fn replay_file(path: &Path, magic: [u8; 8], what: &'static str) -> Result<Replay
         }
     }
     let body = &bytes[HEADER_LEN..];
-    let (records, bad) = record::split_records(body);
+    let scan = record::scan_records(body);
+    let mut damaged = scan.damaged.clone();
     let mut good_end = 0;
-    let mut bad = bad;
-    for payload in records {
+    for &(at, payload) in &scan.records {
+        let end = at + record::RECORD_HEADER_LEN + payload.len();
         if magic == SNAPSHOT_MAGIC {
             replay.payload.extend_from_slice(payload);
-            good_end += record::RECORD_HEADER_LEN + payload.len();
-            continue;
-        }
-        match postcard::from_bytes::<Entry>(payload) {
-            Ok(entry) => {
-                replay.entries.push(entry);
-                good_end += record::RECORD_HEADER_LEN + payload.len();
-            }
-            Err(_) => {
-                bad = Some((good_end, BadTail::Corrupt));
-                break;
+        } else {
+            match postcard::from_bytes::<Entry>(payload) {
+                Ok(entry) => replay.entries.push(entry),
+                // Checksummed yet not an entry: damage all the same.
+                Err(_) => {
+                    damaged.push(at..end);
+                    continue;
+                }
             }
         }
+        replay.intact.extend_from_slice(&body[at..end]);
+        good_end = end;
     }
-    if bad.is_none() {
-        good_end = body.len();
-    }
+    damaged.sort_by_key(|r| r.start);
     replay.good_len = (HEADER_LEN + good_end) as u64;
-    if let Some((at, why)) = bad {
-        let dropped = body.len() - at;
-        let reason = match why {
-            BadTail::Torn => "torn tail (an append cut short)",
-            BadTail::Corrupt => "damaged record",
-        };
-        // A torn tail is harmless only in the log (an append cut short
-        // before it was acknowledged); in a snapshot it is damage.
-        replay.damaged = why == BadTail::Corrupt || magic == SNAPSHOT_MAGIC;
+    if !damaged.is_empty() {
+        replay.damaged = true;
+        let lost: usize = damaged.iter().map(|r| r.len()).sum();
         let kept = if magic == SNAPSHOT_MAGIC {
             String::new()
         } else {
-            format!(", kept {} ops", replay.entries.len())
+            format!("; kept {} ops", replay.entries.len())
         };
         replay.warnings.push(format!(
-            "{}: {reason} at byte {}; dropped the last {dropped} bytes{kept}",
+            "{}: damaged record at bytes {}; skipped {lost} bytes{kept}",
             path.display(),
-            HEADER_LEN + at,
+            describe_ranges(&damaged),
         ));
     }
+    if let Some(at) = scan.torn_at {
+        // A torn tail is harmless only in the log (an append cut short
+        // before it was acknowledged); in a snapshot it is damage.
+        replay.damaged |= magic == SNAPSHOT_MAGIC;
+        replay.warnings.push(format!(
+            "{}: torn tail (an append cut short) at byte {}; dropped the last {} bytes",
+            path.display(),
+            HEADER_LEN + at,
+            body.len() - at,
+        ));
+    }
+    replay.original = bytes;
     Ok(replay)
+}
+
+/// A name in `dir` for a damaged file's copy: `NAME.damaged`, or with
+/// `.2`, `.3`, ... when earlier copies are there (they are never replaced).
+fn damaged_copy_name(dir: &Path, name: &str) -> PathBuf {
+    let first = dir.join(format!("{name}.damaged"));
+    if !first.exists() {
+        return first;
+    }
+    (2u64..)
+        .map(|n| dir.join(format!("{name}.damaged.{n}")))
+        .find(|p| !p.exists())
+        .expect("some number is free")
 }
 
 #[cfg(test)]
@@ -588,6 +683,14 @@ pub(crate) mod tests {
             rec.replica, replica,
             "ops of the lost snapshot may have been sent"
         );
+        assert_eq!(
+            fs::read(dir.join("snapshot.damaged")).unwrap().len(),
+            bytes.len() - 3
+        );
+        drop(_store);
+        let (_store, again) = Store::open(&dir).unwrap();
+        assert_eq!(again.replica, rec.replica, "retired once");
+        assert!(again.warnings.is_empty(), "{:?}", again.warnings);
     }
 
     #[test]
@@ -595,6 +698,32 @@ pub(crate) mod tests {
         let dir = temp_dir("lock");
         let (_store, _) = Store::open(&dir).unwrap();
         assert!(matches!(Store::open(&dir), Err(StoreError::Locked { .. })));
+    }
+
+    #[test]
+    fn deleting_the_lock_file_does_not_unlock_the_directory() {
+        let dir = temp_dir("lock-deleted");
+        let (_store, _) = Store::open(&dir).unwrap();
+        let _ = fs::remove_file(dir.join("lock"));
+        assert!(matches!(Store::open(&dir), Err(StoreError::Locked { .. })));
+    }
+
+    #[test]
+    fn stale_temporaries_of_a_killed_run_are_removed_at_start() {
+        let dir = temp_dir("stale-temp");
+        drop(Store::open(&dir).unwrap());
+        let stale = [".snapshot.tmp.4242", ".log.tmp.00ab12cd", ".epoch.tmp.7"];
+        for name in stale {
+            fs::write(dir.join(name), vec![7u8; 1000]).unwrap();
+        }
+        // Not ours: kept.
+        fs::write(dir.join(".notes.tmp.1"), b"x").unwrap();
+        let (_store, rec) = Store::open(&dir).unwrap();
+        for name in stale {
+            assert!(!dir.join(name).exists(), "{name} left behind");
+        }
+        assert!(dir.join(".notes.tmp.1").exists());
+        assert!(rec.warnings.is_empty(), "{:?}", rec.warnings);
     }
 
     #[test]
@@ -629,7 +758,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn flipped_byte_truncates_and_retires_the_replica_id() {
+    fn flipped_byte_skips_the_record_and_retires_the_replica_id() {
         let dir = temp_dir("flip");
         let (mut store, rec) = Store::open(&dir).unwrap();
         let replica = rec.replica;
@@ -644,7 +773,7 @@ pub(crate) mod tests {
         fs::write(&log, &bytes).unwrap();
 
         let (_store, rec) = Store::open(&dir).unwrap();
-        assert_eq!(ops_of(&rec), vec![op(1, 0, "hello")]);
+        assert_eq!(ops_of(&rec), vec![op(1, 0, "hello"), op(1, 10, "again")]);
         assert_ne!(rec.replica, replica);
         assert!(rec.warnings.iter().any(|w| w.contains("damaged record")));
         assert!(rec
@@ -655,6 +784,126 @@ pub(crate) mod tests {
         let (_store, again) = Store::open(&dir).unwrap();
         assert_eq!(again.replica, rec.replica, "the new id is kept");
         assert!(again.warnings.is_empty());
+    }
+
+    /// The bytes of the log after `n` appends of one op each, and the
+    /// offsets where each record starts.
+    fn log_of_three(dir: &Path) -> (ReplicaId, Vec<usize>) {
+        let (mut store, rec) = Store::open(dir).unwrap();
+        let mut starts = Vec::new();
+        for (i, text) in ["hello", "world", "again"].iter().enumerate() {
+            starts.push(store.stats().log_bytes as usize);
+            store
+                .append(&[op(1, i as u64 * 5, text)], i as u64)
+                .unwrap();
+        }
+        (rec.replica, starts)
+    }
+
+    #[test]
+    fn a_flipped_bit_in_the_first_record_keeps_the_later_ones_and_retires_once() {
+        let dir = temp_dir("flip-first");
+        let (replica, starts) = log_of_three(&dir);
+        let log = dir.join("log");
+        let mut bytes = fs::read(&log).unwrap();
+        bytes[starts[0] + 12] ^= 1; // inside the first payload
+        fs::write(&log, &bytes).unwrap();
+
+        let (store, rec) = Store::open(&dir).unwrap();
+        assert_eq!(ops_of(&rec), vec![op(1, 5, "world"), op(1, 10, "again")]);
+        assert_ne!(rec.replica, replica, "the lost op may have been sent");
+        assert!(rec.warnings.iter().any(|w| w.contains("damaged")));
+        assert!(rec.warnings.iter().any(|w| w.contains("log.damaged")));
+        assert_eq!(fs::read(dir.join("log.damaged")).unwrap(), bytes);
+        drop(store);
+
+        let (_store, again) = Store::open(&dir).unwrap();
+        assert_eq!(
+            again.replica, rec.replica,
+            "retired once, not at every start"
+        );
+        assert!(again.warnings.is_empty(), "{:?}", again.warnings);
+        assert_eq!(ops_of(&again), ops_of(&rec));
+    }
+
+    #[test]
+    fn a_damaged_length_is_skipped_by_finding_the_next_intact_record() {
+        for flip in [0usize, 1, 3] {
+            let dir = temp_dir("flip-len");
+            let (_, starts) = log_of_three(&dir);
+            let log = dir.join("log");
+            let mut bytes = fs::read(&log).unwrap();
+            bytes[starts[0] + flip] ^= 0x10; // the first record's length
+            fs::write(&log, &bytes).unwrap();
+            let (_store, rec) = Store::open(&dir).unwrap();
+            assert_eq!(
+                ops_of(&rec),
+                vec![op(1, 5, "world"), op(1, 10, "again")],
+                "flip in length byte {flip}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_flipped_bit_in_the_middle_keeps_both_sides() {
+        let dir = temp_dir("flip-mid");
+        let (_, starts) = log_of_three(&dir);
+        let log = dir.join("log");
+        let mut bytes = fs::read(&log).unwrap();
+        bytes[starts[1] + 10] ^= 1;
+        fs::write(&log, &bytes).unwrap();
+        let (_store, rec) = Store::open(&dir).unwrap();
+        assert_eq!(ops_of(&rec), vec![op(1, 0, "hello"), op(1, 10, "again")]);
+    }
+
+    #[test]
+    fn a_damaged_snapshot_is_moved_aside_the_log_kept_and_the_id_retired_once() {
+        let dir = temp_dir("flip-snap");
+        let (mut store, rec) = Store::open(&dir).unwrap();
+        let replica = rec.replica;
+        let doc = doc_of(&[op(1, 0, "hello"), op(1, 5, "world")]);
+        store.compact(&doc.encode_snapshot()).unwrap();
+        store.append(&[op(2, 0, "later")], 9).unwrap();
+        drop(store);
+        let path = dir.join("snapshot");
+        let mut bytes = fs::read(&path).unwrap();
+        let last = bytes.len() - 2;
+        bytes[last] ^= 1;
+        fs::write(&path, &bytes).unwrap();
+
+        let (store, rec) = Store::open(&dir).unwrap();
+        assert_eq!(rec.snapshot, None);
+        assert_eq!(ops_of(&rec), vec![op(2, 0, "later")], "the log is kept");
+        assert_ne!(rec.replica, replica);
+        assert!(rec.warnings.iter().any(|w| w.contains("snapshot.damaged")));
+        assert_eq!(fs::read(dir.join("snapshot.damaged")).unwrap(), bytes);
+        drop(store);
+
+        let (_store, again) = Store::open(&dir).unwrap();
+        assert_eq!(
+            again.replica, rec.replica,
+            "retired once, not at every start"
+        );
+        assert!(again.warnings.is_empty(), "{:?}", again.warnings);
+        assert_eq!(ops_of(&again), vec![op(2, 0, "later")]);
+    }
+
+    #[test]
+    fn a_second_repair_keeps_the_first_damaged_copy() {
+        let dir = temp_dir("flip-twice");
+        let (_, starts) = log_of_three(&dir);
+        let log = dir.join("log");
+        let mut first = fs::read(&log).unwrap();
+        first[starts[0] + 12] ^= 1;
+        fs::write(&log, &first).unwrap();
+        drop(Store::open(&dir).unwrap());
+        let mut second = fs::read(&log).unwrap();
+        let at = second.len() - 2;
+        second[at] ^= 1;
+        fs::write(&log, &second).unwrap();
+        drop(Store::open(&dir).unwrap());
+        assert_eq!(fs::read(dir.join("log.damaged")).unwrap(), first);
+        assert_eq!(fs::read(dir.join("log.damaged.2")).unwrap(), second);
     }
 
     #[test]

@@ -6,7 +6,10 @@
 //! ```
 //!
 //! A record is only trusted when its whole payload is there and its checksum
-//! matches; reading stops at the first record that is not.
+//! matches. Reading skips a damaged record and goes on at the next intact
+//! one; a record that runs past the end of the file is an append cut short.
+
+use std::ops::Range;
 
 /// Version of the log's on-disk format. A file with another version is refused.
 pub const FORMAT_VERSION: u32 = 1;
@@ -75,43 +78,110 @@ pub fn encode_record(payload: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(payload);
 }
 
-/// Why reading records stopped before the end of the bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BadTail {
-    /// The last record runs past the end: an append cut short by a crash.
-    /// It was never synced, so it was never acknowledged or sent.
-    Torn,
-    /// A complete record whose checksum or content is wrong: damage.
-    Corrupt,
+/// What [`scan_records`] found in a file's body (the bytes after the header).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Scan<'a> {
+    /// The intact records, in order: where each starts in the body (its
+    /// record header), and its payload.
+    pub records: Vec<(usize, &'a [u8])>,
+    /// Ranges of the body, in order, that hold no intact record: damage
+    /// (a complete record whose checksum is wrong, or bytes that do not
+    /// frame a record, followed by intact records).
+    pub damaged: Vec<Range<usize>>,
+    /// Where an append cut short begins, if the body ends with one: a
+    /// record that runs past the end, with no intact record after it.
+    pub torn_at: Option<usize>,
 }
 
-/// The records of `body` (the bytes after the header), in order, as
-/// payload slices; then, if the bytes do not end cleanly, the offset in
-/// `body` where the good records end and why.
-pub fn split_records(body: &[u8]) -> (Vec<&[u8]>, Option<(usize, BadTail)>) {
-    let mut records = Vec::new();
+/// Bytes checksummed at most while looking for the next intact record
+/// after damage: whatever lies beyond is counted as damaged (and kept in
+/// the copy of the file the store sets aside), so that a large damaged
+/// file cannot make start-up quadratic.
+const RESYNC_BUDGET: usize = 1 << 30;
+
+/// The intact record at `at`, if one is there.
+fn record_at(body: &[u8], at: usize, min_len: usize) -> Option<&[u8]> {
+    let rest = body.get(at..)?;
+    if rest.len() < RECORD_HEADER_LEN {
+        return None;
+    }
+    let len = u32::from_le_bytes(rest[0..4].try_into().expect("4 bytes")) as usize;
+    let crc = u32::from_le_bytes(rest[4..8].try_into().expect("4 bytes"));
+    if len > MAX_RECORD_LEN || len < min_len || rest.len() - RECORD_HEADER_LEN < len {
+        return None;
+    }
+    let payload = &rest[RECORD_HEADER_LEN..RECORD_HEADER_LEN + len];
+    (crc32fast::hash(payload) == crc).then_some(payload)
+}
+
+/// The claimed length of the record at `at`, if that much is there.
+fn claimed_end(body: &[u8], at: usize) -> Option<usize> {
+    let rest = &body[at..];
+    if rest.len() < RECORD_HEADER_LEN {
+        return None;
+    }
+    let len = u32::from_le_bytes(rest[0..4].try_into().expect("4 bytes")) as usize;
+    (len <= MAX_RECORD_LEN && rest.len() - RECORD_HEADER_LEN >= len)
+        .then_some(at + RECORD_HEADER_LEN + len)
+}
+
+/// Where the next intact record after the damaged one at `at` starts.
+/// A record whose payload alone is damaged still has a good length: the
+/// next record is right after it. Otherwise every later offset is tried
+/// (empty records never occur in rumor's files, and an 8-byte run of zeros
+/// would pass as one, so they are not taken as a resynchronisation point).
+fn resync(body: &[u8], at: usize) -> Option<usize> {
+    if let Some(end) = claimed_end(body, at) {
+        if end < body.len() && record_at(body, end, 0).is_some() {
+            return Some(end);
+        }
+    }
+    let mut hashed = 0usize;
+    for p in at + 1..body.len() {
+        if hashed > RESYNC_BUDGET {
+            return None;
+        }
+        if let Some(end) = claimed_end(body, p) {
+            hashed += end - p;
+            if record_at(body, p, 1).is_some() {
+                return Some(p);
+            }
+        }
+    }
+    None
+}
+
+/// Reads the records of `body`, skipping damage: after a bad record,
+/// reading goes on at the next intact one (records are checksummed, so
+/// one is recognised wherever it starts).
+pub fn scan_records(body: &[u8]) -> Scan<'_> {
+    let mut scan = Scan::default();
     let mut at = 0;
     while at < body.len() {
-        let rest = &body[at..];
-        if rest.len() < RECORD_HEADER_LEN {
-            return (records, Some((at, BadTail::Torn)));
+        if let Some(payload) = record_at(body, at, 0) {
+            scan.records.push((at, payload));
+            at += RECORD_HEADER_LEN + payload.len();
+            continue;
         }
-        let len = u32::from_le_bytes(rest[0..4].try_into().expect("4 bytes")) as usize;
-        let crc = u32::from_le_bytes(rest[4..8].try_into().expect("4 bytes"));
-        if len > MAX_RECORD_LEN {
-            return (records, Some((at, BadTail::Corrupt)));
+        let complete = claimed_end(body, at).is_some();
+        match resync(body, at) {
+            Some(next) => {
+                scan.damaged.push(at..next);
+                at = next;
+            }
+            // A complete record that does not verify is damage even at
+            // the end; one that runs past the end is an append cut short.
+            None if complete => {
+                scan.damaged.push(at..body.len());
+                return scan;
+            }
+            None => {
+                scan.torn_at = Some(at);
+                return scan;
+            }
         }
-        if rest.len() - RECORD_HEADER_LEN < len {
-            return (records, Some((at, BadTail::Torn)));
-        }
-        let payload = &rest[RECORD_HEADER_LEN..RECORD_HEADER_LEN + len];
-        if crc32fast::hash(payload) != crc {
-            return (records, Some((at, BadTail::Corrupt)));
-        }
-        records.push(payload);
-        at += RECORD_HEADER_LEN + len;
     }
-    (records, None)
+    scan
 }
 
 #[cfg(test)]
@@ -126,12 +196,16 @@ mod tests {
         out
     }
 
+    fn payloads<'a>(scan: &Scan<'a>) -> Vec<&'a [u8]> {
+        scan.records.iter().map(|&(_, p)| p).collect()
+    }
+
     #[test]
     fn records_round_trip() {
         let body = framed(&[b"one", b"", b"three"]);
-        let (records, bad) = split_records(&body);
-        assert_eq!(records, vec![&b"one"[..], b"", b"three"]);
-        assert_eq!(bad, None);
+        let scan = scan_records(&body);
+        assert_eq!(payloads(&scan), vec![&b"one"[..], b"", b"three"]);
+        assert!(scan.damaged.is_empty() && scan.torn_at.is_none());
     }
 
     #[test]
@@ -139,30 +213,56 @@ mod tests {
         let body = framed(&[b"one", b"three"]);
         let first_end = RECORD_HEADER_LEN + 3;
         for cut in 1..body.len() {
-            let (records, bad) = split_records(&body[..cut]);
+            let scan = scan_records(&body[..cut]);
+            assert!(scan.damaged.is_empty(), "cut at {cut}");
             if cut == first_end {
-                assert_eq!((records.len(), bad), (1, None));
+                assert_eq!((scan.records.len(), scan.torn_at), (1, None));
             } else if cut < first_end {
-                assert_eq!((records.len(), bad), (0, Some((0, BadTail::Torn))));
+                assert_eq!((scan.records.len(), scan.torn_at), (0, Some(0)));
             } else {
-                assert_eq!((records.len(), bad), (1, Some((first_end, BadTail::Torn))));
+                assert_eq!((scan.records.len(), scan.torn_at), (1, Some(first_end)));
             }
         }
     }
 
     #[test]
-    fn any_flipped_byte_is_caught() {
+    fn any_flipped_byte_is_caught_and_the_other_record_kept() {
         let body = framed(&[b"hello", b"world"]);
+        let first_end = RECORD_HEADER_LEN + 5;
         for i in 0..body.len() {
             let mut bad = body.clone();
             bad[i] ^= 0x40;
-            let (records, tail) = split_records(&bad);
-            assert!(tail.is_some(), "flip at {i} went unnoticed");
-            assert!(records.len() <= 1);
-            if i >= RECORD_HEADER_LEN + 5 {
-                assert_eq!(records, vec![&b"hello"[..]]);
-            }
+            let scan = scan_records(&bad);
+            assert!(
+                !scan.damaged.is_empty() || scan.torn_at.is_some(),
+                "flip at {i} went unnoticed"
+            );
+            let kept: &[u8] = if i < first_end { b"world" } else { b"hello" };
+            assert_eq!(payloads(&scan), vec![kept], "flip at {i}");
         }
+    }
+
+    #[test]
+    fn reading_resynchronises_after_damage_of_any_length() {
+        let mut body = framed(&[b"first"]);
+        let garbage_at = body.len();
+        body.extend_from_slice(&[0xa5; 37]);
+        let second_at = body.len();
+        body.extend_from_slice(&framed(&[b"second", b"third"]));
+        let scan = scan_records(&body);
+        assert_eq!(payloads(&scan), vec![&b"first"[..], b"second", b"third"]);
+        assert_eq!(scan.damaged, vec![garbage_at..second_at]);
+        assert_eq!(scan.torn_at, None);
+    }
+
+    #[test]
+    fn damage_at_the_end_is_damage_not_a_torn_append() {
+        let mut body = framed(&[b"first", b"second"]);
+        let last = body.len() - 1;
+        body[last] ^= 1;
+        let scan = scan_records(&body);
+        assert_eq!(payloads(&scan), vec![&b"first"[..]]);
+        assert_eq!(scan.damaged, vec![RECORD_HEADER_LEN + 5..body.len()]);
     }
 
     #[test]

@@ -25,10 +25,16 @@
 //!
 //! - `rumor-secret-v1 <64 hex digits>` on one line, as `rumor keygen`
 //!   writes it: 32 random bytes, the HKDF input.
-//! - anything else: a passphrase (UTF-8, the trailing newline ignored), at
-//!   least [`MIN_PASSPHRASE`] chars. It goes through Argon2id with fixed
-//!   parameters ([`PASSPHRASE_PARAMS`]) and a fixed salt, so every member
-//!   derives the same key; a weak passphrase stays weak, so prefer keygen.
+//! - `rumor-passphrase-v1 GROUP NAME` on the first line, a passphrase (at
+//!   least [`MIN_PASSPHRASE`] chars) on the next. It goes through Argon2id
+//!   with fixed parameters ([`PASSPHRASE_PARAMS`]) salted with the group
+//!   name, so every member derives the same key and a dictionary
+//!   precomputed for one group name serves no other; a weak passphrase
+//!   stays weak, so prefer keygen.
+//! - anything else: a passphrase alone (UTF-8, the trailing newline
+//!   ignored), as before group names: salted with one fixed salt that every
+//!   such group shares. Still read, so that such groups keep working;
+//!   `cli::secret` warns about it.
 
 use std::collections::BTreeMap;
 
@@ -48,9 +54,13 @@ pub const MIN_PASSPHRASE: usize = 12;
 /// Argon2id parameters for a passphrase: memory in KiB, passes, lanes
 /// (the OWASP recommendation). Changing them changes every derived key.
 pub const PASSPHRASE_PARAMS: (u32, u32, u32) = (19 * 1024, 2, 1);
-/// Argon2 salt: fixed, so every member derives the same key from the same
-/// passphrase (the group is the unit, not the user).
+/// First word of a passphrase file with a group name.
+pub const PASSPHRASE_FILE_PREFIX: &str = "rumor-passphrase-v1";
+/// Argon2 salt of a passphrase alone: fixed, so every member derives the
+/// same key from the same passphrase (the group is the unit, not the user).
 const PASSPHRASE_SALT: &[u8] = b"rumor passphrase salt v1";
+/// Argon2 salt of a named group's passphrase: this, then the group name.
+const GROUP_SALT_PREFIX: &[u8] = b"rumor group passphrase salt v1\0";
 /// HKDF salt and labels: a key for one purpose is useless for another.
 const HKDF_SALT: &[u8] = b"rumor group key v1";
 const INFO_DATAGRAM: &[u8] = b"rumor datagram seal";
@@ -69,6 +79,8 @@ pub enum KeyError {
         "the passphrase is too short ({0} chars; at least {MIN_PASSPHRASE}, or use rumor keygen)"
     )]
     TooShort(usize),
+    #[error("the secret file starts with {PASSPHRASE_FILE_PREFIX} but {0}")]
+    BadPassphraseFile(&'static str),
     #[error("passphrase key derivation failed: {0}")]
     Kdf(String),
 }
@@ -124,8 +136,21 @@ impl GroupKey {
         }
     }
 
-    /// The key for a passphrase (Argon2id with the fixed parameters, then HKDF).
+    /// The key for a passphrase alone (Argon2id with the fixed parameters
+    /// and the salt all such groups share, then HKDF).
     pub fn from_passphrase(passphrase: &str) -> Result<GroupKey, KeyError> {
+        GroupKey::from_salted_passphrase(passphrase, PASSPHRASE_SALT)
+    }
+
+    /// The key for the passphrase of the group named `group` (Argon2id
+    /// salted with the name, then HKDF).
+    pub fn from_group_passphrase(group: &str, passphrase: &str) -> Result<GroupKey, KeyError> {
+        let mut salt = GROUP_SALT_PREFIX.to_vec();
+        salt.extend_from_slice(group.as_bytes());
+        GroupKey::from_salted_passphrase(passphrase, &salt)
+    }
+
+    fn from_salted_passphrase(passphrase: &str, salt: &[u8]) -> Result<GroupKey, KeyError> {
         let chars = passphrase.chars().count();
         if chars < MIN_PASSPHRASE {
             return Err(KeyError::TooShort(chars));
@@ -137,7 +162,7 @@ impl GroupKey {
             argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
         let mut secret = [0u8; SECRET_LEN];
         argon
-            .hash_password_into(passphrase.as_bytes(), PASSPHRASE_SALT, &mut secret)
+            .hash_password_into(passphrase.as_bytes(), salt, &mut secret)
             .map_err(|e| KeyError::Kdf(e.to_string()))?;
         Ok(GroupKey::from_secret(&secret))
     }
@@ -153,10 +178,20 @@ impl GroupKey {
         if text.is_empty() {
             return Err(KeyError::Empty);
         }
-        match text.strip_prefix(SECRET_FILE_PREFIX) {
-            Some(rest) => Ok(GroupKey::from_secret(&parse_secret(rest)?)),
-            None => GroupKey::from_passphrase(text),
+        if let Some(rest) = text.strip_prefix(SECRET_FILE_PREFIX) {
+            return Ok(GroupKey::from_secret(&parse_secret(rest)?));
         }
+        if let Some(rest) = text.strip_prefix(PASSPHRASE_FILE_PREFIX) {
+            let (group, passphrase) = rest
+                .split_once('\n')
+                .ok_or(KeyError::BadPassphraseFile("has no passphrase line"))?;
+            let group = group.trim();
+            if group.is_empty() {
+                return Err(KeyError::BadPassphraseFile("names no group name"));
+            }
+            return GroupKey::from_group_passphrase(group, passphrase);
+        }
+        GroupKey::from_passphrase(text)
     }
 
     /// A deterministic key from a number (the simulator's, from its seed).
