@@ -8,6 +8,7 @@
 //! [`cli`] is the `rumor` program's command line.
 
 pub mod cli;
+pub mod commands;
 pub mod doc;
 pub mod host;
 pub mod net;

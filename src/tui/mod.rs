@@ -32,8 +32,8 @@ use mio::Waker;
 use ratatui::backend::CrosstermBackend;
 use ratatui::Terminal;
 
-use crate::cli::command::{self, Command as CliCommand};
-use crate::cli::session::Session;
+use crate::commands::command::{self, Command as CliCommand};
+use crate::commands::session::Session;
 use crate::doc::{Doc, Id};
 use crate::net::{format_utc, unix_ms_now, Driver, EditError, Flow};
 use crate::node::{Edit, Event, PeerState};

@@ -9,8 +9,8 @@
 use std::io::{self, Write};
 use std::sync::mpsc::Sender;
 
-use crate::cli::command::{self, Command, USAGE};
-use crate::cli::input::Input;
+use crate::commands::command::{self, Command, USAGE};
+use crate::commands::input::Input;
 use crate::doc::VersionVector;
 use crate::net::{format_duration, format_utc, Change, Driver, Flow};
 use crate::node::{Edit, Event, PeerState};
