@@ -621,3 +621,52 @@ fn an_ask_sent_before_a_snapshot_landed_does_not_start_another() {
     assert_eq!(holder.stats().snapshots_sent, 1, "no second snapshot");
     assert_eq!(newcomer.stats().snapshots_received, 1, "no second snapshot");
 }
+
+#[test]
+fn a_peer_restarted_with_a_multi_megabyte_document_re_sends_none_of_it() {
+    // Node 0 pasted 3 MB (ASCII and multi-byte chars); node 1 has it all.
+    let mut pasted = rumor::Doc::new(rumor::ReplicaId(0x51));
+    let mut rng = ChaCha8Rng::seed_from_u64(30);
+    let alphabet: Vec<char> = "abcdefghijklmnopqrstuvwxyz .,\n→üïöé😀".chars().collect();
+    let text: String = (0..2_600_000)
+        .map(|_| alphabet[rng.random_range(0..alphabet.len())])
+        .collect();
+    pasted.insert(0, &text).unwrap();
+    let snapshot = pasted.encode_snapshot();
+    assert!(pasted.text().len() > 3_000_000);
+    let other = rumor::Doc::decode_history(rumor::ReplicaId(0x52), &snapshot).unwrap();
+    let mut net = Net::with_docs(vec![pasted, other], 31, Config::default());
+    net.add_peer(0, 1);
+    net.run_for(secs(3));
+    assert_eq!(
+        net.nodes[0].doc().version_ref(),
+        net.nodes[1].doc().version_ref()
+    );
+    // Node 0 exits and restarts from its log, compacted into a snapshot:
+    // same replica, fresh protocol state, nothing known about its peers.
+    let doc = rumor::Doc::decode_history(rumor::ReplicaId(0x51), &snapshot).unwrap();
+    net.nodes[0] = rumor::node::Node::new(
+        doc,
+        Config::default(),
+        ChaCha8Rng::seed_from_u64(3),
+        net.now,
+    );
+    let received_before = net.nodes[1].stats().ops_received;
+    let sent_before = net.nodes[1].stats().bytes_sent;
+    net.add_peer(0, 1);
+    net.run_for(secs(3));
+    let restarted = net.nodes[0].stats();
+    assert_eq!(restarted.ops_sent, 0, "the restarted node re-sent ops");
+    assert!(
+        restarted.bytes_sent < 2_000,
+        "the restarted node sent {} bytes",
+        restarted.bytes_sent
+    );
+    assert_eq!(net.nodes[1].stats().ops_received, received_before);
+    assert!(net.nodes[1].stats().bytes_sent - sent_before < 2_000);
+    // And it still pushes what is new.
+    net.insert(0, 0, "after the restart ");
+    net.run_for(secs(1));
+    assert!(net.converged());
+    assert!(net.text(1).starts_with("after the restart "));
+}

@@ -894,7 +894,13 @@ impl Node {
         let peer = self.peers.get_mut(&addr).expect("ensured");
         if peer.replica.is_some_and(|r| r != replica) {
             peer.reset_replica(replica);
+            // Ask what it has: it answers with its digest if it lacks any.
+            let digests = self.digest_frames(true);
+            self.stats.digests_sent += digests.len() as u64;
+            let peer = self.peers.get_mut(&addr).expect("ensured");
+            peer.queue_digests(digests);
         }
+        let peer = self.peers.get_mut(&addr).expect("ensured");
         peer.replica = Some(replica);
         peer.last_heard = Some(now);
         let was = peer.state;
@@ -1357,7 +1363,7 @@ impl Node {
     }
 
     /// Queues ops for peers: first for each peer with a pull (a digest
-    /// showed a gap, or it is new or back) everything beyond its pull
+    /// showed a gap, or it is back) everything beyond its pull
     /// point; then each op the doc gained since the last refill for the
     /// peers its author's gossip tree names (`gossip.rs`): local edits
     /// (push) and ops learned from other peers (relay) alike.

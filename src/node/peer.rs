@@ -70,8 +70,12 @@ pub struct Peer {
     /// What the peer has: its last digest, raised by acknowledged ops.
     pub known: VersionVector,
     /// Set when the peer lacks ops whatever the gossip rule says (its
-    /// digest showed a gap, or it is new or back): the next refill queues
-    /// every op the doc has beyond this (less what is in flight).
+    /// digest showed a gap, or it is back after being down): the next
+    /// refill queues every op the doc has beyond this (less what is in
+    /// flight). A peer we have not heard a digest from (new to us, or a
+    /// new replica at its address) starts without one: what it lacks is
+    /// asked first, with our digest, not guessed (a restarted node would
+    /// otherwise send its whole document to peers that have it).
     pub pull: Option<VersionVector>,
     /// Ops to send, in an order the peer can apply, each small enough for one datagram.
     pub queue: VecDeque<Op>,
@@ -124,7 +128,7 @@ impl Peer {
             rtt: RttEstimator::new(config.initial_rto, config.min_rto, config.max_rto),
             timers: TimerTable::default(),
             known: VersionVector::new(),
-            pull: Some(VersionVector::new()),
+            pull: None,
             queue: VecDeque::new(),
             queue_bytes: 0,
             queued_since: None,
@@ -183,11 +187,13 @@ impl Peer {
     }
 
     /// A new replica at this address (the process restarted with fresh
-    /// data): nothing we knew about it holds.
+    /// data, or rejoined): nothing we knew about it holds, and what it
+    /// lacks is to be asked (see `pull`).
     pub fn reset_replica(&mut self, replica: ReplicaId) {
         self.replica = Some(replica);
         self.known = VersionVector::new();
         self.reset_sending();
+        self.pull = None;
         self.received = ReceivedPackets::default();
         self.largest_acked = None;
         self.hello_due = true;
