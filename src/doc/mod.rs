@@ -423,6 +423,21 @@ impl Doc {
         self.pending.len()
     }
 
+    /// Whether an op starting at `id` is held waiting for its dependencies.
+    pub fn holds(&self, id: Id) -> bool {
+        self.pending.holds(id)
+    }
+
+    /// Drops the held ops that were already held at the previous call:
+    /// their causes did not come in a whole interval. Call it now and then
+    /// (the node does, every `Config::held_expiry`), so that what a flood
+    /// parked is given back; an honest sender's next digest exchange
+    /// brings any op dropped here again, with its causes. Returns how many
+    /// were dropped. O(held ops).
+    pub fn expire_held(&mut self) -> usize {
+        self.pending.expire()
+    }
+
     /// Number of runs in the op log (a measure of history size).
     pub fn log_entries(&self) -> usize {
         self.log.entries()

@@ -392,7 +392,7 @@ fn held_ops_are_bounded_in_bytes() {
             text: text.clone(),
         },
     };
-    let fits = pending::MAX_PENDING_BYTES / text.len();
+    let fits = pending::MAX_PENDING_BYTES / pending::held_cost(&early(0));
     for k in 0..fits as u64 {
         assert!(d.apply(early(k)).unwrap().held);
     }
@@ -865,4 +865,44 @@ fn a_duplicate_inside_a_long_delete_run_is_checked_without_walking_the_run() {
     let walked = oplog::walked::take();
     assert!(walked < 1000, "stepped over {walked} for a 2-counter tail");
     assert_eq!(b.text(), a.text());
+}
+
+#[test]
+fn held_ops_expire_at_the_second_call_and_their_causes_still_apply_later() {
+    let mut a = Doc::new(r(1));
+    for run in ["abc", "def", "ghi"] {
+        a.insert(0, run).unwrap();
+    }
+    let ops = a.ops_since(&VersionVector::new());
+    assert_eq!(ops.len(), 3);
+    let mut b = Doc::new(r(2));
+    assert!(b.apply(ops[1].clone()).unwrap().held);
+    assert_eq!(b.expire_held(), 0, "held for less than an interval");
+    assert!(b.apply(ops[2].clone()).unwrap().held);
+    assert!(b.holds(ops[1].id) && b.holds(ops[2].id));
+    assert_eq!(b.expire_held(), 1, "the first one waited a whole interval");
+    assert!(!b.holds(ops[1].id) && b.holds(ops[2].id));
+    assert_eq!(b.pending_len(), 1);
+    // Its causes come; the dropped op is sent again (a digest exchange).
+    b.apply(ops[0].clone()).unwrap();
+    assert_eq!(b.text(), "abc");
+    b.apply(ops[1].clone()).unwrap();
+    assert_eq!(b.text(), a.text(), "the one still held applied with it");
+    assert_eq!(b.pending_len(), 0);
+    assert_eq!(b.expire_held(), 0);
+}
+
+#[test]
+fn holding_an_op_counts_its_own_size_not_only_its_text() {
+    // A flood of one-char ops costs far more than one byte each to hold:
+    // the byte bound counts that, so it bounds what is really taken.
+    let op = Op {
+        id: Id::new(r(2), 1),
+        kind: OpKind::Insert {
+            left: None,
+            right: None,
+            text: "x".into(),
+        },
+    };
+    assert!(pending::held_cost(&op) > std::mem::size_of::<Op>() + 1);
 }

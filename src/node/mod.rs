@@ -153,6 +153,11 @@ pub struct Config {
     /// Cleanup runs (at an anti-entropy tick) once the history not yet
     /// cleaned up holds at least this many runs.
     pub collect_min_runs: usize,
+    /// Ops that arrived before their causes are held at most about twice
+    /// this long (at least this long), then dropped: a flood of ops whose
+    /// causes never come gives its memory back, and an honest sender's
+    /// digest exchange brings a dropped op again.
+    pub held_expiry: Duration,
     /// Start as a newcomer: send none of our ops until a member's snapshot
     /// arrives (asked for with `Join`), then re-make any we made before as a
     /// new replica (see `stability`'s "Newcomers"). For a replica that
@@ -192,6 +197,7 @@ impl Default for Config {
             member_horizon: Duration::from_secs(3600),
             join_grace: Duration::from_secs(30),
             collect_min_runs: 1024,
+            held_expiry: Duration::from_secs(30),
             joining: false,
         }
     }
@@ -408,6 +414,8 @@ pub struct Node {
     stability: stability::Stability,
     /// False while a newcomer waits for a member's snapshot (`Config::joining`).
     joined: bool,
+    /// When held ops were last aged (see `Config::held_expiry`).
+    held_aged_at: Time,
 }
 
 impl std::fmt::Debug for Node {
@@ -472,6 +480,7 @@ impl Node {
             presence: Default::default(),
             stability: Default::default(),
             joined: true,
+            held_aged_at: now,
         };
         node.joined = !node.config.joining;
         node.arm_node_timers(now);
@@ -641,6 +650,7 @@ impl Node {
         if self.timers.expire(node_timer::ANTI_ENTROPY, now) {
             self.anti_entropy_round();
             self.cleanup_tick(now);
+            self.expire_held(now);
             let next = self.jittered(self.config.anti_entropy_interval);
             self.timers.set(node_timer::ANTI_ENTROPY, now + next);
         }
@@ -1085,6 +1095,24 @@ impl Node {
             // The cached snapshot holds the history just dropped.
             self.snapshot_cache = None;
         }
+    }
+
+    /// Every `held_expiry`, drops the ops held since the previous time
+    /// (see `Doc::expire_held`), and forgets them in each peer's count of
+    /// early ops.
+    fn expire_held(&mut self, now: Time) {
+        if now < self.held_aged_at + self.config.held_expiry {
+            return;
+        }
+        self.held_aged_at = now;
+        if self.doc.expire_held() == 0 {
+            return;
+        }
+        let doc = &self.doc;
+        for peer in self.peers.values_mut() {
+            peer.held.retain(|&id| doc.holds(id));
+        }
+        self.stats.ops_buffered = self.doc.pending_len() as u64;
     }
 
     /// Our version vector as digest frames that each fit a datagram.
@@ -1747,9 +1775,7 @@ impl Node {
             Vec::new()
         };
         if peer.queue.is_empty() {
-            peer.retransmit_pending = false;
-            peer.queue_bytes = 0;
-            peer.queued_since = None;
+            peer.queue_emptied();
             peer.timers.clear(peer_timer::COALESCE);
         }
         if builder.is_empty() {

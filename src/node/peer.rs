@@ -18,6 +18,9 @@ use super::timers::{peer_timer, TimerTable};
 use super::{Config, PeerInfo, PeerState, Time};
 use crate::wire::Frame;
 
+/// Room for this many ops stays in an emptied send queue.
+const QUEUE_KEPT: usize = 32;
+
 /// A datagram sent and not yet acknowledged or declared lost.
 #[derive(Clone, Debug)]
 pub struct SentPacket {
@@ -175,11 +178,12 @@ impl Peer {
     /// a digest exchange will establish it again.
     pub fn reset_sending(&mut self) {
         self.pull = Some(self.known.clone());
-        self.queue.clear();
+        // Dropped, not cleared: a long catch-up must not keep its room.
+        self.queue = VecDeque::new();
         self.queue_bytes = 0;
         self.queued_since = None;
         self.retransmit_pending = false;
-        self.in_flight.clear();
+        self.in_flight = VecDeque::new();
         self.data_in_flight = 0;
         self.snapshot_out = None;
         self.snapshot_delivered = None;
@@ -197,6 +201,16 @@ impl Peer {
         self.received = ReceivedPackets::default();
         self.largest_acked = None;
         self.hello_due = true;
+    }
+
+    /// The send queue just emptied: it gives back the room a long
+    /// catch-up or a relayed flood made it take (room for `QUEUE_KEPT`
+    /// ops stays, for typing).
+    pub fn queue_emptied(&mut self) {
+        self.retransmit_pending = false;
+        self.queue_bytes = 0;
+        self.queued_since = None;
+        self.queue.shrink_to(QUEUE_KEPT);
     }
 
     /// Queues a digest, replacing any digest still waiting.
