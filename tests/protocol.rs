@@ -670,3 +670,46 @@ fn a_peer_restarted_with_a_multi_megabyte_document_re_sends_none_of_it() {
     assert!(net.converged());
     assert!(net.text(1).starts_with("after the restart "));
 }
+
+#[test]
+fn a_restarted_founder_whose_peer_has_its_document_is_not_sent_a_snapshot() {
+    // The driver starts a replica with only its own ops and a peer as a
+    // newcomer (`joining`): so does a founder that restarts after its peer
+    // got everything. The peer has its document: no snapshot, no new id.
+    let mut founder = rumor::Doc::new(rumor::ReplicaId(0x61));
+    let mut rng = ChaCha8Rng::seed_from_u64(61);
+    let text: String = (0..300_000)
+        .map(|_| char::from(b'a' + rng.random_range(0..26u8)))
+        .collect();
+    founder.insert(0, &text).unwrap();
+    let snapshot = founder.encode_snapshot();
+    let other = rumor::Doc::decode_history(rumor::ReplicaId(0x62), &snapshot).unwrap();
+    let mut net = Net::with_docs(vec![founder, other], 32, Config::default());
+    net.add_peer(0, 1);
+    net.run_for(secs(3));
+    let doc = rumor::Doc::decode_history(rumor::ReplicaId(0x61), &snapshot).unwrap();
+    let joining = Config {
+        joining: true,
+        ..Config::default()
+    };
+    net.nodes[0] = rumor::node::Node::new(doc, joining, ChaCha8Rng::seed_from_u64(4), net.now);
+    let sent_before = net.nodes[1].stats().bytes_sent;
+    net.add_peer(0, 1);
+    net.run_for(secs(5));
+    assert!(net.nodes[0].is_joined());
+    assert_eq!(
+        net.nodes[0].replica(),
+        rumor::ReplicaId(0x61),
+        "not renamed"
+    );
+    assert_eq!(net.nodes[1].stats().snapshots_sent, 0);
+    let sent = net.nodes[1].stats().bytes_sent - sent_before;
+    assert!(
+        sent < 2_000,
+        "the peer sent {sent} bytes to the restarted founder"
+    );
+    net.insert(0, 0, "still the founder ");
+    net.insert(1, 0, "and its peer ");
+    net.run_for(secs(1));
+    assert!(net.converged());
+}

@@ -1124,6 +1124,9 @@ impl Node {
     fn on_digest(&mut self, now: Time, from: SocketAddr, d: &DigestFrame) {
         let ours = self.doc.version();
         let me = self.doc.replica();
+        if !self.joined && d.scope.is_none() {
+            self.joined_by_digest(&ours, &d.version);
+        }
         let Some(peer) = self.peers.get_mut(&from) else {
             return;
         };
@@ -1175,6 +1178,25 @@ impl Node {
                 for f in replies {
                     peer.control.push_back(f);
                 }
+            }
+        }
+    }
+
+    /// A newcomer whose own ops a member has, and that has exactly the
+    /// member's document (`theirs`, a whole digest), is a member that
+    /// restarted: nothing is missing on either side and none of its ops
+    /// was made without the group's history, so it needs no snapshot and
+    /// keeps its replica id.
+    fn joined_by_digest(&mut self, ours: &VersionVector, theirs: &VersionVector) {
+        let mine = ours.get(self.doc.replica());
+        if mine > 0
+            && !self.stability.declared_me
+            && ours.dominates(theirs)
+            && theirs.dominates(ours)
+        {
+            self.joined = true;
+            for peer in self.peers.values_mut() {
+                peer.control.retain(|f| *f != Frame::Join);
             }
         }
     }
@@ -1249,10 +1271,34 @@ impl Node {
         if !self.joined && self.doc.replica() < sender {
             self.joined = true;
         }
-        if self.joined {
-            // (A snapshot already on its way goes on: asks are repeated.)
-            self.start_snapshot(from, now);
+        if !self.joined {
+            return;
         }
+        // A replica with only its own ops that restarts asks as a newcomer
+        // does. If its digest shows it has exactly our document, and its
+        // ops are ours too, it is a member that restarted: our digest tells
+        // it so (see `on_digest`), and a snapshot would only repeat what it
+        // has. (Only as one whole digest frame: it must see all of it.)
+        let ours = self.doc.version_ref();
+        let same = self
+            .peers
+            .get(&from)
+            .is_some_and(|p| p.known.dominates(ours) && ours.dominates(&p.known));
+        let gone = self
+            .stability
+            .declarations()
+            .iter()
+            .any(|&(r, _)| r == sender);
+        let digests = digest_frames(ours, None, false, self.max_frame());
+        if same && !gone && ours.get(sender) > 0 && digests.len() == 1 {
+            self.stats.digests_sent += 1;
+            if let Some(peer) = self.peers.get_mut(&from) {
+                peer.control.extend(digests);
+            }
+            return;
+        }
+        // (A snapshot already on its way goes on: asks are repeated.)
+        self.start_snapshot(from, now);
     }
 
     /// Whether this node is a member (not a newcomer waiting for a snapshot).
