@@ -7,7 +7,12 @@
 //!   library allows (see `contenders/mod.rs` for what each one does);
 //! - `load/<trace>`: build a fresh replica from the encoded bytes at once;
 //! - retained heap and encoded bytes are printed (not timed) before the
-//!   timings of each trace.
+//!   timings of each trace;
+//! - `duplicates/long-run`: checking a 10-char duplicate op (what a
+//!   retransmission, a restarted peer or a forger sends) at the start, the
+//!   middle and the end of one run of 4 M non-ASCII chars, and of a delete
+//!   run of 1 M spans: the start is the baseline, and the other positions
+//!   should cost about the same (they once walked the run: 10^4 times more).
 //!
 //! `cargo bench --bench doc` takes a few minutes; yrs's local replay
 //! (seconds per run) is left out unless `RUMOR_BENCH_SLOW=1`.
@@ -249,5 +254,48 @@ fn cleanup(c: &mut Criterion, trace: &SequentialTrace, doc: &rumor::Doc) {
     g.finish();
 }
 
-criterion_group!(doc, benches);
+/// A 10-counter part of what `doc`'s own replica made, from counter `at`.
+fn own_part(doc: &rumor::Doc, at: u64) -> rumor::Op {
+    let before: rumor::VersionVector = [(doc.replica(), at)].into_iter().collect();
+    let op = doc.ops_since(&before).remove(0);
+    op.slice(0, 10)
+}
+
+/// `duplicates/long-run`: see the module doc.
+fn duplicates(c: &mut Criterion) {
+    let chars: u64 = if smoke_mode() { 40_000 } else { 4_000_000 };
+    let spans: u64 = chars / 4;
+    let mut author = rumor::Doc::new(rumor::ReplicaId(1));
+    let unit = "pâte → 😀 ";
+    let per = unit.chars().count() as u64;
+    author
+        .insert(0, &unit.repeat((chars / per) as usize))
+        .unwrap();
+    let inserted = author.len() as u64;
+    // Every other char, one at a time: one delete run of `spans` spans.
+    for k in 0..spans as usize {
+        author.delete(k, 1).unwrap();
+    }
+    let mut doc = rumor::Doc::new(rumor::ReplicaId(2));
+    for op in author.ops_since(&rumor::VersionVector::new()) {
+        doc.apply(op).unwrap();
+    }
+    let mut g = c.benchmark_group("duplicates/long-run");
+    for (name, at) in [
+        ("insert-at-start", 0),
+        ("insert-in-middle", inserted / 2),
+        ("insert-at-end", inserted - 10),
+        ("delete-at-start", inserted),
+        ("delete-at-end", inserted + spans - 10),
+    ] {
+        let dup = own_part(&author, at);
+        assert!(doc.apply(dup.clone()).unwrap().ops_applied == 0);
+        g.bench_function(name, |b| {
+            b.iter_batched(|| dup.clone(), |op| doc.apply(op), BatchSize::SmallInput)
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(doc, benches, duplicates);
 criterion_main!(doc);

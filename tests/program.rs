@@ -536,3 +536,95 @@ fn save_writes_through_a_link_keeps_a_private_mode_and_leaves_a_fifo_a_fifo() {
     assert_eq!(reader.join().unwrap(), b"saved text");
     assert!(a.exit().success());
 }
+
+/// `status`'s `received` line: (datagrams, bytes, ops).
+fn received(peer: &mut Peer) -> (u64, u64, u64) {
+    status_numbers(peer, "received")
+}
+
+/// The first three numbers of `status`'s line that starts with `what`.
+fn status_numbers(peer: &mut Peer, what: &str) -> (u64, u64, u64) {
+    let status = peer.ok("status");
+    let line = status.iter().find(|l| l.starts_with(what)).unwrap();
+    let n: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+        .collect();
+    (n[0], n[1], n[2])
+}
+
+#[test]
+fn a_restarted_peer_does_not_send_its_big_document_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path();
+    let data = tmp.path().join("a-data");
+    let mut b = Peer::start(Spec::new("b"), logs);
+    let mut a = Peer::start(Spec::new("a").peer(b.addr).data(&data), logs);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    let alphabet: Vec<char> = "abcdefghij klmnop→é😀".chars().collect();
+    let paste: String = (0..400_000)
+        .map(|_| alphabet[rng.random_range(0..alphabet.len())])
+        .collect();
+    a.insert(0, &paste);
+    wait_for_text(&mut b, CONVERGE, "the paste", |t| {
+        t.chars().count() == 400_000
+    });
+    b.insert(0, "b was here ");
+    wait_for_text(&mut a, CONVERGE, "b's edit", |t| {
+        t.starts_with("b was here ")
+    });
+    let before = received(&mut b);
+    a.restart(logs);
+    // Time for the two to meet again, and for a catch-up, had one
+    // started, to run.
+    std::thread::sleep(Duration::from_secs(3));
+    let after = received(&mut b);
+    let (bytes, ops) = (after.1 - before.1, after.2 - before.2);
+    assert!(
+        bytes < 20_000 && ops < 10,
+        "after its restart, a sent {bytes} bytes and {ops} ops (the paste is {} bytes)",
+        paste.len()
+    );
+    a.insert(0, "back ");
+    wait_for_text(&mut b, CONVERGE, "the edit after the restart", |t| {
+        t.starts_with("back ")
+    });
+    assert_eq!(a.text(), b.text());
+}
+
+#[test]
+fn a_restarted_founder_is_not_sent_its_document_back() {
+    // Only a's own ops, and a peer: it restarts as a newcomer would, and
+    // asks to join. b has exactly its document: no snapshot, no new id.
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path();
+    let data = tmp.path().join("a-data");
+    let mut b = Peer::start(Spec::new("b"), logs);
+    let mut a = Peer::start(Spec::new("a").peer(b.addr).data(&data), logs);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(8);
+    let paste: String = (0..200_000)
+        .map(|_| char::from(b'a' + rng.random_range(0..26u8)))
+        .collect();
+    a.insert(0, &paste);
+    wait_for_text(&mut b, CONVERGE, "the paste", |t| t.len() == 200_000);
+    let replica = |p: &mut Peer| {
+        let status = p.ok("status");
+        status
+            .into_iter()
+            .find(|l| l.starts_with("replica"))
+            .unwrap()
+    };
+    let id = replica(&mut a);
+    let before = status_numbers(&mut b, "sent");
+    a.restart(logs);
+    std::thread::sleep(Duration::from_secs(3));
+    let after = status_numbers(&mut b, "sent");
+    let bytes = after.1 - before.1;
+    assert!(bytes < 20_000, "b sent the restarted a {bytes} bytes");
+    assert_eq!(replica(&mut a), id, "a keeps its replica id");
+    a.insert(0, "back ");
+    wait_for_text(&mut b, CONVERGE, "the edit after the restart", |t| {
+        t.starts_with("back ")
+    });
+}

@@ -621,3 +621,95 @@ fn an_ask_sent_before_a_snapshot_landed_does_not_start_another() {
     assert_eq!(holder.stats().snapshots_sent, 1, "no second snapshot");
     assert_eq!(newcomer.stats().snapshots_received, 1, "no second snapshot");
 }
+
+#[test]
+fn a_peer_restarted_with_a_multi_megabyte_document_re_sends_none_of_it() {
+    // Node 0 pasted 3 MB (ASCII and multi-byte chars); node 1 has it all.
+    let mut pasted = rumor::Doc::new(rumor::ReplicaId(0x51));
+    let mut rng = ChaCha8Rng::seed_from_u64(30);
+    let alphabet: Vec<char> = "abcdefghijklmnopqrstuvwxyz .,\n→üïöé😀".chars().collect();
+    let text: String = (0..2_600_000)
+        .map(|_| alphabet[rng.random_range(0..alphabet.len())])
+        .collect();
+    pasted.insert(0, &text).unwrap();
+    let snapshot = pasted.encode_snapshot();
+    assert!(pasted.text().len() > 3_000_000);
+    let other = rumor::Doc::decode_history(rumor::ReplicaId(0x52), &snapshot).unwrap();
+    let mut net = Net::with_docs(vec![pasted, other], 31, Config::default());
+    net.add_peer(0, 1);
+    net.run_for(secs(3));
+    assert_eq!(
+        net.nodes[0].doc().version_ref(),
+        net.nodes[1].doc().version_ref()
+    );
+    // Node 0 exits and restarts from its log, compacted into a snapshot:
+    // same replica, fresh protocol state, nothing known about its peers.
+    let doc = rumor::Doc::decode_history(rumor::ReplicaId(0x51), &snapshot).unwrap();
+    net.nodes[0] = rumor::node::Node::new(
+        doc,
+        Config::default(),
+        ChaCha8Rng::seed_from_u64(3),
+        net.now,
+    );
+    let received_before = net.nodes[1].stats().ops_received;
+    let sent_before = net.nodes[1].stats().bytes_sent;
+    net.add_peer(0, 1);
+    net.run_for(secs(3));
+    let restarted = net.nodes[0].stats();
+    assert_eq!(restarted.ops_sent, 0, "the restarted node re-sent ops");
+    assert!(
+        restarted.bytes_sent < 2_000,
+        "the restarted node sent {} bytes",
+        restarted.bytes_sent
+    );
+    assert_eq!(net.nodes[1].stats().ops_received, received_before);
+    assert!(net.nodes[1].stats().bytes_sent - sent_before < 2_000);
+    // And it still pushes what is new.
+    net.insert(0, 0, "after the restart ");
+    net.run_for(secs(1));
+    assert!(net.converged());
+    assert!(net.text(1).starts_with("after the restart "));
+}
+
+#[test]
+fn a_restarted_founder_whose_peer_has_its_document_is_not_sent_a_snapshot() {
+    // The driver starts a replica with only its own ops and a peer as a
+    // newcomer (`joining`): so does a founder that restarts after its peer
+    // got everything. The peer has its document: no snapshot, no new id.
+    let mut founder = rumor::Doc::new(rumor::ReplicaId(0x61));
+    let mut rng = ChaCha8Rng::seed_from_u64(61);
+    let text: String = (0..300_000)
+        .map(|_| char::from(b'a' + rng.random_range(0..26u8)))
+        .collect();
+    founder.insert(0, &text).unwrap();
+    let snapshot = founder.encode_snapshot();
+    let other = rumor::Doc::decode_history(rumor::ReplicaId(0x62), &snapshot).unwrap();
+    let mut net = Net::with_docs(vec![founder, other], 32, Config::default());
+    net.add_peer(0, 1);
+    net.run_for(secs(3));
+    let doc = rumor::Doc::decode_history(rumor::ReplicaId(0x61), &snapshot).unwrap();
+    let joining = Config {
+        joining: true,
+        ..Config::default()
+    };
+    net.nodes[0] = rumor::node::Node::new(doc, joining, ChaCha8Rng::seed_from_u64(4), net.now);
+    let sent_before = net.nodes[1].stats().bytes_sent;
+    net.add_peer(0, 1);
+    net.run_for(secs(5));
+    assert!(net.nodes[0].is_joined());
+    assert_eq!(
+        net.nodes[0].replica(),
+        rumor::ReplicaId(0x61),
+        "not renamed"
+    );
+    assert_eq!(net.nodes[1].stats().snapshots_sent, 0);
+    let sent = net.nodes[1].stats().bytes_sent - sent_before;
+    assert!(
+        sent < 2_000,
+        "the peer sent {sent} bytes to the restarted founder"
+    );
+    net.insert(0, 0, "still the founder ");
+    net.insert(1, 0, "and its peer ");
+    net.run_for(secs(1));
+    assert!(net.converged());
+}

@@ -47,6 +47,7 @@ mod error;
 mod flat_sequence;
 mod history;
 mod id;
+mod log_buffers;
 mod op;
 mod oplog;
 mod pending;
@@ -445,6 +446,21 @@ impl Doc {
     /// Number of ops held waiting for their dependencies.
     pub fn pending_len(&self) -> usize {
         self.pending.len()
+    }
+
+    /// Whether an op starting at `id` is held waiting for its dependencies.
+    pub fn holds(&self, id: Id) -> bool {
+        self.pending.holds(id)
+    }
+
+    /// Drops the held ops that were already held at the previous call:
+    /// their causes did not come in a whole interval. Call it now and then
+    /// (the node does, every `Config::held_expiry`), so that what a flood
+    /// parked is given back; an honest sender's next digest exchange
+    /// brings any op dropped here again, with its causes. Returns how many
+    /// were dropped. O(held ops).
+    pub fn expire_held(&mut self) -> usize {
+        self.pending.expire()
     }
 
     /// Number of runs in the op log (a measure of history size).

@@ -6,13 +6,15 @@
 //! `Vec`, each entry naming its stretch of them. An op is merged into the
 //! last entry when it simply continues it (typing, repeated deletes), so
 //! an entry's text and targets are always at the end of their buffer while
-//! it can still grow.
+//! it can still grow. Both buffers are indexed (`log_buffers`), so any
+//! part of a long run is found without walking the run.
 
 use std::collections::BTreeMap;
 use std::ops::Range;
 
 use super::error::Error;
 use super::id::{Id, ReplicaId, TargetSpan};
+use super::log_buffers::{LogTargets, LogText};
 use super::op::{Op, OpKind};
 use super::version::VersionVector;
 
@@ -84,8 +86,8 @@ impl Entry {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct OpLog {
     entries: Vec<Entry>,
-    text: String,
-    targets: Vec<TargetSpan>,
+    text: LogText,
+    targets: LogTargets,
     /// Per replica, its entries in counter order (a replica's ops are
     /// applied in counter order).
     by_replica: BTreeMap<ReplicaId, ReplicaEntries>,
@@ -145,7 +147,7 @@ impl OpLog {
 
     /// All inserted text, in log order ([`Run::text`] indexes it).
     pub fn text(&self) -> &str {
-        &self.text
+        self.text.as_str()
     }
 
     /// Appends an insert that was just applied.
@@ -165,11 +167,11 @@ impl OpLog {
                 && left == Some(Id::new(id.replica, id.counter - 1))
                 && pack(right) == last.right
         });
-        if self.text.capacity() - self.text.len() < text.len() {
+        if self.text.spare() < text.len() {
             self.text
                 .reserve_exact(gentle_growth(self.text.capacity(), text.len()));
         }
-        self.text.push_str(text);
+        self.text.push(text);
         let end = self.text.len() as u32;
         if continues {
             let last = self.entries.last_mut().expect("checked above");
@@ -195,13 +197,13 @@ impl OpLog {
                 && last.end() == id.counter
                 && last.len as u64 + len <= u32::MAX as u64
         });
-        if self.targets.capacity() - self.targets.len() < targets.len() {
+        if self.targets.spare() < targets.len() {
             let extra = gentle_growth(self.targets.capacity(), targets.len());
             self.targets.reserve_exact(extra);
         }
         if continues {
             for &t in targets {
-                TargetSpan::push(&mut self.targets, t);
+                self.targets.push(t, true);
             }
             let last = self.entries.last_mut().expect("checked above");
             last.len += len as u32;
@@ -209,11 +211,9 @@ impl OpLog {
         } else {
             let start = self.targets.len() as u32;
             // The first span must not merge into the previous entry's last one.
-            let mut own = Vec::with_capacity(targets.len());
-            for &t in targets {
-                TargetSpan::push(&mut own, t);
+            for (k, &t) in targets.iter().enumerate() {
+                self.targets.push(t, k > 0);
             }
-            self.targets.extend(own);
             self.push_entry(Entry {
                 id,
                 len: len as u32,
@@ -287,13 +287,13 @@ impl OpLog {
         self.entries.iter().map(|e| {
             let op = if e.is_delete {
                 EntryOp::Delete {
-                    targets: &self.targets[range(&e.data)],
+                    targets: &self.targets.as_slice()[range(&e.data)],
                 }
             } else {
                 EntryOp::Insert {
                     left: unpack(e.left),
                     right: unpack(e.right),
-                    text: &self.text[range(&e.data)],
+                    text: &self.text.as_str()[range(&e.data)],
                 }
             };
             (e.id, e.len as u64, op)
@@ -314,13 +314,7 @@ impl OpLog {
             if entry.is_delete || from >= to {
                 continue;
             }
-            let text = &self.text[range(&entry.data)];
-            // One byte per char (ASCII): slice directly, no scan.
-            if text.len() == entry.len as usize {
-                out.push_str(&text[from as usize..to as usize]);
-            } else {
-                out.push_str(char_range(text, from, to));
-            }
+            out.push_str(self.chars_of(entry, from, to));
         }
     }
 
@@ -350,7 +344,7 @@ impl OpLog {
                 continue;
             }
             let mut left = below.min(e.end()) - e.id.counter;
-            for t in &self.targets[range(&e.data)] {
+            for t in &self.targets.as_slice()[range(&e.data)] {
                 if left == 0 {
                     break;
                 }
@@ -386,24 +380,24 @@ impl OpLog {
         log
     }
 
-    /// The part of an entry that uses counters `from .. to` (offsets), as an op.
+    /// The text of counters `from .. to` (offsets) of an insert entry.
+    /// O(log n + the part), whatever the entry's length.
+    fn chars_of(&self, entry: &Entry, from: u64, to: u64) -> &str {
+        self.text
+            .slice(range(&entry.data), entry.len as u64, from, to)
+    }
+
+    /// The part of an entry that uses counters `from .. to` (offsets), as
+    /// an op. O(log n + the part), whatever the entry's length.
     fn op(&self, entry: &Entry, from: u64, to: u64) -> Op {
         let id = entry.id.add(from);
         let kind = if entry.is_delete {
-            let whole = OpKind::Delete {
-                targets: self.targets[range(&entry.data)].to_vec(),
-            };
-            let op = Op {
-                id: entry.id,
-                kind: whole,
-            };
-            return if from == 0 && to == entry.len as u64 {
-                op
-            } else {
-                op.slice(from, to)
-            };
+            let mut targets = Vec::new();
+            self.targets
+                .slice(range(&entry.data), from, to, &mut targets);
+            OpKind::Delete { targets }
         } else {
-            let text = char_range(&self.text[range(&entry.data)], from, to);
+            let text = self.chars_of(entry, from, to);
             OpKind::Insert {
                 left: if from == 0 {
                     unpack(entry.left)
@@ -467,7 +461,7 @@ impl OpLog {
                     origin_left(lo, *left) == origin_left(start, unpack(have.left))
                         && *right == unpack(have.right)
                         && char_range(text, a - lo, b - lo)
-                            == char_range(&self.text[range(&have.data)], a - start, b - start)
+                            == self.chars_of(have, a - start, b - start)
                 }
                 _ => {
                     let theirs = op.slice(a - lo, b - lo);
@@ -489,7 +483,8 @@ fn gentle_growth(capacity: usize, needed: usize) -> usize {
     needed.max(capacity / 4 + 64)
 }
 
-/// Chars `from .. to` of `text` (clamped to its end).
+/// Chars `from .. to` of `text` (clamped to its end): for an op's own
+/// text, which is short; the log's runs are sliced through their index.
 fn char_range(text: &str, from: u64, to: u64) -> &str {
     let mut bounds = text.char_indices().map(|(i, _)| i).chain([text.len()]);
     let start = bounds.nth(from as usize).unwrap_or(text.len());
@@ -520,4 +515,25 @@ fn merged_spans(spans: &[TargetSpan]) -> Vec<TargetSpan> {
         TargetSpan::push(&mut out, s);
     }
     out
+}
+
+/// Test only: how many stored chars and delete spans the log stepped over
+/// to find a part of a run (a complexity proxy: tests assert on it, never
+/// on time).
+#[cfg(test)]
+pub(crate) mod walked {
+    use std::cell::Cell;
+
+    thread_local! {
+        static WALKED: Cell<u64> = const { Cell::new(0) };
+    }
+
+    pub fn add(n: u64) {
+        WALKED.with(|w| w.set(w.get() + n));
+    }
+
+    /// The count so far, reset to zero.
+    pub fn take() -> u64 {
+        WALKED.with(|w| w.replace(0))
+    }
 }

@@ -392,7 +392,7 @@ fn held_ops_are_bounded_in_bytes() {
             text: text.clone(),
         },
     };
-    let fits = pending::MAX_PENDING_BYTES / text.len();
+    let fits = pending::MAX_PENDING_BYTES / pending::held_cost(&early(0));
     for k in 0..fits as u64 {
         assert!(d.apply(early(k)).unwrap().held);
     }
@@ -774,4 +774,135 @@ fn forged_piece_lists_are_refused_and_honest_ones_load() {
         d.seq = Sequence::from_pieces(&pieces);
         assert!(Doc::decode_history(r(9), &d.encode_snapshot()).is_err());
     }
+}
+
+/// One op of `doc`'s replica: the counters `from .. to` of what it made.
+fn own_part(doc: &Doc, from: u64, to: u64) -> Op {
+    let before: VersionVector = [(doc.replica(), from)].into_iter().collect();
+    let op = doc.ops_since(&before).remove(0);
+    op.slice(0, to - from)
+}
+
+#[test]
+fn a_duplicate_inside_a_long_insert_run_is_checked_without_walking_the_run() {
+    // ASCII, two-byte, and mixed one- to four-byte chars.
+    for unit in ["a", "é", "a→😀é"] {
+        let mut a = Doc::new(r(1));
+        let per = unit.chars().count();
+        a.insert(0, &unit.repeat(300_000 / per)).unwrap();
+        let len = a.len() as u64;
+        let mut b = Doc::new(r(2));
+        for op in a.ops_since(&VersionVector::new()) {
+            b.apply(op).unwrap();
+        }
+        assert_eq!(b.log_entries(), 1, "one stored run");
+        let dups: Vec<Op> = [len - 20, len / 2, 7]
+            .into_iter()
+            .map(|k| own_part(&a, k, k + 10))
+            .collect();
+        oplog::walked::take();
+        for dup in dups {
+            assert_eq!(b.apply(dup.clone()).unwrap(), Applied::default());
+            let mut forged = dup.clone();
+            if let OpKind::Insert { text, .. } = &mut forged.kind {
+                *text = "z".repeat(10);
+            }
+            assert_eq!(b.apply(forged), Err(Error::Conflict(dup.id)));
+        }
+        let walked = oplog::walked::take();
+        assert!(
+            walked < 3000,
+            "{unit:?}: stepped over {walked} stored chars for six 10-char duplicates"
+        );
+        // Serving the tail of the run to a peer that has the rest.
+        let tail = a.ops_since(&[(r(1), len - 5)].into_iter().collect());
+        assert_eq!(tail.len(), 1);
+        assert_eq!(tail[0].len(), 5);
+        let walked = oplog::walked::take();
+        assert!(
+            walked < 1000,
+            "{unit:?}: stepped over {walked} for a 5-char tail"
+        );
+        assert_eq!(b.text(), a.text());
+    }
+}
+
+#[test]
+fn a_duplicate_inside_a_long_delete_run_is_checked_without_walking_the_run() {
+    let mut a = Doc::new(r(1));
+    a.insert(0, &"x".repeat(40_000)).unwrap();
+    // Every other char, one at a time: one stored run of 20 000 spans.
+    for k in 0..20_000 {
+        a.delete(k, 1).unwrap();
+    }
+    assert_eq!(a.log_entries(), 2);
+    let mut b = Doc::new(r(2));
+    for op in a.ops_since(&VersionVector::new()) {
+        b.apply(op).unwrap();
+    }
+    let end = a.version().get(r(1));
+    let dups: Vec<Op> = [end - 3, 40_000 + 10_000, 40_001]
+        .into_iter()
+        .map(|k| own_part(&a, k, k + 3))
+        .collect();
+    oplog::walked::take();
+    for dup in dups {
+        assert_eq!(b.apply(dup.clone()).unwrap(), Applied::default());
+        let mut forged = dup.clone();
+        if let OpKind::Delete { targets } = &mut forged.kind {
+            targets[0].start.counter += 1;
+        }
+        assert!(matches!(b.apply(forged), Err(Error::Conflict(_))));
+    }
+    let walked = oplog::walked::take();
+    assert!(
+        walked < 2000,
+        "stepped over {walked} stored spans for six duplicates"
+    );
+    let tail = a.ops_since(&[(r(1), end - 2)].into_iter().collect());
+    assert_eq!(tail.len(), 1);
+    assert_eq!(tail[0].len(), 2);
+    let walked = oplog::walked::take();
+    assert!(walked < 1000, "stepped over {walked} for a 2-counter tail");
+    assert_eq!(b.text(), a.text());
+}
+
+#[test]
+fn held_ops_expire_at_the_second_call_and_their_causes_still_apply_later() {
+    let mut a = Doc::new(r(1));
+    for run in ["abc", "def", "ghi"] {
+        a.insert(0, run).unwrap();
+    }
+    let ops = a.ops_since(&VersionVector::new());
+    assert_eq!(ops.len(), 3);
+    let mut b = Doc::new(r(2));
+    assert!(b.apply(ops[1].clone()).unwrap().held);
+    assert_eq!(b.expire_held(), 0, "held for less than an interval");
+    assert!(b.apply(ops[2].clone()).unwrap().held);
+    assert!(b.holds(ops[1].id) && b.holds(ops[2].id));
+    assert_eq!(b.expire_held(), 1, "the first one waited a whole interval");
+    assert!(!b.holds(ops[1].id) && b.holds(ops[2].id));
+    assert_eq!(b.pending_len(), 1);
+    // Its causes come; the dropped op is sent again (a digest exchange).
+    b.apply(ops[0].clone()).unwrap();
+    assert_eq!(b.text(), "abc");
+    b.apply(ops[1].clone()).unwrap();
+    assert_eq!(b.text(), a.text(), "the one still held applied with it");
+    assert_eq!(b.pending_len(), 0);
+    assert_eq!(b.expire_held(), 0);
+}
+
+#[test]
+fn holding_an_op_counts_its_own_size_not_only_its_text() {
+    // A flood of one-char ops costs far more than one byte each to hold:
+    // the byte bound counts that, so it bounds what is really taken.
+    let op = Op {
+        id: Id::new(r(2), 1),
+        kind: OpKind::Insert {
+            left: None,
+            right: None,
+            text: "x".into(),
+        },
+    };
+    assert!(pending::held_cost(&op) > std::mem::size_of::<Op>() + 1);
 }

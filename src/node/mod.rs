@@ -153,6 +153,11 @@ pub struct Config {
     /// Cleanup runs (at an anti-entropy tick) once the history not yet
     /// cleaned up holds at least this many runs.
     pub collect_min_runs: usize,
+    /// Ops that arrived before their causes are held at most about twice
+    /// this long (at least this long), then dropped: a flood of ops whose
+    /// causes never come gives its memory back, and an honest sender's
+    /// digest exchange brings a dropped op again.
+    pub held_expiry: Duration,
     /// Start as a newcomer: send none of our ops until a member's snapshot
     /// arrives (asked for with `Join`), then re-make any we made before as a
     /// new replica (see `stability`'s "Newcomers"). For a replica that
@@ -192,6 +197,7 @@ impl Default for Config {
             member_horizon: Duration::from_secs(3600),
             join_grace: Duration::from_secs(30),
             collect_min_runs: 1024,
+            held_expiry: Duration::from_secs(30),
             joining: false,
         }
     }
@@ -425,6 +431,8 @@ pub struct Node {
     /// A peer showed it holds ops of ours that we lack (`Event::OwnOpsLost`):
     /// we wait, as a newcomer does, to rejoin under a new id.
     own_ops_lost: bool,
+    /// When held ops were last aged (see `Config::held_expiry`).
+    held_aged_at: Time,
 }
 
 impl std::fmt::Debug for Node {
@@ -490,6 +498,7 @@ impl Node {
             stability: Default::default(),
             joined: true,
             own_ops_lost: false,
+            held_aged_at: now,
         };
         node.joined = !node.config.joining;
         node.arm_node_timers(now);
@@ -659,6 +668,7 @@ impl Node {
         if self.timers.expire(node_timer::ANTI_ENTROPY, now) {
             self.anti_entropy_round();
             self.cleanup_tick(now);
+            self.expire_held(now);
             let next = self.jittered(self.config.anti_entropy_interval);
             self.timers.set(node_timer::ANTI_ENTROPY, now + next);
         }
@@ -912,7 +922,13 @@ impl Node {
         let peer = self.peers.get_mut(&addr).expect("ensured");
         if peer.replica.is_some_and(|r| r != replica) {
             peer.reset_replica(replica);
+            // Ask what it has: it answers with its digest if it lacks any.
+            let digests = self.digest_frames(true);
+            self.stats.digests_sent += digests.len() as u64;
+            let peer = self.peers.get_mut(&addr).expect("ensured");
+            peer.queue_digests(digests);
         }
+        let peer = self.peers.get_mut(&addr).expect("ensured");
         peer.replica = Some(replica);
         peer.last_heard = Some(now);
         let was = peer.state;
@@ -1099,6 +1115,24 @@ impl Node {
         }
     }
 
+    /// Every `held_expiry`, drops the ops held since the previous time
+    /// (see `Doc::expire_held`), and forgets them in each peer's count of
+    /// early ops.
+    fn expire_held(&mut self, now: Time) {
+        if now < self.held_aged_at + self.config.held_expiry {
+            return;
+        }
+        self.held_aged_at = now;
+        if self.doc.expire_held() == 0 {
+            return;
+        }
+        let doc = &self.doc;
+        for peer in self.peers.values_mut() {
+            peer.held.retain(|&id| doc.holds(id));
+        }
+        self.stats.ops_buffered = self.doc.pending_len() as u64;
+    }
+
     /// Our version vector as digest frames that each fit a datagram.
     fn digest_frames(&self, reply: bool) -> Vec<Frame> {
         digest_frames(self.doc.version_ref(), None, reply, self.max_frame())
@@ -1111,6 +1145,9 @@ impl Node {
             self.check_own_count(from, d.version.get(me));
         }
         let ours = self.doc.version();
+        if !self.joined && !self.own_ops_lost && d.scope.is_none() {
+            self.joined_by_digest(&ours, &d.version);
+        }
         let Some(peer) = self.peers.get_mut(&from) else {
             return;
         };
@@ -1167,6 +1204,25 @@ impl Node {
                 for f in replies {
                     peer.control.push_back(f);
                 }
+            }
+        }
+    }
+
+    /// A newcomer whose own ops a member has, and that has exactly the
+    /// member's document (`theirs`, a whole digest), is a member that
+    /// restarted: nothing is missing on either side and none of its ops
+    /// was made without the group's history, so it needs no snapshot and
+    /// keeps its replica id.
+    fn joined_by_digest(&mut self, ours: &VersionVector, theirs: &VersionVector) {
+        let mine = ours.get(self.doc.replica());
+        if mine > 0
+            && !self.stability.declared_me
+            && ours.dominates(theirs)
+            && theirs.dominates(ours)
+        {
+            self.joined = true;
+            for peer in self.peers.values_mut() {
+                peer.control.retain(|f| *f != Frame::Join);
             }
         }
     }
@@ -1288,10 +1344,34 @@ impl Node {
         if !self.joined && !self.own_ops_lost && self.doc.replica() < sender {
             self.joined = true;
         }
-        if self.joined {
-            // (A snapshot already on its way goes on: asks are repeated.)
-            self.start_snapshot(from, now);
+        if !self.joined {
+            return;
         }
+        // A replica with only its own ops that restarts asks as a newcomer
+        // does. If its digest shows it has exactly our document, and its
+        // ops are ours too, it is a member that restarted: our digest tells
+        // it so (see `on_digest`), and a snapshot would only repeat what it
+        // has. (Only as one whole digest frame: it must see all of it.)
+        let ours = self.doc.version_ref();
+        let same = self
+            .peers
+            .get(&from)
+            .is_some_and(|p| p.known.dominates(ours) && ours.dominates(&p.known));
+        let gone = self
+            .stability
+            .declarations()
+            .iter()
+            .any(|&(r, _)| r == sender);
+        let digests = digest_frames(ours, None, false, self.max_frame());
+        if same && !gone && ours.get(sender) > 0 && digests.len() == 1 {
+            self.stats.digests_sent += 1;
+            if let Some(peer) = self.peers.get_mut(&from) {
+                peer.control.extend(digests);
+            }
+            return;
+        }
+        // (A snapshot already on its way goes on: asks are repeated.)
+        self.start_snapshot(from, now);
     }
 
     /// Whether this node is a member (not a newcomer waiting for a snapshot).
@@ -1431,7 +1511,7 @@ impl Node {
     }
 
     /// Queues ops for peers: first for each peer with a pull (a digest
-    /// showed a gap, or it is new or back) everything beyond its pull
+    /// showed a gap, or it is back) everything beyond its pull
     /// point; then each op the doc gained since the last refill for the
     /// peers its author's gossip tree names (`gossip.rs`): local edits
     /// (push) and ops learned from other peers (relay) alike.
@@ -1821,9 +1901,7 @@ impl Node {
             Vec::new()
         };
         if peer.queue.is_empty() {
-            peer.retransmit_pending = false;
-            peer.queue_bytes = 0;
-            peer.queued_since = None;
+            peer.queue_emptied();
             peer.timers.clear(peer_timer::COALESCE);
         }
         if builder.is_empty() {

@@ -18,6 +18,9 @@ use super::timers::{peer_timer, TimerTable};
 use super::{Config, PeerInfo, PeerState, Time};
 use crate::wire::Frame;
 
+/// Room for this many ops stays in an emptied send queue.
+const QUEUE_KEPT: usize = 32;
+
 /// A datagram sent and not yet acknowledged or declared lost.
 #[derive(Clone, Debug)]
 pub struct SentPacket {
@@ -70,8 +73,12 @@ pub struct Peer {
     /// What the peer has: its last digest, raised by acknowledged ops.
     pub known: VersionVector,
     /// Set when the peer lacks ops whatever the gossip rule says (its
-    /// digest showed a gap, or it is new or back): the next refill queues
-    /// every op the doc has beyond this (less what is in flight).
+    /// digest showed a gap, or it is back after being down): the next
+    /// refill queues every op the doc has beyond this (less what is in
+    /// flight). A peer we have not heard a digest from (new to us, or a
+    /// new replica at its address) starts without one: what it lacks is
+    /// asked first, with our digest, not guessed (a restarted node would
+    /// otherwise send its whole document to peers that have it).
     pub pull: Option<VersionVector>,
     /// Ops to send, in an order the peer can apply, each small enough for one datagram.
     pub queue: VecDeque<Op>,
@@ -124,7 +131,7 @@ impl Peer {
             rtt: RttEstimator::new(config.initial_rto, config.min_rto, config.max_rto),
             timers: TimerTable::default(),
             known: VersionVector::new(),
-            pull: Some(VersionVector::new()),
+            pull: None,
             queue: VecDeque::new(),
             queue_bytes: 0,
             queued_since: None,
@@ -171,11 +178,12 @@ impl Peer {
     /// a digest exchange will establish it again.
     pub fn reset_sending(&mut self) {
         self.pull = Some(self.known.clone());
-        self.queue.clear();
+        // Dropped, not cleared: a long catch-up must not keep its room.
+        self.queue = VecDeque::new();
         self.queue_bytes = 0;
         self.queued_since = None;
         self.retransmit_pending = false;
-        self.in_flight.clear();
+        self.in_flight = VecDeque::new();
         self.data_in_flight = 0;
         self.snapshot_out = None;
         self.snapshot_delivered = None;
@@ -183,14 +191,26 @@ impl Peer {
     }
 
     /// A new replica at this address (the process restarted with fresh
-    /// data): nothing we knew about it holds.
+    /// data, or rejoined): nothing we knew about it holds, and what it
+    /// lacks is to be asked (see `pull`).
     pub fn reset_replica(&mut self, replica: ReplicaId) {
         self.replica = Some(replica);
         self.known = VersionVector::new();
         self.reset_sending();
+        self.pull = None;
         self.received = ReceivedPackets::default();
         self.largest_acked = None;
         self.hello_due = true;
+    }
+
+    /// The send queue just emptied: it gives back the room a long
+    /// catch-up or a relayed flood made it take (room for `QUEUE_KEPT`
+    /// ops stays, for typing).
+    pub fn queue_emptied(&mut self) {
+        self.retransmit_pending = false;
+        self.queue_bytes = 0;
+        self.queued_since = None;
+        self.queue.shrink_to(QUEUE_KEPT);
     }
 
     /// Queues a digest, replacing any digest still waiting.

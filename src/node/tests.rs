@@ -632,3 +632,35 @@ fn a_peer_list_is_cut_to_fit_a_small_mtu() {
     assert!(!lists.is_empty(), "no peer list went out");
     assert!(lists.iter().all(|&n| n > 0 && n < 38), "{lists:?}");
 }
+
+#[test]
+fn a_send_queue_that_empties_gives_its_memory_back() {
+    // 600 KB the peer lacks, queued as ~550 ops (not a snapshot: it is
+    // told to ask for ops), then the peer falls silent and is declared down.
+    let config = Config {
+        snapshot_min_ops: u64::MAX,
+        ..Config::default()
+    };
+    let mut b = node_with(2, 2, config);
+    b.doc.insert(0, &"b".repeat(600_000)).unwrap();
+    b.add_peer(Time::ZERO, addr(1));
+    let empty = VersionVector::new();
+    b.handle_datagram(Time::ZERO, addr(1), &digest_of(&empty, None, false));
+    sent_frames(&mut b);
+    let queued = b.peers[&addr(1)].queue.capacity();
+    assert!(queued > 256, "the queue held {queued} ops");
+    let mut now = Time::ZERO;
+    for _ in 0..30 {
+        now += Duration::from_secs(1);
+        b.handle_timeout(now);
+        sent_frames(&mut b);
+    }
+    let peer = &b.peers[&addr(1)];
+    assert_eq!(peer.state, PeerState::Down);
+    assert!(peer.queue.is_empty());
+    assert!(
+        peer.queue.capacity() < 64,
+        "an empty queue keeps room for {} ops",
+        peer.queue.capacity()
+    );
+}
