@@ -186,7 +186,7 @@ impl Storage for SimDisk {
         let doc = Doc::decode_history(replica, snapshot).map_err(|e| e.to_string())?;
         self.replica = replica;
         self.unsynced.clear();
-        self.synced_version.merge(doc.version_ref());
+        self.synced_version = doc.version();
         self.snapshot_ops = doc.version_ref().total() as usize;
         self.snapshot = Some(snapshot.to_vec());
         self.log.clear();

@@ -361,11 +361,19 @@ impl<S: Storage, N: Hosted> Host<S, N> {
             .as_ref()
             .is_some_and(|s| s.replica() != doc.replica());
         if rejoined || !doc.can_serve(&self.persisted) {
-            // The node rejoined as a new replica (see `Event::Rejoined`): the
+            // The node rejoined as a new replica (see `Event::Rejoined`), or
+            // loaded a snapshot with history it cannot give as ops: the
             // document is a new one, kept whole.
             if let Some(store) = &mut self.store {
                 store.rejoin(doc.replica(), &doc.encode_snapshot())?;
                 self.stats.rejoins_stored += 1;
+            }
+            // What is new of our own (ops re-made under a new id) is fresh.
+            let me = doc.replica();
+            let mut before = doc.version();
+            before.set(me, self.persisted.get(me));
+            if doc.can_serve(&before) {
+                self.fresh = doc.ops_since(&before);
             }
             self.persisted = doc.version();
             return Ok(());
