@@ -399,7 +399,8 @@ fn retransmissions_back_off_while_nothing_answers() {
 #[test]
 fn gossiped_addresses_that_never_answer_are_forgotten() {
     let mut a = with_live_peer();
-    let list = datagram(ReplicaId(1), 1, &[Frame::Peers(vec![addr(9)])]);
+    a.handle_datagram(Time::ZERO, addr(1), &ack_from_peer(&[0], 1));
+    let list = datagram(ReplicaId(1), 2, &[Frame::Peers(vec![addr(9)])]);
     a.handle_datagram(Time::ZERO, addr(1), &list);
     assert!(a.peers().iter().any(|p| p.addr == addr(9)));
     let mut now = Time::ZERO;
@@ -427,9 +428,11 @@ fn a_full_table_makes_room_by_forgetting_unanswered_gossip() {
         },
     );
     a.add_peer(Time::ZERO, addr(1));
+    sent_frames(&mut a);
+    a.handle_datagram(Time::ZERO, addr(1), &ack_from_peer(&[0], 0));
     let list = datagram(
         ReplicaId(1),
-        0,
+        1,
         &[Frame::Peers(vec![addr(7), addr(8), addr(9)])],
     );
     a.handle_datagram(Time::ZERO, addr(1), &list);

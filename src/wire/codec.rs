@@ -12,7 +12,7 @@ pub const MAGIC: [u8; 2] = *b"rM";
 pub const SEALED_MAGIC: [u8; 2] = *b"rS";
 /// The protocol version this code speaks. A datagram of another version
 /// is refused (and counted), never misread.
-pub const VERSION: u8 = 3;
+pub const VERSION: u8 = 4;
 /// Magic, version, sender (8 bytes, fixed: replica ids are random, so a
 /// varint would be longer), then the packet number as a varint.
 pub const HEADER_LEN: usize = 2 + 1 + 8;

@@ -11,12 +11,12 @@
 //! element without preallocating from the count it claims, so what a
 //! decode allocates is bounded by the bytes it was given.
 //!
-//! Byte layout (version 2: version 1 had no snapshot, gossip, presence
-//! frames and no sealed form; the two refuse each other, counted as
-//! `wrong_version`):
+//! Byte layout (version 4: version 3 had no `Challenge`/`Response`
+//! frames, version 1 no snapshot, gossip, presence frames and no sealed
+//! form; versions refuse each other, counted as `wrong_version`):
 //!
 //! ```text
-//! "rM"  version(2)  sender replica (8, little endian)  packet number (varint)
+//! "rM"  version(4)  sender replica (8, little endian)  packet number (varint)
 //! frame*            each a postcard-encoded WireFrame, until the end
 //! ```
 //!
@@ -24,7 +24,7 @@
 //! header authenticated (XChaCha20-Poly1305, nonce = sender ‖ epoch ‖ seq):
 //!
 //! ```text
-//! "rS"  version(2)  sender (8)  epoch (varint)  seq (varint)      clear, authenticated
+//! "rS"  version(4)  sender (8)  epoch (varint)  seq (varint)      clear, authenticated
 //! packet number (varint)  frame*                                    encrypted
 //! tag (16)
 //! ```

@@ -1,0 +1,114 @@
+//! With a group key: which addresses have shown that a member is there
+//! now, and the challenge each other address must answer first.
+//!
+//! A sealed datagram that authenticates was written by a member, but not
+//! necessarily now, nor to this node: it may be a copy captured and never
+//! delivered, one sent to another member (a sender's seal sequence runs
+//! across all its destinations), or one this node accepted before it
+//! restarted (the replay window, `replay.rs`, lives in memory). So a sealed
+//! datagram from an address that has not proven itself does not reach the
+//! peer table or the document: the node answers it only with a small
+//! sealed `Challenge` (a random number), and takes the address in once a
+//! datagram from it echoes that number in a sealed `Response`. Only a
+//! member that receives at the address can write that, and only after the
+//! challenge was sent, so the reply is fresh and bound to this node (the
+//! number is its own, drawn for that address) and to the address (the
+//! echo must come from it).
+//!
+//! Until then the address gets no more bytes than it sent (no
+//! amplification): the answer to its challenge first, then ours if it
+//! fits. The handshakes pending are bounded (the oldest is dropped first):
+//! only authentic datagrams start one.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use rand::RngExt;
+use rand_chacha::ChaCha8Rng;
+
+use super::Time;
+
+/// One address's handshake in progress.
+#[derive(Clone, Debug)]
+pub struct Handshake {
+    /// Our challenge to it: the number its `Response` must echo.
+    pub nonce: u64,
+    /// When our challenge last went out (`None`: not yet).
+    pub challenged: Option<Time>,
+    /// Its latest challenge to us, not yet answered.
+    pub owed: Option<u64>,
+    /// Bytes it sent us less bytes we sent it: what our answers may take.
+    pub budget: usize,
+    started: Time,
+}
+
+/// The handshakes in progress, by address, at most `max` of them.
+#[derive(Clone, Debug)]
+pub struct Handshakes {
+    /// Ordered by address: eviction order is deterministic.
+    pending: BTreeMap<SocketAddr, Handshake>,
+    max: usize,
+}
+
+impl Handshakes {
+    pub fn new(max: usize) -> Handshakes {
+        Handshakes {
+            pending: BTreeMap::new(),
+            max: max.max(1),
+        }
+    }
+
+    /// `addr`'s handshake, started now (with a fresh challenge) if there
+    /// is none; the oldest one makes room if there are `max` already.
+    pub fn entry(&mut self, addr: SocketAddr, now: Time, rng: &mut ChaCha8Rng) -> &mut Handshake {
+        if !self.pending.contains_key(&addr) && self.pending.len() >= self.max {
+            let oldest = self
+                .pending
+                .iter()
+                .min_by_key(|(a, h)| (h.started, **a))
+                .map(|(&a, _)| a);
+            if let Some(a) = oldest {
+                self.pending.remove(&a);
+            }
+        }
+        self.pending.entry(addr).or_insert_with(|| Handshake {
+            nonce: rng.random(),
+            challenged: None,
+            owed: None,
+            budget: 0,
+            started: now,
+        })
+    }
+
+    pub fn get_mut(&mut self, addr: &SocketAddr) -> Option<&mut Handshake> {
+        self.pending.get_mut(addr)
+    }
+
+    pub fn remove(&mut self, addr: &SocketAddr) -> Option<Handshake> {
+        self.pending.remove(addr)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use std::net::Ipv4Addr;
+
+    fn addr(port: u16) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, port))
+    }
+
+    #[test]
+    fn bounded_dropping_the_oldest_and_each_keeps_its_challenge() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let mut h = Handshakes::new(2);
+        let first = h.entry(addr(1), Time(1), &mut rng).nonce;
+        assert_eq!(h.entry(addr(1), Time(5), &mut rng).nonce, first);
+        h.entry(addr(2), Time(2), &mut rng);
+        h.entry(addr(3), Time(3), &mut rng);
+        assert!(h.get_mut(&addr(1)).is_none(), "the oldest made room");
+        assert!(h.get_mut(&addr(2)).is_some() && h.get_mut(&addr(3)).is_some());
+        assert_ne!(h.entry(addr(1), Time(6), &mut rng).nonce, first);
+    }
+}
