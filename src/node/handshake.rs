@@ -59,13 +59,21 @@ impl Handshakes {
     }
 
     /// `addr`'s handshake, started now (with a fresh challenge) if there
-    /// is none; the oldest one makes room if there are `max` already.
-    pub fn entry(&mut self, addr: SocketAddr, now: Time, rng: &mut ChaCha8Rng) -> &mut Handshake {
+    /// is none. If there are `max` already, the oldest makes room, one of
+    /// an address `keep` does not name first (the node keeps its peers'
+    /// handshakes: strangers' replays cannot push them out).
+    pub fn entry(
+        &mut self,
+        addr: SocketAddr,
+        now: Time,
+        rng: &mut ChaCha8Rng,
+        keep: impl Fn(&SocketAddr) -> bool,
+    ) -> &mut Handshake {
         if !self.pending.contains_key(&addr) && self.pending.len() >= self.max {
             let oldest = self
                 .pending
                 .iter()
-                .min_by_key(|(a, h)| (h.started, **a))
+                .min_by_key(|(a, h)| (keep(a), h.started, **a))
                 .map(|(&a, _)| a);
             if let Some(a) = oldest {
                 self.pending.remove(&a);
@@ -103,12 +111,17 @@ mod tests {
     fn bounded_dropping_the_oldest_and_each_keeps_its_challenge() {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let mut h = Handshakes::new(2);
-        let first = h.entry(addr(1), Time(1), &mut rng).nonce;
-        assert_eq!(h.entry(addr(1), Time(5), &mut rng).nonce, first);
-        h.entry(addr(2), Time(2), &mut rng);
-        h.entry(addr(3), Time(3), &mut rng);
+        let none = |_: &SocketAddr| false;
+        let first = h.entry(addr(1), Time(1), &mut rng, none).nonce;
+        assert_eq!(h.entry(addr(1), Time(5), &mut rng, none).nonce, first);
+        h.entry(addr(2), Time(2), &mut rng, none);
+        h.entry(addr(3), Time(3), &mut rng, none);
         assert!(h.get_mut(&addr(1)).is_none(), "the oldest made room");
         assert!(h.get_mut(&addr(2)).is_some() && h.get_mut(&addr(3)).is_some());
-        assert_ne!(h.entry(addr(1), Time(6), &mut rng).nonce, first);
+        assert_ne!(h.entry(addr(1), Time(6), &mut rng, none).nonce, first);
+        // A kept address (3, the oldest now) stays while there are others.
+        let peer = |a: &SocketAddr| *a == addr(3);
+        h.entry(addr(4), Time(7), &mut rng, peer);
+        assert!(h.get_mut(&addr(3)).is_some() && h.get_mut(&addr(1)).is_none());
     }
 }

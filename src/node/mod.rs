@@ -33,6 +33,12 @@
 //!   after `suspect_after` intervals it is suspect, after `down_after` down
 //!   (its send state is dropped; when it answers, a digest exchange catches
 //!   it up). Peer lists are gossiped when `peer_exchange` is on.
+//! - **Who is a peer.** With a group key, an address enters the peer table
+//!   only once it has echoed, sealed, a random challenge we sent it
+//!   (`handshake.rs`): an authentic datagram may still be a replay. Without
+//!   one, an address that wrote first gets no more bytes than it sent until
+//!   it acknowledges ours, and a learned address one small probe. A full
+//!   table drops the oldest peer that never proved itself for a newcomer.
 //! - **Gossip.** Lazy announcements (`Have`) to a few random peers, and a
 //!   pull on a miss, repair what the tree missed well before anti-entropy.
 //! - **Timers** are a fixed table: four node-wide slots (anti-entropy, peer
@@ -649,7 +655,10 @@ impl Node {
     /// address is a peer now, and the datagram is read like any other);
     /// else it is dropped, and answered with the handshake alone.
     fn handshake(&mut self, now: Time, from: SocketAddr, frames: &[Frame], len: usize) -> bool {
-        let hs = self.handshakes.entry(from, now, &mut self.rng);
+        let peers = &self.peers;
+        let hs = self
+            .handshakes
+            .entry(from, now, &mut self.rng, |a| peers.contains_key(a));
         hs.budget = hs.budget.saturating_add(len);
         let mut answered = false;
         for f in frames {
@@ -693,7 +702,12 @@ impl Node {
             sender: self.doc.replica(),
             packet: 0,
         };
-        for challenge in [challenge_due, false] {
+        let tries: &[bool] = if challenge_due {
+            &[true, false]
+        } else {
+            &[false]
+        };
+        for &challenge in tries {
             let mut builder = DatagramBuilder::new(header, self.config.mtu);
             if let Some(nonce) = hs.owed {
                 builder.push(&Frame::Response(nonce));
@@ -720,6 +734,42 @@ impl Node {
             }
             self.direct.push_back(Transmit { to, bytes });
             return;
+        }
+    }
+
+    /// A sealed challenge to our peer `to`, which has not proven itself
+    /// yet (with the answer to its own challenge, if it sent one).
+    fn challenge(&mut self, to: SocketAddr, packet: u64) -> Vec<u8> {
+        let now = self.last_now;
+        let peers = &self.peers;
+        let hs = self
+            .handshakes
+            .entry(to, now, &mut self.rng, |a| peers.contains_key(a));
+        hs.challenged = Some(now);
+        let header = Header {
+            sender: self.doc.replica(),
+            packet,
+        };
+        let mut builder = DatagramBuilder::new(header, self.config.mtu);
+        if let Some(nonce) = hs.owed.take() {
+            builder.push(&Frame::Response(nonce));
+        }
+        builder.push(&Frame::Challenge(hs.nonce));
+        // Our hello too: the probe is at least as large as the answer it
+        // asks for (a response and a challenge), which the other side
+        // sends only within what it received.
+        builder.push(&Frame::Hello {
+            session: self.session,
+            name: truncate(&self.config.name, MAX_NAME),
+        });
+        let id = SealId {
+            epoch: self.config.epoch,
+            seq: self.sealed_count,
+        };
+        self.sealed_count += 1;
+        match &mut self.seal_keys {
+            Some(keys) => builder.finish_sealed_with(keys, id),
+            None => builder.finish(),
         }
     }
 
@@ -1816,8 +1866,7 @@ impl Node {
         let now = self.last_now;
         let config = &self.config;
         let peer = self.peers.get_mut(&addr)?;
-        let unproven = !peer.proven;
-        if let Some(keys) = self.seal_keys.as_mut().filter(|_| unproven) {
+        if self.seal_keys.is_some() && !peer.proven {
             // Not shown to be a member at this address yet: only the
             // handshake goes to it (an added peer each ping interval, a
             // learned one once), and nothing waits for it meanwhile.
@@ -1825,34 +1874,9 @@ impl Node {
             peer.ping_due = false;
             peer.probe = false;
             peer.control.clear();
-            if !due {
-                return None;
-            }
-            let header = Header {
-                sender: me,
-                packet: peer.next_packet,
-            };
-            peer.next_packet += 1;
-            let hs = self.handshakes.entry(addr, now, &mut self.rng);
-            hs.challenged = Some(now);
-            let mut builder = DatagramBuilder::new(header, config.mtu);
-            if let Some(nonce) = hs.owed.take() {
-                builder.push(&Frame::Response(nonce));
-            }
-            builder.push(&Frame::Challenge(hs.nonce));
-            // Our hello too: the probe is at least as large as the answer
-            // it asks for (a response and a challenge), which the other
-            // side sends only within what it received.
-            builder.push(&Frame::Hello {
-                session: self.session,
-                name: truncate(&config.name, MAX_NAME),
-            });
-            let id = SealId {
-                epoch: config.epoch,
-                seq: self.sealed_count,
-            };
-            self.sealed_count += 1;
-            return Some(builder.finish_sealed_with(keys, id));
+            let packet = peer.next_packet;
+            peer.next_packet += u64::from(due);
+            return due.then(|| self.challenge(addr, packet));
         }
         let window_open =
             peer.data_in_flight == 0 || peer.data_in_flight + config.mtu <= config.window_bytes;
