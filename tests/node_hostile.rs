@@ -780,3 +780,66 @@ fn datagrams_to_one_member_replayed_to_another_get_nowhere() {
     let now = net.now;
     replay_gets_nowhere(net.node(addr(C)), addr(X), &captured, now);
 }
+
+#[test]
+fn with_a_secret_a_learned_address_gets_one_challenge_until_it_answers() {
+    let mut n = plain_node(1, Some(group_key()), 1);
+    prove(&mut n, addr(1), 9, 1, Time(0));
+    let learned: Vec<SocketAddr> = (0..400)
+        .map(|i| SocketAddr::from((Ipv4Addr::new(127, 0, 0, 3), 20_000 + i)))
+        .collect();
+    let header = Header {
+        sender: ReplicaId(9),
+        packet: 2,
+    };
+    let list = wire::encode_sealed(
+        &group_key(),
+        &header,
+        SealId { epoch: 1, seq: 2 },
+        &[Frame::Peers(learned.clone())],
+    );
+    n.handle_datagram(Time(1_000), addr(1), &list);
+    let mut datagrams = BTreeMap::<SocketAddr, usize>::new();
+    let mut now = Time(1_000);
+    while now < Time::from_millis(60_000) {
+        for (to, b) in drain(&mut n) {
+            if learned.contains(&to) {
+                *datagrams.entry(to).or_default() += 1;
+                let (_, _, frames) = wire::decode_with(&b, Some(&group_key())).unwrap();
+                assert!(
+                    frames
+                        .iter()
+                        .all(|f| matches!(f, Frame::Challenge(_) | Frame::Hello { .. })),
+                    "{frames:?}"
+                );
+            }
+        }
+        now = n
+            .poll_timeout()
+            .map_or(Time::from_millis(60_000), |t| t.max(Time(now.0 + 1)));
+        n.handle_timeout(now);
+    }
+    assert!(!datagrams.is_empty(), "the learned addresses are probed");
+    let most = datagrams.values().copied().max().unwrap_or(0);
+    assert!(most <= 1, "a learned address got {most} datagrams");
+}
+
+#[test]
+fn another_replica_at_a_proven_address_must_answer_a_challenge_first() {
+    let mut n = plain_node(1, Some(group_key()), 1);
+    prove(&mut n, addr(1), 9, 1, Time(0));
+    let header = Header {
+        sender: ReplicaId(10),
+        packet: 0,
+    };
+    let op = insert_op(10, 0, None, "other");
+    let bytes = wire::encode_sealed(
+        &group_key(),
+        &header,
+        SealId { epoch: 1, seq: 0 },
+        &[Frame::Op(op)],
+    );
+    n.handle_datagram(Time(1_000), addr(1), &bytes);
+    assert_eq!(n.doc().text(), "", "read before it answered");
+    assert_eq!(n.stats().drops.unproven, 2);
+}
