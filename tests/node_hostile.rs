@@ -256,8 +256,11 @@ fn prove(n: &mut Node, from: SocketAddr, sender: u64, epoch: u64, now: Time) {
     n.handle_datagram(now, from, &sealed(0, &[hello, Frame::Ping]));
     let mut challenge = None;
     while let Some(t) = n.poll_transmit() {
+        if t.to != from {
+            continue; // (sealed for its peers: they alone can open it)
+        }
         for f in wire::decode_with(&t.bytes, Some(&key)).unwrap().2 {
-            if let (true, Frame::Challenge(nonce)) = (t.to == from, f) {
+            if let Frame::Challenge(nonce) = f {
                 challenge = Some(nonce);
             }
         }
@@ -350,7 +353,8 @@ fn hostile_datagrams_into_the_node() {
             sender: ReplicaId(9),
             packet: seq,
         };
-        let bytes = wire::encode_sealed(&key, &header, SealId { epoch: 1, seq }, &[Frame::Op(op)]);
+        let id = SealId { epoch: 1, seq };
+        let bytes = wire::encode_sealed_to(&key, &header, id, ReplicaId(1), &[Frame::Op(op)]);
         n.handle_datagram(Time(seq), addr(1), &bytes);
     }
     assert!(
@@ -365,10 +369,11 @@ fn hostile_datagrams_into_the_node() {
         sender: ReplicaId(5),
         packet: 0,
     };
-    let bytes = wire::encode_sealed(
+    let bytes = wire::encode_sealed_to(
         &key,
         &header,
         SealId { epoch: 3, seq: 2 },
+        ReplicaId(1),
         &[Frame::Op(honest)],
     );
     n.handle_datagram(Time(1_000), addr(2), &bytes);
@@ -778,7 +783,23 @@ fn datagrams_to_one_member_replayed_to_another_get_nowhere() {
     net.run_until(Time::from_millis(4_000));
     let captured = net.captured(addr(A), addr(B));
     let now = net.now;
-    replay_gets_nowhere(net.node(addr(C)), addr(X), &captured, now);
+
+    // From A's own address (spoofed): A sealed them for B, so C reads none
+    // of them (the handshake's, unbound, only as a handshake).
+    let c = net.node(addr(C));
+    let (bad_tag, unproven) = (c.stats().drops.bad_tag, c.stats().drops.unproven);
+    for b in &captured {
+        c.handle_datagram(now, addr(A), b);
+    }
+    let d = &c.stats().drops;
+    assert_eq!(
+        (d.bad_tag - bad_tag) + (d.unproven - unproven),
+        captured.len() as u64,
+        "C read datagrams A sealed for B"
+    );
+    // And from another address.
+    let mut c = member(3, 10);
+    replay_gets_nowhere(&mut c, addr(X), &captured, now);
 }
 
 #[test]
@@ -792,10 +813,11 @@ fn with_a_secret_a_learned_address_gets_one_challenge_until_it_answers() {
         sender: ReplicaId(9),
         packet: 2,
     };
-    let list = wire::encode_sealed(
+    let list = wire::encode_sealed_to(
         &group_key(),
         &header,
         SealId { epoch: 1, seq: 2 },
+        ReplicaId(1),
         &[Frame::Peers(learned.clone())],
     );
     n.handle_datagram(Time(1_000), addr(1), &list);
@@ -833,10 +855,11 @@ fn another_replica_at_a_proven_address_must_answer_a_challenge_first() {
         packet: 0,
     };
     let op = insert_op(10, 0, None, "other");
-    let bytes = wire::encode_sealed(
+    let bytes = wire::encode_sealed_to(
         &group_key(),
         &header,
         SealId { epoch: 1, seq: 0 },
+        ReplicaId(1),
         &[Frame::Op(op)],
     );
     n.handle_datagram(Time(1_000), addr(1), &bytes);

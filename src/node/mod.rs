@@ -363,6 +363,10 @@ const MAX_HANDSHAKES: usize = 256;
 /// in the clear: a header, a ping, perhaps a hello with a short name.
 const PROBE_BYTES: usize = 48;
 
+/// How a datagram was sealed: the nonce's parts, and whether it was bound
+/// to this replica (see `wire::auth`).
+type Seal = (SealId, bool);
+
 /// While a snapshot is on its way to `peer`, what it carries is not also
 /// queued as ops.
 fn leave_to_snapshot(peer: &mut Peer, me: ReplicaId) {
@@ -549,16 +553,18 @@ impl Node {
             }
             return;
         }
-        if let Some(id) = seal {
+        if let Some((id, bound)) = seal {
             if self.replay.accept(header.sender, id, now).is_err() {
                 self.stats.drops.replayed += 1;
                 return;
             }
-            let proven = self
-                .peers
-                .get(&from)
-                .is_some_and(|p| p.proven && p.replica == Some(header.sender));
-            if !proven && !self.handshake(now, from, &frames, bytes.len()) {
+            // Sealed for us, by the replica that proved itself at `from`.
+            let fresh = bound
+                && self
+                    .peers
+                    .get(&from)
+                    .is_some_and(|p| p.proven && p.replica == Some(header.sender));
+            if !fresh && !self.handshake(now, from, &frames, bytes.len()) {
                 return;
             }
         }
@@ -774,15 +780,18 @@ impl Node {
     }
 
     /// Authenticates (with a key) and decodes a datagram; counts why not.
-    fn open(&mut self, bytes: &[u8]) -> Option<(Header, Option<SealId>, Vec<Frame>)> {
-        let opened = wire::open_with_keys(bytes, self.seal_keys.as_mut(), &mut self.open_buf)
-            .and_then(|o| {
-                Ok((
-                    o.header,
-                    o.seal,
-                    wire::decode_payload(&o.header, o.payload)?,
-                ))
-            });
+    /// The seal is `Some((id, bound))`: `bound` if sealed for this replica.
+    fn open(&mut self, bytes: &[u8]) -> Option<(Header, Option<Seal>, Vec<Frame>)> {
+        let me = self.doc.replica();
+        let opened =
+            wire::open_with_keys_as(bytes, self.seal_keys.as_mut(), me, &mut self.open_buf)
+                .and_then(|o| {
+                    Ok((
+                        o.header,
+                        o.seal.map(|id| (id, o.bound)),
+                        wire::decode_payload(&o.header, o.payload)?,
+                    ))
+                });
         let e = match opened {
             Ok(d) => return Some(d),
             Err(e) => e,
@@ -1992,7 +2001,11 @@ impl Node {
                     seq: self.sealed_count,
                 };
                 self.sealed_count += 1;
-                builder.finish_sealed_with(keys, id)
+                // For that replica only: not to be replayed to another.
+                match peer.replica {
+                    Some(to) => builder.finish_sealed_to(keys, id, to),
+                    None => builder.finish_sealed_with(keys, id),
+                }
             }
             None => builder.finish(),
         };
