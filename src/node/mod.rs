@@ -564,7 +564,10 @@ impl Node {
                     .peers
                     .get(&from)
                     .is_some_and(|p| p.proven && p.replica == Some(header.sender));
-            if !fresh && !self.handshake(now, from, &frames, bytes.len()) {
+            if fresh {
+                // (A handshake it started after we proved it is moot.)
+                self.handshakes.remove(&from);
+            } else if !self.handshake(now, from, &frames, bytes.len()) {
                 return;
             }
         }
