@@ -27,6 +27,7 @@ use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
 use super::Time;
+use crate::doc::ReplicaId;
 
 /// One address's handshake in progress.
 #[derive(Clone, Debug)]
@@ -39,6 +40,10 @@ pub struct Handshake {
     pub owed: Option<u64>,
     /// Bytes it sent us less bytes we sent it: what our answers may take.
     pub budget: usize,
+    /// The member whose sealed datagram came last from it, and when: a
+    /// member of the group even if not (yet) at this address, so cleanup
+    /// waits for it (see `stability`).
+    pub heard: Option<(ReplicaId, Time)>,
     started: Time,
 }
 
@@ -84,6 +89,7 @@ impl Handshakes {
             challenged: None,
             owed: None,
             budget: 0,
+            heard: None,
             started: now,
         })
     }
@@ -94,6 +100,11 @@ impl Handshakes {
 
     pub fn remove(&mut self, addr: &SocketAddr) -> Option<Handshake> {
         self.pending.remove(addr)
+    }
+
+    /// The members heard from in handshakes, and when.
+    pub fn heard(&self) -> impl Iterator<Item = (ReplicaId, Time)> + '_ {
+        self.pending.values().filter_map(|h| h.heard)
     }
 }
 

@@ -567,7 +567,7 @@ impl Node {
             if fresh {
                 // (A handshake it started after we proved it is moot.)
                 self.handshakes.remove(&from);
-            } else if !self.handshake(now, from, &frames, bytes.len()) {
+            } else if !self.handshake(now, from, header.sender, &frames, bytes.len()) {
                 return;
             }
         }
@@ -663,12 +663,20 @@ impl Node {
     /// itself (see `handshake.rs`): true if it answers our challenge (the
     /// address is a peer now, and the datagram is read like any other);
     /// else it is dropped, and answered with the handshake alone.
-    fn handshake(&mut self, now: Time, from: SocketAddr, frames: &[Frame], len: usize) -> bool {
+    fn handshake(
+        &mut self,
+        now: Time,
+        from: SocketAddr,
+        sender: ReplicaId,
+        frames: &[Frame],
+        len: usize,
+    ) -> bool {
         let peers = &self.peers;
         let hs = self
             .handshakes
             .entry(from, now, &mut self.rng, |a| peers.contains_key(a));
         hs.budget = hs.budget.saturating_add(len);
+        hs.heard = Some((sender, now));
         let mut answered = false;
         for f in frames {
             match *f {
@@ -1278,11 +1286,27 @@ impl Node {
             // stay in its log until then.
             return;
         }
-        let peers: Vec<ReplicaId> = self.peers.values().filter_map(|p| p.replica).collect();
+        let horizon = self.config.member_horizon;
+        if self
+            .peers
+            .values()
+            .any(|p| p.configured && p.replica.is_none() && now < p.added_at + horizon)
+        {
+            // A peer the user gave that has not answered yet is a member we
+            // have no report of (until the horizon, as for any silent one).
+            return;
+        }
+        let mut peers: Vec<ReplicaId> = self.peers.values().filter_map(|p| p.replica).collect();
         for p in self.peers.values() {
             if let (Some(replica), Some(at)) = (p.replica, p.last_heard) {
                 self.stability.heard(replica, at);
             }
+        }
+        // A member whose datagrams came from an address not proven yet is
+        // a member all the same: cleanup waits for its report.
+        for (replica, at) in self.handshakes.heard() {
+            peers.push(replica);
+            self.stability.heard(replica, at);
         }
         let frontier = self.stability.tick(
             now,

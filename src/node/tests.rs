@@ -635,3 +635,23 @@ fn a_peer_list_is_cut_to_fit_a_small_mtu() {
     assert!(!lists.is_empty(), "no peer list went out");
     assert!(lists.iter().all(|&n| n > 0 && n < 38), "{lists:?}");
 }
+
+#[test]
+fn an_added_peer_that_never_answered_holds_cleanup_back() {
+    let config = Config {
+        collect_min_runs: 1,
+        ..Config::default()
+    };
+    let mut lone = node_with(1, 1, config.clone());
+    let mut waiting = node_with(1, 1, config);
+    waiting.add_peer(Time::ZERO, addr(2));
+    for n in [&mut lone, &mut waiting] {
+        let text = "abc".to_string();
+        n.edit(Time::ZERO, Edit::Insert { pos: 0, text }).unwrap();
+        n.edit(Time::ZERO, Edit::Delete { pos: 0, len: 1 }).unwrap();
+        run_timers_until(n, Time::from_millis(60_000));
+    }
+    assert!(lone.stats().collections > 0, "a lone founder cleans up");
+    // The added peer may be a member with ops built on what we would drop.
+    assert_eq!(waiting.stats().collections, 0);
+}
