@@ -427,6 +427,10 @@ pub struct Node {
     handshakes: Handshakes,
     /// Handshake answers to addresses that are not peers, in order.
     direct: VecDeque<Transmit>,
+    /// The replica ids datagrams are opened as: this replica's, then the
+    /// one it had before it last rejoined (peers seal for that one until
+    /// they learn the new one).
+    opened_as: [ReplicaId; 2],
     /// Snapshots arriving, by sender.
     snapshots_in: BTreeMap<SocketAddr, snapshot::Incoming>,
     /// The last snapshot of our document (made, loaded or offered): sent
@@ -498,6 +502,7 @@ impl Node {
             seal_keys,
             handshakes: Handshakes::new(MAX_HANDSHAKES),
             direct: VecDeque::new(),
+            opened_as: [ReplicaId(0); 2],
             snapshots_in: BTreeMap::new(),
             snapshot_cache: None,
             presence: Default::default(),
@@ -505,6 +510,7 @@ impl Node {
             joined: true,
         };
         node.joined = !node.config.joining;
+        node.opened_as = [node.doc.replica(); 2];
         node.arm_node_timers(now);
         node
     }
@@ -567,6 +573,10 @@ impl Node {
             if fresh {
                 // (A handshake it started after we proved it is moot.)
                 self.handshakes.remove(&from);
+                // Sealed for us: it has taken us in, our answer arrived.
+                if let Some(p) = self.peers.get_mut(&from) {
+                    p.answer = None;
+                }
             } else if !self.handshake(now, from, header.sender, &frames, bytes.len()) {
                 return;
             }
@@ -629,10 +639,8 @@ impl Node {
                 Frame::Peers(list) => self.on_peer_list(now, from, &list, bytes.len()),
                 Frame::Challenge(nonce) if self.seal_keys.is_some() => {
                     if let Some(p) = self.peers.get_mut(&from) {
-                        let answer = Frame::Response(nonce);
-                        if !p.control.contains(&answer) {
-                            p.control.push_back(answer);
-                        }
+                        p.answer = Some(nonce);
+                        p.ping_due = true; // (the answer goes at once)
                     }
                 }
                 // (A response counts in `handshake` only.)
@@ -677,9 +685,18 @@ impl Node {
             .entry(from, now, &mut self.rng, |a| peers.contains_key(a));
         hs.budget = hs.budget.saturating_add(len);
         hs.heard = Some((sender, now));
+        // A proven address may be sent anything: its challenge is answered
+        // with what goes to it anyway (a member there rejoined or restarted).
+        let proven = peers.get(&from).is_some_and(|p| p.proven);
         let mut answered = false;
         for f in frames {
             match *f {
+                Frame::Challenge(nonce) if proven => {
+                    if let Some(p) = self.peers.get_mut(&from) {
+                        p.answer = Some(nonce);
+                        p.ping_due = true; // (the answer goes at once)
+                    }
+                }
                 Frame::Challenge(nonce) => hs.owed = Some(nonce),
                 Frame::Response(nonce) => {
                     answered |= hs.challenged.is_some() && nonce == hs.nonce;
@@ -699,9 +716,13 @@ impl Node {
         }
         let peer = self.peers.get_mut(&from).expect("ensured");
         peer.proven = true;
-        if let Some(nonce) = owed {
-            peer.control.push_back(Frame::Response(nonce));
+        if owed.is_some() {
+            peer.answer = owed;
         }
+        // What it sent while unproven was dropped: a digest exchange now
+        // shows each side what the other lacks, without waiting for
+        // retransmission timers that backed off meanwhile.
+        self.start_exchange(now, from);
         true
     }
 
@@ -794,15 +815,23 @@ impl Node {
     /// The seal is `Some((id, bound))`: `bound` if sealed for this replica.
     fn open(&mut self, bytes: &[u8]) -> Option<(Header, Option<Seal>, Vec<Frame>)> {
         let me = self.doc.replica();
-        let opened =
-            wire::open_with_keys_as(bytes, self.seal_keys.as_mut(), me, &mut self.open_buf)
-                .and_then(|o| {
-                    Ok((
-                        o.header,
-                        o.seal.map(|id| (id, o.bound)),
-                        wire::decode_payload(&o.header, o.payload)?,
-                    ))
-                });
+        if self.opened_as[0] != me {
+            self.opened_as = [me, self.opened_as[0]];
+        }
+        let known = if self.opened_as[1] == me { 1 } else { 2 };
+        let opened = wire::open_with_keys_as(
+            bytes,
+            self.seal_keys.as_mut(),
+            &self.opened_as[..known],
+            &mut self.open_buf,
+        )
+        .and_then(|o| {
+            Ok((
+                o.header,
+                o.seal.map(|id| (id, o.bound)),
+                wire::decode_payload(&o.header, o.payload)?,
+            ))
+        });
         let e = match opened {
             Ok(d) => return Some(d),
             Err(e) => e,
@@ -1971,6 +2000,10 @@ impl Node {
             if let Some(ack) = peer.received.ack_frame(self.last_now) {
                 had_ack = builder.push(&Frame::Ack(ack));
             }
+        }
+        if let Some(nonce) = peer.answer {
+            // Until it shows it took us in: any datagram may be lost.
+            builder.push(&Frame::Response(nonce));
         }
         let hello = peer.hello_due
             && builder.push(&Frame::Hello {

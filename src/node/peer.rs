@@ -60,6 +60,9 @@ pub struct Peer {
     pub configured: bool,
     /// A learned address may get one small probe before it answers.
     pub probe: bool,
+    /// With a group key: its challenge to us, echoed in every datagram we
+    /// send it until one sealed for us shows it has taken us in.
+    pub answer: Option<u64>,
     /// First ids of ops from this peer that arrived before their causes
     /// (some may have been applied since): bounded by `max_held_per_peer`.
     pub held: BTreeSet<Id>,
@@ -125,6 +128,7 @@ impl Peer {
             proven: false,
             configured: false,
             probe: false,
+            answer: None,
             held: BTreeSet::new(),
             replica: None,
             name: None,

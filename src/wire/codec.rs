@@ -163,34 +163,30 @@ pub fn open_with_keys<'a>(
     })
 }
 
-/// [`open_with_keys`] at replica `me`: a datagram bound to `me` or unbound
-/// (tried in that order); [`Opened::bound`] says which.
+/// [`open_with_keys`] at a replica that is (or was) each of `me`: a
+/// datagram bound to one of them or unbound (tried in that order);
+/// [`Opened::bound`] says which.
 pub fn open_with_keys_as<'a>(
     bytes: &'a [u8],
     keys: Option<&mut SealKeys>,
-    me: ReplicaId,
+    me: &[ReplicaId],
     scratch: &'a mut Vec<u8>,
 ) -> Result<Opened<'a>, DecodeError> {
     let Some(keys) = keys else {
         return open_clear(bytes);
     };
-    open_sealed(
-        bytes,
-        scratch,
-        |sender, id, clear, sealed, out| match keys.open_into_to(
-            sender,
-            id,
-            Some(me.0),
-            clear,
-            sealed,
-            out,
-        ) {
-            Ok(()) => Ok(true),
-            Err(_) => keys
-                .open_into(sender, id, clear, sealed, out)
-                .map(|()| false),
-        },
-    )
+    open_sealed(bytes, scratch, |sender, id, clear, sealed, out| {
+        for r in me {
+            if keys
+                .open_into_to(sender, id, Some(r.0), clear, sealed, out)
+                .is_ok()
+            {
+                return Ok(true);
+            }
+        }
+        keys.open_into(sender, id, clear, sealed, out)
+            .map(|()| false)
+    })
 }
 
 fn open_clear(bytes: &[u8]) -> Result<Opened<'_>, DecodeError> {

@@ -261,7 +261,7 @@ fn a_bound_datagram_opens_only_at_its_replica_and_says_so() {
     let mut keys = SealKeys::new(key());
     let mut scratch = Vec::new();
     let open = |bytes: &[u8], me: u64, keys: &mut SealKeys, scratch: &mut Vec<u8>| {
-        open_with_keys_as(bytes, Some(keys), ReplicaId(me), scratch).map(|o| o.bound)
+        open_with_keys_as(bytes, Some(keys), &[ReplicaId(me)], scratch).map(|o| o.bound)
     };
     assert_eq!(open(&bound, 77, &mut keys, &mut scratch), Ok(true));
     assert_eq!(
