@@ -465,3 +465,68 @@ fn no_reply_to_a_sender_that_is_not_a_member() {
         .iter()
         .any(|l| l.contains(&format!(":{}", stranger.local_addr().unwrap().port()))));
 }
+
+/// The `unproven` count of the `auth` line of `status`.
+fn unproven(peer: &mut Peer) -> u64 {
+    let status = peer.ok("status");
+    let line = status
+        .iter()
+        .find(|l| l.starts_with("auth"))
+        .unwrap_or_else(|| panic!("no auth line: {status:?}"));
+    let rest = &line[line
+        .find("unproven ")
+        .unwrap_or_else(|| panic!("no unproven count in {line}"))
+        + "unproven ".len()..];
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn replays_to_another_member_or_to_a_restarted_one_get_the_replayer_nowhere() {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path();
+    let secret = keygen(logs, "s");
+    let mut b = Peer::start(with_secret("b", &secret), logs);
+    let mut tap = Tap::start(b.addr);
+    let a_data = logs.join("a-data");
+    let mut a = Peer::start(with_secret("a", &secret).data(&a_data).peer(tap.left), logs);
+    let mut c = Peer::start(with_secret("c", &secret).peer(b.addr), logs);
+    b.insert(0, "hello");
+    wait_for_text(&mut a, CONVERGE, "b's insert at a", |t| t == "hello");
+    wait_for_text(&mut c, CONVERGE, "b's insert at c", |t| t == "hello");
+    thread::sleep(Duration::from_millis(500));
+    let captured = tap.stop();
+    assert!(!captured.is_empty());
+
+    let attacker = UdpSocket::bind("127.0.0.1:0").unwrap();
+    attacker
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let port = format!(":{}", attacker.local_addr().unwrap().port());
+    // b's datagrams to a replayed to c (b seals one sequence across its
+    // destinations, so c's replay window has not seen them), then to a
+    // after it restarts (its replay window starts empty).
+    a.restart(logs);
+    let (mut sent, mut got) = (0, 0);
+    for (who, target) in [("c", &mut c), ("a", &mut a)] {
+        let before = unproven(target);
+        for d in &captured {
+            sent += attacker.send_to(d, target.addr).unwrap();
+        }
+        wait_until(target, "the replays read", |p| unproven(p) > before);
+        let mut buf = vec![0u8; 65536];
+        while let Ok((n, _)) = attacker.recv_from(&mut buf) {
+            got += n;
+        }
+        let peers = target.ok("peers");
+        assert!(
+            !peers.iter().any(|l| l.contains(&port)),
+            "{who} took the replayer for a peer: {peers:?}"
+        );
+        assert_eq!(target.text(), "hello");
+    }
+    assert!(got <= sent, "the replayer got {got} bytes for {sent}");
+}

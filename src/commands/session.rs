@@ -387,7 +387,7 @@ fn status(driver: &Driver) -> Reply {
             s.drops.held_limit
         ),
         format!(
-            "auth        {}; drops: bad tag {}, replayed {}, unsealed {}, sealed {}",
+            "auth        {}; drops: bad tag {}, replayed {}, unsealed {}, sealed {}, unproven {}",
             match &node.config().key {
                 Some(key) => format!("sealed, key fingerprint {}", key.fingerprint()),
                 None => "OFF (no --secret-file): anyone who can reach this port can edit".into(),
@@ -395,7 +395,8 @@ fn status(driver: &Driver) -> Reply {
             s.drops.bad_tag,
             s.drops.replayed,
             s.drops.unsealed,
-            s.drops.sealed
+            s.drops.sealed,
+            s.drops.unproven
         ),
         format!(
             "snapshots   {} sent, {} received, {} refused",

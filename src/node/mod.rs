@@ -33,6 +33,12 @@
 //!   after `suspect_after` intervals it is suspect, after `down_after` down
 //!   (its send state is dropped; when it answers, a digest exchange catches
 //!   it up). Peer lists are gossiped when `peer_exchange` is on.
+//! - **Who is a peer.** With a group key, an address enters the peer table
+//!   only once it has echoed, sealed, a random challenge we sent it
+//!   (`handshake.rs`): an authentic datagram may still be a replay. Without
+//!   one, an address that wrote first gets no more bytes than it sent until
+//!   it acknowledges ours, and a learned address one small probe. A full
+//!   table drops the oldest peer that never proved itself for a newcomer.
 //! - **Gossip.** Lazy announcements (`Have`) to a few random peers, and a
 //!   pull on a miss, repair what the tree missed well before anti-entropy.
 //! - **Timers** are a fixed table: four node-wide slots (anti-entropy, peer
@@ -40,6 +46,7 @@
 //!   ping, coalescing).
 
 mod gossip;
+mod handshake;
 mod peer;
 mod presence;
 mod received;
@@ -64,6 +71,7 @@ use crate::wire::{
 };
 
 use gossip::{fanout_for, Gossip, View};
+use handshake::Handshakes;
 use peer::{subtract_spans, trim_known, try_append, Peer, SentPacket};
 use received::ReceivedPackets;
 use replay::ReplayWindows;
@@ -111,7 +119,10 @@ pub struct Config {
     pub anti_entropy_interval: Duration,
     /// Interval between peer-exchange messages.
     pub peer_exchange_interval: Duration,
-    /// Most peers the node keeps (learned ones beyond this are ignored).
+    /// Most peers the node keeps. When the table is full, a newcomer takes
+    /// the place of the oldest peer that has not shown itself live (see
+    /// `Peer::proven`); a peer the user adds takes any place but another
+    /// added one.
     pub max_peers: usize,
     /// Coalesce small ops while data is in flight (Nagle): one datagram
     /// per round trip when typing faster than the network answers.
@@ -299,6 +310,10 @@ pub struct Drops {
     /// network duplicate), from an earlier run of the sender, or too old
     /// to tell.
     pub replayed: u64,
+    /// Sealed and authentic, but from an address that has not answered our
+    /// challenge yet (see `handshake.rs`): a member's first datagrams, or a
+    /// replay. Only the handshake is read from them.
+    pub unproven: u64,
     /// Early ops from a peer that already has `max_held_per_peer` waiting.
     pub held_limit: u64,
     /// Snapshots that were too large or did not load.
@@ -362,6 +377,15 @@ const MAX_PEER_LIST: usize = 32;
 const MIN_REPLY: usize = wire::HEADER_LEN + 16;
 /// Senders whose replay windows are kept (group members only can add one).
 const MAX_REPLAY_SENDERS: usize = 1024;
+/// Handshakes in progress kept at once (see `handshake.rs`).
+const MAX_HANDSHAKES: usize = 256;
+/// The most a probe to a learned address that never wrote to us may take,
+/// in the clear: a header, a ping, perhaps a hello with a short name.
+const PROBE_BYTES: usize = 48;
+
+/// How a datagram was sealed: the nonce's parts, and whether it was bound
+/// to this replica (see `wire::auth`).
+type Seal = (SealId, bool);
 
 /// While a snapshot is on its way to `peer`, what it carries is not also
 /// queued as ops.
@@ -418,6 +442,15 @@ pub struct Node {
     open_buf: Vec<u8>,
     /// `config.key` with the epoch keys derived from it so far.
     seal_keys: Option<SealKeys>,
+    /// With a key: the addresses that must answer a challenge before they
+    /// are peers (`handshake.rs`).
+    handshakes: Handshakes,
+    /// Handshake answers to addresses that are not peers, in order.
+    direct: VecDeque<Transmit>,
+    /// The replica ids datagrams are opened as: this replica's, then the
+    /// one it had before it last rejoined (peers seal for that one until
+    /// they learn the new one).
+    opened_as: [ReplicaId; 2],
     /// Snapshots arriving, by sender.
     snapshots_in: BTreeMap<SocketAddr, snapshot::Incoming>,
     /// The last snapshot of our document (made, loaded or offered): sent
@@ -492,6 +525,9 @@ impl Node {
             replay: ReplayWindows::new(MAX_REPLAY_SENDERS),
             open_buf: Vec::new(),
             seal_keys,
+            handshakes: Handshakes::new(MAX_HANDSHAKES),
+            direct: VecDeque::new(),
+            opened_as: [ReplicaId(0); 2],
             snapshots_in: BTreeMap::new(),
             snapshot_cache: None,
             presence: Default::default(),
@@ -501,6 +537,7 @@ impl Node {
             held_aged_at: now,
         };
         node.joined = !node.config.joining;
+        node.opened_as = [node.doc.replica(); 2];
         node.arm_node_timers(now);
         node
     }
@@ -549,14 +586,30 @@ impl Node {
             }
             return;
         }
-        if let Some(id) = seal {
+        if let Some((id, bound)) = seal {
             if self.replay.accept(header.sender, id, now).is_err() {
                 self.stats.drops.replayed += 1;
                 return;
             }
+            // Sealed for us, by the replica that proved itself at `from`.
+            let fresh = bound
+                && self
+                    .peers
+                    .get(&from)
+                    .is_some_and(|p| p.proven && p.replica == Some(header.sender));
+            if fresh {
+                // (A handshake it started after we proved it is moot.)
+                self.handshakes.remove(&from);
+                // Sealed for us: it has taken us in, our answer arrived.
+                if let Some(p) = self.peers.get_mut(&from) {
+                    p.answer = None;
+                }
+            } else if !self.handshake(now, from, header.sender, &frames, bytes.len()) {
+                return;
+            }
         }
         let first_contact = !self.peers.contains_key(&from);
-        if !self.ensure_peer(now, from) {
+        if !self.ensure_peer(now, from, false) {
             self.stats.drops.peer_table_full += 1;
             return;
         }
@@ -610,7 +663,15 @@ impl Node {
                     self.stability.adopt(header.sender, me, &list, &self.doc);
                     self.stats.members_gone = self.stability.gone_count() as u64;
                 }
-                Frame::Peers(list) => self.on_peer_list(now, &list),
+                Frame::Peers(list) => self.on_peer_list(now, from, &list, bytes.len()),
+                Frame::Challenge(nonce) if self.seal_keys.is_some() => {
+                    if let Some(p) = self.peers.get_mut(&from) {
+                        p.answer = Some(nonce);
+                        p.ping_due = true; // (the answer goes at once)
+                    }
+                }
+                // (A response counts in `handshake` only.)
+                Frame::Challenge(_) | Frame::Response(_) => {}
                 Frame::Op(op) => self.on_op(from, op, &mut patches),
                 Frame::Have(entries) => self.on_have(now, from, &entries),
                 Frame::Snapshot(chunk) => self.on_snapshot_chunk(from, chunk, &mut patches),
@@ -633,16 +694,171 @@ impl Node {
         }
     }
 
+    /// With a key, a sealed datagram from an address that has not proven
+    /// itself (see `handshake.rs`): true if it answers our challenge (the
+    /// address is a peer now, and the datagram is read like any other);
+    /// else it is dropped, and answered with the handshake alone.
+    fn handshake(
+        &mut self,
+        now: Time,
+        from: SocketAddr,
+        sender: ReplicaId,
+        frames: &[Frame],
+        len: usize,
+    ) -> bool {
+        let peers = &self.peers;
+        let hs = self
+            .handshakes
+            .entry(from, now, &mut self.rng, |a| peers.contains_key(a));
+        hs.budget = hs.budget.saturating_add(len);
+        hs.heard = Some((sender, now));
+        // A proven address may be sent anything: its challenge is answered
+        // with what goes to it anyway (a member there rejoined or restarted).
+        let proven = peers.get(&from).is_some_and(|p| p.proven);
+        let mut answered = false;
+        for f in frames {
+            match *f {
+                Frame::Challenge(nonce) if proven => {
+                    if let Some(p) = self.peers.get_mut(&from) {
+                        p.answer = Some(nonce);
+                        p.ping_due = true; // (the answer goes at once)
+                    }
+                }
+                Frame::Challenge(nonce) => hs.owed = Some(nonce),
+                Frame::Response(nonce) => {
+                    answered |= hs.challenged.is_some() && nonce == hs.nonce;
+                }
+                _ => {}
+            }
+        }
+        if !answered {
+            self.stats.drops.unproven += 1;
+            self.answer_unproven(now, from);
+            return false;
+        }
+        let owed = self.handshakes.remove(&from).and_then(|h| h.owed);
+        if !self.ensure_peer(now, from, false) {
+            self.stats.drops.peer_table_full += 1;
+            return false;
+        }
+        let peer = self.peers.get_mut(&from).expect("ensured");
+        peer.proven = true;
+        if owed.is_some() {
+            peer.answer = owed;
+        }
+        // What it sent while unproven was dropped: a digest exchange now
+        // shows each side what the other lacks, without waiting for
+        // retransmission timers that backed off meanwhile.
+        self.start_exchange(now, from);
+        true
+    }
+
+    /// Sends an address that has not proven itself the answer to its
+    /// challenge, and ours (at most once per `min_rto`), within what it
+    /// sent us: the answer first, ours only if both fit.
+    fn answer_unproven(&mut self, now: Time, to: SocketAddr) {
+        let (Some(keys), Some(hs)) = (self.seal_keys.as_mut(), self.handshakes.get_mut(&to)) else {
+            return;
+        };
+        let challenge_due = hs
+            .challenged
+            .is_none_or(|at| now >= at + self.config.min_rto);
+        let header = Header {
+            sender: self.doc.replica(),
+            packet: 0,
+        };
+        let tries: &[bool] = if challenge_due {
+            &[true, false]
+        } else {
+            &[false]
+        };
+        for &challenge in tries {
+            let mut builder = DatagramBuilder::new(header, self.config.mtu);
+            if let Some(nonce) = hs.owed {
+                builder.push(&Frame::Response(nonce));
+            }
+            if challenge {
+                builder.push(&Frame::Challenge(hs.nonce));
+            }
+            if builder.is_empty() {
+                return;
+            }
+            let id = SealId {
+                epoch: self.config.epoch,
+                seq: self.sealed_count,
+            };
+            self.sealed_count += 1;
+            let bytes = builder.finish_sealed_with(keys, id);
+            if bytes.len() > hs.budget {
+                continue;
+            }
+            hs.budget -= bytes.len();
+            hs.owed = None;
+            if challenge {
+                hs.challenged = Some(now);
+            }
+            self.direct.push_back(Transmit { to, bytes });
+            return;
+        }
+    }
+
+    /// A sealed challenge to our peer `to`, which has not proven itself
+    /// yet (with the answer to its own challenge, if it sent one).
+    fn challenge(&mut self, to: SocketAddr, packet: u64) -> Vec<u8> {
+        let now = self.last_now;
+        let peers = &self.peers;
+        let hs = self
+            .handshakes
+            .entry(to, now, &mut self.rng, |a| peers.contains_key(a));
+        hs.challenged = Some(now);
+        let header = Header {
+            sender: self.doc.replica(),
+            packet,
+        };
+        let mut builder = DatagramBuilder::new(header, self.config.mtu);
+        if let Some(nonce) = hs.owed.take() {
+            builder.push(&Frame::Response(nonce));
+        }
+        builder.push(&Frame::Challenge(hs.nonce));
+        // Our hello too: the probe is at least as large as the answer it
+        // asks for (a response and a challenge), which the other side
+        // sends only within what it received.
+        builder.push(&Frame::Hello {
+            session: self.session,
+            name: truncate(&self.config.name, MAX_NAME),
+        });
+        let id = SealId {
+            epoch: self.config.epoch,
+            seq: self.sealed_count,
+        };
+        self.sealed_count += 1;
+        match &mut self.seal_keys {
+            Some(keys) => builder.finish_sealed_with(keys, id),
+            None => builder.finish(),
+        }
+    }
+
     /// Authenticates (with a key) and decodes a datagram; counts why not.
-    fn open(&mut self, bytes: &[u8]) -> Option<(Header, Option<SealId>, Vec<Frame>)> {
-        let opened = wire::open_with_keys(bytes, self.seal_keys.as_mut(), &mut self.open_buf)
-            .and_then(|o| {
-                Ok((
-                    o.header,
-                    o.seal,
-                    wire::decode_payload(&o.header, o.payload)?,
-                ))
-            });
+    /// The seal is `Some((id, bound))`: `bound` if sealed for this replica.
+    fn open(&mut self, bytes: &[u8]) -> Option<(Header, Option<Seal>, Vec<Frame>)> {
+        let me = self.doc.replica();
+        if self.opened_as[0] != me {
+            self.opened_as = [me, self.opened_as[0]];
+        }
+        let known = if self.opened_as[1] == me { 1 } else { 2 };
+        let opened = wire::open_with_keys_as(
+            bytes,
+            self.seal_keys.as_mut(),
+            &self.opened_as[..known],
+            &mut self.open_buf,
+        )
+        .and_then(|o| {
+            Ok((
+                o.header,
+                o.seal.map(|id| (id, o.bound)),
+                wire::decode_payload(&o.header, o.payload)?,
+            ))
+        });
         let e = match opened {
             Ok(d) => return Some(d),
             Err(e) => e,
@@ -712,7 +928,15 @@ impl Node {
 
     /// The next datagram to send, if any.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        if !self.online || self.peers.is_empty() {
+        if !self.online {
+            return None;
+        }
+        if let Some(t) = self.direct.pop_front() {
+            self.stats.datagrams_sent += 1;
+            self.stats.bytes_sent += t.bytes.len() as u64;
+            return Some(t);
+        }
+        if self.peers.is_empty() {
             return None;
         }
         self.refill_queues();
@@ -788,12 +1012,13 @@ impl Node {
         if self.own_addrs.contains(&addr) {
             return false;
         }
-        if !self.ensure_peer(now, addr) {
+        if !self.ensure_peer(now, addr, true) {
             self.stats.drops.peer_table_full += 1;
             return false;
         }
         if let Some(peer) = self.peers.get_mut(&addr) {
-            peer.learned = false; // the user asked for it: never forgotten
+            peer.learned = false;
+            peer.configured = true; // the user asked for it: never forgotten
             peer.budget = None; // nor limited
         }
         self.start_exchange(now, addr);
@@ -881,21 +1106,37 @@ impl Node {
     // ---- membership and liveness ----
 
     /// Makes sure `addr` is in the peer table; false if the table is full.
-    fn ensure_peer(&mut self, now: Time, addr: SocketAddr) -> bool {
+    /// A full table makes room by forgetting the oldest peer that has not
+    /// shown itself live (so strangers that never answer cannot hold it);
+    /// for a peer the user adds (`configured`), else the least recently
+    /// heard peer the user did not add.
+    fn ensure_peer(&mut self, now: Time, addr: SocketAddr, configured: bool) -> bool {
         if self.peers.contains_key(&addr) {
             return true;
         }
         if self.peers.len() >= self.config.max_peers {
-            // Make room by forgetting a gossiped address that never answered.
-            let stale = self
+            let unproven = self
                 .peers
                 .values()
-                .find(|p| p.learned && p.last_heard.is_none())
+                .filter(|p| !p.proven && !p.configured)
+                .min_by_key(|p| (p.added_at, p.addr))
                 .map(|p| p.addr);
-            match stale {
-                Some(stale) => self.peers.remove(&stale),
-                None => return false,
+            let unadded = || {
+                self.peers
+                    .values()
+                    .filter(|p| !p.configured)
+                    .min_by_key(|p| (p.last_heard, p.addr))
+                    .map(|p| p.addr)
             };
+            let victim = match unproven {
+                Some(a) => a,
+                None => match configured.then(unadded).flatten() {
+                    Some(a) => a,
+                    None => return false,
+                },
+            };
+            self.peers.remove(&victim);
+            self.snapshots_in.remove(&victim);
         }
         let mut peer = Peer::new(addr, &self.config, now);
         peer.timers
@@ -996,25 +1237,46 @@ impl Node {
                 peer.control.push_back(Frame::Join);
             }
             peer.timers.set(peer_timer::PING, now + interval);
-            if peer.learned && peer.last_heard.is_none() && new_state == PeerState::Down {
-                // A gossiped address that never answered: forget it (gossip
-                // may bring it back), so junk cannot fill the table.
+            if !peer.configured && !peer.proven && new_state == PeerState::Down {
+                // Never shown itself live, and silent now: forget it (gossip
+                // or its next datagram may bring it back).
                 self.peers.remove(&addr);
             }
         }
     }
 
-    fn on_peer_list(&mut self, now: Time, list: &[SocketAddr]) {
+    /// Takes in the addresses of a peer list (from `from`, in a datagram
+    /// `len` bytes long), while the table has room (a learned address
+    /// takes no one's place). Each new one gets one small probe and nothing
+    /// more until it answers. In the clear, where anyone can send a list
+    /// with anyone's addresses, one datagram starts at most `MAX_PEER_LIST`
+    /// probes, and from a sender not shown live no more bytes of them than
+    /// it had.
+    fn on_peer_list(&mut self, now: Time, from: SocketAddr, list: &[SocketAddr], len: usize) {
         if !self.config.peer_exchange {
             return;
         }
+        let clear = self.seal_keys.is_none();
+        let mut probes = match self.peers.get(&from) {
+            _ if !clear => usize::MAX,
+            Some(p) if p.proven => MAX_PEER_LIST,
+            _ => len / PROBE_BYTES,
+        };
         for &addr in list {
+            if probes == 0 || self.peers.len() >= self.config.max_peers {
+                break;
+            }
             if self.own_addrs.contains(&addr) || self.peers.contains_key(&addr) {
                 continue;
             }
-            if self.ensure_peer(now, addr) {
+            if self.ensure_peer(now, addr, false) {
+                probes -= 1;
                 if let Some(peer) = self.peers.get_mut(&addr) {
                     peer.learned = true;
+                    peer.probe = true;
+                    if clear {
+                        peer.budget = Some(0);
+                    }
                 }
                 self.start_exchange(now, addr);
             }
@@ -1087,11 +1349,27 @@ impl Node {
             // stay in its log until then.
             return;
         }
-        let peers: Vec<ReplicaId> = self.peers.values().filter_map(|p| p.replica).collect();
+        let horizon = self.config.member_horizon;
+        if self
+            .peers
+            .values()
+            .any(|p| p.configured && p.replica.is_none() && now < p.added_at + horizon)
+        {
+            // A peer the user gave that has not answered yet is a member we
+            // have no report of (until the horizon, as for any silent one).
+            return;
+        }
+        let mut peers: Vec<ReplicaId> = self.peers.values().filter_map(|p| p.replica).collect();
         for p in self.peers.values() {
             if let (Some(replica), Some(at)) = (p.replica, p.last_heard) {
                 self.stability.heard(replica, at);
             }
+        }
+        // A member whose datagrams came from an address not proven yet is
+        // a member all the same: cleanup waits for its report.
+        for (replica, at) in self.handshakes.heard() {
+            peers.push(replica);
+            self.stability.heard(replica, at);
         }
         let frontier = self.stability.tick(
             now,
@@ -1726,6 +2004,7 @@ impl Node {
         }
         // It received what we sent: a real peer at that address.
         peer.budget = None;
+        peer.proven = true;
         peer.rtt.on_ack();
         peer.largest_acked = Some(
             peer.largest_acked
@@ -1812,6 +2091,18 @@ impl Node {
         let now = self.last_now;
         let config = &self.config;
         let peer = self.peers.get_mut(&addr)?;
+        if self.seal_keys.is_some() && !peer.proven {
+            // Not shown to be a member at this address yet: only the
+            // handshake goes to it (an added peer each ping interval, a
+            // learned one once), and nothing waits for it meanwhile.
+            let due = peer.ping_due && (peer.configured || peer.probe);
+            peer.ping_due = false;
+            peer.probe = false;
+            peer.control.clear();
+            let packet = peer.next_packet;
+            peer.next_packet += u64::from(due);
+            return due.then(|| self.challenge(addr, packet));
+        }
         let window_open =
             peer.data_in_flight == 0 || peer.data_in_flight + config.mtu <= config.window_bytes;
         if !peer.queue.is_empty() && peer.queued_since.is_none() {
@@ -1853,10 +2144,14 @@ impl Node {
             packet: peer.next_packet,
         };
         // An unverified address gets no more bytes than it sent (in the
-        // clear, so the seal's share of the overhead is not used).
-        let mtu = match peer.budget {
-            Some(budget) if budget < MIN_REPLY => return None,
-            Some(budget) => budget.min(config.mtu) + wire::SEAL_OVERHEAD,
+        // clear, so the seal's share of the overhead is not used), but for
+        // one probe to a learned address.
+        let allowance = peer
+            .budget
+            .map(|b| b + if peer.probe { PROBE_BYTES } else { 0 });
+        let mtu = match allowance {
+            Some(allowance) if allowance < MIN_REPLY => return None,
+            Some(allowance) => allowance.min(config.mtu) + wire::SEAL_OVERHEAD,
             None => config.mtu,
         };
         let mut builder = DatagramBuilder::new(header, mtu);
@@ -1865,6 +2160,10 @@ impl Node {
             if let Some(ack) = peer.received.ack_frame(self.last_now) {
                 had_ack = builder.push(&Frame::Ack(ack));
             }
+        }
+        if let Some(nonce) = peer.answer {
+            // Until it shows it took us in: any datagram may be lost.
+            builder.push(&Frame::Response(nonce));
         }
         let hello = peer.hello_due
             && builder.push(&Frame::Hello {
@@ -1908,9 +2207,11 @@ impl Node {
             return None;
         }
         let eliciting = builder.is_ack_eliciting();
-        if let Some(budget) = &mut peer.budget {
-            *budget = budget.saturating_sub(builder.len_in_clear());
+        if let (Some(budget), Some(allowance)) = (&mut peer.budget, allowance) {
+            // What the probe left over is not kept.
+            *budget = (*budget).min(allowance.saturating_sub(builder.len_in_clear()));
         }
+        peer.probe = false;
         let bytes = match &mut self.seal_keys {
             Some(keys) => {
                 let id = SealId {
@@ -1918,7 +2219,11 @@ impl Node {
                     seq: self.sealed_count,
                 };
                 self.sealed_count += 1;
-                builder.finish_sealed_with(keys, id)
+                // For that replica only: not to be replayed to another.
+                match peer.replica {
+                    Some(to) => builder.finish_sealed_to(keys, id, to),
+                    None => builder.finish_sealed_with(keys, id),
+                }
             }
             None => builder.finish(),
         };

@@ -52,8 +52,20 @@ pub struct Peer {
     /// known to receive what we send (the source may be spoofed): until it
     /// acknowledges one of our datagrams, it gets at most as many bytes as
     /// it sent (this budget), so the node cannot amplify an attack on it.
-    /// `None`: verified, added by the user, learned, or a group member.
+    /// `None`: verified, added by the user, or a group member. A learned
+    /// address starts at zero, with one probe allowed (`probe`).
     pub budget: Option<usize>,
+    /// Shown to be a live peer at this address: with a group key, it
+    /// answered our challenge (`handshake.rs`); without, it acknowledged
+    /// one of our datagrams. Until then a newcomer may take its place.
+    pub proven: bool,
+    /// Added by the user (`add`, `--peer`): never gives its place up.
+    pub configured: bool,
+    /// A learned address may get one small probe before it answers.
+    pub probe: bool,
+    /// With a group key: its challenge to us, echoed in every datagram we
+    /// send it until one sealed for us shows it has taken us in.
+    pub answer: Option<u64>,
     /// First ids of ops from this peer that arrived before their causes
     /// (some may have been applied since): bounded by `max_held_per_peer`.
     pub held: BTreeSet<Id>,
@@ -120,6 +132,10 @@ impl Peer {
         Peer {
             addr,
             budget: None,
+            proven: false,
+            configured: false,
+            probe: false,
+            answer: None,
             held: BTreeSet::new(),
             replica: None,
             name: None,

@@ -399,7 +399,8 @@ fn retransmissions_back_off_while_nothing_answers() {
 #[test]
 fn gossiped_addresses_that_never_answer_are_forgotten() {
     let mut a = with_live_peer();
-    let list = datagram(ReplicaId(1), 1, &[Frame::Peers(vec![addr(9)])]);
+    a.handle_datagram(Time::ZERO, addr(1), &ack_from_peer(&[0], 1));
+    let list = datagram(ReplicaId(1), 2, &[Frame::Peers(vec![addr(9)])]);
     a.handle_datagram(Time::ZERO, addr(1), &list);
     assert!(a.peers().iter().any(|p| p.addr == addr(9)));
     let mut now = Time::ZERO;
@@ -427,9 +428,11 @@ fn a_full_table_makes_room_by_forgetting_unanswered_gossip() {
         },
     );
     a.add_peer(Time::ZERO, addr(1));
+    sent_frames(&mut a);
+    a.handle_datagram(Time::ZERO, addr(1), &ack_from_peer(&[0], 0));
     let list = datagram(
         ReplicaId(1),
-        0,
+        1,
         &[Frame::Peers(vec![addr(7), addr(8), addr(9)])],
     );
     a.handle_datagram(Time::ZERO, addr(1), &list);
@@ -663,4 +666,24 @@ fn a_send_queue_that_empties_gives_its_memory_back() {
         "an empty queue keeps room for {} ops",
         peer.queue.capacity()
     );
+}
+
+#[test]
+fn an_added_peer_that_never_answered_holds_cleanup_back() {
+    let config = Config {
+        collect_min_runs: 1,
+        ..Config::default()
+    };
+    let mut lone = node_with(1, 1, config.clone());
+    let mut waiting = node_with(1, 1, config);
+    waiting.add_peer(Time::ZERO, addr(2));
+    for n in [&mut lone, &mut waiting] {
+        let text = "abc".to_string();
+        n.edit(Time::ZERO, Edit::Insert { pos: 0, text }).unwrap();
+        n.edit(Time::ZERO, Edit::Delete { pos: 0, len: 1 }).unwrap();
+        run_timers_until(n, Time::from_millis(60_000));
+    }
+    assert!(lone.stats().collections > 0, "a lone founder cleans up");
+    // The added peer may be a member with ops built on what we would drop.
+    assert_eq!(waiting.stats().collections, 0);
 }

@@ -14,6 +14,13 @@
 //! nonce is never used twice under one key. The receiver keeps a replay
 //! window per sender on (epoch, sequence) (see `node::replay`).
 //!
+//! A datagram a node sends to a peer it knows is *bound* to that peer's
+//! replica: the replica id is authenticated with the clear header (as
+//! associated data, not sent), so the datagram opens only at that replica
+//! and cannot be replayed to another member. Datagrams to an address whose
+//! replica is not known yet (the handshake, `node::handshake`) are
+//! unbound: only the clear header is associated data.
+//!
 //! XChaCha20 first derives a ChaCha20 key from the key and the nonce's
 //! first 16 bytes (HChaCha20), which are `sender ‖ epoch`: the same for
 //! every datagram of one sender's run. [`EpochKey`] is that derived key and
@@ -255,10 +262,17 @@ pub struct EpochKey {
 impl EpochKey {
     /// [`GroupKey::seal_in_place`] for this key's sender and epoch.
     pub fn seal_in_place(&self, seq: u64, buf: &mut Vec<u8>, from: usize) {
+        self.seal_in_place_to(seq, None, buf, from);
+    }
+
+    /// [`EpochKey::seal_in_place`], bound to replica `to` if given (see
+    /// the module docs).
+    pub fn seal_in_place_to(&self, seq: u64, to: Option<u64>, buf: &mut Vec<u8>, from: usize) {
         let (header, payload) = buf.split_at_mut(from);
+        let aad = Aad::new(header, to).expect("our own header is short");
         let tag = self
             .cipher
-            .encrypt_inout_detached(&seq_nonce(seq), header, payload.into())
+            .encrypt_inout_detached(&seq_nonce(seq), aad.bytes(), payload.into())
             .expect("a datagram is far below the AEAD's length limit");
         buf.extend_from_slice(&tag);
     }
@@ -271,6 +285,19 @@ impl EpochKey {
         sealed: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<(), BadTag> {
+        self.open_into_to(seq, None, header, sealed, out)
+    }
+
+    /// [`EpochKey::open_into`] for a datagram bound to replica `to`, if given.
+    pub fn open_into_to(
+        &self,
+        seq: u64,
+        to: Option<u64>,
+        header: &[u8],
+        sealed: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), BadTag> {
+        let aad = Aad::new(header, to).ok_or(BadTag)?;
         let Some(split) = sealed.len().checked_sub(TAG_LEN) else {
             return Err(BadTag);
         };
@@ -279,11 +306,47 @@ impl EpochKey {
         out.clear();
         out.extend_from_slice(ciphertext);
         self.cipher
-            .decrypt_inout_detached(&seq_nonce(seq), header, out.as_mut_slice().into(), &tag)
+            .decrypt_inout_detached(
+                &seq_nonce(seq),
+                aad.bytes(),
+                out.as_mut_slice().into(),
+                &tag,
+            )
             .map_err(|_| {
                 out.clear();
                 BadTag
             })
+    }
+}
+
+/// The longest clear header of a sealed datagram: magic, version, sender,
+/// and epoch and sequence as varints.
+const MAX_CLEAR_HEADER: usize = 2 + 1 + 8 + 10 + 10;
+
+/// Associated data: a clear header, then the replica it is bound to (if
+/// any), on the stack.
+struct Aad {
+    buf: [u8; MAX_CLEAR_HEADER + 8],
+    len: usize,
+}
+
+impl Aad {
+    /// `None` if `header` is longer than any clear header.
+    fn new(header: &[u8], to: Option<u64>) -> Option<Aad> {
+        let mut aad = Aad {
+            buf: [0; MAX_CLEAR_HEADER + 8],
+            len: header.len(),
+        };
+        aad.buf.get_mut(..header.len())?.copy_from_slice(header);
+        if let Some(to) = to {
+            aad.buf[aad.len..aad.len + 8].copy_from_slice(&to.to_le_bytes());
+            aad.len += 8;
+        }
+        Some(aad)
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
     }
 }
 
@@ -314,11 +377,23 @@ impl SealKeys {
 
     /// [`GroupKey::seal_in_place`], with the epoch key kept.
     pub fn seal_in_place(&mut self, sender: u64, id: SealId, buf: &mut Vec<u8>, from: usize) {
+        self.seal_in_place_to(sender, id, None, buf, from);
+    }
+
+    /// [`SealKeys::seal_in_place`], bound to replica `to` if given.
+    pub fn seal_in_place_to(
+        &mut self,
+        sender: u64,
+        id: SealId,
+        to: Option<u64>,
+        buf: &mut Vec<u8>,
+        from: usize,
+    ) {
         if let Some(key) = self.epochs.get(&(sender, id.epoch)) {
-            return key.seal_in_place(id.seq, buf, from);
+            return key.seal_in_place_to(id.seq, to, buf, from);
         }
         let key = self.group.epoch_key(sender, id.epoch);
-        key.seal_in_place(id.seq, buf, from);
+        key.seal_in_place_to(id.seq, to, buf, from);
         self.keep(sender, id.epoch, key);
     }
 
@@ -331,11 +406,24 @@ impl SealKeys {
         sealed: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<(), BadTag> {
+        self.open_into_to(sender, id, None, header, sealed, out)
+    }
+
+    /// [`SealKeys::open_into`] for a datagram bound to replica `to`, if given.
+    pub fn open_into_to(
+        &mut self,
+        sender: u64,
+        id: SealId,
+        to: Option<u64>,
+        header: &[u8],
+        sealed: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), BadTag> {
         if let Some(key) = self.epochs.get(&(sender, id.epoch)) {
-            return key.open_into(id.seq, header, sealed, out);
+            return key.open_into_to(id.seq, to, header, sealed, out);
         }
         let key = self.group.epoch_key(sender, id.epoch);
-        key.open_into(id.seq, header, sealed, out)?;
+        key.open_into_to(id.seq, to, header, sealed, out)?;
         self.keep(sender, id.epoch, key);
         Ok(())
     }

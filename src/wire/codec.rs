@@ -12,7 +12,7 @@ pub const MAGIC: [u8; 2] = *b"rM";
 pub const SEALED_MAGIC: [u8; 2] = *b"rS";
 /// The protocol version this code speaks. A datagram of another version
 /// is refused (and counted), never misread.
-pub const VERSION: u8 = 3;
+pub const VERSION: u8 = 4;
 /// Magic, version, sender (8 bytes, fixed: replica ids are random, so a
 /// varint would be longer), then the packet number as a varint.
 pub const HEADER_LEN: usize = 2 + 1 + 8;
@@ -55,6 +55,9 @@ pub struct Opened<'a> {
     pub header: Header,
     /// The sealing nonce's epoch and sequence: `None` in the clear.
     pub seal: Option<SealId>,
+    /// Sealed and bound to the receiving replica (see `auth`): it cannot
+    /// have been meant for another member.
+    pub bound: bool,
     pub payload: &'a [u8],
 }
 
@@ -83,6 +86,20 @@ pub fn seal_with_keys(
 ) {
     let clear = write_unsealed(header, id, payload, out);
     keys.seal_in_place(header.sender.0, id, out, clear);
+}
+
+/// [`seal_with_keys`], bound to replica `to` (see `auth`): it opens only
+/// with [`open_with_keys_as`] at that replica.
+pub fn seal_with_keys_to(
+    keys: &mut SealKeys,
+    header: &Header,
+    id: SealId,
+    to: ReplicaId,
+    payload: &[u8],
+    out: &mut Vec<u8>,
+) {
+    let clear = write_unsealed(header, id, payload, out);
+    keys.seal_in_place_to(header.sender.0, id, Some(to.0), out, clear);
 }
 
 /// A sealed datagram before sealing: returns where the encrypted part starts.
@@ -127,6 +144,7 @@ pub fn open_with<'a>(
     };
     open_sealed(bytes, scratch, |sender, id, clear, sealed, out| {
         key.open_into(sender, id, clear, sealed, out)
+            .map(|()| false)
     })
 }
 
@@ -141,6 +159,33 @@ pub fn open_with_keys<'a>(
     };
     open_sealed(bytes, scratch, |sender, id, clear, sealed, out| {
         keys.open_into(sender, id, clear, sealed, out)
+            .map(|()| false)
+    })
+}
+
+/// [`open_with_keys`] at a replica that is (or was) each of `me`: a
+/// datagram bound to one of them or unbound (tried in that order);
+/// [`Opened::bound`] says which.
+pub fn open_with_keys_as<'a>(
+    bytes: &'a [u8],
+    keys: Option<&mut SealKeys>,
+    me: &[ReplicaId],
+    scratch: &'a mut Vec<u8>,
+) -> Result<Opened<'a>, DecodeError> {
+    let Some(keys) = keys else {
+        return open_clear(bytes);
+    };
+    open_sealed(bytes, scratch, |sender, id, clear, sealed, out| {
+        for r in me {
+            if keys
+                .open_into_to(sender, id, Some(r.0), clear, sealed, out)
+                .is_ok()
+            {
+                return Ok(true);
+            }
+        }
+        keys.open_into(sender, id, clear, sealed, out)
+            .map(|()| false)
     })
 }
 
@@ -149,17 +194,18 @@ fn open_clear(bytes: &[u8]) -> Result<Opened<'_>, DecodeError> {
     Ok(Opened {
         header,
         seal: None,
+        bound: false,
         payload,
     })
 }
 
 /// Reads a sealed datagram's clear header, then has `open_into` (sender,
 /// seal id, clear bytes, sealed bytes, output) check and decrypt the rest
-/// into `scratch`.
+/// into `scratch` (and say whether it was bound to this replica).
 fn open_sealed<'a>(
     bytes: &'a [u8],
     scratch: &'a mut Vec<u8>,
-    open_into: impl FnOnce(u64, SealId, &[u8], &[u8], &mut Vec<u8>) -> Result<(), BadTag>,
+    open_into: impl FnOnce(u64, SealId, &[u8], &[u8], &mut Vec<u8>) -> Result<bool, BadTag>,
 ) -> Result<Opened<'a>, DecodeError> {
     let rest = match check_prefix(bytes, SEALED_MAGIC) {
         Err(DecodeError::NotRumor) if bytes.starts_with(&MAGIC) => {
@@ -177,7 +223,7 @@ fn open_sealed<'a>(
         postcard::take_from_bytes::<u64>(rest).map_err(|_| DecodeError::Malformed("sequence"))?;
     let id = SealId { epoch, seq };
     let clear = &bytes[..bytes.len() - sealed.len()];
-    open_into(sender, id, clear, sealed, scratch).map_err(|_| DecodeError::BadTag)?;
+    let bound = open_into(sender, id, clear, sealed, scratch).map_err(|_| DecodeError::BadTag)?;
     // Authentic from here on: a member wrote it.
     let (packet, payload) = postcard::take_from_bytes::<u64>(scratch)
         .map_err(|_| DecodeError::Malformed("packet number"))?;
@@ -187,6 +233,7 @@ fn open_sealed<'a>(
             packet,
         },
         seal: Some(id),
+        bound,
         payload,
     })
 }
@@ -237,6 +284,21 @@ pub fn encode_sealed(key: &GroupKey, header: &Header, id: SealId, frames: &[Fram
     let payload = encode_payload(header, frames);
     let mut out = Vec::with_capacity(HEADER_LEN + SEAL_OVERHEAD + 10 + payload.len());
     seal_with(key, header, id, &payload, &mut out);
+    out
+}
+
+/// A whole sealed datagram bound to replica `to` (tests and tools).
+pub fn encode_sealed_to(
+    key: &GroupKey,
+    header: &Header,
+    id: SealId,
+    to: ReplicaId,
+    frames: &[Frame],
+) -> Vec<u8> {
+    let payload = encode_payload(header, frames);
+    let mut out = Vec::with_capacity(HEADER_LEN + SEAL_OVERHEAD + 10 + payload.len());
+    let mut keys = SealKeys::new(key.clone());
+    seal_with_keys_to(&mut keys, header, id, to, &payload, &mut out);
     out
 }
 

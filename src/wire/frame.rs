@@ -54,6 +54,12 @@ pub enum Frame {
     /// Asks the receiver for a snapshot of its document: the sender must
     /// rejoin as a newcomer (see `node::stability`).
     Join,
+    /// With a group key: a random number the receiver must echo, sealed,
+    /// in a `Response` before the sender takes it for a live member at
+    /// that address (see `node::handshake`).
+    Challenge(u64),
+    /// Echoes a `Challenge` the receiver sent to the sender's address.
+    Response(u64),
 }
 
 /// Bytes `offset .. offset + bytes.len()` of a snapshot `total` bytes long.
@@ -184,6 +190,8 @@ impl Frame {
             | Frame::Have(_)
             | Frame::Gone(_)
             | Frame::Join
+            | Frame::Challenge(_)
+            | Frame::Response(_)
             | Frame::Presence(_) => Ok(()),
         }
     }
@@ -231,6 +239,8 @@ pub enum WireFrame<S = String> {
     Presence(PresenceFrame),
     Gone(#[serde(deserialize_with = "bounded_seq")] Vec<(ReplicaId, u64)>),
     Join,
+    Challenge(u64),
+    Response(u64),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -339,6 +349,8 @@ impl<'a> WireFrame<&'a str> {
             Frame::Have(h) => WireFrame::Have(h.clone()),
             Frame::Gone(g) => WireFrame::Gone(g.clone()),
             Frame::Join => WireFrame::Join,
+            Frame::Challenge(n) => WireFrame::Challenge(*n),
+            Frame::Response(n) => WireFrame::Response(*n),
             Frame::Presence(p) => WireFrame::Presence(p.clone()),
         }
     }
@@ -393,6 +405,8 @@ impl WireFrame {
             WireFrame::Have(h) => Frame::Have(h),
             WireFrame::Gone(g) => Frame::Gone(g),
             WireFrame::Join => Frame::Join,
+            WireFrame::Challenge(n) => Frame::Challenge(n),
+            WireFrame::Response(n) => Frame::Response(n),
             WireFrame::Presence(p) => Frame::Presence(p),
             WireFrame::Op(WireOp::Insert {
                 id,

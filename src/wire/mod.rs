@@ -11,21 +11,22 @@
 //! element without preallocating from the count it claims, so what a
 //! decode allocates is bounded by the bytes it was given.
 //!
-//! Byte layout (version 3, [`VERSION`]: version 2 had no stability
-//! reports, `Gone` and `Join` frames; version 1 had no snapshot, gossip,
-//! presence frames and no sealed form; versions refuse each other, counted
-//! as `wrong_version`):
+//! Byte layout (version 4: version 3 had no `Challenge`/`Response`
+//! frames, version 2 no stability reports, `Gone` and `Join` frames, version 1 no snapshot, gossip, presence frames and no sealed
+//! form; versions refuse each other, counted as `wrong_version`):
 //!
 //! ```text
-//! "rM"  version(3)  sender replica (8, little endian)  packet number (varint)
+//! "rM"  version(4)  sender replica (8, little endian)  packet number (varint)
 //! frame*            each a postcard-encoded WireFrame, until the end
 //! ```
 //!
 //! Sealed (with a group secret), the payload is encrypted and the clear
-//! header authenticated (XChaCha20-Poly1305, nonce = sender ‖ epoch ‖ seq):
+//! header authenticated (XChaCha20-Poly1305, nonce = sender ‖ epoch ‖ seq;
+//! associated data: the clear header, then the receiving replica (8 bytes,
+//! not sent) once the sender knows it, see `auth`):
 //!
 //! ```text
-//! "rS"  version(3)  sender (8)  epoch (varint)  seq (varint)      clear, authenticated
+//! "rS"  version(4)  sender (8)  epoch (varint)  seq (varint)      clear, authenticated
 //! packet number (varint)  frame*                                    encrypted
 //! tag (16)
 //! ```
@@ -41,9 +42,9 @@ mod pack;
 
 pub use auth::{EpochKey, GroupKey, KeyError, SealId, SealKeys};
 pub use codec::{
-    decode, decode_payload, decode_with, encode, encode_sealed, open, open_with, open_with_keys,
-    seal, seal_with, seal_with_keys, DecodeError, Header, Opened, HEADER_LEN, MAGIC, SEALED_MAGIC,
-    SEAL_OVERHEAD, VERSION,
+    decode, decode_payload, decode_with, encode, encode_sealed, encode_sealed_to, open, open_with,
+    open_with_keys, open_with_keys_as, seal, seal_with, seal_with_keys, seal_with_keys_to,
+    DecodeError, Header, Opened, HEADER_LEN, MAGIC, SEALED_MAGIC, SEAL_OVERHEAD, VERSION,
 };
 pub use frame::{AckFrame, AckRange, DigestFrame, Frame, PresenceFrame, SnapshotChunk, WireFrame};
 pub use pack::{encoded_len, op_frame_len, split_to_fit, DatagramBuilder};

@@ -6,7 +6,9 @@ use serde::Serialize;
 use crate::doc::{Op, ReplicaId};
 
 use super::auth::{GroupKey, SealId, SealKeys};
-use super::codec::{seal, seal_with, seal_with_keys, Header, HEADER_LEN, SEAL_OVERHEAD};
+use super::codec::{
+    seal, seal_with, seal_with_keys, seal_with_keys_to, Header, HEADER_LEN, SEAL_OVERHEAD,
+};
 use super::frame::{Frame, WireFrame};
 
 fn serialized_len<T: Serialize>(value: &T) -> usize {
@@ -119,6 +121,14 @@ impl DatagramBuilder {
     pub fn finish_sealed_with(self, keys: &mut SealKeys, id: SealId) -> Vec<u8> {
         let mut out = Vec::with_capacity(Self::overhead() + self.payload.len());
         seal_with_keys(keys, &self.header, id, &self.payload, &mut out);
+        out
+    }
+
+    /// [`DatagramBuilder::finish_sealed_with`], bound to replica `to` (see
+    /// `auth`).
+    pub fn finish_sealed_to(self, keys: &mut SealKeys, id: SealId, to: ReplicaId) -> Vec<u8> {
+        let mut out = Vec::with_capacity(Self::overhead() + self.payload.len());
+        seal_with_keys_to(keys, &self.header, id, to, &self.payload, &mut out);
         out
     }
 }

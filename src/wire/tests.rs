@@ -252,6 +252,27 @@ fn key() -> GroupKey {
 }
 
 #[test]
+fn a_bound_datagram_opens_only_at_its_replica_and_says_so() {
+    let id = SealId { epoch: 5, seq: 9 };
+    let frames = sample_frames();
+    let bound = encode_sealed_to(&key(), &header(), id, ReplicaId(77), &frames);
+    let unbound = encode_sealed(&key(), &header(), id, &frames);
+    assert_eq!(bound.len(), unbound.len(), "the binding is not sent");
+    let mut keys = SealKeys::new(key());
+    let mut scratch = Vec::new();
+    let open = |bytes: &[u8], me: u64, keys: &mut SealKeys, scratch: &mut Vec<u8>| {
+        open_with_keys_as(bytes, Some(keys), &[ReplicaId(me)], scratch).map(|o| o.bound)
+    };
+    assert_eq!(open(&bound, 77, &mut keys, &mut scratch), Ok(true));
+    assert_eq!(
+        open(&bound, 78, &mut keys, &mut scratch),
+        Err(DecodeError::BadTag)
+    );
+    assert_eq!(decode_with(&bound, Some(&key())), Err(DecodeError::BadTag));
+    assert_eq!(open(&unbound, 78, &mut keys, &mut scratch), Ok(false));
+}
+
+#[test]
 fn sealed_round_trip_and_every_mismatch_refused() {
     let frames = sample_frames();
     let id = SealId {

@@ -1,0 +1,138 @@
+//! With a group key: which addresses have shown that a member is there
+//! now, and the challenge each other address must answer first.
+//!
+//! A sealed datagram that authenticates was written by a member, but not
+//! necessarily now, nor to this node: it may be a copy captured and never
+//! delivered, one sent to another member (a sender's seal sequence runs
+//! across all its destinations), or one this node accepted before it
+//! restarted (the replay window, `replay.rs`, lives in memory). So a sealed
+//! datagram from an address that has not proven itself does not reach the
+//! peer table or the document: the node answers it only with a small
+//! sealed `Challenge` (a random number), and takes the address in once a
+//! datagram from it echoes that number in a sealed `Response`. Only a
+//! member that receives at the address can write that, and only after the
+//! challenge was sent, so the reply is fresh and bound to this node (the
+//! number is its own, drawn for that address) and to the address (the
+//! echo must come from it).
+//!
+//! Until then the address gets no more bytes than it sent (no
+//! amplification): the answer to its challenge first, then ours if it
+//! fits. The handshakes pending are bounded (the oldest is dropped first):
+//! only authentic datagrams start one.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use rand::RngExt;
+use rand_chacha::ChaCha8Rng;
+
+use super::Time;
+use crate::doc::ReplicaId;
+
+/// One address's handshake in progress.
+#[derive(Clone, Debug)]
+pub struct Handshake {
+    /// Our challenge to it: the number its `Response` must echo.
+    pub nonce: u64,
+    /// When our challenge last went out (`None`: not yet).
+    pub challenged: Option<Time>,
+    /// Its latest challenge to us, not yet answered.
+    pub owed: Option<u64>,
+    /// Bytes it sent us less bytes we sent it: what our answers may take.
+    pub budget: usize,
+    /// The member whose sealed datagram came last from it, and when: a
+    /// member of the group even if not (yet) at this address, so cleanup
+    /// waits for it (see `stability`).
+    pub heard: Option<(ReplicaId, Time)>,
+    started: Time,
+}
+
+/// The handshakes in progress, by address, at most `max` of them.
+#[derive(Clone, Debug)]
+pub struct Handshakes {
+    /// Ordered by address: eviction order is deterministic.
+    pending: BTreeMap<SocketAddr, Handshake>,
+    max: usize,
+}
+
+impl Handshakes {
+    pub fn new(max: usize) -> Handshakes {
+        Handshakes {
+            pending: BTreeMap::new(),
+            max: max.max(1),
+        }
+    }
+
+    /// `addr`'s handshake, started now (with a fresh challenge) if there
+    /// is none. If there are `max` already, the oldest makes room, one of
+    /// an address `keep` does not name first (the node keeps its peers'
+    /// handshakes: strangers' replays cannot push them out).
+    pub fn entry(
+        &mut self,
+        addr: SocketAddr,
+        now: Time,
+        rng: &mut ChaCha8Rng,
+        keep: impl Fn(&SocketAddr) -> bool,
+    ) -> &mut Handshake {
+        if !self.pending.contains_key(&addr) && self.pending.len() >= self.max {
+            let oldest = self
+                .pending
+                .iter()
+                .min_by_key(|(a, h)| (keep(a), h.started, **a))
+                .map(|(&a, _)| a);
+            if let Some(a) = oldest {
+                self.pending.remove(&a);
+            }
+        }
+        self.pending.entry(addr).or_insert_with(|| Handshake {
+            nonce: rng.random(),
+            challenged: None,
+            owed: None,
+            budget: 0,
+            heard: None,
+            started: now,
+        })
+    }
+
+    pub fn get_mut(&mut self, addr: &SocketAddr) -> Option<&mut Handshake> {
+        self.pending.get_mut(addr)
+    }
+
+    pub fn remove(&mut self, addr: &SocketAddr) -> Option<Handshake> {
+        self.pending.remove(addr)
+    }
+
+    /// The members heard from in handshakes, and when.
+    pub fn heard(&self) -> impl Iterator<Item = (ReplicaId, Time)> + '_ {
+        self.pending.values().filter_map(|h| h.heard)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use std::net::Ipv4Addr;
+
+    fn addr(port: u16) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, port))
+    }
+
+    #[test]
+    fn bounded_dropping_the_oldest_and_each_keeps_its_challenge() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let mut h = Handshakes::new(2);
+        let none = |_: &SocketAddr| false;
+        let first = h.entry(addr(1), Time(1), &mut rng, none).nonce;
+        assert_eq!(h.entry(addr(1), Time(5), &mut rng, none).nonce, first);
+        h.entry(addr(2), Time(2), &mut rng, none);
+        h.entry(addr(3), Time(3), &mut rng, none);
+        assert!(h.get_mut(&addr(1)).is_none(), "the oldest made room");
+        assert!(h.get_mut(&addr(2)).is_some() && h.get_mut(&addr(3)).is_some());
+        assert_ne!(h.entry(addr(1), Time(6), &mut rng, none).nonce, first);
+        // A kept address (3, the oldest now) stays while there are others.
+        let peer = |a: &SocketAddr| *a == addr(3);
+        h.entry(addr(4), Time(7), &mut rng, peer);
+        assert!(h.get_mut(&addr(3)).is_some() && h.get_mut(&addr(1)).is_none());
+    }
+}
