@@ -410,7 +410,12 @@ fn members_converge_under_heavy_loss() {
         a.insert(0, &format!("a{i} "));
         b.insert(0, &format!("b{i} "));
     }
-    let text = converge(&mut [&mut a, &mut b], CONVERGE, logs, |t| {
+    // About 49% of datagrams survive each hop, and b, a newcomer that
+    // typed, rejoins under a new id and proves itself to a again (a sealed
+    // challenge round trip): that takes 20-25 s today (10-13 s before the
+    // challenge), so the bound is 90 s. Convergence is the promise here;
+    // how fast under loss is the loss-tail work (issue "Speed").
+    let text = converge(&mut [&mut a, &mut b], Duration::from_secs(90), logs, |t| {
         (0..10).all(|i| t.contains(&format!("a{i} ")) && t.contains(&format!("b{i} ")))
     });
     assert_eq!(text.len(), 60);
