@@ -1054,6 +1054,12 @@ impl Node {
             return;
         }
         let peers: Vec<ReplicaId> = self.peers.values().filter_map(|p| p.replica).collect();
+        // A peer we were told of but have not heard from is a member we
+        // cannot name yet (until the horizon: then it must join anew).
+        let horizon = self.config.member_horizon;
+        let unnamed = (self.peers.values())
+            .filter(|p| p.replica.is_none() && now < p.added_at + horizon)
+            .count();
         for p in self.peers.values() {
             if let (Some(replica), Some(at)) = (p.replica, p.last_heard) {
                 self.stability.heard(replica, at);
@@ -1064,6 +1070,7 @@ impl Node {
             self.doc.replica(),
             &self.doc,
             &peers,
+            unnamed,
             self.config.member_horizon,
             self.config.join_grace,
         );

@@ -210,6 +210,7 @@ impl Stability {
         me: ReplicaId,
         doc: &Doc,
         peers: &[ReplicaId],
+        unnamed: usize,
         horizon: Duration,
         grace: Duration,
     ) -> Option<VersionVector> {
@@ -227,6 +228,10 @@ impl Stability {
         self.heard.retain(|r, _| is_member(r));
         self.adopted_by.retain(|r, _| is_member(r));
         let ceiling = self.ceiling.replace(doc.version());
+        if unnamed > 0 {
+            // A member whose report we could not know.
+            return None;
+        }
         let mut frontier = ceiling?;
         let have = doc.version_ref();
         for &m in members.iter().filter(|&&m| m != me) {
