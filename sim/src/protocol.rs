@@ -32,6 +32,11 @@ pub trait SimNode {
     /// `Sabotage::BrokenNode`, to prove the checker catches a protocol bug).
     /// Returns false if this protocol has no such knob.
     fn break_config(config: &mut Config) -> bool;
+    /// False while the node is a newcomer waiting for a member's document
+    /// (`node::Config::joining`).
+    fn is_joined(&self) -> bool {
+        true
+    }
     /// Whether the protocol cleans up history (`node::Config::collect_min_runs`):
     /// only then does `--settle` wait for it.
     fn cleans_up() -> bool {
@@ -69,6 +74,9 @@ impl SimNode for Node {
     }
     fn set_online(&mut self, now: Time, online: bool) {
         Node::set_online(self, now, online)
+    }
+    fn is_joined(&self) -> bool {
+        Node::is_joined(self)
     }
     fn retransmits(&self) -> u64 {
         self.stats().retransmits

@@ -41,6 +41,18 @@ impl DurableStore {
         self.syncs += 1;
     }
 
+    /// Replaces the whole log by `ops` (a causal order), durably at once:
+    /// a node that loaded a snapshot, or rejoined as a new replica, writes
+    /// its new state whole (as rumor's store does), not as ops appended to
+    /// the old one.
+    pub fn replace(&mut self, ops: Vec<Op>) {
+        self.synced.clear();
+        self.unsynced.clear();
+        self.synced_version = VersionVector::new();
+        self.unsynced = ops;
+        self.sync();
+    }
+
     /// The disk after a crash: unsynced writes are lost. Returns how many ops were lost.
     pub fn crash(&mut self) -> usize {
         let lost = self.unsynced.len();

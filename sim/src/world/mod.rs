@@ -123,6 +123,9 @@ struct Replica<N> {
     /// The ops of this node the safety checks found as their authors made
     /// them (reset when the node restarts: its log is rebuilt from the store).
     vouched: VersionVector,
+    /// Not yet a member: it was started as a newcomer (see `boot`) and has
+    /// not had a member's document yet. Its ops were never sent.
+    newcomer: bool,
 }
 
 /// Virtual time allowed for cleaning up all history after the deadline
@@ -264,6 +267,7 @@ impl<N: SimNode> Simulation<N> {
                     typist: Typist::new(),
                     shown_len: 0,
                     vouched: VersionVector::new(),
+                    newcomer: false,
                 }
             })
             .collect();
@@ -421,6 +425,19 @@ impl<N: SimNode> Simulation<N> {
             join_grace: std::time::Duration::from_secs(5),
             ..Config::default()
         };
+        // With cleanup on, a node starts as rumor starts a replica: one
+        // told of peers, with no ops but its own, joins their group as a
+        // newcomer (`Config::joining`); the rest found it. (Founders that
+        // have not met cannot clean up soundly: a founder nobody has heard
+        // of may hold ops made without what the others cleaned up.) Unlike
+        // the program, a node that was a member once stays one after a
+        // crash, whatever its store holds.
+        if self.cfg.cleanup_min_runs > 0 && N::cleans_up() {
+            let only_own = (doc.version_ref().iter()).all(|(author, _)| author == r.id);
+            r.newcomer =
+                !self.initial_peers[i].is_empty() && only_own && (r.incarnation == 0 || r.newcomer);
+            config.joining = r.newcomer;
+        }
         if self.cfg.sabotage == Some(Sabotage::BrokenNode) && !N::break_config(&mut config) {
             return self.fail("this protocol has no broken-node knob".into());
         }
@@ -459,8 +476,37 @@ impl<N: SimNode> Simulation<N> {
             return;
         };
 
+        // 0. A node that rejoined as a new replica re-made its ops the
+        // group lacked under a new id. Only a newcomer may (its old ops
+        // were never sent, so the reference forgets them); a member whose
+        // ops the group refused is a broken cleanup promise.
+        let rejoined = node.doc().replica() != r.id;
+        if rejoined {
+            let (old, new) = (r.id, node.doc().replica());
+            if !r.newcomer {
+                let why = format!(
+                    "node {i} had to rejoin as a new replica ({old:?} -> {new:?}): the group refused ops of a member"
+                );
+                return self.fail(why);
+            }
+            let mut fresh = Doc::new(oracle.doc.replica());
+            for op in oracle.doc.ops_since(&VersionVector::new()) {
+                if op.id.replica != old {
+                    fresh.apply(op).expect("the reference's own ops replay");
+                }
+            }
+            oracle.doc = fresh;
+            oracle.made.remove(&old);
+            reached.remove(&old);
+            r.id = new;
+            r.persisted = VersionVector::new();
+            r.vouched = VersionVector::new();
+        }
+
         // 1. Persist what the document gained (state-driven), syncing own edits at once.
         if node.doc().version_ref() != &r.persisted {
+            // A snapshot brings history this node cannot give as ops.
+            let whole = rejoined || !node.doc().can_serve(&r.persisted);
             let ops = node.doc().ops_since(&r.persisted);
             let mut local = false;
             let mut failure = None;
@@ -488,7 +534,15 @@ impl<N: SimNode> Simulation<N> {
                     .or_default()
                     .push((op.span().end_counter(), now));
             }
-            r.store.append(ops);
+            if whole && failure.is_none() {
+                let version = node.doc().version_ref();
+                if oracle.doc.version_ref().dominates(version) {
+                    let all = check::ops_between(&oracle.doc, &VersionVector::new(), version);
+                    r.store.replace(all);
+                }
+            } else {
+                r.store.append(ops);
+            }
             r.persisted = node.doc().version();
             // With cleanup on, every batch is synced before the node sends
             // (as rumor does): a member's digest is a report others clean
@@ -540,6 +594,10 @@ impl<N: SimNode> Simulation<N> {
                 }
                 r.seen.set(author, count);
             }
+        }
+
+        if r.newcomer && node.is_joined() {
+            r.newcomer = false;
         }
 
         // 2. Events: the typist's cursor follows remote changes, as an editor's would.
