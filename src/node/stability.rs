@@ -16,7 +16,10 @@
 //! The frontier is the least of: this node's version at its previous tick
 //! (already persisted by the driver), and every member's usable report.
 //! Members: this replica, every replica in the peer table (whatever its
-//! state) and every author in the document, less those declared gone. It exists only if, for every member, this
+//! state) and every author in the document, less those declared gone; and
+//! a peer in the table whose replica is not known yet (told of, never
+//! heard) is a member without a report, so there is no frontier while one
+//! is there (until the horizon after it was added). It exists only if, for every member, this
 //! node has every op the member made before its report (the member's own
 //! entry in the report): ops a member made before reporting may lack what
 //! it reported, and they must all be here before anything is cleaned up.
@@ -50,7 +53,12 @@
 //! by the other, founds the group. A newcomer becomes known to the group
 //! through peer exchange within seconds; the grace on reports covers that.
 //!
-//! What this does not cover: two groups founded apart, one of which has
+//! The grace is a timing assumption: under a partition longer than it,
+//! peer exchange may not bring the newcomer in time.
+//!
+//! What this does not cover: a node that restarts forgets the peers it
+//! learned, so a member that is neither a configured peer nor an author in
+//! its document no longer holds its cleanup back. And two groups founded apart, one of which has
 //! cleaned up, that later meet (their members are not newcomers to each
 //! other). Ops of the other group made without the cleaned-up history are
 //! then refused by some members and taken by others.
