@@ -425,17 +425,17 @@ impl<N: SimNode> Simulation<N> {
             join_grace: std::time::Duration::from_secs(5),
             ..Config::default()
         };
-        // With cleanup on, a node starts as rumor starts a replica: one
-        // told of peers, with no ops but its own, joins their group as a
-        // newcomer (`Config::joining`); the rest found it. (Founders that
-        // have not met cannot clean up soundly: a founder nobody has heard
-        // of may hold ops made without what the others cleaned up.) Unlike
-        // the program, a node that was a member once stays one after a
-        // crash, whatever its store holds.
+        // With cleanup on, a node starts as rumor starts a fresh replica:
+        // one told of peers joins their group as a newcomer
+        // (`Config::joining`); the rest found it. (Founders that have not
+        // met cannot clean up soundly: a founder nobody has heard of may
+        // hold ops made without what the others cleaned up.) Unlike the
+        // program, which decides from the store (a replica with no ops but
+        // its own), whether a node has joined survives a crash: a newcomer
+        // that received ops but no snapshot yet is still a newcomer, and a
+        // member whose store holds only its own ops is still a member.
         if self.cfg.cleanup_min_runs > 0 && N::cleans_up() {
-            let only_own = (doc.version_ref().iter()).all(|(author, _)| author == r.id);
-            r.newcomer =
-                !self.initial_peers[i].is_empty() && only_own && (r.incarnation == 0 || r.newcomer);
+            r.newcomer = !self.initial_peers[i].is_empty() && (r.incarnation == 0 || r.newcomer);
             config.joining = r.newcomer;
         }
         if self.cfg.sabotage == Some(Sabotage::BrokenNode) && !N::break_config(&mut config) {
