@@ -1053,13 +1053,13 @@ impl Node {
             // stay in its log until then.
             return;
         }
-        let peers: Vec<ReplicaId> = self.peers.values().filter_map(|p| p.replica).collect();
         // A peer we were told of but have not heard from is a member we
-        // cannot name yet (until the horizon: then it must join anew).
+        // cannot name yet (`None`; until the horizon: then it must join anew).
         let horizon = self.config.member_horizon;
-        let unnamed = (self.peers.values())
-            .filter(|p| p.replica.is_none() && now < p.added_at + horizon)
-            .count();
+        let peers: Vec<Option<ReplicaId>> = (self.peers.values())
+            .filter(|p| p.replica.is_some() || now < p.added_at + horizon)
+            .map(|p| p.replica)
+            .collect();
         for p in self.peers.values() {
             if let (Some(replica), Some(at)) = (p.replica, p.last_heard) {
                 self.stability.heard(replica, at);
@@ -1070,7 +1070,6 @@ impl Node {
             self.doc.replica(),
             &self.doc,
             &peers,
-            unnamed,
             self.config.member_horizon,
             self.config.join_grace,
         );

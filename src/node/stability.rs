@@ -195,8 +195,8 @@ impl Stability {
     /// replicas of the peer table and the authors of the document. (Not
     /// whoever a datagram claims to be from: the peer table is bounded, and
     /// what is kept per replica here is pruned to members at each tick.)
-    fn members(&self, me: ReplicaId, doc: &Doc, peers: &[ReplicaId]) -> Vec<ReplicaId> {
-        let mut all: Vec<ReplicaId> = peers.to_vec();
+    fn members(&self, me: ReplicaId, doc: &Doc, peers: &[Option<ReplicaId>]) -> Vec<ReplicaId> {
+        let mut all: Vec<ReplicaId> = peers.iter().flatten().copied().collect();
         all.push(me);
         all.extend(
             doc.version_ref()
@@ -212,13 +212,14 @@ impl Stability {
 
     /// Runs at each anti-entropy tick: declares silent members gone and
     /// returns the frontier the document may collect up to, if any.
+    /// `peers`: the replica of each peer in the table, `None` for one told
+    /// of but not heard from yet (a member without a report: no frontier).
     pub fn tick(
         &mut self,
         now: Time,
         me: ReplicaId,
         doc: &Doc,
-        peers: &[ReplicaId],
-        unnamed: usize,
+        peers: &[Option<ReplicaId>],
         horizon: Duration,
         grace: Duration,
     ) -> Option<VersionVector> {
@@ -236,7 +237,7 @@ impl Stability {
         self.heard.retain(|r, _| is_member(r));
         self.adopted_by.retain(|r, _| is_member(r));
         let ceiling = self.ceiling.replace(doc.version());
-        if unnamed > 0 {
+        if peers.iter().any(Option::is_none) {
             // A member whose report we could not know.
             return None;
         }
