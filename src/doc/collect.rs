@@ -27,14 +27,16 @@
 //!   (a fresh replica told of peers) cannot be known to every member in
 //!   time. It must be a *newcomer*: it sends none of its ops, takes a
 //!   member's snapshot and re-makes its ops on top as a new replica
-//!   (`node::stability`, "Newcomers"). Founders that have not met are not
+//!   (`node::stability`, "Newcomers"), and stays one until it has that
+//!   snapshot, across restarts. Founders that have not met are not
 //!   covered: one may clean up while the other types.
 //! - a newcomer reached only through members: a member's report is used
 //!   only `join_grace` after it arrived, for the newcomer it served to
 //!   become known here (a timing assumption, see `node::stability`).
 //! - forgotten: a node that restarts knows only its configured peers and
-//!   its document's authors; a member that made none of its ops and is in
-//!   neither is forgotten (not covered yet: members must survive restarts).
+//!   its document's authors; a member none of whose ops it has, and that
+//!   it was not told of, is forgotten (not covered yet: members must
+//!   survive restarts).
 //!
 //! Why this must hold everywhere rather than be caught: an op that breaks
 //! the promise is refused only by the replicas that cleaned up what it
