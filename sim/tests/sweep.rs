@@ -3,7 +3,7 @@
 use rumor::node::Node;
 use rumor_sim::protocol::SimNode;
 use rumor_sim::toy::ToyNode;
-use rumor_sim::{SimConfig, Simulation};
+use rumor_sim::{SimConfig, Simulation, Topology};
 
 /// A small world: few ops so a debug build sweeps hundreds of seeds quickly,
 /// but a fault phase long enough for partitions, crashes and offline periods.
@@ -20,11 +20,21 @@ fn small(seed: u64) -> SimConfig {
     .swarm()
 }
 
-fn sweep<N: SimNode>(seeds: std::ops::Range<u64>) {
+/// A small world drawn as `small`, but a star (leaves told only of the
+/// hub, so they start as newcomers) that cleans up at every run.
+fn small_star_cleaning(seed: u64) -> SimConfig {
+    SimConfig {
+        topology: Topology::Star,
+        cleanup_min_runs: 1,
+        ..small(seed)
+    }
+}
+
+fn sweep<N: SimNode>(seeds: std::ops::Range<u64>, world: fn(u64) -> SimConfig) {
     let mut failures = Vec::new();
     let mut faults_seen = [0u64; 4];
     for seed in seeds.clone() {
-        let cfg = small(seed);
+        let cfg = world(seed);
         let report = Simulation::<N>::new(cfg.clone()).run();
         faults_seen[0] += report.drops.loss;
         faults_seen[1] += report.partitions;
@@ -50,11 +60,16 @@ fn sweep<N: SimNode>(seeds: std::ops::Range<u64>) {
 }
 
 #[test]
-fn two_hundred_swarm_seeds_converge_with_the_real_node() {
-    sweep::<Node>(0..200);
+fn three_hundred_swarm_seeds_converge_with_the_real_node() {
+    sweep::<Node>(0..300, small);
+}
+
+#[test]
+fn a_hundred_and_fifty_star_seeds_converge_cleaning_up_at_every_run() {
+    sweep::<Node>(2000..2150, small_star_cleaning);
 }
 
 #[test]
 fn two_hundred_swarm_seeds_converge_with_the_toy_protocol() {
-    sweep::<ToyNode>(1000..1200);
+    sweep::<ToyNode>(1000..1200, small);
 }

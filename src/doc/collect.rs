@@ -11,6 +11,44 @@
 //! `F` can no longer arrive); a member silent past the horizon is declared
 //! gone and must rejoin (its old ops are refused, see below).
 //!
+//! # Whom the promise covers
+//!
+//! The promise is about every replica whose ops can still reach this one,
+//! not about the members this node happens to know. A replica it does not
+//! know gives no report, so nothing bounds what that replica lacks, and the
+//! frontier (least of the reports) silently leaves it out. Each way a
+//! replica can be unknown must be closed:
+//!
+//! - told of, not yet heard from: a peer whose address we have but whose
+//!   replica id we do not is a member without a report, so there is no
+//!   frontier (until the member horizon: then it must join anew). A node
+//!   that had heard from none of its peers took itself for the whole group.
+//! - never heard of: a replica that typed before it had the group's history
+//!   (a fresh replica told of peers) cannot be known to every member in
+//!   time. It must be a *newcomer*: it sends none of its ops, takes a
+//!   member's snapshot and re-makes its ops on top as a new replica
+//!   (`node::stability`, "Newcomers"), and stays one until it has that
+//!   snapshot, across restarts. Founders that have not met are not
+//!   covered: one may clean up while the other types.
+//! - a newcomer reached only through members: a member's report is used
+//!   only `join_grace` after it arrived, for the newcomer it served to
+//!   become known here (a timing assumption, see `node::stability`).
+//! - forgotten: a node that restarts knows only its configured peers and
+//!   its document's authors; a member none of whose ops it has, and that
+//!   it was not told of, is forgotten (not covered yet: members must
+//!   survive restarts).
+//!
+//! Why this must hold everywhere rather than be caught: an op that breaks
+//! the promise is refused only by the replicas that cleaned up what it
+//! needs; one that cleaned up less takes it, and the group never agrees
+//! again (its later ops wait forever for a refused cause). And a replica
+//! that absorbs a snapshot must have all of its own ops applied on top, not
+//! held waiting for a cause the snapshot refuses: a held op of its own is
+//! lost, and its ids would be made again (`Doc::absorb_inflated` then
+//! answers [`Error::Collected`](super::Error::Collected): rejoin instead).
+//!
+//! # What the promise gives
+//!
 //! Given the promise, for every char `c` deleted by a delete in `F` (a
 //! *stable tombstone*) and every op `P` still to come, made at state `S ⊇ F`:
 //!
@@ -43,7 +81,8 @@
 //! An op that breaks the promise (a member that was declared gone, or a
 //! forged op) is caught where it would need what is gone (a removed origin,
 //! a collected char to scan past, a removed delete target) and refused with
-//! [`Error::Collected`](super::Error::Collected): nothing changes.
+//! [`Error::Collected`](super::Error::Collected): nothing changes here (but
+//! see above: elsewhere it may be taken).
 //!
 //! The visible text never changes, and placing any op that keeps the
 //! promise gives the same result as on a replica that collected nothing

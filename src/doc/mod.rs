@@ -350,6 +350,13 @@ impl Doc {
             // contradicts is refused there, as it would be here.
             let _ = loaded.apply(op);
         }
+        // An op of ours that now waits for a cause the snapshot's history
+        // refused (another replica's, made without what it cleaned up) is
+        // as lost as one refused outright: and its id would be made again.
+        let own = loaded.version.get(self.replica);
+        if own < self.version.get(self.replica) {
+            return Err(Error::Collected(Id::new(self.replica, own)));
+        }
         let patch = Patch {
             pos: 0,
             deleted: self.len(),

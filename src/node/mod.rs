@@ -1349,17 +1349,14 @@ impl Node {
             // stay in its log until then.
             return;
         }
+        // A peer we were told of but have not heard from (one the user
+        // added, or one that has not answered its challenge) is a member we
+        // cannot name yet (`None`; until the horizon: then it must join anew).
         let horizon = self.config.member_horizon;
-        if self
-            .peers
-            .values()
-            .any(|p| p.configured && p.replica.is_none() && now < p.added_at + horizon)
-        {
-            // A peer the user gave that has not answered yet is a member we
-            // have no report of (until the horizon, as for any silent one).
-            return;
-        }
-        let mut peers: Vec<ReplicaId> = self.peers.values().filter_map(|p| p.replica).collect();
+        let mut peers: Vec<Option<ReplicaId>> = (self.peers.values())
+            .filter(|p| p.replica.is_some() || now < p.added_at + horizon)
+            .map(|p| p.replica)
+            .collect();
         for p in self.peers.values() {
             if let (Some(replica), Some(at)) = (p.replica, p.last_heard) {
                 self.stability.heard(replica, at);
@@ -1368,7 +1365,7 @@ impl Node {
         // A member whose datagrams came from an address not proven yet is
         // a member all the same: cleanup waits for its report.
         for (replica, at) in self.handshakes.heard() {
-            peers.push(replica);
+            peers.push(Some(replica));
             self.stability.heard(replica, at);
         }
         let frontier = self.stability.tick(

@@ -16,7 +16,10 @@
 //! The frontier is the least of: this node's version at its previous tick
 //! (already persisted by the driver), and every member's usable report.
 //! Members: this replica, every replica in the peer table (whatever its
-//! state) and every author in the document, less those declared gone. It exists only if, for every member, this
+//! state) and every author in the document, less those declared gone; and
+//! a peer in the table whose replica is not known yet (told of, never
+//! heard) is a member without a report, so there is no frontier while one
+//! is there (until the horizon after it was added). It exists only if, for every member, this
 //! node has every op the member made before its report (the member's own
 //! entry in the report): ops a member made before reporting may lack what
 //! it reported, and they must all be here before anything is cleaned up.
@@ -50,7 +53,12 @@
 //! by the other, founds the group. A newcomer becomes known to the group
 //! through peer exchange within seconds; the grace on reports covers that.
 //!
-//! What this does not cover: two groups founded apart, one of which has
+//! The grace is a timing assumption: under a partition longer than it,
+//! peer exchange may not bring the newcomer in time.
+//!
+//! What this does not cover: a node that restarts forgets the peers it
+//! learned, so a member that is neither a configured peer nor an author in
+//! its document no longer holds its cleanup back. And two groups founded apart, one of which has
 //! cleaned up, that later meet (their members are not newcomers to each
 //! other). Ops of the other group made without the cleaned-up history are
 //! then refused by some members and taken by others.
@@ -187,8 +195,8 @@ impl Stability {
     /// replicas of the peer table and the authors of the document. (Not
     /// whoever a datagram claims to be from: the peer table is bounded, and
     /// what is kept per replica here is pruned to members at each tick.)
-    fn members(&self, me: ReplicaId, doc: &Doc, peers: &[ReplicaId]) -> Vec<ReplicaId> {
-        let mut all: Vec<ReplicaId> = peers.to_vec();
+    fn members(&self, me: ReplicaId, doc: &Doc, peers: &[Option<ReplicaId>]) -> Vec<ReplicaId> {
+        let mut all: Vec<ReplicaId> = peers.iter().flatten().copied().collect();
         all.push(me);
         all.extend(
             doc.version_ref()
@@ -204,12 +212,14 @@ impl Stability {
 
     /// Runs at each anti-entropy tick: declares silent members gone and
     /// returns the frontier the document may collect up to, if any.
+    /// `peers`: the replica of each peer in the table, `None` for one told
+    /// of but not heard from yet (a member without a report: no frontier).
     pub fn tick(
         &mut self,
         now: Time,
         me: ReplicaId,
         doc: &Doc,
-        peers: &[ReplicaId],
+        peers: &[Option<ReplicaId>],
         horizon: Duration,
         grace: Duration,
     ) -> Option<VersionVector> {
@@ -227,6 +237,10 @@ impl Stability {
         self.heard.retain(|r, _| is_member(r));
         self.adopted_by.retain(|r, _| is_member(r));
         let ceiling = self.ceiling.replace(doc.version());
+        if peers.iter().any(Option::is_none) {
+            // A member whose report we could not know.
+            return None;
+        }
         let mut frontier = ceiling?;
         let have = doc.version_ref();
         for &m in members.iter().filter(|&&m| m != me) {

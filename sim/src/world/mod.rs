@@ -119,6 +119,9 @@ struct Replica<N: SimNode> {
     /// The ops of this node the safety checks found as their authors made
     /// them (reset when the node restarts: its log is rebuilt from the store).
     vouched: VersionVector,
+    /// Not yet a member: it was started as a newcomer (see `boot`) and has
+    /// not had a member's document yet. Its ops were never sent.
+    newcomer: bool,
 }
 
 /// Virtual time allowed for cleaning up all history after the deadline
@@ -295,6 +298,7 @@ impl<N: SimNode> Simulation<N> {
                     typist: Typist::new(),
                     shown_len: 0,
                     vouched: VersionVector::new(),
+                    newcomer: false,
                 }
             })
             .collect();
@@ -439,9 +443,10 @@ impl<N: SimNode> Simulation<N> {
             return; // up already
         };
         let restart = self.replicas[i].incarnation > 0;
-        let newcomer = i >= self.cfg.nodes;
+        // Founders are the group; the nodes of `--joins` come later.
+        let joiner = i >= self.cfg.nodes;
         let recovered = disk.recover();
-        let r = &self.replicas[i];
+        let r = &mut self.replicas[i];
         let mut config = Config {
             mtu: self.cfg.mtu,
             name: format!("n{i}"),
@@ -457,6 +462,22 @@ impl<N: SimNode> Simulation<N> {
             join_grace: std::time::Duration::from_secs(5),
             ..Config::default()
         };
+        // With cleanup on, a node starts as rumor starts a fresh replica:
+        // one told of peers joins their group as a newcomer
+        // (`Config::joining`); the rest found it. (Founders that have not
+        // met cannot clean up soundly: a founder nobody has heard of may
+        // hold ops made without what the others cleaned up.) Unlike the
+        // program, which decides from the store (a replica with no ops but
+        // its own), whether a node has joined survives a crash: a newcomer
+        // that received ops but no snapshot yet is still a newcomer, and a
+        // member whose store holds only its own ops is still a member.
+        // A node of `--joins` is always a newcomer, as `rumor --peer` starts
+        // a fresh replica.
+        let cleans_up = self.cfg.cleanup_min_runs > 0 && N::cleans_up();
+        if joiner || cleans_up {
+            r.newcomer = !self.initial_peers[i].is_empty() && (r.incarnation == 0 || r.newcomer);
+            config.joining = r.newcomer;
+        }
         if self.cfg.sabotage == Some(Sabotage::BrokenNode) && !N::break_config(&mut config) {
             return self.fail("this protocol has no broken-node knob".into());
         }
@@ -466,9 +487,8 @@ impl<N: SimNode> Simulation<N> {
                 .iter()
                 .map(|&p| node_addr(p))
                 .collect(),
-            // Newcomers join as `rumor` makes them (`Config::joining`); the
-            // founders, all started at once, are the group.
-            join_if_new: newcomer,
+            // Who is a newcomer is decided above (it survives crashes).
+            join_if_new: false,
             keep_history: false,
         };
         let host: Host<SimDisk, AsHosted<N>> =
@@ -482,7 +502,7 @@ impl<N: SimNode> Simulation<N> {
         }
         if restart {
             self.counters.restarts += 1;
-        } else if newcomer {
+        } else if joiner {
             self.counters.joins += 1;
             self.trace_line(|| format!("n{i} joins"));
         }
@@ -544,7 +564,34 @@ impl<N: SimNode> Simulation<N> {
             return;
         };
 
-        // 1. Persist what the document gained (virtual ms stamp the log).
+        // 0. A node that rejoined as a new replica re-made its ops the
+        // group lacked under a new id. Only a newcomer may (its old ops
+        // were never sent, so the reference forgets them); a member whose
+        // ops the group refused is a broken cleanup promise.
+        let id_now = host.node().0.doc().replica();
+        if id_now != r.id {
+            let (old, new) = (r.id, id_now);
+            if !r.newcomer {
+                let why = format!(
+                    "node {i} had to rejoin as a new replica ({old:?} -> {new:?}): the group refused ops of a member"
+                );
+                return self.fail(why);
+            }
+            let mut fresh = Doc::new(oracle.doc.replica());
+            for op in oracle.doc.ops_since(&VersionVector::new()) {
+                if op.id.replica != old {
+                    fresh.apply(op).expect("the reference's own ops replay");
+                }
+            }
+            oracle.doc = fresh;
+            oracle.made.remove(&old);
+            reached.remove(&old);
+            r.id = new;
+            r.vouched = VersionVector::new();
+        }
+
+        // 1. Persist what the document gained (virtual ms stamp the log;
+        // a rejoined or snapshot-loaded document is written whole).
         host.settle(now / 1000);
         if !host.fresh().is_empty() {
             let mut failure = None;
@@ -607,6 +654,10 @@ impl<N: SimNode> Simulation<N> {
             }
         }
 
+        if r.newcomer && host.node().0.is_joined() {
+            r.newcomer = false;
+        }
+
         // 2. Events: the typist's cursor follows remote changes, as an editor's would.
         let mut bad_patch = None;
         while let Some(ev) = host.poll_event() {
@@ -620,8 +671,6 @@ impl<N: SimNode> Simulation<N> {
                         r.typist.follow_patch(p.pos, p.deleted, p.inserted);
                     }
                 }
-                // Its ops are made under the new id from now on.
-                NodeEvent::Rejoined { new, .. } => r.id = new,
                 _ => {}
             }
         }
