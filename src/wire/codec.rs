@@ -3,16 +3,15 @@
 use crate::doc::ReplicaId;
 
 use super::auth::{BadTag, GroupKey, SealId, SealKeys, TAG_LEN};
+use super::error::DecodeError;
 use super::frame::{Frame, WireFrame};
 use super::MAX_DATAGRAM;
+use super::VERSION;
 
 /// First bytes of every rumor datagram sent in the clear.
 pub const MAGIC: [u8; 2] = *b"rM";
 /// First bytes of every sealed rumor datagram (sent with a group secret).
 pub const SEALED_MAGIC: [u8; 2] = *b"rS";
-/// The protocol version this code speaks. A datagram of another version
-/// is refused (and counted), never misread.
-pub const VERSION: u8 = 4;
 /// Magic, version, sender (8 bytes, fixed: replica ids are random, so a
 /// varint would be longer), then the packet number as a varint.
 pub const HEADER_LEN: usize = 2 + 1 + 8;
@@ -26,27 +25,6 @@ pub struct Header {
     pub sender: ReplicaId,
     /// Per-destination packet number, for acknowledgement.
     pub packet: u64,
-}
-
-/// Why bytes are not a datagram this node can read.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum DecodeError {
-    #[error("not a rumor datagram")]
-    NotRumor,
-    #[error("protocol version {0} (this node speaks {VERSION})")]
-    WrongVersion(u8),
-    #[error("datagram too large ({0} bytes)")]
-    TooLarge(usize),
-    #[error("malformed datagram: {0}")]
-    Malformed(&'static str),
-    #[error("a sealed datagram, but this node has no group secret (--secret-file)")]
-    Sealed,
-    #[error("a datagram in the clear, but this node accepts only sealed ones")]
-    Unsealed,
-    #[error(
-        "authentication failed: the sender has another group secret, or the bytes were altered"
-    )]
-    BadTag,
 }
 
 /// A datagram's header, how it was sealed (if it was), and its payload.

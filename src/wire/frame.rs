@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::doc::{Id, Op, OpKind, ReplicaId, TargetSpan, VersionVector};
 
-use super::codec::DecodeError;
+use super::error::DecodeError;
 
 /// One unit of a datagram. Every frame but `Ack` asks for an ack.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -37,17 +37,23 @@
 
 pub mod auth;
 mod codec;
+mod error;
 mod frame;
 mod pack;
 
 pub use auth::{EpochKey, GroupKey, KeyError, SealId, SealKeys};
 pub use codec::{
     decode, decode_payload, decode_with, encode, encode_sealed, encode_sealed_to, open, open_with,
-    open_with_keys, open_with_keys_as, seal, seal_with, seal_with_keys, seal_with_keys_to,
-    DecodeError, Header, Opened, HEADER_LEN, MAGIC, SEALED_MAGIC, SEAL_OVERHEAD, VERSION,
+    open_with_keys, open_with_keys_as, seal, seal_with, seal_with_keys, seal_with_keys_to, Header,
+    Opened, HEADER_LEN, MAGIC, SEALED_MAGIC, SEAL_OVERHEAD,
 };
+pub use error::DecodeError;
 pub use frame::{AckFrame, AckRange, DigestFrame, Frame, PresenceFrame, SnapshotChunk, WireFrame};
 pub use pack::{encoded_len, op_frame_len, split_to_fit, DatagramBuilder};
+
+/// The protocol version this code speaks (the byte layout above). A
+/// datagram of another version is refused (and counted), never misread.
+pub const VERSION: u8 = 4;
 
 /// Default datagram size limit: safe for IPv6 and common tunnels.
 pub const DEFAULT_MTU: usize = 1200;
