@@ -380,7 +380,7 @@ impl Driver {
 
     /// The node's events since the last call, oldest first.
     pub fn take_events(&mut self) -> impl Iterator<Item = Event> + '_ {
-        std::iter::from_fn(|| self.host.poll_event())
+        std::iter::from_fn(|| self.next_event())
     }
 
     /// Repairs and failures to show the user, oldest first.
@@ -495,10 +495,14 @@ impl Driver {
         on_event: &mut impl FnMut(&Driver, Event),
         on_notice: &mut impl FnMut(String),
     ) {
+        let mut events = Vec::new();
+        while let Some(event) = self.next_event() {
+            events.push(event);
+        }
         while let Some(notice) = self.host.poll_notice() {
             on_notice(notice);
         }
-        while let Some(event) = self.host.poll_event() {
+        for event in events {
             on_event(self, event);
         }
     }
@@ -560,11 +564,23 @@ impl Driver {
     /// Hands a datagram to the node; tells the user (rate-limited) when it
     /// was refused for a reason they can fix, such as another group secret.
     fn feed(&mut self, now: Time, from: SocketAddr, bytes: &[u8]) {
-        let before = self.node().stats().drops.clone();
         self.host.node_mut().handle_datagram(now, from, bytes);
-        let after = &self.host.node().stats().drops;
-        if let Some(notice) = self.refusals.check(&before, after, from, now) {
-            self.host.push_notice(notice);
+    }
+
+    /// The next event for the front end. A refused datagram
+    /// (`Event::Refused`) becomes a notice instead, at most one per reason
+    /// in a quiet period: a misconfigured peer must not flood the user.
+    fn next_event(&mut self) -> Option<Event> {
+        loop {
+            match self.host.poll_event()? {
+                Event::Refused { from, reason } => {
+                    let now = self.now();
+                    if let Some(notice) = self.refusals.note(reason, from, now) {
+                        self.host.push_notice(notice);
+                    }
+                }
+                event => return Some(event),
+            }
         }
     }
 

@@ -254,6 +254,21 @@ pub enum Event {
         peer_has: u64,
         we_have: u64,
     },
+    /// A datagram from `from` was refused for a reason the user can fix
+    /// (it is also counted in `Stats::drops`; other refusals, such as
+    /// garbage, are only counted).
+    Refused { from: SocketAddr, reason: Refusal },
+}
+
+/// Why a datagram was refused, when the user can do something about it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// Sealed under another group secret (or altered on the way).
+    BadTag,
+    /// In the clear, and this node accepts only sealed datagrams.
+    Unsealed,
+    /// Sealed, and this node has no group secret.
+    Sealed,
 }
 
 /// Liveness of a peer.
@@ -572,7 +587,7 @@ impl Node {
             self.stats.drops.offline += 1;
             return;
         }
-        let Some((header, seal, frames)) = self.open(bytes) else {
+        let Some((header, seal, frames)) = self.open(from, bytes) else {
             return;
         };
         if header.sender == self.doc.replica() {
@@ -840,7 +855,11 @@ impl Node {
 
     /// Authenticates (with a key) and decodes a datagram; counts why not.
     /// The seal is `Some((id, bound))`: `bound` if sealed for this replica.
-    fn open(&mut self, bytes: &[u8]) -> Option<(Header, Option<Seal>, Vec<Frame>)> {
+    fn open(
+        &mut self,
+        from: SocketAddr,
+        bytes: &[u8],
+    ) -> Option<(Header, Option<Seal>, Vec<Frame>)> {
         let me = self.doc.replica();
         if self.opened_as[0] != me {
             self.opened_as = [me, self.opened_as[0]];
@@ -864,13 +883,34 @@ impl Node {
             Err(e) => e,
         };
         let drops = &mut self.stats.drops;
-        match e {
-            DecodeError::NotRumor => drops.not_rumor += 1,
-            DecodeError::WrongVersion(_) => drops.wrong_version += 1,
-            DecodeError::TooLarge(_) | DecodeError::Malformed(_) => drops.malformed += 1,
-            DecodeError::Sealed => drops.sealed += 1,
-            DecodeError::Unsealed => drops.unsealed += 1,
-            DecodeError::BadTag => drops.bad_tag += 1,
+        let reason = match e {
+            DecodeError::NotRumor => {
+                drops.not_rumor += 1;
+                None
+            }
+            DecodeError::WrongVersion(_) => {
+                drops.wrong_version += 1;
+                None
+            }
+            DecodeError::TooLarge(_) | DecodeError::Malformed(_) => {
+                drops.malformed += 1;
+                None
+            }
+            DecodeError::Sealed => {
+                drops.sealed += 1;
+                Some(Refusal::Sealed)
+            }
+            DecodeError::Unsealed => {
+                drops.unsealed += 1;
+                Some(Refusal::Unsealed)
+            }
+            DecodeError::BadTag => {
+                drops.bad_tag += 1;
+                Some(Refusal::BadTag)
+            }
+        };
+        if let Some(reason) = reason {
+            self.events.push_back(Event::Refused { from, reason });
         }
         None
     }

@@ -198,6 +198,8 @@ impl Ui {
             Event::Rejoined { new, .. } => {
                 self.message = format!("rejoined the group as replica {new}")
             }
+            // (The driver turns these into notices.)
+            Event::Refused { .. } => {}
             Event::OwnOpsLost { peer, .. } => {
                 self.message = format!(
                     "{peer} holds edits of ours this data directory lost (a restored backup?): \
