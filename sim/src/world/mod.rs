@@ -661,17 +661,14 @@ impl<N: SimNode> Simulation<N> {
         // 2. Events: the typist's cursor follows remote changes, as an editor's would.
         let mut bad_patch = None;
         while let Some(ev) = host.poll_event() {
-            match ev {
-                NodeEvent::RemoteEdit { patches } => {
-                    for p in patches {
-                        if p.pos + p.deleted > r.shown_len {
-                            bad_patch = Some(p);
-                        }
-                        r.shown_len = (r.shown_len + p.inserted).saturating_sub(p.deleted);
-                        r.typist.follow_patch(p.pos, p.deleted, p.inserted);
+            if let NodeEvent::RemoteEdit { patches } = ev {
+                for p in patches {
+                    if p.pos + p.deleted > r.shown_len {
+                        bad_patch = Some(p);
                     }
+                    r.shown_len = (r.shown_len + p.inserted).saturating_sub(p.deleted);
+                    r.typist.follow_patch(p.pos, p.deleted, p.inserted);
                 }
-                _ => {}
             }
         }
         let real_len = host.node().0.doc().len();
