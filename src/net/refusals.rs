@@ -34,7 +34,9 @@ fn explain(reason: Refusal) -> &'static str {
     }
 }
 
-/// Per reason: when the last notice went out and how many refusals since.
+/// Per reason: when the last notice went out and whether refusals came
+/// since (the node reports one refusal of a reason at a time, so these are
+/// not datagram counts: `status` has those).
 #[derive(Debug, Default)]
 pub struct Refusals {
     last: [Option<Time>; 3],
@@ -52,7 +54,7 @@ impl Refusals {
         let n = std::mem::take(&mut self.unreported[i]);
         self.last[i] = Some(now);
         let more = if n > 1 {
-            format!(" ({n} such datagrams since the last notice)")
+            " (and more since the last notice: `status` counts them)".to_string()
         } else {
             String::new()
         };
@@ -81,6 +83,6 @@ mod tests {
         let later = r
             .note(Refusal::BadTag, from, Time::from_millis(10_000))
             .unwrap();
-        assert!(later.contains("5 such datagrams"), "{later}");
+        assert!(later.contains("and more since the last notice"), "{later}");
     }
 }

@@ -262,6 +262,7 @@ pub enum Event {
 
 /// Why a datagram was refused, when the user can do something about it.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[repr(u8)]
 pub enum Refusal {
     /// Sealed under another group secret (or altered on the way).
     BadTag,
@@ -479,6 +480,8 @@ pub struct Node {
     /// A peer showed it holds ops of ours that we lack (`Event::OwnOpsLost`):
     /// we wait, as a newcomer does, to rejoin under a new id.
     own_ops_lost: bool,
+    /// Per `Refusal` (as index): an `Event::Refused` of it is queued.
+    refusal_queued: [bool; 3],
     /// When held ops were last aged (see `Config::held_expiry`).
     held_aged_at: Time,
 }
@@ -549,6 +552,7 @@ impl Node {
             stability: Default::default(),
             joined: true,
             own_ops_lost: false,
+            refusal_queued: [false; 3],
             held_aged_at: now,
         };
         node.joined = !node.config.joining;
@@ -909,8 +913,12 @@ impl Node {
                 Some(Refusal::BadTag)
             }
         };
+        // One refusal of each reason waits at a time: a flood of junk must
+        // not grow the event queue (the counters have the total).
         if let Some(reason) = reason {
-            self.events.push_back(Event::Refused { from, reason });
+            if !std::mem::replace(&mut self.refusal_queued[reason as usize], true) {
+                self.events.push_back(Event::Refused { from, reason });
+            }
         }
         None
     }
@@ -1040,7 +1048,11 @@ impl Node {
 
     /// The next event for the driver, if any.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let event = self.events.pop_front()?;
+        if let Event::Refused { reason, .. } = event {
+            self.refusal_queued[reason as usize] = false;
+        }
+        Some(event)
     }
 
     /// Adds a peer by address (or wakes it up if known) and starts a digest exchange.
