@@ -557,6 +557,7 @@ impl<N: SimNode> Simulation<N> {
             last_delivery,
             reached,
             transmits,
+            trace,
             ..
         } = self;
         let r = &mut replicas[i];
@@ -661,6 +662,14 @@ impl<N: SimNode> Simulation<N> {
         // 2. Events: the typist's cursor follows remote changes, as an editor's would.
         let mut bad_patch = None;
         while let Some(ev) = host.poll_event() {
+            if let Some(out) = trace.as_mut() {
+                if matches!(
+                    ev,
+                    NodeEvent::OwnOpsLost { .. } | NodeEvent::Rejoined { .. }
+                ) {
+                    let _ = writeln!(out, "{:>12.3} n{i} {ev:?}", now as f64 / MS);
+                }
+            }
             if let NodeEvent::RemoteEdit { patches } = ev {
                 for p in patches {
                     if p.pos + p.deleted > r.shown_len {
