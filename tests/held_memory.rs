@@ -4,9 +4,7 @@
 //! the heap returns to about where it was. Its own test binary with one
 //! test, because it counts heap bytes with a global allocator.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicIsize, Ordering::Relaxed};
 use std::time::Duration;
 
 use rand::SeedableRng;
@@ -15,27 +13,9 @@ use rumor::doc::{Doc, Id, Op, OpKind, ReplicaId};
 use rumor::node::{Config, Node, Time};
 use rumor::wire::{self, Frame, Header};
 
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(new_size as isize - layout.size() as isize, Relaxed);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+#[path = "common/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::live;
 
 fn addr(i: u16) -> SocketAddr {
     SocketAddr::from((Ipv4Addr::new(127, 0, 0, 1), 31_000 + i))
@@ -79,7 +59,7 @@ fn a_flood_of_early_ops_is_released_and_its_memory_given_back() {
     );
     n.handle_datagram(now, addr(1), &ping);
     drain(&mut n);
-    let base = LIVE.load(Relaxed);
+    let base = live();
 
     // 4,000 runs of typing whose first char (counter 0) never comes.
     let flood = 4_000u64;
@@ -93,7 +73,7 @@ fn a_flood_of_early_ops_is_released_and_its_memory_given_back() {
         drain(&mut n);
     }
     assert_eq!(n.doc().pending_len(), flood as usize);
-    let grown = LIVE.load(Relaxed) - base;
+    let grown = live() - base;
     assert!(grown > 4_000_000, "the flood is held: {grown} bytes");
 
     // Three minutes pass; the causes never come.
@@ -103,7 +83,7 @@ fn a_flood_of_early_ops_is_released_and_its_memory_given_back() {
         drain(&mut n);
     }
     assert_eq!(n.doc().pending_len(), 0, "the early ops were dropped");
-    let left = LIVE.load(Relaxed) - base;
+    let left = live() - base;
     eprintln!("held: {grown} bytes; after expiry: {left} bytes");
     assert!(
         left < 200_000,

@@ -6,10 +6,8 @@
 //! for longer.) Its own test binary with one test, because it counts heap
 //! bytes with a global allocator.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicIsize, Ordering::Relaxed};
 
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
@@ -20,27 +18,9 @@ use rumor::doc::{Doc, Id, Op, OpKind, ReplicaId, VersionVector};
 use rumor::node::{Config, Edit, Node, Time};
 use rumor::wire::{self, DigestFrame, Frame, GroupKey, Header, SealId};
 
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(new_size as isize - layout.size() as isize, Relaxed);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+#[path = "common/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::live;
 
 fn addr(i: u16) -> SocketAddr {
     SocketAddr::from((Ipv4Addr::new(127, 0, 0, 1), 30_000 + i))
@@ -402,11 +382,11 @@ fn hostile_datagrams_into_the_node() {
     for (from, b) in all_bytes.iter().take(100) {
         n.handle_datagram(Time(1), *from, b);
     }
-    let base = LIVE.load(Relaxed);
+    let base = live();
     for (from, b) in &all_bytes {
         n.handle_datagram(Time(2), *from, b);
     }
-    let grown = LIVE.load(Relaxed) - base;
+    let grown = live() - base;
     assert!(grown <= 4096, "heap grew by {grown} bytes on junk");
     assert!(n.peers().is_empty());
     assert_eq!(n.doc().text(), "xseed text");

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use program_support::{converge, Peer, Spec};
+use program_support::{converge, is_root, Peer, Spec};
 
 /// A tmpfs mounted for one test, unmounted (and its folder removed) on drop.
 struct SmallDisk {
@@ -57,14 +57,6 @@ fn run(cmd: &str, args: &[&str], dir: &Path) -> Result<(), String> {
             String::from_utf8_lossy(&out.stderr).trim()
         ))
     }
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
 }
 
 /// Skips (loudly) where a tmpfs cannot be mounted; CI sets

@@ -44,14 +44,6 @@ impl Drop for Namespaces {
     }
 }
 
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
-}
-
 fn skip(why: &str) {
     if std::env::var("RUMOR_REQUIRE_NETNS").as_deref() == Ok("1") {
         panic!("the netns link-cut test cannot run ({why}) and RUMOR_REQUIRE_NETNS=1");
