@@ -416,7 +416,28 @@ fn leave_to_snapshot(peer: &mut Peer, me: ReplicaId) {
     }
 }
 
-/// One replica's protocol state machine.
+/// One replica's protocol state machine, sans-IO: the caller owns the
+/// socket and the clock, the node owns the protocol.
+///
+/// How to drive it (`host::Host` does this for `rumor` and the simulator):
+///
+/// - **Time** is a [`Time`] the caller passes in, microseconds on any
+///   monotonic clock that starts where the caller likes; it must never go
+///   backwards. The node reads no clock and draws randomness only from the
+///   seeded RNG it was built with, so a run replays bit for bit.
+/// - **Inputs** (`handle_*` and commands): [`Node::handle_datagram`] for
+///   every datagram received (never panics, whatever the bytes),
+///   [`Node::handle_timeout`] when [`Node::poll_timeout`] is due, and the
+///   commands [`Node::edit`], [`Node::add_peer`], [`Node::set_online`],
+///   [`Node::sync_now`], [`Node::set_cursor`], [`Node::leave_presence`].
+/// - **Outputs** (`poll_*`), after every input and in this order: first
+///   make durable what [`Node::doc`] gained (before anything is sent: a
+///   datagram may acknowledge or carry it), then drain
+///   [`Node::poll_event`], then drain [`Node::poll_transmit`] (a sender
+///   that would block may stop draining: the node keeps its queue), then
+///   wait until [`Node::poll_timeout`] or the next datagram.
+/// - **Getters** ([`Node::doc`], [`Node::peers`], [`Node::stats`],
+///   [`Node::is_joined`], ...) change nothing.
 pub struct Node {
     doc: Doc,
     config: Config,
