@@ -108,11 +108,6 @@ pub struct HostStats {
     /// Ops of the log replayed at boot, and those the document refused.
     pub ops_replayed: u64,
     pub ops_refused_on_replay: u64,
-    /// Writes that failed (each retried on the next settle).
-    pub write_errors: u64,
-    pub compactions: u64,
-    /// Times the replica was stored under a new id (`Event::Rejoined`).
-    pub rejoins_stored: u64,
 }
 
 /// Why a replica could not boot.
@@ -289,7 +284,6 @@ impl<S: Storage, N: Hosted> Host<S, N> {
         self.fresh.clear();
         match self.persist(unix_ms) {
             Err(e) => {
-                self.stats.write_errors += 1;
                 if self.persist_error.as_deref() != Some(e.as_str()) {
                     self.notices.push_back(format!(
                         "cannot write the data directory: {e}; sending nothing until it works"
@@ -366,7 +360,6 @@ impl<S: Storage, N: Hosted> Host<S, N> {
             // document is a new one, kept whole.
             if let Some(store) = &mut self.store {
                 store.rejoin(doc.replica(), &doc.encode_snapshot())?;
-                self.stats.rejoins_stored += 1;
             }
             // What is new of our own (ops re-made under a new id) is fresh.
             let me = doc.replica();
@@ -393,12 +386,10 @@ impl<S: Storage, N: Hosted> Host<S, N> {
                 // The node's snapshot: it may have it already (made for a
                 // newcomer, or loaded from one), and keeps it for the next.
                 if let Some(snapshot) = self.node.snapshot_now() {
-                    match store.compact(&snapshot) {
-                        Ok(()) => self.stats.compactions += 1,
+                    if let Err(e) = store.compact(&snapshot) {
                         // The log itself is fine; compaction is retried later.
-                        Err(e) => self
-                            .notices
-                            .push_back(format!("log compaction failed: {e}")),
+                        self.notices
+                            .push_back(format!("log compaction failed: {e}"));
                     }
                 }
             }

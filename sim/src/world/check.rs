@@ -290,11 +290,7 @@ impl<N: SimNode> Simulation<N> {
 /// The ops of `source` (a replica holding every op, in causal order) that
 /// `from` lacks and `upto` has, cut at `upto`'s counters. `upto` is a
 /// replica's version, so causally closed: the result applies in order.
-pub(super) fn ops_between(
-    source: &Doc,
-    from: &VersionVector,
-    upto: &VersionVector,
-) -> Vec<rumor::Op> {
+fn ops_between(source: &Doc, from: &VersionVector, upto: &VersionVector) -> Vec<rumor::Op> {
     source
         .ops_since(from)
         .into_iter()
