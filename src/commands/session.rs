@@ -349,6 +349,14 @@ fn status(driver: &Driver) -> Reply {
             "NOT SAVED   {e}: recent changes are in memory only and held back from peers; retried on every input"
         ));
     }
+    if !node.is_joined() {
+        body.push(
+            "joining     waiting for a member of the document: edits stay here until one \
+             sends its copy (a peer started with --peer never founds a document; start \
+             the first peer without --peer)"
+                .to_string(),
+        );
+    }
     body.extend([
         format!("version     {}", version_line(doc.version_ref())),
         format!("text        {} chars", doc.len()),

@@ -28,8 +28,8 @@
 //!   time. It must be a *newcomer*: it sends none of its ops, takes a
 //!   member's snapshot and re-makes its ops on top as a new replica
 //!   (`node::stability`, "Newcomers"), and stays one until it has that
-//!   snapshot, across restarts. Founders that have not met are not
-//!   covered: one may clean up while the other types.
+//!   snapshot, across restarts. A newcomer never founds a group (not
+//!   even when another newcomer asks it), so a group has one founder.
 //! - a newcomer reached only through members: a member's report is used
 //!   only `join_grace` after it arrived, for the newcomer it served to
 //!   become known here (a timing assumption, see `node::stability`).

@@ -1684,14 +1684,10 @@ impl Node {
         }
     }
 
-    /// A peer asks for our document to join with. A newcomer that is asked
-    /// by another newcomer founds the group if its replica id is the lower
-    /// one (so two newcomers that meet do not wait for each other forever);
-    /// otherwise a newcomer has nothing to give yet.
+    /// A peer asks for our document to join with. A newcomer has nothing to
+    /// give yet: it never founds a group when asked, since another founder
+    /// may exist that neither has met (see `stability`, "Newcomers").
     fn on_join(&mut self, now: Time, from: SocketAddr, sender: ReplicaId) {
-        if !self.joined && !self.own_ops_lost && self.doc.replica() < sender {
-            self.joined = true;
-        }
         if !self.joined {
             return;
         }

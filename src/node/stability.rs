@@ -48,9 +48,11 @@
 //! (`Config::joining`: the program sets it for a replica with no ops but its
 //! own that is given peers) sends none of its ops: it asks a member for a
 //! snapshot (`Join`), and when one arrives it re-makes its ops as a new
-//! replica on top of it (`Doc::rejoin`), then sends them. Two newcomers that
-//! meet do not wait for each other: the one with the lower replica id, asked
-//! by the other, founds the group. A newcomer becomes known to the group
+//! replica on top of it (`Doc::rejoin`), then sends them. A newcomer never
+//! founds a group, not even when another newcomer asks it: two newcomers
+//! that meet wait for a member, since a founder may exist that neither has
+//! met, and two founders cannot clean up soundly (each may clean up what
+//! the other's ops, made without it, still name). A newcomer becomes known to the group
 //! through peer exchange within seconds; the grace on reports covers that.
 //!
 //! The grace is a timing assumption: under a partition longer than it,

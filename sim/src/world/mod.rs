@@ -462,9 +462,10 @@ impl<N: SimNode> Simulation<N> {
             join_grace: std::time::Duration::from_secs(5),
             ..Config::default()
         };
-        // With cleanup on, a node starts as rumor starts a fresh replica:
-        // one told of peers joins their group as a newcomer
-        // (`Config::joining`); the rest found it. (Founders that have not
+        // With cleanup on, a document has one founder, node 0, as `rumor`
+        // started without `--peer` founds one; every other node starts as
+        // rumor starts a fresh replica told of peers: a newcomer
+        // (`Config::joining`) that joins the group. (Founders that have not
         // met cannot clean up soundly: a founder nobody has heard of may
         // hold ops made without what the others cleaned up.) Unlike the
         // program, which decides from the store (a replica with no ops but
@@ -475,7 +476,7 @@ impl<N: SimNode> Simulation<N> {
         // a fresh replica.
         let cleans_up = self.cfg.cleanup_min_runs > 0 && N::cleans_up();
         if joiner || cleans_up {
-            r.newcomer = !self.initial_peers[i].is_empty() && (r.incarnation == 0 || r.newcomer);
+            r.newcomer = i != 0 && (r.incarnation == 0 || r.newcomer);
             config.joining = r.newcomer;
         }
         if self.cfg.sabotage == Some(Sabotage::BrokenNode) && !N::break_config(&mut config) {
