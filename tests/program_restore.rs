@@ -89,3 +89,50 @@ fn a_replica_restored_from_a_backup_rejoins_and_nothing_diverges() {
     assert!(a.ok("status").join("\n").contains("rejoined 1 times"));
     let _ = bad_ops(&mut b);
 }
+
+fn replica_line(peer: &mut Peer) -> String {
+    let status = peer.ok("status");
+    status
+        .iter()
+        .find(|l| l.starts_with("replica"))
+        .cloned()
+        .expect("status shows the replica")
+}
+
+/// A founder that typed alone and is restarted with `--peer` naming a
+/// fresh peer is still the group's founder: its data directory says it is
+/// a member (before, a replica holding only its own ops counted as a
+/// newcomer, and two newcomers waited for each other for ever).
+#[test]
+fn a_founder_restarted_naming_a_fresh_peer_is_still_a_member() {
+    let dir = temp("founder");
+    let data = dir.join("a");
+    let mut a = Peer::start(Spec::new("a").data(&data), &dir);
+    a.insert(0, "<FOUNDED>");
+    let a_addr = a.addr;
+    let a_id = replica_line(&mut a);
+    a.exit();
+
+    // B is new and names A: a newcomer, waiting for A.
+    let mut b = Peer::start(Spec::new("b").peer(a_addr), &dir);
+    b.insert(0, "<B-BEFORE-JOINING>");
+    assert!(
+        b.ok("status").iter().any(|l| l.starts_with("joining")),
+        "a newcomer says it waits for a member"
+    );
+    let mut a = Peer::start(Spec::new("a").data(&data).listen(a_addr).peer(b.addr), &dir);
+    converge(&mut [&mut a, &mut b], Duration::from_secs(30), &dir, |t| {
+        t.contains("<FOUNDED>") && t.contains("<B-BEFORE-JOINING>")
+    });
+    assert_eq!(replica_line(&mut a), a_id, "the founder kept its id");
+    for p in [&mut a, &mut b] {
+        let status = p.ok("status");
+        assert!(
+            !status.iter().any(|l| l.starts_with("joining")),
+            "{status:?}"
+        );
+    }
+    a.exit();
+    b.exit();
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -454,8 +454,25 @@ impl SimConfig {
         Ok(())
     }
 
-    /// The flags that replay this run with the `sim` program.
+    /// The flags that replay this run with the `sim` program: `--swarm`
+    /// when the seed draws exactly this mix, else every flag (a test may
+    /// draw a swarm mix and then change its topology or cleanup).
     pub fn command_line(&self) -> String {
+        let drawn_as_is = self.swarm
+            && SimConfig {
+                swarm: false,
+                ..self.clone()
+            }
+            .swarm()
+                == *self;
+        let explicit = SimConfig {
+            swarm: drawn_as_is,
+            ..self.clone()
+        };
+        explicit.flags()
+    }
+
+    fn flags(&self) -> String {
         let mut s = format!(
             "sim --seed {} --nodes {} --ops {} --mtu {} --deadline-ms {} --sync-ms {} --check-ms {}",
             self.seed, self.nodes, self.ops, self.mtu, self.deadline_ms, self.sync_ms, self.check_ms
@@ -555,6 +572,31 @@ mod tests {
             assert!(mixes.iter().any(|c| f(c) == 0.0) && mixes.iter().any(|c| f(c) > 0.0));
         }
         assert!(mixes.iter().all(|c| c.validate().is_ok()));
+    }
+
+    #[test]
+    fn a_swarm_mix_changed_after_drawing_replays_with_explicit_flags() {
+        let drawn = SimConfig {
+            seed: 2042,
+            ..Default::default()
+        }
+        .swarm();
+        assert!(drawn.command_line().contains("--swarm"));
+        let star = SimConfig {
+            topology: Topology::Star,
+            cleanup_min_runs: 1,
+            ..drawn.clone()
+        };
+        assert_ne!(
+            star, drawn,
+            "seed 2042 does not draw a star cleaning at every run"
+        );
+        let line = star.command_line();
+        assert!(!line.contains("--swarm"), "{line}");
+        assert!(
+            line.contains("--topology star") && line.contains("--cleanup-min-runs 1"),
+            "{line}"
+        );
     }
 
     #[test]

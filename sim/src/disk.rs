@@ -10,8 +10,8 @@
 //!   next write, that prefix comes back at boot, its last record possibly
 //!   torn (cut off, as the file store cuts a torn tail);
 //! - the disk fills up (ENOSPC) for the next few writes;
-//! - a compaction's snapshot cannot be written (the old snapshot and log
-//!   stay, as an atomic rename leaves them).
+//! - a compaction's snapshot, or the membership, cannot be written (the
+//!   old file stays, as an atomic rename leaves it).
 //!
 //! A lying disk (`--sabotage no-sync`) acknowledges writes it never syncs:
 //! a crash loses them, and the checker must notice.
@@ -32,6 +32,8 @@ pub struct SimDisk {
     snapshot_ops: usize,
     /// Synced entries after the snapshot.
     log: Vec<Entry>,
+    /// The membership as last written (see `rumor::node::Membership`).
+    membership: Option<Vec<u8>>,
     /// Written by an append that failed: on the platter or not, as a crash
     /// decides; forgotten by the next append that succeeds (which writes
     /// past them, as the file store cuts a failed batch back).
@@ -59,6 +61,7 @@ impl SimDisk {
             snapshot: None,
             snapshot_ops: 0,
             log: Vec::new(),
+            membership: None,
             limbo: Vec::new(),
             unsynced: Vec::new(),
             synced_version: VersionVector::new(),
@@ -98,6 +101,7 @@ impl SimDisk {
             created: false,
             snapshot: self.snapshot.clone(),
             entries: self.log.clone(),
+            membership: self.membership.clone(),
             warnings: Vec::new(),
         }
     }
@@ -191,6 +195,21 @@ impl Storage for SimDisk {
         self.snapshot = Some(snapshot.to_vec());
         self.log.clear();
         self.limbo.clear();
+        Ok(())
+    }
+
+    fn save_membership(&mut self, bytes: &[u8]) -> Result<(), String> {
+        // Replaced whole (temporary file and rename): a failed write or a
+        // full disk leaves the old one.
+        if self.full_for > 0 {
+            self.full_for -= 1;
+            return Err("No space left on device (simulated)".into());
+        }
+        if self.fault() {
+            self.faults += 1;
+            return Err("cannot write the membership (simulated)".into());
+        }
+        self.membership = Some(bytes.to_vec());
         Ok(())
     }
 }

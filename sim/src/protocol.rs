@@ -12,7 +12,7 @@ use std::sync::Arc;
 use rand_chacha::ChaCha8Rng;
 use rumor::doc::Error;
 use rumor::host::Hosted;
-use rumor::node::{Config, Edit, Event, Node, Time, Transmit};
+use rumor::node::{Config, Edit, Event, Membership, Node, Time, Transmit};
 use rumor::{Doc, VersionVector};
 
 pub trait SimNode {
@@ -57,6 +57,15 @@ pub trait SimNode {
     }
     fn offer_snapshot(&mut self, _version: VersionVector, _bytes: Arc<[u8]>) {}
     fn prepare_snapshot(&mut self) {}
+    /// The membership kept across restarts (see `rumor::host::Hosted`); a
+    /// protocol without one keeps none.
+    fn membership_changes(&self) -> Option<(u64, bool)> {
+        None
+    }
+    fn membership(&self) -> Option<Membership> {
+        None
+    }
+    fn restore_membership(&mut self, _now: Time, _membership: &Membership) {}
 }
 
 /// A [`SimNode`] as the host sees it (the host is rumor's, the trait the
@@ -94,6 +103,15 @@ impl<N: SimNode> Hosted for AsHosted<N> {
     }
     fn prepare_snapshot(&mut self) {
         self.0.prepare_snapshot()
+    }
+    fn membership_changes(&self) -> Option<(u64, bool)> {
+        self.0.membership_changes()
+    }
+    fn membership(&self) -> Option<Membership> {
+        self.0.membership()
+    }
+    fn restore_membership(&mut self, now: Time, membership: &Membership) {
+        self.0.restore_membership(now, membership)
     }
 }
 
@@ -156,5 +174,14 @@ impl SimNode for Node {
     }
     fn prepare_snapshot(&mut self) {
         Node::prepare_snapshot(self)
+    }
+    fn membership_changes(&self) -> Option<(u64, bool)> {
+        Some(Node::membership_changes(self))
+    }
+    fn membership(&self) -> Option<Membership> {
+        Some(Node::membership(self))
+    }
+    fn restore_membership(&mut self, now: Time, membership: &Membership) {
+        Node::restore_membership(self, now, membership)
     }
 }

@@ -39,7 +39,7 @@ pub use history::{format_utc, Change, History, HistoryEntry, HISTORY_CAP};
 pub use storage::Storage;
 
 use crate::doc::{Doc, Op, VersionVector};
-use crate::node::{self, Event, Node, Time, Transmit};
+use crate::node::{self, Event, Membership, Node, Time, Transmit};
 pub use crate::store::{Entry, Recovered};
 
 /// What the host needs of a protocol node beyond its sans-IO surface:
@@ -65,6 +65,17 @@ pub trait Hosted {
     fn offer_snapshot(&mut self, _version: VersionVector, _bytes: Arc<[u8]>) {}
     /// Makes the snapshot a newcomer gets, ahead of time.
     fn prepare_snapshot(&mut self) {}
+    /// Differs from its last value whenever [`Hosted::membership`] may
+    /// have changed (`None`: this protocol keeps no membership).
+    fn membership_changes(&self) -> Option<(u64, bool)> {
+        None
+    }
+    /// What the replica must remember about its group across restarts.
+    fn membership(&self) -> Option<Membership> {
+        None
+    }
+    /// At boot, before any input: the membership the storage kept.
+    fn restore_membership(&mut self, _now: Time, _membership: &Membership) {}
 }
 
 impl Hosted for Node {
@@ -97,6 +108,15 @@ impl Hosted for Node {
     }
     fn prepare_snapshot(&mut self) {
         Node::prepare_snapshot(self)
+    }
+    fn membership_changes(&self) -> Option<(u64, bool)> {
+        Some(Node::membership_changes(self))
+    }
+    fn membership(&self) -> Option<Membership> {
+        Some(Node::membership(self))
+    }
+    fn restore_membership(&mut self, now: Time, membership: &Membership) {
+        Node::restore_membership(self, now, membership)
     }
 }
 
@@ -132,6 +152,11 @@ pub struct Host<S: Storage, N: Hosted = Node> {
     notices: VecDeque<String>,
     /// The ops the last settle made durable, in order.
     fresh: Vec<Op>,
+    /// `Hosted::membership_changes` when the membership was last written
+    /// (`None`: not yet in this run).
+    membership_written: Option<(u64, bool)>,
+    /// The membership as last written (or found at boot).
+    membership: Membership,
     stats: HostStats,
 }
 
@@ -140,9 +165,10 @@ pub struct BootConfig {
     pub node: node::Config,
     /// Peers to add at boot.
     pub peers: Vec<SocketAddr>,
-    /// A replica holding only its own ops that is given peers joins their
-    /// group as a newcomer (`Config::joining`), as `rumor` does. (The
-    /// simulator's founding nodes, all started at once, are members.)
+    /// A replica given peers that has not joined their group yet (its
+    /// stored membership says so; without one, it holds only its own ops)
+    /// joins it as a newcomer (`Config::joining`), as `rumor` does. (Off for
+    /// a group's founder.)
     pub join_if_new: bool,
     /// Keep a [`History`] of what was written (the `history` command).
     pub keep_history: bool,
@@ -197,12 +223,34 @@ impl<S: Storage, N: Hosted> Host<S, N> {
             ));
         }
         let persisted = doc.version();
+        let stored: Option<Membership> =
+            match recovered.membership.as_deref().map(postcard::from_bytes) {
+                Some(Ok(m)) => Some(m),
+                Some(Err(e)) => {
+                    notices.push_back(format!(
+                        "the stored membership is unreadable ({e}); starting without it: \
+                         members will be learned again from peers"
+                    ));
+                    None
+                }
+                None => None,
+            };
         let mut node_config = config.node;
-        // A replica with no ops but its own that is told of peers joins
-        // their group as a newcomer (see `node::Config::joining`).
-        let only_own = doc.version_ref().iter().all(|(r, _)| r == doc.replica());
-        node_config.joining |= config.join_if_new && !config.peers.is_empty() && only_own;
+        // A replica told of peers that has not joined their group yet joins
+        // it as a newcomer (see `node::Config::joining`). Whether it has is
+        // in its stored membership; a store without one (a fresh one, or
+        // one from before rumor kept it) has joined if it holds any op but
+        // its own.
+        let newcomer = match &stored {
+            Some(m) => !m.joined,
+            None => doc.version_ref().iter().all(|(r, _)| r == doc.replica()),
+        };
+        node_config.joining |= config.join_if_new && !config.peers.is_empty() && newcomer;
+        let membership = stored.unwrap_or_default();
         let mut node = N::new(doc, node_config, rng, now);
+        // A replica that was a member (it founded or joined the group) is
+        // one again, and remembers who else was (see `node::Membership`).
+        node.restore_membership(now, &membership);
         // A newcomer gets the document as one snapshot: have it ready.
         match stored_snapshot {
             Some(bytes) => {
@@ -223,6 +271,8 @@ impl<S: Storage, N: Hosted> Host<S, N> {
             events: VecDeque::new(),
             notices,
             fresh: Vec::new(),
+            membership_written: None,
+            membership,
             stats,
         })
     }
@@ -346,6 +396,34 @@ impl<S: Storage, N: Hosted> Host<S, N> {
     /// (With storage they are appended as ops: one sync, where writing the
     /// snapshot whole takes several.)
     fn persist(&mut self, unix_ms: u64) -> Result<(), String> {
+        self.persist_ops(unix_ms)?;
+        self.persist_membership()
+    }
+
+    /// Writes the membership down when it changed (after the ops: a
+    /// membership that says "joined" is never durable before the document
+    /// it joined with).
+    fn persist_membership(&mut self) -> Result<(), String> {
+        let changes = self.node.membership_changes();
+        if changes.is_none() || changes == self.membership_written {
+            return Ok(());
+        }
+        let Some(membership) = self.node.membership() else {
+            return Ok(());
+        };
+        if membership != self.membership {
+            if let Some(store) = &mut self.store {
+                let bytes = postcard::to_allocvec(&membership)
+                    .map_err(|e| format!("cannot encode the membership: {e}"))?;
+                store.save_membership(&bytes)?;
+            }
+            self.membership = membership;
+        }
+        self.membership_written = changes;
+        Ok(())
+    }
+
+    fn persist_ops(&mut self, unix_ms: u64) -> Result<(), String> {
         let doc = self.node.doc();
         if doc.version_ref() == &self.persisted {
             return Ok(());

@@ -20,6 +20,9 @@ pub trait Storage {
     fn compact(&mut self, snapshot: &[u8]) -> Result<(), String>;
     /// The node rejoined as `replica` with the document `snapshot`.
     fn rejoin(&mut self, replica: ReplicaId, snapshot: &[u8]) -> Result<(), String>;
+    /// Replaces the stored membership (`node::Membership`, encoded), whole:
+    /// after a crash the old one or the new one is found, never a mix.
+    fn save_membership(&mut self, bytes: &[u8]) -> Result<(), String>;
 }
 
 impl Storage for Store {
@@ -37,5 +40,8 @@ impl Storage for Store {
     }
     fn rejoin(&mut self, replica: ReplicaId, snapshot: &[u8]) -> Result<(), String> {
         Store::rejoin(self, replica, snapshot).map_err(|e| e.to_string())
+    }
+    fn save_membership(&mut self, bytes: &[u8]) -> Result<(), String> {
+        Store::save_membership(self, bytes).map_err(|e| e.to_string())
     }
 }

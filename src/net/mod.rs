@@ -200,6 +200,7 @@ impl Driver {
                     created: true,
                     snapshot: None,
                     entries: Vec::new(),
+                    membership: None,
                     warnings: Vec::new(),
                 },
             ),

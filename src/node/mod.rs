@@ -79,6 +79,7 @@ use timers::{node_timer, peer_timer, TimerTable};
 
 pub use presence::Presence;
 pub use rtt::RttEstimator;
+pub use stability::Membership;
 
 pub use time::Time;
 
@@ -1721,6 +1722,38 @@ impl Node {
     /// Whether this node is a member (not a newcomer waiting for a snapshot).
     pub fn is_joined(&self) -> bool {
         self.joined
+    }
+
+    /// What this replica must remember about its group across restarts
+    /// (see `stability`, "Restarts"). Keep it durably before sending what
+    /// `poll_transmit` gives, and hand it back with
+    /// [`Node::restore_membership`] at the next boot.
+    pub fn membership(&self) -> Membership {
+        let (mut members, gone) = self.stability.membership();
+        members.retain(|&m| m != self.doc.replica());
+        Membership {
+            joined: self.joined,
+            members,
+            gone,
+        }
+    }
+
+    /// Differs from its last value whenever [`Node::membership`] may have
+    /// changed: the host writes the membership only then.
+    pub fn membership_changes(&self) -> (u64, bool) {
+        (self.stability.changes, self.joined)
+    }
+
+    /// At boot, before any input: the membership this replica kept. A
+    /// replica that was a member is one again (whatever
+    /// `Config::joining` says); the members it knew hold its cleanup back
+    /// until they report or are declared gone.
+    pub fn restore_membership(&mut self, now: Time, membership: &Membership) {
+        if membership.joined && !self.own_ops_lost {
+            self.joined = true;
+        }
+        self.stability
+            .restore(&membership.members, &membership.gone, now);
     }
 
     /// Starts sending `addr` a snapshot of the document, unless one is on

@@ -58,14 +58,21 @@
 //! The grace is a timing assumption: under a partition longer than it,
 //! peer exchange may not bring the newcomer in time.
 //!
-//! What this does not cover: a node that restarts forgets the peers it
-//! learned, so a member that is neither a configured peer nor an author in
-//! its document no longer holds its cleanup back. And two groups founded apart, one of which has
+//! # Restarts
+//!
+//! A node that restarts must still know every member it knew, or one that
+//! is neither a configured peer nor an author in its document would no
+//! longer hold its cleanup back. The members, the gone declarations and
+//! whether the node has joined are its [`super::Membership`], which the
+//! host writes down (beside the document, before it sends anything) each
+//! time it changes, and gives back at boot.
+//!
+//! What this does not cover: two groups founded apart, one of which has
 //! cleaned up, that later meet (their members are not newcomers to each
 //! other). Ops of the other group made without the cleaned-up history are
 //! then refused by some members and taken by others.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::doc::{Doc, Op, ReplicaId, VersionVector};
 
@@ -75,6 +82,21 @@ use super::time::Time;
 
 /// Most replicas remembered as gone.
 const MAX_GONE: usize = 4096;
+/// Most members remembered across restarts (beyond it, new members are
+/// known while the node runs, as before it kept any).
+const MAX_REMEMBERED: usize = 4096;
+
+/// What a replica must remember about its group across restarts (see
+/// "Restarts" above): the host keeps it beside the document.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Membership {
+    /// The replica is a member: it founded the group or has joined it.
+    pub joined: bool,
+    /// The members it knew (its own id among them or not), sorted.
+    pub members: Vec<ReplicaId>,
+    /// Replicas declared gone, with the count of their ops accepted.
+    pub gone: Vec<(ReplicaId, u64)>,
+}
 
 /// A member's reports: the one in use, and a newer one waiting out the grace.
 #[derive(Clone, Debug, Default)]
@@ -94,6 +116,13 @@ pub struct Stability {
     adopted_by: BTreeMap<ReplicaId, BTreeMap<ReplicaId, u64>>,
     /// The document's version at the previous tick.
     ceiling: Option<VersionVector>,
+    /// Every member known so far (not gone), kept across restarts by the
+    /// host (`Membership`): a restarted node that has heard from nobody
+    /// yet must not take itself and its configured peers for the group.
+    remembered: BTreeSet<ReplicaId>,
+    /// Bumped whenever `remembered` or `gone` changes: the host writes the
+    /// membership down when it moved.
+    pub changes: u64,
     /// Another member declared this replica gone: it must rejoin.
     pub declared_me: bool,
 }
@@ -143,6 +172,33 @@ impl Stability {
         let entry = self.gone.entry(replica).or_insert(have);
         *entry = (*entry).max(have);
         self.reports.remove(&replica);
+        self.remembered.remove(&replica);
+        self.changes += 1;
+    }
+
+    /// What a restarted node remembers: the members it knew and the
+    /// replicas declared gone. Each member counts as heard from now, so one
+    /// that never comes back is declared gone a horizon after the restart.
+    pub fn restore(&mut self, members: &[ReplicaId], gone: &[(ReplicaId, u64)], now: Time) {
+        for &(replica, count) in gone.iter().take(MAX_GONE) {
+            let entry = self.gone.entry(replica).or_insert(count);
+            *entry = (*entry).max(count);
+        }
+        for &m in members.iter().take(MAX_REMEMBERED) {
+            if !self.gone.contains_key(&m) {
+                self.remembered.insert(m);
+                self.heard(m, now);
+            }
+        }
+        self.changes += 1;
+    }
+
+    /// The members remembered (sorted), and the gone declarations.
+    pub fn membership(&self) -> (Vec<ReplicaId>, Vec<(ReplicaId, u64)>) {
+        (
+            self.remembered.iter().copied().collect(),
+            self.declarations(),
+        )
     }
 
     /// Our declarations, for a `Gone` frame (sorted by replica).
@@ -171,8 +227,13 @@ impl Stability {
                 continue; // bounded, whatever a member sends
             }
             let have = doc.version_ref().get(replica);
+            let before = self.gone.get(&replica).copied();
             let entry = self.gone.entry(replica).or_insert(have);
             *entry = (*entry).max(count).max(have);
+            if Some(*entry) != before {
+                self.changes += 1;
+            }
+            self.remembered.remove(&replica);
             self.reports.remove(&replica);
         }
     }
@@ -199,6 +260,7 @@ impl Stability {
     /// what is kept per replica here is pruned to members at each tick.)
     fn members(&self, me: ReplicaId, doc: &Doc, peers: &[Option<ReplicaId>]) -> Vec<ReplicaId> {
         let mut all: Vec<ReplicaId> = peers.iter().flatten().copied().collect();
+        all.extend(self.remembered.iter().copied());
         all.push(me);
         all.extend(
             doc.version_ref()
@@ -231,9 +293,16 @@ impl Stability {
             if last + horizon <= now {
                 self.gone.insert(m, doc.version_ref().get(m));
                 self.reports.remove(&m);
+                self.remembered.remove(&m);
+                self.changes += 1;
             }
         }
         let members = self.members(me, doc, peers);
+        for &m in members.iter().filter(|&&m| m != me) {
+            if self.remembered.len() < MAX_REMEMBERED && self.remembered.insert(m) {
+                self.changes += 1;
+            }
+        }
         let is_member = |r: &ReplicaId| members.binary_search(r).is_ok();
         self.reports.retain(|r, _| is_member(r));
         self.heard.retain(|r, _| is_member(r));

@@ -19,6 +19,10 @@
 //!   (`flock`) on the directory itself, which no file deleted or renamed
 //!   in it can release. Temporaries that a killed run left behind
 //!   (`.snapshot.tmp.*` and the like) are removed when the lock is taken.
+//! - `members`: what the replica knows of its group (`node::Membership`:
+//!   whether it has joined, the members it knew, those declared gone), one
+//!   checksummed record, replaced whole when it changes. A restarted
+//!   replica must not forget a member: cleanup waits for every one.
 //! - `epoch`: the sealing epoch of the last run (with a group secret), so
 //!   the next run's is larger and sealing nonces never repeat.
 //!
@@ -47,7 +51,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use atomic::{write_atomic, write_user_file};
-use record::{HeaderProblem, HEADER_LEN, LOG_MAGIC, SNAPSHOT_MAGIC};
+use record::{HeaderProblem, HEADER_LEN, LOG_MAGIC, MEMBERS_MAGIC, SNAPSHOT_MAGIC};
 
 use crate::doc::{Op, ReplicaId};
 
@@ -78,6 +82,8 @@ pub struct Recovered {
     /// `Doc::apply` accepts; ops the snapshot has too are harmless, since
     /// applying an op twice does nothing).
     pub entries: Vec<Entry>,
+    /// The stored membership (`node::Membership`, encoded), if any.
+    pub membership: Option<Vec<u8>>,
     /// Things repaired on the way, one line each, for the user to see.
     pub warnings: Vec<String>,
 }
@@ -261,6 +267,7 @@ impl Store {
             }
         }
 
+        let membership = load_membership(dir, &mut warnings)?;
         let log = OpenOptions::new()
             .append(true)
             .open(&log_path)
@@ -282,6 +289,7 @@ impl Store {
             created,
             snapshot,
             entries,
+            membership,
             warnings,
         };
         Ok((store, recovered))
@@ -375,10 +383,61 @@ impl Store {
         self.replica = replica;
         self.compact(snapshot)
     }
+
+    /// Replaces the membership file with `bytes` (see the module docs).
+    pub fn save_membership(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+        let mut file = record::header(MEMBERS_MAGIC).to_vec();
+        record::encode_record(bytes, &mut file);
+        let path = self.dir.join("members");
+        write_atomic(&path, &file).map_err(io_err(&path))
+    }
+}
+
+/// The membership file's one record, if the file is there and whole. A
+/// damaged one is reported and not used (it is replaced at the next
+/// change); one of another format is refused, as every file is.
+fn load_membership(dir: &Path, warnings: &mut Vec<String>) -> Result<Option<Vec<u8>>, StoreError> {
+    let path = dir.join("members");
+    let bytes = match fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_err(&path)(e)),
+    };
+    match record::check_header(&bytes, MEMBERS_MAGIC) {
+        Ok(()) => {}
+        Err(HeaderProblem::Torn) => {}
+        Err(HeaderProblem::WrongMagic) => {
+            return Err(StoreError::NotOurs {
+                path,
+                what: "members",
+            })
+        }
+        Err(HeaderProblem::WrongVersion(found)) => {
+            return Err(StoreError::Version {
+                path,
+                found,
+                expected: record::format_version(MEMBERS_MAGIC),
+            })
+        }
+    }
+    let scan = record::scan_records(bytes.get(HEADER_LEN..).unwrap_or_default());
+    match scan.records.as_slice() {
+        [(_, payload)] if scan.damaged.is_empty() && scan.torn_at.is_none() => {
+            Ok(Some(payload.to_vec()))
+        }
+        _ => {
+            warnings.push(format!(
+                "{}: damaged; starting without it (the members this replica knew are \
+                 learned again from peers)",
+                path.display()
+            ));
+            Ok(None)
+        }
+    }
 }
 
 /// The files the store replaces whole (with [`write_atomic`]).
-const REPLACED_FILES: [&str; 4] = ["snapshot", "log", "replica", "epoch"];
+const REPLACED_FILES: [&str; 5] = ["snapshot", "log", "replica", "epoch", "members"];
 
 fn remove_stale_temporaries(dir: &Path) -> Result<(), StoreError> {
     for entry in fs::read_dir(dir).map_err(io_err(dir))? {
@@ -691,6 +750,36 @@ pub(crate) mod tests {
         let (_store, again) = Store::open(&dir).unwrap();
         assert_eq!(again.replica, rec.replica, "retired once");
         assert!(again.warnings.is_empty(), "{:?}", again.warnings);
+    }
+
+    #[test]
+    fn the_membership_survives_a_restart_and_a_damaged_one_is_reported_not_used() {
+        let dir = temp_dir("members");
+        {
+            let (mut store, rec) = Store::open(&dir).unwrap();
+            assert_eq!(rec.membership, None);
+            store.save_membership(b"first").unwrap();
+            store.save_membership(b"second").unwrap();
+        }
+        let (store, rec) = Store::open(&dir).unwrap();
+        assert_eq!(rec.membership.as_deref(), Some(&b"second"[..]));
+        assert!(rec.warnings.is_empty(), "{:?}", rec.warnings);
+        drop(store);
+        let path = dir.join("members");
+        let mut bytes = fs::read(&path).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x40;
+        fs::write(&path, &bytes).unwrap();
+        let (_store, rec) = Store::open(&dir).unwrap();
+        assert_eq!(rec.membership, None);
+        assert!(
+            rec.warnings
+                .iter()
+                .any(|w| w.contains("members") && w.contains("damaged")),
+            "{:?}",
+            rec.warnings
+        );
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

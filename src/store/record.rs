@@ -25,6 +25,8 @@ pub const MAX_RECORD_LEN: usize = 64 << 20;
 pub const LOG_MAGIC: [u8; 8] = *b"RUMORLOG";
 /// Magic of a snapshot (the whole document at compaction time).
 pub const SNAPSHOT_MAGIC: [u8; 8] = *b"RUMORSNP";
+/// Magic of the membership file (one record: `node::Membership`).
+pub const MEMBERS_MAGIC: [u8; 8] = *b"RUMORMEM";
 
 /// The format version files with this magic are written in.
 pub fn format_version(magic: [u8; 8]) -> u32 {

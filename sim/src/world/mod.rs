@@ -464,21 +464,15 @@ impl<N: SimNode> Simulation<N> {
         };
         // With cleanup on, a document has one founder, node 0, as `rumor`
         // started without `--peer` founds one; every other node starts as
-        // rumor starts a fresh replica told of peers: a newcomer
-        // (`Config::joining`) that joins the group. (Founders that have not
-        // met cannot clean up soundly: a founder nobody has heard of may
-        // hold ops made without what the others cleaned up.) Unlike the
-        // program, which decides from the store (a replica with no ops but
-        // its own), whether a node has joined survives a crash: a newcomer
-        // that received ops but no snapshot yet is still a newcomer, and a
-        // member whose store holds only its own ops is still a member.
-        // A node of `--joins` is always a newcomer, as `rumor --peer` starts
-        // a fresh replica.
+        // rumor starts a replica told of peers: a newcomer
+        // (`Config::joining`) that joins the group, unless its disk says it
+        // is a member already (the host decides, from the membership kept).
+        // (Founders that have not met cannot clean up soundly: a founder
+        // nobody has heard of may hold ops made without what the others
+        // cleaned up.) A node of `--joins` is a newcomer too, as
+        // `rumor --peer` starts a fresh replica.
         let cleans_up = self.cfg.cleanup_min_runs > 0 && N::cleans_up();
-        if joiner || cleans_up {
-            r.newcomer = i != 0 && (r.incarnation == 0 || r.newcomer);
-            config.joining = r.newcomer;
-        }
+        let join_if_new = (joiner || cleans_up) && i != 0;
         if self.cfg.sabotage == Some(Sabotage::BrokenNode) && !N::break_config(&mut config) {
             return self.fail("this protocol has no broken-node knob".into());
         }
@@ -488,8 +482,7 @@ impl<N: SimNode> Simulation<N> {
                 .iter()
                 .map(|&p| node_addr(p))
                 .collect(),
-            // Who is a newcomer is decided above (it survives crashes).
-            join_if_new: false,
+            join_if_new,
             keep_history: false,
         };
         let host: Host<SimDisk, AsHosted<N>> =
@@ -508,6 +501,7 @@ impl<N: SimNode> Simulation<N> {
             self.trace_line(|| format!("n{i} joins"));
         }
         let r = &mut self.replicas[i];
+        r.newcomer = !host.node().0.is_joined();
         let doc = host.node().0.doc();
         let own_made = self.oracle.doc.version_ref().get(r.id);
         let own = doc.version_ref().get(r.id);
