@@ -211,8 +211,10 @@ pub enum Sabotage {
     NeverHeal,
     /// The store never syncs: a crash loses everything, even a node's own edits.
     NoSync,
-    /// The protocol's own test knob for a broken node (the real node's
-    /// `Config::test_drop_ops`; the toy's variant without anti-entropy).
+    /// A broken protocol node: the real node behind a filter that acks but
+    /// drops some received ops (`broken::DroppingNode`, which the `sim`
+    /// program and [`crate::run`] pick for it); the toy's variant without
+    /// anti-entropy.
     BrokenNode,
 }
 

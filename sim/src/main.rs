@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use clap::{CommandFactory, Parser};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rumor::node::Node;
+use rumor_sim::broken::DroppingNode;
 use rumor_sim::protocol::SimNode;
 use rumor_sim::toy::ToyNode;
 use rumor_sim::{Partitions, Report, Sabotage, SimConfig, Simulation, Topology};
@@ -227,6 +228,9 @@ impl Cli {
 /// Runs one simulation, timing it with the wall clock (the simulation never sees it).
 fn timed_run(cli: &Cli, cfg: SimConfig, trace: Option<&str>) -> Result<(Report, Duration), String> {
     match cli.protocol.as_str() {
+        "node" if cfg.sabotage == Some(Sabotage::BrokenNode) => {
+            timed_run_of::<DroppingNode>(cfg, trace)
+        }
         "node" => timed_run_of::<Node>(cfg, trace),
         "toy" => timed_run_of::<ToyNode>(cfg, trace),
         other => Err(format!("--protocol: expected node or toy, got `{other}`")),

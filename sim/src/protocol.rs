@@ -1,10 +1,11 @@
 //! What the simulator needs from a protocol node: exactly the sans-IO API of
 //! `rumor::node::Node` (DESIGN.md, "The node, sans-IO").
 //!
-//! The simulator drives the real `Node` through this trait; the only other
-//! implementation is [`crate::toy::ToyNode`], a minimal flooding protocol
-//! used to test the simulator itself (including a deliberately broken
-//! variant that the checker must catch).
+//! The simulator drives the real `Node` through this trait; the other
+//! implementations are [`crate::broken::DroppingNode`], the real node
+//! broken on purpose from the outside, and [`crate::toy::ToyNode`], a
+//! minimal flooding protocol used to test the simulator itself (including a
+//! deliberately broken variant): both are there for the checker to catch.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -40,7 +41,8 @@ pub trait SimNode {
     fn peer_addrs(&self) -> Vec<SocketAddr>;
     /// Turns `config` into that of a deliberately broken node (for
     /// `Sabotage::BrokenNode`, to prove the checker catches a protocol bug).
-    /// Returns false if this protocol has no such knob.
+    /// Returns false if this protocol has no such knob (the real node has
+    /// none: its broken variant is another type, [`crate::broken::DroppingNode`]).
     fn break_config(config: &mut Config) -> bool;
     /// Whether the protocol cleans up history (`node::Config::collect_min_runs`):
     /// only then does `--settle` wait for it.
@@ -158,10 +160,9 @@ impl SimNode for Node {
     fn peer_addrs(&self) -> Vec<SocketAddr> {
         self.peers().into_iter().map(|p| p.addr).collect()
     }
-    /// The node's own test knob: it drops some received ops.
-    fn break_config(config: &mut Config) -> bool {
-        config.test_drop_ops = true;
-        true
+    /// No knob: the broken real node is [`crate::broken::DroppingNode`].
+    fn break_config(_config: &mut Config) -> bool {
+        false
     }
     fn snapshot_now(&mut self) -> Option<Arc<[u8]>> {
         Some(Node::snapshot_now(self))

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use rand_chacha::ChaCha8Rng;
 use rumor::node::{Config, Edit, Event, Node, Time, Transmit};
 use rumor::Doc;
+use rumor_sim::broken::DroppingNode;
 use rumor_sim::protocol::SimNode;
 use rumor_sim::toy::ToyNode;
 use rumor_sim::{Sabotage, SimConfig, Simulation};
@@ -68,11 +69,11 @@ fn a_store_that_never_syncs_is_caught_at_restart() {
 
 #[test]
 fn a_real_node_that_drops_some_ops_is_caught() {
-    // `--sabotage broken-node` sets the real node's test knob: it acks, then
-    // drops, every received op with a counter of 7 mod 16, however often it
-    // is sent again.
+    // `--sabotage broken-node` runs the real node behind a filter: it acks,
+    // then drops, every received op with a counter of 7 mod 16, however
+    // often it is sent again.
     for seed in 0..5 {
-        let broken = Simulation::<Node>::new(SimConfig {
+        let broken = Simulation::<DroppingNode>::new(SimConfig {
             sabotage: Some(Sabotage::BrokenNode),
             ..base(seed)
         })
@@ -81,7 +82,7 @@ fn a_real_node_that_drops_some_ops_is_caught() {
         assert!(!broken.converged, "seed {seed}");
         let why = broken.failure.unwrap();
         assert!(why.starts_with("not converged"), "{why}");
-        // The same run with the knob off converges: the loss alone is not the cause.
+        // The same run without the filter converges: the loss alone is not the cause.
         let working = Simulation::<Node>::new(base(seed)).run();
         assert!(working.converged, "seed {seed}: {:?}", working.failure);
     }
@@ -89,7 +90,7 @@ fn a_real_node_that_drops_some_ops_is_caught() {
 
 /// The real node, broken: its timers never fire (no retransmission on
 /// timeout, no anti-entropy, no pings), as if its timer handling were lost.
-/// Unlike `Config::test_drop_ops` (a break inside the node), this one is
+/// Like `DroppingNode` (which breaks what the node receives), this one is
 /// made around the real code: a node that never repairs a loss (no
 /// retransmission, no anti-entropy) is caught.
 struct Timerless(Node);

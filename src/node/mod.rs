@@ -93,13 +93,6 @@ pub struct Config {
     pub peer_exchange: bool,
     /// A human name for this node, shown to peers.
     pub name: String,
-    /// Test only: a deliberately broken node that acknowledges, then
-    /// silently drops, every received op carrying an id whose counter is 7
-    /// mod 16, and every snapshot (so no resend can ever deliver them), so
-    /// that a simulator can show its checker catches a protocol bug in the
-    /// real code path. Never set it in a program.
-    #[doc(hidden)]
-    pub test_drop_ops: bool,
     /// Retransmission timeout before any RTT sample (RFC 6298 says 1 s).
     pub initial_rto: Duration,
     /// Lower bound of the retransmission timeout.
@@ -184,7 +177,6 @@ impl Default for Config {
             mtu: 1200,
             peer_exchange: true,
             name: String::new(),
-            test_drop_ops: false,
             initial_rto: Duration::from_millis(1000),
             min_rto: Duration::from_millis(200),
             max_rto: Duration::from_secs(10),
@@ -1581,11 +1573,6 @@ impl Node {
     fn on_op(&mut self, from: SocketAddr, op: Op, patches: &mut Vec<Patch>) {
         self.stats.ops_received += 1;
         let span = op.span();
-        if self.config.test_drop_ops
-            && (span.start.counter..span.end_counter()).any(|c| c % 16 == 7)
-        {
-            return; // deliberately broken: see `Config::test_drop_ops`
-        }
         let Some(op) = self.stability.accepted(op) else {
             self.stats.drops.gone_author += 1;
             // Tell the sender who is gone: if it is the author, it rejoins.
@@ -1817,9 +1804,6 @@ impl Node {
         chunk: wire::SnapshotChunk,
         patches: &mut Vec<Patch>,
     ) {
-        if self.config.test_drop_ops {
-            return; // deliberately broken: a snapshot would carry the dropped ops
-        }
         // All partial snapshots together stay under the bound, whoever
         // sends them.
         let held: u64 = self.snapshots_in.values().map(|i| i.received()).sum();
