@@ -14,6 +14,7 @@ use rumor::wire::{self, GroupKey, Header, SealId, SealKeys};
 fn benches(c: &mut Criterion) {
     let key = GroupKey::from_seed(7);
     let header = Header {
+        document: 0,
         sender: ReplicaId(0xbb67_ae85_84ca_a73b),
         packet: 1234,
     };

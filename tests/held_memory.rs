@@ -52,6 +52,7 @@ fn a_flood_of_early_ops_is_released_and_its_memory_given_back() {
     // A first datagram, so the peer's own state is in the baseline.
     let ping = wire::encode(
         &Header {
+            document: 0,
             sender: ReplicaId(50),
             packet: 0,
         },
@@ -65,6 +66,7 @@ fn a_flood_of_early_ops_is_released_and_its_memory_given_back() {
     let flood = 4_000u64;
     for k in 0..flood {
         let header = Header {
+            document: 0,
             sender: ReplicaId(50),
             packet: k + 1,
         };
@@ -93,6 +95,7 @@ fn a_flood_of_early_ops_is_released_and_its_memory_given_back() {
     // The sender, honest after all, sends it all again in order: it applies.
     for k in 0..4u64 {
         let header = Header {
+            document: 0,
             sender: ReplicaId(50),
             packet: 10_000 + k,
         };

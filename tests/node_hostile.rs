@@ -136,6 +136,7 @@ fn datagram_strategy() -> impl Strategy<Value = Datagram> {
 impl Datagram {
     fn bytes(&self) -> Vec<u8> {
         let header = Header {
+            document: 0,
             sender: ReplicaId(self.sender),
             packet: 0,
         };
@@ -224,6 +225,7 @@ fn prove(n: &mut Node, from: SocketAddr, sender: u64, epoch: u64, now: Time) {
     let key = group_key();
     let sealed = |seq: u64, frames: &[Frame]| {
         let header = Header {
+            document: 0,
             sender: ReplicaId(sender),
             packet: seq,
         };
@@ -330,6 +332,7 @@ fn hostile_datagrams_into_the_node() {
     for seq in 2..502u64 {
         let op = insert_op(9, 1000 + seq * 2, Some(Id::new(ReplicaId(77), seq)), "x");
         let header = Header {
+            document: 0,
             sender: ReplicaId(9),
             packet: seq,
         };
@@ -346,6 +349,7 @@ fn hostile_datagrams_into_the_node() {
     prove(&mut n, addr(2), 5, 3, Time(1_000));
     let honest = insert_op(5, 0, None, "honest ");
     let header = Header {
+        document: 0,
         sender: ReplicaId(5),
         packet: 0,
     };
@@ -401,6 +405,7 @@ fn in_the_clear_a_new_address_gets_no_more_bytes_than_it_sent_until_it_acks() {
     let mut last_packet = None;
     for packet in 0..20u64 {
         let header = Header {
+            document: 0,
             sender: ReplicaId(50),
             packet,
         };
@@ -429,6 +434,7 @@ fn in_the_clear_a_new_address_gets_no_more_bytes_than_it_sent_until_it_acks() {
         ranges: Vec::new(),
     });
     let header = Header {
+        document: 0,
         sender: ReplicaId(50),
         packet: 100,
     };
@@ -491,7 +497,14 @@ fn in_the_clear_strangers_that_never_answer_cannot_hold_the_peer_table() {
                 session: 1,
                 name: String::new(),
             };
-            let bytes = wire::encode(&Header { sender, packet: 0 }, &[hello]);
+            let bytes = wire::encode(
+                &Header {
+                    document: 0,
+                    sender,
+                    packet: 0,
+                },
+                &[hello],
+            );
             n.handle_datagram(now, stranger(first + i), &bytes);
         }
         drain(n);
@@ -503,6 +516,7 @@ fn in_the_clear_strangers_that_never_answer_cannot_hold_the_peer_table() {
     // answer it has proven itself, and keeps its place through more floods.
     let honest = addr(1);
     let header = Header {
+        document: 0,
         sender: ReplicaId(7),
         packet: 0,
     };
@@ -528,6 +542,7 @@ fn in_the_clear_strangers_that_never_answer_cannot_hold_the_peer_table() {
         ranges: Vec::new(),
     });
     let header = Header {
+        document: 0,
         sender: ReplicaId(7),
         packet: 1,
     };
@@ -549,6 +564,7 @@ fn a_learned_address_gets_one_small_probe_until_it_answers() {
         .map(|i| SocketAddr::from((Ipv4Addr::new(127, 0, 0, 3), 20_000 + i)))
         .collect();
     let header = Header {
+        document: 0,
         sender: ReplicaId(66),
         packet: 0,
     };
@@ -794,6 +810,7 @@ fn with_a_secret_a_learned_address_gets_one_challenge_until_it_answers() {
         .map(|i| SocketAddr::from((Ipv4Addr::new(127, 0, 0, 3), 20_000 + i)))
         .collect();
     let header = Header {
+        document: 0,
         sender: ReplicaId(9),
         packet: 2,
     };
@@ -835,6 +852,7 @@ fn another_replica_at_a_proven_address_must_answer_a_challenge_first() {
     let mut n = plain_node(1, Some(group_key()), 1);
     prove(&mut n, addr(1), 9, 1, Time(0));
     let header = Header {
+        document: 0,
         sender: ReplicaId(10),
         packet: 0,
     };

@@ -435,6 +435,7 @@ fn no_reply_to_a_sender_that_is_not_a_member() {
         .unwrap();
     // A hello and ping in the clear, one sealed with another key, junk.
     let header = Header {
+        document: 0,
         sender: ReplicaId(99),
         packet: 0,
     };

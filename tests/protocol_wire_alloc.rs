@@ -58,6 +58,7 @@ fn budget(len: usize) -> usize {
 
 fn header() -> Header {
     Header {
+        document: 0,
         sender: ReplicaId(9),
         packet: 1,
     }

@@ -56,7 +56,12 @@ impl DroppingNode {
             let opened =
                 wire::open_with_keys_as(bytes, self.keys.as_mut(), &[r], &mut self.scratch).ok()?;
             let frames = wire::decode_payload(&opened.header, opened.payload).ok()?;
-            Some((opened.header, opened.seal, opened.bound.then_some(r), frames))
+            Some((
+                opened.header,
+                opened.seal,
+                opened.bound.then_some(r),
+                frames,
+            ))
         })?;
         let before = frames.len();
         frames.retain(|f| match f {
@@ -74,7 +79,9 @@ impl DroppingNode {
         }
         let key = self.keys.as_ref().map(SealKeys::group);
         Some(match (seal, key, to) {
-            (Some(id), Some(key), Some(to)) => wire::encode_sealed_to(key, &header, id, to, &frames),
+            (Some(id), Some(key), Some(to)) => {
+                wire::encode_sealed_to(key, &header, id, to, &frames)
+            }
             (Some(id), Some(key), None) => wire::encode_sealed(key, &header, id, &frames),
             _ => wire::encode(&header, &frames),
         })

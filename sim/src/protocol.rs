@@ -61,7 +61,7 @@ pub trait SimNode {
     fn prepare_snapshot(&mut self) {}
     /// The membership kept across restarts (see `rumor::host::Hosted`); a
     /// protocol without one keeps none.
-    fn membership_changes(&self) -> Option<(u64, bool)> {
+    fn membership_changes(&self) -> Option<(u64, bool, u32)> {
         None
     }
     fn membership(&self) -> Option<Membership> {
@@ -106,7 +106,7 @@ impl<N: SimNode> Hosted for AsHosted<N> {
     fn prepare_snapshot(&mut self) {
         self.0.prepare_snapshot()
     }
-    fn membership_changes(&self) -> Option<(u64, bool)> {
+    fn membership_changes(&self) -> Option<(u64, bool, u32)> {
         self.0.membership_changes()
     }
     fn membership(&self) -> Option<Membership> {
@@ -176,7 +176,7 @@ impl SimNode for Node {
     fn prepare_snapshot(&mut self) {
         Node::prepare_snapshot(self)
     }
-    fn membership_changes(&self) -> Option<(u64, bool)> {
+    fn membership_changes(&self) -> Option<(u64, bool, u32)> {
         Some(Node::membership_changes(self))
     }
     fn membership(&self) -> Option<Membership> {

@@ -320,6 +320,7 @@ fn status(driver: &Driver) -> Reply {
                 format!(" ({})", node.config().name)
             }
         ),
+        format!("document    {}", crate::net::document_name(node.document())),
         format!(
             "listen      {} ({})",
             driver.local_addr(),
@@ -384,7 +385,7 @@ fn status(driver: &Driver) -> Reply {
             s.datagrams_received, s.bytes_received, s.ops_received
         ),
         format!(
-            "drops       offline {}, not rumor {}, wrong version {}, malformed {}, from self {}, bad op {}, peer table full {}, held limit {}",
+            "drops       offline {}, not rumor {}, wrong version {}, malformed {}, from self {}, bad op {}, peer table full {}, held limit {}, other document {}",
             s.drops.offline,
             s.drops.not_rumor,
             s.drops.wrong_version,
@@ -392,7 +393,8 @@ fn status(driver: &Driver) -> Reply {
             s.drops.from_self,
             s.drops.bad_op,
             s.drops.peer_table_full,
-            s.drops.held_limit
+            s.drops.held_limit,
+            s.drops.other_document
         ),
         format!(
             "auth        {}; drops: bad tag {}, replayed {}, unsealed {}, sealed {}, unproven {}",

@@ -67,7 +67,7 @@ pub trait Hosted {
     fn prepare_snapshot(&mut self) {}
     /// Differs from its last value whenever [`Hosted::membership`] may
     /// have changed (`None`: this protocol keeps no membership).
-    fn membership_changes(&self) -> Option<(u64, bool)> {
+    fn membership_changes(&self) -> Option<(u64, bool, u32)> {
         None
     }
     /// What the replica must remember about its group across restarts.
@@ -109,7 +109,7 @@ impl Hosted for Node {
     fn prepare_snapshot(&mut self) {
         Node::prepare_snapshot(self)
     }
-    fn membership_changes(&self) -> Option<(u64, bool)> {
+    fn membership_changes(&self) -> Option<(u64, bool, u32)> {
         Some(Node::membership_changes(self))
     }
     fn membership(&self) -> Option<Membership> {
@@ -154,7 +154,7 @@ pub struct Host<S: Storage, N: Hosted = Node> {
     fresh: Vec<Op>,
     /// `Hosted::membership_changes` when the membership was last written
     /// (`None`: not yet in this run).
-    membership_written: Option<(u64, bool)>,
+    membership_written: Option<(u64, bool, u32)>,
     /// The membership as last written (or found at boot).
     membership: Membership,
     stats: HostStats,
@@ -172,6 +172,9 @@ pub struct BootConfig {
     pub join_if_new: bool,
     /// Keep a [`History`] of what was written (the `history` command).
     pub keep_history: bool,
+    /// The document, if the replica is told it (0: kept in its storage,
+    /// adopted when it joins, or made up by a founder).
+    pub document: u32,
 }
 
 impl<S: Storage, N: Hosted> Host<S, N> {
@@ -241,12 +244,25 @@ impl<S: Storage, N: Hosted> Host<S, N> {
         // in its stored membership; a store without one (a fresh one, or
         // one from before rumor kept it) has joined if it holds any op but
         // its own.
+        let only_own = doc.version_ref().iter().all(|(r, _)| r == doc.replica());
         let newcomer = match &stored {
             Some(m) => !m.joined,
-            None => doc.version_ref().iter().all(|(r, _)| r == doc.replica()),
+            None => only_own,
         };
         node_config.joining |= config.join_if_new && !config.peers.is_empty() && newcomer;
         let membership = stored.unwrap_or_default();
+        // The document: as kept, or as given; a founder (a member holding
+        // nothing of anyone else) makes one up. A newcomer adopts its
+        // group's when it joins; a member from before documents had ids,
+        // the first one a peer names (see `Node::document`).
+        let mut document = match membership.document {
+            0 => config.document,
+            kept => kept,
+        };
+        if document == 0 && !node_config.joining && only_own {
+            document = new_document(doc.replica());
+        }
+        node_config.document = document;
         let mut node = N::new(doc, node_config, rng, now);
         // A replica that was a member (it founded or joined the group) is
         // one again, and remembers who else was (see `node::Membership`).
@@ -482,4 +498,12 @@ impl<S: Storage, N: Hosted> Host<S, N> {
         self.fresh = ops;
         Ok(())
     }
+}
+
+/// A founder's new document id: made from its replica id (itself random),
+/// never 0. (Not from the node's random numbers, which the simulator's runs
+/// are reproduced from.)
+fn new_document(founder: crate::doc::ReplicaId) -> u32 {
+    let mixed = founder.0.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    ((mixed >> 32) as u32) | 1
 }

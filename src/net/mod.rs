@@ -35,7 +35,7 @@ use refusals::Refusals;
 
 use crate::doc;
 use crate::host::{BootConfig, BootError, Host, HostStats};
-use crate::node::{self, Edit, Event, Node, PeerState, Time, Transmit};
+use crate::node::{self, Edit, Event, Node, PeerState, Refusal, Time, Transmit};
 use crate::store::{self, Recovered, Store, StoreError};
 
 const SOCKET: Token = Token(0);
@@ -239,6 +239,7 @@ impl Driver {
             peers: config.peers.clone(),
             join_if_new: true,
             keep_history: true,
+            document: 0,
         };
         let rng = ChaCha8Rng::seed_from_u64(node_seed);
         let mut host = Host::boot(recovered, store, boot, rng, Time(0))?;
@@ -576,7 +577,15 @@ impl Driver {
             match self.host.poll_event()? {
                 Event::Refused { from, reason } => {
                     let now = self.now();
-                    if let Some(notice) = self.refusals.note(reason, from, now) {
+                    if let Some(mut notice) = self.refusals.note(reason, from, now) {
+                        if reason == Refusal::OtherDocument {
+                            let node = self.host.node();
+                            notice += &format!(
+                                " (its document {}, ours {})",
+                                document_name(node.foreign_document()),
+                                document_name(node.document())
+                            );
+                        }
                         self.host.push_notice(notice);
                     }
                 }
@@ -710,3 +719,12 @@ pub fn format_duration(d: Duration) -> String {
 
 #[cfg(test)]
 mod tests;
+
+/// A document id as `status` and notices show it: 8 hex digits, or "none
+/// yet" for a newcomer's.
+pub fn document_name(document: u32) -> String {
+    match document {
+        0 => "none yet".to_string(),
+        d => format!("{d:08x}"),
+    }
+}

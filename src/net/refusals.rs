@@ -15,6 +15,7 @@ fn index(reason: Refusal) -> usize {
         Refusal::BadTag => 0,
         Refusal::Unsealed => 1,
         Refusal::Sealed => 2,
+        Refusal::OtherDocument => 3,
     }
 }
 
@@ -31,6 +32,10 @@ fn explain(reason: Refusal) -> &'static str {
         Refusal::Sealed => {
             "was sealed with a group secret, and this node has none (--secret-file); dropped"
         }
+        Refusal::OtherDocument => {
+            "belongs to another document (a peer that edits another text; compare \
+             `status` document lines): never merged; dropped"
+        }
     }
 }
 
@@ -39,8 +44,8 @@ fn explain(reason: Refusal) -> &'static str {
 /// not datagram counts: `status` has those).
 #[derive(Debug, Default)]
 pub struct Refusals {
-    last: [Option<Time>; 3],
-    unreported: [u64; 3],
+    last: [Option<Time>; 4],
+    unreported: [u64; 4],
 }
 
 impl Refusals {

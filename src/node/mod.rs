@@ -169,6 +169,11 @@ pub struct Config {
     /// starts with no history and joins an existing group; `false` founds
     /// a group (or resumes one).
     pub joining: bool,
+    /// The document this replica edits (see `wire::Header::document`), 0
+    /// for none yet: a newcomer adopts the document of the member whose
+    /// snapshot it joins with. The host mints one for a founder and keeps
+    /// it in the replica's membership.
+    pub document: u32,
 }
 
 impl Default for Config {
@@ -203,6 +208,7 @@ impl Default for Config {
             collect_min_runs: 1024,
             held_expiry: Duration::from_secs(30),
             joining: false,
+            document: 0,
         }
     }
 }
@@ -263,6 +269,9 @@ pub enum Refusal {
     Unsealed,
     /// Sealed, and this node has no group secret.
     Sealed,
+    /// Of another document (a peer that edits another text): never
+    /// applied; see [`Node::foreign_document`].
+    OtherDocument,
 }
 
 /// Liveness of a peer.
@@ -329,6 +338,8 @@ pub struct Drops {
     pub bad_snapshot: u64,
     /// Ops of a replica declared gone, beyond what the group accepted of it.
     pub gone_author: u64,
+    /// Datagrams of another document (see `Config::document`).
+    pub other_document: u64,
 }
 
 /// Counters for `status`.
@@ -495,9 +506,16 @@ pub struct Node {
     /// we wait, as a newcomer does, to rejoin under a new id.
     own_ops_lost: bool,
     /// Per `Refusal` (as index): an `Event::Refused` of it is queued.
-    refusal_queued: [bool; 3],
+    refusal_queued: [bool; 4],
     /// When held ops were last aged (see `Config::held_expiry`).
     held_aged_at: Time,
+    /// The document we edit (0: none yet; see `Config::document`).
+    document: u32,
+    /// The document of the datagram being handled (what a newcomer adopts
+    /// when that datagram completes its snapshot).
+    datagram_document: u32,
+    /// The last document refused (for `Refusal::OtherDocument` notices).
+    foreign_document: u32,
 }
 
 impl std::fmt::Debug for Node {
@@ -566,9 +584,13 @@ impl Node {
             stability: Default::default(),
             joined: true,
             own_ops_lost: false,
-            refusal_queued: [false; 3],
+            refusal_queued: [false; 4],
             held_aged_at: now,
+            document: 0,
+            datagram_document: 0,
+            foreign_document: 0,
         };
+        node.document = node.config.document;
         node.joined = !node.config.joining;
         node.opened_as = [node.doc.replica(); 2];
         node.arm_node_timers(now);
@@ -608,6 +630,9 @@ impl Node {
         let Some((header, seal, frames)) = self.open(from, bytes) else {
             return;
         };
+        if !self.same_document(from, header.document) {
+            return;
+        }
         if header.sender == self.doc.replica() {
             // Our own datagram came back. Unless another replica has spoken
             // from that address, it is ours: forget it as a peer.
@@ -799,6 +824,7 @@ impl Node {
         let header = Header {
             sender: self.doc.replica(),
             packet: 0,
+            document: self.document,
         };
         let tries: &[bool] = if challenge_due {
             &[true, false]
@@ -847,6 +873,7 @@ impl Node {
         let header = Header {
             sender: self.doc.replica(),
             packet,
+            document: self.document,
         };
         let mut builder = DatagramBuilder::new(header, self.config.mtu);
         if let Some(nonce) = hs.owed.take() {
@@ -1562,6 +1589,7 @@ impl Node {
             && theirs.dominates(ours)
         {
             self.joined = true;
+            self.adopt_document();
             for peer in self.peers.values_mut() {
                 peer.control.retain(|f| *f != Frame::Join);
             }
@@ -1711,6 +1739,49 @@ impl Node {
         self.joined
     }
 
+    /// The document this replica edits, 0 while it has none (a newcomer).
+    pub fn document(&self) -> u32 {
+        self.document
+    }
+
+    /// The document of the last datagram refused as another document's.
+    pub fn foreign_document(&self) -> u32 {
+        self.foreign_document
+    }
+
+    /// Whether a datagram of `document` (0: a newcomer's, of none yet) may
+    /// be read: datagrams of another document are refused, counted and
+    /// reported (once at a time), so two texts never merge. A member that
+    /// knows no document (its data directory is from before documents had
+    /// ids) takes the first one a peer names.
+    fn same_document(&mut self, from: SocketAddr, document: u32) -> bool {
+        self.datagram_document = document;
+        if document == 0 || document == self.document {
+            return true;
+        }
+        if self.document == 0 {
+            if self.joined && !self.own_ops_lost {
+                self.document = document;
+            }
+            return true;
+        }
+        self.stats.drops.other_document += 1;
+        self.foreign_document = document;
+        let reason = Refusal::OtherDocument;
+        if !std::mem::replace(&mut self.refusal_queued[reason as usize], true) {
+            self.events.push_back(Event::Refused { from, reason });
+        }
+        false
+    }
+
+    /// A newcomer became a member with the document of the datagram being
+    /// handled.
+    fn adopt_document(&mut self) {
+        if self.document == 0 {
+            self.document = self.datagram_document;
+        }
+    }
+
     /// What this replica must remember about its group across restarts
     /// (see `stability`, "Restarts"). Keep it durably before sending what
     /// `poll_transmit` gives, and hand it back with
@@ -1720,6 +1791,7 @@ impl Node {
         members.retain(|&m| m != self.doc.replica());
         Membership {
             joined: self.joined,
+            document: self.document,
             members,
             gone,
         }
@@ -1727,8 +1799,8 @@ impl Node {
 
     /// Differs from its last value whenever [`Node::membership`] may have
     /// changed: the host writes the membership only then.
-    pub fn membership_changes(&self) -> (u64, bool) {
-        (self.stability.changes, self.joined)
+    pub fn membership_changes(&self) -> (u64, bool, u32) {
+        (self.stability.changes, self.joined, self.document)
     }
 
     /// At boot, before any input: the membership this replica kept. A
@@ -1738,6 +1810,9 @@ impl Node {
     pub fn restore_membership(&mut self, now: Time, membership: &Membership) {
         if membership.joined && !self.own_ops_lost {
             self.joined = true;
+        }
+        if self.document == 0 {
+            self.document = membership.document;
         }
         self.stability
             .restore(&membership.members, &membership.gone, now);
@@ -1841,6 +1916,7 @@ impl Node {
                 // A newcomer is a member once it has the group's document
                 // (not before: a snapshot that does not load changes nothing).
                 self.joined = true;
+                self.adopt_document();
                 self.stats.snapshots_received += 1;
                 patches.extend(patch);
                 // The snapshot's ops are history, not news to push down
@@ -2225,6 +2301,7 @@ impl Node {
         let header = Header {
             sender: self.doc.replica(),
             packet: peer.next_packet,
+            document: self.document,
         };
         // An unverified address gets no more bytes than it sent (in the
         // clear, so the seal's share of the overhead is not used), but for

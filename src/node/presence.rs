@@ -326,6 +326,7 @@ mod tests {
                 &wire::Header {
                     sender: ReplicaId(1),
                     packet: seq,
+                    document: 0,
                 },
                 &[Frame::Presence(PresenceFrame {
                     session: 7,

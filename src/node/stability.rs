@@ -92,6 +92,8 @@ const MAX_REMEMBERED: usize = 4096;
 pub struct Membership {
     /// The replica is a member: it founded the group or has joined it.
     pub joined: bool,
+    /// The document it edits (`Config::document`), 0 for none yet.
+    pub document: u32,
     /// The members it knew (its own id among them or not), sorted.
     pub members: Vec<ReplicaId>,
     /// Replicas declared gone, with the count of their ops accepted.

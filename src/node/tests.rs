@@ -27,7 +27,14 @@ fn node_with(replica: u64, seed: u64, config: Config) -> Node {
 
 /// The bytes of a datagram from replica `sender` with packet number `packet`.
 fn datagram(sender: ReplicaId, packet: u64, frames: &[Frame]) -> Vec<u8> {
-    wire::encode(&Header { sender, packet }, frames)
+    wire::encode(
+        &Header {
+            document: 0,
+            sender,
+            packet,
+        },
+        frames,
+    )
 }
 
 /// Every frame `node` sends to anyone, drained.
@@ -481,6 +488,7 @@ fn ack_from_peer(packets: &[u64], packet: u64) -> Vec<u8> {
     }
     wire::encode(
         &Header {
+            document: 0,
             sender: ReplicaId(1),
             packet,
         },

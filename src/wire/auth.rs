@@ -320,8 +320,8 @@ impl EpochKey {
 }
 
 /// The longest clear header of a sealed datagram: magic, version, sender,
-/// and epoch and sequence as varints.
-const MAX_CLEAR_HEADER: usize = 2 + 1 + 8 + 10 + 10;
+/// document, and epoch and sequence as varints.
+const MAX_CLEAR_HEADER: usize = 2 + 1 + 8 + 4 + 10 + 10;
 
 /// Associated data: a clear header, then the replica it is bound to (if
 /// any), on the stack.

@@ -13,8 +13,9 @@ pub const MAGIC: [u8; 2] = *b"rM";
 /// First bytes of every sealed rumor datagram (sent with a group secret).
 pub const SEALED_MAGIC: [u8; 2] = *b"rS";
 /// Magic, version, sender (8 bytes, fixed: replica ids are random, so a
-/// varint would be longer), then the packet number as a varint.
-pub const HEADER_LEN: usize = 2 + 1 + 8;
+/// varint would be longer), document (4 bytes, fixed, random too), then
+/// the packet number as a varint.
+pub const HEADER_LEN: usize = 2 + 1 + 8 + 4;
 /// What sealing adds at most: epoch and sequence (varints), and the tag.
 pub const SEAL_OVERHEAD: usize = 10 + 10 + TAG_LEN;
 
@@ -25,6 +26,10 @@ pub struct Header {
     pub sender: ReplicaId,
     /// Per-destination packet number, for acknowledgement.
     pub packet: u64,
+    /// The document the sender edits (made at random by its founder), or
+    /// 0 while the sender is a newcomer that has not joined one yet: a
+    /// replica refuses datagrams of another document.
+    pub document: u32,
 }
 
 /// A datagram's header, how it was sealed (if it was), and its payload.
@@ -85,6 +90,7 @@ fn write_unsealed(header: &Header, id: SealId, payload: &[u8], out: &mut Vec<u8>
     out.extend_from_slice(&SEALED_MAGIC);
     out.push(VERSION);
     out.extend_from_slice(&header.sender.0.to_le_bytes());
+    out.extend_from_slice(&header.document.to_le_bytes());
     push_varint(id.epoch, out);
     push_varint(id.seq, out);
     let clear = out.len();
@@ -97,14 +103,13 @@ fn write_unsealed(header: &Header, id: SealId, payload: &[u8], out: &mut Vec<u8>
 /// A sealed datagram is refused ([`DecodeError::Sealed`]): use [`open_with`].
 pub fn open(bytes: &[u8]) -> Result<(Header, &[u8]), DecodeError> {
     let rest = check_prefix(bytes, MAGIC)?;
-    let Some((sender, rest)) = rest.split_first_chunk::<8>() else {
-        return Err(DecodeError::Malformed("short header"));
-    };
+    let (sender, document, rest) = fixed_header(rest)?;
     let (packet, payload) = postcard::take_from_bytes::<u64>(rest)
         .map_err(|_| DecodeError::Malformed("packet number"))?;
     let header = Header {
-        sender: ReplicaId(u64::from_le_bytes(*sender)),
+        sender,
         packet,
+        document,
     };
     Ok((header, payload))
 }
@@ -191,10 +196,8 @@ fn open_sealed<'a>(
         }
         other => other?,
     };
-    let Some((sender, rest)) = rest.split_first_chunk::<8>() else {
-        return Err(DecodeError::Malformed("short header"));
-    };
-    let sender = u64::from_le_bytes(*sender);
+    let (sender, document, rest) = fixed_header(rest)?;
+    let sender = sender.0;
     let (epoch, rest) =
         postcard::take_from_bytes::<u64>(rest).map_err(|_| DecodeError::Malformed("epoch"))?;
     let (seq, sealed) =
@@ -209,6 +212,7 @@ fn open_sealed<'a>(
         header: Header {
             sender: ReplicaId(sender),
             packet,
+            document,
         },
         seal: Some(id),
         bound,
@@ -234,6 +238,21 @@ fn check_prefix(bytes: &[u8], magic: [u8; 2]) -> Result<&[u8], DecodeError> {
     Ok(&bytes[3..])
 }
 
+/// Sender and document, after magic and version.
+fn fixed_header(bytes: &[u8]) -> Result<(ReplicaId, u32, &[u8]), DecodeError> {
+    let Some((sender, rest)) = bytes.split_first_chunk::<8>() else {
+        return Err(DecodeError::Malformed("short header"));
+    };
+    let Some((document, rest)) = rest.split_first_chunk::<4>() else {
+        return Err(DecodeError::Malformed("short header"));
+    };
+    Ok((
+        ReplicaId(u64::from_le_bytes(*sender)),
+        u32::from_le_bytes(*document),
+        rest,
+    ))
+}
+
 fn push_varint(n: u64, out: &mut Vec<u8>) {
     let mut buf = [0u8; 10];
     let n = postcard::to_slice(&n, &mut buf).map_or(0, |s| s.len());
@@ -245,6 +264,7 @@ pub fn write_header(header: &Header, out: &mut Vec<u8>) {
     out.extend_from_slice(&MAGIC);
     out.push(VERSION);
     out.extend_from_slice(&header.sender.0.to_le_bytes());
+    out.extend_from_slice(&header.document.to_le_bytes());
     push_varint(header.packet, out);
 }
 

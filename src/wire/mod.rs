@@ -1,7 +1,7 @@
 //! The wire: messages and their byte form.
 //!
 //! A datagram is a fixed header (magic, protocol version, sender replica,
-//! packet number) followed by a run of postcard-encoded [`Frame`]s, all
+//! document, packet number) followed by a run of postcard-encoded [`Frame`]s, all
 //! within an MTU. [`seal`]/[`open`] (in the clear) and
 //! [`seal_with`]/[`open_with`] (sealed under a [`GroupKey`], see [`auth`])
 //! are the one place that turns a header and a payload into datagram bytes
@@ -11,12 +11,13 @@
 //! element without preallocating from the count it claims, so what a
 //! decode allocates is bounded by the bytes it was given.
 //!
-//! Byte layout (version 4: version 3 had no `Challenge`/`Response`
-//! frames, version 2 no stability reports, `Gone` and `Join` frames, version 1 no snapshot, gossip, presence frames and no sealed
+//! Byte layout (version 5: version 4 had no document in the header,
+//! version 3 no `Challenge`/`Response` frames, version 2 no stability reports, `Gone` and `Join` frames, version 1 no snapshot, gossip, presence frames and no sealed
 //! form; versions refuse each other, counted as `wrong_version`):
 //!
 //! ```text
-//! "rM"  version(4)  sender replica (8, little endian)  packet number (varint)
+//! "rM"  version(5)  sender replica (8, little endian)  document (4, little endian)
+//! packet number (varint)
 //! frame*            each a postcard-encoded WireFrame, until the end
 //! ```
 //!
@@ -26,14 +27,14 @@
 //! not sent) once the sender knows it, see `auth`):
 //!
 //! ```text
-//! "rS"  version(4)  sender (8)  epoch (varint)  seq (varint)      clear, authenticated
+//! "rS"  version(5)  sender (8)  document (4)  epoch (varint)  seq (varint)   clear, authenticated
 //! packet number (varint)  frame*                                    encrypted
 //! tag (16)
 //! ```
 //!
 //! A typed char pushed alone is one `Op` frame of about 10 bytes (the
 //! sender's ids are written without the replica), so a datagram carrying
-//! it and an ack is about 30 bytes.
+//! it and an ack is about 34 bytes.
 
 pub mod auth;
 mod codec;
@@ -53,7 +54,7 @@ pub use pack::{encoded_len, op_frame_len, split_to_fit, DatagramBuilder};
 
 /// The protocol version this code speaks (the byte layout above). A
 /// datagram of another version is refused (and counted), never misread.
-pub const VERSION: u8 = 4;
+pub const VERSION: u8 = 5;
 
 /// Default datagram size limit: safe for IPv6 and common tunnels.
 pub const DEFAULT_MTU: usize = 1200;

@@ -9,6 +9,7 @@ use crate::doc::{Doc, Id, Op, OpKind, ReplicaId, TargetSpan, VersionVector};
 
 fn header() -> Header {
     Header {
+        document: 0,
         sender: ReplicaId(0xdead_beef_1234_5678),
         packet: 300,
     }
@@ -94,7 +95,11 @@ fn ids_of_the_sender_and_back_references_are_compact() {
     assert_eq!(encoded_len(&typed, sender), 10);
     // Relayed (another sender): the replica id is spelled out once.
     assert!(encoded_len(&typed, ReplicaId(1)) > 18);
-    let h = Header { sender, packet: 0 };
+    let h = Header {
+        document: 0,
+        sender,
+        packet: 0,
+    };
     assert_eq!(
         decode(&encode(&h, std::slice::from_ref(&typed))).unwrap().1,
         vec![typed]
@@ -494,7 +499,7 @@ fn arb_frame() -> impl Strategy<Value = Frame> {
 proptest! {
     #[test]
     fn frames_round_trip(frames in proptest::collection::vec(arb_frame(), 0..8), packet in any::<u64>()) {
-        let h = Header { sender: ReplicaId(packet ^ 0x55), packet };
+        let h = Header { document: 0, sender: ReplicaId(packet ^ 0x55), packet };
         let bytes = encode(&h, &frames);
         prop_assert_eq!(decode(&bytes), Ok((h, frames)));
     }

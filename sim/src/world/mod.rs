@@ -472,18 +472,30 @@ impl<N: SimNode> Simulation<N> {
         // cleaned up.) A node of `--joins` is a newcomer too, as
         // `rumor --peer` starts a fresh replica.
         let cleans_up = self.cfg.cleanup_min_runs > 0 && N::cleans_up();
-        let join_if_new = (joiner || cleans_up) && i != 0;
+        // (Every node but 0 is a newcomer until its disk says it joined,
+        // even one no other node was told of, as `rumor --peer` is: the
+        // host restores the membership over `Config::joining`.)
+        config.joining = (joiner || cleans_up) && i != 0;
         if self.cfg.sabotage == Some(Sabotage::BrokenNode) && !N::break_config(&mut config) {
             return self.fail("this protocol has no broken-node knob".into());
         }
+        // With cleanup, node 0 founds the document and the others adopt it
+        // as they join; without, every node is a founder of the one
+        // document, as if each was told it (an invite).
+        let document = if config.joining || cleans_up {
+            0
+        } else {
+            0x5eed_0000 | (self.cfg.seed as u32 & 0xffff) | 1
+        };
         let boot = BootConfig {
             node: config,
             peers: self.initial_peers[i]
                 .iter()
                 .map(|&p| node_addr(p))
                 .collect(),
-            join_if_new,
+            join_if_new: false,
             keep_history: false,
+            document,
         };
         let host: Host<SimDisk, AsHosted<N>> =
             match Host::boot(recovered, Some(disk), boot, rng, Time(now)) {
