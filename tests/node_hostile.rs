@@ -69,6 +69,7 @@ fn frame_strategy() -> impl Strategy<Value = Frame> {
             let mut v = VersionVector::new();
             v.set(ReplicaId(r + 1), n);
             Frame::Digest(DigestFrame {
+                members: Vec::new(),
                 scope: None,
                 version: v,
                 reply: true,

@@ -137,6 +137,18 @@ fn star_seeds_that_broke_the_cleanup_promise_converge_and_settle() {
     }
 }
 
+/// Star seeds of 0..2000 where a leaf cut off by a partition soon after a
+/// newcomer joined used the hub's report before it knew the newcomer, and
+/// cleaned up history the newcomer's ops still named (it then refused them
+/// for good). Reports now name the members they count.
+#[test]
+fn a_report_names_the_members_it_counts_so_a_newcomer_is_never_left_out() {
+    for seed in [452, 1057, 1173, 1178, 1243] {
+        let r = Simulation::<Node>::new(star(seed, 1)).run();
+        assert!(r.converged, "seed {seed}: {:?}", r.failure);
+    }
+}
+
 /// The hub crashes and restarts before any leaf's ops reached it: when
 /// the peer table was all it knew of its members, it took itself for the
 /// whole group and cleaned up alone, and a leaf that was a member had its

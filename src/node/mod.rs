@@ -400,8 +400,9 @@ const MAX_REPLAY_SENDERS: usize = 1024;
 /// Handshakes in progress kept at once (see `handshake.rs`).
 const MAX_HANDSHAKES: usize = 256;
 /// The most a probe to a learned address that never wrote to us may take,
-/// in the clear: a header, a ping, perhaps a hello with a short name.
-const PROBE_BYTES: usize = 48;
+/// in the clear: a header, a ping, perhaps a hello with a short name, or
+/// a small digest.
+const PROBE_BYTES: usize = wire::HEADER_LEN + 38;
 
 /// How a datagram was sealed: the nonce's parts, and whether it was bound
 /// to this replica (see `wire::auth`).
@@ -1503,7 +1504,36 @@ impl Node {
 
     /// Our version vector as digest frames that each fit a datagram.
     fn digest_frames(&self, reply: bool) -> Vec<Frame> {
-        digest_frames(self.doc.version_ref(), None, reply, self.max_frame())
+        let members = self.report_members();
+        digest_frames(
+            self.doc.version_ref(),
+            None,
+            reply,
+            self.max_frame(),
+            members,
+        )
+    }
+
+    /// The members a report of ours names beside its version: those we
+    /// count for cleanup that have no op in our document (sorted).
+    fn report_members(&self) -> Vec<ReplicaId> {
+        if !self.joined {
+            return Vec::new();
+        }
+        let me = self.doc.replica();
+        let version = self.doc.version_ref();
+        let mut members: Vec<ReplicaId> = self
+            .peers
+            .values()
+            .filter_map(|p| p.replica)
+            .chain(self.stability.membership().0)
+            .filter(|&r| r != me && version.get(r) == 0)
+            .collect();
+        members.sort_unstable();
+        members.dedup();
+        // All of them or no report: a whole digest too big for a frame is
+        // sent scoped, and a scoped digest is no report.
+        members
     }
 
     /// A peer told us what it has (for the replicas in the digest's scope).
@@ -1525,6 +1555,9 @@ impl Node {
             .replica
             .is_some_and(|r| d.covers(r) && ours.get(r) > d.version.get(r));
         if let (None, Some(replica)) = (d.scope, peer.replica) {
+            // The members it counts that we did not know count here too,
+            // before its report can be used.
+            self.stability.learn(me, &d.members, now);
             self.stability
                 .report(replica, &d.version, now, self.config.join_grace);
         }
@@ -1566,7 +1599,8 @@ impl Node {
         let we_lack = d.version.iter().any(|(r, n)| n > ours.get(r));
         if d.reply && (we_lack || sender_lost_own) {
             let max = self.max_frame();
-            let replies = digest_frames(&ours, d.scope, false, max);
+            let members = self.report_members();
+            let replies = digest_frames(&ours, d.scope, false, max, members);
             self.stats.digests_sent += replies.len() as u64;
             if let Some(peer) = self.peers.get_mut(&from) {
                 for f in replies {
@@ -1722,7 +1756,7 @@ impl Node {
             .declarations()
             .iter()
             .any(|&(r, _)| r == sender);
-        let digests = digest_frames(ours, None, false, self.max_frame());
+        let digests = digest_frames(ours, None, false, self.max_frame(), self.report_members());
         if same && !gone && ours.get(sender) > 0 && digests.len() == 1 {
             self.stats.digests_sent += 1;
             if let Some(peer) = self.peers.get_mut(&from) {
@@ -2096,7 +2130,7 @@ impl Node {
     fn pull_due(&mut self, now: Time) {
         let ours = self.doc.version();
         for (addr, scope) in self.gossip.due_pulls(now, &ours) {
-            let digests = digest_frames(&ours, Some(scope), false, self.max_frame());
+            let digests = digest_frames(&ours, Some(scope), false, self.max_frame(), Vec::new());
             self.stats.digests_sent += digests.len() as u64;
             if let Some(peer) = self.peers.get_mut(&addr) {
                 peer.control.extend(digests);
@@ -2535,6 +2569,7 @@ fn digest_frames(
     scope: Option<(ReplicaId, ReplicaId)>,
     reply: bool,
     max_frame: usize,
+    members: Vec<ReplicaId>,
 ) -> Vec<Frame> {
     let in_scope = |r: ReplicaId| scope.is_none_or(|(a, b)| a <= r && r <= b);
     let entries: Vec<(ReplicaId, u64)> = version.iter().filter(|&(r, _)| in_scope(r)).collect();
@@ -2542,6 +2577,7 @@ fn digest_frames(
         scope,
         version: entries.iter().copied().collect(),
         reply,
+        members: if scope.is_none() { members } else { Vec::new() },
     });
     if wire::encoded_len(&whole, ReplicaId(0)) <= max_frame {
         return vec![whole];
@@ -2561,6 +2597,7 @@ fn digest_frames(
             scope: Some((first, last)),
             version: chunk.iter().copied().collect(),
             reply,
+            members: Vec::new(),
         }));
     }
     out

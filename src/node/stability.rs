@@ -52,11 +52,18 @@
 //! founds a group, not even when another newcomer asks it: two newcomers
 //! that meet wait for a member, since a founder may exist that neither has
 //! met, and two founders cannot clean up soundly (each may clean up what
-//! the other's ops, made without it, still name). A newcomer becomes known to the group
-//! through peer exchange within seconds; the grace on reports covers that.
+//! the other's ops, made without it, still name).
 //!
-//! The grace is a timing assumption: under a partition longer than it,
-//! peer exchange may not bring the newcomer in time.
+//! A member must not use a report that leaves out a member it does not
+//! know: that member may lack history the report's sender has. So a report
+//! (a whole digest) names, beside its version, the other members its
+//! sender counts that have no op yet (`DigestFrame::members`); a receiver
+//! takes any it did not know as a member without a report, and waits for
+//! one (or for the horizon). This is sound without any timing bet: a
+//! newcomer that joined through a member after that member's report got a
+//! snapshot holding all of it, so it lacks nothing the report claims; one
+//! that joined before is named in it. (The grace on reports stays, as a
+//! margin.)
 //!
 //! # Restarts
 //!
@@ -176,6 +183,22 @@ impl Stability {
         self.reports.remove(&replica);
         self.remembered.remove(&replica);
         self.changes += 1;
+    }
+
+    /// A member's report named `members` (those it counts that its
+    /// version does not name): any we did not know is a member here too,
+    /// without a report yet, so cleanup waits for it (or for the horizon:
+    /// counted from now, and not renewed by others naming it).
+    pub fn learn(&mut self, me: ReplicaId, members: &[ReplicaId], now: Time) {
+        for &m in members {
+            if m == me || self.gone.contains_key(&m) || self.remembered.len() >= MAX_REMEMBERED {
+                continue;
+            }
+            if self.remembered.insert(m) {
+                self.heard.entry(m).or_insert(now);
+                self.changes += 1;
+            }
+        }
     }
 
     /// What a restarted node remembers: the members it knew and the

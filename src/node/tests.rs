@@ -63,6 +63,7 @@ fn digest_of(v: &VersionVector, scope: Option<(ReplicaId, ReplicaId)>, reply: bo
         ReplicaId(1),
         0,
         &[Frame::Digest(DigestFrame {
+            members: Vec::new(),
             scope,
             version: v.clone(),
             reply,
@@ -154,7 +155,7 @@ fn big_version_vectors_become_several_digests_that_cover_everything() {
         .map(|i| (ReplicaId(i.wrapping_mul(0x9e37_79b9_7f4a_7c15)), i + 1))
         .collect();
     let max = 1000;
-    let frames = digest_frames(&v, None, true, max);
+    let frames = digest_frames(&v, None, true, max, Vec::new());
     assert!(frames.len() > 1);
     let mut next_first = Some(ReplicaId(0));
     let mut seen = VersionVector::new();

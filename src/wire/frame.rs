@@ -139,6 +139,11 @@ pub struct DigestFrame {
     pub version: VersionVector,
     /// Asks the receiver to answer with its own digest if it lacks something.
     pub reply: bool,
+    /// In a whole digest (a member's report): the other members the sender
+    /// counts for cleanup that `version` does not name (no op of theirs
+    /// yet), sorted. A receiver that did not know one waits for its report
+    /// too (see `node::stability`, "Newcomers"). Empty in scoped digests.
+    pub members: Vec<ReplicaId>,
 }
 
 impl DigestFrame {
@@ -250,6 +255,9 @@ pub struct WireDigest {
     #[serde(deserialize_with = "bounded_seq")]
     version: Vec<(ReplicaId, u64)>,
     reply: bool,
+    /// Strictly increasing.
+    #[serde(deserialize_with = "bounded_seq")]
+    members: Vec<ReplicaId>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -342,6 +350,7 @@ impl<'a> WireFrame<&'a str> {
                 scope: d.scope,
                 version: d.version.iter().collect(),
                 reply: d.reply,
+                members: d.members.clone(),
             }),
             Frame::Peers(p) => WireFrame::Peers(p.clone()),
             Frame::Op(op) => Self::op(op, sender),
@@ -391,13 +400,17 @@ impl WireFrame {
             WireFrame::Hello { session, name } => Frame::Hello { session, name },
             WireFrame::Digest(d) => {
                 // One entry per replica, in order.
-                if !d.version.windows(2).all(|w| w[0].0 < w[1].0) {
+                if !d.version.windows(2).all(|w| w[0].0 < w[1].0)
+                    || !d.members.windows(2).all(|w| w[0] < w[1])
+                    || (d.scope.is_some() && !d.members.is_empty())
+                {
                     return None;
                 }
                 Frame::Digest(DigestFrame {
                     scope: d.scope,
                     version: d.version.into_iter().collect(),
                     reply: d.reply,
+                    members: d.members,
                 })
             }
             WireFrame::Peers(p) => Frame::Peers(p),

@@ -40,6 +40,7 @@ fn sample_frames() -> Vec<Frame> {
             name: "ann".into(),
         },
         Frame::Digest(DigestFrame {
+            members: Vec::new(),
             scope: Some((ReplicaId(1), ReplicaId(9))),
             version: [(ReplicaId(2), 40), (ReplicaId(5), 1)]
                 .into_iter()
@@ -477,6 +478,7 @@ fn arb_frame() -> impl Strategy<Value = Frame> {
             any::<bool>()
         )
             .prop_map(|(m, reply)| Frame::Digest(DigestFrame {
+                members: Vec::new(),
                 scope: None,
                 version: m.into_iter().map(|(r, n)| (ReplicaId(r), n)).collect(),
                 reply,
