@@ -43,7 +43,7 @@ use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use super::text_merge::{self, Hunk};
 use super::{unix_ms_now, Driver, StartError};
 use crate::doc::VersionVector;
-use crate::node::{Edit, Time};
+use crate::node::Time;
 use crate::store::{self, check_replaceable, write_atomic, BOUND_TEXT};
 
 /// Largest file rumor binds.

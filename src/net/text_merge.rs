@@ -53,19 +53,14 @@ pub fn diff(old: &str, new: &str, deadline: Option<Instant>) -> Vec<Hunk> {
     }
     let old_lines: Vec<&str> = old.split_inclusive('\n').collect();
     let new_lines: Vec<&str> = new.split_inclusive('\n').collect();
-    // Where each line starts, in chars.
-    let starts = |lines: &[&str]| {
-        let mut at = 0;
-        let mut out = Vec::with_capacity(lines.len() + 1);
-        for l in lines {
-            out.push(at);
-            at += l.chars().count();
-        }
-        out.push(at);
-        out
-    };
-    let old_starts = starts(&old_lines);
-    let new_starts = starts(&new_lines);
+    // Where each old line starts, in chars.
+    let mut old_starts = Vec::with_capacity(old_lines.len() + 1);
+    let mut at = 0;
+    for l in &old_lines {
+        old_starts.push(at);
+        at += l.chars().count();
+    }
+    old_starts.push(at);
     let mut hunks = Vec::new();
     for op in capture_diff_slices_deadline(Algorithm::Myers, &old_lines, &new_lines, deadline) {
         let (old_index, old_len, new_index, new_len) = match op {

@@ -48,7 +48,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use atomic::{check_replaceable, write_atomic, write_user_file};
+pub use atomic::{check_replaceable, sync_dir, write_atomic, write_user_file};
 use record::{HeaderProblem, HEADER_LEN, LOG_MAGIC, SNAPSHOT_MAGIC};
 
 use crate::doc::{Op, ReplicaId};
