@@ -386,6 +386,9 @@ impl Driver {
             Some(text) if text == ours => {
                 binding.base = text;
                 binding.written = Some(self.host.node().doc().version());
+                if recorded.as_deref() != Some(binding.base.as_str()) {
+                    self.record_base(&binding);
+                }
             }
             Some(text) if recorded.is_some() || ours.is_empty() => {
                 // Changed while rumor was not running (or a first import:
@@ -409,6 +412,7 @@ impl Driver {
                 if self.host.node().doc().text() == binding.base {
                     binding.written = Some(self.host.node().doc().version());
                 }
+                self.record_base(&binding);
             }
             Some(text) => self.keep_file_aside(&mut binding, text),
         }
@@ -475,6 +479,7 @@ impl Driver {
                     Ok(Some(text)) if text == doc.text() => {
                         binding.written = Some(doc.version());
                         binding.base = text;
+                        self.record_base(&binding);
                     }
                     Ok(Some(text)) if !text.is_empty() => self.keep_file_aside(&mut binding, text),
                     Ok(Some(text)) => binding.base = text,
@@ -606,6 +611,7 @@ impl Driver {
         }
         let doc = self.host.node().doc();
         binding.written = (doc.text() == binding.base).then(|| doc.version());
+        self.record_base(binding);
     }
 
     /// Writes the document to the file (after merging an outside change
@@ -645,14 +651,23 @@ impl Driver {
         // After the file: a crash between the two leaves a record older
         // than the file, and a file equal to the document, which is
         // taken as it is at the next start.
-        if let Some(record) = &binding.record {
-            if let Err(e) = write_atomic(record, binding.base.as_bytes()) {
-                self.host.push_notice(format!(
-                    "cannot record what was written to {shown} ({}: {e}): changes made to \
-                     it while rumor is stopped may be taken as new",
-                    record.display()
-                ));
-            }
+        self.record_base(binding);
+    }
+
+    /// Records `binding.base`, which the file holds now, as what rumor
+    /// last saw in it: what was changed in the file while rumor was
+    /// stopped is told from it at the next start.
+    fn record_base(&mut self, binding: &FileBinding) {
+        let Some(record) = &binding.record else {
+            return;
+        };
+        if let Err(e) = write_atomic(record, binding.base.as_bytes()) {
+            self.host.push_notice(format!(
+                "cannot record what {} holds ({}: {e}): changes made to it while rumor \
+                 is stopped may be taken as new",
+                binding.path.display(),
+                record.display()
+            ));
         }
     }
 
