@@ -372,6 +372,18 @@ impl Driver {
         }
         let file = read_text(&binding.path)
             .map_err(|e| StartError::File(format!("{}: {e}", binding.path.display())))?;
+        self.take_in_file(&mut binding, file, false);
+        self.file = Some(binding);
+        self.tend_file();
+        Ok(())
+    }
+
+    /// Brings the document and the file together once the document is the
+    /// group's (at start, or when a newcomer has joined): what was changed
+    /// in the file while rumor was stopped is merged; a founder's empty
+    /// document takes the file's text (never a `newcomer`'s: it gets the
+    /// group's); other text in the file is kept aside.
+    fn take_in_file(&mut self, binding: &mut FileBinding, file: Option<String>, newcomer: bool) {
         binding.stamp = stamp(&binding.path);
         let ours = self.host.node().doc().text();
         let recorded = binding
@@ -387,10 +399,10 @@ impl Driver {
                 binding.base = text;
                 binding.written = Some(self.host.node().doc().version());
                 if recorded.as_deref() != Some(binding.base.as_str()) {
-                    self.record_base(&binding);
+                    self.record_base(binding);
                 }
             }
-            Some(text) if recorded.is_some() || ours.is_empty() => {
+            Some(text) if recorded.is_some() || (ours.is_empty() && !newcomer) => {
                 // Changed while rumor was not running (or a first import:
                 // an empty document merges the file's text whole).
                 let base = recorded.unwrap_or_default();
@@ -412,13 +424,12 @@ impl Driver {
                 if self.host.node().doc().text() == binding.base {
                     binding.written = Some(self.host.node().doc().version());
                 }
-                self.record_base(&binding);
+                self.record_base(binding);
             }
-            Some(text) => self.keep_file_aside(&mut binding, text),
+            // An empty file has nothing to keep.
+            Some(text) if text.is_empty() => binding.base = text,
+            Some(text) => self.keep_file_aside(binding, text),
         }
-        self.file = Some(binding);
-        self.tend_file();
-        Ok(())
     }
 
     /// Keeps the file's text aside (it differs from the document and
@@ -473,17 +484,8 @@ impl Driver {
             binding.drain_events();
             if self.host.node().is_joined() {
                 binding.state = State::Bound;
-                binding.stamp = stamp(&binding.path);
-                let doc = self.host.node().doc();
                 match read_text(&binding.path) {
-                    Ok(Some(text)) if text == doc.text() => {
-                        binding.written = Some(doc.version());
-                        binding.base = text;
-                        self.record_base(&binding);
-                    }
-                    Ok(Some(text)) if !text.is_empty() => self.keep_file_aside(&mut binding, text),
-                    Ok(Some(text)) => binding.base = text,
-                    Ok(None) => binding.stamp = None,
+                    Ok(file) => self.take_in_file(&mut binding, file, true),
                     Err(e) => self.file_problem(&mut binding, e),
                 }
             }
