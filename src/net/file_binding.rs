@@ -392,9 +392,9 @@ impl Driver {
             .and_then(|r| fs::read_to_string(r).ok());
         let shown = binding.path.display().to_string();
         match file {
-            None => self
-                .host
-                .push_notice(format!("{shown} does not exist: writing the document to it")),
+            None => self.host.push_notice(format!(
+                "{shown} does not exist: writing the document to it"
+            )),
             Some(text) if text == ours => {
                 binding.base = text;
                 binding.written = Some(self.host.node().doc().version());

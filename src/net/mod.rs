@@ -33,8 +33,8 @@ use rand_chacha::ChaCha8Rng;
 
 pub use crate::host::{format_utc, Change, History, HistoryEntry, HISTORY_CAP};
 pub use faults::{Fate, Faults};
-pub use file_binding::FileStatus;
 use file_binding::FileBinding;
+pub use file_binding::FileStatus;
 use refusals::Refusals;
 
 use crate::doc;

@@ -191,7 +191,10 @@ pub fn rebase(file: &[Hunk], doc: &[Hunk]) -> Vec<Hunk> {
             inserted: h.inserted.clone(),
         });
         let mut from = h.start;
-        for d in doc.iter().filter(|d| d.end() > h.start && d.start < h.end()) {
+        for d in doc
+            .iter()
+            .filter(|d| d.end() > h.start && d.start < h.end())
+        {
             if d.start > from {
                 out.push(Hunk {
                     start: map_point(doc, from),
@@ -283,7 +286,9 @@ mod tests {
 
     #[test]
     fn one_changed_word_in_a_long_file_is_a_small_change() {
-        let old: String = (0..200).map(|i| format!("line {i}: the lazy dog\n")).collect();
+        let old: String = (0..200)
+            .map(|i| format!("line {i}: the lazy dog\n"))
+            .collect();
         let new = old.replacen("line 117: the lazy dog", "line 117: the sleepy dog", 1);
         let hunks = diff(&old, &new, None);
         // "lazy" to "sleepy": a hunk or two inside the word, never a line.
