@@ -199,3 +199,45 @@ fn a_file_that_cannot_be_bound_is_refused_with_the_reason() {
     assert_eq!(code, Some(2));
     assert!(err.contains("--file"), "{err}");
 }
+
+#[test]
+fn a_file_that_goes_bad_while_bound_gets_a_notice_and_the_document_is_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path();
+    let file = tmp.path().join("notes.txt");
+    fs::write(&file, "good text\n").unwrap();
+    let mut a = Peer::start(file_spec("a", &file), logs);
+    assert_eq!(a.text(), "good text\n");
+
+    // Another program writes bytes that are not text: a notice, the
+    // document is kept, and rumor does not write over the file.
+    fs::write(&file, b"\xff\xfe binary").unwrap();
+    let start = Instant::now();
+    while !a.stderr().contains("not UTF-8") {
+        assert!(start.elapsed() < CONVERGE, "no notice: {}", a.stderr());
+        thread::sleep(Duration::from_millis(50));
+    }
+    let status = a.ok("status");
+    assert!(
+        status
+            .iter()
+            .any(|l| l.starts_with("file") && l.contains("PROBLEM")),
+        "{status:?}"
+    );
+    a.insert(0, "more ");
+    assert_eq!(a.text(), "more good text\n");
+    thread::sleep(Duration::from_millis(600));
+    assert_eq!(fs::read(&file).unwrap(), b"\xff\xfe binary");
+
+    // Text again: merged (against what rumor last saw in the file).
+    fs::write(&file, "good text, fixed\n").unwrap();
+    wait_for_text(&mut a, CONVERGE, "the fixed file merged", |t| {
+        t == "more good text, fixed\n"
+    });
+    wait_for_file(&file, CONVERGE, "more good text, fixed\n");
+
+    // Removed: written again.
+    fs::remove_file(&file).unwrap();
+    wait_for_file(&file, CONVERGE, "more good text, fixed\n");
+    assert!(a.is_running());
+}
