@@ -198,6 +198,26 @@ fn a_file_that_cannot_be_bound_is_refused_with_the_reason() {
     let (code, err) = run(&tmp.path().join("no/such/dir/notes.txt"));
     assert_eq!(code, Some(2));
     assert!(err.contains("--file"), "{err}");
+
+    // `rumor edit PATH` is `rumor edit --file PATH` (the editor then wants
+    // a terminal, which this test has not); not both at once.
+    let edit = |args: &[&str]| {
+        let out = Command::new(rumor_bin())
+            .arg("edit")
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (code, err) = edit(&["notes.txt", "--listen", "127.0.0.1:0"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("needs a terminal"), "{err}");
+    let (code, err) = edit(&["a.txt", "--file", "b.txt", "--listen", "127.0.0.1:0"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("cannot be used with"), "{err}");
 }
 
 #[test]
