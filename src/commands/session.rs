@@ -444,9 +444,13 @@ fn file_line(file: &FileStatus) -> String {
         line.push_str(" (waiting for the group's text before writing it)");
         return line;
     }
-    match file.last_written_unix_ms {
-        Some(ms) => line.push_str(&format!(" (last written {} UTC", format_utc(ms))),
-        None => line.push_str(" (not written by this run"),
+    match (file.last_written_unix_ms, file.modified_unix_ms) {
+        (Some(ms), _) => line.push_str(&format!(" (last written {} UTC", format_utc(ms))),
+        (None, Some(ms)) => line.push_str(&format!(
+            " (not written by this run; file last changed {} UTC",
+            format_utc(ms)
+        )),
+        (None, None) => line.push_str(" (not written by this run; no such file yet"),
     }
     line.push_str(&format!(
         "; {} outside changes merged; {})",

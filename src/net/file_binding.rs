@@ -75,6 +75,8 @@ pub struct FileStatus {
     pub problem: Option<String>,
     /// When rumor last wrote the file (Unix ms), this run.
     pub last_written_unix_ms: Option<u64>,
+    /// When the file was last modified, by anyone (Unix ms).
+    pub modified_unix_ms: Option<u64>,
     /// Outside changes merged into the document, this run.
     pub merges: u64,
     /// Change notifications work (else only the poll notices changes).
@@ -311,6 +313,11 @@ impl FileBinding {
                 _ => self.last_write_error.clone(),
             },
             last_written_unix_ms: self.last_written_unix_ms,
+            modified_unix_ms: fs::metadata(&self.path)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
             merges: self.merges,
             watching: self.watcher.is_some(),
         }
@@ -411,16 +418,22 @@ impl Driver {
                 binding.base = text;
                 let made = self.apply_hunks(&hunks);
                 let (ins, del) = text_merge::size(&hunks);
-                self.host.push_notice(match (made, first) {
-                    (Err(e), _) => format!("cannot take in the text of {shown}: {e}"),
-                    (Ok(()), true) => {
-                        format!("took the text of {shown} as the document ({ins} chars)")
-                    }
-                    (Ok(()), false) => format!(
+                // No hunks: the file is as rumor last saw it (the document
+                // moved on, and is written below).
+                let notice = match (made, first) {
+                    (Ok(()), _) if hunks.is_empty() => None,
+                    (Err(e), _) => Some(format!("cannot take in the text of {shown}: {e}")),
+                    (Ok(()), true) => Some(format!(
+                        "took the text of {shown} as the document ({ins} chars)"
+                    )),
+                    (Ok(()), false) => Some(format!(
                         "merged what was changed in {shown} while rumor was not running \
                          (+{ins} -{del} chars)"
-                    ),
-                });
+                    )),
+                };
+                if let Some(notice) = notice {
+                    self.host.push_notice(notice);
+                }
                 if self.host.node().doc().text() == binding.base {
                     binding.written = Some(self.host.node().doc().version());
                 }
