@@ -261,3 +261,22 @@ fn a_file_that_goes_bad_while_bound_gets_a_notice_and_the_document_is_kept() {
     wait_for_file(&file, CONVERGE, "more good text, fixed\n");
     assert!(a.is_running());
 }
+
+#[test]
+fn after_kill_9_the_file_catches_up_with_the_document_at_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path();
+    let file = tmp.path().join("notes.txt");
+    fs::write(&file, "start\n").unwrap();
+    let mut a = Peer::start(file_spec("a", &file), logs);
+    // Durable once answered, maybe not in the file yet when killed.
+    a.insert(0, "durable ");
+    a.restart(logs);
+    assert_eq!(a.text(), "durable start\n");
+    wait_for_file(&file, CONVERGE, "durable start\n");
+    let err = a.stderr();
+    assert!(
+        !err.contains("while rumor was not running") && !err.contains(".orig"),
+        "nothing to merge or keep aside: {err}"
+    );
+}
