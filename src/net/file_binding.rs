@@ -595,6 +595,12 @@ impl Driver {
                 return;
             }
         };
+        if stamp(&binding.path) != current {
+            // Changed while read: another program is still writing it.
+            // Read it again once it is quiet.
+            binding.check_due = Some(self.now() + QUIET);
+            return;
+        }
         if let State::Problem(_) = binding.state {
             self.host.push_notice(format!(
                 "{} holds text again: merging it",
@@ -634,6 +640,12 @@ impl Driver {
     fn write_file(&mut self, binding: &mut FileBinding) {
         if stamp(&binding.path) != binding.stamp {
             self.check_file(binding, false);
+            if binding.state == State::Bound && stamp(&binding.path) != binding.stamp {
+                // Another program is writing it: never write over that;
+                // merge it first, once it is quiet.
+                binding.write_due = Some(self.now() + QUIET);
+                return;
+            }
         }
         if binding.state != State::Bound {
             return;
