@@ -280,3 +280,25 @@ fn after_kill_9_the_file_catches_up_with_the_document_at_start() {
         "nothing to merge or keep aside: {err}"
     );
 }
+
+#[test]
+fn a_peer_edit_and_an_outside_save_at_the_same_time_both_land() {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path();
+    let file = tmp.path().join("notes.txt");
+    fs::write(&file, long_text()).unwrap();
+    let mut a = Peer::start(file_spec("a", &file), logs);
+    let mut b = Peer::start(Spec::new("b").peer(a.addr), logs);
+    converge(&mut [&mut a, &mut b], CONVERGE, logs, |t| t == long_text());
+
+    // Whichever a sees first (the peer's edit, maybe not yet in the file,
+    // or the save), neither is lost.
+    b.insert(0, "top\n");
+    sed("s/line 50: the quick/line 50: the slow/", &file);
+    let want = format!(
+        "top\n{}",
+        long_text().replace("line 50: the quick", "line 50: the slow")
+    );
+    converge(&mut [&mut a, &mut b], CONVERGE, logs, |t| t == want);
+    wait_for_file(&file, CONVERGE, &want);
+}
