@@ -234,3 +234,79 @@ fn two_editors_in_tmux_see_each_other() {
         });
     }
 }
+
+/// `rumor edit PATH`: the editor shows the file, what is typed reaches the
+/// file, and a save by another program (`sed -i`) shows on the screen
+/// (a same-length change: the editor must reload, a length check alone
+/// would not notice).
+#[test]
+fn the_editor_on_a_file_keeps_it_written_and_shows_outside_saves() {
+    if !tmux_available() {
+        assert!(
+            std::env::var_os("RUMOR_REQUIRE_TMUX").is_none(),
+            "tmux is required here (RUMOR_REQUIRE_TMUX is set) but not installed"
+        );
+        eprintln!("skipped: tmux is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("notes.txt");
+    std::fs::write(&file, "first line\nsecond line\n").unwrap();
+    let tmux = Tmux {
+        socket: format!("rumor-test-file-{}", std::process::id()),
+    };
+    let shell = "env -i PATH=/usr/bin:/bin TERM=xterm-256color PS1='$ ' bash --norc --noprofile";
+    tmux.ok(&[
+        "-f",
+        "/dev/null",
+        "new-session",
+        "-d",
+        "-s",
+        "t",
+        "-n",
+        "alice",
+        "-x",
+        "80",
+        "-y",
+        "14",
+        shell,
+    ]);
+    tmux.ok(&["set-option", "-g", "escape-time", "0"]);
+    let alice = "t:0";
+    let args = format!("{} --listen 127.0.0.1:{}", file.display(), free_port());
+    tmux.type_text(alice, &editor_line(dir.path(), "alice", &args));
+    tmux.keys(alice, &["Enter"]);
+    tmux.wait_for(alice, "the file's text", false, |s| {
+        s.lines().take(2).eq(["first line", "second line"])
+    });
+
+    tmux.type_text(alice, ">> ");
+    let start = Instant::now();
+    while std::fs::read_to_string(&file).unwrap() != ">> first line\nsecond line\n" {
+        assert!(
+            start.elapsed() < DEADLINE,
+            "the typed text never reached the file: {:?}",
+            std::fs::read_to_string(&file)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let sed = Command::new("sed")
+        .args(["-i", "s/second/SECOND/"])
+        .arg(&file)
+        .status()
+        .unwrap();
+    assert!(sed.success());
+    tmux.wait_for(alice, "the outside save", false, |s| {
+        s.lines().take(2).eq([">> first line", "SECOND line"])
+    });
+
+    tmux.keys(alice, &["C-q"]);
+    tmux.wait_for(alice, "the editor's exit", false, |s| {
+        s.contains("EXITED-0")
+    });
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        ">> first line\nSECOND line\n"
+    );
+}

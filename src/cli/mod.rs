@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::net::{Driver, DriverConfig, Faults};
+use crate::net::{file_binding, Driver, DriverConfig, Faults, StartError};
 use crate::node;
 
 #[derive(Debug, Parser)]
@@ -36,13 +36,23 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Sub {
-    /// Open the full-screen terminal editor (same flags).
-    Edit(RunArgs),
+    /// Open the full-screen terminal editor (same flags; `rumor edit PATH`
+    /// is `rumor edit --file PATH`).
+    Edit(EditArgs),
     /// Write a new group secret for --secret-file.
     Keygen {
         #[arg(value_name = "FILE")]
         file: PathBuf,
     },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct EditArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// The text file to edit (the same as --file PATH).
+    #[arg(value_name = "PATH", conflicts_with = "file")]
+    pub path: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -56,9 +66,15 @@ pub struct RunArgs {
     /// A human name shown to peers.
     #[arg(long, value_name = "NAME", default_value = "")]
     pub name: String,
-    /// Keep the document durable in this directory (created if needed).
+    /// Keep the document durable in this directory (created if needed;
+    /// with --file, default .rumor/NAME/ beside the file).
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
+    /// Bind the document to this plain text file: a founder takes its
+    /// text, rumor keeps it written, and saves to it by other programs
+    /// are merged as edits.
+    #[arg(long, value_name = "PATH")]
+    pub file: Option<PathBuf>,
     /// Group secret that authenticates every datagram (see `rumor keygen`).
     #[arg(long, value_name = "F")]
     pub secret_file: Option<PathBuf>,
@@ -113,7 +129,12 @@ fn probability(s: &str) -> Result<f64, String> {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Some(Sub::Edit(args)) => edit(args),
+        Some(Sub::Edit(EditArgs { mut run, path })) => {
+            if path.is_some() {
+                run.file = path;
+            }
+            edit(run)
+        }
         Some(Sub::Keygen { file }) => match secret::keygen(&file) {
             Ok(key) => {
                 eprintln!(
@@ -143,9 +164,10 @@ fn edit(args: RunArgs) -> ExitCode {
         Ok((driver, _)) => driver,
         Err(code) => return code,
     };
-    let mut note = match &args.data {
-        Some(dir) => format!("data in {}", dir.display()),
-        None => "no --data: the text is lost on exit unless saved (^S)".to_string(),
+    let mut note = match (&args.file, &args.data) {
+        (Some(file), _) => format!("editing {}", file.display()),
+        (None, Some(dir)) => format!("data in {}", dir.display()),
+        (None, None) => "no --data: the text is lost on exit unless saved (^S)".to_string(),
     };
     if driver.node().config().key.is_none() {
         note.push_str("; no --secret-file: anyone who can reach the port can edit");
@@ -180,6 +202,15 @@ fn start(args: &RunArgs) -> Result<(Driver, u64), ExitCode> {
         eprintln!("error: --listen ADDR is required");
         return Err(ExitCode::from(2));
     };
+    let mut data = args.data.clone();
+    if let Some(file) = &args.file {
+        if let Err(e) = file_binding::check_bindable(file) {
+            eprintln!("error: --file {}: {e}", file.display());
+            return Err(ExitCode::from(2));
+        }
+        // A bound file is durable without more flags.
+        data.get_or_insert_with(|| file_binding::default_data_dir(file));
+    }
     let fault_seed = args.fault_seed.unwrap_or_else(rand::random);
     let config = DriverConfig {
         peers: args.peers.clone(),
@@ -191,12 +222,17 @@ fn start(args: &RunArgs) -> Result<(Driver, u64), ExitCode> {
             member_horizon: Duration::from_secs(args.member_horizon),
             ..node::Config::default()
         },
-        data: args.data.clone(),
+        data,
+        file: args.file.clone(),
         faults: Faults::new(args.loss, Duration::from_millis(args.delay), fault_seed),
         ..DriverConfig::new(listen)
     };
     match Driver::start(config) {
         Ok(driver) => Ok((driver, fault_seed)),
+        Err(e @ StartError::File(_)) => {
+            eprintln!("error: {e}");
+            Err(ExitCode::from(2))
+        }
         Err(e) => {
             eprintln!("error: {e}");
             Err(ExitCode::from(1))
@@ -227,15 +263,22 @@ fn run(args: RunArgs) -> ExitCode {
             driver.local_addr()
         ),
     }
-    match &args.data {
-        Some(dir) => eprintln!(
+    match driver.store() {
+        Some(store) => eprintln!(
             "rumor: data in {} ({} chars replayed)",
-            dir.display(),
+            store.dir().display(),
             driver.node().doc().len()
         ),
         None => eprintln!(
             "rumor: no --data given: the document is in memory only and is lost when rumor exits"
         ),
+    }
+    if let Some(file) = driver.file_status() {
+        eprintln!(
+            "rumor: the document is bound to {}: kept written, and saves to it by other \
+             programs are merged",
+            file.path.display()
+        );
     }
     if driver.faults().is_active() {
         eprintln!(

@@ -12,7 +12,7 @@ use std::sync::mpsc::Sender;
 use crate::commands::command::{self, Command, USAGE};
 use crate::commands::input::Input;
 use crate::doc::VersionVector;
-use crate::net::{format_duration, format_utc, Change, Driver, Flow};
+use crate::net::{format_duration, format_utc, Change, Driver, FileStatus, Flow};
 use crate::node::{Edit, Event, PeerState};
 use crate::store::write_user_file;
 
@@ -345,6 +345,9 @@ fn status(driver: &Driver) -> Reply {
         }
         None => "data        memory only".to_string(),
     });
+    if let Some(file) = driver.file_status() {
+        body.push(format!("file        {}", file_line(&file)));
+    }
     if let Some(e) = driver.persist_error() {
         body.push(format!(
             "NOT SAVED   {e}: recent changes are in memory only and held back from peers; retried on every input"
@@ -434,6 +437,36 @@ fn status(driver: &Driver) -> Reply {
         body,
         status: Ok(String::new()),
     }
+}
+
+/// The bound file, when it was last written, and how it is doing.
+fn file_line(file: &FileStatus) -> String {
+    let mut line = file.path.display().to_string();
+    if file.joining {
+        line.push_str(" (waiting for the group's text before writing it)");
+        return line;
+    }
+    match (file.last_written_unix_ms, file.modified_unix_ms) {
+        (Some(ms), _) => line.push_str(&format!(" (last written {} UTC", format_utc(ms))),
+        (None, Some(ms)) => line.push_str(&format!(
+            " (not written by this run; file last changed {} UTC",
+            format_utc(ms)
+        )),
+        (None, None) => line.push_str(" (not written by this run; no such file yet"),
+    }
+    line.push_str(&format!(
+        "; {} outside changes merged; {})",
+        file.merges,
+        if file.watching {
+            "watched"
+        } else {
+            "polled: change notifications unavailable"
+        }
+    ));
+    if let Some(problem) = &file.problem {
+        line.push_str(&format!(" PROBLEM: {problem}"));
+    }
+    line
 }
 
 /// A notice for standard error about a node event.

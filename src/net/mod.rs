@@ -13,7 +13,9 @@
 //! mio says the socket is writable; meanwhile the node keeps its own queue.
 
 mod faults;
+pub mod file_binding;
 mod refusals;
+pub mod text_merge;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -31,6 +33,8 @@ use rand_chacha::ChaCha8Rng;
 
 pub use crate::host::{format_utc, Change, History, HistoryEntry, HISTORY_CAP};
 pub use faults::{Fate, Faults};
+use file_binding::FileBinding;
+pub use file_binding::FileStatus;
 use refusals::Refusals;
 
 use crate::doc;
@@ -66,6 +70,8 @@ pub struct DriverConfig {
     /// The log is compacted once past this size (and the snapshot's).
     pub compact_min_bytes: u64,
     pub faults: Faults,
+    /// The plain text file the document is bound to (`--file`).
+    pub file: Option<PathBuf>,
 }
 
 impl DriverConfig {
@@ -78,6 +84,7 @@ impl DriverConfig {
             data: None,
             compact_min_bytes: store::DEFAULT_COMPACT_MIN_BYTES,
             faults: Faults::none(),
+            file: None,
         }
     }
 }
@@ -92,6 +99,9 @@ pub enum StartError {
     Io(#[from] io::Error),
     #[error("{0}")]
     Snapshot(String),
+    /// The file given to bind the document to cannot be used.
+    #[error("--file {0}")]
+    File(String),
 }
 
 impl From<BootError> for StartError {
@@ -180,6 +190,10 @@ pub struct Driver {
     recv_buf: Vec<u8>,
     configured_peers: Vec<SocketAddr>,
     refusals: Refusals,
+    /// The bound file (`--file`), see `file_binding`.
+    file: Option<FileBinding>,
+    /// Times the document was changed from the file.
+    file_edits: u64,
 }
 
 impl Driver {
@@ -263,8 +277,13 @@ impl Driver {
             recv_buf: vec![0; RECV_BUF],
             configured_peers: config.peers,
             refusals: Refusals::default(),
+            file: None,
+            file_edits: 0,
         };
         driver.settle();
+        if let Some(path) = config.file {
+            driver.bind_file(path)?;
+        }
         Ok(driver)
     }
 
@@ -423,9 +442,12 @@ impl Driver {
         let mut events = Events::with_capacity(64);
         let mut leaving: Option<Time> = None;
         loop {
+            let file_due = self.tend_file();
             self.report(&mut on_event, &mut on_notice);
             if let Some(deadline) = leaving {
                 if self.peers_have_everything() || self.now() >= deadline {
+                    self.flush_file();
+                    self.report(&mut on_event, &mut on_notice);
                     return Ok(());
                 }
             }
@@ -435,7 +457,7 @@ impl Driver {
                 // (and be idle again) before waiting.
                 continue;
             }
-            let due = [self.next_deadline(), leaving, idle_due]
+            let due = [self.next_deadline(), leaving, idle_due, file_due]
                 .into_iter()
                 .flatten()
                 .min();
@@ -443,7 +465,10 @@ impl Driver {
             match self.poll.poll(&mut events, timeout) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
+                Err(e) => {
+                    self.flush_file();
+                    return Err(e);
+                }
             }
             let (mut readable, mut writable) = (false, false);
             for event in events.iter() {

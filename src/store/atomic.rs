@@ -40,6 +40,22 @@ pub fn write_user_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
     write(path, bytes, true)
 }
 
+/// Whether [`write_atomic`] could replace `path`: a temporary can be
+/// made beside what it names (after links). The temporary is removed.
+pub fn check_replaceable(path: &Path) -> io::Result<()> {
+    let target = resolve_links(path)?;
+    let dir = match target.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = target
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a file name"))?;
+    let (tmp, f) = create_temp(dir, name, None)?;
+    drop(f);
+    fs::remove_file(&tmp)
+}
+
 fn write(path: &Path, bytes: &[u8], in_place_fallback: bool) -> io::Result<()> {
     let target = resolve_links(path)?;
     match fs::metadata(&target) {

@@ -25,6 +25,8 @@
 //!   replica must not forget a member: cleanup waits for every one.
 //! - `epoch`: the sealing epoch of the last run (with a group secret), so
 //!   the next run's is larger and sealing nonces never repeat.
+//! - `bound-text` ([`BOUND_TEXT`]), with `--file`: the text last written
+//!   to the bound file (see `net::file_binding`).
 //!
 //! On start, [`Store::open`] returns the snapshot and the log's ops. A torn tail (an
 //! append cut short by a crash, never acknowledged) is cut off with a
@@ -50,7 +52,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use atomic::{write_atomic, write_user_file};
+pub use atomic::{check_replaceable, sync_dir, write_atomic, write_user_file};
 use record::{HeaderProblem, HEADER_LEN, LOG_MAGIC, MEMBERS_MAGIC, SNAPSHOT_MAGIC};
 
 use crate::doc::{Op, ReplicaId};
@@ -437,7 +439,12 @@ fn load_membership(dir: &Path, warnings: &mut Vec<String>) -> Result<Option<Vec<
 }
 
 /// The files the store replaces whole (with [`write_atomic`]).
-const REPLACED_FILES: [&str; 5] = ["snapshot", "log", "replica", "epoch", "members"];
+const REPLACED_FILES: [&str; 6] = ["snapshot", "log", "replica", "epoch", "members", BOUND_TEXT];
+
+/// In the data directory of a document bound to a file (`--file`): the
+/// text rumor last wrote to that file, to tell what another program
+/// changed in it while rumor was not running. Written by the driver.
+pub const BOUND_TEXT: &str = "bound-text";
 
 fn remove_stale_temporaries(dir: &Path) -> Result<(), StoreError> {
     for entry in fs::read_dir(dir).map_err(io_err(dir))? {

@@ -129,6 +129,9 @@ struct Ui {
     /// A disk error held node events back: patches may be missing, so
     /// the text is copied whole until it is over.
     stale: bool,
+    /// `Driver::file_edits` when last seen: edits from the bound file come
+    /// with no patches, so the text is copied whole when it moves.
+    file_edits: u64,
     dirty: bool,
     quitting: bool,
     last_drawn: Option<(Status, Vec<Marker>, Option<Panel>)>,
@@ -162,6 +165,7 @@ pub fn run(driver: &mut Driver, data_note: String) -> io::Result<()> {
         last_save: None,
         told_cursor: None,
         stale: false,
+        file_edits: driver.file_edits(),
         dirty: true,
         quitting: false,
         last_drawn: None,
@@ -216,7 +220,8 @@ impl Ui {
         for event in events {
             self.on_event(event);
         }
-        if driver.persist_error().is_some() {
+        if driver.persist_error().is_some() || driver.file_edits() != self.file_edits {
+            self.file_edits = driver.file_edits();
             self.stale = true;
         }
         let doc = driver.node().doc();
