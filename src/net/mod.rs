@@ -504,10 +504,16 @@ impl Driver {
     }
 
     /// True when every peer that is alive has acknowledged all this
-    /// replica has (or the node is offline, so nothing can be sent).
+    /// replica has (or the node is offline, so nothing can be sent). A
+    /// newcomer that typed has not: its edits go out only once a member's
+    /// copy has arrived.
     pub fn peers_have_everything(&self) -> bool {
-        if !self.host.node().is_online() {
+        let node = self.host.node();
+        if !node.is_online() {
             return true;
+        }
+        if !node.is_joined() && node.doc().version_ref().get(node.replica()) > 0 {
+            return false;
         }
         let mine = self.node().doc().version_ref();
         self.node()
