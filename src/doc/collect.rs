@@ -30,13 +30,23 @@
 //!   (`node::stability`, "Newcomers"), and stays one until it has that
 //!   snapshot, across restarts. A newcomer never founds a group (not
 //!   even when another newcomer asks it), so a group has one founder.
-//! - a newcomer reached only through members: a member's report is used
-//!   only `join_grace` after it arrived, for the newcomer it served to
-//!   become known here (a timing assumption, see `node::stability`).
-//! - forgotten: a node that restarts knows only its configured peers and
-//!   its document's authors; a member none of whose ops it has, and that
-//!   it was not told of, is forgotten (not covered yet: members must
-//!   survive restarts).
+//! - a newcomer reached only through members: a member's report names the
+//!   members its sender counts that have no op yet, and a receiver takes
+//!   any it did not know as a member without a report (so no frontier
+//!   until it reports, or the horizon). Every member then either is named
+//!   by the reports the frontier uses, or joined through a member after
+//!   that member's report: its snapshot held everything the report
+//!   claims, so it lacks nothing in `F`. By induction along who let whom
+//!   in, no unknown member lacks part of `F`. (`node::stability`,
+//!   "Newcomers"; the grace on reports stays as a margin.)
+//! - forgotten: a node that restarts keeps its membership in its storage
+//!   (`node::Membership`: joined or not, the members it knew, the
+//!   declarations of gone replicas), written before anything that depends
+//!   on it is sent, so a restart forgets no member.
+//! - another document: a replica of a group founded apart shares no
+//!   history with this one; its datagrams carry another document id and
+//!   are refused whole (`node`, `Refusal::OtherDocument`), so its ops never
+//!   reach this replica.
 //!
 //! Why this must hold everywhere rather than be caught: an op that breaks
 //! the promise is refused only by the replicas that cleaned up what it
