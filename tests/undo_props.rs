@@ -39,6 +39,10 @@ enum Action {
         to: usize,
         part: u8,
     },
+    /// Everyone gets everything, then every replica cleans up all of it
+    /// (`Doc::collect`): later undos find stable tombstones gone, and any
+    /// op that broke the cleanup rule would be refused.
+    Cleanup,
 }
 
 fn action(n: usize) -> impl Strategy<Value = Action> {
@@ -55,6 +59,7 @@ fn action(n: usize) -> impl Strategy<Value = Action> {
         3 => (0..n).prop_map(|at| Action::Undo { at }),
         2 => (0..n).prop_map(|at| Action::Redo { at }),
         4 => (0..n, 0..n, any::<u8>()).prop_map(|(from, to, part)| Action::Deliver { from, to, part }),
+        1 => Just(Action::Cleanup),
     ]
 }
 
@@ -115,6 +120,18 @@ fn deliver(group: &mut [Replica], from: usize, to: usize, part: Option<u8>) {
     }
 }
 
+/// Everyone gets everything.
+fn deliver_all(group: &mut [Replica]) {
+    let n = group.len();
+    for _ in 0..2 {
+        for from in 0..n {
+            for to in 0..n {
+                deliver(group, from, to, None);
+            }
+        }
+    }
+}
+
 fn run_group(n: usize, actions: &[Action]) -> Result<(), TestCaseError> {
     let mut group: Vec<Replica> = (0..n)
         .map(|i| Replica {
@@ -158,15 +175,17 @@ fn run_group(n: usize, actions: &[Action]) -> Result<(), TestCaseError> {
                 let part = (part % 4 == 0).then_some(*part / 4);
                 deliver(&mut group, *from, *to, part);
             }
-        }
-    }
-    for _ in 0..2 {
-        for from in 0..n {
-            for to in 0..n {
-                deliver(&mut group, from, to, None);
+            Action::Cleanup => {
+                deliver_all(&mut group);
+                let all = group[0].doc.version();
+                for r in &mut group {
+                    prop_assert_eq!(r.doc.version_ref(), &all);
+                    r.doc.collect(&all);
+                }
             }
         }
     }
+    deliver_all(&mut group);
     let text = group[0].doc.text();
     for r in &group {
         prop_assert_eq!(&r.doc.text(), &text);
@@ -227,6 +246,10 @@ fn run_model(actions: &[Action]) -> Result<(), TestCaseError> {
                 open = false;
             }
             Action::Deliver { .. } => {}
+            Action::Cleanup => {
+                let all = r.doc.version();
+                r.doc.collect(&all);
+            }
         }
         prop_assert_eq!(r.stack.undo_len(), undo.len());
         prop_assert_eq!(r.stack.redo_len(), redo.len());
