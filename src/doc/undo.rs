@@ -240,9 +240,42 @@ impl Outcome {
     }
 }
 
-fn preview(into: &mut String, text: &str) {
-    let have = into.chars().count();
-    into.extend(text.chars().take(PREVIEW_CHARS.saturating_sub(have)));
+/// The first chars of what `inverse` (the step that reverts what was just
+/// done to `doc`) would change, in document order: the chars just
+/// removed, and the chars just inserted.
+fn previews(doc: &Doc, inverse: &Step) -> (String, String) {
+    let mut removed: Vec<(usize, &str)> = Vec::new();
+    let mut inserted: Vec<usize> = Vec::new();
+    for change in &inverse.changes {
+        match change {
+            Change::Deleted(r) => {
+                let at = each_id(&r.ids)
+                    .next()
+                    .and_then(|id| doc.position_of(id))
+                    .map_or(r.pos, |(p, _)| p);
+                removed.push((at, &r.text));
+            }
+            Change::Inserted(spans) => {
+                inserted.extend(each_id(spans).filter_map(|id| match doc.position_of(id) {
+                    Some((p, true)) => Some(p),
+                    _ => None,
+                }))
+            }
+        }
+    }
+    removed.sort_by_key(|&(at, _)| at);
+    let removed = removed
+        .iter()
+        .flat_map(|(_, text)| text.chars())
+        .take(PREVIEW_CHARS)
+        .collect();
+    inserted.sort_unstable();
+    let inserted = inserted
+        .iter()
+        .take(PREVIEW_CHARS)
+        .filter_map(|&p| doc.slice(p..p + 1))
+        .collect();
+    (removed, inserted)
 }
 
 /// This replica's undo and redo stacks (see the module doc).
@@ -417,6 +450,7 @@ impl UndoStack {
                 }
             }
         }
+        (outcome.removed_preview, outcome.restored_preview) = previews(target.doc(), &inverse);
         Ok((inverse, outcome))
     }
 
@@ -451,12 +485,6 @@ impl UndoStack {
                 continue;
             };
             target.delete(pos, len)?;
-            if let Change::Deleted(r) = &change {
-                // Right to left: the text removed last comes first.
-                let mut text = r.text.clone();
-                preview(&mut text, &outcome.removed_preview);
-                outcome.removed_preview = text.chars().take(PREVIEW_CHARS).collect();
-            }
             inverse.changes.push(change);
             outcome.removed += len;
             outcome.cursor = pos;
@@ -531,9 +559,6 @@ impl UndoStack {
                     .changes
                     .push(Change::Inserted(vec![IdSpan::new(first, n as u64)]));
             }
-            let mut shown = text;
-            preview(&mut shown, &outcome.restored_preview);
-            outcome.restored_preview = shown.chars().take(PREVIEW_CHARS).collect();
             outcome.restored += n;
             outcome.cursor = pos + n;
         }

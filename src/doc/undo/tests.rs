@@ -126,6 +126,7 @@ fn undo_removes_only_my_chars_and_redo_puts_them_back_around_a_peers() {
     assert_eq!(b.text(), "XY");
     let o = a.redo().unwrap();
     assert_eq!(o.restored, 5);
+    assert_eq!(o.restored_preview, "hello", "in document order");
     sync(&mut b, &a.doc);
     assert_eq!(a.doc.text(), "heXYllo");
     assert_eq!(b.text(), "heXYllo");
