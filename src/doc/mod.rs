@@ -59,7 +59,7 @@ pub use error::Error;
 pub use history::{Inflated, Inflater};
 pub use id::{Id, IdSpan, ReplicaId, TargetSpan};
 pub use op::{Op, OpKind};
-pub use undo::{Change, LocalEdits, Outcome, UndoStack};
+pub use undo::{Change, LocalEdits, Outcome, Removal, UndoStack};
 pub use version::VersionVector;
 
 use jumprope::{JumpRope, JumpRopeBuf};
