@@ -30,6 +30,7 @@ pub enum Command {
     Peers,
     History(usize),
     Status,
+    Invite,
     Help,
     Exit,
 }
@@ -55,6 +56,7 @@ pub const USAGE: &[&str] = &[
     "peers                    the peers: address, state, RTT, acknowledged, last heard",
     "history [N]              the last N ops (default 20): who, when, what",
     "status                   replica id, version, counters",
+    "invite                   a one-line ticket to join this document (holds the secret)",
     "exit                     flush the log and quit",
 ];
 
@@ -95,6 +97,7 @@ pub fn parse(line: &str) -> Result<Option<Command>, ParseError> {
             Command::History(n)
         }
         "status" => no_args(word, rest, Command::Status)?,
+        "invite" => no_args(word, rest, Command::Invite)?,
         "help" => no_args(word, rest, Command::Help)?,
         "exit" | "quit" => no_args(word, rest, Command::Exit)?,
         _ => {
