@@ -39,7 +39,7 @@ pub struct Cli {
 pub enum Sub {
     /// Open the full-screen terminal editor (same flags; `rumor edit PATH`
     /// is `rumor edit --file PATH`).
-    Edit(EditArgs),
+    Edit(Box<EditArgs>),
     /// Write a new group secret for --secret-file.
     Keygen {
         #[arg(value_name = "FILE")]
@@ -143,7 +143,8 @@ fn probability(s: &str) -> Result<f64, String> {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Some(Sub::Edit(EditArgs { mut run, path })) => {
+        Some(Sub::Edit(args)) => {
+            let EditArgs { mut run, path } = *args;
             if path.is_some() {
                 run.file = path;
             }
@@ -235,14 +236,25 @@ fn group(args: &RunArgs, data: Option<&Path>) -> Result<Group, ExitCode> {
         note: None,
     };
     if let Some(path) = &args.secret_file {
-        group.key = Some(load(path)?);
+        let key = load(path)?;
+        if let Some(kept) = kept.as_deref().filter(|_| kept_exists) {
+            if secret::load(kept).is_ok_and(|(k, _)| k.secret() != key.secret()) {
+                eprintln!(
+                    "rumor: warning: {} holds another group secret than --secret-file; \
+                     using --secret-file",
+                    kept.display()
+                );
+            }
+        }
+        group.key = Some(key);
     } else if let Some(text) = &args.join {
         // The ticket is not echoed: it holds the secret.
         let ticket = Ticket::decode(text).map_err(|e| usage(format!("--join: {e}")))?;
         let key = GroupKey::from_secret(&ticket.secret);
         match &kept {
             Some(path) if kept_exists => {
-                if load(path)?.secret() != key.secret() {
+                let held = load(path)?;
+                if held.secret() != key.secret() {
                     return Err(usage(format!(
                         "--join: {} holds the secret of another group than the ticket's; \
                          use another --data DIR",
@@ -253,6 +265,16 @@ fn group(args: &RunArgs, data: Option<&Path>) -> Result<Group, ExitCode> {
             Some(path) => group.keep_at = Some(path.clone()),
             None => {}
         }
+        group.note = Some(format!(
+            "joining document {} with a ticket ({} addresses to try){}",
+            crate::net::document_name(ticket.document),
+            ticket.addrs.len(),
+            match (&group.keep_at, &kept) {
+                (Some(path), _) => format!("; its group secret is kept in {}", path.display()),
+                (None, Some(_)) => String::new(),
+                (None, None) => "; no --data: the group secret is in memory only".to_string(),
+            }
+        ));
         group.key = Some(key);
         group.document = ticket.document;
         group.peers = ticket.addrs;
@@ -380,7 +402,8 @@ fn run(args: RunArgs) -> ExitCode {
         ),
         None => eprintln!(
             "rumor: WARNING: no --secret-file: datagrams are neither authenticated nor encrypted; \
-             anyone who can reach {} can read and edit the document (see rumor keygen)",
+             anyone who can reach {} can read and edit the document (see rumor --new, \
+             or rumor keygen)",
             driver.local_addr()
         ),
     }
