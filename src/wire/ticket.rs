@@ -100,10 +100,14 @@ impl Ticket {
         text
     }
 
-    /// Reads a ticket's text form (surrounding whitespace ignored, either
-    /// case).
+    /// Reads a ticket's text form (either case; whitespace anywhere
+    /// ignored, so a ticket wrapped over lines still reads).
     pub fn decode(text: &str) -> Result<Ticket, TicketError> {
-        let text = text.trim();
+        if text.len() > 4 * MAX_TICKET_CHARS {
+            return Err(TicketError::TooLong);
+        }
+        let text: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+        let text = text.as_str();
         if text.is_empty() {
             return Err(TicketError::Empty);
         }
@@ -225,6 +229,11 @@ mod tests {
         assert_eq!(Ticket::decode(&text), Ok(ticket.clone()));
         // Pasted with spaces around it, or shouted: the same ticket.
         assert_eq!(Ticket::decode(&format!("  {text}\n")), Ok(ticket.clone()));
+        let (head, tail) = text.split_at(30);
+        assert_eq!(
+            Ticket::decode(&format!("{head}\n  {tail}")),
+            Ok(ticket.clone())
+        );
         assert_eq!(Ticket::decode(&text.to_uppercase()), Ok(ticket));
     }
 
@@ -319,6 +328,32 @@ mod tests {
             Ticket::decode(&nowhere.encode()),
             Err(TicketError::NoAddress)
         );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_decodes_or_gives_a_reason(text in ".{0,300}") {
+            let _ = Ticket::decode(&text);
+            let _ = Ticket::decode(&format!("rumor1{text}"));
+        }
+
+        #[test]
+        fn any_ticket_reads_back(
+            document in 1u32..,
+            secret in proptest::array::uniform32(0u8..),
+            ports in proptest::collection::vec(0u16.., 1..MAX_ADDRS),
+            cut in 0usize..200,
+        ) {
+            let ticket = Ticket {
+                document,
+                secret,
+                addrs: ports.iter().map(|&p| SocketAddr::from(([127, 0, 0, 1], p))).collect(),
+            };
+            let text = ticket.encode();
+            proptest::prop_assert_eq!(Ticket::decode(&text), Ok(ticket));
+            let cut = cut.min(text.len() - 1);
+            proptest::prop_assert!(Ticket::decode(&text[..cut]).is_err());
+        }
     }
 
     #[test]
