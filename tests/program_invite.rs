@@ -242,4 +242,38 @@ fn a_data_directory_keeps_its_group_secret() {
     converge(&mut [&mut alice, &mut bob], CONVERGE, dir.path(), |t| {
         t == "kept again"
     });
+    bob.exit();
+
+    // The same ticket again on bob's directory: the same member.
+    let ticket = invite(&mut alice);
+    let mut bob = Peer::start(
+        Spec::new("bob").data(&bob_dir).arg("--join").arg(&ticket),
+        dir.path(),
+    );
+    assert_eq!(fingerprint(&mut bob), key);
+    assert_eq!(bob.text(), "kept again");
+    bob.exit();
+
+    // Another group's ticket on bob's directory is refused, and his secret
+    // is left as it was.
+    let carol_dir = dir.path().join("carol");
+    let mut carol = Peer::start(founder("carol", Some(&carol_dir)), dir.path());
+    let other = invite(&mut carol);
+    let kept = std::fs::read(bob_dir.join("secret")).unwrap();
+    let (code, stderr) = run_rumor(&["--join", &other, "--data", bob_dir.to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("another group"), "{stderr}");
+    assert_eq!(std::fs::read(bob_dir.join("secret")).unwrap(), kept);
+
+    // The group's secret but another document than the one bob holds.
+    let mut forged = Ticket::decode(&ticket).unwrap();
+    forged.document = forged.document.wrapping_add(1).max(1);
+    let (code, stderr) = run_rumor(&[
+        "--join",
+        &forged.encode(),
+        "--data",
+        bob_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("holds document"), "{stderr}");
 }
