@@ -166,12 +166,18 @@ fn a_damaged_ticket_exits_2_with_a_reason() {
 #[test]
 fn invite_needs_a_secret_and_a_document() {
     let dir = tempfile::tempdir().unwrap();
-    let mut open = Peer::start(Spec::new("open"), dir.path());
+    let open_dir = dir.path().join("open");
+    let mut open = Peer::start(Spec::new("open").data(&open_dir), dir.path());
     let reply = open.cmd("invite");
     assert!(reply.status.starts_with("error:"), "{reply:?}");
     assert!(reply.status.contains("--new"), "{reply:?}");
     assert!(reply.status.contains("--secret-file"), "{reply:?}");
     assert!(reply.body.is_empty(), "{reply:?}");
+    // `--new` on a directory another rumor holds fails, and leaves no
+    // secret there for that one to pick up on its restart.
+    let (code, stderr) = run_rumor(&["--new", "--data", open_dir.to_str().unwrap()]);
+    assert_ne!(code, Some(0), "{stderr}");
+    assert!(!open_dir.join("secret").exists(), "{stderr}");
 
     // A newcomer whose group never answered has no document to invite to.
     let secret = dir.path().join("group.secret");

@@ -217,14 +217,14 @@ fn group(args: &RunArgs, data: Option<&Path>) -> Result<Group, ExitCode> {
         eprintln!("error: {e}");
         ExitCode::from(2)
     };
-    let load = |path: &Path| match secret::load(path) {
+    let load = |path: &Path, flag: &str| match secret::load(path) {
         Ok((key, warning)) => {
             if let Some(w) = warning {
                 eprintln!("rumor: warning: {w}");
             }
             Ok(key)
         }
-        Err(e) => Err(usage(format!("--secret-file {e}"))),
+        Err(e) => Err(usage(format!("{flag} {e}"))),
     };
     let kept = data.map(|dir| dir.join(secret::DATA_SECRET));
     let kept_exists = kept.as_deref().is_some_and(Path::exists);
@@ -236,7 +236,7 @@ fn group(args: &RunArgs, data: Option<&Path>) -> Result<Group, ExitCode> {
         note: None,
     };
     if let Some(path) = &args.secret_file {
-        let key = load(path)?;
+        let key = load(path, "--secret-file")?;
         if let Some(kept) = kept.as_deref().filter(|_| kept_exists) {
             if secret::load(kept).is_ok_and(|(k, _)| k.secret() != key.secret()) {
                 eprintln!(
@@ -253,7 +253,7 @@ fn group(args: &RunArgs, data: Option<&Path>) -> Result<Group, ExitCode> {
         let key = GroupKey::from_secret(&ticket.secret);
         match &kept {
             Some(path) if kept_exists => {
-                let held = load(path)?;
+                let held = load(path, "--data")?;
                 if held.secret() != key.secret() {
                     return Err(usage(format!(
                         "--join: {} holds the secret of another group than the ticket's; \
@@ -279,31 +279,22 @@ fn group(args: &RunArgs, data: Option<&Path>) -> Result<Group, ExitCode> {
         group.document = ticket.document;
         group.peers = ticket.addrs;
     } else if let Some(path) = kept.as_deref().filter(|_| kept_exists) {
-        group.key = Some(load(path)?);
+        group.key = Some(load(path, "--data")?);
         group.note = Some(format!("using the group secret kept in {}", path.display()));
     } else if args.new {
-        match &kept {
-            Some(path) => {
-                if let Some(dir) = data {
-                    if let Err(e) = std::fs::create_dir_all(dir) {
-                        return Err(usage(format!("--data {}: {e}", dir.display())));
-                    }
-                }
-                group.key = Some(secret::keygen(path).map_err(|e| usage(format!("--new: {e}")))?);
-                group.note = Some(format!(
-                    "a new private document; its group secret is kept in {} (type invite for a ticket)",
-                    path.display()
-                ));
-            }
-            None => {
-                group.key = Some(GroupKey::from_secret(&rand::random()));
-                group.note = Some(
-                    "a new private document; no --data: its group secret is in memory only, \
+        // Kept only once the replica has started: a directory another
+        // rumor holds must not gain a secret it would use on its restart.
+        group.key = Some(GroupKey::from_secret(&rand::random()));
+        group.keep_at = kept.clone();
+        group.note = Some(match &kept {
+            Some(path) => format!(
+                "a new private document; its group secret is kept in {} (type invite for a ticket)",
+                path.display()
+            ),
+            None => "a new private document; no --data: its group secret is in memory only, \
                      so tickets stop working when this peer exits (type invite for a ticket)"
-                        .to_string(),
-                );
-            }
-        }
+                .to_string(),
+        });
     }
     Ok(group)
 }
@@ -364,7 +355,10 @@ fn start(args: &RunArgs) -> Result<(Driver, u64), ExitCode> {
             }
             if let (Some(path), Some(key)) = (&group.keep_at, &key) {
                 if let Err(e) = secret::write(path, key.secret()) {
-                    eprintln!("rumor: warning: the group secret could not be kept: {e}");
+                    // Without it, a restart on this directory would not be
+                    // in the group.
+                    eprintln!("error: the group secret could not be kept: {e}");
+                    return Err(ExitCode::from(1));
                 }
             }
             if let Some(note) = group.note {
