@@ -186,6 +186,8 @@ fn edit(args: RunArgs) -> ExitCode {
     };
     if driver.node().config().key.is_none() {
         note.push_str("; no --secret-file: anyone who can reach the port can edit");
+    } else if args.new {
+        note.push_str("; a new private document: Esc, then invite, for a ticket");
     }
     match crate::tui::run(&mut driver, note) {
         Ok(()) => ExitCode::SUCCESS,
