@@ -9,7 +9,7 @@ pub use crate::commands::{command, input, session};
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -18,6 +18,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::net::{file_binding, Driver, DriverConfig, Faults, StartError};
 use crate::node;
+use crate::wire::{GroupKey, Ticket};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -38,7 +39,7 @@ pub struct Cli {
 pub enum Sub {
     /// Open the full-screen terminal editor (same flags; `rumor edit PATH`
     /// is `rumor edit --file PATH`).
-    Edit(EditArgs),
+    Edit(Box<EditArgs>),
     /// Write a new group secret for --secret-file.
     Keygen {
         #[arg(value_name = "FILE")]
@@ -57,8 +58,10 @@ pub struct EditArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
-    /// Address to listen on, IP:PORT (port 0: any free port).
-    #[arg(long, value_name = "ADDR", required = true, value_parser = listen_addr)]
+    /// Address to listen on, IP:PORT (port 0: any free port; with --new
+    /// or --join, 0.0.0.0:0 by default).
+    #[arg(long, value_name = "ADDR", required_unless_present_any = ["join", "new"],
+          value_parser = listen_addr)]
     pub listen: Option<SocketAddr>,
     /// A peer to contact, IP:PORT (repeat for more).
     #[arg(long = "peer", value_name = "ADDR", value_parser = peer_addr)]
@@ -75,9 +78,20 @@ pub struct RunArgs {
     /// are merged as edits.
     #[arg(long, value_name = "PATH")]
     pub file: Option<PathBuf>,
-    /// Group secret that authenticates every datagram (see `rumor keygen`).
+    /// Group secret that authenticates every datagram (see `rumor keygen`;
+    /// default: DIR/secret if the --data DIR holds one).
     #[arg(long, value_name = "F")]
     pub secret_file: Option<PathBuf>,
+    /// Start a fresh private document with a new group secret, kept in
+    /// --data DIR/secret (else in memory only); `invite` then prints a
+    /// ticket for others to join with.
+    #[arg(long, conflicts_with_all = ["secret_file", "peers", "join"])]
+    pub new: bool,
+    /// Join a private document with a ticket printed by `invite`: the
+    /// ticket gives the document, its group secret and where to reach it
+    /// (the secret is kept in --data DIR/secret).
+    #[arg(long, value_name = "TICKET", conflicts_with = "secret_file")]
+    pub join: Option<String>,
     /// Drop each datagram sent or received with probability P (experiments).
     #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = probability)]
     pub loss: f64,
@@ -129,7 +143,8 @@ fn probability(s: &str) -> Result<f64, String> {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Some(Sub::Edit(EditArgs { mut run, path })) => {
+        Some(Sub::Edit(args)) => {
+            let EditArgs { mut run, path } = *args;
             if path.is_some() {
                 run.file = path;
             }
@@ -171,6 +186,8 @@ fn edit(args: RunArgs) -> ExitCode {
     };
     if driver.node().config().key.is_none() {
         note.push_str("; no --secret-file: anyone who can reach the port can edit");
+    } else if args.new {
+        note.push_str("; a new private document: Esc, then invite, for a ticket");
     }
     match crate::tui::run(&mut driver, note) {
         Ok(()) => ExitCode::SUCCESS,
@@ -181,24 +198,114 @@ fn edit(args: RunArgs) -> ExitCode {
     }
 }
 
+/// Where the group secret comes from, and what a ticket tells.
+struct Group {
+    key: Option<GroupKey>,
+    /// The ticket's document (0: none given).
+    document: u32,
+    /// The ticket's addresses.
+    peers: Vec<SocketAddr>,
+    /// Keep the key here once the replica has started (a joined data
+    /// directory that holds no secret yet).
+    keep_at: Option<PathBuf>,
+    /// Said at start.
+    note: Option<String>,
+}
+
+/// The group secret: `--secret-file`, a `--join` ticket's, a new one for
+/// `--new`, or the one the data directory keeps; none otherwise.
+fn group(args: &RunArgs, data: Option<&Path>) -> Result<Group, ExitCode> {
+    let usage = |e: String| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    };
+    let load = |path: &Path, flag: &str| match secret::load(path) {
+        Ok((key, warning)) => {
+            if let Some(w) = warning {
+                eprintln!("rumor: warning: {w}");
+            }
+            Ok(key)
+        }
+        Err(e) => Err(usage(format!("{flag} {e}"))),
+    };
+    let kept = data.map(|dir| dir.join(secret::DATA_SECRET));
+    let kept_exists = kept.as_deref().is_some_and(Path::exists);
+    let mut group = Group {
+        key: None,
+        document: 0,
+        peers: Vec::new(),
+        keep_at: None,
+        note: None,
+    };
+    if let Some(path) = &args.secret_file {
+        let key = load(path, "--secret-file")?;
+        if let Some(kept) = kept.as_deref().filter(|_| kept_exists) {
+            if secret::load(kept).is_ok_and(|(k, _)| k.secret() != key.secret()) {
+                eprintln!(
+                    "rumor: warning: {} holds another group secret than --secret-file; \
+                     using --secret-file",
+                    kept.display()
+                );
+            }
+        }
+        group.key = Some(key);
+    } else if let Some(text) = &args.join {
+        // The ticket is not echoed: it holds the secret.
+        let ticket = Ticket::decode(text).map_err(|e| usage(format!("--join: {e}")))?;
+        let key = GroupKey::from_secret(&ticket.secret);
+        match &kept {
+            Some(path) if kept_exists => {
+                let held = load(path, "--data")?;
+                if held.secret() != key.secret() {
+                    return Err(usage(format!(
+                        "--join: {} holds the secret of another group than the ticket's; \
+                         use another --data DIR",
+                        path.display()
+                    )));
+                }
+            }
+            Some(path) => group.keep_at = Some(path.clone()),
+            None => {}
+        }
+        group.note = Some(format!(
+            "joining document {} with a ticket ({} addresses to try){}",
+            crate::net::document_name(ticket.document),
+            ticket.addrs.len(),
+            match (&group.keep_at, &kept) {
+                (Some(path), _) => format!("; its group secret is kept in {}", path.display()),
+                (None, Some(_)) => String::new(),
+                (None, None) => "; no --data: the group secret is in memory only".to_string(),
+            }
+        ));
+        group.key = Some(key);
+        group.document = ticket.document;
+        group.peers = ticket.addrs;
+    } else if let Some(path) = kept.as_deref().filter(|_| kept_exists) {
+        group.key = Some(load(path, "--data")?);
+        group.note = Some(format!("using the group secret kept in {}", path.display()));
+    } else if args.new {
+        // Kept only once the replica has started: a directory another
+        // rumor holds must not gain a secret it would use on its restart.
+        group.key = Some(GroupKey::from_secret(&rand::random()));
+        group.keep_at = kept.clone();
+        group.note = Some(match &kept {
+            Some(path) => format!(
+                "a new private document; its group secret is kept in {} (type invite for a ticket)",
+                path.display()
+            ),
+            None => "a new private document; no --data: its group secret is in memory only, \
+                     so tickets stop working when this peer exits (type invite for a ticket)"
+                .to_string(),
+        });
+    }
+    Ok(group)
+}
+
 /// Checks the flags and starts the driver (with the fault seed used).
 fn start(args: &RunArgs) -> Result<(Driver, u64), ExitCode> {
-    let key = match &args.secret_file {
-        Some(path) => match secret::load(path) {
-            Ok((key, warning)) => {
-                if let Some(w) = warning {
-                    eprintln!("rumor: warning: {w}");
-                }
-                Some(key)
-            }
-            Err(e) => {
-                eprintln!("error: --secret-file {e}");
-                return Err(ExitCode::from(2));
-            }
-        },
-        None => None,
-    };
-    let Some(listen) = args.listen else {
+    let Some(listen) = args.listen.or_else(|| {
+        (args.new || args.join.is_some()).then_some(SocketAddr::from(([0, 0, 0, 0], 0)))
+    }) else {
         eprintln!("error: --listen ADDR is required");
         return Err(ExitCode::from(2));
     };
@@ -211,9 +318,17 @@ fn start(args: &RunArgs) -> Result<(Driver, u64), ExitCode> {
         // A bound file is durable without more flags.
         data.get_or_insert_with(|| file_binding::default_data_dir(file));
     }
+    let group = group(args, data.as_deref())?;
+    let key = group.key;
+    let mut peers = group.peers;
+    for peer in &args.peers {
+        if !peers.contains(peer) {
+            peers.push(*peer);
+        }
+    }
     let fault_seed = args.fault_seed.unwrap_or_else(rand::random);
     let config = DriverConfig {
-        peers: args.peers.clone(),
+        peers,
         node: node::Config {
             mtu: usize::from(args.mtu),
             peer_exchange: !args.no_peer_exchange,
@@ -225,10 +340,34 @@ fn start(args: &RunArgs) -> Result<(Driver, u64), ExitCode> {
         data,
         file: args.file.clone(),
         faults: Faults::new(args.loss, Duration::from_millis(args.delay), fault_seed),
+        document: group.document,
         ..DriverConfig::new(listen)
     };
     match Driver::start(config) {
-        Ok(driver) => Ok((driver, fault_seed)),
+        Ok(driver) => {
+            let document = driver.node().document();
+            if group.document != 0 && document != group.document {
+                eprintln!(
+                    "error: --join: the data directory holds document {}, not the ticket's {}; \
+                     use another --data DIR",
+                    crate::net::document_name(document),
+                    crate::net::document_name(group.document)
+                );
+                return Err(ExitCode::from(2));
+            }
+            if let (Some(path), Some(key)) = (&group.keep_at, &key) {
+                if let Err(e) = secret::write(path, key.secret()) {
+                    // Without it, a restart on this directory would not be
+                    // in the group.
+                    eprintln!("error: the group secret could not be kept: {e}");
+                    return Err(ExitCode::from(1));
+                }
+            }
+            if let Some(note) = group.note {
+                eprintln!("rumor: {note}");
+            }
+            Ok((driver, fault_seed))
+        }
         Err(e @ StartError::File(_)) => {
             eprintln!("error: {e}");
             Err(ExitCode::from(2))
@@ -259,7 +398,8 @@ fn run(args: RunArgs) -> ExitCode {
         ),
         None => eprintln!(
             "rumor: WARNING: no --secret-file: datagrams are neither authenticated nor encrypted; \
-             anyone who can reach {} can read and edit the document (see rumor keygen)",
+             anyone who can reach {} can read and edit the document (see rumor --new, \
+             or rumor keygen)",
             driver.local_addr()
         ),
     }

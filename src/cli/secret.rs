@@ -10,10 +10,20 @@ use crate::wire::auth::{
 };
 use crate::wire::GroupKey;
 
+/// Name of the group secret kept in a data directory (by `--new` and
+/// `--join`); a peer started with that directory uses it.
+pub const DATA_SECRET: &str = "secret";
+
 /// Writes a new random secret to `path`: readable by its owner only, and
 /// never over an existing file (that could cut a member off its group).
 pub fn keygen(path: &Path) -> Result<GroupKey, String> {
     let secret: [u8; SECRET_LEN] = rand::random();
+    write(path, &secret)?;
+    Ok(GroupKey::from_secret(&secret))
+}
+
+/// Writes `secret` to `path` in keygen's format, as [`keygen`] does.
+pub fn write(path: &Path, secret: &[u8; SECRET_LEN]) -> Result<(), String> {
     let mut options = OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -25,10 +35,9 @@ pub fn keygen(path: &Path) -> Result<GroupKey, String> {
         ),
         _ => format!("{}: {e}", path.display()),
     })?;
-    file.write_all(secret_file_contents(&secret).as_bytes())
+    file.write_all(secret_file_contents(secret).as_bytes())
         .and_then(|()| file.sync_all())
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(GroupKey::from_secret(&secret))
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// The group key in `path`, and a warning if the file is a passphrase

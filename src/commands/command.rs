@@ -32,6 +32,7 @@ pub enum Command {
     Status,
     Undo,
     Redo,
+    Invite,
     Help,
     Exit,
 }
@@ -58,6 +59,7 @@ pub const USAGE: &[&str] = &[
     "history [N]              the last N ops (default 20): who, when, what",
     "undo | redo              revert | re-do this replica's own last edit (never a peer's)",
     "status                   replica id, version, counters",
+    "invite                   a one-line ticket to join this document (holds the secret)",
     "exit                     flush the log and quit",
 ];
 
@@ -100,6 +102,7 @@ pub fn parse(line: &str) -> Result<Option<Command>, ParseError> {
         "status" => no_args(word, rest, Command::Status)?,
         "undo" => no_args(word, rest, Command::Undo)?,
         "redo" => no_args(word, rest, Command::Redo)?,
+        "invite" => no_args(word, rest, Command::Invite)?,
         "help" => no_args(word, rest, Command::Help)?,
         "exit" | "quit" => no_args(word, rest, Command::Exit)?,
         _ => {

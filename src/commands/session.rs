@@ -12,9 +12,11 @@ use std::sync::mpsc::Sender;
 use crate::commands::command::{self, Command, USAGE};
 use crate::commands::input::Input;
 use crate::doc::{Outcome, VersionVector};
+use crate::net::interfaces::reachable_addrs;
 use crate::net::{format_duration, format_utc, Change, Driver, EditError, FileStatus, Flow};
 use crate::node::{Edit, Event, PeerState};
 use crate::store::write_user_file;
+use crate::wire::Ticket;
 
 /// A command's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -190,6 +192,7 @@ impl Session {
             Command::Status => status(driver),
             Command::Undo => undo_or_redo(driver.undo(), "undone", "nothing to undo"),
             Command::Redo => undo_or_redo(driver.redo(), "redone", "nothing to redo"),
+            Command::Invite => invite(driver),
             Command::Help => Reply {
                 body: USAGE.iter().map(|s| s.to_string()).collect(),
                 status: Ok(String::new()),
@@ -334,6 +337,37 @@ fn history(driver: &Driver, n: usize) -> Reply {
     Reply {
         body,
         status: Ok(format!("{shown} ops")),
+    }
+}
+
+/// `invite`: a ticket with the document, the group secret and where this
+/// peer listens (see `wire::ticket`).
+fn invite(driver: &Driver) -> Reply {
+    let node = driver.node();
+    let Some(key) = &node.config().key else {
+        return Reply::error(
+            "this peer has no group secret, so a ticket could not keep the document private: \
+             start it with --new (a fresh private document) or --secret-file F",
+        );
+    };
+    if node.document() == 0 {
+        return Reply::error(
+            "this peer has not joined its document yet (no member has sent it a copy): \
+             invite from a member, or wait until status shows a document",
+        );
+    }
+    let ticket = Ticket {
+        document: node.document(),
+        secret: *key.secret(),
+        addrs: reachable_addrs(driver.local_addr()),
+    };
+    Reply {
+        body: vec![ticket.encode()],
+        status: Ok(format!(
+            "ticket for document {}: treat it like a password (it holds the group secret); \
+             join with rumor --join TICKET",
+            crate::net::document_name(node.document())
+        )),
     }
 }
 

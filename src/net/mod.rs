@@ -14,6 +14,7 @@
 
 mod faults;
 pub mod file_binding;
+pub mod interfaces;
 mod refusals;
 pub mod text_merge;
 
@@ -72,6 +73,9 @@ pub struct DriverConfig {
     pub faults: Faults,
     /// The plain text file the document is bound to (`--file`).
     pub file: Option<PathBuf>,
+    /// The document, if told up front (an invite ticket's; 0: kept in the
+    /// data directory, adopted on joining, or made up by a founder).
+    pub document: u32,
 }
 
 impl DriverConfig {
@@ -85,6 +89,7 @@ impl DriverConfig {
             compact_min_bytes: store::DEFAULT_COMPACT_MIN_BYTES,
             faults: Faults::none(),
             file: None,
+            document: 0,
         }
     }
 }
@@ -282,7 +287,7 @@ impl Driver {
             peers: config.peers.clone(),
             join_if_new: true,
             keep_history: true,
-            document: 0,
+            document: config.document,
         };
         let rng = ChaCha8Rng::seed_from_u64(node_seed);
         let mut host = Host::boot(recovered, store, boot, rng, Time(0))?;

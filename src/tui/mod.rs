@@ -406,6 +406,7 @@ impl Ui {
             self.output = Some(Panel {
                 title: format!(" {line} (any key closes) "),
                 lines: reply.body,
+                wrap: cmd == CliCommand::Invite,
             });
         }
         Flow::Continue
@@ -454,6 +455,7 @@ impl Ui {
             return Some(Panel {
                 title: " peers (^P closes) ".into(),
                 lines: reply.body,
+                wrap: false,
             });
         }
         None

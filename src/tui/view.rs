@@ -48,6 +48,9 @@ pub struct Status {
 pub struct Panel {
     pub title: String,
     pub lines: Vec<String>,
+    /// Break lines wider than the box (an invite ticket must be seen
+    /// whole) instead of cutting them.
+    pub wrap: bool,
 }
 
 /// A peer's colour, the same on every screen (chosen from its replica id).
@@ -198,7 +201,28 @@ fn status_line<'a>(s: &'a Status, markers: &'a [Marker], rope: &ropey::Rope) -> 
 }
 
 fn draw_panel(frame: &mut Frame, text: Rect, panel: &Panel) {
-    let height = (panel.lines.len() as u16 + 2).min(text.height);
+    let inner = usize::from(text.width.saturating_sub(2)).max(1);
+    let lines: Vec<String> = if panel.wrap {
+        panel
+            .lines
+            .iter()
+            .flat_map(|l| {
+                let chars: Vec<char> = l.chars().collect();
+                if chars.is_empty() {
+                    return vec![String::new()];
+                }
+                chars
+                    .chunks(inner)
+                    .map(|c| c.iter().collect())
+                    .collect::<Vec<String>>()
+            })
+            .collect()
+    } else {
+        panel.lines.clone()
+    };
+    let height = u16::try_from(lines.len().saturating_add(2))
+        .unwrap_or(u16::MAX)
+        .min(text.height);
     if height < 3 {
         return;
     }
@@ -209,7 +233,7 @@ fn draw_panel(frame: &mut Frame, text: Rect, panel: &Panel) {
         height,
     };
     frame.render_widget(Clear, area);
-    let body: Vec<Line> = panel.lines.iter().map(|l| Line::raw(l.as_str())).collect();
+    let body: Vec<Line> = lines.iter().map(|l| Line::raw(l.as_str())).collect();
     let block = Block::default()
         .borders(Borders::ALL)
         .title(panel.title.as_str());
@@ -271,6 +295,31 @@ mod tests {
     }
 
     #[test]
+    fn a_wrapping_panel_shows_a_long_line_whole() {
+        let doc = Doc::new(ReplicaId(1));
+        let ticket: String = (0..70).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+        let shown = |wrap: bool| {
+            let mut ed = Editor::new(&doc, 30, 10);
+            let mut terminal = Terminal::new(TestBackend::new(30, 12)).unwrap();
+            let panel = Panel {
+                title: "invite".into(),
+                lines: vec![ticket.clone()],
+                wrap,
+            };
+            terminal
+                .draw(|f| draw(f, &mut ed, &doc, &[], &Status::default(), Some(&panel)))
+                .unwrap();
+            screen(&terminal)
+                .concat()
+                .chars()
+                .filter(|c| c.is_ascii_lowercase())
+                .collect::<String>()
+        };
+        assert!(shown(true).contains(&ticket), "{}", shown(true));
+        assert!(!shown(false).contains(&ticket));
+    }
+
+    #[test]
     fn tiny_terminals_do_not_break_drawing() {
         let mut doc = Doc::new(ReplicaId(1));
         doc.insert(0, "日本語\tand\u{7}more\n").unwrap();
@@ -280,6 +329,7 @@ mod tests {
             let panel = Panel {
                 title: "t".into(),
                 lines: vec!["x".into(); 9],
+                wrap: false,
             };
             terminal
                 .draw(|f| draw(f, &mut ed, &doc, &[], &Status::default(), Some(&panel)))

@@ -109,6 +109,8 @@ pub struct BadTag;
 /// The group's datagram key. `Debug` shows only its fingerprint.
 #[derive(Clone)]
 pub struct GroupKey {
+    /// The HKDF input the key came from: whoever holds it holds the key.
+    secret: [u8; SECRET_LEN],
     key: Key,
     fingerprint: [u8; 4],
 }
@@ -138,9 +140,17 @@ impl GroupKey {
         hk.expand(INFO_FINGERPRINT, &mut fingerprint)
             .expect("4 bytes is a valid HKDF length");
         GroupKey {
+            secret: *secret,
             key: Key::from(key),
             fingerprint,
         }
+    }
+
+    /// The 32-byte secret the key comes from (for a passphrase, what
+    /// Argon2id made of it): [`GroupKey::from_secret`] of it is this key
+    /// again. An invite ticket carries it, so it is as secret as the key.
+    pub fn secret(&self) -> &[u8; SECRET_LEN] {
+        &self.secret
     }
 
     /// The key for a passphrase alone (Argon2id with the fixed parameters

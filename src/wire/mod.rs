@@ -41,6 +41,7 @@ mod codec;
 mod error;
 mod frame;
 mod pack;
+pub mod ticket;
 
 pub use auth::{EpochKey, GroupKey, KeyError, SealId, SealKeys};
 pub use codec::{
@@ -51,6 +52,7 @@ pub use codec::{
 pub use error::DecodeError;
 pub use frame::{AckFrame, AckRange, DigestFrame, Frame, PresenceFrame, SnapshotChunk, WireFrame};
 pub use pack::{encoded_len, op_frame_len, split_to_fit, DatagramBuilder};
+pub use ticket::{Ticket, TicketError};
 
 /// The protocol version this code speaks (the byte layout above). A
 /// datagram of another version is refused (and counted), never misread.

@@ -47,6 +47,9 @@ pub struct Spec {
     pub extra: Vec<String>,
     /// Run the program under this command prefix (e.g. `ip netns exec NS`).
     pub prefix: Vec<String>,
+    /// Pass neither --listen nor --name (the program's defaults: `rumor
+    /// --join TICKET` with nothing else).
+    pub bare: bool,
 }
 
 impl Spec {
@@ -70,6 +73,10 @@ impl Spec {
     }
     pub fn arg(mut self, a: &str) -> Spec {
         self.extra.push(a.to_string());
+        self
+    }
+    pub fn bare(mut self) -> Spec {
+        self.bare = true;
         self
     }
     pub fn prefix(mut self, p: &[&str]) -> Spec {
@@ -108,8 +115,10 @@ impl Peer {
             }
             None => Command::new(rumor_bin()),
         };
-        cmd.arg("--listen").arg(listen.to_string());
-        cmd.arg("--name").arg(&spec.name);
+        if !spec.bare {
+            cmd.arg("--listen").arg(listen.to_string());
+            cmd.arg("--name").arg(&spec.name);
+        }
         for p in &spec.peers {
             cmd.arg("--peer").arg(p.to_string());
         }
