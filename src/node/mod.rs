@@ -52,6 +52,7 @@ mod presence;
 mod received;
 mod replay;
 mod rtt;
+mod send_queue;
 mod snapshot;
 mod stability;
 mod time;
@@ -72,7 +73,7 @@ use crate::wire::{
 
 use gossip::{fanout_for, Gossip, View};
 use handshake::Handshakes;
-use peer::{subtract_spans, trim_known, try_append, Peer, SentPacket};
+use peer::{subtract_spans, trim_known, Peer, SentPacket};
 use received::ReceivedPackets;
 use replay::ReplayWindows;
 use timers::{node_timer, peer_timer, TimerTable};
@@ -416,8 +417,7 @@ fn leave_to_snapshot(peer: &mut Peer, me: ReplicaId) {
             pull.merge(&out.version);
         }
         peer.queue
-            .retain(|op| !out.version.contains_span(&op.span()));
-        peer.queue_bytes = peer.queue.iter().map(|op| wire::op_frame_len(op, me)).sum();
+            .retain(|op| !out.version.contains_span(&op.span()), me);
     }
 }
 
@@ -1587,8 +1587,7 @@ impl Node {
                 pull.set(r, d.version.get(r));
             }
             peer.pull = Some(pull);
-            peer.queue.retain(|op| !d.covers(op.id.replica));
-            peer.queue_bytes = peer.queue.iter().map(|op| wire::op_frame_len(op, me)).sum();
+            peer.queue.retain(|op| !d.covers(op.id.replica), me);
         }
         let wants_snapshot = d.scope.is_none()
             && self.joined
@@ -2027,7 +2026,7 @@ impl Node {
                     continue;
                 };
                 for part in subtract_spans(op, &in_flight) {
-                    enqueue_cut(peer, part, max_frame, me);
+                    peer.queue.push(part, max_frame, me);
                 }
             }
         }
@@ -2075,7 +2074,7 @@ impl Node {
                     continue;
                 }
                 if let Some(op) = trim_known(op.clone(), &peer.known) {
-                    enqueue_cut(peer, op, max_frame, me);
+                    peer.queue.push(op, max_frame, me);
                 }
             }
         }
@@ -2274,9 +2273,7 @@ impl Node {
         }
         for op in sent.ops.into_iter().rev() {
             if let Some(op) = trim_known(op, &peer.known) {
-                peer.queue_bytes += wire::op_frame_len(&op, me);
-                peer.queue.push_front(op);
-                peer.retransmit_pending = true;
+                peer.queue.requeue(op, me);
             }
         }
     }
@@ -2303,23 +2300,21 @@ impl Node {
         }
         let window_open =
             peer.data_in_flight == 0 || peer.data_in_flight + config.mtu <= config.window_bytes;
-        if !peer.queue.is_empty() && peer.queued_since.is_none() {
-            peer.queued_since = Some(now);
-        }
+        peer.queue.mark_waiting(now);
         // Nagle with Minshall's refinement: while a small data datagram is
         // unacknowledged, hold a small queue back so typing batches up per
         // round trip; the tail of a bulk transfer goes at once. Ops are held
         // a little over one smoothed RTT at most: if the ack is lost, they
         // go anyway (and their acks reveal the loss).
         // (This runs for every peer on every poll: cheap tests first.)
-        let hold_until = peer.queued_since.map(|t| {
+        let hold_until = peer.queue.since().map(|t| {
             let hold = peer.rtt.srtt().map_or(DEFAULT_HOLD, |srtt| srtt * 5 / 4);
             t + hold.max(Duration::from_millis(1))
         });
         let coalescing = config.coalesce
             && hold_until.is_some_and(|t| now < t)
-            && !peer.retransmit_pending
-            && peer.queue_bytes < config.mtu / 2
+            && !peer.queue.retransmit_pending()
+            && peer.queue.bytes() < config.mtu / 2
             && peer.in_flight.iter().any(|s| s.small && s.is_data());
         if coalescing {
             if let Some(t) = hold_until {
@@ -2399,7 +2394,7 @@ impl Node {
             Vec::new()
         };
         if peer.queue.is_empty() {
-            peer.queue_emptied();
+            peer.queue.emptied();
             peer.timers.clear(peer_timer::COALESCE);
         }
         if builder.is_empty() {
@@ -2494,8 +2489,7 @@ fn pack_ops(
     me: ReplicaId,
 ) -> Vec<Op> {
     let mut ops = Vec::new();
-    while let Some(op) = peer.queue.pop_front() {
-        peer.queue_bytes = peer.queue_bytes.saturating_sub(wire::op_frame_len(&op, me));
+    while let Some(op) = peer.queue.pop_front(me) {
         // Whatever the peer acknowledged meanwhile is not sent again.
         let Some(op) = trim_known(op, &peer.known) else {
             continue;
@@ -2513,44 +2507,16 @@ fn pack_ops(
             if pieces.len() > 1 && builder.push_op(&pieces[0]) {
                 let first = pieces.remove(0);
                 for piece in pieces.into_iter().rev() {
-                    peer.queue_bytes += wire::op_frame_len(&piece, me);
-                    peer.queue.push_front(piece);
+                    peer.queue.push_front(piece, me);
                 }
                 ops.push(first);
                 break;
             }
         }
-        peer.queue_bytes += len;
-        peer.queue.push_front(op);
+        peer.queue.push_front(op, me);
         break;
     }
     ops
-}
-
-/// Appends `op` to the peer's queue, merged into the last op when it
-/// continues it and the result still fits a datagram.
-/// [`enqueue`], cut into pieces first if it does not fit a frame.
-fn enqueue_cut(peer: &mut Peer, op: Op, max_frame: usize, me: ReplicaId) {
-    if wire::op_frame_len(&op, me) <= max_frame {
-        enqueue(peer, op, max_frame, me);
-    } else {
-        for piece in wire::split_to_fit(&op, max_frame, me) {
-            enqueue(peer, piece, max_frame, me);
-        }
-    }
-}
-
-fn enqueue(peer: &mut Peer, op: Op, max_frame: usize, me: ReplicaId) {
-    let len = wire::op_frame_len(&op, me);
-    if let Some(last) = peer.queue.back_mut() {
-        let last_len = wire::op_frame_len(last, me);
-        if last_len + len <= max_frame && try_append(last, last.len(), &op) {
-            peer.queue_bytes += wire::op_frame_len(last, me) - last_len;
-            return;
-        }
-    }
-    peer.queue_bytes += len;
-    peer.queue.push_back(op);
 }
 
 /// An announcement as `Have` frames of at most `max_frame` bytes each.

@@ -9,17 +9,15 @@
 use std::collections::{BTreeSet, VecDeque};
 use std::net::SocketAddr;
 
-use crate::doc::{Id, IdSpan, Op, OpKind, ReplicaId, TargetSpan, VersionVector};
+use crate::doc::{Id, IdSpan, Op, ReplicaId, VersionVector};
 
 use super::received::ReceivedPackets;
 use super::rtt::RttEstimator;
+use super::send_queue::SendQueue;
 use super::snapshot::Outgoing;
 use super::timers::{peer_timer, TimerTable};
 use super::{Config, PeerInfo, PeerState, Time};
 use crate::wire::Frame;
-
-/// Room for this many ops stays in an emptied send queue.
-const QUEUE_KEPT: usize = 32;
 
 /// A datagram sent and not yet acknowledged or declared lost.
 #[derive(Clone, Debug)]
@@ -92,14 +90,8 @@ pub struct Peer {
     /// asked first, with our digest, not guessed (a restarted node would
     /// otherwise send its whole document to peers that have it).
     pub pull: Option<VersionVector>,
-    /// Ops to send, in an order the peer can apply, each small enough for one datagram.
-    pub queue: VecDeque<Op>,
-    /// Encoded size of `queue`, roughly (for coalescing).
-    pub queue_bytes: usize,
-    /// When the queue last became non-empty (coalescing holds ops at most so long).
-    pub queued_since: Option<Time>,
-    /// Ops at the front of the queue are retransmissions: send them even while data is in flight.
-    pub retransmit_pending: bool,
+    /// Ops to send, with their byte count.
+    pub queue: SendQueue,
     pub in_flight: VecDeque<SentPacket>,
     /// Bytes of unacknowledged datagrams that carry ops (the window).
     pub data_in_flight: usize,
@@ -148,10 +140,7 @@ impl Peer {
             timers: TimerTable::default(),
             known: VersionVector::new(),
             pull: None,
-            queue: VecDeque::new(),
-            queue_bytes: 0,
-            queued_since: None,
-            retransmit_pending: false,
+            queue: SendQueue::default(),
             in_flight: VecDeque::new(),
             data_in_flight: 0,
             next_packet: 0,
@@ -195,10 +184,7 @@ impl Peer {
     pub fn reset_sending(&mut self) {
         self.pull = Some(self.known.clone());
         // Dropped, not cleared: a long catch-up must not keep its room.
-        self.queue = VecDeque::new();
-        self.queue_bytes = 0;
-        self.queued_since = None;
-        self.retransmit_pending = false;
+        self.queue = SendQueue::default();
         self.in_flight = VecDeque::new();
         self.data_in_flight = 0;
         self.snapshot_out = None;
@@ -217,16 +203,6 @@ impl Peer {
         self.received = ReceivedPackets::default();
         self.largest_acked = None;
         self.hello_due = true;
-    }
-
-    /// The send queue just emptied: it gives back the room a long
-    /// catch-up or a relayed flood made it take (room for `QUEUE_KEPT`
-    /// ops stays, for typing).
-    pub fn queue_emptied(&mut self) {
-        self.retransmit_pending = false;
-        self.queue_bytes = 0;
-        self.queued_since = None;
-        self.queue.shrink_to(QUEUE_KEPT);
     }
 
     /// Queues a digest, replacing any digest still waiting.
@@ -317,44 +293,10 @@ pub fn subtract_spans(op: Op, spans: &[IdSpan]) -> Vec<Op> {
     out
 }
 
-/// Appends `next` to `op` when `next` simply continues it (typing on, or
-/// deleting on), so a run of keystrokes travels as one op.
-pub fn try_append(op: &mut Op, op_len: u64, next: &Op) -> bool {
-    if next.id.replica != op.id.replica || next.id.counter != op.id.counter + op_len {
-        return false;
-    }
-    let last = op.id.add(op_len - 1);
-    match (&mut op.kind, &next.kind) {
-        (
-            OpKind::Insert { right, text, .. },
-            OpKind::Insert {
-                left: next_left,
-                right: next_right,
-                text: next_text,
-            },
-        ) if *next_left == Some(last) && next_right == right => {
-            text.push_str(next_text);
-            true
-        }
-        (
-            OpKind::Delete { targets },
-            OpKind::Delete {
-                targets: next_targets,
-            },
-        ) => {
-            for &t in next_targets {
-                TargetSpan::push(targets, t);
-            }
-            true
-        }
-        _ => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::doc::{Id, ReplicaId};
+    use crate::doc::{Id, OpKind, ReplicaId};
 
     fn ins(counter: u64, left: Option<Id>, text: &str) -> Op {
         Op {
@@ -384,22 +326,5 @@ mod tests {
         let parts = subtract_spans(op, &spans);
         let got: Vec<(u64, u64)> = parts.iter().map(|p| (p.id.counter, p.len())).collect();
         assert_eq!(got, vec![(10, 2), (14, 4)]);
-    }
-
-    #[test]
-    fn typing_runs_merge() {
-        let mut a = ins(0, None, "ab");
-        assert!(try_append(
-            &mut a,
-            2,
-            &ins(2, Some(Id::new(ReplicaId(1), 1)), "c")
-        ));
-        assert_eq!(a, ins(0, None, "abc"));
-        // Not a continuation: typed elsewhere.
-        assert!(!try_append(
-            &mut a,
-            3,
-            &ins(3, Some(Id::new(ReplicaId(1), 0)), "x")
-        ));
     }
 }
