@@ -74,7 +74,6 @@ use crate::wire::{
 use gossip::{fanout_for, Gossip, View};
 use handshake::Handshakes;
 use peer::{subtract_spans, trim_known, Peer, SentPacket};
-use received::ReceivedPackets;
 use replay::ReplayWindows;
 use timers::{node_timer, peer_timer, TimerTable};
 
@@ -688,20 +687,11 @@ impl Node {
             let peer = self.peers.get_mut(&from).expect("ensured above");
             for f in &frames {
                 if let Frame::Hello { session, .. } = f {
-                    if peer.session != Some(*session) {
-                        // A new session: the sender restarted and numbers
-                        // its packets from zero again.
-                        peer.session = Some(*session);
-                        peer.received = ReceivedPackets::default();
-                    }
+                    peer.heard_session(*session);
                 }
             }
-            if !peer.received.insert(header.packet, now) {
+            if !peer.received_packet(header.packet, now, eliciting) {
                 self.stats.duplicates += 1;
-            }
-            if eliciting {
-                peer.ack_pending = true;
-                peer.unacked_eliciting += 1;
             }
         }
         let mut patches = Vec::new();
@@ -743,12 +733,7 @@ impl Node {
         }
         if let Some(peer) = self.peers.get_mut(&from) {
             if eliciting {
-                if ping || peer.unacked_eliciting >= 2 {
-                    peer.ack_now = true;
-                } else {
-                    peer.timers
-                        .set_earliest(peer_timer::ACK, now + self.config.max_ack_delay);
-                }
+                peer.schedule_ack(now, ping, self.config.max_ack_delay);
             }
         }
     }
@@ -1294,9 +1279,7 @@ impl Node {
         let me = self.doc.replica();
         let config = &self.config;
         let peer = self.peers.get_mut(&addr).expect("listed");
-        if peer.timers.expire(peer_timer::ACK, now) && peer.ack_pending {
-            peer.ack_now = true;
-        }
+        peer.ack_timeout(now);
         if peer.timers.expire(peer_timer::LOSS, now) {
             Self::detect_losses(&mut self.stats, peer, now, me);
         }
@@ -2328,7 +2311,7 @@ impl Node {
                 .as_ref()
                 .is_some_and(|o| !o.unsent.is_empty());
         let wants =
-            peer.ack_now || peer.ping_due || !peer.control.is_empty() || ops_ready || chunk_ready;
+            peer.ack_due() || peer.ping_due || !peer.control.is_empty() || ops_ready || chunk_ready;
         if !wants {
             return None;
         }
@@ -2350,10 +2333,8 @@ impl Node {
         };
         let mut builder = DatagramBuilder::new(header, mtu);
         let mut had_ack = false;
-        if peer.ack_pending {
-            if let Some(ack) = peer.received.ack_frame(self.last_now) {
-                had_ack = builder.push(&Frame::Ack(ack));
-            }
+        if let Some(ack) = peer.ack_frame(self.last_now) {
+            had_ack = builder.push(&Frame::Ack(ack));
         }
         if let Some(nonce) = peer.answer {
             // Until it shows it took us in: any datagram may be lost.
@@ -2423,10 +2404,7 @@ impl Node {
         };
         peer.next_packet += 1;
         if had_ack {
-            peer.ack_pending = false;
-            peer.ack_now = false;
-            peer.unacked_eliciting = 0;
-            peer.timers.clear(peer_timer::ACK);
+            peer.ack_sent();
         }
         if hello {
             peer.hello_due = false;

@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeSet, VecDeque};
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use crate::doc::{Id, IdSpan, Op, ReplicaId, VersionVector};
 
@@ -17,7 +18,7 @@ use super::send_queue::SendQueue;
 use super::snapshot::Outgoing;
 use super::timers::{peer_timer, TimerTable};
 use super::{Config, PeerInfo, PeerState, Time};
-use crate::wire::Frame;
+use crate::wire::{AckFrame, Frame};
 
 /// A datagram sent and not yet acknowledged or declared lost.
 #[derive(Clone, Debug)]
@@ -70,7 +71,7 @@ pub struct Peer {
     pub replica: Option<ReplicaId>,
     pub name: Option<String>,
     /// The peer's current session (from its hello).
-    pub session: Option<u64>,
+    session: Option<u64>,
     pub state: PeerState,
     /// Learned from another peer's list (not added by the user, nor heard first).
     pub learned: bool,
@@ -110,13 +111,13 @@ pub struct Peer {
     pub hello_due: bool,
 
     // Receiving.
-    pub received: ReceivedPackets,
+    received: ReceivedPackets,
     /// Something arrived since the last ack we sent.
-    pub ack_pending: bool,
+    ack_pending: bool,
     /// The ack must go out now (ping, two unacked datagrams, or the delay ran out).
-    pub ack_now: bool,
+    ack_now: bool,
     /// Ack-eliciting datagrams received since our last ack.
-    pub unacked_eliciting: u32,
+    unacked_eliciting: u32,
 }
 
 impl Peer {
@@ -203,6 +204,66 @@ impl Peer {
         self.received = ReceivedPackets::default();
         self.largest_acked = None;
         self.hello_due = true;
+    }
+
+    /// The peer's hello names `session`: a new one means it restarted and
+    /// numbers its packets from zero again.
+    pub fn heard_session(&mut self, session: u64) {
+        if self.session != Some(session) {
+            self.session = Some(session);
+            self.received = ReceivedPackets::default();
+        }
+    }
+
+    /// Notes packet number `packet` as received; false if it was already.
+    /// An ack-eliciting one is owed an ack.
+    pub fn received_packet(&mut self, packet: u64, now: Time, eliciting: bool) -> bool {
+        let new = self.received.insert(packet, now);
+        if eliciting {
+            self.ack_pending = true;
+            self.unacked_eliciting += 1;
+        }
+        new
+    }
+
+    /// After an ack-eliciting datagram: the ack goes at once after a ping
+    /// or a second such datagram, else within `max_ack_delay`.
+    pub fn schedule_ack(&mut self, now: Time, ping: bool, max_ack_delay: Duration) {
+        if ping || self.unacked_eliciting >= 2 {
+            self.ack_now = true;
+        } else {
+            self.timers
+                .set_earliest(peer_timer::ACK, now + max_ack_delay);
+        }
+    }
+
+    /// The ack delay ran out: an owed ack goes now.
+    pub fn ack_timeout(&mut self, now: Time) {
+        if self.timers.expire(peer_timer::ACK, now) && self.ack_pending {
+            self.ack_now = true;
+        }
+    }
+
+    /// An ack must go out now.
+    pub fn ack_due(&self) -> bool {
+        self.ack_now
+    }
+
+    /// The ack to send, if one is owed.
+    pub fn ack_frame(&self, now: Time) -> Option<AckFrame> {
+        if self.ack_pending {
+            self.received.ack_frame(now)
+        } else {
+            None
+        }
+    }
+
+    /// An ack went out: none is owed until something more arrives.
+    pub fn ack_sent(&mut self) {
+        self.ack_pending = false;
+        self.ack_now = false;
+        self.unacked_eliciting = 0;
+        self.timers.clear(peer_timer::ACK);
     }
 
     /// Queues a digest, replacing any digest still waiting.

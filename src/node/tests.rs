@@ -5,6 +5,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 
 use rand::SeedableRng;
 
+use super::received::ReceivedPackets;
 use super::*;
 
 fn addr(port: u16) -> SocketAddr {
