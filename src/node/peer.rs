@@ -266,6 +266,18 @@ impl Peer {
         self.timers.clear(peer_timer::ACK);
     }
 
+    /// While a snapshot is on its way to the peer, what it carries is not
+    /// also queued as ops.
+    pub fn leave_to_snapshot(&mut self, me: ReplicaId) {
+        if let Some(out) = &self.snapshot_out {
+            if let Some(pull) = self.pull.as_mut() {
+                pull.merge(&out.version);
+            }
+            self.queue
+                .retain(|op| !out.version.contains_span(&op.span()), me);
+        }
+    }
+
     /// Queues a digest, replacing any digest still waiting.
     pub fn queue_digests(&mut self, digests: Vec<Frame>) {
         self.control.retain(|f| !matches!(f, Frame::Digest(_)));
