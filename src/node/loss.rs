@@ -1,14 +1,14 @@
 //! Acknowledgements and loss: acks received, datagrams declared lost,
 //! and their ops queued again.
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::doc::ReplicaId;
 use crate::wire;
 
-use super::peer::{trim_known, Peer, SentPacket};
+use super::in_flight::SentPacket;
+use super::peer::{trim_known, Peer};
 use super::timers::peer_timer;
 use super::{Node, Stats, Time, PACKET_THRESHOLD};
 
@@ -38,9 +38,6 @@ impl Node {
                 let delay = Duration::from_micros(ack.delay_us).min(max_ack_delay);
                 let rtt = (now - sent.sent).saturating_sub(delay);
                 peer.rtt.sample(rtt.max(Duration::from_micros(1)));
-            }
-            if sent.is_data() {
-                peer.data_in_flight -= sent.size;
             }
             for op in &sent.ops {
                 peer.known_raise(op.span());
@@ -91,13 +88,7 @@ impl Node {
         };
         let by_timeout = |s: &SentPacket| s.sent + rto <= now;
         let is_lost = |s: &SentPacket| by_threshold(s) || by_timeout(s);
-        // Usually nothing is lost: then the deque stays as it is.
-        let mut lost = VecDeque::new();
-        if peer.in_flight.iter().any(is_lost) {
-            (lost, peer.in_flight) = std::mem::take(&mut peer.in_flight)
-                .into_iter()
-                .partition(is_lost);
-        }
+        let lost = peer.in_flight.take_lost(is_lost);
         // Back off for data lost to the RTO only: pings to a silent peer
         // have their own pace, and threshold losses prove the path works.
         if lost.iter().any(|s| s.is_data() && !by_threshold(s)) {
@@ -130,7 +121,6 @@ impl Node {
         me: ReplicaId,
     ) {
         if sent.is_data() {
-            peer.data_in_flight -= sent.size;
             stats.retransmits += 1;
         }
         peer.hello_due |= sent.hello;

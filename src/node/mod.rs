@@ -58,6 +58,7 @@ mod cleanup;
 mod commands;
 mod gossip;
 mod handshake;
+mod in_flight;
 mod incoming_ops;
 mod join;
 mod liveness;

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use crate::doc::{Id, IdSpan, Op, ReplicaId, VersionVector};
 
+use super::in_flight::InFlight;
 use super::received::ReceivedPackets;
 use super::rtt::RttEstimator;
 use super::send_queue::SendQueue;
@@ -19,30 +20,6 @@ use super::snapshot::Outgoing;
 use super::timers::{peer_timer, TimerTable};
 use super::{Config, PeerInfo, PeerState, Time};
 use crate::wire::{AckFrame, Frame};
-
-/// A datagram sent and not yet acknowledged or declared lost.
-#[derive(Clone, Debug)]
-pub struct SentPacket {
-    pub packet: u64,
-    pub sent: Time,
-    pub size: usize,
-    /// The ops it carried: queued again if it is lost.
-    pub ops: Vec<Op>,
-    /// It carried our hello (sent again if lost): the start of our session
-    /// with the peer, and our name.
-    pub hello: bool,
-    /// Far from full: while one is unacknowledged, small ops wait (coalescing).
-    pub small: bool,
-    /// Snapshot chunks it carried: (snapshot id, offset, length).
-    pub chunks: Vec<(u64, u32, u32)>,
-}
-
-impl SentPacket {
-    /// Counts against the window: it carries ops or snapshot chunks.
-    pub fn is_data(&self) -> bool {
-        !self.ops.is_empty() || !self.chunks.is_empty()
-    }
-}
 
 #[derive(Clone, Debug)]
 pub struct Peer {
@@ -93,9 +70,8 @@ pub struct Peer {
     pub pull: Option<VersionVector>,
     /// Ops to send, with their byte count.
     pub queue: SendQueue,
-    pub in_flight: VecDeque<SentPacket>,
-    /// Bytes of unacknowledged datagrams that carry ops (the window).
-    pub data_in_flight: usize,
+    /// Datagrams sent and not yet acknowledged or declared lost.
+    pub in_flight: InFlight,
     pub next_packet: u64,
     pub largest_acked: Option<u64>,
     /// Control frames to send (digests, peer lists), oldest first.
@@ -142,8 +118,7 @@ impl Peer {
             known: VersionVector::new(),
             pull: None,
             queue: SendQueue::default(),
-            in_flight: VecDeque::new(),
-            data_in_flight: 0,
+            in_flight: InFlight::default(),
             next_packet: 0,
             largest_acked: None,
             control: VecDeque::new(),
@@ -186,8 +161,7 @@ impl Peer {
         self.pull = Some(self.known.clone());
         // Dropped, not cleared: a long catch-up must not keep its room.
         self.queue = SendQueue::default();
-        self.in_flight = VecDeque::new();
-        self.data_in_flight = 0;
+        self.in_flight = InFlight::default();
         self.snapshot_out = None;
         self.snapshot_delivered = None;
         self.timers.clear(peer_timer::LOSS);

@@ -7,7 +7,8 @@ use std::time::Duration;
 use crate::doc::{Op, ReplicaId};
 use crate::wire::{self, DatagramBuilder, Frame, Header, SealId};
 
-use super::peer::{trim_known, Peer, SentPacket};
+use super::in_flight::SentPacket;
+use super::peer::{trim_known, Peer};
 use super::timers::peer_timer;
 use super::{
     truncate, Node, ACK_RESERVE, DEFAULT_HOLD, MAX_NAME, MIN_REPLY, MIN_SPLIT_ROOM, PROBE_BYTES,
@@ -37,8 +38,8 @@ impl Node {
             peer.next_packet += u64::from(due);
             return due.then(|| self.challenge(addr, packet));
         }
-        let window_open =
-            peer.data_in_flight == 0 || peer.data_in_flight + config.mtu <= config.window_bytes;
+        let window_open = peer.in_flight.data_bytes() == 0
+            || peer.in_flight.data_bytes() + config.mtu <= config.window_bytes;
         peer.queue.mark_waiting(now);
         // Nagle with Minshall's refinement: while a small data datagram is
         // unacknowledged, hold a small queue back so typing batches up per
@@ -125,7 +126,9 @@ impl Node {
             }
         }
         let ops = if ops_ready && chunks.is_empty() {
-            let window_left = config.window_bytes.saturating_sub(peer.data_in_flight);
+            let window_left = config
+                .window_bytes
+                .saturating_sub(peer.in_flight.data_bytes());
             pack_ops(peer, &mut builder, window_left, me)
         } else {
             Vec::new()
@@ -176,10 +179,7 @@ impl Node {
                 small: bytes.len() < config.mtu / 2,
                 chunks,
             };
-            if sent.is_data() {
-                peer.data_in_flight += bytes.len();
-            }
-            peer.in_flight.push_back(sent);
+            peer.in_flight.push(sent);
             if peer.timers.get(peer_timer::LOSS).is_none() {
                 peer.timers
                     .set(peer_timer::LOSS, self.last_now + peer.rtt.rto());
