@@ -82,7 +82,7 @@ impl LogText {
         let from = self.marks[j] as usize;
         let walked = self.text.get(from..byte).map_or(0, |s| s.chars().count());
         #[cfg(test)]
-        super::oplog::walked::add(walked as u64);
+        walked::add(walked as u64);
         (j * STRIDE + walked) as u64
     }
 
@@ -96,7 +96,7 @@ impl LogText {
         let from = self.marks[j] as usize;
         let skip = (c % STRIDE as u64) as usize;
         #[cfg(test)]
-        super::oplog::walked::add(skip as u64);
+        walked::add(skip as u64);
         self.text[from..]
             .char_indices()
             .nth(skip)
@@ -183,7 +183,7 @@ impl LogTargets {
         };
         let from = j * STRIDE;
         #[cfg(test)]
-        super::oplog::walked::add((i - from) as u64);
+        walked::add((i - from) as u64);
         mark + self.spans[from..i].iter().map(|s| s.len).sum::<u64>()
     }
 
@@ -210,7 +210,7 @@ impl LogTargets {
             i += 1;
         }
         #[cfg(test)]
-        super::oplog::walked::add((i - (j * STRIDE).max(run.start)) as u64);
+        walked::add((i - (j * STRIDE).max(run.start)) as u64);
         let end = base + to;
         while i < run.end && at < end {
             let s = &self.spans[i];
@@ -221,6 +221,27 @@ impl LogTargets {
             at += s.len;
             i += 1;
         }
+    }
+}
+
+/// Test only: how many stored chars and delete spans the log stepped over
+/// to find a part of a run (a complexity proxy: tests assert on it, never
+/// on time).
+#[cfg(test)]
+pub(crate) mod walked {
+    use std::cell::Cell;
+
+    thread_local! {
+        static WALKED: Cell<u64> = const { Cell::new(0) };
+    }
+
+    pub fn add(n: u64) {
+        WALKED.with(|w| w.set(w.get() + n));
+    }
+
+    /// The count so far, reset to zero.
+    pub fn take() -> u64 {
+        WALKED.with(|w| w.replace(0))
     }
 }
 

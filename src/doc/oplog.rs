@@ -516,24 +516,3 @@ fn merged_spans(spans: &[TargetSpan]) -> Vec<TargetSpan> {
     }
     out
 }
-
-/// Test only: how many stored chars and delete spans the log stepped over
-/// to find a part of a run (a complexity proxy: tests assert on it, never
-/// on time).
-#[cfg(test)]
-pub(crate) mod walked {
-    use std::cell::Cell;
-
-    thread_local! {
-        static WALKED: Cell<u64> = const { Cell::new(0) };
-    }
-
-    pub fn add(n: u64) {
-        WALKED.with(|w| w.set(w.get() + n));
-    }
-
-    /// The count so far, reset to zero.
-    pub fn take() -> u64 {
-        WALKED.with(|w| w.replace(0))
-    }
-}

@@ -800,7 +800,7 @@ fn a_duplicate_inside_a_long_insert_run_is_checked_without_walking_the_run() {
             .into_iter()
             .map(|k| own_part(&a, k, k + 10))
             .collect();
-        oplog::walked::take();
+        log_buffers::walked::take();
         for dup in dups {
             assert_eq!(b.apply(dup.clone()).unwrap(), Applied::default());
             let mut forged = dup.clone();
@@ -809,7 +809,7 @@ fn a_duplicate_inside_a_long_insert_run_is_checked_without_walking_the_run() {
             }
             assert_eq!(b.apply(forged), Err(Error::Conflict(dup.id)));
         }
-        let walked = oplog::walked::take();
+        let walked = log_buffers::walked::take();
         assert!(
             walked < 3000,
             "{unit:?}: stepped over {walked} stored chars for six 10-char duplicates"
@@ -818,7 +818,7 @@ fn a_duplicate_inside_a_long_insert_run_is_checked_without_walking_the_run() {
         let tail = a.ops_since(&[(r(1), len - 5)].into_iter().collect());
         assert_eq!(tail.len(), 1);
         assert_eq!(tail[0].len(), 5);
-        let walked = oplog::walked::take();
+        let walked = log_buffers::walked::take();
         assert!(
             walked < 1000,
             "{unit:?}: stepped over {walked} for a 5-char tail"
@@ -845,7 +845,7 @@ fn a_duplicate_inside_a_long_delete_run_is_checked_without_walking_the_run() {
         .into_iter()
         .map(|k| own_part(&a, k, k + 3))
         .collect();
-    oplog::walked::take();
+    log_buffers::walked::take();
     for dup in dups {
         assert_eq!(b.apply(dup.clone()).unwrap(), Applied::default());
         let mut forged = dup.clone();
@@ -854,7 +854,7 @@ fn a_duplicate_inside_a_long_delete_run_is_checked_without_walking_the_run() {
         }
         assert!(matches!(b.apply(forged), Err(Error::Conflict(_))));
     }
-    let walked = oplog::walked::take();
+    let walked = log_buffers::walked::take();
     assert!(
         walked < 2000,
         "stepped over {walked} stored spans for six duplicates"
@@ -862,7 +862,7 @@ fn a_duplicate_inside_a_long_delete_run_is_checked_without_walking_the_run() {
     let tail = a.ops_since(&[(r(1), end - 2)].into_iter().collect());
     assert_eq!(tail.len(), 1);
     assert_eq!(tail[0].len(), 2);
-    let walked = oplog::walked::take();
+    let walked = log_buffers::walked::take();
     assert!(walked < 1000, "stepped over {walked} for a 2-counter tail");
     assert_eq!(b.text(), a.text());
 }

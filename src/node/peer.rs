@@ -8,42 +8,18 @@
 
 use std::collections::{BTreeSet, VecDeque};
 use std::net::SocketAddr;
+use std::time::Duration;
 
-use crate::doc::{Id, IdSpan, Op, OpKind, ReplicaId, TargetSpan, VersionVector};
+use crate::doc::{Id, IdSpan, Op, ReplicaId, VersionVector};
 
+use super::in_flight::InFlight;
 use super::received::ReceivedPackets;
 use super::rtt::RttEstimator;
+use super::send_queue::SendQueue;
 use super::snapshot::Outgoing;
 use super::timers::{peer_timer, TimerTable};
 use super::{Config, PeerInfo, PeerState, Time};
-use crate::wire::Frame;
-
-/// Room for this many ops stays in an emptied send queue.
-const QUEUE_KEPT: usize = 32;
-
-/// A datagram sent and not yet acknowledged or declared lost.
-#[derive(Clone, Debug)]
-pub struct SentPacket {
-    pub packet: u64,
-    pub sent: Time,
-    pub size: usize,
-    /// The ops it carried: queued again if it is lost.
-    pub ops: Vec<Op>,
-    /// It carried our hello (sent again if lost): the start of our session
-    /// with the peer, and our name.
-    pub hello: bool,
-    /// Far from full: while one is unacknowledged, small ops wait (coalescing).
-    pub small: bool,
-    /// Snapshot chunks it carried: (snapshot id, offset, length).
-    pub chunks: Vec<(u64, u32, u32)>,
-}
-
-impl SentPacket {
-    /// Counts against the window: it carries ops or snapshot chunks.
-    pub fn is_data(&self) -> bool {
-        !self.ops.is_empty() || !self.chunks.is_empty()
-    }
-}
+use crate::wire::{AckFrame, Frame};
 
 #[derive(Clone, Debug)]
 pub struct Peer {
@@ -72,7 +48,7 @@ pub struct Peer {
     pub replica: Option<ReplicaId>,
     pub name: Option<String>,
     /// The peer's current session (from its hello).
-    pub session: Option<u64>,
+    session: Option<u64>,
     pub state: PeerState,
     /// Learned from another peer's list (not added by the user, nor heard first).
     pub learned: bool,
@@ -92,17 +68,10 @@ pub struct Peer {
     /// asked first, with our digest, not guessed (a restarted node would
     /// otherwise send its whole document to peers that have it).
     pub pull: Option<VersionVector>,
-    /// Ops to send, in an order the peer can apply, each small enough for one datagram.
-    pub queue: VecDeque<Op>,
-    /// Encoded size of `queue`, roughly (for coalescing).
-    pub queue_bytes: usize,
-    /// When the queue last became non-empty (coalescing holds ops at most so long).
-    pub queued_since: Option<Time>,
-    /// Ops at the front of the queue are retransmissions: send them even while data is in flight.
-    pub retransmit_pending: bool,
-    pub in_flight: VecDeque<SentPacket>,
-    /// Bytes of unacknowledged datagrams that carry ops (the window).
-    pub data_in_flight: usize,
+    /// Ops to send, with their byte count.
+    pub queue: SendQueue,
+    /// Datagrams sent and not yet acknowledged or declared lost.
+    pub in_flight: InFlight,
     pub next_packet: u64,
     pub largest_acked: Option<u64>,
     /// Control frames to send (digests, peer lists), oldest first.
@@ -118,13 +87,13 @@ pub struct Peer {
     pub hello_due: bool,
 
     // Receiving.
-    pub received: ReceivedPackets,
+    received: ReceivedPackets,
     /// Something arrived since the last ack we sent.
-    pub ack_pending: bool,
+    ack_pending: bool,
     /// The ack must go out now (ping, two unacked datagrams, or the delay ran out).
-    pub ack_now: bool,
+    ack_now: bool,
     /// Ack-eliciting datagrams received since our last ack.
-    pub unacked_eliciting: u32,
+    unacked_eliciting: u32,
 }
 
 impl Peer {
@@ -148,12 +117,8 @@ impl Peer {
             timers: TimerTable::default(),
             known: VersionVector::new(),
             pull: None,
-            queue: VecDeque::new(),
-            queue_bytes: 0,
-            queued_since: None,
-            retransmit_pending: false,
-            in_flight: VecDeque::new(),
-            data_in_flight: 0,
+            queue: SendQueue::default(),
+            in_flight: InFlight::default(),
             next_packet: 0,
             largest_acked: None,
             control: VecDeque::new(),
@@ -195,12 +160,8 @@ impl Peer {
     pub fn reset_sending(&mut self) {
         self.pull = Some(self.known.clone());
         // Dropped, not cleared: a long catch-up must not keep its room.
-        self.queue = VecDeque::new();
-        self.queue_bytes = 0;
-        self.queued_since = None;
-        self.retransmit_pending = false;
-        self.in_flight = VecDeque::new();
-        self.data_in_flight = 0;
+        self.queue = SendQueue::default();
+        self.in_flight = InFlight::default();
         self.snapshot_out = None;
         self.snapshot_delivered = None;
         self.timers.clear(peer_timer::LOSS);
@@ -219,14 +180,76 @@ impl Peer {
         self.hello_due = true;
     }
 
-    /// The send queue just emptied: it gives back the room a long
-    /// catch-up or a relayed flood made it take (room for `QUEUE_KEPT`
-    /// ops stays, for typing).
-    pub fn queue_emptied(&mut self) {
-        self.retransmit_pending = false;
-        self.queue_bytes = 0;
-        self.queued_since = None;
-        self.queue.shrink_to(QUEUE_KEPT);
+    /// The peer's hello names `session`: a new one means it restarted and
+    /// numbers its packets from zero again.
+    pub fn heard_session(&mut self, session: u64) {
+        if self.session != Some(session) {
+            self.session = Some(session);
+            self.received = ReceivedPackets::default();
+        }
+    }
+
+    /// Notes packet number `packet` as received; false if it was already.
+    /// An ack-eliciting one is owed an ack.
+    pub fn received_packet(&mut self, packet: u64, now: Time, eliciting: bool) -> bool {
+        let new = self.received.insert(packet, now);
+        if eliciting {
+            self.ack_pending = true;
+            self.unacked_eliciting += 1;
+        }
+        new
+    }
+
+    /// After an ack-eliciting datagram: the ack goes at once after a ping
+    /// or a second such datagram, else within `max_ack_delay`.
+    pub fn schedule_ack(&mut self, now: Time, ping: bool, max_ack_delay: Duration) {
+        if ping || self.unacked_eliciting >= 2 {
+            self.ack_now = true;
+        } else {
+            self.timers
+                .set_earliest(peer_timer::ACK, now + max_ack_delay);
+        }
+    }
+
+    /// The ack delay ran out: an owed ack goes now.
+    pub fn ack_timeout(&mut self, now: Time) {
+        if self.timers.expire(peer_timer::ACK, now) && self.ack_pending {
+            self.ack_now = true;
+        }
+    }
+
+    /// An ack must go out now.
+    pub fn ack_due(&self) -> bool {
+        self.ack_now
+    }
+
+    /// The ack to send, if one is owed.
+    pub fn ack_frame(&self, now: Time) -> Option<AckFrame> {
+        if self.ack_pending {
+            self.received.ack_frame(now)
+        } else {
+            None
+        }
+    }
+
+    /// An ack went out: none is owed until something more arrives.
+    pub fn ack_sent(&mut self) {
+        self.ack_pending = false;
+        self.ack_now = false;
+        self.unacked_eliciting = 0;
+        self.timers.clear(peer_timer::ACK);
+    }
+
+    /// While a snapshot is on its way to the peer, what it carries is not
+    /// also queued as ops.
+    pub fn leave_to_snapshot(&mut self, me: ReplicaId) {
+        if let Some(out) = &self.snapshot_out {
+            if let Some(pull) = self.pull.as_mut() {
+                pull.merge(&out.version);
+            }
+            self.queue
+                .retain(|op| !out.version.contains_span(&op.span()), me);
+        }
     }
 
     /// Queues a digest, replacing any digest still waiting.
@@ -317,44 +340,10 @@ pub fn subtract_spans(op: Op, spans: &[IdSpan]) -> Vec<Op> {
     out
 }
 
-/// Appends `next` to `op` when `next` simply continues it (typing on, or
-/// deleting on), so a run of keystrokes travels as one op.
-pub fn try_append(op: &mut Op, op_len: u64, next: &Op) -> bool {
-    if next.id.replica != op.id.replica || next.id.counter != op.id.counter + op_len {
-        return false;
-    }
-    let last = op.id.add(op_len - 1);
-    match (&mut op.kind, &next.kind) {
-        (
-            OpKind::Insert { right, text, .. },
-            OpKind::Insert {
-                left: next_left,
-                right: next_right,
-                text: next_text,
-            },
-        ) if *next_left == Some(last) && next_right == right => {
-            text.push_str(next_text);
-            true
-        }
-        (
-            OpKind::Delete { targets },
-            OpKind::Delete {
-                targets: next_targets,
-            },
-        ) => {
-            for &t in next_targets {
-                TargetSpan::push(targets, t);
-            }
-            true
-        }
-        _ => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::doc::{Id, ReplicaId};
+    use crate::doc::{Id, OpKind, ReplicaId};
 
     fn ins(counter: u64, left: Option<Id>, text: &str) -> Op {
         Op {
@@ -384,22 +373,5 @@ mod tests {
         let parts = subtract_spans(op, &spans);
         let got: Vec<(u64, u64)> = parts.iter().map(|p| (p.id.counter, p.len())).collect();
         assert_eq!(got, vec![(10, 2), (14, 4)]);
-    }
-
-    #[test]
-    fn typing_runs_merge() {
-        let mut a = ins(0, None, "ab");
-        assert!(try_append(
-            &mut a,
-            2,
-            &ins(2, Some(Id::new(ReplicaId(1), 1)), "c")
-        ));
-        assert_eq!(a, ins(0, None, "abc"));
-        // Not a continuation: typed elsewhere.
-        assert!(!try_append(
-            &mut a,
-            3,
-            &ins(3, Some(Id::new(ReplicaId(1), 0)), "x")
-        ));
     }
 }

@@ -5,6 +5,11 @@ use std::net::{Ipv4Addr, SocketAddr};
 
 use rand::SeedableRng;
 
+use crate::doc::Op;
+use crate::wire::{DigestFrame, Header};
+
+use super::anti_entropy::digest_frames;
+use super::received::ReceivedPackets;
 use super::*;
 
 fn addr(port: u16) -> SocketAddr {

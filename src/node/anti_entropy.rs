@@ -1,0 +1,208 @@
+//! Anti-entropy: digests of what each replica has, and what a
+//! digest shows a peer lacks.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+
+use rand::RngExt;
+
+use crate::doc::{ReplicaId, VersionVector};
+use crate::wire::{self, DigestFrame, Frame};
+
+use super::{snapshot, Node, PeerState, Time};
+
+impl Node {
+    pub(super) fn anti_entropy_round(&mut self) {
+        let live: Vec<SocketAddr> = self
+            .peers
+            .values()
+            .filter(|p| p.state != PeerState::Down)
+            .map(|p| p.addr)
+            .collect();
+        if live.is_empty() {
+            return;
+        }
+        let pick = live[self.rng.random_range(0..live.len())];
+        let digests = self.digest_frames(true);
+        self.stats.digests_sent += digests.len() as u64;
+        let gone = self.stability.declarations();
+        if let Some(peer) = self.peers.get_mut(&pick) {
+            peer.queue_digests(digests);
+            if !gone.is_empty() {
+                peer.control.push_back(Frame::Gone(gone));
+            }
+            if self.stability.declared_me || !self.joined {
+                // We must (re)join: ask for a member's document.
+                peer.control.push_back(Frame::Join);
+            }
+        }
+    }
+
+    /// Our version vector as digest frames that each fit a datagram.
+    pub(super) fn digest_frames(&self, reply: bool) -> Vec<Frame> {
+        let members = self.report_members();
+        digest_frames(
+            self.doc.version_ref(),
+            None,
+            reply,
+            self.max_frame(),
+            members,
+        )
+    }
+
+    /// The members a report of ours names beside its version: those we
+    /// count for cleanup that have no op in our document (sorted).
+    pub(super) fn report_members(&self) -> Vec<ReplicaId> {
+        if !self.joined {
+            return Vec::new();
+        }
+        let me = self.doc.replica();
+        let version = self.doc.version_ref();
+        let mut members: Vec<ReplicaId> = self
+            .peers
+            .values()
+            .filter_map(|p| p.replica)
+            .chain(self.stability.membership().0)
+            .filter(|&r| r != me && version.get(r) == 0)
+            .collect();
+        members.sort_unstable();
+        members.dedup();
+        // All of them or no report: a whole digest too big for a frame is
+        // sent scoped, and a scoped digest is no report.
+        members
+    }
+
+    /// A peer told us what it has (for the replicas in the digest's scope).
+    pub(super) fn on_digest(&mut self, now: Time, from: SocketAddr, d: &DigestFrame) {
+        let me = self.doc.replica();
+        if d.covers(me) {
+            self.check_own_count(from, d.version.get(me));
+        }
+        let ours = self.doc.version();
+        if !self.joined && !self.own_ops_lost && d.scope.is_none() {
+            self.joined_by_digest(&ours, &d.version);
+        }
+        let Some(peer) = self.peers.get_mut(&from) else {
+            return;
+        };
+        // The sender lacks ops of its own that we hold: its storage lost
+        // them. Answer with our digest so it learns so at once.
+        let sender_lost_own = peer
+            .replica
+            .is_some_and(|r| d.covers(r) && ours.get(r) > d.version.get(r));
+        if let (None, Some(replica)) = (d.scope, peer.replica) {
+            // The members it counts that we did not know count here too,
+            // before its report can be used.
+            self.stability.learn(me, &d.members, now);
+            self.stability
+                .report(replica, &d.version, now, self.config.join_grace);
+        }
+        // The digest is the truth about the peer (acks were only hints).
+        let mut replicas: BTreeSet<ReplicaId> = peer.known.iter().map(|(r, _)| r).collect();
+        replicas.extend(d.version.iter().map(|(r, _)| r));
+        replicas.extend(ours.iter().map(|(r, _)| r));
+        for &r in replicas.iter().filter(|&&r| d.covers(r)) {
+            peer.known.set(r, d.version.get(r));
+        }
+        let peer_lacks = ours
+            .iter()
+            .any(|(r, n)| d.covers(r) && n > d.version.get(r));
+        if peer_lacks {
+            // Queue again exactly what it lacks (less what is in flight),
+            // and whatever has not gone down the gossip trees yet.
+            let mut pull = peer
+                .pull
+                .take()
+                .unwrap_or_else(|| self.gossip.pushed.clone());
+            for &r in replicas.iter().filter(|&&r| d.covers(r)) {
+                pull.set(r, d.version.get(r));
+            }
+            peer.pull = Some(pull);
+            peer.queue.retain(|op| !d.covers(op.id.replica), me);
+        }
+        let wants_snapshot = d.scope.is_none()
+            && self.joined
+            && (snapshot::worth_sending(&ours, &d.version, self.config.snapshot_min_ops)
+                || !self.doc.can_serve(&d.version));
+        if wants_snapshot {
+            self.start_snapshot(from, now);
+        }
+        let Some(peer) = self.peers.get_mut(&from) else {
+            return;
+        };
+        peer.leave_to_snapshot(me);
+        let we_lack = d.version.iter().any(|(r, n)| n > ours.get(r));
+        if d.reply && (we_lack || sender_lost_own) {
+            let max = self.max_frame();
+            let members = self.report_members();
+            let replies = digest_frames(&ours, d.scope, false, max, members);
+            self.stats.digests_sent += replies.len() as u64;
+            if let Some(peer) = self.peers.get_mut(&from) {
+                for f in replies {
+                    peer.control.push_back(f);
+                }
+            }
+        }
+    }
+
+    /// A newcomer whose own ops a member has, and that has exactly the
+    /// member's document (`theirs`, a whole digest), is a member that
+    /// restarted: nothing is missing on either side and none of its ops
+    /// was made without the group's history, so it needs no snapshot and
+    /// keeps its replica id.
+    pub(super) fn joined_by_digest(&mut self, ours: &VersionVector, theirs: &VersionVector) {
+        let mine = ours.get(self.doc.replica());
+        if mine > 0
+            && !self.stability.declared_me
+            && ours.dominates(theirs)
+            && theirs.dominates(ours)
+        {
+            self.joined = true;
+            self.adopt_document();
+            for peer in self.peers.values_mut() {
+                peer.control.retain(|f| *f != Frame::Join);
+            }
+        }
+    }
+}
+
+/// `version` (the replicas of `scope`) as digest frames of at most
+/// `max_frame` bytes each: one if it fits, else consecutive scopes.
+pub(super) fn digest_frames(
+    version: &VersionVector,
+    scope: Option<(ReplicaId, ReplicaId)>,
+    reply: bool,
+    max_frame: usize,
+    members: Vec<ReplicaId>,
+) -> Vec<Frame> {
+    let in_scope = |r: ReplicaId| scope.is_none_or(|(a, b)| a <= r && r <= b);
+    let entries: Vec<(ReplicaId, u64)> = version.iter().filter(|&(r, _)| in_scope(r)).collect();
+    let whole = Frame::Digest(DigestFrame {
+        scope,
+        version: entries.iter().copied().collect(),
+        reply,
+        members: if scope.is_none() { members } else { Vec::new() },
+    });
+    if wire::encoded_len(&whole, ReplicaId(0)) <= max_frame {
+        return vec![whole];
+    }
+    // An entry is at most 20 bytes; a scope and tags at most 32.
+    let per_frame = ((max_frame - 32) / 20).max(1);
+    let (lo, hi) = scope.unwrap_or((ReplicaId(0), ReplicaId(u64::MAX)));
+    let chunks: Vec<&[(ReplicaId, u64)]> = entries.chunks(per_frame).collect();
+    let mut out = Vec::with_capacity(chunks.len());
+    for (i, chunk) in chunks.iter().enumerate() {
+        let first = if i == 0 { lo } else { chunk[0].0 };
+        let last = match chunks.get(i + 1) {
+            Some(next) => ReplicaId(next[0].0 .0 - 1),
+            None => hi,
+        };
+        out.push(Frame::Digest(DigestFrame {
+            scope: Some((first, last)),
+            version: chunk.iter().copied().collect(),
+            reply,
+            members: Vec::new(),
+        }));
+    }
+    out
+}

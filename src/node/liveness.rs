@@ -1,0 +1,232 @@
+//! Membership and liveness: which addresses are peers, who is alive,
+//! and the peer lists they exchange.
+
+use std::net::SocketAddr;
+
+use rand::RngExt;
+
+use crate::doc::ReplicaId;
+use crate::wire::{self, Frame};
+
+use super::peer::Peer;
+use super::timers::peer_timer;
+use super::{Event, Node, PeerState, Time, MAX_PEER_LIST, PROBE_BYTES};
+
+impl Node {
+    /// Makes sure `addr` is in the peer table; false if the table is full.
+    /// A full table makes room by forgetting the oldest peer that has not
+    /// shown itself live (so strangers that never answer cannot hold it);
+    /// for a peer the user adds (`configured`), else the least recently
+    /// heard peer the user did not add.
+    pub(super) fn ensure_peer(&mut self, now: Time, addr: SocketAddr, configured: bool) -> bool {
+        if self.peers.contains_key(&addr) {
+            return true;
+        }
+        if self.peers.len() >= self.config.max_peers {
+            let unproven = self
+                .peers
+                .values()
+                .filter(|p| !p.proven && !p.configured)
+                .min_by_key(|p| (p.added_at, p.addr))
+                .map(|p| p.addr);
+            let unadded = || {
+                self.peers
+                    .values()
+                    .filter(|p| !p.configured)
+                    .min_by_key(|p| (p.last_heard, p.addr))
+                    .map(|p| p.addr)
+            };
+            let victim = match unproven {
+                Some(a) => a,
+                None => match configured.then(unadded).flatten() {
+                    Some(a) => a,
+                    None => return false,
+                },
+            };
+            self.peers.remove(&victim);
+            self.snapshots_in.remove(&victim);
+        }
+        let mut peer = Peer::new(addr, &self.config, now);
+        peer.timers
+            .set(peer_timer::PING, now + self.config.ping_interval);
+        self.peers.insert(addr, peer);
+        true
+    }
+
+    /// Pings `addr` and sends it our digest now.
+    pub(super) fn start_exchange(&mut self, now: Time, addr: SocketAddr) {
+        let digests = self.digest_frames(true);
+        self.stats.digests_sent += digests.len() as u64;
+        let Some(peer) = self.peers.get_mut(&addr) else {
+            return;
+        };
+        peer.ping_due = true;
+        peer.queue_digests(digests);
+        peer.timers
+            .set(peer_timer::PING, now + self.config.ping_interval);
+    }
+
+    /// A valid datagram from `addr`, sent by `replica`, arrived.
+    pub(super) fn on_heard(&mut self, now: Time, addr: SocketAddr, replica: ReplicaId) {
+        // A member from its first datagram on, and remembered durably
+        // before we answer it (the host writes the membership before it
+        // sends): if we let it in with a snapshot and then restart, we
+        // must still wait for its reports.
+        self.stability.note_member(replica);
+        let peer = self.peers.get_mut(&addr).expect("ensured");
+        if peer.replica.is_some_and(|r| r != replica) {
+            peer.reset_replica(replica);
+            // Ask what it has: it answers with its digest if it lacks any.
+            let digests = self.digest_frames(true);
+            self.stats.digests_sent += digests.len() as u64;
+            let peer = self.peers.get_mut(&addr).expect("ensured");
+            peer.queue_digests(digests);
+        }
+        let peer = self.peers.get_mut(&addr).expect("ensured");
+        peer.replica = Some(replica);
+        peer.last_heard = Some(now);
+        let was = peer.state;
+        peer.state = PeerState::Alive;
+        if was == PeerState::Down {
+            self.events.push_back(Event::PeerUp(addr));
+            // (Re)discovered: catch each other up, and tell it who we know.
+            let digests = self.digest_frames(true);
+            self.stats.digests_sent += digests.len() as u64;
+            let peer = self.peers.get_mut(&addr).expect("ensured");
+            peer.queue_digests(digests);
+            peer.hello_due = true;
+            if !self.joined {
+                peer.control.push_back(Frame::Join);
+            }
+            if self.config.peer_exchange {
+                self.queue_peer_list(addr);
+            }
+        }
+    }
+
+    pub(super) fn peer_timeouts(&mut self, now: Time, addr: SocketAddr) {
+        let me = self.doc.replica();
+        let config = &self.config;
+        let peer = self.peers.get_mut(&addr).expect("listed");
+        peer.ack_timeout(now);
+        if peer.timers.expire(peer_timer::LOSS, now) {
+            Self::detect_losses(&mut self.stats, peer, now, me);
+        }
+        // Held ops are due: `poll_transmit` sends them.
+        peer.timers.expire(peer_timer::COALESCE, now);
+        if peer.timers.expire(peer_timer::PING, now) {
+            let silence = now - peer.last_heard.unwrap_or(peer.added_at);
+            let interval = config.ping_interval;
+            let new_state = if silence >= interval * config.down_after {
+                PeerState::Down
+            } else if silence >= interval * config.suspect_after {
+                PeerState::Suspect
+            } else {
+                PeerState::Alive
+            };
+            if new_state == PeerState::Down && peer.state != PeerState::Down {
+                self.events.push_back(Event::PeerDown(addr));
+                // Stop sending it data; when it answers again a digest
+                // exchange tells what it lacks.
+                peer.reset_sending();
+                // Nor keep a half-received snapshot from it.
+                self.snapshots_in.remove(&addr);
+            }
+            if peer.state != PeerState::Down || new_state == PeerState::Down {
+                peer.state = new_state;
+            }
+            if silence >= interval {
+                peer.ping_due = true;
+            }
+            if !self.joined
+                && new_state != PeerState::Down
+                && !self.snapshots_in.contains_key(&addr)
+                && !peer.control.contains(&Frame::Join)
+            {
+                // A newcomer asks again until a snapshot is on its way (the
+                // datagram with the last ask may have been lost).
+                peer.control.push_back(Frame::Join);
+            }
+            peer.timers.set(peer_timer::PING, now + interval);
+            if !peer.configured && !peer.proven && new_state == PeerState::Down {
+                // Never shown itself live, and silent now: forget it (gossip
+                // or its next datagram may bring it back).
+                self.peers.remove(&addr);
+            }
+        }
+    }
+
+    /// Takes in the addresses of a peer list (from `from`, in a datagram
+    /// `len` bytes long), while the table has room (a learned address
+    /// takes no one's place). Each new one gets one small probe and nothing
+    /// more until it answers. In the clear, where anyone can send a list
+    /// with anyone's addresses, one datagram starts at most `MAX_PEER_LIST`
+    /// probes, and from a sender not shown live no more bytes of them than
+    /// it had.
+    pub(super) fn on_peer_list(
+        &mut self,
+        now: Time,
+        from: SocketAddr,
+        list: &[SocketAddr],
+        len: usize,
+    ) {
+        if !self.config.peer_exchange {
+            return;
+        }
+        let clear = self.seal_keys.is_none();
+        let mut probes = match self.peers.get(&from) {
+            _ if !clear => usize::MAX,
+            Some(p) if p.proven => MAX_PEER_LIST,
+            _ => len / PROBE_BYTES,
+        };
+        for &addr in list {
+            if probes == 0 || self.peers.len() >= self.config.max_peers {
+                break;
+            }
+            if self.own_addrs.contains(&addr) || self.peers.contains_key(&addr) {
+                continue;
+            }
+            if self.ensure_peer(now, addr, false) {
+                probes -= 1;
+                if let Some(peer) = self.peers.get_mut(&addr) {
+                    peer.learned = true;
+                    peer.probe = true;
+                    if clear {
+                        peer.budget = Some(0);
+                    }
+                }
+                self.start_exchange(now, addr);
+            }
+        }
+    }
+
+    pub(super) fn queue_peer_list(&mut self, to: SocketAddr) {
+        // As many live peers as fit one frame beside an ack (IPv6
+        // addresses are long; a small MTU takes fewer).
+        let (max_frame, me) = (self.max_frame(), self.doc.replica());
+        let live: Vec<SocketAddr> = self
+            .peers
+            .values()
+            .filter(|p| p.addr != to && p.state != PeerState::Down)
+            .map(|p| p.addr)
+            .collect();
+        // A group larger than one list: a random window of it each time,
+        // so every member is told about every other within a few rounds.
+        let start = match live.len() {
+            0..=MAX_PEER_LIST => 0,
+            n => self.rng.random_range(0..n),
+        };
+        let mut list: Vec<SocketAddr> = (0..live.len().min(MAX_PEER_LIST))
+            .map(|i| live[(start + i) % live.len()])
+            .collect();
+        while !list.is_empty() && wire::encoded_len(&Frame::Peers(list.clone()), me) > max_frame {
+            list.pop();
+        }
+        if list.is_empty() {
+            return;
+        }
+        if let Some(peer) = self.peers.get_mut(&to) {
+            peer.queue_peer_list(Frame::Peers(list));
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! Acknowledgements and loss: acks received, datagrams declared lost,
+//! and their ops queued again.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::doc::ReplicaId;
+use crate::wire;
+
+use super::in_flight::SentPacket;
+use super::peer::{trim_known, Peer};
+use super::timers::peer_timer;
+use super::{Node, Stats, Time, PACKET_THRESHOLD};
+
+impl Node {
+    pub(super) fn on_ack(&mut self, now: Time, from: SocketAddr, ack: &wire::AckFrame) {
+        let me = self.doc.replica();
+        let max_ack_delay = self.config.max_ack_delay;
+        let Some(peer) = self.peers.get_mut(&from) else {
+            return;
+        };
+        if ack.largest >= peer.next_packet {
+            return; // acks something never sent: stale or forged
+        }
+        let Some(ranges) = ack.ranges_inclusive() else {
+            return;
+        };
+        let is_acked = |pn: u64| ranges.iter().any(|&(lo, hi)| lo <= pn && pn <= hi);
+        let mut newly_acked = false;
+        // Out and back in place: this runs per ack, keep the deque's buffer.
+        let mut in_flight = std::mem::take(&mut peer.in_flight);
+        in_flight.retain(|sent| {
+            if !is_acked(sent.packet) {
+                return true;
+            }
+            newly_acked = true;
+            if sent.packet == ack.largest {
+                let delay = Duration::from_micros(ack.delay_us).min(max_ack_delay);
+                let rtt = (now - sent.sent).saturating_sub(delay);
+                peer.rtt.sample(rtt.max(Duration::from_micros(1)));
+            }
+            for op in &sent.ops {
+                peer.known_raise(op.span());
+            }
+            if let Some(out) = &mut peer.snapshot_out {
+                for &(id, _, len) in &sent.chunks {
+                    if id == out.id {
+                        out.acked += len as u64;
+                    }
+                }
+                if out.done() {
+                    peer.known.merge(&out.version);
+                    peer.snapshot_out = None;
+                    peer.snapshot_delivered = Some(now);
+                    self.stats.snapshots_sent += 1;
+                }
+            }
+            false
+        });
+        peer.in_flight = in_flight;
+        if !newly_acked {
+            return;
+        }
+        // It received what we sent: a real peer at that address.
+        peer.budget = None;
+        peer.proven = true;
+        peer.rtt.on_ack();
+        peer.largest_acked = Some(
+            peer.largest_acked
+                .map_or(ack.largest, |l| l.max(ack.largest)),
+        );
+        Self::detect_losses(&mut self.stats, peer, now, me);
+    }
+
+    /// Declares lost every datagram that is: sent before an acknowledged
+    /// one and either three numbers older or not acknowledged within the
+    /// loss delay (RFC 9002, 6.1), or unacknowledged for a whole RTO. Only
+    /// the RTO backs off. Re-arms the loss timer for the next deadline.
+    pub(super) fn detect_losses(stats: &mut Stats, peer: &mut Peer, now: Time, me: ReplicaId) {
+        let largest = peer.largest_acked;
+        let loss_delay = peer.rtt.loss_delay();
+        let rto = peer.rtt.rto();
+        let overtaken = |s: &SentPacket| largest.is_some_and(|l| s.packet < l);
+        let by_threshold = |s: &SentPacket| {
+            overtaken(s)
+                && (largest.is_some_and(|l| s.packet + PACKET_THRESHOLD <= l)
+                    || loss_delay.is_some_and(|d| s.sent + d <= now))
+        };
+        let by_timeout = |s: &SentPacket| s.sent + rto <= now;
+        let is_lost = |s: &SentPacket| by_threshold(s) || by_timeout(s);
+        let lost = peer.in_flight.take_lost(is_lost);
+        // Back off for data lost to the RTO only: pings to a silent peer
+        // have their own pace, and threshold losses prove the path works.
+        if lost.iter().any(|s| s.is_data() && !by_threshold(s)) {
+            peer.rtt.on_timeout();
+        }
+        for sent in lost {
+            Self::requeue_lost(stats, peer, sent, me);
+        }
+        let rto = peer.rtt.rto();
+        let next = peer
+            .in_flight
+            .iter()
+            .map(|s| match loss_delay {
+                Some(d) if overtaken(s) => s.sent + d,
+                _ => s.sent + rto,
+            })
+            .min();
+        match next {
+            Some(at) => peer.timers.set(peer_timer::LOSS, at),
+            None => peer.timers.clear(peer_timer::LOSS),
+        }
+    }
+
+    /// Puts a lost datagram's ops back at the front of the queue (less what
+    /// the peer is now known to have).
+    pub(super) fn requeue_lost(
+        stats: &mut Stats,
+        peer: &mut Peer,
+        sent: SentPacket,
+        me: ReplicaId,
+    ) {
+        if sent.is_data() {
+            stats.retransmits += 1;
+        }
+        peer.hello_due |= sent.hello;
+        if let Some(out) = &mut peer.snapshot_out {
+            for &(id, offset, len) in sent.chunks.iter().rev() {
+                if id == out.id {
+                    out.unsent.push_front((offset, len));
+                }
+            }
+        }
+        for op in sent.ops.into_iter().rev() {
+            if let Some(op) = trim_known(op, &peer.known) {
+                peer.queue.requeue(op, me);
+            }
+        }
+    }
+}

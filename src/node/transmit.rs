@@ -1,0 +1,231 @@
+//! Building datagrams: what goes in the next one to a peer (acks,
+//! control frames, a snapshot chunk, queued ops), within the window.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::doc::{Op, ReplicaId};
+use crate::wire::{self, DatagramBuilder, Frame, Header, SealId};
+
+use super::in_flight::SentPacket;
+use super::peer::{trim_known, Peer};
+use super::timers::peer_timer;
+use super::{
+    truncate, Node, ACK_RESERVE, DEFAULT_HOLD, MAX_NAME, MIN_REPLY, MIN_SPLIT_ROOM, PROBE_BYTES,
+};
+
+impl Node {
+    /// Largest op frame: it must fit a datagram beside an ack.
+    pub(super) fn max_frame(&self) -> usize {
+        self.config.mtu - DatagramBuilder::overhead() - ACK_RESERVE
+    }
+
+    /// The next datagram for `addr`, if it has anything worth sending.
+    pub(super) fn build_datagram(&mut self, addr: SocketAddr) -> Option<Vec<u8>> {
+        let me = self.doc.replica();
+        let now = self.last_now;
+        let config = &self.config;
+        let peer = self.peers.get_mut(&addr)?;
+        if self.seal_keys.is_some() && !peer.proven {
+            // Not shown to be a member at this address yet: only the
+            // handshake goes to it (an added peer each ping interval, a
+            // learned one once), and nothing waits for it meanwhile.
+            let due = peer.ping_due && (peer.configured || peer.probe);
+            peer.ping_due = false;
+            peer.probe = false;
+            peer.control.clear();
+            let packet = peer.next_packet;
+            peer.next_packet += u64::from(due);
+            return due.then(|| self.challenge(addr, packet));
+        }
+        let window_open = peer.in_flight.data_bytes() == 0
+            || peer.in_flight.data_bytes() + config.mtu <= config.window_bytes;
+        peer.queue.mark_waiting(now);
+        // Nagle with Minshall's refinement: while a small data datagram is
+        // unacknowledged, hold a small queue back so typing batches up per
+        // round trip; the tail of a bulk transfer goes at once. Ops are held
+        // a little over one smoothed RTT at most: if the ack is lost, they
+        // go anyway (and their acks reveal the loss).
+        // (This runs for every peer on every poll: cheap tests first.)
+        let hold_until = peer.queue.since().map(|t| {
+            let hold = peer.rtt.srtt().map_or(DEFAULT_HOLD, |srtt| srtt * 5 / 4);
+            t + hold.max(Duration::from_millis(1))
+        });
+        let coalescing = config.coalesce
+            && hold_until.is_some_and(|t| now < t)
+            && !peer.queue.retransmit_pending()
+            && peer.queue.bytes() < config.mtu / 2
+            && peer.in_flight.iter().any(|s| s.small && s.is_data());
+        if coalescing {
+            if let Some(t) = hold_until {
+                peer.timers.set_earliest(peer_timer::COALESCE, t);
+            }
+        }
+        let ops_ready = !peer.queue.is_empty() && window_open && !coalescing;
+        let chunk_ready = window_open
+            && peer
+                .snapshot_out
+                .as_ref()
+                .is_some_and(|o| !o.unsent.is_empty());
+        let wants =
+            peer.ack_due() || peer.ping_due || !peer.control.is_empty() || ops_ready || chunk_ready;
+        if !wants {
+            return None;
+        }
+        let header = Header {
+            sender: self.doc.replica(),
+            packet: peer.next_packet,
+            document: self.document,
+        };
+        // An unverified address gets no more bytes than it sent (in the
+        // clear, so the seal's share of the overhead is not used), but for
+        // one probe to a learned address.
+        let allowance = peer
+            .budget
+            .map(|b| b + if peer.probe { PROBE_BYTES } else { 0 });
+        let mtu = match allowance {
+            Some(allowance) if allowance < MIN_REPLY => return None,
+            Some(allowance) => allowance.min(config.mtu) + wire::SEAL_OVERHEAD,
+            None => config.mtu,
+        };
+        let mut builder = DatagramBuilder::new(header, mtu);
+        let mut had_ack = false;
+        if let Some(ack) = peer.ack_frame(self.last_now) {
+            had_ack = builder.push(&Frame::Ack(ack));
+        }
+        if let Some(nonce) = peer.answer {
+            // Until it shows it took us in: any datagram may be lost.
+            builder.push(&Frame::Response(nonce));
+        }
+        let hello = peer.hello_due
+            && builder.push(&Frame::Hello {
+                session: self.session,
+                name: truncate(&config.name, MAX_NAME),
+            });
+        while let Some(frame) = peer.control.front() {
+            if builder.push(frame) {
+                peer.control.pop_front();
+            } else if builder.is_empty() && peer.budget.is_none() {
+                // It fits no datagram at all: drop it rather than let it
+                // hold back every control frame behind it.
+                peer.control.pop_front();
+            } else {
+                break;
+            }
+        }
+        if peer.ping_due && builder.push(&Frame::Ping) {
+            peer.ping_due = false;
+        }
+        let mut chunks = Vec::new();
+        if let Some(out) = peer.snapshot_out.as_mut().filter(|_| chunk_ready) {
+            let next = out.unsent.pop_front().expect("chunk_ready");
+            if builder.push(&Frame::Snapshot(out.frame(next))) {
+                chunks.push((out.id, next.0, next.1));
+            } else {
+                out.unsent.push_front(next);
+            }
+        }
+        let ops = if ops_ready && chunks.is_empty() {
+            let window_left = config
+                .window_bytes
+                .saturating_sub(peer.in_flight.data_bytes());
+            pack_ops(peer, &mut builder, window_left, me)
+        } else {
+            Vec::new()
+        };
+        if peer.queue.is_empty() {
+            peer.queue.emptied();
+            peer.timers.clear(peer_timer::COALESCE);
+        }
+        if builder.is_empty() {
+            return None;
+        }
+        let eliciting = builder.is_ack_eliciting();
+        if let (Some(budget), Some(allowance)) = (&mut peer.budget, allowance) {
+            // What the probe left over is not kept.
+            *budget = (*budget).min(allowance.saturating_sub(builder.len_in_clear()));
+        }
+        peer.probe = false;
+        let bytes = match &mut self.seal_keys {
+            Some(keys) => {
+                let id = SealId {
+                    epoch: config.epoch,
+                    seq: self.sealed_count,
+                };
+                self.sealed_count += 1;
+                // For that replica only: not to be replayed to another.
+                match peer.replica {
+                    Some(to) => builder.finish_sealed_to(keys, id, to),
+                    None => builder.finish_sealed_with(keys, id),
+                }
+            }
+            None => builder.finish(),
+        };
+        peer.next_packet += 1;
+        if had_ack {
+            peer.ack_sent();
+        }
+        if hello {
+            peer.hello_due = false;
+        }
+        self.stats.ops_sent += ops.len() as u64;
+        if eliciting {
+            let sent = SentPacket {
+                packet: header.packet,
+                sent: self.last_now,
+                size: bytes.len(),
+                ops,
+                hello,
+                small: bytes.len() < config.mtu / 2,
+                chunks,
+            };
+            peer.in_flight.push(sent);
+            if peer.timers.get(peer_timer::LOSS).is_none() {
+                peer.timers
+                    .set(peer_timer::LOSS, self.last_now + peer.rtt.rto());
+            }
+        }
+        Some(bytes)
+    }
+}
+
+/// Moves ops from the peer's queue into the datagram while they fit it and
+/// the window (the first op always may: the window bounds bursts, it does
+/// not stall); cuts the op that does not fit whole when the room left is
+/// worth it, and leaves the rest at the front of the queue.
+fn pack_ops(
+    peer: &mut Peer,
+    builder: &mut DatagramBuilder,
+    mut window_left: usize,
+    me: ReplicaId,
+) -> Vec<Op> {
+    let mut ops = Vec::new();
+    while let Some(op) = peer.queue.pop_front(me) {
+        // Whatever the peer acknowledged meanwhile is not sent again.
+        let Some(op) = trim_known(op, &peer.known) else {
+            continue;
+        };
+        let len = wire::op_frame_len(&op, me);
+        let window_allows = ops.is_empty() || len <= window_left;
+        if window_allows && builder.push_op(&op) {
+            window_left = window_left.saturating_sub(len);
+            ops.push(op);
+            continue;
+        }
+        let room = builder.remaining();
+        if window_allows && room >= MIN_SPLIT_ROOM && op.len() > 1 {
+            let mut pieces = wire::split_to_fit(&op, room, me);
+            if pieces.len() > 1 && builder.push_op(&pieces[0]) {
+                let first = pieces.remove(0);
+                for piece in pieces.into_iter().rev() {
+                    peer.queue.push_front(piece, me);
+                }
+                ops.push(first);
+                break;
+            }
+        }
+        peer.queue.push_front(op, me);
+        break;
+    }
+    ops
+}
