@@ -13,6 +13,7 @@
 //! mio says the socket is writable; meanwhile the node keeps its own queue.
 
 mod faults;
+pub mod editor;
 pub mod file_binding;
 mod refusals;
 pub mod text_merge;

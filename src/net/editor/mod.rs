@@ -1,0 +1,2 @@
+//! The editor bridge (stub).
+pub mod ot;
