@@ -197,18 +197,17 @@ impl Editor {
     fn edit(&mut self, delta: Value) -> Value {
         self.text = apply(&self.text, &delta);
         self.editor_revision += 1;
-        let params =
-            json!({"uri": self.uri, "revision": self.daemon_revision, "delta": delta});
+        let params = json!({"uri": self.uri, "revision": self.daemon_revision, "delta": delta});
         self.request("edit", params)
     }
 
     /// Handles one notification as an editor must.
     fn handle(&mut self, note: Value) {
-        if note["method"] == "edit" {
-            if note["params"]["revision"].as_u64() == Some(self.editor_revision) {
-                self.text = apply(&self.text, &note["params"]["delta"]);
-                self.daemon_revision += 1;
-            }
+        if note["method"] == "edit"
+            && note["params"]["revision"].as_u64() == Some(self.editor_revision)
+        {
+            self.text = apply(&self.text, &note["params"]["delta"]);
+            self.daemon_revision += 1;
         }
     }
 
@@ -264,7 +263,11 @@ fn wait_for_file(path: &Path, want: &str) {
         if now == want {
             return;
         }
-        assert!(start.elapsed() <= CONVERGE, "{} holds {now:?}", path.display());
+        assert!(
+            start.elapsed() <= CONVERGE,
+            "{} holds {now:?}",
+            path.display()
+        );
         thread::sleep(Duration::from_millis(20));
     }
 }
@@ -277,7 +280,9 @@ fn edits_go_both_ways_with_non_ascii_astral_and_multi_range_deltas() {
     fs::write(&file, "hello\nworld\n").unwrap();
     let mut a = Peer::start(file_spec("a", &file), logs);
     let mut b = Peer::start(Spec::new("b").peer(a.addr), logs);
-    converge(&mut [&mut a, &mut b], CONVERGE, logs, |t| t == "hello\nworld\n");
+    converge(&mut [&mut a, &mut b], CONVERGE, logs, |t| {
+        t == "hello\nworld\n"
+    });
 
     let mut ed = Editor::start(tmp.path());
     let reply = ed.open(&file, "hello\nworld\n");
@@ -411,7 +416,8 @@ fn garbage_and_truncated_frames_never_stop_rumor() {
     };
     // Not framed at all: an error, then the connection is closed.
     let mut s = UnixStream::connect(&socket).unwrap();
-    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n\x00\xff").unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n\x00\xff")
+        .unwrap();
     let got = read_all(s);
     assert!(got.contains("-32700"), "{got:?}");
     // Framed, but not JSON, not an object, not a method, bad params.
@@ -449,7 +455,10 @@ fn garbage_and_truncated_frames_never_stop_rumor() {
         assert!(got.contains(code), "no {code} in {got:?}");
     }
     for id in 7..=15 {
-        assert!(got.contains(&format!("\"id\":{id}")), "no answer to {id}: {got:?}");
+        assert!(
+            got.contains(&format!("\"id\":{id}")),
+            "no answer to {id}: {got:?}"
+        );
     }
     // Still running, the document untouched, and a new editor works.
     assert!(a.is_running());
@@ -463,7 +472,10 @@ fn garbage_and_truncated_frames_never_stop_rumor() {
     fs::write(&other, "x").unwrap();
     let r = ed.request("open", json!({"uri": uri(&other), "content": "x"}));
     assert!(
-        r["error"]["message"].as_str().unwrap().contains("not shared"),
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not shared"),
         "{r}"
     );
 }

@@ -58,9 +58,8 @@ fn copy(from: &mut impl Read, to: &mut impl Write) -> io::Result<()> {
 fn connect() -> Result<UnixStream, String> {
     if let Some(path) = std::env::var_os("RUMOR_SOCKET") {
         let path = PathBuf::from(path);
-        return UnixStream::connect(&path).map_err(|e| {
-            format!("no rumor answers on {} (RUMOR_SOCKET): {e}", path.display())
-        });
+        return UnixStream::connect(&path)
+            .map_err(|e| format!("no rumor answers on {} (RUMOR_SOCKET): {e}", path.display()));
     }
     let here = std::env::current_dir().map_err(|e| format!("no current directory: {e}"))?;
     let dir = find_rumor_dir(&here).ok_or_else(|| {

@@ -12,8 +12,8 @@
 //! Sending never spins: a send that would block is queued and retried when
 //! mio says the socket is writable; meanwhile the node keeps its own queue.
 
-mod faults;
 pub mod editor;
+mod faults;
 pub mod file_binding;
 mod refusals;
 pub mod text_merge;

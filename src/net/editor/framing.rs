@@ -20,8 +20,7 @@ pub fn take_frame(buf: &mut Vec<u8>) -> Result<Option<Vec<u8>>, String> {
     if end > MAX_HEADER {
         return Err("header longer than 8 KiB".into());
     }
-    let header =
-        std::str::from_utf8(&buf[..end]).map_err(|_| "header is not UTF-8".to_string())?;
+    let header = std::str::from_utf8(&buf[..end]).map_err(|_| "header is not UTF-8".to_string())?;
     let mut length = None;
     for line in header.split("\r\n") {
         let Some((name, value)) = line.split_once(':') else {

@@ -192,8 +192,8 @@ impl EditorBridge {
             std::fs::remove_file(&path)
                 .map_err(|e| format!("cannot replace {}: {e}", path.display()))?;
         }
-        let mut listener =
-            UnixListener::bind(&path).map_err(|e| format!("cannot listen on {}: {e}", path.display()))?;
+        let mut listener = UnixListener::bind(&path)
+            .map_err(|e| format!("cannot listen on {}: {e}", path.display()))?;
         registry
             .register(&mut listener, LISTENER, Interest::READABLE)
             .map_err(|e| format!("cannot watch {}: {e}", path.display()))?;
@@ -261,7 +261,10 @@ impl EditorBridge {
         if path == self.file {
             return true;
         }
-        match (std::fs::canonicalize(&path), std::fs::canonicalize(&self.file)) {
+        match (
+            std::fs::canonicalize(&path),
+            std::fs::canonicalize(&self.file),
+        ) {
             (Ok(a), Ok(b)) => a == b,
             _ => false,
         }
@@ -386,7 +389,10 @@ impl Driver {
             Ok(v) => v,
             Err(e) => {
                 if let Some(conn) = bridge.connections.get_mut(&token) {
-                    conn.reply(Some(&Value::Null), Err((PARSE_ERROR, format!("not JSON: {e}"))));
+                    conn.reply(
+                        Some(&Value::Null),
+                        Err((PARSE_ERROR, format!("not JSON: {e}"))),
+                    );
                 }
                 return;
             }
@@ -422,7 +428,11 @@ impl Driver {
         };
         conn.reply(id.as_ref(), reply);
         // Edits to send come after the answer.
-        let uri = conn.open.as_ref().map(|o| o.uri.clone()).unwrap_or_default();
+        let uri = conn
+            .open
+            .as_ref()
+            .map(|o| o.uri.clone())
+            .unwrap_or_default();
         for out in after {
             conn.notify_edit(&uri, out);
         }
@@ -543,7 +553,10 @@ impl Driver {
             open.version = self.host.node().doc().version();
         }
         if let Err(e) = applied {
-            return Err((INVALID_PARAMS, format!("the document refused the edit: {e}")));
+            return Err((
+                INVALID_PARAMS,
+                format!("the document refused the edit: {e}"),
+            ));
         }
         Ok((json!("ok"), resend))
     }

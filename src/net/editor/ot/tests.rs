@@ -95,7 +95,8 @@ fn a_stale_or_future_revision_is_refused_without_changing_anything() {
     let (mut sync, _) = EditorSync::open("", "x");
     assert!(sync.editor_edit(2, &[]).is_err());
     assert_eq!(sync.editor_revision(), 0);
-    sync.editor_edit(1, &[rep((0, 1), (0, 1), "y")]).expect("ok");
+    sync.editor_edit(1, &[rep((0, 1), (0, 1), "y")])
+        .expect("ok");
     assert!(sync.editor_edit(0, &[]).is_err());
 }
 
