@@ -62,7 +62,7 @@ mod tests {
     fn frames_are_taken_whole_and_in_order() {
         let mut buf = frame(b"{}");
         buf.extend(b"Content-Type: x\r\ncontent-length: 3\r\n\r\n[1]");
-        buf.extend(b"Content-Length: 5\r\n\r\n{");
+        buf.extend(b"Content-Length: 6\r\n\r\n{");
         assert_eq!(take_frame(&mut buf), Ok(Some(b"{}".to_vec())));
         assert_eq!(take_frame(&mut buf), Ok(Some(b"[1]".to_vec())));
         assert_eq!(take_frame(&mut buf), Ok(None));
