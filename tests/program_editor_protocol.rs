@@ -285,6 +285,9 @@ fn edits_go_both_ways_with_non_ascii_astral_and_multi_range_deltas() {
     });
 
     let mut ed = Editor::start(tmp.path());
+    // Newer teamtype plugins greet first.
+    let hello = ed.request("initialize", json!({"version": "0.9"}));
+    assert_eq!(hello["result"]["name"], "rumor", "{hello}");
     let reply = ed.open(&file, "hello\nworld\n");
     assert_eq!(reply["result"], "ok", "{reply}");
 

@@ -8,7 +8,8 @@
 //! running `rumor` serves here, in its mio loop (non-blocking, any number
 //! of editors; the socket is removed on exit, a stale one replaced).
 //!
-//! - Requests from the editor: `open {uri, content}` (the shared file
+//! - Requests from the editor: `initialize {version}` (newer teamtype
+//!   plugins wait for its answer), `open {uri, content}` (the shared file
 //!   only; rumor answers, then sends the edit that turns `content` into
 //!   the document if they differ), `close {uri}`, `edit {uri, revision,
 //!   delta}`, `cursor {uri, ranges}` (to presence). A bad request gets a
@@ -413,6 +414,11 @@ impl Driver {
         };
         let params = message.get("params").cloned().unwrap_or(Value::Null);
         let result = match method {
+            // Newer teamtype plugins greet first and wait for an answer.
+            "initialize" => Ok((
+                json!({"name": "rumor", "version": env!("CARGO_PKG_VERSION")}),
+                Vec::new(),
+            )),
             "open" => self.editor_open(bridge, token, &params),
             "close" => self.editor_close(bridge, token, &params),
             "edit" => self.editor_edit(bridge, token, &params),
