@@ -549,3 +549,51 @@ fn rumor_client_without_a_running_rumor_says_so_and_fails() {
     a.exit();
     assert!(!stale.exists(), "the socket is removed on exit");
 }
+
+#[test]
+fn an_editors_cursor_reaches_another_peers_editor() {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path();
+    let (dir_a, dir_b) = (tmp.path().join("a"), tmp.path().join("b"));
+    fs::create_dir(&dir_a).unwrap();
+    fs::create_dir(&dir_b).unwrap();
+    let (file_a, file_b) = (dir_a.join("c.txt"), dir_b.join("c.txt"));
+    fs::write(&file_a, "one\ntwo 😀 two\n").unwrap();
+    let mut a = Peer::start(file_spec("alice", &file_a), logs);
+    let mut b = Peer::start(file_spec("bob", &file_b).peer(a.addr), logs);
+    converge(&mut [&mut a, &mut b], CONVERGE, logs, |t| {
+        t == "one\ntwo 😀 two\n"
+    });
+    wait_for_file(&file_b, "one\ntwo 😀 two\n");
+
+    let mut ed_a = Editor::start(&dir_a);
+    assert_eq!(ed_a.open(&file_a, "one\ntwo 😀 two\n")["result"], "ok");
+    let mut ed_b = Editor::start(&dir_b);
+    assert_eq!(ed_b.open(&file_b, "one\ntwo 😀 two\n")["result"], "ok");
+    // Alice's cursor after the astral char.
+    let uri_a = uri(&file_a);
+    let r = ed_a.request(
+        "cursor",
+        json!({"uri": uri_a, "ranges": [{"start": {"line": 1, "character": 5},
+                                         "end": {"line": 1, "character": 5}}]}),
+    );
+    assert_eq!(r["result"], "ok", "{r}");
+    let deadline = Instant::now() + CONVERGE;
+    loop {
+        let m = match ed_b.notes.pop_front() {
+            Some(m) => m,
+            None => ed_b
+                .messages
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .expect("a cursor notification at bob's editor"),
+        };
+        if m["method"] == "cursor" && m["params"]["name"] == "alice" {
+            let p = &m["params"];
+            if p["ranges"][0]["end"] == json!({"line": 1, "character": 5}) {
+                assert_eq!(p["uri"], uri(&file_b));
+                assert!(p["userid"].is_u64(), "{m}");
+                break;
+            }
+        }
+    }
+}
