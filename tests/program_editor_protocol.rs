@@ -597,3 +597,39 @@ fn an_editors_cursor_reaches_another_peers_editor() {
         }
     }
 }
+
+#[test]
+fn many_crossing_edits_from_an_editor_and_a_peer_are_all_kept_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path();
+    let file = tmp.path().join("busy.txt");
+    fs::write(&file, "0123456789\n").unwrap();
+    let mut a = Peer::start(file_spec("a", &file), logs);
+    let mut b = Peer::start(Spec::new("b").peer(a.addr), logs);
+    converge(&mut [&mut a, &mut b], CONVERGE, logs, |t| {
+        t == "0123456789\n"
+    });
+    let mut ed = Editor::start(tmp.path());
+    assert_eq!(ed.open(&file, "0123456789\n")["result"], "ok");
+    for i in 0..30u64 {
+        // The editor reads nothing meanwhile: every edit of its is made
+        // on a buffer that lacks the peer's latest.
+        b.insert((i as usize * 7) % 11, "b");
+        let first = ed.text.lines().next().unwrap().chars().count() as u64;
+        let at = (i * 5) % (first + 1);
+        let r = ed.edit(json!([range(0, at, 0, at, "e")]));
+        assert_eq!(r["result"], "ok", "{r}");
+        if i % 10 == 9 {
+            ed.drain(Duration::from_millis(20));
+        }
+    }
+    wait_for_text(&mut a, CONVERGE, "every edit at a", |t| {
+        t.matches('b').count() >= 30 && t.matches('e').count() >= 30
+    });
+    let doc = a.text();
+    ed.wait_for("the editor to match the document", |t| t == doc);
+    assert_eq!(doc.matches('e').count(), 30, "{doc:?}");
+    assert_eq!(doc.matches('b').count(), 30, "{doc:?}");
+    converge(&mut [&mut a, &mut b], CONVERGE, logs, |t| t == doc);
+    wait_for_file(&file, &doc);
+}
