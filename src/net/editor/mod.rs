@@ -183,7 +183,11 @@ impl EditorBridge {
             std::fs::create_dir_all(dir)
                 .map_err(|e| format!("cannot make {}: {e}", dir.display()))?;
         }
-        if std::fs::symlink_metadata(&path).is_ok() {
+        if let Ok(meta) = std::fs::symlink_metadata(&path) {
+            use std::os::unix::fs::FileTypeExt;
+            if !meta.file_type().is_socket() {
+                return Err(format!("{} exists and is not a socket", path.display()));
+            }
             if std::os::unix::net::UnixStream::connect(&path).is_ok() {
                 return Err(format!(
                     "{} is served by another running rumor",
