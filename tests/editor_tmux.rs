@@ -1,6 +1,7 @@
 //! Two real `rumor edit` processes on 127.0.0.1, each in its own tmux
 //! window: text typed (and pasted) in one appears in the other, each shows
-//! the other's cursor, and Ctrl-Q or Ctrl-C gives back a working terminal.
+//! the other's cursor, Ctrl-Z and Ctrl-Y undo and redo one's own typing,
+//! and Ctrl-Q or Ctrl-C gives back a working terminal.
 //!
 //! Driven with `tmux send-keys` and read with `tmux capture-pane`, polled
 //! until a deadline (never a fixed sleep). tmux runs on a private socket
@@ -209,6 +210,25 @@ fn two_editors_in_tmux_see_each_other() {
         std::fs::read_to_string(&saved).unwrap(),
         "bob: pasted\nlineshello from alice!"
     );
+
+    // Ctrl-Z undoes alice's own last burst of typing (ended by a cursor
+    // move) on both screens, and Ctrl-Y brings it back.
+    tmux.keys(alice, &["End"]);
+    tmux.type_text(alice, " bye");
+    tmux.wait_for(bob, "alice's new typing", false, |s| {
+        s.lines().nth(1) == Some("lineshello from alice! bye")
+    });
+    tmux.keys(alice, &["C-z"]);
+    tmux.wait_for(alice, "the undo message", false, |s| {
+        s.contains("undone: removed 4 chars")
+    });
+    tmux.wait_for(bob, "alice's undo", false, |s| {
+        s.lines().nth(1) == Some("lineshello from alice!")
+    });
+    tmux.keys(alice, &["C-y"]);
+    tmux.wait_for(bob, "alice's redo", false, |s| {
+        s.lines().nth(1) == Some("lineshello from alice! bye")
+    });
 
     // Ctrl-Q (alice) and Ctrl-C (bob): the editors exit cleanly and the
     // terminal is as before.

@@ -300,6 +300,9 @@ pub struct SimConfig {
     /// After converging, run on until every node has cleaned up all its
     /// history, then check that what it holds is bounded by its text.
     pub settle: bool,
+    /// The share of keystrokes that are an undo (or, one time in three, a
+    /// redo) of the typist's own edits instead (0: none, as before).
+    pub undo: f64,
 }
 
 impl Default for SimConfig {
@@ -335,6 +338,7 @@ impl Default for SimConfig {
             snapshot_min_ops: 4096,
             cleanup_min_runs: 0,
             settle: false,
+            undo: 0.0,
         }
     }
 }
@@ -396,6 +400,7 @@ impl SimConfig {
         prob("dup", self.dup)?;
         prob("reorder", self.reorder)?;
         prob("disk-faults", self.disk_faults)?;
+        prob("undo", self.undo)?;
         if self.disk_faults >= 1.0 {
             return Err("--disk-faults 1 fails every write: nothing could be made durable".into());
         }
@@ -525,6 +530,9 @@ impl SimConfig {
             if !self.hot_spots {
                 s += " --no-hot-spots";
             }
+        }
+        if self.undo > 0.0 {
+            s += &format!(" --undo {}", self.undo);
         }
         if let Some(b) = self.sabotage {
             s += &format!(" --sabotage {}", b.name());

@@ -121,6 +121,10 @@ struct Cli {
     /// part of its batch on disk, or a full disk for the next few writes.
     #[arg(long, value_name = "P", default_value_t = 0.0)]
     disk_faults: f64,
+    /// The share of keystrokes that are an undo (or a redo) of the
+    /// typist's own edits instead.
+    #[arg(long, value_name = "P", default_value_t = 0.0)]
+    undo: f64,
     /// Newcomers that join during the run (each told of one founding node).
     #[arg(long, value_name = "N", default_value_t = 0)]
     joins: usize,
@@ -215,6 +219,7 @@ impl Cli {
             snapshot_min_ops: self.snapshot_min_ops,
             cleanup_min_runs: self.cleanup_min_runs,
             settle: self.settle,
+            undo: self.undo,
         };
         cfg.validate()?;
         Ok(if self.swarm || self.seeds.is_some() {

@@ -100,6 +100,8 @@ pub struct Report {
     pub disk_faults: u64,
     /// Times a node rejoined its group under a new replica id.
     pub rejoins: u64,
+    /// Undos and redos that changed the text (`--undo`).
+    pub undos: u64,
     pub partitions: u64,
     pub offline_periods: u64,
     pub safety_checks: u64,
@@ -189,6 +191,12 @@ impl Report {
             self.rejoins,
             self.offline_periods
         );
+        if self.undos > 0 {
+            s += &format!(
+                "undo       {} undos and redos changed the text\n",
+                self.undos
+            );
+        }
         s += &format!(
             "events     {}  simulated {:.1} s",
             self.events,

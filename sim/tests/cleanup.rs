@@ -137,13 +137,16 @@ fn star_seeds_that_broke_the_cleanup_promise_converge_and_settle() {
     }
 }
 
-/// Star seeds of 0..2000 where a leaf cut off by a partition soon after a
-/// newcomer joined used the hub's report before it knew the newcomer, and
-/// cleaned up history the newcomer's ops still named (it then refused them
-/// for good). Reports now name the members they count.
+/// Star seeds where a leaf used the hub's report before it knew a
+/// newcomer, and cleaned up history the newcomer's ops still named (it
+/// then refused them for good): 452..1243 of 0..2000, a leaf cut off by a
+/// partition soon after the newcomer joined (reports now name the members
+/// they count); 6134 of 2000..10000, the hub let the newcomer in, crashed
+/// before its next tick remembered it, and restarted without it (a member
+/// is now remembered, durably, from its first datagram).
 #[test]
 fn a_report_names_the_members_it_counts_so_a_newcomer_is_never_left_out() {
-    for seed in [452, 1057, 1173, 1178, 1243] {
+    for seed in [452, 1057, 1173, 1178, 1243, 6134] {
         let r = Simulation::<Node>::new(star(seed, 1)).run();
         assert!(r.converged, "seed {seed}: {:?}", r.failure);
     }

@@ -30,6 +30,17 @@ fn small_star_cleaning(seed: u64) -> SimConfig {
     }
 }
 
+/// A small world drawn as `small` whose typists undo and redo their own
+/// edits now and then, and that cleans up at every run: undo's edits
+/// meet every fault and tombstones already cleaned up.
+fn small_undoing(seed: u64) -> SimConfig {
+    SimConfig {
+        undo: 0.3,
+        cleanup_min_runs: 1,
+        ..small(seed)
+    }
+}
+
 fn sweep<N: SimNode>(seeds: std::ops::Range<u64>, world: fn(u64) -> SimConfig) {
     let mut failures = Vec::new();
     let mut faults_seen = [0u64; 4];
@@ -67,6 +78,15 @@ fn three_hundred_swarm_seeds_converge_with_the_real_node() {
 #[test]
 fn a_hundred_and_fifty_star_seeds_converge_cleaning_up_at_every_run() {
     sweep::<Node>(2000..2150, small_star_cleaning);
+}
+
+#[test]
+fn a_hundred_and_fifty_swarm_seeds_converge_undoing_and_cleaning_up() {
+    let undos: u64 = (3000..3010)
+        .map(|seed| Simulation::<Node>::new(small_undoing(seed)).run().undos)
+        .sum();
+    assert!(undos > 10, "the typists undid something: {undos}");
+    sweep::<Node>(3000..3150, small_undoing);
 }
 
 #[test]

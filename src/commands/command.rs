@@ -30,6 +30,8 @@ pub enum Command {
     Peers,
     History(usize),
     Status,
+    Undo,
+    Redo,
     Help,
     Exit,
 }
@@ -54,6 +56,7 @@ pub const USAGE: &[&str] = &[
     "offline | online         stop | resume all network traffic",
     "peers                    the peers: address, state, RTT, acknowledged, last heard",
     "history [N]              the last N ops (default 20): who, when, what",
+    "undo | redo              revert | re-do this replica's own last edit (never a peer's)",
     "status                   replica id, version, counters",
     "exit                     flush the log and quit",
 ];
@@ -95,6 +98,8 @@ pub fn parse(line: &str) -> Result<Option<Command>, ParseError> {
             Command::History(n)
         }
         "status" => no_args(word, rest, Command::Status)?,
+        "undo" => no_args(word, rest, Command::Undo)?,
+        "redo" => no_args(word, rest, Command::Redo)?,
         "help" => no_args(word, rest, Command::Help)?,
         "exit" | "quit" => no_args(word, rest, Command::Exit)?,
         _ => {
@@ -376,6 +381,8 @@ mod tests {
         assert_eq!(ok("history"), Command::History(DEFAULT_HISTORY));
         assert_eq!(ok("history 5"), Command::History(5));
         assert_eq!(ok("status"), Command::Status);
+        assert_eq!(ok("undo"), Command::Undo);
+        assert_eq!(ok(" redo "), Command::Redo);
         assert_eq!(ok("  exit  \r\n"), Command::Exit);
         assert_eq!(parse("   ").unwrap(), None);
         assert_eq!(parse("# a comment").unwrap(), None);
@@ -401,6 +408,7 @@ mod tests {
         assert!(bad("edit delete 1 2 3").contains("usage"));
         assert!(bad("edit paste 1").contains("unknown edit"));
         assert!(bad("view now").contains("no arguments"));
+        assert!(bad("undo 2").contains("no arguments"));
         assert!(bad("save").contains("usage"));
         assert!(bad("history x").contains("whole number"));
         assert!(bad("history 1 2").contains("usage"));

@@ -11,8 +11,8 @@ use std::sync::mpsc::Sender;
 
 use crate::commands::command::{self, Command, USAGE};
 use crate::commands::input::Input;
-use crate::doc::VersionVector;
-use crate::net::{format_duration, format_utc, Change, Driver, FileStatus, Flow};
+use crate::doc::{Outcome, VersionVector};
+use crate::net::{format_duration, format_utc, Change, Driver, EditError, FileStatus, Flow};
 use crate::node::{Edit, Event, PeerState};
 use crate::store::write_user_file;
 
@@ -188,6 +188,8 @@ impl Session {
             Command::Peers => peers(driver),
             Command::History(n) => history(driver, n),
             Command::Status => status(driver),
+            Command::Undo => undo_or_redo(driver.undo(), "undone", "nothing to undo"),
+            Command::Redo => undo_or_redo(driver.redo(), "redone", "nothing to redo"),
             Command::Help => Reply {
                 body: USAGE.iter().map(|s| s.to_string()).collect(),
                 status: Ok(String::new()),
@@ -208,6 +210,37 @@ fn edit(driver: &mut Driver, edit: Edit) -> Reply {
         Ok(()) => Reply::ok(""),
         Err(e) => Reply::error(e.to_string()),
     }
+}
+
+/// `ok undone: removed 5 chars "hello"`, `ok redone: restored 2 chars
+/// "ab"`, or both parts.
+fn undo_or_redo(result: Result<Option<Outcome>, EditError>, done: &str, none: &str) -> Reply {
+    match result {
+        Ok(Some(o)) => Reply::ok(format!("{done}: {}", describe_outcome(&o))),
+        Ok(None) => Reply::error(none),
+        Err(e) => Reply::error(e.to_string()),
+    }
+}
+
+/// What an undo or redo changed, in words.
+pub fn describe_outcome(o: &Outcome) -> String {
+    let part = |verb: &str, n: usize, preview: &str| {
+        let more = if n > preview.chars().count() {
+            "..."
+        } else {
+            ""
+        };
+        let chars = if n == 1 { "char" } else { "chars" };
+        format!("{verb} {n} {chars} \"{}{more}\"", command::escape(preview))
+    };
+    let mut parts = Vec::new();
+    if o.removed > 0 {
+        parts.push(part("removed", o.removed, &o.removed_preview));
+    }
+    if o.restored > 0 {
+        parts.push(part("restored", o.restored, &o.restored_preview));
+    }
+    parts.join(", ")
 }
 
 fn version_line(v: &VersionVector) -> String {
@@ -509,6 +542,25 @@ mod tests {
         assert_eq!(Reply::ok("").render(), "ok\n");
         assert_eq!(Reply::error("bad\nthing").render(), "error: bad thing\n");
     }
+
+    #[test]
+    fn an_undo_says_what_it_removed_and_restored() {
+        let o = Outcome {
+            removed: 1,
+            restored: 50,
+            removed_preview: "\n".into(),
+            restored_preview: "x".repeat(40),
+            cursor: 0,
+        };
+        let r = undo_or_redo(Ok(Some(o)), "undone", "nothing to undo");
+        let more = format!("restored 50 chars \"{}...\"", "x".repeat(40));
+        assert_eq!(
+            r.render(),
+            format!("ok undone: removed 1 char \"\\n\", {more}\n")
+        );
+        let r = undo_or_redo(Ok(None), "redone", "nothing to redo");
+        assert_eq!(r.render(), "error: nothing to redo\n");
+    }
 }
 
 #[cfg(test)]
@@ -532,6 +584,8 @@ mod model_tests {
             Just("online".to_string()),
             Just("reconnect".to_string()),
             (0usize..30).prop_map(|n| format!("history {n}")),
+            Just("undo".to_string()),
+            Just("redo".to_string()),
             "[ -~]{0,30}".prop_filter("no save, add or exit", |l| {
                 let w = l.split_whitespace().next().unwrap_or("");
                 !matches!(w, "save" | "add" | "exit" | "quit")
@@ -546,7 +600,11 @@ mod model_tests {
             let mut driver = Driver::start(DriverConfig::new("127.0.0.1:0".parse().unwrap())).unwrap();
             let mut session = Session::new(false, None);
             let mut model: Vec<char> = Vec::new();
+            // Each command's text before / after it: a plain undo stack.
+            let mut undo: Vec<Vec<char>> = Vec::new();
+            let mut redo: Vec<Vec<char>> = Vec::new();
             for l in &lines {
+                let before = model.clone();
                 let parsed = command::parse(l);
                 let reply = match parsed.clone() {
                     Ok(Some(cmd)) => session.execute(&mut driver, cmd),
@@ -559,6 +617,10 @@ mod model_tests {
                         prop_assert_eq!(reply.status.is_ok(), pos <= model.len(), "{}", l);
                         if pos <= model.len() {
                             model.splice(pos..pos, text.chars());
+                            if !text.is_empty() {
+                                undo.push(before);
+                                redo.clear();
+                            }
                         }
                     }
                     Ok(Some(Command::Delete { pos, len })) => {
@@ -566,8 +628,26 @@ mod model_tests {
                         prop_assert_eq!(reply.status.is_ok(), fits, "{}", l);
                         if fits {
                             model.drain(pos..pos + len);
+                            undo.push(before);
+                            redo.clear();
                         }
                     }
+                    Ok(Some(Command::Undo)) => match undo.pop() {
+                        Some(text) => {
+                            prop_assert!(reply.status.as_ref().is_ok_and(|s| s.starts_with("undone: ")), "{:?}", reply);
+                            model = text;
+                            redo.push(before);
+                        }
+                        None => prop_assert_eq!(reply.status, Err("nothing to undo".to_string())),
+                    },
+                    Ok(Some(Command::Redo)) => match redo.pop() {
+                        Some(text) => {
+                            prop_assert!(reply.status.as_ref().is_ok_and(|s| s.starts_with("redone: ")), "{:?}", reply);
+                            model = text;
+                            undo.push(before);
+                        }
+                        None => prop_assert_eq!(reply.status, Err("nothing to redo".to_string())),
+                    },
                     Ok(Some(_)) => prop_assert!(reply.status.is_ok(), "{} -> {:?}", l, reply),
                     _ => prop_assert!(reply.status.is_err()),
                 }

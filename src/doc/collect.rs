@@ -98,6 +98,17 @@
 //! promise gives the same result as on a replica that collected nothing
 //! (tests: `tests/collect_props.rs` runs random concurrent sessions with
 //! and without collection and compares every replica).
+//!
+//! Undo keeps the promise the way a keystroke does (see `doc::undo`): it
+//! restores deleted text as *new* chars, typed at a position of the
+//! visible text now, so its ops name only visible chars as left origins
+//! and delete targets, and at most the first of a run of stable tombstones
+//! as a right origin (rule 2). It never re-inserts a deleted char's id or
+//! names a tombstone as an origin, and it keeps the text it restores
+//! itself (the op log may have dropped it); a stable tombstone is only
+//! looked up for where it is, with a fallback once it is gone (tests:
+//! `doc::undo::tests`, and `tests/undo_props.rs` with cleanup between
+//! undos).
 
 use super::id::{Id, IdSpan};
 use super::oplog::EntryOp;

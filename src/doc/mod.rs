@@ -52,12 +52,14 @@ mod op;
 mod oplog;
 mod pending;
 mod sequence;
+mod undo;
 mod version;
 
 pub use error::Error;
 pub use history::{Inflated, Inflater};
 pub use id::{Id, IdSpan, ReplicaId, TargetSpan};
 pub use op::{Op, OpKind};
+pub use undo::{Change, LocalEdits, Outcome, Removal, UndoStack};
 pub use version::VersionVector;
 
 use jumprope::{JumpRope, JumpRopeBuf};
@@ -171,6 +173,21 @@ impl Doc {
         self.seq
             .visible_pos(id)
             .map(|(pos, visible)| (pos as usize, visible))
+    }
+
+    /// The ids of the visible chars `range`, in document order, as spans
+    /// of consecutive ids; `None` if the range is out of range. O(log n + k).
+    pub fn ids_in(&self, range: std::ops::Range<usize>) -> Option<Vec<IdSpan>> {
+        if range.start > range.end || range.end > self.len() {
+            return None;
+        }
+        let mut out = Vec::new();
+        self.seq.visible_ids(
+            range.start as u64,
+            (range.end - range.start) as u64,
+            &mut out,
+        );
+        Some(out)
     }
 
     /// The id the next local change will use.

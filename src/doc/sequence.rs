@@ -311,6 +311,45 @@ impl Sequence {
         panic!("visible position past the end of the sequence")
     }
 
+    /// Appends the ids of visible chars `pos .. pos + len` (all below
+    /// `visible_len`) to `out`, in document order, as spans of consecutive
+    /// ids (a span is extended when the next char continues it).
+    pub fn visible_ids(&self, pos: u64, len: u64, out: &mut Vec<IdSpan>) {
+        if len == 0 {
+            return;
+        }
+        let (mut leaf, start) = self.descend(pos);
+        let mut skip = pos - start;
+        let mut remaining = len;
+        while remaining > 0 && leaf != NONE {
+            let l = &self.leaves[leaf as usize];
+            for p in l.pieces.iter().filter(|p| !p.deleted) {
+                let n = p.len as u64;
+                if skip >= n {
+                    skip -= n;
+                    continue;
+                }
+                let take = (n - skip).min(remaining);
+                let span = IdSpan::new(p.id.add(skip), take);
+                match out.last_mut() {
+                    Some(last)
+                        if last.start.replica == span.start.replica
+                            && last.end_counter() == span.start.counter =>
+                    {
+                        last.len += take
+                    }
+                    _ => out.push(span),
+                }
+                skip = 0;
+                remaining -= take;
+                if remaining == 0 {
+                    break;
+                }
+            }
+            leaf = l.next;
+        }
+    }
+
     /// Number of visible chars before char `id`, and whether `id` itself is
     /// visible; `None` if `id` is not a char here.
     pub fn visible_pos(&self, id: Id) -> Option<(u64, bool)> {

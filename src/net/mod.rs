@@ -38,7 +38,7 @@ use file_binding::FileBinding;
 pub use file_binding::FileStatus;
 use refusals::Refusals;
 
-use crate::doc;
+use crate::doc::{self, LocalEdits, Outcome, UndoStack};
 use crate::host::{BootConfig, BootError, Host, HostStats};
 use crate::node::{self, Edit, Event, Node, PeerState, Refusal, Time, Transmit};
 use crate::store::{self, Recovered, Store, StoreError};
@@ -108,6 +108,33 @@ pub enum StartError {
 impl From<BootError> for StartError {
     fn from(e: BootError) -> StartError {
         StartError::Snapshot(e.to_string())
+    }
+}
+
+/// The driver as the place undo and redo make their edits: node edits,
+/// recorded by the stack itself, settled once the whole step is made.
+struct Unrecorded<'a> {
+    driver: &'a mut Driver,
+}
+
+impl LocalEdits for Unrecorded<'_> {
+    fn doc(&self) -> &doc::Doc {
+        self.driver.host.node().doc()
+    }
+    fn insert(&mut self, pos: usize, text: &str) -> Result<(), doc::Error> {
+        let now = self.driver.now();
+        let text = text.to_string();
+        self.driver
+            .host
+            .node_mut()
+            .edit(now, Edit::Insert { pos, text })
+    }
+    fn delete(&mut self, pos: usize, len: usize) -> Result<(), doc::Error> {
+        let now = self.driver.now();
+        self.driver
+            .host
+            .node_mut()
+            .edit(now, Edit::Delete { pos, len })
     }
 }
 
@@ -197,6 +224,8 @@ pub struct Driver {
     file_edits: u64,
     /// Editors of the bound file (`editor`).
     editors: Option<editor::EditorBridge>,
+    /// This replica's own edits, for `undo` and `redo`.
+    undo: UndoStack,
 }
 
 impl Driver {
@@ -283,6 +312,7 @@ impl Driver {
             file: None,
             file_edits: 0,
             editors: None,
+            undo: UndoStack::new(),
         };
         driver.settle();
         if let Some(path) = config.file {
@@ -343,12 +373,86 @@ impl Driver {
         self.host.persist_error()
     }
 
-    /// A local edit. When it returns `Ok`, the edit is durable (with a data
-    /// directory) and on its way to the peers.
+    /// A local edit, an undo step of its own. When it returns `Ok`, the
+    /// edit is durable (with a data directory) and on its way to the peers.
     pub fn edit(&mut self, edit: Edit) -> Result<(), EditError> {
+        self.edit_in_step(edit, false)
+    }
+
+    /// A local edit; `merge`: it joins the open undo step (more of one
+    /// burst of typing) instead of starting one. Clears the redo stack.
+    pub fn edit_in_step(&mut self, edit: Edit, merge: bool) -> Result<(), EditError> {
+        self.follow_replica();
         let now = self.now();
+        let doc = self.host.node().doc();
+        let replica = doc.replica();
+        let (deleting, inserting) = match &edit {
+            Edit::Delete { pos, len } => (doc::Change::deleting(doc, *pos, *len), None),
+            Edit::Insert { pos, text } => (None, Some((*pos, text.chars().count()))),
+        };
         self.host.node_mut().edit(now, edit)?;
+        let doc = self.host.node().doc();
+        let change =
+            deleting.or_else(|| inserting.and_then(|(pos, n)| doc::Change::inserted(doc, pos, n)));
+        if let Some(change) = change {
+            self.undo.record(replica, change, merge);
+        }
+        self.follow_replica();
         self.settle();
+        self.durable()
+    }
+
+    /// Ends the open undo step: the next edit starts a new one.
+    pub fn close_undo_step(&mut self) {
+        self.undo.close();
+    }
+
+    /// Reverts this replica's last own step still in the text (see
+    /// `doc::undo`), as ordinary local edits. `Ok(None)`: nothing to undo.
+    pub fn undo(&mut self) -> Result<Option<Outcome>, EditError> {
+        self.undo_or_redo(true)
+    }
+
+    /// Re-does the last step undone. `Ok(None)`: nothing to redo.
+    pub fn redo(&mut self) -> Result<Option<Outcome>, EditError> {
+        self.undo_or_redo(false)
+    }
+
+    fn undo_or_redo(&mut self, undo: bool) -> Result<Option<Outcome>, EditError> {
+        self.follow_replica();
+        let mut stack = std::mem::take(&mut self.undo);
+        let mut target = Unrecorded { driver: self };
+        let result = if undo {
+            stack.undo(&mut target)
+        } else {
+            stack.redo(&mut target)
+        };
+        self.undo = stack;
+        self.settle();
+        let outcome = result?;
+        self.durable()?;
+        Ok(outcome)
+    }
+
+    /// Steps that can be undone and redone.
+    pub fn undo_depth(&self) -> (usize, usize) {
+        (self.undo.undo_len(), self.undo.redo_len())
+    }
+
+    /// Clears the undo stack, with a notice, when the document now belongs
+    /// to a new replica id (a rejoin): its ids name chars that are no
+    /// longer ours.
+    fn follow_replica(&mut self) {
+        let replica = self.host.node().doc().replica();
+        if self.undo.follow(replica) {
+            self.host.push_notice(format!(
+                "undo history cleared: this replica is now {replica}, and the steps \
+                 recorded before name chars it re-made under new ids"
+            ));
+        }
+    }
+
+    fn durable(&self) -> Result<(), EditError> {
         match self.host.persist_error() {
             Some(e) => Err(EditError::NotDurable(e.to_string())),
             None => Ok(()),
@@ -546,6 +650,7 @@ impl Driver {
         while let Some(event) = self.next_event() {
             events.push(event);
         }
+        self.follow_replica();
         while let Some(notice) = self.host.poll_notice() {
             on_notice(notice);
         }

@@ -367,3 +367,77 @@ fn a_flood_under_delay_holds_at_most_the_delay_queue_bound() {
         "datagrams within the bound are still held"
     );
 }
+
+/// A newcomer that typed before joining rejoins under a new replica id:
+/// its undo stack named chars it re-made, so it is cleared, with a notice,
+/// and an undo then changes nothing.
+#[test]
+fn a_rejoin_clears_the_undo_stack_with_a_notice() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node = sends_whole();
+    let mut doc = Doc::new(ReplicaId(5));
+    doc.insert(0, "a document long enough to be sent whole")
+        .unwrap();
+    store_of(&tmp.path().join("holder"), &doc);
+    let holder = DriverConfig {
+        node: node.clone(),
+        ..config(Some(&tmp.path().join("holder")))
+    };
+    let mut holder = Driver::start(holder).unwrap();
+    let holder_addr = holder.local_addr();
+    let (stop, inbox) = std::sync::mpsc::channel::<()>();
+    let holder_waker = holder.waker();
+    let holder = std::thread::spawn(move || {
+        holder
+            .run(&inbox, |_, _| Flow::Exit, |_, _| {}, |_| {})
+            .unwrap();
+    });
+
+    let mut d = Driver::start(DriverConfig {
+        node,
+        peers: vec![holder_addr],
+        ..config(None)
+    })
+    .unwrap();
+    let before = d.node().doc().replica();
+    d.edit(Edit::Insert {
+        pos: 0,
+        text: "typed early ".into(),
+    })
+    .unwrap();
+    assert_eq!(d.undo_depth(), (1, 0));
+    let want = doc.len() + "typed early ".len();
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let mut tx = Some(tx);
+    let mut notices = Vec::new();
+    let deadline = d.now() + Duration::from_secs(30);
+    d.run_with_idle(
+        &rx,
+        |_, _| Flow::Continue,
+        |_, _| {},
+        |notice| notices.push(notice),
+        |driver| {
+            let doc = driver.node().doc();
+            if doc.replica() != before && doc.len() == want {
+                tx.take(); // closes the inbox: the loop ends
+            }
+            assert!(driver.now() < deadline, "the newcomer did not rejoin");
+            Some(deadline)
+        },
+    )
+    .unwrap();
+    assert!(
+        notices
+            .iter()
+            .any(|n| n.starts_with("undo history cleared")),
+        "{notices:?}"
+    );
+    let text = d.node().doc().text();
+    assert!(text.contains("typed early "), "{text:?}");
+    assert_eq!(d.undo().unwrap(), None, "nothing to undo");
+    assert_eq!(d.node().doc().text(), text);
+
+    stop.send(()).unwrap();
+    holder_waker.wake().unwrap();
+    holder.join().unwrap();
+}

@@ -1254,6 +1254,11 @@ impl Node {
 
     /// A valid datagram from `addr`, sent by `replica`, arrived.
     fn on_heard(&mut self, now: Time, addr: SocketAddr, replica: ReplicaId) {
+        // A member from its first datagram on, and remembered durably
+        // before we answer it (the host writes the membership before it
+        // sends): if we let it in with a snapshot and then restart, we
+        // must still wait for its reports.
+        self.stability.note_member(replica);
         let peer = self.peers.get_mut(&addr).expect("ensured");
         if peer.replica.is_some_and(|r| r != replica) {
             peer.reset_replica(replica);

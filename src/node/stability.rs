@@ -185,6 +185,17 @@ impl Stability {
         self.changes += 1;
     }
 
+    /// `replica` spoke to us: a member to remember (unless gone).
+    pub fn note_member(&mut self, replica: ReplicaId) {
+        if !self.remembered.contains(&replica)
+            && !self.gone.contains_key(&replica)
+            && self.remembered.len() < MAX_REMEMBERED
+        {
+            self.remembered.insert(replica);
+            self.changes += 1;
+        }
+    }
+
     /// A member's report named `members` (those it counts that its
     /// version does not name): any we did not know is a member here too,
     /// without a report yet, so cleanup waits for it (or for the horizon:

@@ -17,6 +17,10 @@ pub enum Command {
     TogglePeers,
     /// Esc or Ctrl-K: the command prompt.
     Prompt,
+    /// Ctrl-Z: undo this replica's last own step.
+    Undo,
+    /// Ctrl-Y or Ctrl-Shift-Z: redo.
+    Redo,
     /// Ctrl-Q or Ctrl-C.
     Quit,
     /// The terminal changed size (columns, rows).
@@ -25,7 +29,7 @@ pub enum Command {
 
 /// The one-line reminder of the keys.
 pub const HELP: &str =
-    "^S save  ^O offline/online  ^P peers  Esc/^K command (help, add, sync, ...)  ^Q quit";
+    "^S save  ^Z/^Y undo/redo  ^O offline/online  ^P peers  Esc/^K command (help, add, ...)  ^Q quit";
 
 /// The command for a terminal event while editing, if any.
 pub fn command(event: &Event) -> Option<Command> {
@@ -40,6 +44,7 @@ pub fn command(event: &Event) -> Option<Command> {
 fn key_command(key: &KeyEvent) -> Option<Command> {
     let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
     let alt = key.modifiers.contains(KeyModifiers::ALT);
+    let shift = key.modifiers.contains(KeyModifiers::SHIFT);
     let edit = |a| Some(Command::Edit(a));
     match key.code {
         KeyCode::Char(c) if ctrl => match c.to_ascii_lowercase() {
@@ -47,6 +52,10 @@ fn key_command(key: &KeyEvent) -> Option<Command> {
             'o' => Some(Command::ToggleOnline),
             'p' => Some(Command::TogglePeers),
             'k' => Some(Command::Prompt),
+            // Ctrl-Shift-Z where the terminal tells it from Ctrl-Z.
+            'z' if shift || c == 'Z' => Some(Command::Redo),
+            'z' => Some(Command::Undo),
+            'y' => Some(Command::Redo),
             'q' | 'c' => Some(Command::Quit),
             _ => None,
         },
@@ -138,6 +147,17 @@ mod tests {
         assert_eq!(command(&key(KeyCode::Char('c'), ctrl)), Some(Command::Quit));
         assert_eq!(command(&key(KeyCode::Esc, none)), Some(Command::Prompt));
         assert_eq!(command(&key(KeyCode::Char('x'), ctrl)), None);
+        assert_eq!(command(&key(KeyCode::Char('z'), ctrl)), Some(Command::Undo));
+        assert_eq!(command(&key(KeyCode::Char('y'), ctrl)), Some(Command::Redo));
+        let ctrl_shift = ctrl | KeyModifiers::SHIFT;
+        assert_eq!(
+            command(&key(KeyCode::Char('Z'), ctrl_shift)),
+            Some(Command::Redo)
+        );
+        assert_eq!(
+            command(&key(KeyCode::Char('z'), ctrl_shift)),
+            Some(Command::Redo)
+        );
         assert_eq!(
             command(&key(KeyCode::Left, ctrl)),
             Some(Command::Edit(Action::WordLeft))

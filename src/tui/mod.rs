@@ -10,8 +10,10 @@
 //! - [`mirror`] keeps the text as a rope, in step with the doc;
 //! - [`model`] is the cursor, window, wrapping, scrolling, editing (pure);
 //! - [`keys`] turns terminal events into commands;
+//! - [`burst`] says which edits make one undo step;
 //! - [`view`] draws.
 
+pub mod burst;
 pub mod keys;
 pub mod mirror;
 pub mod model;
@@ -33,21 +35,28 @@ use ratatui::backend::CrosstermBackend;
 use ratatui::Terminal;
 
 use crate::commands::command::{self, Command as CliCommand};
-use crate::commands::session::Session;
+use crate::commands::session::{describe_outcome, Session};
 use crate::doc::{Doc, Id};
 use crate::net::{format_utc, unix_ms_now, Driver, EditError, Flow};
 use crate::node::{Edit, Event, PeerState};
 
+use burst::Burst;
 use keys::{Command, PromptKey};
 use model::{Editor, Target};
 use view::{Marker, Panel, Status};
 
-impl Target for Driver {
+/// The driver, for an edit that joins the open undo step or not.
+struct InStep<'a> {
+    driver: &'a mut Driver,
+    merge: bool,
+}
+
+impl Target for InStep<'_> {
     fn doc(&self) -> &Doc {
-        self.node().doc()
+        self.driver.node().doc()
     }
     fn edit(&mut self, edit: Edit) -> Result<Option<String>, String> {
-        match Driver::edit(self, edit) {
+        match self.driver.edit_in_step(edit, self.merge) {
             Ok(()) => Ok(None),
             Err(EditError::NotDurable(e)) => Ok(Some(format!("NOT DURABLE: {e}"))),
             Err(EditError::Doc(e)) => Err(e.to_string()),
@@ -116,6 +125,8 @@ enum Mode {
 /// Everything the editor keeps between callbacks.
 struct Ui {
     editor: Editor,
+    /// Which edits make one undo step.
+    burst: Burst,
     session: Session,
     mode: Mode,
     /// Output of the last command, until a key is pressed.
@@ -156,6 +167,7 @@ pub fn run(driver: &mut Driver, data_note: String) -> io::Result<()> {
     let text = view::text_area(ratatui::layout::Rect::new(0, 0, size.width, size.height));
     let ui = RefCell::new(Ui {
         editor: Editor::new(driver.node().doc(), text.width.into(), text.height.into()),
+        burst: Burst::default(),
         session: Session::new(true, None),
         mode: Mode::Editing,
         output: None,
@@ -277,9 +289,17 @@ impl Ui {
             // A key closes the command output, and does nothing else.
             return Flow::Continue;
         }
+        if !matches!(command, Command::Edit(_) | Command::Resize(..)) {
+            self.burst.close();
+        }
         match command {
             Command::Edit(action) => {
-                match self.editor.apply(driver, action) {
+                let merge = self.burst.joins(&action, driver.now());
+                if !merge {
+                    driver.close_undo_step();
+                }
+                let mut target = InStep { driver, merge };
+                match self.editor.apply(&mut target, action) {
                     Ok(Some(warning)) => self.message = warning,
                     Ok(None) => {}
                     Err(e) => self.message = format!("error: {e}"),
@@ -299,12 +319,36 @@ impl Ui {
                     "offline: no network traffic; editing goes on (^O to come back)".into()
                 };
             }
+            Command::Undo => self.undo_or_redo(driver, true),
+            Command::Redo => self.undo_or_redo(driver, false),
             Command::TogglePeers => self.show_peers = !self.show_peers,
             Command::Prompt => self.mode = Mode::Prompt(String::new()),
             Command::Quit => return self.quit(driver),
             Command::Resize(w, h) => self.resize(driver, w, h),
         }
         Flow::Continue
+    }
+
+    /// Ctrl-Z / Ctrl-Y: the text is taken whole (local edits bring no
+    /// patches) and the cursor goes where the change was.
+    fn undo_or_redo(&mut self, driver: &mut Driver, undo: bool) {
+        let (result, done, none) = if undo {
+            (driver.undo(), "undone", "nothing to undo")
+        } else {
+            (driver.redo(), "redone", "nothing to redo")
+        };
+        self.message = match result {
+            Ok(Some(outcome)) => {
+                self.editor.reload_at(driver.node().doc(), outcome.cursor);
+                format!("{done}: {}", describe_outcome(&outcome))
+            }
+            Ok(None) => none.to_string(),
+            Err(e) => {
+                self.editor.reload(driver.node().doc());
+                format!("error: {e}")
+            }
+        };
+        self.tell_cursor(driver);
     }
 
     fn resize(&mut self, driver: &Driver, w: u16, h: u16) {

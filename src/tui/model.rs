@@ -349,6 +349,15 @@ impl Editor {
         self.scroll_to_cursor(doc);
     }
 
+    /// Copies the text whole after local edits made elsewhere (an undo),
+    /// and puts the cursor at `pos` (clamped to the text).
+    pub fn reload_at(&mut self, doc: &Doc, pos: usize) {
+        self.mirror.copy(doc);
+        self.set_cursor_pos(doc, pos.min(doc.len()));
+        self.goal = None;
+        self.scroll_to_cursor(doc);
+    }
+
     /// Scrolls as little as needed to show the cursor.
     pub fn scroll_to_cursor(&mut self, doc: &Doc) {
         let cursor = self.cursor_loc(doc);

@@ -16,6 +16,7 @@ use std::net::SocketAddr;
 use hdrhistogram::Histogram;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rumor::doc::{Change, LocalEdits, UndoStack};
 use rumor::host::{BootConfig, Host};
 use rumor::node::{Config, Event as NodeEvent, Node, Time, Transmit};
 use rumor::wire::GroupKey;
@@ -94,6 +95,25 @@ enum Event {
     Deadline,
 }
 
+/// A node as the place an undo makes its edits.
+struct NodeEdits<'a, N: SimNode> {
+    node: &'a mut N,
+    now: Time,
+}
+
+impl<N: SimNode> LocalEdits for NodeEdits<'_, N> {
+    fn doc(&self) -> &Doc {
+        self.node.doc()
+    }
+    fn insert(&mut self, pos: usize, text: &str) -> Result<(), rumor::doc::Error> {
+        let text = text.to_string();
+        self.node.edit(self.now, Edit::Insert { pos, text })
+    }
+    fn delete(&mut self, pos: usize, len: usize) -> Result<(), rumor::doc::Error> {
+        self.node.edit(self.now, Edit::Delete { pos, len })
+    }
+}
+
 /// One simulated machine: the hosted replica (none while crashed) over its
 /// disk, which survives it.
 struct Replica<N: SimNode> {
@@ -122,6 +142,9 @@ struct Replica<N: SimNode> {
     /// Not yet a member: it was started as a newcomer (see `boot`) and has
     /// not had a member's document yet. Its ops were never sent.
     newcomer: bool,
+    /// The typist's own edits, for undo and redo (`--undo`). In memory:
+    /// a crash forgets it, as it does in `rumor`.
+    undo: UndoStack,
 }
 
 /// Virtual time allowed for cleaning up all history after the deadline
@@ -185,6 +208,7 @@ struct Counters {
     partitions: u64,
     offline: u64,
     checks: u64,
+    undos: u64,
 }
 
 /// A world of nodes of protocol `N` (the real `Node` unless a test says otherwise).
@@ -299,6 +323,7 @@ impl<N: SimNode> Simulation<N> {
                     shown_len: 0,
                     vouched: VersionVector::new(),
                     newcomer: false,
+                    undo: UndoStack::new(),
                 }
             })
             .collect();
@@ -999,6 +1024,7 @@ impl<N: SimNode> Simulation<N> {
     fn crash(&mut self, i: usize) {
         self.counters.crashes += 1;
         let r = &mut self.replicas[i];
+        r.undo.clear();
         if let Some(host) = r.host.take() {
             self.retransmits_of_dead += host.node().0.retransmits();
             self.counters.rejoins_of_dead += host.node().0.rejoins();
@@ -1041,24 +1067,87 @@ impl<N: SimNode> Simulation<N> {
         let Some(edit) = step.edit else {
             return;
         };
-        self.trace_line(|| format!("edit n{i} {edit:?}"));
-        let r = &mut self.replicas[i];
-        if let Some(node) = r.node_mut() {
-            if let Err(e) = node.edit(Time(now), edit.clone()) {
-                let why = format!("node {i} refused an in-range local edit {edit:?}: {e}");
-                self.fail(why);
+        let undo = self.cfg.undo > 0.0 && self.work_rng.random_bool(self.cfg.undo);
+        if undo {
+            // Instead of the keystroke: an undo, or (one time in three) a redo.
+            let redo = self.work_rng.random_bool(1.0 / 3.0);
+            if !self.undo_once(i, now, redo) {
                 return;
             }
+        } else {
+            self.trace_line(|| format!("edit n{i} {edit:?}"));
+            let r = &mut self.replicas[i];
+            if let Some(node) = r.node_mut() {
+                // Kept only when the typists undo: other runs stay as they were.
+                let record = self.cfg.undo > 0.0;
+                let replica = node.doc().replica();
+                let deleting = match &edit {
+                    Edit::Delete { pos, len } if record => Change::deleting(node.doc(), *pos, *len),
+                    _ => None,
+                };
+                if let Err(e) = node.edit(Time(now), edit.clone()) {
+                    let why = format!("node {i} refused an in-range local edit {edit:?}: {e}");
+                    self.fail(why);
+                    return;
+                }
+                let change = deleting.or_else(|| match &edit {
+                    Edit::Insert { pos, text } if record => {
+                        Change::inserted(node.doc(), *pos, text.chars().count())
+                    }
+                    _ => None,
+                });
+                if let Some(change) = change {
+                    r.undo.record(replica, change, false);
+                }
+            }
+            r.shown_len = match &edit {
+                Edit::Insert { text, .. } => r.shown_len + text.chars().count(),
+                Edit::Delete { len, .. } => r.shown_len.saturating_sub(*len),
+            };
         }
         self.ops_issued += 1;
-        r.shown_len = match &edit {
-            Edit::Insert { text, .. } => r.shown_len + text.chars().count(),
-            Edit::Delete { len, .. } => r.shown_len.saturating_sub(*len),
-        };
         self.drain(i);
         if self.ops_issued == self.cfg.ops && self.phase == Phase::Faults {
             let at = ms(self.cfg.fault_ms).max(self.now());
             self.queue.push(at, Event::Heal);
+        }
+    }
+
+    /// Node `i`'s typist undoes (or redoes) its own last step, through
+    /// the node as ordinary local edits. False if the run failed.
+    fn undo_once(&mut self, i: usize, now: Micros, redo: bool) -> bool {
+        let r = &mut self.replicas[i];
+        let Some(node) = r.host.as_mut().map(|h| &mut h.node_mut().0) else {
+            return true;
+        };
+        let mut stack = std::mem::take(&mut r.undo);
+        let mut target = NodeEdits {
+            node,
+            now: Time(now),
+        };
+        let done = if redo {
+            stack.redo(&mut target)
+        } else {
+            stack.undo(&mut target)
+        };
+        r.undo = stack;
+        match done {
+            Ok(outcome) => {
+                if let Some(o) = &outcome {
+                    r.shown_len = (r.shown_len + o.restored).saturating_sub(o.removed);
+                    self.counters.undos += 1;
+                }
+                let what = if redo { "redo" } else { "undo" };
+                self.trace_line(|| match &outcome {
+                    Some(o) => format!("{what} n{i} -{} +{}", o.removed, o.restored),
+                    None => format!("{what} n{i}: nothing"),
+                });
+                true
+            }
+            Err(e) => {
+                self.fail(format!("node {i} refused an undo's local edit: {e}"));
+                false
+            }
         }
     }
 
@@ -1188,6 +1277,7 @@ impl<N: SimNode> Simulation<N> {
                     .filter_map(|r| r.node())
                     .map(|n| n.rejoins())
                     .sum::<u64>(),
+            undos: c.undos,
             partitions: c.partitions,
             offline_periods: c.offline,
             safety_checks: c.checks,
