@@ -633,3 +633,100 @@ fn many_crossing_edits_from_an_editor_and_a_peer_are_all_kept_once() {
     converge(&mut [&mut a, &mut b], CONVERGE, logs, |t| t == doc);
     wait_for_file(&file, &doc);
 }
+
+/// A small deterministic generator (xorshift), so a failure replays.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// A request that is valid in shape but arbitrary in content: stale and
+/// future revisions, positions past the end, reversed and overlapping
+/// ranges, huge numbers, wrong types.
+fn arbitrary_request(rng: &mut Rng, id: u64, uri: &str) -> Value {
+    let number = |rng: &mut Rng| -> Value {
+        match rng.below(6) {
+            0 => json!(-1),
+            1 => json!(u64::MAX),
+            2 => json!(1.5),
+            3 => json!("3"),
+            _ => json!(rng.below(6)),
+        }
+    };
+    let position = |rng: &mut Rng| json!({"line": number(rng), "character": number(rng)});
+    let mut delta = Vec::new();
+    for _ in 0..rng.below(4) {
+        let text = ["", "x", "😀\r\n", "\n\n", "é"][rng.below(5) as usize];
+        delta.push(
+            json!({"range": {"start": position(rng), "end": position(rng)},
+                          "replacement": text}),
+        );
+    }
+    let params = match rng.below(6) {
+        0 => {
+            let content = ["", "a\r\nb", "zz\n"][rng.below(3) as usize];
+            json!({"uri": uri, "content": content})
+        }
+        1 => json!({"uri": uri, "revision": number(rng), "delta": delta}),
+        2 => json!({"uri": uri, "ranges": [{"start": position(rng), "end": position(rng)}]}),
+        3 => json!({"uri": "file:///nowhere", "revision": 0, "delta": delta}),
+        4 => json!({"uri": uri, "delta": {"revision": number(rng), "delta": delta}}),
+        _ => json!(null),
+    };
+    let method = [
+        "open",
+        "edit",
+        "edit",
+        "edit",
+        "cursor",
+        "close",
+        "initialize",
+    ][rng.below(7) as usize];
+    json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})
+}
+
+#[test]
+fn arbitrary_requests_get_answers_and_never_crash_rumor() {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path();
+    let file = tmp.path().join("h.txt");
+    fs::write(&file, "one\r\ntwo 😀\n").unwrap();
+    let mut a = Peer::start(file_spec("a", &file), logs);
+    let socket = socket_of(&file);
+    let file_uri = uri(&file);
+    for seed in 1..=4u64 {
+        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        let mut s = UnixStream::connect(&socket).unwrap();
+        let mut bytes = frame(&json!({"jsonrpc": "2.0", "id": 0, "method": "open",
+            "params": {"uri": file_uri, "content": "one\r\ntwo 😀\n"}}));
+        for id in 1..=150 {
+            bytes.extend(frame(&arbitrary_request(&mut rng, id, &file_uri)));
+        }
+        s.write_all(&bytes).unwrap();
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        let mut got = Vec::new();
+        let _ = s.read_to_end(&mut got);
+        let answers = read_frames(std::io::Cursor::new(got));
+        let mut answered = std::collections::BTreeSet::new();
+        while let Ok(m) = answers.recv_timeout(Duration::from_secs(5)) {
+            if let Some(id) = m.get("id").and_then(Value::as_u64) {
+                answered.insert(id);
+            }
+        }
+        assert_eq!(answered.len(), 151, "seed {seed}: every request answered");
+        assert!(a.is_running(), "seed {seed}");
+    }
+    // The document is still one the file agrees with.
+    let text = wait_until_stable(&mut a);
+    wait_for_file(&file, &text);
+}
