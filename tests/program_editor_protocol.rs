@@ -730,3 +730,44 @@ fn arbitrary_requests_get_answers_and_never_crash_rumor() {
     let text = wait_until_stable(&mut a);
     wait_for_file(&file, &text);
 }
+
+#[test]
+fn one_client_reaches_two_rumors_sharing_two_files_of_one_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path();
+    let (f1, f2) = (tmp.path().join("one.txt"), tmp.path().join("two.txt"));
+    fs::write(&f1, "first\n").unwrap();
+    fs::write(&f2, "second\n").unwrap();
+    let mut a = Peer::start(file_spec("a", &f1), logs);
+    let mut b = Peer::start(file_spec("b", &f2), logs);
+    let mut ed = Editor::start(tmp.path());
+    assert_eq!(ed.open(&f2, "second\n")["result"], "ok");
+    assert_eq!(ed.edit(json!([range(0, 0, 0, 0, "2:")]))["result"], "ok");
+    let (uri1, uri2) = (uri(&f1), uri(&f2));
+    let r = ed.request("open", json!({"uri": uri1, "content": "first\n"}));
+    assert_eq!(r["result"], "ok", "{r}");
+    let r = ed.request(
+        "edit",
+        json!({"uri": uri1, "revision": 0, "delta": [range(0, 0, 0, 0, "1:")]}),
+    );
+    assert_eq!(r["result"], "ok", "{r}");
+    wait_for_text(&mut a, CONVERGE, "the edit of one.txt", |t| {
+        t == "1:first\n"
+    });
+    wait_for_text(&mut b, CONVERGE, "the edit of two.txt", |t| {
+        t == "2:second\n"
+    });
+    // A file neither shares.
+    let r = ed.request(
+        "open",
+        json!({"uri": uri(&tmp.path().join("three.txt")), "content": ""}),
+    );
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not shared"),
+        "{r}"
+    );
+    assert_eq!(uri2, ed.uri);
+}

@@ -292,7 +292,7 @@ impl EditorBridge {
 }
 
 /// The path of a `file://` URI (percent-escapes decoded).
-fn uri_path(uri: &str) -> Option<PathBuf> {
+pub fn uri_path(uri: &str) -> Option<PathBuf> {
     let rest = uri.strip_prefix("file://")?;
     let rest = rest.strip_prefix("localhost").unwrap_or(rest);
     let bytes = rest.as_bytes();
