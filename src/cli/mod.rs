@@ -1,6 +1,7 @@
 //! The `rumor` program: flags (clap), then the event loop with a prompt
 //! (terminal) or a script reader (pipe) feeding it commands.
 
+pub mod client;
 pub mod secret;
 
 // The command layer lives beside the front ends (see `commands`); these
@@ -40,6 +41,11 @@ pub enum Sub {
     /// Open the full-screen terminal editor (same flags; `rumor edit PATH`
     /// is `rumor edit --file PATH`).
     Edit(Box<EditArgs>),
+    /// Bridge an editor plugin to the running rumor that shares a file
+    /// here: JSON-RPC (LSP framing) on standard input and output, to the
+    /// socket in the nearest `.rumor/` directory (teamtype's editor
+    /// protocol; see README "Use your own editor").
+    Client,
     /// Write a new group secret for --secret-file.
     Keygen {
         #[arg(value_name = "FILE")]
@@ -150,6 +156,7 @@ pub fn main() -> ExitCode {
             }
             edit(run)
         }
+        Some(Sub::Client) => client::run(),
         Some(Sub::Keygen { file }) => match secret::keygen(&file) {
             Ok(key) => {
                 eprintln!(

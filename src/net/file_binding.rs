@@ -471,7 +471,7 @@ impl Driver {
     }
 
     /// Makes `hunks` (on the document's current text) as local edits.
-    fn apply_hunks(&mut self, hunks: &[Hunk]) -> Result<(), String> {
+    pub(super) fn apply_hunks(&mut self, hunks: &[Hunk]) -> Result<(), String> {
         if hunks.is_empty() {
             return Ok(());
         }
@@ -610,6 +610,18 @@ impl Driver {
         }
         binding.stamp = current;
         if text == binding.base {
+            return;
+        }
+        if self.editor_owns_file() {
+            // An editor's buffer is the truth while it has the file open:
+            // this save is not merged, and the file gets the document again.
+            self.host.push_notice(format!(
+                "{} was changed by another program while an editor has it open: \
+                 the change is not merged, and the file is written over with the document",
+                binding.path.display()
+            ));
+            binding.base = text;
+            binding.written = None;
             return;
         }
         let ours = self.host.node().doc().text();

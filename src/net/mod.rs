@@ -12,6 +12,7 @@
 //! Sending never spins: a send that would block is queued and retried when
 //! mio says the socket is writable; meanwhile the node keeps its own queue.
 
+pub mod editor;
 mod faults;
 pub mod file_binding;
 pub mod interfaces;
@@ -226,6 +227,8 @@ pub struct Driver {
     file: Option<FileBinding>,
     /// Times the document was changed from the file.
     file_edits: u64,
+    /// Editors of the bound file (`editor`).
+    editors: Option<editor::EditorBridge>,
     /// This replica's own edits, for `undo` and `redo`.
     undo: UndoStack,
 }
@@ -313,11 +316,13 @@ impl Driver {
             refusals: Refusals::default(),
             file: None,
             file_edits: 0,
+            editors: None,
             undo: UndoStack::new(),
         };
         driver.settle();
         if let Some(path) = config.file {
-            driver.bind_file(path)?;
+            driver.bind_file(path.clone())?;
+            driver.serve_editors(&path);
         }
         Ok(driver)
     }
@@ -552,6 +557,7 @@ impl Driver {
         let mut leaving: Option<Time> = None;
         loop {
             let file_due = self.tend_file();
+            self.tend_editors();
             self.report(&mut on_event, &mut on_notice);
             if let Some(deadline) = leaving {
                 if self.peers_have_everything() || self.now() >= deadline {
@@ -580,11 +586,19 @@ impl Driver {
                 }
             }
             let (mut readable, mut writable) = (false, false);
+            let mut editors = Vec::new();
             for event in events.iter() {
-                if event.token() == SOCKET {
-                    readable |= event.is_readable();
-                    writable |= event.is_writable();
+                match event.token() {
+                    SOCKET => {
+                        readable |= event.is_readable();
+                        writable |= event.is_writable();
+                    }
+                    WAKER => {}
+                    token => editors.push(token),
                 }
+            }
+            for token in editors {
+                self.editor_ready(token);
             }
             if writable {
                 self.flush_blocked();
