@@ -1,8 +1,12 @@
-//! Drawing: the text window, the peers' cursors, the status bar, the
-//! message or prompt line, and a panel. Only the rows on screen are laid
+//! Drawing: the text window, the selection and search matches, the
+//! peers' cursors, the status bar, the message or prompt line, and a
+//! panel. Only the rows on screen are laid
 //! out; ratatui then writes to the terminal only the cells that changed
 //! since the last frame.
 
+use std::ops::Range;
+
+use ratatui::buffer::Buffer;
 use ratatui::layout::{Position, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
@@ -11,7 +15,7 @@ use ratatui::Frame;
 
 use crate::doc::{Doc, ReplicaId};
 
-use super::model::{char_width, screen_position, Editor};
+use super::model::{char_width, screen_position, Editor, ScreenRow};
 
 /// Rows under the text: the status bar and the message line.
 pub const CHROME_ROWS: u16 = 2;
@@ -39,9 +43,22 @@ pub struct Status {
     pub save: String,
     /// The bottom line: a message, or the prompt being typed.
     pub message: String,
-    /// The prompt is open: the bottom line is `:` and what is typed.
+    /// A prompt is open: the bottom line is the prompt and what is typed
+    /// (the message after it).
     pub prompt: Option<String>,
 }
+
+/// What a frame shows besides the text.
+pub struct Shown<'a> {
+    pub markers: &'a [Marker],
+    /// Search matches on screen.
+    pub matches: &'a [Range<usize>],
+    pub status: &'a Status,
+    pub panel: Option<&'a Panel>,
+}
+
+/// The background of a search match.
+pub const MATCH_COLOR: Color = Color::Yellow;
 
 /// A box over the lower part of the text: command output or the peers.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,14 +89,13 @@ pub fn text_area(area: Rect) -> Rect {
 }
 
 /// Draws one frame.
-pub fn draw(
-    frame: &mut Frame,
-    editor: &mut Editor,
-    doc: &Doc,
-    markers: &[Marker],
-    status: &Status,
-    panel: Option<&Panel>,
-) {
+pub fn draw(frame: &mut Frame, editor: &mut Editor, doc: &Doc, shown: &Shown) {
+    let Shown {
+        markers,
+        matches,
+        status,
+        panel,
+    } = *shown;
     let area = frame.area();
     let text = text_area(area);
     let mut rows = editor.screen_rows(doc);
@@ -110,6 +126,14 @@ pub fn draw(
             text.width as usize,
             Style::default(),
         );
+    }
+    let found = Style::default().bg(MATCH_COLOR).fg(Color::Black);
+    for range in matches {
+        paint(buf, text, rope, &rows, range, found);
+    }
+    if let Some(range) = editor.selection(doc) {
+        let selected = Style::default().add_modifier(Modifier::REVERSED);
+        paint(buf, text, rope, &rows, &range, selected);
     }
     for m in markers {
         if let Some((y, x)) = screen_position(rope, &rows, m.pos) {
@@ -143,13 +167,13 @@ pub fn draw(
             height: 1,
         };
         match &status.prompt {
-            Some(typed) => {
-                let line = format!(":{typed}");
+            Some(line) => {
                 let x = line
                     .chars()
                     .count()
                     .min(area.width.saturating_sub(1) as usize);
-                frame.render_widget(Paragraph::new(line), bottom);
+                let text = format!("{line}   {}", status.message);
+                frame.render_widget(Paragraph::new(text), bottom);
                 frame.set_cursor_position(Position::new(bottom.x + x as u16, bottom.y));
             }
             None => frame.render_widget(Paragraph::new(status.message.as_str()), bottom),
@@ -160,6 +184,42 @@ pub fn draw(
         if let Some((y, x)) = screen_position(editor.mirror.rope(), &rows, cursor) {
             let x = (x as u16).min(text.width.saturating_sub(1));
             frame.set_cursor_position(Position::new(text.x + x, text.y + y as u16));
+        }
+    }
+}
+
+/// Styles the cells of the chars of `range` on screen (and the cell after
+/// a line's end when its newline is in it).
+fn paint(
+    buf: &mut Buffer,
+    text: Rect,
+    rope: &ropey::Rope,
+    rows: &[ScreenRow],
+    range: &Range<usize>,
+    style: Style,
+) {
+    for (y, row) in rows.iter().enumerate() {
+        if range.end <= row.start || range.start > row.end {
+            continue;
+        }
+        let mut col = 0;
+        let mut chars = rope.chars_at(row.start);
+        for pos in row.start..=row.end {
+            let w = if pos < row.end {
+                chars.next().map_or(1, |c| char_width(c, col))
+            } else if row.last && pos < rope.len_chars() {
+                1
+            } else {
+                break;
+            };
+            if range.contains(&pos) {
+                for x in col..col + w {
+                    if x < text.width as usize {
+                        buf[(text.x + x as u16, text.y + y as u16)].set_style(style);
+                    }
+                }
+            }
+            col += w;
         }
     }
 }
@@ -254,7 +314,15 @@ mod tests {
             ..Status::default()
         };
         terminal
-            .draw(|f| draw(f, &mut ed, &doc, &markers, &status, None))
+            .draw(|f| {
+                let shown = Shown {
+                    markers: &markers,
+                    matches: &[],
+                    status: &status,
+                    panel: None,
+                };
+                draw(f, &mut ed, &doc, &shown)
+            })
             .unwrap();
         let lines = screen(&terminal);
         assert_eq!(lines[0], "hello   world   ");
@@ -282,7 +350,15 @@ mod tests {
                 lines: vec!["x".into(); 9],
             };
             terminal
-                .draw(|f| draw(f, &mut ed, &doc, &[], &Status::default(), Some(&panel)))
+                .draw(|f| {
+                    let shown = Shown {
+                        markers: &[],
+                        matches: &[0..2],
+                        status: &Status::default(),
+                        panel: Some(&panel),
+                    };
+                    draw(f, &mut ed, &doc, &shown)
+                })
                 .unwrap();
         }
     }
