@@ -1205,4 +1205,101 @@ mod tests {
         assert_eq!(ed.selection(&d), None);
         assert_eq!(ed.cursor_pos(&d), 0);
     }
+
+    #[derive(Clone, Debug)]
+    enum Input {
+        Apply(Action),
+        Select(Action),
+        Click(usize, usize, bool),
+        Find(String, Search),
+        Cut,
+        Remote(usize, String),
+    }
+
+    fn any_action() -> impl proptest::strategy::Strategy<Value = Action> {
+        use proptest::prelude::*;
+        prop_oneof![
+            "[ab\n日]{0,3}".prop_map(Action::Insert),
+            Just(Action::Backspace),
+            Just(Action::Delete),
+            Just(Action::Left),
+            Just(Action::Right),
+            Just(Action::Up),
+            Just(Action::Down),
+            Just(Action::Home),
+            Just(Action::End),
+            Just(Action::PageUp),
+            Just(Action::PageDown),
+            Just(Action::WordLeft),
+            Just(Action::WordRight),
+            Just(Action::DocStart),
+            Just(Action::DocEnd),
+        ]
+    }
+
+    fn any_input() -> impl proptest::strategy::Strategy<Value = Input> {
+        use proptest::prelude::*;
+        let how = prop_oneof![
+            Just(Search::Here),
+            Just(Search::Next),
+            Just(Search::Previous)
+        ];
+        prop_oneof![
+            any_action().prop_map(Input::Apply),
+            any_action().prop_map(Input::Select),
+            (0usize..12, 0usize..8, any::<bool>()).prop_map(|(x, y, d)| Input::Click(x, y, d)),
+            ("[ab\n]{0,2}", how).prop_map(|(q, h)| Input::Find(q, h)),
+            Just(Input::Cut),
+            (0usize..40, "[xy]{0,3}").prop_map(|(p, t)| Input::Remote(p, t)),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Any keys, clicks, searches and remote edits: no panic, the
+        /// mirror equals the doc, and the selection is within the text.
+        #[test]
+        fn any_input_keeps_the_editor_whole(
+            inputs in proptest::collection::vec(any_input(), 1..40),
+            width in 1usize..8,
+            height in 1usize..5,
+        ) {
+            let mut mine = doc("ab a\nb");
+            let mut theirs = peer_of(&mine);
+            let mut ed = Editor::new(&mine, width, height);
+            for input in inputs {
+                match input {
+                    Input::Apply(a) => {
+                        ed.apply(&mut mine, a).unwrap();
+                    }
+                    Input::Select(a) => ed.select(&mine, a),
+                    Input::Click(x, y, drag) => ed.click(&mine, x, y, drag),
+                    Input::Find(q, how) => {
+                        ed.find(&mine, &q, how);
+                        ed.matches_on_screen(&mine, &q);
+                    }
+                    Input::Cut => {
+                        ed.delete_selection(&mut mine).unwrap();
+                    }
+                    Input::Remote(pos, text) => {
+                        if text.is_empty() {
+                            if !theirs.is_empty() {
+                                theirs.delete(pos % theirs.len(), 1).unwrap();
+                            }
+                        } else {
+                            theirs.insert(pos % (theirs.len() + 1), &text).unwrap();
+                        }
+                        receive(&mut mine, &theirs, &mut ed);
+                        for op in mine.ops_since(theirs.version_ref()) {
+                            theirs.apply(op).unwrap();
+                        }
+                    }
+                }
+                proptest::prop_assert_eq!(ed.mirror.rope().to_string(), mine.text());
+                if let Some(r) = ed.selection(&mine) {
+                    proptest::prop_assert!(r.end <= mine.len() && r.start < r.end);
+                }
+                ed.screen_rows(&mine);
+            }
+        }
+    }
 }

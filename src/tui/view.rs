@@ -339,6 +339,37 @@ mod tests {
     }
 
     #[test]
+    fn the_selection_and_matches_are_painted() {
+        let mut doc = Doc::new(ReplicaId(1));
+        doc.insert(0, "find me\nme too").unwrap();
+        let mut ed = Editor::new(&doc, 10, 3);
+        ed.select_range(&doc, 5..9);
+        let mut terminal = Terminal::new(TestBackend::new(10, 5)).unwrap();
+        terminal
+            .draw(|f| {
+                let shown = Shown {
+                    markers: &[],
+                    matches: &[8..10, 12..13],
+                    status: &Status::default(),
+                    panel: None,
+                };
+                draw(f, &mut ed, &doc, &shown)
+            })
+            .unwrap();
+        let buf = terminal.backend().buffer();
+        let reversed = |x: u16, y: u16| buf[(x, y)].modifier.contains(Modifier::REVERSED);
+        assert!(!reversed(4, 0));
+        assert!(reversed(5, 0) && reversed(6, 0));
+        assert!(
+            reversed(7, 0),
+            "the selected newline: the cell after the line"
+        );
+        assert!(reversed(0, 1) && !reversed(1, 1));
+        assert_eq!(buf[(1, 1)].bg, MATCH_COLOR, "a match");
+        assert_eq!(buf[(2, 1)].bg, Color::Reset);
+    }
+
+    #[test]
     fn tiny_terminals_do_not_break_drawing() {
         let mut doc = Doc::new(ReplicaId(1));
         doc.insert(0, "日本語\tand\u{7}more\n").unwrap();
@@ -353,7 +384,7 @@ mod tests {
                 .draw(|f| {
                     let shown = Shown {
                         markers: &[],
-                        matches: &[0..2],
+                        matches: &[0..2, 3..4],
                         status: &Status::default(),
                         panel: Some(&panel),
                     };
