@@ -364,7 +364,10 @@ impl Ui {
             Command::Copy | Command::Cut => {
                 let doc = driver.node().doc();
                 match self.editor.selected_text(doc) {
-                    None => self.message = "nothing selected (Shift with a move selects)".into(),
+                    None => {
+                        self.message =
+                            "nothing selected (Shift with a move selects; ^Q quits)".into()
+                    }
                     Some(text) => {
                         let n = text.chars().count();
                         copy_to_terminal(&text);
@@ -394,7 +397,10 @@ impl Ui {
                     self.edit(driver, Action::Insert(self.clipboard.clone()));
                 }
             }
-            Command::Find => self.mode = Mode::Find(String::new()),
+            Command::Find => {
+                self.mode = Mode::Find(String::new());
+                self.message = "Enter/F3 next, Shift-F3/Up previous, Esc back to editing".into();
+            }
             Command::FindAgain { forward } => {
                 let how = if forward {
                     Search::Next
