@@ -231,6 +231,13 @@ fn two_editors_in_tmux_see_each_other() {
         s.lines().nth(1) == Some("lineshello from alice! bye")
     });
 
+    // A selection is presence too: bob sees alice's selected "bye"
+    // underlined (in her colour).
+    tmux.keys(alice, &["End", "S-Left", "S-Left", "S-Left"]);
+    tmux.wait_for(bob, "alice's selection", true, |s| {
+        s.lines().nth(1).is_some_and(|l| l.contains("\x1b[4m"))
+    });
+
     // Ctrl-Q (alice) and `quit` at the prompt (bob): the editors exit
     // cleanly and the terminal is as before.
     for (w, who) in [(alice, "alice"), (bob, "bob")] {

@@ -156,8 +156,8 @@ struct Ui {
     query: String,
     save_path: Option<std::path::PathBuf>,
     last_save: Option<String>,
-    /// The cursor last told to the peers.
-    told_cursor: Option<Option<Id>>,
+    /// The cursor and selection anchor last told to the peers.
+    told_cursor: Option<(Option<Id>, Option<Option<Id>>)>,
     /// A disk error held node events back: patches may be missing, so
     /// the text is copied whole until it is over.
     stale: bool,
@@ -546,9 +546,10 @@ impl Ui {
 
     fn tell_cursor(&mut self, driver: &mut Driver) {
         let cursor = self.editor.cursor_id();
-        if self.told_cursor != Some(cursor) {
-            driver.set_cursor(cursor);
-            self.told_cursor = Some(cursor);
+        let anchor = self.editor.selection_anchor(driver.node().doc());
+        if self.told_cursor != Some((cursor, anchor)) {
+            driver.set_selection(cursor, anchor);
+            self.told_cursor = Some((cursor, anchor));
         }
     }
 
@@ -665,11 +666,13 @@ fn markers(driver: &Driver) -> Vec<Marker> {
         .presences()
         .into_iter()
         .filter_map(|p| {
-            let pos = match p.cursor {
-                None => doc.len(),
+            let place = |anchor: Option<Id>| match anchor {
+                None => Some(doc.len()),
                 // A char this replica has not received yet: no marker.
-                Some(id) => doc.position_of(id)?.0,
+                Some(id) => Some(doc.position_of(id)?.0),
             };
+            let pos = place(p.cursor)?;
+            let selection = p.anchor.and_then(place);
             let name = if p.name.is_empty() {
                 p.replica.to_string()
             } else {
@@ -678,6 +681,7 @@ fn markers(driver: &Driver) -> Vec<Marker> {
             Some(Marker {
                 name,
                 pos,
+                selection,
                 color: view::peer_color(p.replica),
             })
         })

@@ -352,6 +352,12 @@ impl Editor {
         (!range.is_empty()).then_some(range)
     }
 
+    /// The selection's other end as peers are told it: `None` when
+    /// nothing is selected.
+    pub fn selection_anchor(&self, doc: &Doc) -> Option<Option<Id>> {
+        self.selection(doc).and(self.anchor)
+    }
+
     /// The selected text, if any.
     pub fn selected_text(&self, doc: &Doc) -> Option<String> {
         let range = self.selection(doc)?;

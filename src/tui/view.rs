@@ -26,6 +26,8 @@ pub struct Marker {
     pub name: String,
     /// Char position (0 ..= len).
     pub pos: usize,
+    /// The other end of its selection, if it has text selected.
+    pub selection: Option<usize>,
     pub color: Color,
 }
 
@@ -126,6 +128,15 @@ pub fn draw(frame: &mut Frame, editor: &mut Editor, doc: &Doc, shown: &Shown) {
             text.width as usize,
             Style::default(),
         );
+    }
+    for m in markers {
+        if let Some(end) = m.selection {
+            let range = m.pos.min(end)..m.pos.max(end);
+            let style = Style::default()
+                .fg(m.color)
+                .add_modifier(Modifier::UNDERLINED);
+            paint(buf, text, rope, &rows, &range, style);
+        }
     }
     let found = Style::default().bg(MATCH_COLOR).fg(Color::Black);
     for range in matches {
@@ -305,6 +316,7 @@ mod tests {
         let markers = vec![Marker {
             name: "bob".into(),
             pos: 2,
+            selection: Some(0),
             color: Color::Cyan,
         }];
         let status = Status {
@@ -333,6 +345,9 @@ mod tests {
         let buf = terminal.backend().buffer();
         assert_eq!(buf[(2, 0)].bg, Color::Cyan, "bob's cursor");
         assert_eq!(buf[(3, 0)].bg, Color::Reset);
+        assert_eq!(buf[(0, 0)].fg, Color::Cyan, "bob's selection");
+        assert!(buf[(1, 0)].modifier.contains(Modifier::UNDERLINED));
+        assert!(!buf[(2, 0)].modifier.contains(Modifier::UNDERLINED));
         terminal
             .backend_mut()
             .assert_cursor_position(Position::new(0, 0));
