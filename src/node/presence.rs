@@ -1,6 +1,5 @@
 //! Presence: who has the document open and where their cursor (and
-//! selection) is, spread
-//! as ephemeral state (like Yjs awareness).
+//! selection) is, spread as ephemeral state (like Yjs awareness).
 //!
 //! An editor calls [`Node::set_cursor`] (or [`Node::set_selection`])
 //! whenever its cursor or selection moves. The node
