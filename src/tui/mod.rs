@@ -370,7 +370,7 @@ impl Ui {
                     }
                     Some(text) => {
                         let n = text.chars().count();
-                        copy_to_terminal(&text);
+                        let system = copy_to_terminal(&text);
                         self.clipboard = text;
                         if command == Command::Cut {
                             driver.close_undo_step();
@@ -386,6 +386,10 @@ impl Ui {
                             self.tell_cursor(driver);
                         } else {
                             self.message = format!("copied {n} chars");
+                            if !system {
+                                self.message
+                                    .push_str(" (too many for the system clipboard)");
+                            }
                         }
                     }
                 }
@@ -688,13 +692,22 @@ fn markers(driver: &Driver) -> Vec<Marker> {
         .collect()
 }
 
+/// Most text OSC 52 carries: terminals cap the sequence (xterm and tmux
+/// at about 100 kB), and a bigger one only slows the screen down.
+const OSC52_MAX: usize = 74_000;
+
 /// Puts `text` on the system clipboard through the terminal (OSC 52),
-/// where the terminal allows it; others ignore the sequence.
-fn copy_to_terminal(text: &str) {
+/// where the terminal allows it; others ignore the sequence. `false`: too
+/// long to send.
+fn copy_to_terminal(text: &str) -> bool {
     use std::io::Write;
+    if text.len() > OSC52_MAX {
+        return false;
+    }
     let mut out = io::stdout();
     let _ = write!(out, "\x1b]52;c;{}\x07", base64(text.as_bytes()));
     let _ = out.flush();
+    true
 }
 
 /// Standard base64 with padding (for OSC 52).

@@ -431,9 +431,11 @@ impl Editor {
     pub fn click(&mut self, doc: &Doc, x: usize, y: usize, drag: bool) {
         self.sync(doc);
         let pos = self.position_on_screen(doc, x, y);
-        if !drag || self.anchor.is_none() {
+        if !drag {
             // Where a drag would start from.
             self.anchor = Some(doc.id_at(pos));
+        } else if self.anchor.is_none() {
+            self.anchor = Some(self.cursor);
         }
         self.set_cursor_pos(doc, pos);
         self.goal = None;
