@@ -430,6 +430,12 @@ fn the_editor_selects_copies_pastes_and_finds() {
         false,
         first_line("one two threeone 2 three"),
     );
+    // Ctrl-F shows the last search again; Up goes to the previous match.
+    // (Not Shift-F3: xterm's sequence for it reads as a cursor report.)
+    tmux.keys(alice, &["C-f", "Up", "Escape"]);
+    tmux.wait_for(alice, "the previous match", false, |s| {
+        s.contains("L1 C8 (3 selected)")
+    });
 
     tmux.keys(alice, &["C-q"]);
     tmux.wait_for(alice, "the editor's exit", false, |s| {

@@ -24,6 +24,8 @@ pub enum Command {
     /// Ctrl-F: the search prompt.
     Find,
     /// F3 / Shift-F3: the next / previous match of the last search.
+    /// (xterm's Shift-F3, `CSI 1;2R`, reads as a cursor position report
+    /// and never arrives: Ctrl-F then Up works on every terminal.)
     FindAgain {
         forward: bool,
     },

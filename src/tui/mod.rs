@@ -135,8 +135,12 @@ enum Mode {
     Editing,
     /// The command line being typed.
     Prompt(String),
-    /// The search being typed (Ctrl-F).
-    Find(String),
+    /// The search being typed (Ctrl-F). `fresh`: it is the last search,
+    /// shown again; the first char typed replaces it.
+    Find {
+        query: String,
+        fresh: bool,
+    },
 }
 
 /// Everything the editor keeps between callbacks.
@@ -305,8 +309,15 @@ impl Ui {
             }
             return Flow::Continue;
         }
-        if let Mode::Find(query) = &mut self.mode {
-            let how = match keys::search_key(&event) {
+        if let Mode::Find { query, fresh } = &mut self.mode {
+            let key = keys::search_key(&event);
+            if *fresh && matches!(key, Some(SearchKey::Type(_) | SearchKey::Backspace)) {
+                query.clear();
+            }
+            if key.is_some() {
+                *fresh = false;
+            }
+            let how = match key {
                 Some(SearchKey::Type(s)) => {
                     query.push_str(&s);
                     Search::Here
@@ -402,7 +413,10 @@ impl Ui {
                 }
             }
             Command::Find => {
-                self.mode = Mode::Find(String::new());
+                self.mode = Mode::Find {
+                    query: self.query.clone(),
+                    fresh: true,
+                };
                 self.message = "Enter/F3 next, Shift-F3/Up previous, Esc back to editing".into();
             }
             Command::FindAgain { forward } => {
@@ -575,7 +589,7 @@ impl Ui {
         // Matches change only with a key or a remote edit, both of which
         // make the screen dirty.
         let matches = match &self.mode {
-            Mode::Find(query) => self.editor.matches_on_screen(doc, query),
+            Mode::Find { query, .. } => self.editor.matches_on_screen(doc, query),
             _ => Vec::new(),
         };
         let (status, markers, panel) = &snapshot;
@@ -641,7 +655,7 @@ impl Ui {
         };
         let message = match &self.mode {
             Mode::Prompt(_) => String::new(),
-            Mode::Find(_) => self.message.clone(),
+            Mode::Find { .. } => self.message.clone(),
             Mode::Editing => format!("L{} C{}{selected}  {}", line + 1, col + 1, self.message),
         };
         Status {
@@ -655,7 +669,7 @@ impl Ui {
             message,
             prompt: match &self.mode {
                 Mode::Prompt(line) => Some(format!(":{line}")),
-                Mode::Find(query) => Some(format!("find: {query}")),
+                Mode::Find { query, .. } => Some(format!("find: {query}")),
                 Mode::Editing => None,
             },
         }
