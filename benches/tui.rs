@@ -99,7 +99,15 @@ fn status() -> Status {
 fn frame(terminal: &mut Terminal<TestBackend>, ed: &mut Editor, doc: &Doc, markers: &[Marker]) {
     let status = status();
     terminal
-        .draw(|f| view::draw(f, ed, doc, markers, &status, None))
+        .draw(|f| {
+            let shown = view::Shown {
+                markers,
+                matches: &[],
+                status: &status,
+                panel: None,
+            };
+            view::draw(f, ed, doc, &shown)
+        })
         .unwrap();
 }
 

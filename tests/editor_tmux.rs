@@ -1,7 +1,8 @@
 //! Two real `rumor edit` processes on 127.0.0.1, each in its own tmux
 //! window: text typed (and pasted) in one appears in the other, each shows
 //! the other's cursor, Ctrl-Z and Ctrl-Y undo and redo one's own typing,
-//! and Ctrl-Q or Ctrl-C gives back a working terminal.
+//! and Ctrl-Q or `quit` at the prompt gives back a working terminal; in
+//! one editor, typing over a Shift-selection, copy and paste, and find.
 //!
 //! Driven with `tmux send-keys` and read with `tmux capture-pane`, polled
 //! until a deadline (never a fixed sleep). tmux runs on a private socket
@@ -230,10 +231,23 @@ fn two_editors_in_tmux_see_each_other() {
         s.lines().nth(1) == Some("lineshello from alice! bye")
     });
 
-    // Ctrl-Q (alice) and Ctrl-C (bob): the editors exit cleanly and the
-    // terminal is as before.
-    for (w, who, key) in [(alice, "alice", "C-q"), (bob, "bob", "C-c")] {
-        tmux.keys(w, &[key]);
+    // A selection is presence too: bob sees alice's selected "bye"
+    // underlined (in her colour).
+    tmux.keys(alice, &["End", "S-Left", "S-Left", "S-Left"]);
+    tmux.wait_for(bob, "alice's selection", true, |s| {
+        s.lines().nth(1).is_some_and(|l| l.contains("\x1b[4m"))
+    });
+
+    // Ctrl-Q (alice) and `quit` at the prompt (bob): the editors exit
+    // cleanly and the terminal is as before.
+    for (w, who) in [(alice, "alice"), (bob, "bob")] {
+        if who == "alice" {
+            tmux.keys(w, &["C-q"]);
+        } else {
+            tmux.keys(w, &["C-k"]);
+            tmux.type_text(w, "quit");
+            tmux.keys(w, &["Enter"]);
+        }
         tmux.wait_for(w, "the editor's exit", false, |s| s.contains("EXITED-0"));
         let read = |f: &str| std::fs::read_to_string(dir.path().join(format!("{who}.{f}")));
         let start = Instant::now();
@@ -329,4 +343,102 @@ fn the_editor_on_a_file_keeps_it_written_and_shows_outside_saves() {
         std::fs::read_to_string(&file).unwrap(),
         ">> first line\nSECOND line\n"
     );
+}
+
+/// Selecting, copy and paste, and find, in one editor: typing over a
+/// Shift-selection replaces it and one Ctrl-Z brings it back; Ctrl-C then
+/// Ctrl-V duplicates text; Ctrl-F finds, Enter goes to the next match.
+#[test]
+fn the_editor_selects_copies_pastes_and_finds() {
+    if !tmux_available() {
+        assert!(
+            std::env::var_os("RUMOR_REQUIRE_TMUX").is_none(),
+            "tmux is required here (RUMOR_REQUIRE_TMUX is set) but not installed"
+        );
+        eprintln!("skipped: tmux is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let tmux = Tmux {
+        socket: format!("rumor-test-select-{}", std::process::id()),
+    };
+    let shell = "env -i PATH=/usr/bin:/bin TERM=xterm-256color PS1='$ ' bash --norc --noprofile";
+    tmux.ok(&[
+        "-f",
+        "/dev/null",
+        "new-session",
+        "-d",
+        "-s",
+        "t",
+        "-n",
+        "alice",
+        "-x",
+        "100",
+        "-y",
+        "14",
+        shell,
+    ]);
+    tmux.ok(&["set-option", "-g", "escape-time", "0"]);
+    let alice = "t:0";
+    let args = format!("--listen 127.0.0.1:{}", free_port());
+    tmux.type_text(alice, &editor_line(dir.path(), "alice", &args));
+    tmux.keys(alice, &["Enter"]);
+    tmux.wait_for(alice, "the editor", false, |s| s.contains("| online |"));
+    let first_line = |want: &'static str| move |s: &str| s.lines().next() == Some(want);
+
+    tmux.type_text(alice, "one two three");
+    tmux.wait_for(alice, "the typing", false, first_line("one two three"));
+
+    // Shift+Ctrl+Right selects a word; typing replaces it; one Ctrl-Z
+    // undoes the whole replacement.
+    tmux.keys(alice, &["Home", "C-Right", "Right", "C-S-Right"]);
+    tmux.wait_for(alice, "the selection", false, |s| {
+        s.contains("L1 C8 (3 selected)")
+    });
+    tmux.type_text(alice, "2");
+    tmux.wait_for(alice, "the replacement", false, first_line("one 2 three"));
+    tmux.keys(alice, &["C-z"]);
+    tmux.wait_for(alice, "the undo", false, first_line("one two three"));
+
+    // Shift+Home selects the line, Ctrl-C copies, Ctrl-V pastes at the end.
+    tmux.keys(alice, &["End", "S-Home", "C-c"]);
+    tmux.wait_for(alice, "the copy", false, |s| s.contains("copied 13 chars"));
+    tmux.keys(alice, &["End", "C-v"]);
+    tmux.wait_for(
+        alice,
+        "the paste",
+        false,
+        first_line("one two threeone two three"),
+    );
+
+    // Ctrl-F finds (from the end: wraps to the first "two"), Enter goes
+    // on to the next, Esc returns to editing with the match selected.
+    tmux.keys(alice, &["C-f"]);
+    tmux.type_text(alice, "two");
+    tmux.wait_for(alice, "the search prompt", false, |s| {
+        s.contains("find: two")
+    });
+    tmux.keys(alice, &["Enter"]);
+    tmux.keys(alice, &["Escape"]);
+    tmux.wait_for(alice, "the second match", false, |s| {
+        s.contains("L1 C21 (3 selected)")
+    });
+    tmux.type_text(alice, "2");
+    tmux.wait_for(
+        alice,
+        "typing over the match",
+        false,
+        first_line("one two threeone 2 three"),
+    );
+    // Ctrl-F shows the last search again; Up goes to the previous match.
+    // (Not Shift-F3: xterm's sequence for it reads as a cursor report.)
+    tmux.keys(alice, &["C-f", "Up", "Escape"]);
+    tmux.wait_for(alice, "the previous match", false, |s| {
+        s.contains("L1 C8 (3 selected)")
+    });
+
+    tmux.keys(alice, &["C-q"]);
+    tmux.wait_for(alice, "the editor's exit", false, |s| {
+        s.contains("EXITED-0")
+    });
 }

@@ -501,8 +501,13 @@ impl Driver {
 
     /// Where this editor's cursor is, for the peers (see `node::presence`).
     pub fn set_cursor(&mut self, cursor: Option<doc::Id>) {
+        self.set_selection(cursor, None);
+    }
+
+    /// Where this editor's cursor and selection (its other end) are.
+    pub fn set_selection(&mut self, cursor: Option<doc::Id>, anchor: Option<Option<doc::Id>>) {
         let now = self.now();
-        self.host.node_mut().set_cursor(now, cursor);
+        self.host.node_mut().set_selection(now, cursor, anchor);
         self.settle();
     }
 

@@ -1,7 +1,8 @@
-//! Presence: who has the document open and where their cursor is, spread
-//! as ephemeral state (like Yjs awareness).
+//! Presence: who has the document open and where their cursor (and
+//! selection) is, spread as ephemeral state (like Yjs awareness).
 //!
-//! An editor calls [`Node::set_cursor`] whenever its cursor moves. The node
+//! An editor calls [`Node::set_cursor`] (or [`Node::set_selection`])
+//! whenever its cursor or selection moves. The node
 //! sends a [`PresenceFrame`] to every peer: at once when
 //! the cursor moved (at most one per [`MIN_GAP`]), and again every
 //! [`HEARTBEAT`] so that a peer that missed one (or joined later) catches
@@ -38,6 +39,8 @@ pub struct Presence {
     pub name: String,
     /// The char the cursor is just before; `None`: the end of the text.
     pub cursor: Option<Id>,
+    /// With text selected, its other end, as `cursor`.
+    pub anchor: Option<Option<Id>>,
     pub heard: Time,
 }
 
@@ -52,6 +55,7 @@ pub(super) struct PresenceState {
 #[derive(Debug)]
 struct Local {
     cursor: Option<Id>,
+    anchor: Option<Option<Id>>,
     seq: u64,
     /// The cursor moved since the last presence sent.
     moved: bool,
@@ -87,15 +91,23 @@ impl Node {
     /// Tells peers where this editor's cursor is: just before char
     /// `cursor`, or at the end of the text (`None`).
     pub fn set_cursor(&mut self, now: Time, cursor: Option<Id>) {
+        self.set_selection(now, cursor, None);
+    }
+
+    /// Tells peers where this editor's cursor is and, with text selected,
+    /// the selection's other end (`anchor`, as the cursor).
+    pub fn set_selection(&mut self, now: Time, cursor: Option<Id>, anchor: Option<Option<Id>>) {
         self.tick(now);
         let local = self.presence.local.get_or_insert(Local {
             cursor,
+            anchor,
             seq: 0,
             moved: true,
             last_sent: None,
         });
-        if local.cursor != cursor {
+        if (local.cursor, local.anchor) != (cursor, anchor) {
             local.cursor = cursor;
+            local.anchor = anchor;
             local.moved = true;
         }
         self.presence_timeout(now);
@@ -106,7 +118,7 @@ impl Node {
     pub fn leave_presence(&mut self, now: Time) {
         self.tick(now);
         if let Some(local) = self.presence.local.take() {
-            self.send_presence(local.seq + 1, local.cursor, true);
+            self.send_presence(local.seq + 1, local.cursor, None, true);
         }
     }
 
@@ -144,6 +156,7 @@ impl Node {
             addr: from,
             name: display_name(&p.name),
             cursor: p.cursor,
+            anchor: p.anchor,
             heard: now,
         };
         self.presence.remote.insert(
@@ -180,13 +193,19 @@ impl Node {
         local.seq += 1;
         local.moved = false;
         local.last_sent = Some(now);
-        let (seq, cursor) = (local.seq, local.cursor);
-        self.send_presence(seq, cursor, false);
+        let (seq, cursor, anchor) = (local.seq, local.cursor, local.anchor);
+        self.send_presence(seq, cursor, anchor, false);
     }
 
     /// Queues a presence for every peer (a down one too: like a ping, it
     /// may bring it back), replacing any older one still waiting there.
-    fn send_presence(&mut self, seq: u64, cursor: Option<Id>, leaving: bool) {
+    fn send_presence(
+        &mut self,
+        seq: u64,
+        cursor: Option<Id>,
+        anchor: Option<Option<Id>>,
+        leaving: bool,
+    ) {
         if !self.online {
             return;
         }
@@ -196,6 +215,7 @@ impl Node {
             name: truncate(&self.config.name, MAX_NAME),
             cursor,
             leaving,
+            anchor,
         });
         for peer in self.peers.values_mut() {
             peer.control.retain(|f| !matches!(f, Frame::Presence(_)));
@@ -318,6 +338,21 @@ mod tests {
     }
 
     #[test]
+    fn a_selection_reaches_the_peer_and_a_plain_cursor_clears_it() {
+        let (mut a, mut b) = (node(1, "ann"), node(2, "bob"));
+        a.add_peer(ms(0), addr(2));
+        let (from, to) = (Id::new(ReplicaId(1), 2), Id::new(ReplicaId(1), 7));
+        a.set_selection(ms(0), Some(to), Some(Some(from)));
+        deliver(ms(0), &mut a, addr(1), &mut b);
+        assert_eq!(b.presences()[0].cursor, Some(to));
+        assert_eq!(b.presences()[0].anchor, Some(Some(from)));
+        a.set_cursor(ms(100), Some(to));
+        a.handle_timeout(ms(100));
+        assert_eq!(deliver(ms(100), &mut a, addr(1), &mut b), 1, "a change");
+        assert_eq!(b.presences()[0].anchor, None);
+    }
+
+    #[test]
     fn old_copies_are_ignored_and_leaving_forgets_at_once() {
         let (mut a, mut b) = (node(1, "ann"), node(2, "bob"));
         a.add_peer(ms(0), addr(2));
@@ -334,6 +369,7 @@ mod tests {
                     name: "ann\x1b[2J".into(),
                     cursor: Some(Id::new(ReplicaId(1), counter)),
                     leaving,
+                    anchor: None,
                 })],
             )
         };

@@ -11,12 +11,14 @@
 //! - [`model`] is the cursor, window, wrapping, scrolling, editing (pure);
 //! - [`keys`] turns terminal events into commands;
 //! - [`burst`] says which edits make one undo step;
+//! - [`search`] finds text;
 //! - [`view`] draws.
 
 pub mod burst;
 pub mod keys;
 pub mod mirror;
 pub mod model;
+pub mod search;
 pub mod view;
 
 use std::cell::RefCell;
@@ -26,7 +28,10 @@ use std::sync::mpsc::{self, Sender};
 use std::sync::Arc;
 use std::thread;
 
-use crossterm::event::{DisableBracketedPaste, EnableBracketedPaste, Event as TermEvent};
+use crossterm::event::{
+    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
+    Event as TermEvent,
+};
 use crossterm::terminal::{
     disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen,
 };
@@ -41,11 +46,13 @@ use crate::net::{format_utc, unix_ms_now, Driver, EditError, Flow};
 use crate::node::{Edit, Event, PeerState};
 
 use burst::Burst;
-use keys::{Command, PromptKey};
-use model::{Editor, Target};
+use keys::{Command, PromptKey, SearchKey};
+use model::{Action, Editor, Search, Target};
 use view::{Marker, Panel, Status};
 
-/// The driver, for an edit that joins the open undo step or not.
+/// The driver, for an edit that joins the open undo step or not. Every
+/// edit after the first joins: one action (typing over a selection) is
+/// one step.
 struct InStep<'a> {
     driver: &'a mut Driver,
     merge: bool,
@@ -56,7 +63,9 @@ impl Target for InStep<'_> {
         self.driver.node().doc()
     }
     fn edit(&mut self, edit: Edit) -> Result<Option<String>, String> {
-        match self.driver.edit_in_step(edit, self.merge) {
+        let result = self.driver.edit_in_step(edit, self.merge);
+        self.merge = true;
+        match result {
             Ok(()) => Ok(None),
             Err(EditError::NotDurable(e)) => Ok(Some(format!("NOT DURABLE: {e}"))),
             Err(EditError::Doc(e)) => Err(e.to_string()),
@@ -79,6 +88,7 @@ pub fn restore_terminal() {
     if RAW.swap(false, Ordering::SeqCst) {
         let _ = crossterm::execute!(
             io::stdout(),
+            DisableMouseCapture,
             DisableBracketedPaste,
             LeaveAlternateScreen,
             crossterm::cursor::Show
@@ -96,7 +106,12 @@ fn enter_terminal() -> io::Result<Terminal<CrosstermBackend<Stdout>>> {
     }));
     enable_raw_mode()?;
     RAW.store(true, Ordering::SeqCst);
-    crossterm::execute!(io::stdout(), EnterAlternateScreen, EnableBracketedPaste)?;
+    crossterm::execute!(
+        io::stdout(),
+        EnterAlternateScreen,
+        EnableBracketedPaste,
+        EnableMouseCapture
+    )?;
     Terminal::new(CrosstermBackend::new(io::stdout()))
 }
 
@@ -120,6 +135,12 @@ enum Mode {
     Editing,
     /// The command line being typed.
     Prompt(String),
+    /// The search being typed (Ctrl-F). `fresh`: it is the last search,
+    /// shown again; the first char typed replaces it.
+    Find {
+        query: String,
+        fresh: bool,
+    },
 }
 
 /// Everything the editor keeps between callbacks.
@@ -133,10 +154,14 @@ struct Ui {
     output: Option<Panel>,
     show_peers: bool,
     message: String,
+    /// What Ctrl-C or Ctrl-X took, for Ctrl-V.
+    clipboard: String,
+    /// The last search, for F3.
+    query: String,
     save_path: Option<std::path::PathBuf>,
     last_save: Option<String>,
-    /// The cursor last told to the peers.
-    told_cursor: Option<Option<Id>>,
+    /// The cursor and selection anchor last told to the peers.
+    told_cursor: Option<(Option<Id>, Option<Option<Id>>)>,
     /// A disk error held node events back: patches may be missing, so
     /// the text is copied whole until it is over.
     stale: bool,
@@ -173,6 +198,8 @@ pub fn run(driver: &mut Driver, data_note: String) -> io::Result<()> {
         output: None,
         show_peers: false,
         message: format!("{data_note}  |  {}", keys::HELP),
+        clipboard: String::new(),
+        query: String::new(),
         save_path: None,
         last_save: None,
         told_cursor: None,
@@ -282,6 +309,40 @@ impl Ui {
             }
             return Flow::Continue;
         }
+        if let Mode::Find { query, fresh } = &mut self.mode {
+            let key = keys::search_key(&event);
+            if *fresh && matches!(key, Some(SearchKey::Type(_) | SearchKey::Backspace)) {
+                query.clear();
+            }
+            if key.is_some() {
+                *fresh = false;
+            }
+            let how = match key {
+                Some(SearchKey::Type(s)) => {
+                    query.push_str(&s);
+                    Search::Here
+                }
+                Some(SearchKey::Backspace) => {
+                    query.pop();
+                    Search::Here
+                }
+                Some(SearchKey::Next) => Search::Next,
+                Some(SearchKey::Previous) => Search::Previous,
+                Some(SearchKey::Close) => {
+                    self.mode = Mode::Editing;
+                    return Flow::Continue;
+                }
+                None => {
+                    if let TermEvent::Resize(w, h) = event {
+                        self.resize(driver, w, h);
+                    }
+                    return Flow::Continue;
+                }
+            };
+            self.query = query.clone();
+            self.find(driver, how);
+            return Flow::Continue;
+        }
         let Some(command) = keys::command(&event) else {
             return Flow::Continue;
         };
@@ -293,18 +354,78 @@ impl Ui {
             self.burst.close();
         }
         match command {
-            Command::Edit(action) => {
-                let merge = self.burst.joins(&action, driver.now());
-                if !merge {
-                    driver.close_undo_step();
-                }
-                let mut target = InStep { driver, merge };
-                match self.editor.apply(&mut target, action) {
-                    Ok(Some(warning)) => self.message = warning,
-                    Ok(None) => {}
-                    Err(e) => self.message = format!("error: {e}"),
-                }
+            Command::Edit(action) => self.edit(driver, action),
+            Command::Select(action) => {
+                self.editor.select(driver.node().doc(), action);
                 self.tell_cursor(driver);
+            }
+            Command::SelectAll => {
+                let doc = driver.node().doc();
+                self.editor.select_range(doc, 0..doc.len());
+                self.tell_cursor(driver);
+            }
+            Command::Click { x, y, drag } => {
+                let text = self.editor.height();
+                if usize::from(y) < text || drag {
+                    let y = usize::from(y).min(text.saturating_sub(1));
+                    self.editor.click(driver.node().doc(), x.into(), y, drag);
+                    self.tell_cursor(driver);
+                }
+            }
+            Command::Copy | Command::Cut => {
+                let doc = driver.node().doc();
+                match self.editor.selected_text(doc) {
+                    None => {
+                        self.message =
+                            "nothing selected (Shift with a move selects; ^Q quits)".into()
+                    }
+                    Some(text) => {
+                        let n = text.chars().count();
+                        let system = copy_to_terminal(&text);
+                        self.clipboard = text;
+                        if command == Command::Cut {
+                            driver.close_undo_step();
+                            let mut target = InStep {
+                                driver,
+                                merge: false,
+                            };
+                            match self.editor.delete_selection(&mut target) {
+                                Ok(Some(warning)) => self.message = warning,
+                                Ok(None) => self.message = format!("cut {n} chars"),
+                                Err(e) => self.message = format!("error: {e}"),
+                            }
+                            self.tell_cursor(driver);
+                        } else {
+                            self.message = format!("copied {n} chars");
+                            if !system {
+                                self.message
+                                    .push_str(" (too many for the system clipboard)");
+                            }
+                        }
+                    }
+                }
+            }
+            Command::Paste => {
+                if self.clipboard.is_empty() {
+                    self.message = "nothing to paste: ^C or ^X a selection first".into();
+                } else {
+                    self.edit(driver, Action::Insert(self.clipboard.clone()));
+                }
+            }
+            Command::Find => {
+                self.mode = Mode::Find {
+                    query: self.query.clone(),
+                    fresh: true,
+                };
+                self.message = "Enter/F3 next, Shift-F3/Up previous, Esc back to editing".into();
+            }
+            Command::FindAgain { forward } => {
+                let how = if forward {
+                    Search::Next
+                } else {
+                    Search::Previous
+                };
+                self.find(driver, how);
             }
             Command::Save => match self.save_path.clone() {
                 Some(path) => return self.run_command(driver, &format!("save {}", path.display())),
@@ -327,6 +448,36 @@ impl Ui {
             Command::Resize(w, h) => self.resize(driver, w, h),
         }
         Flow::Continue
+    }
+
+    /// An edit at the cursor (replacing the selection), in the open undo
+    /// step if the burst goes on.
+    fn edit(&mut self, driver: &mut Driver, action: Action) {
+        let merge = self.burst.joins(&action, driver.now());
+        if !merge {
+            driver.close_undo_step();
+        }
+        let mut target = InStep { driver, merge };
+        match self.editor.apply(&mut target, action) {
+            Ok(Some(warning)) => self.message = warning,
+            Ok(None) => {}
+            Err(e) => self.message = format!("error: {e}"),
+        }
+        self.tell_cursor(driver);
+    }
+
+    /// Selects a match of the last search.
+    fn find(&mut self, driver: &mut Driver, how: Search) {
+        if self.query.is_empty() {
+            self.message = "nothing to find: ^F to search".into();
+            return;
+        }
+        self.message = match self.editor.find(driver.node().doc(), &self.query, how) {
+            None => format!("not found: {}", self.query),
+            Some(true) => "wrapped around".into(),
+            Some(false) => String::new(),
+        };
+        self.tell_cursor(driver);
     }
 
     /// Ctrl-Z / Ctrl-Y: the text is taken whole (local edits bring no
@@ -414,9 +565,10 @@ impl Ui {
 
     fn tell_cursor(&mut self, driver: &mut Driver) {
         let cursor = self.editor.cursor_id();
-        if self.told_cursor != Some(cursor) {
-            driver.set_cursor(cursor);
-            self.told_cursor = Some(cursor);
+        let anchor = self.editor.selection_anchor(driver.node().doc());
+        if self.told_cursor != Some((cursor, anchor)) {
+            driver.set_selection(cursor, anchor);
+            self.told_cursor = Some((cursor, anchor));
         }
     }
 
@@ -435,11 +587,21 @@ impl Ui {
             return;
         }
         let doc = driver.node().doc();
+        // Matches change only with a key or a remote edit, both of which
+        // make the screen dirty.
+        let matches = match &self.mode {
+            Mode::Find { query, .. } => self.editor.matches_on_screen(doc, query),
+            _ => Vec::new(),
+        };
         let (status, markers, panel) = &snapshot;
         let editor = &mut self.editor;
-        if let Err(e) =
-            terminal.draw(|f| view::draw(f, editor, doc, markers, status, panel.as_ref()))
-        {
+        let shown = view::Shown {
+            markers,
+            matches: &matches,
+            status,
+            panel: panel.as_ref(),
+        };
+        if let Err(e) = terminal.draw(|f| view::draw(f, editor, doc, &shown)) {
             self.message = format!("cannot draw: {e}");
         }
         self.dirty = false;
@@ -489,9 +651,14 @@ impl Ui {
         let rope = self.editor.mirror.rope();
         let line = rope.char_to_line(pos);
         let col = pos - rope.line_to_char(line);
+        let selected = match self.editor.selection(node.doc()) {
+            Some(range) => format!(" ({} selected)", range.len()),
+            None => String::new(),
+        };
         let message = match &self.mode {
             Mode::Prompt(_) => String::new(),
-            Mode::Editing => format!("L{} C{}  {}", line + 1, col + 1, self.message),
+            Mode::Find { .. } => self.message.clone(),
+            Mode::Editing => format!("L{} C{}{selected}  {}", line + 1, col + 1, self.message),
         };
         Status {
             name: node.config().name.clone(),
@@ -503,7 +670,8 @@ impl Ui {
             save,
             message,
             prompt: match &self.mode {
-                Mode::Prompt(line) => Some(line.clone()),
+                Mode::Prompt(line) => Some(format!(":{line}")),
+                Mode::Find { query, .. } => Some(format!("find: {query}")),
                 Mode::Editing => None,
             },
         }
@@ -518,11 +686,13 @@ fn markers(driver: &Driver) -> Vec<Marker> {
         .presences()
         .into_iter()
         .filter_map(|p| {
-            let pos = match p.cursor {
-                None => doc.len(),
+            let place = |anchor: Option<Id>| match anchor {
+                None => Some(doc.len()),
                 // A char this replica has not received yet: no marker.
-                Some(id) => doc.position_of(id)?.0,
+                Some(id) => Some(doc.position_of(id)?.0),
             };
+            let pos = place(p.cursor)?;
+            let selection = p.anchor.and_then(place);
             let name = if p.name.is_empty() {
                 p.replica.to_string()
             } else {
@@ -531,8 +701,61 @@ fn markers(driver: &Driver) -> Vec<Marker> {
             Some(Marker {
                 name,
                 pos,
+                selection,
                 color: view::peer_color(p.replica),
             })
         })
         .collect()
+}
+
+/// Most text OSC 52 carries: terminals cap the sequence (xterm and tmux
+/// at about 100 kB), and a bigger one only slows the screen down.
+const OSC52_MAX: usize = 74_000;
+
+/// Puts `text` on the system clipboard through the terminal (OSC 52),
+/// where the terminal allows it; others ignore the sequence. `false`: too
+/// long to send.
+fn copy_to_terminal(text: &str) -> bool {
+    use std::io::Write;
+    if text.len() > OSC52_MAX {
+        return false;
+    }
+    let mut out = io::stdout();
+    let _ = write!(out, "\x1b]52;c;{}\x07", base64(text.as_bytes()));
+    let _ = out.flush();
+    true
+}
+
+/// Standard base64 with padding (for OSC 52).
+fn base64(bytes: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ABC[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn base64_pads_as_the_standard_says() {
+        assert_eq!(super::base64(b""), "");
+        assert_eq!(super::base64(b"f"), "Zg==");
+        assert_eq!(super::base64(b"fo"), "Zm8=");
+        assert_eq!(super::base64(b"foo"), "Zm9v");
+        assert_eq!(super::base64("héllo".as_bytes()), "aMOpbGxv");
+    }
 }

@@ -9,7 +9,11 @@
 //!   char is deleted, the cursor stays where the char was
 //!   (`Doc::position_of`) and anchors to the char now there. The top of
 //!   the window is anchored the same way, so remote edits above it do not
-//!   scroll the text under the reader's eyes.
+//!   scroll the text under the reader's eyes. A selection is the text
+//!   between the cursor and a second anchor kept the same way.
+//! - **Replacing.** An edit with text selected first deletes the
+//!   selection; the driver's [`Target`] makes every edit of one action
+//!   one undo step.
 //! - **Wrapping.** Long lines wrap: a line is cut into rows of at most
 //!   `width` cells, between words when a row has a space (a tab reaches
 //!   the next multiple of [`TAB_WIDTH`], a wide char takes two cells). A
@@ -19,6 +23,8 @@
 //! - **Cost.** Only the lines on screen and around the cursor are laid
 //!   out; everything else is an O(log n) rope or doc lookup.
 
+use std::ops::Range;
+
 use ropey::{Rope, RopeSlice};
 use unicode_width::UnicodeWidthChar;
 
@@ -26,6 +32,7 @@ use crate::doc::{Doc, Id};
 use crate::node::Edit;
 
 use super::mirror::Mirror;
+use super::search;
 
 /// Columns between tab stops.
 pub const TAB_WIDTH: usize = 4;
@@ -72,6 +79,24 @@ pub enum Action {
     WordRight,
     DocStart,
     DocEnd,
+}
+
+impl Action {
+    /// Whether it changes the text (else it moves the cursor).
+    pub fn is_edit(&self) -> bool {
+        matches!(self, Action::Insert(_) | Action::Backspace | Action::Delete)
+    }
+}
+
+/// Where [`Editor::find`] looks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Search {
+    /// From the selection's start (as the query is typed).
+    Here,
+    /// After the cursor.
+    Next,
+    /// Before the selection's start.
+    Previous,
 }
 
 /// Cells char `c` takes when it starts at display column `col`.
@@ -249,6 +274,9 @@ pub struct Editor {
     pub mirror: Mirror,
     /// The char just after the cursor; `None`: the end of the text.
     cursor: Option<Id>,
+    /// The selection's other end, anchored as the cursor is; `None`:
+    /// nothing selected.
+    anchor: Option<Option<Id>>,
     /// The display column Up and Down aim for.
     goal: Option<usize>,
     /// The char the top row starts with; `None`: the end of the text.
@@ -263,6 +291,7 @@ impl Editor {
         Editor {
             mirror: Mirror::new(doc),
             cursor: doc.id_at(0),
+            anchor: None,
             goal: None,
             top: doc.id_at(0),
             width: width.max(1),
@@ -315,6 +344,137 @@ impl Editor {
         self.cursor = doc.id_at(pos);
     }
 
+    /// The selected chars, if any (never empty).
+    pub fn selection(&self, doc: &Doc) -> Option<Range<usize>> {
+        let anchor = self.resolve(doc, self.anchor?).0;
+        let cursor = self.cursor_pos(doc);
+        let range = anchor.min(cursor)..anchor.max(cursor);
+        (!range.is_empty()).then_some(range)
+    }
+
+    /// The selection's other end as peers are told it: `None` when
+    /// nothing is selected.
+    pub fn selection_anchor(&self, doc: &Doc) -> Option<Option<Id>> {
+        self.selection(doc).and(self.anchor)
+    }
+
+    /// The selected text, if any.
+    pub fn selected_text(&self, doc: &Doc) -> Option<String> {
+        let range = self.selection(doc)?;
+        Some(self.mirror.rope().slice(range).to_string())
+    }
+
+    /// Selects `range` (clamped to the text), the cursor at its end.
+    pub fn select_range(&mut self, doc: &Doc, range: Range<usize>) {
+        let len = self.mirror.len();
+        self.anchor = Some(doc.id_at(range.start.min(len)));
+        self.set_cursor_pos(doc, range.end.min(len));
+        self.goal = None;
+        self.scroll_to_cursor(doc);
+    }
+
+    /// Drops the selection (the text stays).
+    pub fn deselect(&mut self) {
+        self.anchor = None;
+    }
+
+    /// Moves the cursor as `action` does, the selection following it
+    /// (starting where the cursor was). An edit does nothing here.
+    pub fn select(&mut self, doc: &Doc, action: Action) {
+        if action.is_edit() {
+            return;
+        }
+        self.sync(doc);
+        if self.anchor.is_none() {
+            self.anchor = Some(self.cursor);
+        }
+        self.motion(doc, &action);
+    }
+
+    /// Deletes the selection, if any: the cursor goes where it was.
+    pub fn delete_selection(&mut self, target: &mut impl Target) -> Result<Option<String>, String> {
+        self.sync(target.doc());
+        let Some(range) = self.selection(target.doc()) else {
+            self.anchor = None;
+            return Ok(None);
+        };
+        let warning = target.edit(Edit::Delete {
+            pos: range.start,
+            len: range.len(),
+        })?;
+        self.anchor = None;
+        let doc = target.doc();
+        self.mirror.local_delete(doc, range.start, range.len());
+        self.set_cursor_pos(doc, range.start);
+        self.goal = None;
+        self.scroll_to_cursor(doc);
+        Ok(warning)
+    }
+
+    /// The char position under cell (`x`, `y`) of the text area: the
+    /// end of the text below its last row.
+    pub fn position_on_screen(&mut self, doc: &Doc, x: usize, y: usize) -> usize {
+        let rows = self.screen_rows(doc);
+        let rope = self.mirror.rope();
+        match rows.get(y) {
+            Some(row) => {
+                let loc = locate(rope, row.start, self.width);
+                position_at(rope, row.line, loc.row, x, self.width)
+            }
+            None => self.mirror.len(),
+        }
+    }
+
+    /// A click at cell (`x`, `y`) of the text area: the cursor goes
+    /// there; `drag`: the selection stretches from where the button went
+    /// down.
+    pub fn click(&mut self, doc: &Doc, x: usize, y: usize, drag: bool) {
+        self.sync(doc);
+        let pos = self.position_on_screen(doc, x, y);
+        if !drag {
+            // Where a drag would start from.
+            self.anchor = Some(doc.id_at(pos));
+        } else if self.anchor.is_none() {
+            self.anchor = Some(self.cursor);
+        }
+        self.set_cursor_pos(doc, pos);
+        self.goal = None;
+        self.scroll_to_cursor(doc);
+    }
+
+    /// The matches of `query` on screen.
+    pub fn matches_on_screen(&mut self, doc: &Doc, query: &str) -> Vec<Range<usize>> {
+        let rows = self.screen_rows(doc);
+        match (rows.first(), rows.last()) {
+            (Some(first), Some(last)) => {
+                search::matches_in(self.mirror.rope(), query, first.start..last.end)
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Selects the next (or, `Search::Previous`, the previous) match of
+    /// `query`, wrapping around. `None`: no match; `Some(true)`: it
+    /// wrapped.
+    pub fn find(&mut self, doc: &Doc, query: &str, how: Search) -> Option<bool> {
+        self.sync(doc);
+        let cursor = self.cursor_pos(doc);
+        let start = self.selection(doc).map_or(cursor, |r| r.start);
+        let (from, forward) = match how {
+            Search::Here => (start, true),
+            Search::Next => (cursor, true),
+            Search::Previous => (start, false),
+        };
+        let found = search::find(self.mirror.rope(), query, from, forward)?;
+        let wrapped = if forward {
+            found.start < from
+        } else {
+            found.start >= from
+        };
+        self.select_range(doc, found);
+        Some(wrapped)
+    }
+
     /// The top row, as (line, row), re-anchored to its row's start.
     fn top_row(&mut self, doc: &Doc) -> (usize, usize) {
         let (pos, anchor) = self.resolve(doc, self.top);
@@ -336,16 +496,22 @@ impl Editor {
     pub fn sync(&mut self, doc: &Doc) -> bool {
         let changed = self.mirror.sync(doc);
         if changed {
-            self.cursor = self.resolve(doc, self.cursor).1;
+            self.reanchor(doc);
             self.scroll_to_cursor(doc);
         }
         changed
     }
 
+    /// Re-anchors the cursor and the selection after a change.
+    fn reanchor(&mut self, doc: &Doc) {
+        self.cursor = self.resolve(doc, self.cursor).1;
+        self.anchor = self.anchor.map(|a| self.resolve(doc, a).1);
+    }
+
     /// Takes the text whole (after changes that came without patches).
     pub fn reload(&mut self, doc: &Doc) {
         self.mirror.copy(doc);
-        self.cursor = self.resolve(doc, self.cursor).1;
+        self.reanchor(doc);
         self.scroll_to_cursor(doc);
     }
 
@@ -353,6 +519,7 @@ impl Editor {
     /// and puts the cursor at `pos` (clamped to the text).
     pub fn reload_at(&mut self, doc: &Doc, pos: usize) {
         self.mirror.copy(doc);
+        self.anchor = None;
         self.set_cursor_pos(doc, pos.min(doc.len()));
         self.goal = None;
         self.scroll_to_cursor(doc);
@@ -410,29 +577,40 @@ impl Editor {
 
     /// Does what `action` asks. `Err` is a message for the user (an edit
     /// the doc refused); `Ok(Some)` a warning about an edit that was made.
+    /// A move drops the selection; an edit replaces it.
     pub fn apply(
         &mut self,
         target: &mut impl Target,
         action: Action,
     ) -> Result<Option<String>, String> {
         self.sync(target.doc());
+        if !action.is_edit() {
+            self.anchor = None;
+            self.motion(target.doc(), &action);
+            return Ok(None);
+        }
+        let mut warning = None;
+        if self.selection(target.doc()).is_some() {
+            warning = self.delete_selection(target)?;
+            if !matches!(action, Action::Insert(_)) {
+                return Ok(warning);
+            }
+        }
+        self.anchor = None;
         let doc = target.doc();
         let pos = self.cursor_pos(doc);
         let len = self.mirror.len();
-        let keep_goal = matches!(
-            action,
-            Action::Up | Action::Down | Action::PageUp | Action::PageDown
-        );
-        let mut warning = None;
         match action {
             Action::Insert(text) => {
                 let text = text.replace("\r\n", "\n").replace('\r', "\n");
                 if !text.is_empty() {
                     let n = text.chars().count();
-                    warning = target.edit(Edit::Insert {
-                        pos,
-                        text: text.clone(),
-                    })?;
+                    warning = target
+                        .edit(Edit::Insert {
+                            pos,
+                            text: text.clone(),
+                        })?
+                        .or(warning);
                     let doc = target.doc();
                     self.mirror.local_insert(doc, pos, &text);
                     self.set_cursor_pos(doc, pos + n);
@@ -453,14 +631,30 @@ impl Editor {
                 self.mirror.local_delete(doc, pos, 1);
                 self.set_cursor_pos(doc, pos);
             }
-            Action::Backspace | Action::Delete => {}
+            _ => {}
+        }
+        self.goal = None;
+        self.scroll_to_cursor(target.doc());
+        Ok(warning)
+    }
+
+    /// Moves the cursor as `action` (not an edit) asks.
+    fn motion(&mut self, doc: &Doc, action: &Action) {
+        let pos = self.cursor_pos(doc);
+        let len = self.mirror.len();
+        let keep_goal = matches!(
+            action,
+            Action::Up | Action::Down | Action::PageUp | Action::PageDown
+        );
+        match action {
+            Action::Insert(_) | Action::Backspace | Action::Delete => {}
             Action::Left => self.set_cursor_pos(doc, pos.saturating_sub(1)),
             Action::Right => self.set_cursor_pos(doc, (pos + 1).min(len)),
             Action::Up | Action::Down => {
-                self.move_rows(doc, 1, action == Action::Down);
+                self.move_rows(doc, 1, *action == Action::Down);
             }
             Action::PageUp | Action::PageDown => {
-                let forward = action == Action::PageDown;
+                let forward = *action == Action::PageDown;
                 let n = self.height.saturating_sub(1).max(1);
                 // The window moves by a page, and the cursor with it.
                 let (mut line, mut row) = self.top_row(doc);
@@ -516,8 +710,7 @@ impl Editor {
         if !keep_goal {
             self.goal = None;
         }
-        self.scroll_to_cursor(target.doc());
-        Ok(warning)
+        self.scroll_to_cursor(doc);
     }
 
     /// Moves the cursor `n` rows, aiming for the goal column.
@@ -859,5 +1052,262 @@ mod tests {
         theirs.delete(start, 8).unwrap();
         receive(&mut mine, &theirs, &mut ed);
         assert_eq!(first_text(&mut ed, &mine), "line 49");
+    }
+
+    /// A doc with an undo stack, grouping as the program's driver does:
+    /// every edit of one action after the first joins its step.
+    struct Recorded {
+        doc: Doc,
+        undo: crate::doc::UndoStack,
+        merge: bool,
+    }
+
+    impl Target for Recorded {
+        fn doc(&self) -> &Doc {
+            &self.doc
+        }
+        fn edit(&mut self, edit: Edit) -> Result<Option<String>, String> {
+            let change = match &edit {
+                Edit::Delete { pos, len } => crate::doc::Change::deleting(&self.doc, *pos, *len),
+                Edit::Insert { .. } => None,
+            };
+            let inserted = match &edit {
+                Edit::Insert { pos, text } => Some((*pos, text.chars().count())),
+                Edit::Delete { .. } => None,
+            };
+            Target::edit(&mut self.doc, edit)?;
+            let change = change.or_else(|| {
+                inserted.and_then(|(p, n)| crate::doc::Change::inserted(&self.doc, p, n))
+            });
+            if let Some(change) = change {
+                self.undo.record(self.doc.replica(), change, self.merge);
+            }
+            self.merge = true;
+            Ok(None)
+        }
+    }
+
+    impl Recorded {
+        /// One user action: a new undo step.
+        fn act(&mut self, ed: &mut Editor, action: Action) {
+            self.merge = false;
+            ed.apply(self, action).unwrap();
+        }
+    }
+
+    #[test]
+    fn shift_moves_select_from_where_the_cursor_was_and_a_move_deselects() {
+        let mut d = doc("hello big world\nline two");
+        let mut ed = Editor::new(&d, 80, 10);
+        at(&mut ed, &mut d, 6);
+        ed.select(&d, Action::WordRight);
+        assert_eq!(ed.selection(&d), Some(6..9));
+        assert_eq!(ed.selected_text(&d).as_deref(), Some("big"));
+        ed.select(&d, Action::Left);
+        assert_eq!(ed.selected_text(&d).as_deref(), Some("bi"));
+        // Back over the anchor: the selection turns around it.
+        ed.select(&d, Action::WordLeft);
+        ed.select(&d, Action::WordLeft);
+        assert_eq!(ed.selection(&d), Some(0..6));
+        ed.select(&d, Action::Down);
+        assert_eq!(ed.selection(&d), Some(6..16), "to line two's column 0");
+        ed.select(&d, Action::End);
+        assert_eq!(ed.selected_text(&d).as_deref(), Some("big world\nline two"));
+        ed.apply(&mut d, Action::Left).unwrap();
+        assert_eq!(ed.selection(&d), None, "a plain move deselects");
+        ed.select(&d, Action::Insert("x".into()));
+        assert_eq!(ed.selection(&d), None, "an edit is no move");
+        assert_eq!(d.text(), "hello big world\nline two");
+    }
+
+    #[test]
+    fn the_selection_stays_on_its_chars_under_remote_edits() {
+        let mut mine = doc("hello world");
+        let mut theirs = peer_of(&mine);
+        let mut ed = Editor::new(&mine, 80, 10);
+        at(&mut ed, &mut mine, 6);
+        ed.select(&mine, Action::End);
+        assert_eq!(ed.selected_text(&mine).as_deref(), Some("world"));
+        theirs.insert(0, ">> ").unwrap();
+        theirs.delete(10, 1).unwrap(); // the 'o' of "world"
+        receive(&mut mine, &theirs, &mut ed);
+        assert_eq!(ed.selected_text(&mine).as_deref(), Some("wrld"));
+        // The anchor's own char deleted: it stays where the char was.
+        theirs.delete(9, 1).unwrap();
+        receive(&mut mine, &theirs, &mut ed);
+        assert_eq!(ed.selected_text(&mine).as_deref(), Some("rld"));
+    }
+
+    #[test]
+    fn typing_or_deleting_over_a_selection_replaces_it_as_one_undo_step() {
+        let mut r = Recorded {
+            doc: doc("keep this text"),
+            undo: crate::doc::UndoStack::default(),
+            merge: false,
+        };
+        let mut ed = Editor::new(&r.doc, 80, 10);
+        at(&mut ed, &mut r.doc, 5);
+        ed.select(&r.doc, Action::WordRight);
+        r.act(&mut ed, Action::Insert("that".into()));
+        assert_eq!(r.doc.text(), "keep that text");
+        assert_eq!(ed.selection(&r.doc), None);
+        assert_eq!(ed.cursor_pos(&r.doc), 9);
+        r.undo.undo(&mut r.doc).unwrap().unwrap();
+        assert_eq!(r.doc.text(), "keep this text", "one undo puts it back");
+
+        ed.reload_at(&r.doc, 0);
+        ed.select(&r.doc, Action::WordRight);
+        r.act(&mut ed, Action::Backspace);
+        assert_eq!(
+            r.doc.text(),
+            " this text",
+            "Backspace deletes only the selection"
+        );
+        ed.select(&r.doc, Action::DocEnd);
+        r.act(&mut ed, Action::Delete);
+        assert_eq!(r.doc.text(), "");
+        r.undo.undo(&mut r.doc).unwrap().unwrap();
+        assert_eq!(r.doc.text(), " this text");
+
+        // Cut: one delete.
+        ed.reload_at(&r.doc, 0);
+        ed.select_range(&r.doc, 1..5);
+        r.merge = false;
+        ed.delete_selection(&mut r).unwrap();
+        assert_eq!(r.doc.text(), "  text");
+        assert_eq!(ed.cursor_pos(&r.doc), 1);
+    }
+
+    #[test]
+    fn find_selects_the_next_match_and_wraps() {
+        let mut d = doc("cat dog cat\ndog cat");
+        let mut ed = Editor::new(&d, 80, 10);
+        at(&mut ed, &mut d, 1);
+        assert_eq!(ed.find(&d, "cat", Search::Here), Some(false));
+        assert_eq!(ed.selection(&d), Some(8..11));
+        assert_eq!(ed.find(&d, "cat", Search::Here), Some(false), "stays");
+        assert_eq!(ed.selection(&d), Some(8..11));
+        assert_eq!(ed.find(&d, "cat", Search::Next), Some(false));
+        assert_eq!(ed.selection(&d), Some(16..19));
+        assert_eq!(ed.find(&d, "cat", Search::Next), Some(true), "wrapped");
+        assert_eq!(ed.selection(&d), Some(0..3));
+        assert_eq!(ed.find(&d, "cat", Search::Previous), Some(true));
+        assert_eq!(ed.selection(&d), Some(16..19));
+        assert_eq!(ed.find(&d, "cow", Search::Next), None);
+        assert_eq!(ed.selection(&d), Some(16..19), "no match: nothing moves");
+        assert_eq!(ed.matches_on_screen(&d, "dog"), vec![4..7, 12..15]);
+    }
+
+    #[test]
+    fn a_click_places_the_cursor_and_a_drag_selects() {
+        let d = doc("0123456789\nab");
+        let mut ed = Editor::new(&d, 4, 10);
+        ed.click(&d, 2, 1, false);
+        assert_eq!(ed.cursor_pos(&d), 6, "row 1 of the wrapped line");
+        assert_eq!(ed.selection(&d), None);
+        ed.click(&d, 1, 3, true);
+        assert_eq!(ed.selection(&d), Some(6..12));
+        ed.click(&d, 9, 9, true);
+        assert_eq!(ed.selection(&d), Some(6..13), "below the text: its end");
+        ed.click(&d, 0, 0, false);
+        assert_eq!(ed.selection(&d), None);
+        assert_eq!(ed.cursor_pos(&d), 0);
+    }
+
+    #[derive(Clone, Debug)]
+    enum Input {
+        Apply(Action),
+        Select(Action),
+        Click(usize, usize, bool),
+        Find(String, Search),
+        Cut,
+        Remote(usize, String),
+    }
+
+    fn any_action() -> impl proptest::strategy::Strategy<Value = Action> {
+        use proptest::prelude::*;
+        prop_oneof![
+            "[ab\n日]{0,3}".prop_map(Action::Insert),
+            Just(Action::Backspace),
+            Just(Action::Delete),
+            Just(Action::Left),
+            Just(Action::Right),
+            Just(Action::Up),
+            Just(Action::Down),
+            Just(Action::Home),
+            Just(Action::End),
+            Just(Action::PageUp),
+            Just(Action::PageDown),
+            Just(Action::WordLeft),
+            Just(Action::WordRight),
+            Just(Action::DocStart),
+            Just(Action::DocEnd),
+        ]
+    }
+
+    fn any_input() -> impl proptest::strategy::Strategy<Value = Input> {
+        use proptest::prelude::*;
+        let how = prop_oneof![
+            Just(Search::Here),
+            Just(Search::Next),
+            Just(Search::Previous)
+        ];
+        prop_oneof![
+            any_action().prop_map(Input::Apply),
+            any_action().prop_map(Input::Select),
+            (0usize..12, 0usize..8, any::<bool>()).prop_map(|(x, y, d)| Input::Click(x, y, d)),
+            ("[ab\n]{0,2}", how).prop_map(|(q, h)| Input::Find(q, h)),
+            Just(Input::Cut),
+            (0usize..40, "[xy]{0,3}").prop_map(|(p, t)| Input::Remote(p, t)),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Any keys, clicks, searches and remote edits: no panic, the
+        /// mirror equals the doc, and the selection is within the text.
+        #[test]
+        fn any_input_keeps_the_editor_whole(
+            inputs in proptest::collection::vec(any_input(), 1..40),
+            width in 1usize..8,
+            height in 1usize..5,
+        ) {
+            let mut mine = doc("ab a\nb");
+            let mut theirs = peer_of(&mine);
+            let mut ed = Editor::new(&mine, width, height);
+            for input in inputs {
+                match input {
+                    Input::Apply(a) => {
+                        ed.apply(&mut mine, a).unwrap();
+                    }
+                    Input::Select(a) => ed.select(&mine, a),
+                    Input::Click(x, y, drag) => ed.click(&mine, x, y, drag),
+                    Input::Find(q, how) => {
+                        ed.find(&mine, &q, how);
+                        ed.matches_on_screen(&mine, &q);
+                    }
+                    Input::Cut => {
+                        ed.delete_selection(&mut mine).unwrap();
+                    }
+                    Input::Remote(pos, text) => {
+                        if text.is_empty() {
+                            if !theirs.is_empty() {
+                                theirs.delete(pos % theirs.len(), 1).unwrap();
+                            }
+                        } else {
+                            theirs.insert(pos % (theirs.len() + 1), &text).unwrap();
+                        }
+                        receive(&mut mine, &theirs, &mut ed);
+                        for op in mine.ops_since(theirs.version_ref()) {
+                            theirs.apply(op).unwrap();
+                        }
+                    }
+                }
+                proptest::prop_assert_eq!(ed.mirror.rope().to_string(), mine.text());
+                if let Some(r) = ed.selection(&mine) {
+                    proptest::prop_assert!(r.end <= mine.len() && r.start < r.end);
+                }
+                ed.screen_rows(&mine);
+            }
+        }
     }
 }

@@ -1,8 +1,12 @@
-//! Drawing: the text window, the peers' cursors, the status bar, the
-//! message or prompt line, and a panel. Only the rows on screen are laid
+//! Drawing: the text window, the selection and search matches, the
+//! peers' cursors, the status bar, the message or prompt line, and a
+//! panel. Only the rows on screen are laid
 //! out; ratatui then writes to the terminal only the cells that changed
 //! since the last frame.
 
+use std::ops::Range;
+
+use ratatui::buffer::Buffer;
 use ratatui::layout::{Position, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
@@ -11,7 +15,7 @@ use ratatui::Frame;
 
 use crate::doc::{Doc, ReplicaId};
 
-use super::model::{char_width, screen_position, Editor};
+use super::model::{char_width, screen_position, Editor, ScreenRow};
 
 /// Rows under the text: the status bar and the message line.
 pub const CHROME_ROWS: u16 = 2;
@@ -22,6 +26,8 @@ pub struct Marker {
     pub name: String,
     /// Char position (0 ..= len).
     pub pos: usize,
+    /// The other end of its selection, if it has text selected.
+    pub selection: Option<usize>,
     pub color: Color,
 }
 
@@ -39,9 +45,22 @@ pub struct Status {
     pub save: String,
     /// The bottom line: a message, or the prompt being typed.
     pub message: String,
-    /// The prompt is open: the bottom line is `:` and what is typed.
+    /// A prompt is open: the bottom line is the prompt and what is typed
+    /// (the message after it).
     pub prompt: Option<String>,
 }
+
+/// What a frame shows besides the text.
+pub struct Shown<'a> {
+    pub markers: &'a [Marker],
+    /// Search matches on screen.
+    pub matches: &'a [Range<usize>],
+    pub status: &'a Status,
+    pub panel: Option<&'a Panel>,
+}
+
+/// The background of a search match.
+pub const MATCH_COLOR: Color = Color::Yellow;
 
 /// A box over the lower part of the text: command output or the peers.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,14 +94,13 @@ pub fn text_area(area: Rect) -> Rect {
 }
 
 /// Draws one frame.
-pub fn draw(
-    frame: &mut Frame,
-    editor: &mut Editor,
-    doc: &Doc,
-    markers: &[Marker],
-    status: &Status,
-    panel: Option<&Panel>,
-) {
+pub fn draw(frame: &mut Frame, editor: &mut Editor, doc: &Doc, shown: &Shown) {
+    let Shown {
+        markers,
+        matches,
+        status,
+        panel,
+    } = *shown;
     let area = frame.area();
     let text = text_area(area);
     let mut rows = editor.screen_rows(doc);
@@ -113,6 +131,23 @@ pub fn draw(
             text.width as usize,
             Style::default(),
         );
+    }
+    for m in markers {
+        if let Some(end) = m.selection {
+            let range = m.pos.min(end)..m.pos.max(end);
+            let style = Style::default()
+                .fg(m.color)
+                .add_modifier(Modifier::UNDERLINED);
+            paint(buf, text, rope, &rows, &range, style);
+        }
+    }
+    let found = Style::default().bg(MATCH_COLOR).fg(Color::Black);
+    for range in matches {
+        paint(buf, text, rope, &rows, range, found);
+    }
+    if let Some(range) = editor.selection(doc) {
+        let selected = Style::default().add_modifier(Modifier::REVERSED);
+        paint(buf, text, rope, &rows, &range, selected);
     }
     for m in markers {
         if let Some((y, x)) = screen_position(rope, &rows, m.pos) {
@@ -146,13 +181,13 @@ pub fn draw(
             height: 1,
         };
         match &status.prompt {
-            Some(typed) => {
-                let line = format!(":{typed}");
+            Some(line) => {
                 let x = line
                     .chars()
                     .count()
                     .min(area.width.saturating_sub(1) as usize);
-                frame.render_widget(Paragraph::new(line), bottom);
+                let text = format!("{line}   {}", status.message);
+                frame.render_widget(Paragraph::new(text), bottom);
                 frame.set_cursor_position(Position::new(bottom.x + x as u16, bottom.y));
             }
             None => frame.render_widget(Paragraph::new(status.message.as_str()), bottom),
@@ -163,6 +198,42 @@ pub fn draw(
         if let Some((y, x)) = screen_position(editor.mirror.rope(), &rows, cursor) {
             let x = (x as u16).min(text.width.saturating_sub(1));
             frame.set_cursor_position(Position::new(text.x + x, text.y + y as u16));
+        }
+    }
+}
+
+/// Styles the cells of the chars of `range` on screen (and the cell after
+/// a line's end when its newline is in it).
+fn paint(
+    buf: &mut Buffer,
+    text: Rect,
+    rope: &ropey::Rope,
+    rows: &[ScreenRow],
+    range: &Range<usize>,
+    style: Style,
+) {
+    for (y, row) in rows.iter().enumerate() {
+        if range.end <= row.start || range.start > row.end {
+            continue;
+        }
+        let mut col = 0;
+        let mut chars = rope.chars_at(row.start);
+        for pos in row.start..=row.end {
+            let w = if pos < row.end {
+                chars.next().map_or(1, |c| char_width(c, col))
+            } else if row.last && pos < rope.len_chars() {
+                1
+            } else {
+                break;
+            };
+            if range.contains(&pos) {
+                for x in col..col + w {
+                    if x < text.width as usize {
+                        buf[(text.x + x as u16, text.y + y as u16)].set_style(style);
+                    }
+                }
+            }
+            col += w;
         }
     }
 }
@@ -269,6 +340,7 @@ mod tests {
         let markers = vec![Marker {
             name: "bob".into(),
             pos: 2,
+            selection: Some(0),
             color: Color::Cyan,
         }];
         let status = Status {
@@ -278,7 +350,15 @@ mod tests {
             ..Status::default()
         };
         terminal
-            .draw(|f| draw(f, &mut ed, &doc, &markers, &status, None))
+            .draw(|f| {
+                let shown = Shown {
+                    markers: &markers,
+                    matches: &[],
+                    status: &status,
+                    panel: None,
+                };
+                draw(f, &mut ed, &doc, &shown)
+            })
             .unwrap();
         let lines = screen(&terminal);
         assert_eq!(lines[0], "hello   world   ");
@@ -289,6 +369,9 @@ mod tests {
         let buf = terminal.backend().buffer();
         assert_eq!(buf[(2, 0)].bg, Color::Cyan, "bob's cursor");
         assert_eq!(buf[(3, 0)].bg, Color::Reset);
+        assert_eq!(buf[(0, 0)].fg, Color::Cyan, "bob's selection");
+        assert!(buf[(1, 0)].modifier.contains(Modifier::UNDERLINED));
+        assert!(!buf[(2, 0)].modifier.contains(Modifier::UNDERLINED));
         terminal
             .backend_mut()
             .assert_cursor_position(Position::new(0, 0));
@@ -307,7 +390,15 @@ mod tests {
                 wrap,
             };
             terminal
-                .draw(|f| draw(f, &mut ed, &doc, &[], &Status::default(), Some(&panel)))
+                .draw(|f| {
+                    let parts = Shown {
+                        markers: &[],
+                        matches: &[],
+                        status: &Status::default(),
+                        panel: Some(&panel),
+                    };
+                    draw(f, &mut ed, &doc, &parts)
+                })
                 .unwrap();
             screen(&terminal)
                 .concat()
@@ -317,6 +408,37 @@ mod tests {
         };
         assert!(shown(true).contains(&ticket), "{}", shown(true));
         assert!(!shown(false).contains(&ticket));
+    }
+
+    #[test]
+    fn the_selection_and_matches_are_painted() {
+        let mut doc = Doc::new(ReplicaId(1));
+        doc.insert(0, "find me\nme too").unwrap();
+        let mut ed = Editor::new(&doc, 10, 3);
+        ed.select_range(&doc, 5..9);
+        let mut terminal = Terminal::new(TestBackend::new(10, 5)).unwrap();
+        terminal
+            .draw(|f| {
+                let shown = Shown {
+                    markers: &[],
+                    matches: &[8..10, 12..13],
+                    status: &Status::default(),
+                    panel: None,
+                };
+                draw(f, &mut ed, &doc, &shown)
+            })
+            .unwrap();
+        let buf = terminal.backend().buffer();
+        let reversed = |x: u16, y: u16| buf[(x, y)].modifier.contains(Modifier::REVERSED);
+        assert!(!reversed(4, 0));
+        assert!(reversed(5, 0) && reversed(6, 0));
+        assert!(
+            reversed(7, 0),
+            "the selected newline: the cell after the line"
+        );
+        assert!(reversed(0, 1) && !reversed(1, 1));
+        assert_eq!(buf[(1, 1)].bg, MATCH_COLOR, "a match");
+        assert_eq!(buf[(2, 1)].bg, Color::Reset);
     }
 
     #[test]
@@ -332,7 +454,15 @@ mod tests {
                 wrap: false,
             };
             terminal
-                .draw(|f| draw(f, &mut ed, &doc, &[], &Status::default(), Some(&panel)))
+                .draw(|f| {
+                    let shown = Shown {
+                        markers: &[],
+                        matches: &[0..2, 3..4],
+                        status: &Status::default(),
+                        panel: Some(&panel),
+                    };
+                    draw(f, &mut ed, &doc, &shown)
+                })
                 .unwrap();
         }
     }

@@ -86,6 +86,9 @@ pub struct PresenceFrame {
     pub cursor: Option<Id>,
     /// The editor is closing: forget this replica's presence now.
     pub leaving: bool,
+    /// With text selected, the selection's other end (anchored as the
+    /// cursor is); `None`: nothing selected. Added in wire version 6.
+    pub anchor: Option<Option<Id>>,
 }
 
 /// A cumulative, compact acknowledgement: ranges of received packet

@@ -56,7 +56,8 @@ pub use ticket::{Ticket, TicketError};
 
 /// The protocol version this code speaks (the byte layout above). A
 /// datagram of another version is refused (and counted), never misread.
-pub const VERSION: u8 = 5;
+/// 6: `PresenceFrame::anchor` (a peer's selection).
+pub const VERSION: u8 = 6;
 
 /// Default datagram size limit: safe for IPv6 and common tunnels.
 pub const DEFAULT_MTU: usize = 1200;

@@ -58,6 +58,7 @@ fn sample_frames() -> Vec<Frame> {
             name: "bob".into(),
             cursor: Some(Id::new(ReplicaId(3), 12)),
             leaving: false,
+            anchor: Some(None),
         }),
         Frame::Op(Op {
             id: Id::new(ReplicaId(3), 15),
