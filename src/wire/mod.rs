@@ -11,12 +11,12 @@
 //! element without preallocating from the count it claims, so what a
 //! decode allocates is bounded by the bytes it was given.
 //!
-//! Byte layout (version 5: version 4 had no document in the header,
-//! version 3 no `Challenge`/`Response` frames, version 2 no stability reports, `Gone` and `Join` frames, version 1 no snapshot, gossip, presence frames and no sealed
+//! Byte layout (version 6: version 5 had no selection in presence and no
+//! member list in digests, version 4 no document in the header, version 3 no `Challenge`/`Response` frames, version 2 no stability reports, `Gone` and `Join` frames, version 1 no snapshot, gossip, presence frames and no sealed
 //! form; versions refuse each other, counted as `wrong_version`):
 //!
 //! ```text
-//! "rM"  version(5)  sender replica (8, little endian)  document (4, little endian)
+//! "rM"  version(6)  sender replica (8, little endian)  document (4, little endian)
 //! packet number (varint)
 //! frame*            each a postcard-encoded WireFrame, until the end
 //! ```
@@ -27,7 +27,7 @@
 //! not sent) once the sender knows it, see `auth`):
 //!
 //! ```text
-//! "rS"  version(5)  sender (8)  document (4)  epoch (varint)  seq (varint)   clear, authenticated
+//! "rS"  version(6)  sender (8)  document (4)  epoch (varint)  seq (varint)   clear, authenticated
 //! packet number (varint)  frame*                                    encrypted
 //! tag (16)
 //! ```
