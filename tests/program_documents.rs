@@ -3,28 +3,9 @@
 
 mod program_support;
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use program_support::{converge, Peer, Spec};
-
-fn temp(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("rumor-documents-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn document(peer: &mut Peer) -> String {
-    let status = peer.ok("status");
-    let line = status
-        .iter()
-        .find_map(|l| l.strip_prefix("document"))
-        .expect("status shows the document")
-        .trim()
-        .to_string();
-    line
-}
 
 fn other_document_drops(peer: &mut Peer) -> u64 {
     let status = peer.ok("status").join("\n");
@@ -41,34 +22,35 @@ fn other_document_drops(peer: &mut Peer) -> u64 {
 
 #[test]
 fn a_newcomer_adopts_the_founders_document_and_keeps_it() {
-    let dir = temp("adopt");
-    let mut a = Peer::start(Spec::new("a"), &dir);
-    let founded = document(&mut a);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let mut a = Peer::start(Spec::new("a"), dir);
+    let founded = a.status_value("document");
     assert_eq!(founded.len(), 8, "8 hex digits: {founded}");
     let data = dir.join("b");
-    let mut b = Peer::start(Spec::new("b").peer(a.addr).data(&data), &dir);
+    let mut b = Peer::start(Spec::new("b").peer(a.addr).data(&data), dir);
     // (It has none until A's copy arrives: on 127.0.0.1, at once.)
     a.insert(0, "<A>");
-    converge(&mut [&mut a, &mut b], Duration::from_secs(20), &dir, |t| {
+    converge(&mut [&mut a, &mut b], Duration::from_secs(20), dir, |t| {
         t.contains("<A>")
     });
-    assert_eq!(document(&mut b), founded);
+    assert_eq!(b.status_value("document"), founded);
     // Kept in the data directory across a restart.
-    b.restart(&dir);
-    assert_eq!(document(&mut b), founded);
+    b.restart(dir);
+    assert_eq!(b.status_value("document"), founded);
     a.exit();
     b.exit();
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn two_documents_never_merge_when_one_adds_the_other() {
-    let dir = temp("apart");
-    let mut a = Peer::start(Spec::new("a"), &dir);
-    let mut b = Peer::start(Spec::new("b"), &dir);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let mut a = Peer::start(Spec::new("a"), dir);
+    let mut b = Peer::start(Spec::new("b"), dir);
     a.insert(0, "<ONLY-A>");
     b.insert(0, "<ONLY-B>");
-    assert_ne!(document(&mut a), document(&mut b));
+    assert_ne!(a.status_value("document"), b.status_value("document"));
     a.ok(&format!("add {}", b.addr));
     b.ok(&format!("add {}", a.addr));
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -87,5 +69,4 @@ fn two_documents_never_merge_when_one_adds_the_other() {
     assert!(said.contains("another document"), "{said}");
     a.exit();
     b.exit();
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -90,15 +90,6 @@ fn a_replica_restored_from_a_backup_rejoins_and_nothing_diverges() {
     let _ = bad_ops(&mut b);
 }
 
-fn replica_line(peer: &mut Peer) -> String {
-    let status = peer.ok("status");
-    status
-        .iter()
-        .find(|l| l.starts_with("replica"))
-        .cloned()
-        .expect("status shows the replica")
-}
-
 /// A founder that typed alone and is restarted with `--peer` naming a
 /// fresh peer is still the group's founder: its data directory says it is
 /// a member (before, a replica holding only its own ops counted as a
@@ -110,7 +101,7 @@ fn a_founder_restarted_naming_a_fresh_peer_is_still_a_member() {
     let mut a = Peer::start(Spec::new("a").data(&data), &dir);
     a.insert(0, "<FOUNDED>");
     let a_addr = a.addr;
-    let a_id = replica_line(&mut a);
+    let a_id = a.status_value("replica");
     a.exit();
 
     // B is new and names A: a newcomer, waiting for A.
@@ -124,7 +115,7 @@ fn a_founder_restarted_naming_a_fresh_peer_is_still_a_member() {
     converge(&mut [&mut a, &mut b], Duration::from_secs(30), &dir, |t| {
         t.contains("<FOUNDED>") && t.contains("<B-BEFORE-JOINING>")
     });
-    assert_eq!(replica_line(&mut a), a_id, "the founder kept its id");
+    assert_eq!(a.status_value("replica"), a_id, "the founder kept its id");
     for p in [&mut a, &mut b] {
         let status = p.ok("status");
         assert!(

@@ -60,7 +60,8 @@ pub trait SimNode {
     fn offer_snapshot(&mut self, _version: VersionVector, _bytes: Arc<[u8]>) {}
     fn prepare_snapshot(&mut self) {}
     /// The membership kept across restarts (see `rumor::host::Hosted`); a
-    /// protocol without one keeps none.
+    /// protocol without one keeps none. A wrapper of the real node must
+    /// forward these, or its restarts silently forget their members.
     fn membership_changes(&self) -> Option<(u64, bool, u32)> {
         None
     }

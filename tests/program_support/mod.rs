@@ -221,6 +221,17 @@ impl Peer {
         reply.body
     }
 
+    /// What `status` shows on its line named `key` (`replica`, `document`, ...).
+    pub fn status_value(&mut self, key: &str) -> String {
+        let status = self.ok("status");
+        status
+            .iter()
+            .find_map(|l| l.strip_prefix(key).filter(|rest| rest.starts_with(' ')))
+            .unwrap_or_else(|| panic!("no {key} line in {status:?}"))
+            .trim()
+            .to_string()
+    }
+
     /// The document, as `view` shows it (unescaped).
     pub fn text(&mut self) -> String {
         let body = self.ok("view");
