@@ -525,8 +525,43 @@ impl Editor {
         self.scroll_to_cursor(doc);
     }
 
-    /// Scrolls as little as needed to show the cursor.
+    /// Scrolls as little as needed to show the cursor, and never leaves
+    /// rows empty past the end of the text while rows above are hidden
+    /// (a view anchored at the end of an empty text, say, when the text
+    /// then arrives from a peer).
     pub fn scroll_to_cursor(&mut self, doc: &Doc) {
+        self.bring_cursor_into_view(doc);
+        self.fill_screen(doc);
+    }
+
+    /// Moves the top up while the rows from it to the end leave the
+    /// screen part empty.
+    fn fill_screen(&mut self, doc: &Doc) {
+        let top = self.top_row(doc);
+        let rope = self.mirror.rope();
+        let mut shown = 1;
+        let mut at = top;
+        while shown < self.height {
+            match step_row(rope, at.0, at.1, true, self.width) {
+                Some(next) => at = next,
+                None => break,
+            }
+            shown += 1;
+        }
+        let mut new_top = top;
+        while shown < self.height {
+            match step_row(rope, new_top.0, new_top.1, false, self.width) {
+                Some(prev) => new_top = prev,
+                None => break,
+            }
+            shown += 1;
+        }
+        if new_top != top {
+            self.set_top(doc, new_top.0, new_top.1);
+        }
+    }
+
+    fn bring_cursor_into_view(&mut self, doc: &Doc) {
         let cursor = self.cursor_loc(doc);
         let target = (cursor.line, cursor.row);
         let top = self.top_row(doc);
@@ -989,6 +1024,16 @@ mod tests {
 
     fn top_line(ed: &mut Editor, d: &Doc) -> usize {
         ed.screen_rows(d)[0].line
+    }
+
+    #[test]
+    fn a_text_that_arrives_into_an_empty_view_shows_from_its_start() {
+        let empty = doc("");
+        let mut ed = Editor::new(&empty, 20, 5);
+        let mut d = empty.clone();
+        d.insert(0, "shared notes\nmore\n").unwrap();
+        ed.reload(&d);
+        assert_eq!(top_line(&mut ed, &d), 0);
     }
 
     #[test]
