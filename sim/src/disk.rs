@@ -198,6 +198,20 @@ impl Storage for SimDisk {
         Ok(())
     }
 
+    fn set_replica(&mut self, replica: ReplicaId) -> Result<(), String> {
+        // One small file replaced whole, as the membership is.
+        if self.full_for > 0 {
+            self.full_for -= 1;
+            return Err("No space left on device (simulated)".into());
+        }
+        if self.fault() {
+            self.faults += 1;
+            return Err("cannot write the replica id (simulated)".into());
+        }
+        self.replica = replica;
+        Ok(())
+    }
+
     fn save_membership(&mut self, bytes: &[u8]) -> Result<(), String> {
         // Replaced whole (temporary file and rename): a failed write or a
         // full disk leaves the old one.

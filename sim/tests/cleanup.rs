@@ -162,6 +162,19 @@ fn a_hub_that_restarts_knowing_no_one_does_not_clean_up_alone() {
     assert!(r.converged, "{:?}", r.failure);
 }
 
+/// Every life of a replica that edits does so under a fresh id (so a
+/// restored disk can never reuse one). Seed 86: the hub took two new ids
+/// while a leaf was offline, restarted knowing no leaf, and the leaf's
+/// datagrams, sealed for the hub's first id, could never be opened: the
+/// leaf was cut off for good. A peer that does not answer now gets
+/// datagrams bound to no replica id, which any id of it opens.
+#[test]
+fn a_leaf_away_while_the_hub_changed_ids_is_heard_again() {
+    let r = Simulation::<Node>::new(star(86, 1)).run();
+    assert!(r.converged, "{:?}", r.failure);
+    assert!(r.restarts >= 2, "the hub restarted twice: {}", r.restarts);
+}
+
 /// At rumor's own threshold, a leaf cut off for minutes while the rest
 /// cleaned up: seed 80 never converged (the group split over its ops),
 /// seed 324 had it rejoin as a member.

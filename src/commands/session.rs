@@ -442,8 +442,9 @@ fn status(driver: &Driver) -> Reply {
             sizes.tombstones, sizes.tombstones_reclaimed, sizes.runs, s.collections
         ),
         format!(
-            "members     {} declared gone; {} ops of gone members refused; rejoined {} times",
-            s.members_gone, s.drops.gone_author, s.rejoins
+            "members     {} declared gone; {} ops of gone members refused; rejoined {} times; \
+             {} earlier ids retired",
+            s.members_gone, s.drops.gone_author, s.rejoins, s.ids_retired
         ),
         format!("peers       {}", node.peers().len()),
         format!(
@@ -556,9 +557,13 @@ pub fn describe_event(event: &Event) -> String {
             peer_has,
             we_have,
         } => format!(
-            "peer {peer} holds {peer_has} ops of this replica, but its data directory has only              {we_have} (restored from a backup?): sending nothing until it rejoins the group              under a new replica id; edits the group lacks will be re-made there"
+            "peer {peer} holds {peer_has} edits of this replica's earlier runs, but its data \
+             directory had only {we_have} (restored from a backup?): they are taken back from \
+             peers, and this run edits under a fresh replica id, so no id names two edits"
         ),
-        Event::Refused { from, reason } => format!("a datagram from {from} was refused: {reason:?}"),
+        Event::Refused { from, reason } => {
+            format!("a datagram from {from} was refused: {reason:?}")
+        }
     }
 }
 

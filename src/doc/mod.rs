@@ -159,6 +159,14 @@ impl Doc {
         self.replica
     }
 
+    /// Makes this replica's next local changes under `replica`, an id no
+    /// op has used yet; the ops made under the old id stay as they are
+    /// (one author among others). See `node::Config::id_used_before`.
+    pub fn set_replica(&mut self, replica: ReplicaId) {
+        debug_assert_eq!(self.version.get(replica), 0, "a fresh id");
+        self.replica = replica;
+    }
+
     /// The id of the visible char at `pos` (< len), or `None` past the end.
     /// An editor anchors a cursor to this id, not to the position, so remote
     /// edits before it do not move it off its char. O(log n).

@@ -250,6 +250,9 @@ impl<S: Storage, N: Hosted> Host<S, N> {
             None => only_own,
         };
         node_config.joining |= config.join_if_new && !config.peers.is_empty() && newcomer;
+        // An id kept in storage may have been used by a run whose ops this
+        // storage no longer has (a restored backup): edit under a fresh one.
+        node_config.id_used_before = store.is_some() && !recovered.created;
         let membership = stored.unwrap_or_default();
         // The document: as kept, or as given; a founder (a member holding
         // nothing of anyone else) makes one up. A newcomer adopts its
@@ -444,11 +447,18 @@ impl<S: Storage, N: Hosted> Host<S, N> {
         if doc.version_ref() == &self.persisted {
             return Ok(());
         }
-        let rejoined = self
+        let new_id = self
             .store
             .as_ref()
             .is_some_and(|s| s.replica() != doc.replica());
-        if rejoined || !doc.can_serve(&self.persisted) {
+        let grown = doc.version_ref().dominates(&self.persisted) && doc.can_serve(&self.persisted);
+        if new_id && grown {
+            // The run's fresh id (`Config::id_used_before`), stored before
+            // any op made under it; then the ops, as usual.
+            if let Some(store) = &mut self.store {
+                store.set_replica(doc.replica())?;
+            }
+        } else if new_id || !doc.can_serve(&self.persisted) {
             // The node rejoined as a new replica (see `Event::Rejoined`), or
             // loaded a snapshot with history it cannot give as ops: the
             // document is a new one, kept whole.
@@ -461,6 +471,11 @@ impl<S: Storage, N: Hosted> Host<S, N> {
             before.set(me, self.persisted.get(me));
             if doc.can_serve(&before) {
                 self.fresh = doc.ops_since(&before);
+            }
+            if let Some(history) = &mut self.history {
+                for op in &self.fresh {
+                    history.record(op, unix_ms);
+                }
             }
             self.persisted = doc.version();
             return Ok(());

@@ -8,7 +8,8 @@ use crate::store::{Store, StoreError};
 /// its change durable (synced): the host acknowledges and sends nothing
 /// that a crash could take back.
 pub trait Storage {
-    /// The replica id the storage holds (changed only by [`Storage::rejoin`]).
+    /// The replica id the storage holds (changed by [`Storage::rejoin`] and
+    /// [`Storage::set_replica`]).
     fn replica(&self) -> ReplicaId;
     /// Appends `ops`, written at `unix_ms`, durably. On error nothing of
     /// the batch may be taken for written (a later append retries it).
@@ -20,6 +21,9 @@ pub trait Storage {
     fn compact(&mut self, snapshot: &[u8]) -> Result<(), String>;
     /// The node rejoined as `replica` with the document `snapshot`.
     fn rejoin(&mut self, replica: ReplicaId, snapshot: &[u8]) -> Result<(), String>;
+    /// The node makes its edits under `replica` from now on (a fresh id
+    /// for this run; the log keeps the old id's ops as they are).
+    fn set_replica(&mut self, replica: ReplicaId) -> Result<(), String>;
     /// Replaces the stored membership (`node::Membership`, encoded), whole:
     /// after a crash the old one or the new one is found, never a mix.
     fn save_membership(&mut self, bytes: &[u8]) -> Result<(), String>;
@@ -40,6 +44,9 @@ impl Storage for Store {
     }
     fn rejoin(&mut self, replica: ReplicaId, snapshot: &[u8]) -> Result<(), String> {
         Store::rejoin(self, replica, snapshot).map_err(|e| e.to_string())
+    }
+    fn set_replica(&mut self, replica: ReplicaId) -> Result<(), String> {
+        Store::set_replica(self, replica).map_err(|e| e.to_string())
     }
     fn save_membership(&mut self, bytes: &[u8]) -> Result<(), String> {
         Store::save_membership(self, bytes).map_err(|e| e.to_string())

@@ -390,13 +390,14 @@ impl Driver {
         self.follow_replica();
         let now = self.now();
         let doc = self.host.node().doc();
-        let replica = doc.replica();
         let (deleting, inserting) = match &edit {
             Edit::Delete { pos, len } => (doc::Change::deleting(doc, *pos, *len), None),
             Edit::Insert { pos, text } => (None, Some((*pos, text.chars().count()))),
         };
         self.host.node_mut().edit(now, edit)?;
         let doc = self.host.node().doc();
+        // (Read after the edit: a run's first edit takes a fresh id.)
+        let replica = doc.replica();
         let change =
             deleting.or_else(|| inserting.and_then(|(pos, n)| doc::Change::inserted(doc, pos, n)));
         if let Some(change) = change {

@@ -38,7 +38,7 @@ fn edits_survive_a_restart_through_compactions() {
     let version = d.node().doc().version();
     drop(d);
 
-    let mut d = Driver::start(cfg).unwrap();
+    let mut d = Driver::start(cfg.clone()).unwrap();
     assert!(
         d.host_stats().ops_replayed < 200,
         "the snapshot loads whole; only the log's ops are replayed"
@@ -47,16 +47,34 @@ fn edits_survive_a_restart_through_compactions() {
     assert_eq!(d.node().doc().text(), text);
     assert_eq!(d.node().doc().version(), version);
     assert_eq!(d.take_notices().count(), 0);
-    // The counter goes on from where it was: no id is used twice.
+    // The run's first edit is made under a fresh id, never under one an
+    // earlier run used (its storage may be a restored backup): the old
+    // id's ops stay as they were.
     d.edit(Edit::Insert {
         pos: 0,
         text: "z".into(),
     })
     .unwrap();
+    let fresh = d.node().doc().replica();
+    assert_ne!(fresh, replica);
+    assert_eq!(d.node().doc().version().get(replica), version.get(replica));
+    assert_eq!(d.node().doc().version().get(fresh), 1);
+    assert_eq!(d.node().stats().ids_retired, 1);
+    d.edit(Edit::Insert {
+        pos: 1,
+        text: "y".into(),
+    })
+    .unwrap();
+    assert_eq!(d.node().doc().replica(), fresh, "one fresh id per run");
+    let text = d.node().doc().text();
+    drop(d);
+    let d = Driver::start(cfg).unwrap();
     assert_eq!(
-        d.node().doc().version().get(replica),
-        version.get(replica) + 1
+        d.node().doc().replica(),
+        fresh,
+        "the store keeps the run's id"
     );
+    assert_eq!(d.node().doc().text(), text);
 }
 
 #[test]

@@ -78,6 +78,9 @@ impl Node {
         if d.covers(me) {
             self.check_own_count(from, d.version.get(me));
         }
+        if let Some((retired, _)) = self.retired.filter(|&(r, _)| d.covers(r)) {
+            self.check_retired_count(from, retired, d.version.get(retired));
+        }
         let ours = self.doc.version();
         if !self.joined && !self.own_ops_lost && d.scope.is_none() {
             self.joined_by_digest(&ours, &d.version);

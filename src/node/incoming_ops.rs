@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use crate::doc::{self, Op, Patch};
+use crate::doc::{self, Op, Patch, ReplicaId};
 use crate::wire::Frame;
 
 use super::{Event, Node};
@@ -12,6 +12,11 @@ impl Node {
     pub(super) fn on_op(&mut self, from: SocketAddr, op: Op, patches: &mut Vec<Patch>) {
         self.stats.ops_received += 1;
         let span = op.span();
+        if self.retired.is_some_and(|(r, _)| r == span.start.replica) {
+            // Before the gone check: ops of ours that our storage lost are
+            // taken back, not refused.
+            self.check_retired_count(from, span.start.replica, span.end_counter());
+        }
         let Some(op) = self.stability.accepted(op) else {
             self.stats.drops.gone_author += 1;
             // Tell the sender who is gone: if it is the author, it rejoins.
@@ -87,13 +92,56 @@ impl Node {
         }
     }
 
+    /// A peer says it holds `peer_has` ops of the id this run stopped
+    /// using at its first edit: more than we had at that point means our
+    /// storage had lost ops that had left (they come back as anyone's;
+    /// nothing was reused). Told to the user once.
+    pub(super) fn check_retired_count(
+        &mut self,
+        from: SocketAddr,
+        replica: ReplicaId,
+        peer_has: u64,
+    ) {
+        let Some((retired, we_have)) = self.retired else {
+            return;
+        };
+        if retired != replica || peer_has <= we_have || self.lost_reported {
+            return;
+        }
+        self.lost_reported = true;
+        self.stats.own_ops_lost += 1;
+        self.stability.raise_gone(retired, peer_has);
+        self.events.push_back(Event::OwnOpsLost {
+            peer: from,
+            peer_has,
+            we_have,
+        });
+    }
+
     /// Our id can no longer be trusted to name one content (see
-    /// `Event::OwnOpsLost`): stop sending ops and ask `from` for its
-    /// document, to rejoin under a new id (`rejoin`).
+    /// `Event::OwnOpsLost`). If this run has not edited under it, it stops
+    /// using it (a fresh id, as at a run's first edit) and takes the lost
+    /// ops back from peers as anyone's. Otherwise it stops sending ops and
+    /// asks `from` for its document, to rejoin under a new id (`rejoin`).
     pub(super) fn own_ids_reused(&mut self, from: SocketAddr, peer_has: u64) {
         if self.own_ops_lost || !self.joined {
             // Already waiting for a snapshot; or a newcomer, whose own ops
             // are re-made under a new id anyway.
+            return;
+        }
+        if !self.id_fresh {
+            let old = self.doc.replica();
+            let we_have = self.doc.version_ref().get(old);
+            self.take_fresh_id();
+            // The peer holds them: accept them (`from` shows it has them).
+            self.stability.raise_gone(old, peer_has);
+            self.stats.own_ops_lost += 1;
+            self.events.push_back(Event::OwnOpsLost {
+                peer: from,
+                peer_has,
+                we_have,
+            });
+            self.lost_reported = true;
             return;
         }
         self.own_ops_lost = true;

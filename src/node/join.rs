@@ -114,12 +114,7 @@ impl Node {
         patches: &mut Vec<Patch>,
     ) -> Option<VersionVector> {
         let old = self.doc.replica();
-        let new = loop {
-            let id = ReplicaId(self.rng.random());
-            if id.0 != 0 && id != old {
-                break id;
-            }
-        };
+        let new = self.unused_replica_id();
         let Ok((doc, patch)) = self.doc.rejoin(bytes, new) else {
             return None;
         };
@@ -135,9 +130,36 @@ impl Node {
         self.stability.replaced(old, &self.doc);
         self.stats.rejoins += 1;
         self.own_ops_lost = false;
+        self.id_fresh = true;
         patches.push(patch);
         self.events.push_back(Event::Rejoined { old, new });
         Some(base)
+    }
+
+    /// A random replica id that no op here uses (never 0).
+    fn unused_replica_id(&mut self) -> ReplicaId {
+        loop {
+            let id = ReplicaId(self.rng.random());
+            if id.0 != 0 && self.doc.version_ref().get(id) == 0 && !self.stability.is_gone(id) {
+                break id;
+            }
+        }
+    }
+
+    /// Before the first local edit of a run whose id an earlier run used:
+    /// edits from now on are made under a fresh id, and the old one is
+    /// declared gone with the count of its ops we hold (see
+    /// `Config::id_used_before`). Nothing else changes: the old id's ops
+    /// stay in the document, and peers that hold more of them than we do
+    /// (we were restored from a backup) send them as anyone's ops.
+    pub(super) fn take_fresh_id(&mut self) {
+        let old = self.doc.replica();
+        let new = self.unused_replica_id();
+        self.retired = Some((old, self.doc.version_ref().get(old)));
+        self.doc.set_replica(new);
+        self.stability.replaced(old, &self.doc);
+        self.id_fresh = true;
+        self.stats.ids_retired += 1;
     }
 
     pub(super) fn on_snapshot_chunk(

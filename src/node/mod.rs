@@ -184,6 +184,15 @@ pub struct Config {
     /// starts with no history and joins an existing group; `false` founds
     /// a group (or resumes one).
     pub joining: bool,
+    /// The replica id came from storage that an earlier run used (the host
+    /// sets it): the first local edit of this run is made under a fresh id
+    /// and the old one is declared gone. A data directory restored from a
+    /// backup, or a disk rolled back, may hold fewer of the old id's ops
+    /// than peers do; editing on under that id would give one id two
+    /// contents, and a peer that never had the lost ops could not tell.
+    /// So no run edits under an id an earlier run may have used. (A run
+    /// that only reads keeps the id: nothing grows.)
+    pub id_used_before: bool,
     /// The document this replica edits (see `wire::Header::document`), 0
     /// for none yet: a newcomer adopts the document of the member whose
     /// snapshot it joins with. The host mints one for a founder and keeps
@@ -223,6 +232,7 @@ impl Default for Config {
             collect_min_runs: 1024,
             held_expiry: Duration::from_secs(30),
             joining: false,
+            id_used_before: false,
             document: 0,
         }
     }
@@ -259,10 +269,13 @@ pub enum Event {
     Rejoined { old: ReplicaId, new: ReplicaId },
     /// A peer holds more of this replica's own ops than it does (`peer_has`
     /// against `we_have`): its storage lost ops it had sent (a data
-    /// directory restored from a backup, a rolled-back VM). Its id may
-    /// already name other content at that peer, so the node stops sending
-    /// ops and rejoins as a new replica (`Rejoined`) once a member's
-    /// snapshot arrives, re-making its own edits the group lacks.
+    /// directory restored from a backup, a rolled-back VM). Given once a
+    /// run. No run edits under an id an earlier run used
+    /// (`Config::id_used_before`), so the lost ops come back from peers as
+    /// anyone's and nothing diverges. (Only if this very run had sent ops
+    /// its storage then lost, which a host that writes before it sends
+    /// never does, does the node stop sending and rejoin as a new replica,
+    /// `Rejoined`, re-making its own edits the group lacks.)
     OwnOpsLost {
         peer: SocketAddr,
         peer_has: u64,
@@ -392,6 +405,9 @@ pub struct Stats {
     /// Times a peer showed it holds ops of ours that we lack
     /// (`Event::OwnOpsLost`).
     pub own_ops_lost: u64,
+    /// Ids this replica stopped using at the first edit of a run (see
+    /// `Config::id_used_before`).
+    pub ids_retired: u64,
 }
 
 /// Packet-threshold loss detection: a datagram is lost once one sent this
@@ -508,6 +524,14 @@ pub struct Node {
     /// A peer showed it holds ops of ours that we lack (`Event::OwnOpsLost`):
     /// we wait, as a newcomer does, to rejoin under a new id.
     own_ops_lost: bool,
+    /// This run's id is one no earlier run used (a new replica, or one
+    /// taken by a rejoin or at the run's first edit): see
+    /// `Config::id_used_before`.
+    id_fresh: bool,
+    /// The id this run stopped using and how many of its ops we had then.
+    retired: Option<(ReplicaId, u64)>,
+    /// An `Event::OwnOpsLost` was given this run.
+    lost_reported: bool,
     /// Per `Refusal` (as index): an `Event::Refused` of it is queued.
     refusal_queued: [bool; 4],
     /// When held ops were last aged (see `Config::held_expiry`).
@@ -587,6 +611,9 @@ impl Node {
             stability: Default::default(),
             joined: true,
             own_ops_lost: false,
+            id_fresh: false,
+            retired: None,
+            lost_reported: false,
             refusal_queued: [false; 4],
             held_aged_at: now,
             document: 0,
@@ -595,6 +622,7 @@ impl Node {
         };
         node.document = node.config.document;
         node.joined = !node.config.joining;
+        node.id_fresh = !node.config.id_used_before;
         node.opened_as = [node.doc.replica(); 2];
         node.arm_node_timers(now);
         node
@@ -615,6 +643,10 @@ impl Node {
     /// Applies a local edit; it goes to every peer with the next `poll_transmit`.
     pub fn edit(&mut self, now: Time, edit: Edit) -> Result<(), doc::Error> {
         self.tick(now);
+        // (A newcomer's edits are re-made under a new id when it joins.)
+        if !self.id_fresh && self.joined {
+            self.take_fresh_id();
+        }
         match edit {
             Edit::Insert { pos, text } => self.doc.insert(pos, &text),
             Edit::Delete { pos, len } => self.doc.delete(pos, len),

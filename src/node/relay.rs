@@ -137,9 +137,12 @@ impl Node {
     /// A peer announced what it has: it has it, and we may pull it later.
     pub(super) fn on_have(&mut self, now: Time, from: SocketAddr, entries: &[(ReplicaId, u64)]) {
         let me = self.doc.replica();
+        let retired = self.retired.map(|(r, _)| r);
         for &(r, n) in entries {
             if r == me {
                 self.check_own_count(from, n);
+            } else if Some(r) == retired {
+                self.check_retired_count(from, r, n);
             }
         }
         let Some(peer) = self.peers.get_mut(&from) else {

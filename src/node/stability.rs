@@ -40,6 +40,14 @@
 //! largest: then none of its ops can still arrive. A replica that sees
 //! itself declared gone must rejoin as a newcomer (see `Node`'s rejoin).
 //!
+//! A replica also declares its own ids gone: the one it had before a
+//! rejoin, and the one an earlier run used, at the first edit of a run
+//! (`Config::id_used_before`: a restored disk may hold fewer of that id's
+//! ops than peers do). Its count is what the replica holds; a peer that
+//! holds more raises it, as for any declaration, so the ops the disk lost
+//! come back. Nobody makes ops under a retired id, so the count the group
+//! ends at is exactly what was made.
+//!
 //! # Newcomers
 //!
 //! Ops made before a replica had the group's history (typed before it first
@@ -185,6 +193,17 @@ impl Stability {
         self.changes += 1;
     }
 
+    /// A gone `replica` made at least `count` ops (a peer showed it holds
+    /// them): accept them. (Counts only grow; see "Gone members".)
+    pub fn raise_gone(&mut self, replica: ReplicaId, count: u64) {
+        if let Some(entry) = self.gone.get_mut(&replica) {
+            if count > *entry {
+                *entry = count;
+                self.changes += 1;
+            }
+        }
+    }
+
     /// `replica` spoke to us: a member to remember (unless gone).
     pub fn note_member(&mut self, replica: ReplicaId) {
         if !self.remembered.contains(&replica)
@@ -240,6 +259,11 @@ impl Stability {
     /// Our declarations, for a `Gone` frame (sorted by replica).
     pub fn declarations(&self) -> Vec<(ReplicaId, u64)> {
         self.gone.iter().map(|(&r, &n)| (r, n)).collect()
+    }
+
+    /// `replica` is declared gone here.
+    pub fn is_gone(&self, replica: ReplicaId) -> bool {
+        self.gone.contains_key(&replica)
     }
 
     pub fn gone_count(&self) -> usize {

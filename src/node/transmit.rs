@@ -11,7 +11,8 @@ use super::in_flight::SentPacket;
 use super::peer::{trim_known, Peer};
 use super::timers::peer_timer;
 use super::{
-    truncate, Node, ACK_RESERVE, DEFAULT_HOLD, MAX_NAME, MIN_REPLY, MIN_SPLIT_ROOM, PROBE_BYTES,
+    truncate, Node, PeerState, ACK_RESERVE, DEFAULT_HOLD, MAX_NAME, MIN_REPLY, MIN_SPLIT_ROOM,
+    PROBE_BYTES,
 };
 
 impl Node {
@@ -154,7 +155,10 @@ impl Node {
                 };
                 self.sealed_count += 1;
                 // For that replica only: not to be replayed to another.
-                match peer.replica {
+                // (Not to a peer that does not answer: its replica id may
+                // have changed meanwhile, a new one each run, and one bound
+                // to an id it no longer has could never be opened.)
+                match peer.replica.filter(|_| peer.state != PeerState::Down) {
                     Some(to) => builder.finish_sealed_to(keys, id, to),
                     None => builder.finish_sealed_with(keys, id),
                 }

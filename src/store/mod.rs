@@ -386,6 +386,14 @@ impl Store {
         self.compact(snapshot)
     }
 
+    /// The replica makes its edits under `replica` from now on; the log
+    /// keeps every op as it is (see `node::Config::id_used_before`).
+    pub fn set_replica(&mut self, replica: ReplicaId) -> Result<(), StoreError> {
+        write_replica(&self.dir, replica)?;
+        self.replica = replica;
+        Ok(())
+    }
+
     /// Replaces the membership file with `bytes` (see the module docs).
     pub fn save_membership(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
         let mut file = record::header(MEMBERS_MAGIC).to_vec();

@@ -246,7 +246,7 @@ impl Ui {
             Event::OwnOpsLost { peer, .. } => {
                 self.message = format!(
                     "{peer} holds edits of ours this data directory lost (a restored backup?): \
-                     rejoining under a new id"
+                     taking them back"
                 )
             }
         }

@@ -263,12 +263,20 @@ impl<N: SimNode> Simulation<N> {
     }
 
     pub(super) fn why_not_converged(&self) -> String {
-        let target = self.oracle.doc.version_ref().total();
+        let made = self.oracle.doc.version_ref();
+        let target = made.total();
         self.each_node(|doc| {
+            // Which authors it lacks ops of: replica (low bits) have/made.
+            let short: Vec<String> = made
+                .iter()
+                .filter(|&(r, n)| doc.version_ref().get(r) < n)
+                .map(|(r, n)| format!("{:04x}:{}/{n}", r.0 & 0xffff, doc.version_ref().get(r)))
+                .collect();
             format!(
-                "has {}/{target} op ids ({} held)",
+                "has {}/{target} op ids ({} held; short of {})",
                 doc.version_ref().total(),
-                doc.pending_len()
+                doc.pending_len(),
+                short.join(" ")
             )
         })
     }

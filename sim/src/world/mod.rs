@@ -142,6 +142,8 @@ struct Replica<N: SimNode> {
     /// Not yet a member: it was started as a newcomer (see `boot`) and has
     /// not had a member's document yet. Its ops were never sent.
     newcomer: bool,
+    /// The node's `rejoins` when its id was last looked at (this life).
+    rejoins_seen: u64,
     /// The typist's own edits, for undo and redo (`--undo`). In memory:
     /// a crash forgets it, as it does in `rumor`.
     undo: UndoStack,
@@ -317,6 +319,7 @@ impl<N: SimNode> Simulation<N> {
                     timer_at: None,
                     timer_gen: 0,
                     incarnation: 0,
+                    rejoins_seen: 0,
                     online: true,
                     offline_token: 0,
                     typist: Typist::new(),
@@ -470,7 +473,9 @@ impl<N: SimNode> Simulation<N> {
         let restart = self.replicas[i].incarnation > 0;
         // Founders are the group; the nodes of `--joins` come later.
         let joiner = i >= self.cfg.nodes;
-        let recovered = disk.recover();
+        let mut recovered = disk.recover();
+        // The disk's replica id is one an earlier life used, after the first.
+        recovered.created = !restart;
         let r = &mut self.replicas[i];
         let mut config = Config {
             mtu: self.cfg.mtu,
@@ -539,6 +544,7 @@ impl<N: SimNode> Simulation<N> {
         }
         let r = &mut self.replicas[i];
         r.newcomer = !host.node().0.is_joined();
+        r.rejoins_seen = 0;
         let doc = host.node().0.doc();
         let own_made = self.oracle.doc.version_ref().get(r.id);
         let own = doc.version_ref().get(r.id);
@@ -602,7 +608,13 @@ impl<N: SimNode> Simulation<N> {
         // were never sent, so the reference forgets them); a member whose
         // ops the group refused is a broken cleanup promise.
         let id_now = host.node().0.doc().replica();
-        if id_now != r.id {
+        let rejoined = host.node().0.rejoins() > r.rejoins_seen;
+        r.rejoins_seen = host.node().0.rejoins();
+        if id_now != r.id && !rejoined {
+            // A life's first edit, under a fresh id (see
+            // `node::Config::id_used_before`): the old id's ops stay theirs.
+            r.id = id_now;
+        } else if id_now != r.id {
             let (old, new) = (r.id, id_now);
             if !r.newcomer {
                 let why = format!(
@@ -1080,7 +1092,6 @@ impl<N: SimNode> Simulation<N> {
             if let Some(node) = r.node_mut() {
                 // Kept only when the typists undo: other runs stay as they were.
                 let record = self.cfg.undo > 0.0;
-                let replica = node.doc().replica();
                 let deleting = match &edit {
                     Edit::Delete { pos, len } if record => Change::deleting(node.doc(), *pos, *len),
                     _ => None,
@@ -1097,6 +1108,8 @@ impl<N: SimNode> Simulation<N> {
                     _ => None,
                 });
                 if let Some(change) = change {
+                    // (After the edit: a life's first edit takes a fresh id.)
+                    let replica = node.doc().replica();
                     r.undo.record(replica, change, false);
                 }
             }
