@@ -25,17 +25,28 @@ impl Node {
         let pick = live[self.rng.random_range(0..live.len())];
         let digests = self.digest_frames(true);
         self.stats.digests_sent += digests.len() as u64;
-        let gone = self.stability.declarations();
+        let gone = self.gone_frames();
         if let Some(peer) = self.peers.get_mut(&pick) {
             peer.queue_digests(digests);
-            if !gone.is_empty() {
-                peer.control.push_back(Frame::Gone(gone));
-            }
+            peer.control.extend(gone);
             if self.stability.declared_me || !self.joined {
                 // We must (re)join: ask for a member's document.
                 peer.control.push_back(Frame::Join);
             }
         }
+    }
+
+    /// Our gone declarations as `Gone` frames that each fit a datagram
+    /// (none if there are none). Each replica retires an id per run that
+    /// edits, so the list can outgrow one datagram.
+    pub(super) fn gone_frames(&self) -> Vec<Frame> {
+        // An entry is two varints of at most 10 bytes each.
+        let per_frame = (self.max_frame().saturating_sub(8) / 20).max(1);
+        self.stability
+            .declarations()
+            .chunks(per_frame)
+            .map(|chunk| Frame::Gone(chunk.to_vec()))
+            .collect()
     }
 
     /// Our version vector as digest frames that each fit a datagram.

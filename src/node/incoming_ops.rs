@@ -19,8 +19,11 @@ impl Node {
         }
         let Some(op) = self.stability.accepted(op) else {
             self.stats.drops.gone_author += 1;
-            // Tell the sender who is gone: if it is the author, it rejoins.
-            let gone = Frame::Gone(self.stability.declarations());
+            // Tell the sender the author is gone, and with how many ops:
+            // if it is the author, it rejoins.
+            let author = span.start.replica;
+            let count = self.stability.declaration(author).unwrap_or(0);
+            let gone = Frame::Gone(vec![(author, count)]);
             if let Some(peer) = self.peers.get_mut(&from) {
                 if !peer.control.contains(&gone) {
                     peer.control.push_back(gone);

@@ -270,14 +270,28 @@ impl Stability {
         self.gone.len()
     }
 
-    /// A `Gone` frame from member `from`: adopt its declarations.
+    /// A count of one of our declarations, for a `Gone` frame.
+    pub fn declaration(&self, replica: ReplicaId) -> Option<u64> {
+        self.gone.get(&replica).copied()
+    }
+
+    /// A `Gone` frame from member `from`: adopt its declarations. A frame
+    /// may hold some of them only (a long list is sent in several): since
+    /// a member's declarations only grow, what it told us is merged.
     pub fn adopt(&mut self, from: ReplicaId, me: ReplicaId, list: &[(ReplicaId, u64)], doc: &Doc) {
         if self.gone.contains_key(&from)
             || (self.adopted_by.len() >= MAX_GONE && !self.adopted_by.contains_key(&from))
         {
             return;
         }
-        self.adopted_by.insert(from, list.iter().copied().collect());
+        let told = self.adopted_by.entry(from).or_default();
+        for &(replica, count) in list {
+            if told.len() >= MAX_GONE && !told.contains_key(&replica) {
+                break; // bounded, whatever a member sends
+            }
+            let entry = told.entry(replica).or_insert(count);
+            *entry = (*entry).max(count);
+        }
         for &(replica, count) in list {
             if replica == me {
                 self.declared_me = true;

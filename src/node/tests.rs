@@ -701,3 +701,50 @@ fn an_added_peer_that_never_answered_holds_cleanup_back() {
     // The added peer may be a member with ops built on what we would drop.
     assert_eq!(waiting.stats().collections, 0);
 }
+
+/// Each run that edits retires an id, so a group's gone declarations can
+/// outgrow a datagram: they go out in several `Gone` frames that each fit
+/// (one that fits no datagram would be dropped, and cleanup would wait
+/// for ever), and a node told them in pieces adopts them all.
+#[test]
+fn many_gone_declarations_travel_in_frames_that_fit_and_add_up() {
+    let gone: Vec<(ReplicaId, u64)> = (1..=600u64)
+        .map(|i| {
+            (
+                ReplicaId(i.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1),
+                u64::MAX - i,
+            )
+        })
+        .collect::<BTreeMap<_, _>>()
+        .into_iter()
+        .collect();
+    let membership = Membership {
+        joined: true,
+        document: 0,
+        members: Vec::new(),
+        gone: gone.clone(),
+    };
+    let mut a = node_with(
+        1,
+        1,
+        Config {
+            mtu: wire::MIN_MTU,
+            ..Config::default()
+        },
+    );
+    a.restore_membership(Time::ZERO, &membership);
+    let frames = a.gone_frames();
+    assert!(frames.len() > 1, "{} frames", frames.len());
+    for f in &frames {
+        assert!(wire::encoded_len(f, ReplicaId(1)) <= a.max_frame());
+    }
+
+    let mut b = node(2);
+    for f in &frames {
+        let Frame::Gone(list) = f else {
+            panic!("{f:?}")
+        };
+        b.stability.adopt(ReplicaId(1), ReplicaId(2), list, &b.doc);
+    }
+    assert_eq!(b.stability.declarations(), gone);
+}
