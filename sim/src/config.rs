@@ -303,6 +303,11 @@ pub struct SimConfig {
     /// The share of keystrokes that are an undo (or, one time in three, a
     /// redo) of the typist's own edits instead (0: none, as before).
     pub undo: f64,
+    /// The share of restarts that boot from a backup of the node's disk
+    /// (an earlier image of it, as a restored data directory or a VM
+    /// rolled back), when every op the backup lacks is held by another
+    /// replica (0: none, as before).
+    pub restores: f64,
 }
 
 impl Default for SimConfig {
@@ -339,6 +344,7 @@ impl Default for SimConfig {
             cleanup_min_runs: 0,
             settle: false,
             undo: 0.0,
+            restores: 0.0,
         }
     }
 }
@@ -401,6 +407,7 @@ impl SimConfig {
         prob("reorder", self.reorder)?;
         prob("disk-faults", self.disk_faults)?;
         prob("undo", self.undo)?;
+        prob("restores", self.restores)?;
         if self.disk_faults >= 1.0 {
             return Err("--disk-faults 1 fails every write: nothing could be made durable".into());
         }
@@ -530,6 +537,9 @@ impl SimConfig {
             if !self.hot_spots {
                 s += " --no-hot-spots";
             }
+        }
+        if self.restores > 0.0 {
+            s += &format!(" --restores {}", self.restores);
         }
         if self.undo > 0.0 {
             s += &format!(" --undo {}", self.undo);

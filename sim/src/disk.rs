@@ -25,6 +25,7 @@ use rumor::{Doc, Op, ReplicaId, VersionVector};
 /// the snapshot's own size in ops), so runs boot from snapshots too.
 pub const COMPACT_MIN_ENTRIES: usize = 256;
 
+#[derive(Clone)]
 pub struct SimDisk {
     replica: ReplicaId,
     snapshot: Option<Vec<u8>>,

@@ -125,6 +125,10 @@ struct Cli {
     /// typist's own edits instead.
     #[arg(long, value_name = "P", default_value_t = 0.0)]
     undo: f64,
+    /// The share of restarts that boot from an earlier image of the node's
+    /// disk (a restored backup), when the ops it lacks are held elsewhere.
+    #[arg(long, value_name = "P", default_value_t = 0.0)]
+    restores: f64,
     /// Newcomers that join during the run (each told of one founding node).
     #[arg(long, value_name = "N", default_value_t = 0)]
     joins: usize,
@@ -220,6 +224,7 @@ impl Cli {
             cleanup_min_runs: self.cleanup_min_runs,
             settle: self.settle,
             undo: self.undo,
+            restores: self.restores,
         };
         cfg.validate()?;
         Ok(if self.swarm || self.seeds.is_some() {

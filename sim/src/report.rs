@@ -102,6 +102,8 @@ pub struct Report {
     pub rejoins: u64,
     /// Undos and redos that changed the text (`--undo`).
     pub undos: u64,
+    /// Restarts that booted from a backup of the disk (`--restores`).
+    pub restores: u64,
     pub partitions: u64,
     pub offline_periods: u64,
     pub safety_checks: u64,
@@ -191,6 +193,12 @@ impl Report {
             self.rejoins,
             self.offline_periods
         );
+        if self.restores > 0 {
+            s += &format!(
+                "restores   {} restarts booted from a backup of their disk\n",
+                self.restores
+            );
+        }
         if self.undos > 0 {
             s += &format!(
                 "undo       {} undos and redos changed the text\n",

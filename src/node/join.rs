@@ -162,6 +162,20 @@ impl Node {
         self.stats.ids_retired += 1;
     }
 
+    /// A member declared our id gone with `count` of its ops. If this run
+    /// has not edited under it and the group accepts every op we hold of
+    /// it, there is nothing to re-make: we only stop using it (a replica
+    /// booted from a restored disk can meet the declaration its own later
+    /// run made). Otherwise we must rejoin (see "Gone members").
+    pub(super) fn declared_gone(&mut self, count: u64) {
+        let me = self.doc.replica();
+        if !self.id_fresh && self.joined && self.doc.version_ref().get(me) <= count {
+            self.take_fresh_id();
+            self.stability.raise_gone(me, count);
+            self.stability.declared_me = false;
+        }
+    }
+
     pub(super) fn on_snapshot_chunk(
         &mut self,
         from: SocketAddr,

@@ -744,7 +744,11 @@ impl Node {
                 Frame::Join => self.on_join(now, from, header.sender),
                 Frame::Gone(list) => {
                     let me = self.doc.replica();
+                    let declared = list.iter().find(|&&(r, _)| r == me).map(|&(_, n)| n);
                     self.stability.adopt(header.sender, me, &list, &self.doc);
+                    if let Some(count) = declared {
+                        self.declared_gone(count);
+                    }
                     self.stats.members_gone = self.stability.gone_count() as u64;
                 }
                 Frame::Peers(list) => self.on_peer_list(now, from, &list, bytes.len()),

@@ -144,6 +144,8 @@ struct Replica<N: SimNode> {
     newcomer: bool,
     /// The node's `rejoins` when its id was last looked at (this life).
     rejoins_seen: u64,
+    /// An earlier image of the disk (`--restores`), taken at a restart.
+    backup: Option<SimDisk>,
     /// The typist's own edits, for undo and redo (`--undo`). In memory:
     /// a crash forgets it, as it does in `rumor`.
     undo: UndoStack,
@@ -211,6 +213,7 @@ struct Counters {
     offline: u64,
     checks: u64,
     undos: u64,
+    restores: u64,
 }
 
 /// A world of nodes of protocol `N` (the real `Node` unless a test says otherwise).
@@ -320,6 +323,7 @@ impl<N: SimNode> Simulation<N> {
                     timer_gen: 0,
                     incarnation: 0,
                     rejoins_seen: 0,
+                    backup: None,
                     online: true,
                     offline_token: 0,
                     typist: Typist::new(),
@@ -466,6 +470,7 @@ impl<N: SimNode> Simulation<N> {
     /// boots a replica from its data directory.
     fn boot(&mut self, i: usize) {
         let now = self.now();
+        let restored = self.maybe_restore(i);
         let rng = ChaCha8Rng::seed_from_u64(self.node_rng.random::<u64>());
         let Some(disk) = self.replicas[i].disk.take() else {
             return; // up already
@@ -548,7 +553,7 @@ impl<N: SimNode> Simulation<N> {
         let doc = host.node().0.doc();
         let own_made = self.oracle.doc.version_ref().get(r.id);
         let own = doc.version_ref().get(r.id);
-        if own < own_made {
+        if own < own_made && !restored {
             let why = format!(
                 "node {i} restarted with {own} of its own {own_made} op ids: local edits were lost and ids would be reused"
             );
@@ -578,6 +583,45 @@ impl<N: SimNode> Simulation<N> {
         r.timer_at = None;
         r.timer_gen += 1;
         self.drain(i);
+    }
+
+    /// `--restores`, at a restart of node `i`: its disk may be replaced by
+    /// its backup (an earlier image, as a restored data directory or a VM
+    /// rolled back), if every op that takes away is on another node's disk
+    /// (an op nobody else has would be lost for good: the user's own
+    /// doing, not the protocol's); otherwise, now and then, the disk as it
+    /// is becomes the backup. True if it was restored.
+    fn maybe_restore(&mut self, i: usize) -> bool {
+        if self.cfg.restores <= 0.0 || self.replicas[i].incarnation == 0 {
+            return false;
+        }
+        let restore = self.fault_rng.random_bool(self.cfg.restores);
+        let take_backup = self.fault_rng.random_bool(0.5);
+        let mut elsewhere = VersionVector::new();
+        for (j, r) in self.replicas.iter().enumerate() {
+            if let Some(d) = r.disk().filter(|_| j != i) {
+                elsewhere.merge(d.synced_version());
+            }
+        }
+        let r = &mut self.replicas[i];
+        let (Some(disk), backup) = (&r.disk, &r.backup) else {
+            return false;
+        };
+        if let Some(backup) = backup.as_ref().filter(|_| restore) {
+            let held = backup.synced_version();
+            let safe =
+                (disk.synced_version().iter()).all(|(a, n)| n <= held.get(a).max(elsewhere.get(a)));
+            if safe {
+                r.disk = Some(backup.clone());
+                self.counters.restores += 1;
+                self.trace_line(|| format!("restore n{i} from its backup"));
+                return true;
+            }
+        }
+        if take_backup || r.backup.is_none() {
+            r.backup = r.disk.clone();
+        }
+        false
     }
 
     /// After every call into node `i`: the host settles (persist, then
@@ -1291,6 +1335,7 @@ impl<N: SimNode> Simulation<N> {
                     .map(|n| n.rejoins())
                     .sum::<u64>(),
             undos: c.undos,
+            restores: c.restores,
             partitions: c.partitions,
             offline_periods: c.offline,
             safety_checks: c.checks,
