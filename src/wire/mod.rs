@@ -36,6 +36,7 @@
 //! sender's ids are written without the replica), so a datagram carrying
 //! it and an ack is about 34 bytes.
 
+pub mod announce;
 pub mod auth;
 mod codec;
 mod error;
@@ -43,6 +44,9 @@ mod frame;
 mod pack;
 pub mod ticket;
 
+pub use announce::{
+    is_announcement, read_announcement, seal_announcement, Announcement, SealedAnnouncement,
+};
 pub use auth::{EpochKey, GroupKey, KeyError, SealId, SealKeys};
 pub use codec::{
     decode, decode_payload, decode_with, encode, encode_sealed, encode_sealed_to, open, open_with,
