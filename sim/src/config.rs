@@ -303,6 +303,10 @@ pub struct SimConfig {
     /// The share of keystrokes that are an undo (or, one time in three, a
     /// redo) of the typist's own edits instead (0: none, as before).
     pub undo: f64,
+    /// Every node on one LAN segment, knowing no address at start: nodes
+    /// find each other by their announcements (`node::discovery`), which
+    /// every node of the segment hears (each copy meets the link's faults).
+    pub lan: bool,
 }
 
 impl Default for SimConfig {
@@ -339,6 +343,7 @@ impl Default for SimConfig {
             cleanup_min_runs: 0,
             settle: false,
             undo: 0.0,
+            lan: false,
         }
     }
 }
@@ -383,6 +388,9 @@ impl SimConfig {
         // Drawn last, so the mixes above stay what they were for each seed.
         self.disk_faults = maybe(&mut rng, 0.005, 0.2);
         self.joins = rng.random_range(0..=2);
+        // A LAN where nodes find each other, a quarter of the seeds
+        // (`--lan` makes it every seed).
+        self.lan |= rng.random_bool(0.25);
         self.swarm = true;
         self
     }
@@ -533,6 +541,9 @@ impl SimConfig {
         }
         if self.undo > 0.0 {
             s += &format!(" --undo {}", self.undo);
+        }
+        if self.lan {
+            s += " --lan";
         }
         if let Some(b) = self.sabotage {
             s += &format!(" --sabotage {}", b.name());

@@ -187,3 +187,199 @@ impl Node {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    use super::*;
+    use crate::doc::{Doc, ReplicaId};
+    use crate::node::Config;
+    use crate::wire::{DecodeError, GroupKey, SealKeys};
+
+    const DOC: u32 = 0xd0c0_0001;
+
+    fn group() -> SocketAddr {
+        SocketAddr::from(([239, 255, 82, 77], 47_389))
+    }
+
+    fn lan_config(key: Option<GroupKey>) -> Config {
+        Config {
+            key,
+            document: DOC,
+            epoch: 1,
+            discovery: Some(Discovery {
+                group: group(),
+                port: 7001,
+                interval: ANNOUNCE_INTERVAL,
+            }),
+            ..Config::default()
+        }
+    }
+
+    fn member(replica: u64, config: Config) -> Node {
+        Node::new(
+            Doc::new(ReplicaId(replica)),
+            config,
+            ChaCha8Rng::seed_from_u64(replica),
+            Time::ZERO,
+        )
+    }
+
+    /// An announcement by replica `sender` of `document` (port 7002),
+    /// sealed under the key of `seed`, as sequence `seq`.
+    fn announcement(sender: u64, document: u32, seed: u64, seq: u64) -> Vec<u8> {
+        let a = Announcement {
+            sender: ReplicaId(sender),
+            document,
+            port: 7002,
+        };
+        let mut keys = SealKeys::new(GroupKey::from_seed(seed));
+        wire::seal_announcement(&mut keys, &a, SealId { epoch: 5, seq })
+    }
+
+    /// Where another member's announcement comes from (its LAN socket).
+    fn lan_source() -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::new(10, 0, 0, 2), 47_389))
+    }
+
+    fn drain(node: &mut Node) -> Vec<Transmit> {
+        std::iter::from_fn(|| node.poll_transmit()).collect()
+    }
+
+    #[test]
+    fn a_member_announces_at_start_then_about_every_interval() {
+        let mut a = member(1, lan_config(Some(GroupKey::from_seed(1))));
+        assert_eq!(a.poll_timeout(), Some(Time::ZERO), "at start");
+        a.handle_timeout(Time::ZERO);
+        let sent = drain(&mut a);
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert_eq!(sent[0].to, group());
+        let read = wire::read_announcement(&sent[0].bytes).unwrap();
+        let mut keys = SealKeys::new(GroupKey::from_seed(1));
+        let opened = read.open(&mut keys).unwrap();
+        assert_eq!(
+            (opened.sender, opened.document, opened.port),
+            (ReplicaId(1), DOC, 7001)
+        );
+        // The next one comes within the jittered interval, not before half of it.
+        let mut now = Time::ZERO;
+        while a.stats().discovery.announced < 2 {
+            now = a.poll_timeout().expect("timers armed");
+            assert!(now <= Time::ZERO + ANNOUNCE_INTERVAL * 3 / 2, "{now:?}");
+            a.handle_timeout(now);
+            drain(&mut a);
+        }
+        assert!(now >= Time::ZERO + ANNOUNCE_INTERVAL / 2, "{now:?}");
+    }
+
+    #[test]
+    fn changed_addresses_are_announced_at_once() {
+        let mut a = member(1, lan_config(Some(GroupKey::from_seed(1))));
+        a.handle_timeout(Time::ZERO);
+        drain(&mut a);
+        let later = Time::ZERO + std::time::Duration::from_secs(2);
+        while let Some(t) = a.poll_timeout().filter(|&t| t <= later) {
+            a.handle_timeout(t);
+            drain(&mut a);
+        }
+        assert_eq!(a.stats().discovery.announced, 1, "none due yet");
+        a.addresses_changed(later);
+        assert_eq!(a.poll_timeout(), Some(later));
+        a.handle_timeout(later);
+        let sent = drain(&mut a);
+        assert!(sent.iter().any(|t| t.to == group()), "{sent:?}");
+        assert_eq!(a.stats().discovery.announced, 2);
+    }
+
+    #[test]
+    fn a_member_heard_gets_one_small_probe_and_a_replay_nothing() {
+        let mut a = member(1, lan_config(Some(GroupKey::from_seed(1))));
+        a.handle_timeout(Time::ZERO);
+        drain(&mut a);
+        let bytes = announcement(2, DOC, 1, 0);
+        a.handle_datagram(Time::ZERO, lan_source(), &bytes);
+        let probed = SocketAddr::from((Ipv4Addr::new(10, 0, 0, 2), 7002));
+        assert_eq!(a.peers().len(), 1);
+        assert_eq!(a.peers()[0].addr, probed);
+        let sent = drain(&mut a);
+        assert_eq!(sent.len(), 1, "one probe: {sent:?}");
+        assert_eq!(sent[0].to, probed);
+        // A sealed challenge (see `handshake`): not a datagram with data.
+        assert!(sent[0].bytes.len() < 100, "{} bytes", sent[0].bytes.len());
+        let d = &a.stats().discovery;
+        assert_eq!((d.heard, d.found), (1, 1));
+        // The same announcement again: a replay, no second probe.
+        a.handle_datagram(Time::ZERO, lan_source(), &bytes);
+        assert!(drain(&mut a).is_empty());
+        assert_eq!(a.stats().discovery.replayed, 1);
+        // A newer one from the same member: it is known, nothing more.
+        a.handle_datagram(Time::ZERO, lan_source(), &announcement(2, DOC, 1, 1));
+        assert!(drain(&mut a).is_empty());
+        assert_eq!(a.peers().len(), 1);
+        // A newcomer (document 0) announcing is probed too.
+        let newcomer = SocketAddr::from((Ipv4Addr::new(10, 0, 0, 3), 47_389));
+        a.handle_datagram(Time::ZERO, newcomer, &announcement(3, 0, 1, 0));
+        assert_eq!(a.stats().discovery.found, 2);
+    }
+
+    #[test]
+    fn other_documents_keys_and_garbage_never_add_a_peer() {
+        let mut a = member(1, lan_config(Some(GroupKey::from_seed(1))));
+        a.handle_timeout(Time::ZERO);
+        drain(&mut a);
+        let other_document = announcement(2, 0xbad, 1, 0);
+        let other_key = announcement(3, DOC, 2, 0);
+        let good = announcement(4, DOC, 1, 0);
+        for bytes in [&other_document, &other_key] {
+            for _ in 0..100 {
+                a.handle_datagram(Time::ZERO, lan_source(), bytes);
+            }
+        }
+        for n in 0..good.len() {
+            a.handle_datagram(Time::ZERO, lan_source(), &good[..n]);
+        }
+        let d = a.stats().discovery.clone();
+        assert_eq!(d.other_document, 100);
+        assert_eq!(d.other_key, 100);
+        // Each cut of a good announcement is refused (the ones too short
+        // for the magic are no announcement at all, and count as garbage).
+        assert_eq!(d.malformed, good.len() as u64 - 2);
+        assert_eq!((d.heard, d.found), (0, 0));
+        assert!(a.peers().is_empty());
+        assert!(drain(&mut a).is_empty(), "nothing answered");
+        assert!(matches!(
+            wire::read_announcement(&good[..good.len() - 1]),
+            Err(DecodeError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn without_a_key_nothing_is_announced_nor_heard() {
+        let mut a = member(1, lan_config(None));
+        assert!(!a.discovers());
+        a.handle_timeout(Time::ZERO);
+        a.addresses_changed(Time::ZERO);
+        a.handle_timeout(Time::ZERO);
+        assert!(drain(&mut a).is_empty());
+        a.handle_datagram(Time::ZERO, lan_source(), &announcement(2, DOC, 1, 0));
+        assert_eq!(a.stats().discovery.ignored, 1);
+        assert!(a.peers().is_empty());
+    }
+
+    #[test]
+    fn our_own_announcement_looped_back_is_no_peer() {
+        let mut a = member(1, lan_config(Some(GroupKey::from_seed(1))));
+        a.handle_timeout(Time::ZERO);
+        let sent = drain(&mut a);
+        let me = SocketAddr::from((Ipv4Addr::new(10, 0, 0, 1), 47_389));
+        a.handle_datagram(Time::ZERO, me, &sent[0].bytes);
+        assert!(a.peers().is_empty());
+        // Nor may anyone make it one: its address is ours.
+        let own = SocketAddr::from((Ipv4Addr::new(10, 0, 0, 1), 7001));
+        assert!(!a.add_peer(Time::ZERO, own));
+    }
+}
