@@ -18,9 +18,7 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rumor::doc::{Change, LocalEdits, UndoStack};
 use rumor::host::{BootConfig, Host};
-use rumor::node::{
-    Config, Discovery, Event as NodeEvent, Node, Time, Transmit, ANNOUNCE_INTERVAL,
-};
+use rumor::node::{Config, Discovery, Event as NodeEvent, Node, Time, Transmit, ANNOUNCE_INTERVAL};
 use rumor::wire::GroupKey;
 use rumor::{Doc, ReplicaId, VersionVector};
 
