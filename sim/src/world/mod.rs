@@ -252,6 +252,8 @@ pub struct Simulation<N: SimNode = Node> {
     converged_at: Option<Micros>,
     /// When every node had cleaned up all its history (`SimConfig::settle`).
     settled_at: Option<Micros>,
+    /// `--lan`, for a protocol that discovers peers (`SimNode::discovers`).
+    lan: bool,
 }
 
 fn ms(v: f64) -> Micros {
@@ -302,7 +304,8 @@ impl<N: SimNode> Simulation<N> {
         for _ in cfg.nodes..n {
             initial_peers.push(vec![fault_rng.random_range(0..cfg.nodes)]);
         }
-        if cfg.lan {
+        let lan = cfg.lan && N::discovers();
+        if lan {
             // On a LAN, nobody is told of anyone: discovery finds them.
             // (Drawn above all the same, so the other draws stay as they were.)
             initial_peers.iter_mut().for_each(Vec::clear);
@@ -369,6 +372,7 @@ impl<N: SimNode> Simulation<N> {
             heal_at: None,
             converged_at: None,
             settled_at: None,
+            lan,
             cfg,
         }
     }
@@ -496,7 +500,7 @@ impl<N: SimNode> Simulation<N> {
                 n => n,
             },
             join_grace: std::time::Duration::from_secs(5),
-            discovery: self.cfg.lan.then(|| Discovery {
+            discovery: self.lan.then(|| Discovery {
                 group: lan_group(),
                 port: PORT,
                 interval: ANNOUNCE_INTERVAL,
@@ -798,7 +802,7 @@ impl<N: SimNode> Simulation<N> {
     fn send(&mut self, from: usize, online: bool, to_addr: SocketAddr, bytes: Vec<u8>) {
         self.counters.sent += 1;
         self.counters.bytes += bytes.len() as u64;
-        if self.cfg.lan && to_addr == lan_group() {
+        if self.lan && to_addr == lan_group() {
             // Multicast: a copy to every other node of the segment, in
             // node order, each meeting its link's faults.
             for to in (0..self.total()).filter(|&to| to != from) {
@@ -1353,7 +1357,7 @@ impl<N: SimNode> Simulation<N> {
                 offline_ms: cfg.offline_ms,
                 hot_spots: cfg.hot_spots,
                 sabotage: cfg.sabotage.map(|s| s.name().into()),
-                lan: cfg.lan,
+                lan: self.lan,
             },
         }
     }
