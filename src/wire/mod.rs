@@ -32,6 +32,9 @@
 //! tag (16)
 //! ```
 //!
+//! LAN announcements (`announce`, magic "rA") are sealed the same way, with
+//! the document in the clear header and the sender's port encrypted.
+//!
 //! A typed char pushed alone is one `Op` frame of about 10 bytes (the
 //! sender's ids are written without the replica), so a datagram carrying
 //! it and an ack is about 34 bytes.
