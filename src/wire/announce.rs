@@ -228,6 +228,22 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Any bytes after the magic and version: refused or read, never a
+        /// panic; and never opened without the key.
+        #[test]
+        fn any_bytes_are_refused_without_a_panic(
+            tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80),
+        ) {
+            let mut bytes = ANNOUNCE_MAGIC.to_vec();
+            bytes.push(VERSION);
+            bytes.extend_from_slice(&tail);
+            if let Ok(read) = read_announcement(&bytes) {
+                proptest::prop_assert_eq!(read.open(&mut keys(1)), Err(DecodeError::BadTag));
+            }
+        }
+    }
+
     #[test]
     fn an_announcement_is_no_datagram_and_a_datagram_no_announcement() {
         let bytes = seal_announcement(&mut keys(1), &sample(), id());
