@@ -58,8 +58,10 @@ fn fingerprint(peer: &mut Peer) -> String {
 
 /// Runs `rumor ARGS` with no input; its exit code and standard error.
 fn run_rumor(args: &[&str]) -> (Option<i32>, String) {
+    // (Listening on 0.0.0.0: no announcements on the host's network.)
     let out = Command::new(rumor_bin())
         .args(args)
+        .arg("--no-discovery")
         .stdin(std::process::Stdio::null())
         .output()
         .unwrap();

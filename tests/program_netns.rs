@@ -5,76 +5,27 @@
 
 mod program_support;
 
-use std::io::Write;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
+use program_support::netns::{ip, skip, Namespaces};
 use program_support::*;
 
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("cannot run ip: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
-/// Deletes the namespaces (and so the veth pair) when dropped, also when
-/// the test fails halfway.
-struct Namespaces {
-    names: Vec<String>,
-    veth: String,
-}
-
-impl Drop for Namespaces {
-    fn drop(&mut self) {
-        for n in &self.names {
-            let _ = ip(&["netns", "del", n]);
-        }
-        // Only left in the root namespace if setup failed before moving it.
-        let _ = ip(&["link", "del", &self.veth]);
-    }
-}
-
-fn skip(why: &str) {
-    if std::env::var("RUMOR_REQUIRE_NETNS").as_deref() == Ok("1") {
-        panic!("the netns link-cut test cannot run ({why}) and RUMOR_REQUIRE_NETNS=1");
-    }
-    let msg = format!(
-        "SKIPPED: netns link-cut test: {why} (set RUMOR_REQUIRE_NETNS=1 to make this a failure)"
-    );
-    // The test harness captures eprintln! and io::stderr(); /dev/stderr,
-    // opened afresh, shows the skip in every run.
-    match std::fs::OpenOptions::new().write(true).open("/dev/stderr") {
-        Ok(mut f) => {
-            let _ = writeln!(f, "{msg}");
-        }
-        Err(_) => eprintln!("{msg}"),
-    }
-}
+const WHAT: &str = "netns link-cut test";
 
 #[test]
 fn peers_converge_after_a_real_link_cut() {
     if !is_root() {
-        return skip("not root");
+        return skip(WHAT, "not root");
     }
     let tag = format!("rmr{}", std::process::id() % 100_000);
     let (ns_a, ns_b) = (format!("{tag}a"), format!("{tag}b"));
     let (veth_a, veth_b) = (format!("{tag}va"), format!("{tag}vb"));
     let guard = Namespaces {
         names: vec![ns_a.clone(), ns_b.clone()],
-        veth: veth_a.clone(),
+        links: vec![veth_a.clone()],
     };
     if let Err(e) = ip(&["netns", "add", &ns_a]) {
-        return skip(&e);
+        return skip(WHAT, &e);
     }
     let setup = [
         vec!["netns", "add", &ns_b],

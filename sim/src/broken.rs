@@ -145,6 +145,9 @@ impl SimNode for DroppingNode {
     fn break_config(_config: &mut Config) -> bool {
         true
     }
+    fn discovers() -> bool {
+        true
+    }
     fn snapshot_now(&mut self) -> Option<Arc<[u8]>> {
         Some(self.node.snapshot_now())
     }

@@ -308,6 +308,10 @@ pub struct SimConfig {
     /// rolled back), when every op the backup lacks is held by another
     /// replica (0: none, as before).
     pub restores: f64,
+    /// Every node on one LAN segment, knowing no address at start: nodes
+    /// find each other by their announcements (`node::discovery`), which
+    /// every node of the segment hears (each copy meets the link's faults).
+    pub lan: bool,
 }
 
 impl Default for SimConfig {
@@ -345,6 +349,7 @@ impl Default for SimConfig {
             settle: false,
             undo: 0.0,
             restores: 0.0,
+            lan: false,
         }
     }
 }
@@ -389,6 +394,9 @@ impl SimConfig {
         // Drawn last, so the mixes above stay what they were for each seed.
         self.disk_faults = maybe(&mut rng, 0.005, 0.2);
         self.joins = rng.random_range(0..=2);
+        // A LAN where nodes find each other, a quarter of the seeds
+        // (`--lan` makes it every seed).
+        self.lan |= rng.random_bool(0.25);
         self.swarm = true;
         self
     }
@@ -543,6 +551,9 @@ impl SimConfig {
         }
         if self.undo > 0.0 {
             s += &format!(" --undo {}", self.undo);
+        }
+        if self.lan {
+            s += " --lan";
         }
         if let Some(b) = self.sabotage {
             s += &format!(" --sabotage {}", b.name());

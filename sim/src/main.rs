@@ -132,6 +132,10 @@ struct Cli {
     /// Newcomers that join during the run (each told of one founding node).
     #[arg(long, value_name = "N", default_value_t = 0)]
     joins: usize,
+    /// All nodes on one LAN segment, told of no peer: they find each other
+    /// by LAN discovery (a quarter of swarm seeds draw it).
+    #[arg(long)]
+    lan: bool,
     /// Full consistency check of one replica in turn every this many virtual ms (0: only at heal and end).
     #[arg(long, value_name = "MS", default_value_t = 30000.0)]
     check_ms: f64,
@@ -225,6 +229,7 @@ impl Cli {
             settle: self.settle,
             undo: self.undo,
             restores: self.restores,
+            lan: self.lan,
         };
         cfg.validate()?;
         Ok(if self.swarm || self.seeds.is_some() {

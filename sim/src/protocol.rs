@@ -49,6 +49,12 @@ pub trait SimNode {
     fn cleans_up() -> bool {
         true
     }
+    /// Whether the protocol finds peers by LAN announcements
+    /// (`node::Config::discovery`): only then does `--lan` apply (for
+    /// another protocol it is an ordinary run).
+    fn discovers() -> bool {
+        false
+    }
     /// Snapshots, for the host's compaction and newcomers (see
     /// `rumor::host::Hosted`); a protocol without them keeps its whole log.
     fn snapshot_now(&mut self) -> Option<Arc<[u8]>> {
@@ -164,6 +170,9 @@ impl SimNode for Node {
     /// No knob: the broken real node is [`crate::broken::DroppingNode`].
     fn break_config(_config: &mut Config) -> bool {
         false
+    }
+    fn discovers() -> bool {
+        true
     }
     fn snapshot_now(&mut self) -> Option<Arc<[u8]>> {
         Some(Node::snapshot_now(self))

@@ -35,6 +35,8 @@ pub struct FaultSettings {
     pub offline_ms: f64,
     pub hot_spots: bool,
     pub sabotage: Option<String>,
+    /// Nodes found each other by LAN discovery (`--lan`).
+    pub lan: bool,
 }
 
 /// What the events were.

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::net::{file_binding, Driver, DriverConfig, Faults, StartError};
+use crate::net::{file_binding, DiscoveryState, Driver, DriverConfig, Faults, StartError};
 use crate::node;
 use crate::wire::{GroupKey, Ticket};
 
@@ -113,6 +113,10 @@ pub struct RunArgs {
     /// Talk only to the peers given and those that contact this one.
     #[arg(long)]
     pub no_peer_exchange: bool,
+    /// Do not announce this peer on the LAN, nor listen for members'
+    /// announcements (on by default with a group secret).
+    #[arg(long)]
+    pub no_discovery: bool,
     /// Seed for --loss/--delay choices (default: random, printed at start).
     #[arg(long, value_name = "N")]
     pub fault_seed: Option<u64>,
@@ -348,6 +352,7 @@ fn start(args: &RunArgs) -> Result<(Driver, u64), ExitCode> {
         file: args.file.clone(),
         faults: Faults::new(args.loss, Duration::from_millis(args.delay), fault_seed),
         document: group.document,
+        discovery: !args.no_discovery,
         ..DriverConfig::new(listen)
     };
     match Driver::start(config) {
@@ -410,6 +415,9 @@ fn run(args: RunArgs) -> ExitCode {
             driver.local_addr()
         ),
     }
+    if let Some(note) = discovery_note(driver.discovery()) {
+        eprintln!("rumor: {note}");
+    }
     match driver.store() {
         Some(store) => eprintln!(
             "rumor: data in {} ({} chars replayed)",
@@ -466,5 +474,32 @@ fn run(args: RunArgs) -> ExitCode {
             eprintln!("error: event loop failed: {e}");
             ExitCode::from(1)
         }
+    }
+}
+
+/// What `rumor` says at start about LAN discovery (nothing when it was
+/// turned off with `--no-discovery`).
+fn discovery_note(state: &DiscoveryState) -> Option<String> {
+    match state {
+        DiscoveryState::On(interfaces) if interfaces.is_empty() => Some(format!(
+            "LAN discovery on ({}), but no interface takes multicast yet; looked at again every few seconds",
+            crate::net::discovery_addr()
+        )),
+        DiscoveryState::On(interfaces) => Some(format!(
+            "LAN discovery on: announcing this peer to members of its document on {} ({})",
+            interfaces
+                .iter()
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            crate::net::discovery_addr()
+        )),
+        DiscoveryState::Off => None,
+        DiscoveryState::NoSecret => Some(
+            "no LAN discovery: without a group secret there is nothing to seal announcements \
+             with (see rumor --new)"
+                .to_string(),
+        ),
+        DiscoveryState::Failed(why) => Some(format!("no LAN discovery: {why}")),
     }
 }

@@ -13,7 +13,9 @@ use crate::commands::command::{self, Command, USAGE};
 use crate::commands::input::Input;
 use crate::doc::{Outcome, VersionVector};
 use crate::net::interfaces::reachable_addrs;
-use crate::net::{format_duration, format_utc, Change, Driver, EditError, FileStatus, Flow};
+use crate::net::{
+    format_duration, format_utc, Change, DiscoveryState, Driver, EditError, FileStatus, Flow,
+};
 use crate::node::{Edit, Event, PeerState};
 use crate::store::write_user_file;
 use crate::wire::Ticket;
@@ -484,6 +486,18 @@ fn status(driver: &Driver) -> Reply {
             s.snapshots_sent, s.snapshots_received, s.drops.bad_snapshot
         ),
         format!(
+            "discovery   {}; announced {}, heard {}, peers found {}; drops: other document {}, other key {}, malformed {}, replayed {}, ignored {}",
+            describe_discovery(driver.discovery()),
+            s.discovery.announced,
+            s.discovery.heard,
+            s.discovery.found,
+            s.discovery.other_document,
+            s.discovery.other_key,
+            s.discovery.malformed,
+            s.discovery.replayed,
+            s.discovery.ignored
+        ),
+        format!(
             "socket      {} send errors, {} receive errors, {} sends blocked",
             d.send_errors, d.recv_errors, d.sends_blocked
         ),
@@ -693,5 +707,25 @@ mod model_tests {
                 prop_assert_eq!(driver.node().doc().text(), model.iter().collect::<String>());
             }
         }
+    }
+}
+
+/// LAN discovery as `status` shows it.
+fn describe_discovery(state: &DiscoveryState) -> String {
+    match state {
+        DiscoveryState::On(interfaces) if interfaces.is_empty() => {
+            "on, no interface takes multicast yet".to_string()
+        }
+        DiscoveryState::On(interfaces) => format!(
+            "on ({})",
+            interfaces
+                .iter()
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        DiscoveryState::Off => "off (--no-discovery)".to_string(),
+        DiscoveryState::NoSecret => "off (no group secret)".to_string(),
+        DiscoveryState::Failed(why) => format!("off ({why})"),
     }
 }

@@ -28,6 +28,48 @@ pub fn reachable_addrs(local: SocketAddr) -> Vec<SocketAddr> {
     addrs
 }
 
+/// The IPv4 interface addresses LAN announcements go out on and are
+/// heard on for a peer listening on `local`: bound to one IPv4 address,
+/// that one (the peer is reachable there only; loopback stays on this
+/// host); bound to 0.0.0.0, every non-loopback interface that is up and
+/// takes multicast. Sorted, no duplicates. Empty for IPv6.
+pub fn multicast_interfaces(local: SocketAddr) -> Vec<Ipv4Addr> {
+    let IpAddr::V4(ip) = local.ip() else {
+        return Vec::new();
+    };
+    if !ip.is_unspecified() {
+        return vec![ip];
+    }
+    let mut ips: Vec<Ipv4Addr> = multicast_interface_ips()
+        .into_iter()
+        .filter(|ip| !ip.is_loopback() && !ip.is_unspecified())
+        .collect();
+    ips.sort();
+    ips.dedup();
+    ips
+}
+
+/// The IPv4 addresses of interfaces that are up and take multicast.
+#[cfg(unix)]
+fn multicast_interface_ips() -> Vec<Ipv4Addr> {
+    use nix::net::if_::InterfaceFlags;
+    let Ok(interfaces) = nix::ifaddrs::getifaddrs() else {
+        return Vec::new();
+    };
+    interfaces
+        .filter(|i| {
+            i.flags
+                .contains(InterfaceFlags::IFF_UP | InterfaceFlags::IFF_MULTICAST)
+        })
+        .filter_map(|i| Some(i.address?.as_sockaddr_in()?.ip()))
+        .collect()
+}
+
+#[cfg(not(unix))]
+fn multicast_interface_ips() -> Vec<Ipv4Addr> {
+    Vec::new()
+}
+
 fn is_ipv6_link_local(ip: &IpAddr) -> bool {
     matches!(ip, IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80)
 }
@@ -61,6 +103,15 @@ fn interface_ips() -> Vec<IpAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn announcements_stay_where_the_peer_is_reachable() {
+        let one: SocketAddr = "127.0.0.1:7001".parse().unwrap();
+        assert_eq!(multicast_interfaces(one), vec![Ipv4Addr::LOCALHOST]);
+        assert!(multicast_interfaces("[::1]:7001".parse().unwrap()).is_empty());
+        let all = multicast_interfaces("0.0.0.0:7001".parse().unwrap());
+        assert!(all.iter().all(|ip| !ip.is_loopback()), "{all:?}");
+    }
 
     #[test]
     fn a_peer_bound_to_one_address_is_reached_there_only() {

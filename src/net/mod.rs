@@ -16,6 +16,7 @@ pub mod editor;
 mod faults;
 pub mod file_binding;
 pub mod interfaces;
+mod lan;
 mod refusals;
 pub mod text_merge;
 
@@ -37,6 +38,8 @@ pub use crate::host::{format_utc, Change, History, HistoryEntry, HISTORY_CAP};
 pub use faults::{Fate, Faults};
 use file_binding::FileBinding;
 pub use file_binding::FileStatus;
+use lan::LanSocket;
+pub use lan::{discovery_addr, DISCOVERY_GROUP, DISCOVERY_PORT};
 use refusals::Refusals;
 
 use crate::doc::{self, LocalEdits, Outcome, UndoStack};
@@ -46,6 +49,13 @@ use crate::store::{self, Recovered, Store, StoreError};
 
 const SOCKET: Token = Token(0);
 const WAKER: Token = Token(1);
+/// The LAN socket's (editor connections count up from 3).
+const LAN: Token = Token(usize::MAX - 1);
+/// How often the interfaces are looked at for changes (LAN discovery).
+const INTERFACE_CHECK: Duration = Duration::from_secs(5);
+/// Most datagrams read from the LAN socket per wake-up: a flood of
+/// announcements must not keep the loop from the peers' datagrams.
+const MAX_LAN_READS: usize = 64;
 /// Datagrams fed to the node before it is settled (persist, then send).
 /// Bigger batches mean fewer fsyncs during a bulk catch-up; smaller ones
 /// let acks out sooner, so the sender refills its window while this side
@@ -77,6 +87,9 @@ pub struct DriverConfig {
     /// The document, if told up front (an invite ticket's; 0: kept in the
     /// data directory, adopted on joining, or made up by a founder).
     pub document: u32,
+    /// Announce this peer on the LAN and hear others' announcements
+    /// (`lan`, `node::discovery`); only with a group key.
+    pub discovery: bool,
 }
 
 impl DriverConfig {
@@ -91,6 +104,7 @@ impl DriverConfig {
             faults: Faults::none(),
             file: None,
             document: 0,
+            discovery: false,
         }
     }
 }
@@ -180,6 +194,19 @@ pub struct DriverStats {
     pub dropped_offline: u64,
 }
 
+/// Whether this peer takes part in LAN discovery, and why not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DiscoveryState {
+    /// Announcing on these interfaces.
+    On(Vec<std::net::Ipv4Addr>),
+    /// `--no-discovery`.
+    Off,
+    /// No group secret: nothing to seal announcements with.
+    NoSecret,
+    /// The LAN socket could not be opened.
+    Failed(String),
+}
+
 /// Whether the loop goes on after an input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flow {
@@ -231,6 +258,13 @@ pub struct Driver {
     editors: Option<editor::EditorBridge>,
     /// This replica's own edits, for `undo` and `redo`.
     undo: UndoStack,
+    /// The LAN discovery socket (`None`: discovery is off; see `discovery`).
+    lan: Option<LanSocket>,
+    discovery: DiscoveryState,
+    /// When the interfaces are next looked at for changes.
+    interfaces_due: Time,
+    /// The LAN socket was left with datagrams unread (`MAX_LAN_READS`).
+    lan_unread: bool,
 }
 
 impl Driver {
@@ -258,6 +292,7 @@ impl Driver {
         };
         let mut node_config = config.node;
         let mut epoch_warning = None;
+        node_config.discovery = None;
         if node_config.key.is_some() {
             // A new sealing epoch for this run, above every earlier one.
             node_config.epoch = match &store {
@@ -283,6 +318,27 @@ impl Driver {
         poll.registry()
             .register(&mut socket, SOCKET, Interest::READABLE | Interest::WRITABLE)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let (lan, discovery) = match (config.discovery, &node_config.key) {
+            (false, _) => (None, DiscoveryState::Off),
+            (true, None) => (None, DiscoveryState::NoSecret),
+            (true, Some(_)) => match LanSocket::open(local_addr) {
+                Ok(mut lan) => {
+                    poll.registry()
+                        .register(lan.socket_mut(), LAN, Interest::READABLE)?;
+                    node_config.discovery = Some(node::Discovery {
+                        group: discovery_addr(),
+                        port: local_addr.port(),
+                        interval: node::ANNOUNCE_INTERVAL,
+                    });
+                    let on = DiscoveryState::On(lan.interfaces().to_vec());
+                    (Some(lan), on)
+                }
+                Err(e) => (
+                    None,
+                    DiscoveryState::Failed(format!("cannot listen on {}: {e}", discovery_addr())),
+                ),
+            },
+        };
 
         let node_seed: u64 = rand::random();
         let boot = BootConfig {
@@ -318,6 +374,10 @@ impl Driver {
             file_edits: 0,
             editors: None,
             undo: UndoStack::new(),
+            lan,
+            discovery,
+            interfaces_due: Time(0) + INTERFACE_CHECK,
+            lan_unread: false,
         };
         driver.settle();
         if let Some(path) = config.file {
@@ -360,6 +420,11 @@ impl Driver {
 
     pub fn stats(&self) -> &DriverStats {
         &self.stats
+    }
+
+    /// Whether this peer takes part in LAN discovery (see `lan`).
+    pub fn discovery(&self) -> &DiscoveryState {
+        &self.discovery
     }
 
     /// Ops replayed at start, persisted since, refused on replay.
@@ -582,7 +647,11 @@ impl Driver {
                 .into_iter()
                 .flatten()
                 .min();
-            let timeout = due.map(|due| due.saturating_since(self.now()));
+            let timeout = match self.lan_unread {
+                // Datagrams wait on the LAN socket: look again at once.
+                true => Some(Duration::ZERO),
+                false => due.map(|due| due.saturating_since(self.now())),
+            };
             match self.poll.poll(&mut events, timeout) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -592,6 +661,7 @@ impl Driver {
                 }
             }
             let (mut readable, mut writable) = (false, false);
+            let mut lan_readable = std::mem::take(&mut self.lan_unread);
             let mut editors = Vec::new();
             for event in events.iter() {
                 match event.token() {
@@ -599,6 +669,7 @@ impl Driver {
                         readable |= event.is_readable();
                         writable |= event.is_writable();
                     }
+                    LAN => lan_readable = true,
                     WAKER => {}
                     token => editors.push(token),
                 }
@@ -611,6 +682,9 @@ impl Driver {
             }
             if readable {
                 self.read_socket();
+            }
+            if lan_readable {
+                self.read_lan();
             }
             // Input is drained on every wake-up, not only on the waker's
             // token: a wake-up that raced with the last drain is harmless.
@@ -670,12 +744,72 @@ impl Driver {
         }
     }
 
-    /// The earliest of the node's timer and the next delayed datagram.
+    /// The earliest of the node's timer, the next delayed datagram and
+    /// the next look at the interfaces (with LAN discovery).
     fn next_deadline(&self) -> Option<Time> {
         let delayed = self.delayed.peek().map(|Reverse(d)| d.due);
-        match (self.host.node().poll_timeout(), delayed) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+        let interfaces = self.lan.as_ref().map(|_| self.interfaces_due);
+        [self.host.node().poll_timeout(), delayed, interfaces]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Reads announcements from the LAN socket (at most `MAX_LAN_READS`
+    /// this time) and hands them to the node, as any datagram.
+    fn read_lan(&mut self) {
+        let mut fed = 0;
+        loop {
+            if fed == MAX_LAN_READS {
+                self.lan_unread = true;
+                break;
+            }
+            let Some(lan) = &self.lan else {
+                return;
+            };
+            match lan.recv_from(&mut self.recv_buf) {
+                Ok((n, from)) => {
+                    fed += 1;
+                    let now = self.now();
+                    match self.fate(now) {
+                        Fate::Drop => self.stats.injected_loss_in += 1,
+                        Fate::DeliverAt(due) if due > now => {
+                            let bytes = self.recv_buf[..n].to_vec();
+                            self.hold(due, Direction::In, from, bytes);
+                        }
+                        Fate::DeliverAt(_) => {
+                            let bytes = std::mem::take(&mut self.recv_buf);
+                            self.feed(now, from, &bytes[..n]);
+                            self.recv_buf = bytes;
+                        }
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    self.stats.recv_errors += 1;
+                    fed += 1;
+                }
+            }
+        }
+        if fed > 0 {
+            self.settle();
+        }
+    }
+
+    /// Looks at the interfaces when due: if they changed, the LAN socket
+    /// joins the group on the new ones and the node announces again.
+    fn check_interfaces(&mut self, now: Time) {
+        let Some(lan) = self.lan.as_mut() else {
+            return;
+        };
+        if now < self.interfaces_due {
+            return;
+        }
+        self.interfaces_due = now + INTERFACE_CHECK;
+        if lan.refresh() {
+            self.discovery = DiscoveryState::On(lan.interfaces().to_vec());
+            self.host.node_mut().addresses_changed(now);
         }
     }
 
@@ -772,6 +906,7 @@ impl Driver {
                 }),
             }
         }
+        self.check_interfaces(now);
         if self.node().poll_timeout().is_some_and(|t| t <= now) {
             self.host.node_mut().handle_timeout(now);
         }
@@ -829,8 +964,15 @@ impl Driver {
         }));
     }
 
-    /// Sends now, or queues behind earlier blocked sends.
+    /// Sends now, or queues behind earlier blocked sends. An announcement
+    /// goes out on the LAN socket (never queued: the next one follows).
     fn send(&mut self, transmit: Transmit) {
+        if transmit.to == discovery_addr() {
+            if let Some(lan) = &self.lan {
+                self.stats.send_errors += lan.send(&transmit.bytes);
+            }
+            return;
+        }
         if !self.blocked.is_empty() {
             self.blocked.push_back(transmit);
             return;

@@ -39,23 +39,28 @@
 //!   one, an address that wrote first gets no more bytes than it sent until
 //!   it acknowledges ours, and a learned address one small probe. A full
 //!   table drops the oldest peer that never proved itself for a newcomer.
+//! - **Discovery.** With a key, a node announces itself to a multicast
+//!   group on the LAN, and probes members of its document heard announcing
+//!   (`discovery.rs`), as it does addresses learned from peer lists.
 //! - **Gossip.** Lazy announcements (`Have`) to a few random peers, and a
 //!   pull on a miss, repair what the tree missed well before anti-entropy.
-//! - **Timers** are a fixed table: four node-wide slots (anti-entropy, peer
-//!   exchange, announcements, pulls) and four per peer (loss, delayed ack,
-//!   ping, coalescing).
+//! - **Timers** are a fixed table: five node-wide slots (anti-entropy, peer
+//!   exchange, announcements, pulls, LAN announcements) and four per peer
+//!   (loss, delayed ack, ping, coalescing).
 //!
 //! `Node` and its calling contract are here; its parts live beside it:
 //! `admission.rs` (authentication, decoding, handshakes), `incoming_ops.rs`,
 //! `anti_entropy.rs`, `relay.rs` (refills, announcements, pulls),
 //! `transmit.rs` (building datagrams), `loss.rs` (acks and loss),
-//! `liveness.rs` (peers, pings, peer lists), `join.rs` (joins, documents,
-//! snapshots), `cleanup.rs`, and `commands.rs` (commands and getters).
+//! `liveness.rs` (peers, pings, peer lists), `discovery.rs` (LAN
+//! announcements), `join.rs` (joins, documents, snapshots), `cleanup.rs`,
+//! and `commands.rs` (commands and getters).
 
 mod admission;
 mod anti_entropy;
 mod cleanup;
 mod commands;
+mod discovery;
 mod gossip;
 mod handshake;
 mod in_flight;
@@ -92,6 +97,7 @@ use peer::Peer;
 use replay::ReplayWindows;
 use timers::{node_timer, TimerTable};
 
+pub use discovery::{Discovery, DiscoveryStats, ANNOUNCE_INTERVAL};
 pub use presence::Presence;
 pub use rtt::RttEstimator;
 pub use stability::Membership;
@@ -198,6 +204,9 @@ pub struct Config {
     /// snapshot it joins with. The host mints one for a founder and keeps
     /// it in the replica's membership.
     pub document: u32,
+    /// Announce this node on the LAN and probe members heard announcing
+    /// (`discovery.rs`); needs `key`. `None`: off.
+    pub discovery: Option<Discovery>,
 }
 
 impl Default for Config {
@@ -234,6 +243,7 @@ impl Default for Config {
             joining: false,
             id_used_before: false,
             document: 0,
+            discovery: None,
         }
     }
 }
@@ -408,6 +418,8 @@ pub struct Stats {
     /// Ids this replica stopped using at the first edit of a run (see
     /// `Config::id_used_before`).
     pub ids_retired: u64,
+    /// LAN announcements sent, heard and dropped.
+    pub discovery: DiscoveryStats,
 }
 
 /// Packet-threshold loss detection: a datagram is lost once one sent this
@@ -662,6 +674,9 @@ impl Node {
             self.stats.drops.offline += 1;
             return;
         }
+        if wire::is_announcement(bytes) {
+            return self.on_announcement(now, from, bytes);
+        }
         let Some((header, seal, frames)) = self.open(from, bytes) else {
             return;
         };
@@ -798,6 +813,9 @@ impl Node {
         if self.timers.expire(node_timer::PULL, now) {
             self.pull_due(now);
         }
+        if self.timers.expire(node_timer::DISCOVER, now) {
+            self.discovery_timeout(now);
+        }
         if self.timers.expire(node_timer::PEER_EXCHANGE, now) {
             if self.config.peer_exchange {
                 let addrs: Vec<SocketAddr> = self.peers.keys().copied().collect();
@@ -923,6 +941,7 @@ impl Node {
         );
         let first = self.jittered(self.config.gossip_interval);
         self.timers.set(node_timer::ANNOUNCE, now + first);
+        self.arm_discovery(now);
     }
 
     /// `d` scaled by a random factor in [0.5, 1.5): peers do not fall into step.

@@ -60,7 +60,9 @@ pub mod node_timer {
     pub const ANNOUNCE: usize = 2;
     /// The earliest pull of announced ops still missing (gossip).
     pub const PULL: usize = 3;
-    pub const COUNT: usize = 4;
+    /// The next LAN announcement (`discovery.rs`).
+    pub const DISCOVER: usize = 4;
+    pub const COUNT: usize = 5;
 }
 
 /// Timers of one peer.

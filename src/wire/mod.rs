@@ -32,10 +32,14 @@
 //! tag (16)
 //! ```
 //!
+//! LAN announcements (`announce`, magic "rA") are sealed the same way, with
+//! the document in the clear header and the sender's port encrypted.
+//!
 //! A typed char pushed alone is one `Op` frame of about 10 bytes (the
 //! sender's ids are written without the replica), so a datagram carrying
 //! it and an ack is about 34 bytes.
 
+pub mod announce;
 pub mod auth;
 mod codec;
 mod error;
@@ -43,6 +47,9 @@ mod frame;
 mod pack;
 pub mod ticket;
 
+pub use announce::{
+    is_announcement, read_announcement, seal_announcement, Announcement, SealedAnnouncement,
+};
 pub use auth::{EpochKey, GroupKey, KeyError, SealId, SealKeys};
 pub use codec::{
     decode, decode_payload, decode_with, encode, encode_sealed, encode_sealed_to, open, open_with,

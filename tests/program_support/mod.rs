@@ -8,6 +8,8 @@
 
 #![allow(dead_code)]
 
+pub mod netns;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -50,6 +52,10 @@ pub struct Spec {
     /// Pass neither --listen nor --name (the program's defaults: `rumor
     /// --join TICKET` with nothing else).
     pub bare: bool,
+    /// Leave LAN discovery on. Off by default (`--no-discovery`): a peer
+    /// listening on 0.0.0.0 would announce itself on the host's network,
+    /// and tests only send to loopback or namespaces they made.
+    pub discovery: bool,
 }
 
 impl Spec {
@@ -77,6 +83,11 @@ impl Spec {
     }
     pub fn bare(mut self) -> Spec {
         self.bare = true;
+        self
+    }
+    /// LAN discovery on (only inside a network namespace of the test's).
+    pub fn discovery(mut self) -> Spec {
+        self.discovery = true;
         self
     }
     pub fn prefix(mut self, p: &[&str]) -> Spec {
@@ -124,6 +135,9 @@ impl Peer {
         }
         if let Some(d) = &spec.data {
             cmd.arg("--data").arg(d);
+        }
+        if !spec.discovery {
+            cmd.arg("--no-discovery");
         }
         cmd.args(&spec.extra);
         cmd.stdin(Stdio::piped())

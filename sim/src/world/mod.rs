@@ -18,7 +18,7 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rumor::doc::{Change, LocalEdits, UndoStack};
 use rumor::host::{BootConfig, Host};
-use rumor::node::{Config, Event as NodeEvent, Node, Time, Transmit};
+use rumor::node::{Config, Discovery, Event as NodeEvent, Node, Time, Transmit, ANNOUNCE_INTERVAL};
 use rumor::wire::GroupKey;
 use rumor::{Doc, ReplicaId, VersionVector};
 
@@ -41,6 +41,12 @@ const PORT: u16 = 7000;
 /// The loopback address of node `i`: 127.0.x.y, never anything routable.
 pub fn node_addr(i: usize) -> SocketAddr {
     SocketAddr::from(([127, 0, (i / 250) as u8, (i % 250 + 1) as u8], PORT))
+}
+
+/// Where LAN announcements go (`--lan`): every node of the segment
+/// hears what is sent here.
+pub fn lan_group() -> SocketAddr {
+    SocketAddr::from(([239, 255, 82, 77], PORT))
 }
 
 /// The node at `addr`, if it is one of `nodes`.
@@ -251,6 +257,8 @@ pub struct Simulation<N: SimNode = Node> {
     converged_at: Option<Micros>,
     /// When every node had cleaned up all its history (`SimConfig::settle`).
     settled_at: Option<Micros>,
+    /// `--lan`, for a protocol that discovers peers (`SimNode::discovers`).
+    lan: bool,
 }
 
 fn ms(v: f64) -> Micros {
@@ -300,6 +308,12 @@ impl<N: SimNode> Simulation<N> {
         // A newcomer is told of one founding node (as `rumor --peer` is).
         for _ in cfg.nodes..n {
             initial_peers.push(vec![fault_rng.random_range(0..cfg.nodes)]);
+        }
+        let lan = cfg.lan && N::discovers();
+        if lan {
+            // On a LAN, nobody is told of anyone: discovery finds them.
+            // (Drawn above all the same, so the other draws stay as they were.)
+            initial_peers.iter_mut().for_each(Vec::clear);
         }
         let mut used = std::collections::BTreeSet::new();
         let lying = cfg.sabotage == Some(Sabotage::NoSync);
@@ -365,6 +379,7 @@ impl<N: SimNode> Simulation<N> {
             heal_at: None,
             converged_at: None,
             settled_at: None,
+            lan,
             cfg,
         }
     }
@@ -495,6 +510,11 @@ impl<N: SimNode> Simulation<N> {
                 n => n,
             },
             join_grace: std::time::Duration::from_secs(5),
+            discovery: self.lan.then(|| Discovery {
+                group: lan_group(),
+                port: PORT,
+                interval: ANNOUNCE_INTERVAL,
+            }),
             ..Config::default()
         };
         // With cleanup on, a document has one founder, node 0, as `rumor`
@@ -838,10 +858,23 @@ impl<N: SimNode> Simulation<N> {
     fn send(&mut self, from: usize, online: bool, to_addr: SocketAddr, bytes: Vec<u8>) {
         self.counters.sent += 1;
         self.counters.bytes += bytes.len() as u64;
+        if self.lan && to_addr == lan_group() {
+            // Multicast: a copy to every other node of the segment, in
+            // node order, each meeting its link's faults.
+            for to in (0..self.total()).filter(|&to| to != from) {
+                self.route(from, to, online, bytes.clone());
+            }
+            return;
+        }
         let Some(to) = node_index(to_addr, self.total()) else {
             self.record_drop(from, usize::MAX, &bytes, DropReason::UnknownAddress);
             return;
         };
+        self.route(from, to, online, bytes);
+    }
+
+    /// A datagram from node `from` to node `to`, through the network model.
+    fn route(&mut self, from: usize, to: usize, online: bool, bytes: Vec<u8>) {
         if !online {
             self.record_drop(from, to, &bytes, DropReason::Offline);
             return;
@@ -1382,6 +1415,7 @@ impl<N: SimNode> Simulation<N> {
                 offline_ms: cfg.offline_ms,
                 hot_spots: cfg.hot_spots,
                 sabotage: cfg.sabotage.map(|s| s.name().into()),
+                lan: self.lan,
             },
         }
     }

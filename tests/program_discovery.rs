@@ -1,0 +1,181 @@
+//! LAN discovery between real `rumor` processes, each in a network
+//! namespace of its own, all on one bridge (in a namespace too) that this
+//! test makes: nothing is sent anywhere else. Needs root (`ip netns`);
+//! elsewhere it says it is skipped, and with `RUMOR_REQUIRE_NETNS=1` (set
+//! in CI) a skip is a failure.
+//!
+//! A founds a private document; B and C join it with a ticket whose only
+//! address reaches nobody, so they can meet A only by discovery. D founds
+//! another document on the same bridge: its announcements and theirs are
+//! heard, counted and dropped, and nothing else passes between them.
+
+mod program_support;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use program_support::netns::{ip, skip, Namespaces};
+use program_support::*;
+use rumor::wire::Ticket;
+
+const WHAT: &str = "netns LAN discovery test";
+const CONVERGE: Duration = Duration::from_secs(30);
+const SUBNET: &str = "10.231.9";
+
+/// The namespaces: one per peer, and the bridge's.
+struct Lan {
+    peers: Vec<String>,
+    _guard: Namespaces,
+}
+
+/// Makes namespaces `{tag}a..` for `names`, each with a veth to a bridge
+/// in `{tag}br`, at 10.231.9.1, .2, ... Returns `Err` if `ip netns` cannot
+/// be used at all (the test is then skipped).
+fn lan(tag: &str, names: &[&str]) -> Result<Lan, String> {
+    let bridge_ns = format!("{tag}br");
+    let mut guard = Namespaces::default();
+    ip(&["netns", "add", &bridge_ns])?;
+    guard.names.push(bridge_ns.clone());
+    let must = |args: &[&str]| ip(args).unwrap_or_else(|e| panic!("namespace setup failed: {e}"));
+    must(&["-n", &bridge_ns, "link", "add", "br0", "type", "bridge"]);
+    must(&["-n", &bridge_ns, "link", "set", "br0", "up"]);
+    let mut peers = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let ns = format!("{tag}{name}");
+        let (inside, outside) = (format!("{tag}v{name}"), format!("{tag}p{name}"));
+        must(&["netns", "add", &ns]);
+        guard.names.push(ns.clone());
+        guard.links.push(inside.clone());
+        must(&[
+            "link", "add", &inside, "type", "veth", "peer", "name", &outside,
+        ]);
+        must(&["link", "set", &inside, "netns", &ns]);
+        must(&["link", "set", &outside, "netns", &bridge_ns]);
+        must(&["-n", &bridge_ns, "link", "set", &outside, "master", "br0"]);
+        must(&["-n", &bridge_ns, "link", "set", &outside, "up"]);
+        let addr = format!("{SUBNET}.{}/24", i + 1);
+        must(&["-n", &ns, "addr", "add", &addr, "dev", &inside]);
+        must(&["-n", &ns, "link", "set", "lo", "up"]);
+        must(&["-n", &ns, "link", "set", &inside, "up"]);
+        peers.push(ns);
+    }
+    Ok(Lan {
+        peers,
+        _guard: guard,
+    })
+}
+
+/// A peer listening on every address of namespace `ns`, discovery on.
+fn spec(name: &str, ns: &str) -> Spec {
+    Spec::new(name)
+        .listen("0.0.0.0:7001".parse().unwrap())
+        .prefix(&["ip", "netns", "exec", ns])
+        .discovery()
+}
+
+/// The number after `label` on `status`'s discovery line.
+fn discovery_count(peer: &mut Peer, label: &str) -> u64 {
+    let line = peer.status_value("discovery");
+    let rest = line
+        .split(&format!("{label} "))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no {label:?} in {line:?}"));
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count after {label:?} in {line:?}"))
+}
+
+/// The addresses in `peers`' table.
+fn peer_addrs(peer: &mut Peer) -> Vec<String> {
+    peer.ok("peers")
+        .iter()
+        .skip(1)
+        .filter_map(|row| row.split_whitespace().next().map(str::to_string))
+        .collect()
+}
+
+/// Waits until `cond` holds of `peer`, polling.
+fn wait_until(peer: &mut Peer, what: &str, mut cond: impl FnMut(&mut Peer) -> bool) {
+    let start = Instant::now();
+    while !cond(peer) {
+        if start.elapsed() > CONVERGE {
+            let status = peer.ok("status").join("\n");
+            panic!(
+                "{}: no {what} in {CONVERGE:?}\n{status}\n--- stderr\n{}",
+                peer.spec.name,
+                tail(&peer.stderr(), 20)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn members_find_each_other_on_a_lan_and_another_document_stays_apart() {
+    if !is_root() {
+        return skip(WHAT, "not root");
+    }
+    let tag = format!("rmd{}", std::process::id() % 100_000);
+    let lan = match lan(&tag, &["a", "b", "c", "d"]) {
+        Ok(lan) => lan,
+        Err(e) => return skip(WHAT, &e),
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path();
+
+    let mut a = Peer::start(spec("a", &lan.peers[0]).arg("--new"), logs);
+    let reply = a.cmd("invite");
+    assert!(reply.is_ok(), "{reply:?}");
+    let mut ticket = Ticket::decode(&reply.body[0]).expect("invite's ticket decodes");
+    // Only an address where nobody listens (on the bridge, unassigned):
+    // B and C can meet A by discovery alone.
+    ticket.addrs = vec![format!("{SUBNET}.99:7001").parse().unwrap()];
+    let ticket = ticket.encode();
+    let mut d = Peer::start(spec("d", &lan.peers[3]).arg("--new"), logs);
+    d.insert(0, "d's own text");
+    let mut b = Peer::start(spec("b", &lan.peers[1]).arg("--join").arg(&ticket), logs);
+    let mut c = Peer::start(spec("c", &lan.peers[2]).arg("--join").arg(&ticket), logs);
+    for p in [&mut a, &mut b, &mut c, &mut d] {
+        let line = p.status_value("discovery");
+        assert!(line.starts_with("on ("), "{}: {line}", p.spec.name);
+    }
+
+    a.insert(0, "from a. ");
+    wait_until(&mut b, "join", |b| b.text().contains("from a."));
+    b.insert(0, "from b. ");
+    wait_until(&mut c, "join", |c| c.text().contains("from b."));
+    c.insert(0, "from c. ");
+    converge(&mut [&mut a, &mut b, &mut c], CONVERGE, logs, |t| {
+        t.contains("from a.") && t.contains("from b.") && t.contains("from c.")
+    });
+    // A heard B and C announce as they started, and probed them.
+    let line = a.status_value("discovery");
+    assert!(discovery_count(&mut a, "heard") >= 2, "{line}");
+    assert!(discovery_count(&mut a, "peers found") >= 2, "{line}");
+
+    // D heard the others' announcements (B's and C's at least: they
+    // started after it) and dropped them unopened; A heard D's.
+    wait_until(&mut d, "other document dropped", |d| {
+        discovery_count(d, "other document") >= 2
+    });
+    assert!(discovery_count(&mut a, "other document") >= 1);
+    let d_addr = format!("{SUBNET}.4:7001");
+    for p in [&mut a, &mut b, &mut c] {
+        let peers = peer_addrs(p);
+        assert!(!peers.contains(&d_addr), "{}: {peers:?}", p.spec.name);
+        assert!(!p.text().contains("d's own"), "{}", p.spec.name);
+    }
+    assert_eq!(d.text(), "d's own text");
+    assert!(peer_addrs(&mut d).is_empty(), "{:?}", d.ok("peers"));
+    assert_eq!(discovery_count(&mut d, "peers found"), 0);
+    let members: Vec<SocketAddr> = [1, 2, 3]
+        .iter()
+        .map(|i| format!("{SUBNET}.{i}:7001").parse().unwrap())
+        .collect();
+    let found = peer_addrs(&mut a);
+    for m in &members[1..] {
+        assert!(found.contains(&m.to_string()), "a knows {found:?}");
+    }
+    drop((a, b, c, d));
+}
