@@ -68,7 +68,7 @@ impl Target for InStep<'_> {
         match result {
             Ok(()) => Ok(None),
             Err(EditError::NotDurable(e)) => Ok(Some(format!("NOT DURABLE: {e}"))),
-            Err(EditError::Doc(e)) => Err(e.to_string()),
+            Err(e @ (EditError::Doc(_) | EditError::Refused(_))) => Err(e.to_string()),
         }
     }
 }
