@@ -241,4 +241,97 @@ mod tests {
         assert_eq!(a.past(&before_cleanup), Err(PastError::CleanedUp));
         assert_eq!(a.past(&vv(&a)).unwrap().text, "cd");
     }
+
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        Insert(usize, usize, String),
+        Delete(usize, usize, usize),
+        /// Replica a gets everything replica b has.
+        Sync(usize, usize),
+        /// Everyone syncs, then cleans up what all have.
+        SyncAllAndCollect,
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            4 => (0..3usize, 0..50usize, "[a-c\n]{1,4}").prop_map(|(r, p, t)| Step::Insert(r, p, t)),
+            2 => (0..3usize, 0..50usize, 1..4usize).prop_map(|(r, p, n)| Step::Delete(r, p, n)),
+            2 => (0..3usize, 0..3usize).prop_map(|(a, b)| Step::Sync(a, b)),
+            1 => Just(Step::SyncAllAndCollect),
+        ]
+    }
+
+    fn sync(docs: &mut [Doc], to: usize, from: usize) {
+        let v = docs[to].version();
+        for op in docs[from].ops_since(&v) {
+            docs[to].apply(op).unwrap();
+        }
+    }
+
+    proptest! {
+        /// Every version replica 0 passed through is rebuilt exactly, or
+        /// refused as cleaned up only when it lacks the floor; and the ids
+        /// of the text now (its authors) are those the sequence holds,
+        /// cleanup or not.
+        #[test]
+        fn every_version_a_replica_had_is_rebuilt_through_cleanup(
+            steps in prop::collection::vec(step(), 1..60)
+        ) {
+            let mut docs: Vec<Doc> = (1..=3).map(|r| Doc::new(ReplicaId(r))).collect();
+            let mut seen = vec![(docs[0].version(), String::new())];
+            for s in steps {
+                match s {
+                    Step::Insert(r, p, t) => {
+                        let p = p % (docs[r].len() + 1);
+                        docs[r].insert(p, &t).unwrap();
+                    }
+                    Step::Delete(r, p, n) => {
+                        let len = docs[r].len();
+                        if len > 0 {
+                            let p = p % len;
+                            docs[r].delete(p, n.min(len - p)).unwrap();
+                        }
+                    }
+                    Step::Sync(a, b) => sync(&mut docs, a, b),
+                    Step::SyncAllAndCollect => {
+                        for a in 0..3 {
+                            for b in 0..3 {
+                                sync(&mut docs, a, b);
+                            }
+                        }
+                        let f = docs[0].version();
+                        for d in &mut docs {
+                            // Who wrote each visible char survives cleanup.
+                            let before = d.past(&d.version()).unwrap();
+                            d.collect(&f);
+                            prop_assert_eq!(d.past(&d.version()).unwrap(), before);
+                        }
+                    }
+                }
+                seen.push((docs[0].version(), docs[0].text()));
+            }
+            let a = &docs[0];
+            let floor = a.past_floor();
+            for (v, text) in &seen {
+                match a.past(v) {
+                    Ok(p) => {
+                        prop_assert_eq!(&p.text, text);
+                        let n: u64 = p.ids.iter().map(|s| s.len).sum();
+                        prop_assert_eq!(n as usize, text.chars().count());
+                    }
+                    Err(PastError::CleanedUp) => prop_assert!(!v.dominates(&floor)),
+                    Err(PastError::Unknown) => prop_assert!(false, "unknown {:?}", v),
+                }
+            }
+            let now = a.past(&a.version()).unwrap();
+            prop_assert_eq!(&now.text, &a.text());
+            let ids = a.ids_in(0..a.len()).unwrap();
+            let flat = |spans: &[IdSpan]| -> Vec<Id> {
+                spans.iter().flat_map(|s| (0..s.len).map(move |k| s.start.add(k))).collect()
+            };
+            prop_assert_eq!(flat(&now.ids), flat(&ids));
+        }
+    }
 }
