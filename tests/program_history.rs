@@ -326,3 +326,40 @@ fn tags_survive_cleanup_and_restart_and_cleaned_up_versions_say_so() {
     let unknown = a.cmd("view @nosuch");
     assert_eq!(unknown.status, "error: no tag nosuch (see tags)");
 }
+
+#[test]
+fn a_tag_spreads_to_peers_and_names_the_same_text_there() {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path();
+    let mut a = Peer::start(Spec::new("a"), logs);
+    a.insert(0, "first draft");
+    let mut b = Peer::start(Spec::new("b").peer(a.addr), logs);
+    converge(&mut [&mut a, &mut b], CONVERGE, logs, |t| {
+        t == "first draft"
+    });
+    a.ok("tag draft-1");
+    a.insert(0, "a ");
+    b.insert(0, "[b] ");
+    converge(&mut [&mut a, &mut b], CONVERGE, logs, |t| {
+        t.contains("[b]") && t.contains("a first")
+    });
+    let start = Instant::now();
+    while !b.ok("tags").iter().any(|l| l.starts_with("draft-1 ")) {
+        assert!(start.elapsed() < CONVERGE, "b never learned the tag");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(view_at(&mut b, "@draft-1").unwrap(), "first draft");
+    // A tag made on b names b's version, on a too.
+    b.ok("tag both");
+    let start = Instant::now();
+    while view_at(&mut a, "@both").is_err() {
+        assert!(start.elapsed() < CONVERGE, "a never learned the tag");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(view_at(&mut a, "@both").unwrap(), a.text());
+    // b restores a's tagged version: a forward edit every peer merges.
+    b.ok("restore @draft-1");
+    converge(&mut [&mut a, &mut b], CONVERGE, logs, |t| {
+        t == "first draft"
+    });
+}

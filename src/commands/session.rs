@@ -713,6 +713,7 @@ pub fn describe_event(event: &Event) -> String {
             "peer {peer} holds {peer_has} ops of this replica, but its data directory has only              {we_have} (restored from a backup?): sending nothing until it rejoins the group              under a new replica id; edits the group lacks will be re-made there"
         ),
         Event::Refused { from, reason } => format!("a datagram from {from} was refused: {reason:?}"),
+        Event::Tag(tag) => format!("tag {} from replica {}", tag.name, tag.by),
     }
 }
 

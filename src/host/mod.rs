@@ -80,6 +80,8 @@ pub trait Hosted {
     }
     /// At boot, before any input: the membership the storage kept.
     fn restore_membership(&mut self, _now: Time, _membership: &Membership) {}
+    /// Spreads a tag to the group (`None`: this protocol has no tags).
+    fn spread_tag(&mut self, _tag: TagName) {}
 }
 
 impl Hosted for Node {
@@ -121,6 +123,9 @@ impl Hosted for Node {
     }
     fn restore_membership(&mut self, now: Time, membership: &Membership) {
         Node::restore_membership(self, now, membership)
+    }
+    fn spread_tag(&mut self, tag: TagName) {
+        Node::spread_tag(self, tag)
     }
 }
 
@@ -306,6 +311,10 @@ impl<S: Storage, N: Hosted> Host<S, N> {
         for &peer in &config.peers {
             node.add_peer(now, peer);
         }
+        // The tags kept here go on spreading (to peers that lack them).
+        for tag in tags.iter() {
+            node.spread_tag(tag.name.clone());
+        }
         Ok(Host {
             node,
             store,
@@ -376,18 +385,9 @@ impl<S: Storage, N: Hosted> Host<S, N> {
             by: doc.replica(),
             unix_ms,
         };
-        self.tags.learn(name, doc);
+        self.tags.learn(name.clone(), doc);
+        self.node.spread_tag(name);
         Ok(())
-    }
-
-    /// A tag from a peer.
-    pub fn learn_tag(&mut self, name: TagName) -> bool {
-        self.tags.learn(name, self.node.doc())
-    }
-
-    /// Tags made or learned here since the last call, to spread.
-    pub fn take_tags_to_spread(&mut self) -> Vec<TagName> {
-        self.tags.take_outbox()
     }
 
     /// Set while a write fails: the document holds ops that are not
@@ -430,8 +430,18 @@ impl<S: Storage, N: Hosted> Host<S, N> {
         }
         // Events describe the document in memory, durable or not: an editor
         // following them must show what the replica holds.
+        let mut learned = false;
         while let Some(event) = self.node.poll_event() {
+            if let Event::Tag(tag) = &event {
+                learned |= self.tags.learn(tag.clone(), self.node.doc());
+            }
             self.events.push_back(event);
+        }
+        if learned && self.persist_error.is_none() {
+            if let Err(e) = self.persist_tags() {
+                self.notices
+                    .push_back(format!("cannot write the tags a peer sent: {e}"));
+            }
         }
     }
 

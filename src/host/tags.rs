@@ -15,36 +15,12 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::doc::{Doc, IdSpan, Past, PastError, ReplicaId, VersionVector};
+use crate::doc::{Doc, IdSpan, Past, PastError};
+pub use crate::node::{valid_tag_name as valid_name, MAX_TAG_NAME};
+pub use crate::wire::TagFrame as TagName;
 
-/// Longest tag name, in chars.
-pub const MAX_TAG_NAME: usize = 40;
 /// Most tags a replica keeps (a peer cannot fill its memory with them).
-pub const MAX_TAGS: usize = 1000;
-
-/// A tag as it spreads: the name, the version, who made it and when.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TagName {
-    pub name: String,
-    pub version: VersionVector,
-    pub by: ReplicaId,
-    pub unix_ms: u64,
-}
-
-impl TagName {
-    /// Which of two tags of one name every replica keeps.
-    fn wins_over(&self, other: &TagName) -> bool {
-        (
-            self.unix_ms,
-            self.by,
-            &self.version.iter().collect::<Vec<_>>(),
-        ) > (
-            other.unix_ms,
-            other.by,
-            &other.version.iter().collect::<Vec<_>>(),
-        )
-    }
-}
+pub const MAX_TAGS: usize = crate::node::MAX_TAGS;
 
 /// What this replica keeps of a tagged version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,26 +53,11 @@ impl Tag {
     }
 }
 
-/// Whether `name` can name a tag: 1 to [`MAX_TAG_NAME`] letters, digits,
-/// `_`, `-` and `.`, starting with a letter or `_` (so `@NAME` is never
-/// read as `@N`, `@-K` or a time).
-pub fn valid_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    let first_ok = chars.next().is_some_and(|c| c.is_alphabetic() || c == '_');
-    first_ok
-        && name.chars().count() <= MAX_TAG_NAME
-        && name
-            .chars()
-            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
-}
-
 #[derive(Debug, Default)]
 pub struct Tags {
     tags: BTreeMap<String, Tag>,
     /// Changed since last stored.
     dirty: bool,
-    /// Tags made or learned here, not yet handed to the node to spread.
-    outbox: Vec<TagName>,
 }
 
 impl Tags {
@@ -143,7 +104,7 @@ impl Tags {
             return false;
         }
         match self.tags.get(&name.name) {
-            Some(old) if old.name == name || !name.wins_over(&old.name) => return false,
+            Some(old) if !name.supersedes(&old.name) => return false,
             None if self.tags.len() >= MAX_TAGS => return false,
             _ => {}
         }
@@ -153,7 +114,6 @@ impl Tags {
         };
         resolve(&mut tag, doc);
         self.tags.insert(name.name.clone(), tag);
-        self.outbox.push(name);
         self.dirty = true;
         true
     }
@@ -176,11 +136,6 @@ impl Tags {
     pub fn mark_changed(&mut self) {
         self.dirty = true;
     }
-
-    /// Tags to spread, made or learned since the last call.
-    pub fn take_outbox(&mut self) -> Vec<TagName> {
-        std::mem::take(&mut self.outbox)
-    }
 }
 
 /// Keeps the tagged version's text if `doc` has its ops; whether it changed.
@@ -199,6 +154,7 @@ fn resolve(tag: &mut Tag, doc: &Doc) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::doc::{ReplicaId, VersionVector};
 
     #[test]
     fn names_that_could_be_read_as_versions_are_refused() {

@@ -36,6 +36,7 @@ impl Node {
                 peer.control.push_back(Frame::Join);
             }
         }
+        self.tags_round(pick);
     }
 
     /// Our version vector as digest frames that each fit a datagram.

@@ -72,6 +72,7 @@ mod rtt;
 mod send_queue;
 mod snapshot;
 mod stability;
+mod tags;
 mod time;
 mod timers;
 mod transmit;
@@ -84,7 +85,7 @@ use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
 use crate::doc::{self, Doc, Patch, ReplicaId, VersionVector};
-use crate::wire::{self, Frame, GroupKey, SealId, SealKeys};
+use crate::wire::{self, Frame, GroupKey, SealId, SealKeys, TagFrame};
 
 use gossip::{Gossip, View};
 use handshake::Handshakes;
@@ -95,6 +96,7 @@ use timers::{node_timer, TimerTable};
 pub use presence::Presence;
 pub use rtt::RttEstimator;
 pub use stability::Membership;
+pub use tags::{valid_tag_name, MAX_TAGS, MAX_TAG_NAME};
 
 pub use time::Time;
 
@@ -268,6 +270,9 @@ pub enum Event {
         peer_has: u64,
         we_have: u64,
     },
+    /// A peer told of a tag (a named version) new here, or one that
+    /// supersedes the tag of its name (see `node::tags`).
+    Tag(TagFrame),
     /// A datagram from `from` was refused for a reason the user can fix
     /// (it is also counted in `Stats::drops`; other refusals, such as
     /// garbage, are only counted).
@@ -501,6 +506,8 @@ pub struct Node {
     /// again to every newcomer until the document changes.
     snapshot_cache: Option<snapshot::Cached>,
     presence: presence::PresenceState,
+    /// Named versions, spread to every member (see `tags`).
+    tags: tags::TagTable,
     /// Reports, members, gone declarations: when history may be cleaned up.
     stability: stability::Stability,
     /// False while a newcomer waits for a member's snapshot (`Config::joining`).
@@ -584,6 +591,7 @@ impl Node {
             snapshots_in: BTreeMap::new(),
             snapshot_cache: None,
             presence: Default::default(),
+            tags: Default::default(),
             stability: Default::default(),
             joined: true,
             own_ops_lost: false,
@@ -728,6 +736,7 @@ impl Node {
                 Frame::Have(entries) => self.on_have(now, from, &entries),
                 Frame::Snapshot(chunk) => self.on_snapshot_chunk(from, chunk, &mut patches),
                 Frame::Presence(p) => self.on_presence(now, from, header.sender, p),
+                Frame::Tag(t) => self.on_tag(from, t),
             }
         }
         self.stats.ops_buffered = self.doc.pending_len() as u64;

@@ -243,6 +243,7 @@ impl Ui {
             }
             // (The driver turns these into notices.)
             Event::Refused { .. } => {}
+            Event::Tag(tag) => self.message = format!("tag {} from a peer", tag.name),
             Event::OwnOpsLost { peer, .. } => {
                 self.message = format!(
                     "{peer} holds edits of ours this data directory lost (a restored backup?): \
