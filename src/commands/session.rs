@@ -14,7 +14,6 @@ use crate::commands::input::Input;
 use crate::commands::versions::{self, Names, Resolved};
 use crate::doc::{Outcome, VersionVector};
 use crate::net::interfaces::reachable_addrs;
-use crate::net::text_merge;
 use crate::net::{
     format_duration, format_utc, unix_ms_now, Change, Driver, EditError, FileStatus, Flow,
 };
@@ -339,11 +338,8 @@ fn restore(driver: &mut Driver, spec: &VersionSpec) -> Reply {
         Ok(t) => t,
         Err(e) => return Reply::error(e),
     };
-    let now = driver.node().doc().text();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
-    let hunks = text_merge::diff_keeping_chars(&now, &target.past.text, Some(deadline));
-    let (inserted, removed) = text_merge::size(&hunks);
-    match driver.edit_as_one_step(text_merge::edits(&hunks)) {
+    let (edits, removed, inserted) = versions::restore_edits(driver.node().doc(), &target.past);
+    match driver.edit_as_one_step(edits) {
         Ok(()) => Reply::ok(format!(
             "restored {}: removed {removed} chars, re-inserted {inserted} chars",
             target.label

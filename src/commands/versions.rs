@@ -7,8 +7,10 @@ use std::collections::BTreeMap;
 use similar::TextDiff;
 
 use crate::commands::command::{self, TimeSpec, VersionSpec};
-use crate::doc::{Past, PastError, ReplicaId};
+use crate::doc::{Doc, Id, IdSpan, Past, PastError, ReplicaId};
 use crate::host::{format_utc, Host, Hosted, Kept, Storage};
+use crate::net::text_merge;
+use crate::node::Edit;
 
 /// A version found: how to call it in a reply, and the document then.
 #[derive(Debug, Clone)]
@@ -108,6 +110,83 @@ pub fn unified_diff(a: &Resolved, b: &Resolved) -> Vec<String> {
     text.lines().map(command::escape_for_terminal).collect()
 }
 
+/// The edits that make `doc`'s text that of `target`, by char identity:
+/// every char visible now that `target` lacks is deleted, every char of
+/// `target` not visible now is typed again (a new char, with the old
+/// one's text), and every char both hold stays, with its author. Both
+/// lists are in the document's one order, so one walk finds them; the
+/// edits are in the order to apply them. Returns them with the number of
+/// chars removed and re-inserted.
+pub fn restore_edits(doc: &Doc, target: &Past) -> (Vec<Edit>, usize, usize) {
+    let now = doc.ids_in(0..doc.len()).unwrap_or_default();
+    let flat = |spans: &[IdSpan]| -> Vec<Id> {
+        spans
+            .iter()
+            .flat_map(|s| (0..s.len).map(move |k| s.start.add(k)))
+            .collect()
+    };
+    let (now_ids, target_ids) = (flat(&now), flat(&target.ids));
+    let sorted = |ids: &[Id]| {
+        let mut v = ids.to_vec();
+        v.sort_unstable();
+        v
+    };
+    let (in_now, in_target) = (sorted(&now_ids), sorted(&target_ids));
+    let target_chars: Vec<char> = target.past_chars();
+    let mut edits: Vec<Edit> = Vec::new();
+    let (mut removed, mut inserted) = (0, 0);
+    // Where the next char goes in the text as edited so far; the chars
+    // typed by the last edit if it is an insert that ends there.
+    let (mut i, mut j, mut at, mut typed) = (0, 0, 0, 0);
+    while i < now_ids.len() || j < target_ids.len() {
+        if i < now_ids.len() && in_target.binary_search(&now_ids[i]).is_err() {
+            match edits.last_mut() {
+                Some(Edit::Delete { pos, len }) if *pos == at => *len += 1,
+                _ => edits.push(Edit::Delete { pos: at, len: 1 }),
+            }
+            typed = 0;
+            removed += 1;
+            i += 1;
+        } else if j < target_ids.len() && in_now.binary_search(&target_ids[j]).is_err() {
+            match edits.last_mut() {
+                Some(Edit::Insert { pos, text }) if *pos + typed == at => {
+                    text.push(target_chars[j])
+                }
+                _ => {
+                    edits.push(Edit::Insert {
+                        pos: at,
+                        text: target_chars[j].to_string(),
+                    });
+                    typed = 0;
+                }
+            }
+            typed += 1;
+            inserted += 1;
+            at += 1;
+            j += 1;
+        } else {
+            // A char both hold: the same one on each side, since both are
+            // in the one document order. (Were they not, the texts would
+            // be compared instead.)
+            if now_ids.get(i) != target_ids.get(j) {
+                return restore_by_text(doc, target);
+            }
+            typed = 0;
+            i += 1;
+            j += 1;
+            at += 1;
+        }
+    }
+    (edits, removed, inserted)
+}
+
+/// The edits that make `doc`'s text `target`'s, by comparing the texts.
+fn restore_by_text(doc: &Doc, target: &Past) -> (Vec<Edit>, usize, usize) {
+    let hunks = text_merge::diff(&doc.text(), &target.text, None);
+    let (inserted, removed) = text_merge::size(&hunks);
+    (text_merge::edits(&hunks), removed, inserted)
+}
+
 /// Who a replica is, for people: its name, `me`, or its id.
 pub type Names = BTreeMap<ReplicaId, String>;
 
@@ -197,6 +276,56 @@ mod tests {
                 )],
             },
         }
+    }
+
+    fn apply(doc: &mut Doc, edits: &[Edit]) {
+        for e in edits {
+            match e {
+                Edit::Insert { pos, text } => doc.insert(*pos, text).unwrap(),
+                Edit::Delete { pos, len } => doc.delete(*pos, *len).unwrap(),
+            }
+        }
+    }
+
+    #[test]
+    fn a_restore_keeps_every_char_both_versions_hold() {
+        let mut a = Doc::new(ReplicaId(1));
+        a.insert(0, "DRAFT one two three").unwrap();
+        let v = a.version();
+        let mut b = Doc::new(ReplicaId(2));
+        for op in a.ops_since(&crate::doc::VersionVector::new()) {
+            b.apply(op).unwrap();
+        }
+        b.insert(10, "TWO").unwrap();
+        for op in b.ops_since(a.version_ref()) {
+            a.apply(op).unwrap();
+        }
+        a.delete(0, 6).unwrap();
+        a.delete(4, 4).unwrap();
+        a.insert(0, "x").unwrap();
+        let target = a.past(&v).unwrap();
+        let (edits, removed, inserted) = restore_edits(&a, &target);
+        let kept_before = a.ids_in(7..11).unwrap();
+        apply(&mut a, &edits);
+        assert_eq!(a.text(), "DRAFT one two three");
+        // Now "xone wo three": "x" goes ("TWO" went with a's delete);
+        // "DRAFT " and the "t" of "two" come back as new chars.
+        assert_eq!((removed, inserted), (1, 7));
+        // " three" and the rest kept their ids (and so their authors).
+        let now = a.past(a.version_ref()).unwrap();
+        let flat: Vec<Id> = now
+            .ids
+            .iter()
+            .flat_map(|s| (0..s.len).map(move |k| s.start.add(k)))
+            .collect();
+        for s in kept_before {
+            for k in 0..s.len {
+                assert!(flat.contains(&s.start.add(k)));
+            }
+        }
+        // Restoring what is there already changes nothing.
+        let same = a.past(a.version_ref()).unwrap();
+        assert_eq!(restore_edits(&a, &same).0, Vec::<Edit>::new());
     }
 
     #[test]

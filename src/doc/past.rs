@@ -35,6 +35,11 @@ pub struct Past {
 }
 
 impl Past {
+    /// The text's chars, one per id of [`Past::ids`].
+    pub fn past_chars(&self) -> Vec<char> {
+        self.text.chars().collect()
+    }
+
     /// Who typed each visible char, run-length encoded: `(replica, chars)`.
     pub fn authors(&self) -> Vec<(ReplicaId, u64)> {
         let mut out: Vec<(ReplicaId, u64)> = Vec::new();

@@ -48,17 +48,6 @@ pub fn size(hunks: &[Hunk]) -> (usize, usize) {
 /// The hunks that turn `old` into `new`, in order, disjoint and not
 /// touching, in `old`'s char positions.
 pub fn diff(old: &str, new: &str, deadline: Option<Instant>) -> Vec<Hunk> {
-    diff_joining(old, new, deadline, WORD_GAP)
-}
-
-/// [`diff`] without joining changes a char or two apart: no char that
-/// both texts keep in place is deleted and typed again (`restore` keeps
-/// every char it can, with its author).
-pub fn diff_keeping_chars(old: &str, new: &str, deadline: Option<Instant>) -> Vec<Hunk> {
-    diff_joining(old, new, deadline, 0)
-}
-
-fn diff_joining(old: &str, new: &str, deadline: Option<Instant>, gap: usize) -> Vec<Hunk> {
     if old == new {
         return Vec::new();
     }
@@ -92,7 +81,7 @@ fn diff_joining(old: &str, new: &str, deadline: Option<Instant>, gap: usize) -> 
             .flat_map(|l| l.chars())
             .collect();
         let base = old_starts[old_index];
-        char_hunks(base, &old_chars, &new_chars, deadline, gap, &mut hunks);
+        char_hunks(base, &old_chars, &new_chars, deadline, &mut hunks);
     }
     coalesce(hunks)
 }
@@ -103,7 +92,6 @@ fn char_hunks(
     old: &[char],
     new: &[char],
     deadline: Option<Instant>,
-    gap: usize,
     out: &mut Vec<Hunk>,
 ) {
     if old.is_empty() || new.is_empty() {
@@ -121,7 +109,7 @@ fn char_hunks(
         // "r" that stayed): fewer, clearer edits for peers and history.
         match joined.last_mut() {
             Some(last)
-                if change.old_index - last.old_end() <= gap
+                if change.old_index - last.old_end() <= WORD_GAP
                     && !old[last.old_end()..change.old_index].contains(&'\n') =>
             {
                 last.old_len = change.old_end() - last.old_index;
