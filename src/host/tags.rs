@@ -67,7 +67,17 @@ impl Tags {
         let tags = list
             .into_iter()
             .filter(|t| valid_name(&t.name.name))
-            .map(|t| (t.name.name.clone(), t))
+            .map(|mut t| {
+                // Kept text that does not match its ids (a damaged or
+                // forged file) is dropped: the version is rebuilt if it can be.
+                if let Kept::Text { text, ids } = &t.kept {
+                    if !matches_ids(text, ids) {
+                        t.kept = Kept::Waiting;
+                    }
+                }
+                (t.name.name.clone(), t)
+            })
+            .take(MAX_TAGS)
             .collect();
         Some(Tags {
             tags,
@@ -138,6 +148,21 @@ impl Tags {
     }
 }
 
+/// Whether `ids` name exactly one char of `text` each.
+fn matches_ids(text: &str, ids: &[IdSpan]) -> bool {
+    let mut total = 0u64;
+    for s in ids {
+        if s.len == 0 || s.start.counter.checked_add(s.len).is_none() {
+            return false;
+        }
+        match total.checked_add(s.len) {
+            Some(t) => total = t,
+            None => return false,
+        }
+    }
+    total == text.chars().count() as u64
+}
+
 /// Keeps the tagged version's text if `doc` has its ops; whether it changed.
 fn resolve(tag: &mut Tag, doc: &Doc) -> bool {
     tag.kept = match doc.past(&tag.name.version) {
@@ -185,9 +210,20 @@ mod tests {
         assert!(!tags.learn(name(2, 5, &doc.version()), &doc));
         assert!(tags.learn(name(2, 11, &doc.version()), &doc));
         assert_eq!(tags.get("v").unwrap().past().unwrap().text, "one two");
-        // Stored and read back.
+        // Stored and read back; kept text that does not match its ids is
+        // not trusted.
         let back = Tags::decode(&tags.encode()).unwrap();
         assert_eq!(back.get("v"), tags.get("v"));
+        let mut forged = tags.get("v").unwrap().clone();
+        forged.kept = Kept::Text {
+            text: "x".into(),
+            ids: vec![IdSpan::new(crate::doc::Id::new(ReplicaId(1), 0), u64::MAX)],
+        };
+        let bytes = postcard::to_allocvec(&vec![forged]).unwrap();
+        assert_eq!(
+            Tags::decode(&bytes).unwrap().get("v").unwrap().kept,
+            Kept::Waiting
+        );
         // A version with ops this replica lacks waits for them.
         let mut ahead = doc.version();
         ahead.set(ReplicaId(3), 1);

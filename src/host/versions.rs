@@ -61,7 +61,10 @@ impl Versions {
             for s in stamps {
                 // A record that does not tile each replica's counters is
                 // damaged from there on.
-                if s.len == 0 || s.id.counter != v.version.get(s.id.replica) {
+                if s.len == 0
+                    || s.id.counter != v.version.get(s.id.replica)
+                    || s.id.counter.checked_add(s.len).is_none()
+                {
                     v.rewrite = true;
                     break 'outer;
                 }

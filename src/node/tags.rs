@@ -16,9 +16,9 @@ use crate::wire::{Frame, TagFrame};
 
 use super::{Event, Node, PeerState};
 
-/// Most tags a node keeps (each peer's are bounded too: a peer cannot fill
-/// our memory with names).
-pub const MAX_TAGS: usize = 1000;
+/// Most tags a node keeps: a peer cannot fill our memory with names (and
+/// each replica keeps the text of every tagged version).
+pub const MAX_TAGS: usize = 200;
 /// Longest tag name, in chars.
 pub const MAX_TAG_NAME: usize = 40;
 /// Tags sent to the peer picked in one anti-entropy round.
