@@ -300,4 +300,78 @@ mod tests {
         let (_, whole) = v.encode_unsaved().unwrap();
         assert!(whole);
     }
+
+    /// The record and the tags through a restart from a compacted data
+    /// directory (a snapshot and an empty log): every `@N` names the text
+    /// it named, with the time it was written, and the tag is there.
+    #[test]
+    fn versions_and_tags_survive_a_restart_from_a_snapshot() {
+        use crate::host::{BootConfig, Host};
+        use crate::node::{self, Edit, Node, Time};
+        use crate::store::Store;
+        use rand_chacha::rand_core::SeedableRng;
+
+        let dir = crate::store::tests::temp_dir("versions-restart");
+        let boot = |dir: &std::path::Path| {
+            let (mut store, recovered) = Store::open(dir).unwrap();
+            store.set_compact_min_bytes(0);
+            let config = BootConfig {
+                node: node::Config::default(),
+                peers: Vec::new(),
+                join_if_new: false,
+                keep_history: true,
+                document: 0,
+            };
+            let rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+            Host::<Store, Node>::boot(recovered, Some(store), config, rng, Time(0)).unwrap()
+        };
+        let mut host = boot(&dir);
+        let mut texts = vec![String::new()];
+        for (k, word) in ["one ", "two ", "three "].iter().enumerate() {
+            let edit = Edit::Insert {
+                pos: 0,
+                text: word.to_string(),
+            };
+            host.node_mut().edit(Time(0), edit).unwrap();
+            host.settle(1000 + k as u64);
+            texts.push(host.node().doc().text());
+        }
+        host.tag("first", 5000).unwrap();
+        host.node_mut()
+            .edit(Time(0), Edit::Delete { pos: 0, len: 4 })
+            .unwrap();
+        host.settle(2000);
+        texts.push(host.node().doc().text());
+        let stamps = host.history().unwrap().versions().stamps().to_vec();
+        assert!(host.store().unwrap().stats().compactions > 0, "compacted");
+        drop(host);
+
+        let host = boot(&dir);
+        let versions = host.history().unwrap().versions();
+        assert_eq!(versions.stamps(), &stamps[..]);
+        let doc = host.node().doc();
+        for (n, text) in texts.iter().enumerate() {
+            assert_eq!(
+                &doc.past(&versions.version_at(n)).unwrap().text,
+                text,
+                "@{n}"
+            );
+        }
+        let tag = host.tags().get("first").unwrap();
+        assert_eq!(tag.past().unwrap().text, texts[3]);
+        drop(host);
+
+        // A data directory from before the record: the snapshot's ops
+        // become entries of unknown time (the log's keep theirs), and the
+        // last one is now.
+        std::fs::remove_file(dir.join("versions")).unwrap();
+        let host = boot(&dir);
+        let versions = host.history().unwrap().versions();
+        assert!(!versions.is_empty());
+        assert_eq!(versions.stamps()[0].unix_ms, 0);
+        let doc = host.node().doc();
+        let last = versions.version_at(versions.len());
+        assert_eq!(doc.past(&last).unwrap().text, texts[4]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
