@@ -105,6 +105,7 @@ fn frame(terminal: &mut Terminal<TestBackend>, ed: &mut Editor, doc: &Doc, marke
                 matches: &[],
                 status: &status,
                 panel: None,
+                history: None,
             };
             view::draw(f, ed, doc, &shown)
         })

@@ -442,3 +442,82 @@ fn the_editor_selects_copies_pastes_and_finds() {
         s.contains("EXITED-0")
     });
 }
+
+#[test]
+fn the_editors_history_view_steps_back_and_restores() {
+    if !tmux_available() {
+        assert!(
+            std::env::var_os("RUMOR_REQUIRE_TMUX").is_none(),
+            "tmux is required here (RUMOR_REQUIRE_TMUX is set) but not installed"
+        );
+        eprintln!("skipped: tmux is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let tmux = Tmux {
+        socket: format!("rumor-test-history-{}", std::process::id()),
+    };
+    let shell = "env -i PATH=/usr/bin:/bin TERM=xterm-256color PS1='$ ' bash --norc --noprofile";
+    tmux.ok(&[
+        "-f",
+        "/dev/null",
+        "new-session",
+        "-d",
+        "-s",
+        "t",
+        "-n",
+        "alice",
+        "-x",
+        "100",
+        "-y",
+        "14",
+        shell,
+    ]);
+    tmux.ok(&["set-option", "-g", "escape-time", "0"]);
+    let alice = "t:0";
+    let args = format!("--listen 127.0.0.1:{}", free_port());
+    tmux.type_text(alice, &editor_line(dir.path(), "alice", &args));
+    tmux.keys(alice, &["Enter"]);
+    tmux.wait_for(alice, "the editor", false, |s| s.contains("| online |"));
+    let first_line = |want: &'static str| move |s: &str| s.lines().next() == Some(want);
+    tmux.type_text(alice, "abc");
+    tmux.wait_for(alice, "the typing", false, first_line("abc"));
+
+    // Ctrl-T: the version now, in a box titled with its number.
+    tmux.keys(alice, &["C-t"]);
+    tmux.wait_for(alice, "the history view", false, |s| {
+        s.contains("(Enter restores it, Esc closes)")
+            && s.lines().nth(1) == Some(&format!("│abc{}│", " ".repeat(95))[..])
+    });
+    let screen = tmux.screen(alice, false);
+    let title = screen.lines().next().unwrap();
+    let n: usize = title
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix('@'))
+        .and_then(|w| w.parse().ok())
+        .unwrap_or_else(|| panic!("no @N in {title}"));
+    // Left: one version back, before the "c" was typed; the "b" that step
+    // added is shown reversed.
+    tmux.keys(alice, &["Left"]);
+    let older = format!("@{} of {n}", n - 1);
+    tmux.wait_for(alice, "the older version", false, |s| {
+        s.contains(&older) && s.lines().nth(1).is_some_and(|l| l.starts_with("│ab "))
+    });
+    tmux.wait_for(alice, "the added char reversed", true, |s| {
+        s.lines()
+            .nth(1)
+            .is_some_and(|l| l.contains("\u{1b}[7m") && l.contains('b'))
+    });
+    // Enter restores it (one undo step); Ctrl-Z brings the "c" back.
+    tmux.keys(alice, &["Enter"]);
+    tmux.wait_for(alice, "the restore", false, |s| {
+        s.lines().next() == Some("ab") && s.contains("restored @")
+    });
+    tmux.keys(alice, &["C-z"]);
+    tmux.wait_for(alice, "the undo", false, first_line("abc"));
+
+    tmux.keys(alice, &["C-q"]);
+    tmux.wait_for(alice, "the editor's exit", false, |s| {
+        s.contains("EXITED-0")
+    });
+}

@@ -19,9 +19,24 @@ pub const DEFAULT_HISTORY: usize = 20;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
     Add(SocketAddr),
-    Insert { pos: usize, text: String },
-    Delete { pos: usize, len: usize },
+    Insert {
+        pos: usize,
+        text: String,
+    },
+    Delete {
+        pos: usize,
+        len: usize,
+    },
     View,
+    /// `view @V`: the text at an earlier version.
+    ViewAt(VersionSpec),
+    /// `diff @V [@W]` (`None`: now).
+    Diff(VersionSpec, Option<VersionSpec>),
+    Restore(VersionSpec),
+    /// `blame [@V]` (`None`: now).
+    Blame(Option<VersionSpec>),
+    Tag(String),
+    Tags,
     Save(PathBuf),
     Sync,
     Reconnect,
@@ -35,6 +50,28 @@ pub enum Command {
     Invite,
     Help,
     Exit,
+}
+
+/// A version, as a command names it (see `commands::versions`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VersionSpec {
+    /// `@N`: after the first N entries of this replica's history.
+    Number(usize),
+    /// `@-K`: K entries back from now.
+    Back(usize),
+    /// `@TIME`: the latest entry applied at or before this time.
+    Time(TimeSpec),
+    /// `@NAME`: a tag.
+    Tag(String),
+}
+
+/// A time as written after `@`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeSpec {
+    /// An ISO-8601 UTC date and time: ms since the Unix epoch.
+    Utc(u64),
+    /// `HH:MM[:SS]`: today in UTC, ms since midnight.
+    Today(u64),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -56,7 +93,12 @@ pub const USAGE: &[&str] = &[
     "reconnect                go back online and fetch what is missing",
     "offline | online         stop | resume all network traffic",
     "peers                    the peers: address, state, RTT, acknowledged, last heard",
-    "history [N]              the last N ops (default 20): who, when, what",
+    "history [N]              the last N ops (default 20): version @N, who, when, what",
+    "view @V                  the text at version V (@N, @-K, @TIME, @NAME)",
+    "diff @V [@W]             unified line diff from V to W (default: now)",
+    "restore @V               make the text what it was at V (new edits; one undo step)",
+    "blame [@V]               each line with who wrote most of it, and when",
+    "tag NAME | tags          name the version now | list the names",
     "undo | redo              revert | re-do this replica's own last edit (never a peer's)",
     "status                   replica id, version, counters",
     "invite                   a one-line ticket to join this document (holds the secret)",
@@ -75,7 +117,24 @@ pub fn parse(line: &str) -> Result<Option<Command>, ParseError> {
     let command = match word {
         "add" => Command::Add(parse_addr(one_arg(word, rest, "ADDR")?)?),
         "edit" => parse_edit(rest)?,
-        "view" => no_args(word, rest, Command::View)?,
+        "view" => match rest.split_whitespace().collect::<Vec<_>>().as_slice() {
+            [] => Command::View,
+            [v] => Command::ViewAt(parse_version(v)?),
+            _ => return err("usage: view [@V]"),
+        },
+        "diff" => match rest.split_whitespace().collect::<Vec<_>>().as_slice() {
+            [v] => Command::Diff(parse_version(v)?, None),
+            [v, w] => Command::Diff(parse_version(v)?, Some(parse_version(w)?)),
+            _ => return err("usage: diff @V [@W]"),
+        },
+        "restore" => Command::Restore(parse_version(one_arg(word, rest, "@V")?)?),
+        "blame" => match rest.split_whitespace().collect::<Vec<_>>().as_slice() {
+            [] => Command::Blame(None),
+            [v] => Command::Blame(Some(parse_version(v)?)),
+            _ => return err("usage: blame [@V]"),
+        },
+        "tag" => Command::Tag(one_arg(word, rest, "NAME")?.to_string()),
+        "tags" => no_args(word, rest, Command::Tags)?,
         "save" => {
             let path = rest.trim();
             if path.is_empty() {
@@ -195,6 +254,81 @@ fn parse_number(s: &str, name: &str) -> Result<usize, ParseError> {
     }
     s.parse()
         .or_else(|_| err(format!("{name} {} is too large", truncate(s, 40))))
+}
+
+/// Parses a version: `@N`, `@-K`, `@TIME` (`YYYY-MM-DDTHH:MM[:SS][Z]`, UTC,
+/// or `HH:MM[:SS]`, today in UTC) or `@NAME`.
+pub fn parse_version(s: &str) -> Result<VersionSpec, ParseError> {
+    let Some(v) = s.strip_prefix('@') else {
+        return err(format!(
+            "{:?} is not a version (use @N, @-K, @TIME or @NAME)",
+            truncate(s, 40)
+        ));
+    };
+    if let Some(k) = v.strip_prefix('-') {
+        return Ok(VersionSpec::Back(parse_number(k, "K")?));
+    }
+    if v.contains(':') {
+        return parse_time(v).map(VersionSpec::Time).ok_or_else(|| {
+            ParseError(format!(
+                "{:?} is not a time (use HH:MM[:SS] or YYYY-MM-DDTHH:MM[:SS]Z, in UTC)",
+                truncate(v, 40)
+            ))
+        });
+    }
+    if v.starts_with(|c: char| c.is_ascii_digit()) {
+        return Ok(VersionSpec::Number(parse_number(v, "N")?));
+    }
+    if crate::host::valid_name(v) {
+        return Ok(VersionSpec::Tag(v.to_string()));
+    }
+    err(format!(
+        "{:?} is not a version (use @N, @-K, @TIME or @NAME)",
+        truncate(s, 40)
+    ))
+}
+
+/// `HH:MM[:SS]` or `YYYY-MM-DDTHH:MM[:SS][Z]` (UTC).
+fn parse_time(s: &str) -> Option<TimeSpec> {
+    let clock = |t: &str| -> Option<u64> {
+        let parts: Vec<&str> = t.split(':').collect();
+        if !(2..=3).contains(&parts.len()) {
+            return None;
+        }
+        let mut fields = [0u64; 3];
+        for (f, p) in fields.iter_mut().zip(&parts) {
+            if p.len() != 2 || !p.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            *f = p.parse().ok()?;
+        }
+        let [h, m, sec] = fields;
+        (h < 24 && m < 60 && sec < 60).then_some(((h * 60 + m) * 60 + sec) * 1000)
+    };
+    let Some((date, time)) = s.split_once('T') else {
+        return clock(s).map(TimeSpec::Today);
+    };
+    let time = time.strip_suffix('Z').unwrap_or(time);
+    let ymd: Vec<&str> = date.split('-').collect();
+    let [y, m, d] = ymd.as_slice() else {
+        return None;
+    };
+    if y.len() != 4 || m.len() != 2 || d.len() != 2 {
+        return None;
+    }
+    let (y, m, d): (i64, i64, i64) = (y.parse().ok()?, m.parse().ok()?, d.parse().ok()?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || y < 1970 {
+        return None;
+    }
+    // Days since 1970-01-01 from a civil date (H. Hinnant's algorithm).
+    let yy = if m <= 2 { y - 1 } else { y };
+    let era = yy.div_euclid(400);
+    let yoe = yy - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let day_ms = u64::try_from(days).ok()? * 86_400_000;
+    Some(TimeSpec::Utc(day_ms + clock(time)?))
 }
 
 /// Parses `IP:PORT` (IPv6 as `[ADDR]:PORT`); `localhost:PORT` means 127.0.0.1.
@@ -372,6 +506,29 @@ mod tests {
         assert_eq!(ok("edit delete 4"), Command::Delete { pos: 4, len: 1 });
         assert_eq!(ok("edit delete 4 10"), Command::Delete { pos: 4, len: 10 });
         assert_eq!(ok("view"), Command::View);
+        assert_eq!(ok("view @3"), Command::ViewAt(VersionSpec::Number(3)));
+        assert_eq!(ok("view @-2"), Command::ViewAt(VersionSpec::Back(2)));
+        assert_eq!(
+            ok("view @v1.0"),
+            Command::ViewAt(VersionSpec::Tag("v1.0".into()))
+        );
+        assert_eq!(
+            ok("view @10:30"),
+            Command::ViewAt(VersionSpec::Time(TimeSpec::Today(37_800_000)))
+        );
+        assert_eq!(
+            ok("diff @2000-02-29T00:00:01Z"),
+            Command::Diff(VersionSpec::Time(TimeSpec::Utc(951_782_401_000)), None)
+        );
+        assert_eq!(
+            ok("diff @1 @2"),
+            Command::Diff(VersionSpec::Number(1), Some(VersionSpec::Number(2)))
+        );
+        assert_eq!(ok("restore @0"), Command::Restore(VersionSpec::Number(0)));
+        assert_eq!(ok("blame"), Command::Blame(None));
+        assert_eq!(ok("blame @-1"), Command::Blame(Some(VersionSpec::Back(1))));
+        assert_eq!(ok("tag draft"), Command::Tag("draft".into()));
+        assert_eq!(ok("tags"), Command::Tags);
         assert_eq!(
             ok("save /tmp/a b.txt"),
             Command::Save("/tmp/a b.txt".into())
@@ -410,11 +567,22 @@ mod tests {
         assert!(bad("edit delete 1 0").contains("at least 1"));
         assert!(bad("edit delete 1 2 3").contains("usage"));
         assert!(bad("edit paste 1").contains("unknown edit"));
-        assert!(bad("view now").contains("no arguments"));
+        assert!(bad("view now").contains("not a version"));
         assert!(bad("undo 2").contains("no arguments"));
         assert!(bad("save").contains("usage"));
         assert!(bad("history x").contains("whole number"));
         assert!(bad("history 1 2").contains("usage"));
+        assert!(bad("view 3").contains("not a version"));
+        assert!(bad("view @").contains("not a version"));
+        assert!(bad("view @1 @2").contains("usage"));
+        assert!(bad("view @25:00").contains("not a time"));
+        assert!(bad("view @2026-13-01T00:00Z").contains("not a time"));
+        assert!(bad("view @-x").contains("whole number"));
+        assert!(bad("diff").contains("usage"));
+        assert!(bad("restore").contains("usage"));
+        assert!(bad("blame @a b").contains("usage"));
+        assert!(bad("tag").contains("usage"));
+        assert!(bad("tags x").contains("no arguments"));
     }
 
     #[test]

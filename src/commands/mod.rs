@@ -7,3 +7,4 @@
 pub mod command;
 pub mod input;
 pub mod session;
+pub mod versions;

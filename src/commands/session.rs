@@ -9,12 +9,14 @@
 use std::io::{self, Write};
 use std::sync::mpsc::Sender;
 
-use crate::commands::command::{self, Command, USAGE};
+use crate::commands::command::{self, Command, VersionSpec, USAGE};
 use crate::commands::input::Input;
+use crate::commands::versions::{self, Names, Resolved};
 use crate::doc::{Outcome, VersionVector};
 use crate::net::interfaces::reachable_addrs;
 use crate::net::{
-    format_duration, format_utc, Change, DiscoveryState, Driver, EditError, FileStatus, Flow,
+    format_duration, format_utc, unix_ms_now, Change, DiscoveryState, Driver, EditError,
+    FileStatus, Flow,
 };
 use crate::node::{Edit, Event, PeerState};
 use crate::store::write_user_file;
@@ -158,6 +160,42 @@ impl Session {
                     status: Ok(format!("{} chars", doc.len())),
                 }
             }
+            Command::ViewAt(spec) => match resolve(driver, &spec) {
+                Ok(r) => {
+                    let body = if self.interactive {
+                        r.past
+                            .text
+                            .split('\n')
+                            .map(command::escape_for_terminal)
+                            .collect()
+                    } else {
+                        vec![command::escape(&r.past.text)]
+                    };
+                    Reply {
+                        body,
+                        status: Ok(format!(
+                            "{} chars at {}",
+                            r.past.text.chars().count(),
+                            r.label
+                        )),
+                    }
+                }
+                Err(e) => Reply::error(e),
+            },
+            Command::Diff(from, to) => diff(driver, &from, to.as_ref()),
+            Command::Restore(spec) => restore(driver, &spec),
+            Command::Blame(spec) => blame(driver, spec.as_ref()),
+            Command::Tag(name) => match driver.tag(&name) {
+                Ok(()) => {
+                    let n = driver.history().versions().len();
+                    Reply::ok(format!(
+                        "tagged @{n} as {name} ({} chars)",
+                        driver.node().doc().len()
+                    ))
+                }
+                Err(e) => Reply::error(e.to_string()),
+            },
+            Command::Tags => tags(driver),
             Command::Save(path) => {
                 let text = driver.node().doc().text();
                 match write_user_file(&path, text.as_bytes()) {
@@ -248,6 +286,113 @@ pub fn describe_outcome(o: &Outcome) -> String {
     parts.join(", ")
 }
 
+fn resolve(driver: &Driver, spec: &VersionSpec) -> Result<Resolved, String> {
+    versions::resolve(driver.host(), spec, unix_ms_now())
+}
+
+/// Replicas by the names people know them by: peers' names, `me`.
+fn names(driver: &Driver) -> Names {
+    let mut names: Names = driver
+        .node()
+        .peers()
+        .into_iter()
+        .filter_map(|p| Some((p.replica?, p.name.filter(|n| !n.is_empty())?)))
+        .collect();
+    names.insert(driver.node().doc().replica(), "me".into());
+    names
+}
+
+fn diff(driver: &Driver, from: &VersionSpec, to: Option<&VersionSpec>) -> Reply {
+    let a = match resolve(driver, from) {
+        Ok(a) => a,
+        Err(e) => return Reply::error(e),
+    };
+    let b = match to {
+        Some(spec) => match resolve(driver, spec) {
+            Ok(b) => b,
+            Err(e) => return Reply::error(e),
+        },
+        None => versions::now(driver.host()),
+    };
+    let body = versions::unified_diff(&a, &b);
+    let (mut added, mut removed) = (0, 0);
+    for line in body.iter().skip(2) {
+        if line.starts_with('+') {
+            added += 1;
+        } else if line.starts_with('-') {
+            removed += 1;
+        }
+    }
+    Reply {
+        body,
+        status: Ok(format!(
+            "{} to {}: {removed} lines removed, {added} added",
+            a.label, b.label
+        )),
+    }
+}
+
+/// `restore @V`: the fewest edits (by this replica, as one undo step)
+/// that make the text now what it was at V.
+fn restore(driver: &mut Driver, spec: &VersionSpec) -> Reply {
+    let target = match resolve(driver, spec) {
+        Ok(t) => t,
+        Err(e) => return Reply::error(e),
+    };
+    let (edits, removed, inserted) = versions::restore_edits(driver.node().doc(), &target.past);
+    match driver.edit_as_one_step(edits) {
+        Ok(()) => Reply::ok(format!(
+            "restored {}: removed {removed} chars, re-inserted {inserted} chars",
+            target.label
+        )),
+        Err(e) => Reply::error(e.to_string()),
+    }
+}
+
+fn blame(driver: &Driver, spec: Option<&VersionSpec>) -> Reply {
+    let at = match spec {
+        Some(spec) => match resolve(driver, spec) {
+            Ok(r) => r,
+            Err(e) => return Reply::error(e),
+        },
+        None => versions::now(driver.host()),
+    };
+    let body = versions::blame(driver.host(), &at.past, &names(driver));
+    let lines = body.len();
+    Reply {
+        body,
+        status: Ok(format!("{lines} lines at {}", at.label)),
+    }
+}
+
+fn tags(driver: &Driver) -> Reply {
+    let names = names(driver);
+    let mut body = vec![format!(
+        "{:<20}  {:<19}  {:<16}  TEXT",
+        "NAME", "MADE (UTC)", "BY"
+    )];
+    for tag in driver.host().tags().iter() {
+        let by = tag.name.by;
+        let who = names.get(&by).cloned().unwrap_or_else(|| by.to_string());
+        let what = match &tag.kept {
+            crate::host::Kept::Text { text, .. } => format!("{} chars", text.chars().count()),
+            crate::host::Kept::Waiting => "waiting for its ops".into(),
+            crate::host::Kept::Lost => "cleaned up before it arrived".into(),
+        };
+        body.push(format!(
+            "{:<20}  {:<19}  {:<16}  {what}",
+            tag.name.name,
+            format_utc(tag.name.unix_ms),
+            command::truncate(&who, 16)
+        ));
+    }
+    let n = body.len() - 1;
+    Reply {
+        body,
+        status: Ok(format!("{n} tags")),
+    }
+}
+
 fn version_line(v: &VersionVector) -> String {
     if v.is_empty() {
         return "(empty)".to_string();
@@ -306,8 +451,8 @@ fn history(driver: &Driver, n: usize) -> Reply {
         .filter_map(|p| Some((p.replica?, p.name.filter(|n| !n.is_empty())?)))
         .collect();
     let mut body = vec![format!(
-        "{:<19}  {:<16}  #COUNTER  CHANGE",
-        "WRITTEN HERE (UTC)", "REPLICA"
+        "{:<7}  {:<19}  {:<16}  #COUNTER  CHANGE",
+        "VERSION", "WRITTEN HERE (UTC)", "REPLICA"
     )];
     for e in driver.history().last(n) {
         let when = if e.unix_ms == 0 {
@@ -333,7 +478,11 @@ fn history(driver: &Driver, n: usize) -> Reply {
             }
             Change::Delete => format!("delete {}", e.len),
         };
-        body.push(format!("{when}  {who}  #{}  {what}", e.id.counter));
+        let version = format!("@{}", e.number);
+        body.push(format!(
+            "{version:<7}  {when}  {who}  #{}  {what}",
+            e.id.counter
+        ));
     }
     let shown = body.len() - 1;
     Reply {
@@ -578,6 +727,7 @@ pub fn describe_event(event: &Event) -> String {
         Event::Refused { from, reason } => {
             format!("a datagram from {from} was refused: {reason:?}")
         }
+        Event::Tag(tag) => format!("tag {} from replica {}", tag.name, tag.by),
     }
 }
 

@@ -50,6 +50,7 @@ mod id;
 mod log_buffers;
 mod op;
 mod oplog;
+mod past;
 mod pending;
 mod sequence;
 mod undo;
@@ -59,6 +60,7 @@ pub use error::Error;
 pub use history::{Inflated, Inflater};
 pub use id::{Id, IdSpan, ReplicaId, TargetSpan};
 pub use op::{Op, OpKind};
+pub use past::{Past, PastError};
 pub use undo::{Change, LocalEdits, Outcome, Removal, UndoStack};
 pub use version::VersionVector;
 

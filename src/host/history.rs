@@ -1,9 +1,11 @@
 //! The recent ops this replica has made durable (its own and its peers'),
-//! with the time each was written, for the `history` command.
+//! with the time each was written, for the `history` command, and the
+//! whole order it applied them in ([`Versions`], which names `@N`).
 
 use std::collections::VecDeque;
 
-use crate::doc::{Id, Op, OpKind};
+use super::versions::Versions;
+use crate::doc::{Doc, Id, Op, OpKind};
 
 /// How many ops are remembered.
 pub const HISTORY_CAP: usize = 10_000;
@@ -21,6 +23,9 @@ pub enum Change {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryEntry {
+    /// Its place in the order this replica applied ops: the version `@N`
+    /// is the document right after it.
+    pub number: usize,
     /// When this replica wrote the op, ms since the Unix epoch. (Ops that
     /// reached a snapshot are not listed after a restart: a snapshot keeps
     /// the document, not when each op was written.)
@@ -35,10 +40,40 @@ pub struct HistoryEntry {
 #[derive(Debug, Default)]
 pub struct History {
     entries: VecDeque<HistoryEntry>,
+    versions: Versions,
 }
 
 impl History {
+    /// A history that goes on from a stored record of versions.
+    pub fn with_versions(versions: Versions) -> History {
+        History {
+            entries: VecDeque::new(),
+            versions,
+        }
+    }
+
+    /// Every entry's place and time: what names the versions.
+    pub fn versions(&self) -> &Versions {
+        &self.versions
+    }
+
+    pub fn versions_mut(&mut self) -> &mut Versions {
+        &mut self.versions
+    }
+
+    /// Makes the record of versions agree with `doc` (see
+    /// [`Versions::catch_up`]).
+    pub fn catch_up(&mut self, doc: &Doc) {
+        self.versions.catch_up(doc);
+    }
+
+    /// [`Versions::catch_up_within`].
+    pub fn catch_up_within(&mut self, doc: &Doc) {
+        self.versions.catch_up_within(doc);
+    }
+
     pub fn record(&mut self, op: &Op, unix_ms: u64) {
+        let number = self.versions.record(op.id, op.len(), unix_ms);
         let change = match &op.kind {
             OpKind::Insert { text, .. } => Change::Insert {
                 preview: text.chars().take(PREVIEW_CHARS).collect(),
@@ -49,6 +84,7 @@ impl History {
             self.entries.pop_front();
         }
         self.entries.push_back(HistoryEntry {
+            number,
             unix_ms,
             id: op.id,
             len: op.len(),

@@ -28,6 +28,8 @@
 
 mod history;
 mod storage;
+mod tags;
+mod versions;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -37,6 +39,8 @@ use rand_chacha::ChaCha8Rng;
 
 pub use history::{format_utc, Change, History, HistoryEntry, HISTORY_CAP};
 pub use storage::Storage;
+pub use tags::{valid_name, Kept, Tag, TagName, Tags, MAX_TAG_NAME};
+pub use versions::{Stamp, Versions};
 
 use crate::doc::{Doc, Op, VersionVector};
 use crate::node::{self, Event, Membership, Node, Time, Transmit};
@@ -76,6 +80,8 @@ pub trait Hosted {
     }
     /// At boot, before any input: the membership the storage kept.
     fn restore_membership(&mut self, _now: Time, _membership: &Membership) {}
+    /// Spreads a tag to the group (`None`: this protocol has no tags).
+    fn spread_tag(&mut self, _tag: TagName) {}
 }
 
 impl Hosted for Node {
@@ -118,6 +124,9 @@ impl Hosted for Node {
     fn restore_membership(&mut self, now: Time, membership: &Membership) {
         Node::restore_membership(self, now, membership)
     }
+    fn spread_tag(&mut self, tag: TagName) {
+        Node::spread_tag(self, tag)
+    }
 }
 
 /// Counters of the host (the node counts its own).
@@ -148,6 +157,8 @@ pub struct Host<S: Storage, N: Hosted = Node> {
     /// write succeeds again.
     persist_error: Option<String>,
     history: Option<History>,
+    /// Named versions (`tag NAME`).
+    tags: Tags,
     events: VecDeque<Event>,
     notices: VecDeque<String>,
     /// The ops the last settle made durable, in order.
@@ -189,7 +200,14 @@ impl<S: Storage, N: Hosted> Host<S, N> {
         now: Time,
     ) -> Result<Host<S, N>, BootError> {
         let mut notices: VecDeque<String> = recovered.warnings.into();
-        let mut history = config.keep_history.then(History::default);
+        let mut history = config.keep_history.then(|| {
+            let (batches, whole) = store.as_ref().map(S::load_versions).unwrap_or_default();
+            let mut versions = Versions::load(batches.iter().map(Vec::as_slice));
+            if !whole {
+                versions.rewrite_when_saved();
+            }
+            History::with_versions(versions)
+        });
         let mut stats = HostStats::default();
         let mut doc = match &recovered.snapshot {
             Some(bytes) => {
@@ -198,6 +216,10 @@ impl<S: Storage, N: Hosted> Host<S, N> {
             None => Doc::new(recovered.replica),
         };
         let snapshot_version = doc.version();
+        // What the snapshot holds comes before the log in the record.
+        if let Some(h) = &mut history {
+            h.catch_up_within(&doc);
+        }
         for entry in recovered.entries {
             stats.ops_replayed += 1;
             let before = doc.version_ref().total();
@@ -214,6 +236,17 @@ impl<S: Storage, N: Hosted> Host<S, N> {
                 }
             }
         }
+        if let Some(h) = &mut history {
+            h.catch_up(&doc);
+        }
+        let mut tags = match store.as_ref().and_then(S::load_tags) {
+            Some(bytes) => Tags::decode(&bytes).unwrap_or_else(|| {
+                notices.push_back("the stored tags are unreadable; starting without them".into());
+                Tags::default()
+            }),
+            None => Tags::default(),
+        };
+        tags.resolve_waiting(&doc);
         // The stored snapshot is the document's, if the log added nothing.
         let stored_snapshot = recovered
             .snapshot
@@ -281,12 +314,17 @@ impl<S: Storage, N: Hosted> Host<S, N> {
         for &peer in &config.peers {
             node.add_peer(now, peer);
         }
+        // The tags kept here go on spreading (to peers that lack them).
+        for tag in tags.iter() {
+            node.spread_tag(tag.name.clone());
+        }
         Ok(Host {
             node,
             store,
             persisted,
             persist_error: None,
             history,
+            tags,
             events: VecDeque::new(),
             notices,
             fresh: Vec::new(),
@@ -329,6 +367,32 @@ impl<S: Storage, N: Hosted> Host<S, N> {
         self.history.as_ref()
     }
 
+    /// The named versions.
+    pub fn tags(&self) -> &Tags {
+        &self.tags
+    }
+
+    /// Names the document's version now `name` (replacing a tag of that
+    /// name), kept at the next [`Host::settle`] and spread to peers.
+    pub fn tag(&mut self, name: &str, unix_ms: u64) -> Result<(), String> {
+        if !valid_name(name) {
+            return Err(format!(
+                "a tag name is 1 to {MAX_TAG_NAME} letters, digits, '_', '-' or '.', \
+                 starting with a letter or '_'"
+            ));
+        }
+        let doc = self.node.doc();
+        let name = TagName {
+            name: name.to_string(),
+            version: doc.version(),
+            by: doc.replica(),
+            unix_ms,
+        };
+        self.tags.learn(name.clone(), doc);
+        self.node.spread_tag(name);
+        Ok(())
+    }
+
     /// Set while a write fails: the document holds ops that are not
     /// durable, and nothing is sent.
     pub fn persist_error(&self) -> Option<&str> {
@@ -369,8 +433,18 @@ impl<S: Storage, N: Hosted> Host<S, N> {
         }
         // Events describe the document in memory, durable or not: an editor
         // following them must show what the replica holds.
+        let mut learned = false;
         while let Some(event) = self.node.poll_event() {
+            if let Event::Tag(tag) = &event {
+                learned |= self.tags.learn(tag.clone(), self.node.doc());
+            }
             self.events.push_back(event);
+        }
+        if learned && self.persist_error.is_none() {
+            if let Err(e) = self.persist_tags() {
+                self.notices
+                    .push_back(format!("cannot write the tags a peer sent: {e}"));
+            }
         }
     }
 
@@ -416,7 +490,44 @@ impl<S: Storage, N: Hosted> Host<S, N> {
     /// snapshot whole takes several.)
     fn persist(&mut self, unix_ms: u64) -> Result<(), String> {
         self.persist_ops(unix_ms)?;
+        self.persist_versions();
+        self.persist_tags()?;
         self.persist_membership()
+    }
+
+    /// Brings the record of versions up to the document (ops that came
+    /// whole, in a snapshot or a rejoin, are not recorded one by one) and
+    /// hands its new entries to storage. A failed write is a notice: the
+    /// record is rebuilt from the document at the next boot.
+    fn persist_versions(&mut self) {
+        let Some(history) = &mut self.history else {
+            return;
+        };
+        history.catch_up(self.node.doc());
+        let Some((batch, whole)) = history.versions_mut().encode_unsaved() else {
+            return;
+        };
+        if let Some(store) = &mut self.store {
+            if let Err(e) = store.save_versions(&batch, whole) {
+                history.versions_mut().rewrite_when_saved();
+                self.notices
+                    .push_back(format!("cannot write the record of versions: {e}"));
+            }
+        }
+    }
+
+    /// Keeps the text of tags whose ops arrived, and stores changed tags.
+    fn persist_tags(&mut self) -> Result<(), String> {
+        self.tags.resolve_waiting(self.node.doc());
+        if let Some(bytes) = self.tags.take_changed() {
+            if let Some(store) = &mut self.store {
+                if let Err(e) = store.save_tags(&bytes) {
+                    self.tags.mark_changed();
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Writes the membership down when it changed (after the ops: a
@@ -471,11 +582,6 @@ impl<S: Storage, N: Hosted> Host<S, N> {
             before.set(me, self.persisted.get(me));
             if doc.can_serve(&before) {
                 self.fresh = doc.ops_since(&before);
-            }
-            if let Some(history) = &mut self.history {
-                for op in &self.fresh {
-                    history.record(op, unix_ms);
-                }
             }
             self.persisted = doc.version();
             return Ok(());

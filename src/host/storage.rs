@@ -27,6 +27,24 @@ pub trait Storage {
     /// Replaces the stored membership (`node::Membership`, encoded), whole:
     /// after a crash the old one or the new one is found, never a mix.
     fn save_membership(&mut self, bytes: &[u8]) -> Result<(), String>;
+    /// The record of versions as stored (`host::Versions`): its batches,
+    /// and whether it was whole. A storage without one keeps it in memory.
+    fn load_versions(&self) -> (Vec<Vec<u8>>, bool) {
+        (Vec::new(), true)
+    }
+    /// Appends a batch to the record of versions, or replaces the record
+    /// with it (`whole`). Need not be synced (it is rebuilt at boot).
+    fn save_versions(&mut self, _batch: &[u8], _whole: bool) -> Result<(), String> {
+        Ok(())
+    }
+    /// The tags as stored (`host::Tags`, encoded).
+    fn load_tags(&self) -> Option<Vec<u8>> {
+        None
+    }
+    /// Replaces the stored tags, whole and durably.
+    fn save_tags(&mut self, _bytes: &[u8]) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 impl Storage for Store {
@@ -50,5 +68,17 @@ impl Storage for Store {
     }
     fn save_membership(&mut self, bytes: &[u8]) -> Result<(), String> {
         Store::save_membership(self, bytes).map_err(|e| e.to_string())
+    }
+    fn load_versions(&self) -> (Vec<Vec<u8>>, bool) {
+        Store::load_versions(self)
+    }
+    fn save_versions(&mut self, batch: &[u8], whole: bool) -> Result<(), String> {
+        Store::save_versions(self, batch, whole).map_err(|e| e.to_string())
+    }
+    fn load_tags(&self) -> Option<Vec<u8>> {
+        Store::load_tags(self)
+    }
+    fn save_tags(&mut self, bytes: &[u8]) -> Result<(), String> {
+        Store::save_tags(self, bytes).map_err(|e| e.to_string())
     }
 }

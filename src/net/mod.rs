@@ -170,6 +170,9 @@ pub enum EditError {
          and it is lost if rumor stops before then"
     )]
     NotDurable(String),
+    /// Not done, for the reason given (a bad tag name).
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// Counters of the driver itself (the node counts its own in `Stats`).
@@ -452,6 +455,39 @@ impl Driver {
     /// A local edit; `merge`: it joins the open undo step (more of one
     /// burst of typing) instead of starting one. Clears the redo stack.
     pub fn edit_in_step(&mut self, edit: Edit, merge: bool) -> Result<(), EditError> {
+        self.edit_unsettled(edit, merge)?;
+        self.settle();
+        self.durable()
+    }
+
+    /// Several local edits as one undo step (`restore`), made durable
+    /// together. On an error the edits made so far stay (and undo as one).
+    pub fn edit_as_one_step(&mut self, edits: Vec<Edit>) -> Result<(), EditError> {
+        self.undo.close();
+        let mut result = Ok(());
+        for (i, edit) in edits.into_iter().enumerate() {
+            result = self.edit_unsettled(edit, i > 0);
+            if result.is_err() {
+                break;
+            }
+        }
+        self.undo.close();
+        self.settle();
+        result?;
+        self.durable()
+    }
+
+    /// Names the version now (`tag NAME`); durable when it returns `Ok`.
+    pub fn tag(&mut self, name: &str) -> Result<(), EditError> {
+        self.host
+            .tag(name, unix_ms_now())
+            .map_err(EditError::Refused)?;
+        self.settle();
+        self.durable()
+    }
+
+    /// A local edit recorded for undo, not yet persisted nor sent.
+    fn edit_unsettled(&mut self, edit: Edit, merge: bool) -> Result<(), EditError> {
         self.follow_replica();
         let now = self.now();
         let doc = self.host.node().doc();
@@ -469,8 +505,7 @@ impl Driver {
             self.undo.record(replica, change, merge);
         }
         self.follow_replica();
-        self.settle();
-        self.durable()
+        Ok(())
     }
 
     /// Ends the open undo step: the next edit starts a new one.

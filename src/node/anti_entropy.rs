@@ -34,6 +34,7 @@ impl Node {
                 peer.control.push_back(Frame::Join);
             }
         }
+        self.tags_round(pick);
     }
 
     /// Our gone declarations as `Gone` frames that each fit a datagram

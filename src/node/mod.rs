@@ -77,6 +77,7 @@ mod rtt;
 mod send_queue;
 mod snapshot;
 mod stability;
+mod tags;
 mod time;
 mod timers;
 mod transmit;
@@ -89,7 +90,7 @@ use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
 use crate::doc::{self, Doc, Patch, ReplicaId, VersionVector};
-use crate::wire::{self, Frame, GroupKey, SealId, SealKeys};
+use crate::wire::{self, Frame, GroupKey, SealId, SealKeys, TagFrame};
 
 use gossip::{Gossip, View};
 use handshake::Handshakes;
@@ -101,6 +102,7 @@ pub use discovery::{Discovery, DiscoveryStats, ANNOUNCE_INTERVAL};
 pub use presence::Presence;
 pub use rtt::RttEstimator;
 pub use stability::Membership;
+pub use tags::{valid_tag_name, MAX_TAGS, MAX_TAG_NAME};
 
 pub use time::Time;
 
@@ -291,6 +293,9 @@ pub enum Event {
         peer_has: u64,
         we_have: u64,
     },
+    /// A peer told of a tag (a named version) new here, or one that
+    /// supersedes the tag of its name (see `node::tags`).
+    Tag(TagFrame),
     /// A datagram from `from` was refused for a reason the user can fix
     /// (it is also counted in `Stats::drops`; other refusals, such as
     /// garbage, are only counted).
@@ -529,6 +534,8 @@ pub struct Node {
     /// again to every newcomer until the document changes.
     snapshot_cache: Option<snapshot::Cached>,
     presence: presence::PresenceState,
+    /// Named versions, spread to every member (see `tags`).
+    tags: tags::TagTable,
     /// Reports, members, gone declarations: when history may be cleaned up.
     stability: stability::Stability,
     /// False while a newcomer waits for a member's snapshot (`Config::joining`).
@@ -620,6 +627,7 @@ impl Node {
             snapshots_in: BTreeMap::new(),
             snapshot_cache: None,
             presence: Default::default(),
+            tags: Default::default(),
             stability: Default::default(),
             joined: true,
             own_ops_lost: false,
@@ -779,6 +787,7 @@ impl Node {
                 Frame::Have(entries) => self.on_have(now, from, &entries),
                 Frame::Snapshot(chunk) => self.on_snapshot_chunk(from, chunk, &mut patches),
                 Frame::Presence(p) => self.on_presence(now, from, header.sender, p),
+                Frame::Tag(t) => self.on_tag(from, t),
             }
         }
         self.stats.ops_buffered = self.doc.pending_len() as u64;

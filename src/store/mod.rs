@@ -27,6 +27,11 @@
 //!   the next run's is larger and sealing nonces never repeat.
 //! - `bound-text` ([`BOUND_TEXT`]), with `--file`: the text last written
 //!   to the bound file (see `net::file_binding`).
+//! - `versions`: the order this replica applied ops in, with times (what
+//!   names the versions `@N`, see `host::Versions`), appended after the
+//!   log; `tags`: the named versions, with the text each names, so they
+//!   outlive cleanup (see `host::Tags`). Both are rebuilt or dropped when
+//!   damaged, never a reason to refuse the directory.
 //!
 //! On start, [`Store::open`] returns the snapshot and the log's ops. A torn tail (an
 //! append cut short by a crash, never acknowledged) is cut off with a
@@ -44,6 +49,7 @@
 mod atomic;
 mod epoch;
 mod record;
+mod records_file;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -394,6 +400,32 @@ impl Store {
         Ok(())
     }
 
+    /// The record of versions as stored (see `host::Versions`): its
+    /// batches, and whether the file was whole.
+    pub fn load_versions(&self) -> (Vec<Vec<u8>>, bool) {
+        records_file::read_records(&self.dir.join("versions"), records_file::VERSIONS_MAGIC)
+    }
+
+    /// Appends a batch to the record of versions, or replaces the record
+    /// by it (`whole`). Not synced: the host rebuilds a lost tail.
+    pub fn save_versions(&mut self, batch: &[u8], whole: bool) -> Result<(), StoreError> {
+        let path = self.dir.join("versions");
+        records_file::write_record(&path, records_file::VERSIONS_MAGIC, batch, whole)
+    }
+
+    /// The tags as stored (one record), if any.
+    pub fn load_tags(&self) -> Option<Vec<u8>> {
+        let (records, _) =
+            records_file::read_records(&self.dir.join("tags"), records_file::TAGS_MAGIC);
+        records.into_iter().next()
+    }
+
+    /// Replaces the tags file, durably (a tag is something a user asked for).
+    pub fn save_tags(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+        let path = self.dir.join("tags");
+        records_file::write_record(&path, records_file::TAGS_MAGIC, bytes, true)
+    }
+
     /// Replaces the membership file with `bytes` (see the module docs).
     pub fn save_membership(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
         let mut file = record::header(MEMBERS_MAGIC).to_vec();
@@ -447,7 +479,9 @@ fn load_membership(dir: &Path, warnings: &mut Vec<String>) -> Result<Option<Vec<
 }
 
 /// The files the store replaces whole (with [`write_atomic`]).
-const REPLACED_FILES: [&str; 6] = ["snapshot", "log", "replica", "epoch", "members", BOUND_TEXT];
+const REPLACED_FILES: [&str; 8] = [
+    "snapshot", "log", "replica", "epoch", "members", BOUND_TEXT, "versions", "tags",
+];
 
 /// In the data directory of a document bound to a file (`--file`): the
 /// text rumor last wrote to that file, to tell what another program

@@ -43,6 +43,8 @@ pub enum Command {
     TogglePeers,
     /// Esc or Ctrl-K: the command prompt.
     Prompt,
+    /// Ctrl-T: the history view.
+    History,
     /// Ctrl-Z: undo this replica's last own step.
     Undo,
     /// Ctrl-Y or Ctrl-Shift-Z: redo.
@@ -56,7 +58,7 @@ pub enum Command {
 /// The one-line reminder of the keys.
 pub const HELP: &str =
     "Shift+move select  ^C/^X/^V copy/cut/paste  ^F find  ^S save  ^Z/^Y undo/redo  \
-     ^O offline/online  ^P peers  Esc/^K command (help, quit, ...)  ^Q quit";
+     ^O offline/online  ^P peers  ^T history  Esc/^K command (help, quit, ...)  ^Q quit";
 
 /// The command for a terminal event while editing, if any.
 pub fn command(event: &Event) -> Option<Command> {
@@ -118,6 +120,7 @@ fn key_command(key: &KeyEvent) -> Option<Command> {
             's' => Some(Command::Save),
             'o' => Some(Command::ToggleOnline),
             'p' => Some(Command::TogglePeers),
+            't' => Some(Command::History),
             'k' => Some(Command::Prompt),
             // Ctrl-Shift-Z where the terminal tells it from Ctrl-Z.
             'z' if shift || c == 'Z' => Some(Command::Redo),

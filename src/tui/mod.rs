@@ -12,9 +12,11 @@
 //! - [`keys`] turns terminal events into commands;
 //! - [`burst`] says which edits make one undo step;
 //! - [`search`] finds text;
+//! - [`history_view`] steps through earlier versions (Ctrl-T);
 //! - [`view`] draws.
 
 pub mod burst;
+pub mod history_view;
 pub mod keys;
 pub mod mirror;
 pub mod model;
@@ -39,13 +41,15 @@ use mio::Waker;
 use ratatui::backend::CrosstermBackend;
 use ratatui::Terminal;
 
-use crate::commands::command::{self, Command as CliCommand};
+use crate::commands::command::{self, Command as CliCommand, VersionSpec};
 use crate::commands::session::{describe_outcome, Session};
+use crate::commands::versions;
 use crate::doc::{Doc, Id};
 use crate::net::{format_utc, unix_ms_now, Driver, EditError, Flow};
 use crate::node::{Edit, Event, PeerState};
 
 use burst::Burst;
+use history_view::{HistoryKey, HistoryView};
 use keys::{Command, PromptKey, SearchKey};
 use model::{Action, Editor, Search, Target};
 use view::{Marker, Panel, Status};
@@ -68,7 +72,7 @@ impl Target for InStep<'_> {
         match result {
             Ok(()) => Ok(None),
             Err(EditError::NotDurable(e)) => Ok(Some(format!("NOT DURABLE: {e}"))),
-            Err(EditError::Doc(e)) => Err(e.to_string()),
+            Err(e @ (EditError::Doc(_) | EditError::Refused(_))) => Err(e.to_string()),
         }
     }
 }
@@ -141,6 +145,8 @@ enum Mode {
         query: String,
         fresh: bool,
     },
+    /// The history view (Ctrl-T).
+    History(HistoryView),
 }
 
 /// Everything the editor keeps between callbacks.
@@ -243,6 +249,7 @@ impl Ui {
             }
             // (The driver turns these into notices.)
             Event::Refused { .. } => {}
+            Event::Tag(tag) => self.message = format!("tag {} from a peer", tag.name),
             Event::OwnOpsLost { peer, .. } => {
                 self.message = format!(
                     "{peer} holds edits of ours this data directory lost (a restored backup?): \
@@ -298,6 +305,32 @@ impl Ui {
                 Some(PromptKey::Cancel) => self.mode = Mode::Editing,
                 Some(PromptKey::Run) => {
                     let line = std::mem::take(line);
+                    self.mode = Mode::Editing;
+                    return self.run_command(driver, &line);
+                }
+                None => {
+                    if let TermEvent::Resize(w, h) = event {
+                        self.resize(driver, w, h);
+                    }
+                }
+            }
+            return Flow::Continue;
+        }
+        if let Mode::History(view) = &mut self.mode {
+            let total = driver.history().versions().len();
+            match history_view::history_key(&event) {
+                Some(HistoryKey::Older) => view.n = view.n.saturating_sub(1),
+                Some(HistoryKey::Newer) => view.n = (view.n + 1).min(total),
+                Some(HistoryKey::Oldest) => view.n = 0,
+                Some(HistoryKey::Newest) => view.n = total,
+                Some(HistoryKey::Up) => view.scroll = view.scroll.saturating_sub(1),
+                Some(HistoryKey::Down) => view.scroll += 1,
+                Some(HistoryKey::Close) => {
+                    self.mode = Mode::Editing;
+                    self.message = keys::HELP.into();
+                }
+                Some(HistoryKey::Restore) => {
+                    let line = format!("restore @{}", view.n);
                     self.mode = Mode::Editing;
                     return self.run_command(driver, &line);
                 }
@@ -444,6 +477,11 @@ impl Ui {
             Command::Redo => self.undo_or_redo(driver, false),
             Command::TogglePeers => self.show_peers = !self.show_peers,
             Command::Prompt => self.mode = Mode::Prompt(String::new()),
+            Command::History => {
+                let n = driver.history().versions().len();
+                self.mode = Mode::History(HistoryView { n, scroll: 0 });
+                self.message = history_view::HELP.into();
+            }
             Command::Quit => return self.quit(driver),
             Command::Resize(w, h) => self.resize(driver, w, h),
         }
@@ -593,6 +631,10 @@ impl Ui {
             Mode::Find { query, .. } => self.editor.matches_on_screen(doc, query),
             _ => Vec::new(),
         };
+        let history = match &self.mode {
+            Mode::History(v) => Some(history_screen(driver, v)),
+            _ => None,
+        };
         let (status, markers, panel) = &snapshot;
         let editor = &mut self.editor;
         let shown = view::Shown {
@@ -600,6 +642,7 @@ impl Ui {
             matches: &matches,
             status,
             panel: panel.as_ref(),
+            history: history.as_ref(),
         };
         if let Err(e) = terminal.draw(|f| view::draw(f, editor, doc, &shown)) {
             self.message = format!("cannot draw: {e}");
@@ -657,7 +700,7 @@ impl Ui {
         };
         let message = match &self.mode {
             Mode::Prompt(_) => String::new(),
-            Mode::Find { .. } => self.message.clone(),
+            Mode::Find { .. } | Mode::History(_) => self.message.clone(),
             Mode::Editing => format!("L{} C{}{selected}  {}", line + 1, col + 1, self.message),
         };
         Status {
@@ -672,9 +715,46 @@ impl Ui {
             prompt: match &self.mode {
                 Mode::Prompt(line) => Some(format!(":{line}")),
                 Mode::Find { query, .. } => Some(format!("find: {query}")),
-                Mode::Editing => None,
+                Mode::Editing | Mode::History(_) => None,
             },
         }
+    }
+}
+
+/// What the history view shows at `@n`: the text then, with what entry n
+/// changed, each author in its colour.
+fn history_screen(driver: &Driver, v: &HistoryView) -> history_view::Screen {
+    let total = driver.history().versions().len();
+    let at = |n: usize| versions::resolve(driver.host(), &VersionSpec::Number(n), unix_ms_now());
+    let body = match at(v.n) {
+        Ok(after) => {
+            let before = if v.n == 0 {
+                Ok(after.clone())
+            } else {
+                at(v.n - 1)
+            };
+            // The version before may be cleaned up: then show no changes.
+            let before = before.unwrap_or_else(|_| after.clone());
+            let shown = history_view::compare(&before.past, &after.past);
+            Ok(history_view::lines(&shown))
+        }
+        Err(e) => Err(e),
+    };
+    let when = driver
+        .history()
+        .versions()
+        .stamps()
+        .get(v.n.wrapping_sub(1))
+        .filter(|s| s.unix_ms > 0)
+        .map(|s| format!(", {} UTC", format_utc(s.unix_ms)))
+        .unwrap_or_default();
+    history_view::Screen {
+        title: format!(
+            " @{} of {total}{when} (Enter restores it, Esc closes) ",
+            v.n
+        ),
+        body,
+        scroll: v.scroll,
     }
 }
 

@@ -57,6 +57,8 @@ pub struct Shown<'a> {
     pub matches: &'a [Range<usize>],
     pub status: &'a Status,
     pub panel: Option<&'a Panel>,
+    /// The history view (Ctrl-T), drawn over the text.
+    pub history: Option<&'a super::history_view::Screen>,
 }
 
 /// The background of a search match.
@@ -100,6 +102,7 @@ pub fn draw(frame: &mut Frame, editor: &mut Editor, doc: &Doc, shown: &Shown) {
         matches,
         status,
         panel,
+        history,
     } = *shown;
     let area = frame.area();
     let text = text_area(area);
@@ -161,6 +164,9 @@ pub fn draw(frame: &mut Frame, editor: &mut Editor, doc: &Doc, shown: &Shown) {
     if let Some(panel) = panel {
         draw_panel(frame, text, panel);
     }
+    if let Some(screen) = history {
+        super::history_view::draw(frame, text, screen);
+    }
 
     let status_y = area.y + area.height.saturating_sub(2);
     if area.height >= 2 {
@@ -193,7 +199,7 @@ pub fn draw(frame: &mut Frame, editor: &mut Editor, doc: &Doc, shown: &Shown) {
             None => frame.render_widget(Paragraph::new(status.message.as_str()), bottom),
         }
     }
-    if status.prompt.is_none() {
+    if status.prompt.is_none() && history.is_none() {
         let cursor = editor.cursor_pos(doc);
         if let Some((y, x)) = screen_position(editor.mirror.rope(), &rows, cursor) {
             let x = (x as u16).min(text.width.saturating_sub(1));
@@ -356,6 +362,7 @@ mod tests {
                     matches: &[],
                     status: &status,
                     panel: None,
+                    history: None,
                 };
                 draw(f, &mut ed, &doc, &shown)
             })
@@ -396,6 +403,7 @@ mod tests {
                         matches: &[],
                         status: &Status::default(),
                         panel: Some(&panel),
+                        history: None,
                     };
                     draw(f, &mut ed, &doc, &parts)
                 })
@@ -424,6 +432,7 @@ mod tests {
                     matches: &[8..10, 12..13],
                     status: &Status::default(),
                     panel: None,
+                    history: None,
                 };
                 draw(f, &mut ed, &doc, &shown)
             })
@@ -460,6 +469,7 @@ mod tests {
                         matches: &[0..2, 3..4],
                         status: &Status::default(),
                         panel: Some(&panel),
+                        history: None,
                     };
                     draw(f, &mut ed, &doc, &shown)
                 })

@@ -60,6 +60,30 @@ pub enum Frame {
     Challenge(u64),
     /// Echoes a `Challenge` the receiver sent to the sender's address.
     Response(u64),
+    /// A named version (`tag NAME`), spread to every member. Added in wire
+    /// version 7.
+    Tag(TagFrame),
+}
+
+/// A tag: `name` names the document at `version`, made by `by` at
+/// `unix_ms` (its wall clock; only used to pick one of two tags of one
+/// name, the same way on every replica).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TagFrame {
+    pub name: String,
+    pub version: VersionVector,
+    pub by: ReplicaId,
+    pub unix_ms: u64,
+}
+
+impl TagFrame {
+    /// Whether every replica keeps this tag rather than `other` of the same
+    /// name: the later one, then the one of the higher replica, then the
+    /// larger version (a total order, so all replicas agree).
+    pub fn supersedes(&self, other: &TagFrame) -> bool {
+        let key = |t: &TagFrame| (t.unix_ms, t.by, t.version.iter().collect::<Vec<_>>());
+        key(self) > key(other)
+    }
 }
 
 /// Bytes `offset .. offset + bytes.len()` of a snapshot `total` bytes long.
@@ -200,7 +224,8 @@ impl Frame {
             | Frame::Join
             | Frame::Challenge(_)
             | Frame::Response(_)
-            | Frame::Presence(_) => Ok(()),
+            | Frame::Presence(_)
+            | Frame::Tag(_) => Ok(()),
         }
     }
 }
@@ -249,6 +274,17 @@ pub enum WireFrame<S = String> {
     Join,
     Challenge(u64),
     Response(u64),
+    Tag(WireTag<S>),
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct WireTag<S = String> {
+    name: S,
+    /// Strictly increasing by replica.
+    #[serde(deserialize_with = "bounded_seq")]
+    version: Vec<(ReplicaId, u64)>,
+    by: ReplicaId,
+    unix_ms: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -364,6 +400,12 @@ impl<'a> WireFrame<&'a str> {
             Frame::Challenge(n) => WireFrame::Challenge(*n),
             Frame::Response(n) => WireFrame::Response(*n),
             Frame::Presence(p) => WireFrame::Presence(p.clone()),
+            Frame::Tag(t) => WireFrame::Tag(WireTag {
+                name: &t.name,
+                version: t.version.iter().collect(),
+                by: t.by,
+                unix_ms: t.unix_ms,
+            }),
         }
     }
 
@@ -424,6 +466,17 @@ impl WireFrame {
             WireFrame::Challenge(n) => Frame::Challenge(n),
             WireFrame::Response(n) => Frame::Response(n),
             WireFrame::Presence(p) => Frame::Presence(p),
+            WireFrame::Tag(t) => {
+                if !t.version.windows(2).all(|w| w[0].0 < w[1].0) {
+                    return None;
+                }
+                Frame::Tag(TagFrame {
+                    name: t.name,
+                    version: t.version.into_iter().collect(),
+                    by: t.by,
+                    unix_ms: t.unix_ms,
+                })
+            }
             WireFrame::Op(WireOp::Insert {
                 id,
                 left,

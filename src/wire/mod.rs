@@ -11,12 +11,12 @@
 //! element without preallocating from the count it claims, so what a
 //! decode allocates is bounded by the bytes it was given.
 //!
-//! Byte layout (version 6: version 5 had no selection in presence and no
+//! Byte layout (version 7: version 6 had no `Tag` frame; version 6: version 5 had no selection in presence and no
 //! member list in digests, version 4 no document in the header, version 3 no `Challenge`/`Response` frames, version 2 no stability reports, `Gone` and `Join` frames, version 1 no snapshot, gossip, presence frames and no sealed
 //! form; versions refuse each other, counted as `wrong_version`):
 //!
 //! ```text
-//! "rM"  version(6)  sender replica (8, little endian)  document (4, little endian)
+//! "rM"  version(7)  sender replica (8, little endian)  document (4, little endian)
 //! packet number (varint)
 //! frame*            each a postcard-encoded WireFrame, until the end
 //! ```
@@ -27,7 +27,7 @@
 //! not sent) once the sender knows it, see `auth`):
 //!
 //! ```text
-//! "rS"  version(6)  sender (8)  document (4)  epoch (varint)  seq (varint)   clear, authenticated
+//! "rS"  version(7)  sender (8)  document (4)  epoch (varint)  seq (varint)   clear, authenticated
 //! packet number (varint)  frame*                                    encrypted
 //! tag (16)
 //! ```
@@ -57,14 +57,16 @@ pub use codec::{
     Opened, HEADER_LEN, MAGIC, SEALED_MAGIC, SEAL_OVERHEAD,
 };
 pub use error::DecodeError;
-pub use frame::{AckFrame, AckRange, DigestFrame, Frame, PresenceFrame, SnapshotChunk, WireFrame};
+pub use frame::{
+    AckFrame, AckRange, DigestFrame, Frame, PresenceFrame, SnapshotChunk, TagFrame, WireFrame,
+};
 pub use pack::{encoded_len, op_frame_len, split_to_fit, DatagramBuilder};
 pub use ticket::{Ticket, TicketError};
 
 /// The protocol version this code speaks (the byte layout above). A
 /// datagram of another version is refused (and counted), never misread.
-/// 6: `PresenceFrame::anchor` (a peer's selection).
-pub const VERSION: u8 = 6;
+/// 6: `PresenceFrame::anchor` (a peer's selection); 7: `Frame::Tag`.
+pub const VERSION: u8 = 7;
 
 /// Default datagram size limit: safe for IPv6 and common tunnels.
 pub const DEFAULT_MTU: usize = 1200;

@@ -51,6 +51,14 @@ fn sample_frames() -> Vec<Frame> {
         Frame::Have(vec![(ReplicaId(2), 40), (ReplicaId(u64::MAX), 1)]),
         Frame::Gone(vec![(ReplicaId(3), 7)]),
         Frame::Join,
+        Frame::Tag(TagFrame {
+            name: "v1.0".into(),
+            version: [(ReplicaId(2), 40), (ReplicaId(5), 1)]
+                .into_iter()
+                .collect(),
+            by: ReplicaId(5),
+            unix_ms: 1_796_083_199_000,
+        }),
         Frame::Op(insert(3, 10, "héllo")),
         Frame::Presence(PresenceFrame {
             session: 9,
