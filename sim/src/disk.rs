@@ -103,6 +103,7 @@ impl SimDisk {
             snapshot: self.snapshot.clone(),
             entries: self.log.clone(),
             membership: self.membership.clone(),
+            former_ids: Vec::new(),
             warnings: Vec::new(),
         }
     }

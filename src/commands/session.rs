@@ -299,6 +299,10 @@ fn names(driver: &Driver) -> Names {
         .filter_map(|p| Some((p.replica?, p.name.filter(|n| !n.is_empty())?)))
         .collect();
     names.insert(driver.node().doc().replica(), "me".into());
+    // The ids this replica edited under before (one per run) are us too.
+    for &former in driver.host().former_ids() {
+        names.insert(former, "me".into());
+    }
     names
 }
 
@@ -443,13 +447,7 @@ fn peers(driver: &Driver) -> Reply {
 }
 
 fn history(driver: &Driver, n: usize) -> Reply {
-    let me = driver.node().doc().replica();
-    let names: std::collections::BTreeMap<_, _> = driver
-        .node()
-        .peers()
-        .into_iter()
-        .filter_map(|p| Some((p.replica?, p.name.filter(|n| !n.is_empty())?)))
-        .collect();
+    let names = names(driver);
     let mut body = vec![format!(
         "{:<7}  {:<19}  {:<16}  #COUNTER  CHANGE",
         "VERSION", "WRITTEN HERE (UTC)", "REPLICA"
@@ -460,9 +458,7 @@ fn history(driver: &Driver, n: usize) -> Reply {
         } else {
             format_utc(e.unix_ms)
         };
-        let who = if e.id.replica == me {
-            format!("{} (me)", e.id.replica)
-        } else if let Some(name) = names.get(&e.id.replica) {
+        let who = if let Some(name) = names.get(&e.id.replica) {
             format!("{} ({})", e.id.replica, command::truncate(name, 12))
         } else {
             e.id.replica.to_string()

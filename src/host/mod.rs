@@ -168,6 +168,9 @@ pub struct Host<S: Storage, N: Hosted = Node> {
     membership_written: Option<(u64, bool, u32)>,
     /// The membership as last written (or found at boot).
     membership: Membership,
+    /// The ids this replica edited under before, oldest first (its data
+    /// directory's, and those it left in this run).
+    former_ids: Vec<crate::doc::ReplicaId>,
     stats: HostStats,
 }
 
@@ -200,6 +203,7 @@ impl<S: Storage, N: Hosted> Host<S, N> {
         now: Time,
     ) -> Result<Host<S, N>, BootError> {
         let mut notices: VecDeque<String> = recovered.warnings.into();
+        let former_ids = recovered.former_ids;
         let mut history = config.keep_history.then(|| {
             let (batches, whole) = store.as_ref().map(S::load_versions).unwrap_or_default();
             let mut versions = Versions::load(batches.iter().map(Vec::as_slice));
@@ -329,6 +333,7 @@ impl<S: Storage, N: Hosted> Host<S, N> {
             notices,
             fresh: Vec::new(),
             membership_written: None,
+            former_ids,
             membership,
             stats,
         })
@@ -400,6 +405,12 @@ impl<S: Storage, N: Hosted> Host<S, N> {
     }
 
     /// Every op in this version is durable.
+    /// The ids this replica edited under before its current one, oldest
+    /// first (with storage; they are "me" to its user).
+    pub fn former_ids(&self) -> &[crate::doc::ReplicaId] {
+        &self.former_ids
+    }
+
     pub fn persisted(&self) -> &VersionVector {
         &self.persisted
     }
@@ -563,12 +574,14 @@ impl<S: Storage, N: Hosted> Host<S, N> {
             .as_ref()
             .is_some_and(|s| s.replica() != doc.replica());
         let grown = doc.version_ref().dominates(&self.persisted) && doc.can_serve(&self.persisted);
+        let former = self.store.as_ref().map(|s| s.replica());
         if new_id && grown {
             // The run's fresh id (`Config::id_used_before`), stored before
             // any op made under it; then the ops, as usual.
             if let Some(store) = &mut self.store {
                 store.set_replica(doc.replica())?;
             }
+            self.former_ids.extend(former);
         } else if new_id || !doc.can_serve(&self.persisted) {
             // The node rejoined as a new replica (see `Event::Rejoined`), or
             // loaded a snapshot with history it cannot give as ops: the
@@ -576,6 +589,7 @@ impl<S: Storage, N: Hosted> Host<S, N> {
             if let Some(store) = &mut self.store {
                 store.rejoin(doc.replica(), &doc.encode_snapshot())?;
             }
+            self.former_ids.extend(former.filter(|_| new_id));
             // What is new of our own (ops re-made under a new id) is fresh.
             let me = doc.replica();
             let mut before = doc.version();

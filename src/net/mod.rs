@@ -289,6 +289,7 @@ impl Driver {
                     snapshot: None,
                     entries: Vec::new(),
                     membership: None,
+                    former_ids: Vec::new(),
                     warnings: Vec::new(),
                 },
             ),

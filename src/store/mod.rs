@@ -92,6 +92,9 @@ pub struct Recovered {
     pub entries: Vec<Entry>,
     /// The stored membership (`node::Membership`, encoded), if any.
     pub membership: Option<Vec<u8>>,
+    /// The ids this replica edited under in earlier runs (oldest first),
+    /// so that `history` and `blame` can name them "me".
+    pub former_ids: Vec<ReplicaId>,
     /// Things repaired on the way, one line each, for the user to see.
     pub warnings: Vec<String>,
 }
@@ -276,6 +279,7 @@ impl Store {
         }
 
         let membership = load_membership(dir, &mut warnings)?;
+        let former_ids = load_former_ids(dir);
         let log = OpenOptions::new()
             .append(true)
             .open(&log_path)
@@ -298,6 +302,7 @@ impl Store {
             snapshot,
             entries,
             membership,
+            former_ids,
             warnings,
         };
         Ok((store, recovered))
@@ -388,6 +393,7 @@ impl Store {
     /// with the old document (the old id is never used again).
     pub fn rejoin(&mut self, replica: ReplicaId, snapshot: &[u8]) -> Result<(), StoreError> {
         write_replica(&self.dir, replica)?;
+        note_former_id(&self.dir, self.replica);
         self.replica = replica;
         self.compact(snapshot)
     }
@@ -396,6 +402,7 @@ impl Store {
     /// keeps every op as it is (see `node::Config::id_used_before`).
     pub fn set_replica(&mut self, replica: ReplicaId) -> Result<(), StoreError> {
         write_replica(&self.dir, replica)?;
+        note_former_id(&self.dir, self.replica);
         self.replica = replica;
         Ok(())
     }
@@ -510,6 +517,37 @@ pub fn new_replica_id() -> ReplicaId {
         if id != 0 {
             return ReplicaId(id);
         }
+    }
+}
+
+/// Most former ids kept (a few a day for years).
+const MAX_FORMER_IDS: usize = 4096;
+
+/// The ids this replica edited under before (the file `former-ids`, one
+/// hex id a line). Only names for the user: a damaged or missing file
+/// costs nothing but those names.
+fn load_former_ids(dir: &Path) -> Vec<ReplicaId> {
+    let text = fs::read_to_string(dir.join("former-ids")).unwrap_or_default();
+    let mut ids: Vec<ReplicaId> = text
+        .lines()
+        .filter_map(|l| u64::from_str_radix(l.trim(), 16).ok())
+        .filter(|&id| id != 0)
+        .map(ReplicaId)
+        .collect();
+    let excess = ids.len().saturating_sub(MAX_FORMER_IDS);
+    ids.drain(..excess);
+    ids
+}
+
+/// Appends `former` to the file of former ids (not synced: see above).
+fn note_former_id(dir: &Path, former: ReplicaId) {
+    use std::io::Write;
+    if let Ok(mut f) = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("former-ids"))
+    {
+        let _ = writeln!(f, "{:016x}", former.0);
     }
 }
 
