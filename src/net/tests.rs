@@ -74,6 +74,7 @@ fn edits_survive_a_restart_through_compactions() {
         fresh,
         "the store keeps the run's id"
     );
+    assert_eq!(d.host().former_ids(), &[replica], "and the id before it");
     assert_eq!(d.node().doc().text(), text);
 }
 
