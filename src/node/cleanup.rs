@@ -39,6 +39,8 @@ impl Node {
             &self.doc,
             &peers,
             self.config.member_horizon,
+            // Quiet for as long as a peer takes to count as down.
+            self.config.ping_interval * self.config.down_after,
             self.config.join_grace,
         );
         self.stats.members_gone = self.stability.gone_count() as u64;

@@ -137,6 +137,8 @@ pub struct Stability {
     /// host (`Membership`): a restarted node that has heard from nobody
     /// yet must not take itself and its configured peers for the group.
     remembered: BTreeSet<ReplicaId>,
+    /// Replicas another one replaced at their address (see `supersede`).
+    superseded: BTreeSet<ReplicaId>,
     /// Bumped whenever `remembered` or `gone` changes: the host writes the
     /// membership down when it moved.
     pub changes: u64,
@@ -201,6 +203,20 @@ impl Stability {
                 *entry = count;
                 self.changes += 1;
             }
+        }
+    }
+
+    /// Another replica now speaks from the address `replica` spoke from.
+    /// One socket is one process, so `replica` has ended its run or taken
+    /// a fresh id, and edits no more. Its owner declares it gone, unless it
+    /// booted from a restored backup that never knew that id: then nobody
+    /// would, and it would hold cleanup back until the horizon. So a
+    /// superseded replica not heard from for `quiet` (datagrams of both may
+    /// arrive out of order for a while) is declared gone, with the ops of
+    /// it we hold (a member holding more raises the count).
+    pub fn supersede(&mut self, replica: ReplicaId) {
+        if !self.gone.contains_key(&replica) && self.superseded.len() < MAX_GONE {
+            self.superseded.insert(replica);
         }
     }
 
@@ -359,12 +375,14 @@ impl Stability {
         doc: &Doc,
         peers: &[Option<ReplicaId>],
         horizon: Duration,
+        quiet: Duration,
         grace: Duration,
     ) -> Option<VersionVector> {
         let members = self.members(me, doc, peers);
         for &m in members.iter().filter(|&&m| m != me) {
             let last = *self.heard.entry(m).or_insert(now);
-            if last + horizon <= now {
+            let quiet_since_superseded = self.superseded.contains(&m) && last + quiet <= now;
+            if last + horizon <= now || quiet_since_superseded {
                 self.gone.insert(m, doc.version_ref().get(m));
                 self.reports.remove(&m);
                 self.remembered.remove(&m);
@@ -380,6 +398,7 @@ impl Stability {
         let is_member = |r: &ReplicaId| members.binary_search(r).is_ok();
         self.reports.retain(|r, _| is_member(r));
         self.heard.retain(|r, _| is_member(r));
+        self.superseded.retain(|r| is_member(r) && *r != me);
         self.adopted_by.retain(|r, _| is_member(r));
         let ceiling = self.ceiling.replace(doc.version());
         if peers.iter().any(Option::is_none) {
