@@ -3,6 +3,7 @@
 
 use crate::doc::ReplicaId;
 
+use super::stability::Periods;
 use super::{Node, Time};
 
 impl Node {
@@ -38,10 +39,12 @@ impl Node {
             self.doc.replica(),
             &self.doc,
             &peers,
-            self.config.member_horizon,
-            // Quiet for as long as a peer takes to count as down.
-            self.config.ping_interval * self.config.down_after,
-            self.config.join_grace,
+            Periods {
+                horizon: self.config.member_horizon,
+                // Quiet for as long as a peer takes to count as down.
+                quiet: self.config.ping_interval * self.config.down_after,
+                grace: self.config.join_grace,
+            },
         );
         self.stats.members_gone = self.stability.gone_count() as u64;
         let Some(frontier) = frontier else {

@@ -115,6 +115,18 @@ pub struct Membership {
     pub gone: Vec<(ReplicaId, u64)>,
 }
 
+/// How long things take, for [`Stability::tick`].
+#[derive(Clone, Copy, Debug)]
+pub struct Periods {
+    /// A member silent this long is declared gone (`Config::member_horizon`).
+    pub horizon: Duration,
+    /// A member superseded at its address and silent this long is declared
+    /// gone (see [`Stability::supersede`]).
+    pub quiet: Duration,
+    /// A report is used this long after it arrived (`Config::join_grace`).
+    pub grace: Duration,
+}
+
 /// A member's reports: the one in use, and a newer one waiting out the grace.
 #[derive(Clone, Debug, Default)]
 struct Reports {
@@ -374,10 +386,13 @@ impl Stability {
         me: ReplicaId,
         doc: &Doc,
         peers: &[Option<ReplicaId>],
-        horizon: Duration,
-        quiet: Duration,
-        grace: Duration,
+        periods: Periods,
     ) -> Option<VersionVector> {
+        let Periods {
+            horizon,
+            quiet,
+            grace,
+        } = periods;
         let members = self.members(me, doc, peers);
         for &m in members.iter().filter(|&&m| m != me) {
             let last = *self.heard.entry(m).or_insert(now);
