@@ -64,6 +64,7 @@ mod join;
 mod liveness;
 mod loss;
 mod peer;
+mod peer_table;
 mod presence;
 mod received;
 mod relay;
@@ -89,6 +90,7 @@ use crate::wire::{self, Frame, GroupKey, SealId, SealKeys};
 use gossip::{Gossip, View};
 use handshake::Handshakes;
 use peer::Peer;
+use peer_table::{PeerTable, Watcher};
 use replay::ReplayWindows;
 use timers::{node_timer, TimerTable};
 
@@ -452,7 +454,7 @@ pub struct Node {
     stats: Stats,
     online: bool,
     /// Ordered by address: iteration order reaches decisions and messages.
-    peers: BTreeMap<SocketAddr, Peer>,
+    peers: PeerTable,
     /// Addresses that turned out to be this node itself.
     own_addrs: BTreeSet<SocketAddr>,
     timers: TimerTable<{ node_timer::COUNT }>,
@@ -468,10 +470,13 @@ pub struct Node {
     targets_scratch: Vec<SocketAddr>,
     /// Reused by `refill_queues` for the live members.
     view_scratch: View,
-    /// Reused by `handle_timeout` for the peers with a timer due.
+    /// Reused by `refill_queues` for the peers with a pull.
+    pull_scratch: Vec<SocketAddr>,
+    /// Reused by `handle_timeout` for the peers with a timer due, and to
+    /// bring the deadline index up to date.
     due_scratch: Vec<SocketAddr>,
     /// Peers that may have something to send, listed by `poll_transmit`
-    /// and worked through from `ready_at` on.
+    /// (from those that changed) and worked through from `ready_at` on.
     ready: Vec<SocketAddr>,
     ready_at: usize,
     /// The latest `now` the driver gave: `poll_transmit` sends "now".
@@ -560,7 +565,7 @@ impl Node {
             rng,
             stats: Stats::default(),
             online: true,
-            peers: BTreeMap::new(),
+            peers: PeerTable::default(),
             own_addrs: BTreeSet::new(),
             timers: TimerTable::default(),
             events: VecDeque::new(),
@@ -569,6 +574,7 @@ impl Node {
             gossip,
             targets_scratch: Vec::new(),
             view_scratch: View::default(),
+            pull_scratch: Vec::new(),
             due_scratch: Vec::new(),
             ready: Vec::new(),
             ready_at: 0,
@@ -778,15 +784,11 @@ impl Node {
         }
         // Only peers with a timer due (hundreds of peers, few due).
         let mut due = std::mem::take(&mut self.due_scratch);
-        due.clear();
-        due.extend(
-            self.peers
-                .values()
-                .filter(|p| p.timers.next().is_some_and(|t| t <= now))
-                .map(|p| p.addr),
-        );
+        self.peers.due(now, &mut due);
         for &addr in &due {
-            self.peer_timeouts(now, addr);
+            if self.peers.contains_key(&addr) {
+                self.peer_timeouts(now, addr);
+            }
         }
         self.due_scratch = due;
         self.presence_timeout(now);
@@ -807,46 +809,74 @@ impl Node {
         }
         self.refill_queues();
         // This runs once per datagram sent and once more, in groups of
-        // hundreds of peers: the peers that may have something to send are
-        // listed once (a cheap test, in round-robin order) and worked
-        // through over the calls; "nothing" is answered only after a fresh
-        // scan, so a peer that became ready meanwhile is not missed.
-        let mut fresh = false;
+        // hundreds of peers: only the peers that changed since the last
+        // call can have something to send (see `peer_table.rs`). They are
+        // listed (a cheap test, in round-robin order) and worked through
+        // over the calls; "nothing" is answered only once no peer that
+        // changed meanwhile is left.
         loop {
             while let Some(&addr) = self.ready.get(self.ready_at) {
                 self.ready_at += 1;
                 if let Some(bytes) = self.build_datagram(addr) {
+                    // It may have more: it is listed again next round.
+                    self.peers.mark_sendable(addr);
                     self.cursor = Some(addr);
                     self.stats.datagrams_sent += 1;
                     self.stats.bytes_sent += bytes.len() as u64;
                     return Some(Transmit { to: addr, bytes });
                 }
             }
-            if fresh {
-                return None;
+            if !self.list_ready() {
+                break;
             }
-            fresh = true;
-            self.scan_ready();
         }
+        let mut scratch = std::mem::take(&mut self.due_scratch);
+        self.peers.index_deadlines(&mut scratch);
+        self.due_scratch = scratch;
+        #[cfg(debug_assertions)]
+        self.assert_nothing_to_send();
+        None
     }
 
-    /// Lists the peers that may have something to send, starting after
-    /// the last one that sent.
-    fn scan_ready(&mut self) {
-        self.ready.clear();
-        self.ready_at = 0;
-        // One pass in address order, then rotated to start after the
-        // cursor (cheaper than two range searches of the map).
-        self.ready.extend(
-            self.peers
-                .iter()
-                .filter(|(_, p)| p.may_send())
-                .map(|(&a, _)| a),
-        );
+    /// Lists the peers that changed and may have something to send,
+    /// starting after the last one that sent; false if there are none.
+    fn list_ready(&mut self) -> bool {
+        let mut ready = std::mem::take(&mut self.ready);
+        self.peers.take_changed(Watcher::Send, &mut ready);
+        ready.retain(|a| self.peers.get(a).is_some_and(Peer::may_send));
+        // In address order, rotated to start after the cursor.
+        ready.sort_unstable();
         if let Some(c) = self.cursor {
-            let after = self.ready.partition_point(|&a| a <= c);
-            self.ready.rotate_left(after);
+            let after = ready.partition_point(|&a| a <= c);
+            ready.rotate_left(after);
         }
+        self.ready = ready;
+        self.ready_at = 0;
+        !self.ready.is_empty()
+    }
+
+    /// Debug builds check what the peer table promises: a peer that did
+    /// not change since its last build, and has no timer due, has nothing
+    /// to send (so looking at the changed peers only misses no datagram).
+    /// A build that finds nothing changes nothing that matters, so the
+    /// check leaves the run as it was.
+    #[cfg(debug_assertions)]
+    fn assert_nothing_to_send(&mut self) {
+        let now = self.last_now;
+        let quiet: Vec<SocketAddr> = self
+            .peers
+            .values()
+            .filter(|p| p.may_send() && p.timers.next().is_none_or(|t| t > now))
+            .map(|p| p.addr)
+            .collect();
+        for addr in quiet {
+            if self.build_datagram(addr).is_some() {
+                panic!("peer {addr} had something to send but was not listed as changed");
+            }
+        }
+        let mut scratch = std::mem::take(&mut self.due_scratch);
+        self.peers.index_deadlines(&mut scratch);
+        self.due_scratch = scratch;
     }
 
     /// When the node next wants `handle_timeout` called.
@@ -854,12 +884,11 @@ impl Node {
         if !self.online {
             return None;
         }
-        let peers = self.peers.values().filter_map(|p| p.timers.next());
         let presence = self.presence.poll_timeout();
         self.timers
             .next()
             .into_iter()
-            .chain(peers)
+            .chain(self.peers.next_deadline())
             .chain(presence)
             .min()
     }
