@@ -468,8 +468,9 @@ pub struct Node {
     gossip: Gossip,
     /// Reused by `refill_queues` for one op's tree children.
     targets_scratch: Vec<SocketAddr>,
-    /// Reused by `refill_queues` for the live members.
-    view_scratch: View,
+    /// The live members as `refill_queues` last saw them, for `view_of`.
+    view: View,
+    view_of: Option<ReplicaId>,
     /// Reused by `refill_queues` for the peers with a pull.
     pull_scratch: Vec<SocketAddr>,
     /// Reused by `handle_timeout` for the peers with a timer due, and to
@@ -573,7 +574,8 @@ impl Node {
             refilled_total: 0,
             gossip,
             targets_scratch: Vec::new(),
-            view_scratch: View::default(),
+            view: View::default(),
+            view_of: None,
             pull_scratch: Vec::new(),
             due_scratch: Vec::new(),
             ready: Vec::new(),

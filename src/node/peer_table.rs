@@ -6,14 +6,16 @@
 //! of its runs out, which changes it too), and every change goes through
 //! `get_mut`, `values_mut` or `insert` here. So the table notes each
 //! changed address once per watcher (the sender in `poll_transmit`, the
-//! refill of pulls, the deadline index), and each watcher looks at what
-//! changed since it last looked, not at the whole table.
+//! refill of pulls, the deadline index, the gossip view), and each watcher
+//! looks at what changed since it last looked, not at the whole table.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 
+use crate::doc::ReplicaId;
+
 use super::peer::Peer;
-use super::Time;
+use super::{PeerState, Time};
 
 /// The parts of the node that look at the peers that changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,9 +26,12 @@ pub enum Watcher {
     Pull = 1,
     /// The deadline index: the peer's timers may have moved.
     Deadline = 2,
+    /// The gossip view: the peer may have come up, gone down or changed
+    /// replica.
+    Members = 3,
 }
 
-const WATCHERS: usize = 3;
+const WATCHERS: usize = 4;
 const ALL: u8 = (1 << WATCHERS) - 1;
 
 #[derive(Debug)]
@@ -36,6 +41,9 @@ struct Slot {
     changed: u8,
     /// The deadline this peer has in `by_deadline`.
     indexed: Option<Time>,
+    /// The replica this peer counted as in the last look at the members
+    /// (none: not a live member then).
+    member: Option<ReplicaId>,
 }
 
 /// Peers ordered by address (iteration order reaches decisions and
@@ -51,6 +59,8 @@ pub struct PeerTable {
     /// Each peer's next deadline as last indexed (a peer the deadline
     /// watcher has not looked at since it changed may have moved).
     by_deadline: BTreeSet<(Time, SocketAddr)>,
+    /// A live member was removed since the last look at the members.
+    member_removed: bool,
 }
 
 impl PeerTable {
@@ -129,6 +139,7 @@ impl PeerTable {
             peer,
             changed: 0,
             indexed: None,
+            member: None,
         };
         note(&mut self.changed, &mut slot, addr, ALL);
         self.slots.insert(addr, slot);
@@ -139,6 +150,7 @@ impl PeerTable {
         if let Some(t) = slot.indexed {
             self.by_deadline.remove(&(t, *addr));
         }
+        self.member_removed |= slot.member.is_some();
         Some(slot.peer)
     }
 
@@ -160,6 +172,23 @@ impl PeerTable {
         let mut list = list;
         list.clear();
         self.changed[watcher as usize] = list;
+    }
+
+    /// Whether the live members (peers not down whose replica is known)
+    /// changed since the last call.
+    pub fn members_changed(&mut self, scratch: &mut Vec<SocketAddr>) -> bool {
+        self.take_changed(Watcher::Members, scratch);
+        let mut changed = std::mem::take(&mut self.member_removed);
+        for addr in scratch.iter() {
+            let slot = self.slots.get_mut(addr).expect("listed as present");
+            let p = &slot.peer;
+            let member = p.replica.filter(|_| p.state != PeerState::Down);
+            if member != slot.member {
+                slot.member = member;
+                changed = true;
+            }
+        }
+        changed
     }
 
     /// Brings the deadline index up to date with the peers' timers.

@@ -79,14 +79,22 @@ impl Node {
         // Without peer exchange this node's peers are not the group (a
         // chain knows its neighbours only): relay everything to everyone.
         let everyone = !self.config.peer_exchange;
-        let mut view = std::mem::take(&mut self.view_scratch);
-        view.rebuild(
-            me,
-            self.peers
-                .values()
-                .filter(|p| p.state != PeerState::Down)
-                .filter_map(|p| Some((p.replica?, p.addr))),
-        );
+        let mut view = std::mem::take(&mut self.view);
+        // Rebuilt only when the members changed (sorting hundreds of them
+        // for every op that arrives would cost more than the op).
+        let mut scratch = std::mem::take(&mut self.due_scratch);
+        let members_changed = self.peers.members_changed(&mut scratch);
+        self.due_scratch = scratch;
+        if members_changed || self.view_of != Some(me) {
+            view.rebuild(
+                me,
+                self.peers
+                    .values()
+                    .filter(|p| p.state != PeerState::Down)
+                    .filter_map(|p| Some((p.replica?, p.addr))),
+            );
+            self.view_of = Some(me);
+        }
         let k = fanout_for(view.len(), self.config.fanout, self.config.direct_push_max);
         let mut targets = std::mem::take(&mut self.targets_scratch);
         for op in new_ops {
@@ -117,7 +125,7 @@ impl Node {
             }
         }
         self.targets_scratch = targets;
-        self.view_scratch = view;
+        self.view = view;
         self.pull_scratch = pulled;
     }
 
