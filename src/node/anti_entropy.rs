@@ -58,13 +58,16 @@ impl Node {
         }
         let me = self.doc.replica();
         let version = self.doc.version_ref();
+        // (Once the members have typed, few or none: made without a sort
+        // of all of them, as every digest asks for it.)
         let mut members: Vec<ReplicaId> = self
             .peers
             .values()
             .filter_map(|p| p.replica)
-            .chain(self.stability.membership().0)
-            .filter(|&r| r != me && version.get(r) == 0)
+            .filter(|&r| version.get(r) == 0)
             .collect();
+        members.extend(self.stability.remembered_without(version));
+        members.retain(|&r| r != me);
         members.sort_unstable();
         members.dedup();
         // All of them or no report: a whole digest too big for a frame is

@@ -772,11 +772,10 @@ impl Node {
         }
         if self.timers.expire(node_timer::PEER_EXCHANGE, now) {
             if self.config.peer_exchange {
-                let addrs: Vec<SocketAddr> = self.peers.keys().copied().collect();
-                for addr in addrs {
-                    if self.peers[&addr].state != PeerState::Down {
-                        self.queue_peer_list(addr);
-                    }
+                // Each live peer gets a window of the others.
+                let live = self.live_addrs();
+                for &addr in &live {
+                    self.queue_peer_list_from(addr, &live);
                 }
             }
             self.timers.set(
