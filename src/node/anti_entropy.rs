@@ -52,22 +52,41 @@ impl Node {
 
     /// The members a report of ours names beside its version: those we
     /// count for cleanup that have no op in our document (sorted).
+    /// Every digest names them: kept until one of what they are made of
+    /// changes (the document's version, the members remembered, the
+    /// peers' replicas).
     pub(super) fn report_members(&self) -> Vec<ReplicaId> {
+        let key = MembersKey {
+            joined: self.joined,
+            me: self.doc.replica(),
+            total: self.doc.version_ref().total(),
+            remembered: self.stability.changes,
+            peers: self.peers.replicas_changed(),
+        };
+        if let Some((k, members)) = &*self.report_members.borrow() {
+            if *k == key {
+                debug_assert_eq!(*members, self.find_report_members());
+                return members.clone();
+            }
+        }
+        let members = self.find_report_members();
+        *self.report_members.borrow_mut() = Some((key, members.clone()));
+        members
+    }
+
+    fn find_report_members(&self) -> Vec<ReplicaId> {
         if !self.joined {
             return Vec::new();
         }
         let me = self.doc.replica();
         let version = self.doc.version_ref();
-        // (Once the members have typed, few or none: made without a sort
-        // of all of them, as every digest asks for it.)
         let mut members: Vec<ReplicaId> = self
             .peers
             .values()
             .filter_map(|p| p.replica)
-            .filter(|&r| version.get(r) == 0)
+            .chain(self.stability.membership().0)
+            .filter(|&r| r != me && version.get(r) == 0)
             .collect();
-        members.extend(self.stability.remembered_without(version));
-        members.retain(|&r| r != me);
         members.sort_unstable();
         members.dedup();
         // All of them or no report: a whole digest too big for a frame is
@@ -208,4 +227,15 @@ pub(super) fn digest_frames(
         }));
     }
     out
+}
+
+/// What [`Node::report_members`] is made of, as counters that move when
+/// it may change (the version only grows while the replica stays).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct MembersKey {
+    joined: bool,
+    me: ReplicaId,
+    total: u64,
+    remembered: u64,
+    peers: u64,
 }

@@ -76,14 +76,15 @@ impl Node {
         let peer = self.peers.get_mut(&addr).expect("ensured");
         if peer.replica.is_some_and(|r| r != replica) {
             peer.reset_replica(replica);
+            self.peers.bump_replicas();
             // Ask what it has: it answers with its digest if it lacks any.
             let digests = self.digest_frames(true);
             self.stats.digests_sent += digests.len() as u64;
             let peer = self.peers.get_mut(&addr).expect("ensured");
             peer.queue_digests(digests);
         }
+        self.peers.note_replica(&addr, replica);
         let peer = self.peers.get_mut(&addr).expect("ensured");
-        peer.replica = Some(replica);
         peer.last_heard = Some(now);
         let was = peer.state;
         peer.state = PeerState::Alive;
@@ -223,7 +224,13 @@ impl Node {
         // `all_live` without `to`, by index, without a copy.
         let skip = all_live.binary_search(&to).ok();
         let len = all_live.len() - usize::from(skip.is_some());
-        let at = |i: usize| all_live[if skip.is_some_and(|s| i >= s) { i + 1 } else { i }];
+        let at = |i: usize| {
+            all_live[if skip.is_some_and(|s| i >= s) {
+                i + 1
+            } else {
+                i
+            }]
+        };
         // A group larger than one list: a random window of it each time,
         // so every member is told about every other within a few rounds.
         let start = match len {

@@ -525,6 +525,8 @@ pub struct Node {
     datagram_document: u32,
     /// The last document refused (for `Refusal::OtherDocument` notices).
     foreign_document: u32,
+    /// The last `report_members` and what it was made of.
+    report_members: std::cell::RefCell<Option<(anti_entropy::MembersKey, Vec<ReplicaId>)>>,
 }
 
 impl std::fmt::Debug for Node {
@@ -600,6 +602,7 @@ impl Node {
             document: 0,
             datagram_document: 0,
             foreign_document: 0,
+            report_members: Default::default(),
         };
         node.document = node.config.document;
         node.joined = !node.config.joining;

@@ -61,6 +61,9 @@ pub struct PeerTable {
     by_deadline: BTreeSet<(Time, SocketAddr)>,
     /// A live member was removed since the last look at the members.
     member_removed: bool,
+    /// Bumped when a peer with a replica leaves the table or a peer's
+    /// replica is set (see [`PeerTable::note_replica`]).
+    replicas_changed: u64,
 }
 
 impl PeerTable {
@@ -151,6 +154,7 @@ impl PeerTable {
             self.by_deadline.remove(&(t, *addr));
         }
         self.member_removed |= slot.member.is_some();
+        self.replicas_changed += u64::from(slot.peer.replica.is_some());
         Some(slot.peer)
     }
 
@@ -172,6 +176,28 @@ impl PeerTable {
         let mut list = list;
         list.clear();
         self.changed[watcher as usize] = list;
+    }
+
+    /// The peer at `addr` is `replica` (bumps [`PeerTable::replicas_changed`]
+    /// if it was not).
+    pub fn note_replica(&mut self, addr: &SocketAddr, replica: ReplicaId) {
+        if let Some(peer) = self.get_mut(addr) {
+            if peer.replica != Some(replica) {
+                peer.replica = Some(replica);
+                self.replicas_changed += 1;
+            }
+        }
+    }
+
+    /// A peer's replica was set (by `Peer::reset_replica`).
+    pub fn bump_replicas(&mut self) {
+        self.replicas_changed += 1;
+    }
+
+    /// A counter that moves whenever the set of the peers' replicas may
+    /// have changed.
+    pub fn replicas_changed(&self) -> u64 {
+        self.replicas_changed
     }
 
     /// Whether the live members (peers not down whose replica is known)

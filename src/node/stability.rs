@@ -237,19 +237,6 @@ impl Stability {
         )
     }
 
-    /// The members remembered that `version` names no op of, in order
-    /// (one pass over both, no lookups).
-    pub fn remembered_without<'a>(
-        &'a self,
-        version: &'a VersionVector,
-    ) -> impl Iterator<Item = ReplicaId> + 'a {
-        let mut named = version.iter().filter(|&(_, n)| n > 0).peekable();
-        self.remembered.iter().copied().filter(move |&m| {
-            while named.next_if(|&(r, _)| r < m).is_some() {}
-            named.peek().is_none_or(|&(r, _)| r != m)
-        })
-    }
-
     /// Our declarations, for a `Gone` frame (sorted by replica).
     pub fn declarations(&self) -> Vec<(ReplicaId, u64)> {
         self.gone.iter().map(|(&r, &n)| (r, n)).collect()
