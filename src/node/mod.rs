@@ -49,8 +49,10 @@
 //! `admission.rs` (authentication, decoding, handshakes), `incoming_ops.rs`,
 //! `anti_entropy.rs`, `relay.rs` (refills, announcements, pulls),
 //! `transmit.rs` (building datagrams), `loss.rs` (acks and loss),
-//! `liveness.rs` (peers, pings, peer lists), `join.rs` (joins, documents,
-//! snapshots), `cleanup.rs`, and `commands.rs` (commands and getters).
+//! `liveness.rs` (peers, pings, peer lists), `peer_table.rs` (the peers,
+//! and which changed since each part of the node last looked), `join.rs`
+//! (joins, documents, snapshots), `cleanup.rs`, and `commands.rs`
+//! (commands and getters).
 
 mod admission;
 mod anti_entropy;
