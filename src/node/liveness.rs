@@ -111,7 +111,7 @@ impl Node {
         let peer = self.peers.get_mut(&addr).expect("listed");
         peer.ack_timeout(now);
         if peer.timers.expire(peer_timer::LOSS, now) {
-            Self::detect_losses(&mut self.stats, peer, now, me);
+            Self::detect_losses(&mut self.stats, peer, now, me, config.ping_interval);
         }
         // Held ops are due: `poll_transmit` sends them.
         peer.timers.expire(peer_timer::COALESCE, now);
