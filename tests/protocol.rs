@@ -713,3 +713,45 @@ fn a_restarted_founder_whose_peer_has_its_document_is_not_sent_a_snapshot() {
     net.run_for(secs(1));
     assert!(net.converged());
 }
+
+#[test]
+fn retransmissions_keep_their_pace_while_the_peer_is_heard() {
+    // Node 0's datagrams to 1 are lost; 1's reach 0 (its pings, as it
+    // hears nothing from 0). The peer is plainly alive, so 0 resends its
+    // op once per RTO instead of doubling the wait each time, and the op
+    // arrives about one RTO after the path heals.
+    let mut net = Net::new(2, 16, Config::default());
+    net.add_peer(0, 1);
+    net.run_for(secs(2));
+    net.cut.insert((0, 1));
+    net.insert(0, 0, "x");
+    net.run_for(secs(6));
+    let resent = net.nodes[0].stats().retransmits;
+    // Doubling from 200 ms would resend 4 or 5 times in 6 s.
+    assert!(resent >= 20, "{resent} retransmissions in 6 s");
+    net.heal();
+    net.run_for(ms(400));
+    assert_eq!(net.text(1), "x", "resent within an RTO of the heal");
+    net.assert_nothing_lost();
+}
+
+#[test]
+fn retransmissions_back_off_while_the_peer_is_silent() {
+    // Both ways cut: nothing is heard from 1, so 0 backs off (RFC 6298).
+    let mut net = Net::new(2, 17, Config::default());
+    net.add_peer(0, 1);
+    net.run_for(secs(2));
+    net.partition(&[0], &[1]);
+    net.insert(0, 0, "x");
+    net.run_for(secs(6));
+    let resent = net.nodes[0].stats().retransmits;
+    // Once silent for a ping interval, each wait doubles: a handful in
+    // all, never one per RTO (that would be about 30).
+    assert!(
+        (2..=10).contains(&resent),
+        "{resent} retransmissions in 6 s"
+    );
+    net.heal();
+    assert!(net.run_until_converged(secs(20)).is_some());
+    net.assert_nothing_lost();
+}

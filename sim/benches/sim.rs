@@ -15,6 +15,11 @@
 //! node sends per op and how long an op takes to reach the last node (the
 //! numbers are a deterministic function of the seed; the timing is
 //! criterion's).
+//!
+//! `scale` (issue 20) runs one workload, `SCALE_OPS` edits on a healthy
+//! network, in groups of 10, 100, 300 and 1,000 nodes, throughput in
+//! events: how the cost of one simulated event grows with the group. In
+//! smoke mode it runs the 10-node group once.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -167,5 +172,47 @@ fn groups(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench, ten_minute_session, groups);
+/// Edits in each `scale` run, whatever the group size: a per-peer
+/// version vector names at most this many authors, which keeps the
+/// 1,000-node group's memory within reach (see the README's "Large groups").
+const SCALE_OPS: u64 = 20;
+
+fn scale_session(nodes: usize) -> SimConfig {
+    SimConfig {
+        seed: 1,
+        nodes,
+        ops: SCALE_OPS,
+        check_ms: 0.0,
+        ..SimConfig::default()
+    }
+}
+
+fn scale(c: &mut Criterion) {
+    let sizes: &[usize] = if smoke_mode() {
+        &[10]
+    } else {
+        &[10, 100, 300, 1000]
+    };
+    let mut g = c.benchmark_group("scale");
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(5));
+    for &nodes in sizes {
+        let probe = Simulation::<Node>::new(scale_session(nodes)).run();
+        assert!(probe.converged, "{:?}", probe.failure);
+        eprintln!(
+            "scale/{nodes}: {} events ({} deliveries, {} timers), {:.0} datagrams per node",
+            probe.events,
+            probe.events_by_kind.deliveries,
+            probe.events_by_kind.timers,
+            probe.datagrams_sent as f64 / nodes as f64
+        );
+        g.throughput(Throughput::Elements(probe.events));
+        g.bench_function(format!("{nodes}_nodes"), |b| {
+            b.iter(|| black_box(Simulation::<Node>::new(scale_session(nodes)).run()))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench, ten_minute_session, groups, scale);
 criterion_main!(benches);

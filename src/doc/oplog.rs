@@ -101,6 +101,18 @@ struct ReplicaEntries {
     index: Vec<u32>,
 }
 
+impl ReplicaEntries {
+    /// The places of the entries from the one holding `counter` on.
+    fn from(&self, counter: u64) -> &[u32] {
+        // Most asks are about the newest ops: try the last entry first.
+        let i = match self.starts.last() {
+            Some(&last) if last <= counter => self.starts.len(),
+            _ => self.starts.partition_point(|&start| start <= counter),
+        };
+        &self.index[i.saturating_sub(1)..]
+    }
+}
+
 impl OpLog {
     /// Number of entries (runs), not chars.
     pub fn entries(&self) -> usize {
@@ -248,15 +260,10 @@ impl OpLog {
 
     /// The entries of `replica` from the one holding `counter` on.
     fn entries_from(&self, replica: ReplicaId, counter: u64) -> &[u32] {
-        let Some(list) = self.by_replica.get(&replica) else {
-            return &[];
-        };
-        // Most asks are about the newest ops: try the last entry first.
-        let i = match list.starts.last() {
-            Some(&last) if last <= counter => list.starts.len(),
-            _ => list.starts.partition_point(|&start| start <= counter),
-        };
-        &list.index[i.saturating_sub(1)..]
+        match self.by_replica.get(&replica) {
+            Some(list) => list.from(counter),
+            None => &[],
+        }
     }
 
     /// The entry holding `id`, if any.
@@ -414,9 +421,17 @@ impl OpLog {
     /// Every op (or part of an op) whose ids `v` lacks, in log order.
     pub fn ops_since(&self, v: &VersionVector) -> Vec<Op> {
         let mut picks: Vec<(u32, u64)> = Vec::new();
-        for &replica in self.by_replica.keys() {
-            let have = v.get(replica);
-            for &e in self.entries_from(replica, have) {
+        // One pass over both maps (in replica order), no lookup per
+        // replica: the node asks this for every datagram that brings ops,
+        // in groups of hundreds of replicas.
+        let mut theirs = v.iter().peekable();
+        for (&replica, list) in &self.by_replica {
+            while theirs.next_if(|&(r, _)| r < replica).is_some() {}
+            let have = match theirs.peek() {
+                Some(&(r, n)) if r == replica => n,
+                _ => 0,
+            };
+            for &e in list.from(have) {
                 let entry = &self.entries[e as usize];
                 if entry.end() > have {
                     picks.push((e, have.saturating_sub(entry.id.counter)));

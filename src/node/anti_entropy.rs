@@ -64,7 +64,31 @@ impl Node {
 
     /// The members a report of ours names beside its version: those we
     /// count for cleanup that have no op in our document (sorted).
+    /// Every digest names them: kept until the members remembered or the
+    /// peers' replicas change (and thinned as the version grows).
     pub(super) fn report_members(&self) -> Vec<ReplicaId> {
+        let key = MembersKey {
+            joined: self.joined,
+            me: self.doc.replica(),
+            remembered: self.stability.changes,
+            peers: self.peers.replicas_changed(),
+        };
+        if let Some((k, members)) = &mut *self.report_members.borrow_mut() {
+            if *k == key {
+                // The version only grew meanwhile: those that made ops
+                // since are no longer named.
+                let version = self.doc.version_ref();
+                members.retain(|&r| version.get(r) == 0);
+                debug_assert_eq!(*members, self.find_report_members());
+                return members.clone();
+            }
+        }
+        let members = self.find_report_members();
+        *self.report_members.borrow_mut() = Some((key, members.clone()));
+        members
+    }
+
+    fn find_report_members(&self) -> Vec<ReplicaId> {
         if !self.joined {
             return Vec::new();
         }
@@ -220,4 +244,14 @@ pub(super) fn digest_frames(
         }));
     }
     out
+}
+
+/// What [`Node::report_members`] is made of but the version (which only
+/// grows while the replica stays), as counters that move when it changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct MembersKey {
+    joined: bool,
+    me: ReplicaId,
+    remembered: u64,
+    peers: u64,
 }

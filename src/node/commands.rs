@@ -42,6 +42,8 @@ impl Node {
             return;
         }
         self.online = online;
+        // Whatever waited while offline may go now.
+        self.peers.mark_all();
         if online {
             self.arm_node_timers(now);
             let addrs: Vec<SocketAddr> = self.peers.keys().copied().collect();

@@ -81,14 +81,15 @@ impl Node {
             // before has ended its run or taken a fresh id. Once it is
             // quiet it is declared gone (see `Stability::supersede`).
             self.stability.supersede(old);
+            self.peers.bump_replicas();
             // Ask what it has: it answers with its digest if it lacks any.
             let digests = self.digest_frames(true);
             self.stats.digests_sent += digests.len() as u64;
             let peer = self.peers.get_mut(&addr).expect("ensured");
             peer.queue_digests(digests);
         }
+        self.peers.note_replica(&addr, replica);
         let peer = self.peers.get_mut(&addr).expect("ensured");
-        peer.replica = Some(replica);
         peer.last_heard = Some(now);
         let was = peer.state;
         peer.state = PeerState::Alive;
@@ -115,7 +116,7 @@ impl Node {
         let peer = self.peers.get_mut(&addr).expect("listed");
         peer.ack_timeout(now);
         if peer.timers.expire(peer_timer::LOSS, now) {
-            Self::detect_losses(&mut self.stats, peer, now, me);
+            Self::detect_losses(&mut self.stats, peer, now, me, config.ping_interval);
         }
         // Held ops are due: `poll_transmit` sends them.
         peer.timers.expire(peer_timer::COALESCE, now);
@@ -206,23 +207,43 @@ impl Node {
     }
 
     pub(super) fn queue_peer_list(&mut self, to: SocketAddr) {
+        let live = self.live_addrs();
+        self.queue_peer_list_from(to, &live);
+    }
+
+    /// The peers not down, in address order.
+    pub(super) fn live_addrs(&self) -> Vec<SocketAddr> {
+        self.peers
+            .values()
+            .filter(|p| p.state != PeerState::Down)
+            .map(|p| p.addr)
+            .collect()
+    }
+
+    /// Queues for `to` a list of the peers in `all_live` (see
+    /// [`Node::live_addrs`]; listed once for a whole round) but itself.
+    pub(super) fn queue_peer_list_from(&mut self, to: SocketAddr, all_live: &[SocketAddr]) {
         // As many live peers as fit one frame beside an ack (IPv6
         // addresses are long; a small MTU takes fewer).
         let (max_frame, me) = (self.max_frame(), self.doc.replica());
-        let live: Vec<SocketAddr> = self
-            .peers
-            .values()
-            .filter(|p| p.addr != to && p.state != PeerState::Down)
-            .map(|p| p.addr)
-            .collect();
+        // `all_live` without `to`, by index, without a copy.
+        let skip = all_live.binary_search(&to).ok();
+        let len = all_live.len() - usize::from(skip.is_some());
+        let at = |i: usize| {
+            all_live[if skip.is_some_and(|s| i >= s) {
+                i + 1
+            } else {
+                i
+            }]
+        };
         // A group larger than one list: a random window of it each time,
         // so every member is told about every other within a few rounds.
-        let start = match live.len() {
+        let start = match len {
             0..=MAX_PEER_LIST => 0,
             n => self.rng.random_range(0..n),
         };
-        let mut list: Vec<SocketAddr> = (0..live.len().min(MAX_PEER_LIST))
-            .map(|i| live[(start + i) % live.len()])
+        let mut list: Vec<SocketAddr> = (0..len.min(MAX_PEER_LIST))
+            .map(|i| at((start + i) % len))
             .collect();
         while !list.is_empty() && wire::encoded_len(&Frame::Peers(list.clone()), me) > max_frame {
             list.pop();

@@ -16,6 +16,7 @@ impl Node {
     pub(super) fn on_ack(&mut self, now: Time, from: SocketAddr, ack: &wire::AckFrame) {
         let me = self.doc.replica();
         let max_ack_delay = self.config.max_ack_delay;
+        let ping_interval = self.config.ping_interval;
         let Some(peer) = self.peers.get_mut(&from) else {
             return;
         };
@@ -69,14 +70,20 @@ impl Node {
             peer.largest_acked
                 .map_or(ack.largest, |l| l.max(ack.largest)),
         );
-        Self::detect_losses(&mut self.stats, peer, now, me);
+        Self::detect_losses(&mut self.stats, peer, now, me, ping_interval);
     }
 
     /// Declares lost every datagram that is: sent before an acknowledged
     /// one and either three numbers older or not acknowledged within the
     /// loss delay (RFC 9002, 6.1), or unacknowledged for a whole RTO. Only
     /// the RTO backs off. Re-arms the loss timer for the next deadline.
-    pub(super) fn detect_losses(stats: &mut Stats, peer: &mut Peer, now: Time, me: ReplicaId) {
+    pub(super) fn detect_losses(
+        stats: &mut Stats,
+        peer: &mut Peer,
+        now: Time,
+        me: ReplicaId,
+        ping_interval: Duration,
+    ) {
         let largest = peer.largest_acked;
         let loss_delay = peer.rtt.loss_delay();
         let rto = peer.rtt.rto();
@@ -89,9 +96,14 @@ impl Node {
         let by_timeout = |s: &SentPacket| s.sent + rto <= now;
         let is_lost = |s: &SentPacket| by_threshold(s) || by_timeout(s);
         let lost = peer.in_flight.take_lost(is_lost);
-        // Back off for data lost to the RTO only: pings to a silent peer
-        // have their own pace, and threshold losses prove the path works.
-        if lost.iter().any(|s| s.is_data() && !by_threshold(s)) {
+        // Back off for data lost to the RTO only, and only while the peer
+        // is silent (RFC 6298's backoff is for a path that may be gone):
+        // pings to a silent peer have their own pace, threshold losses
+        // prove the path works, and a peer heard within a ping interval is
+        // alive (it pings us at least that often), so the next try waits
+        // one RTO, not twice the last wait.
+        let heard_lately = peer.last_heard.is_some_and(|h| now < h + ping_interval);
+        if !heard_lately && lost.iter().any(|s| s.is_data() && !by_threshold(s)) {
             peer.rtt.on_timeout();
         }
         for sent in lost {

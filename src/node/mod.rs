@@ -52,9 +52,10 @@
 //! `admission.rs` (authentication, decoding, handshakes), `incoming_ops.rs`,
 //! `anti_entropy.rs`, `relay.rs` (refills, announcements, pulls),
 //! `transmit.rs` (building datagrams), `loss.rs` (acks and loss),
-//! `liveness.rs` (peers, pings, peer lists), `discovery.rs` (LAN
-//! announcements), `join.rs` (joins, documents, snapshots), `cleanup.rs`,
-//! and `commands.rs` (commands and getters).
+//! `liveness.rs` (peers, pings, peer lists), `peer_table.rs` (the peers,
+//! and which changed since each part of the node last looked),
+//! `discovery.rs` (LAN announcements), `join.rs` (joins, documents,
+//! snapshots), `cleanup.rs`, and `commands.rs` (commands and getters).
 
 mod admission;
 mod anti_entropy;
@@ -69,6 +70,7 @@ mod join;
 mod liveness;
 mod loss;
 mod peer;
+mod peer_table;
 mod presence;
 mod received;
 mod relay;
@@ -95,6 +97,7 @@ use crate::wire::{self, Frame, GroupKey, SealId, SealKeys, TagFrame};
 use gossip::{Gossip, View};
 use handshake::Handshakes;
 use peer::Peer;
+use peer_table::{PeerTable, Watcher};
 use replay::ReplayWindows;
 use timers::{node_timer, TimerTable};
 
@@ -485,7 +488,7 @@ pub struct Node {
     stats: Stats,
     online: bool,
     /// Ordered by address: iteration order reaches decisions and messages.
-    peers: BTreeMap<SocketAddr, Peer>,
+    peers: PeerTable,
     /// Addresses that turned out to be this node itself.
     own_addrs: BTreeSet<SocketAddr>,
     timers: TimerTable<{ node_timer::COUNT }>,
@@ -499,12 +502,16 @@ pub struct Node {
     gossip: Gossip,
     /// Reused by `refill_queues` for one op's tree children.
     targets_scratch: Vec<SocketAddr>,
-    /// Reused by `refill_queues` for the live members.
-    view_scratch: View,
-    /// Reused by `handle_timeout` for the peers with a timer due.
+    /// The live members as `refill_queues` last saw them, for `view_of`.
+    view: View,
+    view_of: Option<ReplicaId>,
+    /// Reused by `refill_queues` for the peers with a pull.
+    pull_scratch: Vec<SocketAddr>,
+    /// Reused by `handle_timeout` for the peers with a timer due, and to
+    /// bring the deadline index up to date.
     due_scratch: Vec<SocketAddr>,
     /// Peers that may have something to send, listed by `poll_transmit`
-    /// and worked through from `ready_at` on.
+    /// (from those that changed) and worked through from `ready_at` on.
     ready: Vec<SocketAddr>,
     ready_at: usize,
     /// The latest `now` the driver gave: `poll_transmit` sends "now".
@@ -562,6 +569,8 @@ pub struct Node {
     datagram_document: u32,
     /// The last document refused (for `Refusal::OtherDocument` notices).
     foreign_document: u32,
+    /// The last `report_members` and what it was made of.
+    report_members: std::cell::RefCell<Option<(anti_entropy::MembersKey, Vec<ReplicaId>)>>,
 }
 
 impl std::fmt::Debug for Node {
@@ -603,7 +612,7 @@ impl Node {
             rng,
             stats: Stats::default(),
             online: true,
-            peers: BTreeMap::new(),
+            peers: PeerTable::default(),
             own_addrs: BTreeSet::new(),
             timers: TimerTable::default(),
             events: VecDeque::new(),
@@ -611,7 +620,9 @@ impl Node {
             refilled_total: 0,
             gossip,
             targets_scratch: Vec::new(),
-            view_scratch: View::default(),
+            view: View::default(),
+            view_of: None,
+            pull_scratch: Vec::new(),
             due_scratch: Vec::new(),
             ready: Vec::new(),
             ready_at: 0,
@@ -639,6 +650,7 @@ impl Node {
             document: 0,
             datagram_document: 0,
             foreign_document: 0,
+            report_members: Default::default(),
         };
         node.document = node.config.document;
         node.joined = !node.config.joining;
@@ -827,11 +839,10 @@ impl Node {
         }
         if self.timers.expire(node_timer::PEER_EXCHANGE, now) {
             if self.config.peer_exchange {
-                let addrs: Vec<SocketAddr> = self.peers.keys().copied().collect();
-                for addr in addrs {
-                    if self.peers[&addr].state != PeerState::Down {
-                        self.queue_peer_list(addr);
-                    }
+                // Each live peer gets a window of the others.
+                let live = self.live_addrs();
+                for &addr in &live {
+                    self.queue_peer_list_from(addr, &live);
                 }
             }
             self.timers.set(
@@ -841,15 +852,11 @@ impl Node {
         }
         // Only peers with a timer due (hundreds of peers, few due).
         let mut due = std::mem::take(&mut self.due_scratch);
-        due.clear();
-        due.extend(
-            self.peers
-                .values()
-                .filter(|p| p.timers.next().is_some_and(|t| t <= now))
-                .map(|p| p.addr),
-        );
+        self.peers.due(now, &mut due);
         for &addr in &due {
-            self.peer_timeouts(now, addr);
+            if self.peers.contains_key(&addr) {
+                self.peer_timeouts(now, addr);
+            }
         }
         self.due_scratch = due;
         self.presence_timeout(now);
@@ -870,46 +877,74 @@ impl Node {
         }
         self.refill_queues();
         // This runs once per datagram sent and once more, in groups of
-        // hundreds of peers: the peers that may have something to send are
-        // listed once (a cheap test, in round-robin order) and worked
-        // through over the calls; "nothing" is answered only after a fresh
-        // scan, so a peer that became ready meanwhile is not missed.
-        let mut fresh = false;
+        // hundreds of peers: only the peers that changed since the last
+        // call can have something to send (see `peer_table.rs`). They are
+        // listed (a cheap test, in round-robin order) and worked through
+        // over the calls; "nothing" is answered only once no peer that
+        // changed meanwhile is left.
         loop {
             while let Some(&addr) = self.ready.get(self.ready_at) {
                 self.ready_at += 1;
                 if let Some(bytes) = self.build_datagram(addr) {
+                    // It may have more: it is listed again next round.
+                    self.peers.mark_sendable(addr);
                     self.cursor = Some(addr);
                     self.stats.datagrams_sent += 1;
                     self.stats.bytes_sent += bytes.len() as u64;
                     return Some(Transmit { to: addr, bytes });
                 }
             }
-            if fresh {
-                return None;
+            if !self.list_ready() {
+                break;
             }
-            fresh = true;
-            self.scan_ready();
         }
+        let mut scratch = std::mem::take(&mut self.due_scratch);
+        self.peers.index_deadlines(&mut scratch);
+        self.due_scratch = scratch;
+        #[cfg(debug_assertions)]
+        self.assert_nothing_to_send();
+        None
     }
 
-    /// Lists the peers that may have something to send, starting after
-    /// the last one that sent.
-    fn scan_ready(&mut self) {
-        self.ready.clear();
-        self.ready_at = 0;
-        // One pass in address order, then rotated to start after the
-        // cursor (cheaper than two range searches of the map).
-        self.ready.extend(
-            self.peers
-                .iter()
-                .filter(|(_, p)| p.may_send())
-                .map(|(&a, _)| a),
-        );
+    /// Lists the peers that changed and may have something to send,
+    /// starting after the last one that sent; false if there are none.
+    fn list_ready(&mut self) -> bool {
+        let mut ready = std::mem::take(&mut self.ready);
+        self.peers.take_changed(Watcher::Send, &mut ready);
+        ready.retain(|a| self.peers.get(a).is_some_and(Peer::may_send));
+        // In address order, rotated to start after the cursor.
+        ready.sort_unstable();
         if let Some(c) = self.cursor {
-            let after = self.ready.partition_point(|&a| a <= c);
-            self.ready.rotate_left(after);
+            let after = ready.partition_point(|&a| a <= c);
+            ready.rotate_left(after);
         }
+        self.ready = ready;
+        self.ready_at = 0;
+        !self.ready.is_empty()
+    }
+
+    /// Debug builds check what the peer table promises: a peer that did
+    /// not change since its last build, and has no timer due, has nothing
+    /// to send (so looking at the changed peers only misses no datagram).
+    /// A build that finds nothing changes nothing that matters, so the
+    /// check leaves the run as it was.
+    #[cfg(debug_assertions)]
+    fn assert_nothing_to_send(&mut self) {
+        let now = self.last_now;
+        let quiet: Vec<SocketAddr> = self
+            .peers
+            .values()
+            .filter(|p| p.may_send() && p.timers.next().is_none_or(|t| t > now))
+            .map(|p| p.addr)
+            .collect();
+        for addr in quiet {
+            if self.build_datagram(addr).is_some() {
+                panic!("peer {addr} had something to send but was not listed as changed");
+            }
+        }
+        let mut scratch = std::mem::take(&mut self.due_scratch);
+        self.peers.index_deadlines(&mut scratch);
+        self.due_scratch = scratch;
     }
 
     /// When the node next wants `handle_timeout` called.
@@ -917,12 +952,11 @@ impl Node {
         if !self.online {
             return None;
         }
-        let peers = self.peers.values().filter_map(|p| p.timers.next());
         let presence = self.presence.poll_timeout();
         self.timers
             .next()
             .into_iter()
-            .chain(peers)
+            .chain(self.peers.next_deadline())
             .chain(presence)
             .min()
     }

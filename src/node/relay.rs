@@ -12,7 +12,7 @@ use super::anti_entropy::digest_frames;
 use super::gossip::fanout_for;
 use super::peer::{subtract_spans, trim_known};
 use super::timers::node_timer;
-use super::{Node, PeerState, Time};
+use super::{Node, PeerState, Time, Watcher};
 
 impl Node {
     /// Queues ops for peers: first for each peer with a pull (a digest
@@ -35,14 +35,19 @@ impl Node {
         let doc_grew = total != self.refilled_total;
         self.refilled_total = total;
         // Peers that got everything up to `version` from their pull: the
-        // tree has nothing to add for them this time.
-        let mut pulled = Vec::new();
-        for peer in self.peers.values_mut() {
-            if peer.pull.is_none() || peer.state == PeerState::Down {
-                continue;
-            }
+        // tree has nothing to add for them this time. (Only a peer that
+        // changed since the last refill can have gained a pull.)
+        let mut pulled = std::mem::take(&mut self.pull_scratch);
+        self.peers.take_changed(Watcher::Pull, &mut pulled);
+        pulled.sort_unstable();
+        pulled.retain(|a| {
+            self.peers
+                .get(a)
+                .is_some_and(|p| p.pull.is_some() && p.state != PeerState::Down)
+        });
+        for addr in &pulled {
+            let peer = self.peers.get_mut(addr).expect("listed as present");
             let from = peer.pull.take().unwrap_or_default();
-            pulled.push(peer.addr);
             if from.dominates(version) {
                 continue;
             }
@@ -60,25 +65,36 @@ impl Node {
                 }
             }
         }
-        if !doc_grew {
-            return;
-        }
-        let new_ops = self.doc.ops_since(&self.gossip.pushed);
-        self.gossip.pushed.merge(version);
+        let new_ops = if doc_grew {
+            let ops = self.doc.ops_since(&self.gossip.pushed);
+            self.gossip.pushed.merge(version);
+            ops
+        } else {
+            Vec::new()
+        };
         if new_ops.is_empty() {
+            self.pull_scratch = pulled;
             return;
         }
         // Without peer exchange this node's peers are not the group (a
         // chain knows its neighbours only): relay everything to everyone.
         let everyone = !self.config.peer_exchange;
-        let mut view = std::mem::take(&mut self.view_scratch);
-        view.rebuild(
-            me,
-            self.peers
-                .values()
-                .filter(|p| p.state != PeerState::Down)
-                .filter_map(|p| Some((p.replica?, p.addr))),
-        );
+        let mut view = std::mem::take(&mut self.view);
+        // Rebuilt only when the members changed (sorting hundreds of them
+        // for every op that arrives would cost more than the op).
+        let mut scratch = std::mem::take(&mut self.due_scratch);
+        let members_changed = self.peers.members_changed(&mut scratch);
+        self.due_scratch = scratch;
+        if members_changed || self.view_of != Some(me) {
+            view.rebuild(
+                me,
+                self.peers
+                    .values()
+                    .filter(|p| p.state != PeerState::Down)
+                    .filter_map(|p| Some((p.replica?, p.addr))),
+            );
+            self.view_of = Some(me);
+        }
         let k = fanout_for(view.len(), self.config.fanout, self.config.direct_push_max);
         let mut targets = std::mem::take(&mut self.targets_scratch);
         for op in new_ops {
@@ -94,7 +110,7 @@ impl Node {
                 view.children(me, op.id.replica, k, &mut targets);
             }
             for addr in &targets {
-                if pulled.contains(addr) {
+                if pulled.binary_search(addr).is_ok() {
                     continue;
                 }
                 let Some(peer) = self.peers.get_mut(addr) else {
@@ -109,7 +125,8 @@ impl Node {
             }
         }
         self.targets_scratch = targets;
-        self.view_scratch = view;
+        self.view = view;
+        self.pull_scratch = pulled;
     }
 
     /// Tells a few random live peers what grew since the last round.

@@ -26,7 +26,7 @@ impl Node {
         let me = self.doc.replica();
         let now = self.last_now;
         let config = &self.config;
-        let peer = self.peers.get_mut(&addr)?;
+        let peer = self.peers.get_mut_to_build(&addr)?;
         if self.seal_keys.is_some() && !peer.proven {
             // Not shown to be a member at this address yet: only the
             // handshake goes to it (an added peer each ping interval, a

@@ -131,6 +131,8 @@ struct Replica<N: SimNode> {
     disk: Option<SimDisk>,
     /// The most this node ever had (for latency: each op counted once per node).
     seen: VersionVector,
+    /// The total of its host's persisted version at the last drain.
+    persisted_total: u64,
     timer_at: Option<Micros>,
     timer_gen: u64,
     /// Counts restarts; a pending restart of an older life is ignored.
@@ -333,6 +335,7 @@ impl<N: SimNode> Simulation<N> {
                     host: None,
                     disk: Some(SimDisk::new(id, disk_rng, cfg.disk_faults, lying)),
                     seen: VersionVector::new(),
+                    persisted_total: 0,
                     timer_at: None,
                     timer_gen: 0,
                     incarnation: 0,
@@ -597,6 +600,7 @@ impl<N: SimNode> Simulation<N> {
         r.typist.cursor = r.typist.cursor.min(doc.len());
         r.shown_len = doc.len();
         r.vouched = VersionVector::new();
+        r.persisted_total = host.persisted().total();
         r.host = Some(host);
         r.online = true;
         r.offline_token += 1;
@@ -735,8 +739,22 @@ impl<N: SimNode> Simulation<N> {
             if let Some(why) = failure {
                 return self.fail(why);
             }
-            // Latency: each op counted once per receiving node, when it first has all of it.
-            for (author, count) in persisted.iter() {
+            // Latency: each op counted once per receiving node, when it
+            // first has all of it. Only the authors of what was written
+            // now can have grown, unless more was written than listed (a
+            // document written whole): then every author is looked at.
+            let written: u64 = host.fresh().iter().map(|op| op.len()).sum();
+            let grown = persisted.total().wrapping_sub(r.persisted_total);
+            r.persisted_total = persisted.total();
+            let mut authors: Vec<ReplicaId> = if grown == written {
+                host.fresh().iter().map(|op| op.id.replica).collect()
+            } else {
+                persisted.iter().map(|(a, _)| a).collect()
+            };
+            authors.sort_unstable();
+            authors.dedup();
+            for author in authors {
+                let count = persisted.get(author);
                 let before = r.seen.get(author);
                 if count <= before {
                     continue;

@@ -1,0 +1,290 @@
+//! The peer table: the peers by address, and which of them changed.
+//!
+//! In a group of hundreds the node must not look at every peer after each
+//! datagram. What a peer may send, whether it waits for a pull and when its
+//! next timer is due change only when the peer itself changes (or a timer
+//! of its runs out, which changes it too), and every change goes through
+//! `get_mut`, `values_mut` or `insert` here. So the table notes each
+//! changed address once per watcher (the sender in `poll_transmit`, the
+//! refill of pulls, the deadline index, the gossip view), and each watcher
+//! looks at what changed since it last looked, not at the whole table.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+
+use crate::doc::ReplicaId;
+
+use super::peer::Peer;
+use super::{PeerState, Time};
+
+/// The parts of the node that look at the peers that changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Watcher {
+    /// `poll_transmit`: the peer may have something to send.
+    Send = 0,
+    /// `refill_queues`: the peer may wait for a pull.
+    Pull = 1,
+    /// The deadline index: the peer's timers may have moved.
+    Deadline = 2,
+    /// The gossip view: the peer may have come up, gone down or changed
+    /// replica.
+    Members = 3,
+}
+
+const WATCHERS: usize = 4;
+const ALL: u8 = (1 << WATCHERS) - 1;
+
+#[derive(Debug)]
+struct Slot {
+    peer: Peer,
+    /// One bit per watcher: changed since that watcher last looked.
+    changed: u8,
+    /// The deadline this peer has in `by_deadline`.
+    indexed: Option<Time>,
+    /// The replica this peer counted as in the last look at the members
+    /// (none: not a live member then).
+    member: Option<ReplicaId>,
+}
+
+/// Peers ordered by address (iteration order reaches decisions and
+/// messages), with what changed since each watcher last looked and an
+/// index of the peers' next deadlines.
+#[derive(Debug, Default)]
+pub struct PeerTable {
+    slots: BTreeMap<SocketAddr, Slot>,
+    /// Per watcher, the addresses whose bit was set, in the order they
+    /// changed (an address is listed again only once the watcher has
+    /// looked; a removed peer's address may linger until then).
+    changed: [Vec<SocketAddr>; WATCHERS],
+    /// Each peer's next deadline as last indexed (a peer the deadline
+    /// watcher has not looked at since it changed may have moved).
+    by_deadline: BTreeSet<(Time, SocketAddr)>,
+    /// A live member was removed since the last look at the members.
+    member_removed: bool,
+    /// Bumped when a peer with a replica leaves the table or a peer's
+    /// replica is set (see [`PeerTable::note_replica`]).
+    replicas_changed: u64,
+}
+
+impl PeerTable {
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    pub fn contains_key(&self, addr: &SocketAddr) -> bool {
+        self.slots.contains_key(addr)
+    }
+
+    pub fn get(&self, addr: &SocketAddr) -> Option<&Peer> {
+        self.slots.get(addr).map(|s| &s.peer)
+    }
+
+    /// The peer, to change: every watcher will look at it.
+    pub fn get_mut(&mut self, addr: &SocketAddr) -> Option<&mut Peer> {
+        let slot = self.slots.get_mut(addr)?;
+        note(&mut self.changed, slot, *addr, ALL);
+        Some(&mut slot.peer)
+    }
+
+    /// The peer, to build a datagram for: every watcher but the sender
+    /// will look at it. A build that sends nothing leaves the peer with
+    /// nothing to send until it changes again or one of its timers runs
+    /// out; one that sends marks it with [`PeerTable::mark_sendable`].
+    pub fn get_mut_to_build(&mut self, addr: &SocketAddr) -> Option<&mut Peer> {
+        let slot = self.slots.get_mut(addr)?;
+        note(
+            &mut self.changed,
+            slot,
+            *addr,
+            ALL & !(1 << Watcher::Send as u8),
+        );
+        Some(&mut slot.peer)
+    }
+
+    /// The sender is to look at `addr` again (it sent, and may have more).
+    pub fn mark_sendable(&mut self, addr: SocketAddr) {
+        if let Some(slot) = self.slots.get_mut(&addr) {
+            note(&mut self.changed, slot, addr, 1 << Watcher::Send as u8);
+        }
+    }
+
+    /// Every peer, to change: every watcher will look at every one.
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut Peer> {
+        let changed = &mut self.changed;
+        self.slots.iter_mut().map(move |(&addr, slot)| {
+            note(changed, slot, addr, ALL);
+            &mut slot.peer
+        })
+    }
+
+    /// Every watcher is to look at every peer (something the node keeps
+    /// for all peers changed).
+    pub fn mark_all(&mut self) {
+        for _ in self.values_mut() {}
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &Peer> {
+        self.slots.values().map(|s| &s.peer)
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &SocketAddr> {
+        self.slots.keys()
+    }
+
+    /// Adds (or replaces) the peer at `addr`.
+    pub fn insert(&mut self, addr: SocketAddr, peer: Peer) {
+        self.remove(&addr);
+        let mut slot = Slot {
+            peer,
+            changed: 0,
+            indexed: None,
+            member: None,
+        };
+        note(&mut self.changed, &mut slot, addr, ALL);
+        self.slots.insert(addr, slot);
+    }
+
+    pub fn remove(&mut self, addr: &SocketAddr) -> Option<Peer> {
+        let slot = self.slots.remove(addr)?;
+        if let Some(t) = slot.indexed {
+            self.by_deadline.remove(&(t, *addr));
+        }
+        self.member_removed |= slot.member.is_some();
+        self.replicas_changed += u64::from(slot.peer.replica.is_some());
+        Some(slot.peer)
+    }
+
+    /// The peers that changed since `watcher` last looked, that are still
+    /// in the table, in the order they changed, into `out` (cleared first).
+    pub fn take_changed(&mut self, watcher: Watcher, out: &mut Vec<SocketAddr>) {
+        out.clear();
+        let bit = 1 << watcher as u8;
+        let list = std::mem::take(&mut self.changed[watcher as usize]);
+        for addr in &list {
+            if let Some(slot) = self.slots.get_mut(addr) {
+                if slot.changed & bit != 0 {
+                    slot.changed &= !bit;
+                    out.push(*addr);
+                }
+            }
+        }
+        // Keep the list's room for next time.
+        let mut list = list;
+        list.clear();
+        self.changed[watcher as usize] = list;
+    }
+
+    /// The peer at `addr` is `replica` (bumps [`PeerTable::replicas_changed`]
+    /// if it was not).
+    pub fn note_replica(&mut self, addr: &SocketAddr, replica: ReplicaId) {
+        if let Some(peer) = self.get_mut(addr) {
+            if peer.replica != Some(replica) {
+                peer.replica = Some(replica);
+                self.replicas_changed += 1;
+            }
+        }
+    }
+
+    /// A peer's replica was set (by `Peer::reset_replica`).
+    pub fn bump_replicas(&mut self) {
+        self.replicas_changed += 1;
+    }
+
+    /// A counter that moves whenever the set of the peers' replicas may
+    /// have changed.
+    pub fn replicas_changed(&self) -> u64 {
+        self.replicas_changed
+    }
+
+    /// Whether the live members (peers not down whose replica is known)
+    /// changed since the last call.
+    pub fn members_changed(&mut self, scratch: &mut Vec<SocketAddr>) -> bool {
+        self.take_changed(Watcher::Members, scratch);
+        let mut changed = std::mem::take(&mut self.member_removed);
+        for addr in scratch.iter() {
+            let slot = self.slots.get_mut(addr).expect("listed as present");
+            let p = &slot.peer;
+            let member = p.replica.filter(|_| p.state != PeerState::Down);
+            if member != slot.member {
+                slot.member = member;
+                changed = true;
+            }
+        }
+        changed
+    }
+
+    /// Brings the deadline index up to date with the peers' timers.
+    pub fn index_deadlines(&mut self, scratch: &mut Vec<SocketAddr>) {
+        self.take_changed(Watcher::Deadline, scratch);
+        for addr in scratch.iter() {
+            let slot = self.slots.get_mut(addr).expect("listed as present");
+            let next = slot.peer.timers.next();
+            if next != slot.indexed {
+                if let Some(t) = slot.indexed {
+                    self.by_deadline.remove(&(t, *addr));
+                }
+                if let Some(t) = next {
+                    self.by_deadline.insert((t, *addr));
+                }
+                slot.indexed = next;
+            }
+        }
+    }
+
+    /// The peers with a timer due at `now`, in address order, into `out`.
+    pub fn due(&mut self, now: Time, out: &mut Vec<SocketAddr>) {
+        self.index_deadlines(out);
+        out.clear();
+        out.extend(
+            self.by_deadline
+                .iter()
+                .take_while(|(t, _)| *t <= now)
+                .map(|&(_, a)| a),
+        );
+        out.sort_unstable();
+    }
+
+    /// The earliest timer of any peer.
+    pub fn next_deadline(&self) -> Option<Time> {
+        // The index holds for every peer but those changed since it was
+        // brought up to date: those are asked directly.
+        let bit = 1 << Watcher::Deadline as u8;
+        let indexed = self
+            .by_deadline
+            .iter()
+            .find(|(_, a)| self.slots.get(a).is_some_and(|s| s.changed & bit == 0))
+            .map(|&(t, _)| t);
+        let changed = self.changed[Watcher::Deadline as usize]
+            .iter()
+            .filter_map(|a| self.slots.get(a))
+            .filter(|s| s.changed & bit != 0)
+            .filter_map(|s| s.peer.timers.next());
+        indexed.into_iter().chain(changed).min()
+    }
+}
+
+impl std::ops::Index<&SocketAddr> for PeerTable {
+    type Output = Peer;
+
+    fn index(&self, addr: &SocketAddr) -> &Peer {
+        self.get(addr).expect("no peer at this address")
+    }
+}
+
+/// Notes `addr` as changed for the watchers in `bits` that had not yet.
+fn note(changed: &mut [Vec<SocketAddr>; WATCHERS], slot: &mut Slot, addr: SocketAddr, bits: u8) {
+    let new = bits & !slot.changed;
+    if new == 0 {
+        return;
+    }
+    slot.changed |= new;
+    for (w, list) in changed.iter_mut().enumerate() {
+        if new & (1 << w) != 0 {
+            list.push(addr);
+        }
+    }
+}
