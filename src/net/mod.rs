@@ -806,19 +806,7 @@ impl Driver {
             match lan.recv_from(&mut self.recv_buf) {
                 Ok((n, from)) => {
                     fed += 1;
-                    let now = self.now();
-                    match self.fate(now) {
-                        Fate::Drop => self.stats.injected_loss_in += 1,
-                        Fate::DeliverAt(due) if due > now => {
-                            let bytes = self.recv_buf[..n].to_vec();
-                            self.hold(due, Direction::In, from, bytes);
-                        }
-                        Fate::DeliverAt(_) => {
-                            let bytes = std::mem::take(&mut self.recv_buf);
-                            self.feed(now, from, &bytes[..n]);
-                            self.recv_buf = bytes;
-                        }
-                    }
+                    self.receive(from, n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -849,6 +837,29 @@ impl Driver {
         }
     }
 
+    /// The datagram of `n` bytes in `recv_buf` from `from`, through the
+    /// injected faults: dropped, held back, or fed to the node now (true).
+    fn receive(&mut self, from: SocketAddr, n: usize) -> bool {
+        let now = self.now();
+        match self.fate(now) {
+            Fate::Drop => {
+                self.stats.injected_loss_in += 1;
+                false
+            }
+            Fate::DeliverAt(due) if due > now => {
+                let bytes = self.recv_buf[..n].to_vec();
+                self.hold(due, Direction::In, from, bytes);
+                false
+            }
+            Fate::DeliverAt(_) => {
+                let bytes = std::mem::take(&mut self.recv_buf);
+                self.feed(now, from, &bytes[..n]);
+                self.recv_buf = bytes;
+                true
+            }
+        }
+    }
+
     /// Reads until the socket would block, feeding the node and settling
     /// after each batch.
     fn read_socket(&mut self) {
@@ -857,22 +868,11 @@ impl Driver {
         loop {
             match self.socket.recv_from(&mut self.recv_buf) {
                 Ok((n, from)) => {
-                    let now = self.now();
-                    match self.fate(now) {
-                        Fate::Drop => self.stats.injected_loss_in += 1,
-                        Fate::DeliverAt(due) if due > now => {
-                            let bytes = self.recv_buf[..n].to_vec();
-                            self.hold(due, Direction::In, from, bytes);
-                        }
-                        Fate::DeliverAt(_) => {
-                            let bytes = std::mem::take(&mut self.recv_buf);
-                            self.feed(now, from, &bytes[..n]);
-                            self.recv_buf = bytes;
-                            fed += 1;
-                            if fed == MAX_BATCH {
-                                self.settle();
-                                fed = 0;
-                            }
+                    if self.receive(from, n) {
+                        fed += 1;
+                        if fed == MAX_BATCH {
+                            self.settle();
+                            fed = 0;
                         }
                     }
                 }

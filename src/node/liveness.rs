@@ -73,14 +73,14 @@ impl Node {
         // sends): if we let it in with a snapshot and then restart, we
         // must still wait for its reports.
         self.stability.note_member(replica);
-        self.stability.heard(replica, now);
         let peer = self.peers.get_mut(&addr).expect("ensured");
         if let Some(old) = peer.replica.filter(|&r| r != replica) {
+            let old_heard = peer.last_heard.unwrap_or(now);
             peer.reset_replica(replica);
             // One socket, one process: the replica that spoke from here
             // before has ended its run or taken a fresh id. Once it is
             // quiet it is declared gone (see `Stability::supersede`).
-            self.stability.supersede(old);
+            self.stability.supersede(old, old_heard, replica);
             self.peers.bump_replicas();
             // Ask what it has: it answers with its digest if it lacks any.
             let digests = self.digest_frames(true);

@@ -226,8 +226,13 @@ impl Stability {
     /// superseded replica not heard from for `quiet` (datagrams of both may
     /// arrive out of order for a while) is declared gone, with the ops of
     /// it we hold (a member holding more raises the count).
-    pub fn supersede(&mut self, replica: ReplicaId) {
+    /// (`last_heard`: its last datagram from there. `by` speaks from there
+    /// now; if it was superseded itself, by datagrams out of order, it no
+    /// longer is.)
+    pub fn supersede(&mut self, replica: ReplicaId, last_heard: Time, by: ReplicaId) {
+        self.superseded.remove(&by);
         if !self.gone.contains_key(&replica) && self.superseded.len() < MAX_GONE {
+            self.heard(replica, last_heard);
             self.superseded.insert(replica);
         }
     }
