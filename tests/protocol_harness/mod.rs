@@ -1,11 +1,15 @@
-//! An in-memory network for protocol tests: N nodes, a queue of datagrams
-//! in flight, a virtual clock, and seeded loss, duplication, reordering
-//! (random delay) and partitions. Everything is deterministic in the seed.
+//! An in-memory network for protocol tests: N nodes, a virtual clock, and
+//! seeded loss, duplication, reordering (random delay) and cut links.
+//! Everything is deterministic in the seed.
+//!
+//! The datagrams travel through the simulator's own network model
+//! (`rumor_sim::net::Network` decides each one's fate, `rumor_sim::queue`
+//! holds them in flight): one model of the network for the simulator, the
+//! protocol tests and the node bench.
 
 #![allow(dead_code)]
 
-use std::cmp::Reverse;
-use std::collections::{BTreeSet, BinaryHeap};
+use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
@@ -13,16 +17,15 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rumor::doc::{Doc, ReplicaId};
 use rumor::node::{Config, Edit, Event, Node, Time};
+use rumor_sim::net::{LinkFaults, Network, Route};
+use rumor_sim::queue::EventQueue;
 
 pub fn addr(i: usize) -> SocketAddr {
     SocketAddr::from((Ipv4Addr::new(127, 0, 0, 1), 20_000 + i as u16))
 }
 
-/// A datagram on its way: ordered by arrival time, then by send order.
-#[derive(PartialEq, Eq, PartialOrd, Ord)]
+/// A datagram on its way.
 struct InFlight {
-    at: Time,
-    seq: u64,
     from: usize,
     to: usize,
     bytes: Vec<u8>,
@@ -48,6 +51,22 @@ impl Default for Faults {
     }
 }
 
+impl Faults {
+    /// The same faults in the simulator's terms: a uniform delay in
+    /// `delay_min..=delay_max` is a mean with a jitter of half the range.
+    fn link(&self) -> LinkFaults {
+        let lo = self.delay_min.as_micros() as u64;
+        let hi = (self.delay_max.as_micros() as u64).max(lo);
+        LinkFaults {
+            loss: self.loss,
+            dup: self.dup,
+            reorder: 0.0,
+            delay: lo + (hi - lo) / 2,
+            jitter: (hi - lo) / 2,
+        }
+    }
+}
+
 pub struct Net {
     pub nodes: Vec<Node>,
     pub now: Time,
@@ -65,8 +84,9 @@ pub struct Net {
     pub oracle: Doc,
     /// What the oracle has taken from each node.
     seen: Vec<rumor::doc::VersionVector>,
-    queue: BinaryHeap<Reverse<InFlight>>,
-    seq: u64,
+    /// Decides each datagram's fate; its faults are set from `faults` at every send.
+    network: Network,
+    queue: EventQueue<InFlight>,
     rng: ChaCha8Rng,
 }
 
@@ -115,8 +135,9 @@ impl Net {
             record: None,
             oracle: Doc::new(ReplicaId(1)),
             seen: vec![rumor::doc::VersionVector::new(); n],
-            queue: BinaryHeap::new(),
-            seq: 0,
+            // The harness checks the MTU itself, at the sender.
+            network: Network::new(n, Faults::default().link(), vec![usize::MAX; n * n]),
+            queue: EventQueue::new(),
             rng,
         }
     }
@@ -225,40 +246,27 @@ impl Net {
                 self.dropped += 1;
                 continue;
             };
-            if self.cut.contains(&(i, to)) || self.rng.random_bool(self.faults.loss) {
+            if self.cut.contains(&(i, to)) {
                 self.dropped += 1;
                 continue;
             }
-            let copies = if self.rng.random_bool(self.faults.dup) {
-                2
-            } else {
-                1
-            };
-            for _ in 0..copies {
-                let (lo, hi) = (self.faults.delay_min, self.faults.delay_max);
-                let delay = if hi > lo {
-                    Duration::from_micros(
-                        self.rng
-                            .random_range(lo.as_micros() as u64..=hi.as_micros() as u64),
-                    )
-                } else {
-                    lo
-                };
-                self.seq += 1;
-                self.queue.push(Reverse(InFlight {
-                    at: self.now + delay,
-                    seq: self.seq,
-                    from: i,
-                    to,
-                    bytes: t.bytes.clone(),
-                }));
+            self.network.faults = self.faults.link();
+            match self.network.route(i, to, t.bytes.len(), &mut self.rng) {
+                Route::Dropped(_) => self.dropped += 1,
+                Route::Delivered { delay, copy } => {
+                    for delay in std::iter::once(delay).chain(copy) {
+                        let at = self.now.as_micros() + delay;
+                        let bytes = t.bytes.clone();
+                        self.queue.push(at, InFlight { from: i, to, bytes });
+                    }
+                }
             }
         }
     }
 
     /// The next thing that happens: a delivery or a node's timer.
     fn next_at(&self) -> Option<Time> {
-        let d = self.queue.peek().map(|Reverse(f)| f.at);
+        let d = self.queue.peek_time().map(Time::from_micros);
         let t = self.nodes.iter().filter_map(Node::poll_timeout).min();
         d.into_iter().chain(t).min()
     }
@@ -272,11 +280,12 @@ impl Net {
             return false;
         }
         self.now = self.now.max(at);
-        while let Some(Reverse(f)) = self.queue.peek() {
-            if f.at > self.now {
-                break;
-            }
-            let Reverse(f) = self.queue.pop().expect("peeked");
+        while self
+            .queue
+            .peek_time()
+            .is_some_and(|at| at <= self.now.as_micros())
+        {
+            let (_, f) = self.queue.pop().expect("peeked");
             self.delivered += 1;
             self.bytes_delivered += f.bytes.len() as u64;
             self.nodes[f.to].handle_datagram(self.now, addr(f.from), &f.bytes);
