@@ -20,6 +20,8 @@ use rumor::node::{Config, Edit, Event, Node, Time, Transmit};
 use rumor::wire::{self, Frame, SealKeys};
 use rumor::{Doc, Op, VersionVector};
 
+use rumor::host::Hosted;
+
 use crate::protocol::SimNode;
 
 /// The real node, acknowledging but dropping some of the ops it receives
@@ -88,7 +90,7 @@ impl DroppingNode {
     }
 }
 
-impl SimNode for DroppingNode {
+impl Hosted for DroppingNode {
     fn new(doc: Doc, config: Config, rng: ChaCha8Rng, now: Time) -> Self {
         let keys = config.key.clone().map(SealKeys::new);
         let me = doc.replica();
@@ -102,6 +104,33 @@ impl SimNode for DroppingNode {
     fn doc(&self) -> &Doc {
         self.node.doc()
     }
+    fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.node.poll_transmit()
+    }
+    fn poll_timeout(&self) -> Option<Time> {
+        self.node.poll_timeout()
+    }
+    fn poll_event(&mut self) -> Option<Event> {
+        self.node.poll_event()
+    }
+    fn add_peer(&mut self, now: Time, addr: SocketAddr) -> bool {
+        self.node.add_peer(now, addr)
+    }
+    fn snapshot_now(&mut self) -> Option<Arc<[u8]>> {
+        Some(self.node.snapshot_now())
+    }
+    fn current_snapshot(&self) -> Option<&Arc<[u8]>> {
+        self.node.current_snapshot()
+    }
+    fn offer_snapshot(&mut self, version: VersionVector, bytes: Arc<[u8]>) {
+        self.node.offer_snapshot(version, bytes)
+    }
+    fn prepare_snapshot(&mut self) {
+        self.node.prepare_snapshot()
+    }
+}
+
+impl SimNode for DroppingNode {
     fn edit(&mut self, now: Time, edit: Edit) -> Result<(), Error> {
         self.node.edit(now, edit)
     }
@@ -113,18 +142,6 @@ impl SimNode for DroppingNode {
     }
     fn handle_timeout(&mut self, now: Time) {
         self.node.handle_timeout(now)
-    }
-    fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.node.poll_transmit()
-    }
-    fn poll_timeout(&self) -> Option<Time> {
-        self.node.poll_timeout()
-    }
-    fn poll_event(&mut self) -> Option<Event> {
-        self.node.poll_event()
-    }
-    fn add_peer(&mut self, now: Time, addr: SocketAddr) {
-        self.node.add_peer(now, addr);
     }
     fn set_online(&mut self, now: Time, online: bool) {
         self.node.set_online(now, online)
@@ -147,17 +164,5 @@ impl SimNode for DroppingNode {
     }
     fn discovers() -> bool {
         true
-    }
-    fn snapshot_now(&mut self) -> Option<Arc<[u8]>> {
-        Some(self.node.snapshot_now())
-    }
-    fn current_snapshot(&self) -> Option<&Arc<[u8]>> {
-        self.node.current_snapshot()
-    }
-    fn offer_snapshot(&mut self, version: VersionVector, bytes: Arc<[u8]>) {
-        self.node.offer_snapshot(version, bytes)
-    }
-    fn prepare_snapshot(&mut self) {
-        self.node.prepare_snapshot()
     }
 }

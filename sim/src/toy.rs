@@ -17,6 +17,8 @@ use rumor::node::{Config, Edit, Event, Time, Transmit};
 use rumor::{Doc, Op, VersionVector};
 use serde::{Deserialize, Serialize};
 
+use rumor::host::Hosted;
+
 use crate::protocol::SimNode;
 
 #[derive(Serialize, Deserialize)]
@@ -83,7 +85,7 @@ impl ToyNode {
     }
 }
 
-impl SimNode for ToyNode {
+impl Hosted for ToyNode {
     fn new(doc: Doc, config: Config, _rng: ChaCha8Rng, now: Time) -> Self {
         ToyNode {
             doc,
@@ -96,11 +98,24 @@ impl SimNode for ToyNode {
             events: VecDeque::new(),
         }
     }
-
     fn doc(&self) -> &Doc {
         &self.doc
     }
+    fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.out.pop_front()
+    }
+    fn poll_timeout(&self) -> Option<Time> {
+        Some(self.next_tick)
+    }
+    fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+    fn add_peer(&mut self, _now: Time, addr: SocketAddr) -> bool {
+        self.peers.insert(addr)
+    }
+}
 
+impl SimNode for ToyNode {
     fn edit(&mut self, _now: Time, edit: Edit) -> Result<(), Error> {
         let before = self.doc.version();
         match edit {
@@ -115,7 +130,6 @@ impl SimNode for ToyNode {
         }
         Ok(())
     }
-
     fn handle_datagram(&mut self, _now: Time, from: SocketAddr, bytes: &[u8]) {
         if !self.online {
             return;
@@ -143,7 +157,6 @@ impl SimNode for ToyNode {
             Err(_) => {}
         }
     }
-
     fn handle_timeout(&mut self, now: Time) {
         if now < self.next_tick {
             return;
@@ -162,43 +175,22 @@ impl SimNode for ToyNode {
             self.send(peer, &msg);
         }
     }
-
-    fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.out.pop_front()
-    }
-
-    fn poll_timeout(&self) -> Option<Time> {
-        Some(self.next_tick)
-    }
-
-    fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
-    }
-
-    fn add_peer(&mut self, _now: Time, addr: SocketAddr) {
-        self.peers.insert(addr);
-    }
-
     fn set_online(&mut self, _now: Time, online: bool) {
         self.online = online;
         if !online {
             self.out.clear();
         }
     }
-
     fn retransmits(&self) -> u64 {
         0
     }
-
     fn peer_addrs(&self) -> Vec<SocketAddr> {
         self.peers.iter().copied().collect()
     }
-
     fn break_config(config: &mut Config) -> bool {
         config.name.push_str(Self::BROKEN_NAME);
         true
     }
-
     fn cleans_up() -> bool {
         false
     }

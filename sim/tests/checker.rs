@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 
 use rand_chacha::ChaCha8Rng;
+use rumor::host::Hosted;
 use rumor::node::{Config, Edit, Event, Node, Time, Transmit};
 use rumor::Doc;
 use rumor_sim::broken::DroppingNode;
@@ -95,20 +96,13 @@ fn a_real_node_that_drops_some_ops_is_caught() {
 /// retransmission, no anti-entropy) is caught.
 struct Timerless(Node);
 
-impl SimNode for Timerless {
+impl Hosted for Timerless {
     fn new(doc: Doc, config: Config, rng: ChaCha8Rng, now: Time) -> Self {
-        Timerless(<Node as SimNode>::new(doc, config, rng, now))
+        Timerless(<Node as Hosted>::new(doc, config, rng, now))
     }
     fn doc(&self) -> &Doc {
         self.0.doc()
     }
-    fn edit(&mut self, now: Time, edit: Edit) -> Result<(), rumor::doc::Error> {
-        self.0.edit(now, edit)
-    }
-    fn handle_datagram(&mut self, now: Time, from: SocketAddr, bytes: &[u8]) {
-        self.0.handle_datagram(now, from, bytes)
-    }
-    fn handle_timeout(&mut self, _now: Time) {}
     fn poll_transmit(&mut self) -> Option<Transmit> {
         self.0.poll_transmit()
     }
@@ -118,9 +112,19 @@ impl SimNode for Timerless {
     fn poll_event(&mut self) -> Option<Event> {
         self.0.poll_event()
     }
-    fn add_peer(&mut self, now: Time, addr: SocketAddr) {
-        self.0.add_peer(now, addr);
+    fn add_peer(&mut self, now: Time, addr: SocketAddr) -> bool {
+        self.0.add_peer(now, addr)
     }
+}
+
+impl SimNode for Timerless {
+    fn edit(&mut self, now: Time, edit: Edit) -> Result<(), rumor::doc::Error> {
+        self.0.edit(now, edit)
+    }
+    fn handle_datagram(&mut self, now: Time, from: SocketAddr, bytes: &[u8]) {
+        self.0.handle_datagram(now, from, bytes)
+    }
+    fn handle_timeout(&mut self, _now: Time) {}
     fn set_online(&mut self, now: Time, online: bool) {
         self.0.set_online(now, online)
     }
@@ -176,11 +180,11 @@ impl Forger {
     }
 }
 
-impl SimNode for Forger {
+impl Hosted for Forger {
     fn new(doc: Doc, config: Config, rng: ChaCha8Rng, now: Time) -> Self {
         let forged = Doc::new(doc.replica());
         let mut f = Forger {
-            node: <Node as SimNode>::new(doc, config, rng, now),
+            node: <Node as Hosted>::new(doc, config, rng, now),
             forged,
         };
         f.forge();
@@ -189,6 +193,21 @@ impl SimNode for Forger {
     fn doc(&self) -> &Doc {
         &self.forged
     }
+    fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.node.poll_transmit()
+    }
+    fn poll_timeout(&self) -> Option<Time> {
+        self.node.poll_timeout()
+    }
+    fn poll_event(&mut self) -> Option<Event> {
+        self.node.poll_event()
+    }
+    fn add_peer(&mut self, now: Time, addr: SocketAddr) -> bool {
+        self.node.add_peer(now, addr)
+    }
+}
+
+impl SimNode for Forger {
     fn edit(&mut self, now: Time, edit: Edit) -> Result<(), rumor::doc::Error> {
         let r = self.node.edit(now, edit);
         self.forge();
@@ -201,18 +220,6 @@ impl SimNode for Forger {
     fn handle_timeout(&mut self, now: Time) {
         self.node.handle_timeout(now);
         self.forge();
-    }
-    fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.node.poll_transmit()
-    }
-    fn poll_timeout(&self) -> Option<Time> {
-        self.node.poll_timeout()
-    }
-    fn poll_event(&mut self) -> Option<Event> {
-        self.node.poll_event()
-    }
-    fn add_peer(&mut self, now: Time, addr: SocketAddr) {
-        self.node.add_peer(now, addr);
     }
     fn set_online(&mut self, now: Time, online: bool) {
         self.node.set_online(now, online)

@@ -26,7 +26,7 @@ use crate::config::{Partitions, Sabotage, SimConfig};
 use crate::disk::SimDisk;
 use crate::hash::{fnv64, TraceHash};
 use crate::net::{DropReason, LinkFaults, Network, Partition, Route};
-use crate::protocol::{AsHosted, SimNode};
+use crate::protocol::SimNode;
 use crate::queue::{EventQueue, Micros};
 use crate::report::{Cleanup, DropCounts, EventKinds, FaultSettings, Latency, Report};
 use crate::workload::{next_hot_spot, Edit, HotSpot, Typist};
@@ -126,7 +126,7 @@ struct Replica<N: SimNode> {
     addr: SocketAddr,
     id: ReplicaId,
     /// The replica, as `rumor` hosts it: node and disk, persist then send.
-    host: Option<Host<SimDisk, AsHosted<N>>>,
+    host: Option<Host<SimDisk, N>>,
     /// The disk while the machine is down.
     disk: Option<SimDisk>,
     /// The most this node ever had (for latency: each op counted once per node).
@@ -165,17 +165,17 @@ const SETTLE_MS: f64 = 600_000.0;
 
 impl<N: SimNode> Replica<N> {
     fn node(&self) -> Option<&N> {
-        self.host.as_ref().map(|h| &h.node().0)
+        self.host.as_ref().map(|h| h.node())
     }
     fn node_mut(&mut self) -> Option<&mut N> {
-        self.host.as_mut().map(|h| &mut h.node_mut().0)
+        self.host.as_mut().map(|h| h.node_mut())
     }
     /// The node, unless its document holds ops its disk refused (its own
     /// among them, which count as made only once durable): the checks
     /// that compare a document with what was made wait for the write.
     fn durable_node(&self) -> Option<&N> {
         let host = self.host.as_ref()?;
-        host.persist_error().is_none().then(|| &host.node().0)
+        host.persist_error().is_none().then(|| host.node())
     }
     fn is_up(&self) -> bool {
         self.host.is_some()
@@ -555,11 +555,10 @@ impl<N: SimNode> Simulation<N> {
             keep_history: false,
             document,
         };
-        let host: Host<SimDisk, AsHosted<N>> =
-            match Host::boot(recovered, Some(disk), boot, rng, Time(now)) {
-                Ok(host) => host,
-                Err(e) => return self.fail(format!("node {i}: its own disk does not boot: {e}")),
-            };
+        let host: Host<SimDisk, N> = match Host::boot(recovered, Some(disk), boot, rng, Time(now)) {
+            Ok(host) => host,
+            Err(e) => return self.fail(format!("node {i}: its own disk does not boot: {e}")),
+        };
         if host.stats().ops_refused_on_replay > 0 {
             self.replicas[i].disk = host.into_store();
             return self.fail(format!("node {i}: its own disk does not replay"));
@@ -571,9 +570,9 @@ impl<N: SimNode> Simulation<N> {
             self.trace_line(|| format!("n{i} joins"));
         }
         let r = &mut self.replicas[i];
-        r.newcomer = !host.node().0.is_joined();
+        r.newcomer = !host.node().is_joined();
         r.rejoins_seen = 0;
-        let doc = host.node().0.doc();
+        let doc = host.node().doc();
         let own_made = self.oracle.doc.version_ref().get(r.id);
         let own = doc.version_ref().get(r.id);
         if own < own_made && !restored {
@@ -675,9 +674,9 @@ impl<N: SimNode> Simulation<N> {
         // group lacked under a new id. Only a newcomer may (its old ops
         // were never sent, so the reference forgets them); a member whose
         // ops the group refused is a broken cleanup promise.
-        let id_now = host.node().0.doc().replica();
-        let rejoined = host.node().0.rejoins() > r.rejoins_seen;
-        r.rejoins_seen = host.node().0.rejoins();
+        let id_now = host.node().doc().replica();
+        let rejoined = host.node().rejoins() > r.rejoins_seen;
+        r.rejoins_seen = host.node().rejoins();
         if id_now != r.id && !rejoined {
             // A life's first edit, under a fresh id (see
             // `node::Config::id_used_before`): the old id's ops stay theirs.
@@ -781,7 +780,7 @@ impl<N: SimNode> Simulation<N> {
             }
         }
 
-        if r.newcomer && host.node().0.is_joined() {
+        if r.newcomer && host.node().is_joined() {
             r.newcomer = false;
         }
 
@@ -806,7 +805,7 @@ impl<N: SimNode> Simulation<N> {
                 }
             }
         }
-        let real_len = host.node().0.doc().len();
+        let real_len = host.node().doc().len();
         if bad_patch.is_some() || r.shown_len != real_len {
             let why = format!(
                 "node {i}'s events do not describe its text: an editor following them shows {} chars, the text has {real_len} (bad patch: {bad_patch:?})",
@@ -822,7 +821,7 @@ impl<N: SimNode> Simulation<N> {
         }
 
         // 4. The node's next timer; an older timer event becomes stale.
-        let next = host.node().0.poll_timeout().map(|t| t.0);
+        let next = host.node().poll_timeout().map(|t| t.0);
         if next != r.timer_at {
             r.timer_at = next;
             r.timer_gen += 1;
@@ -1133,8 +1132,8 @@ impl<N: SimNode> Simulation<N> {
         let r = &mut self.replicas[i];
         r.undo.clear();
         if let Some(host) = r.host.take() {
-            self.retransmits_of_dead += host.node().0.retransmits();
-            self.counters.rejoins_of_dead += host.node().0.rejoins();
+            self.retransmits_of_dead += host.node().retransmits();
+            self.counters.rejoins_of_dead += host.node().rejoins();
             r.disk = host.into_store();
         }
         let lost = r.disk.as_mut().map_or(0, SimDisk::crash);
@@ -1225,7 +1224,7 @@ impl<N: SimNode> Simulation<N> {
     /// the node as ordinary local edits. False if the run failed.
     fn undo_once(&mut self, i: usize, now: Micros, redo: bool) -> bool {
         let r = &mut self.replicas[i];
-        let Some(node) = r.host.as_mut().map(|h| &mut h.node_mut().0) else {
+        let Some(node) = r.host.as_mut().map(|h| h.node_mut()) else {
             return true;
         };
         let mut stack = std::mem::take(&mut r.undo);
