@@ -16,7 +16,10 @@
 //!   JSON-RPC error; a stream that is not framed gets one and is closed.
 //! - Notifications to the editor: `edit {uri, revision, delta}` for every
 //!   change of the document the editor did not make, and `cursor {userid,
-//!   name, uri, ranges}` for peers' cursors.
+//!   name, uri, ranges}` for peers' cursors (`userid`: the replica id in
+//!   decimal, a string as teamtype's are: a 64-bit number does not survive
+//!   Lua's or JavaScript's numbers). A peer's range starts at its
+//!   selection's other end and ends at its cursor.
 //! - Each open editor has an [`ot::EditorSync`]: the two revision
 //!   counters, rumor's edits the editor has not acknowledged, and the
 //!   transform that lets an editor edit and a remote one cross.
@@ -688,14 +691,14 @@ impl Driver {
                             .unwrap_or_default();
                         cursors.push(json!({
                             "jsonrpc": "2.0", "method": "cursor",
-                            "params": {"userid": replica.0, "name": peer.name, "uri": open.uri, "ranges": ranges},
+                            "params": {"userid": replica.0.to_string(), "name": peer.name, "uri": open.uri, "ranges": ranges},
                         }));
                     }
                     for (replica, PeerCursor { name, .. }) in &open.cursors {
                         if !seen.contains_key(replica) {
                             cursors.push(json!({
                                 "jsonrpc": "2.0", "method": "cursor",
-                                "params": {"userid": replica.0, "name": name, "uri": open.uri, "ranges": []},
+                                "params": {"userid": replica.0.to_string(), "name": name, "uri": open.uri, "ranges": []},
                             }));
                         }
                     }
