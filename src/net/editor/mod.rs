@@ -23,6 +23,15 @@
 //! - Each open editor has an [`ot::EditorSync`]: the two revision
 //!   counters, rumor's edits the editor has not acknowledged, and the
 //!   transform that lets an editor edit and a remote one cross.
+//! - An editor that opens a document holding `\r\n` with a buffer holding
+//!   none (Neovim, 'fileformat' dos) sees every `\r\n` as `\n`, and its
+//!   line breaks become `\r\n` (`line_endings`); chosen at `open`.
+//! - An editor's cursor goes to presence as one cursor and selection: the
+//!   first range, its end the cursor. Presence holds no more (its frame
+//!   has one cursor and one anchor; more would need a new wire version).
+//! - Edits from an editor are not undo steps of rumor's `undo`: the
+//!   protocol has no undo, the editor undoes with its own (an ordinary
+//!   edit here), and an edit both could revert would be reverted twice.
 //! - While an editor has the file open, its buffer is the truth: a save
 //!   to the file by another program is not merged (the file is written
 //!   over with the document again), see `file_binding`.
