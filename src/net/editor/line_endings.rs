@@ -121,7 +121,10 @@ impl LineEndings {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::VecDeque;
+
     use super::*;
+    use crate::net::editor::ot::{self, EditorSync, Outgoing, Replacement};
     use crate::net::text_merge;
     use proptest::prelude::*;
 
@@ -222,6 +225,108 @@ mod tests {
             for v in 0..=len {
                 prop_assert_eq!(e.to_view_offset(e.to_doc_offset(v)), v);
             }
+        }
+    }
+
+    /// A place in `text` not between a `\r` and its `\n`.
+    fn outside_crlf(text: &str, r: u64) -> usize {
+        let chars: Vec<char> = text.chars().collect();
+        let mut at = (r as usize) % (chars.len() + 1);
+        if at > 0 && chars[at - 1] == '\r' && chars.get(at) == Some(&'\n') {
+            at -= 1;
+        }
+        at
+    }
+
+    proptest! {
+        /// As the bridge does it: an editor that sees a CRLF document
+        /// without `\r` and a peer editing it at once, messages crossing
+        /// in any order. The editor ends with the document's view, and
+        /// every line break in the document is still `\r\n`.
+        #[test]
+        fn an_editor_without_cr_and_a_peer_converge_and_line_endings_stay_crlf(
+            script in prop::collection::vec((0..4u8, any::<u64>(), "[xy\n😀]{0,2}"), 0..40)
+        ) {
+            let mut doc = "ab\r\ncd\r\n".to_string();
+            let mut editor = "ab\ncd\n".to_string();
+            let mut endings = LineEndings::for_editor(&editor, &doc);
+            prop_assert!(endings.is_crlf());
+            let (mut sync, first) = EditorSync::open(&editor, &endings.view(&doc));
+            prop_assert!(first.is_none());
+            let (mut editor_rev, mut daemon_rev) = (0u64, 0u64);
+            let mut to_editor: VecDeque<Outgoing> = VecDeque::new();
+            let mut to_rumor: VecDeque<(u64, Vec<Replacement>)> = VecDeque::new();
+            let apply_delta = |text: &str, delta: &[Replacement]| {
+                text_merge::apply(text, &ot::delta_to_hunks(text, delta).expect("valid delta"))
+            };
+            // rumor takes the editor's edit, then its loop's turn.
+            let take = |sync: &mut EditorSync, endings: &mut LineEndings, doc: &mut String,
+                        to_editor: &mut VecDeque<Outgoing>, rev: u64, delta: &[Replacement]| {
+                to_editor.extend(sync.document_changed(&endings.view(doc)));
+                let (to_doc, resend) = sync.editor_edit(rev, delta).expect("valid edit");
+                *doc = text_merge::apply(doc, &endings.hunks_to_doc(to_doc));
+                to_editor.extend(resend);
+                to_editor.extend(sync.document_changed(&endings.view(doc)));
+            };
+            for (what, r, ins) in script {
+                match what {
+                    0 => {
+                        // The user types (Neovim's buffer has no \r).
+                        let len = editor.chars().count();
+                        let start = (r as usize) % (len + 1);
+                        let deleted = ((r >> 16) as usize % 3).min(len - start);
+                        let hunks = vec![Hunk { start, deleted, inserted: ins.clone() }];
+                        let delta = ot::hunks_to_delta(&editor, &hunks);
+                        editor = text_merge::apply(&editor, &hunks);
+                        editor_rev += 1;
+                        to_rumor.push_back((daemon_rev, delta));
+                    }
+                    1 => {
+                        // A peer types, with CRLF line breaks, never
+                        // inside one; it deletes whole chars, a line break
+                        // whole.
+                        let start = outside_crlf(&doc, r);
+                        let end = outside_crlf(&doc, r >> 20).max(start);
+                        let end = end.min(start + 3);
+                        let end = outside_crlf(&doc, end as u64).max(start);
+                        let hunk = Hunk {
+                            start,
+                            deleted: end - start,
+                            inserted: ins.replace('\n', "\r\n"),
+                        };
+                        doc = text_merge::apply(&doc, &[hunk]);
+                        to_editor.extend(sync.document_changed(&endings.view(&doc)));
+                    }
+                    2 => {
+                        if let Some(out) = to_editor.pop_front() {
+                            if out.revision == editor_rev {
+                                editor = apply_delta(&editor, &out.delta);
+                                daemon_rev += 1;
+                            }
+                        }
+                    }
+                    _ => {
+                        if let Some((rev, delta)) = to_rumor.pop_front() {
+                            take(&mut sync, &mut endings, &mut doc, &mut to_editor, rev, &delta);
+                        }
+                    }
+                }
+            }
+            while !to_rumor.is_empty() || !to_editor.is_empty() {
+                while let Some((rev, delta)) = to_rumor.pop_front() {
+                    take(&mut sync, &mut endings, &mut doc, &mut to_editor, rev, &delta);
+                }
+                while let Some(out) = to_editor.pop_front() {
+                    if out.revision == editor_rev {
+                        editor = apply_delta(&editor, &out.delta);
+                    }
+                }
+            }
+            let view = endings.view(&doc).into_owned();
+            prop_assert_eq!(&editor, &view);
+            prop_assert_eq!(sync.shadow(), view.as_str());
+            prop_assert_eq!(doc.matches('\n').count(), doc.matches("\r\n").count(), "{:?}", doc);
+            prop_assert!(!doc.replace("\r\n", "").contains('\r'), "{:?}", doc);
         }
     }
 }
