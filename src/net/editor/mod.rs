@@ -576,13 +576,13 @@ impl Driver {
                 return Err(invalid(e));
             }
         };
-        // The edits that were queued before this one go out now (the
-        // editor ignores them if stale; `resend` has them moved).
         let to_doc = open.endings.hunks_to_doc(to_doc);
         // Seen through `\r\n` as `\n`, the document may come out other
         // than the editor's text (a lone `\r` the edit put before a `\n`):
         // such an editor is brought in step again at the loop's turn.
         let translated = open.endings.is_crlf();
+        // The edits that were queued before this one go out now (the
+        // editor ignores them if stale; `resend` has them moved).
         let uri = open.uri.clone();
         for o in out {
             conn.notify_edit(&uri, o);
