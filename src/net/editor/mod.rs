@@ -16,15 +16,28 @@
 //!   JSON-RPC error; a stream that is not framed gets one and is closed.
 //! - Notifications to the editor: `edit {uri, revision, delta}` for every
 //!   change of the document the editor did not make, and `cursor {userid,
-//!   name, uri, ranges}` for peers' cursors.
+//!   name, uri, ranges}` for peers' cursors (`userid`: the replica id in
+//!   decimal, a string as teamtype's are: a 64-bit number does not survive
+//!   Lua's or JavaScript's numbers). A peer's range starts at its
+//!   selection's other end and ends at its cursor.
 //! - Each open editor has an [`ot::EditorSync`]: the two revision
 //!   counters, rumor's edits the editor has not acknowledged, and the
 //!   transform that lets an editor edit and a remote one cross.
+//! - An editor that opens a document holding `\r\n` with a buffer holding
+//!   none (Neovim, 'fileformat' dos) sees every `\r\n` as `\n`, and its
+//!   line breaks become `\r\n` (`line_endings`); chosen at `open`.
+//! - An editor's cursor goes to presence as one cursor and selection: the
+//!   first range, its end the cursor. Presence holds no more (its frame
+//!   has one cursor and one anchor; more would need a new wire version).
+//! - Edits from an editor are not undo steps of rumor's `undo`: the
+//!   protocol has no undo, the editor undoes with its own (an ordinary
+//!   edit here), and an edit both could revert would be reverted twice.
 //! - While an editor has the file open, its buffer is the truth: a save
 //!   to the file by another program is not merged (the file is written
 //!   over with the document again), see `file_binding`.
 
 pub mod framing;
+pub mod line_endings;
 pub mod ot;
 
 use std::collections::BTreeMap;
@@ -37,6 +50,7 @@ use serde_json::{json, Value};
 
 use crate::doc::{ReplicaId, VersionVector};
 
+use line_endings::LineEndings;
 use ot::{EditorSync, Lines, Outgoing, Position, Range, Replacement};
 
 use super::Driver;
@@ -70,10 +84,22 @@ pub fn socket_path(path: &Path) -> PathBuf {
 struct OpenFile {
     uri: String,
     sync: EditorSync,
+    /// Whether the editor sees `\r\n` as `\n` (`line_endings`).
+    endings: LineEndings,
     /// The document's version the editor is in step with.
     version: VersionVector,
-    /// Peers' cursors last sent: replica, name, char offset.
-    cursors: BTreeMap<ReplicaId, (String, Option<usize>)>,
+    /// Peers' cursors last sent.
+    cursors: BTreeMap<ReplicaId, PeerCursor>,
+}
+
+/// A peer's cursor as last sent to an editor: its name, and the char
+/// offsets in the document of the cursor and of the selection's other
+/// end (`None`: nothing selected).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PeerCursor {
+    name: String,
+    cursor: Option<usize>,
+    anchor: Option<usize>,
 }
 
 struct Connection {
@@ -471,7 +497,8 @@ impl Driver {
             None | Some(Value::Null) => text.clone(),
             Some(_) => return Err(invalid("`content` must be a string")),
         };
-        let (sync, first) = EditorSync::open(&content, &text);
+        let mut endings = LineEndings::for_editor(&content, &text);
+        let (sync, first) = EditorSync::open(&content, &endings.view(&text));
         let conn = bridge
             .connections
             .get_mut(&token)
@@ -479,6 +506,7 @@ impl Driver {
         conn.open = Some(OpenFile {
             uri: uri.to_string(),
             sync,
+            endings,
             version: doc.version(),
             cursors: BTreeMap::new(),
         });
@@ -534,7 +562,7 @@ impl Driver {
         // applies to its text.
         let mut out: Vec<Outgoing> = Vec::new();
         if open.version != version {
-            out.extend(open.sync.document_changed(&text));
+            out.extend(open.sync.document_changed(&open.endings.view(&text)));
             open.version = version;
         }
         let result = open.sync.editor_edit(revision, &delta);
@@ -548,6 +576,11 @@ impl Driver {
                 return Err(invalid(e));
             }
         };
+        let to_doc = open.endings.hunks_to_doc(to_doc);
+        // Seen through `\r\n` as `\n`, the document may come out other
+        // than the editor's text (a lone `\r` the edit put before a `\n`):
+        // such an editor is brought in step again at the loop's turn.
+        let translated = open.endings.is_crlf();
         // The edits that were queued before this one go out now (the
         // editor ignores them if stale; `resend` has them moved).
         let uri = open.uri.clone();
@@ -559,6 +592,7 @@ impl Driver {
             .connections
             .get_mut(&token)
             .and_then(|c| c.open.as_mut())
+            .filter(|_| !translated)
         {
             open.version = self.host.node().doc().version();
         }
@@ -593,11 +627,17 @@ impl Driver {
         else {
             return Err((NOT_OPEN, format!("{uri} is not open")));
         };
+        // Presence holds one cursor and its selection: the first range,
+        // its end being where the cursor is.
         if let Some(range) = ranges.first() {
             let lines = Lines::new(open.sync.shadow());
-            if let Ok(at) = lines.offset(range.end) {
-                let id = self.host.node().doc().id_at(at);
-                self.set_cursor(id);
+            if let (Ok(end), Ok(start)) = (lines.offset(range.end), lines.offset(range.start)) {
+                let doc = self.host.node().doc();
+                let end = open.endings.to_doc_offset(end);
+                let start = open.endings.to_doc_offset(start);
+                let cursor = doc.id_at(end);
+                let anchor = (start != end).then(|| doc.id_at(start));
+                self.set_selection(cursor, anchor);
             }
         }
         Ok((json!("ok"), Vec::new()))
@@ -619,40 +659,55 @@ impl Driver {
             if let Some(open) = conn.open.as_mut() {
                 if &open.version != version {
                     let text = text.get_or_insert_with(|| doc.text());
-                    sends.extend(open.sync.document_changed(text));
+                    sends.extend(open.sync.document_changed(&open.endings.view(text)));
                     open.version = version.clone();
                 }
                 let mut cursors = Vec::new();
                 let mut seen = BTreeMap::new();
+                let offset_of = |id: Option<crate::doc::Id>| match id {
+                    Some(id) => doc.position_of(id).map(|(at, _)| at),
+                    None => Some(doc.len()),
+                };
                 for p in &presences {
-                    let at = match p.cursor {
-                        Some(id) => doc.position_of(id).map(|(at, _)| at),
-                        None => Some(doc.len()),
-                    };
-                    seen.insert(p.replica, (p.name.clone(), at));
+                    let cursor = offset_of(p.cursor);
+                    let anchor = p.anchor.and_then(offset_of).filter(|&a| Some(a) != cursor);
+                    seen.insert(
+                        p.replica,
+                        PeerCursor {
+                            name: p.name.clone(),
+                            cursor,
+                            anchor,
+                        },
+                    );
                 }
                 if seen != open.cursors {
                     let lines = Lines::new(open.sync.shadow());
-                    for (replica, (name, at)) in &seen {
-                        if open.cursors.get(replica) == Some(&(name.clone(), *at)) {
+                    let position =
+                        |at: usize| -> Position { lines.position(open.endings.to_view_offset(at)) };
+                    for (replica, peer) in &seen {
+                        if open.cursors.get(replica) == Some(peer) {
                             continue;
                         }
-                        let ranges: Vec<Range> = at
+                        // The range's end is the cursor; its start the
+                        // selection's other end, which may come after it.
+                        let ranges: Vec<Range> = peer
+                            .cursor
                             .map(|at| {
-                                let p: Position = lines.position(at);
-                                vec![Range { start: p, end: p }]
+                                let end = position(at);
+                                let start = peer.anchor.map_or(end, position);
+                                vec![Range { start, end }]
                             })
                             .unwrap_or_default();
                         cursors.push(json!({
                             "jsonrpc": "2.0", "method": "cursor",
-                            "params": {"userid": replica.0, "name": name, "uri": open.uri, "ranges": ranges},
+                            "params": {"userid": replica.0.to_string(), "name": peer.name, "uri": open.uri, "ranges": ranges},
                         }));
                     }
-                    for (replica, (name, _)) in &open.cursors {
+                    for (replica, PeerCursor { name, .. }) in &open.cursors {
                         if !seen.contains_key(replica) {
                             cursors.push(json!({
                                 "jsonrpc": "2.0", "method": "cursor",
-                                "params": {"userid": replica.0, "name": name, "uri": open.uri, "ranges": []},
+                                "params": {"userid": replica.0.to_string(), "name": name, "uri": open.uri, "ranges": []},
                             }));
                         }
                     }
