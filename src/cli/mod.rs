@@ -346,6 +346,11 @@ fn start(args: &RunArgs) -> Result<(Driver, u64), ExitCode> {
             name: args.name.clone(),
             key: key.clone(),
             member_horizon: Duration::from_secs(args.member_horizon),
+            // With a group secret and nothing else, look for the group on
+            // the LAN before founding (the host decides whether this run
+            // is such a one). `--new` founds at once; a bound file's text
+            // is imported by a founder at start.
+            found_after: (!args.new && args.file.is_none()).then_some(node::FOUND_AFTER),
             ..node::Config::default()
         },
         data,
@@ -417,6 +422,13 @@ fn run(args: RunArgs) -> ExitCode {
     }
     if let Some(note) = discovery_note(driver.discovery()) {
         eprintln!("rumor: {note}");
+    }
+    if driver.node().is_founding() {
+        eprintln!(
+            "rumor: no --peer: looking for members of this group on the LAN for {} s; \
+             if none answers, this peer founds the document",
+            node::FOUND_AFTER.as_secs()
+        );
     }
     match driver.store() {
         Some(store) => eprintln!(

@@ -289,6 +289,21 @@ impl<S: Storage, N: Hosted> Host<S, N> {
             None => only_own,
         };
         node_config.joining |= config.join_if_new && !config.peers.is_empty() && newcomer;
+        // A replica with nothing but a group secret (no peer, no document,
+        // no history but its own edits) looks for its group on the LAN before it founds a
+        // document (see `node::join`, "Founding alone").
+        let alone = config.peers.is_empty()
+            && config.document == 0
+            && membership_document(&stored) == 0
+            && newcomer
+            && only_own
+            && node_config.key.is_some()
+            && node_config.discovery.is_some();
+        if alone && node_config.found_after.is_some() {
+            node_config.joining = true;
+        } else {
+            node_config.found_after = None;
+        }
         // An id kept in storage may have been used by a run whose ops this
         // storage no longer has (a restored backup): edit under a fresh one.
         node_config.id_used_before = store.is_some() && !recovered.created;
@@ -302,7 +317,7 @@ impl<S: Storage, N: Hosted> Host<S, N> {
             kept => kept,
         };
         if document == 0 && !node_config.joining && only_own {
-            document = new_document(doc.replica());
+            document = node::new_document(doc.replica());
         }
         node_config.document = document;
         let mut node = N::new(doc, node_config, rng, now);
@@ -646,10 +661,7 @@ impl<S: Storage, N: Hosted> Host<S, N> {
     }
 }
 
-/// A founder's new document id: made from its replica id (itself random),
-/// never 0. (Not from the node's random numbers, which the simulator's runs
-/// are reproduced from.)
-fn new_document(founder: crate::doc::ReplicaId) -> u32 {
-    let mixed = founder.0.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    ((mixed >> 32) as u32) | 1
+/// The document a stored membership names (0: none, or nothing stored).
+fn membership_document(stored: &Option<Membership>) -> u32 {
+    stored.as_ref().map_or(0, |m| m.document)
 }

@@ -95,11 +95,19 @@ impl Node {
             return;
         };
         self.announce_on_lan();
+        // A newcomer about to found is heard about three times within its
+        // delay, so that another one puts its own founding off in time (see
+        // `join.rs`, "Founding alone").
+        let interval = match self.config.found_after {
+            Some(wait) if self.is_founding() => interval.min(wait / 3),
+            _ => interval,
+        };
         let next = self.jittered(interval.max(Duration::from_millis(1)));
         self.timers.set(node_timer::DISCOVER, now + next);
     }
 
     fn announce_on_lan(&mut self) {
+        let founding = self.is_founding();
         let (Some(discovery), Some(keys)) = (&self.config.discovery, self.seal_keys.as_mut())
         else {
             return;
@@ -108,6 +116,7 @@ impl Node {
             sender: self.doc.replica(),
             document: self.document,
             port: discovery.port,
+            founding,
         };
         let id = SealId {
             epoch: self.config.epoch,
@@ -170,6 +179,9 @@ impl Node {
             return;
         }
         counts.heard += 1;
+        if announcement.founding {
+            self.heard_founding(now, announcement.sender);
+        }
         if announcement.port == 0
             || self.own_addrs.contains(&addr)
             || self.peers.contains_key(&addr)
@@ -236,6 +248,7 @@ mod tests {
             sender: ReplicaId(sender),
             document,
             port: 7002,
+            founding: false,
         };
         let mut keys = SealKeys::new(GroupKey::from_seed(seed));
         wire::seal_announcement(&mut keys, &a, SealId { epoch: 5, seq })
