@@ -70,6 +70,24 @@ fn multicast_interface_ips() -> Vec<Ipv4Addr> {
     Vec::new()
 }
 
+/// The index of the interface that holds `ip`, if one does. (Multicast
+/// groups are joined per interface, not per address: an interface whose
+/// address changes stays a member.)
+#[cfg(unix)]
+pub fn interface_index(ip: Ipv4Addr) -> Option<u32> {
+    let interfaces = nix::ifaddrs::getifaddrs().ok()?;
+    let name = interfaces
+        .filter(|i| i.address.and_then(|a| a.as_sockaddr_in().map(|s| s.ip())) == Some(ip))
+        .map(|i| i.interface_name)
+        .next()?;
+    nix::net::if_::if_nametoindex(name.as_str()).ok()
+}
+
+#[cfg(not(unix))]
+pub fn interface_index(_ip: Ipv4Addr) -> Option<u32> {
+    None
+}
+
 fn is_ipv6_link_local(ip: &IpAddr) -> bool {
     matches!(ip, IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80)
 }

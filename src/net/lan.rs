@@ -11,13 +11,14 @@
 //! now and then ([`LanSocket::refresh`]): when they change the node
 //! announces again.
 
+use std::collections::BTreeSet;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 
 use mio::net::UdpSocket;
-use socket2::{Domain, Protocol, SockRef, Socket, Type};
+use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockRef, Socket, Type};
 
-use super::interfaces::multicast_interfaces;
+use super::interfaces::{interface_index, multicast_interfaces};
 
 /// The multicast group of announcements: administratively scoped (RFC
 /// 2365), and sent with TTL 1, so never routed off the link.
@@ -34,8 +35,12 @@ pub struct LanSocket {
     socket: UdpSocket,
     /// The address the peer listens on: which interfaces are ours.
     listen: SocketAddr,
-    /// Interfaces the group is joined on and announcements go out on.
+    /// Interface addresses announcements go out on (one per interface).
     interfaces: Vec<Ipv4Addr>,
+    /// Indexes of the interfaces the group is joined on. (By index: an
+    /// interface whose address changes stays a member, and joining it
+    /// again under its new address would fail.)
+    joined: BTreeSet<u32>,
 }
 
 impl LanSocket {
@@ -62,6 +67,7 @@ impl LanSocket {
             socket: UdpSocket::from_std(std),
             listen,
             interfaces: Vec::new(),
+            joined: BTreeSet::new(),
         };
         lan.refresh();
         Ok(lan)
@@ -79,25 +85,34 @@ impl LanSocket {
     /// Looks at the interfaces again: joins the group on new ones, leaves
     /// it on those gone. True if they changed (announce again).
     pub fn refresh(&mut self) -> bool {
-        let now = multicast_interfaces(self.listen);
-        if now == self.interfaces {
-            return false;
-        }
+        let now: Vec<(Ipv4Addr, u32)> = multicast_interfaces(self.listen)
+            .into_iter()
+            .filter_map(|ip| Some((ip, interface_index(ip)?)))
+            .collect();
         let sock = SockRef::from(&self.socket);
-        for gone in self.interfaces.iter().filter(|i| !now.contains(i)) {
-            let _ = sock.leave_multicast_v4(&DISCOVERY_GROUP, gone);
+        let indexes: BTreeSet<u32> = now.iter().map(|&(_, index)| index).collect();
+        for &gone in self.joined.difference(&indexes) {
+            let _ =
+                sock.leave_multicast_v4_n(&DISCOVERY_GROUP, &InterfaceIndexOrAddress::Index(gone));
         }
-        let mut joined = Vec::with_capacity(now.len());
-        for iface in now {
-            let already = self.interfaces.contains(&iface);
+        self.joined.retain(|i| indexes.contains(i));
+        let mut interfaces = Vec::with_capacity(now.len());
+        let mut sent_on = BTreeSet::new();
+        for (ip, index) in now {
             // (A join fails on an interface that takes no multicast: it
             // is left out, and tried again at the next refresh.)
-            if already || sock.join_multicast_v4(&DISCOVERY_GROUP, &iface).is_ok() {
-                joined.push(iface);
+            let joined = self.joined.contains(&index)
+                || sock
+                    .join_multicast_v4_n(&DISCOVERY_GROUP, &InterfaceIndexOrAddress::Index(index))
+                    .is_ok();
+            // Sent once per interface, from its first address.
+            if joined && sent_on.insert(index) {
+                self.joined.insert(index);
+                interfaces.push(ip);
             }
         }
-        let changed = joined != self.interfaces;
-        self.interfaces = joined;
+        let changed = interfaces != self.interfaces;
+        self.interfaces = interfaces;
         changed
     }
 
