@@ -289,19 +289,19 @@ impl<S: Storage, N: Hosted> Host<S, N> {
             None => only_own,
         };
         node_config.joining |= config.join_if_new && !config.peers.is_empty() && newcomer;
-        // A replica with nothing but a group secret (no peer, no document,
-        // no history but its own edits) looks for its group on the LAN before it founds a
-        // document (see `node::join`, "Founding alone").
-        let alone = config.peers.is_empty()
-            && config.document == 0
-            && membership_document(&stored) == 0
+        // A replica with nothing but a group secret (no peer, no history
+        // but its own edits) looks for its group on the LAN: if it knows of
+        // no document either, it founds one when it meets no member in
+        // time (see `node::join`, "Founding alone"); if it does (it heard
+        // of one in an earlier run), it waits for a member of it.
+        let on_lan_alone = config.peers.is_empty()
             && newcomer
             && only_own
             && node_config.key.is_some()
-            && node_config.discovery.is_some();
-        if alone && node_config.found_after.is_some() {
-            node_config.joining = true;
-        } else {
+            && node_config.discovery.is_some()
+            && node_config.found_after.is_some();
+        node_config.joining |= on_lan_alone;
+        if !on_lan_alone || config.document != 0 || membership_document(&stored) != 0 {
             node_config.found_after = None;
         }
         // An id kept in storage may have been used by a run whose ops this

@@ -12,7 +12,12 @@
 //! `founding` flag, and:
 //!
 //! - a member that hears it probes it, and it joins that member's document
-//!   as any newcomer does (a snapshot; its own edits are re-made);
+//!   as any newcomer does (a snapshot; its own edits are re-made). Once
+//!   it has heard of a document at all (an announcement or a datagram
+//!   naming one), it founds none: it waits for a member of that document,
+//!   however long, as a newcomer with a ticket does, and its announcements
+//!   name that document, so other founding newcomers that hear only it
+//!   wait too (a partition must not split the group into two documents);
 //! - if no member has let it join `found_after` after it started, it
 //!   founds a document itself ([`new_document`] of its replica id) and
 //!   announces it at once;
@@ -21,9 +26,11 @@
 //!   the other announce as founding (and while datagrams of a document
 //!   reach it: a member is letting it join), so the one with the greatest
 //!   id founds and the others join it (they met it by its announcements,
-//!   and ask it to join until it can answer). While it waits, a founding
-//!   newcomer announces about three times per `found_after`, so a live one
-//!   is always heard within the delay.
+//!   and ask it to join until it can answer; its first datagram naming its
+//!   document ends their own wait). While it waits, a founding
+//!   newcomer announces about twice a second (at least three times per
+//!   `found_after`), so a live one is heard within the delay even when
+//!   some announcements are lost.
 //!
 //! The order is fixed by replica ids, not by time: every run with the same
 //! seed makes the same choice. What it does not cover: two replicas that
@@ -99,9 +106,8 @@ impl Node {
     /// ids) takes the first one a peer names.
     pub(super) fn same_document(&mut self, from: SocketAddr, document: u32) -> bool {
         self.datagram_document = document;
-        if document != 0 && !self.joined {
-            // A member is talking to us: it may be letting us join.
-            self.defer_founding(self.last_now);
+        if document != 0 {
+            self.document_exists(document);
         }
         if document == 0 || document == self.document {
             return true;
@@ -138,14 +144,24 @@ impl Node {
         }
     }
 
-    /// Puts founding off for another `found_after` from `now` (a newcomer
-    /// about to found with a greater id was heard, or a member is talking
-    /// to us).
+    /// Puts founding off for another `found_after` from `now`.
     pub(super) fn defer_founding(&mut self, now: Time) {
         if let (Some(wait), Some(at)) =
             (self.config.found_after, self.timers.get(node_timer::FOUND))
         {
             self.timers.set(node_timer::FOUND, at.max(now + wait));
+        }
+    }
+
+    /// An authentic datagram or announcement named `document`: the group
+    /// has one, so a founding newcomer founds none and waits for a member
+    /// of that one, as a newcomer given a ticket does: its announcements
+    /// name it from now on, so that other founding newcomers that hear
+    /// only it learn of the document too (see "Founding alone").
+    pub(super) fn document_exists(&mut self, document: u32) {
+        if self.is_founding() {
+            self.timers.clear(node_timer::FOUND);
+            self.document = document;
         }
     }
 
@@ -608,6 +624,33 @@ mod tests {
             "then founds, as nobody is left to wait for"
         );
         assert_ne!(lan.nodes[0].document(), lan.nodes[1].document());
+    }
+
+    #[test]
+    fn once_it_heard_of_a_document_it_waits_for_a_member_however_long() {
+        // It hears one announcement of a member, and then nothing (a
+        // partition): it must not found a second document meanwhile.
+        let mut m = member(1, "the group's text");
+        m.handle_timeout(Time::ZERO);
+        let announcement = m.poll_transmit().expect("announces at start");
+        assert_eq!(announcement.to, group());
+        let mut lan = Lan::new(vec![with_secret_only(9)]);
+        let from = SocketAddr::from((ip(1), LAN_PORT));
+        lan.nodes[0].handle_datagram(Time::ZERO, from, &announcement.bytes);
+        assert!(!lan.nodes[0].is_founding());
+        lan.run_until(secs(120));
+        assert_eq!(lan.founded(0), 0);
+        assert!(!lan.nodes[0].is_joined());
+        // It waits for that document, and says so when it announces.
+        assert_eq!(lan.nodes[0].document(), DOC);
+        let mut keys = crate::wire::SealKeys::new(GroupKey::from_seed(7));
+        let mut w = lan.nodes.remove(0);
+        w.addresses_changed(secs(120));
+        w.handle_timeout(secs(120));
+        let sent = w.poll_transmit().expect("an announcement");
+        let read = crate::wire::read_announcement(&sent.bytes).unwrap();
+        assert_eq!((read.document, read.founding), (DOC, false));
+        assert!(read.open(&mut keys).is_ok());
     }
 
     #[test]
