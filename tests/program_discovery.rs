@@ -17,6 +17,8 @@
 //!   else there: they make one document between them.
 //! - A's address changes after it printed a ticket: A announces itself
 //!   again, and B joins with the stale ticket.
+//! - On links with no IPv4 address at all, peers listening on `[::]` find
+//!   each other by IPv6 link-local announcements.
 
 mod program_support;
 
@@ -39,9 +41,11 @@ struct Lan {
 }
 
 /// Makes namespaces `{tag}a..` for `names`, each with a veth `{tag}v{name}`
-/// to a bridge in `{tag}br`, at `{subnet}.1`, `.2`, ... Returns `Err` if
-/// `ip netns` cannot be used at all (the test is then skipped).
-fn lan(tag: &str, subnet: &str, names: &[&str]) -> Result<Lan, String> {
+/// to a bridge in `{tag}br`, at `{subnet}.1`, `.2`, ... (with no subnet,
+/// no IPv4 address at all: IPv6 link-local ones only, usable at once).
+/// Returns `Err` if `ip netns` cannot be used at all (the test is then
+/// skipped).
+fn lan(tag: &str, subnet: Option<&str>, names: &[&str]) -> Result<Lan, String> {
     let bridge_ns = format!("{tag}br");
     let mut guard = Namespaces::default();
     ip(&["netns", "add", &bridge_ns])?;
@@ -63,8 +67,15 @@ fn lan(tag: &str, subnet: &str, names: &[&str]) -> Result<Lan, String> {
         must(&["link", "set", &outside, "netns", &bridge_ns]);
         must(&["-n", &bridge_ns, "link", "set", &outside, "master", "br0"]);
         must(&["-n", &bridge_ns, "link", "set", &outside, "up"]);
-        let addr = format!("{subnet}.{}/24", i + 1);
-        must(&["-n", &ns, "addr", "add", &addr, "dev", &inside]);
+        if let Some(subnet) = subnet {
+            let addr = format!("{subnet}.{}/24", i + 1);
+            must(&["-n", &ns, "addr", "add", &addr, "dev", &inside]);
+        } else {
+            // (No duplicate address detection: the link-local address is
+            // usable as soon as the link is up.)
+            let dad = format!("net.ipv6.conf.{inside}.accept_dad=0");
+            must(&["netns", "exec", &ns, "sysctl", "-qw", &dad]);
+        }
         must(&["-n", &ns, "link", "set", "lo", "up"]);
         must(&["-n", &ns, "link", "set", &inside, "up"]);
         peers.push(ns);
@@ -127,7 +138,7 @@ fn members_find_each_other_on_a_lan_and_another_document_stays_apart() {
         return skip(WHAT, "not root");
     }
     let tag = format!("rmd{}", std::process::id() % 100_000);
-    let lan = match lan(&tag, SUBNET, &["a", "b", "c", "d"]) {
+    let lan = match lan(&tag, Some(SUBNET), &["a", "b", "c", "d"]) {
         Ok(lan) => lan,
         Err(e) => return skip(WHAT, &e),
     };
@@ -206,7 +217,7 @@ fn peers_with_only_the_secret_join_the_document_on_the_lan() {
     if !is_root() {
         return skip(WHAT, "not root");
     }
-    let lan = match lan(&tag('s'), SUBNET, &["a", "b", "c", "d"]) {
+    let lan = match lan(&tag('s'), Some(SUBNET), &["a", "b", "c", "d"]) {
         Ok(lan) => lan,
         Err(e) => return skip(WHAT, &e),
     };
@@ -263,7 +274,7 @@ fn two_peers_started_at_once_with_only_the_secret_make_one_document() {
     if !is_root() {
         return skip(WHAT, "not root");
     }
-    let lan = match lan(&tag('t'), SUBNET, &["e", "f"]) {
+    let lan = match lan(&tag('t'), Some(SUBNET), &["e", "f"]) {
         Ok(lan) => lan,
         Err(e) => return skip(WHAT, &e),
     };
@@ -309,7 +320,7 @@ fn a_ticket_still_joins_after_the_inviter_s_address_changed() {
         return skip(WHAT, "not root");
     }
     let tag = tag('c');
-    let lan = match lan(&tag, SUBNET, &["a", "b"]) {
+    let lan = match lan(&tag, Some(SUBNET), &["a", "b"]) {
         Ok(lan) => lan,
         Err(e) => return skip(WHAT, &e),
     };
@@ -362,5 +373,46 @@ fn a_ticket_still_joins_after_the_inviter_s_address_changed() {
     });
     let new = format!("{SUBNET}.21:7001");
     assert!(peer_addrs(&mut b).contains(&new), "{:?}", b.ok("peers"));
+    drop((a, b));
+}
+
+#[test]
+fn without_ipv4_peers_find_each_other_by_ipv6_link_local_announcements() {
+    if !is_root() {
+        return skip(WHAT, "not root");
+    }
+    let lan = match lan(&tag('6'), None, &["a", "b"]) {
+        Ok(lan) => lan,
+        Err(e) => return skip(WHAT, &e),
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path();
+    let on_v6 = |name: &str, ns: &str| spec(name, ns).listen("[::]:7001".parse().unwrap());
+    let mut a = Peer::start(on_v6("a", &lan.peers[0]).arg("--new"), logs);
+    a.insert(0, "from a. ");
+    let reply = a.cmd("invite");
+    assert!(reply.is_ok(), "{reply:?}");
+    // The ticket can list no address of A's link (link-local ones need an
+    // interface to be of use): only loopback, B's own.
+    let ticket = Ticket::decode(&reply.body[0]).unwrap();
+    assert!(
+        ticket.addrs.iter().all(|a| a.ip().is_loopback()),
+        "{ticket:?}"
+    );
+    let line = a.status_value("discovery");
+    assert!(line.starts_with("on (fe80::"), "{line}");
+    let mut b = Peer::start(
+        on_v6("b", &lan.peers[1]).arg("--join").arg(&reply.body[0]),
+        logs,
+    );
+    wait_until(&mut b, "join", |b| b.text().contains("from a."));
+    b.insert(0, "from b. ");
+    converge(&mut [&mut a, &mut b], CONVERGE, logs, |t| {
+        t.contains("from a.") && t.contains("from b.")
+    });
+    // B reached A at its link-local address, found by discovery.
+    let peers = peer_addrs(&mut b);
+    assert!(peers.iter().any(|p| p.starts_with("[fe80::")), "{peers:?}");
+    assert!(discovery_count(&mut a, "peers found") >= 1);
     drop((a, b));
 }

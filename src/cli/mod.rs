@@ -420,7 +420,8 @@ fn run(args: RunArgs) -> ExitCode {
             driver.local_addr()
         ),
     }
-    if let Some(note) = discovery_note(driver.discovery()) {
+    let group = crate::net::discovery_addr_for(driver.local_addr());
+    if let Some(note) = discovery_note(driver.discovery(), group) {
         eprintln!("rumor: {note}");
     }
     if driver.node().is_founding() {
@@ -491,11 +492,10 @@ fn run(args: RunArgs) -> ExitCode {
 
 /// What `rumor` says at start about LAN discovery (nothing when it was
 /// turned off with `--no-discovery`).
-fn discovery_note(state: &DiscoveryState) -> Option<String> {
+fn discovery_note(state: &DiscoveryState, group: SocketAddr) -> Option<String> {
     match state {
         DiscoveryState::On(interfaces) if interfaces.is_empty() => Some(format!(
-            "LAN discovery on ({}), but no interface takes multicast yet; looked at again every few seconds",
-            crate::net::discovery_addr()
+            "LAN discovery on ({group}), but no interface takes multicast yet; looked at again every few seconds",
         )),
         DiscoveryState::On(interfaces) => Some(format!(
             "LAN discovery on: announcing this peer to members of its document on {} ({})",
@@ -504,7 +504,7 @@ fn discovery_note(state: &DiscoveryState) -> Option<String> {
                 .map(|i| i.to_string())
                 .collect::<Vec<_>>()
                 .join(", "),
-            crate::net::discovery_addr()
+            group
         )),
         DiscoveryState::Off => None,
         DiscoveryState::NoSecret => Some(
