@@ -199,6 +199,8 @@ fn edit(args: RunArgs) -> ExitCode {
         note.push_str("; no --secret-file: anyone who can reach the port can edit");
     } else if args.new {
         note.push_str("; a new private document: Esc, then invite, for a ticket");
+    } else if driver.node().is_founding() {
+        note.push_str("; looking for the group on the LAN (founds the document in a few seconds if none answers)");
     }
     match crate::tui::run(&mut driver, note) {
         Ok(()) => ExitCode::SUCCESS,

@@ -497,6 +497,12 @@ fn invite(driver: &Driver) -> Reply {
              start it with --new (a fresh private document) or --secret-file F",
         );
     };
+    if node.is_founding() {
+        return Reply::error(
+            "this peer is still looking for its group on the LAN: it joins a member that \
+             answers, or founds the document within a few seconds; invite then",
+        );
+    }
     if node.document() == 0 {
         return Reply::error(
             "this peer has not joined its document yet (no member has sent it a copy): \
