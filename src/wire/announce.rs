@@ -302,11 +302,25 @@ mod tests {
             packet: 0,
             document: sample().document,
         };
-        let mut datagram = Vec::new();
-        // (Packet number and one payload byte: as long as a port.)
-        crate::wire::seal_with(&GroupKey::from_seed(1), &header, id(), &[0], &mut datagram);
-        datagram[..2].copy_from_slice(&ANNOUNCE_MAGIC);
-        let opened = read_announcement(&datagram).and_then(|read| read.open(&mut keys(1)));
-        assert!(opened.is_err(), "{opened:?}");
+        // (Epoch 1 reads as the founding flag, the sequence as the epoch,
+        // the encrypted packet number as the sequence: one payload length
+        // makes the rest as long as a port and a tag.)
+        let id = SealId { epoch: 1, seq: 300 };
+        let read_as_announcement = (0..12).find_map(|len| {
+            let mut datagram = Vec::new();
+            let payload = vec![0; len];
+            crate::wire::seal_with(
+                &GroupKey::from_seed(1),
+                &header,
+                id,
+                &payload,
+                &mut datagram,
+            );
+            datagram[..2].copy_from_slice(&ANNOUNCE_MAGIC);
+            read_announcement(&datagram)
+                .is_ok()
+                .then(|| read_announcement(&datagram).and_then(|read| read.open(&mut keys(1))))
+        });
+        assert_eq!(read_as_announcement, Some(Err(DecodeError::BadTag)));
     }
 }
