@@ -23,9 +23,8 @@
 //!   announces it at once;
 //! - two such newcomers that hear each other do not both found: the one
 //!   with the smaller replica id puts its own founding off while it hears
-//!   the other announce as founding (and while datagrams of a document
-//!   reach it: a member is letting it join), so the one with the greatest
-//!   id founds and the others join it (they met it by its announcements,
+//!   the other announce as founding, so the one with the greatest id
+//!   founds and the others join it (they met it by its announcements,
 //!   and ask it to join until it can answer; its first datagram naming its
 //!   document ends their own wait). While it waits, a founding
 //!   newcomer announces about twice a second (at least three times per
