@@ -46,6 +46,7 @@ fn announcements(document: u32, key_seed: u64) -> Vec<Vec<u8>> {
                 sender: ReplicaId(0xbb67_ae85_84ca_a73b),
                 document,
                 port: 7002,
+                founding: false,
             };
             wire::seal_announcement(&mut keys, &a, SealId { epoch: 9, seq })
         })

@@ -4,10 +4,21 @@
 //! elsewhere it says it is skipped, and with `RUMOR_REQUIRE_NETNS=1` (set
 //! in CI) a skip is a failure.
 //!
-//! A founds a private document; B and C join it with a ticket whose only
-//! address reaches nobody, so they can meet A only by discovery. D founds
-//! another document on the same bridge: its announcements and theirs are
-//! heard, counted and dropped, and nothing else passes between them.
+//! Each test makes its own bridge and namespaces (its own subnet), so the
+//! tests run side by side:
+//!
+//! - A founds a private document; B and C join it with a ticket whose only
+//!   address reaches nobody, so they can meet A only by discovery. D founds
+//!   another document on the same bridge: its announcements and theirs are
+//!   heard, counted and dropped, and nothing else passes between them.
+//! - B and C start with A's group secret and nothing else (no `--peer`, no
+//!   ticket): they join A's document, and D's stays apart.
+//! - Two peers start at once with one secret and nothing else, nobody
+//!   else there: they make one document between them.
+//! - A's address changes after it printed a ticket: A announces itself
+//!   again, and B joins with the stale ticket.
+//! - On links with no IPv4 address at all, peers listening on `[::]` find
+//!   each other by IPv6 link-local announcements.
 
 mod program_support;
 
@@ -20,6 +31,7 @@ use rumor::wire::Ticket;
 
 const WHAT: &str = "netns LAN discovery test";
 const CONVERGE: Duration = Duration::from_secs(30);
+/// The subnet of the first test; each test has its own.
 const SUBNET: &str = "10.231.9";
 
 /// The namespaces: one per peer, and the bridge's.
@@ -28,10 +40,12 @@ struct Lan {
     _guard: Namespaces,
 }
 
-/// Makes namespaces `{tag}a..` for `names`, each with a veth to a bridge
-/// in `{tag}br`, at 10.231.9.1, .2, ... Returns `Err` if `ip netns` cannot
-/// be used at all (the test is then skipped).
-fn lan(tag: &str, names: &[&str]) -> Result<Lan, String> {
+/// Makes namespaces `{tag}a..` for `names`, each with a veth `{tag}v{name}`
+/// to a bridge in `{tag}br`, at `{subnet}.1`, `.2`, ... (with no subnet,
+/// no IPv4 address at all: IPv6 link-local ones only, usable at once).
+/// Returns `Err` if `ip netns` cannot be used at all (the test is then
+/// skipped).
+fn lan(tag: &str, subnet: Option<&str>, names: &[&str]) -> Result<Lan, String> {
     let bridge_ns = format!("{tag}br");
     let mut guard = Namespaces::default();
     ip(&["netns", "add", &bridge_ns])?;
@@ -53,8 +67,15 @@ fn lan(tag: &str, names: &[&str]) -> Result<Lan, String> {
         must(&["link", "set", &outside, "netns", &bridge_ns]);
         must(&["-n", &bridge_ns, "link", "set", &outside, "master", "br0"]);
         must(&["-n", &bridge_ns, "link", "set", &outside, "up"]);
-        let addr = format!("{SUBNET}.{}/24", i + 1);
-        must(&["-n", &ns, "addr", "add", &addr, "dev", &inside]);
+        if let Some(subnet) = subnet {
+            let addr = format!("{subnet}.{}/24", i + 1);
+            must(&["-n", &ns, "addr", "add", &addr, "dev", &inside]);
+        } else {
+            // (No duplicate address detection: the link-local address is
+            // usable as soon as the link is up.)
+            let dad = format!("net.ipv6.conf.{inside}.accept_dad=0");
+            must(&["netns", "exec", &ns, "sysctl", "-qw", &dad]);
+        }
         must(&["-n", &ns, "link", "set", "lo", "up"]);
         must(&["-n", &ns, "link", "set", &inside, "up"]);
         peers.push(ns);
@@ -117,7 +138,7 @@ fn members_find_each_other_on_a_lan_and_another_document_stays_apart() {
         return skip(WHAT, "not root");
     }
     let tag = format!("rmd{}", std::process::id() % 100_000);
-    let lan = match lan(&tag, &["a", "b", "c", "d"]) {
+    let lan = match lan(&tag, Some(SUBNET), &["a", "b", "c", "d"]) {
         Ok(lan) => lan,
         Err(e) => return skip(WHAT, &e),
     };
@@ -178,4 +199,220 @@ fn members_find_each_other_on_a_lan_and_another_document_stays_apart() {
         assert!(found.contains(&m.to_string()), "a knows {found:?}");
     }
     drop((a, b, c, d));
+}
+
+/// The tag of a test's namespaces: the process and the test (`which`).
+fn tag(which: char) -> String {
+    format!("rm{which}{}", std::process::id() % 100_000)
+}
+
+/// Whether `peer` told it founded a document (the `Event::Founded` notice).
+fn founded(peer: &Peer) -> bool {
+    peer.stderr().contains("founded document")
+}
+
+#[test]
+fn peers_with_only_the_secret_join_the_document_on_the_lan() {
+    const SUBNET: &str = "10.231.10";
+    if !is_root() {
+        return skip(WHAT, "not root");
+    }
+    let lan = match lan(&tag('s'), Some(SUBNET), &["a", "b", "c", "d"]) {
+        Ok(lan) => lan,
+        Err(e) => return skip(WHAT, &e),
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path();
+    let a_data = tmp.path().join("a-data");
+
+    // A's group secret, kept by --new in its data directory, is all B and
+    // C are given.
+    let mut a = Peer::start(spec("a", &lan.peers[0]).arg("--new").data(&a_data), logs);
+    a.insert(0, "from a. ");
+    let secret = a_data.join("secret");
+    assert!(secret.exists());
+    let mut d = Peer::start(spec("d", &lan.peers[3]).arg("--new"), logs);
+    d.insert(0, "d's own text");
+    let with_secret = |name: &str, ns: &str| {
+        spec(name, ns)
+            .arg("--secret-file")
+            .arg(secret.to_str().unwrap())
+    };
+    let mut b = Peer::start(with_secret("b", &lan.peers[1]), logs);
+    let mut c = Peer::start(with_secret("c", &lan.peers[2]), logs);
+    assert!(
+        b.stderr()
+            .contains("looking for members of this group on the LAN"),
+        "{}",
+        b.stderr()
+    );
+    wait_until(&mut b, "join", |b| b.text().contains("from a."));
+    wait_until(&mut c, "join", |c| c.text().contains("from a."));
+    b.insert(0, "from b. ");
+    c.insert(0, "from c. ");
+    converge(&mut [&mut a, &mut b, &mut c], CONVERGE, logs, |t| {
+        t.contains("from a.") && t.contains("from b.") && t.contains("from c.")
+    });
+    let document = a.status_value("document");
+    for p in [&mut b, &mut c] {
+        assert_eq!(p.status_value("document"), document, "{}", p.spec.name);
+        assert!(!founded(p), "{}: {}", p.spec.name, p.stderr());
+    }
+    // D, another document on the same bridge, saw nothing of theirs.
+    assert_eq!(d.text(), "d's own text");
+    assert!(peer_addrs(&mut d).is_empty(), "{:?}", d.ok("peers"));
+    let d_addr = format!("{SUBNET}.4:7001");
+    for p in [&mut a, &mut b, &mut c] {
+        assert!(!peer_addrs(p).contains(&d_addr), "{}", p.spec.name);
+    }
+    drop((a, b, c, d));
+}
+
+#[test]
+fn two_peers_started_at_once_with_only_the_secret_make_one_document() {
+    const SUBNET: &str = "10.231.11";
+    if !is_root() {
+        return skip(WHAT, "not root");
+    }
+    let lan = match lan(&tag('t'), Some(SUBNET), &["e", "f"]) {
+        Ok(lan) => lan,
+        Err(e) => return skip(WHAT, &e),
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path();
+    let secret = tmp.path().join("secret");
+    let keygen = std::process::Command::new(rumor_bin())
+        .arg("keygen")
+        .arg(&secret)
+        .output()
+        .unwrap();
+    assert!(keygen.status.success(), "{keygen:?}");
+    let with_secret = |name: &str, ns: &str| {
+        spec(name, ns)
+            .arg("--secret-file")
+            .arg(secret.to_str().unwrap())
+    };
+    let mut e = Peer::start(with_secret("e", &lan.peers[0]), logs);
+    let mut f = Peer::start(with_secret("f", &lan.peers[1]), logs);
+    // Typed while they look for each other: kept either way.
+    e.insert(0, "from e. ");
+    f.insert(0, "from f. ");
+    converge(&mut [&mut e, &mut f], CONVERGE, logs, |t| {
+        t.contains("from e.") && t.contains("from f.")
+    });
+    let document = e.status_value("document");
+    assert!(!document.contains("none"), "{document}");
+    assert_eq!(f.status_value("document"), document);
+    // Exactly one of them founded it; the other joined.
+    assert!(
+        founded(&e) != founded(&f),
+        "e: {}\nf: {}",
+        e.stderr(),
+        f.stderr()
+    );
+    drop((e, f));
+}
+
+#[test]
+fn a_ticket_still_joins_after_the_inviter_s_address_changed() {
+    const SUBNET: &str = "10.231.12";
+    if !is_root() {
+        return skip(WHAT, "not root");
+    }
+    let tag = tag('c');
+    let lan = match lan(&tag, Some(SUBNET), &["a", "b"]) {
+        Ok(lan) => lan,
+        Err(e) => return skip(WHAT, &e),
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path();
+    let mut a = Peer::start(spec("a", &lan.peers[0]).arg("--new"), logs);
+    a.insert(0, "from a. ");
+    let reply = a.cmd("invite");
+    assert!(reply.is_ok(), "{reply:?}");
+    let ticket = reply.body[0].clone();
+    let old = format!("{SUBNET}.1:7001");
+    let decoded = Ticket::decode(&ticket).unwrap();
+    assert!(decoded.addrs.contains(&old.parse().unwrap()), "{decoded:?}");
+    // A moves: its address in the ticket is given up for another.
+    let announced = discovery_count(&mut a, "announced");
+    let dev = format!("{tag}va");
+    let ns = &lan.peers[0];
+    // (Deleted first: deleting a primary address deletes the secondary
+    // ones of its subnet too.)
+    ip(&[
+        "-n",
+        ns,
+        "addr",
+        "del",
+        &format!("{SUBNET}.1/24"),
+        "dev",
+        &dev,
+    ])
+    .unwrap();
+    ip(&[
+        "-n",
+        ns,
+        "addr",
+        "add",
+        &format!("{SUBNET}.21/24"),
+        "dev",
+        &dev,
+    ])
+    .unwrap();
+    // It notices, and announces itself again well before the next
+    // periodic announcement (about 30 s).
+    wait_until(&mut a, "announcement after the address change", |a| {
+        discovery_count(a, "announced") > announced
+    });
+    let mut b = Peer::start(spec("b", &lan.peers[1]).arg("--join").arg(&ticket), logs);
+    wait_until(&mut b, "join", |b| b.text().contains("from a."));
+    b.insert(0, "from b. ");
+    converge(&mut [&mut a, &mut b], CONVERGE, logs, |t| {
+        t.contains("from a.") && t.contains("from b.")
+    });
+    let new = format!("{SUBNET}.21:7001");
+    assert!(peer_addrs(&mut b).contains(&new), "{:?}", b.ok("peers"));
+    drop((a, b));
+}
+
+#[test]
+fn without_ipv4_peers_find_each_other_by_ipv6_link_local_announcements() {
+    if !is_root() {
+        return skip(WHAT, "not root");
+    }
+    let lan = match lan(&tag('6'), None, &["a", "b"]) {
+        Ok(lan) => lan,
+        Err(e) => return skip(WHAT, &e),
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path();
+    let on_v6 = |name: &str, ns: &str| spec(name, ns).listen("[::]:7001".parse().unwrap());
+    let mut a = Peer::start(on_v6("a", &lan.peers[0]).arg("--new"), logs);
+    a.insert(0, "from a. ");
+    let reply = a.cmd("invite");
+    assert!(reply.is_ok(), "{reply:?}");
+    // The ticket can list no address of A's link (link-local ones need an
+    // interface to be of use): only loopback, B's own.
+    let ticket = Ticket::decode(&reply.body[0]).unwrap();
+    assert!(
+        ticket.addrs.iter().all(|a| a.ip().is_loopback()),
+        "{ticket:?}"
+    );
+    let line = a.status_value("discovery");
+    assert!(line.starts_with("on (fe80::"), "{line}");
+    let mut b = Peer::start(
+        on_v6("b", &lan.peers[1]).arg("--join").arg(&reply.body[0]),
+        logs,
+    );
+    wait_until(&mut b, "join", |b| b.text().contains("from a."));
+    b.insert(0, "from b. ");
+    converge(&mut [&mut a, &mut b], CONVERGE, logs, |t| {
+        t.contains("from a.") && t.contains("from b.")
+    });
+    // B reached A at its link-local address, found by discovery.
+    let peers = peer_addrs(&mut b);
+    assert!(peers.iter().any(|p| p.starts_with("[fe80::")), "{peers:?}");
+    assert!(discovery_count(&mut a, "peers found") >= 1);
+    drop((a, b));
 }

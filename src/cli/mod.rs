@@ -199,6 +199,8 @@ fn edit(args: RunArgs) -> ExitCode {
         note.push_str("; no --secret-file: anyone who can reach the port can edit");
     } else if args.new {
         note.push_str("; a new private document: Esc, then invite, for a ticket");
+    } else if driver.node().is_founding() {
+        note.push_str("; looking for the group on the LAN (founds the document in a few seconds if none answers)");
     }
     match crate::tui::run(&mut driver, note) {
         Ok(()) => ExitCode::SUCCESS,
@@ -346,6 +348,11 @@ fn start(args: &RunArgs) -> Result<(Driver, u64), ExitCode> {
             name: args.name.clone(),
             key: key.clone(),
             member_horizon: Duration::from_secs(args.member_horizon),
+            // With a group secret and nothing else, look for the group on
+            // the LAN before founding (the host decides whether this run
+            // is such a one). `--new` founds at once; a bound file's text
+            // is imported by a founder at start.
+            found_after: (!args.new && args.file.is_none()).then_some(node::FOUND_AFTER),
             ..node::Config::default()
         },
         data,
@@ -415,8 +422,16 @@ fn run(args: RunArgs) -> ExitCode {
             driver.local_addr()
         ),
     }
-    if let Some(note) = discovery_note(driver.discovery()) {
+    let group = crate::net::discovery_addr_for(driver.local_addr());
+    if let Some(note) = discovery_note(driver.discovery(), group) {
         eprintln!("rumor: {note}");
+    }
+    if driver.node().is_founding() {
+        eprintln!(
+            "rumor: no --peer: looking for members of this group on the LAN for {} s; \
+             if none answers, this peer founds the document",
+            node::FOUND_AFTER.as_secs()
+        );
     }
     match driver.store() {
         Some(store) => eprintln!(
@@ -479,11 +494,10 @@ fn run(args: RunArgs) -> ExitCode {
 
 /// What `rumor` says at start about LAN discovery (nothing when it was
 /// turned off with `--no-discovery`).
-fn discovery_note(state: &DiscoveryState) -> Option<String> {
+fn discovery_note(state: &DiscoveryState, group: SocketAddr) -> Option<String> {
     match state {
         DiscoveryState::On(interfaces) if interfaces.is_empty() => Some(format!(
-            "LAN discovery on ({}), but no interface takes multicast yet; looked at again every few seconds",
-            crate::net::discovery_addr()
+            "LAN discovery on ({group}), but no interface takes multicast yet; looked at again every few seconds",
         )),
         DiscoveryState::On(interfaces) => Some(format!(
             "LAN discovery on: announcing this peer to members of its document on {} ({})",
@@ -492,7 +506,7 @@ fn discovery_note(state: &DiscoveryState) -> Option<String> {
                 .map(|i| i.to_string())
                 .collect::<Vec<_>>()
                 .join(", "),
-            crate::net::discovery_addr()
+            group
         )),
         DiscoveryState::Off => None,
         DiscoveryState::NoSecret => Some(

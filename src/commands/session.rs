@@ -497,6 +497,12 @@ fn invite(driver: &Driver) -> Reply {
              start it with --new (a fresh private document) or --secret-file F",
         );
     };
+    if node.is_founding() {
+        return Reply::error(
+            "this peer is still looking for its group on the LAN: it joins a member that \
+             answers, or founds the document within a few seconds; invite then",
+        );
+    }
     if node.document() == 0 {
         return Reply::error(
             "this peer has not joined its document yet (no member has sent it a copy): \
@@ -567,7 +573,13 @@ fn status(driver: &Driver) -> Reply {
             "NOT SAVED   {e}: recent changes are in memory only and held back from peers; retried on every input"
         ));
     }
-    if !node.is_joined() {
+    if node.is_founding() {
+        body.push(
+            "joining     looking for a member of this group on the LAN: edits stay here until \
+             one sends its copy; if none answers in a few seconds, this peer founds the document"
+                .to_string(),
+        );
+    } else if !node.is_joined() {
         body.push(
             "joining     waiting for a member of the document: edits stay here until one \
              sends its copy (a peer started with --peer never founds a document; start \
@@ -724,6 +736,11 @@ pub fn describe_event(event: &Event) -> String {
             format!("a datagram from {from} was refused: {reason:?}")
         }
         Event::Tag(tag) => format!("tag {} from replica {}", tag.name, tag.by),
+        Event::Founded { document } => format!(
+            "no member of this group answered on the LAN: founded document {} (others \
+             started with the same secret join it; invite prints a ticket)",
+            crate::net::document_name(*document)
+        ),
     }
 }
 

@@ -289,6 +289,21 @@ impl<S: Storage, N: Hosted> Host<S, N> {
             None => only_own,
         };
         node_config.joining |= config.join_if_new && !config.peers.is_empty() && newcomer;
+        // A replica with nothing but a group secret (no peer, no history
+        // but its own edits) looks for its group on the LAN: if it knows of
+        // no document either, it founds one when it meets no member in
+        // time (see `node::join`, "Founding alone"); if it does (it heard
+        // of one in an earlier run), it waits for a member of it.
+        let on_lan_alone = config.peers.is_empty()
+            && newcomer
+            && only_own
+            && node_config.key.is_some()
+            && node_config.discovery.is_some()
+            && node_config.found_after.is_some();
+        node_config.joining |= on_lan_alone;
+        if !on_lan_alone || config.document != 0 || membership_document(&stored) != 0 {
+            node_config.found_after = None;
+        }
         // An id kept in storage may have been used by a run whose ops this
         // storage no longer has (a restored backup): edit under a fresh one.
         node_config.id_used_before = store.is_some() && !recovered.created;
@@ -302,7 +317,7 @@ impl<S: Storage, N: Hosted> Host<S, N> {
             kept => kept,
         };
         if document == 0 && !node_config.joining && only_own {
-            document = new_document(doc.replica());
+            document = node::new_document(doc.replica());
         }
         node_config.document = document;
         let mut node = N::new(doc, node_config, rng, now);
@@ -646,10 +661,108 @@ impl<S: Storage, N: Hosted> Host<S, N> {
     }
 }
 
-/// A founder's new document id: made from its replica id (itself random),
-/// never 0. (Not from the node's random numbers, which the simulator's runs
-/// are reproduced from.)
-fn new_document(founder: crate::doc::ReplicaId) -> u32 {
-    let mixed = founder.0.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    ((mixed >> 32) as u32) | 1
+/// The document a stored membership names (0: none, or nothing stored).
+fn membership_document(stored: &Option<Membership>) -> u32 {
+    stored.as_ref().map_or(0, |m| m.document)
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+
+    use super::*;
+    use crate::node::{Discovery, ANNOUNCE_INTERVAL, FOUND_AFTER};
+    use crate::wire::GroupKey;
+
+    /// `rumor --secret-file F` with nothing else, as the CLI configures it
+    /// (`peers`, `document`: what a ticket or `--peer` would add).
+    fn boot(
+        peers: Vec<SocketAddr>,
+        document: u32,
+        discovery: bool,
+        stored: Option<Membership>,
+    ) -> Host<crate::store::Store> {
+        let recovered = Recovered {
+            replica: ReplicaId(0x5ec2e7),
+            created: stored.is_none(),
+            snapshot: None,
+            entries: Vec::new(),
+            membership: stored.map(|m| postcard::to_allocvec(&m).unwrap()),
+            former_ids: Vec::new(),
+            warnings: Vec::new(),
+        };
+        let node = node::Config {
+            key: Some(GroupKey::from_seed(3)),
+            discovery: discovery.then(|| Discovery {
+                group: SocketAddr::from(([239, 255, 82, 77], 47_389)),
+                port: 7001,
+                interval: ANNOUNCE_INTERVAL,
+            }),
+            found_after: Some(FOUND_AFTER),
+            ..node::Config::default()
+        };
+        let config = BootConfig {
+            node,
+            peers,
+            join_if_new: true,
+            keep_history: false,
+            document,
+        };
+        Host::boot(
+            recovered,
+            None,
+            config,
+            ChaCha8Rng::seed_from_u64(1),
+            Time(0),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn only_a_replica_told_nothing_looks_for_its_group_before_founding() {
+        let alone = boot(Vec::new(), 0, true, None);
+        assert!(alone.node().is_founding());
+        assert!(!alone.node().is_joined());
+        assert_eq!(alone.node().document(), 0);
+
+        // Told of a peer (`--peer`): a newcomer that never founds.
+        let peer = SocketAddr::from(([10, 0, 0, 2], 7001));
+        let told = boot(vec![peer], 0, true, None);
+        assert!(!told.node().is_founding() && !told.node().is_joined());
+
+        // Given a ticket's document (and its addresses): waits for it.
+        let ticket = boot(vec![peer], 0xd0c, true, None);
+        assert!(!ticket.node().is_founding() && !ticket.node().is_joined());
+        assert_eq!(ticket.node().document(), 0xd0c);
+
+        // No LAN to look on: it founds at once, as before.
+        let no_lan = boot(Vec::new(), 0, false, None);
+        assert!(no_lan.node().is_joined() && !no_lan.node().is_founding());
+        assert_ne!(no_lan.node().document(), 0);
+    }
+
+    #[test]
+    fn a_restart_keeps_what_the_last_run_learned() {
+        // It had heard of a document and was waiting for it: it waits on.
+        let waiting = Membership {
+            joined: false,
+            document: 0xd0c,
+            ..Membership::default()
+        };
+        let h = boot(Vec::new(), 0, true, Some(waiting));
+        assert!(!h.node().is_founding() && !h.node().is_joined());
+        assert_eq!(h.node().document(), 0xd0c);
+        // It had joined (or founded): a member at once.
+        let member = Membership {
+            joined: true,
+            document: 0xd0c,
+            ..Membership::default()
+        };
+        let h = boot(Vec::new(), 0, true, Some(member));
+        assert!(h.node().is_joined() && !h.node().is_founding());
+        assert_eq!(h.node().document(), 0xd0c);
+        // It had found nothing yet: it looks again.
+        let h = boot(Vec::new(), 0, true, Some(Membership::default()));
+        assert!(h.node().is_founding());
+    }
 }

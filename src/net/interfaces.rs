@@ -28,45 +28,75 @@ pub fn reachable_addrs(local: SocketAddr) -> Vec<SocketAddr> {
     addrs
 }
 
-/// The IPv4 interface addresses LAN announcements go out on and are
-/// heard on for a peer listening on `local`: bound to one IPv4 address,
-/// that one (the peer is reachable there only; loopback stays on this
-/// host); bound to 0.0.0.0, every non-loopback interface that is up and
-/// takes multicast. Sorted, no duplicates. Empty for IPv6.
-pub fn multicast_interfaces(local: SocketAddr) -> Vec<Ipv4Addr> {
-    let IpAddr::V4(ip) = local.ip() else {
-        return Vec::new();
-    };
+/// The interfaces LAN announcements go out on and are heard on for a
+/// peer listening on `local`, as one address of each and its index.
+/// Bound to one address, the interface that holds it (the peer is
+/// reachable there only; loopback stays on this host). Bound to 0.0.0.0,
+/// every non-loopback interface that is up and takes multicast, by its
+/// IPv4 addresses; bound to ::, the same by their IPv6 link-local
+/// addresses (every IPv6 link has one, with or without IPv4). Sorted, no
+/// duplicates.
+pub fn multicast_interfaces(local: SocketAddr) -> Vec<(IpAddr, u32)> {
+    let addrs = interface_addrs();
+    let ip = local.ip();
     if !ip.is_unspecified() {
-        return vec![ip];
+        return addrs
+            .into_iter()
+            .filter(|a| a.ip == ip)
+            .map(|a| (a.ip, a.index))
+            .take(1)
+            .collect();
     }
-    let mut ips: Vec<Ipv4Addr> = multicast_interface_ips()
+    let mut found: Vec<(IpAddr, u32)> = addrs
         .into_iter()
-        .filter(|ip| !ip.is_loopback() && !ip.is_unspecified())
+        .filter(|a| a.multicast && !a.ip.is_loopback())
+        .filter(|a| match a.ip {
+            IpAddr::V4(v4) => local.is_ipv4() && !v4.is_unspecified(),
+            IpAddr::V6(_) => local.is_ipv6() && is_ipv6_link_local(&a.ip),
+        })
+        .map(|a| (a.ip, a.index))
         .collect();
-    ips.sort();
-    ips.dedup();
-    ips
+    found.sort();
+    found.dedup();
+    found
 }
 
-/// The IPv4 addresses of interfaces that are up and take multicast.
+/// One address of an interface that is up.
+struct InterfaceAddr {
+    ip: IpAddr,
+    /// The interface's index (what multicast groups are joined on).
+    index: u32,
+    /// The interface takes multicast (and is not loopback-only).
+    multicast: bool,
+}
+
 #[cfg(unix)]
-fn multicast_interface_ips() -> Vec<Ipv4Addr> {
+fn interface_addrs() -> Vec<InterfaceAddr> {
     use nix::net::if_::InterfaceFlags;
     let Ok(interfaces) = nix::ifaddrs::getifaddrs() else {
         return Vec::new();
     };
     interfaces
-        .filter(|i| {
-            i.flags
-                .contains(InterfaceFlags::IFF_UP | InterfaceFlags::IFF_MULTICAST)
+        .filter(|i| i.flags.contains(InterfaceFlags::IFF_UP))
+        .filter_map(|i| {
+            let addr = i.address?;
+            let ip = match (addr.as_sockaddr_in(), addr.as_sockaddr_in6()) {
+                (Some(v4), _) => IpAddr::V4(v4.ip()),
+                (None, Some(v6)) => IpAddr::V6(v6.ip()),
+                (None, None) => return None,
+            };
+            let index = nix::net::if_::if_nametoindex(i.interface_name.as_str()).ok()?;
+            Some(InterfaceAddr {
+                ip,
+                index,
+                multicast: i.flags.contains(InterfaceFlags::IFF_MULTICAST),
+            })
         })
-        .filter_map(|i| Some(i.address?.as_sockaddr_in()?.ip()))
         .collect()
 }
 
 #[cfg(not(unix))]
-fn multicast_interface_ips() -> Vec<Ipv4Addr> {
+fn interface_addrs() -> Vec<InterfaceAddr> {
     Vec::new()
 }
 
@@ -107,10 +137,23 @@ mod tests {
     #[test]
     fn announcements_stay_where_the_peer_is_reachable() {
         let one: SocketAddr = "127.0.0.1:7001".parse().unwrap();
-        assert_eq!(multicast_interfaces(one), vec![Ipv4Addr::LOCALHOST]);
-        assert!(multicast_interfaces("[::1]:7001".parse().unwrap()).is_empty());
+        let lo = multicast_interfaces(one);
+        assert_eq!(lo.len(), 1, "{lo:?}");
+        assert_eq!(lo[0].0, IpAddr::V4(Ipv4Addr::LOCALHOST));
         let all = multicast_interfaces("0.0.0.0:7001".parse().unwrap());
-        assert!(all.iter().all(|ip| !ip.is_loopback()), "{all:?}");
+        assert!(
+            all.iter().all(|(ip, _)| ip.is_ipv4() && !ip.is_loopback()),
+            "{all:?}"
+        );
+        assert!(!all.iter().any(|&(_, index)| index == lo[0].1), "{all:?}");
+        // Bound to ::, IPv6 link-local addresses only.
+        let all6 = multicast_interfaces("[::]:7001".parse().unwrap());
+        assert!(
+            all6.iter().all(|(ip, _)| is_ipv6_link_local(ip)),
+            "{all6:?}"
+        );
+        // An address no interface holds: nowhere.
+        assert!(multicast_interfaces("192.0.2.1:7001".parse().unwrap()).is_empty());
     }
 
     #[test]

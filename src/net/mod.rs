@@ -39,7 +39,9 @@ pub use faults::{Fate, Faults};
 use file_binding::FileBinding;
 pub use file_binding::FileStatus;
 use lan::LanSocket;
-pub use lan::{discovery_addr, DISCOVERY_GROUP, DISCOVERY_PORT};
+pub use lan::{
+    discovery_addr, discovery_addr_for, DISCOVERY_GROUP, DISCOVERY_GROUP_V6, DISCOVERY_PORT,
+};
 use refusals::Refusals;
 
 use crate::doc::{self, LocalEdits, Outcome, UndoStack};
@@ -200,8 +202,8 @@ pub struct DriverStats {
 /// Whether this peer takes part in LAN discovery, and why not.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DiscoveryState {
-    /// Announcing on these interfaces.
-    On(Vec<std::net::Ipv4Addr>),
+    /// Announcing on these interfaces (one address of each).
+    On(Vec<std::net::IpAddr>),
     /// `--no-discovery`.
     Off,
     /// No group secret: nothing to seal announcements with.
@@ -330,16 +332,19 @@ impl Driver {
                     poll.registry()
                         .register(lan.socket_mut(), LAN, Interest::READABLE)?;
                     node_config.discovery = Some(node::Discovery {
-                        group: discovery_addr(),
+                        group: lan.group(),
                         port: local_addr.port(),
                         interval: node::ANNOUNCE_INTERVAL,
                     });
-                    let on = DiscoveryState::On(lan.interfaces().to_vec());
+                    let on = DiscoveryState::On(lan.interfaces());
                     (Some(lan), on)
                 }
                 Err(e) => (
                     None,
-                    DiscoveryState::Failed(format!("cannot listen on {}: {e}", discovery_addr())),
+                    DiscoveryState::Failed(format!(
+                        "cannot listen on {}: {e}",
+                        discovery_addr_for(local_addr)
+                    )),
                 ),
             },
         };
@@ -832,7 +837,7 @@ impl Driver {
         }
         self.interfaces_due = now + INTERFACE_CHECK;
         if lan.refresh() {
-            self.discovery = DiscoveryState::On(lan.interfaces().to_vec());
+            self.discovery = DiscoveryState::On(lan.interfaces());
             self.host.node_mut().addresses_changed(now);
         }
     }
@@ -1003,10 +1008,8 @@ impl Driver {
     /// Sends now, or queues behind earlier blocked sends. An announcement
     /// goes out on the LAN socket (never queued: the next one follows).
     fn send(&mut self, transmit: Transmit) {
-        if transmit.to == discovery_addr() {
-            if let Some(lan) = &self.lan {
-                self.stats.send_errors += lan.send(&transmit.bytes);
-            }
+        if let Some(lan) = self.lan.as_ref().filter(|lan| transmit.to == lan.group()) {
+            self.stats.send_errors += lan.send(&transmit.bytes);
             return;
         }
         if !self.blocked.is_empty() {

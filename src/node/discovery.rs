@@ -45,6 +45,9 @@ pub struct Discovery {
 
 /// Default [`Discovery::interval`].
 pub const ANNOUNCE_INTERVAL: Duration = Duration::from_secs(30);
+/// Most time between the announcements of a newcomer about to found
+/// (jittered like the others).
+const FOUNDING_INTERVAL: Duration = Duration::from_millis(500);
 
 /// Counters of discovery, for `status`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -95,11 +98,20 @@ impl Node {
             return;
         };
         self.announce_on_lan();
+        // A newcomer about to found announces often (at least three times
+        // within its delay), so that another one puts its own founding off
+        // in time even when some announcements are lost (see `join.rs`,
+        // "Founding alone"). It does so for a few seconds at start only.
+        let interval = match self.config.found_after {
+            Some(wait) if self.is_founding() => interval.min(wait / 3).min(FOUNDING_INTERVAL),
+            _ => interval,
+        };
         let next = self.jittered(interval.max(Duration::from_millis(1)));
         self.timers.set(node_timer::DISCOVER, now + next);
     }
 
     fn announce_on_lan(&mut self) {
+        let founding = self.is_founding();
         let (Some(discovery), Some(keys)) = (&self.config.discovery, self.seal_keys.as_mut())
         else {
             return;
@@ -108,6 +120,7 @@ impl Node {
             sender: self.doc.replica(),
             document: self.document,
             port: discovery.port,
+            founding,
         };
         let id = SealId {
             epoch: self.config.epoch,
@@ -170,6 +183,12 @@ impl Node {
             return;
         }
         counts.heard += 1;
+        if sealed.document != 0 {
+            self.document_exists(sealed.document);
+        }
+        if announcement.founding {
+            self.heard_founding(now, announcement.sender);
+        }
         if announcement.port == 0
             || self.own_addrs.contains(&addr)
             || self.peers.contains_key(&addr)
@@ -236,6 +255,7 @@ mod tests {
             sender: ReplicaId(sender),
             document,
             port: 7002,
+            founding: false,
         };
         let mut keys = SealKeys::new(GroupKey::from_seed(seed));
         wire::seal_announcement(&mut keys, &a, SealId { epoch: 5, seq })

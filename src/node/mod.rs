@@ -41,11 +41,13 @@
 //!   table drops the oldest peer that never proved itself for a newcomer.
 //! - **Discovery.** With a key, a node announces itself to a multicast
 //!   group on the LAN, and probes members of its document heard announcing
-//!   (`discovery.rs`), as it does addresses learned from peer lists.
+//!   (`discovery.rs`), as it does addresses learned from peer lists. A
+//!   newcomer told of no peer founds a document if it meets no member in
+//!   a few seconds (`join.rs`, "Founding alone").
 //! - **Gossip.** Lazy announcements (`Have`) to a few random peers, and a
 //!   pull on a miss, repair what the tree missed well before anti-entropy.
-//! - **Timers** are a fixed table: five node-wide slots (anti-entropy, peer
-//!   exchange, announcements, pulls, LAN announcements) and four per peer
+//! - **Timers** are a fixed table: six node-wide slots (anti-entropy, peer
+//!   exchange, announcements, pulls, LAN announcements, founding alone) and four per peer
 //!   (loss, delayed ack, ping, coalescing).
 //!
 //! `Node` and its calling contract are here; its parts live beside it:
@@ -102,6 +104,7 @@ use replay::ReplayWindows;
 use timers::{node_timer, TimerTable};
 
 pub use discovery::{Discovery, DiscoveryStats, ANNOUNCE_INTERVAL};
+pub use join::{new_document, FOUND_AFTER};
 pub use presence::Presence;
 pub use rtt::RttEstimator;
 pub use stability::Membership;
@@ -212,6 +215,12 @@ pub struct Config {
     /// Announce this node on the LAN and probe members heard announcing
     /// (`discovery.rs`); needs `key`. `None`: off.
     pub discovery: Option<Discovery>,
+    /// A newcomer (`joining`) told of no peer and of no document, with
+    /// `discovery`: if no member has let it join this long after it
+    /// started, it founds a document itself (see `join.rs`, "Founding
+    /// alone"). `None`: it waits for a member for ever, as a newcomer
+    /// given peers does. The host clears it for any other replica.
+    pub found_after: Option<Duration>,
 }
 
 impl Default for Config {
@@ -249,6 +258,7 @@ impl Default for Config {
             id_used_before: false,
             document: 0,
             discovery: None,
+            found_after: None,
         }
     }
 }
@@ -299,6 +309,10 @@ pub enum Event {
     /// A peer told of a tag (a named version) new here, or one that
     /// supersedes the tag of its name (see `node::tags`).
     Tag(TagFrame),
+    /// A newcomer that was told of no peer met no member in
+    /// `Config::found_after`: it founded `document` (see `join.rs`,
+    /// "Founding alone"). Newcomers it has met join it.
+    Founded { document: u32 },
     /// A datagram from `from` was refused for a reason the user can fix
     /// (it is also counted in `Stats::drops`; other refusals, such as
     /// garbage, are only counted).
@@ -837,6 +851,9 @@ impl Node {
         if self.timers.expire(node_timer::DISCOVER, now) {
             self.discovery_timeout(now);
         }
+        if self.timers.expire(node_timer::FOUND, now) {
+            self.found_alone(now);
+        }
         if self.timers.expire(node_timer::PEER_EXCHANGE, now) {
             if self.config.peer_exchange {
                 // Each live peer gets a window of the others.
@@ -984,6 +1001,7 @@ impl Node {
         );
         let first = self.jittered(self.config.gossip_interval);
         self.timers.set(node_timer::ANNOUNCE, now + first);
+        self.arm_founding(now);
         self.arm_discovery(now);
     }
 

@@ -62,7 +62,9 @@ pub mod node_timer {
     pub const PULL: usize = 3;
     /// The next LAN announcement (`discovery.rs`).
     pub const DISCOVER: usize = 4;
-    pub const COUNT: usize = 5;
+    /// A newcomer told of no peer founds a document (`join.rs`).
+    pub const FOUND: usize = 5;
+    pub const COUNT: usize = 6;
 }
 
 /// Timers of one peer.

@@ -250,6 +250,9 @@ impl Ui {
             // (The driver turns these into notices.)
             Event::Refused { .. } => {}
             Event::Tag(tag) => self.message = format!("tag {} from a peer", tag.name),
+            Event::Founded { .. } => {
+                self.message = "no member answered on the LAN: founded a new document".into()
+            }
             Event::OwnOpsLost { peer, .. } => {
                 self.message = format!(
                     "{peer} holds edits of ours this data directory lost (a restored backup?): \

@@ -5,14 +5,16 @@
 //! is authenticated, so neither form can pass for the other):
 //!
 //! ```text
-//! "rA"  version(6)  sender (8)  document (4)  epoch (varint)  seq (varint)   clear, authenticated
-//! port (2, little endian)                                                   encrypted
+//! "rA"  version  sender (8)  document (4)  flags (1)  epoch (varint)  seq (varint)   clear, authenticated
+//! port (2, little endian)                                                            encrypted
 //! tag (16)
 //! ```
 //!
 //! The document is in the clear so that a member of another document
 //! drops the announcement unopened; the port is sealed, so only members
-//! learn where a member listens. The address comes from the datagram's
+//! learn where a member listens. One flag is defined, [`FOUNDING`]: the
+//! sender is a newcomer that founds a document unless it meets a member
+//! first (see `node::join`, "Founding alone"). Other bits are refused. The address comes from the datagram's
 //! source: an announcement says nothing a member could not check by
 //! probing that address (which the node does, see `node::handshake`).
 
@@ -28,7 +30,10 @@ pub const ANNOUNCE_MAGIC: [u8; 2] = *b"rA";
 const PAYLOAD_LEN: usize = 2;
 /// The largest announcement: clear header with the longest varints,
 /// payload and tag. Anything longer is not one.
-pub const MAX_ANNOUNCE_LEN: usize = 2 + 1 + 8 + 4 + 10 + 10 + PAYLOAD_LEN + TAG_LEN;
+pub const MAX_ANNOUNCE_LEN: usize = 2 + 1 + 8 + 4 + 1 + 10 + 10 + PAYLOAD_LEN + TAG_LEN;
+/// Flag: the sender is a newcomer that founds a document if no member
+/// lets it join first ([`Announcement::founding`]).
+pub const FOUNDING: u8 = 1;
 
 /// What a member announces.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -38,6 +43,9 @@ pub struct Announcement {
     pub document: u32,
     /// The port the sender listens on for datagrams.
     pub port: u16,
+    /// The sender is a newcomer about to found a document of its own
+    /// (see `node::join`, "Founding alone").
+    pub founding: bool,
 }
 
 /// Whether `bytes` claim to be an announcement (by their magic alone).
@@ -53,6 +61,7 @@ pub fn seal_announcement(keys: &mut SealKeys, a: &Announcement, id: SealId) -> V
     out.push(VERSION);
     out.extend_from_slice(&a.sender.0.to_le_bytes());
     out.extend_from_slice(&a.document.to_le_bytes());
+    out.push(if a.founding { FOUNDING } else { 0 });
     push_varint(id.epoch, &mut out);
     push_varint(id.seq, &mut out);
     let clear = out.len();
@@ -66,6 +75,7 @@ pub fn seal_announcement(keys: &mut SealKeys, a: &Announcement, id: SealId) -> V
 pub struct SealedAnnouncement<'a> {
     pub sender: ReplicaId,
     pub document: u32,
+    pub founding: bool,
     pub id: SealId,
     clear: &'a [u8],
     sealed: &'a [u8],
@@ -93,6 +103,12 @@ pub fn read_announcement(bytes: &[u8]) -> Result<SealedAnnouncement<'_>, DecodeE
     let Some((document, rest)) = rest.split_first_chunk::<4>() else {
         return Err(DecodeError::Malformed("short announcement"));
     };
+    let Some((&flags, rest)) = rest.split_first() else {
+        return Err(DecodeError::Malformed("short announcement"));
+    };
+    if flags & !FOUNDING != 0 {
+        return Err(DecodeError::Malformed("announcement flags"));
+    }
     let (epoch, rest) =
         postcard::take_from_bytes::<u64>(rest).map_err(|_| DecodeError::Malformed("epoch"))?;
     let (seq, sealed) =
@@ -103,6 +119,7 @@ pub fn read_announcement(bytes: &[u8]) -> Result<SealedAnnouncement<'_>, DecodeE
     Ok(SealedAnnouncement {
         sender: ReplicaId(u64::from_le_bytes(*sender)),
         document: u32::from_le_bytes(*document),
+        founding: flags == FOUNDING,
         id: SealId { epoch, seq },
         clear: &bytes[..bytes.len() - sealed.len()],
         sealed,
@@ -124,6 +141,7 @@ impl SealedAnnouncement<'_> {
             sender: self.sender,
             document: self.document,
             port: u16::from_le_bytes(port),
+            founding: self.founding,
         })
     }
 }
@@ -148,6 +166,7 @@ mod tests {
             sender: ReplicaId(0x0123_4567_89ab_cdef),
             document: 0xd0c5_0001,
             port: 7001,
+            founding: false,
         }
     }
 
@@ -165,10 +184,37 @@ mod tests {
         assert!(bytes.len() <= MAX_ANNOUNCE_LEN);
         let read = read_announcement(&bytes).unwrap();
         assert_eq!(
-            (read.sender, read.document, read.id),
-            (sample().sender, sample().document, id())
+            (read.sender, read.document, read.founding, read.id),
+            (sample().sender, sample().document, false, id())
         );
         assert_eq!(read.open(&mut keys(1)).unwrap(), sample());
+        let founding = Announcement {
+            document: 0,
+            founding: true,
+            ..sample()
+        };
+        let bytes = seal_announcement(&mut keys(1), &founding, id());
+        let read = read_announcement(&bytes).unwrap();
+        assert!(read.founding);
+        assert_eq!(read.open(&mut keys(1)).unwrap(), founding);
+    }
+
+    #[test]
+    fn the_founding_flag_is_authenticated_and_unknown_flags_refused() {
+        let bytes = seal_announcement(&mut keys(1), &sample(), id());
+        let mut flipped = bytes.clone();
+        flipped[15] = FOUNDING;
+        let read = read_announcement(&flipped).unwrap();
+        assert!(read.founding);
+        assert_eq!(read.open(&mut keys(1)), Err(DecodeError::BadTag));
+        for bit in 1..8 {
+            let mut unknown = bytes.clone();
+            unknown[15] = 1 << bit;
+            assert_eq!(
+                read_announcement(&unknown).unwrap_err(),
+                DecodeError::Malformed("announcement flags")
+            );
+        }
     }
 
     #[test]
@@ -256,11 +302,25 @@ mod tests {
             packet: 0,
             document: sample().document,
         };
-        let mut datagram = Vec::new();
-        // (Packet number and one payload byte: as long as a port.)
-        crate::wire::seal_with(&GroupKey::from_seed(1), &header, id(), &[0], &mut datagram);
-        datagram[..2].copy_from_slice(&ANNOUNCE_MAGIC);
-        let read = read_announcement(&datagram).unwrap();
-        assert_eq!(read.open(&mut keys(1)), Err(DecodeError::BadTag));
+        // (Epoch 1 reads as the founding flag, the sequence as the epoch,
+        // the encrypted packet number as the sequence: one payload length
+        // makes the rest as long as a port and a tag.)
+        let id = SealId { epoch: 1, seq: 300 };
+        let read_as_announcement = (0..12).find_map(|len| {
+            let mut datagram = Vec::new();
+            let payload = vec![0; len];
+            crate::wire::seal_with(
+                &GroupKey::from_seed(1),
+                &header,
+                id,
+                &payload,
+                &mut datagram,
+            );
+            datagram[..2].copy_from_slice(&ANNOUNCE_MAGIC);
+            read_announcement(&datagram)
+                .is_ok()
+                .then(|| read_announcement(&datagram).and_then(|read| read.open(&mut keys(1))))
+        });
+        assert_eq!(read_as_announcement, Some(Err(DecodeError::BadTag)));
     }
 }

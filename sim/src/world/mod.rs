@@ -43,6 +43,10 @@ pub fn node_addr(i: usize) -> SocketAddr {
     SocketAddr::from(([127, 0, (i / 250) as u8, (i % 250 + 1) as u8], PORT))
 }
 
+/// How long a node of `--lan` looks for a member before it founds the
+/// document (`node::Config::found_after`).
+const LAN_FOUND_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Where LAN announcements go (`--lan`): every node of the segment
 /// hears what is sent here.
 pub fn lan_group() -> SocketAddr {
@@ -534,6 +538,17 @@ impl<N: SimNode> Simulation<N> {
         // even one no other node was told of, as `rumor --peer` is: the
         // host restores the membership over `Config::joining`.)
         config.joining = (joiner || cleans_up) && i != 0;
+        if self.lan && (joiner || i != 0) {
+            // On a LAN, node 0 founds the document (as `rumor --new`), and
+            // every other node starts as `rumor --secret-file F` with
+            // nothing else does: it looks for its group on the LAN, joins
+            // it, and would found a document only if it heard of none in
+            // time (see `node::join`, "Founding alone"). (It waits longer
+            // than rumor's few seconds: links here lose up to half of all
+            // datagrams, and partitions last seconds.)
+            config.joining = true;
+            config.found_after = Some(LAN_FOUND_AFTER);
+        }
         if self.cfg.sabotage == Some(Sabotage::BrokenNode) && !N::break_config(&mut config) {
             return self.fail("this protocol has no broken-node knob".into());
         }
@@ -790,7 +805,9 @@ impl<N: SimNode> Simulation<N> {
             if let Some(out) = trace.as_mut() {
                 if matches!(
                     ev,
-                    NodeEvent::OwnOpsLost { .. } | NodeEvent::Rejoined { .. }
+                    NodeEvent::OwnOpsLost { .. }
+                        | NodeEvent::Rejoined { .. }
+                        | NodeEvent::Founded { .. }
                 ) {
                     let _ = writeln!(out, "{:>12.3} n{i} {ev:?}", now as f64 / MS);
                 }
