@@ -144,6 +144,10 @@ pub(crate) struct Sequence {
     /// usually lands in the same leaf and skips the descent. Any change of
     /// size in another leaf (which could shift this one) clears it.
     hint: Option<(u32, u64)>,
+    /// The leaves where ids were last found by `locate`: ops name chars
+    /// near the ones the previous op named, so most lookups are a scan of
+    /// one of these leaves instead of a search of `index`.
+    id_hint: [u32; 2],
 }
 
 impl Default for Sequence {
@@ -163,6 +167,7 @@ impl Default for Sequence {
             grown: Vec::new(),
             recent: None,
             hint: None,
+            id_hint: [0; 2],
         }
     }
 }
@@ -273,6 +278,24 @@ impl Sequence {
     /// The piece holding `id` and the id's offset in it. The id must be present.
     fn find_id(&self, id: Id) -> (Cursor, u64) {
         self.try_find_id(id).expect("id present in the sequence")
+    }
+
+    /// [`Sequence::try_find_id`], trying the leaves of the last lookups first.
+    fn locate(&mut self, id: Id) -> Option<(Cursor, u64)> {
+        for leaf in self.id_hint {
+            let Some(l) = self.leaves.get(leaf as usize) else {
+                continue;
+            };
+            if let Some(index) = l.pieces.iter().position(|p| p.contains(id)) {
+                let offset = id.counter - l.pieces[index].id.counter;
+                return Some((Cursor { leaf, index }, offset));
+            }
+        }
+        let found = self.try_find_id(id);
+        if let Some((c, _)) = found {
+            self.id_hint = [c.leaf, self.id_hint[0]];
+        }
+        found
     }
 
     /// (raw, visible) chars before the piece at `c`.
@@ -397,14 +420,17 @@ impl Sequence {
         Some(c)
     }
 
-    /// Makes `at` a piece boundary inside the piece at `c` (no-op at 0 or len).
-    fn split_at(&mut self, c: Cursor, at: u64) {
+    /// Makes `at` a piece boundary inside the piece at `c` (no-op at 0 or
+    /// len). Returns whether it cut the piece.
+    fn split_at(&mut self, c: Cursor, at: u64) -> bool {
         let pieces = &mut self.leaves[c.leaf as usize].pieces;
         if at > 0 && at < pieces[c.index].len as u64 {
             let rest = pieces[c.index].split(at as u32);
             pieces.insert(c.index + 1, rest);
             self.grown.push(c.leaf);
+            return true;
         }
+        false
     }
 
     /// Puts a new visible piece with the given origins at insertion point
@@ -563,27 +589,68 @@ impl Sequence {
         log: &OpLog,
         collected: &VersionVector,
     ) -> Result<usize, Refused> {
-        for origin in left.iter().chain(right.iter()) {
-            if self.try_find_id(*origin).is_none() {
-                return Err(
-                    if collected.contains(*origin) && log.origins(*origin).is_none() {
-                        Refused::Collected(*origin)
-                    } else {
-                        Refused::NotAChar
-                    },
-                );
+        self.integrate_with(id, len, (left, right), log, collected, true)
+    }
+
+    /// [`Sequence::integrate`] for a caller that needs no visible position
+    /// (a history being loaded): saves a walk up the tree per run.
+    pub fn integrate_silently(
+        &mut self,
+        id: Id,
+        len: u64,
+        left: Option<Id>,
+        right: Option<Id>,
+        log: &OpLog,
+        collected: &VersionVector,
+    ) -> Result<(), Refused> {
+        self.integrate_with(id, len, (left, right), log, collected, false)
+            .map(drop)
+    }
+
+    /// `integrate`; the visible position is 0 unless `want_pos`.
+    fn integrate_with(
+        &mut self,
+        id: Id,
+        len: u64,
+        (left, right): (Option<Id>, Option<Id>),
+        log: &OpLog,
+        collected: &VersionVector,
+        want_pos: bool,
+    ) -> Result<usize, Refused> {
+        let refuse = |origin: Id| {
+            if collected.contains(origin) && log.origins(origin).is_none() {
+                Refused::Collected(origin)
+            } else {
+                Refused::NotAChar
             }
-        }
+        };
+        let found_left = match left {
+            Some(l) => Some(self.locate(l).ok_or_else(|| refuse(l))?),
+            None => None,
+        };
+        let mut found_right = match right {
+            Some(r) => Some(self.locate(r).ok_or_else(|| refuse(r))?),
+            None => None,
+        };
         // Make the origins piece boundaries, so the scan moves piece by
         // piece. Splitting the right origin's piece only inserts after it,
         // which is after the left origin's piece: `left_cursor` stays valid.
-        let left_cursor = left.map(|l| {
-            let (c, k) = self.find_id(l);
-            self.split_at(c, k + 1);
+        let left_cursor = found_left.map(|(c, k)| {
+            if self.split_at(c, k + 1) {
+                // The right origin's piece moved one place on, or was cut.
+                if let Some((rc, rk)) = found_right.as_mut().filter(|(rc, _)| rc.leaf == c.leaf) {
+                    if rc.index == c.index {
+                        *rk -= k + 1;
+                        rc.index += 1;
+                    } else if rc.index > c.index {
+                        rc.index += 1;
+                    }
+                }
+            }
             c
         });
-        let end = right.map(|r| {
-            let (c, k) = self.find_id(r);
+        let end = found_right.map(|(c, k)| {
+            debug_assert!(self.piece(c).contains(right.expect("found")));
             self.split_at(c, k);
             Cursor {
                 leaf: c.leaf,
@@ -651,7 +718,11 @@ impl Sequence {
             },
             None => Cursor { leaf: 0, index: 0 },
         };
-        let pos = self.position(at).1 as usize;
+        let pos = if want_pos {
+            self.position(at).1 as usize
+        } else {
+            0
+        };
         self.insert_at(at, id, len, (left, right), log);
         self.rebalance();
         Ok(pos)
@@ -660,16 +731,25 @@ impl Sequence {
     /// Marks the chars of `span` deleted (all must be present). Calls
     /// `removed(pos, len)` for each visible stretch that disappears, at its
     /// visible position at that moment, in order.
-    pub fn delete_span(
+    pub fn delete_span(&mut self, span: IdSpan, log: &OpLog, removed: impl FnMut(usize, usize)) {
+        self.delete_span_with(span, log, Some(removed));
+    }
+
+    /// [`Sequence::delete_span`] for a caller that needs no positions.
+    pub fn delete_span_silently(&mut self, span: IdSpan, log: &OpLog) {
+        self.delete_span_with(span, log, None::<fn(usize, usize)>);
+    }
+
+    fn delete_span_with(
         &mut self,
         span: IdSpan,
         log: &OpLog,
-        mut removed: impl FnMut(usize, usize),
+        mut removed: Option<impl FnMut(usize, usize)>,
     ) {
         let mut id = span.start;
         let end = span.end_counter();
         while id.counter < end {
-            let (c, k) = self.find_id(id);
+            let (c, k) = self.locate(id).expect("id present in the sequence");
             self.split_at(c, k);
             let c = Cursor {
                 leaf: c.leaf,
@@ -678,9 +758,11 @@ impl Sequence {
             self.split_at(c, end - id.counter);
             let run = *self.piece(c);
             if !run.deleted {
-                let pos = self.position(c).1 as usize;
+                let pos = removed.as_ref().map(|_| self.position(c).1 as usize);
                 self.mark_deleted(c, log);
-                removed(pos, run.len as usize);
+                if let (Some(removed), Some(pos)) = (removed.as_mut(), pos) {
+                    removed(pos, run.len as usize);
+                }
             }
             id = id.add(run.len as u64);
         }
@@ -729,18 +811,27 @@ impl Sequence {
     /// id that is not present, so a piece that later grows needs no key.
     fn index_move(&mut self, p: &Piece, to: u32) {
         let end = Id::new(p.id.replica, p.end());
-        // The last key before `end`. Keys inside the piece are rare (only
-        // after joins): drop them.
-        let below = loop {
-            match self.index.range(..end).next_back() {
-                Some((&k, _)) if k > p.id => {
-                    self.index.remove(&k);
-                }
-                below => break below.map(|(&k, &leaf)| (k, leaf)),
+        // One walk down from `end`: whether it has a key, the keys inside
+        // the piece (rare: only after joins; they go), and the last key at
+        // or before the piece's start.
+        let mut has_end = false;
+        let mut inside: Vec<Id> = Vec::new();
+        let mut below = None;
+        for (&k, &leaf) in self.index.range(..=end).rev() {
+            if k == end {
+                has_end = true;
+            } else if k > p.id {
+                inside.push(k);
+            } else {
+                below = Some((k, leaf));
+                break;
             }
-        };
+        }
+        for k in inside {
+            self.index.remove(&k);
+        }
         self.index.insert(p.id, to);
-        if self.index.contains_key(&end) {
+        if has_end {
             return;
         }
         if let Some((k, leaf)) = below {
