@@ -144,10 +144,10 @@ pub(crate) struct Sequence {
     /// usually lands in the same leaf and skips the descent. Any change of
     /// size in another leaf (which could shift this one) clears it.
     hint: Option<(u32, u64)>,
-    /// The leaves where ids were last found by `locate`: ops name chars
-    /// near the ones the previous op named, so most lookups are a scan of
-    /// one of these leaves instead of a search of `index`.
-    id_hint: [u32; 2],
+    /// The leaves (and piece indexes) where ids were last found by
+    /// `locate`: ops name chars near the ones the previous op named, so
+    /// most lookups look at a few pieces instead of searching `index`.
+    id_hint: [(u32, usize); 2],
 }
 
 impl Default for Sequence {
@@ -167,7 +167,7 @@ impl Default for Sequence {
             grown: Vec::new(),
             recent: None,
             hint: None,
-            id_hint: [0; 2],
+            id_hint: [(0, 0); 2],
         }
     }
 }
@@ -280,22 +280,36 @@ impl Sequence {
         self.try_find_id(id).expect("id present in the sequence")
     }
 
-    /// [`Sequence::try_find_id`], trying the leaves of the last lookups first.
+    /// [`Sequence::try_find_id`], trying first the pieces around the last
+    /// one found, then the leaves of the last lookups.
     fn locate(&mut self, id: Id) -> Option<(Cursor, u64)> {
-        for leaf in self.id_hint {
+        let found = |leaf: u32, pieces: &[Piece], index: usize| {
+            let offset = id.counter - pieces[index].id.counter;
+            Some((Cursor { leaf, index }, offset))
+        };
+        let [(leaf, near), (other, _)] = self.id_hint;
+        if let Some(l) = self.leaves.get(leaf as usize) {
+            let from = near.saturating_sub(2).min(l.pieces.len());
+            let to = (near + 3).min(l.pieces.len());
+            if let Some(k) = l.pieces[from..to].iter().position(|p| p.contains(id)) {
+                self.id_hint[0].1 = from + k;
+                return found(leaf, &l.pieces, from + k);
+            }
+        }
+        for leaf in [leaf, other] {
             let Some(l) = self.leaves.get(leaf as usize) else {
                 continue;
             };
             if let Some(index) = l.pieces.iter().position(|p| p.contains(id)) {
-                let offset = id.counter - l.pieces[index].id.counter;
-                return Some((Cursor { leaf, index }, offset));
+                self.id_hint[0] = (leaf, index);
+                return found(leaf, &l.pieces, index);
             }
         }
-        let found = self.try_find_id(id);
-        if let Some((c, _)) = found {
-            self.id_hint = [c.leaf, self.id_hint[0]];
+        let hit = self.try_find_id(id);
+        if let Some((c, _)) = hit {
+            self.id_hint = [(c.leaf, c.index), self.id_hint[0]];
         }
-        found
+        hit
     }
 
     /// (raw, visible) chars before the piece at `c`.
@@ -798,39 +812,57 @@ impl Sequence {
             raw,
             vis,
         });
-        for p in &moved {
-            self.index_move(p, new);
+        // One index update per stretch of consecutive ids that moved (a run
+        // cut by deletes moves as several pieces, one stretch).
+        let mut spans: Vec<(Id, u64)> = moved.iter().map(|p| (p.id, p.end())).collect();
+        spans.sort_unstable();
+        let mut start = 0;
+        for i in 1..=spans.len() {
+            let (id, end) = spans[start];
+            match spans.get(i) {
+                Some(&(next, next_end)) if next.replica == id.replica && next.counter == end => {
+                    spans[start].1 = next_end;
+                }
+                _ => {
+                    self.index_move(id, end, new);
+                    start = i;
+                }
+            }
         }
         self.leaves[new as usize].pieces = moved;
         self.insert_sibling(0, leaf, new);
     }
 
-    /// Points the index at `to` for the ids of `p`, which moved there. Ids
-    /// right after it that are present stay where they were; keys inside it
-    /// (left by pieces since joined into it) go. No key is ever made for an
-    /// id that is not present, so a piece that later grows needs no key.
-    fn index_move(&mut self, p: &Piece, to: u32) {
-        let end = Id::new(p.id.replica, p.end());
+    /// Points the index at `to` for the ids `start .. end` (counters) of
+    /// one replica, all of which moved there. Ids right after them that are
+    /// present stay where they were; keys inside (left by pieces since
+    /// joined, or by pieces that moved with them) go. No key is ever made
+    /// for an id that is not present, so a piece that later grows needs no
+    /// key.
+    fn index_move(&mut self, start: Id, end: u64, to: u32) {
+        let end = Id::new(start.replica, end);
         // One walk down from `end`: whether it has a key, the keys inside
-        // the piece (rare: only after joins; they go), and the last key at
-        // or before the piece's start.
+        // (they go), and the last key before `end`, which names the leaf
+        // that holds `end` when it has no key of its own.
         let mut has_end = false;
         let mut inside: Vec<Id> = Vec::new();
         let mut below = None;
         for (&k, &leaf) in self.index.range(..=end).rev() {
             if k == end {
                 has_end = true;
-            } else if k > p.id {
+                continue;
+            }
+            below = below.or(Some((k, leaf)));
+            if k > start {
                 inside.push(k);
             } else {
-                below = Some((k, leaf));
                 break;
             }
         }
         for k in inside {
             self.index.remove(&k);
         }
-        self.index.insert(p.id, to);
+        self.index.insert(start, to);
         if has_end {
             return;
         }
