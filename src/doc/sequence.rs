@@ -497,9 +497,7 @@ impl Sequence {
         prev.deleted == next.deleted
             && prev.id.replica == next.id.replica
             && prev.end() == next.id.counter
-            && log.origins(next.id).is_some_and(|(l, r)| {
-                l == Some(prev.last()) && log.origins(prev.id).is_some_and(|o| o.1 == r)
-            })
+            && log.continues(prev.last(), next.id)
     }
 
     /// Marks the (visible) piece at `c` deleted and joins it to the deleted
