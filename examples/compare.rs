@@ -169,7 +169,10 @@ fn measure_concurrent(trace: &ConcurrentTrace) -> Vec<Row> {
     let (doc, dt_heap) = alloc::retained(|| {
         diamond_types::list::ListCRDT::load_from(&dt.bytes).expect("dt decodes")
     });
-    assert!(doc.branch.content().to_string() == trace.end_content, "dt: loaded text");
+    assert!(
+        doc.branch.content().to_string() == trace.end_content,
+        "dt: loaded text"
+    );
     drop(doc);
     let dt_row = Row {
         trace: trace.name.clone(),
@@ -210,9 +213,14 @@ fn size(bytes: usize) -> String {
 fn main() {
     let mut names: Vec<String> = std::env::args().skip(1).collect();
     if names.is_empty() {
-        names = ["automerge-paper", "seph-blog1", "friendsforever", "clownschool"]
-            .map(String::from)
-            .to_vec();
+        names = [
+            "automerge-paper",
+            "seph-blog1",
+            "friendsforever",
+            "clownschool",
+        ]
+        .map(String::from)
+        .to_vec();
     }
     let mut rows = Vec::new();
     for name in &names {

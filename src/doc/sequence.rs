@@ -275,11 +275,6 @@ impl Sequence {
         ))
     }
 
-    /// The piece holding `id` and the id's offset in it. The id must be present.
-    fn find_id(&self, id: Id) -> (Cursor, u64) {
-        self.try_find_id(id).expect("id present in the sequence")
-    }
-
     /// [`Sequence::try_find_id`], trying first the pieces around the last
     /// one found, then the leaves of the last lookups.
     fn locate(&mut self, id: Id) -> Option<(Cursor, u64)> {
@@ -1168,7 +1163,7 @@ impl Sequence {
             assert_eq!((raw, vis), (l.raw, l.vis), "leaf {leaf} totals");
             for run in &l.pieces {
                 for id in [run.id, run.last()] {
-                    let (c, _) = self.find_id(id);
+                    let (c, _) = self.try_find_id(id).expect("indexed");
                     assert_eq!(c.leaf, leaf, "index of {id:?}");
                 }
             }
