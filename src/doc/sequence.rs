@@ -739,12 +739,16 @@ impl Sequence {
     /// `removed(pos, len)` for each visible stretch that disappears, at its
     /// visible position at that moment, in order.
     pub fn delete_span(&mut self, span: IdSpan, log: &OpLog, removed: impl FnMut(usize, usize)) {
-        self.delete_span_with(span, log, Some(removed));
+        let done = self.delete_span_with(span, log, Some(removed));
+        assert!(done, "id present in the sequence");
     }
 
-    /// [`Sequence::delete_span`] for a caller that needs no positions.
-    pub fn delete_span_silently(&mut self, span: IdSpan, log: &OpLog) {
-        self.delete_span_with(span, log, None::<fn(usize, usize)>);
+    /// [`Sequence::delete_span`] for a caller that needs no positions and
+    /// has not checked the span: false when some id of it is not a char
+    /// here (the chars before it are marked deleted by then: the caller
+    /// drops the sequence, as a history being loaded does).
+    pub fn delete_span_silently(&mut self, span: IdSpan, log: &OpLog) -> bool {
+        self.delete_span_with(span, log, None::<fn(usize, usize)>)
     }
 
     fn delete_span_with(
@@ -752,11 +756,14 @@ impl Sequence {
         span: IdSpan,
         log: &OpLog,
         mut removed: Option<impl FnMut(usize, usize)>,
-    ) {
+    ) -> bool {
         let mut id = span.start;
         let end = span.end_counter();
         while id.counter < end {
-            let (c, k) = self.locate(id).expect("id present in the sequence");
+            let Some((c, k)) = self.locate(id) else {
+                self.rebalance();
+                return false;
+            };
             self.split_at(c, k);
             let c = Cursor {
                 leaf: c.leaf,
@@ -774,6 +781,7 @@ impl Sequence {
             id = id.add(run.len as u64);
         }
         self.rebalance();
+        true
     }
 
     /// Splits every leaf that grew past `LEAF_CAP` during this operation.

@@ -490,6 +490,23 @@ fn one_pass_load_refuses_what_apply_refuses() {
         Doc::decode_history(r(3), &forged.encode_history()).err(),
         Some(NAMES_A_DELETE)
     );
+    // Another replica's delete naming the id of a delete (counter 2
+    // deleted "a").
+    let mut forged = a.clone();
+    let target = TargetSpan::forward(IdSpan::new(Id::new(r(1), 2), 1));
+    forged.log.push_delete(Id::new(r(2), 0), &[target], 1);
+    forged.version.set(r(2), 1);
+    assert_eq!(
+        Doc::decode_history(r(3), &forged.encode_history()).err(),
+        Some(NAMES_A_DELETE)
+    );
+    // And a delete naming a char that is there loads.
+    let mut fine = a.clone();
+    let target = TargetSpan::forward(IdSpan::new(Id::new(r(1), 1), 1));
+    fine.log.push_delete(Id::new(r(2), 0), &[target], 1);
+    fine.version.set(r(2), 1);
+    let loaded = Doc::decode_history(r(3), &fine.encode_history()).unwrap();
+    assert_eq!(loaded.text(), "");
 }
 
 #[test]
