@@ -8,6 +8,10 @@
 //! - `load/<trace>`: build a fresh replica from the encoded bytes at once;
 //! - retained heap and encoded bytes are printed (not timed) before the
 //!   timings of each trace;
+//! - `merge/<trace>` on the concurrent traces (friendsforever, clownschool):
+//!   the whole merged history into a fresh replica, rumor (`load`:
+//!   `decode_history`; `apply`: `Doc::apply` of every op) against
+//!   diamond-types' `load_from`, in the same run;
 //! - `duplicates/long-run`: checking a 10-char duplicate op (what a
 //!   retransmission, a restarted peer or a forger sends) at the start, the
 //!   middle and the end of one run of 4 M non-ASCII chars, and of a delete
@@ -34,15 +38,18 @@ use criterion::{
 };
 
 use contenders::{alloc, Cola, Contender, DiamondTypes, Jumprope, Rumor, Yrs};
-use traces::SequentialTrace;
+use traces::{ConcurrentTrace, SequentialTrace};
 
 #[global_allocator]
 static ALLOC: alloc::Counting = alloc::Counting;
 
 const TRACES: [&str; 2] = ["automerge-paper", "seph-blog1"];
+const CONCURRENT: [&str; 2] = ["friendsforever", "clownschool"];
 
 /// In smoke mode only this many txns of each trace are used.
 const SMOKE_TXNS: usize = 5_000;
+/// In smoke mode only this many txns of each concurrent trace are used.
+const SMOKE_CONCURRENT_TXNS: usize = 2_000;
 
 /// Criterion's own rule: each bench runs once, as a test, under
 /// `cargo bench -- --test` and under `cargo test --bench doc` (no `--bench`).
@@ -63,6 +70,77 @@ fn load_trace(name: &str) -> SequentialTrace {
         trace.end_content = rope.to_string();
     }
     trace
+}
+
+/// A concurrent trace, or in smoke mode its first txns (the end text is then
+/// diamond-types' merge of them, which rumor's must equal).
+fn load_concurrent(name: &str) -> ConcurrentTrace {
+    let mut trace = traces::concurrent(name);
+    if smoke_mode() && trace.txns.len() > SMOKE_CONCURRENT_TXNS {
+        trace.txns.truncate(SMOKE_CONCURRENT_TXNS);
+        // Some txn of the cut trace may have no descendant left: merge all.
+        trace.txns.push(traces::ConcurrentTxn {
+            parents: heads(&trace),
+            agent: 0,
+            patches: Vec::new(),
+        });
+        trace.end_content = String::new();
+        let oplog = contenders::dt_concurrent_unchecked(&trace);
+        trace.end_content = oplog.checkout_tip().content().to_string();
+    }
+    trace
+}
+
+/// The txns no other txn names as a parent.
+fn heads(trace: &ConcurrentTrace) -> Vec<usize> {
+    let mut named = vec![false; trace.txns.len()];
+    for t in &trace.txns {
+        for &p in &t.parents {
+            named[p] = true;
+        }
+    }
+    (0..trace.txns.len()).filter(|&i| !named[i]).collect()
+}
+
+/// `merge/<trace>`: see the module doc.
+fn merge(c: &mut Criterion) {
+    for name in CONCURRENT {
+        let trace = load_concurrent(name);
+        let rumor = contenders::rumor_merged(&trace);
+        let dt = contenders::dt_merged(&trace);
+        let chars = trace.end_content.chars().count();
+        let (loaded, heap) = alloc::retained(|| {
+            rumor::Doc::decode_history(rumor::ReplicaId(99), &rumor.bytes).expect("decodes")
+        });
+        assert!(loaded.text() == trace.end_content, "rumor: loaded text");
+        drop(loaded);
+        let (loaded, dt_heap) = alloc::retained(|| {
+            diamond_types::list::ListCRDT::load_from(&dt.bytes).expect("dt decodes")
+        });
+        assert_eq!(loaded.len(), chars, "diamond-types: loaded length");
+        drop(loaded);
+        eprintln!(
+            "sizes/{name}: rumor encoded {} B, loaded heap {} B; diamond-types encoded {} B, loaded heap {} B",
+            rumor.bytes.len(),
+            heap,
+            dt.bytes.len(),
+            dt_heap
+        );
+        let ops = rumor.ops.expect("rumor has ops");
+        let mut g = c.benchmark_group(format!("merge/{name}"));
+        g.sample_size(10)
+            .sampling_mode(SamplingMode::Flat)
+            .warm_up_time(Duration::from_millis(500))
+            .measurement_time(Duration::from_secs(2));
+        g.bench_function("rumor-load", |b| b.iter(|| Rumor::load(&rumor.bytes)));
+        g.bench_function("rumor-apply", |b| {
+            b.iter_batched(|| ops.clone(), Rumor::remote, BatchSize::PerIteration)
+        });
+        g.bench_function("diamond-types-load", |b| {
+            b.iter(|| DiamondTypes::load(&dt.bytes))
+        });
+        g.finish();
+    }
 }
 
 fn group<'a>(
@@ -297,5 +375,5 @@ fn duplicates(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(doc, benches, duplicates);
+criterion_group!(doc, benches, merge, duplicates);
 criterion_main!(doc);

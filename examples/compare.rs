@@ -3,9 +3,13 @@
 //! times, encoded bytes and retained heap, all from this one run.
 //!
 //! ```text
-//! cargo run --release --example compare                 # automerge-paper, seph-blog1
+//! cargo run --release --example compare                 # automerge-paper, seph-blog1, friendsforever, clownschool
 //! cargo run --release --example compare -- rustcode     # other traces by name
 //! ```
+//!
+//! A concurrent trace (`concurrent/`: friendsforever, clownschool) is
+//! measured as its whole history merged into a fresh replica: rumor's
+//! `decode_history` and op-by-op `apply`, against diamond-types' `load_from`.
 //!
 //! The criterion benches (`cargo bench --bench doc`) time the same work with
 //! statistics; this is the short form for the README.
@@ -18,7 +22,7 @@ mod traces;
 use std::time::{Duration, Instant};
 
 use contenders::{alloc, Cola, Contender, DiamondTypes, Jumprope, Rumor, Yrs};
-use traces::SequentialTrace;
+use traces::{ConcurrentTrace, SequentialTrace};
 
 #[global_allocator]
 static ALLOC: alloc::Counting = alloc::Counting;
@@ -133,6 +137,63 @@ fn measure_rumor_ops(trace: &SequentialTrace) -> Row {
     }
 }
 
+/// A concurrent trace: rumor's and diamond-types' whole merged history
+/// loaded into a fresh replica (heap: what the loaded replica keeps).
+fn measure_concurrent(trace: &ConcurrentTrace) -> Vec<Row> {
+    let chars = trace.end_content.chars().count();
+    let rumor = contenders::rumor_merged(trace);
+    let (doc, heap) = alloc::retained(|| {
+        rumor::Doc::decode_history(rumor::ReplicaId(99), &rumor.bytes).expect("history decodes")
+    });
+    assert!(doc.text() == trace.end_content, "rumor: loaded text");
+    drop(doc);
+    let load_ms = median_ms(|| timed(|| Rumor::load(&rumor.bytes)).1);
+    let ops = rumor.ops.expect("rumor has ops");
+    let remote_ms = median_ms(|| {
+        let input = ops.clone();
+        let (len, time) = timed(|| Rumor::remote(input));
+        assert_eq!(len, chars, "rumor remote replica has the wrong length");
+        time
+    });
+    let rumor_row = Row {
+        trace: trace.name.clone(),
+        library: Rumor::NAME,
+        local_ms: None,
+        remote_ms: Some(remote_ms),
+        load_ms: Some(load_ms),
+        encode_ms: None,
+        bytes: Some(rumor.bytes.len()),
+        heap: Some(heap),
+    };
+    let dt = contenders::dt_merged(trace);
+    let (doc, dt_heap) = alloc::retained(|| {
+        diamond_types::list::ListCRDT::load_from(&dt.bytes).expect("dt decodes")
+    });
+    assert!(
+        doc.branch.content().to_string() == trace.end_content,
+        "dt: loaded text"
+    );
+    drop(doc);
+    let dt_row = Row {
+        trace: trace.name.clone(),
+        library: DiamondTypes::NAME,
+        local_ms: None,
+        remote_ms: None,
+        load_ms: Some(median_ms(|| timed(|| DiamondTypes::load(&dt.bytes)).1)),
+        encode_ms: None,
+        bytes: Some(dt.bytes.len()),
+        heap: Some(dt_heap),
+    };
+    vec![rumor_row, dt_row]
+}
+
+fn is_concurrent(name: &str) -> bool {
+    traces::traces_dir()
+        .join("concurrent")
+        .join(format!("{name}.json.gz"))
+        .is_file()
+}
+
 fn ms(v: Option<f64>) -> String {
     match v {
         Some(v) if v >= 100.0 => format!("{v:.0}"),
@@ -152,10 +213,23 @@ fn size(bytes: usize) -> String {
 fn main() {
     let mut names: Vec<String> = std::env::args().skip(1).collect();
     if names.is_empty() {
-        names = vec!["automerge-paper".into(), "seph-blog1".into()];
+        names = [
+            "automerge-paper",
+            "seph-blog1",
+            "friendsforever",
+            "clownschool",
+        ]
+        .map(String::from)
+        .to_vec();
     }
     let mut rows = Vec::new();
     for name in &names {
+        if is_concurrent(name) {
+            let trace = traces::concurrent(name);
+            eprintln!("{name}: concurrent, {} txns", trace.txns.len());
+            rows.extend(measure_concurrent(&trace));
+            continue;
+        }
         let trace = traces::sequential(name);
         eprintln!("{name}: {} patches", trace.patch_count());
         let ops_row = measure_rumor_ops(&trace);
@@ -203,31 +277,30 @@ fn main() {
     println!("- rumor ops (postcard): `ops_since(empty)` as postcard, what an op-by-op full sync sends before framing.");
     println!("- load: a fresh replica from the encoded bytes in one piece (rumor: Doc::decode_history; diamond-types: ListCRDT::load_from; cola: Replica::decode, no text; yrs: decode_v2 + apply_update).");
 
-    // The issue's bars, as ratios within this run.
+    println!("- concurrent traces (friendsforever, clownschool): the whole merged history into a fresh replica; remote: rumor's `Doc::apply` of every op; load: rumor `decode_history`, diamond-types `load_from`; heap: what the loaded replica keeps.");
+
+    // The issue's bars (issue 20), as ratios to diamond-types within this run.
     println!();
-    println!("| trace | rumor local / diamond-types local | rumor remote / cola remote | rumor encoded / yrs encoded | rumor heap |");
-    println!("|---|---:|---:|---:|---:|");
+    println!("| trace | local / dt local (<= 1.0) | load / dt load (<= 1.0) | op-by-op / dt load (<= 2.0) | heap / dt heap (<= 1.0) | encoded / dt encoded (<= 1.0) |");
+    println!("|---|---:|---:|---:|---:|---:|");
     for name in &names {
         let find = |lib: &str| rows.iter().find(|r| &r.trace == name && r.library == lib);
-        let (Some(ru), Some(dt), Some(co), Some(y)) = (
-            find("rumor"),
-            find("diamond-types"),
-            find("cola"),
-            find("yrs"),
-        ) else {
+        let (Some(ru), Some(dt)) = (find("rumor"), find("diamond-types")) else {
             continue;
         };
         let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
             (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
             _ => "-".into(),
         };
+        let float = |v: Option<usize>| v.map(|v| v as f64);
         println!(
-            "| {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} |",
             name,
             ratio(ru.local_ms, dt.local_ms),
-            ratio(ru.remote_ms, co.remote_ms),
-            ratio(ru.bytes.map(|b| b as f64), y.bytes.map(|b| b as f64)),
-            ru.heap.map(size).unwrap_or_else(|| "-".into()),
+            ratio(ru.load_ms, dt.load_ms),
+            ratio(ru.remote_ms, dt.load_ms),
+            ratio(float(ru.heap), float(dt.heap)),
+            ratio(float(ru.bytes), float(dt.bytes)),
         );
     }
 }

@@ -369,6 +369,25 @@ fn check_convergence(ids: &[u64], actions: &[Action], seed: u64) -> Result<(), T
         })?;
         prop_assert_eq!(loaded.text(), peer.doc.text());
         prop_assert_eq!(loaded.version(), peer.doc.version());
+        // The one-pass load gives the replica op-by-op apply gives: same
+        // pieces and tombstones, same ids at every position, same log.
+        let mut applied = Doc::new(ReplicaId(0));
+        for op in peer.doc.ops_since(&VersionVector::new()) {
+            prop_assert!(
+                !applied
+                    .apply(op)
+                    .map_err(|e| TestCaseError::fail(e.to_string()))?
+                    .held
+            );
+        }
+        prop_assert_eq!(loaded.stats(), applied.stats());
+        prop_assert_eq!(
+            loaded.ids_in(0..loaded.len()),
+            applied.ids_in(0..applied.len())
+        );
+        prop_assert!(
+            loaded.ops_since(&VersionVector::new()) == applied.ops_since(&VersionVector::new())
+        );
         // A snapshot loads without replay to the same replica, which goes
         // on merging like the original (checked at the end).
         let snap = Doc::decode_history(ReplicaId(0), &peer.doc.encode_snapshot()).map_err(|e| {

@@ -15,7 +15,7 @@
 
 pub mod alloc;
 
-use crate::traces::SequentialTrace;
+use crate::traces::{ConcurrentTrace, SequentialTrace};
 
 /// Replays `trace` as local edits on `C`, checks the text where `C` keeps
 /// one, and returns the document with the heap bytes it retains.
@@ -371,5 +371,124 @@ impl Contender for Jumprope {
 
     fn load(_: &[u8]) -> Option<usize> {
         None
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Concurrent traces: several agents, each txn made at the merge of its
+// parents. The measure is the merge of the whole history into a fresh
+// replica (rumor: `decode_history`, and `apply` of every op; diamond-types:
+// `load_from`, which merges with its own algorithm).
+
+/// The trace's whole history as rumor holds it: one replica per agent,
+/// each brought to exactly its txn's parents before the txn's edits (see
+/// `tests/traces.rs`), every op gathered in one replica that is returned.
+pub fn rumor_concurrent(trace: &ConcurrentTrace) -> rumor::Doc {
+    use rumor::{Doc, ReplicaId, VersionVector};
+    let mut all = Doc::new(ReplicaId(0));
+    let mut agents: Vec<Doc> = (0..trace.num_agents)
+        .map(|a| Doc::new(ReplicaId(a as u64 + 1)))
+        .collect();
+    let mut versions: Vec<VersionVector> = Vec::with_capacity(trace.txns.len());
+    for txn in &trace.txns {
+        let mut target = VersionVector::new();
+        for &p in &txn.parents {
+            target.merge(&versions[p]);
+        }
+        let doc = &mut agents[txn.agent];
+        for op in all.ops_since(doc.version_ref()) {
+            let span = op.span();
+            let wanted = target.get(span.start.replica);
+            if span.start.counter >= wanted {
+                continue;
+            }
+            let op = if span.end_counter() > wanted {
+                op.slice(0, wanted - span.start.counter)
+            } else {
+                op
+            };
+            doc.apply(op).expect("trace op applies");
+        }
+        assert_eq!(doc.version_ref(), &target, "replica at the txn's parents");
+        for patch in &txn.patches {
+            if patch.del > 0 {
+                doc.delete(patch.pos, patch.del).expect("delete in range");
+            }
+            if !patch.ins.is_empty() {
+                doc.insert(patch.pos, &patch.ins).expect("insert in range");
+            }
+        }
+        for op in doc.ops_since(&target) {
+            all.apply(op).expect("op applies");
+        }
+        versions.push(doc.version());
+    }
+    assert!(
+        all.text() == trace.end_content,
+        "rumor: {} merges to the wrong text",
+        trace.name
+    );
+    all
+}
+
+/// The trace's whole history as a diamond-types oplog: each patch added at
+/// the version of the txn's parents (then at the previous patch).
+pub fn dt_concurrent(trace: &ConcurrentTrace) -> diamond_types::list::OpLog {
+    let oplog = dt_concurrent_unchecked(trace);
+    assert!(
+        oplog.checkout_tip().content().to_string() == trace.end_content,
+        "diamond-types: {} merges to the wrong text",
+        trace.name
+    );
+    oplog
+}
+
+/// [`dt_concurrent`] without checking the text it merges to.
+pub fn dt_concurrent_unchecked(trace: &ConcurrentTrace) -> diamond_types::list::OpLog {
+    let mut oplog = diamond_types::list::OpLog::new();
+    let agents: Vec<_> = (0..trace.num_agents)
+        .map(|a| oplog.get_or_create_agent_id(&format!("agent{a}")))
+        .collect();
+    let mut last: Vec<usize> = Vec::with_capacity(trace.txns.len());
+    for txn in &trace.txns {
+        let mut version: Vec<usize> = txn.parents.iter().map(|&p| last[p]).collect();
+        version.sort_unstable();
+        let agent = agents[txn.agent];
+        for patch in &txn.patches {
+            if patch.del > 0 {
+                let t = oplog.add_delete_at(agent, &version, patch.pos..patch.pos + patch.del);
+                version = vec![t];
+            }
+            if !patch.ins.is_empty() {
+                let t = oplog.add_insert_at(agent, &version, patch.pos, &patch.ins);
+                version = vec![t];
+            }
+        }
+        last.push(version[0]);
+    }
+    oplog
+}
+
+/// What each library measures on a concurrent trace.
+pub struct Merged {
+    /// The encoded whole history.
+    pub bytes: Vec<u8>,
+    /// What op-by-op apply receives (rumor only).
+    pub ops: Option<Vec<rumor::Op>>,
+}
+
+pub fn rumor_merged(trace: &ConcurrentTrace) -> Merged {
+    let doc = rumor_concurrent(trace);
+    Merged {
+        bytes: doc.encode_history(),
+        ops: Some(doc.ops_since(&rumor::VersionVector::new())),
+    }
+}
+
+pub fn dt_merged(trace: &ConcurrentTrace) -> Merged {
+    let oplog = dt_concurrent(trace);
+    Merged {
+        bytes: oplog.encode(diamond_types::list::encoding::ENCODE_FULL),
+        ops: None,
     }
 }

@@ -16,16 +16,17 @@
 //!   stores its counter.
 //! - The text of every insert follows, concatenated, as UTF-8.
 //!
-//! Decoding checks every length against what is left and applies ops
-//! through [`Doc::apply`], so a damaged history is an error, never a panic
-//! or a half-built document.
+//! Decoding checks every length against what is left and loads the ops in
+//! one pass (`doc::replay`) with the checks [`Doc::apply`] makes, so a
+//! damaged history is an error, never a panic or a half-built document.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 
 use super::oplog::EntryOp;
+use super::replay::{replay, Step};
 use super::sequence::{Piece, Sequence};
-use super::{Doc, Error, Id, IdSpan, Op, OpKind, ReplicaId, TargetSpan, VersionVector};
+use super::{Doc, Error, Id, IdSpan, ReplicaId, TargetSpan, VersionVector};
 
 const MAGIC: &[u8; 4] = b"RMH1";
 /// A snapshot of a replica that never cleaned up its history (read only).
@@ -372,25 +373,25 @@ pub(crate) fn decode_inflated(replica: ReplicaId, inflated: &Inflated) -> Result
         build(&mut doc, &shells, &targets, text, &text[log_text..], pieces)?;
         return Ok(doc);
     }
-    for (id, _, shell) in shells {
-        let kind = match shell {
+    doc.log.reserve(shells.len(), log_text, targets.len());
+    let steps = shells.iter().map(|(id, len, shell)| {
+        let step = match shell {
             Shell::Insert {
                 left,
                 right,
                 text: t,
-            } => OpKind::Insert {
-                left,
-                right,
-                text: text[t].to_string(),
+            } => Step::Insert {
+                left: *left,
+                right: *right,
+                text: &text[t.clone()],
             },
-            Shell::Delete { targets: t } => OpKind::Delete {
-                targets: targets[t].to_vec(),
+            Shell::Delete { targets: t } => Step::Delete {
+                targets: &targets[t.clone()],
             },
         };
-        if doc.apply(Op { id, kind })?.held {
-            return Err(bad);
-        }
-    }
+        (*id, *len, step)
+    });
+    replay(&mut doc, steps)?;
     Ok(doc)
 }
 

@@ -52,6 +52,7 @@ mod op;
 mod oplog;
 mod past;
 mod pending;
+mod replay;
 mod sequence;
 mod undo;
 mod version;

@@ -287,6 +287,25 @@ impl OpLog {
         Some((left, unpack(entry.right)))
     }
 
+    /// Whether inserted char `next` was typed right after `prev` (the id
+    /// before it): its left origin is `prev` and both share a right origin.
+    /// One lookup when both are in one entry (the usual case).
+    pub fn continues(&self, prev: Id, next: Id) -> bool {
+        let Some(entry) = self.entry_of(next) else {
+            return false;
+        };
+        if entry.is_delete {
+            return false;
+        }
+        if entry.id.counter <= prev.counter && prev.replica == next.replica {
+            // Within one run: char k's left origin is char k - 1.
+            return prev.counter + 1 == next.counter;
+        }
+        next == entry.id
+            && unpack(entry.left) == Some(prev)
+            && self.origins(prev).is_some_and(|o| pack(o.1) == entry.right)
+    }
+
     /// Every entry as an op, borrowed, in log order (a causal order):
     /// `(first id, counters used, what it does)`. The same ops as
     /// `ops_since(&VersionVector::new())`, without copying them.

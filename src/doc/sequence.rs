@@ -144,6 +144,10 @@ pub(crate) struct Sequence {
     /// usually lands in the same leaf and skips the descent. Any change of
     /// size in another leaf (which could shift this one) clears it.
     hint: Option<(u32, u64)>,
+    /// The leaves (and piece indexes) where ids were last found by
+    /// `locate`: ops name chars near the ones the previous op named, so
+    /// most lookups look at a few pieces instead of searching `index`.
+    id_hint: [(u32, usize); 2],
 }
 
 impl Default for Sequence {
@@ -163,6 +167,7 @@ impl Default for Sequence {
             grown: Vec::new(),
             recent: None,
             hint: None,
+            id_hint: [(0, 0); 2],
         }
     }
 }
@@ -270,9 +275,36 @@ impl Sequence {
         ))
     }
 
-    /// The piece holding `id` and the id's offset in it. The id must be present.
-    fn find_id(&self, id: Id) -> (Cursor, u64) {
-        self.try_find_id(id).expect("id present in the sequence")
+    /// [`Sequence::try_find_id`], trying first the pieces around the last
+    /// one found, then the leaves of the last lookups.
+    fn locate(&mut self, id: Id) -> Option<(Cursor, u64)> {
+        let found = |leaf: u32, pieces: &[Piece], index: usize| {
+            let offset = id.counter - pieces[index].id.counter;
+            Some((Cursor { leaf, index }, offset))
+        };
+        let [(leaf, near), (other, _)] = self.id_hint;
+        if let Some(l) = self.leaves.get(leaf as usize) {
+            let from = near.saturating_sub(2).min(l.pieces.len());
+            let to = (near + 3).min(l.pieces.len());
+            if let Some(k) = l.pieces[from..to].iter().position(|p| p.contains(id)) {
+                self.id_hint[0].1 = from + k;
+                return found(leaf, &l.pieces, from + k);
+            }
+        }
+        for leaf in [leaf, other] {
+            let Some(l) = self.leaves.get(leaf as usize) else {
+                continue;
+            };
+            if let Some(index) = l.pieces.iter().position(|p| p.contains(id)) {
+                self.id_hint[0] = (leaf, index);
+                return found(leaf, &l.pieces, index);
+            }
+        }
+        let hit = self.try_find_id(id);
+        if let Some((c, _)) = hit {
+            self.id_hint = [(c.leaf, c.index), self.id_hint[0]];
+        }
+        hit
     }
 
     /// (raw, visible) chars before the piece at `c`.
@@ -397,14 +429,17 @@ impl Sequence {
         Some(c)
     }
 
-    /// Makes `at` a piece boundary inside the piece at `c` (no-op at 0 or len).
-    fn split_at(&mut self, c: Cursor, at: u64) {
+    /// Makes `at` a piece boundary inside the piece at `c` (no-op at 0 or
+    /// len). Returns whether it cut the piece.
+    fn split_at(&mut self, c: Cursor, at: u64) -> bool {
         let pieces = &mut self.leaves[c.leaf as usize].pieces;
         if at > 0 && at < pieces[c.index].len as u64 {
             let rest = pieces[c.index].split(at as u32);
             pieces.insert(c.index + 1, rest);
             self.grown.push(c.leaf);
+            return true;
         }
+        false
     }
 
     /// Puts a new visible piece with the given origins at insertion point
@@ -457,9 +492,7 @@ impl Sequence {
         prev.deleted == next.deleted
             && prev.id.replica == next.id.replica
             && prev.end() == next.id.counter
-            && log.origins(next.id).is_some_and(|(l, r)| {
-                l == Some(prev.last()) && log.origins(prev.id).is_some_and(|o| o.1 == r)
-            })
+            && log.continues(prev.last(), next.id)
     }
 
     /// Marks the (visible) piece at `c` deleted and joins it to the deleted
@@ -563,27 +596,68 @@ impl Sequence {
         log: &OpLog,
         collected: &VersionVector,
     ) -> Result<usize, Refused> {
-        for origin in left.iter().chain(right.iter()) {
-            if self.try_find_id(*origin).is_none() {
-                return Err(
-                    if collected.contains(*origin) && log.origins(*origin).is_none() {
-                        Refused::Collected(*origin)
-                    } else {
-                        Refused::NotAChar
-                    },
-                );
+        self.integrate_with(id, len, (left, right), log, collected, true)
+    }
+
+    /// [`Sequence::integrate`] for a caller that needs no visible position
+    /// (a history being loaded): saves a walk up the tree per run.
+    pub fn integrate_silently(
+        &mut self,
+        id: Id,
+        len: u64,
+        left: Option<Id>,
+        right: Option<Id>,
+        log: &OpLog,
+        collected: &VersionVector,
+    ) -> Result<(), Refused> {
+        self.integrate_with(id, len, (left, right), log, collected, false)
+            .map(drop)
+    }
+
+    /// `integrate`; the visible position is 0 unless `want_pos`.
+    fn integrate_with(
+        &mut self,
+        id: Id,
+        len: u64,
+        (left, right): (Option<Id>, Option<Id>),
+        log: &OpLog,
+        collected: &VersionVector,
+        want_pos: bool,
+    ) -> Result<usize, Refused> {
+        let refuse = |origin: Id| {
+            if collected.contains(origin) && log.origins(origin).is_none() {
+                Refused::Collected(origin)
+            } else {
+                Refused::NotAChar
             }
-        }
+        };
+        let found_left = match left {
+            Some(l) => Some(self.locate(l).ok_or_else(|| refuse(l))?),
+            None => None,
+        };
+        let mut found_right = match right {
+            Some(r) => Some(self.locate(r).ok_or_else(|| refuse(r))?),
+            None => None,
+        };
         // Make the origins piece boundaries, so the scan moves piece by
         // piece. Splitting the right origin's piece only inserts after it,
         // which is after the left origin's piece: `left_cursor` stays valid.
-        let left_cursor = left.map(|l| {
-            let (c, k) = self.find_id(l);
-            self.split_at(c, k + 1);
+        let left_cursor = found_left.map(|(c, k)| {
+            if self.split_at(c, k + 1) {
+                // The right origin's piece moved one place on, or was cut.
+                if let Some((rc, rk)) = found_right.as_mut().filter(|(rc, _)| rc.leaf == c.leaf) {
+                    if rc.index == c.index {
+                        *rk -= k + 1;
+                        rc.index += 1;
+                    } else if rc.index > c.index {
+                        rc.index += 1;
+                    }
+                }
+            }
             c
         });
-        let end = right.map(|r| {
-            let (c, k) = self.find_id(r);
+        let end = found_right.map(|(c, k)| {
+            debug_assert!(self.piece(c).contains(right.expect("found")));
             self.split_at(c, k);
             Cursor {
                 leaf: c.leaf,
@@ -651,7 +725,11 @@ impl Sequence {
             },
             None => Cursor { leaf: 0, index: 0 },
         };
-        let pos = self.position(at).1 as usize;
+        let pos = if want_pos {
+            self.position(at).1 as usize
+        } else {
+            0
+        };
         self.insert_at(at, id, len, (left, right), log);
         self.rebalance();
         Ok(pos)
@@ -660,16 +738,32 @@ impl Sequence {
     /// Marks the chars of `span` deleted (all must be present). Calls
     /// `removed(pos, len)` for each visible stretch that disappears, at its
     /// visible position at that moment, in order.
-    pub fn delete_span(
+    pub fn delete_span(&mut self, span: IdSpan, log: &OpLog, removed: impl FnMut(usize, usize)) {
+        let done = self.delete_span_with(span, log, Some(removed));
+        assert!(done, "id present in the sequence");
+    }
+
+    /// [`Sequence::delete_span`] for a caller that needs no positions and
+    /// has not checked the span: false when some id of it is not a char
+    /// here (the chars before it are marked deleted by then: the caller
+    /// drops the sequence, as a history being loaded does).
+    pub fn delete_span_silently(&mut self, span: IdSpan, log: &OpLog) -> bool {
+        self.delete_span_with(span, log, None::<fn(usize, usize)>)
+    }
+
+    fn delete_span_with(
         &mut self,
         span: IdSpan,
         log: &OpLog,
-        mut removed: impl FnMut(usize, usize),
-    ) {
+        mut removed: Option<impl FnMut(usize, usize)>,
+    ) -> bool {
         let mut id = span.start;
         let end = span.end_counter();
         while id.counter < end {
-            let (c, k) = self.find_id(id);
+            let Some((c, k)) = self.locate(id) else {
+                self.rebalance();
+                return false;
+            };
             self.split_at(c, k);
             let c = Cursor {
                 leaf: c.leaf,
@@ -678,13 +772,16 @@ impl Sequence {
             self.split_at(c, end - id.counter);
             let run = *self.piece(c);
             if !run.deleted {
-                let pos = self.position(c).1 as usize;
+                let pos = removed.as_ref().map(|_| self.position(c).1 as usize);
                 self.mark_deleted(c, log);
-                removed(pos, run.len as usize);
+                if let (Some(removed), Some(pos)) = (removed.as_mut(), pos) {
+                    removed(pos, run.len as usize);
+                }
             }
             id = id.add(run.len as u64);
         }
         self.rebalance();
+        true
     }
 
     /// Splits every leaf that grew past `LEAF_CAP` during this operation.
@@ -716,31 +813,58 @@ impl Sequence {
             raw,
             vis,
         });
-        for p in &moved {
-            self.index_move(p, new);
+        // One index update per stretch of consecutive ids that moved (a run
+        // cut by deletes moves as several pieces, one stretch).
+        let mut spans: Vec<(Id, u64)> = moved.iter().map(|p| (p.id, p.end())).collect();
+        spans.sort_unstable();
+        let mut start = 0;
+        for i in 1..=spans.len() {
+            let (id, end) = spans[start];
+            match spans.get(i) {
+                Some(&(next, next_end)) if next.replica == id.replica && next.counter == end => {
+                    spans[start].1 = next_end;
+                }
+                _ => {
+                    self.index_move(id, end, new);
+                    start = i;
+                }
+            }
         }
         self.leaves[new as usize].pieces = moved;
         self.insert_sibling(0, leaf, new);
     }
 
-    /// Points the index at `to` for the ids of `p`, which moved there. Ids
-    /// right after it that are present stay where they were; keys inside it
-    /// (left by pieces since joined into it) go. No key is ever made for an
-    /// id that is not present, so a piece that later grows needs no key.
-    fn index_move(&mut self, p: &Piece, to: u32) {
-        let end = Id::new(p.id.replica, p.end());
-        // The last key before `end`. Keys inside the piece are rare (only
-        // after joins): drop them.
-        let below = loop {
-            match self.index.range(..end).next_back() {
-                Some((&k, _)) if k > p.id => {
-                    self.index.remove(&k);
-                }
-                below => break below.map(|(&k, &leaf)| (k, leaf)),
+    /// Points the index at `to` for the ids `start .. end` (counters) of
+    /// one replica, all of which moved there. Ids right after them that are
+    /// present stay where they were; keys inside (left by pieces since
+    /// joined, or by pieces that moved with them) go. No key is ever made
+    /// for an id that is not present, so a piece that later grows needs no
+    /// key.
+    fn index_move(&mut self, start: Id, end: u64, to: u32) {
+        let end = Id::new(start.replica, end);
+        // One walk down from `end`: whether it has a key, the keys inside
+        // (they go), and the last key before `end`, which names the leaf
+        // that holds `end` when it has no key of its own.
+        let mut has_end = false;
+        let mut inside: Vec<Id> = Vec::new();
+        let mut below = None;
+        for (&k, &leaf) in self.index.range(..=end).rev() {
+            if k == end {
+                has_end = true;
+                continue;
             }
-        };
-        self.index.insert(p.id, to);
-        if self.index.contains_key(&end) {
+            below = below.or(Some((k, leaf)));
+            if k > start {
+                inside.push(k);
+            } else {
+                break;
+            }
+        }
+        for k in inside {
+            self.index.remove(&k);
+        }
+        self.index.insert(start, to);
+        if has_end {
             return;
         }
         if let Some((k, leaf)) = below {
@@ -1047,7 +1171,7 @@ impl Sequence {
             assert_eq!((raw, vis), (l.raw, l.vis), "leaf {leaf} totals");
             for run in &l.pieces {
                 for id in [run.id, run.last()] {
-                    let (c, _) = self.find_id(id);
+                    let (c, _) = self.try_find_id(id).expect("indexed");
                     assert_eq!(c.leaf, leaf, "index of {id:?}");
                 }
             }

@@ -380,6 +380,135 @@ fn tree_matches_flat_reference_for_remote_ops() {
     }
 }
 
+/// A random concurrent history among three replicas, as one replica
+/// (`docs[0]`) holds it: partly synced, so its log mixes all three.
+fn random_history(seed: u64, rounds: usize) -> Doc {
+    let mut rng = Lcg(seed);
+    let mut docs: Vec<Doc> = (0..3).map(|i| Doc::new(r(i + 1))).collect();
+    for _round in 0..rounds {
+        for d in docs.iter_mut() {
+            for _ in 0..rng.next(20) {
+                random_edit(d, &mut rng);
+            }
+        }
+        let (i, j) = (rng.next(3) as usize, rng.next(3) as usize);
+        if i != j {
+            for op in docs[i].ops_since(docs[j].version_ref()) {
+                docs[j].apply(op).unwrap();
+            }
+        }
+    }
+    docs.swap_remove(0)
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+    /// A history loaded in one pass (`decode_history`, `doc::replay`) is
+    /// the replica op-by-op `apply` builds (same pieces, log, text,
+    /// version, tombstones), its order is the flat reference model's, and
+    /// it goes on merging like it.
+    #[test]
+    fn one_pass_load_matches_apply_and_flat_reference(seed in 0u64..u64::MAX, rounds in 1usize..30) {
+        let doc = random_history(seed, rounds);
+        let ops = doc.ops_since(&VersionVector::new());
+        let mut applied = Doc::new(r(9));
+        let mut flat = flat_sequence::FlatSequence::default();
+        for op in &ops {
+            applied.apply(op.clone()).unwrap();
+            match &op.kind {
+                OpKind::Insert { left, right, .. } => {
+                    flat.integrate(op.id, op.len(), *left, *right);
+                }
+                OpKind::Delete { targets } => {
+                    for t in targets.iter().filter_map(|t| t.ids()) {
+                        flat.delete_span(t, |_, _| {});
+                    }
+                }
+            }
+        }
+        let mut loaded = Doc::decode_history(r(9), &doc.encode_history()).unwrap();
+        loaded.seq.check();
+        proptest::prop_assert_eq!(loaded.text(), applied.text());
+        proptest::prop_assert_eq!(loaded.text(), doc.text());
+        proptest::prop_assert_eq!(loaded.version(), applied.version());
+        proptest::prop_assert_eq!(loaded.stats(), applied.stats());
+        let pieces = |d: &Doc| d.seq.pieces().copied().collect::<Vec<_>>();
+        proptest::prop_assert_eq!(pieces(&loaded), pieces(&applied));
+        proptest::prop_assert_eq!(tree_chars(&loaded.seq), flat_chars(&flat));
+        proptest::prop_assert!(loaded.ops_since(&VersionVector::new()) == ops);
+        // Both go on the same way: local edits, then a remote replica's.
+        let mut rng = Lcg(seed ^ 0x5eed);
+        for _ in 0..20 {
+            let mut probe = Lcg(rng.0);
+            random_edit(&mut loaded, &mut rng);
+            random_edit(&mut applied, &mut probe);
+        }
+        proptest::prop_assert_eq!(loaded.text(), applied.text());
+        proptest::prop_assert_eq!(pieces(&loaded), pieces(&applied));
+    }
+}
+
+#[test]
+fn one_pass_load_refuses_what_apply_refuses() {
+    // An insert naming the id of a delete as its origin.
+    let mut a = Doc::new(r(1));
+    a.insert(0, "ab").unwrap();
+    a.delete(0, 1).unwrap();
+    let mut forged = a.clone();
+    forged
+        .apply(Op {
+            id: Id::new(r(2), 0),
+            kind: OpKind::Insert {
+                left: Some(Id::new(r(1), 1)),
+                right: None,
+                text: "x".into(),
+            },
+        })
+        .unwrap();
+    // Made valid, then the origin rewritten in the log to the delete's id.
+    forged.log = {
+        let mut log = oplog::OpLog::default();
+        for op in forged.ops_since(&VersionVector::new()) {
+            let op = match op.kind {
+                OpKind::Insert { text, .. } if op.id.replica == r(2) => Op {
+                    id: op.id,
+                    kind: OpKind::Insert {
+                        left: Some(Id::new(r(1), 2)),
+                        right: None,
+                        text,
+                    },
+                },
+                _ => op,
+            };
+            let len = op.len();
+            log.push(&op, len);
+        }
+        log
+    };
+    assert_eq!(
+        Doc::decode_history(r(3), &forged.encode_history()).err(),
+        Some(NAMES_A_DELETE)
+    );
+    // Another replica's delete naming the id of a delete (counter 2
+    // deleted "a").
+    let mut forged = a.clone();
+    let target = TargetSpan::forward(IdSpan::new(Id::new(r(1), 2), 1));
+    forged.log.push_delete(Id::new(r(2), 0), &[target], 1);
+    forged.version.set(r(2), 1);
+    assert_eq!(
+        Doc::decode_history(r(3), &forged.encode_history()).err(),
+        Some(NAMES_A_DELETE)
+    );
+    // And a delete naming a char that is there loads.
+    let mut fine = a.clone();
+    let target = TargetSpan::forward(IdSpan::new(Id::new(r(1), 1), 1));
+    fine.log.push_delete(Id::new(r(2), 0), &[target], 1);
+    fine.version.set(r(2), 1);
+    let loaded = Doc::decode_history(r(3), &fine.encode_history()).unwrap();
+    assert_eq!(loaded.text(), "");
+}
+
 #[test]
 fn held_ops_are_bounded_in_bytes() {
     let mut d = Doc::new(r(1));
