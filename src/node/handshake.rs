@@ -22,6 +22,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
@@ -36,6 +37,11 @@ pub struct Handshake {
     pub nonce: u64,
     /// When our challenge last went out (`None`: not yet).
     pub challenged: Option<Time>,
+    /// Challenges sent so far: a response times the round trip only if
+    /// there was one.
+    challenges: u32,
+    /// Retries timed while the address was silent (see `retry_after`).
+    backoff: u32,
     /// Its latest challenge to us, not yet answered.
     pub owed: Option<u64>,
     /// Bytes it sent us less bytes we sent it: what our answers may take.
@@ -45,6 +51,37 @@ pub struct Handshake {
     /// waits for it (see `stability`).
     pub heard: Option<(ReplicaId, Time)>,
     started: Time,
+}
+
+impl Handshake {
+    /// Our challenge goes out now.
+    pub fn challenge_sent(&mut self, now: Time) {
+        self.challenges = self.challenges.saturating_add(1);
+        self.challenged = Some(now);
+    }
+
+    /// How long to wait for the answer to the challenge just sent (at
+    /// `now`) before sending it again: `base`, a retransmission timeout,
+    /// while the address was heard from within `quiet` (it is there, and
+    /// a lost answer is bad luck, not a sign it is gone); otherwise twice
+    /// as long as the last wait, up to `quiet`.
+    pub fn retry_after(&mut self, now: Time, base: Duration, quiet: Duration) -> Duration {
+        let heard_lately = self.heard.is_some_and(|(_, at)| now < at + quiet);
+        self.backoff = if heard_lately {
+            0
+        } else {
+            self.backoff.saturating_add(1).min(16)
+        };
+        let doublings = self.backoff.saturating_sub(1);
+        base.saturating_mul(1 << doublings).min(quiet)
+    }
+
+    /// The round trip the answer to our challenge took, if only one was
+    /// sent (Karn: otherwise which copy it answers is not known).
+    pub fn round_trip(&self, now: Time) -> Option<Duration> {
+        let sent = self.challenged.filter(|_| self.challenges == 1)?;
+        Some(now.saturating_since(sent))
+    }
 }
 
 /// The handshakes in progress, by address, at most `max` of them.
@@ -87,6 +124,8 @@ impl Handshakes {
         self.pending.entry(addr).or_insert_with(|| Handshake {
             nonce: rng.random(),
             challenged: None,
+            challenges: 0,
+            backoff: 0,
             owed: None,
             budget: 0,
             heard: None,

@@ -221,7 +221,7 @@ impl Default for Config {
             peer_exchange: true,
             name: String::new(),
             initial_rto: Duration::from_millis(1000),
-            min_rto: Duration::from_millis(200),
+            min_rto: Duration::from_millis(50),
             max_rto: Duration::from_secs(10),
             max_ack_delay: Duration::from_millis(10),
             window_bytes: 64 * 1024,
@@ -516,6 +516,12 @@ pub struct Node {
     ready_at: usize,
     /// The latest `now` the driver gave: `poll_transmit` sends "now".
     last_now: Time,
+    /// The base retransmission timeout of the peer whose round trip was
+    /// measured last: how long a challenge to an address not yet heard
+    /// waits for its answer (a path from here, as RFC 9002, 6.2.2, lets a
+    /// new connection start from an earlier one's RTT), instead of the
+    /// initial timeout.
+    path_rto: Option<Duration>,
     /// Drawn at start: tells peers this is a new run (see `Frame::Hello`).
     session: u64,
     /// Datagrams sealed so far in this run: the nonce's sequence.
@@ -627,6 +633,7 @@ impl Node {
             ready: Vec::new(),
             ready_at: 0,
             last_now: now,
+            path_rto: None,
             session,
             sealed_count: 0,
             replay: ReplayWindows::new(MAX_REPLAY_SENDERS),
