@@ -755,3 +755,59 @@ fn retransmissions_back_off_while_the_peer_is_silent() {
     assert!(net.run_until_converged(secs(20)).is_some());
     net.assert_nothing_lost();
 }
+
+#[test]
+fn a_lost_last_datagram_is_resent_after_the_measured_timeout_while_the_peer_talks() {
+    // Links of 10 ms (20 ms round trips). Node 1 types on, so node 0
+    // hears it and acks it all along; node 0's one datagram with "b" is
+    // lost and nothing follows it (no later ack can reveal the loss), so
+    // only its timeout finds it: SRTT + 4 RTTVAR + the peer's ack delay,
+    // at least 50 ms, not a fixed 200 ms floor (which made every try of
+    // a lossy link cost ten round trips).
+    let mut net = Net::new(2, 18, Config::default());
+    net.add_peer(0, 1);
+    for k in 0..10 {
+        net.insert(k % 2, 0, "a");
+        net.run_for(ms(100));
+    }
+    assert!(net.converged());
+    net.cut.insert((0, 1));
+    net.insert(0, 0, "b");
+    net.heal();
+    let mut took = None;
+    for k in 0..20 {
+        net.insert(1, 0, "c");
+        if let Some(t) = net.run_until_converged(ms(20)) {
+            took = Some(ms(20 * k) + t);
+            break;
+        }
+        net.run_for(ms(20));
+    }
+    let took = took.expect("converged");
+    assert!(took < ms(120), "\"b\" arrived after {took:?}");
+    assert_eq!(net.nodes[0].stats().retransmits, 1);
+    net.assert_nothing_lost();
+}
+
+#[test]
+fn an_unanswered_challenge_goes_again_before_the_next_ping() {
+    // With a group key, peers prove themselves with a challenge first.
+    // Both first challenges are lost: each goes again after a quarter of
+    // the initial timeout (nothing is measured yet), not a ping interval
+    // later, and the edit made meanwhile follows at once.
+    let config = Config {
+        key: Some(rumor::wire::GroupKey::from_secret(&[9; 32])),
+        epoch: 1,
+        ..Config::default()
+    };
+    let mut net = Net::new(2, 19, config);
+    net.partition(&[0], &[1]);
+    net.add_peer(0, 1);
+    net.add_peer(1, 0);
+    net.insert(0, 0, "x");
+    net.run_for(ms(100));
+    net.heal();
+    net.run_for(ms(400));
+    assert_eq!(net.text(1), "x", "still not through 500 ms after the start");
+    net.assert_nothing_lost();
+}
