@@ -158,6 +158,30 @@ mod tests {
     }
 
     #[test]
+    fn challenges_go_again_at_the_base_pace_while_heard_and_double_while_silent() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let mut h = Handshakes::new(4);
+        let hs = h.entry(addr(1), Time::ZERO, &mut rng, |_| false);
+        let (base, quiet) = (Duration::from_millis(100), Duration::from_secs(1));
+        let ms = Time::from_millis;
+        let mut waits = Vec::new();
+        for t in [0, 100, 300, 700, 1500] {
+            hs.challenge_sent(ms(t));
+            waits.push(hs.retry_after(ms(t), base, quiet).as_millis());
+        }
+        assert_eq!(waits, [100, 200, 400, 800, 1000], "silent: doubling");
+        // Its own challenge arrives: it is there, our answers are lost.
+        hs.heard = Some((ReplicaId(9), ms(2400)));
+        hs.challenge_sent(ms(2500));
+        assert_eq!(hs.retry_after(ms(2500), base, quiet), base);
+        // Five sent: which one an answer echoes is not known.
+        assert_eq!(hs.round_trip(ms(2540)), None);
+        let hs = h.entry(addr(2), ms(0), &mut rng, |_| false);
+        hs.challenge_sent(ms(10));
+        assert_eq!(hs.round_trip(ms(50)), Some(Duration::from_millis(40)));
+    }
+
+    #[test]
     fn bounded_dropping_the_oldest_and_each_keeps_its_challenge() {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let mut h = Handshakes::new(2);

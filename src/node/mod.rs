@@ -16,9 +16,12 @@
 //! - **Acks and loss.** Every datagram has a packet number; the receiver
 //!   acks ranges of them (piggybacked, or alone after `max_ack_delay`). A
 //!   datagram is lost when a later one is acked and it is three numbers or
-//!   9/8 RTT older (RFC 9002), or when its RTO (RFC 6298, with backoff and a
-//!   cap) runs out; its ops go back to the front of the
-//!   queue, less what the peer is now known to have.
+//!   9/8 RTT older (RFC 9002), or when its RTO (RFC 6298 plus the peer's
+//!   ack delay, as QUIC's probe timeout) runs out; its ops go back to the
+//!   front of the queue, less what the peer is now known to have, and a
+//!   digest it carried goes again, fresh. The RTO backs off only while
+//!   the peer is silent; while it is heard, to 4 base RTOs at most
+//!   (`loss.rs`).
 //! - **Window.** At most `window_bytes` of op-carrying datagrams are
 //!   unacknowledged per peer. Small ops wait (about one RTT at most) while a
 //!   small datagram is in flight (Nagle/Minshall), so fast typing travels as
@@ -121,7 +124,8 @@ pub struct Config {
     pub name: String,
     /// Retransmission timeout before any RTT sample (RFC 6298 says 1 s).
     pub initial_rto: Duration,
-    /// Lower bound of the retransmission timeout.
+    /// Lower bound of the retransmission timeout (once measured, it is
+    /// SRTT + 4 RTTVAR + `max_ack_delay`).
     pub min_rto: Duration,
     /// Upper bound of the retransmission timeout, backoff included.
     pub max_rto: Duration,

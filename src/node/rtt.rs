@@ -179,6 +179,28 @@ mod tests {
     }
 
     #[test]
+    fn the_peers_ack_delay_is_in_every_measured_timeout() {
+        let mut e = RttEstimator::new(ms(1000), ms(1), ms(10_000)).with_max_ack_delay(ms(25));
+        assert_eq!(e.rto(), ms(1000), "not before a sample");
+        e.sample(ms(40));
+        // 40 + 4 * 20 + 25
+        assert_eq!(e.rto(), ms(145));
+    }
+
+    #[test]
+    fn while_heard_the_backoff_stops_at_four_base_timeouts() {
+        let mut e = est();
+        e.sample(ms(100)); // rto 300 ms
+        e.on_timeout();
+        assert_eq!(e.rto_while_heard(), ms(600));
+        for _ in 0..5 {
+            e.on_timeout();
+        }
+        assert_eq!(e.rto(), ms(9600));
+        assert_eq!(e.rto_while_heard(), ms(1200));
+    }
+
+    #[test]
     fn backoff_doubles_and_caps() {
         let mut e = est();
         e.sample(ms(100)); // rto 300 ms
