@@ -193,10 +193,10 @@ mod tests {
         e.sample(ms(100)); // rto 300 ms
         e.on_timeout();
         assert_eq!(e.rto_while_heard(), ms(600));
-        for _ in 0..5 {
+        for _ in 0..3 {
             e.on_timeout();
         }
-        assert_eq!(e.rto(), ms(9600));
+        assert_eq!(e.rto(), ms(4800));
         assert_eq!(e.rto_while_heard(), ms(1200));
     }
 
