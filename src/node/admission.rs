@@ -2,11 +2,16 @@
 //! windows, and the challenge handshake of an address not proven yet.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use crate::doc::ReplicaId;
 use crate::wire::{self, DatagramBuilder, DecodeError, Frame, Header, SealId};
 
 use super::{truncate, Event, Node, Refusal, Seal, Time, Transmit, MAX_NAME};
+
+/// A challenge sent before any round trip from here was measured waits
+/// `Config::initial_rto` divided by this for its answer.
+const CHALLENGE_BEFORE_RTT_DIVISOR: u32 = 4;
 
 impl Node {
     /// With a key, a sealed datagram from an address that has not proven
@@ -51,13 +56,22 @@ impl Node {
             self.answer_unproven(now, from);
             return false;
         }
-        let owed = self.handshakes.remove(&from).and_then(|h| h.owed);
+        let (owed, round_trip) = self
+            .handshakes
+            .remove(&from)
+            .map_or((None, None), |h| (h.owed, h.round_trip(now)));
         if !self.ensure_peer(now, from, false) {
             self.stats.drops.peer_table_full += 1;
             return false;
         }
         let peer = self.peers.get_mut(&from).expect("ensured");
         peer.proven = true;
+        // The answer came at once: the first RTT sample, so what we send
+        // next is timed by this path, not by the initial timeout.
+        if let Some(rtt) = round_trip.filter(|_| peer.rtt.srtt().is_none()) {
+            peer.rtt.sample(rtt.max(Duration::from_micros(1)));
+            self.path_rto = Some(peer.rtt.base_rto());
+        }
         if owed.is_some() {
             peer.answer = owed;
         }
@@ -111,7 +125,7 @@ impl Node {
             hs.budget -= bytes.len();
             hs.owed = None;
             if challenge {
-                hs.challenged = Some(now);
+                hs.challenge_sent(now);
             }
             self.direct.push_back(Transmit { to, bytes });
             return;
@@ -119,14 +133,22 @@ impl Node {
     }
 
     /// A sealed challenge to our peer `to`, which has not proven itself
-    /// yet (with the answer to its own challenge, if it sent one).
-    pub(super) fn challenge(&mut self, to: SocketAddr, packet: u64) -> Vec<u8> {
+    /// yet (with the answer to its own challenge, if it sent one), and how
+    /// long to wait for the answer before sending it again.
+    pub(super) fn challenge(&mut self, to: SocketAddr, packet: u64) -> (Vec<u8>, Duration) {
         let now = self.last_now;
         let peers = &self.peers;
         let hs = self
             .handshakes
             .entry(to, now, &mut self.rng, |a| peers.contains_key(a));
-        hs.challenged = Some(now);
+        hs.challenge_sent(now);
+        // Before any round trip from here is known, a quarter of the
+        // initial timeout: a challenge is small, and while the address
+        // stays silent the wait doubles to a ping interval within two tries.
+        let base = self
+            .path_rto
+            .unwrap_or(self.config.initial_rto / CHALLENGE_BEFORE_RTT_DIVISOR);
+        let retry = hs.retry_after(now, base, self.config.ping_interval);
         let header = Header {
             sender: self.doc.replica(),
             packet,
@@ -149,10 +171,11 @@ impl Node {
             seq: self.sealed_count,
         };
         self.sealed_count += 1;
-        match &mut self.seal_keys {
+        let bytes = match &mut self.seal_keys {
             Some(keys) => builder.finish_sealed_with(keys, id),
             None => builder.finish(),
-        }
+        };
+        (bytes, retry)
     }
 
     /// Authenticates (with a key) and decodes a datagram; counts why not.

@@ -22,6 +22,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
@@ -36,6 +37,11 @@ pub struct Handshake {
     pub nonce: u64,
     /// When our challenge last went out (`None`: not yet).
     pub challenged: Option<Time>,
+    /// Challenges sent so far: a response times the round trip only if
+    /// there was one.
+    challenges: u32,
+    /// Retries timed while the address was silent (see `retry_after`).
+    backoff: u32,
     /// Its latest challenge to us, not yet answered.
     pub owed: Option<u64>,
     /// Bytes it sent us less bytes we sent it: what our answers may take.
@@ -45,6 +51,37 @@ pub struct Handshake {
     /// waits for it (see `stability`).
     pub heard: Option<(ReplicaId, Time)>,
     started: Time,
+}
+
+impl Handshake {
+    /// Our challenge goes out now.
+    pub fn challenge_sent(&mut self, now: Time) {
+        self.challenges = self.challenges.saturating_add(1);
+        self.challenged = Some(now);
+    }
+
+    /// How long to wait for the answer to the challenge just sent (at
+    /// `now`) before sending it again: `base`, a retransmission timeout,
+    /// while the address was heard from within `quiet` (it is there, and
+    /// a lost answer is bad luck, not a sign it is gone); otherwise twice
+    /// as long as the last wait, up to `quiet`.
+    pub fn retry_after(&mut self, now: Time, base: Duration, quiet: Duration) -> Duration {
+        let heard_lately = self.heard.is_some_and(|(_, at)| now < at + quiet);
+        self.backoff = if heard_lately {
+            0
+        } else {
+            self.backoff.saturating_add(1).min(16)
+        };
+        let doublings = self.backoff.saturating_sub(1);
+        base.saturating_mul(1 << doublings).min(quiet)
+    }
+
+    /// The round trip the answer to our challenge took, if only one was
+    /// sent (Karn: otherwise which copy it answers is not known).
+    pub fn round_trip(&self, now: Time) -> Option<Duration> {
+        let sent = self.challenged.filter(|_| self.challenges == 1)?;
+        Some(now.saturating_since(sent))
+    }
 }
 
 /// The handshakes in progress, by address, at most `max` of them.
@@ -87,6 +124,8 @@ impl Handshakes {
         self.pending.entry(addr).or_insert_with(|| Handshake {
             nonce: rng.random(),
             challenged: None,
+            challenges: 0,
+            backoff: 0,
             owed: None,
             budget: 0,
             heard: None,
@@ -116,6 +155,30 @@ mod tests {
 
     fn addr(port: u16) -> SocketAddr {
         SocketAddr::from((Ipv4Addr::LOCALHOST, port))
+    }
+
+    #[test]
+    fn challenges_go_again_at_the_base_pace_while_heard_and_double_while_silent() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let mut h = Handshakes::new(4);
+        let hs = h.entry(addr(1), Time::ZERO, &mut rng, |_| false);
+        let (base, quiet) = (Duration::from_millis(100), Duration::from_secs(1));
+        let ms = Time::from_millis;
+        let mut waits = Vec::new();
+        for t in [0, 100, 300, 700, 1500] {
+            hs.challenge_sent(ms(t));
+            waits.push(hs.retry_after(ms(t), base, quiet).as_millis());
+        }
+        assert_eq!(waits, [100, 200, 400, 800, 1000], "silent: doubling");
+        // Its own challenge arrives: it is there, our answers are lost.
+        hs.heard = Some((ReplicaId(9), ms(2400)));
+        hs.challenge_sent(ms(2500));
+        assert_eq!(hs.retry_after(ms(2500), base, quiet), base);
+        // Five sent: which one an answer echoes is not known.
+        assert_eq!(hs.round_trip(ms(2540)), None);
+        let hs = h.entry(addr(2), ms(0), &mut rng, |_| false);
+        hs.challenge_sent(ms(10));
+        assert_eq!(hs.round_trip(ms(50)), Some(Duration::from_millis(40)));
     }
 
     #[test]

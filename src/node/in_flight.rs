@@ -25,6 +25,10 @@ pub struct SentPacket {
     pub small: bool,
     /// Snapshot chunks it carried: (snapshot id, offset, length).
     pub chunks: Vec<(u64, u32, u32)>,
+    /// It carried our digest (`Some(true)`: one that asks for the peer's
+    /// in reply): a fresh one goes if it is lost, since what it tells
+    /// (what we lack, or what the peer lacks) waits for it.
+    pub digest: Option<bool>,
 }
 
 impl SentPacket {
@@ -101,6 +105,7 @@ mod tests {
             hello: false,
             small: false,
             chunks: if data { vec![(1, 0, 10)] } else { Vec::new() },
+            digest: None,
         }
     }
 

@@ -8,6 +8,7 @@ use rand::RngExt;
 use crate::doc::ReplicaId;
 use crate::wire::{self, Frame};
 
+use super::loss::arm_loss_timer;
 use super::peer::Peer;
 use super::timers::peer_timer;
 use super::{Event, Node, PeerState, Time, MAX_PEER_LIST, PROBE_BYTES};
@@ -91,6 +92,11 @@ impl Node {
         self.peers.note_replica(&addr, replica);
         let peer = self.peers.get_mut(&addr).expect("ensured");
         peer.last_heard = Some(now);
+        if peer.rtt.backoff() > 0 {
+            // Heard again: what waits for an ack need not wait the whole
+            // backed-off timeout (see `loss::retransmission_timeout`).
+            arm_loss_timer(peer, now, self.config.ping_interval);
+        }
         let was = peer.state;
         peer.state = PeerState::Alive;
         if was == PeerState::Down {
@@ -115,8 +121,15 @@ impl Node {
         let config = &self.config;
         let peer = self.peers.get_mut(&addr).expect("listed");
         peer.ack_timeout(now);
+        let mut lost_digest = None;
         if peer.timers.expire(peer_timer::LOSS, now) {
-            Self::detect_losses(&mut self.stats, peer, now, me, config.ping_interval);
+            if self.seal_keys.is_some() && !peer.proven {
+                // Our challenge was not answered: it goes again.
+                peer.ping_due = true;
+            } else {
+                lost_digest =
+                    Self::detect_losses(&mut self.stats, peer, now, me, config.ping_interval);
+            }
         }
         // Held ops are due: `poll_transmit` sends them.
         peer.timers.expire(peer_timer::COALESCE, now);
@@ -160,6 +173,7 @@ impl Node {
                 self.peers.remove(&addr);
             }
         }
+        self.resend_digest(addr, lost_digest);
     }
 
     /// Takes in the addresses of a peer list (from `from`, in a datagram

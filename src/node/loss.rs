@@ -5,18 +5,23 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::doc::ReplicaId;
-use crate::wire;
+use crate::wire::{self, Frame};
 
 use super::in_flight::SentPacket;
 use super::peer::{trim_known, Peer};
 use super::timers::peer_timer;
-use super::{Node, Stats, Time, PACKET_THRESHOLD};
+use super::{Node, PeerState, Stats, Time, PACKET_THRESHOLD};
+
+/// A peer not heard from for this many base timeouts is silent (see
+/// `is_silent`).
+const SILENT_AFTER_RTOS: u32 = 8;
 
 impl Node {
     pub(super) fn on_ack(&mut self, now: Time, from: SocketAddr, ack: &wire::AckFrame) {
         let me = self.doc.replica();
         let max_ack_delay = self.config.max_ack_delay;
         let ping_interval = self.config.ping_interval;
+        let path_rto = &mut self.path_rto;
         let Some(peer) = self.peers.get_mut(&from) else {
             return;
         };
@@ -39,6 +44,7 @@ impl Node {
                 let delay = Duration::from_micros(ack.delay_us).min(max_ack_delay);
                 let rtt = (now - sent.sent).saturating_sub(delay);
                 peer.rtt.sample(rtt.max(Duration::from_micros(1)));
+                *path_rto = Some(peer.rtt.base_rto());
             }
             for op in &sent.ops {
                 peer.known_raise(op.span());
@@ -70,23 +76,46 @@ impl Node {
             peer.largest_acked
                 .map_or(ack.largest, |l| l.max(ack.largest)),
         );
-        Self::detect_losses(&mut self.stats, peer, now, me, ping_interval);
+        let lost_digest = Self::detect_losses(&mut self.stats, peer, now, me, ping_interval);
+        self.resend_digest(from, lost_digest);
+    }
+
+    /// A datagram to `addr` that carried our digest was lost: a fresh one
+    /// goes in its place (asking for the peer's in reply if the lost one
+    /// did), unless one waits to go already.
+    pub(super) fn resend_digest(&mut self, addr: SocketAddr, lost: Option<bool>) {
+        let Some(reply) = lost else {
+            return;
+        };
+        let waiting_or_gone = self.peers.get(&addr).is_none_or(|p| {
+            p.state == PeerState::Down || p.control.iter().any(|f| matches!(f, Frame::Digest(_)))
+        });
+        if waiting_or_gone {
+            return;
+        }
+        let digests = self.digest_frames(reply);
+        self.stats.digests_sent += digests.len() as u64;
+        if let Some(peer) = self.peers.get_mut(&addr) {
+            peer.queue_digests(digests);
+        }
     }
 
     /// Declares lost every datagram that is: sent before an acknowledged
     /// one and either three numbers older or not acknowledged within the
     /// loss delay (RFC 9002, 6.1), or unacknowledged for a whole RTO. Only
     /// the RTO backs off. Re-arms the loss timer for the next deadline.
+    /// Returns whether a lost datagram carried our digest (and whether
+    /// one of those asked for a reply), for [`Node::resend_digest`].
     pub(super) fn detect_losses(
         stats: &mut Stats,
         peer: &mut Peer,
         now: Time,
         me: ReplicaId,
         ping_interval: Duration,
-    ) {
+    ) -> Option<bool> {
         let largest = peer.largest_acked;
         let loss_delay = peer.rtt.loss_delay();
-        let rto = peer.rtt.rto();
+        let rto = retransmission_timeout(peer, now, ping_interval);
         let overtaken = |s: &SentPacket| largest.is_some_and(|l| s.packet < l);
         let by_threshold = |s: &SentPacket| {
             overtaken(s)
@@ -96,32 +125,24 @@ impl Node {
         let by_timeout = |s: &SentPacket| s.sent + rto <= now;
         let is_lost = |s: &SentPacket| by_threshold(s) || by_timeout(s);
         let lost = peer.in_flight.take_lost(is_lost);
-        // Back off for data lost to the RTO only, and only while the peer
-        // is silent (RFC 6298's backoff is for a path that may be gone):
-        // pings to a silent peer have their own pace, threshold losses
-        // prove the path works, and a peer heard within a ping interval is
-        // alive (it pings us at least that often), so the next try waits
-        // one RTO, not twice the last wait.
-        let heard_lately = peer.last_heard.is_some_and(|h| now < h + ping_interval);
-        if !heard_lately && lost.iter().any(|s| s.is_data() && !by_threshold(s)) {
+        // Back off for data (or a digest) lost to the RTO only, and only
+        // while the peer is silent (RFC 6298's backoff is for a path that
+        // may be gone): pings to a silent peer have their own pace,
+        // threshold losses prove the path works, and a peer heard lately
+        // is there, so the next try waits one RTO, not twice the last wait.
+        let timed_out = |s: &SentPacket| (s.is_data() || s.digest.is_some()) && !by_threshold(s);
+        if lost.iter().any(timed_out) && is_silent(peer, now, ping_interval) {
             peer.rtt.on_timeout();
         }
+        let mut lost_digest: Option<bool> = None;
         for sent in lost {
+            if let Some(reply) = sent.digest {
+                lost_digest = Some(lost_digest.unwrap_or(false) | reply);
+            }
             Self::requeue_lost(stats, peer, sent, me);
         }
-        let rto = peer.rtt.rto();
-        let next = peer
-            .in_flight
-            .iter()
-            .map(|s| match loss_delay {
-                Some(d) if overtaken(s) => s.sent + d,
-                _ => s.sent + rto,
-            })
-            .min();
-        match next {
-            Some(at) => peer.timers.set(peer_timer::LOSS, at),
-            None => peer.timers.clear(peer_timer::LOSS),
-        }
+        arm_loss_timer(peer, now, ping_interval);
+        lost_digest
     }
 
     /// Puts a lost datagram's ops back at the front of the queue (less what
@@ -148,5 +169,48 @@ impl Node {
                 peer.queue.requeue(op, me);
             }
         }
+    }
+}
+
+/// How long a datagram to `peer` waits for its ack: the RTO, backed off
+/// no further than `RttEstimator::rto_while_heard` while the peer was
+/// heard from within a ping interval (a live peer pings at least that
+/// often).
+pub(super) fn retransmission_timeout(peer: &Peer, now: Time, ping_interval: Duration) -> Duration {
+    let heard_lately = peer.last_heard.is_some_and(|h| now < h + ping_interval);
+    if heard_lately {
+        peer.rtt.rto_while_heard()
+    } else {
+        peer.rtt.rto()
+    }
+}
+
+/// The peer has not been heard from for a ping interval (a live peer
+/// pings at least that often), or for `SILENT_AFTER_RTOS` of its base
+/// timeouts if that is sooner (so a peer that just went away is not sent
+/// a ping interval's worth of retransmissions at the base pace).
+fn is_silent(peer: &Peer, now: Time, ping_interval: Duration) -> bool {
+    let limit = ping_interval.min(peer.rtt.base_rto().saturating_mul(SILENT_AFTER_RTOS));
+    peer.last_heard.is_none_or(|h| now >= h + limit)
+}
+
+/// Arms the loss timer for the next deadline of what is in flight to
+/// `peer` (or clears it): the loss delay of a datagram a later one
+/// overtook, else its RTO.
+pub(super) fn arm_loss_timer(peer: &mut Peer, now: Time, ping_interval: Duration) {
+    let largest = peer.largest_acked;
+    let loss_delay = peer.rtt.loss_delay();
+    let rto = retransmission_timeout(peer, now, ping_interval);
+    let next = peer
+        .in_flight
+        .iter()
+        .map(|s| match loss_delay {
+            Some(d) if largest.is_some_and(|l| s.packet < l) => s.sent + d,
+            _ => s.sent + rto,
+        })
+        .min();
+    match next {
+        Some(at) => peer.timers.set(peer_timer::LOSS, at),
+        None => peer.timers.clear(peer_timer::LOSS),
     }
 }

@@ -16,9 +16,12 @@
 //! - **Acks and loss.** Every datagram has a packet number; the receiver
 //!   acks ranges of them (piggybacked, or alone after `max_ack_delay`). A
 //!   datagram is lost when a later one is acked and it is three numbers or
-//!   9/8 RTT older (RFC 9002), or when its RTO (RFC 6298, with backoff and a
-//!   cap) runs out; its ops go back to the front of the
-//!   queue, less what the peer is now known to have.
+//!   9/8 RTT older (RFC 9002), or when its RTO (RFC 6298 plus the peer's
+//!   ack delay, as QUIC's probe timeout) runs out; its ops go back to the
+//!   front of the queue, less what the peer is now known to have, and a
+//!   digest it carried goes again, fresh. The RTO backs off only while
+//!   the peer is silent; while it is heard, to 4 base RTOs at most
+//!   (`loss.rs`).
 //! - **Window.** At most `window_bytes` of op-carrying datagrams are
 //!   unacknowledged per peer. Small ops wait (about one RTT at most) while a
 //!   small datagram is in flight (Nagle/Minshall), so fast typing travels as
@@ -124,7 +127,8 @@ pub struct Config {
     pub name: String,
     /// Retransmission timeout before any RTT sample (RFC 6298 says 1 s).
     pub initial_rto: Duration,
-    /// Lower bound of the retransmission timeout.
+    /// Lower bound of the retransmission timeout (once measured, it is
+    /// SRTT + 4 RTTVAR + `max_ack_delay`).
     pub min_rto: Duration,
     /// Upper bound of the retransmission timeout, backoff included.
     pub max_rto: Duration,
@@ -230,7 +234,7 @@ impl Default for Config {
             peer_exchange: true,
             name: String::new(),
             initial_rto: Duration::from_millis(1000),
-            min_rto: Duration::from_millis(200),
+            min_rto: Duration::from_millis(50),
             max_rto: Duration::from_secs(10),
             max_ack_delay: Duration::from_millis(10),
             window_bytes: 64 * 1024,
@@ -530,6 +534,12 @@ pub struct Node {
     ready_at: usize,
     /// The latest `now` the driver gave: `poll_transmit` sends "now".
     last_now: Time,
+    /// The base retransmission timeout of the peer whose round trip was
+    /// measured last: how long a challenge to an address not yet heard
+    /// waits for its answer (a path from here, as RFC 9002, 6.2.2, lets a
+    /// new connection start from an earlier one's RTT), instead of the
+    /// initial timeout.
+    path_rto: Option<Duration>,
     /// Drawn at start: tells peers this is a new run (see `Frame::Hello`).
     session: u64,
     /// Datagrams sealed so far in this run: the nonce's sequence.
@@ -641,6 +651,7 @@ impl Node {
             ready: Vec::new(),
             ready_at: 0,
             last_now: now,
+            path_rto: None,
             session,
             sealed_count: 0,
             replay: ReplayWindows::new(MAX_REPLAY_SENDERS),

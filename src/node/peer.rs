@@ -113,7 +113,8 @@ impl Peer {
             learned: false,
             added_at: now,
             last_heard: None,
-            rtt: RttEstimator::new(config.initial_rto, config.min_rto, config.max_rto),
+            rtt: RttEstimator::new(config.initial_rto, config.min_rto, config.max_rto)
+                .with_max_ack_delay(config.max_ack_delay),
             timers: TimerTable::default(),
             known: VersionVector::new(),
             pull: None,

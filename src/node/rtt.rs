@@ -1,5 +1,6 @@
-//! Round-trip time estimation and the retransmission timeout (RFC 6298),
-//! with exponential backoff and a cap.
+//! Round-trip time estimation and the retransmission timeout (RFC 6298,
+//! with the peer's ack delay added as QUIC's probe timeout adds it, RFC
+//! 9002 6.2.1), with exponential backoff and a cap.
 
 use std::time::Duration;
 
@@ -15,9 +16,17 @@ pub struct RttEstimator {
     initial_rto: Duration,
     min_rto: Duration,
     max_rto: Duration,
+    /// How long the peer may hold an ack back: an ack that long late is
+    /// no loss, so every timeout waits for it.
+    max_ack_delay: Duration,
     /// Consecutive timeouts without an ack in between: the RTO doubles each time.
     backoff: u32,
 }
+
+/// While the peer is heard from, the timeout backs off to at most this
+/// many times its base: the path works (RFC 6298's backoff is for one that
+/// may be gone), only datagrams are lost.
+const HEARD_BACKOFF_MAX: u32 = 4;
 
 impl RttEstimator {
     pub fn new(initial_rto: Duration, min_rto: Duration, max_rto: Duration) -> Self {
@@ -28,8 +37,17 @@ impl RttEstimator {
             initial_rto,
             min_rto,
             max_rto,
+            max_ack_delay: Duration::ZERO,
             backoff: 0,
         }
+    }
+
+    /// The peer holds acks back at most `delay` (RFC 9002's max_ack_delay):
+    /// every timeout after a sample waits that much longer.
+    #[must_use]
+    pub fn with_max_ack_delay(mut self, delay: Duration) -> Self {
+        self.max_ack_delay = delay;
+        self
     }
 
     /// Smoothed RTT, once measured.
@@ -57,11 +75,12 @@ impl RttEstimator {
         }
     }
 
-    /// The timeout before backoff: SRTT + max(G, 4 RTTVAR), within bounds.
+    /// The timeout before backoff: SRTT + max(G, 4 RTTVAR) + the peer's
+    /// ack delay, within bounds.
     pub fn base_rto(&self) -> Duration {
         let rto = match self.srtt {
             None => self.initial_rto,
-            Some(srtt) => srtt + (self.rttvar * 4).max(GRANULARITY),
+            Some(srtt) => srtt + (self.rttvar * 4).max(GRANULARITY) + self.max_ack_delay,
         };
         rto.clamp(self.min_rto, self.max_rto)
     }
@@ -70,6 +89,13 @@ impl RttEstimator {
     pub fn rto(&self) -> Duration {
         let factor = 1u32 << self.backoff.min(16);
         self.base_rto().saturating_mul(factor).min(self.max_rto)
+    }
+
+    /// The timeout now while the peer is heard from: backed off at most
+    /// to `HEARD_BACKOFF_MAX` base timeouts.
+    pub fn rto_while_heard(&self) -> Duration {
+        self.rto()
+            .min(self.base_rto().saturating_mul(HEARD_BACKOFF_MAX))
     }
 
     /// How long after a later datagram was acknowledged an earlier one
@@ -150,6 +176,28 @@ mod tests {
         e.sample(ms(80));
         e.sample(ms(40)); // srtt 75 ms, latest 40 ms
         assert_eq!(e.loss_delay(), Some(Duration::from_micros(75_000 * 9 / 8)));
+    }
+
+    #[test]
+    fn the_peers_ack_delay_is_in_every_measured_timeout() {
+        let mut e = RttEstimator::new(ms(1000), ms(1), ms(10_000)).with_max_ack_delay(ms(25));
+        assert_eq!(e.rto(), ms(1000), "not before a sample");
+        e.sample(ms(40));
+        // 40 + 4 * 20 + 25
+        assert_eq!(e.rto(), ms(145));
+    }
+
+    #[test]
+    fn while_heard_the_backoff_stops_at_four_base_timeouts() {
+        let mut e = est();
+        e.sample(ms(100)); // rto 300 ms
+        e.on_timeout();
+        assert_eq!(e.rto_while_heard(), ms(600));
+        for _ in 0..3 {
+            e.on_timeout();
+        }
+        assert_eq!(e.rto(), ms(4800));
+        assert_eq!(e.rto_while_heard(), ms(1200));
     }
 
     #[test]

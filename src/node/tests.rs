@@ -748,3 +748,27 @@ fn many_gone_declarations_travel_in_frames_that_fit_and_add_up() {
     }
     assert_eq!(b.stability.declarations(), gone);
 }
+
+/// The version in the first digest among `frames`.
+fn digest_version(frames: &[Frame]) -> Option<VersionVector> {
+    frames.iter().find_map(|f| match f {
+        Frame::Digest(d) => Some(d.version.clone()),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_lost_digest_goes_again_with_what_we_have_now() {
+    let mut a = with_live_peer();
+    a.sync_now(Time::ZERO);
+    let asked = digest_version(&sent_frames(&mut a)).expect("sync sends a digest");
+    assert_eq!(asked, VersionVector::new());
+    // Never acknowledged; meanwhile the document grows.
+    type_at(&mut a, 100, "x");
+    sent_frames(&mut a);
+    // No RTT sample yet: the datagram is lost after the initial 1 s RTO,
+    // long before the next anti-entropy round (2.5 s at the earliest).
+    run_timers_until(&mut a, Time::from_millis(1_050));
+    let again = digest_version(&sent_frames(&mut a)).expect("the lost digest goes again");
+    assert_eq!(&again, a.doc().version_ref(), "fresh, not the lost copy");
+}

@@ -8,6 +8,7 @@ use crate::doc::{Op, ReplicaId};
 use crate::wire::{self, DatagramBuilder, Frame, Header, SealId};
 
 use super::in_flight::SentPacket;
+use super::loss::retransmission_timeout;
 use super::peer::{trim_known, Peer};
 use super::timers::peer_timer;
 use super::{
@@ -29,15 +30,26 @@ impl Node {
         let peer = self.peers.get_mut_to_build(&addr)?;
         if self.seal_keys.is_some() && !peer.proven {
             // Not shown to be a member at this address yet: only the
-            // handshake goes to it (an added peer each ping interval, a
+            // handshake goes to it (an added peer until it answers, a
             // learned one once), and nothing waits for it meanwhile.
             let due = peer.ping_due && (peer.configured || peer.probe);
+            let again = peer.configured;
             peer.ping_due = false;
             peer.probe = false;
             peer.control.clear();
             let packet = peer.next_packet;
             peer.next_packet += u64::from(due);
-            return due.then(|| self.challenge(addr, packet));
+            if !due {
+                return None;
+            }
+            let (bytes, retry) = self.challenge(addr, packet);
+            if again {
+                // Nothing is in flight to it: its loss timer is the
+                // challenge's retransmission timeout.
+                let peer = self.peers.get_mut_to_build(&addr)?;
+                peer.timers.set(peer_timer::LOSS, now + retry);
+            }
+            return Some(bytes);
         }
         let window_open = peer.in_flight.data_bytes() == 0
             || peer.in_flight.data_bytes() + config.mtu <= config.window_bytes;
@@ -103,8 +115,12 @@ impl Node {
                 session: self.session,
                 name: truncate(&config.name, MAX_NAME),
             });
+        let mut digest: Option<bool> = None;
         while let Some(frame) = peer.control.front() {
             if builder.push(frame) {
+                if let Frame::Digest(d) = frame {
+                    digest = Some(digest.unwrap_or(false) | d.reply);
+                }
                 peer.control.pop_front();
             } else if builder.is_empty() && peer.budget.is_none() {
                 // It fits no datagram at all: drop it rather than let it
@@ -182,11 +198,12 @@ impl Node {
                 hello,
                 small: bytes.len() < config.mtu / 2,
                 chunks,
+                digest,
             };
             peer.in_flight.push(sent);
             if peer.timers.get(peer_timer::LOSS).is_none() {
-                peer.timers
-                    .set(peer_timer::LOSS, self.last_now + peer.rtt.rto());
+                let rto = retransmission_timeout(peer, self.last_now, config.ping_interval);
+                peer.timers.set(peer_timer::LOSS, self.last_now + rto);
             }
         }
         Some(bytes)
