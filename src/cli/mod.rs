@@ -480,7 +480,11 @@ fn run(args: RunArgs) -> ExitCode {
     let result = driver.run(
         &rx,
         |driver, input| session.handle(driver, input),
-        |_, event| (notify.borrow_mut())(session::describe_event(&event)),
+        |_, event| {
+            if let Some(notice) = session::describe_event(&event) {
+                (notify.borrow_mut())(notice)
+            }
+        },
         |notice| (notify.borrow_mut())(notice),
     );
     match result {

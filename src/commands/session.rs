@@ -708,12 +708,17 @@ fn file_line(file: &FileStatus) -> String {
     line
 }
 
-/// A notice for standard error about a node event.
-pub fn describe_event(event: &Event) -> String {
-    match event {
+/// A notice for standard error about a node event (`None`: nothing worth
+/// saying, as a remote change that changed no visible char, e.g. the
+/// snapshot of an empty document a newcomer joins).
+pub fn describe_event(event: &Event) -> Option<String> {
+    Some(match event {
         Event::RemoteEdit { patches } => {
             let inserted: usize = patches.iter().map(|p| p.inserted).sum();
             let deleted: usize = patches.iter().map(|p| p.deleted).sum();
+            if inserted == 0 && deleted == 0 {
+                return None;
+            }
             format!("remote edit: +{inserted} -{deleted} chars")
         }
         Event::PeerUp(addr) => format!("peer {addr} is up"),
@@ -741,7 +746,7 @@ pub fn describe_event(event: &Event) -> String {
              started with the same secret join it; invite prints a ticket)",
             crate::net::document_name(*document)
         ),
-    }
+    })
 }
 
 #[cfg(test)]
