@@ -58,15 +58,17 @@ pub use codec::{
 };
 pub use error::DecodeError;
 pub use frame::{
-    AckFrame, AckRange, DigestFrame, Frame, PresenceFrame, SnapshotChunk, TagFrame, WireFrame,
+    AckFrame, AckRange, CursorRange, DigestFrame, Frame, PresenceFrame, SnapshotChunk, TagFrame,
+    WireFrame, MAX_PRESENCE_RANGES,
 };
 pub use pack::{encoded_len, op_frame_len, split_to_fit, DatagramBuilder};
 pub use ticket::{Ticket, TicketError};
 
 /// The protocol version this code speaks (the byte layout above). A
 /// datagram of another version is refused (and counted), never misread.
-/// 6: `PresenceFrame::anchor` (a peer's selection); 7: `Frame::Tag`.
-pub const VERSION: u8 = 7;
+/// 6: `PresenceFrame::anchor` (a peer's selection); 7: `Frame::Tag`;
+/// 8: `PresenceFrame::more` (several cursors and selections).
+pub const VERSION: u8 = 8;
 
 /// Default datagram size limit: safe for IPv6 and common tunnels.
 pub const DEFAULT_MTU: usize = 1200;
