@@ -702,9 +702,7 @@ fn an_editors_cursor_reaches_another_peers_editor() {
                 .recv_timeout(deadline.saturating_duration_since(Instant::now()))
                 .expect("alice's two cursors at bob's editor"),
         };
-        if m["method"] == "cursor"
-            && m["params"]["name"] == "alice"
-            && m["params"]["ranges"] == two
+        if m["method"] == "cursor" && m["params"]["name"] == "alice" && m["params"]["ranges"] == two
         {
             break;
         }

@@ -55,7 +55,9 @@ impl Presence {
             cursor: self.cursor,
             anchor: self.anchor,
         };
-        std::iter::once(first).chain(self.more.iter().copied()).collect()
+        std::iter::once(first)
+            .chain(self.more.iter().copied())
+            .collect()
     }
 }
 
