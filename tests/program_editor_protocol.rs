@@ -687,6 +687,26 @@ fn an_editors_cursor_reaches_another_peers_editor() {
             break;
         }
     }
+    // Two cursors at once (multi-cursor): an empty one on line 0 and a
+    // selection after the astral char. Bob's editor gets both, in order.
+    let two = json!([{"start": {"line": 0, "character": 1}, "end": {"line": 0, "character": 1}},
+                     {"start": {"line": 1, "character": 6}, "end": {"line": 1, "character": 9}}]);
+    let r = ed_a.request("cursor", json!({"uri": uri_a, "ranges": two}));
+    assert_eq!(r["result"], "ok", "{r}");
+    let deadline = Instant::now() + CONVERGE;
+    loop {
+        let m = match ed_b.notes.pop_front() {
+            Some(m) => m,
+            None => ed_b
+                .messages
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .expect("alice's two cursors at bob's editor"),
+        };
+        if m["method"] == "cursor" && m["params"]["name"] == "alice" && m["params"]["ranges"] == two
+        {
+            break;
+        }
+    }
 }
 
 #[test]

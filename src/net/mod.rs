@@ -618,6 +618,14 @@ impl Driver {
         self.settle();
     }
 
+    /// Where this editor's cursors and selections are (multi-cursor), the
+    /// main one first (see [`crate::node::Node::set_selections`]).
+    pub fn set_selections(&mut self, ranges: &[crate::wire::CursorRange]) {
+        let now = self.now();
+        self.host.node_mut().set_selections(now, ranges);
+        self.settle();
+    }
+
     /// Tells the peers this editor is closing.
     pub fn leave_presence(&mut self) {
         let now = self.now();

@@ -1,8 +1,9 @@
 //! Presence: who has the document open and where their cursor (and
 //! selection) is, spread as ephemeral state (like Yjs awareness).
 //!
-//! An editor calls [`Node::set_cursor`] (or [`Node::set_selection`])
-//! whenever its cursor or selection moves. The node
+//! An editor calls [`Node::set_cursor`] (or [`Node::set_selection`], or
+//! [`Node::set_selections`] with several cursors) whenever its cursor or
+//! selection moves. The node
 //! sends a [`PresenceFrame`] to every peer: at once when
 //! the cursor moved (at most one per [`MIN_GAP`]), and again every
 //! [`HEARTBEAT`] so that a peer that missed one (or joined later) catches
@@ -19,7 +20,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::doc::{Id, ReplicaId};
-use crate::wire::{Frame, PresenceFrame};
+use crate::wire::{CursorRange, Frame, PresenceFrame, MAX_PRESENCE_RANGES};
 
 use super::{display_name, truncate, Node, Time, MAX_NAME};
 
@@ -41,7 +42,23 @@ pub struct Presence {
     pub cursor: Option<Id>,
     /// With text selected, its other end, as `cursor`.
     pub anchor: Option<Option<Id>>,
+    /// Its further cursors and selections (multi-cursor), fewer than
+    /// [`MAX_PRESENCE_RANGES`].
+    pub more: Vec<CursorRange>,
     pub heard: Time,
+}
+
+impl Presence {
+    /// Every cursor and selection: `cursor` and `anchor` first, then `more`.
+    pub fn ranges(&self) -> Vec<CursorRange> {
+        let first = CursorRange {
+            cursor: self.cursor,
+            anchor: self.anchor,
+        };
+        std::iter::once(first)
+            .chain(self.more.iter().copied())
+            .collect()
+    }
 }
 
 /// This node's side of presence, kept in the [`Node`].
@@ -54,8 +71,8 @@ pub(super) struct PresenceState {
 
 #[derive(Debug)]
 struct Local {
-    cursor: Option<Id>,
-    anchor: Option<Option<Id>>,
+    /// At least one, at most [`MAX_PRESENCE_RANGES`].
+    ranges: Vec<CursorRange>,
     seq: u64,
     /// The cursor moved since the last presence sent.
     moved: bool,
@@ -97,17 +114,26 @@ impl Node {
     /// Tells peers where this editor's cursor is and, with text selected,
     /// the selection's other end (`anchor`, as the cursor).
     pub fn set_selection(&mut self, now: Time, cursor: Option<Id>, anchor: Option<Option<Id>>) {
+        self.set_selections(now, &[CursorRange { cursor, anchor }]);
+    }
+
+    /// Tells peers where this editor's cursors and selections are (several
+    /// with multi-cursor editing): the first is the main one. Only the
+    /// first [`MAX_PRESENCE_RANGES`] are sent; an empty list changes nothing.
+    pub fn set_selections(&mut self, now: Time, ranges: &[CursorRange]) {
         self.tick(now);
-        let local = self.presence.local.get_or_insert(Local {
-            cursor,
-            anchor,
+        if ranges.is_empty() {
+            return;
+        }
+        let ranges = &ranges[..ranges.len().min(MAX_PRESENCE_RANGES)];
+        let local = self.presence.local.get_or_insert_with(|| Local {
+            ranges: ranges.to_vec(),
             seq: 0,
             moved: true,
             last_sent: None,
         });
-        if (local.cursor, local.anchor) != (cursor, anchor) {
-            local.cursor = cursor;
-            local.anchor = anchor;
+        if local.ranges != ranges {
+            local.ranges = ranges.to_vec();
             local.moved = true;
         }
         self.presence_timeout(now);
@@ -118,7 +144,11 @@ impl Node {
     pub fn leave_presence(&mut self, now: Time) {
         self.tick(now);
         if let Some(local) = self.presence.local.take() {
-            self.send_presence(local.seq + 1, local.cursor, None, true);
+            let cursor = CursorRange {
+                cursor: local.ranges[0].cursor,
+                anchor: None,
+            };
+            self.send_presence(local.seq + 1, &[cursor], true);
         }
     }
 
@@ -157,6 +187,7 @@ impl Node {
             name: display_name(&p.name),
             cursor: p.cursor,
             anchor: p.anchor,
+            more: p.more,
             heard: now,
         };
         self.presence.remote.insert(
@@ -193,29 +224,28 @@ impl Node {
         local.seq += 1;
         local.moved = false;
         local.last_sent = Some(now);
-        let (seq, cursor, anchor) = (local.seq, local.cursor, local.anchor);
-        self.send_presence(seq, cursor, anchor, false);
+        let (seq, ranges) = (local.seq, local.ranges.clone());
+        self.send_presence(seq, &ranges, false);
     }
 
     /// Queues a presence for every peer (a down one too: like a ping, it
     /// may bring it back), replacing any older one still waiting there.
-    fn send_presence(
-        &mut self,
-        seq: u64,
-        cursor: Option<Id>,
-        anchor: Option<Option<Id>>,
-        leaving: bool,
-    ) {
+    /// `ranges` holds at least one.
+    fn send_presence(&mut self, seq: u64, ranges: &[CursorRange], leaving: bool) {
         if !self.online {
             return;
         }
+        let Some((first, more)) = ranges.split_first() else {
+            return;
+        };
         let frame = Frame::Presence(PresenceFrame {
             session: self.session,
             seq,
             name: truncate(&self.config.name, MAX_NAME),
-            cursor,
+            cursor: first.cursor,
             leaving,
-            anchor,
+            anchor: first.anchor,
+            more: more.to_vec(),
         });
         for peer in self.peers.values_mut() {
             peer.control.retain(|f| !matches!(f, Frame::Presence(_)));
@@ -370,6 +400,7 @@ mod tests {
                     cursor: Some(Id::new(ReplicaId(1), counter)),
                     leaving,
                     anchor: None,
+                    more: Vec::new(),
                 })],
             )
         };
@@ -389,5 +420,44 @@ mod tests {
         deliver(ms(5), &mut a, addr(1), &mut b);
         assert!(b.presences().is_empty());
         assert!(a.presence.local.is_none());
+    }
+
+    #[test]
+    fn several_cursors_reach_the_peer_and_more_than_the_bound_are_cut() {
+        let (mut a, mut b) = (node(1, "ann"), node(2, "bob"));
+        a.add_peer(ms(0), addr(2));
+        let id = |c| Some(Id::new(ReplicaId(1), c));
+        let ranges: Vec<CursorRange> = (0..MAX_PRESENCE_RANGES as u64 + 4)
+            .map(|i| CursorRange {
+                cursor: id(10 * i + 5),
+                anchor: (i % 2 == 0).then(|| id(10 * i)),
+            })
+            .collect();
+        a.set_selections(ms(0), &ranges[..3]);
+        assert_eq!(deliver(ms(0), &mut a, addr(1), &mut b), 1);
+        let seen = &b.presences()[0];
+        assert_eq!(seen.cursor, id(5));
+        assert_eq!(seen.anchor, Some(id(0)));
+        assert_eq!(seen.ranges(), ranges[..3]);
+
+        // Too many: the first MAX_PRESENCE_RANGES go out, no error.
+        a.set_selections(ms(100), &ranges);
+        a.handle_timeout(ms(100));
+        assert_eq!(deliver(ms(100), &mut a, addr(1), &mut b), 1);
+        assert_eq!(b.presences()[0].ranges(), ranges[..MAX_PRESENCE_RANGES]);
+
+        // Back to one cursor: the others are gone at the peer.
+        a.set_cursor(ms(200), id(1));
+        a.handle_timeout(ms(200));
+        assert_eq!(deliver(ms(200), &mut a, addr(1), &mut b), 1);
+        let one = CursorRange {
+            cursor: id(1),
+            anchor: None,
+        };
+        assert_eq!(b.presences()[0].ranges(), vec![one]);
+        // An empty list changes nothing.
+        a.set_selections(ms(300), &[]);
+        a.handle_timeout(ms(300));
+        assert_eq!(deliver(ms(300), &mut a, addr(1), &mut b), 0);
     }
 }

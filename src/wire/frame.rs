@@ -113,6 +113,23 @@ pub struct PresenceFrame {
     /// With text selected, the selection's other end (anchored as the
     /// cursor is); `None`: nothing selected. Added in wire version 6.
     pub anchor: Option<Option<Id>>,
+    /// The editor's further cursors and selections (multi-cursor, block
+    /// selections), at most [`MAX_PRESENCE_RANGES`] `- 1`: a frame with
+    /// more is refused. Added in wire version 8.
+    #[serde(deserialize_with = "more_ranges")]
+    pub more: Vec<CursorRange>,
+}
+
+/// Most cursors (with their selections) one presence carries; an editor's
+/// further ones are not sent.
+pub const MAX_PRESENCE_RANGES: usize = 16;
+
+/// One cursor and, with text selected, the selection's other end (as in
+/// [`PresenceFrame`]).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CursorRange {
+    pub cursor: Option<Id>,
+    pub anchor: Option<Option<Id>>,
 }
 
 /// A cumulative, compact acknowledgement: ranges of received packet
@@ -252,6 +269,29 @@ where
         }
     }
     deserializer.deserialize_seq(SeqVisitor(PhantomData))
+}
+
+/// [`PresenceFrame::more`]: refused past [`MAX_PRESENCE_RANGES`] `- 1`
+/// elements, before reading another.
+fn more_ranges<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<CursorRange>, D::Error> {
+    struct AtMost;
+    impl<'de> Visitor<'de> for AtMost {
+        type Value = Vec<CursorRange>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            write!(f, "at most {} ranges", MAX_PRESENCE_RANGES - 1)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some(range) = seq.next_element()? {
+                if out.len() == MAX_PRESENCE_RANGES - 1 {
+                    return Err(serde::de::Error::custom("too many presence ranges"));
+                }
+                out.push(range);
+            }
+            Ok(out)
+        }
+    }
+    deserializer.deserialize_seq(AtMost)
 }
 
 // ---- the byte form ----

@@ -11,12 +11,12 @@
 //! element without preallocating from the count it claims, so what a
 //! decode allocates is bounded by the bytes it was given.
 //!
-//! Byte layout (version 7: version 6 had no `Tag` frame; version 6: version 5 had no selection in presence and no
+//! Byte layout (version 8: version 7 had one cursor per presence; version 7: version 6 had no `Tag` frame; version 6: version 5 had no selection in presence and no
 //! member list in digests, version 4 no document in the header, version 3 no `Challenge`/`Response` frames, version 2 no stability reports, `Gone` and `Join` frames, version 1 no snapshot, gossip, presence frames and no sealed
 //! form; versions refuse each other, counted as `wrong_version`):
 //!
 //! ```text
-//! "rM"  version(7)  sender replica (8, little endian)  document (4, little endian)
+//! "rM"  version(8)  sender replica (8, little endian)  document (4, little endian)
 //! packet number (varint)
 //! frame*            each a postcard-encoded WireFrame, until the end
 //! ```
@@ -58,15 +58,17 @@ pub use codec::{
 };
 pub use error::DecodeError;
 pub use frame::{
-    AckFrame, AckRange, DigestFrame, Frame, PresenceFrame, SnapshotChunk, TagFrame, WireFrame,
+    AckFrame, AckRange, CursorRange, DigestFrame, Frame, PresenceFrame, SnapshotChunk, TagFrame,
+    WireFrame, MAX_PRESENCE_RANGES,
 };
 pub use pack::{encoded_len, op_frame_len, split_to_fit, DatagramBuilder};
 pub use ticket::{Ticket, TicketError};
 
 /// The protocol version this code speaks (the byte layout above). A
 /// datagram of another version is refused (and counted), never misread.
-/// 6: `PresenceFrame::anchor` (a peer's selection); 7: `Frame::Tag`.
-pub const VERSION: u8 = 7;
+/// 6: `PresenceFrame::anchor` (a peer's selection); 7: `Frame::Tag`;
+/// 8: `PresenceFrame::more` (several cursors and selections).
+pub const VERSION: u8 = 8;
 
 /// Default datagram size limit: safe for IPv6 and common tunnels.
 pub const DEFAULT_MTU: usize = 1200;

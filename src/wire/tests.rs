@@ -67,6 +67,16 @@ fn sample_frames() -> Vec<Frame> {
             cursor: Some(Id::new(ReplicaId(3), 12)),
             leaving: false,
             anchor: Some(None),
+            more: vec![
+                CursorRange {
+                    cursor: None,
+                    anchor: Some(Some(Id::new(ReplicaId(3), 2))),
+                },
+                CursorRange {
+                    cursor: Some(Id::new(ReplicaId(u64::MAX), 7)),
+                    anchor: None,
+                },
+            ],
         }),
         Frame::Op(Op {
             id: Id::new(ReplicaId(3), 15),
@@ -156,6 +166,38 @@ fn other_versions_and_garbage_are_refused() {
     let bytes = encode(&header(), &sample_frames());
     assert!(decode(&bytes[..bytes.len() - 1]).is_err());
     assert!(decode(&vec![0u8; MAX_DATAGRAM + 1]).is_err());
+}
+
+fn presence(more: usize) -> Frame {
+    Frame::Presence(PresenceFrame {
+        session: 1,
+        seq: 1,
+        name: "ann".into(),
+        cursor: None,
+        leaving: false,
+        anchor: None,
+        more: (0..more as u64)
+            .map(|i| CursorRange {
+                cursor: Some(Id::new(ReplicaId(1), i)),
+                anchor: Some(Some(Id::new(ReplicaId(2), i))),
+            })
+            .collect(),
+    })
+}
+
+#[test]
+fn a_presence_with_too_many_ranges_is_refused() {
+    let most = presence(MAX_PRESENCE_RANGES - 1);
+    let bytes = encode(&header(), std::slice::from_ref(&most));
+    assert_eq!(decode(&bytes).unwrap().1, vec![most]);
+    let over = encode(&header(), &[presence(MAX_PRESENCE_RANGES)]);
+    assert_eq!(decode(&over), Err(DecodeError::Malformed("frame")));
+    // A length prefix claiming billions of ranges, with none there: refused
+    // without reserving room for them (`more` is the frame's last field).
+    let mut bomb = encode(&header(), &[presence(0)]);
+    assert_eq!(bomb.pop(), Some(0));
+    bomb.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x0f]);
+    assert_eq!(decode(&bomb), Err(DecodeError::Malformed("frame")));
 }
 
 #[test]

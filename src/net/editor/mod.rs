@@ -26,9 +26,11 @@
 //! - An editor that opens a document holding `\r\n` with a buffer holding
 //!   none (Neovim, 'fileformat' dos) sees every `\r\n` as `\n`, and its
 //!   line breaks become `\r\n` (`line_endings`); chosen at `open`.
-//! - An editor's cursor goes to presence as one cursor and selection: the
-//!   first range, its end the cursor. Presence holds no more (its frame
-//!   has one cursor and one anchor; more would need a new wire version).
+//! - An editor's ranges go to presence as cursors and selections, each
+//!   range's end its cursor and its start the selection's other end; the
+//!   first is the main one. Presence carries at most
+//!   [`crate::wire::MAX_PRESENCE_RANGES`]: further ranges are not sent.
+//!   Editors get all of a peer's ranges.
 //! - Edits from an editor are not undo steps of rumor's `undo`: the
 //!   protocol has no undo, the editor undoes with its own (an ordinary
 //!   edit here), and an edit both could revert would be reverted twice.
@@ -49,6 +51,7 @@ use mio::{Interest, Registry, Token};
 use serde_json::{json, Value};
 
 use crate::doc::{ReplicaId, VersionVector};
+use crate::wire::{CursorRange, MAX_PRESENCE_RANGES};
 
 use line_endings::LineEndings;
 use ot::{EditorSync, Lines, Outgoing, Position, Range, Replacement};
@@ -92,14 +95,13 @@ struct OpenFile {
     cursors: BTreeMap<ReplicaId, PeerCursor>,
 }
 
-/// A peer's cursor as last sent to an editor: its name, and the char
-/// offsets in the document of the cursor and of the selection's other
-/// end (`None`: nothing selected).
+/// A peer's cursors as last sent to an editor: its name, and for each
+/// range the char offsets in the document of the cursor and of the
+/// selection's other end (`None`: nothing selected).
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct PeerCursor {
     name: String,
-    cursor: Option<usize>,
-    anchor: Option<usize>,
+    ranges: Vec<(usize, Option<usize>)>,
 }
 
 struct Connection {
@@ -627,19 +629,23 @@ impl Driver {
         else {
             return Err((NOT_OPEN, format!("{uri} is not open")));
         };
-        // Presence holds one cursor and its selection: the first range,
-        // its end being where the cursor is.
-        if let Some(range) = ranges.first() {
-            let lines = Lines::new(open.sync.shadow());
-            if let (Ok(end), Ok(start)) = (lines.offset(range.end), lines.offset(range.start)) {
-                let doc = self.host.node().doc();
-                let end = open.endings.to_doc_offset(end);
-                let start = open.endings.to_doc_offset(start);
-                let cursor = doc.id_at(end);
-                let anchor = (start != end).then(|| doc.id_at(start));
-                self.set_selection(cursor, anchor);
-            }
-        }
+        // Each range's end is where that cursor is. Ranges outside the
+        // text are skipped; presence itself keeps only the first ones.
+        let lines = Lines::new(open.sync.shadow());
+        let doc = self.host.node().doc();
+        let selections: Vec<CursorRange> = ranges
+            .iter()
+            .take(MAX_PRESENCE_RANGES)
+            .filter_map(|range| {
+                let end = open.endings.to_doc_offset(lines.offset(range.end).ok()?);
+                let start = open.endings.to_doc_offset(lines.offset(range.start).ok()?);
+                Some(CursorRange {
+                    cursor: doc.id_at(end),
+                    anchor: (start != end).then(|| doc.id_at(start)),
+                })
+            })
+            .collect();
+        self.set_selections(&selections);
         Ok((json!("ok"), Vec::new()))
     }
 
@@ -669,14 +675,20 @@ impl Driver {
                     None => Some(doc.len()),
                 };
                 for p in &presences {
-                    let cursor = offset_of(p.cursor);
-                    let anchor = p.anchor.and_then(offset_of).filter(|&a| Some(a) != cursor);
+                    let ranges = p
+                        .ranges()
+                        .into_iter()
+                        .filter_map(|r| {
+                            let cursor = offset_of(r.cursor)?;
+                            let anchor = r.anchor.and_then(offset_of).filter(|&a| a != cursor);
+                            Some((cursor, anchor))
+                        })
+                        .collect();
                     seen.insert(
                         p.replica,
                         PeerCursor {
                             name: p.name.clone(),
-                            cursor,
-                            anchor,
+                            ranges,
                         },
                     );
                 }
@@ -691,13 +703,14 @@ impl Driver {
                         // The range's end is the cursor; its start the
                         // selection's other end, which may come after it.
                         let ranges: Vec<Range> = peer
-                            .cursor
-                            .map(|at| {
+                            .ranges
+                            .iter()
+                            .map(|&(at, anchor)| {
                                 let end = position(at);
-                                let start = peer.anchor.map_or(end, position);
-                                vec![Range { start, end }]
+                                let start = anchor.map_or(end, position);
+                                Range { start, end }
                             })
-                            .unwrap_or_default();
+                            .collect();
                         cursors.push(json!({
                             "jsonrpc": "2.0", "method": "cursor",
                             "params": {"userid": replica.0.to_string(), "name": peer.name, "uri": open.uri, "ranges": ranges},
