@@ -803,3 +803,48 @@ fn an_unanswered_challenge_goes_again_before_the_next_ping() {
     assert_eq!(net.text(1), "x", "still not through 500 ms after the start");
     net.assert_nothing_lost();
 }
+
+/// A configured peer never heard from is pinged again after a short
+/// timeout, not a ping interval (1 s) later: one lost first ping costs a
+/// quarter of `initial_rto`, not a second.
+#[test]
+fn a_lost_first_ping_to_a_configured_peer_goes_again_soon() {
+    let mut net = Net::new(2, 3, Config::default());
+    net.partition(&[0], &[1]);
+    net.add_peer(0, 1);
+    net.run_for(ms(100));
+    net.heal();
+    net.run_for(ms(400));
+    assert!(
+        net.events[1].contains(&Event::PeerUp(addr(0))),
+        "the second ping arrived before a ping interval"
+    );
+    // It backs off while silent: a dead address gets few pings.
+    let mut net = Net::new(2, 3, Config::default());
+    net.partition(&[0], &[1]);
+    net.add_peer(0, 1);
+    net.run_for(secs(10));
+    assert!(net.dropped <= 14, "{} pings in 10 s", net.dropped);
+}
+
+/// A newcomer whose first ask is lost asks again soon: it holds the
+/// group's text before a ping interval.
+#[test]
+fn a_newcomer_whose_first_ask_is_lost_asks_again_soon() {
+    let mut holder = rumor::Doc::new(rumor::ReplicaId(1));
+    holder.insert(0, "the group's text").unwrap();
+    let newcomer = rumor::Doc::new(rumor::ReplicaId(2));
+    let joining = Config {
+        joining: true,
+        ..Config::default()
+    };
+    let configs = vec![Config::default(), joining];
+    let mut net = Net::with_configs(vec![holder, newcomer], 5, configs);
+    net.partition(&[0], &[1]);
+    net.add_peer(1, 0);
+    net.run_for(ms(100));
+    net.heal();
+    net.run_for(ms(800));
+    assert_eq!(net.text(1), "the group's text");
+    net.assert_nothing_lost();
+}

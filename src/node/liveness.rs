@@ -2,6 +2,7 @@
 //! and the peer lists they exchange.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use rand::RngExt;
 
@@ -12,6 +13,12 @@ use super::loss::arm_loss_timer;
 use super::peer::Peer;
 use super::timers::peer_timer;
 use super::{Event, Node, PeerState, Time, MAX_PEER_LIST, PROBE_BYTES};
+
+/// Before any round trip is known, first contact is retried after
+/// `Config::initial_rto` divided by this (as challenges are): a ping and a
+/// `Join` are small, and the wait doubles to a ping interval within two
+/// silent tries.
+const FIRST_CONTACT_BEFORE_RTT_DIVISOR: u32 = 4;
 
 impl Node {
     /// Makes sure `addr` is in the peer table; false if the table is full.
@@ -63,8 +70,52 @@ impl Node {
         };
         peer.ping_due = true;
         peer.queue_digests(digests);
-        peer.timers
-            .set(peer_timer::PING, now + self.config.ping_interval);
+        let wait = self.first_contact_wait(now, addr);
+        let Some(peer) = self.peers.get_mut(&addr) else {
+            return;
+        };
+        peer.timers.set(peer_timer::PING, now + wait);
+    }
+
+    /// Whether `peer` is still being reached for the first time: a
+    /// configured peer never heard from (in the clear; with a group key
+    /// the challenge retries do this, see `admission.rs`), or one a
+    /// newcomer asks to join by and gets no snapshot from yet.
+    fn first_contact(&self, peer: &Peer) -> bool {
+        let unheard = self.seal_keys.is_none() && peer.last_heard.is_none();
+        let joining = !self.joined && !self.snapshots_in.contains_key(&peer.addr);
+        peer.configured && (unheard || joining)
+    }
+
+    /// How long until the next ping to `addr` (sent now). While it is
+    /// first contact, a short timeout as for challenges: the peer's RTO if
+    /// measured, else the last RTO measured from this node, else a quarter
+    /// of `initial_rto`; doubling while the peer is silent, up to a ping
+    /// interval (the pace otherwise). Only configured peers (no budget to
+    /// respect: the user named them) get it.
+    pub(super) fn first_contact_wait(&mut self, now: Time, addr: SocketAddr) -> Duration {
+        let interval = self.config.ping_interval;
+        let Some(peer) = self.peers.get(&addr) else {
+            return interval;
+        };
+        if !self.first_contact(peer) {
+            return interval;
+        }
+        let base = match peer.rtt.srtt() {
+            Some(_) => peer.rtt.base_rto(),
+            None => self
+                .path_rto
+                .unwrap_or(self.config.initial_rto / FIRST_CONTACT_BEFORE_RTT_DIVISOR),
+        };
+        let heard_lately = peer.last_heard.is_some_and(|at| now < at + interval);
+        let peer = self.peers.get_mut(&addr).expect("listed");
+        peer.contact_backoff = if heard_lately {
+            0
+        } else {
+            peer.contact_backoff.saturating_add(1).min(16)
+        };
+        let doublings = peer.contact_backoff.saturating_sub(1);
+        base.saturating_mul(1 << doublings).min(interval)
     }
 
     /// A valid datagram from `addr`, sent by `replica`, arrived.
@@ -118,6 +169,7 @@ impl Node {
 
     pub(super) fn peer_timeouts(&mut self, now: Time, addr: SocketAddr) {
         let me = self.doc.replica();
+        let first_contact = self.first_contact(self.peers.get(&addr).expect("listed"));
         let config = &self.config;
         let peer = self.peers.get_mut(&addr).expect("listed");
         peer.ack_timeout(now);
@@ -133,7 +185,8 @@ impl Node {
         }
         // Held ops are due: `poll_transmit` sends them.
         peer.timers.expire(peer_timer::COALESCE, now);
-        if peer.timers.expire(peer_timer::PING, now) {
+        let ping_fired = peer.timers.expire(peer_timer::PING, now);
+        if ping_fired {
             let silence = now - peer.last_heard.unwrap_or(peer.added_at);
             let interval = config.ping_interval;
             let new_state = if silence >= interval * config.down_after {
@@ -154,7 +207,7 @@ impl Node {
             if peer.state != PeerState::Down || new_state == PeerState::Down {
                 peer.state = new_state;
             }
-            if silence >= interval {
+            if silence >= interval || first_contact {
                 peer.ping_due = true;
             }
             if !self.joined
@@ -171,6 +224,12 @@ impl Node {
                 // Never shown itself live, and silent now: forget it (gossip
                 // or its next datagram may bring it back).
                 self.peers.remove(&addr);
+            }
+        }
+        if ping_fired && first_contact {
+            let wait = self.first_contact_wait(now, addr);
+            if let Some(peer) = self.peers.get_mut(&addr) {
+                peer.timers.set(peer_timer::PING, now + wait);
             }
         }
         self.resend_digest(addr, lost_digest);

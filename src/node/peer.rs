@@ -54,6 +54,10 @@ pub struct Peer {
     pub learned: bool,
     pub added_at: Time,
     pub last_heard: Option<Time>,
+    /// First-contact retries (pings to a configured peer never heard
+    /// from, a newcomer's `Join`) timed while it was silent: each waits
+    /// twice as long as the last (see `liveness::first_contact_wait`).
+    pub contact_backoff: u32,
     pub rtt: RttEstimator,
     pub timers: TimerTable<{ peer_timer::COUNT }>,
 
@@ -113,6 +117,7 @@ impl Peer {
             learned: false,
             added_at: now,
             last_heard: None,
+            contact_backoff: 0,
             rtt: RttEstimator::new(config.initial_rto, config.min_rto, config.max_rto)
                 .with_max_ack_delay(config.max_ack_delay),
             timers: TimerTable::default(),
