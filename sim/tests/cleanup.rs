@@ -163,14 +163,17 @@ fn a_hub_that_restarts_knowing_no_one_does_not_clean_up_alone() {
 }
 
 /// Every life of a replica that edits does so under a fresh id (so a
-/// restored disk can never reuse one). Seed 86: the hub took two new ids
-/// while a leaf was offline, restarted knowing no leaf, and the leaf's
-/// datagrams, sealed for the hub's first id, could never be opened: the
-/// leaf was cut off for good. A peer that does not answer now gets
-/// datagrams bound to no replica id, which any id of it opens.
+/// restored disk can never reuse one). The hub took two new ids while a
+/// leaf was offline, restarted knowing no leaf, and the leaf's datagrams,
+/// sealed for the hub's first id, could never be opened: the leaf was cut
+/// off for good. A peer that does not answer now gets datagrams bound to
+/// no replica id, which any id of it opens. The scenario (hub n0 crashes
+/// at 9.2 s and 20.6 s while leaf n1 is offline from 12.8 s to 22.4 s) was
+/// seed 86 until faster first-contact retries ended that run sooner; it
+/// is seed 91 now. The restart count below tells when it moves again.
 #[test]
 fn a_leaf_away_while_the_hub_changed_ids_is_heard_again() {
-    let r = Simulation::<Node>::new(star(86, 1)).run();
+    let r = Simulation::<Node>::new(star(91, 1)).run();
     assert!(r.converged, "{:?}", r.failure);
     assert!(r.restarts >= 2, "the hub restarted twice: {}", r.restarts);
 }
