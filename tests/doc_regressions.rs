@@ -163,3 +163,42 @@ fn a_highly_compressible_document_loads_from_its_own_snapshot() {
     let c = Doc::decode_history(ReplicaId(3), &a.encode_history()).expect("history loads");
     assert_eq!(c.text(), a.text());
 }
+
+/// A forged insert whose right origin is its left origin (or before it, in
+/// the same run of chars) overflowed a subtraction in the sequence and
+/// panicked, found by `doc_hostile`. It must apply or be refused, never
+/// panic, and the replica must still take ops after it.
+#[test]
+fn an_insert_whose_right_origin_is_its_left_origin_does_not_panic() {
+    for (left, right) in [(0, 0), (1, 0), (2, 1)] {
+        let mut a = Doc::new(ReplicaId(1));
+        a.insert(0, "xyz").unwrap();
+        let mut d = Doc::new(ReplicaId(3));
+        for op in a.ops_since(&VersionVector::new()) {
+            d.apply(op).unwrap();
+        }
+        let forged = Op {
+            id: Id {
+                replica: ReplicaId(3),
+                counter: 0,
+            },
+            kind: OpKind::Insert {
+                left: Some(Id {
+                    replica: ReplicaId(1),
+                    counter: left,
+                }),
+                right: Some(Id {
+                    replica: ReplicaId(1),
+                    counter: right,
+                }),
+                text: "a".into(),
+            },
+        };
+        let applied = d.apply(forged).is_ok();
+        d.insert(0, "b").unwrap();
+        let text = d.text();
+        assert_eq!(text.chars().count(), 4 + applied as usize, "{text}");
+        assert_eq!(text.chars().count(), d.len());
+        assert!(text.starts_with('b'), "{text}");
+    }
+}

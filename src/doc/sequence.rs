@@ -647,8 +647,12 @@ impl Sequence {
                 // The right origin's piece moved one place on, or was cut.
                 if let Some((rc, rk)) = found_right.as_mut().filter(|(rc, _)| rc.leaf == c.leaf) {
                     if rc.index == c.index {
-                        *rk -= k + 1;
-                        rc.index += 1;
+                        // A right origin at or before the left one (only a
+                        // forged op has that) stays in the first part.
+                        if *rk > k {
+                            *rk -= k + 1;
+                            rc.index += 1;
+                        }
                     } else if rc.index > c.index {
                         rc.index += 1;
                     }
