@@ -7,11 +7,130 @@ use std::time::Duration;
 use crate::doc::ReplicaId;
 use crate::wire::{self, DatagramBuilder, DecodeError, Frame, Header, SealId};
 
-use super::{truncate, Event, Node, Refusal, Seal, Time, Transmit, MAX_NAME};
+use super::{truncate, Event, Node, Refusal, Seal, Time, Transmit, MAX_NAME, PROBE_BYTES};
 
 /// A challenge sent before any round trip from here was measured waits
 /// `Config::initial_rto` divided by this for its answer.
 const CHALLENGE_BEFORE_RTT_DIVISOR: u32 = 4;
+
+/// A peer's standing: whether it is shown to be live at its address, who
+/// put it in the table, and how much it may be sent until it is shown.
+#[derive(Clone, Debug, Default)]
+pub struct Admission {
+    /// Without a group key, an address that wrote to us first is not yet
+    /// known to receive what we send (the source may be spoofed): until it
+    /// acknowledges one of our datagrams, it gets at most as many bytes as
+    /// it sent (this budget), so the node cannot amplify an attack on it.
+    /// `None`: verified, added by the user, or a group member. A learned
+    /// address starts at zero, with one probe allowed (`probe`).
+    budget: Option<usize>,
+    /// Shown to be a live peer at this address: with a group key, it
+    /// answered our challenge (`handshake.rs`); without, it acknowledged
+    /// one of our datagrams. Until then a newcomer may take its place.
+    proven: bool,
+    /// Added by the user (`add`, `--peer`): never gives its place up.
+    configured: bool,
+    /// A learned address may get one small probe before it answers.
+    probe: bool,
+    /// With a group key: its challenge to us, echoed in every datagram we
+    /// send it until one sealed for us shows it has taken us in.
+    answer: Option<u64>,
+}
+
+impl Admission {
+    pub fn proven(&self) -> bool {
+        self.proven
+    }
+
+    pub fn configured(&self) -> bool {
+        self.configured
+    }
+
+    /// The answer to its challenge that goes in every datagram to it.
+    pub fn answer(&self) -> Option<u64> {
+        self.answer
+    }
+
+    /// Whether it may be sent anything at all, not only what it paid for.
+    pub fn unlimited(&self) -> bool {
+        self.budget.is_none()
+    }
+
+    /// Added by the user: never forgotten, nor limited.
+    pub fn configure(&mut self) {
+        self.configured = true;
+        self.budget = None;
+    }
+
+    /// Learned from a peer list or a LAN announcement: one small probe,
+    /// and (with `limited`, in the clear) nothing more until it answers.
+    pub fn learn(&mut self, limited: bool) {
+        self.probe = true;
+        if limited {
+            self.budget = Some(0);
+        }
+    }
+
+    /// In the clear, it wrote first: it gets no more than it sends.
+    pub fn wrote_first(&mut self) {
+        self.budget = Some(0);
+    }
+
+    /// A datagram `len` bytes long came from it.
+    pub fn received(&mut self, len: usize) {
+        if let Some(budget) = &mut self.budget {
+            *budget += len;
+        }
+    }
+
+    /// It acknowledged one of our datagrams: a real peer at that address.
+    pub fn acknowledged(&mut self) {
+        self.budget = None;
+        self.proven = true;
+    }
+
+    /// It answered our challenge (with a group key).
+    pub fn answered(&mut self) {
+        self.proven = true;
+    }
+
+    /// It challenged us: every datagram to it carries the answer until it
+    /// takes us in.
+    pub fn challenged(&mut self, nonce: u64) {
+        self.answer = Some(nonce);
+    }
+
+    /// A datagram sealed for us shows it took us in.
+    pub fn taken_in(&mut self) {
+        self.answer = None;
+    }
+
+    /// With a group key, before it is proven: whether our challenge goes
+    /// to it now (`ping_due` says one is due). The probe of a learned
+    /// address is spent either way.
+    pub fn challenge_due(&mut self, ping_due: bool) -> bool {
+        let due = ping_due && (self.configured || self.probe);
+        self.probe = false;
+        due
+    }
+
+    /// The most bytes the next datagram to it may take in the clear, if
+    /// it is limited: its budget, and the probe if one is allowed.
+    pub fn allowance(&self) -> Option<usize> {
+        self.budget
+            .map(|b| b + if self.probe { PROBE_BYTES } else { 0 })
+    }
+
+    /// A datagram `len` bytes long in the clear went to it, within
+    /// `allowance` (from [`Admission::allowance`]). What the probe left
+    /// over is not kept.
+    pub fn sent(&mut self, allowance: Option<usize>, len: usize) {
+        if let (Some(budget), Some(allowance)) = (&mut self.budget, allowance) {
+            *budget = (*budget).min(allowance.saturating_sub(len));
+        }
+        self.probe = false;
+    }
+}
 
 impl Node {
     /// With a key, a sealed datagram from an address that has not proven
@@ -34,14 +153,13 @@ impl Node {
         hs.heard = Some((sender, now));
         // A proven address may be sent anything: its challenge is answered
         // with what goes to it anyway (a member there rejoined or restarted).
-        let proven = peers.get(&from).is_some_and(|p| p.proven);
+        let proven = peers.get(&from).is_some_and(|p| p.admission.proven());
         let mut answered = false;
         for f in frames {
             match *f {
                 Frame::Challenge(nonce) if proven => {
                     if let Some(p) = self.peers.get_mut(&from) {
-                        p.answer = Some(nonce);
-                        p.ping_due = true; // (the answer goes at once)
+                        p.challenged(nonce);
                     }
                 }
                 Frame::Challenge(nonce) => hs.owed = Some(nonce),
@@ -65,15 +183,15 @@ impl Node {
             return false;
         }
         let peer = self.peers.get_mut(&from).expect("ensured");
-        peer.proven = true;
+        peer.admission.answered();
         // The answer came at once: the first RTT sample, so what we send
         // next is timed by this path, not by the initial timeout.
         if let Some(rtt) = round_trip.filter(|_| peer.rtt.srtt().is_none()) {
             peer.rtt.sample(rtt.max(Duration::from_micros(1)));
             self.path_rto = Some(peer.rtt.base_rto());
         }
-        if owed.is_some() {
-            peer.answer = owed;
+        if let Some(nonce) = owed {
+            peer.admission.challenged(nonce);
         }
         // What it sent while unproven was dropped: a digest exchange now
         // shows each side what the other lacks, without waiting for

@@ -1,7 +1,6 @@
 //! Anti-entropy: digests of what each replica has, and what a
 //! digest shows a peer lacks.
 
-use std::collections::BTreeSet;
 use std::net::SocketAddr;
 
 use rand::RngExt;
@@ -16,8 +15,8 @@ impl Node {
         let live: Vec<SocketAddr> = self
             .peers
             .values()
-            .filter(|p| p.state != PeerState::Down)
-            .map(|p| p.addr)
+            .filter(|p| p.state() != PeerState::Down)
+            .map(|p| p.addr())
             .collect();
         if live.is_empty() {
             return;
@@ -97,7 +96,7 @@ impl Node {
         let mut members: Vec<ReplicaId> = self
             .peers
             .values()
-            .filter_map(|p| p.replica)
+            .filter_map(|p| p.replica())
             .chain(self.stability.membership().0)
             .filter(|&r| r != me && version.get(r) == 0)
             .collect();
@@ -127,38 +126,16 @@ impl Node {
         // The sender lacks ops of its own that we hold: its storage lost
         // them. Answer with our digest so it learns so at once.
         let sender_lost_own = peer
-            .replica
+            .replica()
             .is_some_and(|r| d.covers(r) && ours.get(r) > d.version.get(r));
-        if let (None, Some(replica)) = (d.scope, peer.replica) {
+        if let (None, Some(replica)) = (d.scope, peer.replica()) {
             // The members it counts that we did not know count here too,
             // before its report can be used.
             self.stability.learn(me, &d.members, now);
             self.stability
                 .report(replica, &d.version, now, self.config.join_grace);
         }
-        // The digest is the truth about the peer (acks were only hints).
-        let mut replicas: BTreeSet<ReplicaId> = peer.known.iter().map(|(r, _)| r).collect();
-        replicas.extend(d.version.iter().map(|(r, _)| r));
-        replicas.extend(ours.iter().map(|(r, _)| r));
-        for &r in replicas.iter().filter(|&&r| d.covers(r)) {
-            peer.known.set(r, d.version.get(r));
-        }
-        let peer_lacks = ours
-            .iter()
-            .any(|(r, n)| d.covers(r) && n > d.version.get(r));
-        if peer_lacks {
-            // Queue again exactly what it lacks (less what is in flight),
-            // and whatever has not gone down the gossip trees yet.
-            let mut pull = peer
-                .pull
-                .take()
-                .unwrap_or_else(|| self.gossip.pushed.clone());
-            for &r in replicas.iter().filter(|&&r| d.covers(r)) {
-                pull.set(r, d.version.get(r));
-            }
-            peer.pull = Some(pull);
-            peer.queue.retain(|op| !d.covers(op.id.replica), me);
-        }
+        peer.digest_heard(d, &ours, &self.gossip.pushed, me);
         let wants_snapshot = d.scope.is_none()
             && self.joined
             && (snapshot::worth_sending(&ours, &d.version, self.config.snapshot_min_ops)

@@ -20,11 +20,11 @@ impl Node {
         // cannot name yet (`None`; until the horizon: then it must join anew).
         let horizon = self.config.member_horizon;
         let mut peers: Vec<Option<ReplicaId>> = (self.peers.values())
-            .filter(|p| p.replica.is_some() || now < p.added_at + horizon)
-            .map(|p| p.replica)
+            .filter(|p| p.replica().is_some() || now < p.liveness.added_at() + horizon)
+            .map(|p| p.replica())
             .collect();
         for p in self.peers.values() {
-            if let (Some(replica), Some(at)) = (p.replica, p.last_heard) {
+            if let (Some(replica), Some(at)) = (p.replica(), p.last_heard()) {
                 self.stability.heard(replica, at);
             }
         }
@@ -73,7 +73,7 @@ impl Node {
         }
         let doc = &self.doc;
         for peer in self.peers.values_mut() {
-            peer.held.retain(|&id| doc.holds(id));
+            peer.forget_held(|id| doc.holds(id));
         }
         self.stats.ops_buffered = self.doc.pending_len() as u64;
     }

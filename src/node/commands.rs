@@ -25,9 +25,7 @@ impl Node {
             return false;
         }
         if let Some(peer) = self.peers.get_mut(&addr) {
-            peer.learned = false;
-            peer.configured = true; // the user asked for it: never forgotten
-            peer.budget = None; // nor limited
+            peer.admission.configure();
         }
         self.start_exchange(now, addr);
         true

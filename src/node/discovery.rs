@@ -199,8 +199,8 @@ impl Node {
         if self.ensure_peer(now, addr, false) {
             self.stats.discovery.found += 1;
             if let Some(peer) = self.peers.get_mut(&addr) {
-                peer.learned = true;
-                peer.probe = true;
+                // (Discovery needs a key: no budget to limit it by.)
+                peer.admission.learn(false);
             }
             self.start_exchange(now, addr);
         }

@@ -1,8 +1,10 @@
 //! The datagrams sent to one peer and not yet acknowledged or declared
-//! lost, and the bytes of those that carry data (the window).
+//! lost, the bytes of those that carry data (the window), and the packet
+//! numbers: the next one to use and the largest acknowledged.
 //!
-//! The byte count must stay the sum of the data datagrams' sizes: only
-//! this type changes either.
+//! The byte count must stay the sum of the data datagrams' sizes, and a
+//! packet number is used once and acknowledged only once sent: only this
+//! type changes any of them.
 
 use std::collections::VecDeque;
 
@@ -38,15 +40,62 @@ impl SentPacket {
     }
 }
 
-/// Datagrams in flight to one peer, oldest first.
+/// Datagrams in flight to one peer, oldest first, and the numbers they
+/// are sent under.
 #[derive(Clone, Debug, Default)]
 pub struct InFlight {
     packets: VecDeque<SentPacket>,
     /// Bytes of the packets that carry ops or snapshot chunks.
     data_bytes: usize,
+    /// The number the next datagram to the peer goes under.
+    next_packet: u64,
+    /// The largest number the peer acknowledged (since it became the
+    /// replica it is).
+    largest_acked: Option<u64>,
 }
 
 impl InFlight {
+    /// The number the next datagram goes under (see [`InFlight::take_packet`]).
+    pub fn next_packet(&self) -> u64 {
+        self.next_packet
+    }
+
+    /// Uses up the next packet number: a datagram went under it.
+    pub fn take_packet(&mut self) -> u64 {
+        let packet = self.next_packet;
+        self.next_packet += 1;
+        packet
+    }
+
+    /// Whether a datagram went under `packet` (an ack of anything else is
+    /// stale or forged).
+    pub fn was_sent(&self, packet: u64) -> bool {
+        packet < self.next_packet
+    }
+
+    pub fn largest_acked(&self) -> Option<u64> {
+        self.largest_acked
+    }
+
+    /// The peer acknowledged datagrams up to `largest` (one we sent).
+    pub fn acked_up_to(&mut self, largest: u64) {
+        debug_assert!(self.was_sent(largest));
+        self.largest_acked = Some(self.largest_acked.map_or(largest, |l| l.max(largest)));
+    }
+
+    /// Forgets every datagram in flight (dropped, not cleared: a long
+    /// catch-up must not keep its room); the numbers go on.
+    pub fn clear(&mut self) {
+        self.packets = VecDeque::new();
+        self.data_bytes = 0;
+    }
+
+    /// A new replica at the peer's address: it acknowledged nothing yet.
+    pub fn new_receiver(&mut self) {
+        self.clear();
+        self.largest_acked = None;
+    }
+
     /// Bytes of unacknowledged datagrams that carry data (the window).
     pub fn data_bytes(&self) -> usize {
         self.data_bytes

@@ -76,15 +76,7 @@ impl Node {
         if !early {
             return true;
         }
-        let limit = self.config.max_held_per_peer;
-        if peer.held.len() >= limit {
-            peer.held.retain(|id| !version.contains(*id));
-        }
-        if peer.held.len() >= limit && !peer.held.contains(&op.id) {
-            return false;
-        }
-        peer.held.insert(op.id);
-        true
+        peer.hold(op.id, self.config.max_held_per_peer, version)
     }
 
     /// A peer says it holds `peer_has` ops of ours (counters below it).

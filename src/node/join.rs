@@ -80,7 +80,7 @@ impl Node {
         let same = self
             .peers
             .get(&from)
-            .is_some_and(|p| p.known.dominates(ours) && ours.dominates(&p.known));
+            .is_some_and(|p| p.known().dominates(ours) && ours.dominates(p.known()));
         let gone = self
             .stability
             .declarations()
@@ -201,12 +201,7 @@ impl Node {
     pub(super) fn start_snapshot(&mut self, addr: SocketAddr, now: Time) {
         let ours = self.doc.version();
         let me = self.doc.replica();
-        let free = |p: &Peer| {
-            let just_delivered = p
-                .snapshot_delivered
-                .is_some_and(|at| now < at + p.rtt.rto());
-            p.snapshot_out.is_none() && !just_delivered
-        };
+        let free = |p: &Peer| p.snapshot.is_free(now, p.rtt.rto());
         if !self.peers.get(&addr).is_some_and(free) {
             return;
         }
@@ -216,7 +211,8 @@ impl Node {
         let Some(peer) = self.peers.get_mut(&addr) else {
             return;
         };
-        peer.snapshot_out = Some(snapshot::Outgoing::new(id, bytes, ours, chunk));
+        peer.snapshot
+            .start(snapshot::Outgoing::new(id, bytes, ours, chunk));
         peer.leave_to_snapshot(me);
     }
 
@@ -351,10 +347,7 @@ impl Node {
                 }
                 if let Some(peer) = self.peers.get_mut(&from) {
                     // It has what it sent us: do not echo it back.
-                    peer.known.merge(&version);
-                    if let Some(pull) = peer.pull.as_mut() {
-                        pull.merge(&version);
-                    }
+                    peer.has_version(&version);
                 }
             }
             Err(_) => self.stats.drops.bad_snapshot += 1,

@@ -12,13 +12,95 @@ use crate::wire::{self, Frame};
 use super::loss::arm_loss_timer;
 use super::peer::Peer;
 use super::timers::peer_timer;
-use super::{Event, Node, PeerState, Time, MAX_PEER_LIST, PROBE_BYTES};
+use super::{Config, Event, Node, PeerState, Time, MAX_PEER_LIST, PROBE_BYTES};
 
 /// Before any round trip is known, first contact is retried after
 /// `Config::initial_rto` divided by this (as challenges are): a ping and a
 /// `Join` are small, and the wait doubles to a ping interval within two
 /// silent tries.
 const FIRST_CONTACT_BEFORE_RTT_DIVISOR: u32 = 4;
+
+/// Whether a peer is heard: when it entered the table and was last heard,
+/// the state that gives, and how far first-contact retries backed off.
+#[derive(Clone, Debug)]
+pub struct Liveness {
+    state: PeerState,
+    added_at: Time,
+    last_heard: Option<Time>,
+    /// First-contact retries (pings to a configured peer never heard
+    /// from, a newcomer's `Join`) timed while it was silent: each waits
+    /// twice as long as the last (see [`Liveness::first_contact_wait`]).
+    contact_backoff: u32,
+}
+
+impl Liveness {
+    /// A peer that entered the table at `now`, not heard yet.
+    pub fn new(now: Time) -> Liveness {
+        Liveness {
+            state: PeerState::Down,
+            added_at: now,
+            last_heard: None,
+            contact_backoff: 0,
+        }
+    }
+
+    pub fn state(&self) -> PeerState {
+        self.state
+    }
+
+    pub fn added_at(&self) -> Time {
+        self.added_at
+    }
+
+    pub fn last_heard(&self) -> Option<Time> {
+        self.last_heard
+    }
+
+    /// It was heard at `now`: it is alive. Returns the state it was in.
+    pub fn heard(&mut self, now: Time) -> PeerState {
+        self.last_heard = Some(now);
+        std::mem::replace(&mut self.state, PeerState::Alive)
+    }
+
+    /// Its ping interval ran out at `now`: its silence (since it was last
+    /// heard, or added) and the state that silence gives, and whether it
+    /// went down just now. A down peer stays down until it is heard.
+    pub fn ping_timeout(&mut self, now: Time, config: &Config) -> (Duration, PeerState, bool) {
+        let silence = now - self.last_heard.unwrap_or(self.added_at);
+        let interval = config.ping_interval;
+        let by_silence = if silence >= interval * config.down_after {
+            PeerState::Down
+        } else if silence >= interval * config.suspect_after {
+            PeerState::Suspect
+        } else {
+            PeerState::Alive
+        };
+        let went_down = by_silence == PeerState::Down && self.state != PeerState::Down;
+        if self.state != PeerState::Down || by_silence == PeerState::Down {
+            self.state = by_silence;
+        }
+        (silence, by_silence, went_down)
+    }
+
+    /// How long until the next first-contact retry, sent at `now`: `base`,
+    /// doubling with each retry while the peer is silent, up to
+    /// `interval`; back to `base` once it is heard within `interval`.
+    pub fn first_contact_wait(
+        &mut self,
+        now: Time,
+        base: Duration,
+        interval: Duration,
+    ) -> Duration {
+        let heard_lately = self.last_heard.is_some_and(|at| now < at + interval);
+        self.contact_backoff = if heard_lately {
+            0
+        } else {
+            self.contact_backoff.saturating_add(1).min(16)
+        };
+        let doublings = self.contact_backoff.saturating_sub(1);
+        base.saturating_mul(1 << doublings).min(interval)
+    }
+}
 
 impl Node {
     /// Makes sure `addr` is in the peer table; false if the table is full.
@@ -34,15 +116,15 @@ impl Node {
             let unproven = self
                 .peers
                 .values()
-                .filter(|p| !p.proven && !p.configured)
-                .min_by_key(|p| (p.added_at, p.addr))
-                .map(|p| p.addr);
+                .filter(|p| !p.admission.proven() && !p.admission.configured())
+                .min_by_key(|p| (p.liveness.added_at(), p.addr()))
+                .map(Peer::addr);
             let unadded = || {
                 self.peers
                     .values()
-                    .filter(|p| !p.configured)
-                    .min_by_key(|p| (p.last_heard, p.addr))
-                    .map(|p| p.addr)
+                    .filter(|p| !p.admission.configured())
+                    .min_by_key(|p| (p.last_heard(), p.addr()))
+                    .map(Peer::addr)
             };
             let victim = match unproven {
                 Some(a) => a,
@@ -82,9 +164,9 @@ impl Node {
     /// the challenge retries do this, see `admission.rs`), or one a
     /// newcomer asks to join by and gets no snapshot from yet.
     fn first_contact(&self, peer: &Peer) -> bool {
-        let unheard = self.seal_keys.is_none() && peer.last_heard.is_none();
-        let joining = !self.joined && !self.snapshots_in.contains_key(&peer.addr);
-        peer.configured && (unheard || joining)
+        let unheard = self.seal_keys.is_none() && peer.last_heard().is_none();
+        let joining = !self.joined && !self.snapshots_in.contains_key(&peer.addr());
+        peer.admission.configured() && (unheard || joining)
     }
 
     /// How long until the next ping to `addr` (sent now). While it is
@@ -107,15 +189,8 @@ impl Node {
                 .path_rto
                 .unwrap_or(self.config.initial_rto / FIRST_CONTACT_BEFORE_RTT_DIVISOR),
         };
-        let heard_lately = peer.last_heard.is_some_and(|at| now < at + interval);
         let peer = self.peers.get_mut(&addr).expect("listed");
-        peer.contact_backoff = if heard_lately {
-            0
-        } else {
-            peer.contact_backoff.saturating_add(1).min(16)
-        };
-        let doublings = peer.contact_backoff.saturating_sub(1);
-        base.saturating_mul(1 << doublings).min(interval)
+        peer.liveness.first_contact_wait(now, base, interval)
     }
 
     /// A valid datagram from `addr`, sent by `replica`, arrived.
@@ -126,8 +201,8 @@ impl Node {
         // must still wait for its reports.
         self.stability.note_member(replica);
         let peer = self.peers.get_mut(&addr).expect("ensured");
-        if let Some(old) = peer.replica.filter(|&r| r != replica) {
-            let old_heard = peer.last_heard.unwrap_or(now);
+        if let Some(old) = peer.replica().filter(|&r| r != replica) {
+            let old_heard = peer.last_heard().unwrap_or(now);
             peer.reset_replica(replica);
             // One socket, one process: the replica that spoke from here
             // before has ended its run or taken a fresh id. Once it is
@@ -142,14 +217,12 @@ impl Node {
         }
         self.peers.note_replica(&addr, replica);
         let peer = self.peers.get_mut(&addr).expect("ensured");
-        peer.last_heard = Some(now);
+        let was = peer.liveness.heard(now);
         if peer.rtt.backoff() > 0 {
             // Heard again: what waits for an ack need not wait the whole
             // backed-off timeout (see `loss::retransmission_timeout`).
             arm_loss_timer(peer, now, self.config.ping_interval);
         }
-        let was = peer.state;
-        peer.state = PeerState::Alive;
         if was == PeerState::Down {
             self.events.push_back(Event::PeerUp(addr));
             // (Re)discovered: catch each other up, and tell it who we know.
@@ -175,7 +248,7 @@ impl Node {
         peer.ack_timeout(now);
         let mut lost_digest = None;
         if peer.timers.expire(peer_timer::LOSS, now) {
-            if self.seal_keys.is_some() && !peer.proven {
+            if self.seal_keys.is_some() && !peer.admission.proven() {
                 // Our challenge was not answered: it goes again.
                 peer.ping_due = true;
             } else {
@@ -187,25 +260,15 @@ impl Node {
         peer.timers.expire(peer_timer::COALESCE, now);
         let ping_fired = peer.timers.expire(peer_timer::PING, now);
         if ping_fired {
-            let silence = now - peer.last_heard.unwrap_or(peer.added_at);
             let interval = config.ping_interval;
-            let new_state = if silence >= interval * config.down_after {
-                PeerState::Down
-            } else if silence >= interval * config.suspect_after {
-                PeerState::Suspect
-            } else {
-                PeerState::Alive
-            };
-            if new_state == PeerState::Down && peer.state != PeerState::Down {
+            let (silence, new_state, went_down) = peer.liveness.ping_timeout(now, config);
+            if went_down {
                 self.events.push_back(Event::PeerDown(addr));
                 // Stop sending it data; when it answers again a digest
                 // exchange tells what it lacks.
                 peer.reset_sending();
                 // Nor keep a half-received snapshot from it.
                 self.snapshots_in.remove(&addr);
-            }
-            if peer.state != PeerState::Down || new_state == PeerState::Down {
-                peer.state = new_state;
             }
             if silence >= interval || first_contact {
                 peer.ping_due = true;
@@ -220,7 +283,10 @@ impl Node {
                 peer.control.push_back(Frame::Join);
             }
             peer.timers.set(peer_timer::PING, now + interval);
-            if !peer.configured && !peer.proven && new_state == PeerState::Down {
+            if !peer.admission.configured()
+                && !peer.admission.proven()
+                && new_state == PeerState::Down
+            {
                 // Never shown itself live, and silent now: forget it (gossip
                 // or its next datagram may bring it back).
                 self.peers.remove(&addr);
@@ -255,7 +321,7 @@ impl Node {
         let clear = self.seal_keys.is_none();
         let mut probes = match self.peers.get(&from) {
             _ if !clear => usize::MAX,
-            Some(p) if p.proven => MAX_PEER_LIST,
+            Some(p) if p.admission.proven() => MAX_PEER_LIST,
             _ => len / PROBE_BYTES,
         };
         for &addr in list {
@@ -268,11 +334,7 @@ impl Node {
             if self.ensure_peer(now, addr, false) {
                 probes -= 1;
                 if let Some(peer) = self.peers.get_mut(&addr) {
-                    peer.learned = true;
-                    peer.probe = true;
-                    if clear {
-                        peer.budget = Some(0);
-                    }
+                    peer.admission.learn(clear);
                 }
                 self.start_exchange(now, addr);
             }
@@ -288,8 +350,8 @@ impl Node {
     pub(super) fn live_addrs(&self) -> Vec<SocketAddr> {
         self.peers
             .values()
-            .filter(|p| p.state != PeerState::Down)
-            .map(|p| p.addr)
+            .filter(|p| p.state() != PeerState::Down)
+            .map(Peer::addr)
             .collect()
     }
 

@@ -25,7 +25,7 @@ impl Node {
         let Some(peer) = self.peers.get_mut(&from) else {
             return;
         };
-        if ack.largest >= peer.next_packet {
+        if !peer.in_flight.was_sent(ack.largest) {
             return; // acks something never sent: stale or forged
         }
         let Some(ranges) = ack.ranges_inclusive() else {
@@ -49,18 +49,9 @@ impl Node {
             for op in &sent.ops {
                 peer.known_raise(op.span());
             }
-            if let Some(out) = &mut peer.snapshot_out {
-                for &(id, _, len) in &sent.chunks {
-                    if id == out.id {
-                        out.acked += len as u64;
-                    }
-                }
-                if out.done() {
-                    peer.known.merge(&out.version);
-                    peer.snapshot_out = None;
-                    peer.snapshot_delivered = Some(now);
-                    self.stats.snapshots_sent += 1;
-                }
+            if let Some(version) = peer.snapshot.acked(&sent.chunks, now) {
+                peer.snapshot_delivered(&version);
+                self.stats.snapshots_sent += 1;
             }
             false
         });
@@ -69,13 +60,9 @@ impl Node {
             return;
         }
         // It received what we sent: a real peer at that address.
-        peer.budget = None;
-        peer.proven = true;
+        peer.admission.acknowledged();
         peer.rtt.on_ack();
-        peer.largest_acked = Some(
-            peer.largest_acked
-                .map_or(ack.largest, |l| l.max(ack.largest)),
-        );
+        peer.in_flight.acked_up_to(ack.largest);
         let lost_digest = Self::detect_losses(&mut self.stats, peer, now, me, ping_interval);
         self.resend_digest(from, lost_digest);
     }
@@ -88,7 +75,7 @@ impl Node {
             return;
         };
         let waiting_or_gone = self.peers.get(&addr).is_none_or(|p| {
-            p.state == PeerState::Down || p.control.iter().any(|f| matches!(f, Frame::Digest(_)))
+            p.state() == PeerState::Down || p.control.iter().any(|f| matches!(f, Frame::Digest(_)))
         });
         if waiting_or_gone {
             return;
@@ -113,7 +100,7 @@ impl Node {
         me: ReplicaId,
         ping_interval: Duration,
     ) -> Option<bool> {
-        let largest = peer.largest_acked;
+        let largest = peer.in_flight.largest_acked();
         let loss_delay = peer.rtt.loss_delay();
         let rto = retransmission_timeout(peer, now, ping_interval);
         let overtaken = |s: &SentPacket| largest.is_some_and(|l| s.packet < l);
@@ -157,15 +144,9 @@ impl Node {
             stats.retransmits += 1;
         }
         peer.hello_due |= sent.hello;
-        if let Some(out) = &mut peer.snapshot_out {
-            for &(id, offset, len) in sent.chunks.iter().rev() {
-                if id == out.id {
-                    out.unsent.push_front((offset, len));
-                }
-            }
-        }
+        peer.snapshot.lost(&sent.chunks);
         for op in sent.ops.into_iter().rev() {
-            if let Some(op) = trim_known(op, &peer.known) {
+            if let Some(op) = trim_known(op, peer.known()) {
                 peer.queue.requeue(op, me);
             }
         }
@@ -177,7 +158,7 @@ impl Node {
 /// heard from within a ping interval (a live peer pings at least that
 /// often).
 pub(super) fn retransmission_timeout(peer: &Peer, now: Time, ping_interval: Duration) -> Duration {
-    let heard_lately = peer.last_heard.is_some_and(|h| now < h + ping_interval);
+    let heard_lately = peer.last_heard().is_some_and(|h| now < h + ping_interval);
     if heard_lately {
         peer.rtt.rto_while_heard()
     } else {
@@ -191,14 +172,14 @@ pub(super) fn retransmission_timeout(peer: &Peer, now: Time, ping_interval: Dura
 /// a ping interval's worth of retransmissions at the base pace).
 fn is_silent(peer: &Peer, now: Time, ping_interval: Duration) -> bool {
     let limit = ping_interval.min(peer.rtt.base_rto().saturating_mul(SILENT_AFTER_RTOS));
-    peer.last_heard.is_none_or(|h| now >= h + limit)
+    peer.last_heard().is_none_or(|h| now >= h + limit)
 }
 
 /// Arms the loss timer for the next deadline of what is in flight to
 /// `peer` (or clears it): the loss delay of a datagram a later one
 /// overtook, else its RTO.
 pub(super) fn arm_loss_timer(peer: &mut Peer, now: Time, ping_interval: Duration) {
-    let largest = peer.largest_acked;
+    let largest = peer.in_flight.largest_acked();
     let loss_delay = peer.rtt.loss_delay();
     let rto = retransmission_timeout(peer, now, ping_interval);
     let next = peer

@@ -732,7 +732,7 @@ impl Node {
             // Our own datagram came back. Unless another replica has spoken
             // from that address, it is ours: forget it as a peer.
             self.stats.drops.from_self += 1;
-            let other_replica = self.peers.get(&from).is_some_and(|p| p.replica.is_some());
+            let other_replica = self.peers.get(&from).is_some_and(|p| p.replica().is_some());
             if !other_replica {
                 self.peers.remove(&from);
                 self.own_addrs.insert(from);
@@ -749,13 +749,13 @@ impl Node {
                 && self
                     .peers
                     .get(&from)
-                    .is_some_and(|p| p.proven && p.replica == Some(header.sender));
+                    .is_some_and(|p| p.admission.proven() && p.replica() == Some(header.sender));
             if fresh {
                 // (A handshake it started after we proved it is moot.)
                 self.handshakes.remove(&from);
                 // Sealed for us: it has taken us in, our answer arrived.
                 if let Some(p) = self.peers.get_mut(&from) {
-                    p.answer = None;
+                    p.admission.taken_in();
                 }
             } else if !self.handshake(now, from, header.sender, &frames, bytes.len()) {
                 return;
@@ -768,11 +768,9 @@ impl Node {
         }
         if let Some(peer) = self.peers.get_mut(&from) {
             if first_contact && self.config.key.is_none() {
-                peer.budget = Some(0);
+                peer.admission.wrote_first();
             }
-            if let Some(budget) = &mut peer.budget {
-                *budget += bytes.len();
-            }
+            peer.admission.received(bytes.len());
         }
         self.on_heard(now, from, header.sender);
 
@@ -796,8 +794,7 @@ impl Node {
                 Frame::Ping => ping = true,
                 Frame::Hello { name, .. } => {
                     if let Some(p) = self.peers.get_mut(&from) {
-                        let name = display_name(&name);
-                        p.name = (!name.is_empty()).then_some(name);
+                        p.set_name(display_name(&name));
                     }
                 }
                 Frame::Digest(d) => self.on_digest(now, from, &d),
@@ -814,8 +811,7 @@ impl Node {
                 Frame::Peers(list) => self.on_peer_list(now, from, &list, bytes.len()),
                 Frame::Challenge(nonce) if self.seal_keys.is_some() => {
                     if let Some(p) = self.peers.get_mut(&from) {
-                        p.answer = Some(nonce);
-                        p.ping_due = true; // (the answer goes at once)
+                        p.challenged(nonce);
                     }
                 }
                 // (A response counts in `handshake` only.)
@@ -963,7 +959,7 @@ impl Node {
             .peers
             .values()
             .filter(|p| p.may_send() && p.timers.next().is_none_or(|t| t > now))
-            .map(|p| p.addr)
+            .map(|p| p.addr())
             .collect();
         for addr in quiet {
             if self.build_datagram(addr).is_some() {

@@ -12,58 +12,44 @@ use std::time::Duration;
 
 use crate::doc::{Id, IdSpan, Op, ReplicaId, VersionVector};
 
+use super::admission::Admission;
 use super::in_flight::InFlight;
+use super::liveness::Liveness;
 use super::received::ReceivedPackets;
 use super::rtt::RttEstimator;
 use super::send_queue::SendQueue;
-use super::snapshot::Outgoing;
+use super::snapshot::SnapshotSend;
 use super::timers::{peer_timer, TimerTable};
 use super::{Config, PeerInfo, PeerState, Time};
-use crate::wire::{AckFrame, Frame};
+use crate::wire::{AckFrame, DigestFrame, Frame};
 
+/// One peer. Its parts that keep rules of their own are types of their
+/// own, each in the module of its concept, and reachable from the node's
+/// modules (`pub(super)`): only their methods change them. The rest is
+/// private here, read through getters and changed through the methods
+/// below.
 #[derive(Clone, Debug)]
 pub struct Peer {
-    pub addr: SocketAddr,
-    /// Without a group key, an address that wrote to us first is not yet
-    /// known to receive what we send (the source may be spoofed): until it
-    /// acknowledges one of our datagrams, it gets at most as many bytes as
-    /// it sent (this budget), so the node cannot amplify an attack on it.
-    /// `None`: verified, added by the user, or a group member. A learned
-    /// address starts at zero, with one probe allowed (`probe`).
-    pub budget: Option<usize>,
-    /// Shown to be a live peer at this address: with a group key, it
-    /// answered our challenge (`handshake.rs`); without, it acknowledged
-    /// one of our datagrams. Until then a newcomer may take its place.
-    pub proven: bool,
-    /// Added by the user (`add`, `--peer`): never gives its place up.
-    pub configured: bool,
-    /// A learned address may get one small probe before it answers.
-    pub probe: bool,
-    /// With a group key: its challenge to us, echoed in every datagram we
-    /// send it until one sealed for us shows it has taken us in.
-    pub answer: Option<u64>,
+    addr: SocketAddr,
+    /// Proven live or not, added by the user or learned, and what it may
+    /// be sent until proven (`admission.rs`).
+    pub(super) admission: Admission,
+    /// Heard lately or not: its state, when it was last heard, the
+    /// first-contact backoff (`liveness.rs`).
+    pub(super) liveness: Liveness,
+    pub(super) rtt: RttEstimator,
+    pub(super) timers: TimerTable<{ peer_timer::COUNT }>,
     /// First ids of ops from this peer that arrived before their causes
     /// (some may have been applied since): bounded by `max_held_per_peer`.
-    pub held: BTreeSet<Id>,
-    pub replica: Option<ReplicaId>,
-    pub name: Option<String>,
+    held: BTreeSet<Id>,
+    replica: Option<ReplicaId>,
+    name: Option<String>,
     /// The peer's current session (from its hello).
     session: Option<u64>,
-    pub state: PeerState,
-    /// Learned from another peer's list (not added by the user, nor heard first).
-    pub learned: bool,
-    pub added_at: Time,
-    pub last_heard: Option<Time>,
-    /// First-contact retries (pings to a configured peer never heard
-    /// from, a newcomer's `Join`) timed while it was silent: each waits
-    /// twice as long as the last (see `liveness::first_contact_wait`).
-    pub contact_backoff: u32,
-    pub rtt: RttEstimator,
-    pub timers: TimerTable<{ peer_timer::COUNT }>,
 
     // Sending.
     /// What the peer has: its last digest, raised by acknowledged ops.
-    pub known: VersionVector,
+    known: VersionVector,
     /// Set when the peer lacks ops whatever the gossip rule says (its
     /// digest showed a gap, or it is back after being down): the next
     /// refill queues every op the doc has beyond this (less what is in
@@ -71,24 +57,22 @@ pub struct Peer {
     /// new replica at its address) starts without one: what it lacks is
     /// asked first, with our digest, not guessed (a restarted node would
     /// otherwise send its whole document to peers that have it).
-    pub pull: Option<VersionVector>,
-    /// Ops to send, with their byte count.
-    pub queue: SendQueue,
-    /// Datagrams sent and not yet acknowledged or declared lost.
-    pub in_flight: InFlight,
-    pub next_packet: u64,
-    pub largest_acked: Option<u64>,
-    /// Control frames to send (digests, peer lists), oldest first.
-    pub control: VecDeque<Frame>,
-    /// A snapshot on its way to the peer (see `snapshot`).
-    pub snapshot_out: Option<Outgoing>,
-    /// When the last snapshot to this peer was acknowledged whole. Asks
-    /// (a `Join`, a digest lacking everything) it sent before it had
-    /// loaded that snapshot can still arrive for about an RTO: they do
-    /// not start another one.
-    pub snapshot_delivered: Option<Time>,
-    pub ping_due: bool,
-    pub hello_due: bool,
+    pull: Option<VersionVector>,
+    /// Ops to send, with their byte count (`send_queue.rs`).
+    pub(super) queue: SendQueue,
+    /// Datagrams sent and not yet acknowledged or declared lost, and the
+    /// packet numbers (`in_flight.rs`).
+    pub(super) in_flight: InFlight,
+    /// Control frames to send (digests, peer lists, joins, tags, ...),
+    /// oldest first: a plain FIFO that each part of the node adds its own
+    /// kind of frame to, so it stays open to them.
+    pub(super) control: VecDeque<Frame>,
+    /// A snapshot on its way to the peer (`snapshot.rs`).
+    pub(super) snapshot: SnapshotSend,
+    // Flags that many events raise and `transmit.rs` clears once sent:
+    // plain data, no rule ties them to other fields.
+    pub(super) ping_due: bool,
+    pub(super) hello_due: bool,
 
     // Receiving.
     received: ReceivedPackets,
@@ -104,32 +88,21 @@ impl Peer {
     pub fn new(addr: SocketAddr, config: &Config, now: Time) -> Peer {
         Peer {
             addr,
-            budget: None,
-            proven: false,
-            configured: false,
-            probe: false,
-            answer: None,
+            admission: Admission::default(),
+            liveness: Liveness::new(now),
+            rtt: RttEstimator::new(config.initial_rto, config.min_rto, config.max_rto)
+                .with_max_ack_delay(config.max_ack_delay),
+            timers: TimerTable::default(),
             held: BTreeSet::new(),
             replica: None,
             name: None,
             session: None,
-            state: PeerState::Down,
-            learned: false,
-            added_at: now,
-            last_heard: None,
-            contact_backoff: 0,
-            rtt: RttEstimator::new(config.initial_rto, config.min_rto, config.max_rto)
-                .with_max_ack_delay(config.max_ack_delay),
-            timers: TimerTable::default(),
             known: VersionVector::new(),
             pull: None,
             queue: SendQueue::default(),
             in_flight: InFlight::default(),
-            next_packet: 0,
-            largest_acked: None,
             control: VecDeque::new(),
-            snapshot_out: None,
-            snapshot_delivered: None,
+            snapshot: SnapshotSend::default(),
             ping_due: true,
             hello_due: true,
             received: ReceivedPackets::default(),
@@ -139,15 +112,59 @@ impl Peer {
         }
     }
 
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The replica that last spoke from its address, once one has.
+    pub fn replica(&self) -> Option<ReplicaId> {
+        self.replica
+    }
+
+    /// The replica that speaks from its address is `replica` (the same as
+    /// before, or its first): see [`Peer::reset_replica`] for a new one.
+    pub fn set_replica(&mut self, replica: ReplicaId) {
+        self.replica = Some(replica);
+    }
+
+    /// The name from its hello (already cleaned); empty: none.
+    pub fn set_name(&mut self, name: String) {
+        self.name = (!name.is_empty()).then_some(name);
+    }
+
+    pub fn state(&self) -> PeerState {
+        self.liveness.state()
+    }
+
+    pub fn last_heard(&self) -> Option<Time> {
+        self.liveness.last_heard()
+    }
+
+    /// What the peer is known to have.
+    pub fn known(&self) -> &VersionVector {
+        &self.known
+    }
+
+    /// Whether it waits for the ops it lacks to be queued (see `pull`).
+    pub fn has_pull(&self) -> bool {
+        self.pull.is_some()
+    }
+
+    /// The point from which what it lacks is to be queued, taken: the
+    /// caller queues it.
+    pub fn take_pull(&mut self) -> Option<VersionVector> {
+        self.pull.take()
+    }
+
     pub fn info(&self) -> PeerInfo {
         PeerInfo {
             addr: self.addr,
             replica: self.replica,
             name: self.name.clone(),
-            state: self.state,
+            state: self.state(),
             rtt: self.rtt.srtt(),
             acked: self.known.clone(),
-            last_heard: self.last_heard,
+            last_heard: self.last_heard(),
         }
     }
 
@@ -158,7 +175,7 @@ impl Peer {
             || self.ping_due
             || !self.control.is_empty()
             || !self.queue.is_empty()
-            || self.snapshot_out.is_some()
+            || self.snapshot.is_sending()
     }
 
     /// Forgets everything about what the peer has and what is on its way:
@@ -167,9 +184,8 @@ impl Peer {
         self.pull = Some(self.known.clone());
         // Dropped, not cleared: a long catch-up must not keep its room.
         self.queue = SendQueue::default();
-        self.in_flight = InFlight::default();
-        self.snapshot_out = None;
-        self.snapshot_delivered = None;
+        self.in_flight.clear();
+        self.snapshot.clear();
         self.timers.clear(peer_timer::LOSS);
     }
 
@@ -182,7 +198,7 @@ impl Peer {
         self.reset_sending();
         self.pull = None;
         self.received = ReceivedPackets::default();
-        self.largest_acked = None;
+        self.in_flight.new_receiver();
         self.hello_due = true;
     }
 
@@ -249,12 +265,12 @@ impl Peer {
     /// While a snapshot is on its way to the peer, what it carries is not
     /// also queued as ops.
     pub fn leave_to_snapshot(&mut self, me: ReplicaId) {
-        if let Some(out) = &self.snapshot_out {
+        if let Some(version) = self.snapshot.sending_version() {
             if let Some(pull) = self.pull.as_mut() {
-                pull.merge(&out.version);
+                pull.merge(version);
             }
             self.queue
-                .retain(|op| !out.version.contains_span(&op.span()), me);
+                .retain(|op| !version.contains_span(&op.span()), me);
         }
     }
 
@@ -281,6 +297,78 @@ impl Peer {
         if let Some(pull) = self.pull.as_mut() {
             raise_contiguous(pull, span);
         }
+    }
+
+    /// The peer has `version` (it sent us a snapshot of it).
+    pub fn has_version(&mut self, version: &VersionVector) {
+        self.known.merge(version);
+        if let Some(pull) = self.pull.as_mut() {
+            pull.merge(version);
+        }
+    }
+
+    /// The snapshot of `version` we sent was acknowledged whole.
+    pub fn snapshot_delivered(&mut self, version: &VersionVector) {
+        self.known.merge(version);
+    }
+
+    /// Its digest `d` is the truth about what it has of the replicas it
+    /// covers (acks were only hints). If it lacks any of `ours` there,
+    /// all it lacks of them is queued again at the next refill: from its
+    /// pull point (or from `pushed`, what went down the gossip trees, if it
+    /// has none) raised to the digest, in place of what waits for them.
+    pub fn digest_heard(
+        &mut self,
+        d: &DigestFrame,
+        ours: &VersionVector,
+        pushed: &VersionVector,
+        me: ReplicaId,
+    ) {
+        let mut replicas: BTreeSet<ReplicaId> = self.known.iter().map(|(r, _)| r).collect();
+        replicas.extend(d.version.iter().map(|(r, _)| r));
+        replicas.extend(ours.iter().map(|(r, _)| r));
+        for &r in replicas.iter().filter(|&&r| d.covers(r)) {
+            self.known.set(r, d.version.get(r));
+        }
+        let peer_lacks = ours
+            .iter()
+            .any(|(r, n)| d.covers(r) && n > d.version.get(r));
+        if peer_lacks {
+            // Queue again exactly what it lacks (less what is in flight),
+            // and whatever has not gone down the gossip trees yet.
+            let mut pull = self.pull.take().unwrap_or_else(|| pushed.clone());
+            for &r in replicas.iter().filter(|&&r| d.covers(r)) {
+                pull.set(r, d.version.get(r));
+            }
+            self.pull = Some(pull);
+            self.queue.retain(|op| !d.covers(op.id.replica), me);
+        }
+    }
+
+    /// An op `id` from this peer arrived before its causes, `version`
+    /// being what the doc has: false if the peer holds `limit` such ops
+    /// already (those applied since are forgotten first).
+    pub fn hold(&mut self, id: Id, limit: usize, version: &VersionVector) -> bool {
+        if self.held.len() >= limit {
+            self.held.retain(|held| !version.contains(*held));
+        }
+        if self.held.len() >= limit && !self.held.contains(&id) {
+            return false;
+        }
+        self.held.insert(id);
+        true
+    }
+
+    /// Forgets the held ops `still_held` says the doc no longer holds.
+    pub fn forget_held(&mut self, still_held: impl Fn(Id) -> bool) {
+        self.held.retain(|&id| still_held(id));
+    }
+
+    /// It challenged us (with a group key): the answer goes at once, and
+    /// in every datagram until it takes us in.
+    pub fn challenged(&mut self, nonce: u64) {
+        self.admission.challenged(nonce);
+        self.ping_due = true;
     }
 
     /// The peer announced it has at least `count` ops of `replica`.

@@ -154,7 +154,7 @@ impl PeerTable {
             self.by_deadline.remove(&(t, *addr));
         }
         self.member_removed |= slot.member.is_some();
-        self.replicas_changed += u64::from(slot.peer.replica.is_some());
+        self.replicas_changed += u64::from(slot.peer.replica().is_some());
         Some(slot.peer)
     }
 
@@ -182,8 +182,8 @@ impl PeerTable {
     /// if it was not).
     pub fn note_replica(&mut self, addr: &SocketAddr, replica: ReplicaId) {
         if let Some(peer) = self.get_mut(addr) {
-            if peer.replica != Some(replica) {
-                peer.replica = Some(replica);
+            if peer.replica() != Some(replica) {
+                peer.set_replica(replica);
                 self.replicas_changed += 1;
             }
         }
@@ -208,7 +208,7 @@ impl PeerTable {
         for addr in scratch.iter() {
             let slot = self.slots.get_mut(addr).expect("listed as present");
             let p = &slot.peer;
-            let member = p.replica.filter(|_| p.state != PeerState::Down);
+            let member = p.replica().filter(|_| p.state() != PeerState::Down);
             if member != slot.member {
                 slot.member = member;
                 changed = true;

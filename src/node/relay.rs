@@ -43,11 +43,11 @@ impl Node {
         pulled.retain(|a| {
             self.peers
                 .get(a)
-                .is_some_and(|p| p.pull.is_some() && p.state != PeerState::Down)
+                .is_some_and(|p| p.has_pull() && p.state() != PeerState::Down)
         });
         for addr in &pulled {
             let peer = self.peers.get_mut(addr).expect("listed as present");
-            let from = peer.pull.take().unwrap_or_default();
+            let from = peer.take_pull().unwrap_or_default();
             if from.dominates(version) {
                 continue;
             }
@@ -57,7 +57,7 @@ impl Node {
                 .flat_map(|p| p.ops.iter().map(Op::span))
                 .collect();
             for op in self.doc.ops_since(&from) {
-                let Some(op) = trim_known(op, &peer.known) else {
+                let Some(op) = trim_known(op, peer.known()) else {
                     continue;
                 };
                 for part in subtract_spans(op, &in_flight) {
@@ -90,8 +90,8 @@ impl Node {
                 me,
                 self.peers
                     .values()
-                    .filter(|p| p.state != PeerState::Down)
-                    .filter_map(|p| Some((p.replica?, p.addr))),
+                    .filter(|p| p.state() != PeerState::Down)
+                    .filter_map(|p| Some((p.replica()?, p.addr()))),
             );
             self.view_of = Some(me);
         }
@@ -103,8 +103,8 @@ impl Node {
                 targets.extend(
                     self.peers
                         .values()
-                        .filter(|p| p.state != PeerState::Down)
-                        .map(|p| p.addr),
+                        .filter(|p| p.state() != PeerState::Down)
+                        .map(|p| p.addr()),
                 );
             } else {
                 view.children(me, op.id.replica, k, &mut targets);
@@ -116,10 +116,10 @@ impl Node {
                 let Some(peer) = self.peers.get_mut(addr) else {
                     continue;
                 };
-                if peer.known.contains_span(&op.span()) {
+                if peer.known().contains_span(&op.span()) {
                     continue;
                 }
-                if let Some(op) = trim_known(op.clone(), &peer.known) {
+                if let Some(op) = trim_known(op.clone(), peer.known()) {
                     peer.queue.push(op, max_frame, me);
                 }
             }
@@ -138,8 +138,8 @@ impl Node {
         let mut live: Vec<SocketAddr> = self
             .peers
             .values()
-            .filter(|p| p.state != PeerState::Down && p.replica.is_some())
-            .map(|p| p.addr)
+            .filter(|p| p.state() != PeerState::Down && p.replica().is_some())
+            .map(|p| p.addr())
             .collect();
         let frames = have_frames(entries, self.max_frame(), self.doc.replica());
         for _ in 0..self.config.lazy_fanout.min(live.len()) {

@@ -41,7 +41,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::doc::{self, Doc, Inflated, Inflater, VersionVector};
-use crate::node::Stats;
+use crate::node::{Stats, Time};
 use crate::wire::SnapshotChunk;
 
 /// Largest snapshot accepted from a peer, in bytes. (A snapshot is
@@ -117,6 +117,93 @@ impl Outgoing {
     /// Every byte is acknowledged.
     pub fn done(&self) -> bool {
         self.acked >= self.bytes.len() as u64
+    }
+}
+
+/// The snapshot transfer to one peer: the snapshot on its way, if any,
+/// and when the last one was acknowledged whole.
+#[derive(Clone, Debug, Default)]
+pub struct SnapshotSend {
+    out: Option<Outgoing>,
+    /// Asks (a `Join`, a digest lacking everything) the peer sent before
+    /// it had loaded the last snapshot can still arrive for about an RTO
+    /// after: they do not start another one.
+    delivered: Option<Time>,
+}
+
+impl SnapshotSend {
+    /// A snapshot is on its way.
+    pub fn is_sending(&self) -> bool {
+        self.out.is_some()
+    }
+
+    /// What the snapshot on its way holds.
+    pub fn sending_version(&self) -> Option<&VersionVector> {
+        self.out.as_ref().map(|o| &o.version)
+    }
+
+    /// A chunk waits to be sent (first or again).
+    pub fn has_unsent(&self) -> bool {
+        self.out.as_ref().is_some_and(|o| !o.unsent.is_empty())
+    }
+
+    /// Whether a new snapshot may start at `now`: none is on its way, and
+    /// none was delivered within `rto`.
+    pub fn is_free(&self, now: Time, rto: std::time::Duration) -> bool {
+        let just_delivered = self.delivered.is_some_and(|at| now < at + rto);
+        self.out.is_none() && !just_delivered
+    }
+
+    pub fn start(&mut self, out: Outgoing) {
+        self.out = Some(out);
+    }
+
+    /// Offers the next unsent chunk to `push` (true if the datagram took
+    /// it); returns (snapshot id, offset, length) of the chunk that went.
+    pub fn send_chunk(
+        &mut self,
+        push: impl FnOnce(SnapshotChunk) -> bool,
+    ) -> Option<(u64, u32, u32)> {
+        let out = self.out.as_mut()?;
+        let next = out.unsent.pop_front()?;
+        if push(out.frame(next)) {
+            Some((out.id, next.0, next.1))
+        } else {
+            out.unsent.push_front(next);
+            None
+        }
+    }
+
+    /// A datagram carrying `chunks` was acknowledged at `now`: if that
+    /// completes the snapshot, it is delivered, and its version returned.
+    pub fn acked(&mut self, chunks: &[(u64, u32, u32)], now: Time) -> Option<VersionVector> {
+        let out = self.out.as_mut()?;
+        for &(id, _, len) in chunks {
+            if id == out.id {
+                out.acked += len as u64;
+            }
+        }
+        if !out.done() {
+            return None;
+        }
+        self.delivered = Some(now);
+        self.out.take().map(|o| o.version)
+    }
+
+    /// A datagram carrying `chunks` was lost: they go again, first.
+    pub fn lost(&mut self, chunks: &[(u64, u32, u32)]) {
+        if let Some(out) = &mut self.out {
+            for &(id, offset, len) in chunks.iter().rev() {
+                if id == out.id {
+                    out.unsent.push_front((offset, len));
+                }
+            }
+        }
+    }
+
+    /// Forgets the transfer (the peer is down or a new replica).
+    pub fn clear(&mut self) {
+        *self = SnapshotSend::default();
     }
 }
 

@@ -118,7 +118,7 @@ impl Node {
 
     fn send_tag_to_all(&mut self, tag: &TagFrame, except: Option<SocketAddr>) {
         for peer in self.peers.values_mut() {
-            if peer.state != PeerState::Down && Some(peer.addr) != except {
+            if peer.state() != PeerState::Down && Some(peer.addr()) != except {
                 peer.control.push_back(Frame::Tag(tag.clone()));
             }
         }

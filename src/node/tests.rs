@@ -673,7 +673,7 @@ fn a_send_queue_that_empties_gives_its_memory_back() {
         sent_frames(&mut b);
     }
     let peer = &b.peers[&addr(1)];
-    assert_eq!(peer.state, PeerState::Down);
+    assert_eq!(peer.state(), PeerState::Down);
     assert!(peer.queue.is_empty());
     assert!(
         peer.queue.capacity() < 64,

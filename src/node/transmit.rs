@@ -13,7 +13,6 @@ use super::peer::{trim_known, Peer};
 use super::timers::peer_timer;
 use super::{
     truncate, Node, PeerState, ACK_RESERVE, DEFAULT_HOLD, MAX_NAME, MIN_REPLY, MIN_SPLIT_ROOM,
-    PROBE_BYTES,
 };
 
 impl Node {
@@ -28,20 +27,18 @@ impl Node {
         let now = self.last_now;
         let config = &self.config;
         let peer = self.peers.get_mut_to_build(&addr)?;
-        if self.seal_keys.is_some() && !peer.proven {
+        if self.seal_keys.is_some() && !peer.admission.proven() {
             // Not shown to be a member at this address yet: only the
             // handshake goes to it (an added peer until it answers, a
             // learned one once), and nothing waits for it meanwhile.
-            let due = peer.ping_due && (peer.configured || peer.probe);
-            let again = peer.configured;
+            let due = peer.admission.challenge_due(peer.ping_due);
+            let again = peer.admission.configured();
             peer.ping_due = false;
-            peer.probe = false;
             peer.control.clear();
-            let packet = peer.next_packet;
-            peer.next_packet += u64::from(due);
             if !due {
                 return None;
             }
+            let packet = peer.in_flight.take_packet();
             let (bytes, retry) = self.challenge(addr, packet);
             if again {
                 // Nothing is in flight to it: its loss timer is the
@@ -75,11 +72,7 @@ impl Node {
             }
         }
         let ops_ready = !peer.queue.is_empty() && window_open && !coalescing;
-        let chunk_ready = window_open
-            && peer
-                .snapshot_out
-                .as_ref()
-                .is_some_and(|o| !o.unsent.is_empty());
+        let chunk_ready = window_open && peer.snapshot.has_unsent();
         let wants =
             peer.ack_due() || peer.ping_due || !peer.control.is_empty() || ops_ready || chunk_ready;
         if !wants {
@@ -87,15 +80,13 @@ impl Node {
         }
         let header = Header {
             sender: self.doc.replica(),
-            packet: peer.next_packet,
+            packet: peer.in_flight.next_packet(),
             document: self.document,
         };
         // An unverified address gets no more bytes than it sent (in the
         // clear, so the seal's share of the overhead is not used), but for
         // one probe to a learned address.
-        let allowance = peer
-            .budget
-            .map(|b| b + if peer.probe { PROBE_BYTES } else { 0 });
+        let allowance = peer.admission.allowance();
         let mtu = match allowance {
             Some(allowance) if allowance < MIN_REPLY => return None,
             Some(allowance) => allowance.min(config.mtu) + wire::SEAL_OVERHEAD,
@@ -106,7 +97,7 @@ impl Node {
         if let Some(ack) = peer.ack_frame(self.last_now) {
             had_ack = builder.push(&Frame::Ack(ack));
         }
-        if let Some(nonce) = peer.answer {
+        if let Some(nonce) = peer.admission.answer() {
             // Until it shows it took us in: any datagram may be lost.
             builder.push(&Frame::Response(nonce));
         }
@@ -122,7 +113,7 @@ impl Node {
                     digest = Some(digest.unwrap_or(false) | d.reply);
                 }
                 peer.control.pop_front();
-            } else if builder.is_empty() && peer.budget.is_none() {
+            } else if builder.is_empty() && peer.admission.unlimited() {
                 // It fits no datagram at all: drop it rather than let it
                 // hold back every control frame behind it.
                 peer.control.pop_front();
@@ -134,13 +125,11 @@ impl Node {
             peer.ping_due = false;
         }
         let mut chunks = Vec::new();
-        if let Some(out) = peer.snapshot_out.as_mut().filter(|_| chunk_ready) {
-            let next = out.unsent.pop_front().expect("chunk_ready");
-            if builder.push(&Frame::Snapshot(out.frame(next))) {
-                chunks.push((out.id, next.0, next.1));
-            } else {
-                out.unsent.push_front(next);
-            }
+        if chunk_ready {
+            chunks.extend(
+                peer.snapshot
+                    .send_chunk(|chunk| builder.push(&Frame::Snapshot(chunk))),
+            );
         }
         let ops = if ops_ready && chunks.is_empty() {
             let window_left = config
@@ -158,11 +147,7 @@ impl Node {
             return None;
         }
         let eliciting = builder.is_ack_eliciting();
-        if let (Some(budget), Some(allowance)) = (&mut peer.budget, allowance) {
-            // What the probe left over is not kept.
-            *budget = (*budget).min(allowance.saturating_sub(builder.len_in_clear()));
-        }
-        peer.probe = false;
+        peer.admission.sent(allowance, builder.len_in_clear());
         let bytes = match &mut self.seal_keys {
             Some(keys) => {
                 let id = SealId {
@@ -174,14 +159,14 @@ impl Node {
                 // (Not to a peer that does not answer: its replica id may
                 // have changed meanwhile, a new one each run, and one bound
                 // to an id it no longer has could never be opened.)
-                match peer.replica.filter(|_| peer.state != PeerState::Down) {
+                match peer.replica().filter(|_| peer.state() != PeerState::Down) {
                     Some(to) => builder.finish_sealed_to(keys, id, to),
                     None => builder.finish_sealed_with(keys, id),
                 }
             }
             None => builder.finish(),
         };
-        peer.next_packet += 1;
+        peer.in_flight.take_packet();
         if had_ack {
             peer.ack_sent();
         }
@@ -223,7 +208,7 @@ fn pack_ops(
     let mut ops = Vec::new();
     while let Some(op) = peer.queue.pop_front(me) {
         // Whatever the peer acknowledged meanwhile is not sent again.
-        let Some(op) = trim_known(op, &peer.known) else {
+        let Some(op) = trim_known(op, peer.known()) else {
             continue;
         };
         let len = wire::op_frame_len(&op, me);
