@@ -15,7 +15,7 @@ use crate::doc::{Id, IdSpan, Op, ReplicaId, VersionVector};
 use super::admission::Admission;
 use super::in_flight::InFlight;
 use super::liveness::Liveness;
-use super::received::ReceivedPackets;
+use super::received::AckState;
 use super::rtt::RttEstimator;
 use super::send_queue::SendQueue;
 use super::snapshot::SnapshotSend;
@@ -75,13 +75,9 @@ pub struct Peer {
     pub(super) hello_due: bool,
 
     // Receiving.
-    received: ReceivedPackets,
-    /// Something arrived since the last ack we sent.
-    ack_pending: bool,
-    /// The ack must go out now (ping, two unacked datagrams, or the delay ran out).
-    ack_now: bool,
-    /// Ack-eliciting datagrams received since our last ack.
-    unacked_eliciting: u32,
+    /// What arrived and the ack we owe (`received.rs`); its delay timer
+    /// is in `timers`, kept in step by the ack methods below.
+    acks: AckState,
 }
 
 impl Peer {
@@ -105,10 +101,7 @@ impl Peer {
             snapshot: SnapshotSend::default(),
             ping_due: true,
             hello_due: true,
-            received: ReceivedPackets::default(),
-            ack_pending: false,
-            ack_now: false,
-            unacked_eliciting: 0,
+            acks: AckState::default(),
         }
     }
 
@@ -171,7 +164,7 @@ impl Peer {
     /// Whether `build_datagram` may find something to send (a cheap
     /// superset of its test: it holds nothing back but queued ops).
     pub fn may_send(&self) -> bool {
-        self.ack_now
+        self.acks.due()
             || self.ping_due
             || !self.control.is_empty()
             || !self.queue.is_empty()
@@ -197,7 +190,7 @@ impl Peer {
         self.known = VersionVector::new();
         self.reset_sending();
         self.pull = None;
-        self.received = ReceivedPackets::default();
+        self.acks.restart_numbering();
         self.in_flight.new_receiver();
         self.hello_due = true;
     }
@@ -207,27 +200,20 @@ impl Peer {
     pub fn heard_session(&mut self, session: u64) {
         if self.session != Some(session) {
             self.session = Some(session);
-            self.received = ReceivedPackets::default();
+            self.acks.restart_numbering();
         }
     }
 
     /// Notes packet number `packet` as received; false if it was already.
     /// An ack-eliciting one is owed an ack.
     pub fn received_packet(&mut self, packet: u64, now: Time, eliciting: bool) -> bool {
-        let new = self.received.insert(packet, now);
-        if eliciting {
-            self.ack_pending = true;
-            self.unacked_eliciting += 1;
-        }
-        new
+        self.acks.received(packet, now, eliciting)
     }
 
     /// After an ack-eliciting datagram: the ack goes at once after a ping
     /// or a second such datagram, else within `max_ack_delay`.
     pub fn schedule_ack(&mut self, now: Time, ping: bool, max_ack_delay: Duration) {
-        if ping || self.unacked_eliciting >= 2 {
-            self.ack_now = true;
-        } else {
+        if !self.acks.schedule(ping) {
             self.timers
                 .set_earliest(peer_timer::ACK, now + max_ack_delay);
         }
@@ -235,30 +221,24 @@ impl Peer {
 
     /// The ack delay ran out: an owed ack goes now.
     pub fn ack_timeout(&mut self, now: Time) {
-        if self.timers.expire(peer_timer::ACK, now) && self.ack_pending {
-            self.ack_now = true;
+        if self.timers.expire(peer_timer::ACK, now) {
+            self.acks.delay_ran_out();
         }
     }
 
     /// An ack must go out now.
     pub fn ack_due(&self) -> bool {
-        self.ack_now
+        self.acks.due()
     }
 
     /// The ack to send, if one is owed.
     pub fn ack_frame(&self, now: Time) -> Option<AckFrame> {
-        if self.ack_pending {
-            self.received.ack_frame(now)
-        } else {
-            None
-        }
+        self.acks.frame(now)
     }
 
     /// An ack went out: none is owed until something more arrives.
     pub fn ack_sent(&mut self) {
-        self.ack_pending = false;
-        self.ack_now = false;
-        self.unacked_eliciting = 0;
+        self.acks.sent();
         self.timers.clear(peer_timer::ACK);
     }
 

@@ -14,6 +14,75 @@ const MAX_RANGES: usize = 8;
 /// restarted its numbering (a restarted process): start over.
 const RESTART_GAP: u64 = 100_000;
 
+/// What arrived from one peer and the ack we owe it: an ack is owed once
+/// an ack-eliciting datagram arrived, and due at once after a ping or a
+/// second such datagram (else when the delayed-ack timer runs out).
+#[derive(Clone, Debug, Default)]
+pub struct AckState {
+    received: ReceivedPackets,
+    /// Something arrived since the last ack we sent.
+    pending: bool,
+    /// The ack must go out now.
+    now: bool,
+    /// Ack-eliciting datagrams received since our last ack.
+    unacked_eliciting: u32,
+}
+
+impl AckState {
+    /// Notes packet number `packet` as received; false if it was already.
+    /// An ack-eliciting one is owed an ack.
+    pub fn received(&mut self, packet: u64, now: Time, eliciting: bool) -> bool {
+        let new = self.received.insert(packet, now);
+        if eliciting {
+            self.pending = true;
+            self.unacked_eliciting += 1;
+        }
+        new
+    }
+
+    /// After an ack-eliciting datagram: true if that makes the ack go at
+    /// once (after a ping or a second such datagram); else it may wait.
+    pub fn schedule(&mut self, ping: bool) -> bool {
+        let at_once = ping || self.unacked_eliciting >= 2;
+        self.now |= at_once;
+        at_once
+    }
+
+    /// The ack delay ran out: an owed ack goes now.
+    pub fn delay_ran_out(&mut self) {
+        if self.pending {
+            self.now = true;
+        }
+    }
+
+    /// An ack must go out now.
+    pub fn due(&self) -> bool {
+        self.now
+    }
+
+    /// The ack to send, if one is owed.
+    pub fn frame(&self, now: Time) -> Option<AckFrame> {
+        if self.pending {
+            self.received.ack_frame(now)
+        } else {
+            None
+        }
+    }
+
+    /// An ack went out: none is owed until something more arrives.
+    pub fn sent(&mut self) {
+        self.pending = false;
+        self.now = false;
+        self.unacked_eliciting = 0;
+    }
+
+    /// The peer numbers its packets from zero again (a new session or a
+    /// new replica): what arrived before says nothing of what comes.
+    pub fn restart_numbering(&mut self) {
+        self.received = ReceivedPackets::default();
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct ReceivedPackets {
     /// Inclusive ranges, disjoint and not adjacent, newest (highest) first.
