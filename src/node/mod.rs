@@ -148,8 +148,8 @@ pub struct Config {
     pub peer_exchange_interval: Duration,
     /// Most peers the node keeps. When the table is full, a newcomer takes
     /// the place of the oldest peer that has not shown itself live (see
-    /// `Peer::proven`); a peer the user adds takes any place but another
-    /// added one.
+    /// `Admission::proven` in `admission.rs`); a peer the user adds takes
+    /// any place but another added one.
     pub max_peers: usize,
     /// Coalesce small ops while data is in flight (Nagle): one datagram
     /// per round trip when typing faster than the network answers.

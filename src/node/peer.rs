@@ -37,7 +37,9 @@ pub struct Peer {
     /// Heard lately or not: its state, when it was last heard, the
     /// first-contact backoff (`liveness.rs`).
     pub(super) liveness: Liveness,
+    /// Round-trip time and retransmission timeout (`rtt.rs`).
     pub(super) rtt: RttEstimator,
+    /// Loss, delayed ack, ping and coalescing deadlines (`timers.rs`).
     pub(super) timers: TimerTable<{ peer_timer::COUNT }>,
     /// First ids of ops from this peer that arrived before their causes
     /// (some may have been applied since): bounded by `max_held_per_peer`.

@@ -76,15 +76,15 @@ pub fn current(cache: &mut Option<Cached>, doc: &Doc, stats: &mut Stats) -> Arc<
 /// A snapshot on its way to one peer.
 #[derive(Clone, Debug)]
 pub struct Outgoing {
-    pub id: u64,
-    pub bytes: Arc<[u8]>,
+    id: u64,
+    bytes: Arc<[u8]>,
     /// What the snapshot holds.
-    pub version: VersionVector,
+    version: VersionVector,
     /// Chunks (offset, length) still to send, in order; lost ones go back
     /// to the front.
-    pub unsent: std::collections::VecDeque<(u32, u32)>,
+    unsent: std::collections::VecDeque<(u32, u32)>,
     /// Bytes acknowledged so far.
-    pub acked: u64,
+    acked: u64,
 }
 
 impl Outgoing {
