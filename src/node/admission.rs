@@ -362,3 +362,48 @@ impl Node {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unproven_address_gets_what_it_sent_and_a_learned_one_one_probe() {
+        let mut a = Admission::default();
+        assert_eq!(a.allowance(), None, "a new peer is not limited");
+        a.learn(true);
+        assert_eq!(a.allowance(), Some(PROBE_BYTES));
+        a.sent(a.allowance(), 30);
+        // The probe is spent, and what it left over is not kept.
+        assert_eq!(a.allowance(), Some(0));
+        a.received(100);
+        a.sent(a.allowance(), 60);
+        assert_eq!(a.allowance(), Some(40));
+        assert!(!a.proven() && !a.unlimited());
+        a.acknowledged();
+        assert!(a.proven() && a.unlimited());
+        assert_eq!(a.allowance(), None);
+    }
+
+    #[test]
+    fn a_challenge_goes_to_an_added_peer_each_time_and_to_a_learned_one_once() {
+        let mut learned = Admission::default();
+        learned.learn(false);
+        assert!(!learned.challenge_due(false), "not due: nothing sent");
+        assert!(
+            !learned.challenge_due(true),
+            "the probe went with the first look"
+        );
+        let mut fresh = Admission::default();
+        fresh.learn(false);
+        assert!(fresh.challenge_due(true));
+        assert!(!fresh.challenge_due(true));
+        let mut added = Admission::default();
+        added.configure();
+        assert!(added.challenge_due(true) && added.challenge_due(true));
+        added.challenged(7);
+        assert_eq!(added.answer(), Some(7));
+        added.taken_in();
+        assert_eq!(added.answer(), None);
+    }
+}

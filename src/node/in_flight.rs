@@ -179,4 +179,24 @@ mod tests {
         assert_eq!(f.data_bytes(), 400);
         assert_eq!(f.data_bytes(), sum(&f));
     }
+
+    #[test]
+    fn packet_numbers_are_used_once_and_survive_a_reset() {
+        let mut f = InFlight::default();
+        assert_eq!(f.take_packet(), 0);
+        let pn = f.take_packet();
+        f.push(sent(pn, 100, true));
+        assert_eq!(f.next_packet(), 2);
+        assert!(f.was_sent(1) && !f.was_sent(2));
+        f.acked_up_to(1);
+        f.acked_up_to(0);
+        assert_eq!(f.largest_acked(), Some(1));
+        // The peer went down: what was in flight is forgotten, numbers go on.
+        f.clear();
+        assert_eq!((f.data_bytes(), f.iter().count()), (0, 0));
+        assert_eq!((f.next_packet(), f.largest_acked()), (2, Some(1)));
+        // A new replica there acknowledged nothing of ours yet.
+        f.new_receiver();
+        assert_eq!((f.next_packet(), f.largest_acked()), (2, None));
+    }
 }

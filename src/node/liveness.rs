@@ -391,3 +391,46 @@ impl Node {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_down_peer_comes_up_only_when_heard() {
+        let config = Config::default();
+        let interval = config.ping_interval;
+        let start = Time::from_millis(0);
+        let mut l = Liveness::new(start);
+        assert_eq!(l.state(), PeerState::Down);
+        // Heard once, then silent: suspect, then down once.
+        assert_eq!(l.heard(start), PeerState::Down);
+        let suspect = start + interval * config.suspect_after;
+        assert_eq!(l.ping_timeout(suspect, &config).2, false);
+        assert_eq!(l.state(), PeerState::Suspect);
+        let down = start + interval * config.down_after;
+        assert!(l.ping_timeout(down, &config).2, "went down");
+        assert!(!l.ping_timeout(down + interval, &config).2, "only once");
+        // Silence that would say "alive" does not bring it up.
+        let mut l = Liveness::new(start);
+        let (_, by_silence, went_down) = l.ping_timeout(start + interval, &config);
+        assert_eq!((by_silence, went_down), (PeerState::Alive, false));
+        assert_eq!(l.state(), PeerState::Down);
+        assert_eq!(l.heard(start + interval), PeerState::Down);
+        assert_eq!(l.state(), PeerState::Alive);
+    }
+
+    #[test]
+    fn first_contact_waits_double_while_silent_up_to_the_interval() {
+        let base = Duration::from_millis(100);
+        let interval = Duration::from_secs(1);
+        let start = Time::from_millis(0);
+        let mut l = Liveness::new(start);
+        let waits: Vec<u128> = (0..6)
+            .map(|_| l.first_contact_wait(start, base, interval).as_millis())
+            .collect();
+        assert_eq!(waits, [100, 200, 400, 800, 1000, 1000]);
+        l.heard(start);
+        assert_eq!(l.first_contact_wait(start, base, interval), base);
+    }
+}

@@ -211,4 +211,25 @@ mod tests {
         assert!(r.insert(0, Time(0)));
         assert_eq!(r.largest(), Some(0));
     }
+
+    #[test]
+    fn an_ack_is_owed_after_an_eliciting_datagram_and_due_after_two() {
+        let now = Time::from_millis(1);
+        let mut acks = AckState::default();
+        assert!(acks.received(0, now, false));
+        assert!(acks.frame(now).is_none(), "nothing eliciting: no ack owed");
+        assert!(acks.received(1, now, true));
+        assert!(!acks.schedule(false) && !acks.due(), "one may wait");
+        assert!(!acks.received(1, now, true), "a duplicate");
+        assert!(acks.schedule(false) && acks.due(), "two go at once");
+        assert_eq!(acked(&acks.frame(now).unwrap()), [0, 1]);
+        acks.sent();
+        assert!(!acks.due() && acks.frame(now).is_none());
+        acks.delay_ran_out();
+        assert!(!acks.due(), "nothing owed");
+        assert!(acks.received(2, now, true));
+        acks.delay_ran_out();
+        assert!(acks.due());
+        assert!(acks.schedule(true), "a ping is answered at once");
+    }
 }

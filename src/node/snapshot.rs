@@ -498,4 +498,37 @@ mod tests {
             "small doc"
         );
     }
+
+    #[test]
+    fn a_snapshot_transfer_resends_lost_chunks_and_is_delivered_once_all_are_acked() {
+        let rto = std::time::Duration::from_millis(200);
+        let t0 = Time::from_millis(0);
+        let mut send = SnapshotSend::default();
+        assert!(send.is_free(t0, rto) && !send.has_unsent());
+        let version: VersionVector = [(ReplicaId(1), 5)].into_iter().collect();
+        send.start(Outgoing::new(
+            9,
+            vec![0u8; 250].into(),
+            version.clone(),
+            100,
+        ));
+        assert!(send.is_sending() && !send.is_free(t0, rto));
+        assert_eq!(send.sending_version(), Some(&version));
+        // A datagram with no room for it leaves the chunk first in line.
+        assert_eq!(send.send_chunk(|_| false), None);
+        let sent: Vec<_> = std::iter::from_fn(|| send.send_chunk(|_| true)).collect();
+        assert_eq!(sent, [(9, 0, 100), (9, 100, 100), (9, 200, 50)]);
+        send.lost(&sent[1..2]);
+        assert_eq!(send.send_chunk(|_| true), Some((9, 100, 100)));
+        assert_eq!(send.acked(&sent[..2], t0), None);
+        // A chunk of another snapshot counts for nothing.
+        assert_eq!(send.acked(&[(8, 200, 50)], t0), None);
+        assert_eq!(send.acked(&sent[2..], t0), Some(version));
+        assert!(!send.is_sending());
+        assert!(
+            !send.is_free(t0 + rto / 2, rto),
+            "an ask from before it landed"
+        );
+        assert!(send.is_free(t0 + rto, rto));
+    }
 }
