@@ -20,6 +20,16 @@ use super::{Config, Event, Node, PeerState, Time, MAX_PEER_LIST, PROBE_BYTES};
 /// silent tries.
 const FIRST_CONTACT_BEFORE_RTT_DIVISOR: u32 = 4;
 
+/// What a ping timeout found (see [`Liveness::ping_timeout`]).
+pub struct Silence {
+    /// Since the peer was last heard (or added).
+    pub length: Duration,
+    /// The state that silence gives (a down peer stays down regardless).
+    pub state: PeerState,
+    /// The peer went down just now.
+    pub went_down: bool,
+}
+
 /// Whether a peer is heard: when it entered the table and was last heard,
 /// the state that gives, and how far first-contact retries backed off.
 #[derive(Clone, Debug)]
@@ -62,10 +72,9 @@ impl Liveness {
         std::mem::replace(&mut self.state, PeerState::Alive)
     }
 
-    /// Its ping interval ran out at `now`: its silence (since it was last
-    /// heard, or added) and the state that silence gives, and whether it
-    /// went down just now. A down peer stays down until it is heard.
-    pub fn ping_timeout(&mut self, now: Time, config: &Config) -> (Duration, PeerState, bool) {
+    /// Its ping interval ran out at `now`: how long it has been silent,
+    /// and what that makes it. A down peer stays down until it is heard.
+    pub fn ping_timeout(&mut self, now: Time, config: &Config) -> Silence {
         let silence = now - self.last_heard.unwrap_or(self.added_at);
         let interval = config.ping_interval;
         let by_silence = if silence >= interval * config.down_after {
@@ -79,7 +88,11 @@ impl Liveness {
         if self.state != PeerState::Down || by_silence == PeerState::Down {
             self.state = by_silence;
         }
-        (silence, by_silence, went_down)
+        Silence {
+            length: silence,
+            state: by_silence,
+            went_down,
+        }
     }
 
     /// How long until the next first-contact retry, sent at `now`: `base`,
@@ -261,8 +274,9 @@ impl Node {
         let ping_fired = peer.timers.expire(peer_timer::PING, now);
         if ping_fired {
             let interval = config.ping_interval;
-            let (silence, new_state, went_down) = peer.liveness.ping_timeout(now, config);
-            if went_down {
+            let silence = peer.liveness.ping_timeout(now, config);
+            let new_state = silence.state;
+            if silence.went_down {
                 self.events.push_back(Event::PeerDown(addr));
                 // Stop sending it data; when it answers again a digest
                 // exchange tells what it lacks.
@@ -270,7 +284,7 @@ impl Node {
                 // Nor keep a half-received snapshot from it.
                 self.snapshots_in.remove(&addr);
             }
-            if silence >= interval || first_contact {
+            if silence.length >= interval || first_contact {
                 peer.ping_due = true;
             }
             if !self.joined
@@ -406,15 +420,21 @@ mod tests {
         // Heard once, then silent: suspect, then down once.
         assert_eq!(l.heard(start), PeerState::Down);
         let suspect = start + interval * config.suspect_after;
-        assert_eq!(l.ping_timeout(suspect, &config).2, false);
+        assert!(!l.ping_timeout(suspect, &config).went_down);
         assert_eq!(l.state(), PeerState::Suspect);
         let down = start + interval * config.down_after;
-        assert!(l.ping_timeout(down, &config).2, "went down");
-        assert!(!l.ping_timeout(down + interval, &config).2, "only once");
+        assert!(l.ping_timeout(down, &config).went_down);
+        assert!(
+            !l.ping_timeout(down + interval, &config).went_down,
+            "only once"
+        );
         // Silence that would say "alive" does not bring it up.
         let mut l = Liveness::new(start);
-        let (_, by_silence, went_down) = l.ping_timeout(start + interval, &config);
-        assert_eq!((by_silence, went_down), (PeerState::Alive, false));
+        let silence = l.ping_timeout(start + interval, &config);
+        assert_eq!(
+            (silence.state, silence.went_down),
+            (PeerState::Alive, false)
+        );
         assert_eq!(l.state(), PeerState::Down);
         assert_eq!(l.heard(start + interval), PeerState::Down);
         assert_eq!(l.state(), PeerState::Alive);

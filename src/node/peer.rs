@@ -1,5 +1,14 @@
 //! What the node keeps about one peer.
 //!
+//! Each part that keeps a rule between its fields is a type of its own,
+//! in the module of its concept: its standing (`admission.rs`), whether it
+//! is heard (`liveness.rs`), round-trip times (`rtt.rs`), its timers
+//! (`timers.rs`), the ops queued for it (`send_queue.rs`), the datagrams in
+//! flight and packet numbers (`in_flight.rs`), a snapshot on its way
+//! (`snapshot.rs`) and the ack owed to it (`received.rs`). What the peer
+//! has (`known`, `pull`), who it is and the ops it sent early are kept
+//! here, private, changed only through the methods below.
+//!
 //! The sending side is driven by state, not by a memory of what was sent:
 //! `known` is what the peer has (from its digests, raised by acks). New
 //! ops are queued for the peers the gossip rule names (`gossip.rs`);
