@@ -9,7 +9,8 @@
 //! refill of pulls, the deadline index, the gossip view), and each watcher
 //! looks at what changed since it last looked, not at the whole table.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BTreeMap, BinaryHeap};
 use std::net::SocketAddr;
 
 use crate::doc::ReplicaId;
@@ -51,14 +52,18 @@ struct Slot {
 /// index of the peers' next deadlines.
 #[derive(Debug, Default)]
 pub struct PeerTable {
-    slots: BTreeMap<SocketAddr, Slot>,
+    slots: BTreeMap<Key, Slot>,
     /// Per watcher, the addresses whose bit was set, in the order they
     /// changed (an address is listed again only once the watcher has
     /// looked; a removed peer's address may linger until then).
     changed: [Vec<SocketAddr>; WATCHERS],
     /// Each peer's next deadline as last indexed (a peer the deadline
-    /// watcher has not looked at since it changed may have moved).
-    by_deadline: BTreeSet<(Time, SocketAddr)>,
+    /// watcher has not looked at since it changed may have moved), earliest
+    /// on top. Entries are never taken out when a deadline moves: one that
+    /// is no longer its peer's `Slot::indexed` is stale and skipped (a heap
+    /// push per move costs less than a tree's removal and insertion, which
+    /// ran for most datagrams sent or received).
+    by_deadline: BinaryHeap<Reverse<(Time, Key)>>,
     /// A live member was removed since the last look at the members.
     member_removed: bool,
     /// Bumped when a peer with a replica leaves the table or a peer's
@@ -76,16 +81,16 @@ impl PeerTable {
     }
 
     pub fn contains_key(&self, addr: &SocketAddr) -> bool {
-        self.slots.contains_key(addr)
+        self.slots.contains_key(&Key(*addr))
     }
 
     pub fn get(&self, addr: &SocketAddr) -> Option<&Peer> {
-        self.slots.get(addr).map(|s| &s.peer)
+        self.slots.get(&Key(*addr)).map(|s| &s.peer)
     }
 
     /// The peer, to change: every watcher will look at it.
     pub fn get_mut(&mut self, addr: &SocketAddr) -> Option<&mut Peer> {
-        let slot = self.slots.get_mut(addr)?;
+        let slot = self.slots.get_mut(&Key(*addr))?;
         note(&mut self.changed, slot, *addr, ALL);
         Some(&mut slot.peer)
     }
@@ -95,7 +100,7 @@ impl PeerTable {
     /// nothing to send until it changes again or one of its timers runs
     /// out; one that sends marks it with [`PeerTable::mark_sendable`].
     pub fn get_mut_to_build(&mut self, addr: &SocketAddr) -> Option<&mut Peer> {
-        let slot = self.slots.get_mut(addr)?;
+        let slot = self.slots.get_mut(&Key(*addr))?;
         note(
             &mut self.changed,
             slot,
@@ -107,7 +112,7 @@ impl PeerTable {
 
     /// The sender is to look at `addr` again (it sent, and may have more).
     pub fn mark_sendable(&mut self, addr: SocketAddr) {
-        if let Some(slot) = self.slots.get_mut(&addr) {
+        if let Some(slot) = self.slots.get_mut(&Key(addr)) {
             note(&mut self.changed, slot, addr, 1 << Watcher::Send as u8);
         }
     }
@@ -115,7 +120,7 @@ impl PeerTable {
     /// Every peer, to change: every watcher will look at every one.
     pub fn values_mut(&mut self) -> impl Iterator<Item = &mut Peer> {
         let changed = &mut self.changed;
-        self.slots.iter_mut().map(move |(&addr, slot)| {
+        self.slots.iter_mut().map(move |(&Key(addr), slot)| {
             note(changed, slot, addr, ALL);
             &mut slot.peer
         })
@@ -132,7 +137,7 @@ impl PeerTable {
     }
 
     pub fn keys(&self) -> impl Iterator<Item = &SocketAddr> {
-        self.slots.keys()
+        self.slots.keys().map(|Key(addr)| addr)
     }
 
     /// Adds (or replaces) the peer at `addr`.
@@ -145,14 +150,12 @@ impl PeerTable {
             member: None,
         };
         note(&mut self.changed, &mut slot, addr, ALL);
-        self.slots.insert(addr, slot);
+        self.slots.insert(Key(addr), slot);
     }
 
     pub fn remove(&mut self, addr: &SocketAddr) -> Option<Peer> {
-        let slot = self.slots.remove(addr)?;
-        if let Some(t) = slot.indexed {
-            self.by_deadline.remove(&(t, *addr));
-        }
+        // (Its entry in the deadline index, if any, is stale now.)
+        let slot = self.slots.remove(&Key(*addr))?;
         self.member_removed |= slot.member.is_some();
         self.replicas_changed += u64::from(slot.peer.replica.is_some());
         Some(slot.peer)
@@ -165,7 +168,7 @@ impl PeerTable {
         let bit = 1 << watcher as u8;
         let list = std::mem::take(&mut self.changed[watcher as usize]);
         for addr in &list {
-            if let Some(slot) = self.slots.get_mut(addr) {
+            if let Some(slot) = self.slots.get_mut(&Key(*addr)) {
                 if slot.changed & bit != 0 {
                     slot.changed &= !bit;
                     out.push(*addr);
@@ -206,7 +209,7 @@ impl PeerTable {
         self.take_changed(Watcher::Members, scratch);
         let mut changed = std::mem::take(&mut self.member_removed);
         for addr in scratch.iter() {
-            let slot = self.slots.get_mut(addr).expect("listed as present");
+            let slot = self.slots.get_mut(&Key(*addr)).expect("listed as present");
             let p = &slot.peer;
             let member = p.replica.filter(|_| p.state != PeerState::Down);
             if member != slot.member {
@@ -221,17 +224,39 @@ impl PeerTable {
     pub fn index_deadlines(&mut self, scratch: &mut Vec<SocketAddr>) {
         self.take_changed(Watcher::Deadline, scratch);
         for addr in scratch.iter() {
-            let slot = self.slots.get_mut(addr).expect("listed as present");
+            let slot = (self.slots.get_mut(&Key(*addr))).expect("listed as present");
             let next = slot.peer.timers.next();
             if next != slot.indexed {
-                if let Some(t) = slot.indexed {
-                    self.by_deadline.remove(&(t, *addr));
-                }
                 if let Some(t) = next {
-                    self.by_deadline.insert((t, *addr));
+                    self.by_deadline.push(Reverse((t, Key(*addr))));
                 }
                 slot.indexed = next;
             }
+        }
+        self.drop_stale();
+    }
+
+    /// Whether `entry` of the deadline index is its peer's deadline as
+    /// indexed (the peer is still here and its deadline has not moved).
+    fn is_current(&self, &Reverse((t, key)): &Reverse<(Time, Key)>) -> bool {
+        self.slots.get(&key).is_some_and(|s| s.indexed == Some(t))
+    }
+
+    /// Pops stale entries off the top of the deadline index, and rebuilds
+    /// it when stale entries are most of it.
+    fn drop_stale(&mut self) {
+        if self.by_deadline.len() > 4 * self.slots.len() + 64 {
+            let current = self
+                .slots
+                .iter()
+                .filter_map(|(&key, s)| Some(Reverse((s.indexed?, key))));
+            self.by_deadline = current.collect();
+        }
+        while let Some(top) = self.by_deadline.peek() {
+            if self.is_current(top) {
+                break;
+            }
+            self.by_deadline.pop();
         }
     }
 
@@ -239,31 +264,71 @@ impl PeerTable {
     pub fn due(&mut self, now: Time, out: &mut Vec<SocketAddr>) {
         self.index_deadlines(out);
         out.clear();
-        out.extend(
-            self.by_deadline
-                .iter()
-                .take_while(|(t, _)| *t <= now)
-                .map(|&(_, a)| a),
-        );
+        while let Some(&Reverse((t, key))) = self.by_deadline.peek() {
+            if t > now {
+                break;
+            }
+            self.by_deadline.pop();
+            let Some(slot) = self.slots.get_mut(&key) else {
+                continue;
+            };
+            if slot.indexed != Some(t) {
+                continue;
+            }
+            // Out of the index: the deadline watcher indexes it afresh.
+            slot.indexed = None;
+            note(&mut self.changed, slot, key.0, 1 << Watcher::Deadline as u8);
+            out.push(key.0);
+        }
         out.sort_unstable();
+        self.drop_stale();
     }
 
     /// The earliest timer of any peer.
     pub fn next_deadline(&self) -> Option<Time> {
         // The index holds for every peer but those changed since it was
-        // brought up to date: those are asked directly.
+        // brought up to date: those are asked directly. (Right after it was,
+        // none changed and its top is current: the usual case.)
         let bit = 1 << Watcher::Deadline as u8;
-        let indexed = self
-            .by_deadline
+        let list = &self.changed[Watcher::Deadline as usize];
+        let indexed = match self.by_deadline.peek() {
+            Some(top) if list.is_empty() && self.is_current(top) => Some(top.0 .0),
+            _ => self
+                .by_deadline
+                .iter()
+                .filter(|e| self.is_current(e))
+                .filter(|Reverse((_, key))| self.slots[key].changed & bit == 0)
+                .map(|Reverse((t, _))| *t)
+                .min(),
+        };
+        let changed = list
             .iter()
-            .find(|(_, a)| self.slots.get(a).is_some_and(|s| s.changed & bit == 0))
-            .map(|&(t, _)| t);
-        let changed = self.changed[Watcher::Deadline as usize]
-            .iter()
-            .filter_map(|a| self.slots.get(a))
+            .filter_map(|a| self.slots.get(&Key(*a)))
             .filter(|s| s.changed & bit != 0)
             .filter_map(|s| s.peer.timers.next());
         indexed.into_iter().chain(changed).min()
+    }
+}
+
+/// A peer's address as the table's key: ordered as `SocketAddr` is, but
+/// IPv4 addresses compare as two integers (std compares the octets one by
+/// one; the table is searched several times per datagram).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Key(SocketAddr);
+
+impl Ord for Key {
+    fn cmp(&self, other: &Key) -> Ordering {
+        match (self.0, other.0) {
+            (SocketAddr::V4(a), SocketAddr::V4(b)) => (a.ip().to_bits(), a.port())
+                .cmp(&(b.ip().to_bits(), b.port())),
+            (a, b) => a.cmp(&b),
+        }
+    }
+}
+
+impl PartialOrd for Key {
+    fn partial_cmp(&self, other: &Key) -> Option<Ordering> {
+        Some(self.cmp(other))
     }
 }
 
@@ -285,6 +350,32 @@ fn note(changed: &mut [Vec<SocketAddr>; WATCHERS], slot: &mut Slot, addr: Socket
     for (w, list) in changed.iter_mut().enumerate() {
         if new & (1 << w) != 0 {
             list.push(addr);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV6};
+
+    use super::*;
+
+    #[test]
+    fn keys_order_as_socket_addresses() {
+        let mut addrs = Vec::new();
+        for ip in [[127, 0, 0, 1], [127, 0, 1, 0], [10, 0, 0, 2], [255, 0, 0, 0], [0, 0, 0, 0]] {
+            for port in [0, 1, 7000, 7001, 256, 65535] {
+                addrs.push(SocketAddr::from((Ipv4Addr::from(ip), port)));
+            }
+        }
+        for port in [0, 7000] {
+            addrs.push(SocketAddr::from((Ipv6Addr::LOCALHOST, port)));
+            addrs.push(SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, port, 1, 2)));
+        }
+        for a in &addrs {
+            for b in &addrs {
+                assert_eq!(Key(*a).cmp(&Key(*b)), a.cmp(b), "{a} against {b}");
+            }
         }
     }
 }
