@@ -926,9 +926,7 @@ impl Node {
                 break;
             }
         }
-        let mut scratch = std::mem::take(&mut self.due_scratch);
-        self.peers.index_deadlines(&mut scratch);
-        self.due_scratch = scratch;
+        self.peers.index_deadlines();
         #[cfg(debug_assertions)]
         self.assert_nothing_to_send();
         None
@@ -970,9 +968,7 @@ impl Node {
                 panic!("peer {addr} had something to send but was not listed as changed");
             }
         }
-        let mut scratch = std::mem::take(&mut self.due_scratch);
-        self.peers.index_deadlines(&mut scratch);
-        self.due_scratch = scratch;
+        self.peers.index_deadlines();
     }
 
     /// When the node next wants `handle_timeout` called.

@@ -50,20 +50,32 @@ struct Slot {
 /// Peers ordered by address (iteration order reaches decisions and
 /// messages), with what changed since each watcher last looked and an
 /// index of the peers' next deadlines.
+///
+/// The peers sit in vectors in address order, found by binary search: a
+/// group has a few peers to a few hundred, added and removed rarely and
+/// looked up several times per datagram (a B-tree search cost more than
+/// the work done on the peer found). What refers to a peer inside the
+/// table (the lists of changes, the deadline index) holds its position,
+/// renumbered when a peer comes or goes.
 #[derive(Debug, Default)]
 pub struct PeerTable {
-    slots: Slots,
-    /// Per watcher, the addresses whose bit was set, in the order they
-    /// changed (an address is listed again only once the watcher has
-    /// looked; a removed peer's address may linger until then).
-    changed: [Vec<SocketAddr>; WATCHERS],
+    /// Each key's rank, apart: the search reads these alone.
+    ranks: Vec<u64>,
+    keys: Vec<Key>,
+    slots: Vec<Slot>,
+    /// Per watcher, the positions whose bit was set, in the order they
+    /// changed (a position is listed again only once the watcher has
+    /// looked).
+    changed: [Vec<u32>; WATCHERS],
+    /// Positions, for the watchers inside the table.
+    scratch: Vec<u32>,
     /// Each peer's next deadline as last indexed (a peer the deadline
     /// watcher has not looked at since it changed may have moved), earliest
-    /// on top. Entries are never taken out when a deadline moves: one that
-    /// is no longer its peer's `Slot::indexed` is stale and skipped (a heap
-    /// push per move costs less than a tree's removal and insertion, which
-    /// ran for most datagrams sent or received).
-    by_deadline: BinaryHeap<Reverse<(Time, Key)>>,
+    /// on top, by position. Entries are never taken out when a deadline
+    /// moves: one that is no longer its peer's `Slot::indexed` is stale and
+    /// skipped (a heap push per move costs less than a tree's removal and
+    /// insertion, which ran for most datagrams sent or received).
+    by_deadline: BinaryHeap<Reverse<(Time, u32)>>,
     /// A live member was removed since the last look at the members.
     member_removed: bool,
     /// Bumped when a peer with a replica leaves the table or a peer's
@@ -80,19 +92,40 @@ impl PeerTable {
         self.slots.is_empty()
     }
 
+    /// The position of `addr`, or where it would go.
+    #[inline]
+    fn find(&self, addr: &SocketAddr) -> Result<usize, usize> {
+        let rank = rank(addr);
+        if rank == u64::MAX {
+            return self.keys.binary_search(&Key::new(*addr));
+        }
+        // An IPv4 address: its rank is the whole key.
+        let at = self.ranks.partition_point(|&r| r < rank);
+        match self.ranks.get(at) {
+            Some(&r) if r == rank => Ok(at),
+            _ => Err(at),
+        }
+    }
+
     pub fn contains_key(&self, addr: &SocketAddr) -> bool {
-        self.slots.contains_key(&Key::new(*addr))
+        self.find(addr).is_ok()
     }
 
     pub fn get(&self, addr: &SocketAddr) -> Option<&Peer> {
-        self.slots.get(&Key::new(*addr)).map(|s| &s.peer)
+        self.find(addr).ok().map(|i| &self.slots[i].peer)
+    }
+
+    /// The peer at position `i`, noted as changed for the watchers in `bits`.
+    fn noted(&mut self, i: usize, bits: u8) -> &mut Peer {
+        let slot = &mut self.slots[i];
+        note(&mut self.changed, slot, i, bits);
+        &mut slot.peer
     }
 
     /// The peer, to change: every watcher will look at it.
     pub fn get_mut(&mut self, addr: &SocketAddr) -> Option<&mut Peer> {
-        let slot = self.slots.get_mut(&Key::new(*addr))?;
-        note(&mut self.changed, slot, *addr, ALL);
-        Some(&mut slot.peer)
+        let i = self.find(addr).ok()?;
+        Some(self.noted(i, ALL))
     }
 
     /// The peer, to build a datagram for: every watcher but the sender
@@ -100,28 +133,22 @@ impl PeerTable {
     /// nothing to send until it changes again or one of its timers runs
     /// out; one that sends marks it with [`PeerTable::mark_sendable`].
     pub fn get_mut_to_build(&mut self, addr: &SocketAddr) -> Option<&mut Peer> {
-        let slot = self.slots.get_mut(&Key::new(*addr))?;
-        note(
-            &mut self.changed,
-            slot,
-            *addr,
-            ALL & !(1 << Watcher::Send as u8),
-        );
-        Some(&mut slot.peer)
+        let i = self.find(addr).ok()?;
+        Some(self.noted(i, ALL & !(1 << Watcher::Send as u8)))
     }
 
     /// The sender is to look at `addr` again (it sent, and may have more).
     pub fn mark_sendable(&mut self, addr: SocketAddr) {
-        if let Some(slot) = self.slots.get_mut(&Key::new(addr)) {
-            note(&mut self.changed, slot, addr, 1 << Watcher::Send as u8);
+        if let Ok(i) = self.find(&addr) {
+            self.noted(i, 1 << Watcher::Send as u8);
         }
     }
 
     /// Every peer, to change: every watcher will look at every one.
     pub fn values_mut(&mut self) -> impl Iterator<Item = &mut Peer> {
         let changed = &mut self.changed;
-        self.slots.iter_mut().map(move |(key, slot)| {
-            note(changed, slot, key.addr, ALL);
+        self.slots.iter_mut().enumerate().map(move |(i, slot)| {
+            note(changed, slot, i, ALL);
             &mut slot.peer
         })
     }
@@ -133,52 +160,89 @@ impl PeerTable {
     }
 
     pub fn values(&self) -> impl Iterator<Item = &Peer> {
-        self.slots.iter().map(|(_, s)| &s.peer)
+        self.slots.iter().map(|s| &s.peer)
     }
 
     pub fn keys(&self) -> impl Iterator<Item = &SocketAddr> {
-        self.slots.iter().map(|(key, _)| &key.addr)
+        self.keys.iter().map(|key| &key.addr)
     }
 
     /// Adds (or replaces) the peer at `addr`.
     pub fn insert(&mut self, addr: SocketAddr, peer: Peer) {
         self.remove(&addr);
-        let mut slot = Slot {
-            peer,
-            changed: 0,
-            indexed: None,
-            member: None,
+        let Err(i) = self.find(&addr) else {
+            unreachable!("removed just now");
         };
-        note(&mut self.changed, &mut slot, addr, ALL);
-        self.slots.insert(Key::new(addr), slot);
+        // The peers after it move one place up.
+        self.renumber(|p| Some(if p >= i { p + 1 } else { p }));
+        let key = Key::new(addr);
+        self.ranks.insert(i, key.rank);
+        self.keys.insert(i, key);
+        self.slots.insert(
+            i,
+            Slot {
+                peer,
+                changed: 0,
+                indexed: None,
+                member: None,
+            },
+        );
+        self.noted(i, ALL);
     }
 
     pub fn remove(&mut self, addr: &SocketAddr) -> Option<Peer> {
-        // (Its entry in the deadline index, if any, is stale now.)
-        let slot = self.slots.remove(&Key::new(*addr))?;
+        let i = self.find(addr).ok()?;
+        self.ranks.remove(i);
+        self.keys.remove(i);
+        let slot = self.slots.remove(i);
+        // Forgotten where it was listed; the peers after it move one down.
+        self.renumber(|p| match p.cmp(&i) {
+            Ordering::Less => Some(p),
+            Ordering::Equal => None,
+            Ordering::Greater => Some(p - 1),
+        });
         self.member_removed |= slot.member.is_some();
         self.replicas_changed += u64::from(slot.peer.replica.is_some());
         Some(slot.peer)
     }
 
-    /// The peers that changed since `watcher` last looked, that are still
-    /// in the table, in the order they changed, into `out` (cleared first).
-    pub fn take_changed(&mut self, watcher: Watcher, out: &mut Vec<SocketAddr>) {
-        out.clear();
+    /// Maps every position held in the lists and the index through `f`
+    /// (`None`: the peer is gone).
+    fn renumber(&mut self, f: impl Fn(usize) -> Option<usize>) {
+        let f = |p: u32| f(p as usize).map(|p| p as u32);
+        for list in &mut self.changed {
+            list.retain_mut(|p| f(*p).map(|q| *p = q).is_some());
+        }
+        let index = std::mem::take(&mut self.by_deadline).into_vec();
+        self.by_deadline = (index.into_iter())
+            .filter_map(|Reverse((t, p))| Some(Reverse((t, f(p)?))))
+            .collect();
+    }
+
+    /// The positions that changed since `watcher` last looked, in the order
+    /// they changed, into `self.scratch` (cleared first).
+    fn take_changed_positions(&mut self, watcher: Watcher) {
         let bit = 1 << watcher as u8;
-        let list = std::mem::take(&mut self.changed[watcher as usize]);
-        for addr in &list {
-            if let Some(slot) = self.slots.get_mut(&Key::new(*addr)) {
-                if slot.changed & bit != 0 {
-                    slot.changed &= !bit;
-                    out.push(*addr);
-                }
+        let mut out = std::mem::take(&mut self.scratch);
+        out.clear();
+        let list = &mut self.changed[watcher as usize];
+        for &p in list.iter() {
+            let slot = &mut self.slots[p as usize];
+            if slot.changed & bit != 0 {
+                slot.changed &= !bit;
+                out.push(p);
             }
         }
-        // Keep the list's room for next time.
-        let mut list = list;
         list.clear();
-        self.changed[watcher as usize] = list;
+        self.scratch = out;
+    }
+
+    /// The peers that changed since `watcher` last looked, in the order
+    /// they changed, into `out` (cleared first).
+    pub fn take_changed(&mut self, watcher: Watcher, out: &mut Vec<SocketAddr>) {
+        self.take_changed_positions(watcher);
+        out.clear();
+        out.extend(self.scratch.iter().map(|&p| self.keys[p as usize].addr));
     }
 
     /// The peer at `addr` is `replica` (bumps [`PeerTable::replicas_changed`]
@@ -205,13 +269,13 @@ impl PeerTable {
 
     /// Whether the live members (peers not down whose replica is known)
     /// changed since the last call.
-    pub fn members_changed(&mut self, scratch: &mut Vec<SocketAddr>) -> bool {
-        self.take_changed(Watcher::Members, scratch);
+    pub fn members_changed(&mut self) -> bool {
+        self.take_changed_positions(Watcher::Members);
         let mut changed = std::mem::take(&mut self.member_removed);
-        for addr in scratch.iter() {
-            let slot = self.slots.get_mut(&Key::new(*addr)).expect("listed as present");
-            let p = &slot.peer;
-            let member = p.replica.filter(|_| p.state != PeerState::Down);
+        for &p in &self.scratch {
+            let slot = &mut self.slots[p as usize];
+            let peer = &slot.peer;
+            let member = peer.replica.filter(|_| peer.state != PeerState::Down);
             if member != slot.member {
                 slot.member = member;
                 changed = true;
@@ -221,14 +285,14 @@ impl PeerTable {
     }
 
     /// Brings the deadline index up to date with the peers' timers.
-    pub fn index_deadlines(&mut self, scratch: &mut Vec<SocketAddr>) {
-        self.take_changed(Watcher::Deadline, scratch);
-        for addr in scratch.iter() {
-            let slot = (self.slots.get_mut(&Key::new(*addr))).expect("listed as present");
+    pub fn index_deadlines(&mut self) {
+        self.take_changed_positions(Watcher::Deadline);
+        for &p in &self.scratch {
+            let slot = &mut self.slots[p as usize];
             let next = slot.peer.timers.next();
             if next != slot.indexed {
                 if let Some(t) = next {
-                    self.by_deadline.push(Reverse((t, Key::new(*addr))));
+                    self.by_deadline.push(Reverse((t, p)));
                 }
                 slot.indexed = next;
             }
@@ -237,19 +301,17 @@ impl PeerTable {
     }
 
     /// Whether `entry` of the deadline index is its peer's deadline as
-    /// indexed (the peer is still here and its deadline has not moved).
-    fn is_current(&self, &Reverse((t, key)): &Reverse<(Time, Key)>) -> bool {
-        self.slots.get(&key).is_some_and(|s| s.indexed == Some(t))
+    /// indexed (its deadline has not moved since).
+    fn is_current(&self, &Reverse((t, p)): &Reverse<(Time, u32)>) -> bool {
+        self.slots[p as usize].indexed == Some(t)
     }
 
     /// Pops stale entries off the top of the deadline index, and rebuilds
     /// it when stale entries are most of it.
     fn drop_stale(&mut self) {
         if self.by_deadline.len() > 4 * self.slots.len() + 64 {
-            let current = self
-                .slots
-                .iter()
-                .filter_map(|(key, s)| Some(Reverse((s.indexed?, *key))));
+            let current = (self.slots.iter().enumerate())
+                .filter_map(|(p, s)| Some(Reverse((s.indexed?, p as u32))));
             self.by_deadline = current.collect();
         }
         while let Some(top) = self.by_deadline.peek() {
@@ -262,25 +324,28 @@ impl PeerTable {
 
     /// The peers with a timer due at `now`, in address order, into `out`.
     pub fn due(&mut self, now: Time, out: &mut Vec<SocketAddr>) {
-        self.index_deadlines(out);
-        out.clear();
-        while let Some(&Reverse((t, key))) = self.by_deadline.peek() {
+        self.index_deadlines();
+        let mut due = std::mem::take(&mut self.scratch);
+        due.clear();
+        while let Some(&Reverse((t, p))) = self.by_deadline.peek() {
             if t > now {
                 break;
             }
             self.by_deadline.pop();
-            let Some(slot) = self.slots.get_mut(&key) else {
-                continue;
-            };
+            let slot = &mut self.slots[p as usize];
             if slot.indexed != Some(t) {
                 continue;
             }
             // Out of the index: the deadline watcher indexes it afresh.
             slot.indexed = None;
-            note(&mut self.changed, slot, key.addr, 1 << Watcher::Deadline as u8);
-            out.push(key.addr);
+            note(&mut self.changed, slot, p as usize, 1 << Watcher::Deadline as u8);
+            due.push(p);
         }
-        out.sort_unstable();
+        // Positions are in address order.
+        due.sort_unstable();
+        out.clear();
+        out.extend(due.iter().map(|&p| self.keys[p as usize].addr));
+        self.scratch = due;
         self.drop_stale();
     }
 
@@ -293,93 +358,39 @@ impl PeerTable {
         let list = &self.changed[Watcher::Deadline as usize];
         let indexed = match self.by_deadline.peek() {
             Some(top) if list.is_empty() && self.is_current(top) => Some(top.0 .0),
-            _ => self
-                .by_deadline
-                .iter()
+            _ => (self.by_deadline.iter())
                 .filter(|e| self.is_current(e))
-                .filter(|Reverse((_, key))| self.slots.get(key).is_some_and(|s| s.changed & bit == 0))
+                .filter(|Reverse((_, p))| self.slots[*p as usize].changed & bit == 0)
                 .map(|Reverse((t, _))| *t)
                 .min(),
         };
-        let changed = list
-            .iter()
-            .filter_map(|a| self.slots.get(&Key::new(*a)))
+        let changed = (list.iter())
+            .map(|&p| &self.slots[p as usize])
             .filter(|s| s.changed & bit != 0)
             .filter_map(|s| s.peer.timers.next());
         indexed.into_iter().chain(changed).min()
     }
 }
 
-/// The slots in address order, found by binary search over their keys:
-/// a group has a few peers to a few hundred, added and removed rarely and
-/// looked up several times per datagram (a search here costs a fraction of
-/// a B-tree's).
-#[derive(Debug, Default)]
-struct Slots {
-    /// Each key's rank, apart: the search reads these alone.
-    ranks: Vec<u64>,
-    keys: Vec<Key>,
-    slots: Vec<Slot>,
+impl std::ops::Index<&SocketAddr> for PeerTable {
+    type Output = Peer;
+
+    fn index(&self, addr: &SocketAddr) -> &Peer {
+        self.get(addr).expect("no peer at this address")
+    }
 }
 
-impl Slots {
-    fn len(&self) -> usize {
-        self.keys.len()
+/// Notes position `p` as changed for the watchers in `bits` that had not yet.
+fn note(changed: &mut [Vec<u32>; WATCHERS], slot: &mut Slot, p: usize, bits: u8) {
+    let new = bits & !slot.changed;
+    if new == 0 {
+        return;
     }
-
-    fn is_empty(&self) -> bool {
-        self.keys.is_empty()
-    }
-
-    #[inline]
-    fn find(&self, key: &Key) -> Result<usize, usize> {
-        if key.rank == u64::MAX {
-            return self.keys.binary_search(key);
+    slot.changed |= new;
+    for (w, list) in changed.iter_mut().enumerate() {
+        if new & (1 << w) != 0 {
+            list.push(p as u32);
         }
-        // An IPv4 address: its rank is the whole key.
-        let at = self.ranks.partition_point(|&r| r < key.rank);
-        match self.ranks.get(at) {
-            Some(&r) if r == key.rank => Ok(at),
-            _ => Err(at),
-        }
-    }
-
-    fn contains_key(&self, key: &Key) -> bool {
-        self.find(key).is_ok()
-    }
-
-    fn get(&self, key: &Key) -> Option<&Slot> {
-        self.find(key).ok().map(|i| &self.slots[i])
-    }
-
-    fn get_mut(&mut self, key: &Key) -> Option<&mut Slot> {
-        self.find(key).ok().map(|i| &mut self.slots[i])
-    }
-
-    fn insert(&mut self, key: Key, slot: Slot) {
-        match self.find(&key) {
-            Ok(i) => self.slots[i] = slot,
-            Err(i) => {
-                self.ranks.insert(i, key.rank);
-                self.keys.insert(i, key);
-                self.slots.insert(i, slot);
-            }
-        }
-    }
-
-    fn remove(&mut self, key: &Key) -> Option<Slot> {
-        let i = self.find(key).ok()?;
-        self.ranks.remove(i);
-        self.keys.remove(i);
-        Some(self.slots.remove(i))
-    }
-
-    fn iter(&self) -> impl Iterator<Item = (&Key, &Slot)> {
-        self.keys.iter().zip(&self.slots)
-    }
-
-    fn iter_mut(&mut self) -> impl Iterator<Item = (&Key, &mut Slot)> {
-        self.keys.iter().zip(&mut self.slots)
     }
 }
 
@@ -396,11 +407,20 @@ struct Key {
 
 impl Key {
     fn new(addr: SocketAddr) -> Key {
-        let rank = match addr {
-            SocketAddr::V4(a) => (u64::from(a.ip().to_bits()) << 16) | u64::from(a.port()),
-            SocketAddr::V6(_) => u64::MAX,
-        };
-        Key { rank, addr }
+        Key {
+            rank: rank(&addr),
+            addr,
+        }
+    }
+}
+
+/// An IPv4 address and port as one integer in `SocketAddr`'s order;
+/// `u64::MAX` for an IPv6 address (after every IPv4 one).
+#[inline]
+fn rank(addr: &SocketAddr) -> u64 {
+    match addr {
+        SocketAddr::V4(a) => (u64::from(a.ip().to_bits()) << 16) | u64::from(a.port()),
+        SocketAddr::V6(_) => u64::MAX,
     }
 }
 
@@ -417,28 +437,6 @@ impl Ord for Key {
 impl PartialOrd for Key {
     fn partial_cmp(&self, other: &Key) -> Option<Ordering> {
         Some(self.cmp(other))
-    }
-}
-
-impl std::ops::Index<&SocketAddr> for PeerTable {
-    type Output = Peer;
-
-    fn index(&self, addr: &SocketAddr) -> &Peer {
-        self.get(addr).expect("no peer at this address")
-    }
-}
-
-/// Notes `addr` as changed for the watchers in `bits` that had not yet.
-fn note(changed: &mut [Vec<SocketAddr>; WATCHERS], slot: &mut Slot, addr: SocketAddr, bits: u8) {
-    let new = bits & !slot.changed;
-    if new == 0 {
-        return;
-    }
-    slot.changed |= new;
-    for (w, list) in changed.iter_mut().enumerate() {
-        if new & (1 << w) != 0 {
-            list.push(addr);
-        }
     }
 }
 

@@ -82,9 +82,7 @@ impl Node {
         let mut view = std::mem::take(&mut self.view);
         // Rebuilt only when the members changed (sorting hundreds of them
         // for every op that arrives would cost more than the op).
-        let mut scratch = std::mem::take(&mut self.due_scratch);
-        let members_changed = self.peers.members_changed(&mut scratch);
-        self.due_scratch = scratch;
+        let members_changed = self.peers.members_changed();
         if members_changed || self.view_of != Some(me) {
             view.rebuild(
                 me,
