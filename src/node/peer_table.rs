@@ -93,7 +93,7 @@ impl PeerTable {
     }
 
     /// The position of `addr`, or where it would go.
-    #[inline]
+    #[inline(always)]
     fn find(&self, addr: &SocketAddr) -> Result<usize, usize> {
         let rank = rank(addr);
         if rank == u64::MAX {
@@ -222,10 +222,13 @@ impl PeerTable {
     /// The positions that changed since `watcher` last looked, in the order
     /// they changed, into `self.scratch` (cleared first).
     fn take_changed_positions(&mut self, watcher: Watcher) {
+        self.scratch.clear();
+        let list = &mut self.changed[watcher as usize];
+        if list.is_empty() {
+            return; // (the usual case: this runs several times per input)
+        }
         let bit = 1 << watcher as u8;
         let mut out = std::mem::take(&mut self.scratch);
-        out.clear();
-        let list = &mut self.changed[watcher as usize];
         for &p in list.iter() {
             let slot = &mut self.slots[p as usize];
             if slot.changed & bit != 0 {
@@ -381,6 +384,7 @@ impl std::ops::Index<&SocketAddr> for PeerTable {
 }
 
 /// Notes position `p` as changed for the watchers in `bits` that had not yet.
+#[inline]
 fn note(changed: &mut [Vec<u32>; WATCHERS], slot: &mut Slot, p: usize, bits: u8) {
     let new = bits & !slot.changed;
     if new == 0 {
