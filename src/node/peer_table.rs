@@ -341,7 +341,12 @@ impl PeerTable {
             }
             // Out of the index: the deadline watcher indexes it afresh.
             slot.indexed = None;
-            note(&mut self.changed, slot, p as usize, 1 << Watcher::Deadline as u8);
+            note(
+                &mut self.changed,
+                slot,
+                p as usize,
+                1 << Watcher::Deadline as u8,
+            );
             due.push(p);
         }
         // Positions are in address order.
@@ -453,19 +458,83 @@ mod tests {
     #[test]
     fn keys_order_as_socket_addresses() {
         let mut addrs = Vec::new();
-        for ip in [[127, 0, 0, 1], [127, 0, 1, 0], [10, 0, 0, 2], [255, 0, 0, 0], [0, 0, 0, 0]] {
+        for ip in [
+            [127, 0, 0, 1],
+            [127, 0, 1, 0],
+            [10, 0, 0, 2],
+            [255, 0, 0, 0],
+            [0, 0, 0, 0],
+        ] {
             for port in [0, 1, 7000, 7001, 256, 65535] {
                 addrs.push(SocketAddr::from((Ipv4Addr::from(ip), port)));
             }
         }
         for port in [0, 7000] {
             addrs.push(SocketAddr::from((Ipv6Addr::LOCALHOST, port)));
-            addrs.push(SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, port, 1, 2)));
+            addrs.push(SocketAddr::V6(SocketAddrV6::new(
+                Ipv6Addr::UNSPECIFIED,
+                port,
+                1,
+                2,
+            )));
         }
         for a in &addrs {
             for b in &addrs {
                 assert_eq!(Key::new(*a).cmp(&Key::new(*b)), a.cmp(b), "{a} against {b}");
             }
         }
+    }
+
+    fn addr(i: u8) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, i], 7000))
+    }
+
+    #[test]
+    fn deadlines_and_changes_follow_peers_that_come_and_go() {
+        use super::super::timers::peer_timer;
+        use super::super::Config;
+
+        let config = Config::default();
+        let ms = |n: u64| Time::ZERO + std::time::Duration::from_millis(n);
+        let mut table = PeerTable::default();
+        // Added out of order, one removed and one added again: positions move.
+        for i in [5, 1, 9, 3, 7] {
+            table.insert(addr(i), Peer::new(addr(i), &config, ms(0)));
+        }
+        let mut out = Vec::new();
+        table.take_changed(Watcher::Send, &mut out);
+        out.sort_unstable();
+        assert_eq!(out, [1, 3, 5, 7, 9].map(addr));
+        table.take_changed(Watcher::Send, &mut out);
+        assert!(out.is_empty(), "each change is looked at once");
+        for (i, at) in [(1, 400), (3, 100), (5, 300), (7, 200), (9, 500)] {
+            let timers = &mut table.get_mut(&addr(i)).unwrap().timers;
+            *timers = Default::default();
+            timers.set(peer_timer::PING, ms(at));
+        }
+        table.index_deadlines();
+        assert_eq!(table.next_deadline(), Some(ms(100)));
+        table.remove(&addr(3));
+        assert_eq!(table.next_deadline(), Some(ms(200)));
+        table.insert(addr(2), Peer::new(addr(2), &config, ms(0)));
+        let timers = &mut table.get_mut(&addr(2)).unwrap().timers;
+        *timers = Default::default();
+        timers.set(peer_timer::ACK, ms(250));
+        // Not indexed yet: asked directly.
+        assert_eq!(table.next_deadline(), Some(ms(200)));
+        // A deadline moved later: its old place in the index no longer counts.
+        let timers = &mut table.get_mut(&addr(7)).unwrap().timers;
+        timers.set(peer_timer::PING, ms(350));
+        assert_eq!(table.next_deadline(), Some(ms(250)));
+        table.due(ms(300), &mut out);
+        assert_eq!(out, [2, 5].map(addr), "in address order");
+        assert_eq!(table.next_deadline(), Some(ms(250)), "still armed");
+        table.take_changed(Watcher::Members, &mut out);
+        out.sort_unstable();
+        assert_eq!(out, [1, 2, 5, 7, 9].map(addr));
+        assert_eq!(
+            table.keys().copied().collect::<Vec<_>>(),
+            [1, 2, 5, 7, 9].map(addr)
+        );
     }
 }
