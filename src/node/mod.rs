@@ -936,8 +936,7 @@ impl Node {
     /// starting after the last one that sent; false if there are none.
     fn list_ready(&mut self) -> bool {
         let mut ready = std::mem::take(&mut self.ready);
-        self.peers.take_changed(Watcher::Send, &mut ready);
-        ready.retain(|a| self.peers.get(a).is_some_and(Peer::may_send));
+        (self.peers).take_changed_if(Watcher::Send, &mut ready, Peer::may_send);
         // In address order, rotated to start after the cursor.
         ready.sort_unstable();
         if let Some(c) = self.cursor {

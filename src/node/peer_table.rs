@@ -240,12 +240,20 @@ impl PeerTable {
         self.scratch = out;
     }
 
-    /// The peers that changed since `watcher` last looked, in the order
-    /// they changed, into `out` (cleared first).
-    pub fn take_changed(&mut self, watcher: Watcher, out: &mut Vec<SocketAddr>) {
+    /// The peers that changed since `watcher` last looked and that `keep`
+    /// accepts, in the order they changed, into `out` (cleared first).
+    pub fn take_changed_if(
+        &mut self,
+        watcher: Watcher,
+        out: &mut Vec<SocketAddr>,
+        keep: impl Fn(&Peer) -> bool,
+    ) {
         self.take_changed_positions(watcher);
         out.clear();
-        out.extend(self.scratch.iter().map(|&p| self.keys[p as usize].addr));
+        let kept = (self.scratch.iter().map(|&p| p as usize))
+            .filter(|&p| keep(&self.slots[p].peer))
+            .map(|p| self.keys[p].addr);
+        out.extend(kept);
     }
 
     /// The peer at `addr` is `replica` (bumps [`PeerTable::replicas_changed`]
@@ -502,10 +510,10 @@ mod tests {
             table.insert(addr(i), Peer::new(addr(i), &config, ms(0)));
         }
         let mut out = Vec::new();
-        table.take_changed(Watcher::Send, &mut out);
+        table.take_changed_if(Watcher::Send, &mut out, |_| true);
         out.sort_unstable();
         assert_eq!(out, [1, 3, 5, 7, 9].map(addr));
-        table.take_changed(Watcher::Send, &mut out);
+        table.take_changed_if(Watcher::Send, &mut out, |_| true);
         assert!(out.is_empty(), "each change is looked at once");
         for (i, at) in [(1, 400), (3, 100), (5, 300), (7, 200), (9, 500)] {
             let timers = &mut table.get_mut(&addr(i)).unwrap().timers;
@@ -529,7 +537,7 @@ mod tests {
         table.due(ms(300), &mut out);
         assert_eq!(out, [2, 5].map(addr), "in address order");
         assert_eq!(table.next_deadline(), Some(ms(250)), "still armed");
-        table.take_changed(Watcher::Members, &mut out);
+        table.take_changed_if(Watcher::Members, &mut out, |_| true);
         out.sort_unstable();
         assert_eq!(out, [1, 2, 5, 7, 9].map(addr));
         assert_eq!(

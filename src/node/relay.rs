@@ -38,13 +38,10 @@ impl Node {
         // tree has nothing to add for them this time. (Only a peer that
         // changed since the last refill can have gained a pull.)
         let mut pulled = std::mem::take(&mut self.pull_scratch);
-        self.peers.take_changed(Watcher::Pull, &mut pulled);
-        pulled.sort_unstable();
-        pulled.retain(|a| {
-            self.peers
-                .get(a)
-                .is_some_and(|p| p.pull.is_some() && p.state != PeerState::Down)
+        self.peers.take_changed_if(Watcher::Pull, &mut pulled, |p| {
+            p.pull.is_some() && p.state != PeerState::Down
         });
+        pulled.sort_unstable();
         for addr in &pulled {
             let peer = self.peers.get_mut(addr).expect("listed as present");
             let from = peer.pull.take().unwrap_or_default();
