@@ -922,9 +922,7 @@ impl Node {
                 break;
             }
         }
-        let mut scratch = std::mem::take(&mut self.due_scratch);
-        self.peers.index_deadlines(&mut scratch);
-        self.due_scratch = scratch;
+        self.peers.index_deadlines();
         #[cfg(debug_assertions)]
         self.assert_nothing_to_send();
         None
@@ -934,8 +932,7 @@ impl Node {
     /// starting after the last one that sent; false if there are none.
     fn list_ready(&mut self) -> bool {
         let mut ready = std::mem::take(&mut self.ready);
-        self.peers.take_changed(Watcher::Send, &mut ready);
-        ready.retain(|a| self.peers.get(a).is_some_and(Peer::may_send));
+        (self.peers).take_changed_if(Watcher::Send, &mut ready, Peer::may_send);
         // In address order, rotated to start after the cursor.
         ready.sort_unstable();
         if let Some(c) = self.cursor {
@@ -966,9 +963,7 @@ impl Node {
                 panic!("peer {addr} had something to send but was not listed as changed");
             }
         }
-        let mut scratch = std::mem::take(&mut self.due_scratch);
-        self.peers.index_deadlines(&mut scratch);
-        self.due_scratch = scratch;
+        self.peers.index_deadlines();
     }
 
     /// When the node next wants `handle_timeout` called.

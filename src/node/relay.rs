@@ -38,13 +38,10 @@ impl Node {
         // tree has nothing to add for them this time. (Only a peer that
         // changed since the last refill can have gained a pull.)
         let mut pulled = std::mem::take(&mut self.pull_scratch);
-        self.peers.take_changed(Watcher::Pull, &mut pulled);
-        pulled.sort_unstable();
-        pulled.retain(|a| {
-            self.peers
-                .get(a)
-                .is_some_and(|p| p.has_pull() && p.state() != PeerState::Down)
+        self.peers.take_changed_if(Watcher::Pull, &mut pulled, |p| {
+            p.has_pull() && p.state() != PeerState::Down
         });
+        pulled.sort_unstable();
         for addr in &pulled {
             let peer = self.peers.get_mut(addr).expect("listed as present");
             let from = peer.take_pull().unwrap_or_default();
@@ -82,9 +79,7 @@ impl Node {
         let mut view = std::mem::take(&mut self.view);
         // Rebuilt only when the members changed (sorting hundreds of them
         // for every op that arrives would cost more than the op).
-        let mut scratch = std::mem::take(&mut self.due_scratch);
-        let members_changed = self.peers.members_changed(&mut scratch);
-        self.due_scratch = scratch;
+        let members_changed = self.peers.members_changed();
         if members_changed || self.view_of != Some(me) {
             view.rebuild(
                 me,
