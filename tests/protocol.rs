@@ -529,27 +529,57 @@ fn a_peer_that_has_most_of_the_document_gets_ops_not_a_snapshot() {
 
 #[test]
 fn lazy_announcements_repair_what_the_gossip_tree_misses() {
-    // A (0) cannot reach C (2); B (1) reaches both. In a group this small
-    // each author pushes to every member and nobody relays, so C can learn
-    // A's edits only from B's announcements and a pull (anti-entropy is
-    // made too slow to help). Without announcements, C stays behind.
+    // C (2) reaches A (0), but A's datagrams to C are lost; B (1) reaches
+    // both. A hears C, so it names C in its peer lists and B leaves A's
+    // ops to A: in a group this small each author pushes to every member
+    // it reaches and nobody relays to those. C can learn A's edits only
+    // from B's announcements and a pull (anti-entropy is made too slow to
+    // help). Without announcements, C stays behind.
     for lazy_fanout in [2, 0] {
         let config = Config {
             anti_entropy_interval: secs(600),
+            peer_exchange_interval: secs(1),
             lazy_fanout,
             ..Config::default()
         };
         let mut net = Net::new(3, 21, config);
-        net.partition(&[0], &[2]);
+        net.cut.insert((0, 2));
         net.add_peer(0, 1);
         net.add_peer(2, 1);
-        net.run_for(secs(2));
+        net.run_for(secs(3));
         net.insert(0, 0, "hello");
         net.run_for(secs(3));
         assert_eq!(net.text(1), "hello");
         let repaired = net.text(2) == "hello";
         assert_eq!(repaired, lazy_fanout > 0, "lazy_fanout {lazy_fanout}");
     }
+}
+
+#[test]
+fn a_member_relays_to_a_peer_the_author_does_not_reach() {
+    // A (0) and C (2) cannot reach each other; B (1) reaches both. In a
+    // group this small each author pushes to every member directly, so
+    // nobody relayed: C learned A's edits only from B's announcements and
+    // a pull, after up to a gossip interval and a pull delay. A never
+    // names C in a peer list to B, so B passes A's ops on at once.
+    let config = Config {
+        anti_entropy_interval: secs(600),
+        lazy_fanout: 0,
+        ..Config::default()
+    };
+    let mut net = Net::new(3, 21, config);
+    net.partition(&[0], &[2]);
+    net.add_peer(0, 1);
+    net.add_peer(2, 1);
+    net.run_for(secs(2));
+    net.insert(0, 0, "hello");
+    // Two hops of 10 ms, and B's ack delay at most.
+    net.run_for(ms(60));
+    assert_eq!(net.text(2), "hello");
+    // And back: B relays C's edits to A too.
+    net.insert(2, 5, " you");
+    net.run_for(ms(60));
+    assert_eq!(net.text(0), "hello you");
 }
 
 /// A newcomer that asked again (its anti-entropy tick: a digest lacking

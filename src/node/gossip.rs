@@ -193,6 +193,17 @@ impl View {
         self.members.len()
     }
 
+    /// The address of member `replica`, if it is a peer in this view.
+    pub fn addr_of(&self, replica: ReplicaId) -> Option<SocketAddr> {
+        let i = self.members.binary_search_by_key(&replica, |m| m.0).ok()?;
+        self.members[i].1
+    }
+
+    /// The peers in this view (the node itself is not one), by replica id.
+    pub fn peer_addrs(&self) -> impl Iterator<Item = SocketAddr> + '_ {
+        self.members.iter().filter_map(|m| m.1)
+    }
+
     /// The peers this node pushes an op of `author` to, by the tree rule
     /// (see the module doc), appended to `out`. `k` is the fan-out for
     /// this group size (see [`fanout_for`]).

@@ -462,8 +462,10 @@ const MAX_NAME: usize = 64;
 /// Most addresses in one peer-exchange frame.
 const MAX_PEER_LIST: usize = 32;
 /// Smallest budget worth a datagram to an unverified address: a header
-/// and an ack or a ping.
-const MIN_REPLY: usize = wire::HEADER_LEN + 16;
+/// and the ack of an early packet (tag, three one-byte varints, no
+/// ranges), so that even the smallest probe (a ping and a hello with a
+/// one-letter name) earns an answer that proves both sides.
+const MIN_REPLY: usize = wire::HEADER_LEN + 6;
 /// Senders whose replay windows are kept (group members only can add one).
 const MAX_REPLAY_SENDERS: usize = 1024;
 /// Handshakes in progress kept at once (see `handshake.rs`).

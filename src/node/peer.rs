@@ -52,6 +52,10 @@ pub struct Peer {
     pub state: PeerState,
     /// Learned from another peer's list (not added by the user, nor heard first).
     pub learned: bool,
+    /// The addresses this peer named in its peer lists: peers it reaches
+    /// itself (in a small group, its ops go to them directly; see
+    /// `relay.rs`).
+    pub listed: BTreeSet<SocketAddr>,
     pub added_at: Time,
     pub last_heard: Option<Time>,
     /// First-contact retries (pings to a configured peer never heard
@@ -115,6 +119,7 @@ impl Peer {
             session: None,
             state: PeerState::Down,
             learned: false,
+            listed: BTreeSet::new(),
             added_at: now,
             last_heard: None,
             contact_backoff: 0,
@@ -179,6 +184,7 @@ impl Peer {
     pub fn reset_replica(&mut self, replica: ReplicaId) {
         self.replica = Some(replica);
         self.known = VersionVector::new();
+        self.listed.clear();
         self.reset_sending();
         self.pull = None;
         self.received = ReceivedPackets::default();

@@ -202,7 +202,12 @@ impl Node {
             };
             peer.in_flight.push(sent);
             if peer.timers.get(peer_timer::LOSS).is_none() {
-                let rto = retransmission_timeout(peer, self.last_now, config.ping_interval);
+                let rto = retransmission_timeout(
+                    peer,
+                    self.last_now,
+                    config.ping_interval,
+                    self.path_rto,
+                );
                 peer.timers.set(peer_timer::LOSS, self.last_now + rto);
             }
         }
