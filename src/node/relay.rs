@@ -10,9 +10,9 @@ use crate::wire::{self, Frame};
 
 use super::anti_entropy::digest_frames;
 use super::gossip::fanout_for;
+use super::gossip::View;
 use super::peer::{subtract_spans, trim_known};
 use super::timers::node_timer;
-use super::gossip::View;
 use super::{Node, PeerState, Time, Watcher};
 
 impl Node {

@@ -222,7 +222,11 @@ mod tests {
         e.on_timeout();
         assert_eq!(e.or_path(Some(ms(300))).rto(), ms(600));
         e.sample(ms(100));
-        assert_eq!(e.or_path(Some(ms(5000))).base_rto(), ms(300), "its own, once sampled");
+        assert_eq!(
+            e.or_path(Some(ms(5000))).base_rto(),
+            ms(300),
+            "its own, once sampled"
+        );
     }
 
     #[test]

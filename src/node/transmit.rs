@@ -157,6 +157,12 @@ impl Node {
         if builder.is_empty() {
             return None;
         }
+        if peer.budget.is_some() && !builder.is_ack_eliciting() {
+            // Not verified yet: an ack alone earns nothing back, while a
+            // ping earns the ack that verifies the address (until then it
+            // gets no more bytes than it sent, however long it talks).
+            builder.push(&Frame::Ping);
+        }
         let eliciting = builder.is_ack_eliciting();
         if let (Some(budget), Some(allowance)) = (&mut peer.budget, allowance) {
             // What the probe left over is not kept.
