@@ -163,6 +163,11 @@ impl Node {
             stats.retransmits += 1;
         }
         peer.hello_due |= sent.hello;
+        if let Some(list) = sent.peer_list {
+            if !peer.control.iter().any(|f| matches!(f, Frame::Peers(_))) {
+                peer.control.push_back(Frame::Peers(list));
+            }
+        }
         if let Some(out) = &mut peer.snapshot_out {
             for &(id, offset, len) in sent.chunks.iter().rev() {
                 if id == out.id {

@@ -151,6 +151,8 @@ impl Node {
             return;
         };
         for addr in view.peer_addrs() {
+            // (Only the author's word counts: that the other hears it
+            // does not mean it hears the other, and pushes to it.)
             if addr != from && !author_peer.listed.contains(&addr) && !out.contains(&addr) {
                 out.push(addr);
             }

@@ -116,10 +116,13 @@ impl Node {
                 name: truncate(&config.name, MAX_NAME),
             });
         let mut digest: Option<bool> = None;
+        let mut peer_list = None;
         while let Some(frame) = peer.control.front() {
             if builder.push(frame) {
-                if let Frame::Digest(d) = frame {
-                    digest = Some(digest.unwrap_or(false) | d.reply);
+                match frame {
+                    Frame::Digest(d) => digest = Some(digest.unwrap_or(false) | d.reply),
+                    Frame::Peers(list) => peer_list = Some(list.clone()),
+                    _ => {}
                 }
                 peer.control.pop_front();
             } else if builder.is_empty() && peer.budget.is_none() {
@@ -205,6 +208,7 @@ impl Node {
                 small: bytes.len() < config.mtu / 2,
                 chunks,
                 digest,
+                peer_list,
             };
             peer.in_flight.push(sent);
             if peer.timers.get(peer_timer::LOSS).is_none() {
