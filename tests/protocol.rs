@@ -983,3 +983,21 @@ fn an_unverified_address_gets_answers_that_ask_for_an_ack() {
     }
     assert!(node.stats().datagrams_sent >= 3, "{:?}", node.stats());
 }
+
+/// A peer list lost on the way goes again (after a timeout, not at the
+/// next peer exchange): here 1's introduction of 2 to 0 is lost.
+#[test]
+fn a_lost_introduction_goes_again() {
+    let mut net = Net::new(3, 10, Config::default());
+    net.partition(&[0], &[2]);
+    net.add_peer(0, 1);
+    net.run_for(secs(1));
+    net.cut.insert((1, 0));
+    net.add_peer(2, 1);
+    net.run_for(ms(100));
+    let knows_2 = |net: &Net| net.nodes[0].peers().iter().any(|p| p.addr == addr(2));
+    assert!(!knows_2(&net), "the introduction was lost");
+    net.cut.remove(&(1, 0));
+    net.run_for(ms(400));
+    assert!(knows_2(&net), "0 was told of 2 again");
+}
