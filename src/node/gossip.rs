@@ -13,7 +13,10 @@
 //! pushes to every member directly (one hop, as before) and nobody relays:
 //! a 5-node group receives each op once per node instead of four times.
 //! Every author has its own tree (the rotation), so no link carries an op
-//! twice, and the load of relaying is spread over all members.
+//! twice, and the load of relaying is spread over all members. (The one
+//! exception: in such a group a member passes an author's op on to its
+//! live peers the author has not named in a peer list to it, since the
+//! author may not reach them; see `relay.rs`.)
 //!
 //! Like Plumtree's eager push, this relies on nothing but the node's own
 //! view; unlike Plumtree it needs no prune messages, because with equal

@@ -35,7 +35,9 @@
 //! - **Liveness.** A peer not heard from for `ping_interval` is pinged;
 //!   after `suspect_after` intervals it is suspect, after `down_after` down
 //!   (its send state is dropped; when it answers, a digest exchange catches
-//!   it up). Peer lists are gossiped when `peer_exchange` is on.
+//!   it up). Peer lists are gossiped when `peer_exchange` is on; in a
+//!   small group a peer that proves itself is introduced to the others at
+//!   once, and a lost list goes again.
 //! - **Who is a peer.** With a group key, an address enters the peer table
 //!   only once it has echoed, sealed, a random challenge we sent it
 //!   (`handshake.rs`): an authentic datagram may still be a replay. Without
