@@ -180,10 +180,13 @@ fn a_leaf_away_while_the_hub_changed_ids_is_heard_again() {
 
 /// At rumor's own threshold, a leaf cut off for minutes while the rest
 /// cleaned up: seed 80 never converged (the group split over its ops),
-/// seed 324 had it rejoin as a member.
+/// seed 324 had it rejoin as a member. Since small groups relay and
+/// introduce new peers at once, seed 324's run no longer cleans up at all
+/// (nor do some seeds near it on the code before: 326, 327, 329), so it
+/// shows nothing here; seed 325 is a run that still does.
 #[test]
 fn a_leaf_cut_off_for_minutes_at_the_default_threshold() {
-    for seed in [80, 324] {
+    for seed in [80, 325] {
         let cfg = SimConfig {
             loss: 0.3,
             partitions: Partitions::Rate(2.0),

@@ -183,6 +183,7 @@ impl Node {
             return false;
         }
         let peer = self.peers.get_mut(&from).expect("ensured");
+        let newly_proven = !peer.admission.proven();
         peer.admission.answered();
         // The answer came at once: the first RTT sample, so what we send
         // next is timed by this path, not by the initial timeout.
@@ -197,6 +198,9 @@ impl Node {
         // shows each side what the other lacks, without waiting for
         // retransmission timers that backed off meanwhile.
         self.start_exchange(now, from);
+        if newly_proven {
+            self.introduce(from);
+        }
         true
     }
 

@@ -13,7 +13,10 @@
 //! pushes to every member directly (one hop, as before) and nobody relays:
 //! a 5-node group receives each op once per node instead of four times.
 //! Every author has its own tree (the rotation), so no link carries an op
-//! twice, and the load of relaying is spread over all members.
+//! twice, and the load of relaying is spread over all members. (The one
+//! exception: in such a group a member passes an author's op on to its
+//! live peers the author has not named in a peer list to it, since the
+//! author may not reach them; see `relay.rs`.)
 //!
 //! Like Plumtree's eager push, this relies on nothing but the node's own
 //! view; unlike Plumtree it needs no prune messages, because with equal
@@ -191,6 +194,17 @@ impl View {
 
     pub fn len(&self) -> usize {
         self.members.len()
+    }
+
+    /// The address of member `replica`, if it is a peer in this view.
+    pub fn addr_of(&self, replica: ReplicaId) -> Option<SocketAddr> {
+        let i = self.members.binary_search_by_key(&replica, |m| m.0).ok()?;
+        self.members[i].1
+    }
+
+    /// The peers in this view (the node itself is not one), by replica id.
+    pub fn peer_addrs(&self) -> impl Iterator<Item = SocketAddr> + '_ {
+        self.members.iter().filter_map(|m| m.1)
     }
 
     /// The peers this node pushes an op of `author` to, by the tree rule

@@ -31,6 +31,10 @@ pub struct SentPacket {
     /// in reply): a fresh one goes if it is lost, since what it tells
     /// (what we lack, or what the peer lacks) waits for it.
     pub digest: Option<bool>,
+    /// The peer list it carried: put back in the queue if it is lost (in
+    /// a small group, a member that misses one keeps relaying for
+    /// nothing; see `relay.rs`).
+    pub peer_list: Option<Vec<std::net::SocketAddr>>,
 }
 
 impl SentPacket {
@@ -155,6 +159,7 @@ mod tests {
             small: false,
             chunks: if data { vec![(1, 0, 10)] } else { Vec::new() },
             digest: None,
+            peer_list: None,
         }
     }
 

@@ -234,7 +234,7 @@ impl Node {
         if peer.rtt.backoff() > 0 {
             // Heard again: what waits for an ack need not wait the whole
             // backed-off timeout (see `loss::retransmission_timeout`).
-            arm_loss_timer(peer, now, self.config.ping_interval);
+            arm_loss_timer(peer, now, self.config.ping_interval, self.path_rto);
         }
         if was == PeerState::Down {
             self.events.push_back(Event::PeerUp(addr));
@@ -265,8 +265,14 @@ impl Node {
                 // Our challenge was not answered: it goes again.
                 peer.ping_due = true;
             } else {
-                lost_digest =
-                    Self::detect_losses(&mut self.stats, peer, now, me, config.ping_interval);
+                lost_digest = Self::detect_losses(
+                    &mut self.stats,
+                    peer,
+                    now,
+                    me,
+                    config.ping_interval,
+                    self.path_rto,
+                );
             }
         }
         // Held ops are due: `poll_transmit` sends them.
@@ -351,6 +357,63 @@ impl Node {
                     peer.admission.learn(clear);
                 }
                 self.start_exchange(now, addr);
+            }
+        }
+        // It reaches them itself (see `relay.rs`). Only addresses in our
+        // table are kept, so what a peer can make us hold is bounded.
+        let max_peers = self.config.max_peers;
+        let known: Vec<SocketAddr> = list
+            .iter()
+            .copied()
+            .filter(|a| self.peers.contains_key(a))
+            .collect();
+        if let Some(peer) = self.peers.get_mut(&from) {
+            peer.names(known, max_peers);
+        }
+    }
+
+    /// `addr` just proved itself a peer: in a group small enough that
+    /// every member pushes its ops to every other directly (`gossip.rs`),
+    /// the other live peers are told of it at once, not at the next peer
+    /// exchange (up to `peer_exchange_interval` later): until two members
+    /// know each other, nobody carries their ops between them but lazy
+    /// gossip. (Only once it proved itself: a spoofed address must not
+    /// make our peers probe it.) It was told of them when it came up.
+    pub(super) fn introduce(&mut self, addr: SocketAddr) {
+        if !self.config.peer_exchange {
+            return;
+        }
+        let others: Vec<SocketAddr> = self
+            .peers
+            .values()
+            .filter(|p| p.addr() != addr && p.state() != PeerState::Down && p.replica().is_some())
+            .map(|p| p.addr())
+            .collect();
+        // Itself, the new peer and the others.
+        if others.len() + 2 > self.config.direct_push_max {
+            return;
+        }
+        let (max_frame, me) = (self.max_frame(), self.doc.replica());
+        for to in others {
+            let Some(peer) = self.peers.get_mut(&to) else {
+                continue;
+            };
+            // Added to a list still waiting for it, if there is room.
+            let waiting = peer.control.iter_mut().find_map(|f| match f {
+                Frame::Peers(list) => Some(list),
+                _ => None,
+            });
+            match waiting {
+                Some(list) if list.contains(&addr) => {}
+                Some(list) => {
+                    list.push(addr);
+                    if list.len() > MAX_PEER_LIST
+                        || wire::encoded_len(&Frame::Peers(list.clone()), me) > max_frame
+                    {
+                        list.pop();
+                    }
+                }
+                None => peer.control.push_back(Frame::Peers(vec![addr])),
             }
         }
     }

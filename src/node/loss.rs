@@ -60,11 +60,16 @@ impl Node {
             return;
         }
         // It received what we sent: a real peer at that address.
+        let newly_proven = !peer.admission.proven();
         peer.admission.acknowledged();
         peer.rtt.on_ack();
         peer.in_flight.acked_up_to(ack.largest);
-        let lost_digest = Self::detect_losses(&mut self.stats, peer, now, me, ping_interval);
+        let lost_digest =
+            Self::detect_losses(&mut self.stats, peer, now, me, ping_interval, *path_rto);
         self.resend_digest(from, lost_digest);
+        if newly_proven {
+            self.introduce(from);
+        }
     }
 
     /// A datagram to `addr` that carried our digest was lost: a fresh one
@@ -99,10 +104,11 @@ impl Node {
         now: Time,
         me: ReplicaId,
         ping_interval: Duration,
+        path_rto: Option<Duration>,
     ) -> Option<bool> {
         let largest = peer.in_flight.largest_acked();
         let loss_delay = peer.rtt.loss_delay();
-        let rto = retransmission_timeout(peer, now, ping_interval);
+        let rto = retransmission_timeout(peer, now, ping_interval, path_rto);
         let overtaken = |s: &SentPacket| largest.is_some_and(|l| s.packet < l);
         let by_threshold = |s: &SentPacket| {
             overtaken(s)
@@ -118,7 +124,7 @@ impl Node {
         // threshold losses prove the path works, and a peer heard lately
         // is there, so the next try waits one RTO, not twice the last wait.
         let timed_out = |s: &SentPacket| (s.is_data() || s.digest.is_some()) && !by_threshold(s);
-        if lost.iter().any(timed_out) && is_silent(peer, now, ping_interval) {
+        if lost.iter().any(timed_out) && is_silent(peer, now, ping_interval, path_rto) {
             peer.rtt.on_timeout();
         }
         let mut lost_digest: Option<bool> = None;
@@ -128,7 +134,7 @@ impl Node {
             }
             Self::requeue_lost(stats, peer, sent, me);
         }
-        arm_loss_timer(peer, now, ping_interval);
+        arm_loss_timer(peer, now, ping_interval, path_rto);
         lost_digest
     }
 
@@ -144,6 +150,11 @@ impl Node {
             stats.retransmits += 1;
         }
         peer.hello_due |= sent.hello;
+        if let Some(list) = sent.peer_list {
+            if !peer.control.iter().any(|f| matches!(f, Frame::Peers(_))) {
+                peer.control.push_back(Frame::Peers(list));
+            }
+        }
         peer.snapshot.lost(&sent.chunks);
         for op in sent.ops.into_iter().rev() {
             if let Some(op) = trim_known(op, peer.known()) {
@@ -156,13 +167,20 @@ impl Node {
 /// How long a datagram to `peer` waits for its ack: the RTO, backed off
 /// no further than `RttEstimator::rto_while_heard` while the peer was
 /// heard from within a ping interval (a live peer pings at least that
-/// often).
-pub(super) fn retransmission_timeout(peer: &Peer, now: Time, ping_interval: Duration) -> Duration {
+/// often). Before the peer's first sample, the RTO starts from `path_rto`
+/// (the node's last measured one) if known, not from the initial 1 s.
+pub(super) fn retransmission_timeout(
+    peer: &Peer,
+    now: Time,
+    ping_interval: Duration,
+    path_rto: Option<Duration>,
+) -> Duration {
     let heard_lately = peer.last_heard().is_some_and(|h| now < h + ping_interval);
+    let rtt = peer.rtt.or_path(path_rto);
     if heard_lately {
-        peer.rtt.rto_while_heard()
+        rtt.rto_while_heard()
     } else {
-        peer.rtt.rto()
+        rtt.rto()
     }
 }
 
@@ -170,18 +188,24 @@ pub(super) fn retransmission_timeout(peer: &Peer, now: Time, ping_interval: Dura
 /// pings at least that often), or for `SILENT_AFTER_RTOS` of its base
 /// timeouts if that is sooner (so a peer that just went away is not sent
 /// a ping interval's worth of retransmissions at the base pace).
-fn is_silent(peer: &Peer, now: Time, ping_interval: Duration) -> bool {
-    let limit = ping_interval.min(peer.rtt.base_rto().saturating_mul(SILENT_AFTER_RTOS));
+fn is_silent(peer: &Peer, now: Time, ping_interval: Duration, path_rto: Option<Duration>) -> bool {
+    let base = peer.rtt.or_path(path_rto).base_rto();
+    let limit = ping_interval.min(base.saturating_mul(SILENT_AFTER_RTOS));
     peer.last_heard().is_none_or(|h| now >= h + limit)
 }
 
 /// Arms the loss timer for the next deadline of what is in flight to
 /// `peer` (or clears it): the loss delay of a datagram a later one
 /// overtook, else its RTO.
-pub(super) fn arm_loss_timer(peer: &mut Peer, now: Time, ping_interval: Duration) {
+pub(super) fn arm_loss_timer(
+    peer: &mut Peer,
+    now: Time,
+    ping_interval: Duration,
+    path_rto: Option<Duration>,
+) {
     let largest = peer.in_flight.largest_acked();
     let loss_delay = peer.rtt.loss_delay();
-    let rto = retransmission_timeout(peer, now, ping_interval);
+    let rto = retransmission_timeout(peer, now, ping_interval, path_rto);
     let next = peer
         .in_flight
         .iter()

@@ -35,7 +35,9 @@
 //! - **Liveness.** A peer not heard from for `ping_interval` is pinged;
 //!   after `suspect_after` intervals it is suspect, after `down_after` down
 //!   (its send state is dropped; when it answers, a digest exchange catches
-//!   it up). Peer lists are gossiped when `peer_exchange` is on.
+//!   it up). Peer lists are gossiped when `peer_exchange` is on; in a
+//!   small group a peer that proves itself is introduced to the others at
+//!   once, and a lost list goes again.
 //! - **Who is a peer.** With a group key, an address enters the peer table
 //!   only once it has echoed, sealed, a random challenge we sent it
 //!   (`handshake.rs`): an authentic datagram may still be a replay. Without
@@ -462,8 +464,10 @@ const MAX_NAME: usize = 64;
 /// Most addresses in one peer-exchange frame.
 const MAX_PEER_LIST: usize = 32;
 /// Smallest budget worth a datagram to an unverified address: a header
-/// and an ack or a ping.
-const MIN_REPLY: usize = wire::HEADER_LEN + 16;
+/// and the ack of an early packet (tag, three one-byte varints, no
+/// ranges), so that even the smallest probe (a ping and a hello with a
+/// one-letter name) earns an answer that proves both sides.
+const MIN_REPLY: usize = wire::HEADER_LEN + 6;
 /// Senders whose replay windows are kept (group members only can add one).
 const MAX_REPLAY_SENDERS: usize = 1024;
 /// Handshakes in progress kept at once (see `handshake.rs`).

@@ -57,6 +57,10 @@ pub struct Peer {
     name: Option<String>,
     /// The peer's current session (from its hello).
     session: Option<u64>,
+    /// The addresses this peer named in its peer lists: peers it reaches
+    /// itself (in a small group, its ops go to them directly; see
+    /// `relay.rs`).
+    listed: BTreeSet<SocketAddr>,
 
     // Sending.
     /// What the peer has: its last digest, raised by acknowledged ops.
@@ -104,6 +108,7 @@ impl Peer {
             replica: None,
             name: None,
             session: None,
+            listed: BTreeSet::new(),
             known: VersionVector::new(),
             pull: None,
             queue: SendQueue::default(),
@@ -160,6 +165,22 @@ impl Peer {
         self.pull.take()
     }
 
+    /// Whether it named `addr` in a peer list to us: it reaches that
+    /// peer itself (see `relay.rs`).
+    pub fn named(&self, addr: &SocketAddr) -> bool {
+        self.listed.contains(addr)
+    }
+
+    /// Remembers the addresses it named in a peer list (the caller keeps
+    /// only ones in our table); past `max` it starts over, so what a peer
+    /// can make us hold stays bounded.
+    pub fn names(&mut self, addrs: Vec<SocketAddr>, max: usize) {
+        if self.listed.len() + addrs.len() > max {
+            self.listed.clear();
+        }
+        self.listed.extend(addrs);
+    }
+
     pub fn info(&self) -> PeerInfo {
         PeerInfo {
             addr: self.addr,
@@ -199,6 +220,7 @@ impl Peer {
     pub fn reset_replica(&mut self, replica: ReplicaId) {
         self.replica = Some(replica);
         self.known = VersionVector::new();
+        self.listed.clear();
         self.reset_sending();
         self.pull = None;
         self.acks.restart_numbering();

@@ -10,6 +10,7 @@ use crate::wire::{self, Frame};
 
 use super::anti_entropy::digest_frames;
 use super::gossip::fanout_for;
+use super::gossip::View;
 use super::peer::{subtract_spans, trim_known};
 use super::timers::node_timer;
 use super::{Node, PeerState, Time, Watcher};
@@ -103,6 +104,9 @@ impl Node {
                 );
             } else {
                 view.children(me, op.id.replica, k, &mut targets);
+                if k >= view.len() {
+                    self.relay_gaps(&view, me, op.id.replica, &mut targets);
+                }
             }
             for addr in &targets {
                 if pulled.binary_search(addr).is_ok() {
@@ -122,6 +126,32 @@ impl Node {
         self.targets_scratch = targets;
         self.view = view;
         self.pull_scratch = pulled;
+    }
+
+    /// In a group where every author pushes its ops to every member
+    /// directly, nobody relays: a member the author does not reach (they
+    /// were each told only of us, or have not met yet) would wait for lazy
+    /// gossip. So an op of `author`, a peer of ours, also goes from here to
+    /// each live peer it has not named in a peer list to us (appended to
+    /// `out`): until it names them, it may not reach them. Once the two
+    /// know each other (`introduce` tells both at once), relaying stops.
+    fn relay_gaps(&self, view: &View, me: ReplicaId, author: ReplicaId, out: &mut Vec<SocketAddr>) {
+        if author == me {
+            return;
+        }
+        let Some(from) = view.addr_of(author) else {
+            return;
+        };
+        let Some(author_peer) = self.peers.get(&from) else {
+            return;
+        };
+        for addr in view.peer_addrs() {
+            // (Only the author's word counts: that the other hears it
+            // does not mean it hears the other, and pushes to it.)
+            if addr != from && !author_peer.named(&addr) && !out.contains(&addr) {
+                out.push(addr);
+            }
+        }
     }
 
     /// Tells a few random live peers what grew since the last round.

@@ -8,7 +8,7 @@ use std::time::Duration;
 /// but a driver rarely wakes more precisely than a millisecond.
 const GRANULARITY: Duration = Duration::from_millis(1);
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 pub struct RttEstimator {
     srtt: Option<Duration>,
     latest: Option<Duration>,
@@ -48,6 +48,19 @@ impl RttEstimator {
     pub fn with_max_ack_delay(mut self, delay: Duration) -> Self {
         self.max_ack_delay = delay;
         self
+    }
+
+    /// This estimator with `path` as its timeout before any sample: the
+    /// base timeout last measured from this node, to another peer (RFC
+    /// 9002, 6.2.2, lets a new connection start from an earlier one's RTT
+    /// on the same network). Unchanged once sampled, or without a path.
+    #[must_use]
+    pub fn or_path(&self, path: Option<Duration>) -> RttEstimator {
+        let mut e = *self;
+        if let (None, Some(path)) = (e.srtt, path) {
+            e.initial_rto = path;
+        }
+        e
     }
 
     /// Smoothed RTT, once measured.
@@ -198,6 +211,22 @@ mod tests {
         }
         assert_eq!(e.rto(), ms(4800));
         assert_eq!(e.rto_while_heard(), ms(1200));
+    }
+
+    #[test]
+    fn a_measured_path_times_a_peer_not_measured_yet() {
+        let mut e = est();
+        assert_eq!(e.or_path(None).rto(), ms(1000));
+        // Floored as any timeout, and backed off as the peer's own.
+        assert_eq!(e.or_path(Some(ms(60))).rto(), ms(200));
+        e.on_timeout();
+        assert_eq!(e.or_path(Some(ms(300))).rto(), ms(600));
+        e.sample(ms(100));
+        assert_eq!(
+            e.or_path(Some(ms(5000))).base_rto(),
+            ms(300),
+            "its own, once sampled"
+        );
     }
 
     #[test]

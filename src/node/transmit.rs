@@ -107,10 +107,13 @@ impl Node {
                 name: truncate(&config.name, MAX_NAME),
             });
         let mut digest: Option<bool> = None;
+        let mut peer_list = None;
         while let Some(frame) = peer.control.front() {
             if builder.push(frame) {
-                if let Frame::Digest(d) = frame {
-                    digest = Some(digest.unwrap_or(false) | d.reply);
+                match frame {
+                    Frame::Digest(d) => digest = Some(digest.unwrap_or(false) | d.reply),
+                    Frame::Peers(list) => peer_list = Some(list.clone()),
+                    _ => {}
                 }
                 peer.control.pop_front();
             } else if builder.is_empty() && peer.admission.unlimited() {
@@ -145,6 +148,12 @@ impl Node {
         }
         if builder.is_empty() {
             return None;
+        }
+        if !peer.admission.unlimited() && !builder.is_ack_eliciting() {
+            // Not verified yet: an ack alone earns nothing back, while a
+            // ping earns the ack that verifies the address (until then it
+            // gets no more bytes than it sent, however long it talks).
+            builder.push(&Frame::Ping);
         }
         let eliciting = builder.is_ack_eliciting();
         peer.admission.sent(allowance, builder.len_in_clear());
@@ -184,10 +193,16 @@ impl Node {
                 small: bytes.len() < config.mtu / 2,
                 chunks,
                 digest,
+                peer_list,
             };
             peer.in_flight.push(sent);
             if peer.timers.get(peer_timer::LOSS).is_none() {
-                let rto = retransmission_timeout(peer, self.last_now, config.ping_interval);
+                let rto = retransmission_timeout(
+                    peer,
+                    self.last_now,
+                    config.ping_interval,
+                    self.path_rto,
+                );
                 peer.timers.set(peer_timer::LOSS, self.last_now + rto);
             }
         }
