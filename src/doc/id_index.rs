@@ -103,6 +103,18 @@ impl IdIndex {
     /// they were; no key is ever made for an id that is not present.
     pub fn move_range(&mut self, start: Id, end: u64, to: u32, holds_end: impl Fn(u32) -> bool) {
         let keys = self.keys_mut(start.replica);
+        // The usual case, in one search: `start` has a key (the piece that
+        // moved was a run of its own) and no key lies inside.
+        if let Some((i, j)) = keys.find(start.counter) {
+            let next = keys.after_place(i, j);
+            if next.is_none_or(|k| k >= end) {
+                let below = std::mem::replace(&mut keys.chunks[i].leaves[j], to);
+                if next != Some(end) && below != to && holds_end(below) {
+                    keys.insert(end, below);
+                }
+                return;
+            }
+        }
         let has_end = keys.at_or_before(end).is_some_and(|(k, _)| k == end);
         let below = if has_end || end == 0 {
             None
@@ -133,6 +145,21 @@ impl Keys {
         // The chunk's first counter is at or before `counter`: j >= 1.
         let j = c.counters.partition_point(|&k| k <= counter) - 1;
         Some((c.counters[j], c.leaves[j]))
+    }
+
+    /// The place (chunk, index in it) of key `counter`, if it is one.
+    fn find(&self, counter: u64) -> Option<(usize, usize)> {
+        let i = self.chunk_of(counter)?;
+        let j = self.chunks[i].counters.binary_search(&counter).ok()?;
+        Some((i, j))
+    }
+
+    /// The key after the one at place `(i, j)`.
+    fn after_place(&self, i: usize, j: usize) -> Option<u64> {
+        match self.chunks[i].counters.get(j + 1) {
+            Some(&k) => Some(k),
+            None => self.firsts.get(i + 1).copied(),
+        }
     }
 
     /// The first key after `counter`.
