@@ -87,7 +87,9 @@ impl IdIndex {
 
     /// The leaf named by the last key at or before `id` (same replica).
     pub fn leaf_of(&self, id: Id) -> Option<u32> {
-        self.keys(id.replica)?.at_or_before(id.counter).map(|(_, l)| l)
+        self.keys(id.replica)?
+            .at_or_before(id.counter)
+            .map(|(_, l)| l)
     }
 
     /// Sets the key `id` to name `leaf`.
@@ -136,7 +138,9 @@ impl IdIndex {
 impl Keys {
     /// The chunk holding the last counter at or before `counter`.
     fn chunk_of(&self, counter: u64) -> Option<usize> {
-        self.firsts.partition_point(|&f| f <= counter).checked_sub(1)
+        self.firsts
+            .partition_point(|&f| f <= counter)
+            .checked_sub(1)
     }
 
     /// The last key at or before `counter`, and its leaf.
@@ -298,8 +302,12 @@ mod tests {
             0u8..3,
             prop_oneof![
                 (0u64..400, 0u32..8).prop_map(|(c, l)| Step::Insert(c, l)),
-                (0u64..400, 1u64..40, 0u32..8, any::<bool>())
-                    .prop_map(|(c, n, l, h)| Step::Move(c, c + n, l, h)),
+                (0u64..400, 1u64..40, 0u32..8, any::<bool>()).prop_map(|(c, n, l, h)| Step::Move(
+                    c,
+                    c + n,
+                    l,
+                    h
+                )),
             ],
         )
     }

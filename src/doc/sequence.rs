@@ -843,7 +843,10 @@ impl Sequence {
         let leaves = &self.leaves;
         let end_id = Id::new(start.replica, end);
         self.index.move_range(start, end, to, |leaf| {
-            leaves[leaf as usize].pieces.iter().any(|q| q.contains(end_id))
+            leaves[leaf as usize]
+                .pieces
+                .iter()
+                .any(|q| q.contains(end_id))
         });
     }
 
