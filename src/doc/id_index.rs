@@ -329,7 +329,7 @@ mod tests {
                         map.insert(Id::new(replica, c), l);
                     }
                     Step::Move(c, e, l, h) => {
-                        let holds = |leaf: u32| h ^ (leaf % 2 == 0);
+                        let holds = |leaf: u32| h ^ leaf.is_multiple_of(2);
                         index.move_range(Id::new(replica, c), e, l, holds);
                         reference_move(&mut map, Id::new(replica, c), e, l, holds);
                     }
