@@ -28,6 +28,17 @@ fn file_spec(name: &str, file: &Path) -> Spec {
     Spec::new(name).arg("--file").arg(file.to_str().unwrap())
 }
 
+/// Peer `a` serving `name` (created with `content`) and peer `b` joined to
+/// it, both holding `content`.
+fn file_bound_pair(dir: &Path, name: &str, content: &str) -> (PathBuf, Peer, Peer) {
+    let file = dir.join(name);
+    fs::write(&file, content).unwrap();
+    let mut a = Peer::start(file_spec("a", &file), dir);
+    let mut b = Peer::start(Spec::new("b").peer(a.addr), dir);
+    converge(&mut [&mut a, &mut b], CONVERGE, dir, |t| t == content);
+    (file, a, b)
+}
+
 fn uri(path: &Path) -> String {
     format!("file://{}", path.display())
 }
@@ -276,13 +287,7 @@ fn wait_for_file(path: &Path, want: &str) {
 fn edits_go_both_ways_with_non_ascii_astral_and_multi_range_deltas() {
     let tmp = tempfile::tempdir().unwrap();
     let logs = tmp.path();
-    let file = tmp.path().join("notes.txt");
-    fs::write(&file, "hello\nworld\n").unwrap();
-    let mut a = Peer::start(file_spec("a", &file), logs);
-    let mut b = Peer::start(Spec::new("b").peer(a.addr), logs);
-    converge(&mut [&mut a, &mut b], CONVERGE, logs, |t| {
-        t == "hello\nworld\n"
-    });
+    let (file, mut a, mut b) = file_bound_pair(logs, "notes.txt", "hello\nworld\n");
 
     let mut ed = Editor::start(tmp.path());
     // Newer teamtype plugins greet first.
@@ -358,13 +363,7 @@ fn an_editor_with_other_content_gets_the_document_and_crlf_lines_work() {
 fn a_buffer_without_cr_sees_a_crlf_document_without_it_and_its_line_breaks_become_crlf() {
     let tmp = tempfile::tempdir().unwrap();
     let logs = tmp.path();
-    let file = tmp.path().join("dos.txt");
-    fs::write(&file, "one\r\ntwo\r\n").unwrap();
-    let mut a = Peer::start(file_spec("a", &file), logs);
-    let mut b = Peer::start(Spec::new("b").peer(a.addr), logs);
-    converge(&mut [&mut a, &mut b], CONVERGE, logs, |t| {
-        t == "one\r\ntwo\r\n"
-    });
+    let (file, mut a, mut b) = file_bound_pair(logs, "dos.txt", "one\r\ntwo\r\n");
 
     // Neovim reads a CRLF file as lines without \r and opens it so: the
     // same text, nothing to send.
@@ -422,11 +421,7 @@ fn a_buffer_without_cr_sees_a_crlf_document_without_it_and_its_line_breaks_becom
 fn an_editor_edit_racing_a_remote_edit_at_the_same_revision_both_survive_once() {
     let tmp = tempfile::tempdir().unwrap();
     let logs = tmp.path();
-    let file = tmp.path().join("race.txt");
-    fs::write(&file, "abc\n").unwrap();
-    let mut a = Peer::start(file_spec("a", &file), logs);
-    let mut b = Peer::start(Spec::new("b").peer(a.addr), logs);
-    converge(&mut [&mut a, &mut b], CONVERGE, logs, |t| t == "abc\n");
+    let (file, mut a, mut b) = file_bound_pair(logs, "race.txt", "abc\n");
 
     let mut ed = Editor::start(tmp.path());
     assert_eq!(ed.open(&file, "abc\n")["result"], "ok");
@@ -713,13 +708,7 @@ fn an_editors_cursor_reaches_another_peers_editor() {
 fn many_crossing_edits_from_an_editor_and_a_peer_are_all_kept_once() {
     let tmp = tempfile::tempdir().unwrap();
     let logs = tmp.path();
-    let file = tmp.path().join("busy.txt");
-    fs::write(&file, "0123456789\n").unwrap();
-    let mut a = Peer::start(file_spec("a", &file), logs);
-    let mut b = Peer::start(Spec::new("b").peer(a.addr), logs);
-    converge(&mut [&mut a, &mut b], CONVERGE, logs, |t| {
-        t == "0123456789\n"
-    });
+    let (file, mut a, mut b) = file_bound_pair(logs, "busy.txt", "0123456789\n");
     let mut ed = Editor::start(tmp.path());
     assert_eq!(ed.open(&file, "0123456789\n")["result"], "ok");
     for i in 0..30u64 {
