@@ -47,6 +47,7 @@ mod error;
 mod flat_sequence;
 mod history;
 mod id;
+mod id_index;
 mod log_buffers;
 mod op;
 mod oplog;

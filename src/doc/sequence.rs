@@ -24,9 +24,8 @@
 //! Within one operation a leaf may grow past `LEAF_CAP`, so cursors stay
 //! valid; `rebalance` splits what grew at the end of each operation.
 
-use std::collections::BTreeMap;
-
 use super::id::{Id, IdSpan, TargetSpan};
+use super::id_index::IdIndex;
 use super::oplog::OpLog;
 use super::version::VersionVector;
 
@@ -133,7 +132,7 @@ pub(crate) struct Sequence {
     root: u32,
     /// 0 when the root is a leaf.
     height: u32,
-    index: BTreeMap<Id, u32>,
+    index: IdIndex,
     /// Leaves that may have grown past `LEAF_CAP` during this operation.
     grown: Vec<u32>,
     /// The id right after the last inserted piece, and that piece's right
@@ -163,7 +162,7 @@ impl Default for Sequence {
             inners: Vec::new(),
             root: 0,
             height: 0,
-            index: BTreeMap::new(),
+            index: IdIndex::default(),
             grown: Vec::new(),
             recent: None,
             hint: None,
@@ -262,11 +261,7 @@ impl Sequence {
     /// The piece holding `id` and the id's offset in it, if `id` is an
     /// inserted char (not the id of a delete, not unknown).
     fn try_find_id(&self, id: Id) -> Option<(Cursor, u64)> {
-        let (_, &leaf) = self
-            .index
-            .range(..=id)
-            .next_back()
-            .filter(|(k, _)| k.replica == id.replica)?;
+        let leaf = self.index.leaf_of(id)?;
         let pieces = &self.leaves[leaf as usize].pieces;
         let index = pieces.iter().position(|r| r.contains(id))?;
         Some((
@@ -845,43 +840,14 @@ impl Sequence {
     /// for an id that is not present, so a piece that later grows needs no
     /// key.
     fn index_move(&mut self, start: Id, end: u64, to: u32) {
-        let end = Id::new(start.replica, end);
-        // One walk down from `end`: whether it has a key, the keys inside
-        // (they go), and the last key before `end`, which names the leaf
-        // that holds `end` when it has no key of its own.
-        let mut has_end = false;
-        let mut inside: Vec<Id> = Vec::new();
-        let mut below = None;
-        for (&k, &leaf) in self.index.range(..=end).rev() {
-            if k == end {
-                has_end = true;
-                continue;
-            }
-            below = below.or(Some((k, leaf)));
-            if k > start {
-                inside.push(k);
-            } else {
-                break;
-            }
-        }
-        for k in inside {
-            self.index.remove(&k);
-        }
-        self.index.insert(start, to);
-        if has_end {
-            return;
-        }
-        if let Some((k, leaf)) = below {
-            if k.replica == end.replica
-                && leaf != to
-                && self.leaves[leaf as usize]
-                    .pieces
-                    .iter()
-                    .any(|q| q.contains(end))
-            {
-                self.index.insert(end, leaf);
-            }
-        }
+        let leaves = &self.leaves;
+        let end_id = Id::new(start.replica, end);
+        self.index.move_range(start, end, to, |leaf| {
+            leaves[leaf as usize]
+                .pieces
+                .iter()
+                .any(|q| q.contains(end_id))
+        });
     }
 
     /// Puts `sibling` right after `child` (both at `level`) in their parent,
@@ -990,10 +956,7 @@ impl Sequence {
         let last = seq.leaves.len() - 1;
         seq.leaves[last].next = NONE;
         // Already sorted: the map is built without sorting again.
-        seq.index = by_id
-            .iter()
-            .map(|&(id, i)| (id, i / per_leaf as u32))
-            .collect();
+        seq.index = IdIndex::from_sorted(by_id.iter().map(|&(id, i)| (id, i / per_leaf as u32)));
         let per_node = NODE_CAP * 3 / 4;
         let mut level: Vec<u32> = (0..seq.leaves.len() as u32).collect();
         let mut height = 0;
