@@ -399,34 +399,40 @@ pub(crate) fn decode_inflated(replica: ReplicaId, inflated: &Inflated) -> Result
 /// Returns the byte offset where the inserts' text ends.
 fn place_text(shells: &mut [(Id, u64, Shell)], text: &str) -> Result<usize, Error> {
     let bad = Error::InvalidOp("malformed history");
-    // All ASCII (the common case): chars are bytes.
-    let ascii = text.is_ascii();
-    // Byte offsets of char boundaries after the first: char 1, 2, ..., end.
-    let mut chars = text
-        .char_indices()
-        .map(|(i, _)| i)
-        .skip(1)
-        .chain([text.len()]);
+    let bytes = text.as_bytes();
     let mut from: usize = 0;
     for (_, len, shell) in shells.iter_mut() {
         let Shell::Insert { text: t, .. } = shell else {
             continue;
         };
-        let to = if ascii {
-            usize::try_from(*len)
-                .ok()
-                .and_then(|l| from.checked_add(l))
-                .filter(|&to| to <= text.len())
-                .ok_or(bad.clone())?
-        } else if *len == 0 {
-            from
-        } else {
-            chars.nth(*len as usize - 1).ok_or(bad.clone())?
-        };
+        let to = chars_end(bytes, from, *len).ok_or(bad.clone())?;
         *t = from..to;
         from = to;
     }
     Ok(from)
+}
+
+/// The byte offset right after `len` chars of UTF-8 `bytes` that start at
+/// char boundary `from`, if there are that many. Mostly the chars are
+/// ASCII (one byte each): checked a stretch at a time, without decoding.
+fn chars_end(bytes: &[u8], from: usize, len: u64) -> Option<usize> {
+    let len = usize::try_from(len).ok()?;
+    let ascii_to = from.checked_add(len).filter(|&to| to <= bytes.len());
+    if let Some(to) = ascii_to.filter(|&to| bytes[from..to].is_ascii()) {
+        return Some(to);
+    }
+    // Count char starts (bytes that are not 0b10xx_xxxx continuations).
+    let mut at = from;
+    for _ in 0..len {
+        at += 1;
+        while at < bytes.len() && bytes[at] & 0xC0 == 0x80 {
+            at += 1;
+        }
+        if at > bytes.len() {
+            return None;
+        }
+    }
+    Some(at)
 }
 
 fn read_pieces(r: &mut Reader, replicas: &[ReplicaId], format: u8) -> Result<Vec<Piece>, Error> {
@@ -812,6 +818,33 @@ impl Reader<'_> {
             Ok(Id::new(replica, c))
         } else {
             Ok(Id::new(replica, v))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chars_end;
+
+    proptest::proptest! {
+        /// `chars_end` agrees with decoding the chars one by one, for any
+        /// mix of 1- to 4-byte chars and any count, too many included.
+        #[test]
+        fn chars_end_matches_char_indices(
+            text in "[a-zé€😀\n]{0,40}",
+            from_char in 0usize..45,
+            len in 0u64..45,
+        ) {
+            let bounds: Vec<usize> = text
+                .char_indices()
+                .map(|(i, _)| i)
+                .chain([text.len()])
+                .collect();
+            let Some(&from) = bounds.get(from_char) else {
+                return Ok(());
+            };
+            let expected = bounds.get(from_char + len as usize).copied();
+            proptest::prop_assert_eq!(chars_end(text.as_bytes(), from, len), expected);
         }
     }
 }

@@ -80,7 +80,9 @@ impl Piece {
     }
 
     fn contains(&self, id: Id) -> bool {
-        id.replica == self.id.replica && id.counter >= self.id.counter && id.counter < self.end()
+        // One unsigned compare for the counter range (wraps below the start).
+        id.replica == self.id.replica
+            && id.counter.wrapping_sub(self.id.counter) < self.len as u64
     }
 
     fn last(&self) -> Id {
@@ -147,6 +149,9 @@ pub(crate) struct Sequence {
     /// `locate`: ops name chars near the ones the previous op named, so
     /// most lookups look at a few pieces instead of searching `index`.
     id_hint: [(u32, usize); 2],
+    /// Reused by `split_leaf` for the id stretches that moved (saves an
+    /// allocation per split).
+    spans: Vec<(Id, u64)>,
 }
 
 impl Default for Sequence {
@@ -167,6 +172,7 @@ impl Default for Sequence {
             recent: None,
             hint: None,
             id_hint: [(0, 0); 2],
+            spans: Vec::new(),
         }
     }
 }
@@ -469,6 +475,13 @@ impl Sequence {
             self.index.insert(id, at.leaf);
             self.grown.push(at.leaf);
         }
+        // The next op most likely names the chars just typed (typing goes
+        // on, or deletes them): `locate` looks here first. Only a hint:
+        // a split below may move the piece, and `locate` checks.
+        if self.id_hint[0].0 != at.leaf {
+            self.id_hint[1] = self.id_hint[0];
+        }
+        self.id_hint[0] = (at.leaf, at.index.saturating_sub(joins as usize));
         self.recent = Some((id.add(len), origins.1));
         self.add_totals(at.leaf, len as i64, len as i64);
     }
@@ -814,7 +827,9 @@ impl Sequence {
         });
         // One index update per stretch of consecutive ids that moved (a run
         // cut by deletes moves as several pieces, one stretch).
-        let mut spans: Vec<(Id, u64)> = moved.iter().map(|p| (p.id, p.end())).collect();
+        let mut spans = std::mem::take(&mut self.spans);
+        spans.clear();
+        spans.extend(moved.iter().map(|p| (p.id, p.end())));
         spans.sort_unstable();
         let mut start = 0;
         for i in 1..=spans.len() {
@@ -829,6 +844,7 @@ impl Sequence {
                 }
             }
         }
+        self.spans = spans;
         self.leaves[new as usize].pieces = moved;
         self.insert_sibling(0, leaf, new);
     }
