@@ -81,8 +81,7 @@ impl Piece {
 
     fn contains(&self, id: Id) -> bool {
         // One unsigned compare for the counter range (wraps below the start).
-        id.replica == self.id.replica
-            && id.counter.wrapping_sub(self.id.counter) < self.len as u64
+        id.replica == self.id.replica && id.counter.wrapping_sub(self.id.counter) < self.len as u64
     }
 
     fn last(&self) -> Id {
