@@ -360,15 +360,23 @@ impl Node {
             }
         }
         // It reaches them itself (see `relay.rs`). Only addresses in our
-        // table are kept, so what a peer can make us hold is bounded.
-        let max_peers = self.config.max_peers;
+        // table are kept, so what a peer can make us hold is bounded; and
+        // only in a group small enough to push directly, the one case that
+        // reads them (kept in a large one, they would cost each node a set
+        // of O(N) addresses per peer).
+        let small = self.peers.len() < self.config.direct_push_max;
         let known: Vec<SocketAddr> = list
             .iter()
             .copied()
-            .filter(|a| self.peers.contains_key(a))
+            .filter(|a| small && self.peers.contains_key(a))
             .collect();
+        let max_named = if small {
+            self.config.direct_push_max
+        } else {
+            0
+        };
         if let Some(peer) = self.peers.get_mut(&from) {
-            peer.names(known, max_peers);
+            peer.names(known, max_named);
         }
     }
 
