@@ -615,12 +615,8 @@ impl<S: Storage, N: Hosted> Host<S, N> {
             // The node rejoined as a new replica (see `Event::Rejoined`), or
             // loaded a snapshot with history it cannot give as ops: the
             // document is a new one, kept whole.
-            if new_id {
-                for id in former {
-                    if !self.former_ids.contains(&id) {
-                        self.former_ids.push(id);
-                    }
-                }
+            if let Some(id) = former.filter(|id| new_id && !self.former_ids.contains(id)) {
+                self.former_ids.push(id);
             }
             if let Some(store) = &mut self.store {
                 store.rejoin(doc.replica(), &doc.encode_snapshot())?;
