@@ -914,6 +914,12 @@ impl Node {
             while let Some(&addr) = self.ready.get(self.ready_at) {
                 self.ready_at += 1;
                 if let Some(bytes) = self.build_datagram(addr) {
+                    if self.first_try_goes_twice(addr) {
+                        self.direct.push_back(Transmit {
+                            to: addr,
+                            bytes: bytes.clone(),
+                        });
+                    }
                     // It may have more: it is listed again next round.
                     self.peers.mark_sendable(addr);
                     self.cursor = Some(addr);
