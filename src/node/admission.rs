@@ -121,6 +121,13 @@ impl Admission {
             .map(|b| b + if self.probe { PROBE_BYTES } else { 0 })
     }
 
+    /// In the clear, it wrote to us first and has not acknowledged any of
+    /// our datagrams yet (a learned address's probe aside): until it
+    /// does, what goes to it is only what earns that ack.
+    pub fn answers_only(&self) -> bool {
+        self.budget.is_some() && !self.probe
+    }
+
     /// A datagram `len` bytes long in the clear went to it, within
     /// `allowance` (from [`Admission::allowance`]). What the probe left
     /// over is not kept.

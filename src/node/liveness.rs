@@ -232,17 +232,40 @@ impl Node {
     }
 
     /// Whether a datagram to `addr` goes twice: a first-contact try to a
-    /// peer never heard, in the clear. As RFC 9002 (6.2.4) lets a probe
-    /// go as two datagrams, so that one loss does not cost a whole
-    /// backed-off timeout: the tries still wait twice as long each time
-    /// while the peer is silent. (With a key the try is a sealed
-    /// challenge, whose copy the peer would refuse as a replay.)
+    /// peer never heard, in the clear. RFC 9002 (6.2.4) lets a probe sent
+    /// at a timeout go as two datagrams, so that one loss does not cost a
+    /// whole backed-off timeout; the first try probes a path not measured
+    /// yet too (two small datagrams, well inside any initial window). The
+    /// tries still wait twice as long each time while the peer is silent.
+    /// (With a key a try is a sealed challenge, whose copy the peer would
+    /// refuse as a replay.)
     pub(super) fn first_try_goes_twice(&self, addr: SocketAddr) -> bool {
         self.seal_keys.is_none()
             && self
                 .peers
                 .get(&addr)
                 .is_some_and(|p| p.last_heard().is_none() && self.first_contact(p))
+    }
+
+    /// Whether `bytes`, just built for `addr`, go twice: an answer to an
+    /// address that wrote first and is not verified yet (only an ack and
+    /// a ping, see `transmit.rs`), while what it sent us pays for the
+    /// copy too (the copy is charged here). We may send it nothing more
+    /// until it acknowledges one of them, so one lost answer would cost
+    /// its next try, which backs off while it hears nothing.
+    pub(super) fn answer_goes_twice(&mut self, addr: SocketAddr, bytes: &[u8]) -> bool {
+        if self.seal_keys.is_some() {
+            return false;
+        }
+        let Some(peer) = self.peers.get_mut(&addr) else {
+            return false;
+        };
+        let allowance = peer.admission.allowance();
+        if !peer.admission.answers_only() || allowance.is_none_or(|a| a < bytes.len()) {
+            return false;
+        }
+        peer.admission.sent(allowance, bytes.len());
+        true
     }
 
     /// A valid datagram from `addr`, sent by `replica`, arrived.

@@ -914,7 +914,7 @@ impl Node {
             while let Some(&addr) = self.ready.get(self.ready_at) {
                 self.ready_at += 1;
                 if let Some(bytes) = self.build_datagram(addr) {
-                    if self.first_try_goes_twice(addr) {
+                    if self.first_try_goes_twice(addr) || self.answer_goes_twice(addr, &bytes) {
                         self.direct.push_back(Transmit {
                             to: addr,
                             bytes: bytes.clone(),

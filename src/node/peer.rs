@@ -264,9 +264,14 @@ impl Peer {
         self.acks.due()
     }
 
-    /// The ack to send, if one is owed.
+    /// The ack to send: one owed, or a repeat (`AckState::frame_to_send`).
     pub fn ack_frame(&self, now: Time) -> Option<AckFrame> {
-        self.acks.frame(now)
+        self.acks.frame_to_send(now)
+    }
+
+    /// It acknowledged a datagram of ours that carried an ack.
+    pub fn our_ack_arrived(&mut self) {
+        self.acks.ours_arrived();
     }
 
     /// An ack went out: none is owed until something more arrives.
