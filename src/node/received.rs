@@ -78,10 +78,9 @@ impl AckState {
     /// arrived (a lone ack is never sent again when it is lost, and in the
     /// clear the peer sends us no more than we sent it until one arrives).
     pub fn frame_to_send(&self, now: Time) -> Option<AckFrame> {
-        if self.pending || !self.ours_arrived {
-            self.received.ack_frame(now)
-        } else {
-            None
+        match self.frame(now) {
+            None if !self.ours_arrived => self.received.ack_frame(now),
+            owed => owed,
         }
     }
 
