@@ -264,8 +264,14 @@ impl Peer {
         self.acks.due()
     }
 
-    /// The ack to send: one owed, or a repeat (`AckState::frame_to_send`).
+    /// The ack to send, if one is owed.
     pub fn ack_frame(&self, now: Time) -> Option<AckFrame> {
+        self.acks.frame(now)
+    }
+
+    /// The ack owed, or a repeat until it is known to have received an ack
+    /// of ours (`AckState::frame_to_send`).
+    pub fn ack_frame_until_ours_arrived(&self, now: Time) -> Option<AckFrame> {
         self.acks.frame_to_send(now)
     }
 

@@ -26,6 +26,7 @@ impl Node {
         let me = self.doc.replica();
         let now = self.last_now;
         let config = &self.config;
+        let asking_to_join = !self.joined && !self.snapshots_in.contains_key(&addr);
         let peer = self.peers.get_mut_to_build(&addr)?;
         if self.seal_keys.is_some() && !peer.admission.proven() {
             // Not shown to be a member at this address yet: only the
@@ -99,7 +100,17 @@ impl Node {
         };
         let mut builder = DatagramBuilder::new(header, mtu);
         let mut had_ack = false;
-        if let Some(ack) = peer.ack_frame(self.last_now) {
+        // A newcomer asking the peer to join acks what it heard in every
+        // datagram until one of its acks is known to have arrived: in the
+        // clear the peer serves it only then, and a lone ack that is lost
+        // is never sent again. (Only then: an ack repeated long after its
+        // packet arrived makes the peer's round-trip sample too long.)
+        let ack = if asking_to_join && peer.admission.configured() {
+            peer.ack_frame_until_ours_arrived(self.last_now)
+        } else {
+            peer.ack_frame(self.last_now)
+        };
+        if let Some(ack) = ack {
             had_ack = builder.push(&Frame::Ack(ack));
         }
         if let Some(nonce) = peer.admission.answer() {
