@@ -431,15 +431,20 @@ impl Node {
             }
         }
         // It reaches them itself (see `relay.rs`). Only addresses in our
-        // table are kept, so what a peer can make us hold is bounded.
-        let max_peers = self.config.max_peers;
+        // table are kept, so what a peer can make us hold is bounded; and
+        // only in a group small enough to push directly, the one case that
+        // reads them (kept in a large one, they would cost each node a set
+        // of O(N) addresses per peer). The table may also hold addresses
+        // that are not members, hence the margin.
+        let small = self.peers.len() <= 2 * self.config.direct_push_max;
         let known: Vec<SocketAddr> = list
             .iter()
             .copied()
-            .filter(|a| self.peers.contains_key(a))
+            .filter(|a| small && self.peers.contains_key(a))
             .collect();
+        let max_named = if small { self.config.max_peers } else { 0 };
         if let Some(peer) = self.peers.get_mut(&from) {
-            peer.names(known, max_peers);
+            peer.names(known, max_named);
         }
     }
 
@@ -454,14 +459,17 @@ impl Node {
         if !self.config.peer_exchange {
             return;
         }
+        // Itself, the new peer and the others: looking past that many
+        // would only cost a large group O(N) per proven peer.
+        let most = self.config.direct_push_max.saturating_sub(2);
         let others: Vec<SocketAddr> = self
             .peers
             .values()
             .filter(|p| p.addr() != addr && p.state() != PeerState::Down && p.replica().is_some())
             .map(|p| p.addr())
+            .take(most + 1)
             .collect();
-        // Itself, the new peer and the others.
-        if others.len() + 2 > self.config.direct_push_max {
+        if others.len() > most {
             return;
         }
         let (max_frame, me) = (self.max_frame(), self.doc.replica());

@@ -772,3 +772,38 @@ fn a_lost_digest_goes_again_with_what_we_have_now() {
     let again = digest_version(&sent_frames(&mut a)).expect("the lost digest goes again");
     assert_eq!(&again, a.doc().version_ref(), "fresh, not the lost copy");
 }
+
+#[test]
+fn who_a_peer_reaches_is_kept_only_in_a_group_small_enough_to_push_directly() {
+    // (`relay.rs` reads it only there; kept in a large group it would cost
+    // every node a set of addresses per peer, O(N^2) in all. Three peers
+    // are within twice a `direct_push_max` of 2, past that of 1.)
+    for (direct_push_max, kept) in [(8, true), (2, true), (1, false)] {
+        let mut a = node_with(
+            2,
+            1,
+            Config {
+                direct_push_max,
+                ..Config::default()
+            },
+        );
+        for port in [1, 7, 8] {
+            a.add_peer(Time::ZERO, addr(port));
+        }
+        sent_frames(&mut a);
+        a.handle_datagram(Time::ZERO, addr(1), &ack_from_peer(&[0], 0));
+        let list = datagram(ReplicaId(1), 1, &[Frame::Peers(vec![addr(7), addr(8)])]);
+        a.handle_datagram(Time::ZERO, addr(1), &list);
+        let peer = a.peers.get(&addr(1)).expect("a peer");
+        assert_eq!(
+            peer.named(&addr(7)),
+            kept,
+            "direct_push_max {direct_push_max}"
+        );
+        assert_eq!(
+            peer.named(&addr(8)),
+            kept,
+            "direct_push_max {direct_push_max}"
+        );
+    }
+}
