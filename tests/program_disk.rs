@@ -11,9 +11,9 @@ mod program_support;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use program_support::{converge, is_root, Peer, Spec};
+use program_support::{converge, is_root, wait_for_text, Peer, Spec};
 
 /// A tmpfs mounted for one test, unmounted (and its folder removed) on drop.
 struct SmallDisk {
@@ -87,6 +87,26 @@ fn logs(tag: &str) -> PathBuf {
     dir
 }
 
+/// Waits until `newcomer` has joined `member`'s document (without LAN
+/// discovery its `status` shows no document until then). An edit made
+/// before that is re-made under a new replica id when the join lands, and
+/// that rewrite (the whole document) cannot be made durable on a full
+/// disk, so it is rightly held back: not the case the full-disk test is
+/// about.
+fn joined(newcomer: &mut Peer, member: &mut Peer) {
+    let document = member.status_value("document");
+    let start = Instant::now();
+    while newcomer.status_value("document") != document {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{} did not join {}'s document {document} in 20 s",
+            newcomer.spec.name,
+            member.spec.name
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Edit `i`: a recognisable marker and 2 kB of filler.
 fn edit_text(i: usize) -> String {
     format!("<E{i:02}>{}", "x".repeat(2000))
@@ -101,11 +121,20 @@ fn a_full_disk_never_sends_an_edit_that_is_not_durable_and_a_restart_does_not_di
     let data = disk.dir.join("a");
     let mut b = Peer::start(Spec::new("b"), &logs);
     let mut a = Peer::start(Spec::new("a").peer(b.addr).data(&data), &logs);
+    joined(&mut a, &mut b);
 
+    // Each durable edit is at b before the next edit: while a write fails
+    // a sends nothing at all (see `host`), so a durable edit still waiting
+    // for room in the window, or for a retransmission, when the disk fills
+    // up would wait for the disk too.
     let (mut durable, mut refused) = (Vec::new(), Vec::new());
     for i in 0..60 {
         let reply = a.cmd(&format!("edit insert 0 {}", edit_text(i)));
         if reply.is_ok() {
+            let marker = format!("<E{i:02}>");
+            wait_for_text(&mut b, Duration::from_secs(20), &marker, |t| {
+                t.contains(&marker)
+            });
             durable.push(i);
         } else {
             assert!(

@@ -594,12 +594,15 @@ impl<S: Storage, N: Hosted> Host<S, N> {
             debug_assert_eq!(doc.version_ref(), &self.persisted);
             return Ok(());
         }
-        self.persisted_replica = doc.replica();
         let new_id = self
             .store
             .as_ref()
             .is_some_and(|s| s.replica() != doc.replica());
-        let grown = doc.version_ref().dominates(&self.persisted) && doc.can_serve(&self.persisted);
+        let dominates = doc.version_ref().dominates(&self.persisted);
+        let grown = dominates && doc.can_serve(&self.persisted);
+        // The log holds ops the document lacks: a rejoin whose write failed
+        // after it stored the new id. Appending would replay both documents.
+        let stale_log = self.store.is_some() && !dominates;
         let former = self.store.as_ref().map(|s| s.replica());
         if new_id && grown {
             // The run's fresh id (`Config::id_used_before`), stored before
@@ -608,14 +611,17 @@ impl<S: Storage, N: Hosted> Host<S, N> {
                 store.set_replica(doc.replica())?;
             }
             self.former_ids.extend(former);
-        } else if new_id || !doc.can_serve(&self.persisted) {
+        } else if new_id || stale_log || !doc.can_serve(&self.persisted) {
             // The node rejoined as a new replica (see `Event::Rejoined`), or
             // loaded a snapshot with history it cannot give as ops: the
             // document is a new one, kept whole.
+            if let Some(id) = former.filter(|id| new_id && !self.former_ids.contains(id)) {
+                self.former_ids.push(id);
+            }
             if let Some(store) = &mut self.store {
                 store.rejoin(doc.replica(), &doc.encode_snapshot())?;
             }
-            self.former_ids.extend(former.filter(|_| new_id));
+            self.persisted_replica = doc.replica();
             // What is new of our own (ops re-made under a new id) is fresh.
             let me = doc.replica();
             let mut before = doc.version();
@@ -627,9 +633,11 @@ impl<S: Storage, N: Hosted> Host<S, N> {
             return Ok(());
         }
         let version = doc.version();
+        let replica = doc.replica();
         if self.store.is_none() && self.node.current_snapshot().is_some() {
             let gained = version.total() - self.persisted.total();
             if gained * 2 > version.total() {
+                self.persisted_replica = replica;
                 self.persisted = version;
                 return Ok(());
             }
@@ -655,6 +663,7 @@ impl<S: Storage, N: Hosted> Host<S, N> {
             }
         }
         self.stats.ops_persisted += ops.len() as u64;
+        self.persisted_replica = replica;
         self.persisted = version;
         self.fresh = ops;
         Ok(())

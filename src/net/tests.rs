@@ -460,3 +460,86 @@ fn a_rejoin_clears_the_undo_stack_with_a_notice() {
     holder_waker.wake().unwrap();
     holder.join().unwrap();
 }
+
+/// A rejoin whose write fails (here a directory stands where the snapshot
+/// goes; in life, a full disk) is written whole once writing works again.
+/// Appending the re-made ops to the old log instead would give a restart
+/// the early edits twice, under both ids.
+#[test]
+fn a_rejoin_that_could_not_be_written_is_written_whole_once_it_can() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node = sends_whole();
+    let mut doc = Doc::new(ReplicaId(5));
+    doc.insert(0, "a document long enough to be sent whole")
+        .unwrap();
+    store_of(&tmp.path().join("holder"), &doc);
+    let holder = DriverConfig {
+        node: node.clone(),
+        ..config(Some(&tmp.path().join("holder")))
+    };
+    let mut holder = Driver::start(holder).unwrap();
+    let holder_addr = holder.local_addr();
+    let (stop, inbox) = std::sync::mpsc::channel::<()>();
+    let holder_waker = holder.waker();
+    let holder = std::thread::spawn(move || {
+        holder
+            .run(&inbox, |_, _| Flow::Exit, |_, _| {}, |_| {})
+            .unwrap();
+    });
+
+    let dir = tmp.path().join("newcomer");
+    let newcomer = || DriverConfig {
+        node: node.clone(),
+        peers: vec![holder_addr],
+        ..config(Some(&dir))
+    };
+    let mut d = Driver::start(newcomer()).unwrap();
+    d.edit(Edit::Insert {
+        pos: 0,
+        text: "typed early ".into(),
+    })
+    .unwrap();
+    let typed_as = d.node().doc().replica();
+    let snapshot = dir.join("snapshot");
+    let _ = std::fs::remove_file(&snapshot);
+    std::fs::create_dir_all(snapshot.join("in-the-way")).unwrap();
+    let want = doc.len() + "typed early ".len();
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let mut tx = Some(tx);
+    let deadline = d.now() + Duration::from_secs(30);
+    d.run_with_idle(
+        &rx,
+        |_, _| Flow::Continue,
+        |_, _| {},
+        |_| {},
+        |driver| {
+            let doc = driver.node().doc();
+            if doc.replica() != typed_as && doc.len() == want {
+                tx.take(); // closes the inbox: the loop ends
+            }
+            assert!(driver.now() < deadline, "the newcomer did not rejoin");
+            Some(deadline)
+        },
+    )
+    .unwrap();
+    d.sync_now(); // one more input: the write is retried, and fails again
+    let held = d.persist_error().is_some();
+
+    std::fs::remove_dir_all(&snapshot).unwrap();
+    d.sync_now(); // any input retries the write
+    assert_eq!(d.persist_error(), None);
+    let text = d.node().doc().text();
+    assert_eq!(text.matches("typed early ").count(), 1, "{text:?}");
+    drop(d);
+    let d = Driver::start(newcomer()).unwrap();
+    assert_eq!(
+        d.node().doc().text(),
+        text,
+        "a restart finds what was shown"
+    );
+    assert!(held, "the rejoin is not durable while its write fails");
+
+    stop.send(()).unwrap();
+    holder_waker.wake().unwrap();
+    holder.join().unwrap();
+}

@@ -391,10 +391,13 @@ impl Store {
     /// (`Event::Rejoined`): records the new id, then replaces snapshot and
     /// log. In that order, so a crash in between restarts under the new id
     /// with the old document (the old id is never used again).
+    /// A retry after a failed compaction finds the id stored already.
     pub fn rejoin(&mut self, replica: ReplicaId, snapshot: &[u8]) -> Result<(), StoreError> {
-        write_replica(&self.dir, replica)?;
-        note_former_id(&self.dir, self.replica);
-        self.replica = replica;
+        if replica != self.replica {
+            write_replica(&self.dir, replica)?;
+            note_former_id(&self.dir, self.replica);
+            self.replica = replica;
+        }
         self.compact(snapshot)
     }
 
