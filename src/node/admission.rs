@@ -32,6 +32,10 @@ pub struct Admission {
     configured: bool,
     /// A learned address may get one small probe before it answers.
     probe: bool,
+    /// In the clear, it wrote to us before we knew of it (a newcomer's
+    /// first contact): until it acknowledges one of our datagrams, it
+    /// gets only answers (see `answers_only`).
+    wrote_first: bool,
     /// With a group key: its challenge to us, echoed in every datagram we
     /// send it until one sealed for us shows it has taken us in.
     answer: Option<u64>,
@@ -74,6 +78,7 @@ impl Admission {
     /// In the clear, it wrote first: it gets no more than it sends.
     pub fn wrote_first(&mut self) {
         self.budget = Some(0);
+        self.wrote_first = true;
     }
 
     /// A datagram `len` bytes long came from it.
@@ -119,6 +124,14 @@ impl Admission {
     pub fn allowance(&self) -> Option<usize> {
         self.budget
             .map(|b| b + if self.probe { PROBE_BYTES } else { 0 })
+    }
+
+    /// In the clear, it wrote to us before we knew of it and has not
+    /// acknowledged any of our datagrams yet: until it does, what goes to
+    /// it is only what earns that ack. (A learned address we probed gets
+    /// what its budget allows, as before.)
+    pub fn answers_only(&self) -> bool {
+        self.budget.is_some() && self.wrote_first
     }
 
     /// A datagram `len` bytes long in the clear went to it, within

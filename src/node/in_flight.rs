@@ -35,6 +35,9 @@ pub struct SentPacket {
     /// a small group, a member that misses one keeps relaying for
     /// nothing; see `relay.rs`).
     pub peer_list: Option<Vec<std::net::SocketAddr>>,
+    /// It carried an ack: once it is acknowledged, the peer is known to
+    /// have received an ack of ours (see `AckState::ours_arrived`).
+    pub ack: bool,
 }
 
 impl SentPacket {
@@ -160,6 +163,7 @@ mod tests {
             chunks: if data { vec![(1, 0, 10)] } else { Vec::new() },
             digest: None,
             peer_list: None,
+            ack: false,
         }
     }
 

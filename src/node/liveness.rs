@@ -206,6 +206,68 @@ impl Node {
         peer.liveness.first_contact_wait(now, base, interval)
     }
 
+    /// A first-contact retry to `addr` carries what the first try did
+    /// (our hello, our digest, and a newcomer's `Join`), not only a ping:
+    /// whichever try arrives first starts the exchange by itself, and in
+    /// the clear it earns answers, since the peer may send an address it
+    /// has not verified no more bytes than it received (a bare `Join` and
+    /// ping, 18 bytes, was below the smallest answer).
+    fn retry_first_contact(&mut self, addr: SocketAddr) {
+        let heard = self
+            .peers
+            .get(&addr)
+            .is_some_and(|p| p.last_heard().is_some());
+        if heard {
+            // It answered: the exchange started, what was lost goes again
+            // by the loss timers.
+            return;
+        }
+        let digests = self.digest_frames(true);
+        self.stats.digests_sent += digests.len() as u64;
+        let Some(peer) = self.peers.get_mut(&addr) else {
+            return;
+        };
+        peer.hello_due = true;
+        peer.queue_digests(digests);
+    }
+
+    /// Whether a datagram to `addr` goes twice: a first-contact try to a
+    /// peer never heard, in the clear. RFC 9002 (6.2.4) lets a probe sent
+    /// at a timeout go as two datagrams, so that one loss does not cost a
+    /// whole backed-off timeout; the first try probes a path not measured
+    /// yet too (two small datagrams, well inside any initial window). The
+    /// tries still wait twice as long each time while the peer is silent.
+    /// (With a key a try is a sealed challenge, whose copy the peer would
+    /// refuse as a replay.)
+    pub(super) fn first_try_goes_twice(&self, addr: SocketAddr) -> bool {
+        self.seal_keys.is_none()
+            && self
+                .peers
+                .get(&addr)
+                .is_some_and(|p| p.last_heard().is_none() && self.first_contact(p))
+    }
+
+    /// Whether `bytes`, just built for `addr`, go twice: an answer to an
+    /// address that wrote first and is not verified yet (only an ack and
+    /// a ping, see `transmit.rs`), while what it sent us pays for the
+    /// copy too (the copy is charged here). We may send it nothing more
+    /// until it acknowledges one of them, so one lost answer would cost
+    /// its next try, which backs off while it hears nothing.
+    pub(super) fn answer_goes_twice(&mut self, addr: SocketAddr, bytes: &[u8]) -> bool {
+        if self.seal_keys.is_some() {
+            return false;
+        }
+        let Some(peer) = self.peers.get_mut(&addr) else {
+            return false;
+        };
+        let allowance = peer.admission.allowance();
+        if !peer.admission.answers_only() || allowance.is_none_or(|a| a < bytes.len()) {
+            return false;
+        }
+        peer.admission.sent(allowance, bytes.len());
+        true
+    }
+
     /// A valid datagram from `addr`, sent by `replica`, arrived.
     pub(super) fn on_heard(&mut self, now: Time, addr: SocketAddr, replica: ReplicaId) {
         // A member from its first datagram on, and remembered durably
@@ -235,6 +297,14 @@ impl Node {
             // Heard again: what waits for an ack need not wait the whole
             // backed-off timeout (see `loss::retransmission_timeout`).
             arm_loss_timer(peer, now, self.config.ping_interval, self.path_rto);
+        }
+        if self.first_contact(self.peers.get(&addr).expect("ensured")) {
+            // Heard while we still reach it for the first time: the next
+            // try goes at the base pace, not after the wait that backed
+            // off while it was silent (a newcomer asks again soon).
+            let base = self.first_contact_wait(now, addr);
+            let peer = self.peers.get_mut(&addr).expect("ensured");
+            peer.timers.set_earliest(peer_timer::PING, now + base);
         }
         if was == PeerState::Down {
             self.events.push_back(Event::PeerUp(addr));
@@ -313,6 +383,7 @@ impl Node {
             }
         }
         if ping_fired && first_contact {
+            self.retry_first_contact(addr);
             let wait = self.first_contact_wait(now, addr);
             if let Some(peer) = self.peers.get_mut(&addr) {
                 peer.timers.set(peer_timer::PING, now + wait);

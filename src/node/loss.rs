@@ -40,6 +40,9 @@ impl Node {
                 return true;
             }
             newly_acked = true;
+            if sent.ack {
+                peer.our_ack_arrived();
+            }
             if sent.packet == ack.largest {
                 let delay = Duration::from_micros(ack.delay_us).min(max_ack_delay);
                 let rtt = (now - sent.sent).saturating_sub(delay);

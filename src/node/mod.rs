@@ -42,7 +42,9 @@
 //!   only once it has echoed, sealed, a random challenge we sent it
 //!   (`handshake.rs`): an authentic datagram may still be a replay. Without
 //!   one, an address that wrote first gets no more bytes than it sent until
-//!   it acknowledges ours, and a learned address one small probe. A full
+//!   it acknowledges ours (only an ack and a ping, twice when it paid for
+//!   both), and a learned address one small probe. A first contact in
+//!   the clear goes twice, with all it needs in each copy. A full
 //!   table drops the oldest peer that never proved itself for a newcomer.
 //! - **Discovery.** With a key, a node announces itself to a multicast
 //!   group on the LAN, and probes members of its document heard announcing
@@ -914,6 +916,12 @@ impl Node {
             while let Some(&addr) = self.ready.get(self.ready_at) {
                 self.ready_at += 1;
                 if let Some(bytes) = self.build_datagram(addr) {
+                    if self.first_try_goes_twice(addr) || self.answer_goes_twice(addr, &bytes) {
+                        self.direct.push_back(Transmit {
+                            to: addr,
+                            bytes: bytes.clone(),
+                        });
+                    }
                     // It may have more: it is listed again next round.
                     self.peers.mark_sendable(addr);
                     self.cursor = Some(addr);

@@ -269,6 +269,17 @@ impl Peer {
         self.acks.frame(now)
     }
 
+    /// The ack owed, or a repeat until it is known to have received an ack
+    /// of ours (`AckState::frame_to_send`).
+    pub fn ack_frame_until_ours_arrived(&self, now: Time) -> Option<AckFrame> {
+        self.acks.frame_to_send(now)
+    }
+
+    /// It acknowledged a datagram of ours that carried an ack.
+    pub fn our_ack_arrived(&mut self) {
+        self.acks.ours_arrived();
+    }
+
     /// An ack went out: none is owed until something more arrives.
     pub fn ack_sent(&mut self) {
         self.acks.sent();

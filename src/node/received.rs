@@ -26,6 +26,10 @@ pub struct AckState {
     now: bool,
     /// Ack-eliciting datagrams received since our last ack.
     unacked_eliciting: u32,
+    /// The peer acknowledged a datagram of ours that carried an ack: it
+    /// has one of our acks (in the clear, what verifies our address to
+    /// it). Until then every datagram to it carries an ack.
+    ours_arrived: bool,
 }
 
 impl AckState {
@@ -60,13 +64,29 @@ impl AckState {
         self.now
     }
 
-    /// The ack to send, if one is owed.
+    /// The ack owed, if any.
     pub fn frame(&self, now: Time) -> Option<AckFrame> {
         if self.pending {
             self.received.ack_frame(now)
         } else {
             None
         }
+    }
+
+    /// The ack to put in the next datagram: the one owed, else, until the
+    /// peer is known to have received an ack of ours, the ack of all that
+    /// arrived (a lone ack is never sent again when it is lost, and in the
+    /// clear the peer sends us no more than we sent it until one arrives).
+    pub fn frame_to_send(&self, now: Time) -> Option<AckFrame> {
+        match self.frame(now) {
+            None if !self.ours_arrived => self.received.ack_frame(now),
+            owed => owed,
+        }
+    }
+
+    /// The peer acknowledged a datagram of ours that carried an ack.
+    pub fn ours_arrived(&mut self) {
+        self.ours_arrived = true;
     }
 
     /// An ack went out: none is owed until something more arrives.
@@ -80,6 +100,7 @@ impl AckState {
     /// new replica): what arrived before says nothing of what comes.
     pub fn restart_numbering(&mut self) {
         self.received = ReceivedPackets::default();
+        self.ours_arrived = false;
     }
 }
 
@@ -210,6 +231,24 @@ mod tests {
         r.insert(500_000, Time(0));
         assert!(r.insert(0, Time(0)));
         assert_eq!(r.largest(), Some(0));
+    }
+
+    #[test]
+    fn an_ack_goes_in_every_datagram_until_one_of_ours_is_known_to_have_arrived() {
+        let now = Time::from_millis(1);
+        let mut acks = AckState::default();
+        assert!(acks.frame_to_send(now).is_none(), "nothing arrived");
+        assert!(acks.received(0, now, true));
+        acks.sent();
+        assert!(acks.frame(now).is_none(), "none owed");
+        let again = acks.frame_to_send(now).expect("repeated");
+        assert_eq!(acked(&again), [0]);
+        acks.ours_arrived();
+        assert!(acks.frame_to_send(now).is_none());
+        // A new session at the peer: what we knew of it holds no more.
+        acks.restart_numbering();
+        assert!(acks.received(0, now, false));
+        assert!(acks.frame_to_send(now).is_some());
     }
 
     #[test]

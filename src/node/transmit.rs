@@ -26,6 +26,7 @@ impl Node {
         let me = self.doc.replica();
         let now = self.last_now;
         let config = &self.config;
+        let asking_to_join = !self.joined && !self.snapshots_in.contains_key(&addr);
         let peer = self.peers.get_mut_to_build(&addr)?;
         if self.seal_keys.is_some() && !peer.admission.proven() {
             // Not shown to be a member at this address yet: only the
@@ -71,10 +72,15 @@ impl Node {
                 peer.timers.set_earliest(peer_timer::COALESCE, t);
             }
         }
-        let ops_ready = !peer.queue.is_empty() && window_open && !coalescing;
-        let chunk_ready = window_open && peer.snapshot.has_unsent();
-        let wants =
-            peer.ack_due() || peer.ping_due || !peer.control.is_empty() || ops_ready || chunk_ready;
+        // An address that wrote first and is not verified yet gets only
+        // what earns its ack (an ack and a ping), small enough to go twice
+        // within what it sent (see `Node::answer_goes_twice`): the rest
+        // waits for that ack, which ends the limit.
+        let answer_only = self.seal_keys.is_none() && peer.admission.answers_only();
+        let ops_ready = !answer_only && !peer.queue.is_empty() && window_open && !coalescing;
+        let chunk_ready = !answer_only && window_open && peer.snapshot.has_unsent();
+        let control_ready = !answer_only && !peer.control.is_empty();
+        let wants = peer.ack_due() || peer.ping_due || control_ready || ops_ready || chunk_ready;
         if !wants {
             return None;
         }
@@ -94,7 +100,17 @@ impl Node {
         };
         let mut builder = DatagramBuilder::new(header, mtu);
         let mut had_ack = false;
-        if let Some(ack) = peer.ack_frame(self.last_now) {
+        // A newcomer asking the peer to join acks what it heard in every
+        // datagram until one of its acks is known to have arrived: in the
+        // clear the peer serves it only then, and a lone ack that is lost
+        // is never sent again. (Only then: an ack repeated long after its
+        // packet arrived makes the peer's round-trip sample too long.)
+        let ack = if asking_to_join && peer.admission.configured() {
+            peer.ack_frame_until_ours_arrived(self.last_now)
+        } else {
+            peer.ack_frame(self.last_now)
+        };
+        if let Some(ack) = ack {
             had_ack = builder.push(&Frame::Ack(ack));
         }
         if let Some(nonce) = peer.admission.answer() {
@@ -102,13 +118,14 @@ impl Node {
             builder.push(&Frame::Response(nonce));
         }
         let hello = peer.hello_due
+            && !answer_only
             && builder.push(&Frame::Hello {
                 session: self.session,
                 name: truncate(&config.name, MAX_NAME),
             });
         let mut digest: Option<bool> = None;
         let mut peer_list = None;
-        while let Some(frame) = peer.control.front() {
+        while let Some(frame) = peer.control.front().filter(|_| !answer_only) {
             if builder.push(frame) {
                 match frame {
                     Frame::Digest(d) => digest = Some(digest.unwrap_or(false) | d.reply),
@@ -194,6 +211,7 @@ impl Node {
                 chunks,
                 digest,
                 peer_list,
+                ack: had_ack,
             };
             peer.in_flight.push(sent);
             if peer.timers.get(peer_timer::LOSS).is_none() {

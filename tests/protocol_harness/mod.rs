@@ -79,6 +79,9 @@ pub struct Net {
     pub bytes_delivered: u64,
     /// Every datagram sent, when set (for fuzzing with real traffic).
     pub record: Option<Vec<Vec<u8>>>,
+    /// One line per datagram sent (when, who to whom, its frames, its
+    /// fate), when set: to see where a slow run's time went.
+    pub trace: Option<Vec<String>>,
     /// A fresh replica fed every op any node gains, as it gains it (so it
     /// holds ops that nodes later clean up).
     pub oracle: Doc,
@@ -133,6 +136,7 @@ impl Net {
             dropped: 0,
             bytes_delivered: 0,
             record: None,
+            trace: None,
             oracle: Doc::new(ReplicaId(1)),
             seen: vec![rumor::doc::VersionVector::new(); n],
             // The harness checks the MTU itself, at the sender.
@@ -246,14 +250,27 @@ impl Net {
                 self.dropped += 1;
                 continue;
             };
-            if self.cut.contains(&(i, to)) {
-                self.dropped += 1;
-                continue;
+            let cut = self.cut.contains(&(i, to));
+            let route = (!cut).then(|| {
+                self.network.faults = self.faults.link();
+                self.network.route(i, to, t.bytes.len(), &mut self.rng)
+            });
+            if let Some(trace) = &mut self.trace {
+                let fate = match route {
+                    None => "cut",
+                    Some(Route::Dropped(_)) => "lost",
+                    Some(Route::Delivered { .. }) => "",
+                };
+                trace.push(format!(
+                    "{:>8.1} ms {i}->{to} {:>4} B {} {fate}",
+                    self.now.as_micros() as f64 / 1000.0,
+                    t.bytes.len(),
+                    frame_kinds(&t.bytes),
+                ));
             }
-            self.network.faults = self.faults.link();
-            match self.network.route(i, to, t.bytes.len(), &mut self.rng) {
-                Route::Dropped(_) => self.dropped += 1,
-                Route::Delivered { delay, copy } => {
+            match route {
+                None | Some(Route::Dropped(_)) => self.dropped += 1,
+                Some(Route::Delivered { delay, copy }) => {
                     for delay in std::iter::once(delay).chain(copy) {
                         let at = self.now.as_micros() + delay;
                         let bytes = t.bytes.clone();
@@ -385,4 +402,29 @@ impl Net {
     pub fn text(&self, i: usize) -> String {
         self.nodes[i].doc().text()
     }
+}
+
+/// The kinds of frames in a datagram in the clear, for a trace line.
+fn frame_kinds(bytes: &[u8]) -> String {
+    use rumor::wire::{decode, Frame};
+    let Ok((header, frames)) = decode(bytes) else {
+        return "(sealed or garbage)".into();
+    };
+    let mut kinds: Vec<String> = vec![format!("#{}", header.packet)];
+    for f in &frames {
+        let kind = match f {
+            Frame::Ack(a) => format!("Ack({})", a.largest),
+            Frame::Op(_) => "Op".into(),
+            Frame::Snapshot(_) => "Snapshot".into(),
+            Frame::Digest(_) => "Digest".into(),
+            Frame::Peers(_) => "Peers".into(),
+            other => format!("{other:?}")
+                .split(['(', ' ', '{'])
+                .next()
+                .unwrap_or("?")
+                .to_string(),
+        };
+        kinds.push(kind);
+    }
+    kinds.join(" ")
 }
