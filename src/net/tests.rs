@@ -387,20 +387,26 @@ fn a_flood_under_delay_holds_at_most_the_delay_queue_bound() {
     );
 }
 
-/// A newcomer that typed before joining rejoins under a new replica id:
-/// its undo stack named chars it re-made, so it is cleared, with a notice,
-/// and an undo then changes nothing.
-#[test]
-fn a_rejoin_clears_the_undo_stack_with_a_notice() {
-    let tmp = tempfile::tempdir().unwrap();
-    let node = sends_whole();
+/// A holder of a short document (replica 5, stored under `dir/holder`)
+/// running on its own thread until `stop` is sent and it is woken.
+#[allow(clippy::type_complexity)]
+fn start_holder(
+    dir: &std::path::Path,
+    node: &node::Config,
+) -> (
+    Doc,
+    std::net::SocketAddr,
+    std::sync::mpsc::Sender<()>,
+    std::sync::Arc<mio::Waker>,
+    std::thread::JoinHandle<()>,
+) {
     let mut doc = Doc::new(ReplicaId(5));
     doc.insert(0, "a document long enough to be sent whole")
         .unwrap();
-    store_of(&tmp.path().join("holder"), &doc);
+    store_of(&dir.join("holder"), &doc);
     let holder = DriverConfig {
         node: node.clone(),
-        ..config(Some(&tmp.path().join("holder")))
+        ..config(Some(&dir.join("holder")))
     };
     let mut holder = Driver::start(holder).unwrap();
     let holder_addr = holder.local_addr();
@@ -411,6 +417,17 @@ fn a_rejoin_clears_the_undo_stack_with_a_notice() {
             .run(&inbox, |_, _| Flow::Exit, |_, _| {}, |_| {})
             .unwrap();
     });
+    (doc, holder_addr, stop, holder_waker, holder)
+}
+
+/// A newcomer that typed before joining rejoins under a new replica id:
+/// its undo stack named chars it re-made, so it is cleared, with a notice,
+/// and an undo then changes nothing.
+#[test]
+fn a_rejoin_clears_the_undo_stack_with_a_notice() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node = sends_whole();
+    let (doc, holder_addr, stop, holder_waker, holder) = start_holder(tmp.path(), &node);
 
     let mut d = Driver::start(DriverConfig {
         node,
@@ -469,23 +486,7 @@ fn a_rejoin_clears_the_undo_stack_with_a_notice() {
 fn a_rejoin_that_could_not_be_written_is_written_whole_once_it_can() {
     let tmp = tempfile::tempdir().unwrap();
     let node = sends_whole();
-    let mut doc = Doc::new(ReplicaId(5));
-    doc.insert(0, "a document long enough to be sent whole")
-        .unwrap();
-    store_of(&tmp.path().join("holder"), &doc);
-    let holder = DriverConfig {
-        node: node.clone(),
-        ..config(Some(&tmp.path().join("holder")))
-    };
-    let mut holder = Driver::start(holder).unwrap();
-    let holder_addr = holder.local_addr();
-    let (stop, inbox) = std::sync::mpsc::channel::<()>();
-    let holder_waker = holder.waker();
-    let holder = std::thread::spawn(move || {
-        holder
-            .run(&inbox, |_, _| Flow::Exit, |_, _| {}, |_| {})
-            .unwrap();
-    });
+    let (doc, holder_addr, stop, holder_waker, holder) = start_holder(tmp.path(), &node);
 
     let dir = tmp.path().join("newcomer");
     let newcomer = || DriverConfig {
