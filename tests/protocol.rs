@@ -871,13 +871,9 @@ fn a_lost_first_ping_to_a_configured_peer_goes_again_soon() {
     );
 }
 
-/// A newcomer's first-contact retry carries its hello and digest beside
-/// its `Join`, and goes twice: whichever arrives is answered and starts the
-/// join by itself. (A bare `Join` and ping, 18 bytes, was below the
-/// smallest answer the member may send an address it has not verified, so
-/// a newcomer whose first datagram was lost waited for its third try.)
-#[test]
-fn a_newcomers_retry_is_answered_by_itself() {
+/// Node 0 holds "the group's text"; node 1 is a newcomer (`joining`)
+/// not yet told of it.
+fn holder_and_newcomer() -> Net {
     let mut holder = rumor::Doc::new(rumor::ReplicaId(1));
     holder.insert(0, "the group's text").unwrap();
     let newcomer = rumor::Doc::new(rumor::ReplicaId(2));
@@ -886,7 +882,17 @@ fn a_newcomers_retry_is_answered_by_itself() {
         ..Config::default()
     };
     let configs = vec![Config::default(), joining];
-    let mut net = Net::with_configs(vec![holder, newcomer], 5, configs);
+    Net::with_configs(vec![holder, newcomer], 5, configs)
+}
+
+/// A newcomer's first-contact retry carries its hello and digest beside
+/// its `Join`, and goes twice: whichever arrives is answered and starts the
+/// join by itself. (A bare `Join` and ping, 18 bytes, was below the
+/// smallest answer the member may send an address it has not verified, so
+/// a newcomer whose first datagram was lost waited for its third try.)
+#[test]
+fn a_newcomers_retry_is_answered_by_itself() {
+    let mut net = holder_and_newcomer();
     // Its first try is lost; the second (after 250 ms) arrives.
     net.cut.insert((1, 0));
     net.add_peer(1, 0);
@@ -906,15 +912,7 @@ fn a_newcomers_retry_is_answered_by_itself() {
 /// group's text before a ping interval.
 #[test]
 fn a_newcomer_whose_first_ask_is_lost_asks_again_soon() {
-    let mut holder = rumor::Doc::new(rumor::ReplicaId(1));
-    holder.insert(0, "the group's text").unwrap();
-    let newcomer = rumor::Doc::new(rumor::ReplicaId(2));
-    let joining = Config {
-        joining: true,
-        ..Config::default()
-    };
-    let configs = vec![Config::default(), joining];
-    let mut net = Net::with_configs(vec![holder, newcomer], 5, configs);
+    let mut net = holder_and_newcomer();
     net.partition(&[0], &[1]);
     net.add_peer(1, 0);
     net.run_for(ms(100));
