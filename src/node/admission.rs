@@ -32,6 +32,9 @@ pub struct Admission {
     configured: bool,
     /// A learned address may get one small probe before it answers.
     probe: bool,
+    /// Learned in the clear from a peer list whose sender was proven: it
+    /// may be probed again while it is silent (see `probe_again`).
+    vouched: bool,
     /// In the clear, it wrote to us before we knew of it (a newcomer's
     /// first contact): until it acknowledges one of our datagrams, it
     /// gets only answers (see `answers_only`).
@@ -73,6 +76,24 @@ impl Admission {
         if limited {
             self.budget = Some(0);
         }
+    }
+
+    /// A learned address silent so far may get one more probe (the last
+    /// may have been lost, or its answers to it). An address that wrote
+    /// first gets answers only, never probes.
+    /// Only an address a proven peer named, and only in the clear: anyone
+    /// may send a list of addresses, and a stranger's list gets each
+    /// address one probe at most (within the bytes it sent); with a key a
+    /// learned address gets one challenge.
+    pub fn probe_again(&mut self) {
+        if self.vouched && !self.proven && !self.configured && !self.wrote_first {
+            self.probe = true;
+        }
+    }
+
+    /// Learned in the clear from a proven peer's list.
+    pub fn vouch(&mut self) {
+        self.vouched = true;
     }
 
     /// In the clear, it wrote first: it gets no more than it sends.

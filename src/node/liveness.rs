@@ -231,15 +231,16 @@ impl Node {
         peer.queue_digests(digests);
     }
 
-    /// Whether a datagram to `addr` goes twice: a first-contact try to a
-    /// peer never heard, in the clear. RFC 9002 (6.2.4) lets a probe sent
-    /// at a timeout go as two datagrams, so that one loss does not cost a
-    /// whole backed-off timeout; the first try probes a path not measured
-    /// yet too (two small datagrams, well inside any initial window). The
-    /// tries still wait twice as long each time while the peer is silent.
-    /// (With a key a try is a sealed challenge, whose copy the peer would
-    /// refuse as a replay.)
-    pub(super) fn first_try_goes_twice(&self, addr: SocketAddr) -> bool {
+    /// Whether a datagram to `addr` is a first-contact try to a peer never
+    /// heard, in the clear: it goes as `FIRST_TRY_COPIES` copies. RFC 9002
+    /// (6.2.4) lets a probe sent at a timeout go as two datagrams, so that
+    /// one loss does not cost a whole backed-off timeout; three copies of
+    /// a 45-byte try are still a tenth of one QUIC Initial, far inside any
+    /// initial window, and at 51% loss per datagram one arrives with 0.87
+    /// (0.74 with two). The tries still wait twice as long each time while
+    /// the peer is silent. (With a key a try is a sealed challenge, whose
+    /// copy the peer would refuse as a replay.)
+    pub(super) fn first_try_is_copied(&self, addr: SocketAddr) -> bool {
         self.seal_keys.is_none()
             && self
                 .peers
@@ -330,6 +331,7 @@ impl Node {
         let peer = self.peers.get_mut(&addr).expect("listed");
         peer.ack_timeout(now);
         let mut lost_digest = None;
+        let mut reprobe = false;
         if peer.timers.expire(peer_timer::LOSS, now) {
             if self.seal_keys.is_some() && !peer.admission.proven() {
                 // Our challenge was not answered: it goes again.
@@ -373,13 +375,29 @@ impl Node {
                 peer.control.push_back(Frame::Join);
             }
             peer.timers.set(peer_timer::PING, now + interval);
-            if !peer.admission.configured()
-                && !peer.admission.proven()
-                && new_state == PeerState::Down
-            {
+            let learned_unproven = !peer.admission.configured() && !peer.admission.proven();
+            if learned_unproven && new_state == PeerState::Alive && peer.last_heard().is_none() {
+                // A learned address a proven peer named that has not
+                // answered: probed again
+                // while its silence is short (at most `suspect_after`
+                // probes in all, so a list of strangers costs little).
+                // The probe carries our hello and digest, as the first
+                // did: a bare ping is too small to be answered.
+                peer.admission.probe_again();
+                peer.hello_due = true;
+                reprobe = true;
+            }
+            if learned_unproven && new_state == PeerState::Down {
                 // Never shown itself live, and silent now: forget it (gossip
                 // or its next datagram may bring it back).
                 self.peers.remove(&addr);
+            }
+        }
+        if reprobe {
+            let digests = self.digest_frames(true);
+            self.stats.digests_sent += digests.len() as u64;
+            if let Some(peer) = self.peers.get_mut(&addr) {
+                peer.queue_digests(digests);
             }
         }
         if ping_fired && first_contact {
@@ -410,6 +428,7 @@ impl Node {
             return;
         }
         let clear = self.seal_keys.is_none();
+        let vouched = clear && self.peers.get(&from).is_some_and(|p| p.admission.proven());
         let mut probes = match self.peers.get(&from) {
             _ if !clear => usize::MAX,
             Some(p) if p.admission.proven() => MAX_PEER_LIST,
@@ -426,6 +445,9 @@ impl Node {
                 probes -= 1;
                 if let Some(peer) = self.peers.get_mut(&addr) {
                     peer.admission.learn(clear);
+                    if vouched {
+                        peer.admission.vouch();
+                    }
                 }
                 self.start_exchange(now, addr);
             }
@@ -498,8 +520,8 @@ impl Node {
     }
 
     pub(super) fn queue_peer_list(&mut self, to: SocketAddr) {
-        let live = self.live_addrs();
-        self.queue_peer_list_from(to, &live);
+        let listable = self.listable_addrs();
+        self.queue_peer_list_from(to, &listable);
     }
 
     /// The peers not down, in address order.
@@ -507,6 +529,21 @@ impl Node {
         self.peers
             .values()
             .filter(|p| p.state() != PeerState::Down)
+            .map(Peer::addr)
+            .collect()
+    }
+
+    /// The peers a peer list names: live, and shown to hear us (proven)
+    /// or added by the user. An address that only wrote to us may be
+    /// spoofed, or may not have heard our answers: naming it would make
+    /// others probe it, and tell them we reach it (`relay.rs` then leaves
+    /// our ops to us), when we may not.
+    pub(super) fn listable_addrs(&self) -> Vec<SocketAddr> {
+        self.peers
+            .values()
+            .filter(|p| {
+                p.state() != PeerState::Down && (p.admission.proven() || p.admission.configured())
+            })
             .map(Peer::addr)
             .collect()
     }

@@ -44,7 +44,18 @@ impl Node {
                 peer.our_ack_arrived();
             }
             if sent.packet == ack.largest {
-                let delay = Duration::from_micros(ack.delay_us).min(max_ack_delay);
+                // The peer's delay, capped by what it may hold an ack
+                // back, except for the path's first sample (as RFC 9002
+                // before the handshake is confirmed): a newcomer repeats
+                // its first ack until one arrives, so the first to arrive
+                // may be much later than its packet, and uncorrected it
+                // would set the timeout to that lateness.
+                let reported = Duration::from_micros(ack.delay_us);
+                let delay = if peer.rtt.srtt().is_some() {
+                    reported.min(max_ack_delay)
+                } else {
+                    reported
+                };
                 let rtt = (now - sent.sent).saturating_sub(delay);
                 peer.rtt.sample(rtt.max(Duration::from_micros(1)));
                 *path_rto = Some(peer.rtt.base_rto());

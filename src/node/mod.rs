@@ -43,8 +43,10 @@
 //!   (`handshake.rs`): an authentic datagram may still be a replay. Without
 //!   one, an address that wrote first gets no more bytes than it sent until
 //!   it acknowledges ours (only an ack and a ping, twice when it paid for
-//!   both), and a learned address one small probe. A first contact in
-//!   the clear goes twice, with all it needs in each copy. A full
+//!   both), and a learned address one small probe (up to three, a
+//!   second a second apart, if a proven peer named it). A first contact
+//!   in the clear goes as three copies, with all it needs in each. A peer
+//!   list names only peers that proved they hear us. A full
 //!   table drops the oldest peer that never proved itself for a newcomer.
 //! - **Discovery.** With a key, a node announces itself to a multicast
 //!   group on the LAN, and probes members of its document heard announcing
@@ -463,6 +465,8 @@ const MIN_SPLIT_ROOM: usize = 96;
 const DEFAULT_HOLD: Duration = Duration::from_millis(50);
 /// Longest name sent in a hello, in bytes.
 const MAX_NAME: usize = 64;
+/// Copies of a first-contact try in the clear (see `Node::first_try_is_copied`).
+const FIRST_TRY_COPIES: usize = 3;
 /// Most addresses in one peer-exchange frame.
 const MAX_PEER_LIST: usize = 32;
 /// Smallest budget worth a datagram to an unverified address: a header
@@ -870,9 +874,9 @@ impl Node {
         if self.timers.expire(node_timer::PEER_EXCHANGE, now) {
             if self.config.peer_exchange {
                 // Each live peer gets a window of the others.
-                let live = self.live_addrs();
-                for &addr in &live {
-                    self.queue_peer_list_from(addr, &live);
+                let listable = self.listable_addrs();
+                for addr in self.live_addrs() {
+                    self.queue_peer_list_from(addr, &listable);
                 }
             }
             self.timers.set(
@@ -916,7 +920,14 @@ impl Node {
             while let Some(&addr) = self.ready.get(self.ready_at) {
                 self.ready_at += 1;
                 if let Some(bytes) = self.build_datagram(addr) {
-                    if self.first_try_goes_twice(addr) || self.answer_goes_twice(addr, &bytes) {
+                    if self.first_try_is_copied(addr) {
+                        for _ in 1..FIRST_TRY_COPIES {
+                            self.direct.push_back(Transmit {
+                                to: addr,
+                                bytes: bytes.clone(),
+                            });
+                        }
+                    } else if self.answer_goes_twice(addr, &bytes) {
                         self.direct.push_back(Transmit {
                             to: addr,
                             bytes: bytes.clone(),

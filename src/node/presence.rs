@@ -284,8 +284,8 @@ mod tests {
     }
 
     /// Delivers everything `from` (at `from_addr`) sends to `to`; counts
-    /// the presences sent (a first-contact retry goes twice, as the same
-    /// datagram: a copy is not counted).
+    /// the presences sent (a first-contact retry goes as copies of the
+    /// same datagram: a copy is not counted).
     fn deliver(now: Time, from: &mut Node, from_addr: SocketAddr, to: &mut Node) -> usize {
         let mut presences = 0;
         let mut last: Option<Vec<u8>> = None;
