@@ -1190,6 +1190,59 @@ fn a_learned_address_is_probed_again_while_it_is_silent() {
     assert!(knows(&net), "{:?}", net.nodes[0].peers());
 }
 
+/// An ack of an answer we had already given up as lost still verifies the
+/// address: at heavy loss a newcomer's ack often arrives after our
+/// answer's timeout, and ignored, it left the newcomer answered with acks
+/// only until a later ack beat the timeout.
+#[test]
+fn a_late_ack_still_verifies_the_address() {
+    use rumor::node::{Node, Time};
+    use rumor::wire::{decode, encode, AckFrame, Frame, Header};
+    let mut node = Node::new(
+        rumor::Doc::new(rumor::ReplicaId(1)),
+        Config::default(),
+        ChaCha8Rng::seed_from_u64(1),
+        Time(0),
+    );
+    let header = |packet| Header {
+        document: 0,
+        sender: rumor::ReplicaId(7),
+        packet,
+    };
+    let hello = Frame::Hello {
+        session: 0x9e37_79b9_7f4a_7c15,
+        name: "c".to_string(),
+    };
+    let try_ = encode(&header(0), &[hello, Frame::Join, Frame::Ping]);
+    node.handle_datagram(Time(0), addr(5), &try_);
+    let answers: Vec<Vec<u8>> = std::iter::from_fn(|| node.poll_transmit())
+        .map(|t| t.bytes)
+        .collect();
+    let (answer, _) = decode(&answers[0]).expect("decodes");
+    // Past the answer's timeout (the initial 1 s, backed off: no path is
+    // measured yet): it is given up as lost.
+    let mut now = Time(0);
+    while now < Time::ZERO + ms(2500) {
+        now = node.poll_timeout().expect("timed").max(Time(now.0 + 1));
+        node.handle_timeout(now);
+        while node.poll_transmit().is_some() {}
+    }
+    let ack = Frame::Ack(AckFrame {
+        largest: answer.packet,
+        delay_us: 0,
+        first: 0,
+        ranges: Vec::new(),
+    });
+    node.handle_datagram(now, addr(5), &encode(&header(1), &[ack, Frame::Ping]));
+    let frames: Vec<Frame> = std::iter::from_fn(|| node.poll_transmit())
+        .flat_map(|t| decode(&t.bytes).expect("decodes").1)
+        .collect();
+    assert!(
+        frames.iter().any(|f| matches!(f, Frame::Snapshot(_))),
+        "verified: its Join is served {frames:?}"
+    );
+}
+
 /// A peer list lost on the way goes again (after a timeout, not at the
 /// next peer exchange): here 1's introduction of 2 to 0 is lost.
 #[test]

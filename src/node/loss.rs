@@ -70,12 +70,19 @@ impl Node {
             false
         });
         peer.in_flight = in_flight;
-        if !newly_acked {
-            return;
-        }
-        // It received what we sent: a real peer at that address.
+        // It received what we sent: a real peer at that address. So too
+        // when the datagram acknowledged was given up as lost already: at
+        // heavy loss an unverified newcomer's ack often arrives after our
+        // answer's timeout, and ignored, it left the newcomer unverified
+        // (answered with acks only) until a later ack beat the timeout.
         let newly_proven = !peer.admission.proven();
         peer.admission.acknowledged();
+        if !newly_acked {
+            if newly_proven {
+                self.introduce(from);
+            }
+            return;
+        }
         peer.rtt.on_ack();
         peer.in_flight.acked_up_to(ack.largest);
         let lost_digest =
