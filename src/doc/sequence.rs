@@ -144,10 +144,11 @@ pub(crate) struct Sequence {
     /// usually lands in the same leaf and skips the descent. Any change of
     /// size in another leaf (which could shift this one) clears it.
     hint: Option<(u32, u64)>,
-    /// The leaves (and piece indexes) where ids were last found by
-    /// `locate`: ops name chars near the ones the previous op named, so
-    /// most lookups look at a few pieces instead of searching `index`.
-    id_hint: [(u32, usize); 2],
+    /// The leaf and piece index where `locate` last found an id, or of the
+    /// piece an insert just made: ops name chars near the ones the
+    /// previous op named, so most lookups look at a few pieces instead of
+    /// searching `index`.
+    id_hint: (u32, usize),
     /// Reused by `split_leaf` for the id stretches that moved (saves an
     /// allocation per split).
     spans: Vec<(Id, u64)>,
@@ -170,7 +171,7 @@ impl Default for Sequence {
             grown: Vec::new(),
             recent: None,
             hint: None,
-            id_hint: [(0, 0); 2],
+            id_hint: (0, 0),
             spans: Vec::new(),
         }
     }
@@ -276,33 +277,29 @@ impl Sequence {
     }
 
     /// [`Sequence::try_find_id`], trying first the pieces around the last
-    /// one found, then the leaves of the last lookups.
+    /// one found. (Scanning the whole leaves of the last lookups before
+    /// the index, as this did before, cost more than the index's two
+    /// binary searches.)
     fn locate(&mut self, id: Id) -> Option<(Cursor, u64)> {
-        let found = |leaf: u32, pieces: &[Piece], index: usize| {
-            let offset = id.counter - pieces[index].id.counter;
-            Some((Cursor { leaf, index }, offset))
-        };
-        let [(leaf, near), (other, _)] = self.id_hint;
+        let (leaf, near) = self.id_hint;
         if let Some(l) = self.leaves.get(leaf as usize) {
             let from = near.saturating_sub(2).min(l.pieces.len());
             let to = (near + 3).min(l.pieces.len());
             if let Some(k) = l.pieces[from..to].iter().position(|p| p.contains(id)) {
-                self.id_hint[0].1 = from + k;
-                return found(leaf, &l.pieces, from + k);
-            }
-        }
-        for leaf in [leaf, other] {
-            let Some(l) = self.leaves.get(leaf as usize) else {
-                continue;
-            };
-            if let Some(index) = l.pieces.iter().position(|p| p.contains(id)) {
-                self.id_hint[0] = (leaf, index);
-                return found(leaf, &l.pieces, index);
+                self.id_hint.1 = from + k;
+                let offset = id.counter - l.pieces[from + k].id.counter;
+                return Some((
+                    Cursor {
+                        leaf,
+                        index: from + k,
+                    },
+                    offset,
+                ));
             }
         }
         let hit = self.try_find_id(id);
         if let Some((c, _)) = hit {
-            self.id_hint = [(c.leaf, c.index), self.id_hint[0]];
+            self.id_hint = (c.leaf, c.index);
         }
         hit
     }
@@ -477,10 +474,7 @@ impl Sequence {
         // The next op most likely names the chars just typed (typing goes
         // on, or deletes them): `locate` looks here first. Only a hint:
         // a split below may move the piece, and `locate` checks.
-        if self.id_hint[0].0 != at.leaf {
-            self.id_hint[1] = self.id_hint[0];
-        }
-        self.id_hint[0] = (at.leaf, at.index.saturating_sub(joins as usize));
+        self.id_hint = (at.leaf, at.index.saturating_sub(joins as usize));
         self.recent = Some((id.add(len), origins.1));
         self.add_totals(at.leaf, len as i64, len as i64);
     }
@@ -861,7 +855,9 @@ impl Sequence {
             leaves[leaf as usize]
                 .pieces
                 .iter()
-                .any(|q| q.contains(end_id))
+                // A present `end` starts a piece: the piece of `end - 1`
+                // ends right before it.
+                .any(|q| q.id == end_id)
         });
     }
 
