@@ -432,6 +432,7 @@ impl Sequence {
         let pieces = &mut self.leaves[c.leaf as usize].pieces;
         if at > 0 && at < pieces[c.index].len as u64 {
             let rest = pieces[c.index].split(at as u32);
+            grow_gently(pieces);
             pieces.insert(c.index + 1, rest);
             self.grown.push(c.leaf);
             return true;
@@ -467,6 +468,7 @@ impl Sequence {
                 deleted: false,
                 stable: false,
             };
+            grow_gently(pieces);
             pieces.insert(at.index, piece);
             self.index.insert(id, at.leaf);
             self.grown.push(at.leaf);
@@ -803,8 +805,26 @@ impl Sequence {
         let new = self.leaves.len() as u32;
         let l = &mut self.leaves[leaf as usize];
         let keep = l.pieces.len() / 2;
-        let mut moved = Vec::with_capacity(LEAF_CAP + 3);
+        // The half with the piece last inserted or found (editing goes on
+        // there) keeps room to grow; the other holds only what it has,
+        // since most leaves, once split, are seldom edited again (their
+        // unused room was a sixth of the retained heap). LEAF_CAP + 3 is
+        // the most a leaf holds within an operation.
+        let (hint_leaf, hint_index) = self.id_hint;
+        let hot = |right: bool| hint_leaf == leaf && (hint_index >= keep) == right;
+        let room = |n: usize, hot: bool| if hot { LEAF_CAP + 3 } else { n };
+        let mut moved = Vec::with_capacity(room(l.pieces.len() - keep, hot(true)));
         moved.extend(l.pieces.drain(keep..));
+        if hot(false) {
+            l.pieces
+                .reserve_exact((LEAF_CAP + 3).saturating_sub(l.pieces.len()));
+        } else {
+            l.pieces.shrink_to_fit();
+        }
+        if hot(true) {
+            self.id_hint = (new, hint_index - keep);
+        }
+        let l = &mut self.leaves[leaf as usize];
         let raw: u64 = moved.iter().map(|p| p.len as u64).sum();
         let vis: u64 = moved.iter().map(|p| p.visible()).sum();
         l.raw -= raw;
@@ -1084,6 +1104,15 @@ impl Sequence {
             Some(l.pieces.iter())
         })
         .flatten()
+    }
+}
+
+/// Makes room in a leaf for one more piece, a few at a time rather than
+/// doubling: most leaves are seldom edited once split, and the room a
+/// doubling left in each was a sixth of what a document keeps.
+fn grow_gently(pieces: &mut Vec<Piece>) {
+    if pieces.len() == pieces.capacity() {
+        pieces.reserve_exact(4);
     }
 }
 
