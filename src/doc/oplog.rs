@@ -89,7 +89,7 @@ const BLOCK: usize = 512;
 /// The log's entries, in blocks of `BLOCK`: growing never copies them
 /// (one `Vec` grown by a quarter at a time copied the whole log about
 /// thirty times while it grew) and leaves at most one block unused
-/// (the quarter it grew by was a fifth of the entries' memory).
+/// (the quarter it last grew by was a sixth of the entries' memory).
 #[derive(Debug, Clone, Default)]
 struct Entries {
     blocks: Vec<Vec<Entry>>,
@@ -301,7 +301,7 @@ impl OpLog {
     fn push_entry(&mut self, entry: Entry) {
         let list = self.by_replica.entry(entry.id.replica).or_default();
         if list.starts.len() == list.starts.capacity() {
-            // As gently as `entries` (doubling left a third of them unused).
+            // By a quarter (doubling left up to half of them unused).
             let extra = gentle_growth(list.starts.capacity(), 1);
             list.starts.reserve_exact(extra);
             list.index.reserve_exact(extra);

@@ -807,9 +807,8 @@ impl Sequence {
         let keep = l.pieces.len() / 2;
         // The half with the piece last inserted or found (editing goes on
         // there) keeps room to grow; the other holds only what it has,
-        // since most leaves, once split, are seldom edited again (their
-        // unused room was a sixth of the retained heap). LEAF_CAP + 3 is
-        // the most a leaf holds within an operation.
+        // since most leaves, once split, are seldom edited again
+        // (`LEAF_CAP + 3` is the most a leaf holds within an operation).
         let (hint_leaf, hint_index) = self.id_hint;
         let hot = |right: bool| hint_leaf == leaf && (hint_index >= keep) == right;
         let room = |n: usize, hot: bool| if hot { LEAF_CAP + 3 } else { n };
@@ -1108,8 +1107,8 @@ impl Sequence {
 }
 
 /// Makes room in a leaf for one more piece, a few at a time rather than
-/// doubling: most leaves are seldom edited once split, and the room a
-/// doubling left in each was a sixth of what a document keeps.
+/// doubling: most leaves are seldom edited once split, and the room
+/// doubling left unused in them was a third of the leaves' memory.
 fn grow_gently(pieces: &mut Vec<Piece>) {
     if pieces.len() == pieces.capacity() {
         pieces.reserve_exact(4);
