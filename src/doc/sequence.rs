@@ -144,10 +144,11 @@ pub(crate) struct Sequence {
     /// usually lands in the same leaf and skips the descent. Any change of
     /// size in another leaf (which could shift this one) clears it.
     hint: Option<(u32, u64)>,
-    /// The leaves (and piece indexes) where ids were last found by
-    /// `locate`: ops name chars near the ones the previous op named, so
-    /// most lookups look at a few pieces instead of searching `index`.
-    id_hint: [(u32, usize); 2],
+    /// The leaf and piece index where `locate` last found an id, or of the
+    /// piece an insert just made: ops name chars near the ones the
+    /// previous op named, so most lookups look at a few pieces instead of
+    /// searching `index`.
+    id_hint: (u32, usize),
     /// Reused by `split_leaf` for the id stretches that moved (saves an
     /// allocation per split).
     spans: Vec<(Id, u64)>,
@@ -170,7 +171,7 @@ impl Default for Sequence {
             grown: Vec::new(),
             recent: None,
             hint: None,
-            id_hint: [(0, 0); 2],
+            id_hint: (0, 0),
             spans: Vec::new(),
         }
     }
@@ -276,33 +277,29 @@ impl Sequence {
     }
 
     /// [`Sequence::try_find_id`], trying first the pieces around the last
-    /// one found, then the leaves of the last lookups.
+    /// one found. (Scanning the whole leaves of the last lookups before
+    /// the index, as this did before, cost more than the index's two
+    /// binary searches.)
     fn locate(&mut self, id: Id) -> Option<(Cursor, u64)> {
-        let found = |leaf: u32, pieces: &[Piece], index: usize| {
-            let offset = id.counter - pieces[index].id.counter;
-            Some((Cursor { leaf, index }, offset))
-        };
-        let [(leaf, near), (other, _)] = self.id_hint;
+        let (leaf, near) = self.id_hint;
         if let Some(l) = self.leaves.get(leaf as usize) {
             let from = near.saturating_sub(2).min(l.pieces.len());
             let to = (near + 3).min(l.pieces.len());
             if let Some(k) = l.pieces[from..to].iter().position(|p| p.contains(id)) {
-                self.id_hint[0].1 = from + k;
-                return found(leaf, &l.pieces, from + k);
-            }
-        }
-        for leaf in [leaf, other] {
-            let Some(l) = self.leaves.get(leaf as usize) else {
-                continue;
-            };
-            if let Some(index) = l.pieces.iter().position(|p| p.contains(id)) {
-                self.id_hint[0] = (leaf, index);
-                return found(leaf, &l.pieces, index);
+                self.id_hint.1 = from + k;
+                let offset = id.counter - l.pieces[from + k].id.counter;
+                return Some((
+                    Cursor {
+                        leaf,
+                        index: from + k,
+                    },
+                    offset,
+                ));
             }
         }
         let hit = self.try_find_id(id);
         if let Some((c, _)) = hit {
-            self.id_hint = [(c.leaf, c.index), self.id_hint[0]];
+            self.id_hint = (c.leaf, c.index);
         }
         hit
     }
@@ -435,6 +432,7 @@ impl Sequence {
         let pieces = &mut self.leaves[c.leaf as usize].pieces;
         if at > 0 && at < pieces[c.index].len as u64 {
             let rest = pieces[c.index].split(at as u32);
+            grow_gently(pieces);
             pieces.insert(c.index + 1, rest);
             self.grown.push(c.leaf);
             return true;
@@ -470,6 +468,7 @@ impl Sequence {
                 deleted: false,
                 stable: false,
             };
+            grow_gently(pieces);
             pieces.insert(at.index, piece);
             self.index.insert(id, at.leaf);
             self.grown.push(at.leaf);
@@ -477,10 +476,7 @@ impl Sequence {
         // The next op most likely names the chars just typed (typing goes
         // on, or deletes them): `locate` looks here first. Only a hint:
         // a split below may move the piece, and `locate` checks.
-        if self.id_hint[0].0 != at.leaf {
-            self.id_hint[1] = self.id_hint[0];
-        }
-        self.id_hint[0] = (at.leaf, at.index.saturating_sub(joins as usize));
+        self.id_hint = (at.leaf, at.index.saturating_sub(joins as usize));
         self.recent = Some((id.add(len), origins.1));
         self.add_totals(at.leaf, len as i64, len as i64);
     }
@@ -809,8 +805,25 @@ impl Sequence {
         let new = self.leaves.len() as u32;
         let l = &mut self.leaves[leaf as usize];
         let keep = l.pieces.len() / 2;
-        let mut moved = Vec::with_capacity(LEAF_CAP + 3);
+        // The half with the piece last inserted or found (editing goes on
+        // there) keeps room to grow; the other holds only what it has,
+        // since most leaves, once split, are seldom edited again
+        // (`LEAF_CAP + 3` is the most a leaf holds within an operation).
+        let (hint_leaf, hint_index) = self.id_hint;
+        let hot = |right: bool| hint_leaf == leaf && (hint_index >= keep) == right;
+        let room = |n: usize, hot: bool| if hot { LEAF_CAP + 3 } else { n };
+        let mut moved = Vec::with_capacity(room(l.pieces.len() - keep, hot(true)));
         moved.extend(l.pieces.drain(keep..));
+        if hot(false) {
+            l.pieces
+                .reserve_exact((LEAF_CAP + 3).saturating_sub(l.pieces.len()));
+        } else {
+            l.pieces.shrink_to_fit();
+        }
+        if hot(true) {
+            self.id_hint = (new, hint_index - keep);
+        }
+        let l = &mut self.leaves[leaf as usize];
         let raw: u64 = moved.iter().map(|p| p.len as u64).sum();
         let vis: u64 = moved.iter().map(|p| p.visible()).sum();
         l.raw -= raw;
@@ -861,7 +874,9 @@ impl Sequence {
             leaves[leaf as usize]
                 .pieces
                 .iter()
-                .any(|q| q.contains(end_id))
+                // A present `end` starts a piece: the piece of `end - 1`
+                // ends right before it.
+                .any(|q| q.id == end_id)
         });
     }
 
@@ -1088,6 +1103,15 @@ impl Sequence {
             Some(l.pieces.iter())
         })
         .flatten()
+    }
+}
+
+/// Makes room in a leaf for one more piece, a few at a time rather than
+/// doubling: most leaves are seldom edited once split, and the room
+/// doubling left unused in them was a third of the leaves' memory.
+fn grow_gently(pieces: &mut Vec<Piece>) {
+    if pieces.len() == pieces.capacity() {
+        pieces.reserve_exact(4);
     }
 }
 
