@@ -105,7 +105,10 @@ impl Entries {
         match self.blocks.last_mut() {
             Some(b) if b.len() < BLOCK => b.push(entry),
             _ => {
-                let mut b = Vec::with_capacity(BLOCK);
+                // The first block grows as a `Vec` does (from 16, doubling
+                // to `BLOCK`): a small document keeps no room for 512.
+                let first = self.blocks.is_empty();
+                let mut b = Vec::with_capacity(if first { 16 } else { BLOCK });
                 b.push(entry);
                 self.blocks.push(b);
             }
