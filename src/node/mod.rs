@@ -92,6 +92,7 @@ mod tags;
 mod time;
 mod timers;
 mod transmit;
+mod view;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
@@ -155,6 +156,12 @@ pub struct Config {
     /// `Admission::proven` in `admission.rs`); a peer the user adds takes
     /// any place but another added one.
     pub max_peers: usize,
+    /// Partial views (`view.rs`): once a node knows more than 16 times
+    /// this many addresses, it contacts random ones of them until it has
+    /// this many live peers, and keeps only the address of the others
+    /// (those that contact it are peers all the same). 0: every address
+    /// known is a peer, whatever the group size.
+    pub view_max: usize,
     /// Coalesce small ops while data is in flight (Nagle): one datagram
     /// per round trip when typing faster than the network answers.
     pub coalesce: bool,
@@ -248,6 +255,7 @@ impl Default for Config {
             anti_entropy_interval: Duration::from_secs(5),
             peer_exchange_interval: Duration::from_secs(10),
             max_peers: 1024,
+            view_max: 8,
             coalesce: true,
             key: None,
             epoch: 0,
@@ -515,6 +523,8 @@ pub struct Node {
     peers: PeerTable,
     /// Addresses that turned out to be this node itself.
     own_addrs: BTreeSet<SocketAddr>,
+    /// In a large group, the addresses known but not contacted (`view.rs`).
+    passive: view::Passive,
     timers: TimerTable<{ node_timer::COUNT }>,
     events: VecDeque<Event>,
     /// Round-robin position over peers in `poll_transmit`: the scan
@@ -644,6 +654,7 @@ impl Node {
             online: true,
             peers: PeerTable::default(),
             own_addrs: BTreeSet::new(),
+            passive: Default::default(),
             timers: TimerTable::default(),
             events: VecDeque::new(),
             cursor: None,
@@ -868,6 +879,7 @@ impl Node {
             self.found_alone(now);
         }
         if self.timers.expire(node_timer::PEER_EXCHANGE, now) {
+            self.check_view();
             if self.config.peer_exchange {
                 // Each live peer gets a window of the others.
                 let live = self.live_addrs();
@@ -897,6 +909,7 @@ impl Node {
         if !self.online {
             return None;
         }
+        self.fill_view(self.last_now);
         if let Some(t) = self.direct.pop_front() {
             self.stats.datagrams_sent += 1;
             self.stats.bytes_sent += t.bytes.len() as u64;

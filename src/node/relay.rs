@@ -93,9 +93,24 @@ impl Node {
         }
         let k = fanout_for(view.len(), self.config.fanout, self.config.direct_push_max);
         let mut targets = std::mem::take(&mut self.targets_scratch);
+        // A partial view (`view.rs`) is no one else's view, so there is no
+        // common tree: this round's new ops go to `fanout` random live
+        // peers (the same ones for all of them, so they share datagrams),
+        // and the lazy half repairs what random pushes miss.
+        let random = (!everyone && self.partial_view()).then(|| {
+            let mut live: Vec<SocketAddr> = view.peer_addrs().collect();
+            let mut chosen = Vec::new();
+            while chosen.len() < self.config.fanout.max(1) && !live.is_empty() {
+                let i = self.rng.random_range(0..live.len());
+                chosen.push(live.swap_remove(i));
+            }
+            chosen
+        });
         for op in new_ops {
             targets.clear();
-            if everyone {
+            if let Some(chosen) = &random {
+                targets.extend_from_slice(chosen);
+            } else if everyone {
                 targets.extend(
                     self.peers
                         .values()
