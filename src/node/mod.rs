@@ -156,9 +156,9 @@ pub struct Config {
     /// `Admission::proven` in `admission.rs`); a peer the user adds takes
     /// any place but another added one.
     pub max_peers: usize,
-    /// Partial views (`view.rs`): once a node knows more than 16 times
-    /// this many addresses, it contacts random ones of them until it has
-    /// this many live peers, and keeps only the address of the others
+    /// Partial views (`view.rs`): once a node knows more than 384
+    /// addresses, it contacts random ones of them until it has this many
+    /// live peers, and keeps only the address of the others
     /// (those that contact it are peers all the same). 0: every address
     /// known is a peer, whatever the group size.
     pub view_max: usize,
@@ -255,7 +255,7 @@ impl Default for Config {
             anti_entropy_interval: Duration::from_secs(5),
             peer_exchange_interval: Duration::from_secs(10),
             max_peers: 1024,
-            view_max: 8,
+            view_max: 5,
             coalesce: true,
             key: None,
             epoch: 0,

@@ -75,8 +75,9 @@ impl Node {
             return;
         }
         // Without peer exchange this node's peers are not the group (a
-        // chain knows its neighbours only): relay everything to everyone.
-        let everyone = !self.config.peer_exchange;
+        // chain knows its neighbours only), nor with a partial view
+        // (`view.rs`): relay everything to every live peer.
+        let everyone = !self.config.peer_exchange || self.partial_view();
         let mut view = std::mem::take(&mut self.view);
         // Rebuilt only when the members changed (sorting hundreds of them
         // for every op that arrives would cost more than the op).
@@ -93,24 +94,9 @@ impl Node {
         }
         let k = fanout_for(view.len(), self.config.fanout, self.config.direct_push_max);
         let mut targets = std::mem::take(&mut self.targets_scratch);
-        // A partial view (`view.rs`) is no one else's view, so there is no
-        // common tree: this round's new ops go to `fanout` random live
-        // peers (the same ones for all of them, so they share datagrams),
-        // and the lazy half repairs what random pushes miss.
-        let random = (!everyone && self.partial_view()).then(|| {
-            let mut live: Vec<SocketAddr> = view.peer_addrs().collect();
-            let mut chosen = Vec::new();
-            while chosen.len() < self.config.fanout.max(1) && !live.is_empty() {
-                let i = self.rng.random_range(0..live.len());
-                chosen.push(live.swap_remove(i));
-            }
-            chosen
-        });
         for op in new_ops {
             targets.clear();
-            if let Some(chosen) = &random {
-                targets.extend_from_slice(chosen);
-            } else if everyone {
+            if everyone {
                 targets.extend(
                     self.peers
                         .values()

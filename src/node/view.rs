@@ -6,8 +6,8 @@
 //! member's report names every replica: a table holding the whole group
 //! makes memory and handshakes grow as N^2 over the group. So, as in
 //! HyParView's active and passive views, once a node knows more than
-//! `PARTIAL_AFTER * Config::view_max` addresses (128 by default;
-//! configured, or learned from peer lists or announcements), the addresses it has not contacted yet are
+//! `PARTIAL_AFTER` (384) addresses (configured, or learned from peer
+//! lists or announcements), the addresses it has not contacted yet are
 //! kept in a *passive* list, and it contacts random ones of them until it
 //! has `Config::view_max` live peers: the peers it chose, plus those that
 //! chose it (a datagram from a member is always taken in). Random choices
@@ -18,10 +18,13 @@
 //! What changes in such a group (smaller groups behave as before):
 //!
 //! - Ops are not pushed down a global tree (the trees need every node to
-//!   see the same members): each new op goes to `Config::fanout` random
-//!   live peers of the view that are not known to have it, and the lazy
-//!   half (`Have` announcements and pulls, anti-entropy) repairs what the
-//!   random pushes miss, as in any push gossip (`relay.rs`).
+//!   see the same members): as in a group without peer exchange, a node
+//!   relays each new op to every live peer not known to have it, a flood
+//!   over the random graph of views. That costs about `2 * view_max`
+//!   copies of each op per node where a tree costs one, but reaches every
+//!   node in about log(N) / log(2 * view_max) hops with no lazy repair
+//!   (random pushes to a few peers missed some node for almost every op
+//!   in a 300-node group, and the lazy repair took a second).
 //! - Cleanup needs every member's report (`stability.rs`), and a node
 //!   hears reports from its own peers only: in such a group members it
 //!   does not hear hold cleanup back (safety over liveness), and it
@@ -35,17 +38,19 @@ use rand::RngExt;
 
 use super::{Node, PeerState, Time};
 
-/// A node keeps a partial view once it knows more than this many times
-/// `Config::view_max` addresses: in smaller groups every address known is
-/// a peer (as before partial views; such a table costs little).
-pub(super) const PARTIAL_AFTER: usize = 16;
+/// A node keeps a partial view once it knows more than this many
+/// addresses (and more than `Config::view_max`): in smaller groups every
+/// address known is a peer, as before partial views, and ops go down the
+/// trees (one copy per node; a 300-node simulation of 500 ops fits in
+/// about 450 MB).
+pub(super) const PARTIAL_AFTER: usize = 384;
 
 /// Addresses known but not contacted (see the module docs).
 #[derive(Clone, Debug, Default)]
 pub struct Passive {
     /// The addresses, and whether the user configured each one.
     addrs: BTreeMap<SocketAddr, bool>,
-    /// The node knew more than `PARTIAL_AFTER * view_max` addresses once: from then on
+    /// The node knew more than `PARTIAL_AFTER` addresses once: from then on
     /// it keeps a partial view (never undone, so it does not flap).
     partial: bool,
     /// The passive list gained an address: see whether the view needs it.
@@ -78,7 +83,7 @@ impl Node {
             return false;
         }
         if !self.passive.partial {
-            if self.peers.len() + self.passive.addrs.len() < max.saturating_mul(PARTIAL_AFTER) {
+            if self.peers.len() + self.passive.addrs.len() < PARTIAL_AFTER.max(max) {
                 return false;
             }
             self.passive.partial = true;
@@ -98,6 +103,7 @@ impl Node {
                 self.handshakes.remove(&a);
                 self.passive.addrs.insert(a, c);
             }
+            self.peers.shrink_to_fit();
         }
         if self.passive.addrs.len() < self.config.max_peers.max(max) {
             let was = self.passive.addrs.entry(addr).or_insert(false);
