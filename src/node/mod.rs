@@ -156,7 +156,7 @@ pub struct Config {
     /// `Admission::proven` in `admission.rs`); a peer the user adds takes
     /// any place but another added one.
     pub max_peers: usize,
-    /// Partial views (`view.rs`): once a node knows more than 384
+    /// Partial views (`view.rs`): once a node was told of more than 384
     /// addresses, it contacts random ones of them until it has this many
     /// live peers, and keeps only the address of the others
     /// (those that contact it are peers all the same). 0: every address

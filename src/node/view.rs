@@ -5,8 +5,8 @@
 //! vector of what it has, queues, timers) and a handshake, and every
 //! member's report names every replica: a table holding the whole group
 //! makes memory and handshakes grow as N^2 over the group. So, as in
-//! HyParView's active and passive views, once a node knows more than
-//! `PARTIAL_AFTER` (384) addresses (configured, or learned from peer
+//! HyParView's active and passive views, once a node was told of more
+//! than `PARTIAL_AFTER` (384) addresses (configured, or learned from peer
 //! lists or announcements), the addresses it has not contacted yet are
 //! kept in a *passive* list, and it contacts random ones of them until it
 //! has `Config::view_max` live peers: the peers it chose, plus those that
@@ -31,14 +31,14 @@
 //!   declares gone only members it could hear (its peers): silence from
 //!   one it never hears directly says nothing.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 
 use rand::RngExt;
 
 use super::{Node, PeerState, Time};
 
-/// A node keeps a partial view once it knows more than this many
+/// A node keeps a partial view once it was told of more than this many
 /// addresses (and more than `Config::view_max`): in smaller groups every
 /// address known is a peer, as before partial views, and ops go down the
 /// trees (one copy per node; a 300-node simulation of 500 ops fits in
@@ -50,9 +50,13 @@ pub(super) const PARTIAL_AFTER: usize = 384;
 pub struct Passive {
     /// The addresses, and whether the user configured each one.
     addrs: BTreeMap<SocketAddr, bool>,
-    /// The node knew more than `PARTIAL_AFTER` addresses once: from then on
-    /// it keeps a partial view (never undone, so it does not flap).
+    /// The node was told of more than `PARTIAL_AFTER` addresses once
+    /// (configured, or learned): from then on it keeps a partial view
+    /// (never undone, so it does not flap).
     partial: bool,
+    /// Until then, the addresses it was told of (datagrams from strangers
+    /// do not count: they cannot turn a small group's node partial).
+    told: BTreeSet<SocketAddr>,
     /// The passive list gained an address: see whether the view needs it.
     fill_due: bool,
 }
@@ -83,9 +87,11 @@ impl Node {
             return false;
         }
         if !self.passive.partial {
-            if self.peers.len() + self.passive.addrs.len() < PARTIAL_AFTER.max(max) {
+            self.passive.told.insert(addr);
+            if self.passive.told.len() <= PARTIAL_AFTER.max(max) {
                 return false;
             }
+            self.passive.told = BTreeSet::new();
             self.passive.partial = true;
             // Peers we were told of and have not heard from yet go back to
             // the passive list with the rest: which of them to contact is
