@@ -158,6 +158,9 @@ impl SimNode for DroppingNode {
     fn peer_addrs(&self) -> Vec<SocketAddr> {
         <Node as SimNode>::peer_addrs(&self.node)
     }
+    fn peers_held(&self) -> usize {
+        <Node as SimNode>::peers_held(&self.node)
+    }
     /// Broken by construction: the config needs no change.
     fn break_config(_config: &mut Config) -> bool {
         true

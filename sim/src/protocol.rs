@@ -35,6 +35,11 @@ pub trait SimNode: Hosted {
     }
     /// The addresses of the peers the node knows (added or learned).
     fn peer_addrs(&self) -> Vec<SocketAddr>;
+    /// How many of them it keeps full peer state for (fewer than it
+    /// knows in a large group: `node::Config::view_max`).
+    fn peers_held(&self) -> usize {
+        self.peer_addrs().len()
+    }
     /// Turns `config` into that of a deliberately broken node (for
     /// `Sabotage::BrokenNode`, to prove the checker catches a protocol bug).
     /// Returns false if this protocol has no such knob (the real node has
@@ -76,7 +81,12 @@ impl SimNode for Node {
         Node::is_joined(self)
     }
     fn peer_addrs(&self) -> Vec<SocketAddr> {
-        self.peers().into_iter().map(|p| p.addr).collect()
+        let mut addrs: Vec<SocketAddr> = self.peers().into_iter().map(|p| p.addr).collect();
+        addrs.extend(self.passive_addrs());
+        addrs
+    }
+    fn peers_held(&self) -> usize {
+        self.peer_count()
     }
     /// No knob: the broken real node is [`crate::broken::DroppingNode`].
     fn break_config(_config: &mut Config) -> bool {

@@ -112,6 +112,9 @@ pub struct Report {
     /// At the end, the fewest other nodes any node knew (peer exchange
     /// should make this `nodes - 1` whatever the topology).
     pub min_peers_known: usize,
+    /// At the end, the most peers any node kept full state for (fewer
+    /// than it knew in a large group: `node::Config::view_max`).
+    pub max_peers_held: usize,
     pub op_latency_ms: Latency,
     /// Per op: from its edit until the last other replica has it.
     pub last_delivery_ms: Latency,

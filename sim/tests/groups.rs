@@ -60,6 +60,21 @@ fn a_hundred_nodes_converge_from_a_star() {
 }
 
 #[test]
+fn a_large_group_keeps_partial_views() {
+    // Past 384 known addresses a node contacts only random ones
+    // of them (`node::view`): it still knows every address (the mesh gives
+    // them all, `group` checks), but keeps full state for a bounded
+    // number of peers: the `view_max` it chose and those that chose it.
+    let view_max = rumor::node::Config::default().view_max;
+    let r = group(400, 40, Topology::Mesh);
+    assert!(
+        r.max_peers_held <= 6 * view_max,
+        "a node holds {} peers (view_max {view_max})",
+        r.max_peers_held
+    );
+}
+
+#[test]
 #[ignore = "about 100 s of CPU in release; see the module doc"]
 fn three_hundred_nodes_converge() {
     let small = group(10, 50, Topology::Mesh);

@@ -44,6 +44,7 @@ impl Node {
                 // Quiet for as long as a peer takes to count as down.
                 quiet: self.config.ping_interval * self.config.down_after,
                 grace: self.config.join_grace,
+                peers_only: self.partial_view(),
             },
         );
         self.stats.members_gone = self.stability.gone_count() as u64;

@@ -14,11 +14,17 @@ impl Node {
     /// Adds a peer by address (or wakes it up if known) and starts a digest exchange.
     ///
     /// Returns false when `addr` is not a peer now: it is this node's own
-    /// address, or the peer table is full.
+    /// address, or the peer table is full. In a large group (see
+    /// `Config::view_max`) it may be kept as an address only, to be
+    /// contacted when the node's view needs it: true as well.
     pub fn add_peer(&mut self, now: Time, addr: SocketAddr) -> bool {
         self.tick(now);
         if self.own_addrs.contains(&addr) {
             return false;
+        }
+        if self.defer_to_passive(addr, true) {
+            // A large group: known, and contacted if the view needs it.
+            return true;
         }
         if !self.ensure_peer(now, addr, true) {
             self.stats.drops.peer_table_full += 1;

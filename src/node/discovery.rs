@@ -196,6 +196,9 @@ impl Node {
         {
             return;
         }
+        if self.defer_to_passive(addr, false) {
+            return;
+        }
         if self.ensure_peer(now, addr, false) {
             self.stats.discovery.found += 1;
             if let Some(peer) = self.peers.get_mut(&addr) {

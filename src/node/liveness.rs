@@ -153,6 +153,7 @@ impl Node {
         peer.timers
             .set(peer_timer::PING, now + self.config.ping_interval);
         self.peers.insert(addr, peer);
+        self.left_passive(&addr);
         true
     }
 
@@ -439,6 +440,9 @@ impl Node {
                 break;
             }
             if self.own_addrs.contains(&addr) || self.peers.contains_key(&addr) {
+                continue;
+            }
+            if self.defer_to_passive(addr, false) {
                 continue;
             }
             if self.ensure_peer(now, addr, false) {

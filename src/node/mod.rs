@@ -94,6 +94,7 @@ mod tags;
 mod time;
 mod timers;
 mod transmit;
+mod view;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
@@ -157,6 +158,12 @@ pub struct Config {
     /// `Admission::proven` in `admission.rs`); a peer the user adds takes
     /// any place but another added one.
     pub max_peers: usize,
+    /// Partial views (`view.rs`): once a node was told of more than 384
+    /// addresses, it contacts random ones of them until it has this many
+    /// live peers, and keeps only the address of the others
+    /// (those that contact it are peers all the same). 0: every address
+    /// known is a peer, whatever the group size.
+    pub view_max: usize,
     /// Coalesce small ops while data is in flight (Nagle): one datagram
     /// per round trip when typing faster than the network answers.
     pub coalesce: bool,
@@ -250,6 +257,7 @@ impl Default for Config {
             anti_entropy_interval: Duration::from_secs(5),
             peer_exchange_interval: Duration::from_secs(10),
             max_peers: 1024,
+            view_max: 5,
             coalesce: true,
             key: None,
             epoch: 0,
@@ -519,6 +527,8 @@ pub struct Node {
     peers: PeerTable,
     /// Addresses that turned out to be this node itself.
     own_addrs: BTreeSet<SocketAddr>,
+    /// In a large group, the addresses known but not contacted (`view.rs`).
+    passive: view::Passive,
     timers: TimerTable<{ node_timer::COUNT }>,
     events: VecDeque<Event>,
     /// Round-robin position over peers in `poll_transmit`: the scan
@@ -648,6 +658,7 @@ impl Node {
             online: true,
             peers: PeerTable::default(),
             own_addrs: BTreeSet::new(),
+            passive: Default::default(),
             timers: TimerTable::default(),
             events: VecDeque::new(),
             cursor: None,
@@ -872,6 +883,7 @@ impl Node {
             self.found_alone(now);
         }
         if self.timers.expire(node_timer::PEER_EXCHANGE, now) {
+            self.check_view();
             if self.config.peer_exchange {
                 // Each live peer gets a window of the others.
                 let listable = self.listable_addrs();
@@ -901,6 +913,7 @@ impl Node {
         if !self.online {
             return None;
         }
+        self.fill_view(self.last_now);
         if let Some(t) = self.direct.pop_front() {
             self.stats.datagrams_sent += 1;
             self.stats.bytes_sent += t.bytes.len() as u64;

@@ -84,6 +84,16 @@ pub struct PeerTable {
 }
 
 impl PeerTable {
+    /// Gives back the room of peers removed in bulk (see `view.rs`).
+    pub fn shrink_to_fit(&mut self) {
+        self.ranks.shrink_to_fit();
+        self.keys.shrink_to_fit();
+        self.slots.shrink_to_fit();
+        self.changed.iter_mut().for_each(Vec::shrink_to_fit);
+        self.scratch.shrink_to_fit();
+        self.by_deadline.shrink_to_fit();
+    }
+
     pub fn len(&self) -> usize {
         self.slots.len()
     }

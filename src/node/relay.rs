@@ -75,8 +75,9 @@ impl Node {
             return;
         }
         // Without peer exchange this node's peers are not the group (a
-        // chain knows its neighbours only): relay everything to everyone.
-        let everyone = !self.config.peer_exchange;
+        // chain knows its neighbours only), nor with a partial view
+        // (`view.rs`): relay everything to every live peer.
+        let everyone = !self.config.peer_exchange || self.partial_view();
         let mut view = std::mem::take(&mut self.view);
         // Rebuilt only when the members changed (sorting hundreds of them
         // for every op that arrives would cost more than the op).

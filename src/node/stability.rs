@@ -40,6 +40,12 @@
 //! largest: then none of its ops can still arrive. A replica that sees
 //! itself declared gone must rejoin as a newcomer (see `Node`'s rejoin).
 //!
+//! In a large group a node keeps a partial view (`view.rs`): it hears
+//! directly only the members in its peer table, so only those may be
+//! declared gone by it for their silence (others' declarations still
+//! travel and are adopted), and members it does not hear have no report
+//! here: cleanup does not advance (safety over liveness).
+//!
 //! A replica also declares its own ids gone: the one it had before a
 //! rejoin, and the one an earlier run used, at the first edit of a run
 //! (`Config::id_used_before`: a restored disk may hold fewer of that id's
@@ -125,6 +131,9 @@ pub struct Periods {
     pub quiet: Duration,
     /// A report is used this long after it arrived (`Config::join_grace`).
     pub grace: Duration,
+    /// A partial view (`view.rs`): only members in `peers` are heard
+    /// directly, so only they may be declared gone for their silence.
+    pub peers_only: bool,
 }
 
 /// A member's reports: the one in use, and a newer one waiting out the grace.
@@ -397,9 +406,13 @@ impl Stability {
             horizon,
             quiet,
             grace,
+            peers_only,
         } = periods;
         let members = self.members(me, doc, peers);
         for &m in members.iter().filter(|&&m| m != me) {
+            if peers_only && !peers.contains(&Some(m)) {
+                continue;
+            }
             let last = *self.heard.entry(m).or_insert(now);
             let quiet_since_superseded = self.superseded.contains(&m) && last + quiet <= now;
             if last + horizon <= now || quiet_since_superseded {

@@ -188,7 +188,23 @@ impl<N: SimNode> Simulation<N> {
             r.node()
                 .is_some_and(|n| n.doc().version_ref() == target && n.doc().pending_len() == 0)
         };
-        if !has_all(&self.replicas[i]) || !self.replicas.iter().all(has_all) {
+        if !has_all(&self.replicas[i]) {
+            return;
+        }
+        // Replicas before `converged_prefix` had every op at an earlier
+        // check: only the first that did not is looked at again (a pass
+        // over hundreds of replicas after every event cost more than the
+        // event). The whole pass below decides.
+        let mut at = self.converged_prefix;
+        while at < self.replicas.len() && has_all(&self.replicas[at]) {
+            at += 1;
+        }
+        self.converged_prefix = at;
+        if at < self.replicas.len() {
+            return;
+        }
+        if !self.replicas.iter().all(has_all) {
+            self.converged_prefix = 0;
             return;
         }
         self.converged_at = Some(self.now());

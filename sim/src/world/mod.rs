@@ -261,6 +261,8 @@ pub struct Simulation<N: SimNode = Node> {
     failure: Option<String>,
     heal_at: Option<Micros>,
     converged_at: Option<Micros>,
+    /// The replicas before it had every op at an earlier `check_converged`.
+    converged_prefix: usize,
     /// When every node had cleaned up all its history (`SimConfig::settle`).
     settled_at: Option<Micros>,
     /// `--lan`, for a protocol that discovers peers (`SimNode::discovers`).
@@ -385,6 +387,7 @@ impl<N: SimNode> Simulation<N> {
             failure: None,
             heal_at: None,
             converged_at: None,
+            converged_prefix: 0,
             settled_at: None,
             lan,
             cfg,
@@ -1352,6 +1355,10 @@ impl<N: SimNode> Simulation<N> {
             })
             .min()
             .unwrap_or(0);
+        let max_peers_held = (self.replicas.iter().filter_map(|r| r.node()))
+            .map(|n| n.peers_held())
+            .max()
+            .unwrap_or(0);
         let cfg = &self.cfg;
         let per_node_per_op =
             |v: u64| v as f64 / self.total().max(1) as f64 / self.ops_issued.max(1) as f64;
@@ -1407,6 +1414,7 @@ impl<N: SimNode> Simulation<N> {
             offline_periods: c.offline,
             safety_checks: c.checks,
             min_peers_known,
+            max_peers_held,
             op_latency_ms: latency,
             last_delivery_ms: last_delivery,
             datagrams_per_node_per_op: per_node_per_op(c.sent),
