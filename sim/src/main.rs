@@ -10,7 +10,7 @@ use std::ops::Range;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use clap::{CommandFactory, Parser};
+use clap::{CommandFactory, FromArgMatches, Parser};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rumor::node::Node;
 use rumor_sim::broken::DroppingNode;
@@ -35,9 +35,14 @@ struct Cli {
     /// Seed of the run: the same seed and flags give the same run, bit for bit.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Run many seeds (swarm testing: each seed draws its own fault mix), e.g. 0..1000.
+    /// Run many seeds, e.g. 0..1000: each draws its own fault mix (swarm
+    /// testing), unless fault flags (--loss, --crashes, --topology...) are
+    /// given: then every seed runs with those (--swarm draws anyway).
     #[arg(long, value_name = "A..B", value_parser = parse_range, conflicts_with_all = ["seed", "trace"])]
     seeds: Option<Range<u64>>,
+    /// Fault flags were given on the command line (see `FAULT_FLAGS`).
+    #[arg(skip)]
+    fault_flags_given: bool,
     /// Draw the fault mix and topology from the seed (ignores the fault flags).
     #[arg(long)]
     swarm: bool,
@@ -232,11 +237,48 @@ impl Cli {
             lan: self.lan,
         };
         cfg.validate()?;
-        Ok(if self.swarm || self.seeds.is_some() {
-            cfg.swarm()
-        } else {
-            cfg
-        })
+        Ok(if self.swarms() { cfg.swarm() } else { cfg })
+    }
+}
+
+/// The flags a swarm run draws for itself (`SimConfig::swarm`): given with
+/// `--seeds`, they apply to every seed instead (a sweep that silently
+/// dropped `--loss 0.5` would test something else than asked).
+const FAULT_FLAGS: &[&str] = &[
+    "loss",
+    "dup",
+    "reorder",
+    "delay",
+    "jitter",
+    "partitions",
+    "partition_ms",
+    "crashes",
+    "downtime_ms",
+    "offline",
+    "offline_ms",
+    "topology",
+    "no_hot_spots",
+    "snapshot_min_ops",
+    "cleanup_min_runs",
+    "settle",
+    "disk_faults",
+    "joins",
+];
+
+impl Cli {
+    /// Parsed from the command line, noting whether fault flags were given.
+    fn from_command_line() -> Cli {
+        let matches = Cli::command().get_matches();
+        let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        cli.fault_flags_given = FAULT_FLAGS
+            .iter()
+            .any(|id| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine));
+        cli
+    }
+
+    /// Whether each seed draws its own fault mix.
+    fn swarms(&self) -> bool {
+        self.swarm || (self.seeds.is_some() && !self.fault_flags_given)
     }
 }
 
@@ -387,8 +429,13 @@ fn sweep(cli: &Cli, seeds: Range<u64>) -> Result<ExitCode, String> {
         emitln!("{v}");
     } else {
         emitln!(
-            "swept seeds {}..{} (swarm): {} ran, {} failed, {} events in {:.1} s ({:.0} events/s)",
+            "swept seeds {}..{} ({}): {} ran, {} failed, {} events in {:.1} s ({:.0} events/s)",
             seeds.start,
+            if cli.swarms() {
+                "swarm"
+            } else {
+                "the flags given"
+            },
             seeds.end,
             total,
             failures.len(),
@@ -409,7 +456,7 @@ fn sweep(cli: &Cli, seeds: Range<u64>) -> Result<ExitCode, String> {
 
 fn main() -> ExitCode {
     // clap's own errors (unknown flag, bad number) exit with status 2 and a usage hint.
-    let cli = Cli::parse();
+    let cli = Cli::from_command_line();
     let result = match cli.seeds.clone() {
         Some(seeds) => sweep(&cli, seeds),
         None => single(&cli),

@@ -215,3 +215,25 @@ fn the_real_node_gives_the_same_trace_hash_in_every_process() {
         .collect();
     assert!(hashes.iter().all(|h| h == &hashes[0]), "{hashes:?}");
 }
+
+/// A sweep with fault flags runs every seed with those flags (before, it
+/// drew a swarm mix per seed and dropped them silently); without any, or
+/// with `--swarm`, each seed draws its own.
+#[test]
+fn a_sweep_with_fault_flags_runs_every_seed_with_them() {
+    let events = |args: &[&str]| -> u64 {
+        let (code, out, _) = run(&[args, &["--json"]].concat());
+        assert_eq!(code, 0, "{args:?}: {out}");
+        let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        v["events"].as_u64().unwrap()
+    };
+    let faults = ["--loss", "0.4", "--crashes", "3"];
+    let one = events(&[&["--seed", "5"][..], &faults].concat());
+    let swept = events(&[&["--seeds", "5..6"][..], &faults].concat());
+    assert_eq!(swept, one, "the sweep ran seed 5 with the flags given");
+    let swarm = events(&["--seed", "5", "--swarm"]);
+    assert_eq!(events(&["--seeds", "5..6"]), swarm, "no fault flag: swarm");
+    let forced = events(&[&["--seeds", "5..6", "--swarm"][..], &faults].concat());
+    assert_eq!(forced, swarm, "--swarm draws anyway");
+    assert_ne!(one, swarm, "the two mixes differ for this seed");
+}
