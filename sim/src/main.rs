@@ -431,12 +431,12 @@ fn sweep(cli: &Cli, seeds: Range<u64>) -> Result<ExitCode, String> {
         emitln!(
             "swept seeds {}..{} ({}): {} ran, {} failed, {} events in {:.1} s ({:.0} events/s)",
             seeds.start,
+            seeds.end,
             if cli.swarms() {
                 "swarm"
             } else {
                 "the flags given"
             },
-            seeds.end,
             total,
             failures.len(),
             events,

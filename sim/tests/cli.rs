@@ -236,4 +236,11 @@ fn a_sweep_with_fault_flags_runs_every_seed_with_them() {
     let forced = events(&[&["--seeds", "5..6", "--swarm"][..], &faults].concat());
     assert_eq!(forced, swarm, "--swarm draws anyway");
     assert_ne!(one, swarm, "the two mixes differ for this seed");
+    let (_, out, _) = run(&[&["--seeds", "5..7"][..], &faults].concat());
+    assert!(
+        out.contains("swept seeds 5..7 (the flags given): 2 ran"),
+        "{out}"
+    );
+    let (_, out, _) = run(&["--seeds", "5..7"]);
+    assert!(out.contains("swept seeds 5..7 (swarm): 2 ran"), "{out}");
 }

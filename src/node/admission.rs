@@ -85,10 +85,11 @@ impl Admission {
     /// may send a list of addresses, and a stranger's list gets each
     /// address one probe at most (within the bytes it sent); with a key a
     /// learned address gets one challenge.
-    pub fn probe_again(&mut self) {
-        if self.vouched && !self.proven && !self.configured && !self.wrote_first {
-            self.probe = true;
-        }
+    /// True if it may.
+    pub fn probe_again(&mut self) -> bool {
+        let may = self.vouched && !self.proven && !self.configured && !self.wrote_first;
+        self.probe |= may;
+        may
     }
 
     /// Learned in the clear from a proven peer's list.

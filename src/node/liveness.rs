@@ -12,7 +12,10 @@ use crate::wire::{self, Frame};
 use super::loss::arm_loss_timer;
 use super::peer::Peer;
 use super::timers::peer_timer;
-use super::{Config, Event, Node, PeerState, Time, MAX_PEER_LIST, PROBE_BYTES};
+use super::{
+    Config, Event, Node, PeerState, Time, FIRST_TRY_COPIED_BYTES, FIRST_TRY_COPIED_TRIES,
+    FIRST_TRY_COPIES, MAX_PEER_LIST, PROBE_BYTES,
+};
 
 /// Before any round trip is known, first contact is retried after
 /// `Config::initial_rto` divided by this (as challenges are): a ping and a
@@ -93,6 +96,11 @@ impl Liveness {
             state: by_silence,
             went_down,
         }
+    }
+
+    /// First-contact tries timed so far while the peer was silent.
+    pub fn contact_tries(&self) -> u32 {
+        self.contact_backoff
     }
 
     /// How long until the next first-contact retry, sent at `now`: `base`,
@@ -232,21 +240,33 @@ impl Node {
         peer.queue_digests(digests);
     }
 
-    /// Whether a datagram to `addr` is a first-contact try to a peer never
-    /// heard, in the clear: it goes as `FIRST_TRY_COPIES` copies. RFC 9002
-    /// (6.2.4) lets a probe sent at a timeout go as two datagrams, so that
-    /// one loss does not cost a whole backed-off timeout; three copies of
-    /// a 45-byte try are still a tenth of one QUIC Initial, far inside any
-    /// initial window, and at 51% loss per datagram one arrives with 0.87
-    /// (0.74 with two). The tries still wait twice as long each time while
-    /// the peer is silent. (With a key a try is a sealed challenge, whose
-    /// copy the peer would refuse as a replay.)
-    pub(super) fn first_try_is_copied(&self, addr: SocketAddr) -> bool {
-        self.seal_keys.is_none()
-            && self
-                .peers
-                .get(&addr)
-                .is_some_and(|p| p.last_heard().is_none() && self.first_contact(p))
+    /// How many times a datagram of `len` bytes to `addr` goes: more than
+    /// once only as a first-contact try to a peer never heard, in the
+    /// clear. RFC 9002 (6.2.4) lets a probe sent at a timeout go as two
+    /// datagrams, so that one loss does not cost a whole backed-off
+    /// timeout. The first few tries of a small datagram go three times
+    /// (three 45-byte tries are a tenth of one QUIC Initial, far inside
+    /// any initial window; at 51% loss per datagram one arrives with 0.87
+    /// instead of 0.74); later tries to a peer still silent, and large
+    /// ones (a long digest), go twice. The tries still wait twice as long
+    /// each time while the peer is silent. (With a key a try is a sealed
+    /// challenge, whose copy the peer would refuse as a replay.)
+    pub(super) fn first_try_copies(&self, addr: SocketAddr, len: usize) -> usize {
+        if self.seal_keys.is_some() {
+            return 1;
+        }
+        let Some(peer) = self.peers.get(&addr) else {
+            return 1;
+        };
+        if peer.last_heard().is_some() || !self.first_contact(peer) {
+            return 1;
+        }
+        let early = peer.liveness.contact_tries() <= FIRST_TRY_COPIED_TRIES;
+        if early && len <= FIRST_TRY_COPIED_BYTES {
+            FIRST_TRY_COPIES
+        } else {
+            2
+        }
     }
 
     /// Whether `bytes`, just built for `addr`, go twice: an answer to an
@@ -377,14 +397,16 @@ impl Node {
             }
             peer.timers.set(peer_timer::PING, now + interval);
             let learned_unproven = !peer.admission.configured() && !peer.admission.proven();
-            if learned_unproven && new_state == PeerState::Alive && peer.last_heard().is_none() {
+            if learned_unproven
+                && new_state == PeerState::Alive
+                && peer.last_heard().is_none()
+                && peer.admission.probe_again()
+            {
                 // A learned address a proven peer named that has not
-                // answered: probed again
-                // while its silence is short (at most `suspect_after`
-                // probes in all, so a list of strangers costs little).
-                // The probe carries our hello and digest, as the first
-                // did: a bare ping is too small to be answered.
-                peer.admission.probe_again();
+                // answered: probed again while its silence is short (at
+                // most `suspect_after` probes in all). The probe carries
+                // our hello and digest, as the first did: a bare ping is
+                // too small to be answered.
                 peer.hello_due = true;
                 reprobe = true;
             }
@@ -439,7 +461,15 @@ impl Node {
             if probes == 0 || self.peers.len() >= self.config.max_peers {
                 break;
             }
-            if self.own_addrs.contains(&addr) || self.peers.contains_key(&addr) {
+            if self.own_addrs.contains(&addr) {
+                continue;
+            }
+            if let Some(peer) = self.peers.get_mut(&addr) {
+                // Already learned (perhaps from a stranger's list first):
+                // a proven peer naming it vouches for it all the same.
+                if vouched && !peer.admission.configured() {
+                    peer.admission.vouch();
+                }
                 continue;
             }
             if self.defer_to_passive(addr, false) {

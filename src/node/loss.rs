@@ -45,20 +45,26 @@ impl Node {
             }
             if sent.packet == ack.largest {
                 // The peer's delay, capped by what it may hold an ack
-                // back, except for the path's first sample (as RFC 9002
-                // before the handshake is confirmed): a newcomer repeats
-                // its first ack until one arrives, so the first to arrive
-                // may be much later than its packet, and uncorrected it
-                // would set the timeout to that lateness.
+                // back, except for the path's first sample (RFC 9002 does
+                // not cap it before the handshake is confirmed): a
+                // newcomer repeats its first ack until one arrives, so the
+                // first to arrive may be much later than its packet, and
+                // uncorrected it would set the timeout to that lateness.
                 let reported = Duration::from_micros(ack.delay_us);
-                let delay = if peer.rtt.srtt().is_some() {
-                    reported.min(max_ack_delay)
-                } else {
+                let first = peer.rtt.srtt().is_none();
+                let delay = if first {
                     reported
+                } else {
+                    reported.min(max_ack_delay)
                 };
                 let rtt = (now - sent.sent).saturating_sub(delay);
                 peer.rtt.sample(rtt.max(Duration::from_micros(1)));
-                *path_rto = Some(peer.rtt.base_rto());
+                // Only a sample whose delay the cap bounds times other
+                // paths: an uncapped one is the peer's word alone, and a
+                // forged delay must not shorten our waits for others.
+                if reported <= max_ack_delay {
+                    *path_rto = Some(peer.rtt.base_rto());
+                }
             }
             for op in &sent.ops {
                 peer.known_raise(op.span());

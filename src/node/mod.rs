@@ -473,8 +473,11 @@ const MIN_SPLIT_ROOM: usize = 96;
 const DEFAULT_HOLD: Duration = Duration::from_millis(50);
 /// Longest name sent in a hello, in bytes.
 const MAX_NAME: usize = 64;
-/// Copies of a first-contact try in the clear (see `Node::first_try_is_copied`).
+/// Copies of an early, small first-contact try in the clear (see
+/// `Node::first_try_copies`): the first this many tries, up to this size.
 const FIRST_TRY_COPIES: usize = 3;
+const FIRST_TRY_COPIED_TRIES: u32 = 4;
+const FIRST_TRY_COPIED_BYTES: usize = 256;
 /// Most addresses in one peer-exchange frame.
 const MAX_PEER_LIST: usize = 32;
 /// Smallest budget worth a datagram to an unverified address: a header
@@ -933,8 +936,9 @@ impl Node {
             while let Some(&addr) = self.ready.get(self.ready_at) {
                 self.ready_at += 1;
                 if let Some(bytes) = self.build_datagram(addr) {
-                    if self.first_try_is_copied(addr) {
-                        for _ in 1..FIRST_TRY_COPIES {
+                    let copies = self.first_try_copies(addr, bytes.len());
+                    if copies > 1 {
+                        for _ in 1..copies {
                             self.direct.push_back(Transmit {
                                 to: addr,
                                 bytes: bytes.clone(),
