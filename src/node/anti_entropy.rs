@@ -22,11 +22,9 @@ impl Node {
             return;
         }
         let pick = live[self.rng.random_range(0..live.len())];
-        let digests = self.digest_frames(true);
-        self.stats.digests_sent += digests.len() as u64;
+        self.queue_our_digest(pick);
         let gone = self.gone_frames();
         if let Some(peer) = self.peers.get_mut(&pick) {
-            peer.queue_digests(digests);
             peer.control.extend(gone);
             if self.stability.declared_me || !self.joined {
                 // We must (re)join: ask for a member's document.
@@ -231,4 +229,16 @@ pub(super) struct MembersKey {
     me: ReplicaId,
     remembered: u64,
     peers: u64,
+}
+
+impl Node {
+    /// Queues our whole digest for `addr`, asking for its own in reply
+    /// (counted as sent).
+    pub(super) fn queue_our_digest(&mut self, addr: SocketAddr) {
+        let digests = self.digest_frames(true);
+        self.stats.digests_sent += digests.len() as u64;
+        if let Some(peer) = self.peers.get_mut(&addr) {
+            peer.queue_digests(digests);
+        }
+    }
 }

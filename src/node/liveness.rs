@@ -167,13 +167,11 @@ impl Node {
 
     /// Pings `addr` and sends it our digest now.
     pub(super) fn start_exchange(&mut self, now: Time, addr: SocketAddr) {
-        let digests = self.digest_frames(true);
-        self.stats.digests_sent += digests.len() as u64;
+        self.queue_our_digest(addr);
         let Some(peer) = self.peers.get_mut(&addr) else {
             return;
         };
         peer.ping_due = true;
-        peer.queue_digests(digests);
         let wait = self.first_contact_wait(now, addr);
         let Some(peer) = self.peers.get_mut(&addr) else {
             return;
@@ -215,13 +213,14 @@ impl Node {
         peer.liveness.first_contact_wait(now, base, interval)
     }
 
-    /// A first-contact retry to `addr` carries what the first try did
-    /// (our hello, our digest, and a newcomer's `Join`), not only a ping:
+    /// A retry to `addr`, never heard (a first contact, or the probe of a
+    /// learned address), carries what the first try did (our hello, our
+    /// digest, and a newcomer's `Join`), not only a ping:
     /// whichever try arrives first starts the exchange by itself, and in
     /// the clear it earns answers, since the peer may send an address it
     /// has not verified no more bytes than it received (a bare `Join` and
     /// ping, 18 bytes, was below the smallest answer).
-    fn retry_first_contact(&mut self, addr: SocketAddr) {
+    fn retry_contact(&mut self, addr: SocketAddr) {
         let heard = self
             .peers
             .get(&addr)
@@ -231,13 +230,10 @@ impl Node {
             // by the loss timers.
             return;
         }
-        let digests = self.digest_frames(true);
-        self.stats.digests_sent += digests.len() as u64;
-        let Some(peer) = self.peers.get_mut(&addr) else {
-            return;
-        };
-        peer.hello_due = true;
-        peer.queue_digests(digests);
+        self.queue_our_digest(addr);
+        if let Some(peer) = self.peers.get_mut(&addr) {
+            peer.hello_due = true;
+        }
     }
 
     /// How many times a datagram of `len` bytes to `addr` goes: more than
@@ -307,10 +303,7 @@ impl Node {
             self.stability.supersede(old, old_heard, replica);
             self.peers.bump_replicas();
             // Ask what it has: it answers with its digest if it lacks any.
-            let digests = self.digest_frames(true);
-            self.stats.digests_sent += digests.len() as u64;
-            let peer = self.peers.get_mut(&addr).expect("ensured");
-            peer.queue_digests(digests);
+            self.queue_our_digest(addr);
         }
         self.peers.note_replica(&addr, replica);
         let peer = self.peers.get_mut(&addr).expect("ensured");
@@ -331,10 +324,8 @@ impl Node {
         if was == PeerState::Down {
             self.events.push_back(Event::PeerUp(addr));
             // (Re)discovered: catch each other up, and tell it who we know.
-            let digests = self.digest_frames(true);
-            self.stats.digests_sent += digests.len() as u64;
+            self.queue_our_digest(addr);
             let peer = self.peers.get_mut(&addr).expect("ensured");
-            peer.queue_digests(digests);
             peer.hello_due = true;
             if !self.joined {
                 peer.control.push_back(Frame::Join);
@@ -404,10 +395,8 @@ impl Node {
             {
                 // A learned address a proven peer named that has not
                 // answered: probed again while its silence is short (at
-                // most `suspect_after` probes in all). The probe carries
-                // our hello and digest, as the first did: a bare ping is
-                // too small to be answered.
-                peer.hello_due = true;
+                // most `suspect_after` probes in all), as a first contact
+                // is retried.
                 reprobe = true;
             }
             if learned_unproven && new_state == PeerState::Down {
@@ -416,15 +405,10 @@ impl Node {
                 self.peers.remove(&addr);
             }
         }
-        if reprobe {
-            let digests = self.digest_frames(true);
-            self.stats.digests_sent += digests.len() as u64;
-            if let Some(peer) = self.peers.get_mut(&addr) {
-                peer.queue_digests(digests);
-            }
+        if reprobe || (ping_fired && first_contact) {
+            self.retry_contact(addr);
         }
         if ping_fired && first_contact {
-            self.retry_first_contact(addr);
             let wait = self.first_contact_wait(now, addr);
             if let Some(peer) = self.peers.get_mut(&addr) {
                 peer.timers.set(peer_timer::PING, now + wait);
@@ -559,12 +543,13 @@ impl Node {
     }
 
     /// The peers not down, in address order.
+    fn live_peers(&self) -> impl Iterator<Item = &Peer> + '_ {
+        self.peers.values().filter(|p| p.state() != PeerState::Down)
+    }
+
+    /// The addresses of the peers not down, in address order.
     pub(super) fn live_addrs(&self) -> Vec<SocketAddr> {
-        self.peers
-            .values()
-            .filter(|p| p.state() != PeerState::Down)
-            .map(Peer::addr)
-            .collect()
+        self.live_peers().map(Peer::addr).collect()
     }
 
     /// The peers a peer list names: live, and shown to hear us (proven)
@@ -573,11 +558,8 @@ impl Node {
     /// others probe it, and tell them we reach it (`relay.rs` then leaves
     /// our ops to us), when we may not.
     pub(super) fn listable_addrs(&self) -> Vec<SocketAddr> {
-        self.peers
-            .values()
-            .filter(|p| {
-                p.state() != PeerState::Down && (p.admission.proven() || p.admission.configured())
-            })
+        self.live_peers()
+            .filter(|p| p.admission.proven() || p.admission.configured())
             .map(Peer::addr)
             .collect()
     }
