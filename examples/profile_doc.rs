@@ -25,12 +25,7 @@ fn main() {
     let local = || {
         let mut doc = rumor::Doc::new(rumor::ReplicaId(1));
         for patch in trace.patches() {
-            if patch.del > 0 {
-                doc.delete(patch.pos, patch.del).expect("delete in range");
-            }
-            if !patch.ins.is_empty() {
-                doc.insert(patch.pos, &patch.ins).expect("insert in range");
-            }
+            patch.apply_to(&mut doc).expect("patch in range");
         }
         doc
     };

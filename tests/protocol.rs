@@ -993,6 +993,17 @@ fn small_probe(packet: u64) -> Vec<u8> {
     )
 }
 
+/// A node (replica 1, default config) on its own, driven by hand: the
+/// tests below write its datagrams and read what it sends.
+fn lone_node() -> rumor::node::Node {
+    rumor::node::Node::new(
+        rumor::Doc::new(rumor::ReplicaId(1)),
+        Config::default(),
+        ChaCha8Rng::seed_from_u64(1),
+        rumor::node::Time(0),
+    )
+}
+
 /// An address that wrote first (not verified: it gets no more bytes than
 /// it sent) is answered even when it sent the smallest probe, and every
 /// answer asks for an ack (a bare ack earns none, and only an ack
@@ -1000,14 +1011,9 @@ fn small_probe(packet: u64) -> Vec<u8> {
 /// unanswered, and acks alone never ended the limit.
 #[test]
 fn an_unverified_address_gets_answers_that_ask_for_an_ack() {
-    use rumor::node::{Node, Time};
+    use rumor::node::Time;
     use rumor::wire::decode;
-    let mut node = Node::new(
-        rumor::Doc::new(rumor::ReplicaId(1)),
-        Config::default(),
-        ChaCha8Rng::seed_from_u64(1),
-        Time(0),
-    );
+    let mut node = lone_node();
     let stranger = addr(5);
     let mut now = Time(0);
     for packet in 0..6 {
@@ -1037,14 +1043,9 @@ fn an_unverified_address_gets_answers_that_ask_for_an_ack() {
 /// next try, and the rest (hello, digest, peer list) waits for that ack.
 #[test]
 fn an_unverified_address_is_answered_twice_within_what_it_sent() {
-    use rumor::node::{Node, Time};
+    use rumor::node::Time;
     use rumor::wire::{decode, encode, Frame, Header};
-    let mut node = Node::new(
-        rumor::Doc::new(rumor::ReplicaId(1)),
-        Config::default(),
-        ChaCha8Rng::seed_from_u64(1),
-        Time(0),
-    );
+    let mut node = lone_node();
     let header = Header {
         document: 0,
         sender: rumor::ReplicaId(7),
@@ -1087,13 +1088,8 @@ fn an_unverified_address_is_answered_twice_within_what_it_sent() {
 /// the tries still back off while the peer is silent.
 #[test]
 fn a_first_contact_try_goes_as_three_copies() {
-    use rumor::node::{Node, Time};
-    let mut node = Node::new(
-        rumor::Doc::new(rumor::ReplicaId(1)),
-        Config::default(),
-        ChaCha8Rng::seed_from_u64(1),
-        Time(0),
-    );
+    use rumor::node::Time;
+    let mut node = lone_node();
     assert!(node.add_peer(Time(0), addr(5)));
     let mut now = Time(0);
     let mut tries = Vec::new();
@@ -1124,14 +1120,9 @@ fn a_first_contact_try_goes_as_three_copies() {
 /// the path's timeout near a second, and what was lost next waited it.
 #[test]
 fn a_late_first_ack_does_not_make_a_long_round_trip() {
-    use rumor::node::{Node, Time};
+    use rumor::node::Time;
     use rumor::wire::{encode, AckFrame, Frame, Header};
-    let mut node = Node::new(
-        rumor::Doc::new(rumor::ReplicaId(1)),
-        Config::default(),
-        ChaCha8Rng::seed_from_u64(1),
-        Time(0),
-    );
+    let mut node = lone_node();
     assert!(node.add_peer(Time(0), addr(5)));
     while node.poll_transmit().is_some() {}
     let header = Header {
@@ -1200,14 +1191,9 @@ fn a_learned_address_is_probed_again_while_it_is_silent() {
 /// only until a later ack beat the timeout.
 #[test]
 fn a_late_ack_still_verifies_the_address() {
-    use rumor::node::{Node, Time};
+    use rumor::node::Time;
     use rumor::wire::{decode, encode, AckFrame, Frame, Header};
-    let mut node = Node::new(
-        rumor::Doc::new(rumor::ReplicaId(1)),
-        Config::default(),
-        ChaCha8Rng::seed_from_u64(1),
-        Time(0),
-    );
+    let mut node = lone_node();
     let header = |packet| Header {
         document: 0,
         sender: rumor::ReplicaId(7),

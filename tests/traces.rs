@@ -15,14 +15,9 @@ use rumor::{Doc, ReplicaId, VersionVector};
 
 /// Applies one trace patch as local edits (delete, then insert).
 fn apply_patch(doc: &mut Doc, patch: &Patch, context: &str) {
-    if patch.del > 0 {
-        doc.delete(patch.pos, patch.del)
-            .unwrap_or_else(|e| panic!("{context}: delete {patch:?} failed: {e}"));
-    }
-    if !patch.ins.is_empty() {
-        doc.insert(patch.pos, &patch.ins)
-            .unwrap_or_else(|e| panic!("{context}: insert {patch:?} failed: {e}"));
-    }
+    patch
+        .apply_to(doc)
+        .unwrap_or_else(|e| panic!("{context}: {patch:?} failed: {e}"));
 }
 
 /// Checks that the loader reads what the files say, independently of `Doc`:

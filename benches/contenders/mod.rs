@@ -69,12 +69,7 @@ impl Contender for Rumor {
     fn local(trace: &SequentialTrace) -> rumor::Doc {
         let mut doc = rumor::Doc::new(rumor::ReplicaId(1));
         for patch in trace.patches() {
-            if patch.del > 0 {
-                doc.delete(patch.pos, patch.del).expect("delete in range");
-            }
-            if !patch.ins.is_empty() {
-                doc.insert(patch.pos, &patch.ins).expect("insert in range");
-            }
+            patch.apply_to(&mut doc).expect("patch in range");
         }
         doc
     }
@@ -411,12 +406,7 @@ pub fn rumor_concurrent(trace: &ConcurrentTrace) -> rumor::Doc {
         }
         assert_eq!(doc.version_ref(), &target, "replica at the txn's parents");
         for patch in &txn.patches {
-            if patch.del > 0 {
-                doc.delete(patch.pos, patch.del).expect("delete in range");
-            }
-            if !patch.ins.is_empty() {
-                doc.insert(patch.pos, &patch.ins).expect("insert in range");
-            }
+            patch.apply_to(doc).expect("patch in range");
         }
         for op in doc.ops_since(&target) {
             all.apply(op).expect("op applies");

@@ -22,6 +22,19 @@ pub struct Patch {
     pub ins: String,
 }
 
+impl Patch {
+    /// Applies it to `doc` as local edits: the delete, then the insert.
+    pub fn apply_to(&self, doc: &mut rumor::Doc) -> Result<(), rumor::doc::Error> {
+        if self.del > 0 {
+            doc.delete(self.pos, self.del)?;
+        }
+        if !self.ins.is_empty() {
+            doc.insert(self.pos, &self.ins)?;
+        }
+        Ok(())
+    }
+}
+
 impl From<(usize, usize, String)> for Patch {
     fn from((pos, del, ins): (usize, usize, String)) -> Self {
         Patch { pos, del, ins }
