@@ -936,15 +936,13 @@ impl Node {
             while let Some(&addr) = self.ready.get(self.ready_at) {
                 self.ready_at += 1;
                 if let Some(bytes) = self.build_datagram(addr) {
-                    let copies = self.first_try_copies(addr, bytes.len());
-                    if copies > 1 {
-                        for _ in 1..copies {
-                            self.direct.push_back(Transmit {
-                                to: addr,
-                                bytes: bytes.clone(),
-                            });
-                        }
-                    } else if self.answer_goes_twice(addr, &bytes) {
+                    // A first try, or an answer to an unverified address,
+                    // may go more than once (see `liveness.rs`).
+                    let copies = match self.first_try_copies(addr, bytes.len()) {
+                        1 if self.answer_goes_twice(addr, &bytes) => 2,
+                        n => n,
+                    };
+                    for _ in 1..copies {
                         self.direct.push_back(Transmit {
                             to: addr,
                             bytes: bytes.clone(),
