@@ -1052,7 +1052,9 @@ fn an_unverified_address_is_answered_twice_within_what_it_sent() {
         packet: 0,
     };
     let session = 0x9e37_79b9_7f4a_7c15;
-    let name = "c".to_string();
+    // (A name of five letters: the answer's packet number takes two
+    // bytes, its two copies 48, see `FIRST_PACKET_SPAN`.)
+    let name = "carol".to_string();
     // A newcomer's try: its hello, its digest (its own ops), a `Join`.
     let mut version = rumor::doc::VersionVector::new();
     version.set(rumor::ReplicaId(0x1234_5678_9abc), 17);
@@ -1070,6 +1072,7 @@ fn an_unverified_address_is_answered_twice_within_what_it_sent() {
         .map(|t| t.bytes)
         .collect();
     assert_eq!(answers.len(), 2, "answered twice");
+    assert!(2 * answers[0].len() <= try_.len(), "within what it sent");
     assert_eq!(answers[0], answers[1], "the same answer");
     let (_, frames) = decode(&answers[0]).expect("decodes");
     assert!(
@@ -1121,9 +1124,13 @@ fn a_first_contact_try_goes_as_three_copies() {
 #[test]
 fn a_late_first_ack_does_not_make_a_long_round_trip() {
     use rumor::node::Time;
-    use rumor::wire::{encode, AckFrame, Frame, Header};
+    use rumor::wire::{decode, encode, AckFrame, Frame, Header};
     let mut node = lone_node();
     assert!(node.add_peer(Time(0), addr(5)));
+    let first = decode(&node.poll_transmit().expect("a first try").bytes)
+        .expect("decodes")
+        .0
+        .packet;
     while node.poll_transmit().is_some() {}
     let header = Header {
         document: 0,
@@ -1131,7 +1138,7 @@ fn a_late_first_ack_does_not_make_a_long_round_trip() {
         packet: 0,
     };
     let ack = Frame::Ack(AckFrame {
-        largest: 0,
+        largest: first,
         delay_us: 300_000,
         first: 0,
         ranges: Vec::new(),

@@ -47,6 +47,16 @@ impl SentPacket {
     }
 }
 
+/// In the clear, a peer's address is verified by its ack of one of our
+/// packet numbers; numbers that start at zero would let anyone who can
+/// spoof a source address ack for it, and so make the node send a
+/// stranger's address (a victim's) as much as a proven peer gets. So a
+/// peer's numbers start at a random point below this: a forger must guess
+/// within the few numbers sent so far, about this many tries (each a
+/// datagram) for one window's worth of reflected bytes, which no longer
+/// pays. Below 2^14 a number still takes two bytes on the wire.
+pub const FIRST_PACKET_SPAN: u64 = 8192;
+
 /// Datagrams in flight to one peer, oldest first, and the numbers they
 /// are sent under.
 #[derive(Clone, Debug, Default)]
@@ -54,6 +64,9 @@ pub struct InFlight {
     packets: VecDeque<SentPacket>,
     /// Bytes of the packets that carry ops or snapshot chunks.
     data_bytes: usize,
+    /// The number the first datagram to the peer went under: acks below
+    /// it are forged (see [`FIRST_PACKET_SPAN`]).
+    first_packet: u64,
     /// The number the next datagram to the peer goes under.
     next_packet: u64,
     /// The largest number the peer acknowledged (since it became the
@@ -62,6 +75,15 @@ pub struct InFlight {
 }
 
 impl InFlight {
+    /// Nothing sent yet; the first datagram goes under `first_packet`.
+    pub fn starting_at(first_packet: u64) -> InFlight {
+        InFlight {
+            first_packet,
+            next_packet: first_packet,
+            ..InFlight::default()
+        }
+    }
+
     /// The number the next datagram goes under (see [`InFlight::take_packet`]).
     pub fn next_packet(&self) -> u64 {
         self.next_packet
@@ -77,7 +99,7 @@ impl InFlight {
     /// Whether a datagram went under `packet` (an ack of anything else is
     /// stale or forged).
     pub fn was_sent(&self, packet: u64) -> bool {
-        packet < self.next_packet
+        (self.first_packet..self.next_packet).contains(&packet)
     }
 
     pub fn largest_acked(&self) -> Option<u64> {
@@ -207,5 +229,16 @@ mod tests {
         // A new replica there acknowledged nothing of ours yet.
         f.new_receiver();
         assert_eq!((f.next_packet(), f.largest_acked()), (2, None));
+    }
+
+    #[test]
+    fn numbers_below_the_first_were_never_sent() {
+        let mut f = InFlight::starting_at(5000);
+        assert!(!f.was_sent(5000));
+        assert_eq!(f.take_packet(), 5000);
+        assert_eq!(f.take_packet(), 5001);
+        assert!(f.was_sent(5000) && f.was_sent(5001));
+        // An ack of 0 (or anything below the start) is forged, not stale.
+        assert!(!f.was_sent(0) && !f.was_sent(4999) && !f.was_sent(5002));
     }
 }

@@ -9,6 +9,7 @@ use rand::RngExt;
 use crate::doc::ReplicaId;
 use crate::wire::{self, Frame};
 
+use super::in_flight::{InFlight, FIRST_PACKET_SPAN};
 use super::loss::arm_loss_timer;
 use super::peer::Peer;
 use super::timers::peer_timer;
@@ -158,6 +159,11 @@ impl Node {
             self.snapshots_in.remove(&victim);
         }
         let mut peer = Peer::new(addr, &self.config, now);
+        if self.config.key.is_none() {
+            // In the clear an ack verifies the address: see FIRST_PACKET_SPAN.
+            let first = self.rng.random_range(0..FIRST_PACKET_SPAN);
+            peer.in_flight = InFlight::starting_at(first);
+        }
         peer.timers
             .set(peer_timer::PING, now + self.config.ping_interval);
         self.peers.insert(addr, peer);

@@ -52,6 +52,23 @@ fn sent_frames(node: &mut Node) -> Vec<Frame> {
     out
 }
 
+/// The packet numbers of the datagrams `node` sends to `to`, every
+/// datagram drained (in the clear a peer's numbers start at random).
+fn sent_packets_to(node: &mut Node, to: SocketAddr) -> Vec<u64> {
+    let mut out = Vec::new();
+    while let Some(t) = node.poll_transmit() {
+        if t.to == to {
+            out.push(
+                wire::decode(&t.bytes)
+                    .expect("own datagrams decode")
+                    .0
+                    .packet,
+            );
+        }
+    }
+    out
+}
+
 /// Counters carried by the op frames, per replica.
 fn op_counters(frames: &[Frame]) -> BTreeMap<ReplicaId, u64> {
     let mut out = BTreeMap::new();
@@ -411,8 +428,10 @@ fn retransmissions_back_off_while_nothing_answers() {
 
 #[test]
 fn gossiped_addresses_that_never_answer_are_forgotten() {
-    let mut a = with_live_peer();
-    a.handle_datagram(Time::ZERO, addr(1), &ack_from_peer(&[0], 1));
+    let mut a = node(2);
+    a.add_peer(Time::ZERO, addr(1));
+    let first = sent_packets_to(&mut a, addr(1))[0];
+    a.handle_datagram(Time::ZERO, addr(1), &ack_from_peer(&[first], 1));
     let list = datagram(ReplicaId(1), 2, &[Frame::Peers(vec![addr(9)])]);
     a.handle_datagram(Time::ZERO, addr(1), &list);
     assert!(a.peers().iter().any(|p| p.addr == addr(9)));
@@ -441,8 +460,8 @@ fn a_full_table_makes_room_by_forgetting_unanswered_gossip() {
         },
     );
     a.add_peer(Time::ZERO, addr(1));
-    sent_frames(&mut a);
-    a.handle_datagram(Time::ZERO, addr(1), &ack_from_peer(&[0], 0));
+    let first = sent_packets_to(&mut a, addr(1))[0];
+    a.handle_datagram(Time::ZERO, addr(1), &ack_from_peer(&[first], 0));
     let list = datagram(
         ReplicaId(1),
         1,
@@ -790,8 +809,8 @@ fn who_a_peer_reaches_is_kept_only_in_a_group_small_enough_to_push_directly() {
         for port in [1, 7, 8] {
             a.add_peer(Time::ZERO, addr(port));
         }
-        sent_frames(&mut a);
-        a.handle_datagram(Time::ZERO, addr(1), &ack_from_peer(&[0], 0));
+        let first = sent_packets_to(&mut a, addr(1))[0];
+        a.handle_datagram(Time::ZERO, addr(1), &ack_from_peer(&[first], 0));
         let list = datagram(ReplicaId(1), 1, &[Frame::Peers(vec![addr(7), addr(8)])]);
         a.handle_datagram(Time::ZERO, addr(1), &list);
         let peer = a.peers.get(&addr(1)).expect("a peer");
