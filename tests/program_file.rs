@@ -96,6 +96,28 @@ fn a_founders_file_becomes_the_document_and_peer_edits_reach_the_file() {
     );
 }
 
+/// A file that does not exist yet is created with the document, and the
+/// notice that said it did not exist is followed by one that says it was
+/// created (a status line shows the last notice until another comes).
+#[test]
+fn a_missing_file_is_created_and_the_notice_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("new.txt");
+    let mut a = Peer::start(file_spec("a", &file), tmp.path());
+    a.insert(0, "hello");
+    wait_for_file(&file, CONVERGE, "hello");
+    let notice = format!("created {} with the document", file.display());
+    let start = Instant::now();
+    while !a.stderr().contains(&notice) {
+        assert!(start.elapsed() < CONVERGE, "no notice: {}", a.stderr());
+        thread::sleep(Duration::from_millis(20));
+    }
+    let err = a.stderr();
+    let missing = err.find("does not exist").expect("told it was missing");
+    let created = err.find(&notice).unwrap();
+    assert!(missing < created, "{err}");
+}
+
 #[test]
 fn a_save_by_another_program_reaches_peers_as_a_small_edit() {
     let tmp = tempfile::tempdir().unwrap();

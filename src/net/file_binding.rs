@@ -669,6 +669,9 @@ impl Driver {
             return;
         }
         let shown = binding.path.display().to_string();
+        // (The notice that it did not exist stays on a status line until
+        // another replaces it: say when it does.)
+        let created = binding.stamp.is_none();
         if let Err(e) = write_atomic(&binding.path, text.as_bytes()) {
             let e = format!("cannot write {shown}: {e}");
             if binding.last_write_error.as_ref() != Some(&e) {
@@ -682,6 +685,11 @@ impl Driver {
         }
         if binding.last_write_error.take().is_some() {
             self.host.push_notice(format!("{shown} is written again"));
+        } else if created {
+            self.host.push_notice(format!(
+                "created {shown} with the document ({} chars)",
+                text.chars().count()
+            ));
         }
         binding.stamp = stamp(&binding.path);
         binding.base = text;
