@@ -371,8 +371,8 @@ fn adding_itself_is_harmless() {
     net.add_peer(0, 0);
     net.add_peer(0, 1);
     net.run_for(secs(2));
-    // Its one try (a first contact, which goes as three copies) came back.
-    assert_eq!(net.nodes[0].stats().drops.from_self, 3);
+    // Its one try (a first contact, which goes as five copies) came back.
+    assert_eq!(net.nodes[0].stats().drops.from_self, 5);
     let peers: Vec<_> = net.nodes[0].peers().iter().map(|p| p.addr).collect();
     assert_eq!(peers, vec![addr(1)], "its own address is forgotten");
     net.add_peer(0, 0);
@@ -854,8 +854,8 @@ fn a_lost_first_ping_to_a_configured_peer_goes_again_soon() {
         "the second ping arrived before a ping interval"
     );
     // It backs off while silent: a dead address gets few tries (each a
-    // datagram that goes three times, see
-    // `a_first_contact_try_goes_as_three_copies`).
+    // datagram that goes five times, see
+    // `a_first_contact_try_goes_as_five_copies`).
     let mut net = Net::new(2, 3, Config::default());
     net.partition(&[0], &[1]);
     net.trace = Some(Vec::new());
@@ -869,7 +869,7 @@ fn a_lost_first_ping_to_a_configured_peer_goes_again_soon() {
     tries.dedup();
     assert!(tries.len() <= 14, "{} tries in 10 s", tries.len());
     assert!(
-        net.dropped as usize <= 3 * tries.len(),
+        net.dropped as usize <= 5 * tries.len(),
         "{} datagrams",
         net.dropped
     );
@@ -1085,12 +1085,14 @@ fn an_unverified_address_is_answered_twice_within_what_it_sent() {
     assert!(sent <= try_.len(), "{sent} bytes for {}", try_.len());
 }
 
-/// In the clear, a first-contact try goes as three copies (each about 45
-/// bytes: far inside any initial window), so that at heavy loss one try
-/// arrives with about 0.87 instead of 0.74 (the first four tries only);
-/// the tries still back off while the peer is silent.
+/// In the clear, a first-contact try goes as five copies (each about 45
+/// bytes, 230 in all: a fifth of the 1200 bytes a QUIC client's first
+/// datagram is padded to), so that at heavy loss (51% a datagram) one try
+/// arrives with about 0.97 instead of 0.74, and its sender has paid for
+/// more than one answer (the first four tries only); the tries still back
+/// off while the peer is silent.
 #[test]
-fn a_first_contact_try_goes_as_three_copies() {
+fn a_first_contact_try_goes_as_five_copies() {
     use rumor::node::Time;
     let mut node = lone_node();
     assert!(node.add_peer(Time(0), addr(5)));
@@ -1109,9 +1111,9 @@ fn a_first_contact_try_goes_as_three_copies() {
         now = node.poll_timeout().expect("a retry is timed");
         node.handle_timeout(now);
     }
-    // The first four tries go three times; later ones to a peer still
+    // The first four tries go five times; later ones to a peer still
     // silent twice, as before.
-    assert_eq!(copies, [3, 3, 3, 3, 2, 2]);
+    assert_eq!(copies, [5, 5, 5, 5, 2, 2]);
     let waits: Vec<Duration> = tries.windows(2).map(|w| w[1] - w[0]).collect();
     assert!(waits[1] > waits[0] && waits[2] > waits[1], "{waits:?}");
 }

@@ -45,7 +45,7 @@
 //!   it acknowledges ours (only an ack and a ping, twice when it paid for
 //!   both), and a learned address one small probe (up to three, a
 //!   second a second apart, if a proven peer named it). A first contact
-//!   in the clear goes as three copies, with all it needs in each. A peer
+//!   in the clear goes as five copies, with all it needs in each. A peer
 //!   list names only peers that proved they hear us. A full
 //!   table drops the oldest peer that never proved itself for a newcomer.
 //! - **Discovery.** With a key, a node announces itself to a multicast
@@ -475,7 +475,7 @@ const DEFAULT_HOLD: Duration = Duration::from_millis(50);
 const MAX_NAME: usize = 64;
 /// Copies of an early, small first-contact try in the clear (see
 /// `Node::first_try_copies`): the first this many tries, up to this size.
-const FIRST_TRY_COPIES: usize = 3;
+const FIRST_TRY_COPIES: usize = 5;
 const FIRST_TRY_COPIED_TRIES: u32 = 4;
 const FIRST_TRY_COPIED_BYTES: usize = 256;
 /// Most addresses in one peer-exchange frame.
