@@ -594,6 +594,10 @@ impl<S: Storage, N: Hosted> Host<S, N> {
             debug_assert_eq!(doc.version_ref(), &self.persisted);
             return Ok(());
         }
+        if let Some(ops) = self.grown_ops() {
+            return self.persist_grown(ops, unix_ms);
+        }
+        let doc = self.node.doc();
         let new_id = self
             .store
             .as_ref()
@@ -643,8 +647,77 @@ impl<S: Storage, N: Hosted> Host<S, N> {
             }
         }
         let ops = doc.ops_since(&self.persisted);
+        self.write_ops(&ops, unix_ms)?;
+        self.persisted_replica = replica;
+        self.persisted = version;
+        self.fresh = ops;
+        Ok(())
+    }
+
+    /// The common case, found with one pass over the document's authors:
+    /// the same replica, stored under its id, whose version grew from
+    /// what is persisted (no op persisted is missing) by ops it can give
+    /// (it cleaned up nothing persisted lacks). Then the new ops, which
+    /// `persist_grown` writes; otherwise none (the caller decides as for
+    /// any change). Comparing, copying and dropping whole versions after
+    /// each input with ops cost 4% of a 300-node simulation.
+    fn grown_ops(&self) -> Option<Vec<Op>> {
+        let doc = self.node.doc();
+        if doc.replica() != self.persisted_replica
+            || self
+                .store
+                .as_ref()
+                .is_some_and(|s| s.replica() != doc.replica())
+        {
+            return None;
+        }
+        let collected = doc.collected();
+        if !collected.is_empty() && !doc.can_serve(&self.persisted) {
+            return None;
+        }
+        let ops = doc.ops_since(&self.persisted);
+        // The ops bring each replica from its persisted count to the
+        // document's where that is higher: they sum to the growth of the
+        // total exactly when no replica's count went down.
+        let gained = ops.iter().map(Op::len).fold(0u64, u64::wrapping_add);
+        let grown = doc
+            .version_ref()
+            .total()
+            .wrapping_sub(self.persisted.total());
+        let dominates = gained == grown;
+        debug_assert_eq!(dominates, doc.version_ref().dominates(&self.persisted));
+        dominates.then_some(ops)
+    }
+
+    /// Writes `ops`, the whole growth of the document since what is
+    /// persisted (see [`Host::grown_ops`]), and moves the persisted
+    /// version up by them.
+    fn persist_grown(&mut self, ops: Vec<Op>, unix_ms: u64) -> Result<(), String> {
+        if self.store.is_none() && self.node.current_snapshot().is_some() {
+            let total = self.node.doc().version_ref().total();
+            let gained = total - self.persisted.total();
+            if gained * 2 > total {
+                self.persisted = self.node.doc().version();
+                return Ok(());
+            }
+        }
+        self.write_ops(&ops, unix_ms)?;
+        for op in &ops {
+            let end = op.span().end_counter();
+            if end > self.persisted.get(op.id.replica) {
+                self.persisted.set(op.id.replica, end);
+            }
+        }
+        debug_assert_eq!(&self.persisted, self.node.doc().version_ref());
+        self.fresh = ops;
+        Ok(())
+    }
+
+    /// Appends `ops` to the store (compacting it when due) and records
+    /// them in the history.
+    fn write_ops(&mut self, ops: &[Op], unix_ms: u64) -> Result<(), String> {
         if let Some(store) = &mut self.store {
-            store.append(&ops, unix_ms)?;
+            store.append(ops, unix_ms)?;
             if store.needs_compaction() {
                 // The node's snapshot: it may have it already (made for a
                 // newcomer, or loaded from one), and keeps it for the next.
@@ -658,14 +731,11 @@ impl<S: Storage, N: Hosted> Host<S, N> {
             }
         }
         if let Some(history) = &mut self.history {
-            for op in &ops {
+            for op in ops {
                 history.record(op, unix_ms);
             }
         }
         self.stats.ops_persisted += ops.len() as u64;
-        self.persisted_replica = replica;
-        self.persisted = version;
-        self.fresh = ops;
         Ok(())
     }
 }

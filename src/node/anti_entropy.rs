@@ -91,15 +91,38 @@ impl Node {
         }
         let me = self.doc.replica();
         let version = self.doc.version_ref();
-        let mut members: Vec<ReplicaId> = self
-            .peers
-            .values()
-            .filter_map(|p| p.replica())
-            .chain(self.stability.membership().0)
-            .filter(|&r| r != me && version.get(r) == 0)
-            .collect();
-        members.sort_unstable();
-        members.dedup();
+        // The peers' replicas and the members remembered, both sorted,
+        // merged in one pass beside the version (sorted too): no peer is
+        // read and nothing sorted (this ran for each peer that came up,
+        // in groups of hundreds).
+        let mut peers = self.peers.replicas().iter().copied().peekable();
+        let mut remembered = self.stability.remembered().peekable();
+        let mut theirs = version.iter().peekable();
+        let mut members: Vec<ReplicaId> = Vec::new();
+        loop {
+            let r = match (peers.peek(), remembered.peek()) {
+                (None, None) => break,
+                (Some(&p), Some(&m)) => p.min(m),
+                (Some(&p), None) => p,
+                (None, Some(&m)) => m,
+            };
+            while peers.next_if_eq(&r).is_some() {}
+            while remembered.next_if_eq(&r).is_some() {}
+            while theirs.next_if(|&(q, _)| q < r).is_some() {}
+            let made_ops = matches!(theirs.peek(), Some(&(q, n)) if q == r && n > 0);
+            if r != me && !made_ops {
+                members.push(r);
+            }
+        }
+        debug_assert_eq!(members, {
+            let mut all: Vec<ReplicaId> = (self.peers.values().filter_map(|p| p.replica()))
+                .chain(self.stability.membership().0)
+                .filter(|&r| r != me && version.get(r) == 0)
+                .collect();
+            all.sort_unstable();
+            all.dedup();
+            all
+        });
         // All of them or no report: a whole digest too big for a frame is
         // sent scoped, and a scoped digest is no report.
         members

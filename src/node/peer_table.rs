@@ -81,6 +81,10 @@ pub struct PeerTable {
     /// Bumped when a peer with a replica leaves the table or a peer's
     /// replica is set (see [`PeerTable::note_replica`]).
     replicas_changed: u64,
+    /// The peers' replicas, sorted (a replica may be listed twice: two
+    /// addresses may speak for it). Kept as replicas are set and peers
+    /// leave, so that a digest's report does not read every peer.
+    replicas: Vec<ReplicaId>,
 }
 
 impl PeerTable {
@@ -92,6 +96,7 @@ impl PeerTable {
         self.changed.iter_mut().for_each(Vec::shrink_to_fit);
         self.scratch.shrink_to_fit();
         self.by_deadline.shrink_to_fit();
+        self.replicas.shrink_to_fit();
     }
 
     pub fn len(&self) -> usize {
@@ -197,6 +202,9 @@ impl PeerTable {
                 member: None,
             },
         );
+        if self.slots[i].peer.replica().is_some() {
+            self.relist_replicas();
+        }
         self.noted(i, ALL);
     }
 
@@ -212,7 +220,10 @@ impl PeerTable {
             Ordering::Greater => Some(p - 1),
         });
         self.member_removed |= slot.member.is_some();
-        self.replicas_changed += u64::from(slot.peer.replica().is_some());
+        if let Some(r) = slot.peer.replica() {
+            self.replicas_changed += 1;
+            self.unlist_replica(r);
+        }
         Some(slot.peer)
     }
 
@@ -270,9 +281,15 @@ impl PeerTable {
     /// if it was not).
     pub fn note_replica(&mut self, addr: &SocketAddr, replica: ReplicaId) {
         if let Some(peer) = self.get_mut(addr) {
-            if peer.replica() != Some(replica) {
+            let old = peer.replica();
+            if old != Some(replica) {
                 peer.set_replica(replica);
                 self.replicas_changed += 1;
+                if let Some(old) = old {
+                    self.unlist_replica(old);
+                }
+                let at = self.replicas.partition_point(|&r| r < replica);
+                self.replicas.insert(at, replica);
             }
         }
     }
@@ -280,6 +297,33 @@ impl PeerTable {
     /// A peer's replica was set (by `Peer::reset_replica`).
     pub fn bump_replicas(&mut self) {
         self.replicas_changed += 1;
+        self.relist_replicas();
+    }
+
+    /// The peers' replicas, sorted, each as often as peers name it.
+    pub fn replicas(&self) -> &[ReplicaId] {
+        debug_assert_eq!(self.replicas, {
+            let mut all: Vec<ReplicaId> = self.values().filter_map(Peer::replica).collect();
+            all.sort_unstable();
+            all
+        });
+        &self.replicas
+    }
+
+    fn unlist_replica(&mut self, replica: ReplicaId) {
+        if let Ok(at) = self.replicas.binary_search(&replica) {
+            self.replicas.remove(at);
+        }
+    }
+
+    /// Lists the peers' replicas anew (a replica was set outside
+    /// [`PeerTable::note_replica`]).
+    fn relist_replicas(&mut self) {
+        let mut all = std::mem::take(&mut self.replicas);
+        all.clear();
+        all.extend(self.slots.iter().filter_map(|s| s.peer.replica()));
+        all.sort_unstable();
+        self.replicas = all;
     }
 
     /// A counter that moves whenever the set of the peers' replicas may

@@ -65,7 +65,20 @@ impl Node {
         }
         let new_ops = if doc_grew {
             let ops = self.doc.ops_since(&self.gossip.pushed);
-            self.gossip.pushed.merge(version);
+            if self.doc.collected().is_empty() {
+                // `version` merged in: with no history cleaned up the ops
+                // raise each replica behind it to the doc's count, with no
+                // walk over every replica's entry.
+                for op in &ops {
+                    let end = op.span().end_counter();
+                    if end > self.gossip.pushed.get(op.id.replica) {
+                        self.gossip.pushed.set(op.id.replica, end);
+                    }
+                }
+                debug_assert!(self.gossip.pushed.dominates(version));
+            } else {
+                self.gossip.pushed.merge(version);
+            }
             ops
         } else {
             Vec::new()

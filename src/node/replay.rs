@@ -9,8 +9,6 @@
 //! datagram delayed by more than [`WINDOW`] later ones is lost, which the
 //! protocol repairs like any loss). Network duplicates are refused too.
 
-use std::collections::BTreeMap;
-
 use crate::doc::ReplicaId;
 use crate::wire::SealId;
 
@@ -85,37 +83,48 @@ impl Window {
 /// The windows of every sender heard, at most `max_senders` of them (the
 /// least recently heard is forgotten first). Only authenticated datagrams
 /// reach it, so only group members take room.
+///
+/// Sorted vectors, searched by replica: every sealed datagram looks its
+/// sender up, in groups of hundreds, and senders come and go rarely (a
+/// B-tree's search cost more than the rest of the check).
 #[derive(Clone, Debug)]
 pub struct ReplayWindows {
-    /// Ordered by replica: iteration (eviction) order is deterministic.
-    windows: BTreeMap<ReplicaId, Window>,
+    /// The senders, in replica order (eviction ties go to the first).
+    senders: Vec<ReplicaId>,
+    /// Each sender's window, at its index in `senders`.
+    windows: Vec<Window>,
     max_senders: usize,
 }
 
 impl ReplayWindows {
     pub fn new(max_senders: usize) -> ReplayWindows {
         ReplayWindows {
-            windows: BTreeMap::new(),
+            senders: Vec::new(),
+            windows: Vec::new(),
             max_senders: max_senders.max(1),
         }
     }
 
     /// Records `id` from `sender`, or says why it is a replay.
     pub fn accept(&mut self, sender: ReplicaId, id: SealId, now: Time) -> Result<(), Replay> {
-        if let Some(w) = self.windows.get_mut(&sender) {
-            return w.accept(id, now);
+        if let Ok(i) = self.senders.binary_search(&sender) {
+            return self.windows[i].accept(id, now);
         }
         if self.windows.len() >= self.max_senders {
             let oldest = self
                 .windows
                 .iter()
+                .enumerate()
                 .min_by_key(|(_, w)| w.last_used)
-                .map(|(&r, _)| r);
-            if let Some(r) = oldest {
-                self.windows.remove(&r);
+                .map(|(i, _)| i);
+            if let Some(i) = oldest {
+                self.senders.remove(i);
+                self.windows.remove(i);
             }
         }
-        self.windows.insert(sender, Window::new(id, now));
+        let at = self.senders.partition_point(|&r| r < sender);
+        self.senders.insert(at, sender);
+        self.windows.insert(at, Window::new(id, now));
         Ok(())
     }
 

@@ -291,6 +291,11 @@ impl Stability {
     }
 
     /// The members remembered (sorted), and the gone declarations.
+    /// The members remembered, in replica order.
+    pub fn remembered(&self) -> impl Iterator<Item = ReplicaId> + '_ {
+        self.remembered.iter().copied()
+    }
+
     pub fn membership(&self) -> (Vec<ReplicaId>, Vec<(ReplicaId, u64)>) {
         (
             self.remembered.iter().copied().collect(),

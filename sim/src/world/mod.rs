@@ -749,20 +749,11 @@ impl<N: SimNode> Simulation<N> {
                     .push((op.span().end_counter(), now));
             }
             let persisted = host.persisted();
-            // Safety: a replica never has an op nobody made.
-            if failure.is_none() && !oracle.doc.version_ref().dominates(persisted) {
-                failure = Some(format!("node {i} has ops nobody made: {persisted:?}"));
-            }
-            if let Some(why) = failure {
-                return self.fail(why);
-            }
-            // Latency: each op counted once per receiving node, when it
-            // first has all of it. Only the authors of what was written
-            // now can have grown, unless more was written than listed (a
-            // document written whole): then every author is looked at.
+            // Only the authors of what was written now can have grown,
+            // unless more was written than listed (a document written
+            // whole): then every author is looked at.
             let written: u64 = host.fresh().iter().map(|op| op.len()).sum();
             let grown = persisted.total().wrapping_sub(r.persisted_total);
-            r.persisted_total = persisted.total();
             let mut authors: Vec<ReplicaId> = if grown == written {
                 host.fresh().iter().map(|op| op.id.replica).collect()
             } else {
@@ -770,6 +761,24 @@ impl<N: SimNode> Simulation<N> {
             };
             authors.sort_unstable();
             authors.dedup();
+            // Safety: a replica never has an op nobody made. Checked for
+            // the authors that grew (a pass over hundreds of authors after
+            // every datagram with ops cost 3% of a 300-node run); the
+            // others had every op checked when they last grew.
+            let reference = oracle.doc.version_ref();
+            let made_all = authors
+                .iter()
+                .all(|&a| persisted.get(a) <= reference.get(a));
+            debug_assert!(!made_all || reference.dominates(persisted));
+            if failure.is_none() && !made_all {
+                failure = Some(format!("node {i} has ops nobody made: {persisted:?}"));
+            }
+            if let Some(why) = failure {
+                return self.fail(why);
+            }
+            r.persisted_total = persisted.total();
+            // Latency: each op counted once per receiving node, when it
+            // first has all of it.
             for author in authors {
                 let count = persisted.get(author);
                 let before = r.seen.get(author);
