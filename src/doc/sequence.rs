@@ -24,7 +24,7 @@
 //! Within one operation a leaf may grow past `LEAF_CAP`, so cursors stay
 //! valid; `rebalance` splits what grew at the end of each operation.
 
-use super::id::{Id, IdSpan, TargetSpan};
+use super::id::{Id, IdSpan, ReplicaId, TargetSpan};
 use super::id_index::IdIndex;
 use super::oplog::OpLog;
 use super::version::VersionVector;
@@ -152,6 +152,53 @@ pub(crate) struct Sequence {
     /// Reused by `split_leaf` for the id stretches that moved (saves an
     /// allocation per split).
     spans: Vec<(Id, u64)>,
+    /// While a history loads (`begin_load` .. `end_load`): the leaf of
+    /// every id, in place of `index`.
+    load: Option<LoadIndex>,
+}
+
+/// The leaf of every id of every replica, one slot per counter, for a
+/// history being loaded: an insert or a leaf split writes the slots of the
+/// chars it placed or moved (a fill of plain `u32`s), where `index` needs
+/// a search, and often a key inserted, per piece that moves. A lookup is
+/// one read. At the end of the load `index` is built from it in one pass
+/// (`Sequence::end_load`). It holds 4 bytes per id, so it is used only
+/// while loading, and only for histories whose ids are few for their text
+/// (see `doc::history`).
+#[derive(Clone, Debug)]
+struct LoadIndex {
+    /// The replicas, sorted.
+    replicas: Vec<ReplicaId>,
+    /// Per replica (as `replicas`), per counter: its leaf plus one, 0 for
+    /// an id that is not (yet) a char (so the slots start zeroed, as the
+    /// allocator hands them out).
+    leaves: Vec<Vec<u32>>,
+}
+
+impl LoadIndex {
+    fn leaf_of(&self, id: Id) -> Option<u32> {
+        let r = self.replicas.binary_search(&id.replica).ok()?;
+        let slot = *self.leaves[r].get(usize::try_from(id.counter).ok()?)?;
+        slot.checked_sub(1)
+    }
+
+    /// Puts the chars `id .. id + len` in `leaf`. The ids were counted by
+    /// `begin_load`; one out of range stays unknown (so an op naming it is
+    /// refused), it never panics.
+    fn set(&mut self, id: Id, len: u64, leaf: u32) {
+        let Ok(r) = self.replicas.binary_search(&id.replica) else {
+            return;
+        };
+        let (Ok(from), Ok(len)) = (usize::try_from(id.counter), usize::try_from(len)) else {
+            return;
+        };
+        if let Some(slots) = from
+            .checked_add(len)
+            .and_then(|to| self.leaves[r].get_mut(from..to))
+        {
+            slots.fill(leaf + 1);
+        }
+    }
 }
 
 impl Default for Sequence {
@@ -173,6 +220,7 @@ impl Default for Sequence {
             hint: None,
             id_hint: (0, 0),
             spans: Vec::new(),
+            load: None,
         }
     }
 }
@@ -267,7 +315,10 @@ impl Sequence {
     /// The piece holding `id` and the id's offset in it, if `id` is an
     /// inserted char (not the id of a delete, not unknown).
     fn try_find_id(&self, id: Id) -> Option<(Cursor, u64)> {
-        let leaf = self.index.leaf_of(id)?;
+        let leaf = match &self.load {
+            Some(load) => load.leaf_of(id)?,
+            None => self.index.leaf_of(id)?,
+        };
         let pieces = &self.leaves[leaf as usize].pieces;
         let index = pieces.iter().position(|r| r.contains(id))?;
         Some((
@@ -458,6 +509,9 @@ impl Sequence {
                 && origins.0 == Some(prev.last())
                 && self.right_origin(&prev, log) == Some(origins.1)
         };
+        if let Some(load) = &mut self.load {
+            load.set(id, len, at.leaf);
+        }
         let pieces = &mut self.leaves[at.leaf as usize].pieces;
         if joins {
             pieces[at.index - 1].len += len as u32;
@@ -470,7 +524,9 @@ impl Sequence {
             };
             grow_gently(pieces);
             pieces.insert(at.index, piece);
-            self.index.insert(id, at.leaf);
+            if self.load.is_none() {
+                self.index.insert(id, at.leaf);
+            }
             self.grown.push(at.leaf);
         }
         // The next op most likely names the chars just typed (typing goes
@@ -837,6 +893,14 @@ impl Sequence {
             raw,
             vis,
         });
+        if let Some(load) = &mut self.load {
+            for p in &moved {
+                load.set(p.id, p.len as u64, new);
+            }
+            self.leaves[new as usize].pieces = moved;
+            self.insert_sibling(0, leaf, new);
+            return;
+        }
         // One index update per stretch of consecutive ids that moved (a run
         // cut by deletes moves as several pieces, one stretch).
         let mut spans = std::mem::take(&mut self.spans);
@@ -878,6 +942,49 @@ impl Sequence {
                 // ends right before it.
                 .any(|q| q.id == end_id)
         });
+    }
+
+    /// Starts loading a history into this sequence, which must be empty:
+    /// until `end_load`, ids are found through a slot per id (`LoadIndex`)
+    /// instead of `index`. `counts`: each replica's number of ids (its
+    /// version at the end of the history), sorted by replica, no replica
+    /// twice.
+    pub fn begin_load(&mut self, counts: impl Iterator<Item = (ReplicaId, u64)>) {
+        debug_assert_eq!(self.raw_len(), 0, "a load starts from nothing");
+        let mut load = LoadIndex {
+            replicas: Vec::new(),
+            leaves: Vec::new(),
+        };
+        for (replica, n) in counts {
+            debug_assert!(load.replicas.last() < Some(&replica));
+            load.replicas.push(replica);
+            load.leaves.push(vec![0; n as usize]);
+        }
+        self.load = Some(load);
+    }
+
+    /// Ends a load begun by `begin_load`: builds `index` from the slots,
+    /// in one pass in id order (sorting the pieces by id instead cost more
+    /// than the pass). A key starts each stretch of chars of one replica in
+    /// one leaf; the first char after ids that are not chars always has
+    /// one (as `index` keeps it: see `IdIndex::move_range`).
+    pub fn end_load(&mut self) {
+        let Some(load) = self.load.take() else {
+            return;
+        };
+        let mut keys: Vec<(Id, u32)> = Vec::new();
+        for (&replica, slots) in load.replicas.iter().zip(&load.leaves) {
+            let (mut c, mut before) = (0, 0);
+            while let Some(skip) = slots[c..].iter().position(|&s| s != before) {
+                c += skip;
+                before = slots[c];
+                if before != 0 {
+                    keys.push((Id::new(replica, c as u64), before - 1));
+                }
+                c += 1;
+            }
+        }
+        self.index = IdIndex::from_sorted(keys.into_iter());
     }
 
     /// Puts `sibling` right after `child` (both at `level`) in their parent,
@@ -1169,6 +1276,7 @@ fn cut(piece: Piece, below: u64, stable: &[IdSpan]) -> Vec<Piece> {
 impl Sequence {
     /// Checks every invariant the module doc states; panics on a broken one.
     pub fn check(&self) {
+        assert!(self.load.is_none(), "a load was left unfinished");
         let mut leaf = 0u32;
         while leaf != NONE {
             let l = &self.leaves[leaf as usize];
