@@ -376,6 +376,27 @@ impl Sequence {
         (raw, vis)
     }
 
+    /// Visible chars before the piece at `c` (as `position`), through
+    /// `hint` when it names `c`'s leaf: a remote edit usually lands in the
+    /// leaf of the one before, so the walk up the tree (summing the sizes
+    /// of up to `NODE_CAP` siblings per level) is mostly saved. Leaves the
+    /// hint at `c`'s leaf.
+    fn visible_before(&mut self, c: Cursor) -> u64 {
+        let start = match self.hint {
+            Some((leaf, start)) if leaf == c.leaf => start,
+            _ => {
+                self.position(Cursor {
+                    leaf: c.leaf,
+                    index: 0,
+                })
+                .1
+            }
+        };
+        self.hint = Some((c.leaf, start));
+        let pieces = &self.leaves[c.leaf as usize].pieces[..c.index];
+        start + pieces.iter().map(Piece::visible).sum::<u64>()
+    }
+
     /// The id of visible char `pos` (< visible_len).
     pub fn id_at_visible(&self, pos: u64) -> Id {
         let (leaf, start) = self.descend(pos);
@@ -789,7 +810,7 @@ impl Sequence {
             None => Cursor { leaf: 0, index: 0 },
         };
         let pos = if want_pos {
-            self.position(at).1 as usize
+            self.visible_before(at) as usize
         } else {
             0
         };
@@ -835,7 +856,7 @@ impl Sequence {
             self.split_at(c, end - id.counter);
             let run = *self.piece(c);
             if !run.deleted {
-                let pos = removed.as_ref().map(|_| self.position(c).1 as usize);
+                let pos = removed.as_ref().map(|_| self.visible_before(c) as usize);
                 self.mark_deleted(c, log);
                 if let (Some(removed), Some(pos)) = (removed.as_mut(), pos) {
                     removed(pos, run.len as usize);
@@ -1277,6 +1298,10 @@ impl Sequence {
     /// Checks every invariant the module doc states; panics on a broken one.
     pub fn check(&self) {
         assert!(self.load.is_none(), "a load was left unfinished");
+        if let Some((leaf, start)) = self.hint {
+            let at = self.position(Cursor { leaf, index: 0 }).1;
+            assert_eq!(start, at, "hint: visible start of leaf {leaf}");
+        }
         let mut leaf = 0u32;
         while leaf != NONE {
             let l = &self.leaves[leaf as usize];
