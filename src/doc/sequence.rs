@@ -530,9 +530,6 @@ impl Sequence {
                 && origins.0 == Some(prev.last())
                 && self.right_origin(&prev, log) == Some(origins.1)
         };
-        if let Some(load) = &mut self.load {
-            load.set(id, len, at.leaf);
-        }
         let pieces = &mut self.leaves[at.leaf as usize].pieces;
         if joins {
             pieces[at.index - 1].len += len as u32;
@@ -545,6 +542,7 @@ impl Sequence {
             };
             grow_gently(pieces);
             pieces.insert(at.index, piece);
+            // (While loading, `integrate_with` writes the slots instead.)
             if self.load.is_none() {
                 self.index.insert(id, at.leaf);
             }
@@ -612,6 +610,7 @@ impl Sequence {
         len: u64,
         log: &OpLog,
     ) -> (Option<Id>, Option<Id>) {
+        debug_assert!(self.load.is_none(), "a load places only remote runs");
         let (at, left) = if pos == 0 {
             (Cursor { leaf: 0, index: 0 }, None)
         } else {
@@ -815,6 +814,10 @@ impl Sequence {
             0
         };
         self.insert_at(at, id, len, (left, right), log);
+        if let Some(load) = &mut self.load {
+            // Before `rebalance`: a split moves the slots on with the piece.
+            load.set(id, len, at.leaf);
+        }
         self.rebalance();
         Ok(pos)
     }
@@ -984,25 +987,47 @@ impl Sequence {
         self.load = Some(load);
     }
 
-    /// Ends a load begun by `begin_load`: builds `index` from the slots,
-    /// in one pass in id order (sorting the pieces by id instead cost more
-    /// than the pass). A key starts each stretch of chars of one replica in
-    /// one leaf; the first char after ids that are not chars always has
-    /// one (as `index` keeps it: see `IdIndex::move_range`).
+    /// Ends a load begun by `begin_load`: builds `index` in one pass over
+    /// the pieces and one over a bit per id (sorting the pieces by id cost
+    /// more, and so did a pass over every slot). A key starts each stretch
+    /// of chars of one replica in one leaf: a piece needs one unless the
+    /// char before it is in the same leaf, so the first char after ids
+    /// that are not chars always has one (as `index` keeps it: see
+    /// `IdIndex::move_range`).
     pub fn end_load(&mut self) {
         let Some(load) = self.load.take() else {
             return;
         };
-        let mut keys: Vec<(Id, u32)> = Vec::new();
-        for (&replica, slots) in load.replicas.iter().zip(&load.leaves) {
-            let (mut c, mut before) = (0, 0);
-            while let Some(skip) = slots[c..].iter().position(|&s| s != before) {
-                c += skip;
-                before = slots[c];
-                if before != 0 {
-                    keys.push((Id::new(replica, c as u64), before - 1));
+        let mut starts: Vec<Vec<u64>> = (load.leaves.iter())
+            .map(|slots| vec![0; slots.len().div_ceil(64)])
+            .collect();
+        let mut leaf = 0u32;
+        while leaf != NONE {
+            let l = &self.leaves[leaf as usize];
+            for p in &l.pieces {
+                let Ok(r) = load.replicas.binary_search(&p.id.replica) else {
+                    continue;
+                };
+                let Ok(c) = usize::try_from(p.id.counter) else {
+                    continue;
+                };
+                let before = c.checked_sub(1).and_then(|b| load.leaves[r].get(b));
+                if c < load.leaves[r].len() && before != Some(&(leaf + 1)) {
+                    starts[r][c / 64] |= 1 << (c % 64);
                 }
-                c += 1;
+            }
+            leaf = l.next;
+        }
+        let mut keys: Vec<(Id, u32)> = Vec::new();
+        for (r, words) in starts.iter().enumerate() {
+            for (w, &word) in words.iter().enumerate() {
+                let mut bits = word;
+                while bits != 0 {
+                    let c = w * 64 + bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    let leaf = load.leaves[r][c].wrapping_sub(1);
+                    keys.push((Id::new(load.replicas[r], c as u64), leaf));
+                }
             }
         }
         self.index = IdIndex::from_sorted(keys.into_iter());
