@@ -404,7 +404,7 @@ pub(crate) fn decode_inflated(replica: ReplicaId, inflated: &Inflated) -> Result
 /// four per inserted char (plus a little; a real history has about one or
 /// two: inserted and deleted chars), so that a history of a few bytes
 /// whose deletes name the same long span over and over cannot make it
-/// allocate much, and at most 2^26 in all. Otherwise `None`: the load
+/// allocate much, and at most 2^24 in all (64 MB). Otherwise `None`: the load
 /// keeps the id index up to date as it goes, as `Doc::apply` does.
 fn load_counts(
     ends: &BTreeMap<ReplicaId, u64>,
@@ -415,7 +415,7 @@ fn load_counts(
         .filter(|(_, _, shell)| matches!(shell, Shell::Insert { .. }))
         .map(|&(_, len, _)| len)
         .fold(0, u64::saturating_add);
-    let most = chars.saturating_mul(4).saturating_add(4096).min(1 << 26);
+    let most = chars.saturating_mul(4).saturating_add(4096).min(1 << 24);
     let ids = ends.values().fold(0u64, |a, &b| a.saturating_add(b));
     (ids <= most).then(|| ends.iter().map(|(&r, &n)| (r, n)).collect())
 }
