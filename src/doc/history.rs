@@ -374,6 +374,9 @@ pub(crate) fn decode_inflated(replica: ReplicaId, inflated: &Inflated) -> Result
         return Ok(doc);
     }
     doc.log.reserve(shells.len(), log_text, targets.len());
+    if let Some(counts) = load_counts(&next, &shells) {
+        doc.seq.begin_load(counts.into_iter());
+    }
     let steps = shells.iter().map(|(id, len, shell)| {
         let step = match shell {
             Shell::Insert {
@@ -393,6 +396,28 @@ pub(crate) fn decode_inflated(replica: ReplicaId, inflated: &Inflated) -> Result
     });
     replay(&mut doc, steps)?;
     Ok(doc)
+}
+
+/// Each replica's number of ids at the end of a plain history, sorted by
+/// replica, when the sequence may find ids through a slot per id while it
+/// loads (`Sequence::begin_load`, 4 bytes per id): when the ids are at most
+/// four per inserted char (plus a little; a real history has about one or
+/// two: inserted and deleted chars), so that a history of a few bytes
+/// whose deletes name the same long span over and over cannot make it
+/// allocate much, and at most 2^24 in all (64 MB). Otherwise `None`: the load
+/// keeps the id index up to date as it goes, as `Doc::apply` does.
+fn load_counts(
+    ends: &BTreeMap<ReplicaId, u64>,
+    shells: &[(Id, u64, Shell)],
+) -> Option<Vec<(ReplicaId, u64)>> {
+    let chars: u64 = shells
+        .iter()
+        .filter(|(_, _, shell)| matches!(shell, Shell::Insert { .. }))
+        .map(|&(_, len, _)| len)
+        .fold(0, u64::saturating_add);
+    let most = chars.saturating_mul(4).saturating_add(4096).min(1 << 24);
+    let ids = ends.values().fold(0u64, |a, &b| a.saturating_add(b));
+    (ids <= most).then(|| ends.iter().map(|(&r, &n)| (r, n)).collect())
 }
 
 /// Gives each insert its stretch of `text`: its length in chars, in order.

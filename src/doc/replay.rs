@@ -88,6 +88,9 @@ pub(crate) fn replay<'a>(
         }
         doc.version.set(id.replica, id.counter + len);
     }
+    // The id index, once (if the sequence found ids through a slot per id
+    // while loading: `Sequence::begin_load`).
+    doc.seq.end_load();
     // The visible text, once: the visible pieces in document order.
     let mut visible = String::new();
     for p in doc.seq.pieces().filter(|p| !p.deleted) {

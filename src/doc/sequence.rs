@@ -24,7 +24,7 @@
 //! Within one operation a leaf may grow past `LEAF_CAP`, so cursors stay
 //! valid; `rebalance` splits what grew at the end of each operation.
 
-use super::id::{Id, IdSpan, TargetSpan};
+use super::id::{Id, IdSpan, ReplicaId, TargetSpan};
 use super::id_index::IdIndex;
 use super::oplog::OpLog;
 use super::version::VersionVector;
@@ -152,6 +152,53 @@ pub(crate) struct Sequence {
     /// Reused by `split_leaf` for the id stretches that moved (saves an
     /// allocation per split).
     spans: Vec<(Id, u64)>,
+    /// While a history loads (`begin_load` .. `end_load`): the leaf of
+    /// every id, in place of `index`.
+    load: Option<LoadIndex>,
+}
+
+/// The leaf of every id of every replica, one slot per counter, for a
+/// history being loaded: an insert or a leaf split writes the slots of the
+/// chars it placed or moved (a fill of plain `u32`s), where `index` needs
+/// a search, and often a key inserted, per piece that moves. A lookup is
+/// one read. At the end of the load `index` is built from it in one pass
+/// (`Sequence::end_load`). It holds 4 bytes per id, so it is used only
+/// while loading, and only for histories whose ids are few for their text
+/// (see `doc::history`).
+#[derive(Clone, Debug)]
+struct LoadIndex {
+    /// The replicas, sorted.
+    replicas: Vec<ReplicaId>,
+    /// Per replica (as `replicas`), per counter: its leaf plus one, 0 for
+    /// an id that is not (yet) a char (so the slots start zeroed, as the
+    /// allocator hands them out).
+    leaves: Vec<Vec<u32>>,
+}
+
+impl LoadIndex {
+    fn leaf_of(&self, id: Id) -> Option<u32> {
+        let r = self.replicas.binary_search(&id.replica).ok()?;
+        let slot = *self.leaves[r].get(usize::try_from(id.counter).ok()?)?;
+        slot.checked_sub(1)
+    }
+
+    /// Puts the chars `id .. id + len` in `leaf`. The ids were counted by
+    /// `begin_load`; one out of range stays unknown (so an op naming it is
+    /// refused), it never panics.
+    fn set(&mut self, id: Id, len: u64, leaf: u32) {
+        let Ok(r) = self.replicas.binary_search(&id.replica) else {
+            return;
+        };
+        let (Ok(from), Ok(len)) = (usize::try_from(id.counter), usize::try_from(len)) else {
+            return;
+        };
+        if let Some(slots) = from
+            .checked_add(len)
+            .and_then(|to| self.leaves[r].get_mut(from..to))
+        {
+            slots.fill(leaf + 1);
+        }
+    }
 }
 
 impl Default for Sequence {
@@ -173,6 +220,7 @@ impl Default for Sequence {
             hint: None,
             id_hint: (0, 0),
             spans: Vec::new(),
+            load: None,
         }
     }
 }
@@ -267,7 +315,10 @@ impl Sequence {
     /// The piece holding `id` and the id's offset in it, if `id` is an
     /// inserted char (not the id of a delete, not unknown).
     fn try_find_id(&self, id: Id) -> Option<(Cursor, u64)> {
-        let leaf = self.index.leaf_of(id)?;
+        let leaf = match &self.load {
+            Some(load) => load.leaf_of(id)?,
+            None => self.index.leaf_of(id)?,
+        };
         let pieces = &self.leaves[leaf as usize].pieces;
         let index = pieces.iter().position(|r| r.contains(id))?;
         Some((
@@ -323,6 +374,27 @@ impl Sequence {
             (child, parent, level) = (parent, n.parent, level + 1);
         }
         (raw, vis)
+    }
+
+    /// Visible chars before the piece at `c` (as `position`), through
+    /// `hint` when it names `c`'s leaf: a remote edit usually lands in the
+    /// leaf of the one before, so the walk up the tree (summing the sizes
+    /// of up to `NODE_CAP` siblings per level) is mostly saved. Leaves the
+    /// hint at `c`'s leaf.
+    fn visible_before(&mut self, c: Cursor) -> u64 {
+        let start = match self.hint {
+            Some((leaf, start)) if leaf == c.leaf => start,
+            _ => {
+                self.position(Cursor {
+                    leaf: c.leaf,
+                    index: 0,
+                })
+                .1
+            }
+        };
+        self.hint = Some((c.leaf, start));
+        let pieces = &self.leaves[c.leaf as usize].pieces[..c.index];
+        start + pieces.iter().map(Piece::visible).sum::<u64>()
     }
 
     /// The id of visible char `pos` (< visible_len).
@@ -470,7 +542,10 @@ impl Sequence {
             };
             grow_gently(pieces);
             pieces.insert(at.index, piece);
-            self.index.insert(id, at.leaf);
+            // (While loading, `integrate_with` writes the slots instead.)
+            if self.load.is_none() {
+                self.index.insert(id, at.leaf);
+            }
             self.grown.push(at.leaf);
         }
         // The next op most likely names the chars just typed (typing goes
@@ -535,6 +610,7 @@ impl Sequence {
         len: u64,
         log: &OpLog,
     ) -> (Option<Id>, Option<Id>) {
+        debug_assert!(self.load.is_none(), "a load places only remote runs");
         let (at, left) = if pos == 0 {
             (Cursor { leaf: 0, index: 0 }, None)
         } else {
@@ -733,11 +809,15 @@ impl Sequence {
             None => Cursor { leaf: 0, index: 0 },
         };
         let pos = if want_pos {
-            self.position(at).1 as usize
+            self.visible_before(at) as usize
         } else {
             0
         };
         self.insert_at(at, id, len, (left, right), log);
+        if let Some(load) = &mut self.load {
+            // Before `rebalance`: a split moves the slots on with the piece.
+            load.set(id, len, at.leaf);
+        }
         self.rebalance();
         Ok(pos)
     }
@@ -779,7 +859,7 @@ impl Sequence {
             self.split_at(c, end - id.counter);
             let run = *self.piece(c);
             if !run.deleted {
-                let pos = removed.as_ref().map(|_| self.position(c).1 as usize);
+                let pos = removed.as_ref().map(|_| self.visible_before(c) as usize);
                 self.mark_deleted(c, log);
                 if let (Some(removed), Some(pos)) = (removed.as_mut(), pos) {
                     removed(pos, run.len as usize);
@@ -837,6 +917,14 @@ impl Sequence {
             raw,
             vis,
         });
+        if let Some(load) = &mut self.load {
+            for p in &moved {
+                load.set(p.id, p.len as u64, new);
+            }
+            self.leaves[new as usize].pieces = moved;
+            self.insert_sibling(0, leaf, new);
+            return;
+        }
         // One index update per stretch of consecutive ids that moved (a run
         // cut by deletes moves as several pieces, one stretch).
         let mut spans = std::mem::take(&mut self.spans);
@@ -878,6 +966,71 @@ impl Sequence {
                 // ends right before it.
                 .any(|q| q.id == end_id)
         });
+    }
+
+    /// Starts loading a history into this sequence, which must be empty:
+    /// until `end_load`, ids are found through a slot per id (`LoadIndex`)
+    /// instead of `index`. `counts`: each replica's number of ids (its
+    /// version at the end of the history), sorted by replica, no replica
+    /// twice.
+    pub fn begin_load(&mut self, counts: impl Iterator<Item = (ReplicaId, u64)>) {
+        debug_assert_eq!(self.raw_len(), 0, "a load starts from nothing");
+        let mut load = LoadIndex {
+            replicas: Vec::new(),
+            leaves: Vec::new(),
+        };
+        for (replica, n) in counts {
+            debug_assert!(load.replicas.last() < Some(&replica));
+            load.replicas.push(replica);
+            load.leaves.push(vec![0; n as usize]);
+        }
+        self.load = Some(load);
+    }
+
+    /// Ends a load begun by `begin_load`: builds `index` in one pass over
+    /// the pieces and one over a bit per id (sorting the pieces by id cost
+    /// more, and so did a pass over every slot). A key starts each stretch
+    /// of chars of one replica in one leaf: a piece needs one unless the
+    /// char before it is in the same leaf, so the first char after ids
+    /// that are not chars always has one (as `index` keeps it: see
+    /// `IdIndex::move_range`).
+    pub fn end_load(&mut self) {
+        let Some(load) = self.load.take() else {
+            return;
+        };
+        let mut starts: Vec<Vec<u64>> = (load.leaves.iter())
+            .map(|slots| vec![0; slots.len().div_ceil(64)])
+            .collect();
+        let mut leaf = 0u32;
+        while leaf != NONE {
+            let l = &self.leaves[leaf as usize];
+            for p in &l.pieces {
+                let Ok(r) = load.replicas.binary_search(&p.id.replica) else {
+                    continue;
+                };
+                let Ok(c) = usize::try_from(p.id.counter) else {
+                    continue;
+                };
+                let before = c.checked_sub(1).and_then(|b| load.leaves[r].get(b));
+                if c < load.leaves[r].len() && before != Some(&(leaf + 1)) {
+                    starts[r][c / 64] |= 1 << (c % 64);
+                }
+            }
+            leaf = l.next;
+        }
+        let mut keys: Vec<(Id, u32)> = Vec::new();
+        for (r, words) in starts.iter().enumerate() {
+            for (w, &word) in words.iter().enumerate() {
+                let mut bits = word;
+                while bits != 0 {
+                    let c = w * 64 + bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    let leaf = load.leaves[r][c].wrapping_sub(1);
+                    keys.push((Id::new(load.replicas[r], c as u64), leaf));
+                }
+            }
+        }
+        self.index = IdIndex::from_sorted(keys.into_iter());
     }
 
     /// Puts `sibling` right after `child` (both at `level`) in their parent,
@@ -1169,6 +1322,11 @@ fn cut(piece: Piece, below: u64, stable: &[IdSpan]) -> Vec<Piece> {
 impl Sequence {
     /// Checks every invariant the module doc states; panics on a broken one.
     pub fn check(&self) {
+        assert!(self.load.is_none(), "a load was left unfinished");
+        if let Some((leaf, start)) = self.hint {
+            let at = self.position(Cursor { leaf, index: 0 }).1;
+            assert_eq!(start, at, "hint: visible start of leaf {leaf}");
+        }
         let mut leaf = 0u32;
         while leaf != NONE {
             let l = &self.leaves[leaf as usize];

@@ -449,6 +449,76 @@ proptest::proptest! {
     }
 }
 
+/// `doc`'s history loaded in one pass and applied op by op give the same
+/// replica (pieces, text, version, stats, log), with an id index that
+/// finds every piece (`Sequence::check`), and both go on the same way.
+fn load_equals_apply(doc: &Doc, seed: u64) {
+    let ops = doc.ops_since(&VersionVector::new());
+    let mut applied = Doc::new(r(9));
+    for op in &ops {
+        applied.apply(op.clone()).unwrap();
+    }
+    let mut loaded = Doc::decode_history(r(9), &doc.encode_history()).unwrap();
+    loaded.seq.check();
+    let pieces = |d: &Doc| d.seq.pieces().copied().collect::<Vec<_>>();
+    assert_eq!(loaded.text(), applied.text());
+    assert_eq!(loaded.text(), doc.text());
+    assert_eq!(loaded.version(), applied.version());
+    assert_eq!(loaded.stats(), applied.stats());
+    assert_eq!(pieces(&loaded), pieces(&applied));
+    assert!(loaded.ops_since(&VersionVector::new()) == ops);
+    let mut rng = Lcg(seed ^ 0x5eed);
+    for _ in 0..200 {
+        let mut probe = Lcg(rng.0);
+        random_edit(&mut loaded, &mut rng);
+        random_edit(&mut applied, &mut probe);
+    }
+    loaded.seq.check();
+    assert_eq!(loaded.text(), applied.text());
+    assert_eq!(pieces(&loaded), pieces(&applied));
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(12))]
+
+    /// Long histories (hundreds of leaves, leaves split many times while
+    /// loading, three replicas) load as `apply` builds them: the one-pass
+    /// load finds ids through a slot per id and builds the id index once
+    /// at the end (`Sequence::begin_load`, `end_load`).
+    #[test]
+    fn one_pass_load_of_long_histories_matches_apply(seed in 0u64..u64::MAX, rounds in 30usize..150) {
+        load_equals_apply(&random_history(seed, rounds), seed);
+    }
+}
+
+#[test]
+fn a_history_with_far_more_ids_than_chars_loads_through_the_id_index() {
+    // 5,000 deletes of the same two chars by another replica: 10,000 ids
+    // of deletes for 40 chars, past what the one-pass load gives a slot
+    // per id (`history::load_counts`); it keeps the id index as it goes.
+    let mut doc = Doc::new(r(1));
+    let mut rng = Lcg(7);
+    for _ in 0..40 {
+        random_edit(&mut doc, &mut rng);
+    }
+    let first = doc.seq.pieces().find(|p| !p.deleted).unwrap().id;
+    let target = TargetSpan::forward(IdSpan::new(first, 1));
+    for i in 0..5_000 {
+        doc.log.push_delete(Id::new(r(2), i), &[target], 1);
+    }
+    doc.version.set(r(2), 5_000);
+    let mut applied = Doc::new(r(9));
+    for op in doc.ops_since(&VersionVector::new()) {
+        applied.apply(op).unwrap();
+    }
+    let loaded = Doc::decode_history(r(9), &doc.encode_history()).unwrap();
+    loaded.seq.check();
+    assert_eq!(loaded.text(), applied.text());
+    assert_eq!(loaded.stats(), applied.stats());
+    let pieces = |d: &Doc| d.seq.pieces().copied().collect::<Vec<_>>();
+    assert_eq!(pieces(&loaded), pieces(&applied));
+}
+
 #[test]
 fn one_pass_load_refuses_what_apply_refuses() {
     // An insert naming the id of a delete as its origin.
