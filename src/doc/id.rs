@@ -139,31 +139,37 @@ impl TargetSpan {
     /// Appends `s` to a target list, extending the last span when `s`
     /// continues its walk (a one-char span may walk either way).
     pub fn push(list: &mut Vec<TargetSpan>, s: TargetSpan) {
-        if let Some(last) = list.last_mut() {
-            if last.start.replica == s.start.replica {
-                let up = |t: &TargetSpan| !t.backward || t.len == 1;
-                let down = |t: &TargetSpan| t.backward || t.len == 1;
-                if up(last)
-                    && up(&s)
-                    && last.start.counter.checked_add(last.len) == Some(s.start.counter)
-                {
-                    last.len += s.len;
-                    last.backward = false;
-                    return;
-                }
-                if down(last)
-                    && down(&s)
-                    && last.start.counter.checked_sub(last.len) == Some(s.start.counter)
-                {
-                    last.len += s.len;
-                    last.backward = true;
-                    return;
-                }
-            }
+        if list.last_mut().is_some_and(|last| last.extend(s)) {
+            return;
         }
         list.push(TargetSpan {
             backward: s.backward && s.len > 1,
             ..s
         });
+    }
+
+    /// Extends this span by `s` if `s` continues its walk (a one-char
+    /// span may walk either way); whether it did.
+    pub fn extend(&mut self, s: TargetSpan) -> bool {
+        if self.start.replica != s.start.replica {
+            return false;
+        }
+        let up = |t: &TargetSpan| !t.backward || t.len == 1;
+        let down = |t: &TargetSpan| t.backward || t.len == 1;
+        if up(self) && up(&s) && self.start.counter.checked_add(self.len) == Some(s.start.counter)
+        {
+            self.len += s.len;
+            self.backward = false;
+            return true;
+        }
+        if down(self)
+            && down(&s)
+            && self.start.counter.checked_sub(self.len) == Some(s.start.counter)
+        {
+            self.len += s.len;
+            self.backward = true;
+            return true;
+        }
+        false
     }
 }
