@@ -156,8 +156,7 @@ impl TargetSpan {
         }
         let up = |t: &TargetSpan| !t.backward || t.len == 1;
         let down = |t: &TargetSpan| t.backward || t.len == 1;
-        if up(self) && up(&s) && self.start.counter.checked_add(self.len) == Some(s.start.counter)
-        {
+        if up(self) && up(&s) && self.start.counter.checked_add(self.len) == Some(s.start.counter) {
             self.len += s.len;
             self.backward = false;
             return true;

@@ -255,7 +255,11 @@ impl LogTargets {
         const MAX: u64 = u32::MAX as u64;
         let mut rest = s;
         loop {
-            let part = if rest.len > MAX { rest.slice(0, MAX) } else { rest };
+            let part = if rest.len > MAX {
+                rest.slice(0, MAX)
+            } else {
+                rest
+            };
             self.push_part(part, number, merge);
             if part.len == rest.len {
                 return;

@@ -736,7 +736,11 @@ mod tests {
             left: 0,
             right: 0,
             replica: 0,
-            left_replica: if len.is_multiple_of(2) { DELETE } else { NO_ORIGIN },
+            left_replica: if len.is_multiple_of(2) {
+                DELETE
+            } else {
+                NO_ORIGIN
+            },
             right_replica: NO_ORIGIN,
             len,
             start: 0,
