@@ -191,25 +191,119 @@ pub(crate) struct OpLog {
     last_number: Option<(ReplicaId, u32)>,
 }
 
-/// One replica's entries: their first counters (binary-searched, so kept
-/// side by side rather than behind an index) and their places in `entries`.
+/// One replica's entries, as stretches of consecutive places in
+/// `entries` (a replica typing alone has one stretch for all its entries,
+/// not a place and a counter per entry).
 #[derive(Debug, Clone, Default)]
 struct ReplicaEntries {
     /// The replica's number in the log's table.
     number: u32,
-    starts: Vec<u64>,
-    index: Vec<u32>,
+    stretches: Vec<Stretch>,
+}
+
+/// Entries `first .. first + count` of the log, all of one replica, the
+/// first of them starting at `counter`.
+#[derive(Debug, Clone, Copy)]
+struct Stretch {
+    counter: u64,
+    first: u32,
+    count: u32,
 }
 
 impl ReplicaEntries {
-    /// The places of the entries from the one holding `counter` on.
-    fn from(&self, counter: u64) -> &[u32] {
-        // Most asks are about the newest ops: try the last entry first.
-        let i = match self.starts.last() {
-            Some(&last) if last <= counter => self.starts.len(),
-            _ => self.starts.partition_point(|&start| start <= counter),
+    fn is_empty(&self) -> bool {
+        self.stretches.is_empty()
+    }
+
+    /// The places of the entries from the one holding `counter` on (all
+    /// of them if `counter` is before the first).
+    fn from<'a>(&'a self, entries: &Entries, counter: u64) -> Places<'a> {
+        // Most asks are about the newest ops: try the last stretch first.
+        let s = match self.stretches.last() {
+            Some(last) if last.counter <= counter => self.stretches.len() - 1,
+            _ => self
+                .stretches
+                .partition_point(|st| st.counter <= counter)
+                .saturating_sub(1),
         };
-        &self.index[i.saturating_sub(1)..]
+        let Some(st) = self.stretches.get(s) else {
+            return Places::default();
+        };
+        // Within the stretch: the last entry starting at or before
+        // `counter` (the stretch's last entry first).
+        let (first, count) = (st.first as usize, st.count as usize);
+        let mut k = count - 1;
+        if entries[first + k].counter > counter {
+            let (mut lo, mut hi) = (0, k);
+            // Invariant: entry `lo` starts at or before `counter` (or is
+            // the first), entry `hi` after it.
+            while hi - lo > 1 {
+                let mid = (lo + hi) / 2;
+                if entries[first + mid].counter <= counter {
+                    lo = mid;
+                } else {
+                    hi = mid;
+                }
+            }
+            k = lo;
+        }
+        Places {
+            stretches: &self.stretches[s..],
+            at: (first + k) as u32,
+        }
+    }
+
+    fn all(&self) -> Places<'_> {
+        Places {
+            at: self.stretches.first().map_or(0, |st| st.first),
+            stretches: &self.stretches,
+        }
+    }
+
+    fn push(&mut self, counter: u64, place: u32) {
+        if let Some(last) = self.stretches.last_mut() {
+            if last.first + last.count == place {
+                last.count += 1;
+                return;
+            }
+        }
+        if self.stretches.len() == self.stretches.capacity() {
+            // By a quarter (doubling left up to half of them unused),
+            // from 4: most replicas of a large group author a few runs,
+            // and a document holds a list for each (starting at 64, a
+            // 1,000-node simulation kept 120 MB more).
+            let extra = (self.stretches.capacity() / 4).max(4);
+            self.stretches.reserve_exact(extra);
+        }
+        self.stretches.push(Stretch {
+            counter,
+            first: place,
+            count: 1,
+        });
+    }
+}
+
+/// Places in `entries`, in a replica's counter order (see
+/// [`ReplicaEntries::from`]).
+#[derive(Debug, Clone, Default)]
+struct Places<'a> {
+    /// The stretch `at` is in, then the later ones.
+    stretches: &'a [Stretch],
+    at: u32,
+}
+
+impl Iterator for Places<'_> {
+    type Item = u32;
+
+    fn next(&mut self) -> Option<u32> {
+        let st = self.stretches.first()?;
+        let at = self.at;
+        self.at += 1;
+        if self.at == st.first + st.count {
+            self.stretches = &self.stretches[1..];
+            self.at = self.stretches.first().map_or(0, |st| st.first);
+        }
+        Some(at)
     }
 }
 
@@ -239,7 +333,7 @@ impl OpLog {
     pub fn replicas(&self) -> impl Iterator<Item = ReplicaId> + '_ {
         self.by_replica
             .iter()
-            .filter(|(_, l)| !l.index.is_empty())
+            .filter(|(_, l)| !l.is_empty())
             .map(|(&r, _)| r)
     }
 
@@ -294,8 +388,8 @@ impl OpLog {
     /// The entries of one replica in counter order: they tile its
     /// counters from where its log starts.
     pub fn runs_of(&self, replica: ReplicaId) -> impl Iterator<Item = Run> + '_ {
-        let list = self.by_replica.get(&replica).map_or(&[][..], |l| &l.index);
-        list.iter().map(move |&e| {
+        let list = self.by_replica.get(&replica).map(ReplicaEntries::all);
+        list.into_iter().flatten().map(move |e| {
             let e = &self.entries[e as usize];
             Run {
                 id: Id::new(replica, e.counter),
@@ -420,31 +514,21 @@ impl OpLog {
             .by_replica
             .get_mut(&replica)
             .expect("numbered before its entry");
-        if list.starts.len() == list.starts.capacity() {
-            // By a quarter (doubling left up to half of them unused),
-            // from 4: most replicas of a large group author a few runs,
-            // and a document holds a list for each (starting at 64, a
-            // 1,000-node simulation kept 120 MB more).
-            let extra = (list.starts.capacity() / 4).max(4);
-            list.starts.reserve_exact(extra);
-            list.index.reserve_exact(extra);
-        }
-        list.starts.push(entry.counter);
-        list.index.push(self.entries.len() as u32);
+        list.push(entry.counter, self.entries.len() as u32);
         self.entries.push(entry);
     }
 
     /// The entries of `replica` from the one holding `counter` on.
-    fn entries_from(&self, replica: ReplicaId, counter: u64) -> &[u32] {
+    fn entries_from(&self, replica: ReplicaId, counter: u64) -> Places<'_> {
         match self.by_replica.get(&replica) {
-            Some(list) => list.from(counter),
-            None => &[],
+            Some(list) => list.from(&self.entries, counter),
+            None => Places::default(),
         }
     }
 
     /// The entry holding `id`, if any.
     fn entry_of(&self, id: Id) -> Option<&Entry> {
-        let &first = self.entries_from(id.replica, id.counter).first()?;
+        let first = self.entries_from(id.replica, id.counter).next()?;
         let entry = &self.entries[first as usize];
         (entry.counter <= id.counter && id.counter < entry.end()).then_some(entry)
     }
@@ -508,7 +592,7 @@ impl OpLog {
     /// known chars of one replica) to `out`.
     pub fn push_text(&self, start: Id, len: u64, out: &mut String) {
         let end = start.counter + len;
-        for &e in self.entries_from(start.replica, start.counter) {
+        for e in self.entries_from(start.replica, start.counter) {
             let entry = &self.entries[e as usize];
             if entry.counter >= end {
                 break;
@@ -526,7 +610,7 @@ impl OpLog {
     /// id of a delete: an origin or a delete target must name chars.
     pub fn all_chars(&self, span: super::id::IdSpan) -> bool {
         let end = span.end_counter();
-        for &e in self.entries_from(span.start.replica, span.start.counter) {
+        for e in self.entries_from(span.start.replica, span.start.counter) {
             let entry = &self.entries[e as usize];
             if entry.counter >= end {
                 break;
@@ -627,7 +711,7 @@ impl OpLog {
                 Some(&(r, n)) if r == replica => n,
                 _ => 0,
             };
-            for &e in list.from(have) {
+            for e in list.from(&self.entries, have) {
                 let entry = &self.entries[e as usize];
                 if entry.end() > have {
                     picks.push((e, have.saturating_sub(entry.counter)));
@@ -648,7 +732,7 @@ impl OpLog {
     /// which this log has) carry the same content as the log has for them.
     pub fn check_same(&self, op: &Op, known: u64) -> Result<(), Error> {
         let (lo, hi) = (op.id.counter, op.id.counter + known);
-        for &e in self.entries_from(op.id.replica, lo) {
+        for e in self.entries_from(op.id.replica, lo) {
             let have = &self.entries[e as usize];
             let (start, end) = (have.counter, have.end());
             if start >= hi {
@@ -761,6 +845,43 @@ mod tests {
         /// The block store answers as the `Vec` it replaced: length, each
         /// entry by place, the last one (also after changing it), and the
         /// order, over several blocks.
+        /// A replica's entries, found through its stretches, are the
+        /// ones a plain filter of the log finds: from the entry holding
+        /// the counter asked (or the first) on, in order.
+        #[test]
+        fn places_match_a_plain_filter(
+            pushes in proptest::collection::vec((0u64..3, 1u64..5, any::<bool>()), 0..300),
+            asks in proptest::collection::vec((0u64..4, 0u64..500), 1..20),
+        ) {
+            let mut log = OpLog::default();
+            let mut next = [0u64; 3];
+            for &(r, len, delete) in &pushes {
+                let id = Id::new(ReplicaId(r), next[r as usize]);
+                if delete {
+                    let target = TargetSpan::forward(super::super::id::IdSpan::new(Id::new(ReplicaId(9), 0), len));
+                    log.push_delete(id, &[target], len);
+                } else {
+                    log.push_insert(id, None, None, &"x".repeat(len as usize), len);
+                }
+                next[r as usize] += len;
+            }
+            for (r, counter) in asks {
+                let replica = ReplicaId(r);
+                let got: Vec<u32> = log.entries_from(replica, counter).collect();
+                let mine: Vec<u32> = (0..log.entries.len() as u32)
+                    .filter(|&e| log.id_of(&log.entries[e as usize]).replica == replica)
+                    .collect();
+                let from = mine
+                    .iter()
+                    .rposition(|&e| log.entries[e as usize].counter <= counter)
+                    .unwrap_or(0);
+                prop_assert_eq!(&got[..], &mine[from.min(mine.len())..]);
+                let runs: Vec<u64> = log.runs_of(replica).map(|run| run.id.counter).collect();
+                let want: Vec<u64> = mine.iter().map(|&e| log.entries[e as usize].counter).collect();
+                prop_assert_eq!(runs, want);
+            }
+        }
+
         #[test]
         fn entries_match_a_vec(lens in proptest::collection::vec(1u32..9, 0..1600), grow in 1u32..5) {
             let mut blocks = Entries::default();
