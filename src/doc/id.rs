@@ -154,21 +154,34 @@ impl TargetSpan {
         if self.start.replica != s.start.replica {
             return false;
         }
-        let up = |t: &TargetSpan| !t.backward || t.len == 1;
-        let down = |t: &TargetSpan| t.backward || t.len == 1;
-        if up(self) && up(&s) && self.start.counter.checked_add(self.len) == Some(s.start.counter) {
-            self.len += s.len;
-            self.backward = false;
-            return true;
+        match joined_walk(self.start.counter, self.len, self.backward, &s) {
+            Some(backward) => {
+                self.len += s.len;
+                self.backward = backward;
+                true
+            }
+            None => false,
         }
-        if down(self)
-            && down(&s)
-            && self.start.counter.checked_sub(self.len) == Some(s.start.counter)
-        {
-            self.len += s.len;
-            self.backward = true;
-            return true;
-        }
-        false
     }
+}
+
+/// Whether `next` (of the same replica) continues a walk of `len` ids
+/// from counter `start` (down when `backward`): the joined walk's
+/// direction if it does.
+pub(crate) fn joined_walk(start: u64, len: u64, backward: bool, next: &TargetSpan) -> Option<bool> {
+    let up = |backward: bool, len: u64| !backward || len == 1;
+    let down = |backward: bool, len: u64| backward || len == 1;
+    if up(backward, len)
+        && up(next.backward, next.len)
+        && start.checked_add(len) == Some(next.start.counter)
+    {
+        return Some(false);
+    }
+    if down(backward, len)
+        && down(next.backward, next.len)
+        && start.checked_sub(len) == Some(next.start.counter)
+    {
+        return Some(true);
+    }
+    None
 }

@@ -10,7 +10,7 @@
 
 use std::ops::Range;
 
-use super::id::{Id, ReplicaId, TargetSpan};
+use super::id::{joined_walk, Id, ReplicaId, TargetSpan};
 
 /// A mark every this many chars (text) or spans (targets): the index
 /// costs 4 bytes per 128 chars, and a lookup steps over at most this many.
@@ -171,19 +171,16 @@ impl Span {
     /// Extends this span by `s` (of replica `number`) if `s` continues its
     /// walk and the sum still fits; whether it did.
     fn extend(&mut self, s: TargetSpan, number: u32) -> bool {
-        if number != self.number() {
+        let len = self.len as u64 + s.len;
+        if number != self.number() || len > u32::MAX as u64 {
             return false;
         }
-        // Replicas compared by number: both stand in as the same id.
-        let mut merged = self.target(ReplicaId(0));
-        let s = TargetSpan {
-            start: Id::new(ReplicaId(0), s.start.counter),
-            ..s
+        let backward = self.replica & BACKWARD != 0;
+        let Some(backward) = joined_walk(self.counter, self.len as u64, backward, &s) else {
+            return false;
         };
-        if !merged.extend(s) || merged.len > u32::MAX as u64 {
-            return false;
-        }
-        *self = Span::new(merged, number);
+        self.len = len as u32;
+        self.replica = number | if backward { BACKWARD } else { 0 };
         true
     }
 }
