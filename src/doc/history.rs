@@ -26,7 +26,9 @@
 //! - The text of every insert follows, concatenated, as UTF-8.
 //!
 //! The first format (`RMH1`, ops one after another, each op's fields
-//! together) still loads; snapshots (`RMS1`, `RMS2`) keep its op layout.
+//! together) still loads, and so do snapshots with ops in that layout
+//! (`RMS1`, `RMS2`); snapshots are written as `RMS3` (`RMS2` with its ops
+//! in columns).
 //!
 //! Decoding checks every length against what is left and loads the ops in
 //! one pass (`doc::replay`) with the checks [`Doc::apply`] makes, so a
@@ -46,8 +48,10 @@ const MAGIC_1: &[u8; 4] = b"RMH1";
 const MAGIC: &[u8; 4] = b"RMH2";
 /// A snapshot of a replica that never cleaned up its history (read only).
 const SNAPSHOT_MAGIC: &[u8; 4] = b"RMS1";
-/// A snapshot with its collected frontier and piece states.
+/// A snapshot with its collected frontier and piece states (read only).
 const SNAPSHOT_MAGIC_2: &[u8; 4] = b"RMS2";
+/// As `RMS2`, with its ops in columns (as `RMH2`).
+const SNAPSHOT_MAGIC_3: &[u8; 4] = b"RMS3";
 
 /// The most bytes a history may inflate to per byte of input; guards
 /// against decompression bombs. Deflate itself cannot exceed 1032:1, and a
@@ -72,13 +76,19 @@ pub(crate) fn encode_first_format(doc: &Doc) -> Vec<u8> {
 /// A snapshot: the history plus the document order of every char, so it
 /// loads without integrating a single op.
 pub(crate) fn encode_snapshot(doc: &Doc) -> Vec<u8> {
+    encode_with(doc, true, true)
+}
+
+/// A snapshot with its ops in the first format (`RMS2`), as older
+/// versions wrote it.
+#[cfg(test)]
+pub(crate) fn encode_snapshot_first_format(doc: &Doc) -> Vec<u8> {
     encode_with(doc, true, false)
 }
 
 fn encode_with(doc: &Doc, snapshot: bool, columns: bool) -> Vec<u8> {
     // A replica that cleaned up its history no longer has all of it.
     let snapshot = snapshot || !doc.collected.is_empty();
-    let columns = columns && !snapshot;
     let mut replicas: Vec<ReplicaId> = Vec::new();
     let mut index: BTreeMap<ReplicaId, u64> = BTreeMap::new();
     let mut name = |r: ReplicaId| {
@@ -148,7 +158,8 @@ fn encode_with(doc: &Doc, snapshot: bool, columns: bool) -> Vec<u8> {
     }
     body.extend_from_slice(text.as_bytes());
     let magic = match (snapshot, columns) {
-        (true, _) => SNAPSHOT_MAGIC_2,
+        (true, true) => SNAPSHOT_MAGIC_3,
+        (true, false) => SNAPSHOT_MAGIC_2,
         (false, true) => MAGIC,
         (false, false) => MAGIC_1,
     };
@@ -163,7 +174,7 @@ fn encode_with(doc: &Doc, snapshot: bool, columns: bool) -> Vec<u8> {
     out
 }
 
-/// The ops in the first format (histories `RMH1`, snapshots): one after
+/// The ops in the first format (`RMH1`, `RMS1`, `RMS2`): one after
 /// another, each op's fields together.
 fn ops_first_format(
     doc: &Doc,
@@ -215,7 +226,7 @@ const OWN: u64 = 1;
 const OTHER: u64 = 2;
 const SAME_AS_LEFT: u64 = 3;
 
-/// The ops of a history (format `RMH2`) as columns of varints, in this
+/// The ops of a history or snapshot (`RMH2`, `RMS3`) as columns of varints, in this
 /// order in the body, each preceded by its length (all lengths first).
 #[derive(Default)]
 struct Columns {
@@ -355,7 +366,7 @@ fn unzigzag(v: u64) -> u64 {
     (v >> 1) ^ (v & 1).wrapping_neg()
 }
 
-/// Reads the ops of a history in columns (format `RMH2`): `op_count` ops
+/// Reads ops in columns (`RMH2`, `RMS3`): `op_count` ops
 /// whose replicas start at `next`; returns the readers' end (where the
 /// text starts).
 fn read_columns(
@@ -519,8 +530,9 @@ pub struct Inflater {
 /// A history or snapshot, inflated ([`Inflater::finish`]).
 #[derive(Debug)]
 pub struct Inflated {
-    /// 0 and 3: a history (3: ops in columns); 1 and 2: snapshots (2
-    /// adds the collected frontier and a stable state for pieces).
+    /// 0 and 3: a history (3: ops in columns); 1, 2 and 4: snapshots (2
+    /// adds the collected frontier and a stable state for pieces, 4 has
+    /// 2's fields and its ops in columns).
     format: u8,
     body: Vec<u8>,
 }
@@ -597,6 +609,7 @@ impl Inflater {
             m if m == SNAPSHOT_MAGIC => 1,
             m if m == SNAPSHOT_MAGIC_2 => 2,
             m if m == MAGIC => 3,
+            m if m == SNAPSHOT_MAGIC_3 => 4,
             _ => return Err(bad),
         };
         if !self.ended {
@@ -616,7 +629,8 @@ pub(crate) fn decode(replica: ReplicaId, bytes: &[u8]) -> Result<Doc, Error> {
 pub(crate) fn decode_inflated(replica: ReplicaId, inflated: &Inflated) -> Result<Doc, Error> {
     let bad = Error::InvalidOp("malformed history");
     let (format, body) = (inflated.format, &inflated.body);
-    let snapshot = format == 1 || format == 2;
+    let snapshot = matches!(format, 1 | 2 | 4);
+    let columns = matches!(format, 3 | 4);
     let mut r = Reader { buf: body, at: 0 };
     let n = r.count()?;
     let replicas: Vec<ReplicaId> = (0..n)
@@ -624,7 +638,7 @@ pub(crate) fn decode_inflated(replica: ReplicaId, inflated: &Inflated) -> Result
         .collect::<Result<_, _>>()?;
     let replica_at = |i: u64| replicas.get(i as usize).copied().ok_or(bad.clone());
     let mut collected = VersionVector::new();
-    if format == 2 {
+    if format == 2 || format == 4 {
         for _ in 0..r.count()? {
             let replica = replica_at(r.get()?)?;
             let n = r.get()?;
@@ -640,7 +654,7 @@ pub(crate) fn decode_inflated(replica: ReplicaId, inflated: &Inflated) -> Result
     let mut next: BTreeMap<ReplicaId, u64> = collected.iter().collect();
     let mut shells: Vec<(Id, u64, Shell)> = Vec::with_capacity(op_count as usize);
     let mut targets: Vec<TargetSpan> = Vec::new();
-    if format == 3 {
+    if columns {
         read_columns(
             &mut r,
             op_count,
@@ -650,7 +664,7 @@ pub(crate) fn decode_inflated(replica: ReplicaId, inflated: &Inflated) -> Result
             &mut targets,
         )?;
     }
-    for _ in 0..if format == 3 { 0 } else { op_count } {
+    for _ in 0..if columns { 0 } else { op_count } {
         let head = r.get()?;
         let own = replica_at(head >> 1)?;
         let len = r.get()?;
@@ -769,7 +783,7 @@ fn chars_end(bytes: &[u8], from: usize, len: u64) -> Option<usize> {
 }
 
 fn read_pieces(r: &mut Reader, replicas: &[ReplicaId], format: u8) -> Result<Vec<Piece>, Error> {
-    // Format 1 has one state bit (deleted), format 2 two (stable: 2).
+    // Format 1 has one state bit (deleted), formats 2 and 4 two (stable: 2).
     let bits = if format == 1 { 1 } else { 2 };
     let bad = Error::InvalidOp("malformed snapshot");
     let n = r.count()?;

@@ -489,19 +489,46 @@ proptest::proptest! {
         proptest::prop_assert!(a.ops_since(&VersionVector::new()) == b.ops_since(&VersionVector::new()));
     }
 
-    /// A history body damaged inside the deflate stream (so the damage
-    /// reaches the column reader, not just the inflater): an error or a
-    /// consistent replica, never a panic.
+    /// Snapshots load the same from either op layout: `RMS2` (what older
+    /// versions wrote, also sent by older peers) and `RMS3` (columns),
+    /// with or without history cleaned up.
+    #[test]
+    fn both_snapshot_formats_load_the_same(seed in 0u64..u64::MAX, rounds in 1usize..30, clean in proptest::prelude::any::<bool>()) {
+        let mut doc = random_history(seed, rounds);
+        if clean {
+            doc.collect(&doc.version());
+        }
+        let (old, new) = (history::encode_snapshot_first_format(&doc), doc.encode_snapshot());
+        proptest::prop_assert_eq!(&old[..4], b"RMS2");
+        proptest::prop_assert_eq!(&new[..4], b"RMS3");
+        let (a, b) = (Doc::decode_history(r(9), &old).unwrap(), Doc::decode_history(r(9), &new).unwrap());
+        proptest::prop_assert_eq!(a.text(), doc.text());
+        proptest::prop_assert_eq!(b.text(), doc.text());
+        proptest::prop_assert_eq!(a.version(), b.version());
+        proptest::prop_assert_eq!(a.stats(), b.stats());
+        let pieces = |d: &Doc| d.seq.pieces().copied().collect::<Vec<_>>();
+        proptest::prop_assert_eq!(pieces(&a), pieces(&b));
+        proptest::prop_assert!(a.ops_since(&VersionVector::new()) == b.ops_since(&VersionVector::new()));
+    }
+
+    /// A history or snapshot body damaged inside the deflate stream (so
+    /// the damage reaches the op reader, not just the inflater): an error
+    /// or a consistent replica, never a panic.
     #[test]
     fn damaged_history_bodies_never_panic(
         seed in 0u64..u64::MAX,
         rounds in 1usize..10,
         hits in proptest::collection::vec((proptest::prelude::any::<u16>(), proptest::prelude::any::<u8>()), 1..4),
         cut in proptest::option::of(proptest::prelude::any::<u16>()),
-        first in proptest::prelude::any::<bool>(),
+        kind in 0u8..4,
     ) {
         let doc = random_history(seed, rounds);
-        let bytes = if first { history::encode_first_format(&doc) } else { doc.encode_history() };
+        let bytes = match kind {
+            0 => history::encode_first_format(&doc),
+            1 => doc.encode_history(),
+            2 => history::encode_snapshot_first_format(&doc),
+            _ => doc.encode_snapshot(),
+        };
         let mut body = inflate(&bytes);
         for (at, byte) in hits {
             let i = at as usize % body.len();
