@@ -1,20 +1,34 @@
 //! A compact, self-contained encoding of a whole history, for saving a
 //! document to disk and for handing it to a newcomer in one piece.
 //!
-//! Layout: the magic `RMH1`, then a deflate stream of
-//! `[replica table][op count][ops][text]`, all integers LEB128 varints:
+//! Layout: the magic `RMH2`, then a deflate stream of
+//! `[replica table][op count][columns][text]`, all integers LEB128 varints:
 //!
 //! - The replica table lists each replica once; ops name replicas by index.
 //! - An op's counter is not stored: a history holds every op of every
 //!   replica from counter 0, in causal order, so each op starts where the
 //!   previous op of its replica ended.
-//! - An insert stores `index << 1`, its length in chars, and its two
-//!   origins; a delete stores `index << 1 | 1`, its length, and its target
-//!   spans (`len << 1 | backward`).
-//! - An origin or target naming the op's own replica stores how far back
-//!   it is (typing names the char just typed: one byte), another replica's
-//!   stores its counter.
+//! - The ops are written as columns, each a stretch of like numbers
+//!   (deflate finds more repeats within one kind of number): the column
+//!   lengths in bytes, then the columns (see [`Columns`]).
+//! - An insert's origins: one kind byte for both (none, the op's own
+//!   replica, another replica; the right origin also "the left origin's
+//!   replica", stored as its distance from the char after the left
+//!   origin: typing into an older run names two neighbours, distance 0).
+//!   An own-replica origin stores how far back it is, another replica's
+//!   its counter.
+//! - A delete stores its span count and each span (`len << 2 | backward
+//!   << 1 | other replica`); the first span of a replica in the op is
+//!   placed like an origin, a later one by its signed distance from where
+//!   the span before it ended (a word deleted across runs: a few
+//!   counters). A delete's length is not stored: it is the sum of its
+//!   spans.
 //! - The text of every insert follows, concatenated, as UTF-8.
+//!
+//! The first format (`RMH1`, ops one after another, each op's fields
+//! together) still loads, and so do snapshots with ops in that layout
+//! (`RMS1`, `RMS2`); snapshots are written as `RMS3` (`RMS2` with its ops
+//! in columns).
 //!
 //! Decoding checks every length against what is left and loads the ops in
 //! one pass (`doc::replay`) with the checks [`Doc::apply`] makes, so a
@@ -28,11 +42,16 @@ use super::replay::{replay, Step};
 use super::sequence::{Piece, Sequence};
 use super::{Doc, Error, Id, IdSpan, ReplicaId, TargetSpan, VersionVector};
 
-const MAGIC: &[u8; 4] = b"RMH1";
+/// A history in the first format (read only).
+const MAGIC_1: &[u8; 4] = b"RMH1";
+/// A history with its ops in columns.
+const MAGIC: &[u8; 4] = b"RMH2";
 /// A snapshot of a replica that never cleaned up its history (read only).
 const SNAPSHOT_MAGIC: &[u8; 4] = b"RMS1";
-/// A snapshot with its collected frontier and piece states.
+/// A snapshot with its collected frontier and piece states (read only).
 const SNAPSHOT_MAGIC_2: &[u8; 4] = b"RMS2";
+/// As `RMS2`, with its ops in columns (as `RMH2`).
+const SNAPSHOT_MAGIC_3: &[u8; 4] = b"RMS3";
 
 /// The most bytes a history may inflate to per byte of input; guards
 /// against decompression bombs. Deflate itself cannot exceed 1032:1, and a
@@ -45,16 +64,29 @@ const MAX_INFLATE_RATIO: u64 = 1040;
 const MAX_INFLATED: u64 = 256 << 20;
 
 pub(crate) fn encode(doc: &Doc) -> Vec<u8> {
-    encode_with(doc, false)
+    encode_with(doc, false, true)
+}
+
+/// A history in the first format (`RMH1`), as older versions wrote it.
+#[cfg(test)]
+pub(crate) fn encode_first_format(doc: &Doc) -> Vec<u8> {
+    encode_with(doc, false, false)
 }
 
 /// A snapshot: the history plus the document order of every char, so it
 /// loads without integrating a single op.
 pub(crate) fn encode_snapshot(doc: &Doc) -> Vec<u8> {
-    encode_with(doc, true)
+    encode_with(doc, true, true)
 }
 
-fn encode_with(doc: &Doc, snapshot: bool) -> Vec<u8> {
+/// A snapshot with its ops in the first format (`RMS2`), as older
+/// versions wrote it.
+#[cfg(test)]
+pub(crate) fn encode_snapshot_first_format(doc: &Doc) -> Vec<u8> {
+    encode_with(doc, true, false)
+}
+
+fn encode_with(doc: &Doc, snapshot: bool, columns: bool) -> Vec<u8> {
     // A replica that cleaned up its history no longer has all of it.
     let snapshot = snapshot || !doc.collected.is_empty();
     let mut replicas: Vec<ReplicaId> = Vec::new();
@@ -85,39 +117,15 @@ fn encode_with(doc: &Doc, snapshot: bool) -> Vec<u8> {
         }
     }
     put(&mut body, doc.log.entries() as u64);
-    let origin = |body: &mut Vec<u8>, own: Id, id: Option<Id>| match id {
-        None => put(body, 0),
-        Some(id) => {
-            put(body, index[&id.replica] + 1);
-            put_counter(body, own, id);
-        }
-    };
     let mut text = String::new();
-    for (id, len, op) in doc.log.iter() {
-        let r = index[&id.replica];
-        match op {
-            EntryOp::Insert {
-                left,
-                right,
-                text: t,
-            } => {
-                put(&mut body, r << 1);
-                put(&mut body, len);
-                origin(&mut body, id, left);
-                origin(&mut body, id, right);
-                text.push_str(t);
-            }
-            EntryOp::Delete { targets } => {
-                put(&mut body, r << 1 | 1);
-                put(&mut body, len);
-                put(&mut body, targets.len() as u64);
-                for t in targets {
-                    put(&mut body, index[&t.start.replica]);
-                    put_counter(&mut body, id, t.start);
-                    put(&mut body, t.len << 1 | t.backward as u64);
-                }
-            }
+    if columns {
+        let mut c = Columns::default();
+        for (id, len, op) in doc.log.iter() {
+            c.put_op(&index, id, len, op, &mut text);
         }
+        c.write(&mut body);
+    } else {
+        ops_first_format(doc, &index, &mut body, &mut text);
     }
     if snapshot {
         // The pieces in document order: replica index and state (visible,
@@ -149,7 +157,12 @@ fn encode_with(doc: &Doc, snapshot: bool) -> Vec<u8> {
         }
     }
     body.extend_from_slice(text.as_bytes());
-    let magic = if snapshot { SNAPSHOT_MAGIC_2 } else { MAGIC };
+    let magic = match (snapshot, columns) {
+        (true, true) => SNAPSHOT_MAGIC_3,
+        (true, false) => SNAPSHOT_MAGIC_2,
+        (false, true) => MAGIC,
+        (false, false) => MAGIC_1,
+    };
     let mut out = magic.to_vec();
     // Level 3: a quarter smaller than level 1 (zlib-rs's level 1 is a
     // quick static-Huffman pass) for under twice the time, and a
@@ -159,6 +172,326 @@ fn encode_with(doc: &Doc, snapshot: bool) -> Vec<u8> {
     z.write_all(&body).expect("writing to a Vec cannot fail");
     out = z.finish().expect("writing to a Vec cannot fail");
     out
+}
+
+/// The ops in the first format (`RMH1`, `RMS1`, `RMS2`): one after
+/// another, each op's fields together.
+fn ops_first_format(
+    doc: &Doc,
+    index: &BTreeMap<ReplicaId, u64>,
+    body: &mut Vec<u8>,
+    text: &mut String,
+) {
+    let origin = |body: &mut Vec<u8>, own: Id, id: Option<Id>| match id {
+        None => put(body, 0),
+        Some(id) => {
+            put(body, index[&id.replica] + 1);
+            put_counter(body, own, id);
+        }
+    };
+    for (id, len, op) in doc.log.iter() {
+        let r = index[&id.replica];
+        match op {
+            EntryOp::Insert {
+                left,
+                right,
+                text: t,
+            } => {
+                put(body, r << 1);
+                put(body, len);
+                origin(body, id, left);
+                origin(body, id, right);
+                text.push_str(t);
+            }
+            EntryOp::Delete { targets } => {
+                put(body, r << 1 | 1);
+                put(body, len);
+                put(body, targets.len() as u64);
+                for t in targets {
+                    put(body, index[&t.start.replica]);
+                    put_counter(body, id, t.start);
+                    put(body, t.len << 1 | t.backward as u64);
+                }
+            }
+        }
+    }
+}
+
+/// Origin kinds (see the module doc): none, the op's own replica (a
+/// distance back), another replica (an index and a counter); the right
+/// origin also `SAME_AS_LEFT` (the left origin's replica, a signed
+/// distance from the char after the left origin).
+const NONE: u64 = 0;
+const OWN: u64 = 1;
+const OTHER: u64 = 2;
+const SAME_AS_LEFT: u64 = 3;
+
+/// The ops of a history or snapshot (`RMH2`, `RMS3`) as columns of varints, in this
+/// order in the body, each preceded by its length (all lengths first).
+#[derive(Default)]
+struct Columns {
+    /// Per op: replica index `<< 1 | is delete`.
+    heads: Vec<u8>,
+    /// Per insert: its length in chars.
+    lens: Vec<u8>,
+    /// Per insert: `left kind * 4 + right kind`.
+    kinds: Vec<u8>,
+    /// Replica indexes of the origins and targets of other replicas.
+    replicas: Vec<u8>,
+    /// Left origins' counters or distances.
+    lefts: Vec<u8>,
+    /// Right origins' counters, distances or signed distances.
+    rights: Vec<u8>,
+    /// Per delete: its span count.
+    spans: Vec<u8>,
+    /// Per span: `len << 2 | backward << 1 | other replica`.
+    span_lens: Vec<u8>,
+    /// Per span: where it starts (see the module doc).
+    starts: Vec<u8>,
+}
+
+impl Columns {
+    fn all(&self) -> [&Vec<u8>; 9] {
+        [
+            &self.heads,
+            &self.lens,
+            &self.kinds,
+            &self.replicas,
+            &self.lefts,
+            &self.rights,
+            &self.spans,
+            &self.span_lens,
+            &self.starts,
+        ]
+    }
+
+    fn put_op(
+        &mut self,
+        index: &BTreeMap<ReplicaId, u64>,
+        id: Id,
+        len: u64,
+        op: EntryOp<'_>,
+        text: &mut String,
+    ) {
+        let r = index[&id.replica];
+        match op {
+            EntryOp::Insert {
+                left,
+                right,
+                text: t,
+            } => {
+                put(&mut self.heads, r << 1);
+                put(&mut self.lens, len);
+                let left_kind = match left {
+                    None => NONE,
+                    Some(l) if l.replica == id.replica => {
+                        put(&mut self.lefts, id.counter - l.counter);
+                        OWN
+                    }
+                    Some(l) => {
+                        put(&mut self.replicas, index[&l.replica]);
+                        put(&mut self.lefts, l.counter);
+                        OTHER
+                    }
+                };
+                let right_kind = match (left, right) {
+                    (_, None) => NONE,
+                    (Some(l), Some(rt)) if l.replica == rt.replica => {
+                        let next = l.counter.wrapping_add(1);
+                        put(&mut self.rights, zigzag(rt.counter.wrapping_sub(next)));
+                        SAME_AS_LEFT
+                    }
+                    (_, Some(rt)) if rt.replica == id.replica => {
+                        put(&mut self.rights, id.counter - rt.counter);
+                        OWN
+                    }
+                    (_, Some(rt)) => {
+                        put(&mut self.replicas, index[&rt.replica]);
+                        put(&mut self.rights, rt.counter);
+                        OTHER
+                    }
+                };
+                put(&mut self.kinds, left_kind * 4 + right_kind);
+                text.push_str(t);
+            }
+            EntryOp::Delete { targets } => {
+                put(&mut self.heads, r << 1 | 1);
+                put(&mut self.spans, targets.len() as u64);
+                let mut prev: Option<(ReplicaId, u64)> = None;
+                for t in targets {
+                    let other = t.start.replica != id.replica;
+                    let head = t.len << 2 | (t.backward as u64) << 1 | other as u64;
+                    put(&mut self.span_lens, head);
+                    if other {
+                        put(&mut self.replicas, index[&t.start.replica]);
+                    }
+                    let start = t.start.counter;
+                    match prev {
+                        Some((pr, end)) if pr == t.start.replica => {
+                            put(&mut self.starts, zigzag(start.wrapping_sub(end)))
+                        }
+                        _ if other => put(&mut self.starts, start),
+                        _ => put(&mut self.starts, id.counter - start),
+                    }
+                    let end = if t.backward {
+                        start.wrapping_sub(t.len)
+                    } else {
+                        start.wrapping_add(t.len)
+                    };
+                    prev = Some((t.start.replica, end));
+                }
+            }
+        }
+    }
+
+    fn write(&self, body: &mut Vec<u8>) {
+        for c in self.all() {
+            put(body, c.len() as u64);
+        }
+        for c in self.all() {
+            body.extend_from_slice(c);
+        }
+    }
+}
+
+/// A signed difference (as wrapped by `wrapping_sub`) as an unsigned
+/// varint value: small either way, small value.
+fn zigzag(d: u64) -> u64 {
+    let d = d as i64;
+    ((d << 1) ^ (d >> 63)) as u64
+}
+
+/// The difference [`zigzag`] wrote, to add with `wrapping_add`.
+fn unzigzag(v: u64) -> u64 {
+    (v >> 1) ^ (v & 1).wrapping_neg()
+}
+
+/// Reads ops in columns (`RMH2`, `RMS3`): `op_count` ops
+/// whose replicas start at `next`; returns the readers' end (where the
+/// text starts).
+fn read_columns(
+    r: &mut Reader,
+    op_count: u64,
+    replica_at: &dyn Fn(u64) -> Result<ReplicaId, Error>,
+    next: &mut BTreeMap<ReplicaId, u64>,
+    shells: &mut Vec<(Id, u64, Shell)>,
+    targets: &mut Vec<TargetSpan>,
+) -> Result<(), Error> {
+    let bad = || Error::InvalidOp("malformed history");
+    let mut lens = [0usize; 9];
+    for l in &mut lens {
+        *l = usize::try_from(r.count()?).map_err(|_| bad())?;
+    }
+    let mut cols: Vec<Reader> = Vec::with_capacity(9);
+    let mut at = r.at;
+    for l in lens {
+        let end = at
+            .checked_add(l)
+            .filter(|&e| e <= r.buf.len())
+            .ok_or(bad())?;
+        cols.push(Reader {
+            buf: &r.buf[at..end],
+            at: 0,
+        });
+        at = end;
+    }
+    r.at = at;
+    let [heads, lens, kinds, reps, lefts, rights, spans, span_lens, starts] = &mut cols[..] else {
+        return Err(bad());
+    };
+    for _ in 0..op_count {
+        let head = heads.get()?;
+        let own = replica_at(head >> 1)?;
+        let counter = *next.get(&own).unwrap_or(&0);
+        let shell = if head & 1 == 0 {
+            let len = lens.get()?;
+            let kind = kinds.get()?;
+            let left = match kind / 4 {
+                NONE => None,
+                OWN => Some(Id::new(
+                    own,
+                    counter.checked_sub(lefts.get()?).ok_or(bad())?,
+                )),
+                OTHER => Some(Id::new(replica_at(reps.get()?)?, lefts.get()?)),
+                _ => return Err(bad()),
+            };
+            let right = match (kind % 4, left) {
+                (NONE, _) => None,
+                (OWN, _) => Some(Id::new(
+                    own,
+                    counter.checked_sub(rights.get()?).ok_or(bad())?,
+                )),
+                (OTHER, _) => Some(Id::new(replica_at(reps.get()?)?, rights.get()?)),
+                (SAME_AS_LEFT, Some(l)) => {
+                    let d = unzigzag(rights.get()?);
+                    Some(Id::new(
+                        l.replica,
+                        l.counter.wrapping_add(1).wrapping_add(d),
+                    ))
+                }
+                _ => return Err(bad()),
+            };
+            (
+                len,
+                Shell::Insert {
+                    left,
+                    right,
+                    text: 0..0,
+                },
+            )
+        } else {
+            // Each span takes a byte of `span_lens` at least: a count
+            // beyond what is left there is an error (no huge loop).
+            let n = spans.get()?;
+            if n > (span_lens.buf.len() - span_lens.at) as u64 {
+                return Err(bad());
+            }
+            let from = targets.len();
+            let mut len = 0u64;
+            let mut prev: Option<(ReplicaId, u64)> = None;
+            for _ in 0..n {
+                let h = span_lens.get()?;
+                let (l, backward) = (h >> 2, h & 2 != 0);
+                let replica = if h & 1 == 1 {
+                    replica_at(reps.get()?)?
+                } else {
+                    own
+                };
+                let v = starts.get()?;
+                let start = match prev {
+                    Some((pr, end)) if pr == replica => end.wrapping_add(unzigzag(v)),
+                    _ if replica != own => v,
+                    _ => counter.checked_sub(v).ok_or(bad())?,
+                };
+                targets.push(TargetSpan {
+                    start: Id::new(replica, start),
+                    len: l,
+                    backward,
+                });
+                len = len.checked_add(l).ok_or(bad())?;
+                let end = if backward {
+                    start.wrapping_sub(l)
+                } else {
+                    start.wrapping_add(l)
+                };
+                prev = Some((replica, end));
+            }
+            (
+                len,
+                Shell::Delete {
+                    targets: from..targets.len(),
+                },
+            )
+        };
+        let (len, shell) = shell;
+        next.insert(own, counter.checked_add(len).ok_or(bad())?);
+        shells.push((Id::new(own, counter), len, shell));
+    }
+    // Every column read to its end: anything left over is damage.
+    if cols.iter().any(|c| c.at != c.buf.len()) {
+        return Err(bad());
+    }
+    Ok(())
 }
 
 /// An op as read, before its text (which follows all ops) is known.
@@ -197,8 +530,9 @@ pub struct Inflater {
 /// A history or snapshot, inflated ([`Inflater::finish`]).
 #[derive(Debug)]
 pub struct Inflated {
-    /// 0: a history; 1 and 2: snapshots (2 adds the collected frontier
-    /// and a stable state for pieces).
+    /// 0 and 3: a history (3: ops in columns); 1, 2 and 4: snapshots (2
+    /// adds the collected frontier and a stable state for pieces, 4 has
+    /// 2's fields and its ops in columns).
     format: u8,
     body: Vec<u8>,
 }
@@ -271,9 +605,11 @@ impl Inflater {
         let bad = Error::InvalidOp("malformed history");
         self.pump(&[], flate2::FlushDecompress::Finish)?;
         let format = match self.magic.as_slice() {
-            m if m == MAGIC => 0,
+            m if m == MAGIC_1 => 0,
             m if m == SNAPSHOT_MAGIC => 1,
             m if m == SNAPSHOT_MAGIC_2 => 2,
+            m if m == MAGIC => 3,
+            m if m == SNAPSHOT_MAGIC_3 => 4,
             _ => return Err(bad),
         };
         if !self.ended {
@@ -293,7 +629,8 @@ pub(crate) fn decode(replica: ReplicaId, bytes: &[u8]) -> Result<Doc, Error> {
 pub(crate) fn decode_inflated(replica: ReplicaId, inflated: &Inflated) -> Result<Doc, Error> {
     let bad = Error::InvalidOp("malformed history");
     let (format, body) = (inflated.format, &inflated.body);
-    let snapshot = format > 0;
+    let snapshot = matches!(format, 1 | 2 | 4);
+    let columns = matches!(format, 3 | 4);
     let mut r = Reader { buf: body, at: 0 };
     let n = r.count()?;
     let replicas: Vec<ReplicaId> = (0..n)
@@ -301,7 +638,7 @@ pub(crate) fn decode_inflated(replica: ReplicaId, inflated: &Inflated) -> Result
         .collect::<Result<_, _>>()?;
     let replica_at = |i: u64| replicas.get(i as usize).copied().ok_or(bad.clone());
     let mut collected = VersionVector::new();
-    if format == 2 {
+    if format == 2 || format == 4 {
         for _ in 0..r.count()? {
             let replica = replica_at(r.get()?)?;
             let n = r.get()?;
@@ -317,7 +654,17 @@ pub(crate) fn decode_inflated(replica: ReplicaId, inflated: &Inflated) -> Result
     let mut next: BTreeMap<ReplicaId, u64> = collected.iter().collect();
     let mut shells: Vec<(Id, u64, Shell)> = Vec::with_capacity(op_count as usize);
     let mut targets: Vec<TargetSpan> = Vec::new();
-    for _ in 0..op_count {
+    if columns {
+        read_columns(
+            &mut r,
+            op_count,
+            &replica_at,
+            &mut next,
+            &mut shells,
+            &mut targets,
+        )?;
+    }
+    for _ in 0..if columns { 0 } else { op_count } {
         let head = r.get()?;
         let own = replica_at(head >> 1)?;
         let len = r.get()?;
@@ -461,7 +808,7 @@ fn chars_end(bytes: &[u8], from: usize, len: u64) -> Option<usize> {
 }
 
 fn read_pieces(r: &mut Reader, replicas: &[ReplicaId], format: u8) -> Result<Vec<Piece>, Error> {
-    // Format 1 has one state bit (deleted), format 2 two (stable: 2).
+    // Format 1 has one state bit (deleted), formats 2 and 4 two (stable: 2).
     let bits = if format == 1 { 1 } else { 2 };
     let bad = Error::InvalidOp("malformed snapshot");
     let n = r.count()?;

@@ -139,31 +139,49 @@ impl TargetSpan {
     /// Appends `s` to a target list, extending the last span when `s`
     /// continues its walk (a one-char span may walk either way).
     pub fn push(list: &mut Vec<TargetSpan>, s: TargetSpan) {
-        if let Some(last) = list.last_mut() {
-            if last.start.replica == s.start.replica {
-                let up = |t: &TargetSpan| !t.backward || t.len == 1;
-                let down = |t: &TargetSpan| t.backward || t.len == 1;
-                if up(last)
-                    && up(&s)
-                    && last.start.counter.checked_add(last.len) == Some(s.start.counter)
-                {
-                    last.len += s.len;
-                    last.backward = false;
-                    return;
-                }
-                if down(last)
-                    && down(&s)
-                    && last.start.counter.checked_sub(last.len) == Some(s.start.counter)
-                {
-                    last.len += s.len;
-                    last.backward = true;
-                    return;
-                }
-            }
+        if list.last_mut().is_some_and(|last| last.extend(s)) {
+            return;
         }
         list.push(TargetSpan {
             backward: s.backward && s.len > 1,
             ..s
         });
     }
+
+    /// Extends this span by `s` if `s` continues its walk (a one-char
+    /// span may walk either way); whether it did.
+    pub fn extend(&mut self, s: TargetSpan) -> bool {
+        if self.start.replica != s.start.replica {
+            return false;
+        }
+        match joined_walk(self.start.counter, self.len, self.backward, &s) {
+            Some(backward) => {
+                self.len += s.len;
+                self.backward = backward;
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Whether `next` (of the same replica) continues a walk of `len` ids
+/// from counter `start` (down when `backward`): the joined walk's
+/// direction if it does.
+pub(crate) fn joined_walk(start: u64, len: u64, backward: bool, next: &TargetSpan) -> Option<bool> {
+    let up = |backward: bool, len: u64| !backward || len == 1;
+    let down = |backward: bool, len: u64| backward || len == 1;
+    if up(backward, len)
+        && up(next.backward, next.len)
+        && start.checked_add(len) == Some(next.start.counter)
+    {
+        return Some(false);
+    }
+    if down(backward, len)
+        && down(next.backward, next.len)
+        && start.checked_sub(len) == Some(next.start.counter)
+    {
+        return Some(true);
+    }
+    None
 }

@@ -10,7 +10,7 @@
 
 use std::ops::Range;
 
-use super::id::TargetSpan;
+use super::id::{joined_walk, Id, ReplicaId, TargetSpan};
 
 /// A mark every this many chars (text) or spans (targets): the index
 /// costs 4 bytes per 128 chars, and a lookup steps over at most this many.
@@ -121,11 +121,96 @@ impl LogText {
     }
 }
 
+/// A delete target as the log stores it (16 bytes, half a
+/// [`TargetSpan`]): the replica by its number in the log's table, the
+/// direction in that number's top bit, the length in 32 bits (a span
+/// never outgrows its op, and an op uses at most `u32::MAX` counters;
+/// a longer one is stored as several).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Span {
+    counter: u64,
+    /// Replica number, `| BACKWARD` when walking down.
+    replica: u32,
+    len: u32,
+}
+
+const BACKWARD: u32 = 1 << 31;
+
+impl Span {
+    fn new(s: TargetSpan, number: u32) -> Span {
+        debug_assert!(number < BACKWARD && s.len <= u32::MAX as u64);
+        let backward = s.backward && s.len > 1;
+        Span {
+            counter: s.start.counter,
+            replica: number | if backward { BACKWARD } else { 0 },
+            len: s.len as u32,
+        }
+    }
+
+    fn len(&self) -> u64 {
+        self.len as u64
+    }
+
+    fn number(&self) -> u32 {
+        self.replica & !BACKWARD
+    }
+
+    /// As a target span of `replica` (this span's replica, resolved).
+    fn target(&self, replica: ReplicaId) -> TargetSpan {
+        TargetSpan {
+            start: Id::new(replica, self.counter),
+            len: self.len as u64,
+            backward: self.replica & BACKWARD != 0,
+        }
+    }
+
+    fn resolve(&self, replicas: &[ReplicaId]) -> TargetSpan {
+        self.target(replicas[self.number() as usize])
+    }
+
+    /// Extends this span by `s` (of replica `number`) if `s` continues its
+    /// walk and the sum still fits; whether it did.
+    fn extend(&mut self, s: TargetSpan, number: u32) -> bool {
+        let len = self.len as u64 + s.len;
+        if number != self.number() || len > u32::MAX as u64 {
+            return false;
+        }
+        let backward = self.replica & BACKWARD != 0;
+        let Some(backward) = joined_walk(self.counter, self.len as u64, backward, &s) else {
+            return false;
+        };
+        self.len = len as u32;
+        self.replica = number | if backward { BACKWARD } else { 0 };
+        true
+    }
+}
+
+/// Stored target spans, resolved to [`TargetSpan`]s as they are read.
+#[derive(Debug, Clone)]
+pub(crate) struct Targets<'a> {
+    spans: std::slice::Iter<'a, Span>,
+    replicas: &'a [ReplicaId],
+}
+
+impl Iterator for Targets<'_> {
+    type Item = TargetSpan;
+
+    fn next(&mut self) -> Option<TargetSpan> {
+        self.spans.next().map(|s| s.resolve(self.replicas))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.spans.size_hint()
+    }
+}
+
+impl ExactSizeIterator for Targets<'_> {}
+
 /// The targets of all deletes, in log order, with the number of counters
 /// (chars deleted) named before every `STRIDE`-th span.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct LogTargets {
-    spans: Vec<TargetSpan>,
+    spans: Vec<Span>,
     /// `marks[j]`: counters named by `spans[.. j * STRIDE]`.
     marks: Vec<u64>,
     /// Counters named by all spans.
@@ -133,8 +218,12 @@ pub(crate) struct LogTargets {
 }
 
 impl LogTargets {
-    pub fn as_slice(&self) -> &[TargetSpan] {
-        &self.spans
+    /// The spans stored at `run`, resolved through the replica table.
+    pub fn spans<'a>(&'a self, run: Range<usize>, replicas: &'a [ReplicaId]) -> Targets<'a> {
+        Targets {
+            spans: self.spans[run].iter(),
+            replicas,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -155,22 +244,41 @@ impl LogTargets {
         self.marks.reserve_exact(spans / STRIDE + 1);
     }
 
-    /// Appends `s`, extending the last span when `s` continues its walk
-    /// and `merge` allows (a run's first span must not merge into the
-    /// previous run's last).
-    pub fn push(&mut self, s: TargetSpan, merge: bool) {
-        let before = self.spans.len();
-        if merge {
-            TargetSpan::push(&mut self.spans, s);
-        } else {
-            self.spans.push(TargetSpan {
-                backward: s.backward && s.len > 1,
-                ..s
-            });
+    /// Appends `s`, whose replica is number `number` in the log's table,
+    /// extending the last span when `s` continues its walk and `merge`
+    /// allows (a run's first span must not merge into the previous run's
+    /// last).
+    pub fn push(&mut self, s: TargetSpan, number: u32, mut merge: bool) {
+        const MAX: u64 = u32::MAX as u64;
+        let mut rest = s;
+        loop {
+            let part = if rest.len > MAX {
+                rest.slice(0, MAX)
+            } else {
+                rest
+            };
+            self.push_part(part, number, merge);
+            if part.len == rest.len {
+                return;
+            }
+            rest = rest.slice(MAX, rest.len);
+            merge = false;
         }
-        if self.spans.len() > before && before.is_multiple_of(STRIDE) {
-            // The spans before this one are final now.
-            self.marks.push(self.total);
+    }
+
+    fn push_part(&mut self, s: TargetSpan, number: u32, merge: bool) {
+        let before = self.spans.len();
+        let merged = merge
+            && self
+                .spans
+                .last_mut()
+                .is_some_and(|last| last.extend(s, number));
+        if !merged {
+            self.spans.push(Span::new(s, number));
+            if before.is_multiple_of(STRIDE) {
+                // The spans before this one are final now.
+                self.marks.push(self.total);
+            }
         }
         self.total += s.len;
     }
@@ -184,13 +292,20 @@ impl LogTargets {
         let from = j * STRIDE;
         #[cfg(test)]
         walked::add((i - from) as u64);
-        mark + self.spans[from..i].iter().map(|s| s.len).sum::<u64>()
+        mark + self.spans[from..i].iter().map(Span::len).sum::<u64>()
     }
 
     /// Appends to `out` the targets of counters `from .. to` of the run
     /// stored at `run` (clamped to the run). O(log n + STRIDE + the spans
     /// appended).
-    pub fn slice(&self, run: Range<usize>, from: u64, to: u64, out: &mut Vec<TargetSpan>) {
+    pub fn slice(
+        &self,
+        run: Range<usize>,
+        from: u64,
+        to: u64,
+        replicas: &[ReplicaId],
+        out: &mut Vec<TargetSpan>,
+    ) {
         if from >= to || run.is_empty() || run.end > self.spans.len() {
             return;
         }
@@ -205,15 +320,15 @@ impl LogTargets {
         } else {
             self.counters_before(i)
         };
-        while i < run.end && at + self.spans[i].len <= want {
-            at += self.spans[i].len;
+        while i < run.end && at + self.spans[i].len() <= want {
+            at += self.spans[i].len();
             i += 1;
         }
         #[cfg(test)]
         walked::add((i - (j * STRIDE).max(run.start)) as u64);
         let end = base + to;
         while i < run.end && at < end {
-            let s = &self.spans[i];
+            let s = self.spans[i].resolve(replicas);
             let (lo, hi) = (want.max(at), end.min(at + s.len));
             if lo < hi {
                 out.push(s.slice(lo - at, hi - at));
@@ -293,7 +408,7 @@ mod tests {
             let mut plain = Vec::new();
             for k in 0..count as u64 {
                 let s = span(r * 100_000 + 10 * k, 1 + k % 3);
-                t.push(s, k > 0);
+                t.push(s, 0, k > 0);
                 TargetSpan::push(&mut plain, s);
             }
             runs.push((start..t.len(), plain));
@@ -304,7 +419,7 @@ mod tests {
                 for to in [from + 1, from + 5, total] {
                     let to = to.min(total);
                     let mut got = Vec::new();
-                    t.slice(run.clone(), from, to, &mut got);
+                    t.slice(run.clone(), from, to, &[ReplicaId(1)], &mut got);
                     let op = crate::doc::Op {
                         id: Id::new(ReplicaId(2), 0),
                         kind: crate::doc::OpKind::Delete {

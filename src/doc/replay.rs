@@ -1,4 +1,4 @@
-//! Loading a plain history (`doc::history`, magic `RMH1`) in one pass.
+//! Loading a plain history (`doc::history`, magic `RMH1` or `RMH2`) in one pass.
 //!
 //! A history holds every op in causal order, so a fresh replica could take
 //! them through [`Doc::apply`] one by one. That path pays for what a

@@ -91,6 +91,56 @@ fn history_round_trips_and_rejects_damage() {
     assert!(Doc::decode_history(r(3), b"nope").is_err());
 }
 
+/// The small two-replica history of `history_round_trips_and_rejects_damage`
+/// (a multi-span delete, a Backspace burst, a concurrent insert).
+fn two_replica_history() -> Doc {
+    let mut a = Doc::new(r(1));
+    a.insert(0, "héllo wörld").unwrap();
+    a.delete(2, 3).unwrap();
+    for pos in (3..6).rev() {
+        a.delete(pos, 1).unwrap();
+    }
+    let mut b = Doc::new(r(2));
+    for op in a.ops_since(&VersionVector::new()) {
+        b.apply(op).unwrap();
+    }
+    b.insert(1, "ab").unwrap();
+    b.delete(0, 4).unwrap();
+    for op in b.ops_since(a.version_ref()) {
+        a.apply(op).unwrap();
+    }
+    a.insert(2, "xy").unwrap();
+    a
+}
+
+/// `two_replica_history` as the first history format (`RMH1`) wrote it,
+/// byte for byte: files and peers of older versions still load.
+const FIRST_FORMAT: &str = "524d48316362646265e0666060646362e064636066676262646064646661666060626462616064626062e46064cf38bc3227275fa1fcf0b6a29c94c4a48a4a00";
+
+fn hex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_history_of_the_first_format_still_loads() {
+    let a = two_replica_history();
+    let old = history::encode_first_format(&a);
+    let printed: String = old.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(printed, FIRST_FORMAT, "the first format's bytes changed");
+    assert_eq!(&old[..4], b"RMH1");
+    assert_eq!(&a.encode_history()[..4], b"RMH2");
+    let loaded = Doc::decode_history(r(3), &hex(FIRST_FORMAT)).unwrap();
+    assert_eq!(loaded.text(), a.text());
+    assert_eq!(loaded.version(), a.version());
+    assert_eq!(
+        loaded.ops_since(&VersionVector::new()),
+        a.ops_since(&VersionVector::new())
+    );
+}
+
 #[test]
 fn typing_is_one_op() {
     let mut d = Doc::new(r(1));
@@ -380,6 +430,23 @@ fn tree_matches_flat_reference_for_remote_ops() {
     }
 }
 
+/// The body of a history: its bytes after the magic, inflated.
+fn inflate(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut body = Vec::new();
+    flate2::read::DeflateDecoder::new(&bytes[4..])
+        .read_to_end(&mut body)
+        .unwrap();
+    body
+}
+
+fn deflate(body: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+    z.write_all(body).unwrap();
+    z.finish().unwrap()
+}
+
 /// A random concurrent history among three replicas, as one replica
 /// (`docs[0]`) holds it: partly synced, so its log mixes all three.
 fn random_history(seed: u64, rounds: usize) -> Doc {
@@ -403,6 +470,79 @@ fn random_history(seed: u64, rounds: usize) -> Doc {
 
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+    /// Both history formats load as the same replica: the first (`RMH1`,
+    /// what older versions wrote and stored) and the columns (`RMH2`).
+    #[test]
+    fn both_history_formats_load_the_same(seed in 0u64..u64::MAX, rounds in 1usize..30) {
+        let doc = random_history(seed, rounds);
+        let (old, new) = (history::encode_first_format(&doc), doc.encode_history());
+        proptest::prop_assert_eq!(&old[..4], b"RMH1");
+        proptest::prop_assert_eq!(&new[..4], b"RMH2");
+        let (a, b) = (Doc::decode_history(r(9), &old).unwrap(), Doc::decode_history(r(9), &new).unwrap());
+        proptest::prop_assert_eq!(a.text(), doc.text());
+        proptest::prop_assert_eq!(b.text(), doc.text());
+        proptest::prop_assert_eq!(a.version(), b.version());
+        proptest::prop_assert_eq!(a.stats(), b.stats());
+        let pieces = |d: &Doc| d.seq.pieces().copied().collect::<Vec<_>>();
+        proptest::prop_assert_eq!(pieces(&a), pieces(&b));
+        proptest::prop_assert!(a.ops_since(&VersionVector::new()) == b.ops_since(&VersionVector::new()));
+    }
+
+    /// Snapshots load the same from either op layout: `RMS2` (what older
+    /// versions wrote, also sent by older peers) and `RMS3` (columns),
+    /// with or without history cleaned up.
+    #[test]
+    fn both_snapshot_formats_load_the_same(seed in 0u64..u64::MAX, rounds in 1usize..30, clean in proptest::prelude::any::<bool>()) {
+        let mut doc = random_history(seed, rounds);
+        if clean {
+            doc.collect(&doc.version());
+        }
+        let (old, new) = (history::encode_snapshot_first_format(&doc), doc.encode_snapshot());
+        proptest::prop_assert_eq!(&old[..4], b"RMS2");
+        proptest::prop_assert_eq!(&new[..4], b"RMS3");
+        let (a, b) = (Doc::decode_history(r(9), &old).unwrap(), Doc::decode_history(r(9), &new).unwrap());
+        proptest::prop_assert_eq!(a.text(), doc.text());
+        proptest::prop_assert_eq!(b.text(), doc.text());
+        proptest::prop_assert_eq!(a.version(), b.version());
+        proptest::prop_assert_eq!(a.stats(), b.stats());
+        let pieces = |d: &Doc| d.seq.pieces().copied().collect::<Vec<_>>();
+        proptest::prop_assert_eq!(pieces(&a), pieces(&b));
+        proptest::prop_assert!(a.ops_since(&VersionVector::new()) == b.ops_since(&VersionVector::new()));
+    }
+
+    /// A history or snapshot body damaged inside the deflate stream (so
+    /// the damage reaches the op reader, not just the inflater): an error
+    /// or a consistent replica, never a panic.
+    #[test]
+    fn damaged_history_bodies_never_panic(
+        seed in 0u64..u64::MAX,
+        rounds in 1usize..10,
+        hits in proptest::collection::vec((proptest::prelude::any::<u16>(), proptest::prelude::any::<u8>()), 1..4),
+        cut in proptest::option::of(proptest::prelude::any::<u16>()),
+        kind in 0u8..4,
+    ) {
+        let doc = random_history(seed, rounds);
+        let bytes = match kind {
+            0 => history::encode_first_format(&doc),
+            1 => doc.encode_history(),
+            2 => history::encode_snapshot_first_format(&doc),
+            _ => doc.encode_snapshot(),
+        };
+        let mut body = inflate(&bytes);
+        for (at, byte) in hits {
+            let i = at as usize % body.len();
+            body[i] = byte;
+        }
+        if let Some(c) = cut {
+            body.truncate(c as usize % body.len());
+        }
+        let mut damaged = bytes[..4].to_vec();
+        damaged.extend(deflate(&body));
+        if let Ok(loaded) = Doc::decode_history(r(5), &damaged) {
+            proptest::prop_assert_eq!(loaded.text().chars().count(), loaded.len());
+        }
+    }
 
     /// A history loaded in one pass (`decode_history`, `doc::replay`) is
     /// the replica op-by-op `apply` builds (same pieces, log, text,
