@@ -67,8 +67,10 @@ pub use ticket::{Ticket, TicketError};
 /// The protocol version this code speaks (the byte layout above). A
 /// datagram of another version is refused (and counted), never misread.
 /// 6: `PresenceFrame::anchor` (a peer's selection); 7: `Frame::Tag`;
-/// 8: `PresenceFrame::more` (several cursors and selections).
-pub const VERSION: u8 = 8;
+/// 8: `PresenceFrame::more` (several cursors and selections); 9: snapshot
+/// chunks carry a snapshot in columns (`RMS3`, see `doc::history`), which
+/// a version-8 peer could not read.
+pub const VERSION: u8 = 9;
 
 /// Default datagram size limit: safe for IPv6 and common tunnels.
 pub const DEFAULT_MTU: usize = 1200;
