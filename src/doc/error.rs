@@ -16,4 +16,10 @@ pub enum Error {
     /// declared gone) and must rejoin.
     #[error("op needs history cleaned up here (char {0:?}); its author must rejoin")]
     Collected(Id),
+    /// A snapshot that lacks history this replica has cleaned up: older
+    /// than what is here (a late copy, or one a peer began before this
+    /// replica restarted), so it has nothing to give and cannot take our
+    /// ops back in.
+    #[error("snapshot is older than the history cleaned up here")]
+    StaleSnapshot,
 }

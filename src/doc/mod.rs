@@ -361,6 +361,12 @@ impl Doc {
         snapshot: &Inflated,
     ) -> Result<(Patch, VersionVector), Error> {
         let mut loaded = history::decode_inflated(self.replica, snapshot)?;
+        if !loaded.version.dominates(&self.collected) {
+            // Our ops past its version cannot all be given back to it (the
+            // log no longer holds the ones cleaned up): taking it in would
+            // leave ours waiting for causes, and make us rejoin for nothing.
+            return Err(Error::StaleSnapshot);
+        }
         let snapshot_version = loaded.version();
         for op in self.ops_since(&loaded.version) {
             let ours = op.id.replica == self.replica;

@@ -857,6 +857,36 @@ fn absorbing_a_snapshot_keeps_our_own_unsent_ops() {
     assert_eq!(newcomer.text(), big.text());
 }
 
+/// A snapshot older than history this replica cleaned up (a late copy of
+/// the one it joined by, resent after it restarted: swarm seed 81897) is
+/// refused and changes nothing; taken in, our ops past it waited for
+/// causes the log no longer holds, and the replica rejoined for nothing.
+#[test]
+fn a_snapshot_older_than_our_cleanup_is_refused_and_changes_nothing() {
+    let founder = Doc::new(r(1));
+    let old = founder.encode_snapshot();
+    let mut member = Doc::new(r(2));
+    member.absorb_snapshot(&old).unwrap();
+    member.insert(0, "typed, then partly deleted").unwrap();
+    member.delete(0, 7).unwrap();
+    member.insert(0, "kept ").unwrap();
+    let mut peer = Doc::new(r(3));
+    for op in member.ops_since(&VersionVector::new()) {
+        peer.apply(op).unwrap();
+    }
+    assert!(member.collect(&member.version()) > 0);
+    let (text, version) = (member.text(), member.version());
+    assert_eq!(
+        member.absorb_snapshot(&old).map(|_| ()),
+        Err(Error::StaleSnapshot)
+    );
+    assert_eq!((member.text(), member.version()), (text, version));
+    // A snapshot that has what we cleaned up is taken in as before.
+    peer.insert(0, "> ").unwrap();
+    member.absorb_snapshot(&peer.encode_snapshot()).unwrap();
+    assert_eq!(member.text(), peer.text());
+}
+
 #[test]
 fn slice_is_the_text_between_two_positions() {
     let mut d = Doc::new(r(1));
