@@ -419,6 +419,11 @@ impl Doc {
     /// Returns the new replica and one patch for the whole text.
     pub fn rejoin(&self, bytes: &[u8], replica: ReplicaId) -> Result<(Doc, Patch), Error> {
         let mut new = history::decode(replica, bytes)?;
+        if !new.version.dominates(&self.collected) {
+            // Older than what we cleaned up: our ops it lacks cannot all
+            // be re-made from our log (see `absorb_inflated`).
+            return Err(Error::StaleSnapshot);
+        }
         let since = new.version.get(self.replica);
         // Our chars re-made: old id -> new id.
         let mut moved: std::collections::BTreeMap<Id, Id> = Default::default();

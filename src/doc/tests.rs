@@ -881,6 +881,11 @@ fn a_snapshot_older_than_our_cleanup_is_refused_and_changes_nothing() {
         Err(Error::StaleSnapshot)
     );
     assert_eq!((member.text(), member.version()), (text, version));
+    // Nor does one rejoin by it.
+    assert_eq!(
+        member.rejoin(&old, r(9)).map(|_| ()),
+        Err(Error::StaleSnapshot)
+    );
     // A snapshot that has what we cleaned up is taken in as before.
     peer.insert(0, "> ").unwrap();
     member.absorb_snapshot(&peer.encode_snapshot()).unwrap();
