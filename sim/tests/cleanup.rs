@@ -4,7 +4,7 @@
 //! markers (`--settle` fails the run otherwise).
 
 use rumor::node::Node;
-use rumor_sim::{Partitions, SimConfig, Simulation, Topology};
+use rumor_sim::{Partitions, Report, SimConfig, Simulation, Topology};
 
 fn cleaning(seed: u64) -> SimConfig {
     SimConfig {
@@ -88,15 +88,21 @@ fn without_cleanup_every_tombstone_stays() {
 #[test]
 fn swarm_seeds_where_a_node_alone_cleaned_up_converge() {
     for seed in [1506, 4557, 4727, 5417, 5698] {
-        let cfg = SimConfig {
-            seed,
-            ..SimConfig::default()
-        }
-        .swarm();
-        assert!(cfg.cleanup_min_runs > 0, "seed {seed}: cleanup drawn on");
-        let r = Simulation::<Node>::new(cfg).run();
+        let r = swarm_with_cleanup(seed);
         assert!(r.converged, "seed {seed}: {:?}", r.failure);
     }
+}
+
+/// Runs swarm seed `seed` (`sim --seed N --swarm`), one that draws
+/// cleanup on.
+fn swarm_with_cleanup(seed: u64) -> Report {
+    let cfg = SimConfig {
+        seed,
+        ..SimConfig::default()
+    }
+    .swarm();
+    assert!(cfg.cleanup_min_runs > 0, "seed {seed}: cleanup drawn on");
+    Simulation::<Node>::new(cfg).run()
 }
 
 /// Swarm seed 81897 (found on 2026-12-06 by sweeping past the seeds swept
@@ -107,13 +113,7 @@ fn swarm_seeds_where_a_node_alone_cleaned_up_converge() {
 /// snapshot older than a replica's cleanup is now refused.
 #[test]
 fn a_stale_snapshot_after_a_restart_does_not_make_a_member_rejoin() {
-    let cfg = SimConfig {
-        seed: 81897,
-        ..SimConfig::default()
-    }
-    .swarm();
-    assert!(cfg.cleanup_min_runs > 0, "cleanup drawn on");
-    let r = Simulation::<Node>::new(cfg).run();
+    let r = swarm_with_cleanup(81897);
     assert!(r.converged, "{:?}", r.failure);
     assert_eq!(r.crashes, 1);
 }

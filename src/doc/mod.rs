@@ -354,6 +354,18 @@ impl Doc {
         self.absorb_inflated(&Inflater::whole(bytes)?)
     }
 
+    /// A snapshot of `version` that lacks history we cleaned up is older
+    /// than what is here: our ops past it cannot all be given back to it
+    /// (the log no longer holds the cleaned-up ones), so taking it in, or
+    /// rejoining by it, would leave ours waiting for causes.
+    fn check_not_stale(&self, version: &VersionVector) -> Result<(), Error> {
+        if version.dominates(&self.collected) {
+            Ok(())
+        } else {
+            Err(Error::StaleSnapshot)
+        }
+    }
+
     /// [`Doc::absorb_snapshot`], for a snapshot already inflated (as it
     /// arrived, with an [`Inflater`]).
     pub fn absorb_inflated(
@@ -361,12 +373,7 @@ impl Doc {
         snapshot: &Inflated,
     ) -> Result<(Patch, VersionVector), Error> {
         let mut loaded = history::decode_inflated(self.replica, snapshot)?;
-        if !loaded.version.dominates(&self.collected) {
-            // Our ops past its version cannot all be given back to it (the
-            // log no longer holds the ones cleaned up): taking it in would
-            // leave ours waiting for causes, and make us rejoin for nothing.
-            return Err(Error::StaleSnapshot);
-        }
+        self.check_not_stale(&loaded.version)?;
         let snapshot_version = loaded.version();
         for op in self.ops_since(&loaded.version) {
             let ours = op.id.replica == self.replica;
@@ -419,11 +426,7 @@ impl Doc {
     /// Returns the new replica and one patch for the whole text.
     pub fn rejoin(&self, bytes: &[u8], replica: ReplicaId) -> Result<(Doc, Patch), Error> {
         let mut new = history::decode(replica, bytes)?;
-        if !new.version.dominates(&self.collected) {
-            // Older than what we cleaned up: our ops it lacks cannot all
-            // be re-made from our log (see `absorb_inflated`).
-            return Err(Error::StaleSnapshot);
-        }
+        self.check_not_stale(&new.version)?;
         let since = new.version.get(self.replica);
         // Our chars re-made: old id -> new id.
         let mut moved: std::collections::BTreeMap<Id, Id> = Default::default();

@@ -468,6 +468,29 @@ fn random_history(seed: u64, rounds: usize) -> Doc {
     docs.swap_remove(0)
 }
 
+/// `old` and `new`, two encodings of `doc`, load as the same replica: its
+/// text, version, stats, pieces and ops.
+fn both_load_as(
+    doc: &Doc,
+    old: &[u8],
+    new: &[u8],
+) -> Result<(), proptest::test_runner::TestCaseError> {
+    let (a, b) = (
+        Doc::decode_history(r(9), old).unwrap(),
+        Doc::decode_history(r(9), new).unwrap(),
+    );
+    proptest::prop_assert_eq!(a.text(), doc.text());
+    proptest::prop_assert_eq!(b.text(), doc.text());
+    proptest::prop_assert_eq!(a.version(), b.version());
+    proptest::prop_assert_eq!(a.stats(), b.stats());
+    let pieces = |d: &Doc| d.seq.pieces().copied().collect::<Vec<_>>();
+    proptest::prop_assert_eq!(pieces(&a), pieces(&b));
+    proptest::prop_assert!(
+        a.ops_since(&VersionVector::new()) == b.ops_since(&VersionVector::new())
+    );
+    Ok(())
+}
+
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
 
@@ -479,14 +502,7 @@ proptest::proptest! {
         let (old, new) = (history::encode_first_format(&doc), doc.encode_history());
         proptest::prop_assert_eq!(&old[..4], b"RMH1");
         proptest::prop_assert_eq!(&new[..4], b"RMH2");
-        let (a, b) = (Doc::decode_history(r(9), &old).unwrap(), Doc::decode_history(r(9), &new).unwrap());
-        proptest::prop_assert_eq!(a.text(), doc.text());
-        proptest::prop_assert_eq!(b.text(), doc.text());
-        proptest::prop_assert_eq!(a.version(), b.version());
-        proptest::prop_assert_eq!(a.stats(), b.stats());
-        let pieces = |d: &Doc| d.seq.pieces().copied().collect::<Vec<_>>();
-        proptest::prop_assert_eq!(pieces(&a), pieces(&b));
-        proptest::prop_assert!(a.ops_since(&VersionVector::new()) == b.ops_since(&VersionVector::new()));
+        both_load_as(&doc, &old, &new)?;
     }
 
     /// Snapshots load the same from either op layout: `RMS2` (what older
@@ -501,14 +517,7 @@ proptest::proptest! {
         let (old, new) = (history::encode_snapshot_first_format(&doc), doc.encode_snapshot());
         proptest::prop_assert_eq!(&old[..4], b"RMS2");
         proptest::prop_assert_eq!(&new[..4], b"RMS3");
-        let (a, b) = (Doc::decode_history(r(9), &old).unwrap(), Doc::decode_history(r(9), &new).unwrap());
-        proptest::prop_assert_eq!(a.text(), doc.text());
-        proptest::prop_assert_eq!(b.text(), doc.text());
-        proptest::prop_assert_eq!(a.version(), b.version());
-        proptest::prop_assert_eq!(a.stats(), b.stats());
-        let pieces = |d: &Doc| d.seq.pieces().copied().collect::<Vec<_>>();
-        proptest::prop_assert_eq!(pieces(&a), pieces(&b));
-        proptest::prop_assert!(a.ops_since(&VersionVector::new()) == b.ops_since(&VersionVector::new()));
+        both_load_as(&doc, &old, &new)?;
     }
 
     /// A history or snapshot body damaged inside the deflate stream (so
